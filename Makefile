@@ -1,0 +1,77 @@
+# xinyong -- build, test, benchmark and fuzz.
+#
+#   make            build build/xinyong and build/libxinyong.a
+#   make demo       install what is missing, build, run the end-to-end example
+#   make test       unit tests + black-box tests through the real binary
+#   make asan       the same tests under AddressSanitizer + UBSan
+#   make bench      throughput and memory figures
+#   make fuzz       libFuzzer harnesses (FUZZ_SECONDS each, default 60)
+
+CC      ?= cc
+OPT     ?= -O2
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wpointer-arith -Wformat=2 -Wvla
+ifeq ($(WERROR),1)
+WARN    += -Werror
+endif
+CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude -Isrc $(EXTRA_CFLAGS)
+LDLIBS  := -ljansson -lz -lm
+B       ?= build
+
+LIB_SRC := $(filter-out src/main.c src/cmd_%.c,$(wildcard src/*.c))
+CLI_SRC := src/main.c $(wildcard src/cmd_*.c)
+LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:src/%.c=$(B)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+
+.PHONY: all deps demo test unit blackbox asan bench fuzz clean
+
+all: deps $(B)/xinyong
+
+deps:
+	@./scripts/deps.sh
+
+$(B)/obj/%.o: src/%.c $(wildcard src/*.h) include/xinyong.h | $(B)/obj
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/obj:
+	@mkdir -p $@
+
+$(B)/libxinyong.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(B)/xinyong: $(CLI_OBJ) $(B)/libxinyong.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libxinyong.a $(LDLIBS)
+
+$(B)/unit: $(UNIT_SRC) tests/unit/unit.h $(B)/libxinyong.a
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $(UNIT_SRC) $(B)/libxinyong.a $(LDLIBS)
+
+demo: all
+	@./scripts/demo.sh $(B)/xinyong
+
+unit: all $(B)/unit
+	@$(B)/unit
+
+test: all $(B)/unit
+	@./tests/run.sh $(B)
+
+asan:
+	@./scripts/deps.sh --dev
+	$(MAKE) B=build/asan CC=clang OPT=-O1 \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	  test
+
+$(B)/bench: bench/bench.c $(B)/libxinyong.a
+	$(CC) $(CFLAGS) -O3 -march=native -o $@ bench/bench.c $(B)/libxinyong.a $(LDLIBS)
+
+bench: all $(B)/bench
+	@$(B)/bench
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := rules csv resid
+fuzz:
+	@./scripts/deps.sh --dev
+	@./scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+clean:
+	rm -rf build

@@ -1,0 +1,242 @@
+/* xinyong.h -- the public interface of the xinyong library.
+ *
+ * xinyong is a reference implementation of a points-based social credit
+ * system, built to study, teach and audit such systems on synthetic
+ * populations. It must not be used to score real people.
+ *
+ * Everything the command line, the simulator and the service do goes through
+ * this header. Conventions, as in the rest of the library:
+ *  - every fallible function returns an int status: XY_OK (0) or a negative
+ *    XY_E* code from XY_STATUS_MAP; results come back through out-parameters;
+ *  - each function says who owns what it hands out and for how long;
+ *  - user-facing problems (a bad rules line, a bad CSV row) are reported
+ *    through an xy_diag callback as "FILE:LINE[:COLUMN]: message". */
+#ifndef XINYONG_H
+#define XINYONG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- status */
+
+/* One list of status codes: it generates the enum, xy_strerror() and
+ * xy_errname(). The codes are negative and kept apart from errno values. */
+#define XY_STATUS_MAP(X)                                                    \
+    X(EINVAL, -1, "invalid argument")                                       \
+    X(ENOMEM, -2, "out of memory")                                          \
+    X(EIO, -3, "input/output error")                                        \
+    X(ECORRUPT, -4, "stored data is corrupt")                               \
+    X(EINPUT, -5, "invalid input")                                          \
+    X(EUNKNOWN, -6, "unknown citizen or name")                              \
+    X(ECLOCK, -7, "date is before today")                                   \
+    X(ENOENT, -8, "no such file or directory")                              \
+    X(ELOCKED, -9, "the data directory is locked by another writer")        \
+    X(EEXIST, -10, "already exists")                                        \
+    X(ENOSPC, -11, "no space left on device")
+
+enum {
+    XY_OK = 0,
+#define XY__ENUM(name, value, text) XY_##name = value,
+    XY_STATUS_MAP(XY__ENUM)
+#undef XY__ENUM
+};
+
+/* Returns a static English message / the symbolic name ("XY_EINPUT") of a
+ * status. Unknown codes get "unknown error" / "XY_UNKNOWN". */
+const char *xy_strerror(int status);
+const char *xy_errname(int status);
+
+/* A sink for user-facing messages. msg is valid only during the call. */
+typedef void xy_diag_fn(void *ctx, const char *msg);
+
+/* ----------------------------------------------------------------- dates */
+
+/* A date is a day number: days since 1970-01-01, proleptic Gregorian. */
+typedef int32_t xy_day;
+#define XY_DAY_NONE INT32_MIN
+
+/* Parses exactly "YYYY-MM-DD" (years 1000-9999) from s[0..n). Returns
+ * XY_EINPUT for anything else, including dates that do not exist. */
+int xy_day_parse(const char *s, size_t n, xy_day *out);
+/* Writes "YYYY-MM-DD" and a NUL into out (11 bytes). */
+void xy_day_format(xy_day day, char out[11]);
+/* The calendar year of a day. */
+int xy_day_year(xy_day day);
+/* Whole years of age on day `on` of someone born on `birth`. */
+int xy_age_on(xy_day birth, xy_day on);
+
+/* ----------------------------------------------------- resident identity */
+
+/* A resident identity number (GB 11643-1999) packed into 64 bits:
+ * region (20 bits) | birth day + 65536 (18 bits) | sequence (10 bits).
+ * The check character is implied. Packed keys order like their IDs do
+ * within a region. */
+typedef uint64_t xy_resid;
+
+/* Validates an 18-character ID in s[0..n): digits, a real birth date between
+ * 1800 and 2199, and the ISO 7064 MOD 11-2 check character ('X' or 'x' for
+ * ten). On success stores the packed key. Returns XY_EINPUT otherwise and,
+ * when why is not NULL, a static reason. */
+int xy_resid_parse(const char *s, size_t n, xy_resid *out, const char **why);
+/* Writes the 18-character ID and a NUL into out (19 bytes). */
+void xy_resid_format(xy_resid id, char out[19]);
+/* Writes the public masked form: first 6 and last 4 characters with 8 '*'
+ * between, and a NUL (19 bytes). */
+void xy_resid_mask(xy_resid id, char out[19]);
+xy_day xy_resid_birth(xy_resid id);
+uint32_t xy_resid_region(xy_resid id); /* the 6-digit division code */
+int xy_resid_is_male(xy_resid id);     /* odd sequence number */
+
+/* ----------------------------------------------------------------- rules */
+
+/* A compiled ruleset: every city of a rules directory with its behaviours,
+ * agencies, grades, lists and consequences in dense tables. Immutable after
+ * loading, so it can be shared by readers on several threads. */
+typedef struct xy_rules xy_rules;
+
+/* Loads and compiles every "*.rules" file of dir (files with a `city` line
+ * are cities; others are shared files that cities include). Every mistake is
+ * sent to diag as "FILE:LINE:COLUMN: message"; if there is any, returns
+ * XY_EINPUT and *out is NULL. On success the caller owns *out and frees it
+ * with xy_rules_free(). */
+int xy_rules_load_dir(const char *dir, xy_diag_fn *diag, void *ctx,
+                      xy_rules **out);
+/* The same for an explicit list of files (the `rules check` command): city
+ * files are compiled with their includes, shared files are checked alone. */
+int xy_rules_load_files(const char *const *paths, int npaths,
+                        xy_diag_fn *diag, void *ctx, xy_rules **out);
+void xy_rules_free(xy_rules *rules);
+
+/* Number of cities, and a city's id by index ("rongcheng"). The returned
+ * strings live as long as the ruleset. */
+int xy_rules_city_count(const xy_rules *rules);
+const char *xy_rules_city_id(const xy_rules *rules, int city);
+/* Index of a city by id, or -1. */
+int xy_rules_city_find(const xy_rules *rules, const char *id);
+/* Number of behaviours the city defines (after includes and overrides). */
+int xy_rules_behaviour_count(const xy_rules *rules, int city);
+
+/* Resolved name ids, for the in-process API (simulator, benchmarks). A name
+ * id is the same in every city; -1 means the name is unknown everywhere. */
+int32_t xy_rules_behaviour_id(const xy_rules *rules, const char *name,
+                              size_t n);
+int32_t xy_rules_agency_id(const xy_rules *rules, const char *name, size_t n);
+/* Whether `city` defines behaviour `behaviour` and lets `agency` report it:
+ * 0 yes, XY_EUNKNOWN if the city has no such behaviour, XY_EINPUT if the
+ * agency may not report it. Constant time whatever the number of rules. */
+int xy_rules_may_report(const xy_rules *rules, int city, int32_t agency,
+                        int32_t behaviour);
+
+/* ---------------------------------------------------------------- engine */
+
+/* The in-memory state: citizens, contacts, the clock, scores and lists. */
+typedef struct xy_engine xy_engine;
+
+#define XY_NONE UINT32_MAX /* no citizen (no parent, no counterpart) */
+
+/* One resolved report, as the engine applies it. */
+typedef struct xy_event {
+    uint64_t seq;         /* ordinal of the event in the store, for explanations */
+    uint32_t citizen;     /* dense citizen index */
+    int32_t behaviour;    /* behaviour name id */
+    int32_t agency;       /* agency name id */
+    uint32_t counterpart; /* citizen index or XY_NONE */
+    xy_day date;          /* the day the act occurred */
+    int64_t amount;       /* micro-units (amount x 10^6), or -1 when absent */
+} xy_event;
+
+/* Creates an empty engine over rules, which must outlive it. The caller
+ * frees it with xy_engine_free(). */
+int xy_engine_new(const xy_rules *rules, xy_engine **out);
+void xy_engine_free(xy_engine *engine);
+
+/* Registers a citizen of city `city` and returns its dense index in *index.
+ * father/mother are dense indexes or XY_NONE. name is copied. Returns
+ * XY_EEXIST if the ID is already registered. */
+int xy_engine_add_citizen(xy_engine *engine, xy_resid id, int city,
+                          uint32_t father, uint32_t mother, const char *name,
+                          size_t name_len, uint32_t *index);
+/* Adds the undirected contact a-b; an existing contact is left as it is. */
+int xy_engine_add_contact(xy_engine *engine, uint32_t a, uint32_t b);
+/* Applies n events in order; each may advance the clock (spec 2.1). The
+ * events must be valid (see xy_rules_may_report); the engine asserts it. */
+int xy_engine_apply(xy_engine *engine, const xy_event *events, size_t n);
+/* Advances the clock to day, running day-start processing for every day in
+ * between. XY_ECLOCK if day is before today. */
+int xy_engine_advance(xy_engine *engine, xy_day day);
+
+xy_day xy_engine_today(const xy_engine *engine);
+uint32_t xy_engine_citizen_count(const xy_engine *engine);
+/* Dense index of a citizen, or XY_NONE. */
+uint32_t xy_engine_find(const xy_engine *engine, xy_resid id);
+int64_t xy_engine_raw(const xy_engine *engine, uint32_t citizen);
+int64_t xy_engine_score(const xy_engine *engine, uint32_t citizen);
+int xy_engine_on_blacklist(const xy_engine *engine, uint32_t citizen);
+int xy_engine_on_whitelist(const xy_engine *engine, uint32_t citizen);
+/* Bytes of engine state per citizen (the hot arrays), for benchmarks. */
+size_t xy_engine_state_bytes(void);
+
+/* --------------------------------------------------------- data directory */
+
+/* A data directory: the ruleset it is bound to and the log of every
+ * accepted input, from which the state is rebuilt. */
+typedef struct xy_db xy_db;
+
+enum { XY_READ = 0, XY_WRITE = 1 };
+
+/* Creates a data directory at path bound to the rules in rules_dir (the
+ * files are copied in, so later edits of rules_dir change nothing). */
+int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag,
+                 void *ctx);
+/* Opens a data directory and rebuilds its state. With XY_WRITE the caller
+ * holds the directory's writer lock until xy_db_close(). */
+int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx,
+               xy_db **out);
+void xy_db_close(xy_db *db);
+xy_engine *xy_db_engine(xy_db *db);
+const xy_rules *xy_db_rules(const xy_db *db);
+
+enum { XY_LOAD_CITIZENS, XY_LOAD_CONTACTS, XY_LOAD_EVENTS };
+
+typedef struct xy_load_result {
+    uint64_t rows;       /* data rows read */
+    uint64_t applied;    /* rows applied */
+    uint64_t duplicates; /* rows skipped as already applied */
+    uint64_t rejected;   /* bad rows (written to the rejects file) */
+} xy_load_result;
+
+/* Loads a CSV file of the given kind (spec 2.10). Without rejects_path the
+ * file is applied atomically: any bad row is reported and nothing is applied
+ * (XY_EINPUT). With rejects_path, good rows are applied and every bad row is
+ * written unchanged to that file with its reason. Accepted rows are durable
+ * before this returns XY_OK. */
+int xy_db_load_csv(xy_db *db, int kind, const char *path,
+                   const char *rejects_path, xy_diag_fn *diag, void *ctx,
+                   xy_load_result *result);
+/* Advances the clock durably. */
+int xy_db_advance(xy_db *db, xy_day day);
+
+/* ---------------------------------------------------------------- reports */
+
+enum { XY_BLACKLIST = 0, XY_WHITELIST = 1 };
+enum { XY_OUT_TEXT = 0, XY_OUT_JSON = 1 };
+
+/* Each report writes to out, in text or JSON (spec section 4). They return
+ * XY_EUNKNOWN for an unknown citizen, city or action. */
+int xy_report_show(xy_db *db, const char *id, int format, FILE *out);
+int xy_report_explain(xy_db *db, const char *id, int format, FILE *out);
+int xy_report_check(xy_db *db, const char *id, const char *action, int format,
+                    FILE *out);
+int xy_report_list(xy_db *db, int list, const char *city, int public_only,
+                   int format, FILE *out);
+int xy_report_stats(xy_db *db, int format, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XINYONG_H */

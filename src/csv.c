@@ -1,0 +1,143 @@
+/* csv.c -- the RFC 4180 reader. Unquoted fields point into the caller's
+ * buffer; quoted fields are unescaped into one scratch buffer that is
+ * reused for every record, so a record costs no allocation. */
+#include "csv.h"
+
+#include <string.h>
+
+#include "util.h"
+
+void xy_csv_init(xy_csv *c, const char *buf, size_t len)
+{
+    memset(c, 0, sizeof *c);
+    c->p = buf;
+    c->end = buf + len;
+    c->next_line = 1;
+    /* A UTF-8 byte order mark is not part of the first header name. */
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) c->p += 3;
+}
+
+void xy_csv_free(xy_csv *c)
+{
+    xy_free(c->fields);
+    xy_free(c->offs);
+    xy_free(c->scratch);
+    memset(c, 0, sizeof *c);
+}
+
+static void add_field(xy_csv *c, const char *s, size_t n, size_t off)
+{
+    if (c->nfields >= c->cap) {
+        size_t cap = c->cap;
+        xy_grow((void **)&c->fields, &c->cap, c->nfields + 1, sizeof *c->fields);
+        xy_grow((void **)&c->offs, &cap, c->nfields + 1, sizeof *c->offs);
+    }
+    c->fields[c->nfields].s = s;
+    c->fields[c->nfields].n = n;
+    c->offs[c->nfields] = off;
+    c->nfields++;
+}
+
+static void scratch_put(xy_csv *c, const char *s, size_t n)
+{
+    if (c->scratch_len + n > c->scratch_cap)
+        xy_grow((void **)&c->scratch, &c->scratch_cap, c->scratch_len + n, 1);
+    memcpy(c->scratch + c->scratch_len, s, n);
+    c->scratch_len += n;
+}
+
+/* Skips the rest of a broken record: to the end of its physical line. */
+static void skip_line(xy_csv *c)
+{
+    const char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
+    c->p = nl ? nl + 1 : c->end;
+    if (nl) c->next_line++;
+}
+
+int xy_csv_next(xy_csv *c, const char **why)
+{
+    /* Skip blank lines. */
+    while (c->p < c->end && (*c->p == '\n' || *c->p == '\r')) {
+        if (*c->p == '\n') c->next_line++;
+        c->p++;
+    }
+    if (c->p >= c->end) return 0;
+    c->nfields = 0;
+    c->scratch_len = 0;
+    c->line = c->next_line;
+    c->rec = c->p;
+    for (;;) {
+        const char *p = c->p;
+        if (p < c->end && *p == '"') {
+            /* Quoted field: copy runs between doubled quotes to scratch. */
+            size_t off = c->scratch_len;
+            p++;
+            for (;;) {
+                const char *q = memchr(p, '"', (size_t)(c->end - p));
+                if (!q) {
+                    c->rec_len = (size_t)(c->end - c->rec);
+                    *why = "unterminated quoted field";
+                    c->p = c->end;
+                    return -1;
+                }
+                for (const char *t = p; t < q; t++)
+                    if (*t == '\n') c->next_line++;
+                scratch_put(c, p, (size_t)(q - p));
+                if (q + 1 < c->end && q[1] == '"') {
+                    scratch_put(c, "\"", 1);
+                    p = q + 2;
+                    continue;
+                }
+                p = q + 1;
+                break;
+            }
+            add_field(c, NULL, c->scratch_len - off, off);
+            if (p < c->end && *p == '\r' && (p + 1 == c->end || p[1] == '\n')) p++;
+            if (p < c->end && *p != ',' && *p != '\n') {
+                c->p = p;
+                const char *nl = memchr(p, '\n', (size_t)(c->end - p));
+                c->rec_len = (size_t)((nl ? nl : c->end) - c->rec);
+                if (c->rec_len && c->rec[c->rec_len - 1] == '\r') c->rec_len--;
+                skip_line(c);
+                *why = "unexpected character after a closing quote";
+                return -1;
+            }
+        } else {
+            const char *q = p;
+            while (q < c->end && *q != ',' && *q != '\n') {
+                if (*q == '"') {
+                    c->p = q;
+                    const char *nl = memchr(q, '\n', (size_t)(c->end - q));
+                    c->rec_len = (size_t)((nl ? nl : c->end) - c->rec);
+                    if (c->rec_len && c->rec[c->rec_len - 1] == '\r') c->rec_len--;
+                    skip_line(c);
+                    *why = "quote inside an unquoted field";
+                    return -1;
+                }
+                q++;
+            }
+            size_t n = (size_t)(q - p);
+            if (q < c->end && *q == '\n' && n && p[n - 1] == '\r') n--;
+            else if (q == c->end && n && p[n - 1] == '\r') n--;
+            add_field(c, p, n, SIZE_MAX);
+            p = q;
+        }
+        if (p < c->end && *p == ',') {
+            c->p = p + 1;
+            continue;
+        }
+        /* End of record: at a line break or the end of the buffer. */
+        c->rec_len = (size_t)(p - c->rec);
+        if (c->rec_len && c->rec[c->rec_len - 1] == '\r') c->rec_len--;
+        if (p < c->end) {
+            c->next_line++;
+            p++;
+        }
+        c->p = p;
+        break;
+    }
+    for (size_t i = 0; i < c->nfields; i++)
+        if (c->offs[i] != SIZE_MAX)
+            c->fields[i].s = c->scratch ? c->scratch + c->offs[i] : "";
+    return 1;
+}

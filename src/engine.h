@@ -1,0 +1,150 @@
+/* engine.h -- the in-memory state and the hooks the reports and the store
+ * use: dense per-citizen arrays (structure of arrays for the registry, one
+ * 32-byte record of scoring state per citizen), sparse maps for the rare
+ * things (limit counts, term reasons), and two schedules (expiries, list
+ * exits) so that advancing the clock costs work per event, not per day. */
+#ifndef XY_ENGINE_H
+#define XY_ENGINE_H
+
+#include "rules.h"
+#include "util.h"
+
+/* Clock sentinel for what happens before the first dated input (citizens
+ * registered before any event): read as the clock's first day. */
+#define XY_DAY_PENDING (INT32_MIN + 1)
+
+enum {
+    CS_SCORE_MEMBER = 1, /* score membership of the blacklist */
+    CS_ON_BL = 2,        /* on the blacklist (score or term) */
+    CS_ON_WL = 4,        /* on the whitelist */
+};
+
+/* Scoring state of one citizen: 32 bytes, the hot part of the state. */
+typedef struct xy_cstate {
+    int64_t raw;         /* base + sum of contributions */
+    xy_day bl_since;     /* latest blacklist entry, or XY_DAY_NONE */
+    xy_day wl_since;     /* latest whitelist entry, or XY_DAY_NONE */
+    xy_day term_end;     /* first day off the term list, or XY_DAY_NONE */
+    xy_day rise_day;     /* day the score last rose to the exit threshold */
+    xy_day score_since;  /* start of the current score membership */
+    uint16_t city;       /* city index */
+    uint8_t flags;       /* CS_* */
+    uint8_t spare;       /* unused, keeps the record at 32 bytes */
+} xy_cstate;
+
+/* Why an event's points are what they are. */
+enum {
+    NOTE_NONE,      /* points as defined */
+    NOTE_UNDER_AGE, /* zero: younger than the scoring age on the event date */
+    NOTE_EXPIRED,   /* zero: its expiry day had passed when it was applied */
+    NOTE_LIMIT,     /* zero: the yearly limit was already reached */
+    NOTE_CAPPED,    /* limited in magnitude by `cap` */
+    NOTE_SCALED,    /* multiplied by `per` */
+};
+
+enum { HIST_EVENT, HIST_EXPIRY, HIST_ASSOC, HIST_ENTER, HIST_LEAVE };
+enum { REASON_SCORE = 1, REASON_TERM = 2 };
+
+/* One line of a citizen's history, sent to the history hook as it happens. */
+typedef struct xy_hist {
+    int kind;             /* HIST_* */
+    uint32_t citizen;     /* whose history */
+    xy_day day;           /* the day it took effect */
+    const xy_event *ev;   /* HIST_EVENT: the event */
+    uint64_t event_seq;   /* HIST_EVENT/EXPIRY: the event's seq */
+    int32_t behaviour;    /* HIST_EVENT/EXPIRY: behaviour name id */
+    int64_t points;       /* contribution (0 when zeroed) */
+    int note;             /* HIST_EVENT: NOTE_* */
+    int64_t multiplier;   /* HIST_EVENT with NOTE_SCALED: the factor */
+    int contacts;         /* HIST_ASSOC: blacklisted contacts counted */
+    int list;             /* HIST_ENTER/LEAVE: XY_BLACKLIST/XY_WHITELIST */
+    int reason;           /* HIST_ENTER: REASON_* bits */
+    int64_t score;        /* score after the change */
+} xy_hist;
+
+typedef void xy_hist_fn(void *ctx, const xy_hist *h);
+
+/* A pending expiry: ordered by day, then by the order events were applied. */
+typedef struct xy_expiry {
+    xy_day day;          /* when it takes effect */
+    uint32_t citizen;    /* whose score */
+    uint64_t order;      /* application order of the event */
+    uint64_t event_seq;  /* the event, for explanations */
+    int64_t points;      /* the negation of the event's points */
+    int32_t behaviour;   /* behaviour name id */
+} xy_expiry;
+
+/* A list exit to check at the start of a day (validated when popped). */
+typedef struct xy_exit {
+    xy_day day;        /* day to check */
+    uint32_t citizen;  /* who */
+} xy_exit;
+
+struct xy_engine {
+    const xy_rules *rules;  /* borrowed */
+    xy_day today;           /* the clock, XY_DAY_NONE until set */
+    xy_day first_day;       /* the clock's first value */
+    uint64_t applied;       /* events applied, for expiry order */
+    /* registry */
+    uint32_t n, cap;        /* citizens registered, capacity */
+    xy_resid *ids;          /* index -> packed ID */
+    uint32_t *father;       /* index -> father index or XY_NONE */
+    uint32_t *mother;       /* index -> mother index or XY_NONE */
+    uint64_t *name_off;     /* index -> offset of the name in names */
+    xy_buf names;           /* NUL-terminated names */
+    xy_map by_id;           /* packed ID -> index */
+    /* state */
+    xy_cstate *st;          /* index -> scoring state */
+    uint64_t *bl_bits;      /* bitmap of blacklisted citizens */
+    uint64_t bl_count;      /* citizens on the blacklist */
+    xy_map limits;          /* citizen|behaviour|year -> counted occurrences */
+    xy_map term_reason;     /* citizen -> behaviour << 40 | event seq */
+    xy_map grade_entry;     /* citizen << 32 | slot -> day of entry */
+    /* schedules (binary min-heaps) */
+    xy_expiry *exp;         /* pending expiries */
+    size_t nexp, cap_exp;
+    xy_exit *exits;         /* pending list exits */
+    size_t nexits, cap_exits;
+    /* contacts */
+    uint64_t *edges;        /* a << 32 | b with a < b, in arrival order */
+    size_t nedges, cap_edges;
+    xy_map edge_set;        /* the same, for duplicates */
+    uint64_t *csr_off;      /* CSR offsets (n + 1), built on demand */
+    uint32_t *csr_adj;      /* CSR neighbours */
+    size_t csr_edges;       /* edges the CSR covers */
+    uint32_t csr_n;         /* citizens the CSR covers */
+    uint32_t *hits;         /* association scratch */
+    size_t cap_hits;
+    /* history hook */
+    xy_hist_fn *hist;       /* NULL: no history */
+    void *hist_ctx;         /* its context */
+    uint32_t hist_only;     /* XY_NONE: every citizen; else just this one */
+};
+
+static inline int64_t xy__clamp(const xy_city *c, int64_t raw)
+{
+    return raw < c->min ? c->min : raw > c->max ? c->max : raw;
+}
+
+static inline const xy_city *xy__citizen_city(const xy_engine *e, uint32_t i)
+{
+    return &e->rules->cities[e->st[i].city];
+}
+
+/* A stored day as the user sees it: XY_DAY_PENDING becomes the first day. */
+static inline xy_day xy__seen_day(const xy_engine *e, xy_day d)
+{
+    return d == XY_DAY_PENDING ? e->first_day : d;
+}
+
+static inline const char *xy__name(const xy_engine *e, uint32_t i)
+{
+    return e->names.data + e->name_off[i];
+}
+
+/* Sets the history hook (NULL to remove). */
+void xy__engine_set_history(xy_engine *e, xy_hist_fn *fn, void *ctx, uint32_t only);
+/* Day a grade consequence slot was last entered, or XY_DAY_NONE. */
+xy_day xy__grade_entry(const xy_engine *e, uint32_t citizen, int slot);
+
+#endif

@@ -1,0 +1,378 @@
+/* main.c -- the xinyong command line: options, help, and one thin function
+ * per subcommand over the library's public header. Exit statuses (spec 5):
+ * 0 success, 1 bad usage or input, 2 storage error, 3 unknown name. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xinyong.h"
+
+enum { EXIT_USAGE = 1, EXIT_STORAGE = 2, EXIT_UNKNOWN = 3 };
+
+typedef struct opts {
+    const char *data;    /* --data DIR */
+    const char *rules;   /* --rules DIR */
+    const char *rejects; /* --rejects OUT */
+    const char *city;    /* --city C */
+    int json;            /* --json */
+    int public_only;     /* --public */
+    int help;            /* --help */
+    const char *pos[64]; /* positional arguments */
+    int npos;            /* their number */
+} opts;
+
+typedef struct command {
+    const char *name;                 /* subcommand */
+    int (*run)(opts *o);              /* implementation */
+    const char *usage;                /* one line */
+    const char *help;                 /* the rest */
+} command;
+
+static void to_stderr(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "%s\n", msg);
+}
+
+static int exit_for(int status)
+{
+    switch (status) {
+    case XY_OK: return 0;
+    case XY_EUNKNOWN: return EXIT_UNKNOWN;
+    case XY_EIO:
+    case XY_ECORRUPT:
+    case XY_ENOENT:
+    case XY_ELOCKED:
+    case XY_ENOSPC:
+    case XY_ENOMEM: return EXIT_STORAGE;
+    default: return EXIT_USAGE;
+    }
+}
+
+static const char *data_dir(const opts *o)
+{
+    if (o->data) return o->data;
+    const char *env = getenv("XINYONG_DATA");
+    return env && *env ? env : "./xinyong-data";
+}
+
+static int open_db(const opts *o, int mode, xy_db **db)
+{
+    int rc = xy_db_open(data_dir(o), mode, to_stderr, NULL, db);
+    if (rc) fprintf(stderr, "xinyong: %s: %s\n", data_dir(o), xy_strerror(rc));
+    return rc;
+}
+
+static int need_args(const opts *o, int n, const char *usage)
+{
+    if (o->npos == n) return 0;
+    fprintf(stderr, "xinyong: usage: %s\n", usage);
+    return XY_EINPUT;
+}
+
+/* ------------------------------------------------------------- commands */
+
+static int cmd_init(opts *o)
+{
+    if (need_args(o, 0, "xinyong init [--rules DIR] [--data DIR]")) return XY_EINPUT;
+    const char *rules = o->rules ? o->rules : "rules";
+    int rc = xy_db_create(data_dir(o), rules, to_stderr, NULL);
+    if (rc == XY_OK) printf("initialised %s with the rules of %s\n", data_dir(o), rules);
+    return rc == XY_EEXIST ? XY_EINPUT : rc;
+}
+
+static int cmd_rules(opts *o)
+{
+    if (o->npos < 2 || strcmp(o->pos[0], "check") != 0) {
+        fprintf(stderr, "xinyong: usage: xinyong rules check FILE...\n");
+        return XY_EINPUT;
+    }
+    xy_rules *r;
+    int rc = xy_rules_load_files(o->pos + 1, o->npos - 1, to_stderr, NULL, &r);
+    if (rc) return XY_EINPUT;
+    int n = xy_rules_city_count(r);
+    for (int i = 0; i < n; i++)
+        printf("%s: %d behaviours\n", xy_rules_city_id(r, i), xy_rules_behaviour_count(r, i));
+    printf("ok: %d file%s, %d cit%s\n", o->npos - 1, o->npos == 2 ? "" : "s", n, n == 1 ? "y" : "ies");
+    xy_rules_free(r);
+    return XY_OK;
+}
+
+static int cmd_load(opts *o)
+{
+    static const char *usage = "xinyong load citizens|contacts|events FILE [--rejects OUT]";
+    if (need_args(o, 2, usage)) return XY_EINPUT;
+    int kind;
+    if (strcmp(o->pos[0], "citizens") == 0) kind = XY_LOAD_CITIZENS;
+    else if (strcmp(o->pos[0], "contacts") == 0) kind = XY_LOAD_CONTACTS;
+    else if (strcmp(o->pos[0], "events") == 0) kind = XY_LOAD_EVENTS;
+    else {
+        fprintf(stderr, "xinyong: unknown kind '%s'; usage: %s\n", o->pos[0], usage);
+        return XY_EINPUT;
+    }
+    xy_db *db;
+    int rc = open_db(o, XY_WRITE, &db);
+    if (rc) return rc;
+    xy_load_result res;
+    rc = xy_db_load_csv(db, kind, o->pos[1], o->rejects, to_stderr, NULL, &res);
+    if (rc == XY_OK) {
+        printf("%s: %llu rows, %llu applied, %llu duplicates, %llu rejected\n", o->pos[1],
+               (unsigned long long)res.rows, (unsigned long long)res.applied,
+               (unsigned long long)res.duplicates, (unsigned long long)res.rejected);
+        if (o->rejects && res.rejected) printf("rejected rows written to %s\n", o->rejects);
+    }
+    xy_db_close(db);
+    return rc;
+}
+
+static int cmd_advance(opts *o)
+{
+    if (need_args(o, 1, "xinyong advance DATE")) return XY_EINPUT;
+    xy_day d;
+    if (xy_day_parse(o->pos[0], strlen(o->pos[0]), &d)) {
+        fprintf(stderr, "xinyong: advance: '%s' is not a valid YYYY-MM-DD date\n", o->pos[0]);
+        return XY_EINPUT;
+    }
+    xy_db *db;
+    int rc = open_db(o, XY_WRITE, &db);
+    if (rc) return rc;
+    xy_day today = xy_engine_today(xy_db_engine(db));
+    rc = xy_db_advance(db, d);
+    if (rc == XY_ECLOCK) {
+        char t[11];
+        xy_day_format(today, t);
+        fprintf(stderr, "xinyong: advance: %s is before today (%s); the clock never goes back\n", o->pos[0], t);
+    } else if (rc) {
+        fprintf(stderr, "xinyong: advance: %s\n", xy_strerror(rc));
+    } else {
+        printf("today is %s\n", o->pos[0]);
+    }
+    xy_db_close(db);
+    return rc;
+}
+
+static int unknown(const char *what, const char *name)
+{
+    fprintf(stderr, "xinyong: unknown %s '%s'\n", what, name);
+    return XY_EUNKNOWN;
+}
+
+static int cmd_show(opts *o)
+{
+    if (need_args(o, 1, "xinyong show ID [--json]")) return XY_EINPUT;
+    xy_db *db;
+    int rc = open_db(o, XY_READ, &db);
+    if (rc) return rc;
+    rc = xy_report_show(db, o->pos[0], o->json, stdout);
+    if (rc == XY_EUNKNOWN) unknown("citizen", o->pos[0]);
+    xy_db_close(db);
+    return rc;
+}
+
+static int cmd_explain(opts *o)
+{
+    if (need_args(o, 1, "xinyong explain ID [--json]")) return XY_EINPUT;
+    xy_db *db;
+    int rc = open_db(o, XY_READ, &db);
+    if (rc) return rc;
+    rc = xy_report_explain(db, o->pos[0], o->json, stdout);
+    if (rc == XY_EUNKNOWN) unknown("citizen", o->pos[0]);
+    xy_db_close(db);
+    return rc;
+}
+
+static int cmd_check(opts *o)
+{
+    if (need_args(o, 2, "xinyong check ID ACTION [--json]")) return XY_EINPUT;
+    xy_db *db;
+    int rc = open_db(o, XY_READ, &db);
+    if (rc) return rc;
+    rc = xy_report_check(db, o->pos[0], o->pos[1], o->json, stdout);
+    if (rc == XY_EUNKNOWN) {
+        xy_resid id;
+        if (xy_resid_parse(o->pos[0], strlen(o->pos[0]), &id, NULL) ||
+            xy_engine_find(xy_db_engine(db), id) == XY_NONE)
+            unknown("citizen", o->pos[0]);
+        else
+            unknown("action (no sanction or privilege names it)", o->pos[1]);
+    }
+    xy_db_close(db);
+    return rc;
+}
+
+static int cmd_list(opts *o)
+{
+    static const char *usage = "xinyong list blacklist|whitelist [--city C] [--public] [--json]";
+    if (need_args(o, 1, usage)) return XY_EINPUT;
+    int list;
+    if (strcmp(o->pos[0], "blacklist") == 0) list = XY_BLACKLIST;
+    else if (strcmp(o->pos[0], "whitelist") == 0) list = XY_WHITELIST;
+    else {
+        fprintf(stderr, "xinyong: unknown list '%s'; usage: %s\n", o->pos[0], usage);
+        return XY_EINPUT;
+    }
+    xy_db *db;
+    int rc = open_db(o, XY_READ, &db);
+    if (rc) return rc;
+    rc = xy_report_list(db, list, o->city, o->public_only, o->json, stdout);
+    if (rc == XY_EUNKNOWN) unknown("city", o->city);
+    xy_db_close(db);
+    return rc;
+}
+
+static int cmd_stats(opts *o)
+{
+    if (need_args(o, 0, "xinyong stats [--json]")) return XY_EINPUT;
+    xy_db *db;
+    int rc = open_db(o, XY_READ, &db);
+    if (rc) return rc;
+    rc = xy_report_stats(db, o->json, stdout);
+    xy_db_close(db);
+    return rc;
+}
+
+static int cmd_help(opts *o);
+
+static const command commands[] = {
+    {"init", cmd_init, "xinyong init [--rules DIR]",
+     "Creates the data directory and binds it to the ruleset in DIR (default: ./rules).\n"
+     "The rules files are copied in, so later edits of DIR do not change its history.\n"
+     "Fails (exit 1) if the rules have errors or the directory is already initialised."},
+    {"rules", cmd_rules, "xinyong rules check FILE...",
+     "Validates rules files. City files (with a 'city' line) are compiled with their\n"
+     "includes; shared files are checked alone. Every mistake is printed as\n"
+     "FILE:LINE:COLUMN: message; the exit status is 1 if there is any."},
+    {"load", cmd_load, "xinyong load citizens|contacts|events FILE [--rejects OUT]",
+     "Loads a CSV file (RFC 4180, header row, columns in any order):\n"
+     "  citizens  id,name[,city][,father][,mother]\n"
+     "  contacts  a,b\n"
+     "  events    id,date,citizen,behaviour,agency[,amount][,counterpart]\n"
+     "The file is applied atomically: one bad row (reported as FILE:LINE: reason)\n"
+     "and nothing is applied, exit 1. With --rejects OUT the good rows are applied\n"
+     "and every bad row is written unchanged to OUT with its reason in a last column.\n"
+     "Rows seen before with the same content are skipped and counted as duplicates.\n"
+     "Accepted rows are on disk (fsync) before the command reports success."},
+    {"advance", cmd_advance, "xinyong advance DATE",
+     "Moves the clock forward to DATE (YYYY-MM-DD), running day-start processing\n"
+     "(expiries, association, list exits) for every day in between. An earlier date\n"
+     "than today is an error (exit 1): the clock never goes back."},
+    {"show", cmd_show, "xinyong show ID [--json]",
+     "Score, raw score, grade, blacklist and whitelist membership (since, reason)\n"
+     "and the consequences active today. Exit 3 for an unknown citizen."},
+    {"explain", cmd_explain, "xinyong explain ID [--json]",
+     "Every contribution to the score (events, expiries, association) with its\n"
+     "date, event, behaviour, agency, points and why points were zero or limited;\n"
+     "every list entry and exit with its reason; and the active consequences.\n"
+     "base + the sum of the contributions is always the raw score."},
+    {"check", cmd_check, "xinyong check ID ACTION [--json]",
+     "The checkpoint decision for an action (train_ticket, hospital_queue, ...):\n"
+     "deny if any active consequence denies it, else priority, else the largest\n"
+     "discount, else allow; with the consequences behind it and why each is active.\n"
+     "Exit 3 for an unknown citizen or an action no consequence names."},
+    {"list", cmd_list, "xinyong list blacklist|whitelist [--city C] [--public] [--json]",
+     "Citizens on a list with since and reason, oldest entry first. --city limits\n"
+     "to one city. --public shows what the cities publish: the blacklists of cities\n"
+     "with 'publish blacklist', the whitelists of cities with 'publish scores', and\n"
+     "IDs masked (first 6 and last 4 characters)."},
+    {"stats", cmd_stats, "xinyong stats [--json]",
+     "Per city: citizens, mean score, citizens per grade, list sizes."},
+    {"help", cmd_help, "xinyong help [COMMAND]", "Describes the commands, or one command."},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_help(const command *c)
+{
+    printf("usage: %s\n\n%s\n", c->usage, c->help);
+}
+
+static int cmd_help(opts *o)
+{
+    if (o->npos == 1) {
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            if (strcmp(commands[i].name, o->pos[0]) == 0) {
+                print_help(&commands[i]);
+                return XY_OK;
+            }
+        return unknown("command", o->pos[0]);
+    }
+    printf("xinyong -- a reference implementation of points-based social credit systems,\n"
+           "for study, teaching and audit on synthetic populations. Not for scoring people.\n\n"
+           "usage: xinyong [--data DIR] COMMAND [ARGS]\n\n");
+    for (size_t i = 0; i < NCOMMANDS; i++) printf("  %s\n", commands[i].usage);
+    printf("\nOptions for every command:\n"
+           "  --data DIR   the data directory (default: $XINYONG_DATA, else ./xinyong-data)\n"
+           "  --help       describe the command\n"
+           "\nExit status: 0 success, 1 bad usage or input, 2 storage error, 3 unknown\n"
+           "citizen or name. 'xinyong help COMMAND' describes one command.\n");
+    return XY_OK;
+}
+
+/* Options may stand anywhere after the command name. */
+static int parse_opts(int argc, char **argv, opts *o)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char **value = NULL;
+        if (strcmp(a, "--data") == 0) value = &o->data;
+        else if (strcmp(a, "--rules") == 0) value = &o->rules;
+        else if (strcmp(a, "--rejects") == 0) value = &o->rejects;
+        else if (strcmp(a, "--city") == 0) value = &o->city;
+        else if (strcmp(a, "--json") == 0) o->json = 1;
+        else if (strcmp(a, "--public") == 0) o->public_only = 1;
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) o->help = 1;
+        else if (a[0] == '-' && a[1] == '-') {
+            fprintf(stderr, "xinyong: unknown option '%s'\n", a);
+            return -1;
+        } else {
+            if (o->npos == (int)(sizeof o->pos / sizeof o->pos[0])) {
+                fprintf(stderr, "xinyong: too many arguments\n");
+                return -1;
+            }
+            o->pos[o->npos++] = a;
+        }
+        if (value) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "xinyong: option '%s' needs a value\n", a);
+                return -1;
+            }
+            *value = argv[++i];
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    opts o = {0};
+    /* --data may also come before the command. */
+    int i = 1;
+    while (i + 1 < argc && strcmp(argv[i], "--data") == 0) {
+        o.data = argv[i + 1];
+        i += 2;
+    }
+    if (i >= argc || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        cmd_help(&o);
+        return i >= argc ? EXIT_USAGE : 0;
+    }
+    const char *name = argv[i];
+    const command *c = NULL;
+    for (size_t k = 0; k < NCOMMANDS; k++)
+        if (strcmp(commands[k].name, name) == 0) c = &commands[k];
+    if (!c) {
+        fprintf(stderr, "xinyong: unknown command '%s' (try 'xinyong help')\n", name);
+        return EXIT_USAGE;
+    }
+    if (parse_opts(argc - i - 1, argv + i + 1, &o)) return EXIT_USAGE;
+    if (o.help) {
+        print_help(c);
+        return 0;
+    }
+    int rc = c->run(&o);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "xinyong: cannot write output: %s\n", strerror(errno));
+        return EXIT_STORAGE;
+    }
+    return exit_for(rc);
+}

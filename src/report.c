@@ -1,0 +1,551 @@
+/* report.c -- show, explain, check, list and stats. Each report is built
+ * once as a JSON value (spec section 4) and then either printed as JSON or
+ * rendered as text from that same value, so the two forms cannot disagree. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decide.h"
+#include "store.h"
+
+#define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
+/* ---------------------------------------------------------------- helpers */
+
+static json_t *jday(xy_day d)
+{
+    if (d == XY_DAY_NONE || d == XY_DAY_PENDING) return json_null();
+    char s[11];
+    xy_day_format(d, s);
+    return json_string(s);
+}
+
+static json_t *jid(xy_resid id)
+{
+    char s[19];
+    xy_resid_format(id, s);
+    return json_string(s);
+}
+
+static const char *sget(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "-";
+}
+
+static int find_citizen(xy_db *db, const char *id, uint32_t *out)
+{
+    xy_resid key;
+    if (xy_resid_parse(id, strlen(id), &key, NULL)) return XY_EUNKNOWN;
+    *out = xy_engine_find(db->engine, key);
+    return *out == XY_NONE ? XY_EUNKNOWN : XY_OK;
+}
+
+static void emit(json_t *o, int format, FILE *out, void (*text)(const json_t *, FILE *))
+{
+    if (format == XY_OUT_JSON) {
+        json_dumpf(o, out, JSON_FLAGS);
+        fputc('\n', out);
+    } else {
+        text(o, out);
+    }
+}
+
+/* Why a citizen is on the blacklist, from the state. */
+static void blacklist_reason(xy_db *db, const xy_engine *e, uint32_t c, xy_buf *b)
+{
+    const xy_cstate *s = &e->st[c];
+    const xy_city *city = &e->rules->cities[s->city];
+    if (s->flags & CS_SCORE_MEMBER) {
+        char d[11] = "";
+        xy_day since = xy__seen_day(e, s->score_since);
+        if (since != XY_DAY_NONE) xy_day_format(since, d);
+        xy_buf_printf(b, "score fell below %lld on %s", (long long)city->bl_below, d);
+        if (city->has_exit)
+            xy_buf_printf(b, " (exit after %d days at or above %lld)", city->exit_days,
+                          (long long)city->bl_exit);
+        else
+            xy_buf_printf(b, " (no exit: once untrustworthy, always restricted)");
+    }
+    if (s->term_end != XY_DAY_NONE && e->today != XY_DAY_NONE && s->term_end > e->today) {
+        const uint64_t *v = xy_map_get(&e->term_reason, c);
+        char d[11];
+        xy_day_format(s->term_end - 1, d);
+        if (b->len) xy_buf_append(b, "; ", 2);
+        if (v)
+            xy_buf_printf(b, "listed for '%s' (event %s) until %s",
+                          e->rules->behaviour_names.str[*v >> 40],
+                          xy__db_event_id(db, *v & ((1ULL << 40) - 1)), d);
+        else
+            xy_buf_printf(b, "listed until %s", d);
+    }
+}
+
+static json_t *list_entry(xy_db *db, const xy_engine *e, uint32_t c, int list)
+{
+    const xy_cstate *s = &e->st[c];
+    const xy_city *city = &e->rules->cities[s->city];
+    xy_buf b = {0};
+    xy_day since;
+    if (list == XY_BLACKLIST) {
+        if (!(s->flags & CS_ON_BL)) return json_null();
+        blacklist_reason(db, e, c, &b);
+        since = s->bl_since;
+    } else {
+        if (!(s->flags & CS_ON_WL)) return json_null();
+        xy_buf_printf(&b, "score %lld at or above %lld", (long long)xy__clamp(city, s->raw),
+                      (long long)city->wl_from);
+        since = s->wl_since;
+    }
+    json_t *o = json_pack("{s:o,s:s}", "since", jday(xy__seen_day(e, since)), "reason", b.data ? b.data : "");
+    xy_buf_free(&b);
+    return o;
+}
+
+static const char *effect_name(int effect)
+{
+    return effect == XY_DENY ? "deny" : effect == XY_PRIORITY ? "priority" : "discount";
+}
+
+static json_t *consequence_json(xy_db *db, const xy_engine *e, uint32_t c, const xy_active *a)
+{
+    const xy_consequence *q = a->q;
+    const xy_rules *r = e->rules;
+    json_t *actions = json_array();
+    for (int i = 0; i < q->nactions; i++) json_array_append_new(actions, json_string(r->action_names.str[q->actions[i]]));
+    xy_buf cond = {0}, why = {0};
+    const xy_cstate *s = &e->st[a->subject];
+    if (q->on == XY_ON_BLACKLIST) {
+        xy_buf_printf(&cond, "blacklist");
+        if (s->flags & CS_ON_BL) blacklist_reason(db, e, a->subject, &why);
+        else xy_buf_printf(&why, "entered the blacklist; no longer on it, the %d days still run", q->days);
+    } else if (q->on == XY_ON_WHITELIST) {
+        xy_buf_printf(&cond, "whitelist");
+        xy_buf_printf(&why, "score %lld at or above %lld", (long long)xy__clamp(a->city, s->raw),
+                      (long long)a->city->wl_from);
+    } else {
+        xy_buf_printf(&cond, "grade ");
+        int first = 1;
+        for (int g = 0; g < a->city->ngrades; g++)
+            if (q->grades >> g & 1) {
+                xy_buf_printf(&cond, "%s%s", first ? "" : ",", a->city->grades[g].name);
+                first = 0;
+            }
+        int64_t score = xy__clamp(a->city, s->raw);
+        int g = xy__city_grade(a->city, score);
+        xy_buf_printf(&why, "score %lld, grade %s", (long long)score, g >= 0 ? a->city->grades[g].name : "none");
+    }
+    json_t *subject = a->subject == c ? json_string("self") : jid(e->ids[a->subject]);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:s,s:s?}",
+                          "name", q->name, "kind", q->kind == XY_SANCTION ? "sanction" : "privilege",
+                          "effect", effect_name(q->effect),
+                          "percent", q->effect == XY_DISCOUNT ? json_integer(q->percent) : json_null(),
+                          "actions", actions, "since", jday(a->since), "until", jday(a->until),
+                          "subject", subject, "condition", cond.data, "why", why.data ? why.data : "",
+                          "text", q->text);
+    xy_buf_free(&cond);
+    xy_buf_free(&why);
+    return o;
+}
+
+static json_t *consequences_json(xy_db *db, const xy_engine *e, uint32_t c, int32_t only_action)
+{
+    xy_active buf[256];
+    size_t n = xy__active(e, c, buf, 256);
+    if (n > 256) n = 256;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (only_action < 0 || xy__names_action(buf[i].q, only_action))
+            json_array_append_new(arr, consequence_json(db, e, c, &buf[i]));
+    return arr;
+}
+
+static void text_consequences(const json_t *arr, FILE *out)
+{
+    size_t i;
+    json_t *q;
+    if (json_array_size(arr) == 0) {
+        fprintf(out, "  (none)\n");
+        return;
+    }
+    json_array_foreach(arr, i, q) {
+        fprintf(out, "  %s %s: %s", sget(q, "kind"), sget(q, "name"), sget(q, "effect"));
+        if (json_is_integer(json_object_get(q, "percent")))
+            fprintf(out, " %lld%%", (long long)json_integer_value(json_object_get(q, "percent")));
+        size_t k;
+        json_t *a;
+        json_array_foreach(json_object_get(q, "actions"), k, a) fprintf(out, " %s", json_string_value(a));
+        fprintf(out, "\n    on %s since %s", sget(q, "condition"), sget(q, "since"));
+        if (json_is_string(json_object_get(q, "until"))) fprintf(out, ", until %s", sget(q, "until"));
+        if (strcmp(sget(q, "subject"), "self") != 0) fprintf(out, ", as child of %s", sget(q, "subject"));
+        fprintf(out, "\n    why: %s\n", sget(q, "why"));
+    }
+}
+
+static json_t *grade_json(const xy_city *city, int64_t score)
+{
+    int g = xy__city_grade(city, score);
+    return g >= 0 ? json_string(city->grades[g].name) : json_null();
+}
+
+/* ------------------------------------------------------------------ show */
+
+static void show_text(const json_t *o, FILE *out)
+{
+    fprintf(out, "%s  %s  (%s)\n", sget(o, "id"), sget(o, "name"), sget(o, "city"));
+    fprintf(out, "today       %s\n", sget(o, "today"));
+    fprintf(out, "score       %lld (raw %lld)\n", (long long)json_integer_value(json_object_get(o, "score")),
+            (long long)json_integer_value(json_object_get(o, "raw")));
+    fprintf(out, "grade       %s\n", sget(o, "grade"));
+    const char *lists[2] = {"blacklist", "whitelist"};
+    for (int i = 0; i < 2; i++) {
+        json_t *l = json_object_get(o, lists[i]);
+        if (json_is_null(l)) fprintf(out, "%-11s no\n", lists[i]);
+        else fprintf(out, "%-11s since %s: %s\n", lists[i], sget(l, "since"), sget(l, "reason"));
+    }
+    fprintf(out, "consequences\n");
+    text_consequences(json_object_get(o, "consequences"), out);
+}
+
+int xy_report_show(xy_db *db, const char *id, int format, FILE *out)
+{
+    uint32_t c;
+    if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
+    const xy_engine *e = db->engine;
+    const xy_city *city = xy__citizen_city(e, c);
+    int64_t score = xy_engine_score(e, c);
+    json_t *o = json_pack("{s:o,s:s,s:s,s:o,s:I,s:I,s:o,s:o,s:o,s:o}", "id", jid(e->ids[c]),
+                          "name", xy__name(e, c), "city", city->id, "today", jday(e->today),
+                          "score", (json_int_t)score, "raw", (json_int_t)e->st[c].raw,
+                          "grade", grade_json(city, score), "blacklist", list_entry(db, e, c, XY_BLACKLIST),
+                          "whitelist", list_entry(db, e, c, XY_WHITELIST),
+                          "consequences", consequences_json(db, e, c, -1));
+    emit(o, format, out, show_text);
+    json_decref(o);
+    return XY_OK;
+}
+
+/* ----------------------------------------------------------------- check */
+
+static void check_text(const json_t *o, FILE *out)
+{
+    fprintf(out, "%s %s: %s", sget(o, "id"), sget(o, "action"), sget(o, "decision"));
+    if (json_is_integer(json_object_get(o, "percent")))
+        fprintf(out, " %lld", (long long)json_integer_value(json_object_get(o, "percent")));
+    fputc('\n', out);
+    if (json_array_size(json_object_get(o, "consequences")))
+        text_consequences(json_object_get(o, "consequences"), out);
+}
+
+int xy_report_check(xy_db *db, const char *id, const char *action, int format, FILE *out)
+{
+    uint32_t c;
+    if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
+    const xy_engine *e = db->engine;
+    int32_t act = xy_names_find(&e->rules->action_names, action, strlen(action));
+    if (act < 0) return XY_EUNKNOWN;
+    xy_active buf[256];
+    size_t n = xy__active(e, c, buf, 256);
+    if (n > 256) n = 256;
+    int pct;
+    int d = xy__decide(buf, n, act, &pct);
+    static const char *names[] = {"allow", "deny", "priority", "discount"};
+    json_t *o = json_pack("{s:o,s:s,s:s,s:o,s:o}", "id", jid(e->ids[c]), "action", action,
+                          "decision", names[d], "percent", d == XY_DECIDE_DISCOUNT ? json_integer(pct) : json_null(),
+                          "consequences", consequences_json(db, e, c, act));
+    emit(o, format, out, check_text);
+    json_decref(o);
+    return XY_OK;
+}
+
+/* ------------------------------------------------------------------ list */
+
+typedef struct listed {
+    xy_day since;  /* entry day */
+    xy_resid id;   /* for ordering */
+    uint32_t c;    /* index */
+} listed;
+
+static int cmp_listed(const void *a, const void *b)
+{
+    const listed *x = a, *y = b;
+    if (x->since != y->since) return x->since < y->since ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void list_text(const json_t *o, FILE *out)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(o, "citizens"), i, c)
+        fprintf(out, "%s  %-20s %-10s since %s  %s\n", sget(c, "id"), sget(c, "name"), sget(c, "city"),
+                sget(c, "since"), sget(c, "reason"));
+    fprintf(out, "%zu citizens on the %s\n", json_array_size(json_object_get(o, "citizens")), sget(o, "list"));
+}
+
+int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, int format, FILE *out)
+{
+    const xy_engine *e = db->engine;
+    const xy_rules *r = e->rules;
+    int only = -1;
+    if (city_id && (only = xy_rules_city_find(r, city_id)) < 0) return XY_EUNKNOWN;
+    listed *v = NULL;
+    size_t n = 0, cap = 0;
+    uint8_t flag = list == XY_BLACKLIST ? CS_ON_BL : CS_ON_WL;
+    for (uint32_t c = 0; c < e->n; c++) {
+        const xy_cstate *s = &e->st[c];
+        if (!(s->flags & flag) || (only >= 0 && s->city != only)) continue;
+        const xy_city *cy = &r->cities[s->city];
+        if (public_only && !(list == XY_BLACKLIST ? cy->publish_blacklist : cy->publish_scores)) continue;
+        listed x = {xy__seen_day(e, list == XY_BLACKLIST ? s->bl_since : s->wl_since), e->ids[c], c};
+        XY_PUSH(v, n, cap, x);
+    }
+    if (n) qsort(v, n, sizeof *v, cmp_listed);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = v[i].c;
+        json_t *entry = list_entry(db, e, c, list);
+        char masked[19];
+        xy_resid_mask(e->ids[c], masked);
+        json_array_append_new(arr, json_pack("{s:o,s:s,s:s,s:O,s:O}", "id",
+                                             public_only ? json_string(masked) : jid(e->ids[c]),
+                                             "name", xy__name(e, c), "city", xy__citizen_city(e, c)->id,
+                                             "since", json_object_get(entry, "since"), "reason",
+                                             json_object_get(entry, "reason")));
+        json_decref(entry);
+    }
+    xy_free(v);
+    json_t *o = json_pack("{s:s,s:o}", "list", list == XY_BLACKLIST ? "blacklist" : "whitelist", "citizens", arr);
+    emit(o, format, out, list_text);
+    json_decref(o);
+    return XY_OK;
+}
+
+/* ----------------------------------------------------------------- stats */
+
+static void stats_text(const json_t *o, FILE *out)
+{
+    fprintf(out, "today %s\n", sget(o, "today"));
+    fprintf(out, "%-12s %10s %12s %10s %10s  grades\n", "city", "citizens", "mean score", "blacklist", "whitelist");
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(o, "cities"), i, c) {
+        json_t *mean = json_object_get(c, "mean_score");
+        fprintf(out, "%-12s %10lld ", sget(c, "city"), (long long)json_integer_value(json_object_get(c, "citizens")));
+        if (json_is_number(mean)) fprintf(out, "%12.2f ", json_number_value(mean));
+        else fprintf(out, "%12s ", "-");
+        fprintf(out, "%10lld %10lld ", (long long)json_integer_value(json_object_get(c, "blacklist")),
+                (long long)json_integer_value(json_object_get(c, "whitelist")));
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(c, "grades"), k, v) fprintf(out, " %s=%lld", k, (long long)json_integer_value(v));
+        fputc('\n', out);
+    }
+}
+
+int xy_report_stats(xy_db *db, int format, FILE *out)
+{
+    const xy_engine *e = db->engine;
+    const xy_rules *r = e->rules;
+    int nc = r->ncities;
+    uint64_t *count = xy_calloc((size_t)nc, sizeof *count), *bl = xy_calloc((size_t)nc, sizeof *bl);
+    uint64_t *wl = xy_calloc((size_t)nc, sizeof *wl);
+    __int128 *sum = xy_calloc((size_t)nc, sizeof *sum);
+    uint64_t *grades = xy_calloc((size_t)nc * 65, sizeof *grades);
+    for (uint32_t c = 0; c < e->n; c++) {
+        const xy_cstate *s = &e->st[c];
+        const xy_city *city = &r->cities[s->city];
+        int64_t score = xy__clamp(city, s->raw);
+        count[s->city]++;
+        sum[s->city] += score;
+        bl[s->city] += !!(s->flags & CS_ON_BL);
+        wl[s->city] += !!(s->flags & CS_ON_WL);
+        grades[(size_t)s->city * 65 + (size_t)(xy__city_grade(city, score) + 1)]++;
+    }
+    json_t *arr = json_array();
+    for (int k = 0; k < nc; k++) {
+        const xy_city *city = &r->cities[k];
+        json_t *g = json_object();
+        for (int i = city->ngrades - 1; i >= 0; i--)
+            json_object_set_new(g, city->grades[i].name, json_integer((json_int_t)grades[(size_t)k * 65 + (size_t)i + 1]));
+        /* Mean to two decimals, rounded half away from zero in integers so
+         * that it prints the same on every machine. */
+        json_t *mean = json_null();
+        if (count[k]) {
+            __int128 hundred = sum[k] * 200 / (__int128)count[k];
+            hundred = hundred >= 0 ? (hundred + 1) / 2 : (hundred - 1) / 2;
+            mean = json_real((double)hundred / 100.0);
+        }
+        json_array_append_new(arr, json_pack("{s:s,s:I,s:o,s:o,s:I,s:I}", "city", city->id, "citizens",
+                                             (json_int_t)count[k], "mean_score", mean, "grades", g,
+                                             "blacklist", (json_int_t)bl[k], "whitelist", (json_int_t)wl[k]));
+    }
+    json_t *o = json_pack("{s:o,s:o}", "today", jday(e->today), "cities", arr);
+    emit(o, format, out, stats_text);
+    json_decref(o);
+    xy_free(count);
+    xy_free(bl);
+    xy_free(wl);
+    xy_free(sum);
+    xy_free(grades);
+    return XY_OK;
+}
+
+/* --------------------------------------------------------------- explain */
+
+typedef struct explainer {
+    xy_db *db;              /* for event ids */
+    const xy_rules *r;      /* names */
+    json_t *contributions;  /* array being built */
+    json_t *lists;          /* array being built */
+    json_t *open[2];        /* the open entry per list, or NULL */
+    xy_map agency_of;       /* event seq -> agency id (for expiries) */
+    __int128 sum;           /* sum of contributions */
+    const xy_city *city;    /* the citizen's city */
+} explainer;
+
+static void note_text(const explainer *x, const xy_hist *h, xy_buf *b)
+{
+    const xy_behaviour *bh = xy__city_behaviour(x->r, x->city, h->behaviour);
+    char d[11];
+    switch (h->note) {
+    case NOTE_UNDER_AGE:
+        xy_buf_printf(b, "zero: younger than the scoring age %d on the event date", x->city->scoring_age);
+        break;
+    case NOTE_EXPIRED:
+        xy_day_format(h->ev->date + bh->expires, d);
+        xy_buf_printf(b, "zero: it expired on %s, before it was reported", d);
+        break;
+    case NOTE_LIMIT:
+        xy_buf_printf(b, "zero: limit of %d per year already reached in %d", bh->limit, xy_day_year(h->ev->date));
+        break;
+    case NOTE_CAPPED:
+        xy_buf_printf(b, "capped at %lld", (long long)bh->cap);
+        break;
+    case NOTE_SCALED:
+        xy_buf_printf(b, "%d x %lld (one per %lld of amount)", bh->points, (long long)h->multiplier,
+                      (long long)(bh->per / XY_MICRO));
+        break;
+    }
+    if (h->ev && h->ev->date < h->day) {
+        xy_day_format(h->ev->date, d);
+        xy_buf_printf(b, "%slate report of an act on %s", b->len ? "; " : "", d);
+    }
+    if (h->note != NOTE_UNDER_AGE && bh && bh->term) {
+        xy_buf_printf(b, "%sputs on the blacklist for %d days", b->len ? "; " : "", bh->term);
+    }
+}
+
+static void on_history(void *ctx, const xy_hist *h)
+{
+    explainer *x = ctx;
+    const xy_rules *r = x->r;
+    xy_buf note = {0};
+    if (h->kind == HIST_ENTER) {
+        if (h->list == XY_BLACKLIST && (h->reason & REASON_SCORE))
+            xy_buf_printf(&note, "score %lld fell below %lld", (long long)h->score, (long long)x->city->bl_below);
+        else if (h->list == XY_BLACKLIST)
+            xy_buf_printf(&note, "term of a listing behaviour");
+        else
+            xy_buf_printf(&note, "score %lld reached %lld", (long long)h->score, (long long)x->city->wl_from);
+        json_t *o = json_pack("{s:s,s:o,s:n,s:s}", "list", h->list == XY_BLACKLIST ? "blacklist" : "whitelist",
+                              "entered", jday(h->day), "left", "reason", note.data);
+        json_array_append_new(x->lists, o);
+        x->open[h->list] = o;
+    } else if (h->kind == HIST_LEAVE) {
+        if (x->open[h->list]) json_object_set_new(x->open[h->list], "left", jday(h->day));
+        x->open[h->list] = NULL;
+    } else {
+        json_t *ev = json_null(), *beh = json_null(), *ag = json_null(), *edate = json_null();
+        if (h->kind == HIST_EVENT) {
+            ev = json_string(xy__db_event_id(x->db, h->event_seq));
+            beh = json_string(r->behaviour_names.str[h->behaviour]);
+            ag = json_string(r->agency_names.str[h->ev->agency]);
+            edate = jday(h->ev->date);
+            int is_new;
+            *xy_map_put(&x->agency_of, h->event_seq, &is_new) = (uint64_t)(uint32_t)h->ev->agency;
+            note_text(x, h, &note);
+        } else if (h->kind == HIST_EXPIRY) {
+            ev = json_string(xy__db_event_id(x->db, h->event_seq));
+            beh = json_string(r->behaviour_names.str[h->behaviour]);
+            const uint64_t *a = xy_map_get(&x->agency_of, h->event_seq);
+            if (a) ag = json_string(r->agency_names.str[(int32_t)*a]);
+            xy_buf_printf(&note, "the points of event %s expire", xy__db_event_id(x->db, h->event_seq));
+        } else {
+            xy_buf_printf(&note, "%d blacklisted contact%s", h->contacts, h->contacts == 1 ? "" : "s");
+        }
+        static const char *kinds[] = {"event", "expiry", "association"};
+        x->sum += h->points;
+        json_array_append_new(x->contributions,
+                              json_pack("{s:o,s:s,s:o,s:o,s:o,s:I,s:s?,s:o,s:I}", "date", jday(h->day), "kind",
+                                        kinds[h->kind], "event", ev, "behaviour", beh, "agency", ag, "points",
+                                        (json_int_t)h->points, "note", note.len ? note.data : NULL,
+                                        "event_date", edate, "score", (json_int_t)h->score));
+    }
+    xy_buf_free(&note);
+}
+
+static void explain_text(const json_t *o, FILE *out)
+{
+    fprintf(out, "%s  %s  (%s), today %s\n", sget(o, "id"), sget(o, "name"), sget(o, "city"), sget(o, "today"));
+    fprintf(out, "base %lld\n", (long long)json_integer_value(json_object_get(o, "base")));
+    fprintf(out, "contributions\n");
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(o, "contributions"), i, c) {
+        fprintf(out, "  %s  %-11s %+6lld  %-12s %-28s %-18s", sget(c, "date"), sget(c, "kind"),
+                (long long)json_integer_value(json_object_get(c, "points")), sget(c, "event"), sget(c, "behaviour"),
+                sget(c, "agency"));
+        if (json_is_string(json_object_get(c, "note"))) fprintf(out, "  %s", sget(c, "note"));
+        fputc('\n', out);
+    }
+    fprintf(out, "raw %lld = base %lld + %zu contributions; score %lld, grade %s\n",
+            (long long)json_integer_value(json_object_get(o, "raw")),
+            (long long)json_integer_value(json_object_get(o, "base")),
+            json_array_size(json_object_get(o, "contributions")),
+            (long long)json_integer_value(json_object_get(o, "score")), sget(o, "grade"));
+    fprintf(out, "lists\n");
+    if (json_array_size(json_object_get(o, "lists")) == 0) fprintf(out, "  (never listed)\n");
+    json_array_foreach(json_object_get(o, "lists"), i, c)
+        fprintf(out, "  %-9s entered %s  left %-10s  %s\n", sget(c, "list"), sget(c, "entered"), sget(c, "left"),
+                sget(c, "reason"));
+    fprintf(out, "consequences\n");
+    text_consequences(json_object_get(o, "consequences"), out);
+}
+
+int xy_report_explain(xy_db *db, const char *id, int format, FILE *out)
+{
+    uint32_t c;
+    if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
+    const xy_engine *e = db->engine;
+    explainer x = {0};
+    x.db = db;
+    x.r = e->rules;
+    x.city = xy__citizen_city(e, c);
+    x.contributions = json_array();
+    x.lists = json_array();
+    xy_map_init(&x.agency_of, 64);
+    xy_engine *replayed;
+    int rc = xy__db_replay_history(db, e->ids[c], on_history, &x, &replayed);
+    if (rc) {
+        json_decref(x.contributions);
+        json_decref(x.lists);
+        xy_map_free(&x.agency_of);
+        return rc;
+    }
+    /* The explanation must account for the score exactly. */
+    if ((__int128)x.city->base + x.sum != (__int128)e->st[c].raw)
+        xy_panic("explanation of %s does not add up: base %lld + %lld != raw %lld", id, (long long)x.city->base,
+                 (long long)x.sum, (long long)e->st[c].raw);
+    xy_engine_free(replayed);
+    int64_t score = xy_engine_score(e, c);
+    json_t *o = json_pack("{s:o,s:s,s:s,s:o,s:I,s:I,s:I,s:o,s:o,s:o,s:o}", "id", jid(e->ids[c]), "name",
+                          xy__name(e, c), "city", x.city->id, "today", jday(e->today), "base",
+                          (json_int_t)x.city->base, "raw", (json_int_t)e->st[c].raw, "score", (json_int_t)score,
+                          "grade", grade_json(x.city, score), "contributions", x.contributions, "lists", x.lists,
+                          "consequences", consequences_json(db, e, c, -1));
+    emit(o, format, out, explain_text);
+    json_decref(o);
+    xy_map_free(&x.agency_of);
+    return XY_OK;
+}

@@ -1,0 +1,1317 @@
+/* rules.c -- the rules language: a line lexer with columns, a parser that
+ * follows includes (read once, cycles refused) and applies overrides, and
+ * the compiler that turns each city into the dense tables of rules.h.
+ *
+ * Every mistake is reported as FILE:LINE:COLUMN: message and parsing goes
+ * on with the next line, so one run shows every error of a file. */
+#include "rules.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TOKENS 256
+#define MAX_GRADES 64
+#define MAX_POINTS 1000000000LL     /* |points| of one behaviour */
+#define MAX_SCORE 1000000000000LL   /* |base|, |min|, |max|, thresholds */
+#define MAX_DAYS 36525              /* about a century */
+
+/* ----------------------------------------------------------------- lexing */
+
+enum { TOK_WORD, TOK_STRING };
+
+typedef struct token {
+    int type;       /* TOK_WORD or TOK_STRING */
+    const char *s;  /* text (for strings: unescaped, in the line buffer) */
+    size_t n;       /* length */
+    int col;        /* 1-based column in characters */
+} token;
+
+typedef struct pos {
+    const char *file; /* path as the user named it (owned by the loader) */
+    int line;         /* 1-based */
+    int col;          /* 1-based */
+} pos;
+
+typedef struct diag {
+    xy_diag_fn *fn;   /* user sink */
+    void *ctx;        /* its context */
+    int errors;       /* errors reported */
+    xy_names seen;    /* messages already reported (shared files are read
+                         by several cities but each mistake is told once) */
+} diag;
+
+static void report(diag *d, pos at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void report(diag *d, pos at, const char *fmt, ...)
+{
+    char msg[1024];
+    int n = snprintf(msg, sizeof msg, "%s:%d:%d: ", at.file, at.line, at.col);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    va_end(ap);
+    d->errors++;
+    if (xy_names_find(&d->seen, msg, strlen(msg)) >= 0) return;
+    xy_names_intern(&d->seen, msg, strlen(msg));
+    if (d->fn) d->fn(d->ctx, msg);
+}
+
+static int utf8_cols(const char *s, const char *e)
+{
+    int c = 0;
+    for (; s < e; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80) c++;
+    return c;
+}
+
+/* Splits one line (modified in place: strings are unescaped) into tokens.
+ * Returns the token count, or -1 after reporting a lexical error. */
+static int lex_line(diag *d, pos at, char *line, token *toks)
+{
+    int n = 0;
+    char *p = line;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+        if (*p == 0 || *p == '#') break;
+        if (n == MAX_TOKENS) {
+            at.col = utf8_cols(line, p) + 1;
+            report(d, at, "too many tokens on one line");
+            return -1;
+        }
+        token *t = &toks[n++];
+        t->col = utf8_cols(line, p) + 1;
+        if (*p == '"') {
+            char *w = p + 1, *r = p + 1;
+            t->type = TOK_STRING;
+            t->s = w;
+            for (;;) {
+                if (*r == 0) {
+                    at.col = t->col;
+                    report(d, at, "unterminated string");
+                    return -1;
+                }
+                if (*r == '"') break;
+                if (*r == '\\' && (r[1] == '"' || r[1] == '\\')) r++;
+                *w++ = *r++;
+            }
+            t->n = (size_t)(w - t->s);
+            p = r + 1;
+            if (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '#') {
+                at.col = utf8_cols(line, p) + 1;
+                report(d, at, "expected a space after the closing quote");
+                return -1;
+            }
+        } else {
+            t->type = TOK_WORD;
+            t->s = p;
+            while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '#' && *p != '"')
+                p++;
+            t->n = (size_t)(p - t->s);
+        }
+    }
+    return n;
+}
+
+static int tok_is(const token *t, const char *word)
+{
+    return t->type == TOK_WORD && strlen(word) == t->n && memcmp(t->s, word, t->n) == 0;
+}
+
+static int is_ident(const token *t, int allow_plus)
+{
+    if (t->type != TOK_WORD || t->n == 0) return 0;
+    char c = t->s[0];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_')) return 0;
+    for (size_t i = 1; i < t->n; i++) {
+        c = t->s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '_' || (allow_plus && c == '+')))
+            return 0;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+typedef struct ref {
+    char *name; /* referenced name */
+    pos at;     /* where */
+} ref;
+
+typedef struct agency_def {
+    char *name;      /* agency name */
+    int by_category; /* items are categories, not behaviours */
+    ref *items;      /* behaviour or category names */
+    int nitems;      /* their number */
+    pos at;          /* the directive */
+} agency_def;
+
+typedef struct cons_def {
+    xy_consequence c; /* compiled form, grades resolved at the end */
+    ref *grades;      /* grade names of `on grade` */
+    int ngrades;      /* their number */
+    pos at;           /* the directive */
+} cons_def;
+
+typedef struct grade_def {
+    char *name;   /* grade name */
+    int64_t from; /* lower bound */
+    pos at;       /* the directive */
+} grade_def;
+
+typedef struct region_def {
+    uint32_t prefix; /* value */
+    int digits;      /* length */
+    pos at;          /* where */
+} region_def;
+
+/* Everything one city (or one shared file checked alone) declares, with
+ * overrides applied as lines are read. */
+typedef struct unit {
+    xy_rules *rules;       /* owner of the name tables */
+    diag *d;               /* error sink */
+    int has_city;          /* a `city` line was seen */
+    char *city_id;         /* its id */
+    char *display;         /* its display name */
+    pos city_at;           /* where */
+    region_def *regions;   /* `region` prefixes */
+    size_t nregions, cap_regions;
+    int has_score;         /* a `score` line was seen */
+    int64_t base, min, max;
+    int has_min, has_max;
+    pos score_at;          /* where */
+    int scoring_age;       /* `scored from age` */
+    grade_def *grades;     /* grade bands */
+    size_t ngrades, cap_grades;
+    xy_behaviour *behaviours; /* behaviour definitions */
+    pos *behaviour_at;        /* where each was defined */
+    size_t nbehaviours, cap_behaviours, cap_behaviour_at;
+    agency_def *agencies;  /* agency definitions */
+    size_t nagencies, cap_agencies;
+    cons_def *cons;        /* sanctions and privileges */
+    size_t ncons, cap_cons;
+    int has_blacklist;     /* `blacklist below` */
+    int64_t bl_below;
+    pos bl_at;
+    int has_exit;          /* `blacklist exit` */
+    int64_t bl_exit;
+    int32_t exit_days;
+    pos exit_at;
+    int has_whitelist;     /* `whitelist from` */
+    int64_t wl_from;
+    int has_assoc;         /* `association` */
+    int64_t assoc_points, assoc_max;
+    int32_t assoc_every;
+    int publish_blacklist, publish_scores;
+    char **stack;          /* real paths of the files being read */
+    size_t nstack, cap_stack;
+    xy_names read;         /* real paths already read (read once) */
+    char **paths;          /* display paths, kept alive for pos.file */
+    size_t npaths, cap_paths;
+} unit;
+
+static void unit_free(unit *u)
+{
+    xy_free(u->city_id);
+    xy_free(u->display);
+    xy_free(u->regions);
+    for (size_t i = 0; i < u->ngrades; i++) xy_free(u->grades[i].name);
+    xy_free(u->grades);
+    for (size_t i = 0; i < u->nbehaviours; i++) xy_free(u->behaviours[i].text);
+    xy_free(u->behaviours);
+    xy_free(u->behaviour_at);
+    for (size_t i = 0; i < u->nagencies; i++) {
+        for (int j = 0; j < u->agencies[i].nitems; j++) xy_free(u->agencies[i].items[j].name);
+        xy_free(u->agencies[i].items);
+        xy_free(u->agencies[i].name);
+    }
+    xy_free(u->agencies);
+    for (size_t i = 0; i < u->ncons; i++) {
+        xy_free(u->cons[i].c.name);
+        xy_free(u->cons[i].c.actions);
+        xy_free(u->cons[i].c.text);
+        for (int j = 0; j < u->cons[i].ngrades; j++) xy_free(u->cons[i].grades[j].name);
+        xy_free(u->cons[i].grades);
+    }
+    xy_free(u->cons);
+    for (size_t i = 0; i < u->nstack; i++) xy_free(u->stack[i]);
+    xy_free(u->stack);
+    xy_names_free(&u->read);
+    for (size_t i = 0; i < u->npaths; i++) xy_free(u->paths[i]);
+    xy_free(u->paths);
+}
+
+typedef struct line_ctx {
+    unit *u;      /* the unit being built */
+    pos at;       /* file and line; col set per message */
+    token *t;     /* tokens */
+    int n;        /* token count */
+    int i;        /* next token */
+} line_ctx;
+
+static pos tok_pos(line_ctx *l, int i)
+{
+    pos p = l->at;
+    if (i < l->n) p.col = l->t[i].col;
+    else if (l->n > 0) p.col = l->t[l->n - 1].col + utf8_cols(l->t[l->n - 1].s, l->t[l->n - 1].s + l->t[l->n - 1].n) + (l->t[l->n - 1].type == TOK_STRING ? 2 : 0);
+    else p.col = 1;
+    return p;
+}
+
+#define FAIL(l, i, ...)                                                     \
+    do {                                                                    \
+        report((l)->u->d, tok_pos((l), (i)), __VA_ARGS__);                  \
+        return -1;                                                          \
+    } while (0)
+
+static int need_word(line_ctx *l, const char *word)
+{
+    if (l->i < l->n && tok_is(&l->t[l->i], word)) {
+        l->i++;
+        return 0;
+    }
+    if (l->i < l->n)
+        FAIL(l, l->i, "expected '%s', found '%.*s'", word, (int)l->t[l->i].n, l->t[l->i].s);
+    FAIL(l, l->i, "expected '%s' at the end of the line", word);
+}
+
+static int need_int(line_ctx *l, int64_t lo, int64_t hi, int allow_sign,
+                    const char *what, int64_t *out)
+{
+    if (l->i >= l->n) FAIL(l, l->i, "expected %s at the end of the line", what);
+    const token *t = &l->t[l->i];
+    const char *s = t->s;
+    size_t n = t->n;
+    int neg = 0;
+    if (t->type == TOK_WORD && n > 1 && (s[0] == '+' || s[0] == '-')) {
+        if (!allow_sign) FAIL(l, l->i, "%s takes no sign", what);
+        neg = s[0] == '-';
+        s++;
+        n--;
+    }
+    if (t->type != TOK_WORD || n == 0 || n > 18)
+        FAIL(l, l->i, "expected %s, found '%.*s'", what, (int)t->n, t->s);
+    int64_t v = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (s[k] < '0' || s[k] > '9')
+            FAIL(l, l->i, "expected %s, found '%.*s'", what, (int)t->n, t->s);
+        v = v * 10 + (s[k] - '0');
+    }
+    if (neg) v = -v;
+    if (v < lo || v > hi)
+        FAIL(l, l->i, "%s must be between %lld and %lld", what, (long long)lo, (long long)hi);
+    l->i++;
+    *out = v;
+    return 0;
+}
+
+static int need_days(line_ctx *l, const char *what, int32_t *out)
+{
+    int64_t v;
+    if (need_int(l, 1, MAX_DAYS, 0, what, &v)) return -1;
+    if (l->i < l->n && (tok_is(&l->t[l->i], "days") || tok_is(&l->t[l->i], "day"))) {
+        l->i++;
+        *out = (int32_t)v;
+        return 0;
+    }
+    return need_word(l, "days");
+}
+
+static int need_ident(line_ctx *l, int allow_plus, const char *what, char **out)
+{
+    if (l->i >= l->n) FAIL(l, l->i, "expected %s at the end of the line", what);
+    const token *t = &l->t[l->i];
+    if (!is_ident(t, allow_plus))
+        FAIL(l, l->i, "expected %s, found '%.*s'", what, (int)t->n, t->s);
+    *out = xy_strndup(t->s, t->n);
+    l->i++;
+    return 0;
+}
+
+static int end_of_line(line_ctx *l)
+{
+    if (l->i < l->n)
+        FAIL(l, l->i, "unexpected '%.*s'", (int)l->t[l->i].n, l->t[l->i].s);
+    return 0;
+}
+
+/* An optional trailing description. */
+static char *opt_text(line_ctx *l)
+{
+    if (l->i < l->n && l->t[l->i].type == TOK_STRING) {
+        char *s = xy_strndup(l->t[l->i].s, l->t[l->i].n);
+        l->i++;
+        return s;
+    }
+    return NULL;
+}
+
+static int parse_file(unit *u, const char *path, pos from);
+
+static int d_include(line_ctx *l)
+{
+    if (l->i >= l->n || l->t[l->i].type != TOK_STRING)
+        FAIL(l, l->i, "include needs a quoted file name");
+    const token *t = &l->t[l->i];
+    pos from = tok_pos(l, l->i);
+    l->i++;
+    if (end_of_line(l)) return -1;
+    /* Relative to the including file. */
+    xy_buf b = {0};
+    const char *slash = strrchr(l->at.file, '/');
+    if (t->n && t->s[0] != '/' && slash)
+        xy_buf_append(&b, l->at.file, (size_t)(slash - l->at.file) + 1);
+    xy_buf_append(&b, t->s, t->n);
+    int rc = parse_file(l->u, b.data, from);
+    xy_buf_free(&b);
+    return rc;
+}
+
+static int d_city(line_ctx *l)
+{
+    unit *u = l->u;
+    if (u->has_city)
+        FAIL(l, 0, "duplicate city: this ruleset already declared city '%s' at %s:%d",
+             u->city_id, u->city_at.file, u->city_at.line);
+    if (u->nstack > 1)
+        FAIL(l, 0, "a city line belongs in the city's own file, not in an included file");
+    char *id;
+    if (need_ident(l, 0, "a city id", &id)) return -1;
+    char *display = opt_text(l);
+    if (end_of_line(l)) {
+        xy_free(id);
+        xy_free(display);
+        return -1;
+    }
+    u->has_city = 1;
+    u->city_id = id;
+    u->display = display ? display : xy_strndup(id, strlen(id));
+    u->city_at = tok_pos(l, 0);
+    return 0;
+}
+
+static int d_region(line_ctx *l)
+{
+    unit *u = l->u;
+    if (l->i >= l->n) FAIL(l, l->i, "region needs at least one division-code prefix");
+    for (; l->i < l->n; l->i++) {
+        const token *t = &l->t[l->i];
+        if (t->type != TOK_WORD || t->n < 1 || t->n > 6)
+            FAIL(l, l->i, "a region prefix has 1 to 6 digits, found '%.*s'", (int)t->n, t->s);
+        uint32_t v = 0;
+        for (size_t k = 0; k < t->n; k++) {
+            if (t->s[k] < '0' || t->s[k] > '9')
+                FAIL(l, l->i, "a region prefix has 1 to 6 digits, found '%.*s'", (int)t->n, t->s);
+            v = v * 10 + (uint32_t)(t->s[k] - '0');
+        }
+        region_def r = {v, (int)t->n, tok_pos(l, l->i)};
+        XY_PUSH(u->regions, u->nregions, u->cap_regions, r);
+    }
+    return 0;
+}
+
+static int d_score(line_ctx *l)
+{
+    unit *u = l->u;
+    int seen_base = 0, seen_min = 0, seen_max = 0;
+    int64_t base = 0, min = 0, max = 0;
+    while (l->i < l->n) {
+        int k = l->i;
+        int64_t *dst;
+        int *seen;
+        if (tok_is(&l->t[k], "base")) dst = &base, seen = &seen_base;
+        else if (tok_is(&l->t[k], "min")) dst = &min, seen = &seen_min;
+        else if (tok_is(&l->t[k], "max")) dst = &max, seen = &seen_max;
+        else FAIL(l, k, "unknown score attribute '%.*s' (expected base, min or max)",
+                  (int)l->t[k].n, l->t[k].s);
+        if (*seen) FAIL(l, k, "'%.*s' given twice", (int)l->t[k].n, l->t[k].s);
+        *seen = 1;
+        l->i++;
+        if (need_int(l, -MAX_SCORE, MAX_SCORE, 1, "a score", dst)) return -1;
+    }
+    if (!seen_base) FAIL(l, 0, "score needs 'base N'");
+    if (seen_min && seen_max && min > max) FAIL(l, 0, "score min %lld is above max %lld", (long long)min, (long long)max);
+    if ((seen_min && base < min) || (seen_max && base > max))
+        FAIL(l, 0, "score base %lld lies outside [min, max]", (long long)base);
+    u->has_score = 1;
+    u->base = base;
+    u->min = min;
+    u->max = max;
+    u->has_min = seen_min;
+    u->has_max = seen_max;
+    u->score_at = tok_pos(l, 0);
+    return 0;
+}
+
+static int d_scored(line_ctx *l)
+{
+    int64_t age;
+    if (need_word(l, "from") || need_word(l, "age") ||
+        need_int(l, 0, 150, 0, "an age", &age) || end_of_line(l))
+        return -1;
+    l->u->scoring_age = (int)age;
+    return 0;
+}
+
+static int d_grade(line_ctx *l)
+{
+    unit *u = l->u;
+    char *name;
+    int64_t from;
+    pos at = tok_pos(l, l->i);
+    if (need_ident(l, 1, "a grade name", &name)) return -1;
+    if (need_word(l, "from") || need_int(l, -MAX_SCORE, MAX_SCORE, 1, "a lower bound", &from) ||
+        end_of_line(l)) {
+        xy_free(name);
+        return -1;
+    }
+    for (size_t i = 0; i < u->ngrades; i++)
+        if (strcmp(u->grades[i].name, name) == 0) {
+            xy_free(u->grades[i].name);
+            u->grades[i] = (grade_def){name, from, at};
+            return 0;
+        }
+    if (u->ngrades == MAX_GRADES) {
+        xy_free(name);
+        FAIL(l, 0, "a city has at most %d grades", MAX_GRADES);
+    }
+    grade_def g = {name, from, at};
+    XY_PUSH(u->grades, u->ngrades, u->cap_grades, g);
+    return 0;
+}
+
+static int d_behaviour(line_ctx *l)
+{
+    unit *u = l->u;
+    xy_behaviour b = {0};
+    b.category = -1;
+    int has_points = 0, has_per = 0, has_cap = 0, has_limit = 0, has_exp = 0;
+    int has_term = 0, has_cat = 0;
+    pos at = tok_pos(l, l->i);
+    char *name;
+    if (need_ident(l, 0, "a behaviour name", &name)) return -1;
+    while (l->i < l->n) {
+        int k = l->i;
+        const token *t = &l->t[k];
+        int64_t v;
+        int *seen;
+        if (t->type == TOK_STRING) {
+            b.text = xy_strndup(t->s, t->n);
+            l->i++;
+            if (end_of_line(l)) goto fail;
+            break;
+        }
+        if (tok_is(t, "points")) seen = &has_points;
+        else if (tok_is(t, "per")) seen = &has_per;
+        else if (tok_is(t, "cap")) seen = &has_cap;
+        else if (tok_is(t, "limit")) seen = &has_limit;
+        else if (tok_is(t, "expires")) seen = &has_exp;
+        else if (tok_is(t, "lists")) seen = &has_term;
+        else if (tok_is(t, "category")) seen = &has_cat;
+        else {
+            report(u->d, tok_pos(l, k), "unknown attribute '%.*s'", (int)t->n, t->s);
+            goto fail;
+        }
+        if (*seen) {
+            report(u->d, tok_pos(l, k), "attribute '%.*s' given twice", (int)t->n, t->s);
+            goto fail;
+        }
+        *seen = 1;
+        l->i++;
+        if (seen == &has_points) {
+            if (need_int(l, -MAX_POINTS, MAX_POINTS, 1, "points", &v)) goto fail;
+            b.points = (int32_t)v;
+        } else if (seen == &has_per) {
+            if (need_int(l, 1, 1000000000000LL, 0, "an amount unit", &v)) goto fail;
+            b.per = v * XY_MICRO;
+        } else if (seen == &has_cap) {
+            if (need_int(l, 1, MAX_POINTS, 0, "a cap", &v)) goto fail;
+            b.cap = v;
+        } else if (seen == &has_limit) {
+            if (need_int(l, 1, 1000000, 0, "a limit", &v) || need_word(l, "per") ||
+                need_word(l, "year"))
+                goto fail;
+            b.limit = (int32_t)v;
+        } else if (seen == &has_exp) {
+            if (need_days(l, "a number of days", &b.expires)) goto fail;
+        } else if (seen == &has_term) {
+            if (need_word(l, "blacklist") || need_word(l, "for") ||
+                need_days(l, "a number of days", &b.term))
+                goto fail;
+        } else {
+            char *cat;
+            if (need_ident(l, 0, "a category", &cat)) goto fail;
+            b.category = xy_names_intern(&u->rules->category_names, cat, strlen(cat));
+            xy_free(cat);
+        }
+    }
+    if (!has_points) {
+        report(u->d, at, "behaviour '%s' has no points", name);
+        goto fail;
+    }
+    b.name = xy_names_intern(&u->rules->behaviour_names, name, strlen(name));
+    xy_free(name);
+    for (size_t i = 0; i < u->nbehaviours; i++)
+        if (u->behaviours[i].name == b.name) {
+            xy_free(u->behaviours[i].text);
+            u->behaviours[i] = b;
+            u->behaviour_at[i] = at;
+            return 0;
+        }
+    size_t n = u->nbehaviours;
+    XY_PUSH(u->behaviours, u->nbehaviours, u->cap_behaviours, b);
+    XY_PUSH(u->behaviour_at, n, u->cap_behaviour_at, at);
+    return 0;
+fail:
+    xy_free(name);
+    xy_free(b.text);
+    return -1;
+}
+
+static void free_refs(ref *r, int n)
+{
+    for (int i = 0; i < n; i++) xy_free(r[i].name);
+    xy_free(r);
+}
+
+static int d_agency(line_ctx *l)
+{
+    unit *u = l->u;
+    agency_def a = {0};
+    size_t cap = 0, n = 0;
+    a.at = tok_pos(l, 0);
+    if (need_ident(l, 0, "an agency name", &a.name)) return -1;
+    if (need_word(l, "reports")) goto fail;
+    if (l->i < l->n && tok_is(&l->t[l->i], "category")) {
+        a.by_category = 1;
+        l->i++;
+    }
+    if (l->i >= l->n) {
+        report(u->d, tok_pos(l, l->i), "agency '%s' reports nothing", a.name);
+        goto fail;
+    }
+    while (l->i < l->n) {
+        ref r = {NULL, tok_pos(l, l->i)};
+        if (need_ident(l, 0, a.by_category ? "a category" : "a behaviour name", &r.name))
+            goto fail;
+        XY_PUSH(a.items, n, cap, r);
+        a.nitems = (int)n;
+    }
+    for (size_t i = 0; i < u->nagencies; i++)
+        if (strcmp(u->agencies[i].name, a.name) == 0) {
+            free_refs(u->agencies[i].items, u->agencies[i].nitems);
+            xy_free(u->agencies[i].name);
+            u->agencies[i] = a;
+            return 0;
+        }
+    XY_PUSH(u->agencies, u->nagencies, u->cap_agencies, a);
+    return 0;
+fail:
+    free_refs(a.items, (int)n);
+    xy_free(a.name);
+    return -1;
+}
+
+static int d_blacklist(line_ctx *l)
+{
+    unit *u = l->u;
+    int64_t v;
+    if (l->i < l->n && tok_is(&l->t[l->i], "below")) {
+        l->i++;
+        if (need_int(l, -MAX_SCORE, MAX_SCORE, 1, "a threshold", &v) || end_of_line(l)) return -1;
+        u->has_blacklist = 1;
+        u->bl_below = v;
+        u->bl_at = tok_pos(l, 0);
+        return 0;
+    }
+    if (l->i < l->n && tok_is(&l->t[l->i], "exit")) {
+        l->i++;
+        int32_t days;
+        if (need_int(l, -MAX_SCORE, MAX_SCORE, 1, "a threshold", &v) || need_word(l, "after") ||
+            need_days(l, "a number of days", &days) || end_of_line(l))
+            return -1;
+        u->has_exit = 1;
+        u->bl_exit = v;
+        u->exit_days = days;
+        u->exit_at = tok_pos(l, 0);
+        return 0;
+    }
+    FAIL(l, l->i, "expected 'blacklist below N' or 'blacklist exit N after D days'");
+}
+
+static int d_whitelist(line_ctx *l)
+{
+    int64_t v;
+    if (need_word(l, "from") || need_int(l, -MAX_SCORE, MAX_SCORE, 1, "a threshold", &v) ||
+        end_of_line(l))
+        return -1;
+    l->u->has_whitelist = 1;
+    l->u->wl_from = v;
+    return 0;
+}
+
+static int parse_actions(line_ctx *l, cons_def *c)
+{
+    size_t cap = 0, n = 0;
+    while (l->i < l->n && l->t[l->i].type == TOK_WORD) {
+        char *a;
+        if (need_ident(l, 0, "an action name", &a)) {
+            c->c.nactions = (int)n;
+            return -1;
+        }
+        int32_t id = xy_names_intern(&l->u->rules->action_names, a, strlen(a));
+        xy_free(a);
+        XY_PUSH(c->c.actions, n, cap, id);
+    }
+    c->c.nactions = (int)n;
+    if (n == 0) FAIL(l, l->i, "expected at least one action name");
+    return 0;
+}
+
+static int d_consequence(line_ctx *l, int kind)
+{
+    unit *u = l->u;
+    cons_def c = {0};
+    size_t gcap = 0, gn = 0;
+    c.at = tok_pos(l, 0);
+    c.c.kind = (uint8_t)kind;
+    c.c.for_slot = -1;
+    if (need_ident(l, 0, kind == XY_SANCTION ? "a sanction name" : "a privilege name", &c.c.name) ||
+        need_word(l, "on"))
+        goto fail;
+    if (l->i < l->n && tok_is(&l->t[l->i], "blacklist")) {
+        c.c.on = XY_ON_BLACKLIST;
+        l->i++;
+    } else if (l->i < l->n && tok_is(&l->t[l->i], "whitelist")) {
+        c.c.on = XY_ON_WHITELIST;
+        l->i++;
+    } else if (l->i < l->n && tok_is(&l->t[l->i], "grade")) {
+        c.c.on = XY_ON_GRADE;
+        l->i++;
+        /* Grades are one token "A,B" or several "A, B" / "A ,B". */
+        int more = 1;
+        while (more) {
+            if (l->i >= l->n) {
+                report(u->d, tok_pos(l, l->i), "expected a grade name at the end of the line");
+                goto fail;
+            }
+            const token *t = &l->t[l->i];
+            const char *s = t->s, *e = t->s + t->n;
+            more = 0;
+            while (s < e) {
+                const char *comma = memchr(s, ',', (size_t)(e - s));
+                const char *stop = comma ? comma : e;
+                if (stop > s) {
+                    token g = {TOK_WORD, s, (size_t)(stop - s), t->col + utf8_cols(t->s, s)};
+                    pos gat = l->at;
+                    gat.col = g.col;
+                    if (!is_ident(&g, 1)) {
+                        report(u->d, gat, "expected a grade name, found '%.*s'", (int)g.n, g.s);
+                        goto fail;
+                    }
+                    ref r = {xy_strndup(g.s, g.n), gat};
+                    XY_PUSH(c.grades, gn, gcap, r);
+                    c.ngrades = (int)gn;
+                }
+                more = comma != NULL && comma + 1 == e;
+                s = comma ? comma + 1 : e;
+            }
+            l->i++;
+            if (!more && l->i < l->n && l->t[l->i].type == TOK_WORD && l->t[l->i].s[0] == ',') {
+                more = 1;
+                if (l->t[l->i].n == 1) l->i++;
+                else {
+                    l->t[l->i].s++;
+                    l->t[l->i].n--;
+                    l->t[l->i].col++;
+                }
+            }
+        }
+    } else {
+        report(u->d, tok_pos(l, l->i), "expected 'blacklist', 'whitelist' or 'grade G[,G...]' after 'on'");
+        goto fail;
+    }
+    if (l->i < l->n && tok_is(&l->t[l->i], "for")) {
+        l->i++;
+        if (need_days(l, "a number of days", &c.c.days)) goto fail;
+    }
+    if (l->i < l->n && tok_is(&l->t[l->i], "children")) {
+        c.c.children = 1;
+        l->i++;
+    }
+    if (l->i < l->n && tok_is(&l->t[l->i], "deny")) {
+        c.c.effect = XY_DENY;
+        l->i++;
+    } else if (l->i < l->n && tok_is(&l->t[l->i], "priority")) {
+        c.c.effect = XY_PRIORITY;
+        l->i++;
+    } else if (l->i < l->n && tok_is(&l->t[l->i], "discount")) {
+        int64_t pct;
+        c.c.effect = XY_DISCOUNT;
+        l->i++;
+        if (need_int(l, 1, 100, 0, "a percentage", &pct)) goto fail;
+        c.c.percent = (int32_t)pct;
+    } else {
+        if (l->i < l->n)
+            report(u->d, tok_pos(l, l->i), "expected 'deny', 'priority' or 'discount', found '%.*s'",
+                   (int)l->t[l->i].n, l->t[l->i].s);
+        else
+            report(u->d, tok_pos(l, l->i), "expected 'deny', 'priority' or 'discount' at the end of the line");
+        goto fail;
+    }
+    if (parse_actions(l, &c)) goto fail;
+    c.c.text = opt_text(l);
+    if (end_of_line(l)) goto fail;
+    for (size_t i = 0; i < u->ncons; i++)
+        if (strcmp(u->cons[i].c.name, c.c.name) == 0) {
+            cons_def *o = &u->cons[i];
+            xy_free(o->c.name);
+            xy_free(o->c.actions);
+            xy_free(o->c.text);
+            free_refs(o->grades, o->ngrades);
+            *o = c;
+            return 0;
+        }
+    XY_PUSH(u->cons, u->ncons, u->cap_cons, c);
+    return 0;
+fail:
+    xy_free(c.c.name);
+    xy_free(c.c.actions);
+    xy_free(c.c.text);
+    free_refs(c.grades, (int)gn);
+    return -1;
+}
+
+static int d_association(line_ctx *l)
+{
+    unit *u = l->u;
+    int64_t pts, every, max = 0;
+    if (need_int(l, -MAX_POINTS, MAX_POINTS, 1, "points", &pts) || need_word(l, "per") ||
+        need_word(l, "blacklisted") || need_word(l, "contact") || need_word(l, "every") ||
+        need_int(l, 1, MAX_DAYS, 0, "a number of days", &every))
+        return -1;
+    if (l->i < l->n && (tok_is(&l->t[l->i], "days") || tok_is(&l->t[l->i], "day"))) l->i++;
+    else return need_word(l, "days");
+    if (l->i < l->n && tok_is(&l->t[l->i], "max")) {
+        l->i++;
+        int k = l->i;
+        if (need_int(l, -MAX_SCORE, MAX_SCORE, 1, "a bound", &max)) return -1;
+        if (max == 0 || (max < 0) != (pts < 0))
+            FAIL(l, k, "the bound must have the sign of the points");
+    }
+    if (end_of_line(l)) return -1;
+    if (pts == 0) FAIL(l, 1, "association points must not be zero");
+    u->has_assoc = 1;
+    u->assoc_points = pts;
+    u->assoc_every = (int32_t)every;
+    u->assoc_max = max;
+    return 0;
+}
+
+static int d_publish(line_ctx *l)
+{
+    if (l->i >= l->n) FAIL(l, l->i, "expected 'blacklist' or 'scores'");
+    for (; l->i < l->n; l->i++) {
+        if (tok_is(&l->t[l->i], "blacklist")) l->u->publish_blacklist = 1;
+        else if (tok_is(&l->t[l->i], "scores")) l->u->publish_scores = 1;
+        else FAIL(l, l->i, "expected 'blacklist' or 'scores', found '%.*s'", (int)l->t[l->i].n, l->t[l->i].s);
+    }
+    return 0;
+}
+
+static void parse_line(unit *u, pos at, token *t, int n)
+{
+    line_ctx l = {u, at, t, n, 1};
+    const token *d = &t[0];
+    if (d->type != TOK_WORD) {
+        report(u->d, tok_pos(&l, 0), "expected a directive, found a string");
+        return;
+    }
+    if (tok_is(d, "include")) d_include(&l);
+    else if (tok_is(d, "city")) d_city(&l);
+    else if (tok_is(d, "region")) d_region(&l);
+    else if (tok_is(d, "score")) d_score(&l);
+    else if (tok_is(d, "scored")) d_scored(&l);
+    else if (tok_is(d, "grade")) d_grade(&l);
+    else if (tok_is(d, "behaviour") || tok_is(d, "behavior")) d_behaviour(&l);
+    else if (tok_is(d, "agency")) d_agency(&l);
+    else if (tok_is(d, "blacklist")) d_blacklist(&l);
+    else if (tok_is(d, "whitelist")) d_whitelist(&l);
+    else if (tok_is(d, "sanction")) d_consequence(&l, XY_SANCTION);
+    else if (tok_is(d, "privilege")) d_consequence(&l, XY_PRIVILEGE);
+    else if (tok_is(d, "association")) d_association(&l);
+    else if (tok_is(d, "publish")) d_publish(&l);
+    else report(u->d, tok_pos(&l, 0), "unknown directive '%.*s'", (int)d->n, d->s);
+}
+
+static int parse_file(unit *u, const char *path, pos from)
+{
+    char *data = NULL;
+    size_t len;
+    char *real = realpath(path, NULL);
+    int rc = real ? xy_read_file(real, &data, &len) : XY_ENOENT;
+    if (rc) {
+        if (from.file) report(u->d, from, "cannot include \"%s\": %s", path, strerror(errno ? errno : ENOENT));
+        else {
+            pos p = {path, 0, 0};
+            char msg[1200];
+            snprintf(msg, sizeof msg, "%s: cannot read: %s", path, strerror(errno ? errno : ENOENT));
+            u->d->errors++;
+            if (u->d->fn) u->d->fn(u->d->ctx, msg);
+            (void)p;
+        }
+        free(real);
+        return -1;
+    }
+    for (size_t i = 0; i < u->nstack; i++)
+        if (strcmp(u->stack[i], real) == 0) {
+            report(u->d, from, "include cycle: \"%s\" is already being read", path);
+            free(real);
+            xy_free(data);
+            return -1;
+        }
+    if (xy_names_find(&u->read, real, strlen(real)) >= 0) {
+        free(real); /* read once */
+        xy_free(data);
+        return 0;
+    }
+    xy_names_intern(&u->read, real, strlen(real));
+    XY_PUSH(u->stack, u->nstack, u->cap_stack, xy_strndup(real, strlen(real)));
+    free(real);
+    char *shown = xy_strndup(path, strlen(path));
+    XY_PUSH(u->paths, u->npaths, u->cap_paths, shown);
+
+    token *toks = xy_malloc(MAX_TOKENS * sizeof *toks);
+    char *p = data;
+    int lineno = 0;
+    while (*p || p < data + len) {
+        char *nl = memchr(p, '\n', (size_t)(data + len - p));
+        if (nl) *nl = 0;
+        lineno++;
+        pos at = {shown, lineno, 1};
+        if (memchr(p, 0, (size_t)((nl ? nl : data + len) - p)) != NULL &&
+            strlen(p) != (size_t)((nl ? nl : data + len) - p)) {
+            report(u->d, at, "NUL byte in the line");
+        } else {
+            int n = lex_line(u->d, at, p, toks);
+            if (n > 0) parse_line(u, at, toks, n);
+        }
+        if (!nl) break;
+        p = nl + 1;
+        if (p >= data + len) break;
+    }
+    xy_free(toks);
+    xy_free(data);
+    xy_free(u->stack[--u->nstack]);
+    return 0;
+}
+
+/* -------------------------------------------------------------- compiling */
+
+static int cmp_grade(const void *a, const void *b)
+{
+    const xy_grade *x = a, *y = b;
+    return x->from < y->from ? -1 : x->from > y->from;
+}
+
+static int find_grade(const xy_city *c, const char *name)
+{
+    for (int i = 0; i < c->ngrades; i++)
+        if (strcmp(c->grades[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* Turns a unit into a city, checking what only the whole city can show.
+ * `full` is 0 for a shared file checked alone: references that the
+ * including city would resolve are not checked then. */
+static int compile_unit(unit *u, int full, xy_city *c)
+{
+    xy_rules *r = u->rules;
+    diag *d = u->d;
+    int before = d->errors;
+    memset(c, 0, sizeof *c);
+    if (full && !u->has_score) report(d, u->city_at, "city '%s' has no 'score base N' line", u->city_id);
+    c->id = u->city_id ? xy_strndup(u->city_id, strlen(u->city_id)) : NULL;
+    c->display = u->display ? xy_strndup(u->display, strlen(u->display)) : NULL;
+    c->file = u->npaths ? xy_strndup(u->paths[0], strlen(u->paths[0])) : NULL;
+    c->base = u->base;
+    c->min = u->has_min ? u->min : INT64_MIN;
+    c->max = u->has_max ? u->max : INT64_MAX;
+    c->scoring_age = u->scoring_age;
+
+    /* Grades: sorted by lower bound, distinct bounds, covering min. */
+    c->ngrades = (int)u->ngrades;
+    c->grades = xy_calloc(u->ngrades, sizeof *c->grades);
+    for (size_t i = 0; i < u->ngrades; i++) {
+        c->grades[i].name = xy_strndup(u->grades[i].name, strlen(u->grades[i].name));
+        c->grades[i].from = u->grades[i].from;
+        for (size_t j = 0; j < i; j++)
+            if (u->grades[j].from == u->grades[i].from)
+                report(d, u->grades[i].at, "grades '%s' and '%s' have the same lower bound %lld",
+                       u->grades[j].name, u->grades[i].name, (long long)u->grades[i].from);
+    }
+    qsort(c->grades, (size_t)c->ngrades, sizeof *c->grades, cmp_grade);
+    if (full && u->ngrades > 0) {
+        const grade_def *low = &u->grades[0];
+        for (size_t i = 1; i < u->ngrades; i++)
+            if (u->grades[i].from < low->from) low = &u->grades[i];
+        if (!u->has_min)
+            report(d, low->at, "grade bands must cover the minimum score, but the city sets no 'min'");
+        else if (low->from > u->min)
+            report(d, low->at, "grade bands do not cover min %lld: the lowest band '%s' starts at %lld",
+                   (long long)u->min, low->name, (long long)low->from);
+    }
+
+    /* Behaviours and the dense name -> definition table. */
+    c->nbehaviours = (int)u->nbehaviours;
+    c->behaviours = xy_calloc(u->nbehaviours, sizeof *c->behaviours);
+    for (size_t i = 0; i < u->nbehaviours; i++) {
+        c->behaviours[i] = u->behaviours[i];
+        if (u->behaviours[i].text)
+            c->behaviours[i].text = xy_strndup(u->behaviours[i].text, strlen(u->behaviours[i].text));
+    }
+
+    /* Agencies: resolved against the city's final behaviours. */
+    xy_map_init(&c->perms, 64);
+    for (size_t i = 0; i < u->nagencies; i++) {
+        const agency_def *a = &u->agencies[i];
+        int32_t aid = xy_names_intern(&r->agency_names, a->name, strlen(a->name));
+        for (int k = 0; k < a->nitems; k++) {
+            const ref *it = &a->items[k];
+            int found = 0;
+            if (a->by_category) {
+                int32_t cat = xy_names_find(&r->category_names, it->name, strlen(it->name));
+                for (size_t b = 0; b < u->nbehaviours; b++)
+                    if (cat >= 0 && u->behaviours[b].category == cat) {
+                        int is_new;
+                        *xy_map_put(&c->perms, (uint64_t)aid << 32 | (uint32_t)u->behaviours[b].name, &is_new) = 1;
+                        found = 1;
+                    }
+                if (!found && full)
+                    report(d, it->at, "agency '%s': no behaviour of city '%s' has category '%s'",
+                           a->name, u->city_id, it->name);
+            } else {
+                int32_t bid = xy_names_find(&r->behaviour_names, it->name, strlen(it->name));
+                for (size_t b = 0; b < u->nbehaviours; b++)
+                    if (bid >= 0 && u->behaviours[b].name == bid) {
+                        int is_new;
+                        *xy_map_put(&c->perms, (uint64_t)aid << 32 | (uint32_t)bid, &is_new) = 1;
+                        found = 1;
+                    }
+                if (!found && full)
+                    report(d, it->at, "agency '%s' reports unknown behaviour '%s'%s%s", a->name, it->name,
+                           u->city_id ? " in city " : "", u->city_id ? u->city_id : "");
+            }
+        }
+    }
+
+    /* Lists. */
+    c->has_blacklist = u->has_blacklist;
+    c->bl_below = u->bl_below;
+    c->has_exit = u->has_exit;
+    c->bl_exit = u->bl_exit;
+    c->exit_days = u->exit_days;
+    if (u->has_exit && !u->has_blacklist && full)
+        report(d, u->exit_at, "'blacklist exit' needs a 'blacklist below' threshold");
+    if (u->has_exit && u->has_blacklist && u->bl_exit < u->bl_below)
+        report(d, u->exit_at, "the blacklist exit threshold %lld is below the entry threshold %lld",
+               (long long)u->bl_exit, (long long)u->bl_below);
+    c->has_whitelist = u->has_whitelist;
+    c->wl_from = u->wl_from;
+
+    /* Consequences, with grade names resolved to a mask. */
+    c->ncons = (int)u->ncons;
+    c->cons = xy_calloc(u->ncons, sizeof *c->cons);
+    for (size_t i = 0; i < u->ncons; i++) {
+        const cons_def *s = &u->cons[i];
+        xy_consequence *o = &c->cons[i];
+        *o = s->c;
+        o->name = xy_strndup(s->c.name, strlen(s->c.name));
+        o->actions = xy_malloc((size_t)s->c.nactions * sizeof *o->actions + 1);
+        memcpy(o->actions, s->c.actions, (size_t)s->c.nactions * sizeof *o->actions);
+        o->text = s->c.text ? xy_strndup(s->c.text, strlen(s->c.text)) : NULL;
+        o->for_slot = -1;
+        for (int g = 0; g < s->ngrades; g++) {
+            int gi = find_grade(c, s->grades[g].name);
+            if (gi < 0) {
+                if (full || u->ngrades > 0)
+                    report(d, s->grades[g].at, "%s '%s' is on unknown grade '%s'",
+                           o->kind == XY_SANCTION ? "sanction" : "privilege", o->name, s->grades[g].name);
+            } else {
+                o->grades |= 1ULL << gi;
+            }
+        }
+        if (o->on == XY_ON_GRADE) o->for_slot = c->nfor_slots++;
+    }
+
+    c->has_assoc = u->has_assoc;
+    c->assoc_points = u->assoc_points;
+    c->assoc_every = u->assoc_every;
+    c->assoc_max = u->assoc_max;
+    c->publish_blacklist = u->publish_blacklist;
+    c->publish_scores = u->publish_scores;
+    return d->errors == before ? 0 : -1;
+}
+
+static void city_free(xy_city *c)
+{
+    xy_free(c->id);
+    xy_free(c->display);
+    xy_free(c->file);
+    for (int i = 0; i < c->ngrades; i++) xy_free(c->grades[i].name);
+    xy_free(c->grades);
+    for (int i = 0; i < c->nbehaviours; i++) xy_free(c->behaviours[i].text);
+    xy_free(c->behaviours);
+    xy_free(c->rule_of);
+    xy_map_free(&c->perms);
+    for (int i = 0; i < c->ncons; i++) {
+        xy_free(c->cons[i].name);
+        xy_free(c->cons[i].actions);
+        xy_free(c->cons[i].text);
+    }
+    xy_free(c->cons);
+}
+
+void xy_rules_free(xy_rules *r)
+{
+    if (!r) return;
+    for (int i = 0; i < r->ncities; i++) city_free(&r->cities[i]);
+    xy_free(r->cities);
+    xy_free(r->regions);
+    xy_free(r->dir);
+    xy_names_free(&r->behaviour_names);
+    xy_names_free(&r->agency_names);
+    xy_names_free(&r->action_names);
+    xy_names_free(&r->category_names);
+    xy_free(r);
+}
+
+/* Whether a file declares a city: a cheap look at its lines. */
+static int declares_city(const char *path)
+{
+    char *data;
+    size_t len;
+    if (xy_read_file(path, &data, &len)) return 0;
+    int found = 0;
+    for (char *p = data; p && *p && !found;) {
+        while (*p == ' ' || *p == '\t') p++;
+        if (strncmp(p, "city", 4) == 0 && (p[4] == ' ' || p[4] == '\t')) found = 1;
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    xy_free(data);
+    return found;
+}
+
+static int cmp_city(const void *a, const void *b)
+{
+    return strcmp(((const xy_city *)a)->id, ((const xy_city *)b)->id);
+}
+
+static int cmp_region(const void *a, const void *b)
+{
+    const xy_region *x = a, *y = b;
+    if (x->digits != y->digits) return y->digits - x->digits;
+    return x->prefix < y->prefix ? -1 : x->prefix > y->prefix;
+}
+
+int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
+                        void *ctx, xy_rules **out)
+{
+    diag d = {fn, ctx, 0, {0}};
+    xy_rules *r = xy_calloc(1, sizeof *r);
+    size_t cap_cities = 0, ncities = 0, cap_regions = 0, nregions = 0;
+    region_def *region_at = NULL;
+    size_t cap_region_at = 0, nregion_at = 0;
+    char **keep = NULL;
+    size_t nkeep = 0, cap_keep = 0;
+    *out = NULL;
+    for (int i = 0; i < npaths; i++) {
+        unit u = {0};
+        u.rules = r;
+        u.d = &d;
+        u.scoring_age = 18;
+        pos none = {NULL, 0, 0};
+        int is_city = declares_city(paths[i]);
+        if (parse_file(&u, paths[i], none) == 0) {
+            xy_city c;
+            if (compile_unit(&u, is_city && u.has_city, &c) == 0 && is_city && u.has_city) {
+                for (size_t k = 0; k < ncities; k++)
+                    if (strcmp(r->cities[k].id, c.id) == 0)
+                        report(&d, u.city_at, "duplicate city '%s' (also in %s)", c.id, r->cities[k].file);
+                for (size_t k = 0; k < u.nregions; k++) {
+                    for (size_t m = 0; m < nregion_at; m++)
+                        if (region_at[m].prefix == u.regions[k].prefix &&
+                            region_at[m].digits == u.regions[k].digits)
+                            report(&d, u.regions[k].at, "region prefix %0*u is already claimed at %s:%d",
+                                   u.regions[k].digits, u.regions[k].prefix, region_at[m].at.file,
+                                   region_at[m].at.line);
+                    XY_PUSH(region_at, nregion_at, cap_region_at, u.regions[k]);
+                    xy_region reg = {u.regions[k].prefix, u.regions[k].digits, (int)ncities};
+                    XY_PUSH(r->regions, nregions, cap_regions, reg);
+                }
+                XY_PUSH(r->cities, ncities, cap_cities, c);
+                r->ncities = (int)ncities;
+                /* Keep the display paths alive for later region messages. */
+                for (size_t k = 0; k < u.npaths; k++) XY_PUSH(keep, nkeep, cap_keep, u.paths[k]);
+                u.npaths = 0;
+            } else {
+                city_free(&c);
+            }
+        }
+        unit_free(&u);
+    }
+    xy_free(region_at);
+    for (size_t k = 0; k < nkeep; k++) xy_free(keep[k]);
+    xy_free(keep);
+    r->nregions = (int)nregions;
+    if (d.errors == 0 && ncities > 0) {
+        /* Dense tables: sized now that every name has its id. Region
+         * indexes refer to cities in load order, so sort after mapping. */
+        int *order = xy_malloc(ncities * sizeof *order);
+        for (size_t i = 0; i < ncities; i++) {
+            xy_city *c = &r->cities[i];
+            c->rule_of = xy_malloc((r->behaviour_names.count + 1) * sizeof *c->rule_of);
+            for (size_t k = 0; k < r->behaviour_names.count; k++) c->rule_of[k] = -1;
+            for (int b = 0; b < c->nbehaviours; b++) c->rule_of[c->behaviours[b].name] = b;
+        }
+        char **ids = xy_malloc(ncities * sizeof *ids);
+        for (size_t i = 0; i < ncities; i++) ids[i] = r->cities[i].id;
+        qsort(r->cities, ncities, sizeof *r->cities, cmp_city);
+        for (size_t i = 0; i < ncities; i++)
+            for (size_t k = 0; k < ncities; k++)
+                if (r->cities[k].id == ids[i]) order[i] = (int)k;
+        for (size_t i = 0; i < nregions; i++) r->regions[i].city = order[r->regions[i].city];
+        qsort(r->regions, nregions, sizeof *r->regions, cmp_region);
+        xy_free(ids);
+        xy_free(order);
+    }
+    int errors = d.errors;
+    xy_names_free(&d.seen);
+    if (errors) {
+        xy_rules_free(r);
+        return XY_EINPUT;
+    }
+    *out = r;
+    return XY_OK;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int xy_rules_load_dir(const char *dir, xy_diag_fn *fn, void *ctx, xy_rules **out)
+{
+    DIR *dh = opendir(dir);
+    *out = NULL;
+    if (!dh) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "%s: cannot open rules directory: %s", dir, strerror(errno));
+        if (fn) fn(ctx, msg);
+        return errno == ENOENT ? XY_ENOENT : XY_EIO;
+    }
+    char **paths = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(dh)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 6 && strcmp(e->d_name + len - 6, ".rules") == 0) {
+            xy_buf b = {0};
+            xy_buf_printf(&b, "%s/%s", dir, e->d_name);
+            XY_PUSH(paths, n, cap, b.data);
+        }
+    }
+    closedir(dh);
+    qsort(paths, n, sizeof *paths, cmp_str);
+    int rc = XY_OK;
+    if (n == 0) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "%s: no .rules files in the rules directory", dir);
+        if (fn) fn(ctx, msg);
+        rc = XY_EINPUT;
+    } else {
+        rc = xy_rules_load_files((const char *const *)paths, (int)n, fn, ctx, out);
+        if (rc == XY_OK && (*out)->ncities == 0) {
+            char msg[1200];
+            snprintf(msg, sizeof msg, "%s: no city file (a file with a 'city' line) in the rules directory", dir);
+            if (fn) fn(ctx, msg);
+            xy_rules_free(*out);
+            *out = NULL;
+            rc = XY_EINPUT;
+        }
+        if (rc == XY_OK) (*out)->dir = xy_strndup(dir, strlen(dir));
+    }
+    for (size_t i = 0; i < n; i++) xy_free(paths[i]);
+    xy_free(paths);
+    return rc;
+}
+
+/* --------------------------------------------------------------- queries */
+
+int xy_rules_city_count(const xy_rules *r) { return r->ncities; }
+
+const char *xy_rules_city_id(const xy_rules *r, int city)
+{
+    return city >= 0 && city < r->ncities ? r->cities[city].id : NULL;
+}
+
+int xy_rules_city_find(const xy_rules *r, const char *id)
+{
+    int lo = 0, hi = r->ncities - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        int c = strcmp(r->cities[mid].id, id);
+        if (c == 0) return mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+int xy_rules_behaviour_count(const xy_rules *r, int city)
+{
+    return city >= 0 && city < r->ncities ? r->cities[city].nbehaviours : 0;
+}
+
+int32_t xy_rules_behaviour_id(const xy_rules *r, const char *name, size_t n)
+{
+    return xy_names_find(&r->behaviour_names, name, n);
+}
+
+int32_t xy_rules_agency_id(const xy_rules *r, const char *name, size_t n)
+{
+    return xy_names_find(&r->agency_names, name, n);
+}
+
+int xy_rules_may_report(const xy_rules *r, int city, int32_t agency, int32_t behaviour)
+{
+    const xy_city *c = &r->cities[city];
+    if (!xy__city_behaviour(r, c, behaviour)) return XY_EUNKNOWN;
+    if (agency < 0 || !xy_map_get(&c->perms, (uint64_t)agency << 32 | (uint32_t)behaviour))
+        return XY_EINPUT;
+    return XY_OK;
+}
+
+int xy__city_grade(const xy_city *c, int64_t score)
+{
+    int g = -1;
+    for (int i = 0; i < c->ngrades && c->grades[i].from <= score; i++) g = i;
+    return g;
+}
+
+int xy__rules_city_of_region(const xy_rules *r, uint32_t region)
+{
+    for (int i = 0; i < r->nregions; i++) {
+        uint32_t v = region;
+        for (int k = r->regions[i].digits; k < 6; k++) v /= 10;
+        if (v == r->regions[i].prefix) return r->regions[i].city;
+    }
+    return -1;
+}

@@ -1,0 +1,115 @@
+/* rules.h -- the compiled form of a ruleset, shared by the engine, the
+ * decision code and the reports. Everything is indexed by small integers:
+ * name ids are global (the same behaviour name has one id in every city),
+ * and each city maps them to its own definitions through dense arrays, so
+ * a lookup costs the same with 10 or 10,000 behaviours. */
+#ifndef XY_RULES_H
+#define XY_RULES_H
+
+#include "util.h"
+#include "xinyong.h"
+
+#define XY_MICRO 1000000LL /* amounts are stored in millionths */
+
+typedef struct xy_behaviour {
+    int32_t name;     /* behaviour name id */
+    int32_t points;   /* points per occurrence, signed */
+    int64_t per;      /* `per P`: amount unit in micro-units, 0 if none */
+    int64_t cap;      /* `cap C`: magnitude limit, 0 if none */
+    int32_t limit;    /* `limit N per year`, 0 if none */
+    int32_t expires;  /* `expires D days`, 0 if none */
+    int32_t term;     /* `lists blacklist for D days`, 0 if none */
+    int32_t category; /* category name id, -1 if none */
+    char *text;       /* description or NULL */
+} xy_behaviour;
+
+enum { XY_ON_BLACKLIST, XY_ON_WHITELIST, XY_ON_GRADE };
+enum { XY_SANCTION, XY_PRIVILEGE };
+enum { XY_DENY, XY_PRIORITY, XY_DISCOUNT };
+
+typedef struct xy_consequence {
+    char *name;       /* sanction or privilege name */
+    uint8_t kind;     /* XY_SANCTION or XY_PRIVILEGE */
+    uint8_t on;       /* XY_ON_BLACKLIST, XY_ON_WHITELIST or XY_ON_GRADE */
+    uint8_t effect;   /* XY_DENY, XY_PRIORITY or XY_DISCOUNT */
+    uint8_t children; /* applies to the subject's children */
+    uint64_t grades;  /* with XY_ON_GRADE: bit i set for grade index i */
+    int32_t days;     /* `for D days`, 0 if none */
+    int32_t percent;  /* with XY_DISCOUNT */
+    int32_t *actions; /* action name ids */
+    int nactions;     /* number of actions */
+    int for_slot;     /* with XY_ON_GRADE: index of its entry-day slot */
+    char *text;       /* description or NULL */
+} xy_consequence;
+
+typedef struct xy_grade {
+    char *name;   /* "AAA" */
+    int64_t from; /* lower bound */
+} xy_grade;
+
+typedef struct xy_city {
+    char *id;                   /* "rongcheng" */
+    char *display;              /* "Rongcheng" */
+    char *file;                 /* the city file */
+    int64_t base;               /* base score */
+    int64_t min, max;           /* clamp bounds (INT64_MIN/MAX if unbounded) */
+    int scoring_age;            /* events before this age are zeroed */
+    xy_grade *grades;           /* ascending by lower bound */
+    int ngrades;                /* number of grades (at most 64) */
+    xy_behaviour *behaviours;   /* definitions after overrides */
+    int nbehaviours;            /* number of definitions */
+    int32_t *rule_of;           /* behaviour name id -> index, or -1 */
+    xy_map perms;               /* (agency << 32 | behaviour id) -> 1 */
+    int has_blacklist;          /* `blacklist below` given */
+    int64_t bl_below;           /* entry threshold */
+    int has_exit;               /* `blacklist exit` given */
+    int64_t bl_exit;            /* exit threshold */
+    int32_t exit_days;          /* days at or above it before exit */
+    int has_whitelist;          /* `whitelist from` given */
+    int64_t wl_from;            /* whitelist threshold */
+    xy_consequence *cons;       /* sanctions and privileges */
+    int ncons;                  /* number of them */
+    int nfor_slots;             /* grade consequences (entry days tracked) */
+    int has_assoc;              /* `association` given */
+    int64_t assoc_points;       /* points per blacklisted contact */
+    int32_t assoc_every;        /* period in days */
+    int64_t assoc_max;          /* bound on one adjustment (0 if none) */
+    int publish_blacklist;      /* `publish blacklist` */
+    int publish_scores;         /* `publish scores` */
+} xy_city;
+
+typedef struct xy_region {
+    uint32_t prefix; /* division-code prefix value */
+    int digits;      /* its length in digits (1-6) */
+    int city;        /* city index */
+} xy_region;
+
+struct xy_rules {
+    xy_names behaviour_names; /* behaviour name ids */
+    xy_names agency_names;    /* agency name ids */
+    xy_names action_names;    /* action name ids */
+    xy_names category_names;  /* category name ids */
+    xy_city *cities;          /* cities, sorted by id */
+    int ncities;              /* number of cities */
+    xy_region *regions;       /* region prefixes, longest first */
+    int nregions;             /* number of prefixes */
+    char *dir;                /* the rules directory, if loaded from one */
+};
+
+/* The behaviour a city defines under a name id, or NULL. */
+static inline const xy_behaviour *xy__city_behaviour(const xy_rules *r,
+                                                     const xy_city *c,
+                                                     int32_t name)
+{
+    if (name < 0 || (size_t)name >= r->behaviour_names.count) return NULL;
+    int32_t i = c->rule_of[name];
+    return i < 0 ? NULL : &c->behaviours[i];
+}
+
+/* Grade index of a score in a city, or -1 when it has no grades. */
+int xy__city_grade(const xy_city *c, int64_t score);
+/* The city whose region prefix is the longest match for a division code,
+ * or -1. */
+int xy__rules_city_of_region(const xy_rules *r, uint32_t region);
+
+#endif

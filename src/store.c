@@ -1,0 +1,591 @@
+/* store.c -- the data directory and its log.
+ *
+ * Layout of a data directory:
+ *   rules/     a copy of the ruleset it was created with
+ *   log        a 16-byte header, then records
+ *   lock       held (flock) by the one writer
+ *
+ * A record is: u32 length of the payload, u32 CRC-32 of the payload, then
+ * the payload, whose first byte is the record type. A batch (one load, one
+ * advance) ends with a commit record; replay applies only whole batches, so
+ * a load is atomic even when the process dies half-way through writing it.
+ * All integers are little-endian. */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static const char LOG_MAGIC[16] = "XINYONG-LOG\0v001";
+
+void xy__diagf(xy_diag_fn *fn, void *ctx, const char *fmt, ...)
+{
+    if (!fn) return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fn(ctx, msg);
+}
+
+/* ------------------------------------------------------------ encoding */
+
+static void put_u8(xy_buf *b, uint8_t v) { xy_buf_append(b, &v, 1); }
+static void put_u16(xy_buf *b, uint16_t v) { xy_buf_append(b, &v, 2); }
+static void put_u32(xy_buf *b, uint32_t v) { xy_buf_append(b, &v, 4); }
+static void put_u64(xy_buf *b, uint64_t v) { xy_buf_append(b, &v, 8); }
+
+/* Starts a record: reserves the header, returns its offset. */
+static size_t rec_begin(xy_buf *b, int type)
+{
+    size_t at = b->len;
+    put_u32(b, 0);
+    put_u32(b, 0);
+    put_u8(b, (uint8_t)type);
+    return at;
+}
+
+static void rec_end(xy_buf *b, size_t at)
+{
+    uint32_t len = (uint32_t)(b->len - at - 8);
+    uint32_t crc = (uint32_t)crc32(0L, (const Bytef *)b->data + at + 8, len);
+    memcpy(b->data + at, &len, 4);
+    memcpy(b->data + at + 4, &crc, 4);
+}
+
+void xy__rec_citizen(xy_buf *b, xy_resid id, int city, uint32_t father, uint32_t mother,
+                     const char *name, size_t name_len)
+{
+    size_t at = rec_begin(b, R_CITIZEN);
+    put_u64(b, id);
+    put_u16(b, (uint16_t)city);
+    put_u32(b, father);
+    put_u32(b, mother);
+    put_u32(b, (uint32_t)name_len);
+    xy_buf_append(b, name, name_len);
+    rec_end(b, at);
+}
+
+void xy__rec_contact(xy_buf *b, uint32_t a, uint32_t bb)
+{
+    size_t at = rec_begin(b, R_CONTACT);
+    put_u32(b, a);
+    put_u32(b, bb);
+    rec_end(b, at);
+}
+
+void xy__rec_event(xy_buf *b, const xy_event *ev, const char *id, size_t id_len)
+{
+    size_t at = rec_begin(b, R_EVENT);
+    put_u32(b, (uint32_t)ev->date);
+    put_u32(b, ev->citizen);
+    put_u32(b, (uint32_t)ev->behaviour);
+    put_u32(b, (uint32_t)ev->agency);
+    put_u64(b, (uint64_t)ev->amount);
+    put_u32(b, ev->counterpart);
+    put_u8(b, (uint8_t)id_len);
+    xy_buf_append(b, id, id_len);
+    rec_end(b, at);
+}
+
+void xy__rec_advance(xy_buf *b, xy_day day)
+{
+    size_t at = rec_begin(b, R_ADVANCE);
+    put_u32(b, (uint32_t)day);
+    rec_end(b, at);
+}
+
+static void rec_commit(xy_buf *b, uint64_t n)
+{
+    size_t at = rec_begin(b, R_COMMIT);
+    put_u64(b, n);
+    rec_end(b, at);
+}
+
+/* ---------------------------------------------------------- event index */
+
+uint64_t xy__event_content_hash(const xy_event *ev, xy_resid citizen, xy_resid counterpart)
+{
+    uint64_t w[6] = {(uint64_t)(uint32_t)ev->date, citizen, (uint64_t)(uint32_t)ev->behaviour,
+                     (uint64_t)(uint32_t)ev->agency, (uint64_t)ev->amount, counterpart};
+    return xy_hash_bytes(w, sizeof w);
+}
+
+const char *xy__db_event_id(const xy_db *db, uint64_t seq)
+{
+    return seq < db->nevents ? db->ev_ids.data + db->ev_id_off[seq] : "?";
+}
+
+/* Ids are found by a 64-bit hash; should two ids ever share one, the later
+ * is placed under the hash of the hash, and so on. */
+uint64_t xy__db_find_event(const xy_db *db, const char *id, size_t n)
+{
+    uint64_t h = xy_hash_bytes(id, n);
+    for (;;) {
+        if (h == XY_MAP_EMPTY) h = 0;
+        const uint64_t *v = xy_map_get(&db->ev_index, h);
+        if (!v) return UINT64_MAX;
+        const char *s = db->ev_ids.data + db->ev_id_off[*v];
+        if (strncmp(s, id, n) == 0 && s[n] == 0) return *v;
+        h = xy_hash64(h);
+    }
+}
+
+static void index_event(xy_db *db, const char *id, size_t n, uint64_t content)
+{
+    uint64_t seq = db->nevents++;
+    if (seq >= db->cap_events) {
+        size_t cap = db->cap_events;
+        xy_grow((void **)&db->ev_id_off, &cap, seq + 1, sizeof *db->ev_id_off);
+        xy_grow((void **)&db->ev_content, &db->cap_events, seq + 1, sizeof *db->ev_content);
+    }
+    db->ev_id_off[seq] = db->ev_ids.len;
+    xy_buf_append(&db->ev_ids, id, n);
+    xy_buf_append(&db->ev_ids, "", 1);
+    db->ev_content[seq] = content;
+    uint64_t h = xy_hash_bytes(id, n);
+    for (;;) {
+        if (h == XY_MAP_EMPTY) h = 0;
+        int is_new;
+        uint64_t *v = xy_map_put(&db->ev_index, h, &is_new);
+        if (is_new) {
+            *v = seq;
+            return;
+        }
+        h = xy_hash64(h);
+    }
+}
+
+/* ------------------------------------------------------------- applying */
+
+static uint32_t get_u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+typedef struct applier {
+    xy_db *db;           /* owner of the index */
+    xy_engine *e;        /* engine being fed */
+    xy_event evs[4096];  /* events waiting to be applied together */
+    size_t nevs;         /* how many */
+} applier;
+
+static void flush_events(applier *a)
+{
+    if (a->nevs) xy_engine_apply(a->e, a->evs, a->nevs);
+    a->nevs = 0;
+}
+
+/* Applies one record's payload (type byte first). Returns XY_ECORRUPT when
+ * the payload does not decode. */
+static int apply_record(applier *a, const unsigned char *p, uint32_t len)
+{
+    xy_db *db = a->db;
+    xy_engine *e = a->e;
+    switch (p[0]) {
+    case R_CITIZEN: {
+        if (len < 23) return XY_ECORRUPT;
+        uint32_t nlen = get_u32(p + 19);
+        if (23 + (uint64_t)nlen != len) return XY_ECORRUPT;
+        flush_events(a);
+        uint16_t city;
+        memcpy(&city, p + 9, 2);
+        uint32_t idx;
+        xy_resid id = get_u64(p + 1);
+        if (xy_engine_add_citizen(e, id, city, get_u32(p + 11), get_u32(p + 15),
+                                  (const char *)p + 23, nlen, &idx))
+            return XY_ECORRUPT;
+        if (db->hist_fn && id == db->hist_resid)
+            xy__engine_set_history(e, db->hist_fn, db->hist_ctx, idx);
+        return XY_OK;
+    }
+    case R_CONTACT:
+        if (len != 9) return XY_ECORRUPT;
+        flush_events(a);
+        return xy_engine_add_contact(e, get_u32(p + 1), get_u32(p + 5)) == XY_EINVAL ? XY_ECORRUPT : XY_OK;
+    case R_EVENT: {
+        if (len < 30 || 30 + (uint32_t)p[29] != len) return XY_ECORRUPT;
+        xy_event *ev = &a->evs[a->nevs];
+        ev->date = (xy_day)get_u32(p + 1);
+        ev->citizen = get_u32(p + 5);
+        ev->behaviour = (int32_t)get_u32(p + 9);
+        ev->agency = (int32_t)get_u32(p + 13);
+        ev->amount = (int64_t)get_u64(p + 17);
+        ev->counterpart = get_u32(p + 25);
+        if (ev->citizen >= e->n || (ev->counterpart != XY_NONE && ev->counterpart >= e->n) ||
+            xy_rules_may_report(e->rules, e->st[ev->citizen].city, ev->agency, ev->behaviour))
+            return XY_ECORRUPT;
+        ev->seq = db->nevents;
+        if (a->e == db->engine)
+            index_event(db, (const char *)p + 30, p[29],
+                        xy__event_content_hash(ev, e->ids[ev->citizen],
+                                               ev->counterpart == XY_NONE ? 0 : e->ids[ev->counterpart]));
+        else
+            db->nevents++;
+        if (++a->nevs == sizeof a->evs / sizeof a->evs[0]) flush_events(a);
+        return XY_OK;
+    }
+    case R_ADVANCE:
+        if (len != 5) return XY_ECORRUPT;
+        flush_events(a);
+        {
+            xy_day d = (xy_day)get_u32(p + 1);
+            if (e->today != XY_DAY_NONE && d < e->today) return XY_ECORRUPT;
+            xy_engine_advance(e, d);
+        }
+        return XY_OK;
+    case R_COMMIT:
+        return len == 9 ? XY_OK : XY_ECORRUPT;
+    }
+    return XY_ECORRUPT;
+}
+
+/* Walks records in data[from..len): checks framing and checksums and finds
+ * the end of the last whole batch. Returns that end in *good. */
+static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *good,
+                    size_t *bad_at)
+{
+    size_t off = from;
+    *good = from;
+    *bad_at = SIZE_MAX;
+    while (off + 8 <= len) {
+        uint32_t rlen = get_u32(data + off), crc = get_u32(data + off + 4);
+        if (rlen == 0 || rlen > len - off - 8) break;
+        if ((uint32_t)crc32(0L, data + off + 8, rlen) != crc) {
+            *bad_at = off;
+            return XY_ECORRUPT;
+        }
+        off += 8 + rlen;
+        if (data[off - rlen] == R_COMMIT) *good = off;
+    }
+    if (off != len && *bad_at == SIZE_MAX) *bad_at = off;
+    return XY_OK;
+}
+
+/* Applies the whole batches of data[from..end). */
+static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, size_t from, size_t end)
+{
+    applier *a = xy_malloc(sizeof *a);
+    a->db = db;
+    a->e = e;
+    a->nevs = 0;
+    int rc = XY_OK;
+    for (size_t off = from; off < end;) {
+        uint32_t rlen = get_u32(data + off);
+        rc = apply_record(a, data + off + 8, rlen);
+        if (rc) {
+            rc = XY_ECORRUPT;
+            break;
+        }
+        off += 8 + rlen;
+    }
+    if (rc == XY_OK) flush_events(a);
+    xy_free(a);
+    return rc;
+}
+
+/* --------------------------------------------------------------- files */
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return XY_EIO;
+    int rc = fsync(fd) ? XY_EIO : XY_OK;
+    close(fd);
+    return rc;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return errno == ENOSPC ? XY_ENOSPC : XY_EIO;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return XY_OK;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    char *data;
+    size_t len;
+    int rc = xy_read_file(from, &data, &len);
+    if (rc) return rc;
+    int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        xy_free(data);
+        return XY_EIO;
+    }
+    rc = write_all(fd, data, len);
+    if (!rc && fsync(fd)) rc = XY_EIO;
+    close(fd);
+    xy_free(data);
+    return rc;
+}
+
+static char *join(const char *a, const char *b)
+{
+    xy_buf x = {0};
+    xy_buf_printf(&x, "%s/%s", a, b);
+    return x.data;
+}
+
+int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void *ctx)
+{
+    xy_rules *rules;
+    int rc = xy_rules_load_dir(rules_dir, diag, ctx, &rules);
+    if (rc) return rc == XY_ENOENT ? XY_EINPUT : rc;
+    xy_rules_free(rules);
+    char *log = join(path, "log"), *rdir = join(path, "rules");
+    struct stat st;
+    if (stat(log, &st) == 0) {
+        xy__diagf(diag, ctx, "%s: already a data directory", path);
+        rc = XY_EEXIST;
+        goto done;
+    }
+    if ((mkdir(path, 0755) && errno != EEXIST) || (mkdir(rdir, 0755) && errno != EEXIST)) {
+        xy__diagf(diag, ctx, "%s: cannot create: %s", path, strerror(errno));
+        rc = XY_EIO;
+        goto done;
+    }
+    DIR *dh = opendir(rules_dir);
+    struct dirent *de;
+    while (dh && (de = readdir(dh)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n <= 6 || strcmp(de->d_name + n - 6, ".rules") != 0) continue;
+        char *from = join(rules_dir, de->d_name), *to = join(rdir, de->d_name);
+        rc = copy_file(from, to);
+        if (rc) xy__diagf(diag, ctx, "%s: cannot copy to %s", from, to);
+        xy_free(from);
+        xy_free(to);
+        if (rc) break;
+    }
+    if (dh) closedir(dh);
+    if (rc) goto done;
+    /* The log appears last, whole: it is what marks a data directory. */
+    char *tmp = join(path, "log.tmp");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write_all(fd, LOG_MAGIC, sizeof LOG_MAGIC) || fsync(fd) || rename(tmp, log)) {
+        xy__diagf(diag, ctx, "%s: cannot write: %s", log, strerror(errno));
+        rc = XY_EIO;
+    }
+    if (fd >= 0) close(fd);
+    xy_free(tmp);
+    if (!rc) rc = fsync_dir(rdir);
+    if (!rc) rc = fsync_dir(path);
+done:
+    xy_free(log);
+    xy_free(rdir);
+    return rc;
+}
+
+/* Maps the log and checks its header. */
+static int map_log(xy_db *db, xy_diag_fn *diag, void *ctx, unsigned char **data, size_t *len)
+{
+    char *log = join(db->path, "log");
+    int fd = open(log, O_RDONLY);
+    int rc = XY_OK;
+    struct stat st;
+    *data = NULL;
+    *len = 0;
+    if (fd < 0 || fstat(fd, &st)) {
+        xy__diagf(diag, ctx, "%s: not a data directory (no log; run 'xinyong init')", db->path);
+        rc = errno == ENOENT ? XY_ENOENT : XY_EIO;
+        goto done;
+    }
+    if ((size_t)st.st_size < sizeof LOG_MAGIC) {
+        xy__diagf(diag, ctx, "%s: log header is missing", log);
+        rc = XY_ECORRUPT;
+        goto done;
+    }
+    *len = (size_t)st.st_size;
+    *data = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (*data == MAP_FAILED) {
+        *data = NULL;
+        rc = XY_EIO;
+        goto done;
+    }
+    if (memcmp(*data, LOG_MAGIC, sizeof LOG_MAGIC) != 0) {
+        xy__diagf(diag, ctx, "%s:0: not a xinyong log (bad header)", log);
+        rc = XY_ECORRUPT;
+    }
+done:
+    if (fd >= 0) close(fd);
+    xy_free(log);
+    return rc;
+}
+
+static int replay(xy_db *db, xy_engine *e, xy_diag_fn *diag, void *ctx, size_t *good_out, size_t *len_out)
+{
+    unsigned char *data;
+    size_t len, good, bad_at;
+    int rc = map_log(db, diag, ctx, &data, &len);
+    if (rc) goto done;
+    rc = scan_log(data, len, sizeof LOG_MAGIC, &good, &bad_at);
+    if (rc) {
+        xy__diagf(diag, ctx, "%s/log:%zu: record checksum mismatch (the log is corrupt)", db->path, bad_at);
+        goto done;
+    }
+    rc = apply_range(db, e, data, sizeof LOG_MAGIC, good);
+    if (rc) {
+        xy__diagf(diag, ctx, "%s/log: a record does not decode (the log is corrupt)", db->path);
+        goto done;
+    }
+    if (good_out) *good_out = good;
+    if (len_out) *len_out = len;
+done:
+    if (data) munmap(data, len);
+    return rc;
+}
+
+int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **out)
+{
+    xy_db *db = xy_calloc(1, sizeof *db);
+    db->path = xy_strndup(path, strlen(path));
+    db->mode = mode;
+    db->lock_fd = db->log_fd = -1;
+    db->hist_resid = 0;
+    *out = NULL;
+    int rc;
+    struct stat st;
+    char *log = join(path, "log");
+    if (stat(path, &st) || !S_ISDIR(st.st_mode) || stat(log, &st)) {
+        xy__diagf(diag, ctx, "%s: not a data directory (run 'xinyong init' first)", path);
+        rc = XY_ENOENT;
+        goto fail;
+    }
+    if (mode == XY_WRITE) {
+        char *lock = join(path, "lock");
+        db->lock_fd = open(lock, O_RDWR | O_CREAT, 0644);
+        xy_free(lock);
+        if (db->lock_fd < 0) {
+            xy__diagf(diag, ctx, "%s/lock: cannot open: %s", path, strerror(errno));
+            rc = XY_EIO;
+            goto fail;
+        }
+        if (flock(db->lock_fd, LOCK_EX | LOCK_NB)) {
+            xy__diagf(diag, ctx, "%s: another xinyong process is writing to this data directory", path);
+            rc = XY_ELOCKED;
+            goto fail;
+        }
+    }
+    char *rdir = join(path, "rules");
+    rc = xy_rules_load_dir(rdir, diag, ctx, &db->rules);
+    xy_free(rdir);
+    if (rc) {
+        rc = XY_ECORRUPT;
+        goto fail;
+    }
+    xy_engine_new(db->rules, &db->engine);
+    size_t good, len;
+    rc = replay(db, db->engine, diag, ctx, &good, &len);
+    if (rc) goto fail;
+    db->log_size = good;
+    if (mode == XY_WRITE) {
+        db->log_fd = open(log, O_WRONLY);
+        if (db->log_fd < 0) {
+            rc = XY_EIO;
+            goto fail;
+        }
+        if (good != len) {
+            /* A batch cut short by a crash was never acknowledged: drop it. */
+            xy__diagf(diag, ctx, "%s/log: warning: dropping %zu bytes of an unfinished batch at offset %zu",
+                      path, len - good, good);
+            if (ftruncate(db->log_fd, (off_t)good) || fsync(db->log_fd)) {
+                rc = XY_EIO;
+                goto fail;
+            }
+        }
+    }
+    xy_free(log);
+    *out = db;
+    return XY_OK;
+fail:
+    xy_free(log);
+    xy_db_close(db);
+    return rc;
+}
+
+void xy_db_close(xy_db *db)
+{
+    if (!db) return;
+    if (db->log_fd >= 0) close(db->log_fd);
+    if (db->lock_fd >= 0) close(db->lock_fd);
+    xy_engine_free(db->engine);
+    xy_rules_free(db->rules);
+    xy_map_free(&db->ev_index);
+    xy_free(db->ev_id_off);
+    xy_free(db->ev_content);
+    xy_buf_free(&db->ev_ids);
+    xy_free(db->path);
+    xy_free(db);
+}
+
+xy_engine *xy_db_engine(xy_db *db) { return db->engine; }
+const xy_rules *xy_db_rules(const xy_db *db) { return db->rules; }
+
+int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
+{
+    if (db->mode != XY_WRITE) return XY_EINVAL;
+    if (nrecords == 0) return XY_OK;
+    size_t body = batch->len;
+    rec_commit(batch, nrecords);
+    if (lseek(db->log_fd, (off_t)db->log_size, SEEK_SET) < 0) return XY_EIO;
+    int rc = write_all(db->log_fd, batch->data, batch->len);
+    if (!rc && fdatasync(db->log_fd)) rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
+    if (rc) {
+        /* Nothing of the batch may survive: cut the log back. If even that
+         * fails, the missing commit record keeps the batch out of replay. */
+        if (ftruncate(db->log_fd, (off_t)db->log_size) == 0) (void)fdatasync(db->log_fd);
+        return rc;
+    }
+    db->log_size += batch->len;
+    rc = apply_range(db, db->engine, (const unsigned char *)batch->data, 0, body);
+    if (rc) xy_panic("a batch that was validated does not apply");
+    return XY_OK;
+}
+
+int xy__db_replay_history(xy_db *db, xy_resid citizen, xy_hist_fn *fn, void *ctx, xy_engine **out)
+{
+    xy_engine *e;
+    xy_engine_new(db->rules, &e);
+    uint64_t nevents = db->nevents;
+    db->hist_resid = citizen;
+    db->hist_fn = fn;
+    db->hist_ctx = ctx;
+    db->nevents = 0;
+    int rc = replay(db, e, NULL, NULL, NULL, NULL);
+    db->nevents = nevents;
+    db->hist_fn = NULL;
+    if (rc) {
+        xy_engine_free(e);
+        return rc;
+    }
+    *out = e;
+    return XY_OK;
+}
+
+int xy_db_advance(xy_db *db, xy_day day)
+{
+    if (db->mode != XY_WRITE) return XY_EINVAL;
+    xy_day today = db->engine->today;
+    if (today != XY_DAY_NONE && day < today) return XY_ECLOCK;
+    xy_buf b = {0};
+    xy__rec_advance(&b, day);
+    int rc = xy__db_commit(db, &b, 1);
+    xy_buf_free(&b);
+    return rc;
+}

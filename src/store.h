@@ -1,0 +1,60 @@
+/* store.h -- the data directory: the ruleset copy, the log of accepted
+ * inputs and the index of event ids. The state is a pure function of the
+ * log: opening a data directory replays it, and a write appends a batch of
+ * records, makes it durable, then applies the very same bytes. */
+#ifndef XY_STORE_H
+#define XY_STORE_H
+
+#include "engine.h"
+
+/* Record types of the log. */
+enum { R_CITIZEN = 1, R_CONTACT = 2, R_EVENT = 3, R_ADVANCE = 4, R_COMMIT = 5 };
+
+struct xy_db {
+    char *path;             /* data directory */
+    int mode;               /* XY_READ or XY_WRITE */
+    int lock_fd;            /* writer lock, -1 for readers */
+    int log_fd;             /* log, open for appending (writers) */
+    uint64_t log_size;      /* bytes of the log up to the last commit */
+    xy_rules *rules;        /* the data directory's ruleset */
+    xy_engine *engine;      /* the state */
+    uint64_t nevents;       /* events stored; the next event's seq */
+    xy_map ev_index;        /* probed hash of an event id -> seq */
+    uint64_t *ev_id_off;    /* seq -> offset of its id in ev_ids */
+    uint64_t *ev_content;   /* seq -> hash of its content */
+    size_t cap_events;      /* capacity of the two arrays */
+    xy_buf ev_ids;          /* NUL-terminated event ids */
+    xy_resid hist_resid;    /* replay: citizen whose history is wanted */
+    xy_hist_fn *hist_fn;    /* replay: history sink */
+    void *hist_ctx;         /* its context */
+};
+
+/* Seq of an event id, or UINT64_MAX when it has not been stored. */
+uint64_t xy__db_find_event(const xy_db *db, const char *id, size_t n);
+/* The id of a stored event; valid until the next write. */
+const char *xy__db_event_id(const xy_db *db, uint64_t seq);
+/* Hash of an event's content, as used to tell a re-sent event from a
+ * different one with the same id. */
+uint64_t xy__event_content_hash(const xy_event *ev, xy_resid citizen, xy_resid counterpart);
+
+/* Appends the encoded records in batch (see the record writers below) and a
+ * commit record, makes them durable, then applies them. */
+int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords);
+
+/* Record writers, for building a batch. */
+void xy__rec_citizen(xy_buf *b, xy_resid id, int city, uint32_t father, uint32_t mother,
+                     const char *name, size_t name_len);
+void xy__rec_contact(xy_buf *b, uint32_t a, uint32_t bb);
+void xy__rec_event(xy_buf *b, const xy_event *ev, const char *id, size_t id_len);
+void xy__rec_advance(xy_buf *b, xy_day day);
+
+/* Rebuilds the whole state from the log into a new engine with a history
+ * hook for one citizen (explanations). The caller frees *out. */
+int xy__db_replay_history(xy_db *db, xy_resid citizen, xy_hist_fn *fn, void *ctx,
+                          xy_engine **out);
+
+/* Writes a diagnostic through a sink, printf-style. */
+void xy__diagf(xy_diag_fn *fn, void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

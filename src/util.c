@@ -1,0 +1,260 @@
+/* util.c -- memory policy, growable arrays, hashing, the 64-bit hash map,
+ * the name table and byte buffers. */
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ---------------------------------------------------------------- memory */
+
+static void oom(size_t n)
+{
+    fprintf(stderr, "xinyong: out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+void *xy_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) oom(n);
+    return p;
+}
+
+void *xy_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) oom(n * size);
+    return p;
+}
+
+void *xy_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) oom(n);
+    return q;
+}
+
+char *xy_strndup(const char *s, size_t n)
+{
+    char *d = xy_malloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+void xy_free(void *p) { free(p); }
+
+void xy__panic(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "xinyong: internal error at %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
+
+void xy_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    size_t c = *cap ? *cap : 8;
+    while (c < need) c *= 2;
+    if (c == *cap) return;
+    *p = xy_realloc(*p, c * elem);
+    *cap = c;
+}
+
+/* --------------------------------------------------------------- hashing */
+
+uint64_t xy_hash_bytes(const void *p, size_t n)
+{
+    /* FNV-1a over 8-byte words with a final mix: fast for the short names
+     * and ids it sees, and stable across runs and machines. */
+    const unsigned char *s = p;
+    uint64_t h = 0xcbf29ce484222325ULL ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+        h ^= h >> 29;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0x100000001b3ULL;
+    return xy_hash64(h);
+}
+
+/* ------------------------------------------------------------ 64-bit map */
+
+void xy_map_init(xy_map *m, size_t expected)
+{
+    size_t cap = 16;
+    while (cap < expected * 2) cap *= 2;
+    m->keys = xy_malloc(cap * sizeof *m->keys);
+    memset(m->keys, 0xff, cap * sizeof *m->keys);
+    m->vals = xy_malloc(cap * sizeof *m->vals);
+    m->mask = cap - 1;
+    m->count = 0;
+}
+
+void xy_map_free(xy_map *m)
+{
+    xy_free(m->keys);
+    xy_free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+uint64_t *xy_map_get(const xy_map *m, uint64_t key)
+{
+    if (!m->keys) return NULL;
+    size_t i = xy_hash64(key) & m->mask;
+    for (;;) {
+        if (m->keys[i] == key) return &m->vals[i];
+        if (m->keys[i] == XY_MAP_EMPTY) return NULL;
+        i = (i + 1) & m->mask;
+    }
+}
+
+static void map_rehash(xy_map *m)
+{
+    xy_map old = *m;
+    xy_map_init(m, (old.mask + 1));
+    for (size_t i = 0; i <= old.mask; i++) {
+        if (old.keys[i] == XY_MAP_EMPTY) continue;
+        int is_new;
+        *xy_map_put(m, old.keys[i], &is_new) = old.vals[i];
+    }
+    xy_map_free(&old);
+}
+
+uint64_t *xy_map_put(xy_map *m, uint64_t key, int *is_new)
+{
+    if (key == XY_MAP_EMPTY) xy_panic("reserved key in map");
+    if (!m->keys) xy_map_init(m, 8);
+    if ((m->count + 1) * 10 > (m->mask + 1) * 7) map_rehash(m);
+    size_t i = xy_hash64(key) & m->mask;
+    for (;;) {
+        if (m->keys[i] == key) {
+            *is_new = 0;
+            return &m->vals[i];
+        }
+        if (m->keys[i] == XY_MAP_EMPTY) break;
+        i = (i + 1) & m->mask;
+    }
+    m->keys[i] = key;
+    m->vals[i] = 0;
+    m->count++;
+    *is_new = 1;
+    return &m->vals[i];
+}
+
+/* ------------------------------------------------------------ name table */
+
+void xy_names_init(xy_names *t) { memset(t, 0, sizeof *t); }
+
+void xy_names_free(xy_names *t)
+{
+    for (size_t i = 0; i < t->count; i++) xy_free(t->str[i]);
+    xy_free(t->str);
+    xy_free(t->slots);
+    memset(t, 0, sizeof *t);
+}
+
+int32_t xy_names_find(const xy_names *t, const char *s, size_t n)
+{
+    if (!t->slots) return -1;
+    size_t i = xy_hash_bytes(s, n) & t->mask;
+    for (;;) {
+        int32_t v = t->slots[i];
+        if (v == 0) return -1;
+        const char *c = t->str[v - 1];
+        if (strncmp(c, s, n) == 0 && c[n] == 0) return v - 1;
+        i = (i + 1) & t->mask;
+    }
+}
+
+static void names_place(xy_names *t, int32_t id)
+{
+    const char *s = t->str[id];
+    size_t i = xy_hash_bytes(s, strlen(s)) & t->mask;
+    while (t->slots[i]) i = (i + 1) & t->mask;
+    t->slots[i] = id + 1;
+}
+
+int32_t xy_names_intern(xy_names *t, const char *s, size_t n)
+{
+    int32_t id = xy_names_find(t, s, n);
+    if (id >= 0) return id;
+    if ((t->count + 1) * 2 > t->mask + 1 || !t->slots) {
+        size_t cap = t->slots ? (t->mask + 1) * 2 : 64;
+        xy_free(t->slots);
+        t->slots = xy_calloc(cap, sizeof *t->slots);
+        t->mask = cap - 1;
+        for (size_t i = 0; i < t->count; i++) names_place(t, (int32_t)i);
+    }
+    XY_PUSH(t->str, t->count, t->cap, xy_strndup(s, n));
+    id = (int32_t)t->count - 1;
+    names_place(t, id);
+    return id;
+}
+
+/* ---------------------------------------------------------------- buffers */
+
+void xy_buf_append(xy_buf *b, const void *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap)
+        xy_grow((void **)&b->data, &b->cap, b->len + n + 1, 1);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+void xy_buf_printf(xy_buf *b, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof small) {
+        xy_buf_append(b, small, (size_t)n);
+        return;
+    }
+    char *big = xy_malloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    xy_buf_append(b, big, (size_t)n);
+    xy_free(big);
+}
+
+void xy_buf_free(xy_buf *b)
+{
+    xy_free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+int xy_read_file(const char *path, char **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return errno == ENOENT ? XY_ENOENT : XY_EIO;
+    xy_buf b = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) xy_buf_append(&b, chunk, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        xy_buf_free(&b);
+        return XY_EIO;
+    }
+    if (!b.data) b.data = xy_calloc(1, 1);
+    *data = b.data;
+    *len = b.len;
+    return XY_OK;
+}

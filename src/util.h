@@ -1,0 +1,102 @@
+/* util.h -- memory, growable arrays, hashing and the 64-bit hash map that
+ * the other modules share. */
+#ifndef XY_UTIL_H
+#define XY_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "xinyong.h"
+
+/* Out-of-memory policy: like Redis's zmalloc, these abort the process with
+ * a message. A simulation that cannot get memory cannot continue with a
+ * correct state, and every caller would otherwise need a branch it could
+ * not test. Ownership: the caller frees with xy_free(). */
+void *xy_malloc(size_t n);
+void *xy_calloc(size_t n, size_t size);
+void *xy_realloc(void *p, size_t n);
+char *xy_strndup(const char *s, size_t n);
+void xy_free(void *p);
+
+/* Always-on invariant check for state whose breach would corrupt data. */
+#define xy_panic(...) xy__panic(__FILE__, __LINE__, __VA_ARGS__)
+void xy__panic(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+
+/* Grows *p (of *cap elements of size elem) to hold at least need elements,
+ * doubling, so that appends cost amortised constant time. */
+void xy_grow(void **p, size_t *cap, size_t need, size_t elem);
+#define XY_PUSH(arr, len, cap, value)                                      \
+    do {                                                                   \
+        if ((len) >= (cap))                                                \
+            xy_grow((void **)&(arr), &(cap), (len) + 1, sizeof *(arr));    \
+        (arr)[(len)++] = (value);                                          \
+    } while (0)
+
+/* Hashes of bytes and of 64-bit keys (non-cryptographic, stable across
+ * runs, so stored data never depends on them). */
+uint64_t xy_hash_bytes(const void *p, size_t n);
+static inline uint64_t xy_hash64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* An open-addressing map from 64-bit keys to 64-bit values. The key
+ * UINT64_MAX is reserved. Lookups and inserts are O(1) on average and the
+ * table never allocates except to grow. */
+typedef struct xy_map {
+    uint64_t *keys; /* UINT64_MAX marks an empty slot */
+    uint64_t *vals; /* value of the key in the same slot */
+    size_t mask;    /* capacity - 1 (capacity is a power of two) */
+    size_t count;   /* keys stored */
+} xy_map;
+
+#define XY_MAP_EMPTY UINT64_MAX
+void xy_map_init(xy_map *m, size_t expected);
+void xy_map_free(xy_map *m);
+/* Returns a pointer to the value of key, or NULL. Valid until the next
+ * insert. */
+uint64_t *xy_map_get(const xy_map *m, uint64_t key);
+/* Returns a pointer to the value of key, inserting it with value 0 when it
+ * is new (*is_new says which). Valid until the next insert. */
+uint64_t *xy_map_put(xy_map *m, uint64_t key, int *is_new);
+
+/* A string interning table: maps names to small dense ids (0, 1, 2 ...).
+ * The strings are copied and live as long as the table. */
+typedef struct xy_names {
+    char **str;      /* id -> NUL-terminated name */
+    size_t count;    /* names stored */
+    size_t cap;      /* capacity of str */
+    int32_t *slots;  /* hash slots holding id + 1, 0 when empty */
+    size_t mask;     /* slot count - 1 */
+} xy_names;
+
+void xy_names_init(xy_names *t);
+void xy_names_free(xy_names *t);
+/* Id of name, or -1 when it is not in the table. */
+int32_t xy_names_find(const xy_names *t, const char *s, size_t n);
+/* Id of name, adding it when new. */
+int32_t xy_names_intern(xy_names *t, const char *s, size_t n);
+
+/* A growable byte buffer. */
+typedef struct xy_buf {
+    char *data; /* bytes, NUL-terminated when len > 0 */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes allocated */
+} xy_buf;
+
+void xy_buf_append(xy_buf *b, const void *p, size_t n);
+void xy_buf_printf(xy_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void xy_buf_free(xy_buf *b);
+
+/* Reads a whole file into a NUL-terminated buffer the caller frees. */
+int xy_read_file(const char *path, char **data, size_t *len);
+
+#endif
