@@ -3,7 +3,7 @@
 # and nothing else. It asks apt only when a package is missing, so a second run
 # is quiet and fast.
 set -eu
-need="gcc make libjansson-dev zlib1g-dev pkg-config"
+need="gcc make libjansson-dev zlib1g-dev jq"
 case "${1:-}" in
     --dev) need="$need clang libclang-rt-14-dev" ;;
 esac

@@ -1,0 +1,68 @@
+/* main.c -- runs every registered unit test; prints "ok NAME" or "FAIL
+ * NAME" per test and "N passed, N failed" last. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+#define MAX_TESTS 512
+
+static struct {
+    const char *name;
+    unit_fn *fn;
+} tests[MAX_TESTS];
+static int ntests;
+int unit_failed_now;
+static char scratch[256];
+
+void unit_register(const char *name, unit_fn *fn)
+{
+    if (ntests == MAX_TESTS) abort();
+    tests[ntests].name = name;
+    tests[ntests].fn = fn;
+    ntests++;
+}
+
+const char *unit_file(const char *name, const char *text)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", scratch, name);
+    FILE *f = fopen(path, "w");
+    if (!f) abort();
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int main(int argc, char **argv)
+{
+    snprintf(scratch, sizeof scratch, "/tmp/xy-unit-%d", (int)getpid());
+    mkdir(scratch, 0755);
+    qsort(tests, (size_t)ntests, sizeof tests[0], by_name);
+    int passed = 0, failed = 0;
+    for (int i = 0; i < ntests; i++) {
+        if (argc > 1 && !strstr(tests[i].name, argv[1])) continue;
+        unit_failed_now = 0;
+        tests[i].fn();
+        if (unit_failed_now) {
+            printf("FAIL %s\n", tests[i].name);
+            failed++;
+        } else {
+            printf("ok %s\n", tests[i].name);
+            passed++;
+        }
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", scratch);
+    if (system(cmd)) {}
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

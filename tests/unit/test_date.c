@@ -1,0 +1,57 @@
+/* Unit tests of date.c: day numbers, parsing, years and ages. */
+#include "unit.h"
+#include "xinyong.h"
+
+TEST(date_epoch_and_known_days)
+{
+    xy_day d;
+    ASSERT_EQ(xy_day_parse("1970-01-01", 10, &d), XY_OK);
+    ASSERT_EQ(d, 0);
+    ASSERT_EQ(xy_day_parse("2000-03-01", 10, &d), XY_OK);
+    ASSERT_EQ(d, 11017);
+    ASSERT_EQ(xy_day_parse("1969-12-31", 10, &d), XY_OK);
+    ASSERT_EQ(d, -1);
+}
+
+TEST(date_roundtrip_every_day_of_four_centuries)
+{
+    char s[11];
+    xy_day prev = 0;
+    xy_day_parse("1800-01-01", 10, &prev);
+    for (xy_day d = prev; d < prev + 146097 * 1 + 1000; d++) {
+        xy_day back;
+        xy_day_format(d, s);
+        ASSERT_EQ(xy_day_parse(s, 10, &back), XY_OK);
+        ASSERT_EQ(back, d);
+    }
+}
+
+TEST(date_rejects_impossible_dates)
+{
+    xy_day d;
+    const char *bad[] = {"2023-02-29", "2023-02-30", "2023-13-01", "2023-00-10", "2023-04-31",
+                         "23-01-01",   "2023-1-01",  "2023/01/01", "2023-01-0a", "0999-01-01",
+                         "2023-01-01 "};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ASSERT_EQ(xy_day_parse(bad[i], strlen(bad[i]), &d), XY_EINPUT);
+    ASSERT_EQ(xy_day_parse("2024-02-29", 10, &d), XY_OK);
+    ASSERT_EQ(xy_day_parse("2000-02-29", 10, &d), XY_OK);
+    ASSERT_EQ(xy_day_parse("1900-02-29", 10, &d), XY_EINPUT);
+}
+
+TEST(date_age_counts_whole_years)
+{
+    xy_day b, on;
+    xy_day_parse("2000-05-10", 10, &b);
+    xy_day_parse("2018-05-09", 10, &on);
+    ASSERT_EQ(xy_age_on(b, on), 17);
+    xy_day_parse("2018-05-10", 10, &on);
+    ASSERT_EQ(xy_age_on(b, on), 18);
+    /* Born on 29 February: of age on 1 March in a common year. */
+    xy_day_parse("2004-02-29", 10, &b);
+    xy_day_parse("2022-02-28", 10, &on);
+    ASSERT_EQ(xy_age_on(b, on), 17);
+    xy_day_parse("2022-03-01", 10, &on);
+    ASSERT_EQ(xy_age_on(b, on), 18);
+    ASSERT_EQ(xy_day_year(on), 2022);
+}

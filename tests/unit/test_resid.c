@@ -1,0 +1,60 @@
+/* Unit tests of resid.c: GB 11643-1999 validation and packing. */
+#include "unit.h"
+#include "xinyong.h"
+
+TEST(resid_accepts_valid_ids_and_roundtrips)
+{
+    /* The standard's own example and IDs with an X check character. */
+    const char *good[] = {"11010519491231002X", "110105194912310029" + 0, "371082197503141552",
+                          "11010519681212195X"};
+    xy_resid id;
+    char s[19];
+    ASSERT_EQ(xy_resid_parse(good[0], 18, &id, NULL), XY_OK);
+    xy_resid_format(id, s);
+    ASSERT_STR(s, "11010519491231002X");
+    ASSERT_EQ(xy_resid_region(id), 110105);
+    ASSERT_EQ(xy_resid_is_male(id), 0);
+    xy_day b;
+    xy_day_parse("1949-12-31", 10, &b);
+    ASSERT_EQ(xy_resid_birth(id), b);
+    ASSERT_EQ(xy_resid_parse(good[2], 18, &id, NULL), XY_OK);
+    xy_resid_format(id, s);
+    ASSERT_STR(s, good[2]);
+    ASSERT_EQ(xy_resid_is_male(id), 1);
+    ASSERT_EQ(xy_resid_parse("11010519681212195x", 18, &id, NULL), XY_OK);
+    xy_resid_mask(id, s);
+    ASSERT_STR(s, "110105********195X");
+}
+
+TEST(resid_rejects_bad_ids_with_reasons)
+{
+    xy_resid id;
+    const char *why = NULL;
+    ASSERT_EQ(xy_resid_parse("110105194912310029", 18, &id, &why), XY_EINPUT);
+    ASSERT_STR(why, "has a wrong check character");
+    ASSERT_EQ(xy_resid_parse("11010519490230002X", 18, &id, &why), XY_EINPUT);
+    ASSERT_STR(why, "has a birth date that does not exist");
+    ASSERT_EQ(xy_resid_parse("1101051949123100AX", 18, &id, &why), XY_EINPUT);
+    ASSERT_STR(why, "has a non-digit among its first 17 characters");
+    ASSERT_EQ(xy_resid_parse("11010519491231002", 17, &id, &why), XY_EINPUT);
+    ASSERT_STR(why, "must have 18 characters");
+    ASSERT_EQ(xy_resid_parse("11010519491231002Y", 18, &id, &why), XY_EINPUT);
+}
+
+TEST(resid_check_character_every_remainder)
+{
+    /* For one 17-digit body and every last sequence digit, exactly one of
+     * the 11 check characters is accepted. */
+    char s[19] = "37108219750314155?";
+    const char *checks = "0123456789X";
+    for (char last = '0'; last <= '9'; last++) {
+        s[16] = last;
+        int accepted = 0;
+        for (int k = 0; k < 11; k++) {
+            s[17] = checks[k];
+            xy_resid id;
+            if (xy_resid_parse(s, 18, &id, NULL) == XY_OK) accepted++;
+        }
+        ASSERT_EQ(accepted, 1);
+    }
+}

@@ -1,0 +1,54 @@
+/* unit.h -- a small unit-test harness: TEST(name) defines and registers a
+ * test; ASSERT/ASSERT_EQ fail it with file:line and the values. */
+#ifndef XY_UNIT_H
+#define XY_UNIT_H
+
+#include <stdio.h>
+#include <string.h>
+
+typedef void unit_fn(void);
+void unit_register(const char *name, unit_fn *fn);
+extern int unit_failed_now;
+
+#define TEST(name)                                                          \
+    static void name(void);                                                 \
+    __attribute__((constructor)) static void reg_##name(void)               \
+    {                                                                       \
+        unit_register(#name, name);                                         \
+    }                                                                       \
+    static void name(void)
+
+#define ASSERT(cond)                                                        \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            printf("  %s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond); \
+            unit_failed_now = 1;                                            \
+            return;                                                         \
+        }                                                                   \
+    } while (0)
+
+#define ASSERT_EQ(a, b)                                                     \
+    do {                                                                    \
+        long long a_ = (long long)(a), b_ = (long long)(b);                 \
+        if (a_ != b_) {                                                     \
+            printf("  %s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a, a_, #b, b_); \
+            unit_failed_now = 1;                                            \
+            return;                                                         \
+        }                                                                   \
+    } while (0)
+
+#define ASSERT_STR(a, b)                                                    \
+    do {                                                                    \
+        const char *a_ = (a), *b_ = (b);                                    \
+        if (strcmp(a_, b_) != 0) {                                          \
+            printf("  %s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, a_, b_); \
+            unit_failed_now = 1;                                            \
+            return;                                                         \
+        }                                                                   \
+    } while (0)
+
+/* Writes text to a fresh file under the test's scratch directory and
+ * returns its path (static storage, valid until the next call). */
+const char *unit_file(const char *name, const char *text);
+
+#endif
