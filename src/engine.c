@@ -138,15 +138,22 @@ static xy_exit exit_pop(xy_engine *e)
 
 /* ---------------------------------------------------------------- lists */
 
-static void emit_list(xy_engine *e, uint32_t c, int kind, int list, int reason, xy_day t)
+static void emit_member(xy_engine *e, uint32_t c, int kind, int member, xy_day t,
+                        const xy_event *ev)
 {
     if (!wants_history(e, c)) return;
     xy_hist h = {0};
     h.kind = kind;
     h.citizen = c;
     h.day = t;
-    h.list = list;
-    h.reason = reason;
+    h.member = member;
+    h.behaviour = -1;
+    if (ev) {
+        h.ev = ev;
+        h.event_seq = ev->seq;
+        h.behaviour = ev->behaviour;
+        h.until = e->st[c].term_end - 1;
+    }
     h.score = xy__clamp(xy__citizen_city(e, c), e->st[c].raw);
     e->hist(e->hist_ctx, &h);
 }
@@ -180,13 +187,12 @@ static void relist(xy_engine *e, uint32_t c, int64_t old_score, xy_day t)
     xy_cstate *s = &e->st[c];
     const xy_city *city = &e->rules->cities[s->city];
     int64_t score = xy__clamp(city, s->raw);
-    int reason = 0;
     if (city->has_blacklist) {
         if (!(s->flags & CS_SCORE_MEMBER) && score < city->bl_below) {
             s->flags |= CS_SCORE_MEMBER;
             s->score_since = t;
             s->rise_day = XY_DAY_NONE;
-            reason |= REASON_SCORE;
+            emit_member(e, c, HIST_ENTER, MEMBER_BL_SCORE, t, NULL);
         }
         if ((s->flags & CS_SCORE_MEMBER) && city->has_exit) {
             if (score < city->bl_exit) {
@@ -198,6 +204,10 @@ static void relist(xy_engine *e, uint32_t c, int64_t old_score, xy_day t)
         }
     }
     int term = s->term_end != XY_DAY_NONE && t != XY_DAY_PENDING && s->term_end > t;
+    if (!term && (s->flags & CS_TERM)) {
+        s->flags &= (uint8_t)~CS_TERM;
+        emit_member(e, c, HIST_LEAVE, MEMBER_BL_TERM, t, NULL);
+    }
     int on_bl = (s->flags & CS_SCORE_MEMBER) || term;
     if (on_bl != !!(s->flags & CS_ON_BL)) {
         if (on_bl) {
@@ -205,13 +215,10 @@ static void relist(xy_engine *e, uint32_t c, int64_t old_score, xy_day t)
             s->bl_since = t;
             e->bl_bits[c >> 6] |= 1ULL << (c & 63);
             e->bl_count++;
-            if (!reason) reason = (s->flags & CS_SCORE_MEMBER) ? REASON_SCORE : REASON_TERM;
-            emit_list(e, c, HIST_ENTER, XY_BLACKLIST, reason, t);
         } else {
             s->flags &= (uint8_t)~CS_ON_BL;
             e->bl_bits[c >> 6] &= ~(1ULL << (c & 63));
             e->bl_count--;
-            emit_list(e, c, HIST_LEAVE, XY_BLACKLIST, 0, t);
         }
     }
     int on_wl = city->has_whitelist && score >= city->wl_from && !on_bl;
@@ -219,10 +226,10 @@ static void relist(xy_engine *e, uint32_t c, int64_t old_score, xy_day t)
         if (on_wl) {
             s->flags |= CS_ON_WL;
             s->wl_since = t;
-            emit_list(e, c, HIST_ENTER, XY_WHITELIST, REASON_SCORE, t);
+            emit_member(e, c, HIST_ENTER, MEMBER_WL, t, NULL);
         } else {
             s->flags &= (uint8_t)~CS_ON_WL;
-            emit_list(e, c, HIST_LEAVE, XY_WHITELIST, 0, t);
+            emit_member(e, c, HIST_LEAVE, MEMBER_WL, t, NULL);
         }
     }
     if (city->nfor_slots) track_grades(e, c, city, old_score, score, t);
@@ -446,8 +453,10 @@ static void day_start(xy_engine *e, xy_day t)
         xy_cstate *s = &e->st[x.citizen];
         const xy_city *city = &e->rules->cities[s->city];
         if ((s->flags & CS_SCORE_MEMBER) && city->has_exit && s->rise_day != XY_DAY_NONE &&
-            s->rise_day + city->exit_days == t)
+            s->rise_day + city->exit_days == t) {
             s->flags &= (uint8_t)~CS_SCORE_MEMBER;
+            emit_member(e, x.citizen, HIST_LEAVE, MEMBER_BL_SCORE, t, NULL);
+        }
         int64_t score = xy__clamp(city, s->raw);
         relist(e, x.citizen, score, t);
     }
@@ -531,10 +540,12 @@ static void apply_one(xy_engine *e, const xy_event *ev)
         xy_day end = t + b->term;
         if (s->term_end == XY_DAY_NONE || end > s->term_end) {
             s->term_end = end;
+            s->flags |= CS_TERM;
             int is_new;
             *xy_map_put(&e->term_reason, c, &is_new) =
                 (uint64_t)(uint32_t)ev->behaviour << 40 | (ev->seq & ((1ULL << 40) - 1));
             exit_push(e, end, c);
+            emit_member(e, c, HIST_ENTER, MEMBER_BL_TERM, t, ev);
         }
     }
 record:

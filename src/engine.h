@@ -17,6 +17,7 @@ enum {
     CS_SCORE_MEMBER = 1, /* score membership of the blacklist */
     CS_ON_BL = 2,        /* on the blacklist (score or term) */
     CS_ON_WL = 4,        /* on the whitelist */
+    CS_TERM = 8,         /* a blacklist term is running */
 };
 
 /* Scoring state of one citizen: 32 bytes, the hot part of the state. */
@@ -43,7 +44,11 @@ enum {
 };
 
 enum { HIST_EVENT, HIST_EXPIRY, HIST_ASSOC, HIST_ENTER, HIST_LEAVE };
-enum { REASON_SCORE = 1, REASON_TERM = 2 };
+
+/* The memberships that HIST_ENTER/HIST_LEAVE report: the blacklist by
+ * score, the blacklist by a term (entered again when a later event
+ * extends it), and the whitelist. */
+enum { MEMBER_BL_SCORE, MEMBER_BL_TERM, MEMBER_WL };
 
 /* One line of a citizen's history, sent to the history hook as it happens. */
 typedef struct xy_hist {
@@ -57,8 +62,8 @@ typedef struct xy_hist {
     int note;             /* HIST_EVENT: NOTE_* */
     int64_t multiplier;   /* HIST_EVENT with NOTE_SCALED: the factor */
     int contacts;         /* HIST_ASSOC: blacklisted contacts counted */
-    int list;             /* HIST_ENTER/LEAVE: XY_BLACKLIST/XY_WHITELIST */
-    int reason;           /* HIST_ENTER: REASON_* bits */
+    int member;           /* HIST_ENTER/LEAVE: MEMBER_* */
+    xy_day until;         /* HIST_ENTER of a term: its last day */
     int64_t score;        /* score after the change */
 } xy_hist;
 

@@ -398,7 +398,7 @@ typedef struct explainer {
     const xy_rules *r;      /* names */
     json_t *contributions;  /* array being built */
     json_t *lists;          /* array being built */
-    json_t *open[2];        /* the open entry per list, or NULL */
+    json_t *open[3];        /* the open entry per MEMBER_*, or NULL */
     xy_map agency_of;       /* event seq -> agency id (for expiries) */
     __int128 sum;           /* sum of contributions */
     const xy_city *city;    /* the citizen's city */
@@ -442,19 +442,35 @@ static void on_history(void *ctx, const xy_hist *h)
     const xy_rules *r = x->r;
     xy_buf note = {0};
     if (h->kind == HIST_ENTER) {
-        if (h->list == XY_BLACKLIST && (h->reason & REASON_SCORE))
+        const char *list = h->member == MEMBER_WL ? "whitelist" : "blacklist";
+        const char *by = h->member == MEMBER_BL_TERM ? "term" : "score";
+        char until[11];
+        if (h->member == MEMBER_BL_SCORE)
             xy_buf_printf(&note, "score %lld fell below %lld", (long long)h->score, (long long)x->city->bl_below);
-        else if (h->list == XY_BLACKLIST)
-            xy_buf_printf(&note, "term of a listing behaviour");
-        else
+        else if (h->member == MEMBER_WL)
             xy_buf_printf(&note, "score %lld reached %lld", (long long)h->score, (long long)x->city->wl_from);
-        json_t *o = json_pack("{s:s,s:o,s:n,s:s}", "list", h->list == XY_BLACKLIST ? "blacklist" : "whitelist",
-                              "entered", jday(h->day), "left", "reason", note.data);
-        json_array_append_new(x->lists, o);
-        x->open[h->list] = o;
+        else {
+            xy_day_format(h->until, until);
+            xy_buf_printf(&note, "'%s' reported by %s (event %s): listed until %s", r->behaviour_names.str[h->behaviour],
+                          r->agency_names.str[h->ev->agency], xy__db_event_id(x->db, h->event_seq), until);
+        }
+        json_t *o = x->open[h->member];
+        if (o) {
+            /* A later event extends a running term: one membership, with
+             * the reasons in order. */
+            xy_buf all = {0};
+            xy_buf_printf(&all, "%s; extended: %s", json_string_value(json_object_get(o, "reason")), note.data);
+            json_object_set_new(o, "reason", json_string(all.data));
+            xy_buf_free(&all);
+        } else {
+            o = json_pack("{s:s,s:s,s:o,s:n,s:s}", "list", list, "by", by, "entered", jday(h->day), "left",
+                          "reason", note.data);
+            json_array_append_new(x->lists, o);
+            x->open[h->member] = o;
+        }
     } else if (h->kind == HIST_LEAVE) {
-        if (x->open[h->list]) json_object_set_new(x->open[h->list], "left", jday(h->day));
-        x->open[h->list] = NULL;
+        if (x->open[h->member]) json_object_set_new(x->open[h->member], "left", jday(h->day));
+        x->open[h->member] = NULL;
     } else {
         json_t *ev = json_null(), *beh = json_null(), *ag = json_null(), *edate = json_null();
         if (h->kind == HIST_EVENT) {
@@ -507,8 +523,8 @@ static void explain_text(const json_t *o, FILE *out)
     fprintf(out, "lists\n");
     if (json_array_size(json_object_get(o, "lists")) == 0) fprintf(out, "  (never listed)\n");
     json_array_foreach(json_object_get(o, "lists"), i, c)
-        fprintf(out, "  %-9s entered %s  left %-10s  %s\n", sget(c, "list"), sget(c, "entered"), sget(c, "left"),
-                sget(c, "reason"));
+        fprintf(out, "  %-9s by %-5s entered %s  left %-10s  %s\n", sget(c, "list"), sget(c, "by"), sget(c, "entered"),
+                sget(c, "left"), sget(c, "reason"));
     fprintf(out, "consequences\n");
     text_consequences(json_object_get(o, "consequences"), out);
 }
