@@ -24,7 +24,9 @@ static size_t collect(const xy_engine *e, uint32_t p, int as_parent, xy_active *
             since = s->wl_since;
         } else {
             holds = grade >= 0 && (q->grades >> grade & 1);
-            since = xy__grade_entry(e, p, q->for_slot);
+            /* With `for D days` the entry into the set of grades counts;
+             * otherwise since says when the current grade was entered. */
+            since = q->for_slot >= 0 ? xy__grade_entry(e, p, q->for_slot) : s->grade_since;
         }
         since = xy__seen_day(e, since);
         xy_day until = XY_DAY_NONE;

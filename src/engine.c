@@ -15,6 +15,8 @@
 
 /* ------------------------------------------------------------- lifecycle */
 
+static void cal_free(xy_calendar *cal);
+
 int xy_engine_new(const xy_rules *rules, xy_engine **out)
 {
     if (!rules || !out) return XY_EINVAL;
@@ -22,7 +24,11 @@ int xy_engine_new(const xy_rules *rules, xy_engine **out)
     e->rules = rules;
     e->today = XY_DAY_NONE;
     e->first_day = XY_DAY_NONE;
+    e->year_lo = 1;
+    e->year_hi = 0;
     e->hist_only = XY_NONE;
+    e->expiries.elem = sizeof(xy_expiry);
+    e->exits.elem = sizeof(uint32_t);
     xy_map_init(&e->by_id, 1024);
     *out = e;
     return XY_OK;
@@ -31,19 +37,23 @@ int xy_engine_new(const xy_rules *rules, xy_engine **out)
 void xy_engine_free(xy_engine *e)
 {
     if (!e) return;
-    xy_free(e->ids);
-    xy_free(e->father);
-    xy_free(e->mother);
-    xy_free(e->name_off);
+    xy_big_free(e->ids, e->cap * sizeof *e->ids);
+    xy_big_free(e->father, e->cap * sizeof *e->father);
+    xy_big_free(e->mother, e->cap * sizeof *e->mother);
+    xy_big_free(e->name_off, e->cap * sizeof *e->name_off);
     xy_buf_free(&e->names);
     xy_map_free(&e->by_id);
-    xy_free(e->st);
-    xy_free(e->bl_bits);
+    xy_big_free(e->st, e->cap * sizeof *e->st);
+    xy_big_free(e->bl_bits, (e->cap / 64 + 1) * sizeof *e->bl_bits);
     xy_map_free(&e->limits);
     xy_map_free(&e->term_reason);
     xy_map_free(&e->grade_entry);
-    xy_free(e->exp);
-    xy_free(e->exits);
+    xy_map_free(&e->score_since);
+    xy_map_free(&e->rise_day);
+    cal_free(&e->expiries);
+    cal_free(&e->exits);
+    xy_free(e->hits_tmp);
+    xy_free(e->radix_count);
     xy_free(e->edges);
     xy_map_free(&e->edge_set);
     xy_free(e->csr_off);
@@ -66,74 +76,33 @@ static inline int wants_history(const xy_engine *e, uint32_t c)
 
 /* ------------------------------------------------------------- schedules */
 
-static int exp_less(const xy_expiry *a, const xy_expiry *b)
+static void *cal_push(xy_calendar *cal, xy_day day)
 {
-    return a->day != b->day ? a->day < b->day : a->order < b->order;
-}
-
-static void exp_push(xy_engine *e, xy_expiry x)
-{
-    if (e->nexp == e->cap_exp) xy_grow((void **)&e->exp, &e->cap_exp, e->nexp + 1, sizeof *e->exp);
-    size_t i = e->nexp++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!exp_less(&x, &e->exp[p])) break;
-        e->exp[i] = e->exp[p];
-        i = p;
+    if (!cal->b) cal->b = xy_calloc(XY_RING, sizeof *cal->b);
+    xy_bucket *b = &cal->b[(uint32_t)day & (XY_RING - 1)];
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 4;
+        b->items = xy_realloc(b->items, b->cap * cal->elem);
     }
-    e->exp[i] = x;
+    cal->pending++;
+    return (char *)b->items + (size_t)b->n++ * cal->elem;
 }
 
-static xy_expiry exp_pop(xy_engine *e)
+static xy_bucket *cal_day(xy_calendar *cal, xy_day day)
 {
-    xy_expiry top = e->exp[0], last = e->exp[--e->nexp];
-    size_t i = 0, n = e->nexp;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && exp_less(&e->exp[c + 1], &e->exp[c])) c++;
-        if (!exp_less(&e->exp[c], &last)) break;
-        e->exp[i] = e->exp[c];
-        i = c;
-    }
-    if (n) e->exp[i] = last;
-    return top;
+    return cal->b ? &cal->b[(uint32_t)day & (XY_RING - 1)] : NULL;
 }
 
-static int exit_less(const xy_exit *a, const xy_exit *b)
+static void cal_free(xy_calendar *cal)
 {
-    return a->day != b->day ? a->day < b->day : a->citizen < b->citizen;
+    if (cal->b)
+        for (size_t i = 0; i < XY_RING; i++) xy_free(cal->b[i].items);
+    xy_free(cal->b);
 }
 
 static void exit_push(xy_engine *e, xy_day day, uint32_t citizen)
 {
-    xy_exit x = {day, citizen};
-    if (e->nexits == e->cap_exits)
-        xy_grow((void **)&e->exits, &e->cap_exits, e->nexits + 1, sizeof *e->exits);
-    size_t i = e->nexits++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!exit_less(&x, &e->exits[p])) break;
-        e->exits[i] = e->exits[p];
-        i = p;
-    }
-    e->exits[i] = x;
-}
-
-static xy_exit exit_pop(xy_engine *e)
-{
-    xy_exit top = e->exits[0], last = e->exits[--e->nexits];
-    size_t i = 0, n = e->nexits;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && exit_less(&e->exits[c + 1], &e->exits[c])) c++;
-        if (!exit_less(&e->exits[c], &last)) break;
-        e->exits[i] = e->exits[c];
-        i = c;
-    }
-    if (n) e->exits[i] = last;
-    return top;
+    *(uint32_t *)cal_push(&e->exits, day) = citizen;
 }
 
 /* ---------------------------------------------------------------- lists */
@@ -158,19 +127,28 @@ static void emit_member(xy_engine *e, uint32_t c, int kind, int member, xy_day t
     e->hist(e->hist_ctx, &h);
 }
 
-static void track_grades(xy_engine *e, uint32_t c, const xy_city *city, int64_t old_score,
-                         int64_t score, xy_day t)
+/* Follows the grade of a citizen: its entry day, and for consequences
+ * with `for D days` on a set of grades, the day the set was entered. */
+static void track_grades(xy_engine *e, uint32_t c, const xy_city *city, int64_t score, xy_day t)
 {
-    int og = xy__city_grade(city, old_score), ng = xy__city_grade(city, score);
-    if (og == ng && old_score != INT64_MIN) return;
-    for (int k = 0; k < city->ncons; k++) {
-        const xy_consequence *q = &city->cons[k];
-        if (q->for_slot < 0 || ng < 0 || !(q->grades >> ng & 1)) continue;
-        if (old_score != INT64_MIN && og >= 0 && (q->grades >> og & 1)) continue;
+    xy_cstate *s = &e->st[c];
+    int og = s->grade == 255 ? -1 : s->grade, ng = xy__city_grade(city, score);
+    if (og == ng) return;
+    s->grade = (uint8_t)(ng < 0 ? 255 : ng);
+    s->grade_since = t;
+    for (int k = 0; k < city->ngrade_cons; k++) {
+        const xy_consequence *q = &city->cons[city->grade_cons[k]];
+        if (ng < 0 || !(q->grades >> ng & 1) || (og >= 0 && (q->grades >> og & 1))) continue;
         int is_new;
         *xy_map_put(&e->grade_entry, (uint64_t)c << 32 | (uint32_t)q->for_slot, &is_new) =
             (uint64_t)(uint32_t)t;
     }
+}
+
+xy_day xy__score_since(const xy_engine *e, uint32_t c)
+{
+    const uint64_t *v = xy_map_get(&e->score_since, c);
+    return v ? (xy_day)(uint32_t)*v : XY_DAY_NONE;
 }
 
 xy_day xy__grade_entry(const xy_engine *e, uint32_t c, int slot)
@@ -179,10 +157,35 @@ xy_day xy__grade_entry(const xy_engine *e, uint32_t c, int slot)
     return v ? (xy_day)(uint32_t)*v : XY_DAY_NONE;
 }
 
-/* Re-evaluates both lists for citizen c on day t after its score went from
- * old_score (INT64_MIN at registration) to its current value, or after a
- * term or a membership changed. */
-static void relist(xy_engine *e, uint32_t c, int64_t old_score, xy_day t)
+/* The rise day of a score member (see xy_engine.rise_day). */
+static xy_day get_rise(const xy_engine *e, uint32_t c)
+{
+    const uint64_t *v = xy_map_get(&e->rise_day, c);
+    return v ? (xy_day)(uint32_t)*v : XY_DAY_NONE;
+}
+
+static void set_rise(xy_engine *e, uint32_t c, xy_day d)
+{
+    int is_new;
+    uint64_t *v = d == XY_DAY_NONE ? xy_map_get(&e->rise_day, c) : xy_map_put(&e->rise_day, c, &is_new);
+    if (v) *v = (uint64_t)(uint32_t)d;
+}
+
+/* Whether a score change from a to b crosses any threshold of the city
+ * (list thresholds and grade bounds). When it does not, and no term
+ * changed, re-evaluating the lists would change nothing. */
+static inline int crosses(const xy_city *c, int64_t a, int64_t b)
+{
+    int64_t lo = a < b ? a : b, hi = a < b ? b : a;
+    /* The marks are sorted: the first one above lo decides. */
+    for (int i = 0; i < c->nmarks; i++)
+        if (c->marks[i] > lo) return c->marks[i] <= hi;
+    return 0;
+}
+
+/* Re-evaluates both lists and the grade of citizen c on day t, after its
+ * score crossed a threshold, a term changed or a membership ended. */
+static void relist(xy_engine *e, uint32_t c, xy_day t)
 {
     xy_cstate *s = &e->st[c];
     const xy_city *city = &e->rules->cities[s->city];
@@ -190,15 +193,16 @@ static void relist(xy_engine *e, uint32_t c, int64_t old_score, xy_day t)
     if (city->has_blacklist) {
         if (!(s->flags & CS_SCORE_MEMBER) && score < city->bl_below) {
             s->flags |= CS_SCORE_MEMBER;
-            s->score_since = t;
-            s->rise_day = XY_DAY_NONE;
+            int is_new;
+            *xy_map_put(&e->score_since, c, &is_new) = (uint64_t)(uint32_t)t;
+            if (city->has_exit) set_rise(e, c, XY_DAY_NONE);
             emit_member(e, c, HIST_ENTER, MEMBER_BL_SCORE, t, NULL);
         }
         if ((s->flags & CS_SCORE_MEMBER) && city->has_exit) {
             if (score < city->bl_exit) {
-                s->rise_day = XY_DAY_NONE;
-            } else if (s->rise_day == XY_DAY_NONE && t != XY_DAY_PENDING) {
-                s->rise_day = t;
+                set_rise(e, c, XY_DAY_NONE);
+            } else if (get_rise(e, c) == XY_DAY_NONE && t != XY_DAY_PENDING) {
+                set_rise(e, c, t);
                 exit_push(e, t + city->exit_days, c);
             }
         }
@@ -232,7 +236,7 @@ static void relist(xy_engine *e, uint32_t c, int64_t old_score, xy_day t)
             emit_member(e, c, HIST_LEAVE, MEMBER_WL, t, NULL);
         }
     }
-    if (city->nfor_slots) track_grades(e, c, city, old_score, score, t);
+    if (city->ngrades) track_grades(e, c, city, score, t);
 }
 
 /* Adds points to a citizen's raw score, saturating far from any real
@@ -261,13 +265,13 @@ int xy_engine_add_citizen(xy_engine *e, xy_resid id, int city, uint32_t father,
     *slot = c;
     if (c == e->cap) {
         uint32_t cap = e->cap ? e->cap * 2 : 1024;
-        e->ids = xy_realloc(e->ids, cap * sizeof *e->ids);
-        e->father = xy_realloc(e->father, cap * sizeof *e->father);
-        e->mother = xy_realloc(e->mother, cap * sizeof *e->mother);
-        e->name_off = xy_realloc(e->name_off, cap * sizeof *e->name_off);
-        e->st = xy_realloc(e->st, cap * sizeof *e->st);
-        e->bl_bits = xy_realloc(e->bl_bits, (cap / 64 + 1) * sizeof *e->bl_bits);
-        memset(e->bl_bits + e->cap / 64, 0, (cap / 64 + 1 - e->cap / 64) * sizeof *e->bl_bits);
+        e->ids = xy_big_realloc(e->ids, e->cap * sizeof *e->ids, cap * sizeof *e->ids);
+        e->father = xy_big_realloc(e->father, e->cap * sizeof *e->father, cap * sizeof *e->father);
+        e->mother = xy_big_realloc(e->mother, e->cap * sizeof *e->mother, cap * sizeof *e->mother);
+        e->name_off = xy_big_realloc(e->name_off, e->cap * sizeof *e->name_off, cap * sizeof *e->name_off);
+        e->st = xy_big_realloc(e->st, e->cap * sizeof *e->st, cap * sizeof *e->st);
+        e->bl_bits = xy_big_realloc(e->bl_bits, (e->cap / 64 + 1) * sizeof *e->bl_bits,
+                                    (cap / 64 + 1) * sizeof *e->bl_bits);
         e->cap = cap;
     }
     e->n++;
@@ -281,9 +285,11 @@ int xy_engine_add_citizen(xy_engine *e, xy_resid id, int city, uint32_t father,
     xy_cstate *s = &e->st[c];
     memset(s, 0, sizeof *s);
     s->raw = cy->base;
-    s->bl_since = s->wl_since = s->term_end = s->rise_day = s->score_since = XY_DAY_NONE;
+    s->bl_since = s->wl_since = s->term_end = s->grade_since = XY_DAY_NONE;
+    s->birth = xy__birth(id);
     s->city = (uint16_t)city;
-    relist(e, c, INT64_MIN, e->today == XY_DAY_NONE ? XY_DAY_PENDING : e->today);
+    s->grade = 255;
+    relist(e, c, e->today == XY_DAY_NONE ? XY_DAY_PENDING : e->today);
     if (index) *index = c;
     return XY_OK;
 }
@@ -330,10 +336,22 @@ static void build_csr(xy_engine *e)
     e->csr_n = e->n;
 }
 
-static int cmp_u32(const void *a, const void *b)
+/* Sorts n citizen indexes with two 16-bit radix passes: linear in n. */
+#define RADIX_BITS 11
+#define RADIX (1u << RADIX_BITS)
+
+/* Sorts n citizen indexes with three 11-bit radix passes: linear in n,
+ * with a fixed cost small enough for a handful of hits. */
+static void radix_sort(uint32_t *a, uint32_t *tmp, size_t *count, size_t n)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
+    for (int shift = 0; shift < 32; shift += RADIX_BITS) {
+        memset(count, 0, (RADIX + 1) * sizeof *count);
+        for (size_t i = 0; i < n; i++) count[((a[i] >> shift) & (RADIX - 1)) + 1]++;
+        if (count[1] == n) continue; /* every key has this digit zero */
+        for (size_t k = 0; k < RADIX; k++) count[k + 1] += count[k];
+        for (size_t i = 0; i < n; i++) tmp[count[(a[i] >> shift) & (RADIX - 1)]++] = a[i];
+        memcpy(a, tmp, n * sizeof *a);
+    }
 }
 
 static inline xy_day floor_mod(xy_day t, xy_day m)
@@ -345,7 +363,7 @@ static inline xy_day floor_mod(xy_day t, xy_day m)
 /* Scored on day t: at least the city's scoring age. */
 static int scored_on(const xy_engine *e, uint32_t c, const xy_city *city, xy_day t)
 {
-    xy_day birth = xy_resid_birth(e->ids[c]);
+    xy_day birth = e->st[c].birth;
     int64_t days = (int64_t)t - birth;
     if (days >= (int64_t)city->scoring_age * 366) return 1;
     if (days < (int64_t)city->scoring_age * 365) return 0;
@@ -364,30 +382,37 @@ static void associate(xy_engine *e, xy_day t)
         if (r->cities[k].has_assoc && floor_mod(t, r->cities[k].assoc_every) == 0) any = 1;
     if (!any || e->bl_count == 0) return;
     build_csr(e);
+    /* Gather every contact of every blacklisted citizen, then sort: the
+     * state of each contact is then read once, in index order. */
     size_t nh = 0;
     for (size_t w = 0; w <= (size_t)(e->n - 1) / 64; w++) {
         uint64_t bits = e->bl_bits[w];
         while (bits) {
             uint32_t b = (uint32_t)(w * 64 + (unsigned)__builtin_ctzll(bits));
             bits &= bits - 1;
-            for (uint64_t k = e->csr_off[b]; k < e->csr_off[b + 1]; k++) {
-                uint32_t c = e->csr_adj[k];
-                const xy_city *cc = xy__citizen_city(e, c);
-                if (!cc->has_assoc || floor_mod(t, cc->assoc_every) != 0) continue;
-                if (nh == e->cap_hits) xy_grow((void **)&e->hits, &e->cap_hits, nh + 1, sizeof *e->hits);
-                e->hits[nh++] = c;
+            uint64_t from = e->csr_off[b], to = e->csr_off[b + 1];
+            if (nh + (to - from) > e->cap_hits) {
+                size_t cap = e->cap_hits;
+                xy_grow((void **)&e->hits, &e->cap_hits, nh + (to - from), sizeof *e->hits);
+                xy_grow((void **)&e->hits_tmp, &cap, nh + (to - from), sizeof *e->hits_tmp);
             }
+            memcpy(e->hits + nh, e->csr_adj + from, (to - from) * sizeof *e->hits);
+            nh += to - from;
         }
     }
-    qsort(e->hits, nh, sizeof *e->hits, cmp_u32);
+    if (!e->radix_count) e->radix_count = xy_malloc((RADIX + 1) * sizeof *e->radix_count);
+    radix_sort(e->hits, e->hits_tmp, e->radix_count, nh);
     for (size_t i = 0; i < nh;) {
+        if (i + 32 < nh) {
+            __builtin_prefetch(&e->st[e->hits[i + 32]], 1, 1);
+        }
         uint32_t c = e->hits[i];
         size_t j = i;
         while (j < nh && e->hits[j] == c) j++;
         int n = (int)(j - i);
         i = j;
         const xy_city *cc = xy__citizen_city(e, c);
-        if (!scored_on(e, c, cc, t)) continue;
+        if (!cc->has_assoc || floor_mod(t, cc->assoc_every) != 0 || !scored_on(e, c, cc, t)) continue;
         int64_t pts = cc->assoc_points * n;
         if (cc->assoc_max && pts < 0 && pts < cc->assoc_max) pts = cc->assoc_max;
         if (cc->assoc_max && pts > 0 && pts > cc->assoc_max) pts = cc->assoc_max;
@@ -405,7 +430,7 @@ static void associate(xy_engine *e, xy_day t)
             h.score = xy__clamp(cc, s->raw);
             e->hist(e->hist_ctx, &h);
         }
-        relist(e, c, old, t);
+        if (crosses(cc, old, xy__clamp(cc, s->raw))) relist(e, c, t);
     }
 }
 
@@ -428,8 +453,10 @@ static xy_day next_assoc_day(const xy_engine *e, xy_day after)
 static void day_start(xy_engine *e, xy_day t)
 {
     e->today = t;
-    while (e->nexp && e->exp[0].day == t) {
-        xy_expiry x = exp_pop(e);
+    xy_bucket *b = cal_day(&e->expiries, t);
+    for (uint32_t i = 0; b && i < b->n; i++) {
+        if (i + 16 < b->n) __builtin_prefetch(&e->st[((xy_expiry *)b->items)[i + 16].citizen], 1, 1);
+        xy_expiry x = ((xy_expiry *)b->items)[i];
         xy_cstate *s = &e->st[x.citizen];
         const xy_city *city = &e->rules->cities[s->city];
         int64_t old = xy__clamp(city, s->raw);
@@ -445,21 +472,38 @@ static void day_start(xy_engine *e, xy_day t)
             h.score = xy__clamp(city, s->raw);
             e->hist(e->hist_ctx, &h);
         }
-        relist(e, x.citizen, old, t);
+        if (crosses(city, old, xy__clamp(city, s->raw))) relist(e, x.citizen, t);
+    }
+    if (b) {
+        e->expiries.pending -= b->n;
+        b->n = 0;
     }
     associate(e, t);
-    while (e->nexits && e->exits[0].day == t) {
-        xy_exit x = exit_pop(e);
-        xy_cstate *s = &e->st[x.citizen];
+    /* Relisting here never schedules for day t itself (exits lie at least
+     * a day ahead), so the bucket is stable while it is read. */
+    b = cal_day(&e->exits, t);
+    for (uint32_t i = 0; b && i < b->n; i++) {
+        uint32_t c = ((uint32_t *)b->items)[i];
+        xy_cstate *s = &e->st[c];
         const xy_city *city = &e->rules->cities[s->city];
-        if ((s->flags & CS_SCORE_MEMBER) && city->has_exit && s->rise_day != XY_DAY_NONE &&
-            s->rise_day + city->exit_days == t) {
+        xy_day rise = (s->flags & CS_SCORE_MEMBER) && city->has_exit ? get_rise(e, c) : XY_DAY_NONE;
+        if (rise != XY_DAY_NONE && rise + city->exit_days == t) {
             s->flags &= (uint8_t)~CS_SCORE_MEMBER;
-            emit_member(e, x.citizen, HIST_LEAVE, MEMBER_BL_SCORE, t, NULL);
+            emit_member(e, c, HIST_LEAVE, MEMBER_BL_SCORE, t, NULL);
         }
-        int64_t score = xy__clamp(city, s->raw);
-        relist(e, x.citizen, score, t);
+        relist(e, c, t);
     }
+    if (b) {
+        e->exits.pending -= b->n;
+        b->n = 0;
+    }
+}
+
+static int has_work(const xy_engine *e, xy_day t)
+{
+    const xy_bucket *x = e->expiries.b ? &e->expiries.b[(uint32_t)t & (XY_RING - 1)] : NULL;
+    const xy_bucket *y = e->exits.b ? &e->exits.b[(uint32_t)t & (XY_RING - 1)] : NULL;
+    return (x && x->n) || (y && y->n);
 }
 
 int xy_engine_advance(xy_engine *e, xy_day d)
@@ -470,20 +514,45 @@ int xy_engine_advance(xy_engine *e, xy_day d)
         return XY_OK;
     }
     if (d < e->today) return XY_ECLOCK;
-    /* Jump from one day with work to the next: cost follows the work, not
-     * the number of days. */
-    while (e->today < d) {
-        xy_day next = next_assoc_day(e, e->today);
-        if (e->nexp && e->exp[0].day < next) next = e->exp[0].day;
-        if (e->nexits && e->exits[0].day < next) next = e->exits[0].day;
+    /* Visit only days with work: scheduled items (found by stepping through
+     * the calendar while anything is pending, which touches each day at
+     * most once) and association days. */
+    xy_day t = e->today;
+    while (t < d) {
+        xy_day next = next_assoc_day(e, t);
+        if (e->expiries.pending || e->exits.pending) {
+            xy_day stop = next < d ? next : d;
+            xy_day u = t + 1;
+            while (u < stop && !has_work(e, u)) u++;
+            if (u < next) next = u;
+        }
         if (next > d) break;
         day_start(e, next);
+        t = next;
     }
     e->today = d;
     return XY_OK;
 }
 
 /* ---------------------------------------------------------------- events */
+
+/* The calendar year of a day, remembering the last year asked for:
+ * events come in date order, so this is almost never a computation. */
+static int year_of(xy_engine *e, xy_day d)
+{
+    if (d < e->year_lo || d > e->year_hi) {
+        int y = xy_day_year(d);
+        e->year = y;
+        e->year_lo = xy__day_from_civil(y, 1, 1);
+        e->year_hi = xy__day_from_civil(y, 12, 31);
+    }
+    return e->year;
+}
+
+static inline uint64_t limit_key(xy_engine *e, uint32_t c, const xy_event *ev)
+{
+    return (uint64_t)c << 32 | (uint64_t)(uint32_t)ev->behaviour << 14 | (uint64_t)(year_of(e, ev->date) - 1000);
+}
 
 static void apply_one(xy_engine *e, const xy_event *ev)
 {
@@ -505,9 +574,7 @@ static void apply_one(xy_engine *e, const xy_event *ev)
     if (b->expires && expiry <= t) {
         note = NOTE_EXPIRED;
     } else if (b->limit) {
-        int year = xy_day_year(ev->date);
-        uint64_t key = (uint64_t)c << 32 | (uint64_t)(uint32_t)ev->behaviour << 14 |
-                       (uint64_t)(year - 1000);
+        uint64_t key = limit_key(e, c, ev);
         int is_new;
         uint64_t *count = xy_map_put(&e->limits, key, &is_new);
         if (*count >= (uint64_t)b->limit) note = NOTE_LIMIT;
@@ -532,8 +599,8 @@ static void apply_one(xy_engine *e, const xy_event *ev)
     if (pts) {
         add_points(s, pts);
         if (b->expires) {
-            xy_expiry x = {expiry, c, e->applied, ev->seq, -pts, ev->behaviour};
-            exp_push(e, x);
+            xy_expiry *x = cal_push(&e->expiries, expiry);
+            *x = (xy_expiry){c, ev->behaviour, -pts, ev->seq};
         }
     }
     if (b->term) {
@@ -563,7 +630,7 @@ record:
         h.score = xy__clamp(city, s->raw);
         e->hist(e->hist_ctx, &h);
     }
-    if (note != NOTE_UNDER_AGE && (pts || b->term)) relist(e, c, old, t);
+    if (note != NOTE_UNDER_AGE && (b->term || crosses(city, old, xy__clamp(city, s->raw)))) relist(e, c, t);
 }
 
 int xy_engine_apply(xy_engine *e, const xy_event *events, size_t n)
@@ -571,12 +638,16 @@ int xy_engine_apply(xy_engine *e, const xy_event *events, size_t n)
     /* The state of a citizen is a cache miss at population scale; fetching
      * a few events ahead overlaps those misses without changing the order
      * in which events are applied. */
-    enum { AHEAD = 12 };
+    enum { AHEAD = 16 };
+    const uint8_t *limited = e->rules->limited;
     for (size_t i = 0; i < n; i++) {
         if (i + AHEAD < n) {
-            uint32_t f = events[i + AHEAD].citizen;
-            __builtin_prefetch(&e->st[f], 1, 1);
-            __builtin_prefetch(&e->ids[f], 0, 1);
+            const xy_event *f = &events[i + AHEAD];
+            __builtin_prefetch(&e->st[f->citizen], 1, 1);
+            /* The slot of the yearly count, for a behaviour with a limit
+             * in some city: its key does not depend on the citizen's
+             * state, so both misses overlap. */
+            if (limited[f->behaviour]) xy_map_prefetch(&e->limits, limit_key(e, f->citizen, f));
         }
         apply_one(e, &events[i]);
     }

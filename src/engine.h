@@ -26,11 +26,11 @@ typedef struct xy_cstate {
     xy_day bl_since;     /* latest blacklist entry, or XY_DAY_NONE */
     xy_day wl_since;     /* latest whitelist entry, or XY_DAY_NONE */
     xy_day term_end;     /* first day off the term list, or XY_DAY_NONE */
-    xy_day rise_day;     /* day the score last rose to the exit threshold */
-    xy_day score_since;  /* start of the current score membership */
+    xy_day birth;        /* birth day (a copy of the ID's, kept hot) */
+    xy_day grade_since;  /* day the current grade was entered */
     uint16_t city;       /* city index */
     uint8_t flags;       /* CS_* */
-    uint8_t spare;       /* unused, keeps the record at 32 bytes */
+    uint8_t grade;       /* current grade index, 255 if none */
 } xy_cstate;
 
 /* Why an event's points are what they are. */
@@ -69,27 +69,40 @@ typedef struct xy_hist {
 
 typedef void xy_hist_fn(void *ctx, const xy_hist *h);
 
-/* A pending expiry: ordered by day, then by the order events were applied. */
+/* A pending expiry. */
 typedef struct xy_expiry {
-    xy_day day;          /* when it takes effect */
     uint32_t citizen;    /* whose score */
-    uint64_t order;      /* application order of the event */
-    uint64_t event_seq;  /* the event, for explanations */
-    int64_t points;      /* the negation of the event's points */
     int32_t behaviour;   /* behaviour name id */
+    int64_t points;      /* the negation of the event's points */
+    uint64_t event_seq;  /* the event, for explanations */
 } xy_expiry;
 
-/* A list exit to check at the start of a day (validated when popped). */
-typedef struct xy_exit {
-    xy_day day;        /* day to check */
-    uint32_t citizen;  /* who */
-} xy_exit;
+/* A calendar of pending work: one bucket per day in a ring that covers
+ * more days than any rule can look ahead (XY_HORIZON), so a bucket only
+ * ever holds one day's items, in the order they were scheduled. Scheduling
+ * is an append; a day's work is one sequential pass. */
+#define XY_RING 65536
+#define XY_HORIZON 40000 /* > the longest `expires`, term or exit delay */
+
+typedef struct xy_bucket {
+    void *items;   /* elem-sized items */
+    uint32_t n;    /* items scheduled */
+    uint32_t cap;  /* capacity */
+} xy_bucket;
+
+typedef struct xy_calendar {
+    xy_bucket *b;     /* XY_RING buckets, allocated on first use */
+    size_t elem;      /* item size */
+    uint64_t pending; /* items in all buckets */
+} xy_calendar;
 
 struct xy_engine {
     const xy_rules *rules;  /* borrowed */
     xy_day today;           /* the clock, XY_DAY_NONE until set */
     xy_day first_day;       /* the clock's first value */
-    uint64_t applied;       /* events applied, for expiry order */
+    uint64_t applied;       /* events applied */
+    int year;               /* cache of year_of(): the year */
+    xy_day year_lo, year_hi; /* its first and last day */
     /* registry */
     uint32_t n, cap;        /* citizens registered, capacity */
     xy_resid *ids;          /* index -> packed ID */
@@ -104,12 +117,13 @@ struct xy_engine {
     uint64_t bl_count;      /* citizens on the blacklist */
     xy_map limits;          /* citizen|behaviour|year -> counted occurrences */
     xy_map term_reason;     /* citizen -> behaviour << 40 | event seq */
-    xy_map grade_entry;     /* citizen << 32 | slot -> day of entry */
-    /* schedules (binary min-heaps) */
-    xy_expiry *exp;         /* pending expiries */
-    size_t nexp, cap_exp;
-    xy_exit *exits;         /* pending list exits */
-    size_t nexits, cap_exits;
+    xy_map grade_entry;     /* citizen << 32 | slot -> day of entry (`for`) */
+    xy_map score_since;     /* citizen -> start of its score membership */
+    xy_map rise_day;        /* score member -> day its score last rose to the
+                               exit threshold (XY_DAY_NONE: below it) */
+    /* schedules */
+    xy_calendar expiries;   /* xy_expiry items per day */
+    xy_calendar exits;      /* citizen indexes (uint32_t) to re-check */
     /* contacts */
     uint64_t *edges;        /* a << 32 | b with a < b, in arrival order */
     size_t nedges, cap_edges;
@@ -119,6 +133,8 @@ struct xy_engine {
     size_t csr_edges;       /* edges the CSR covers */
     uint32_t csr_n;         /* citizens the CSR covers */
     uint32_t *hits;         /* association scratch */
+    uint32_t *hits_tmp;     /* radix-sort scratch */
+    size_t *radix_count;    /* radix-sort buckets */
     size_t cap_hits;
     /* history hook */
     xy_hist_fn *hist;       /* NULL: no history */
@@ -142,6 +158,12 @@ static inline xy_day xy__seen_day(const xy_engine *e, xy_day d)
     return d == XY_DAY_PENDING ? e->first_day : d;
 }
 
+/* The birth day packed in an ID (see xy_resid_parse), without a call. */
+static inline xy_day xy__birth(xy_resid id)
+{
+    return (xy_day)((id >> 10) & 0x3ffff) - 65536;
+}
+
 static inline const char *xy__name(const xy_engine *e, uint32_t i)
 {
     return e->names.data + e->name_off[i];
@@ -149,7 +171,10 @@ static inline const char *xy__name(const xy_engine *e, uint32_t i)
 
 /* Sets the history hook (NULL to remove). */
 void xy__engine_set_history(xy_engine *e, xy_hist_fn *fn, void *ctx, uint32_t only);
-/* Day a grade consequence slot was last entered, or XY_DAY_NONE. */
+/* Day a grade consequence with `for D days` (slot) was last entered, or
+ * XY_DAY_NONE. */
 xy_day xy__grade_entry(const xy_engine *e, uint32_t citizen, int slot);
+/* Day the current score membership of the blacklist started. */
+xy_day xy__score_since(const xy_engine *e, uint32_t citizen);
 
 #endif

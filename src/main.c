@@ -295,7 +295,8 @@ static int cmd_help(opts *o)
                 print_help(&commands[i]);
                 return XY_OK;
             }
-        return unknown("command", o->pos[0]);
+        fprintf(stderr, "xinyong: unknown command '%s' (try 'xinyong help')\n", o->pos[0]);
+        return XY_EINPUT;
     }
     printf("xinyong -- a reference implementation of points-based social credit systems,\n"
            "for study, teaching and audit on synthetic populations. Not for scoring people.\n\n"

@@ -58,7 +58,7 @@ static void blacklist_reason(xy_db *db, const xy_engine *e, uint32_t c, xy_buf *
     const xy_city *city = &e->rules->cities[s->city];
     if (s->flags & CS_SCORE_MEMBER) {
         char d[11] = "";
-        xy_day since = xy__seen_day(e, s->score_since);
+        xy_day since = xy__seen_day(e, xy__score_since(e, c));
         if (since != XY_DAY_NONE) xy_day_format(since, d);
         xy_buf_printf(b, "score fell below %lld on %s", (long long)city->bl_below, d);
         if (city->has_exit)

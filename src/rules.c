@@ -192,6 +192,7 @@ typedef struct unit {
     xy_behaviour *behaviours; /* behaviour definitions */
     pos *behaviour_at;        /* where each was defined */
     size_t nbehaviours, cap_behaviours, cap_behaviour_at;
+    xy_map behaviour_index;   /* behaviour name id -> index in behaviours */
     agency_def *agencies;  /* agency definitions */
     size_t nagencies, cap_agencies;
     cons_def *cons;        /* sanctions and privileges */
@@ -226,6 +227,7 @@ static void unit_free(unit *u)
     for (size_t i = 0; i < u->nbehaviours; i++) xy_free(u->behaviours[i].text);
     xy_free(u->behaviours);
     xy_free(u->behaviour_at);
+    xy_map_free(&u->behaviour_index);
     for (size_t i = 0; i < u->nagencies; i++) {
         for (int j = 0; j < u->agencies[i].nitems; j++) xy_free(u->agencies[i].items[j].name);
         xy_free(u->agencies[i].items);
@@ -557,13 +559,16 @@ static int d_behaviour(line_ctx *l)
     }
     b.name = xy_names_intern(&u->rules->behaviour_names, name, strlen(name));
     xy_free(name);
-    for (size_t i = 0; i < u->nbehaviours; i++)
-        if (u->behaviours[i].name == b.name) {
-            xy_free(u->behaviours[i].text);
-            u->behaviours[i] = b;
-            u->behaviour_at[i] = at;
-            return 0;
-        }
+    int is_new;
+    uint64_t *slot = xy_map_put(&u->behaviour_index, (uint64_t)b.name, &is_new);
+    if (!is_new) {
+        size_t i = (size_t)*slot;
+        xy_free(u->behaviours[i].text);
+        u->behaviours[i] = b;
+        u->behaviour_at[i] = at;
+        return 0;
+    }
+    *slot = u->nbehaviours;
     size_t n = u->nbehaviours;
     XY_PUSH(u->behaviours, u->nbehaviours, u->cap_behaviours, b);
     XY_PUSH(u->behaviour_at, n, u->cap_behaviour_at, at);
@@ -920,6 +925,12 @@ static int cmp_grade(const void *a, const void *b)
     return x->from < y->from ? -1 : x->from > y->from;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int find_grade(const xy_city *c, const char *name)
 {
     for (int i = 0; i < c->ngrades; i++)
@@ -998,12 +1009,11 @@ static int compile_unit(unit *u, int full, xy_city *c)
                            a->name, u->city_id, it->name);
             } else {
                 int32_t bid = xy_names_find(&r->behaviour_names, it->name, strlen(it->name));
-                for (size_t b = 0; b < u->nbehaviours; b++)
-                    if (bid >= 0 && u->behaviours[b].name == bid) {
-                        int is_new;
-                        *xy_map_put(&c->perms, (uint64_t)aid << 32 | (uint32_t)bid, &is_new) = 1;
-                        found = 1;
-                    }
+                if (bid >= 0 && xy_map_get(&u->behaviour_index, (uint64_t)bid)) {
+                    int is_new;
+                    *xy_map_put(&c->perms, (uint64_t)aid << 32 | (uint32_t)bid, &is_new) = 1;
+                    found = 1;
+                }
                 if (!found && full)
                     report(d, it->at, "agency '%s' reports unknown behaviour '%s'%s%s", a->name, it->name,
                            u->city_id ? " in city " : "", u->city_id ? u->city_id : "");
@@ -1047,8 +1057,17 @@ static int compile_unit(unit *u, int full, xy_city *c)
                 o->grades |= 1ULL << gi;
             }
         }
-        if (o->on == XY_ON_GRADE) o->for_slot = c->nfor_slots++;
+        if (o->on == XY_ON_GRADE && o->days) o->for_slot = c->nfor_slots++;
     }
+    c->grade_cons = xy_malloc((size_t)c->nfor_slots * sizeof *c->grade_cons + 1);
+    for (int i = 0; i < c->ncons; i++)
+        if (c->cons[i].for_slot >= 0) c->grade_cons[c->ngrade_cons++] = i;
+    c->marks = xy_malloc(((size_t)c->ngrades + 3) * sizeof *c->marks);
+    for (int i = 0; i < c->ngrades; i++) c->marks[c->nmarks++] = c->grades[i].from;
+    if (u->has_blacklist) c->marks[c->nmarks++] = u->bl_below;
+    if (u->has_exit) c->marks[c->nmarks++] = u->bl_exit;
+    if (u->has_whitelist) c->marks[c->nmarks++] = u->wl_from;
+    qsort(c->marks, (size_t)c->nmarks, sizeof *c->marks, cmp_i64);
 
     c->has_assoc = u->has_assoc;
     c->assoc_points = u->assoc_points;
@@ -1069,6 +1088,8 @@ static void city_free(xy_city *c)
     for (int i = 0; i < c->nbehaviours; i++) xy_free(c->behaviours[i].text);
     xy_free(c->behaviours);
     xy_free(c->rule_of);
+    xy_free(c->grade_cons);
+    xy_free(c->marks);
     xy_map_free(&c->perms);
     for (int i = 0; i < c->ncons; i++) {
         xy_free(c->cons[i].name);
@@ -1085,6 +1106,7 @@ void xy_rules_free(xy_rules *r)
     xy_free(r->cities);
     xy_free(r->regions);
     xy_free(r->dir);
+    xy_free(r->limited);
     xy_names_free(&r->behaviour_names);
     xy_names_free(&r->agency_names);
     xy_names_free(&r->action_names);
@@ -1181,6 +1203,10 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
             for (size_t k = 0; k < r->behaviour_names.count; k++) c->rule_of[k] = -1;
             for (int b = 0; b < c->nbehaviours; b++) c->rule_of[c->behaviours[b].name] = b;
         }
+        r->limited = xy_calloc(r->behaviour_names.count + 1, 1);
+        for (size_t i = 0; i < ncities; i++)
+            for (int b = 0; b < r->cities[i].nbehaviours; b++)
+                if (r->cities[i].behaviours[b].limit) r->limited[r->cities[i].behaviours[b].name] = 1;
         char **ids = xy_malloc(ncities * sizeof *ids);
         for (size_t i = 0; i < ncities; i++) ids[i] = r->cities[i].id;
         qsort(r->cities, ncities, sizeof *r->cities, cmp_city);

@@ -38,7 +38,7 @@ typedef struct xy_consequence {
     int32_t percent;  /* with XY_DISCOUNT */
     int32_t *actions; /* action name ids */
     int nactions;     /* number of actions */
-    int for_slot;     /* with XY_ON_GRADE: index of its entry-day slot */
+    int for_slot;     /* grade with `for D days`: its entry-day slot, else -1 */
     char *text;       /* description or NULL */
 } xy_consequence;
 
@@ -69,7 +69,11 @@ typedef struct xy_city {
     int64_t wl_from;            /* whitelist threshold */
     xy_consequence *cons;       /* sanctions and privileges */
     int ncons;                  /* number of them */
-    int nfor_slots;             /* grade consequences (entry days tracked) */
+    int nfor_slots;             /* grade consequences with `for D days` */
+    int *grade_cons;            /* their indexes in cons */
+    int ngrade_cons;            /* their number (= nfor_slots) */
+    int64_t *marks;             /* every list threshold and grade bound */
+    int nmarks;                 /* their number */
     int has_assoc;              /* `association` given */
     int64_t assoc_points;       /* points per blacklisted contact */
     int32_t assoc_every;        /* period in days */
@@ -94,6 +98,7 @@ struct xy_rules {
     xy_region *regions;       /* region prefixes, longest first */
     int nregions;             /* number of prefixes */
     char *dir;                /* the rules directory, if loaded from one */
+    uint8_t *limited;         /* behaviour name id -> 1 if some city limits it */
 };
 
 /* The behaviour a city defines under a name id, or NULL. */

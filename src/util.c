@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 /* ---------------------------------------------------------------- memory */
 
@@ -45,6 +46,26 @@ char *xy_strndup(const char *s, size_t n)
 }
 
 void xy_free(void *p) { free(p); }
+
+#define BIG_ROUND ((size_t)2 << 20)
+
+static size_t big_round(size_t n) { return (n + BIG_ROUND - 1) & ~(BIG_ROUND - 1); }
+
+void *xy_big_realloc(void *p, size_t old_size, size_t new_size)
+{
+    size_t o = p ? big_round(old_size) : 0, n = big_round(new_size ? new_size : 1);
+    if (p && o == n) return p;
+    void *q = p ? mremap(p, o, n, MREMAP_MAYMOVE)
+                : mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (q == MAP_FAILED) oom(n);
+    (void)madvise(q, n, MADV_HUGEPAGE); /* a hint: fine if refused */
+    return q;
+}
+
+void xy_big_free(void *p, size_t size)
+{
+    if (p) munmap(p, big_round(size));
+}
 
 void xy__panic(const char *file, int line, const char *fmt, ...)
 {
@@ -90,43 +111,71 @@ uint64_t xy_hash_bytes(const void *p, size_t n)
 
 /* ------------------------------------------------------------ 64-bit map */
 
+/* Tables of a megabyte or more use xy_big_realloc (huge pages). Slots
+ * hold key + 1, so that zeroed memory is an empty table: fresh pages from
+ * the kernel need no second pass. */
+#define MAP_BIG (1u << 20)
+
 void xy_map_init(xy_map *m, size_t expected)
 {
     size_t cap = 16;
-    while (cap < expected * 2) cap *= 2;
-    m->keys = xy_malloc(cap * sizeof *m->keys);
-    memset(m->keys, 0xff, cap * sizeof *m->keys);
-    m->vals = xy_malloc(cap * sizeof *m->vals);
+    while (cap < expected * 2 + 2) cap *= 2;
+    size_t bytes = cap * sizeof *m->slots;
+    m->slots = bytes >= MAP_BIG ? xy_big_realloc(NULL, 0, bytes) : xy_calloc(cap, sizeof *m->slots);
     m->mask = cap - 1;
     m->count = 0;
 }
 
 void xy_map_free(xy_map *m)
 {
-    xy_free(m->keys);
-    xy_free(m->vals);
+    if (m->slots) {
+        size_t bytes = (m->mask + 1) * sizeof *m->slots;
+        if (bytes >= MAP_BIG) xy_big_free(m->slots, bytes);
+        else xy_free(m->slots);
+    }
     memset(m, 0, sizeof *m);
 }
 
 uint64_t *xy_map_get(const xy_map *m, uint64_t key)
 {
-    if (!m->keys) return NULL;
+    if (!m->slots) return NULL;
     size_t i = xy_hash64(key) & m->mask;
     for (;;) {
-        if (m->keys[i] == key) return &m->vals[i];
-        if (m->keys[i] == XY_MAP_EMPTY) return NULL;
+        xy_slot *s = &m->slots[i];
+        if (s->key == key + 1) return &s->val;
+        if (s->key == 0) return NULL;
         i = (i + 1) & m->mask;
     }
+}
+
+/* Places a key known to be absent (rehashing). */
+static void map_place(xy_map *m, uint64_t stored, uint64_t val, size_t i)
+{
+    while (m->slots[i].key) i = (i + 1) & m->mask;
+    m->slots[i].key = stored;
+    m->slots[i].val = val;
 }
 
 static void map_rehash(xy_map *m)
 {
     xy_map old = *m;
-    xy_map_init(m, (old.mask + 1));
-    for (size_t i = 0; i <= old.mask; i++) {
-        if (old.keys[i] == XY_MAP_EMPTY) continue;
-        int is_new;
-        *xy_map_put(m, old.keys[i], &is_new) = old.vals[i];
+    xy_map_init(m, old.count * 2);
+    m->count = old.count;
+    /* Batches of 16: fetch the target slots, then place the keys, so the
+     * random writes into the new table overlap. */
+    enum { BATCH = 16 };
+    size_t idx[BATCH], from[BATCH], n = 0;
+    for (size_t i = 0; i <= old.mask + 1; i++) {
+        if (i <= old.mask && old.slots[i].key) {
+            from[n] = i;
+            idx[n] = xy_hash64(old.slots[i].key - 1) & m->mask;
+            __builtin_prefetch(&m->slots[idx[n]], 1, 1);
+            n++;
+        }
+        if (n == BATCH || (i == old.mask + 1 && n)) {
+            for (size_t k = 0; k < n; k++) map_place(m, old.slots[from[k]].key, old.slots[from[k]].val, idx[k]);
+            n = 0;
+        }
     }
     xy_map_free(&old);
 }
@@ -134,22 +183,23 @@ static void map_rehash(xy_map *m)
 uint64_t *xy_map_put(xy_map *m, uint64_t key, int *is_new)
 {
     if (key == XY_MAP_EMPTY) xy_panic("reserved key in map");
-    if (!m->keys) xy_map_init(m, 8);
-    if ((m->count + 1) * 10 > (m->mask + 1) * 7) map_rehash(m);
+    if (!m->slots) xy_map_init(m, 8);
+    if ((m->count + 1) * 2 > (m->mask + 1)) map_rehash(m);
     size_t i = xy_hash64(key) & m->mask;
     for (;;) {
-        if (m->keys[i] == key) {
+        xy_slot *s = &m->slots[i];
+        if (s->key == key + 1) {
             *is_new = 0;
-            return &m->vals[i];
+            return &s->val;
         }
-        if (m->keys[i] == XY_MAP_EMPTY) break;
+        if (s->key == 0) break;
         i = (i + 1) & m->mask;
     }
-    m->keys[i] = key;
-    m->vals[i] = 0;
+    m->slots[i].key = key + 1;
+    m->slots[i].val = 0;
     m->count++;
     *is_new = 1;
-    return &m->vals[i];
+    return &m->slots[i].val;
 }
 
 /* ------------------------------------------------------------ name table */

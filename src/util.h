@@ -19,6 +19,14 @@ void *xy_realloc(void *p, size_t n);
 char *xy_strndup(const char *s, size_t n);
 void xy_free(void *p);
 
+/* Large arrays (per-citizen state, big hash tables) live in their own
+ * anonymous mappings with transparent huge pages requested: at population
+ * scale the state is touched at random and 4 KiB pages would make nearly
+ * every access a TLB miss. Growing remaps without copying. Same
+ * out-of-memory policy as xy_malloc. Memory comes back zeroed. */
+void *xy_big_realloc(void *p, size_t old_size, size_t new_size);
+void xy_big_free(void *p, size_t size);
+
 /* Always-on invariant check for state whose breach would corrupt data. */
 #define xy_panic(...) xy__panic(__FILE__, __LINE__, __VA_ARGS__)
 void xy__panic(const char *file, int line, const char *fmt, ...)
@@ -50,9 +58,13 @@ static inline uint64_t xy_hash64(uint64_t x)
 /* An open-addressing map from 64-bit keys to 64-bit values. The key
  * UINT64_MAX is reserved. Lookups and inserts are O(1) on average and the
  * table never allocates except to grow. */
+typedef struct xy_slot {
+    uint64_t key; /* the key + 1; 0 marks an empty slot */
+    uint64_t val; /* its value, in the same cache line */
+} xy_slot;
+
 typedef struct xy_map {
-    uint64_t *keys; /* UINT64_MAX marks an empty slot */
-    uint64_t *vals; /* value of the key in the same slot */
+    xy_slot *slots; /* open addressing, linear probing */
     size_t mask;    /* capacity - 1 (capacity is a power of two) */
     size_t count;   /* keys stored */
 } xy_map;
@@ -66,6 +78,11 @@ uint64_t *xy_map_get(const xy_map *m, uint64_t key);
 /* Returns a pointer to the value of key, inserting it with value 0 when it
  * is new (*is_new says which). Valid until the next insert. */
 uint64_t *xy_map_put(xy_map *m, uint64_t key, int *is_new);
+/* Starts fetching the slot of key into the cache, for a lookup soon. */
+static inline void xy_map_prefetch(const xy_map *m, uint64_t key)
+{
+    if (m->slots) __builtin_prefetch(&m->slots[xy_hash64(key) & m->mask], 1, 1);
+}
 
 /* A string interning table: maps names to small dense ids (0, 1, 2 ...).
  * The strings are copied and live as long as the table. */

@@ -1,0 +1,339 @@
+/* bench.c -- `make bench`: throughput and memory of the core on the shipped
+ * rulesets at population scale. Prints each figure with its target and the
+ * ratio to it. Sizes can be lowered for a quick run:
+ *   build/bench [citizens] [events] [engine|csv|lookup]
+ * (defaults: 10,000,000 citizens, 20,000,000 events, every part)
+ *
+ * What it measures:
+ *  1. events applied per second in memory, one core (pre-resolved events
+ *     through xy_engine_apply, with contacts and association running);
+ *  2. bytes of engine state per citizen, and of everything per citizen;
+ *  3. CSV events loaded per second through a data directory (parse,
+ *     validate, log append with fdatasync, apply);
+ *  4. rule lookups per second (behaviour name -> definition, and the agency
+ *     permission check) in a generated 10-behaviour city and a
+ *     10,000-behaviour city. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "store.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+static uint32_t rnd(uint32_t n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)((rng >> 11) % n);
+}
+
+static void quiet(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "  %s\n", msg);
+}
+
+static void report(const char *what, double value, const char *unit, double target, int lower_is_better)
+{
+    double ratio = lower_is_better ? target / value : value / target;
+    printf("%-52s %14.1f %-10s target %s %-10.0f  %5.2fx %s\n", what, value, unit, lower_is_better ? "<=" : ">=",
+           target, ratio, ratio >= 1.0 ? "ok" : "BELOW TARGET");
+}
+
+/* Behaviour/agency pairs a city allows, to generate valid events. */
+typedef struct pair {
+    int32_t behaviour; /* name id */
+    int32_t agency;    /* name id */
+} pair;
+
+typedef struct city_pairs {
+    pair *p;  /* allowed pairs */
+    size_t n; /* how many */
+} city_pairs;
+
+static city_pairs *allowed_pairs(const xy_rules *r)
+{
+    city_pairs *cp = calloc((size_t)r->ncities, sizeof *cp);
+    for (int c = 0; c < r->ncities; c++) {
+        const xy_city *city = &r->cities[c];
+        cp[c].p = malloc(sizeof(pair) * (size_t)city->nbehaviours * r->agency_names.count + 1);
+        const char *plain = getenv("XY_BENCH_PLAIN");
+        for (int b = 0; b < city->nbehaviours; b++)
+            for (size_t a = 0; a < r->agency_names.count; a++)
+                if (plain && ((city->behaviours[b].limit && !strchr(plain, 'l')) ||
+                              (city->behaviours[b].expires && !strchr(plain, 'e')) ||
+                              (city->behaviours[b].term && !strchr(plain, 't')) ||
+                              (strchr(plain, 'p') && city->behaviours[b].points < 0))) break;
+                else
+                if (xy_rules_may_report(r, c, (int32_t)a, city->behaviours[b].name) == XY_OK) {
+                    cp[c].p[cp[c].n++] = (pair){city->behaviours[b].name, (int32_t)a};
+                    break;
+                }
+    }
+    return cp;
+}
+
+/* A 6-digit division code inside a city's first region prefix. */
+static uint32_t region_code(const xy_rules *r, int city)
+{
+    for (int i = 0; i < r->nregions; i++)
+        if (r->regions[i].city == city) {
+            uint32_t v = r->regions[i].prefix;
+            for (int d = r->regions[i].digits; d < 6; d++) v = v * 10 + (d == 5 ? 1 : 0);
+            return v;
+        }
+    return 100000;
+}
+
+static xy_resid make_id(uint32_t region, xy_day birth, uint32_t seq)
+{
+    return (uint64_t)region << 28 | (uint64_t)(birth + 65536) << 10 | seq;
+}
+
+static xy_day day_of(const char *s)
+{
+    xy_day d;
+    xy_day_parse(s, strlen(s), &d);
+    return d;
+}
+
+static size_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%lu %lu", &pages, &resident) != 2) resident = 0;
+        fclose(f);
+    }
+    return resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* ------------------------------------------------------ 1 and 2: engine */
+
+static void bench_engine(const xy_rules *r, uint32_t ncit, size_t nev)
+{
+    city_pairs *cp = allowed_pairs(r);
+    xy_engine *e;
+    xy_engine_new(r, &e);
+    double t0 = now();
+    size_t rss0 = rss_bytes();
+    xy_day lo = day_of("1940-01-01"), span = day_of("2008-01-01") - lo;
+    for (uint32_t i = 0; i < ncit; i++) {
+        int city = (int)(i % (uint32_t)r->ncities);
+        uint32_t idx;
+        while (xy_engine_add_citizen(e, make_id(region_code(r, city), lo + (xy_day)rnd((uint32_t)span), rnd(1000)),
+                                     city, XY_NONE, XY_NONE, "", 0, &idx) == XY_EEXIST) {
+        }
+    }
+    /* One contact per citizen on average; XY_BENCH_CONTACTS changes that. */
+    double per = getenv("XY_BENCH_CONTACTS") ? atof(getenv("XY_BENCH_CONTACTS")) : 1.0;
+    for (uint32_t i = 0; i < (uint32_t)(ncit * per); i++) xy_engine_add_contact(e, rnd(ncit), rnd(ncit));
+    double t1 = now();
+    printf("setup: %u citizens and %zu contacts registered in %.2f s\n", ncit, e->nedges, t1 - t0);
+
+    xy_event *ev = malloc(nev * sizeof *ev);
+    xy_day start = day_of("2023-01-01");
+    for (size_t i = 0; i < nev; i++) {
+        uint32_t c = rnd(ncit);
+        const city_pairs *p = &cp[e->st[c].city];
+        pair pr = p->p[rnd((uint32_t)p->n)];
+        ev[i] = (xy_event){i, c, pr.behaviour, pr.agency, XY_NONE,
+                           start + (xy_day)(i * 730 / nev), rnd(4) ? (int64_t)rnd(20000) * XY_MICRO : -1};
+        if (rnd(20) == 0) ev[i].date -= (xy_day)rnd(30); /* late reports */
+    }
+    /* Warm the state once with a small prefix so page faults are not timed. */
+    double t2 = now();
+    xy_engine_apply(e, ev, nev);
+    double t3 = now();
+    printf("applied %zu events over 2 years: %.2f s; %llu on the blacklist, %zu pending expiries, %zu yearly counts\n",
+           nev, t3 - t2, (unsigned long long)e->bl_count, (size_t)e->expiries.pending, e->limits.count);
+    report("events applied per second (in memory, one core)", (double)nev / (t3 - t2), "events/s", 20e6, 0);
+    report("bytes of engine state per citizen", (double)xy_engine_state_bytes() + 1.0 / 8, "bytes", 32, 1);
+    double all = (double)(rss_bytes() - rss0) / ncit - (double)nev * sizeof *ev / ncit;
+    printf("%-52s %14.1f %-10s (registry, ID index, contacts, schedules; not a target)\n",
+           "resident bytes per citizen, everything", all, "bytes");
+    free(ev);
+    xy_engine_free(e);
+    for (int c = 0; c < r->ncities; c++) free(cp[c].p);
+    free(cp);
+}
+
+/* -------------------------------------------------------------- 3: CSV */
+
+static void format_id(xy_resid id, char *out) { xy_resid_format(id, out); }
+
+static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, size_t nev)
+{
+    char dir[] = "/tmp/xy-bench-XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char data[300], cfile[300], efile[300];
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(cfile, sizeof cfile, "%s/citizens.csv", dir);
+    snprintf(efile, sizeof efile, "%s/events.csv", dir);
+    city_pairs *cp = allowed_pairs(r);
+    xy_resid *ids = malloc(ncit * sizeof *ids);
+    int *cities = malloc(ncit * sizeof *cities);
+    xy_map seen = {0};
+    xy_map_init(&seen, ncit);
+    FILE *f = fopen(cfile, "w");
+    fprintf(f, "id,name,city\n");
+    xy_day lo = day_of("1940-01-01"), span = day_of("2000-01-01") - lo;
+    for (uint32_t i = 0; i < ncit; i++) {
+        int city = (int)(i % (uint32_t)r->ncities);
+        int is_new = 0;
+        xy_resid id;
+        do {
+            id = make_id(region_code(r, city), lo + (xy_day)rnd((uint32_t)span), rnd(1000));
+            xy_map_put(&seen, id, &is_new);
+        } while (!is_new);
+        ids[i] = id;
+        cities[i] = city;
+        char s[19];
+        format_id(id, s);
+        fprintf(f, "%s,Citizen %u,%s\n", s, i, r->cities[city].id);
+    }
+    fclose(f);
+    xy_map_free(&seen);
+    f = fopen(efile, "w");
+    fprintf(f, "id,date,citizen,behaviour,agency,amount\n");
+    xy_day start = day_of("2023-01-01");
+    for (size_t i = 0; i < nev; i++) {
+        uint32_t c = rnd(ncit);
+        const city_pairs *p = &cp[cities[c]];
+        pair pr = p->p[rnd((uint32_t)p->n)];
+        char s[19], d[11];
+        format_id(ids[c], s);
+        xy_day_format(start + (xy_day)(i * 730 / nev), d);
+        fprintf(f, "e%zu,%s,%s,%s,%s,", i, d, s, r->behaviour_names.str[pr.behaviour], r->agency_names.str[pr.agency]);
+        if (rnd(4)) fprintf(f, "%u", rnd(20000));
+        fputc('\n', f);
+    }
+    fclose(f);
+    xy_db *db;
+    if (xy_db_create(data, rules_dir, quiet, NULL) || xy_db_open(data, XY_WRITE, quiet, NULL, &db)) {
+        printf("cannot create a data directory in %s\n", dir);
+        return;
+    }
+    xy_load_result res;
+    double t0 = now();
+    int rc = xy_db_load_csv(db, XY_LOAD_CITIZENS, cfile, NULL, quiet, NULL, &res);
+    double t1 = now();
+    printf("loaded %llu citizens from CSV in %.2f s (%.1f million/s), rc %d\n", (unsigned long long)res.applied,
+           t1 - t0, (double)res.applied / (t1 - t0) / 1e6, rc);
+    t0 = now();
+    rc = xy_db_load_csv(db, XY_LOAD_EVENTS, efile, NULL, quiet, NULL, &res);
+    t1 = now();
+    printf("loaded %llu events from CSV in %.2f s, rc %d\n", (unsigned long long)res.applied, t1 - t0, rc);
+    report("CSV events loaded per second (durable, end to end)", (double)res.applied / (t1 - t0), "events/s", 2e6, 0);
+    t0 = now();
+    rc = xy_db_load_csv(db, XY_LOAD_EVENTS, efile, NULL, quiet, NULL, &res);
+    t1 = now();
+    printf("re-loaded the same file in %.2f s: %llu duplicates, %llu applied, rc %d\n", t1 - t0,
+           (unsigned long long)res.duplicates, (unsigned long long)res.applied, rc);
+    xy_db_close(db);
+    free(ids);
+    free(cities);
+    for (int c = 0; c < r->ncities; c++) free(cp[c].p);
+    free(cp);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd)) {
+    }
+}
+
+/* ----------------------------------------------------------- 4: lookups */
+
+static xy_rules *generated_city(int nbehaviours, char ***names_out)
+{
+    char dir[] = "/tmp/xy-bench-rules-XXXXXX";
+    if (!mkdtemp(dir)) return NULL;
+    char path[300];
+    snprintf(path, sizeof path, "%s/gen.rules", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "city gen\nscore base 1000 min 0\ngrade A from 0\n");
+    char **names = malloc((size_t)nbehaviours * sizeof *names);
+    for (int i = 0; i < nbehaviours; i++) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "behaviour_number_%d", i);
+        names[i] = strdup(buf);
+        fprintf(f, "behaviour %s points %d category cat%d\n", buf, (i % 21) - 10, i % 7);
+    }
+    fprintf(f, "agency office reports category cat0 cat1 cat2 cat3 cat4 cat5 cat6\n");
+    fclose(f);
+    xy_rules *r = NULL;
+    const char *p = path;
+    xy_rules_load_files(&p, 1, quiet, NULL, &r);
+    unlink(path);
+    rmdir(dir);
+    *names_out = names;
+    return r;
+}
+
+static double lookups_per_second(int nbehaviours)
+{
+    char **names;
+    xy_rules *r = generated_city(nbehaviours, &names);
+    if (!r) return 0;
+    enum { NQ = 1 << 20 };
+    const char **q = malloc(NQ * sizeof *q);
+    size_t *qn = malloc(NQ * sizeof *qn);
+    for (int i = 0; i < NQ; i++) {
+        q[i] = names[rnd((uint32_t)nbehaviours)];
+        qn[i] = strlen(q[i]);
+    }
+    int32_t office = xy_rules_agency_id(r, "office", 6);
+    size_t n = 20u << 20;
+    long ok = 0;
+    double t0 = now();
+    for (size_t i = 0; i < n; i++) {
+        size_t k = i & (NQ - 1);
+        int32_t b = xy_rules_behaviour_id(r, q[k], qn[k]);
+        ok += xy_rules_may_report(r, 0, office, b) == XY_OK;
+    }
+    double t1 = now();
+    if ((size_t)ok != n) printf("lookup check failed: %ld of %zu\n", ok, n);
+    for (int i = 0; i < nbehaviours; i++) free(names[i]);
+    free(names);
+    free(q);
+    free(qn);
+    xy_rules_free(r);
+    return (double)n / (t1 - t0);
+}
+
+int main(int argc, char **argv)
+{
+    uint32_t ncit = argc > 1 ? (uint32_t)atol(argv[1]) : 10000000u;
+    size_t nev = argc > 2 ? (size_t)atol(argv[2]) : 20000000u;
+    const char *rules_dir = getenv("XY_RULES") ? getenv("XY_RULES") : "rules";
+    xy_rules *r;
+    if (xy_rules_load_dir(rules_dir, quiet, NULL, &r)) return 1;
+    printf("xinyong bench: shipped rulesets (%d cities), %u citizens, %zu events\n\n", r->ncities, ncit, nev);
+    const char *only = argc > 3 ? argv[3] : "";
+    if (!*only || strcmp(only, "engine") == 0) bench_engine(r, ncit, nev);
+    printf("\n");
+    if (!*only || strcmp(only, "csv") == 0) bench_csv(r, rules_dir, ncit, nev / 2);
+    printf("\n");
+    if (*only && strcmp(only, "lookup") != 0) {
+        xy_rules_free(r);
+        return 0;
+    }
+    double small = lookups_per_second(10), large = lookups_per_second(10000);
+    report("rule lookups per second, 10-behaviour city", small, "lookups/s", 20e6, 0);
+    report("rule lookups per second, 10,000-behaviour city", large, "lookups/s", 20e6, 0);
+    printf("%-52s %14.2f            (1.00 = equal; within 0.80-1.25 counts as equal)\n",
+           "ratio large/small city", large / small);
+    xy_rules_free(r);
+    return 0;
+}

@@ -1,0 +1,346 @@
+#!/bin/sh
+# Command line (spec section 5): exit statuses, help, data directory selection, `rules check`
+# on the shipped and on broken rulesets (FILE:LINE:COLUMN), include semantics, overrides,
+# and the fixed fields of every --json output (section 4).
+. "$XY_ROOT/tests/blackbox/lib.sh"
+. "$XY_ROOT/tests/blackbox/scenario.sh"
+
+# ---- help ------------------------------------------------------------------------------------
+XINYONG_DATA="$T/no-such-dir"
+export XINYONG_DATA
+run help
+expect_rc "help: exit 0" 0
+for c in init "rules check" load advance show explain check list stats; do
+    expect_out "help: lists '$c'" "xinyong $c"
+done
+run --help
+expect_rc "--help: exit 0" 0
+expect_out "--help: usage" "usage: xinyong"
+for c in init rules load advance show explain check list stats; do
+    run "$c" --help
+    expect_rc "$c --help: exit 0 (no data directory needed)" 0
+    expect_out "$c --help: usage line" "usage: xinyong $c"
+    run help "$c"
+    expect_rc "help $c: exit 0" 0
+    expect_out "help $c: usage line" "usage: xinyong $c"
+done
+
+# ---- exit statuses ---------------------------------------------------------------------------
+run frobnicate
+expect_rc "unknown command: exit 1" 1
+expect_err "unknown command: named" frobnicate
+run help frobnicate
+expect_rc "help on an unknown command: exit 1 (unknown command)" 1
+run
+expect_rc "no command: exit 1" 1
+
+for cmd in "stats" "show $(mkid 110000 19800101 001)" "advance 2024-01-01" "list blacklist" \
+    "explain $(mkid 110000 19800101 001)" "check $(mkid 110000 19800101 001) loan"; do
+    # shellcheck disable=SC2086
+    run $cmd
+    expect_rc "missing data directory (\$XINYONG_DATA): $cmd -> exit 2" 2
+done
+expect_err "missing data directory: message names it" "$T/no-such-dir"
+run --data "$T/other-missing" stats
+expect_rc "missing data directory (--data): exit 2" 2
+expect_err "missing data directory (--data): named" "$T/other-missing"
+mkdir -p "$T/cwd"
+( cd "$T/cwd" && unset XINYONG_DATA && "$XY" stats >/dev/null 2>&1 ); rc=$?
+expect_eq "missing ./xinyong-data (default): exit 2" "$rc" 2
+( cd "$T/cwd" && unset XINYONG_DATA && "$XY" init --rules "$XY_ROOT/rules" >/dev/null 2>&1 ); rc=$?
+expect_eq "init without --data/XINYONG_DATA: exit 0" "$rc" 0
+if [ -d "$T/cwd/xinyong-data" ]; then ok "init: default data directory ./xinyong-data"; else bad "init: default data directory ./xinyong-data" "not created"; fi
+run --data "$T/cwd/xinyong-data" stats --json
+expect_rc "--data beats \$XINYONG_DATA (which is missing)" 0
+run --data "$T/cwd/xinyong-data" init --rules "$XY_ROOT/rules"
+expect_rc "init on an initialised directory: exit 1" 1
+
+fresh main "$XY_ROOT/rules"
+cp -r "$D" "$T/corrupt1"
+printf 'GARBAGE' | dd of="$T/corrupt1/log" bs=1 seek=0 conv=notrunc 2>/dev/null
+run --data "$T/corrupt1" stats
+expect_rc "corrupt data directory (bad log header): exit 2" 2
+XINYONG_DATA="$T/no-such-dir"
+run stats --data "$D" --json
+expect_rc "--data after the command is accepted and beats \$XINYONG_DATA" 0
+XINYONG_DATA="$D"
+R1=$(mkid 371082 19800101 001); R2=$(mkid 371082 20100101 003); S1=$(mkid 310101 19800101 005)
+G1=$(mkid 440104 19800101 007)
+csv "$T/cit.csv" "id,name,city,father,mother" "$R1,Rong Parent,rongcheng,," "$R2,Rong Kid,rongcheng,$R1," \
+    "$S1,Shang One,shanghai,," "$G1,Guang One,guangzhou,,"
+setup load citizens "$T/cit.csv"
+UNREG=$(mkid 371082 19800101 009)
+run show "$UNREG"
+expect_rc "show unknown citizen: exit 3" 3
+expect_err "show unknown citizen: named" "$UNREG"
+run explain "$UNREG"
+expect_rc "explain unknown citizen: exit 3" 3
+run check "$UNREG" loan
+expect_rc "check unknown citizen: exit 3" 3
+run check "$R1" teleportation
+expect_rc "check unknown action: exit 3" 3
+expect_err "check unknown action: named" teleportation
+run list blacklist --city atlantis
+expect_rc "list --city unknown: exit 3" 3
+expect_err "list --city unknown: named" atlantis
+run stats --bogus
+expect_rc "unknown option: exit 1" 1
+expect_err "unknown option: named" "--bogus"
+run show "$R1" --bogus
+expect_rc "unknown option after args: exit 1" 1
+run show
+expect_rc "missing argument: exit 1" 1
+run list greylist
+expect_rc "unknown list: exit 1" 1
+run load frogs "$T/cit.csv"
+expect_rc "load unknown kind: exit 1" 1
+run load events "$T/nope.csv"
+expect_rc "load missing file: exit 1" 1
+expect_err "load missing file: named" "$T/nope.csv"
+run advance 2024-02-30
+expect_rc "advance invalid date: exit 1" 1
+run rules frob
+expect_rc "rules without 'check': exit 1" 1
+run show "$R1" --json
+expect_rc "show known citizen: exit 0" 0
+
+# ---- override of a national behaviour by a city ----------------------------------------------
+load_events "o1,2024-01-10,$S1,unpaid_bill,bank,," "o2,2024-01-10,$G1,unpaid_bill,bank,,"
+expect_eq "override: shanghai's unpaid_bill is -20" "$(q "$S1" .raw)" 780
+expect_eq "override: guangzhou keeps the national -10" "$(q "$G1" .raw)" 990
+
+# ---- --json fixed fields ---------------------------------------------------------------------
+load_events "j1,2024-01-11,$R1,dishonest_judgment_debtor,court,," "j2,2024-01-11,$R1,unrepaid_debt,bank,2000,"
+isdate='test("^[0-9]{4}-[0-9]{2}-[0-9]{2}$")'
+CKEYS='["name","kind","effect","percent","actions","since","until","subject"]'
+cfields="(($CKEYS - keys) == []) and (.kind==\"sanction\" or .kind==\"privilege\") and (.effect==\"deny\" or .effect==\"priority\" or .effect==\"discount\") and (.actions|type==\"array\") and (.since|$isdate) and (.subject|type==\"string\")"
+run show "$R1" --json
+expect_json "show --json: fixed fields" \
+    '(["id","name","city","today","score","raw","grade","blacklist","whitelist","consequences"] - keys) == []' true
+expect_json "show --json: values" '[.id,.name,.city,.today,.score,.raw,.grade,.whitelist]' \
+    "[\"$R1\",\"Rong Parent\",\"rongcheng\",\"2024-01-11\",880,880,\"B\",null]"
+expect_json "show --json: blacklist {since, reason}" "[.blacklist.since, (.blacklist.reason|type)]" '["2024-01-11","string"]'
+expect_json "show --json: consequence objects" "[.consequences[]|$cfields]|(length > 0 and all)" true
+expect_json "show --json: the court's joint punishment, open-ended" \
+    '[.consequences[]|select(.name=="court_joint_punishment")|[.kind,.effect,.percent,.until,.subject]]' \
+    '[["sanction","deny",null,null,"self"]]'
+expect_json "show --json: the one-year travel ban ends e+364" \
+    '[.consequences[]|select(.name=="travel_ban_one_year")|.until]' '["2025-01-09"]'
+run check "$R2" private_school --json
+expect_json "check --json: fixed fields" '(["id","action","decision","percent","consequences"] - keys) == []' true
+expect_json "check --json: values" '[.id,.action,.decision,.percent]' "[\"$R2\",\"private_school\",\"deny\",null]"
+expect_json "check --json: consequence objects, subject = parent" "[.consequences[]|($cfields) and .subject==\"$R1\"]|(length > 0 and all)" true
+run explain "$R1" --json
+expect_json "explain --json: fixed fields" '(["id","base","raw","score","contributions","lists","consequences"] - keys) == []' true
+expect_json "explain --json: contribution fields" \
+    '[.contributions[]|((["date","kind","event","behaviour","agency","points","note"] - keys) == []) and (.date|'"$isdate"') and (.kind=="event" or .kind=="expiry" or .kind=="association")]|(length == 2 and all)' true
+expect_json "explain --json: contribution values" '[.contributions[]|[.event,.behaviour,.agency,.points]]' \
+    '[["j1","dishonest_judgment_debtor","court",-100],["j2","unrepaid_debt","bank",-20]]'
+expect_json "explain --json: list entries" '[.lists[]|[.list,.entered,.left,(.reason|type)]]' '[["blacklist","2024-01-11",null,"string"]]'
+expect_json "explain --json: consequences" "[.consequences[]|$cfields]|(length > 0 and all)" true
+run list blacklist --json
+expect_json "list --json: fixed fields" \
+    "[.list, (.citizens|map(((\"id\",\"name\",\"city\",\"since\",\"reason\") as \$k | has(\$k))|tostring)|unique)]" \
+    '["blacklist",["true"]]'
+expect_json "list --json: values" '[.citizens[]|[.id,.name,.city,.since]]' "[[\"$R1\",\"Rong Parent\",\"rongcheng\",\"2024-01-11\"]]"
+run list whitelist --json
+expect_json "list whitelist --json: empty" '[.list,.citizens]' '["whitelist",[]]'
+run stats --json
+expect_json "stats --json: fixed fields" \
+    '((["today","cities"] - keys) == []) and ([.cities[]|(["city","citizens","mean_score","grades","blacklist","whitelist"] - keys) == []]|all)' true
+expect_json "stats --json: rongcheng" '.cities[]|select(.city=="rongcheng")|[.citizens,.mean_score,.blacklist,.whitelist,.grades.B,.grades.A]' \
+    '[2,940,1,0,1,1]'
+expect_json "stats --json: shanghai" '.cities[]|select(.city=="shanghai")|[.citizens,.mean_score,.grades.good]' '[1,780,1]'
+load_events "j3,2024-01-12,$S1,unpaid_bill,bank,,"
+run stats --json
+expect_json "stats --json: mean score" '.cities[]|select(.city=="shanghai")|.mean_score' 760
+S2=$(mkid 310101 19800101 011); S3=$(mkid 310101 19800101 013)
+csv "$T/cit2.csv" "id,name" "$S2,Shang Two" "$S3,Shang Three"
+setup load citizens "$T/cit2.csv"
+run stats --json
+expect_json "stats --json: mean score (760+800+800)/3 rounded to 2 decimals" '.cities[]|select(.city=="shanghai")|.mean_score' 786.67
+
+# ---- rules check -----------------------------------------------------------------------------
+run rules check "$XY_ROOT"/rules/*.rules
+expect_rc "rules check: shipped rules exit 0" 0
+expect_eq "rules check: shipped rules, no errors" "$ERR" ""
+RC_DIR="$T/rc"
+mkdir -p "$RC_DIR"
+BASE='city tc "T"
+region 110000
+score base 1000 min 0 max 2000
+grade A from 0
+behaviour b points +1 category s
+agency ag reports b'
+# broken NAME WANT_LOCATION WANT_TEXT LINE...: file = BASE (6 lines) + LINEs
+broken() {
+    f="$RC_DIR/$1.rules"
+    name=$1 loc=$2 want=$3
+    shift 3
+    { printf '%s\n' "$BASE"; printf '%s\n' "$@"; } >"$f"
+    run rules check "$f"
+    expect_rc "rules check $name: exit 1" 1
+    expect_err "rules check $name: FILE:LINE:COLUMN" "$f:$loc: "
+    [ -n "$want" ] && expect_err "rules check $name: message" "$want"
+}
+broken unknown_directive 7:1 frobnicate "frobnicate x"
+broken unknown_attribute 8:23 colour "# comment" "behaviour c points +1 colour red"
+broken missing_points 7:11 points "behaviour c category s"
+broken duplicate_city 8:1 city "" 'city other "Other"'
+broken exit_below_entry 8:1 500 "blacklist below 600" "blacklist exit 500 after 10 days"
+broken sanction_unknown_grade 7:21 Z "sanction s on grade Z deny x"
+broken sanction_unknown_grade_in_list 7:23 Z "sanction s on grade A,Z deny x"
+broken bad_identifier 7:11 "" "behaviour 9lives points +1"
+broken unterminated_string 7:34 "" 'behaviour c points +1 category s "text'
+broken per_zero 7:27 "" "behaviour c points -1 per 0 category s"
+broken association_every_zero 7:46 "" "association -5 per blacklisted contact every 0 days"
+broken discount_over_100 7:34 "" "sanction s on blacklist discount 150 x"
+broken agency_unknown_behaviour 7:20 nosuch "agency ag2 reports nosuch"
+printf 'city tc "T"\nregion 110000\nscore base 1000 min 0\n\ngrade A from 100\n' >"$RC_DIR/cover.rules"
+run rules check "$RC_DIR/cover.rules"
+expect_rc "rules check grade bands not covering min: exit 1" 1
+expect_err "rules check grade bands not covering min: FILE:LINE:COLUMN" "$RC_DIR/cover.rules:5:7: "
+printf 'city tc "T"\nregion 110000\nscore base 1000\ngrade A from 0\n' >"$RC_DIR/nomin.rules"
+run rules check "$RC_DIR/nomin.rules"
+expect_rc "rules check: a city with grades must set min (decisions): exit 1" 1
+expect_err "rules check: grades without min: FILE:LINE:COLUMN" "$RC_DIR/nomin.rules:"
+printf 'include "b.rules"\n%s\n' "$BASE" >"$RC_DIR/cyc.rules"
+printf '# b\ninclude "c.rules"\n' >"$RC_DIR/b.rules"
+printf '# c\n\ninclude "b.rules"\n' >"$RC_DIR/c.rules"
+run rules check "$RC_DIR/cyc.rules"
+expect_rc "rules check include cycle: exit 1" 1
+expect_err "rules check include cycle: FILE:LINE:COLUMN of the include closing the cycle" "$RC_DIR/c.rules:3:9: "
+expect_err "rules check include cycle: message" "cycle"
+printf '\n\ninclude "nope.rules"\n%s\n' "$BASE" >"$RC_DIR/missinc.rules"
+run rules check "$RC_DIR/missinc.rules"
+expect_rc "rules check missing include: exit 1" 1
+expect_err "rules check missing include: FILE:LINE:COLUMN" "$RC_DIR/missinc.rules:3:9: "
+expect_err "rules check missing include: names the file" "nope.rules"
+printf '# shared\nbogus line\n' >"$RC_DIR/shared_bad.rules"
+printf 'include "shared_bad.rules"\n%s\n' "$BASE" >"$RC_DIR/incbad.rules"
+run rules check "$RC_DIR/incbad.rules"
+expect_rc "rules check error in an included file: exit 1" 1
+expect_err "rules check error in an included file: located in that file" "$RC_DIR/shared_bad.rules:2:1: "
+printf '%s\nfrobnicate\nbehaviour c points +1 colour red\n' "$BASE" >"$RC_DIR/two.rules"
+run rules check "$RC_DIR/two.rules"
+expect_err "rules check: every error printed (first)" "$RC_DIR/two.rules:7:1: "
+expect_err "rules check: every error printed (second)" "$RC_DIR/two.rules:8:23: "
+printf 'city ra "A"\nregion 11\nscore base 1\n' >"$RC_DIR/ra.rules"
+printf 'city rb "B"\n# same prefix\nregion 11\nscore base 1\n' >"$RC_DIR/rb.rules"
+run rules check "$RC_DIR/ra.rules" "$RC_DIR/rb.rules"
+expect_rc "rules check: two cities claiming one region prefix -> exit 1" 1
+expect_err "rules check: region clash located at the second claim" "$RC_DIR/rb.rules:3:8: "
+run rules check "$RC_DIR/two.rules" "$XY_ROOT/rules/rongcheng.rules"
+expect_rc "rules check: one bad file among good ones -> exit 1" 1
+run init --rules "$RC_DIR" --data "$T/never"
+expect_rc "init refuses a broken ruleset" 1
+run --data "$T/never" stats
+expect_rc "init refused: no data directory created" 2
+
+# include read once; a city overrides a shared behaviour
+INC="$T/inc"
+mkdir -p "$INC"
+cat >"$INC/shared.rules" <<'RULES'
+behaviour x points -10 category s
+agency ag reports category s
+RULES
+cat >"$INC/other.rules" <<'RULES'
+include "shared.rules"
+behaviour y points -1 category s
+RULES
+cat >"$INC/city.rules" <<'RULES'
+include "shared.rules"
+city ic "Inc City"
+region 180000
+score base 1000 min 0
+grade A from 0
+behaviour x points -50 category s
+include "other.rules"
+include "shared.rules"
+RULES
+run rules check "$INC/city.rules" "$INC/shared.rules" "$INC/other.rules"
+expect_rc "include: a file included twice (directly and via another) is fine" 0
+fresh incdata "$INC"
+I1=$(mkid 180000 19800101 001)
+csv "$T/icit.csv" "id,name" "$I1,Inc One"
+setup load citizens "$T/icit.csv"
+load_events "i1,2024-01-01,$I1,x,ag,," "i2,2024-01-01,$I1,y,ag,,"
+expect_eq "include read once: the city's override of x (-50) survives later includes" "$(q "$I1" .raw)" 949
+
+# overrides: a later behaviour, agency, grade, sanction or privilege replaces the earlier one
+OV="$T/ov"
+mkdir -p "$OV"
+cat >"$OV/shared.rules" <<'RULES'
+behaviour x points -10 category s
+behaviour z points -3 category s
+agency ag reports x z
+agency ag2 reports category s
+sanction sx on blacklist deny act_x
+privilege px on whitelist discount 5 act_p
+RULES
+cat >"$OV/city.rules" <<'RULES'
+include "shared.rules"
+city oc "Override City"
+region 181000
+score base 1000 min 0
+grade A from 1050
+grade B from 0
+grade A from 990
+agency ag reports x
+sanction sx on blacklist deny act_y
+privilege px on grade A discount 20 act_p
+behaviour drop points -500 category s
+blacklist below 600
+RULES
+fresh ovdata "$OV"
+O1=$(mkid 181000 19800101 001)
+csv "$T/ocit.csv" "id,name" "$O1,Over One"
+setup load citizens "$T/ocit.csv"
+run show "$O1" --json
+expect_json "override: grade A redefined from 990 (base 1000 -> A)" '.grade' A
+run check "$O1" act_p --json
+expect_json "override: privilege px redefined (grade A, 20 percent)" '[.decision,.percent]' '["discount",20]'
+events "$T/oev.csv" "o1,2024-01-01,$O1,z,ag,,"
+run load events "$T/oev.csv"
+expect_rc "override: agency ag restated without z -> reporting z is rejected" 1
+load_events "o2,2024-01-01,$O1,drop,ag2,,"
+run check "$O1" act_y --json
+expect_json "override: sanction sx redefined (denies act_y)" '.decision' deny
+run check "$O1" act_x
+if [ "$RC" -eq 3 ] || { [ "$RC" -eq 0 ] && [ "${OUT#*deny}" = "$OUT" ]; }; then
+    ok "override: the replaced sanction no longer denies act_x"
+else
+    bad "override: the replaced sanction no longer denies act_x" "exit $RC: $OUT"
+fi
+
+# a city with many behaviours: lookups must not slow down with their number (spec 3)
+MANY="$T/many"
+mkdir -p "$MANY"
+{
+    printf 'city mc "Many"\nregion 182000\nscore base 1000\nagency ag reports category s\n'
+    awk 'BEGIN { for (i = 1; i <= 20000; i++) printf "behaviour b%d points -1 category s\n", i }'
+} >"$MANY/mc.rules"
+M1=$(mkid 182000 19800101 001)
+start=$(date +%s)
+fresh manydata "$MANY"
+csv "$T/mcit.csv" "id,name" "$M1,Many One"
+setup load citizens "$T/mcit.csv"
+awk -v c="$M1" 'BEGIN { print "id,date,citizen,behaviour,agency"
+    for (i = 1; i <= 20000; i++) printf "e%d,2024-01-01,%s,b%d,ag\n", i, c, 20001 - i }' >"$T/mev.csv"
+setup load events "$T/mev.csv"
+expect_eq "20000 behaviours, 20000 events: all scored" "$(q "$M1" .raw)" -19000
+took=$(($(date +%s) - start))
+if [ "$took" -le 10 ]; then ok "20000 behaviours, 20000 events: done in ${took}s (<= 10s)"; else bad "20000 behaviours: too slow" "${took}s"; fi
+# Every command compiles the ruleset, so compiling must not be quadratic in the number of
+# behaviours either: 100000 behaviours (linear: well under a second) must check within 2s.
+{
+    printf 'city mc "Many"\nregion 182000\nscore base 1000\nagency ag reports category s\n'
+    awk 'BEGIN { for (i = 1; i <= 100000; i++) printf "behaviour b%d points -1 category s\n", i }'
+} >"$MANY/mc.rules"
+start=$(date +%s)
+run rules check "$MANY/mc.rules"
+took=$(($(date +%s) - start))
+expect_rc "100000 behaviours: rules check exit 0" 0
+if [ "$took" -le 2 ]; then ok "100000 behaviours: rules check in ${took}s (<= 2s)"; else bad "100000 behaviours: rules check too slow (quadratic?)" "${took}s"; fi
+
+finish

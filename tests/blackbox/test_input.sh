@@ -1,0 +1,316 @@
+#!/bin/sh
+# Input integrity (spec 2.10, section 4): every kind of bad record is reported as FILE:LINE:,
+# exits 1 and leaves the state untouched; --rejects; duplicates; citizens files.
+. "$XY_ROOT/tests/blackbox/lib.sh"
+. "$XY_ROOT/tests/blackbox/scenario.sh"
+
+R1=$(mkid 371082 19800101 001)   # rongcheng
+R2=$(mkid 371082 19800101 003)   # rongcheng
+S1=$(mkid 310101 19800101 005)   # shanghai
+G1=$(mkid 440104 19800101 007)   # guangzhou
+UNREG=$(mkid 371082 19800101 009)
+ALL="$R1 $R2 $S1 $G1"
+
+fresh main "$XY_ROOT/rules"
+csv "$T/cit.csv" "id,name,city,father,mother" \
+    "$R1,Rong One,rongcheng,," "$R2,Rong Two,rongcheng,," "$S1,Shang One,shanghai,," "$G1,Guang One,guangzhou,,"
+setup load citizens "$T/cit.csv"
+csv "$T/con.csv" "a,b" "$R1,$S1"
+setup load contacts "$T/con.csv"
+events "$T/good.csv" \
+    "g1,2024-01-10,$R1,volunteering,neighbourhood_office,," \
+    "g2,2024-01-10,$G1,unrepaid_debt,bank,2500," \
+    "g3,2024-01-11,$S1,guarantor_for_defaulter,bank,,$G1"
+setup load events "$T/good.csv"
+
+snapshot() { # the whole observable state of the main data directory
+    for c in $ALL; do "$XY" explain "$c" --json; done
+    "$XY" stats --json
+    "$XY" list blacklist --json
+}
+snapshot >"$T/snap0"
+unchanged() { # unchanged NAME: the state is the one of snapshot 0
+    snapshot >"$T/snap1"
+    if cmp -s "$T/snap0" "$T/snap1"; then ok "$1"; else bad "$1" "state changed: $(diff "$T/snap0" "$T/snap1" | head -5)"; fi
+}
+
+# GOODROW is a valid row that would change the state (and advance the clock) if applied.
+GOODROW="ok1,2024-02-01,$R2,heroic_act,neighbourhood_office,,"
+# bad_event NAME WANT BADROW: file = header, GOODROW (line 2), BADROW (line 3).
+N=0
+bad_event() {
+    N=$((N + 1))
+    f="$T/bad$N.csv"
+    events "$f" "$GOODROW" "$3"
+    run load events "$f"
+    expect_rc "$1: exit 1" 1
+    expect_err "$1: message names FILE:LINE" "$f:3: "
+    [ -n "$2" ] && expect_err "$1: message names the culprit" "$2"
+    unchanged "$1: nothing of the file applied"
+}
+# bad_file NAME WANT LINE CONTENT...: a whole file (with its own header).
+bad_file() {
+    N=$((N + 1))
+    f="$T/bad$N.csv"
+    name=$1 want=$2 line=$3
+    shift 3
+    csv "$f" "$@"
+    run load events "$f"
+    expect_rc "$name: exit 1" 1
+    expect_err "$name: message names FILE:LINE" "$f:$line:"
+    [ -n "$want" ] && expect_err "$name: message names the culprit" "$want"
+    unchanged "$name: nothing of the file applied"
+}
+
+bad_event "unknown citizen" "$UNREG" "b1,2024-02-02,$UNREG,volunteering,neighbourhood_office,,"
+bad_event "behaviour not defined in the citizen's city (visiting_parents in shanghai)" visiting_parents \
+    "b2,2024-02-02,$S1,visiting_parents,neighbourhood_office,,"
+bad_event "behaviour unknown everywhere" helping_neighbours \
+    "b3,2024-02-02,$R1,helping_neighbours,neighbourhood_office,,"
+bad_event "agency not allowed to report the behaviour" airline \
+    "b4,2024-02-02,$R1,blood_donation,airline,,"
+bad_event "unknown agency" ministry_of_truth \
+    "b5,2024-02-02,$R1,blood_donation,ministry_of_truth,,"
+bad_event "invalid ID: wrong check character" "$(badcheck "$R1")" \
+    "b6,2024-02-02,$(badcheck "$R1"),volunteering,neighbourhood_office,,"
+NODATE=$(mkid 371082 19990230 001)
+bad_event "invalid ID: non-existent birth date" "$NODATE" \
+    "b7,2024-02-02,$NODATE,volunteering,neighbourhood_office,,"
+NODIGIT=37108219800a01001X
+bad_event "invalid ID: non-digit" "$NODIGIT" \
+    "b8,2024-02-02,$NODIGIT,volunteering,neighbourhood_office,,"
+bad_event "invalid ID: 17 characters" "37108219800101001" \
+    "b9,2024-02-02,37108219800101001,volunteering,neighbourhood_office,,"
+bad_event "invalid date 2023-02-30" 2023-02-30 "b10,2023-02-30,$R1,volunteering,neighbourhood_office,,"
+bad_event "invalid date 2023-13-01" 2023-13-01 "b11,2023-13-01,$R1,volunteering,neighbourhood_office,,"
+bad_event "invalid date 23-01-01" 23-01-01 "b12,23-01-01,$R1,volunteering,neighbourhood_office,,"
+bad_event "invalid date 2023-02-29 (not a leap year)" 2023-02-29 "b13,2023-02-29,$R1,volunteering,neighbourhood_office,,"
+bad_event "invalid date 2100-02-29 (century, not a leap year)" 2100-02-29 "b27,2100-02-29,$R1,volunteering,neighbourhood_office,,"
+NOLEAP=$(mkid 371082 19000229 001)
+bad_event "invalid ID: born 1900-02-29 (1900 is not a leap year)" "$NOLEAP" \
+    "b28,2024-02-02,$NOLEAP,volunteering,neighbourhood_office,,"
+bad_event "negative amount" -5000 "b14,2024-02-02,$G1,unrepaid_debt,bank,-5000,"
+bad_event "non-numeric amount" 12abc "b15,2024-02-02,$G1,unrepaid_debt,bank,12abc,"
+bad_event "malformed CSV: unterminated quote" "" "\"b16,2024-02-02,$R1,volunteering,neighbourhood_office,,"
+bad_event "malformed CSV: stray quote in an unquoted field" "" "b17,2024-02-02,$R1,volun\"teering,neighbourhood_office,,"
+bad_event "malformed CSV: text after a closing quote" "" "b18,2024-02-02,$R1,\"volunteering\"x,neighbourhood_office,,"
+bad_event "too few fields" "" "b19,2024-02-02,$R1,volunteering,neighbourhood_office"
+bad_event "too many fields" "" "b20,2024-02-02,$R1,volunteering,neighbourhood_office,,,extra"
+bad_event "event id with a forbidden character" "" "b 21,2024-02-02,$R1,volunteering,neighbourhood_office,,"
+LONGID=$(printf 'x%.0s' $(seq 65))
+bad_event "event id of 65 characters" "" "$LONGID,2024-02-02,$R1,volunteering,neighbourhood_office,,"
+bad_event "empty event id" "" ",2024-02-02,$R1,volunteering,neighbourhood_office,,"
+bad_event "unknown counterpart" "$UNREG" "b22,2024-02-02,$S1,guarantor_for_defaulter,bank,,$UNREG"
+bad_event "same event id, different content (earlier file)" g1 \
+    "g1,2024-01-10,$R1,volunteering,civil_affairs_bureau,,"
+bad_file "same event id twice in a file with different content" ok1 3 \
+    "id,date,citizen,behaviour,agency,amount,counterpart" "$GOODROW" \
+    "ok1,2024-02-01,$R2,heroic_act,neighbourhood_office,1,"
+bad_file "missing required column (agency)" agency 1 \
+    "id,date,citizen,behaviour" "m1,2024-02-02,$R1,volunteering"
+bad_file "unknown column" colour 1 \
+    "id,date,citizen,behaviour,agency,colour" "u1,2024-02-02,$R1,volunteering,neighbourhood_office,red"
+bad_file "bad row on line 4 is reported as line 4" "$UNREG" 4 \
+    "id,date,citizen,behaviour,agency,amount,counterpart" "$GOODROW" \
+    "ok2,2024-02-01,$R1,heroic_act,neighbourhood_office,," \
+    "b23,2024-02-02,$UNREG,volunteering,neighbourhood_office,,"
+run load events "$T/bad1.csv"
+expect_err "bad file: says nothing was applied" "nothing of this file was applied"
+
+bad_event "amount with more than 6 decimals" 1.1234567 "b24,2024-02-02,$G1,unrepaid_debt,bank,1.1234567,"
+bad_event "amount in exponent notation" 1e3 "b25,2024-02-02,$G1,unrepaid_debt,bank,1e3,"
+# blank lines are skipped but counted: the bad row is on physical line 4
+bad_file "blank line: line numbers are physical lines" "$UNREG" 4 \
+    "id,date,citizen,behaviour,agency,amount,counterpart" "$GOODROW" "" \
+    "b26,2024-02-02,$UNREG,volunteering,neighbourhood_office,,"
+# many bad rows: the first 100 are listed, then a count (decisions)
+N=$((N + 1))
+{
+    echo "id,date,citizen,behaviour,agency,amount,counterpart"
+    i=0
+    while [ $i -lt 150 ]; do i=$((i + 1)); echo "many$i,2024-02-02,$UNREG,volunteering,neighbourhood_office,,"; done
+} >"$T/many.csv"
+run load events "$T/many.csv"
+expect_rc "150 bad rows: exit 1" 1
+expect_eq "150 bad rows: the first 100 reported as FILE:LINE" "$(printf '%s\n' "$ERR" | grep -c "^$T/many.csv:[0-9]*: ")" 100
+expect_err "150 bad rows: the 100th is line 101" "$T/many.csv:101: "
+expect_err "150 bad rows: the total is given" "150"
+unchanged "150 bad rows: nothing applied"
+
+# columns in any order, optional columns absent, quoted fields: accepted
+N=$((N + 1))
+csv "$T/ord.csv" "agency,behaviour,citizen,date,id" "neighbourhood_office,\"heroic_act\",$R2,2024-02-01,\"o1\""
+run load events "$T/ord.csv"
+expect_rc "columns in any order, amount/counterpart absent, quoted fields: exit 0" 0
+expect_eq "columns in any order: applied" "$(q "$R2" .raw)" 1030
+Y2K=$(mkid 371082 20000229 031)
+csv "$T/y2k.csv" "id,name" "$Y2K,Born 2000-02-29"
+run load citizens "$T/y2k.csv"
+expect_rc "ID born 2000-02-29 is valid (400-year rule)" 0
+ID64=$(printf 'a.b_c:d-E%.0s' $(seq 7) | cut -c1-64)
+csv "$T/leap.csv" "id,date,citizen,behaviour,agency" "lp1,2024-02-29,$R2,heroic_act,neighbourhood_office" \
+    "$ID64,2024-03-01,$R2,volunteering,neighbourhood_office"
+run load events "$T/leap.csv"
+expect_rc "2024-02-29 is a valid date; a 64-character id of [A-Za-z0-9._:-] is valid" 0
+expect_out "2024-02-29 and the 64-character id: both applied" "2 rows, 2 applied"
+
+# RFC 4180: CRLF line ends, quoted header, embedded quotes and commas, UTF-8
+U1=$(mkid 371082 19800101 027); U2=$(mkid 371082 19800101 029)
+printf '"id","name","city"\r\n%s,"Wang ""Big"" Wei, Jr.",rongcheng\r\n%s,陈静,\r\n' "$U1" "$U2" >"$T/crlf.csv"
+run load citizens "$T/crlf.csv"
+expect_rc "RFC 4180 citizens (CRLF, quoted header): exit 0" 0
+expect_eq "RFC 4180: embedded quotes and comma in a name" "$(q "$U1" .name)" 'Wang "Big" Wei, Jr.'
+expect_eq "UTF-8 name kept, empty last field before CRLF -> city from region" "$(q "$U2" '[.name,.city]|@csv')" '"陈静","rongcheng"'
+printf 'id,date,citizen,behaviour,agency,amount,counterpart\r\ncr1,2024-02-01,%s,heroic_act,neighbourhood_office,,\r\ncr2,2024-02-01,%s,guarantor_for_defaulter,bank,,%s\r\n' \
+    "$U2" "$S1" "$U1" >"$T/crlf2.csv"
+run load events "$T/crlf2.csv"
+expect_rc "RFC 4180 events with CRLF (last column a citizen ID): exit 0" 0
+expect_eq "CRLF events applied" "$(q "$U2" .raw)" 1030
+N=$((N + 1))
+csv "$T/dupin.csv" "id,date,citizen,behaviour,agency,amount,counterpart" \
+    "di1,2024-02-01,$U1,heroic_act,neighbourhood_office,," "di1,2024-02-01,$U1,heroic_act,neighbourhood_office,,"
+run load events "$T/dupin.csv"
+expect_rc "identical row twice in one file: exit 0" 0
+expect_out "identical row twice in one file: one applied, one duplicate" "2 rows, 1 applied, 1 duplicates, 0 rejected"
+expect_eq "identical row twice in one file: scored once" "$(q "$U1" .raw)" 1030
+
+# ---- --rejects -------------------------------------------------------------------------------
+fresh rej "$XY_ROOT/rules"
+setup load citizens "$T/cit.csv"
+RB1="r1,2024-03-01,$UNREG,volunteering,neighbourhood_office,,"
+RB2="\"r,2\",2024-03-01,$R1,volunteering,neighbourhood_office,,"
+RB3="r3,2024-03-01,$R1,\"volunteering\"x,neighbourhood_office,,"
+RB4="r4,2024-03-01,$S1,visiting_parents,neighbourhood_office,,"
+events "$T/mixed.csv" \
+    "rg1,2024-03-01,$R1,heroic_act,neighbourhood_office,," \
+    "$RB1" "$RB2" \
+    "rg2,2024-03-02,$R2,heroic_act,neighbourhood_office,," \
+    "$RB3" "$RB4" \
+    "rg3,2024-03-03,$G1,unrepaid_debt,bank,3000,"
+run load events "$T/mixed.csv" --rejects "$T/out.csv"
+expect_rc "--rejects: exit 0" 0
+expect_out "--rejects: counts" "7 rows, 3 applied, 0 duplicates, 4 rejected"
+expect_eq "--rejects: good rows applied (R1)" "$(q "$R1" .raw)" 1030
+expect_eq "--rejects: good rows applied (R2)" "$(q "$R2" .raw)" 1030
+expect_eq "--rejects: good rows applied (G1)" "$(q "$G1" .raw)" 970
+expect_eq "--rejects: OUT has a header and one line per bad row" "$(wc -l <"$T/out.csv" | tr -d ' ')" 5
+expect_eq "--rejects: OUT header" "$(head -n 1 "$T/out.csv" | cut -c1-47)" "id,date,citizen,behaviour,agency,amount,counter"
+i=0
+for row in "$RB1" "$RB2" "$RB3" "$RB4"; do
+    i=$((i + 1))
+    line=$(sed -n "$((i + 1))p" "$T/out.csv")
+    case "$line" in
+    "$row,"*) ok "--rejects: bad row $i unchanged, then its reason" ;;
+    *) bad "--rejects: bad row $i unchanged, then its reason" "got: $line" ;;
+    esac
+done
+expect_eq "--rejects: reasons carry FILE:LINE" \
+    "$(grep -c "$T/mixed.csv:[0-9]*: " "$T/out.csv")" 4
+expect_eq "--rejects: reason of the unknown citizen names line 3" \
+    "$(grep -c "$T/mixed.csv:3: " "$T/out.csv")" 1
+use rej
+"$XY" stats --json >"$T/rs0"
+csv "$T/badhdr.csv" "id,date,citizen,behaviour,agency,colour" "h1,2024-03-05,$R1,heroic_act,neighbourhood_office,red"
+run load events "$T/badhdr.csv" --rejects "$T/out2.csv"
+expect_rc "--rejects does not save a bad header: exit 1" 1
+"$XY" stats --json >"$T/rs1"
+if cmp -s "$T/rs0" "$T/rs1"; then ok "--rejects + bad header: nothing applied"; else bad "--rejects + bad header: nothing applied" "stats changed"; fi
+
+# --rejects OUT that cannot be written: nothing of the file is applied (nothing is lost)
+use rej
+"$XY" stats --json >"$T/rs2"
+run load events "$T/mixed.csv" --rejects "$T/no-such-dir/out.csv"
+if [ "$RC" -ne 0 ]; then ok "--rejects to an unwritable OUT: fails"; else bad "--rejects to an unwritable OUT: fails" "exit 0"; fi
+expect_err "--rejects to an unwritable OUT: names it" "$T/no-such-dir/out.csv"
+"$XY" stats --json >"$T/rs3"
+if cmp -s "$T/rs2" "$T/rs3"; then ok "--rejects to an unwritable OUT: nothing applied"; else bad "--rejects to an unwritable OUT: nothing applied" "stats changed"; fi
+
+# ---- duplicates ------------------------------------------------------------------------------
+use main
+snapshot >"$T/snap0"
+run load events "$T/good.csv"
+expect_rc "re-send: exit 0" 0
+expect_out "re-send: reports duplicates" "3 rows, 0 applied, 3 duplicates, 0 rejected"
+unchanged "re-send: nothing changes"
+run load citizens "$T/cit.csv"
+expect_rc "re-send citizens: exit 0" 0
+expect_out "re-send citizens: reports duplicates" "4 duplicates"
+unchanged "re-send citizens: nothing changes"
+run load contacts "$T/con.csv"
+expect_out "re-send contacts: reports duplicates" "1 duplicates"
+csv "$T/con2.csv" "a,b" "$S1,$R1"
+run load contacts "$T/con2.csv"
+expect_out "contacts are undirected: b,a is a duplicate of a,b" "1 duplicates"
+
+# ---- contacts --------------------------------------------------------------------------------
+csv "$T/con3.csv" "a,b" "$R1,$R2" "$R1,$UNREG"
+run load contacts "$T/con3.csv"
+expect_rc "contacts: unknown citizen -> exit 1" 1
+expect_err "contacts: FILE:LINE" "$T/con3.csv:3:"
+csv "$T/con4.csv" "a,b" "$R2,$R2"
+run load contacts "$T/con4.csv"
+expect_rc "contacts: self-contact -> exit 1" 1
+
+# ---- citizens files --------------------------------------------------------------------------
+C1=$(mkid 371082 19700101 011); C2=$(mkid 371082 20000101 013); C3=$(mkid 371082 20050101 015)
+csv "$T/later.csv" "id,name,city,father,mother" "$C2,Child,rongcheng,$C1," "$C1,Father,rongcheng,,"
+run load citizens "$T/later.csv"
+expect_rc "citizens: parent defined later in the file -> exit 1" 1
+expect_err "citizens: FILE:LINE of the child" "$T/later.csv:2:"
+run show "$C1" --json
+expect_rc "citizens: nothing of the file applied (father not registered)" 3
+csv "$T/earlier.csv" "id,name,city,father,mother" "$C1,Father,rongcheng,," "$C2,Child,rongcheng,$C1,"
+run load citizens "$T/earlier.csv"
+expect_rc "citizens: parent defined earlier in the file -> exit 0" 0
+csv "$T/prev.csv" "id,name,city,father,mother" "$C3,Grandchild,,,$C2"
+run load citizens "$T/prev.csv"
+expect_rc "citizens: parent registered by an earlier file, empty city -> exit 0" 0
+expect_eq "citizens: empty city derived from region (371082 -> rongcheng)" "$(q "$C3" .city)" rongcheng
+csv "$T/dupc.csv" "id,name,city,father,mother" "$C1,Another Name,rongcheng,,"
+run load citizens "$T/dupc.csv"
+expect_rc "citizens: same id, different content -> exit 1" 1
+P1=$(mkid 310101 19700101 017); P2=$(mkid 999999 19700101 019)
+csv "$T/noreg.csv" "id,name" "$P1,Shanghai Person" "$P2,Nowhere Person"
+run load citizens "$T/noreg.csv"
+expect_rc "citizens: no region matches -> exit 1" 1
+expect_err "citizens: no region: FILE:LINE" "$T/noreg.csv:3:"
+csv "$T/nocity.csv" "id,name" "$P1,Shanghai Person"
+run load citizens "$T/nocity.csv"
+expect_rc "citizens: city column absent -> exit 0" 0
+expect_eq "citizens: city from region (310101 -> shanghai, prefix 31)" "$(q "$P1" .city)" shanghai
+csv "$T/badcity.csv" "id,name,city" "$(mkid 310101 19700101 021),X,atlantis"
+run load citizens "$T/badcity.csv"
+expect_rc "citizens: unknown city -> exit 1" 1
+expect_err "citizens: unknown city named" atlantis
+csv "$T/badid.csv" "id,name,city" "$(badcheck "$(mkid 310101 19700101 023)"),X,shanghai"
+run load citizens "$T/badid.csv"
+expect_rc "citizens: invalid ID -> exit 1" 1
+expect_err "citizens: invalid ID: FILE:LINE" "$T/badid.csv:2:"
+C4=$(mkid 371082 19700101 025)
+csv "$T/selfp.csv" "id,name,city,father,mother" "$C4,Self,rongcheng,$C4,"
+run load citizens "$T/selfp.csv"
+expect_rc "citizens: own parent -> exit 1" 1
+
+# longest region prefix wins
+RR="$T/regionrules"
+mkdir -p "$RR"
+cat >"$RR/wide.rules" <<'RULES'
+city wide "Wide"
+region 12
+score base 100
+RULES
+cat >"$RR/narrow.rules" <<'RULES'
+city narrow "Narrow"
+region 1201 5
+score base 200
+RULES
+fresh regions "$RR"
+W1=$(mkid 120201 19800101 001); W2=$(mkid 120101 19800101 003); W3=$(mkid 500101 19800101 005)
+csv "$T/rc.csv" "id,name,city" "$W1,W," "$W2,N," "$W3,F,"
+run load citizens "$T/rc.csv"
+expect_rc "regions: load exit 0" 0
+expect_eq "regions: 120201 -> wide (12)" "$(q "$W1" .city)" wide
+expect_eq "regions: 120101 -> narrow (1201 is longer than 12)" "$(q "$W2" .city)" narrow
+expect_eq "regions: second prefix of a region line (5)" "$(q "$W3" .city)" narrow
+
+finish

@@ -1,0 +1,158 @@
+#!/bin/sh
+# Property test: a deterministic pseudo-random population (Park-Miller generator in awk, so
+# every awk gives the same data) with per/cap, limits, expiries, terms, association, clamping,
+# minors and late reports. After loading, every citizen must satisfy the spec's invariants:
+#   base + sum(contributions) == raw; score == clamp(raw); grade == band(score);
+#   score < blacklist threshold => blacklisted; whitelisted <=> score >= Z and not blacklisted;
+#   under-age events score 0; a limit is never exceeded; an expiry negates its event on
+#   event date + D; association only on association days, within its bound.
+. "$XY_ROOT/tests/blackbox/lib.sh"
+. "$XY_ROOT/tests/blackbox/scenario.sh"
+
+R="$T/rules"
+mkdir -p "$R"
+cat >"$R/ra.rules" <<'RULES'
+city ra "Random A"
+region 210000
+score base 1000 min 600 max 1150
+grade A from 1050
+grade B from 900
+grade C from 600
+behaviour good points +40 category s
+behaviour vol points +5 limit 3 per year category s
+behaviour debt points -10 per 1000 cap 45 category s
+behaviour tv points -20 expires 40 days category s
+behaviour bonus points +25 expires 60 days limit 2 per year category s
+behaviour court points -60 lists blacklist for 50 days category s
+behaviour bad points -90 category s
+agency ag reports category s
+blacklist below 800
+blacklist exit 900 after 60 days
+whitelist from 1080
+association -5 per blacklisted contact every 30 days max -15
+sanction travel on blacklist for 90 days deny train
+sanction kids on blacklist children deny school
+privilege hosp on whitelist priority hospital
+RULES
+sed -e 's/city ra "Random A"/city rb "Random B"/' -e 's/region 210000/region 220000/' \
+    -e 's/^blacklist exit.*//' -e 's/every 30 days max -15/every 7 days/' "$R/ra.rules" >"$R/rb.rules"
+
+awk -v seed=20240101 -v CIT="$T/cit.csv" -v CON="$T/con.csv" -v EV="$T/ev.csv" -v LAST="$T/last" '
+function rnd(n) { seed = (seed * 16807) % 2147483647; return seed % n }
+function pad(v, w) { s = v ""; while (length(s) < w) s = "0" s; return s }
+function mkid(region, ymd, sq,   s, i, w, base) {
+    base = region ymd pad(sq, 3)
+    split("7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2", w, " ")
+    s = 0
+    for (i = 1; i <= 17; i++) s += substr(base, i, 1) * w[i]
+    return base substr("10X98765432", s % 11 + 1, 1)
+}
+function date(d,   y, m, dim) {  # day offset from 2023-01-01 -> YYYY-MM-DD (d < 3 years)
+    y = 2023
+    while (1) { n = (y % 4 == 0) ? 366 : 365; if (d < n) break; d -= n; y++ }
+    split("31 28 31 30 31 30 31 31 30 31 30 31", dim, " ")
+    if (y % 4 == 0) dim[2] = 29
+    for (m = 1; d >= dim[m]; m++) d -= dim[m]
+    return y "-" pad(m, 2) "-" pad(d + 1, 2)
+}
+BEGIN {
+    NC = 80
+    print "id,name,city,father,mother" > CIT
+    for (i = 0; i < NC; i++) {
+        region = (i % 2) ? "210000" : "220000"
+        by = 1950 + rnd(65)            # born 1950..2014: some minors
+        bm = 1 + rnd(12); bd = 1 + rnd(28)
+        if (i % 37 == 5) { by = 2004; bm = 2; bd = 29 }
+        id[i] = mkid(region, by pad(bm, 2) pad(bd, 2), 100 + i)
+        f = ""
+        if (i >= 20 && rnd(4) == 0) { p = rnd(20); f = id[p] }
+        print id[i] ",Person " i ",," f "," > CIT
+    }
+    print "a,b" > CON
+    for (k = 0; k < 90; k++) {
+        a = rnd(NC); b = rnd(NC)
+        if (a != b) { key = (a < b) ? a "," b : b "," a; if (!(key in seen)) { seen[key] = 1; print id[a] "," id[b] > CON } }
+    }
+    split("good good good good vol vol vol bonus bonus debt tv court bad", beh, " ")
+    print "id,date,citizen,behaviour,agency,amount,counterpart" > EV
+    day = 0
+    for (e = 0; e < 1000; e++) {
+        day += rnd(3) == 0 ? 1 : 0
+        d = day
+        if (rnd(10) == 0) d = (day > 40) ? day - 1 - rnd(40) : day   # late report
+        b = beh[1 + rnd(13)]
+        amt = (b == "debt") ? rnd(9000) : ""
+        print "ev" e "," date(d) "," id[rnd(NC)] "," b ",ag," amt "," > EV
+    }
+    print date(day + 100) > LAST
+}'
+
+fresh rnd "$R"
+setup load citizens "$T/cit.csv"
+setup load contacts "$T/con.csv"
+setup load events "$T/ev.csv"
+setup advance "$(cat "$T/last")"
+
+: >"$T/all.json"
+for c in $(tail -n +2 "$T/cit.csv" | cut -d, -f1); do
+    s=$("$XY" show "$c" --json)
+    x=$("$XY" explain "$c" --json)
+    printf '{"show":%s,"explain":%s}\n' "$s" "$x" >>"$T/all.json"
+done
+
+# prop NAME JQ-FILTER: the filter maps one record to true when the property holds; the test
+# lists the citizens for which it does not.
+prop() {
+    fails=$(jq -r "select(($2) | not) | .show.id" "$T/all.json" 2>&1 | head -5 | tr '\n' ' ')
+    if [ -z "$fails" ]; then ok "$1"; else bad "$1" "fails for: $fails"; fi
+}
+n=$(jq -s length "$T/all.json")
+expect_eq "random: every citizen shown and explained" "$n" 80
+prop "random: base + sum(points) == raw" '(.explain.base + ([.explain.contributions[].points]|add // 0)) == .explain.raw'
+prop "random: show and explain agree" '.show.raw == .explain.raw and .show.score == .explain.score'
+prop "random: score == clamp(raw, 600, 1150)" \
+    '.show.score == (if .show.raw < 600 then 600 elif .show.raw > 1150 then 1150 else .show.raw end)'
+prop "random: grade == band(score)" \
+    '.show.grade == (if .show.score >= 1050 then "A" elif .show.score >= 900 then "B" else "C" end)'
+prop "random: score < 800 => blacklisted" '.show.score >= 800 or .show.blacklist != null'
+prop "random: whitelisted <=> score >= 1080 and not blacklisted" \
+    '(.show.whitelist != null) == (.show.score >= 1080 and .show.blacklist == null)'
+prop "random: rb has no exit: once listed by score, always listed" \
+    '.show.city != "rb" or ([.explain.lists[]|select(.list=="blacklist" and .left != null and (.reason|test("score|fell|below")))]|length) == 0'
+prop "random: under-age events score 0 (age on the event date)" \
+    '(.show.id[6:14]|tonumber) as $b | all(.explain.contributions[]|select(.kind=="event"); ((.event_date|gsub("-";"")|tonumber) - $b >= 180000) or .points == 0)'
+prop "random: vol never scores more than 3 times a calendar year" \
+    '[.explain.contributions[]|select(.kind=="event" and .behaviour=="vol" and .points != 0)|.event_date[0:4]]|group_by(.)|all(length <= 3)'
+prop "random: bonus never scores more than 2 times a calendar year" \
+    '[.explain.contributions[]|select(.kind=="event" and .behaviour=="bonus" and .points != 0)|.event_date[0:4]]|group_by(.)|all(length <= 2)'
+prop "random: debt points are -10 * max(1, floor(amount/1000)) capped at 45" \
+    'all(.explain.contributions[]|select(.kind=="event" and .behaviour=="debt" and .points != 0); .points % 10 == 0 or .points == -45)'
+prop "random: every expiry negates its event on event date + D" \
+    '. as $r | all($r.explain.contributions[]|select(.kind=="expiry"); . as $x |
+        ([$r.explain.contributions[]|select(.kind=="event" and .event==$x.event)][0]) as $e |
+        $e != null and $x.points == -$e.points and $x.points != 0 and
+        $x.date == ((($e.event_date + "T00:00:00Z")|fromdate) + 86400 * (if $e.behaviour == "tv" then 40 else 60 end) | todate[0:10]))'
+prop "random: association only on association days, within the bound" \
+    '. as $r | all($r.explain.contributions[]|select(.kind=="association");
+        ((((.date + "T00:00:00Z")|fromdate) / 86400) % (if $r.show.city == "ra" then 30 else 7 end)) == 0 and
+        .points < 0 and .points % 5 == 0 and ($r.show.city == "rb" or .points >= -15))'
+run stats --json
+today=$(jget .today)
+prop "random: contributions in date order, none after today" \
+    "[.explain.contributions[].date] as \$d | \$d == (\$d|sort) and all(\$d[]; . <= \"$today\")"
+bl=$(jq -s '[.[]|select(.show.blacklist != null)]|length' "$T/all.json")
+wl=$(jq -s '[.[]|select(.show.whitelist != null)]|length' "$T/all.json")
+expect_eq "random: stats blacklist size == citizens shown blacklisted" "$(jget '[.cities[].blacklist]|add')" "$bl"
+expect_eq "random: stats whitelist size == citizens shown whitelisted" "$(jget '[.cities[].whitelist]|add')" "$wl"
+expect_eq "random: stats mean score of ra" "$(jget '.cities[]|select(.city=="ra")|.mean_score')" \
+    "$(jq -s '[.[]|select(.show.city=="ra")|.show.score]|(add/length*100|round)/100' "$T/all.json")"
+run list blacklist --json
+expect_eq "random: list blacklist == citizens shown blacklisted" "$(jget '.citizens|length')" "$bl"
+echo "random: $bl blacklisted, $wl whitelisted of $n"
+# the population must exercise both lists and the clamps, or the properties above prove little
+expect_eq "random: the population has blacklisted, whitelisted and clamped citizens" \
+    "$(jq -s '[([.[]|select(.show.blacklist != null)]|length > 3), ([.[]|select(.show.whitelist != null)]|length > 3),
+        ([.[]|select(.show.raw != .show.score)]|length > 0), ([.[].explain.contributions[]|select(.kind=="association")]|length > 10),
+        ([.[].explain.contributions[]|select(.kind=="expiry")]|length > 10)]|all' "$T/all.json")" true
+
+finish
