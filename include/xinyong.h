@@ -227,8 +227,11 @@ enum { XY_BLACKLIST = 0, XY_WHITELIST = 1 };
 enum { XY_OUT_TEXT = 0, XY_OUT_JSON = 1 };
 
 /* Each report writes to out, in text or JSON (spec section 4). They return
- * XY_EUNKNOWN for an unknown citizen, city or action. */
-int xy_report_show(xy_db *db, const char *id, int format, FILE *out);
+ * XY_EUNKNOWN for an unknown citizen, city or action. With public_only,
+ * show prints only what the citizen's city publishes (spec 2.8): the
+ * masked ID and name, the score and grade with `publish scores`, the
+ * blacklist entry with `publish blacklist`. */
+int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE *out);
 int xy_report_explain(xy_db *db, const char *id, int format, FILE *out);
 int xy_report_check(xy_db *db, const char *id, const char *action, int format,
                     FILE *out);

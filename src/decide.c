@@ -28,16 +28,21 @@ static size_t collect(const xy_engine *e, uint32_t p, int as_parent, xy_active *
              * otherwise since says when the current grade was entered. */
             since = q->for_slot >= 0 ? xy__grade_entry(e, p, q->for_slot) : s->grade_since;
         }
-        since = xy__seen_day(e, since);
         xy_day until = XY_DAY_NONE;
         int active;
-        if (q->days) {
+        if (t == XY_DAY_NONE) {
+            /* Before the clock is set nothing is dated yet: what holds from
+             * registration is active, and its days will count from the
+             * clock's first day. */
+            active = holds;
+            since = XY_DAY_NONE;
+        } else if (q->days) {
+            since = xy__seen_day(e, since);
             if (since == XY_DAY_NONE) continue;
             until = since + q->days - 1;
-            /* Before the clock is set nothing has been dated yet: an entry
-             * at registration counts from the clock's first day. */
-            active = t == XY_DAY_NONE ? holds : (t >= since && t <= until);
+            active = t >= since && t <= until;
         } else {
+            since = xy__seen_day(e, since);
             active = holds;
         }
         if (!active) continue;

@@ -606,11 +606,15 @@ static void apply_one(xy_engine *e, const xy_event *ev)
     if (b->term) {
         xy_day end = t + b->term;
         if (s->term_end == XY_DAY_NONE || end > s->term_end) {
+            /* The reason is the event that started the running term; later
+             * events only extend it (the history records them). */
+            if (!(s->flags & CS_TERM)) {
+                int is_new;
+                *xy_map_put(&e->term_reason, c, &is_new) =
+                    (uint64_t)(uint32_t)ev->behaviour << 40 | (ev->seq & ((1ULL << 40) - 1));
+            }
             s->term_end = end;
             s->flags |= CS_TERM;
-            int is_new;
-            *xy_map_put(&e->term_reason, c, &is_new) =
-                (uint64_t)(uint32_t)ev->behaviour << 40 | (ev->seq & ((1ULL << 40) - 1));
             exit_push(e, end, c);
             emit_member(e, c, HIST_ENTER, MEMBER_BL_TERM, t, ev);
         }

@@ -31,6 +31,10 @@ typedef struct loader {
     xy_map staged;           /* per kind: keys staged by this file */
     xy_buf why;              /* the current row's reason */
     int kind;                /* XY_LOAD_* */
+    xy_buf staged_ids;       /* events: ids staged by this file */
+    uint64_t *staged_off;    /* staged event -> offset of its id */
+    uint64_t *staged_content; /* staged event -> hash of its content */
+    size_t nstaged, cap_staged;
 } loader;
 
 static const char *const citizen_cols[] = {"id", "name", "city", "father", "mother", NULL};
@@ -258,6 +262,36 @@ static int parse_amount(loader *l, xy_field f, int64_t *out)
     return 0;
 }
 
+/* Finds an event id staged earlier in this file (returns its index) or
+ * stages it (returns UINT64_MAX). Ids are found by hash and compared in
+ * full; two ids sharing a hash probe on to the hash of the hash. */
+static uint64_t stage_event(loader *l, xy_field id, uint64_t content)
+{
+    uint64_t h = xy_hash_bytes(id.s, id.n);
+    for (;;) {
+        if (h == XY_MAP_EMPTY) h = 0;
+        int is_new;
+        uint64_t *v = xy_map_put(&l->staged, h, &is_new);
+        if (is_new) {
+            *v = l->nstaged;
+            if (l->nstaged == l->cap_staged) {
+                size_t cap = l->cap_staged;
+                xy_grow((void **)&l->staged_off, &cap, l->nstaged + 1, sizeof *l->staged_off);
+                xy_grow((void **)&l->staged_content, &l->cap_staged, l->nstaged + 1, sizeof *l->staged_content);
+            }
+            l->staged_off[l->nstaged] = l->staged_ids.len;
+            l->staged_content[l->nstaged] = content;
+            l->nstaged++;
+            xy_buf_append(&l->staged_ids, id.s, id.n);
+            xy_buf_append(&l->staged_ids, "", 1);
+            return UINT64_MAX;
+        }
+        const char *have = l->staged_ids.data + l->staged_off[*v];
+        if (strncmp(have, id.s, id.n) == 0 && have[id.n] == 0) return *v;
+        h = xy_hash64(h);
+    }
+}
+
 static int event_row(loader *l)
 {
     xy_db *db = l->db;
@@ -293,18 +327,14 @@ static int event_row(loader *l)
         }
         return fail(l, "event id %.*s was already loaded with different content", (int)idf.n, idf.s);
     }
-    /* Within one file: the id's hash stands for the id (ids that differ
-     * but share 64 bits of hash are not a risk worth a second table). */
-    int is_new;
-    uint64_t *v = xy_map_put(&l->staged, xy_hash_bytes(idf.s, idf.n) & ~(1ULL << 63), &is_new);
-    if (!is_new) {
-        if (*v == content) {
+    uint64_t staged = stage_event(l, idf, content);
+    if (staged != UINT64_MAX) {
+        if (l->staged_content[staged] == content) {
             l->res->duplicates++;
             return 0;
         }
         return fail(l, "event id %.*s appears twice in this file with different content", (int)idf.n, idf.s);
     }
-    *v = content;
     xy__rec_event(&l->batch, &ev, idf.s, idf.n);
     l->nrecords++;
     l->res->applied++;
@@ -419,6 +449,9 @@ done:
     xy_buf_free(&l.batch);
     xy_buf_free(&l.rejects);
     xy_buf_free(&l.why);
+    xy_buf_free(&l.staged_ids);
+    xy_free(l.staged_off);
+    xy_free(l.staged_content);
     xy_free(data);
     return rc;
 }

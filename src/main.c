@@ -160,11 +160,11 @@ static int unknown(const char *what, const char *name)
 
 static int cmd_show(opts *o)
 {
-    if (need_args(o, 1, "xinyong show ID [--json]")) return XY_EINPUT;
+    if (need_args(o, 1, "xinyong show ID [--public] [--json]")) return XY_EINPUT;
     xy_db *db;
     int rc = open_db(o, XY_READ, &db);
     if (rc) return rc;
-    rc = xy_report_show(db, o->pos[0], o->json, stdout);
+    rc = xy_report_show(db, o->pos[0], o->public_only, o->json, stdout);
     if (rc == XY_EUNKNOWN) unknown("citizen", o->pos[0]);
     xy_db_close(db);
     return rc;
@@ -257,9 +257,12 @@ static const command commands[] = {
      "Moves the clock forward to DATE (YYYY-MM-DD), running day-start processing\n"
      "(expiries, association, list exits) for every day in between. An earlier date\n"
      "than today is an error (exit 1): the clock never goes back."},
-    {"show", cmd_show, "xinyong show ID [--json]",
+    {"show", cmd_show, "xinyong show ID [--public] [--json]",
      "Score, raw score, grade, blacklist and whitelist membership (since, reason)\n"
-     "and the consequences active today. Exit 3 for an unknown citizen."},
+     "and the consequences active today. Exit 3 for an unknown citizen.\n"
+     "--public shows only what the citizen's city publishes: masked ID and name,\n"
+     "score, grade and whitelist with 'publish scores', the blacklist entry with\n"
+     "'publish blacklist'; the rest is null ('not published')."},
     {"explain", cmd_explain, "xinyong explain ID [--json]",
      "Every contribution to the score (events, expiries, association) with its\n"
      "date, event, behaviour, agency, points and why points were zero or limited;\n"

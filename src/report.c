@@ -194,8 +194,13 @@ static void show_text(const json_t *o, FILE *out)
 {
     fprintf(out, "%s  %s  (%s)\n", sget(o, "id"), sget(o, "name"), sget(o, "city"));
     fprintf(out, "today       %s\n", sget(o, "today"));
-    fprintf(out, "score       %lld (raw %lld)\n", (long long)json_integer_value(json_object_get(o, "score")),
-            (long long)json_integer_value(json_object_get(o, "raw")));
+    if (!json_is_integer(json_object_get(o, "score")))
+        fprintf(out, "score       not published\n");
+    else if (json_is_integer(json_object_get(o, "raw")))
+        fprintf(out, "score       %lld (raw %lld)\n", (long long)json_integer_value(json_object_get(o, "score")),
+                (long long)json_integer_value(json_object_get(o, "raw")));
+    else
+        fprintf(out, "score       %lld\n", (long long)json_integer_value(json_object_get(o, "score")));
     fprintf(out, "grade       %s\n", sget(o, "grade"));
     const char *lists[2] = {"blacklist", "whitelist"};
     for (int i = 0; i < 2; i++) {
@@ -203,15 +208,38 @@ static void show_text(const json_t *o, FILE *out)
         if (json_is_null(l)) fprintf(out, "%-11s no\n", lists[i]);
         else fprintf(out, "%-11s since %s: %s\n", lists[i], sget(l, "since"), sget(l, "reason"));
     }
-    fprintf(out, "consequences\n");
-    text_consequences(json_object_get(o, "consequences"), out);
+    if (json_object_get(o, "consequences")) {
+        fprintf(out, "consequences\n");
+        text_consequences(json_object_get(o, "consequences"), out);
+    }
 }
 
-int xy_report_show(xy_db *db, const char *id, int format, FILE *out)
+/* The public view of a citizen: what its city publishes, nothing more. */
+static json_t *show_public(xy_db *db, const xy_engine *e, uint32_t c)
+{
+    const xy_city *city = xy__citizen_city(e, c);
+    int64_t score = xy_engine_score(e, c);
+    char masked[19];
+    xy_resid_mask(e->ids[c], masked);
+    int bl = city->publish_blacklist, sc = city->publish_scores;
+    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "id", masked, "name", xy__name(e, c), "city", city->id,
+                     "today", jday(e->today), "score", sc ? json_integer(score) : json_null(),
+                     "grade", sc ? grade_json(city, score) : json_null(),
+                     "blacklist", bl ? list_entry(db, e, c, XY_BLACKLIST) : json_null(),
+                     "whitelist", sc ? list_entry(db, e, c, XY_WHITELIST) : json_null());
+}
+
+int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE *out)
 {
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
     const xy_engine *e = db->engine;
+    if (public_only) {
+        json_t *o = show_public(db, e, c);
+        emit(o, format, out, show_text);
+        json_decref(o);
+        return XY_OK;
+    }
     const xy_city *city = xy__citizen_city(e, c);
     int64_t score = xy_engine_score(e, c);
     json_t *o = json_pack("{s:o,s:s,s:s,s:o,s:I,s:I,s:o,s:o,s:o,s:o}", "id", jid(e->ids[c]),
@@ -554,6 +582,13 @@ int xy_report_explain(xy_db *db, const char *id, int format, FILE *out)
         xy_panic("explanation of %s does not add up: base %lld + %lld != raw %lld", id, (long long)x.city->base,
                  (long long)x.sum, (long long)e->st[c].raw);
     xy_engine_free(replayed);
+    /* Entries made at registration, before the clock was set, date from
+     * the clock's first day. */
+    size_t i;
+    json_t *l;
+    json_array_foreach(x.lists, i, l)
+        if (json_is_null(json_object_get(l, "entered")))
+            json_object_set_new(l, "entered", jday(e->first_day));
     int64_t score = xy_engine_score(e, c);
     json_t *o = json_pack("{s:o,s:s,s:s,s:o,s:I,s:I,s:I,s:o,s:o,s:o,s:o}", "id", jid(e->ids[c]), "name",
                           xy__name(e, c), "city", x.city->id, "today", jday(e->today), "base",

@@ -728,6 +728,13 @@ static int d_consequence(line_ctx *l, int kind)
                 s = comma ? comma + 1 : e;
             }
             l->i++;
+            if (more && l->i < l->n &&
+                (tok_is(&l->t[l->i], "for") || tok_is(&l->t[l->i], "children") || tok_is(&l->t[l->i], "deny") ||
+                 tok_is(&l->t[l->i], "priority") || tok_is(&l->t[l->i], "discount"))) {
+                report(u->d, tok_pos(l, l->i), "expected a grade name after ',', found '%.*s'",
+                       (int)l->t[l->i].n, l->t[l->i].s);
+                goto fail;
+            }
             if (!more && l->i < l->n && l->t[l->i].type == TOK_WORD && l->t[l->i].s[0] == ',') {
                 more = 1;
                 if (l->t[l->i].n == 1) l->i++;

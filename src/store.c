@@ -200,11 +200,12 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len)
         memcpy(&city, p + 9, 2);
         uint32_t idx;
         xy_resid id = get_u64(p + 1);
+        /* The hook goes on first: registration itself may enter a list. */
+        if (db->hist_fn && id == db->hist_resid)
+            xy__engine_set_history(e, db->hist_fn, db->hist_ctx, e->n);
         if (xy_engine_add_citizen(e, id, city, get_u32(p + 11), get_u32(p + 15),
                                   (const char *)p + 23, nlen, &idx))
             return XY_ECORRUPT;
-        if (db->hist_fn && id == db->hist_resid)
-            xy__engine_set_history(e, db->hist_fn, db->hist_ctx, idx);
         return XY_OK;
     }
     case R_CONTACT:
@@ -375,6 +376,16 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
     }
     if (dh) closedir(dh);
     if (rc) goto done;
+    /* The copy must stand alone: a file included from outside the rules
+     * directory would be missing from it. */
+    rc = xy_rules_load_dir(rdir, diag, ctx, &rules);
+    if (rc) {
+        xy__diagf(diag, ctx, "%s: the rules must be self-contained: every included file must be in %s",
+                  rules_dir, rules_dir);
+        rc = XY_EINPUT;
+        goto done;
+    }
+    xy_rules_free(rules);
     /* The log appears last, whole: it is what marks a data directory. */
     char *tmp = join(path, "log.tmp");
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);

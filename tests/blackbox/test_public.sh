@@ -1,0 +1,78 @@
+# Public views (spec 2.8) and what happens at registration: `show --public`,
+# list entries a citizen makes when registered, and rulesets that `init`
+# must refuse.
+. "$XY_ROOT/tests/blackbox/lib.sh"
+. "$XY_ROOT/tests/blackbox/scenario.sh"
+
+mkdir -p "$T/r"
+cat >"$T/r/open.rules" <<'R'
+city open "Open"
+region 110101
+score base 100 min 0 max 200
+grade hi from 150
+grade lo from 0
+behaviour bad points -60 category c
+behaviour good points +60 category c
+agency a reports category c
+blacklist below 50
+whitelist from 100
+privilege welcome on whitelist priority desk
+publish blacklist scores
+R
+cat >"$T/r/closed.rules" <<'R'
+city closed "Closed"
+region 120101
+score base 100 min 0 max 200
+grade hi from 150
+grade lo from 0
+behaviour bad points -60 category c
+agency a reports category c
+blacklist below 50
+whitelist from 150
+R
+fresh pub "$T/r"
+A=$(mkid 110101 19800101 001)
+B=$(mkid 120101 19800101 003)
+csv "$T/c.csv" "id,name" "$A,Ann Open" "$B,Bo Closed"
+setup load citizens "$T/c.csv"
+
+# Ann's base 100 is at the whitelist threshold: she is listed at registration.
+run explain "$A" --json
+expect_json "explain lists the whitelist entry made at registration" '.lists[0].list' whitelist
+expect_eq "... with the clock unset it has no date yet" "$(qe "$A" '.lists[0].entered')" null
+run check "$A" desk --json
+expect_eq "a consequence holding from registration is active before the clock" "$(jget .decision)" priority
+load_events "e1,2024-03-01,$A,bad,a,," "e2,2024-03-01,$B,bad,a,,"
+expect_eq "entry at registration dates from the clock's first day" "$(qe "$A" '.lists[0].entered')" 2024-03-01
+expect_eq "... and the whitelist exit is listed" "$(qe "$A" '.lists[0].left')" 2024-03-01
+expect_eq "... followed by the blacklist entry" "$(qe "$A" '.lists[1].list + " " + .lists[1].by')" "blacklist score"
+
+run show "$A" --public --json
+expect_eq "show --public masks the ID" "$(jget .id)" "110101********$(echo "$A" | cut -c15-18)"
+expect_eq "show --public: published score" "$(jget .score)" 40
+expect_eq "show --public: published blacklist entry" "$(jget .blacklist.since)" 2024-03-01
+expect_eq "show --public: no raw score" "$(jget .raw)" null
+expect_eq "show --public: no consequences" "$(jget .consequences)" null
+run show "$B" --public --json
+expect_eq "show --public: unpublished score is null" "$(jget .score)" null
+expect_eq "show --public: unpublished blacklist is null" "$(jget .blacklist)" null
+run show "$B" --public
+expect_out "show --public text says so" "not published"
+run show "$B" --json
+expect_eq "show without --public is the operator's view" "$(jget .blacklist.since)" 2024-03-01
+
+# A ruleset whose include lies outside its directory cannot be copied whole.
+mkdir -p "$T/outside" "$T/inc"
+echo 'behaviour shared points +1 category c' >"$T/outside/shared.rules"
+printf 'include "../outside/shared.rules"\ncity x\nscore base 1\nagency a reports shared\n' >"$T/inc/x.rules"
+rm -rf "$T/incdata"
+run --data "$T/incdata" init --rules "$T/inc"
+expect_rc "init refuses rules that include files outside their directory" 1
+expect_err "... and says why" "self-contained"
+
+# A grade list that ends in a comma is a clear error, not a shifted one.
+printf 'city g\nscore base 1 min 0\ngrade A from 0\nsanction s on grade A, deny x\n' >"$T/g.rules"
+run rules check "$T/g.rules"
+expect_rc "trailing comma in a grade list" 1
+expect_err "... names the column of what follows" "g.rules:4:24: expected a grade name after ','"
+finish
