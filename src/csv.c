@@ -40,6 +40,7 @@ static void add_field(xy_csv *c, const char *s, size_t n, size_t off)
 
 static void scratch_put(xy_csv *c, const char *s, size_t n)
 {
+    if (n == 0) return;
     if (c->scratch_len + n > c->scratch_cap)
         xy_grow((void **)&c->scratch, &c->scratch_cap, c->scratch_len + n, 1);
     memcpy(c->scratch + c->scratch_len, s, n);

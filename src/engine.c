@@ -391,6 +391,7 @@ static void associate(xy_engine *e, xy_day t)
             uint32_t b = (uint32_t)(w * 64 + (unsigned)__builtin_ctzll(bits));
             bits &= bits - 1;
             uint64_t from = e->csr_off[b], to = e->csr_off[b + 1];
+            if (from == to) continue;
             if (nh + (to - from) > e->cap_hits) {
                 size_t cap = e->cap_hits;
                 xy_grow((void **)&e->hits, &e->cap_hits, nh + (to - from), sizeof *e->hits);

@@ -1221,7 +1221,7 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
             for (size_t k = 0; k < ncities; k++)
                 if (r->cities[k].id == ids[i]) order[i] = (int)k;
         for (size_t i = 0; i < nregions; i++) r->regions[i].city = order[r->regions[i].city];
-        qsort(r->regions, nregions, sizeof *r->regions, cmp_region);
+        if (nregions) qsort(r->regions, nregions, sizeof *r->regions, cmp_region);
         xy_free(ids);
         xy_free(order);
     }
