@@ -262,7 +262,9 @@ int xy_engine_add_citizen(xy_engine *e, xy_resid id, int city, uint32_t father,
     uint64_t *slot = xy_map_put(&e->by_id, id, &is_new);
     if (!is_new) return XY_EEXIST;
     uint32_t c = e->n;
-    *slot = c;
+    /* The city rides along with the index: a load validating an event
+     * then needs one lookup, not a second trip to the state. */
+    *slot = (uint64_t)(uint16_t)city << 32 | c;
     if (c == e->cap) {
         uint32_t cap = e->cap ? e->cap * 2 : 1024;
         e->ids = xy_big_realloc(e->ids, e->cap * sizeof *e->ids, cap * sizeof *e->ids);
@@ -668,6 +670,14 @@ uint32_t xy_engine_find(const xy_engine *e, xy_resid id)
 {
     const uint64_t *v = xy_map_get(&e->by_id, id);
     return v ? (uint32_t)*v : XY_NONE;
+}
+
+uint32_t xy__engine_find_city(const xy_engine *e, xy_resid id, int *city)
+{
+    const uint64_t *v = xy_map_get(&e->by_id, id);
+    if (!v) return XY_NONE;
+    *city = (int)(*v >> 32);
+    return (uint32_t)*v;
 }
 
 int64_t xy_engine_raw(const xy_engine *e, uint32_t c) { return e->st[c].raw; }

@@ -110,7 +110,7 @@ struct xy_engine {
     uint32_t *mother;       /* index -> mother index or XY_NONE */
     uint64_t *name_off;     /* index -> offset of the name in names */
     xy_buf names;           /* NUL-terminated names */
-    xy_map by_id;           /* packed ID -> index */
+    xy_map by_id;           /* packed ID -> city << 32 | index */
     /* state */
     xy_cstate *st;          /* index -> scoring state */
     uint64_t *bl_bits;      /* bitmap of blacklisted citizens */
@@ -168,6 +168,9 @@ static inline const char *xy__name(const xy_engine *e, uint32_t i)
 {
     return e->names.data + e->name_off[i];
 }
+
+/* Dense index and city of a citizen, or XY_NONE. */
+uint32_t xy__engine_find_city(const xy_engine *e, xy_resid id, int *city);
 
 /* Sets the history hook (NULL to remove). */
 void xy__engine_set_history(xy_engine *e, xy_hist_fn *fn, void *ctx, uint32_t only);

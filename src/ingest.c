@@ -31,10 +31,6 @@ typedef struct loader {
     xy_map staged;           /* per kind: keys staged by this file */
     xy_buf why;              /* the current row's reason */
     int kind;                /* XY_LOAD_* */
-    xy_buf staged_ids;       /* events: ids staged by this file */
-    uint64_t *staged_off;    /* staged event -> offset of its id */
-    uint64_t *staged_content; /* staged event -> hash of its content */
-    size_t nstaged, cap_staged;
 } loader;
 
 static const char *const citizen_cols[] = {"id", "name", "city", "father", "mother", NULL};
@@ -122,18 +118,27 @@ static int parse_id(loader *l, xy_field f, const char *what, xy_resid *out)
 }
 
 /* A registered citizen: in the state, or staged earlier in this file. */
-static int registered(loader *l, xy_field f, const char *what, uint32_t *index)
+static int registered_city(loader *l, xy_field f, const char *what, uint32_t *index, xy_resid *key,
+                           int *city)
 {
     xy_resid id;
+    int cy = -1;
     if (parse_id(l, f, what, &id)) return -1;
-    uint32_t i = xy_engine_find(l->db->engine, id);
+    uint32_t i = xy__engine_find_city(l->db->engine, id, &cy);
     if (i == XY_NONE) {
         const uint64_t *v = l->kind == XY_LOAD_CITIZENS ? xy_map_get(&l->staged, id) : NULL;
         if (!v) return fail(l, "%s %.*s is not registered", what, (int)f.n, f.s);
         i = (uint32_t)*v;
     }
     *index = i;
+    if (key) *key = id;
+    if (city) *city = cy;
     return 0;
+}
+
+static int registered(loader *l, xy_field f, const char *what, uint32_t *index)
+{
+    return registered_city(l, f, what, index, NULL, NULL);
 }
 
 static int optional_parent(loader *l, xy_field f, const char *what, xy_resid self, uint32_t *index)
@@ -262,40 +267,9 @@ static int parse_amount(loader *l, xy_field f, int64_t *out)
     return 0;
 }
 
-/* Finds an event id staged earlier in this file (returns its index) or
- * stages it (returns UINT64_MAX). Ids are found by hash and compared in
- * full; two ids sharing a hash probe on to the hash of the hash. */
-static uint64_t stage_event(loader *l, xy_field id, uint64_t content)
-{
-    uint64_t h = xy_hash_bytes(id.s, id.n);
-    for (;;) {
-        if (h == XY_MAP_EMPTY) h = 0;
-        int is_new;
-        uint64_t *v = xy_map_put(&l->staged, h, &is_new);
-        if (is_new) {
-            *v = l->nstaged;
-            if (l->nstaged == l->cap_staged) {
-                size_t cap = l->cap_staged;
-                xy_grow((void **)&l->staged_off, &cap, l->nstaged + 1, sizeof *l->staged_off);
-                xy_grow((void **)&l->staged_content, &l->cap_staged, l->nstaged + 1, sizeof *l->staged_content);
-            }
-            l->staged_off[l->nstaged] = l->staged_ids.len;
-            l->staged_content[l->nstaged] = content;
-            l->nstaged++;
-            xy_buf_append(&l->staged_ids, id.s, id.n);
-            xy_buf_append(&l->staged_ids, "", 1);
-            return UINT64_MAX;
-        }
-        const char *have = l->staged_ids.data + l->staged_off[*v];
-        if (strncmp(have, id.s, id.n) == 0 && have[id.n] == 0) return *v;
-        h = xy_hash64(h);
-    }
-}
-
 static int event_row(loader *l)
 {
     xy_db *db = l->db;
-    xy_engine *e = db->engine;
     const xy_rules *r = db->rules;
     xy_field idf = field(l, 0), datef = field(l, 1), bf = field(l, 3), af = field(l, 4);
     xy_field cpf = field(l, 6);
@@ -304,36 +278,32 @@ static int event_row(loader *l)
         return fail(l, "event id '%.*s' must be 1-64 characters of A-Z a-z 0-9 . _ : -", (int)idf.n, idf.s);
     if (xy_day_parse(datef.s, datef.n, &ev.date))
         return fail(l, "date '%.*s' is not a valid YYYY-MM-DD date", (int)datef.n, datef.s);
-    if (registered(l, field(l, 2), "citizen", &ev.citizen)) return -1;
-    const xy_city *city = &r->cities[e->st[ev.citizen].city];
+    xy_resid who, other = 0;
+    int cy;
+    if (registered_city(l, field(l, 2), "citizen", &ev.citizen, &who, &cy)) return -1;
+    const xy_city *city = &r->cities[cy];
     ev.behaviour = xy_rules_behaviour_id(r, bf.s, bf.n);
     if (ev.behaviour < 0 || !xy__city_behaviour(r, city, ev.behaviour))
         return fail(l, "behaviour '%.*s' is not defined in city %s", (int)bf.n, bf.s, city->id);
     ev.agency = xy_rules_agency_id(r, af.s, af.n);
     if (ev.agency < 0) return fail(l, "unknown agency '%.*s'", (int)af.n, af.s);
-    if (xy_rules_may_report(r, e->st[ev.citizen].city, ev.agency, ev.behaviour))
+    if (xy_rules_may_report(r, cy, ev.agency, ev.behaviour))
         return fail(l, "agency '%.*s' may not report '%.*s' in city %s", (int)af.n, af.s, (int)bf.n,
                     bf.s, city->id);
     if (parse_amount(l, field(l, 5), &ev.amount)) return -1;
     ev.counterpart = XY_NONE;
-    if (cpf.n && registered(l, cpf, "counterpart", &ev.counterpart)) return -1;
-    uint64_t content = xy__event_content_hash(&ev, e->ids[ev.citizen],
-                                              ev.counterpart == XY_NONE ? 0 : e->ids[ev.counterpart]);
-    uint64_t seq = xy__db_find_event(db, idf.s, idf.n);
-    if (seq != UINT64_MAX) {
+    if (cpf.n && registered_city(l, cpf, "counterpart", &ev.counterpart, &other, NULL)) return -1;
+    uint64_t content = xy__event_content_hash(&ev, who, other);
+    int is_new;
+    uint64_t seq = xy__db_stage_event(db, idf.s, idf.n, content, &is_new);
+    if (!is_new) {
         if (db->ev_content[seq] == content) {
             l->res->duplicates++;
             return 0;
         }
+        if (seq >= db->nevents)
+            return fail(l, "event id %.*s appears twice in this file with different content", (int)idf.n, idf.s);
         return fail(l, "event id %.*s was already loaded with different content", (int)idf.n, idf.s);
-    }
-    uint64_t staged = stage_event(l, idf, content);
-    if (staged != UINT64_MAX) {
-        if (l->staged_content[staged] == content) {
-            l->res->duplicates++;
-            return 0;
-        }
-        return fail(l, "event id %.*s appears twice in this file with different content", (int)idf.n, idf.s);
     }
     xy__rec_event(&l->batch, &ev, idf.s, idf.n);
     l->nrecords++;
@@ -342,6 +312,20 @@ static int event_row(loader *l)
 }
 
 /* ------------------------------------------------------------------ load */
+
+static void scout_row(loader *l, xy_csv *scout)
+{
+    const char *why;
+    if (xy_csv_next(scout, &why) <= 0) return;
+    int ci = l->col[2], ii = l->col[0];
+    if (ci >= 0 && (size_t)ci < scout->nfields) {
+        xy_resid id;
+        if (xy_resid_parse(scout->fields[ci].s, scout->fields[ci].n, &id, NULL) == XY_OK)
+            xy_map_prefetch(&l->db->engine->by_id, id);
+    }
+    if (ii >= 0 && (size_t)ii < scout->nfields)
+        xy__db_prefetch_event(l->db, scout->fields[ii].s, scout->fields[ii].n);
+}
 
 static int write_rejects(const char *path, const xy_buf *b)
 {
@@ -376,6 +360,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
         return XY_EINPUT;
     }
     loader l = {0};
+    xy_csv scout = {0};
     l.db = db;
     l.path = path;
     l.diag = diag;
@@ -396,8 +381,16 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
         goto done;
     }
     size_t width = l.csv.nfields;
+    /* A second reader runs SCOUT rows ahead and starts fetching the index
+     * slots the row will need (its citizen, its event id): at population
+     * scale those are cache misses, and this way they overlap. */
+    enum { SCOUT = 8 };
+    xy_csv_init(&scout, l.csv.p, (size_t)(data + len - l.csv.p));
+    int scouting = kind == XY_LOAD_EVENTS;
+    for (int k = 0; scouting && k < SCOUT; k++) scout_row(&l, &scout);
     for (;;) {
         const char *why;
+        if (scouting) scout_row(&l, &scout);
         int got = xy_csv_next(&l.csv, &why);
         if (got == 0) break;
         res->rows++;
@@ -423,6 +416,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
         xy__diagf(diag, ctx, "%s: %llu more bad rows not shown", path,
                   (unsigned long long)(l.errors - MAX_SHOWN_ERRORS));
     if (l.errors && !l.want_rejects) {
+        xy__db_unstage(db);
         xy__diagf(diag, ctx, "%s: %llu bad rows: nothing of this file was applied", path,
                   (unsigned long long)l.errors);
         res->applied = 0;
@@ -432,6 +426,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     /* The rejects are safe on disk before the good rows count as loaded,
      * so that no row is ever lost between the two. */
     if (l.want_rejects && write_rejects(rejects_path, &l.rejects)) {
+        xy__db_unstage(db);
         xy__diagf(diag, ctx, "%s: cannot write rejects: %s", rejects_path, strerror(errno));
         res->applied = 0;
         rc = XY_EIO;
@@ -445,13 +440,11 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     (void)ncols;
 done:
     xy_csv_free(&l.csv);
+    xy_csv_free(&scout);
     xy_map_free(&l.staged);
     xy_buf_free(&l.batch);
     xy_buf_free(&l.rejects);
     xy_buf_free(&l.why);
-    xy_buf_free(&l.staged_ids);
-    xy_free(l.staged_off);
-    xy_free(l.staged_content);
     xy_free(data);
     return rc;
 }

@@ -1095,6 +1095,7 @@ static void city_free(xy_city *c)
     for (int i = 0; i < c->nbehaviours; i++) xy_free(c->behaviours[i].text);
     xy_free(c->behaviours);
     xy_free(c->rule_of);
+    xy_free(c->agency_mask);
     xy_free(c->grade_cons);
     xy_free(c->marks);
     xy_map_free(&c->perms);
@@ -1209,6 +1210,14 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
             c->rule_of = xy_malloc((r->behaviour_names.count + 1) * sizeof *c->rule_of);
             for (size_t k = 0; k < r->behaviour_names.count; k++) c->rule_of[k] = -1;
             for (int b = 0; b < c->nbehaviours; b++) c->rule_of[c->behaviours[b].name] = b;
+            c->agency_mask = xy_calloc(r->behaviour_names.count + 1, sizeof *c->agency_mask);
+            for (size_t k = 0; k <= c->perms.mask; k++) {
+                uint64_t key = c->perms.slots[k].key;
+                if (!key) continue;
+                key--; /* slots hold key + 1 */
+                uint32_t agency = (uint32_t)(key >> 32), bid = (uint32_t)key;
+                if (agency < 64) c->agency_mask[bid] |= 1ULL << agency;
+            }
         }
         r->limited = xy_calloc(r->behaviour_names.count + 1, 1);
         for (size_t i = 0; i < ncities; i++)
@@ -1327,9 +1336,9 @@ int xy_rules_may_report(const xy_rules *r, int city, int32_t agency, int32_t beh
 {
     const xy_city *c = &r->cities[city];
     if (!xy__city_behaviour(r, c, behaviour)) return XY_EUNKNOWN;
-    if (agency < 0 || !xy_map_get(&c->perms, (uint64_t)agency << 32 | (uint32_t)behaviour))
-        return XY_EINPUT;
-    return XY_OK;
+    if (agency < 0) return XY_EINPUT;
+    if (agency < 64) return c->agency_mask[behaviour] >> agency & 1 ? XY_OK : XY_EINPUT;
+    return xy_map_get(&c->perms, (uint64_t)agency << 32 | (uint32_t)behaviour) ? XY_OK : XY_EINPUT;
 }
 
 int xy__city_grade(const xy_city *c, int64_t score)

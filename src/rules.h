@@ -60,6 +60,9 @@ typedef struct xy_city {
     int nbehaviours;            /* number of definitions */
     int32_t *rule_of;           /* behaviour name id -> index, or -1 */
     xy_map perms;               /* (agency << 32 | behaviour id) -> 1 */
+    uint64_t *agency_mask;      /* behaviour name id -> bit a set if agency a
+                                   (< 64) may report it; the perms map answers
+                                   for agencies 64 and up */
     int has_blacklist;          /* `blacklist below` given */
     int64_t bl_below;           /* entry threshold */
     int has_exit;               /* `blacklist exit` given */

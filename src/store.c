@@ -40,76 +40,78 @@ void xy__diagf(xy_diag_fn *fn, void *ctx, const char *fmt, ...)
 
 /* ------------------------------------------------------------ encoding */
 
-static void put_u8(xy_buf *b, uint8_t v) { xy_buf_append(b, &v, 1); }
-static void put_u16(xy_buf *b, uint16_t v) { xy_buf_append(b, &v, 2); }
-static void put_u32(xy_buf *b, uint32_t v) { xy_buf_append(b, &v, 4); }
-static void put_u64(xy_buf *b, uint64_t v) { xy_buf_append(b, &v, 8); }
-
-/* Starts a record: reserves the header, returns its offset. */
-static size_t rec_begin(xy_buf *b, int type)
+/* Reserves a record of payload size n (type byte included) at the end of
+ * b and returns a pointer to its payload; rec_seal() fills the header. */
+static unsigned char *rec_reserve(xy_buf *b, size_t n, int type)
 {
-    size_t at = b->len;
-    put_u32(b, 0);
-    put_u32(b, 0);
-    put_u8(b, (uint8_t)type);
-    return at;
+    if (b->len + 8 + n + 1 > b->cap) xy_grow((void **)&b->data, &b->cap, b->len + 8 + n + 1, 1);
+    unsigned char *p = (unsigned char *)b->data + b->len + 8;
+    p[0] = (unsigned char)type;
+    b->len += 8 + n;
+    b->data[b->len] = 0;
+    return p;
 }
 
-static void rec_end(xy_buf *b, size_t at)
+static void rec_seal(unsigned char *payload, size_t n)
 {
-    uint32_t len = (uint32_t)(b->len - at - 8);
-    uint32_t crc = (uint32_t)crc32(0L, (const Bytef *)b->data + at + 8, len);
-    memcpy(b->data + at, &len, 4);
-    memcpy(b->data + at + 4, &crc, 4);
+    uint32_t len = (uint32_t)n, crc = (uint32_t)crc32(0L, payload, (uInt)n);
+    memcpy(payload - 8, &len, 4);
+    memcpy(payload - 4, &crc, 4);
 }
+
+static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
 
 void xy__rec_citizen(xy_buf *b, xy_resid id, int city, uint32_t father, uint32_t mother,
                      const char *name, size_t name_len)
 {
-    size_t at = rec_begin(b, R_CITIZEN);
-    put_u64(b, id);
-    put_u16(b, (uint16_t)city);
-    put_u32(b, father);
-    put_u32(b, mother);
-    put_u32(b, (uint32_t)name_len);
-    xy_buf_append(b, name, name_len);
-    rec_end(b, at);
+    size_t n = 23 + name_len;
+    unsigned char *p = rec_reserve(b, n, R_CITIZEN);
+    uint16_t c = (uint16_t)city;
+    put64(p + 1, id);
+    memcpy(p + 9, &c, 2);
+    put32(p + 11, father);
+    put32(p + 15, mother);
+    put32(p + 19, (uint32_t)name_len);
+    memcpy(p + 23, name, name_len);
+    rec_seal(p, n);
 }
 
 void xy__rec_contact(xy_buf *b, uint32_t a, uint32_t bb)
 {
-    size_t at = rec_begin(b, R_CONTACT);
-    put_u32(b, a);
-    put_u32(b, bb);
-    rec_end(b, at);
+    unsigned char *p = rec_reserve(b, 9, R_CONTACT);
+    put32(p + 1, a);
+    put32(p + 5, bb);
+    rec_seal(p, 9);
 }
 
 void xy__rec_event(xy_buf *b, const xy_event *ev, const char *id, size_t id_len)
 {
-    size_t at = rec_begin(b, R_EVENT);
-    put_u32(b, (uint32_t)ev->date);
-    put_u32(b, ev->citizen);
-    put_u32(b, (uint32_t)ev->behaviour);
-    put_u32(b, (uint32_t)ev->agency);
-    put_u64(b, (uint64_t)ev->amount);
-    put_u32(b, ev->counterpart);
-    put_u8(b, (uint8_t)id_len);
-    xy_buf_append(b, id, id_len);
-    rec_end(b, at);
+    size_t n = 30 + id_len;
+    unsigned char *p = rec_reserve(b, n, R_EVENT);
+    put32(p + 1, (uint32_t)ev->date);
+    put32(p + 5, ev->citizen);
+    put32(p + 9, (uint32_t)ev->behaviour);
+    put32(p + 13, (uint32_t)ev->agency);
+    put64(p + 17, (uint64_t)ev->amount);
+    put32(p + 25, ev->counterpart);
+    p[29] = (unsigned char)id_len;
+    memcpy(p + 30, id, id_len);
+    rec_seal(p, n);
 }
 
 void xy__rec_advance(xy_buf *b, xy_day day)
 {
-    size_t at = rec_begin(b, R_ADVANCE);
-    put_u32(b, (uint32_t)day);
-    rec_end(b, at);
+    unsigned char *p = rec_reserve(b, 5, R_ADVANCE);
+    put32(p + 1, (uint32_t)day);
+    rec_seal(p, 5);
 }
 
 static void rec_commit(xy_buf *b, uint64_t n)
 {
-    size_t at = rec_begin(b, R_COMMIT);
-    put_u64(b, n);
-    rec_end(b, at);
+    unsigned char *p = rec_reserve(b, 9, R_COMMIT);
+    put64(p + 1, n);
+    rec_seal(p, 9);
 }
 
 /* ---------------------------------------------------------- event index */
@@ -123,27 +125,40 @@ uint64_t xy__event_content_hash(const xy_event *ev, xy_resid citizen, xy_resid c
 
 const char *xy__db_event_id(const xy_db *db, uint64_t seq)
 {
-    return seq < db->nevents ? db->ev_ids.data + db->ev_id_off[seq] : "?";
+    return seq < db->nevents + db->nstaged ? db->ev_ids.data + db->ev_id_off[seq] : "?";
 }
 
 /* Ids are found by a 64-bit hash; should two ids ever share one, the later
  * is placed under the hash of the hash, and so on. */
-uint64_t xy__db_find_event(const xy_db *db, const char *id, size_t n)
+static uint64_t id_hash(const char *id, size_t n)
 {
     uint64_t h = xy_hash_bytes(id, n);
+    return h == XY_MAP_EMPTY ? 0 : h;
+}
+
+uint64_t xy__db_find_event(const xy_db *db, const char *id, size_t n)
+{
+    uint64_t h = id_hash(id, n);
     for (;;) {
-        if (h == XY_MAP_EMPTY) h = 0;
         const uint64_t *v = xy_map_get(&db->ev_index, h);
         if (!v) return UINT64_MAX;
         const char *s = db->ev_ids.data + db->ev_id_off[*v];
         if (strncmp(s, id, n) == 0 && s[n] == 0) return *v;
         h = xy_hash64(h);
+        if (h == XY_MAP_EMPTY) h = 0;
     }
 }
 
-static void index_event(xy_db *db, const char *id, size_t n, uint64_t content)
+void xy__db_prefetch_event(const xy_db *db, const char *id, size_t n)
 {
-    uint64_t seq = db->nevents++;
+    xy_map_prefetch(&db->ev_index, id_hash(id, n));
+}
+
+/* Appends an event's id and content as seq (= nevents + nstaged) and puts
+ * it in the index; returns the hash it was placed under. */
+static uint64_t add_event(xy_db *db, const char *id, size_t n, uint64_t content)
+{
+    uint64_t seq = db->nevents + db->nstaged;
     if (seq >= db->cap_events) {
         size_t cap = db->cap_events;
         xy_grow((void **)&db->ev_id_off, &cap, seq + 1, sizeof *db->ev_id_off);
@@ -153,17 +168,40 @@ static void index_event(xy_db *db, const char *id, size_t n, uint64_t content)
     xy_buf_append(&db->ev_ids, id, n);
     xy_buf_append(&db->ev_ids, "", 1);
     db->ev_content[seq] = content;
-    uint64_t h = xy_hash_bytes(id, n);
+    uint64_t h = id_hash(id, n);
     for (;;) {
-        if (h == XY_MAP_EMPTY) h = 0;
         int is_new;
         uint64_t *v = xy_map_put(&db->ev_index, h, &is_new);
         if (is_new) {
             *v = seq;
-            return;
+            return h;
         }
         h = xy_hash64(h);
+        if (h == XY_MAP_EMPTY) h = 0;
     }
+}
+
+uint64_t xy__db_stage_event(xy_db *db, const char *id, size_t n, uint64_t content, int *is_new)
+{
+    uint64_t seq = xy__db_find_event(db, id, n);
+    *is_new = seq == UINT64_MAX;
+    if (!*is_new) return seq;
+    uint64_t h = add_event(db, id, n, content);
+    XY_PUSH(db->staged_h, db->nstaged, db->cap_staged, h);
+    return db->nevents + db->nstaged - 1;
+}
+
+void xy__db_unstage(xy_db *db)
+{
+    for (size_t i = 0; i < db->nstaged; i++) xy_map_del(&db->ev_index, db->staged_h[i]);
+    if (db->nstaged) db->ev_ids.len = db->ev_id_off[db->nevents];
+    db->nstaged = 0;
+}
+
+static void index_event(xy_db *db, const char *id, size_t n, uint64_t content)
+{
+    add_event(db, id, n, content);
+    db->nevents++;
 }
 
 /* ------------------------------------------------------------- applying */
@@ -173,6 +211,7 @@ static uint64_t get_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); 
 
 typedef struct applier {
     xy_db *db;           /* owner of the index */
+    int staged;          /* events are in the index already (a commit) */
     xy_engine *e;        /* engine being fed */
     xy_event evs[4096];  /* events waiting to be applied together */
     size_t nevs;         /* how many */
@@ -225,12 +264,15 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len)
             xy_rules_may_report(e->rules, e->st[ev->citizen].city, ev->agency, ev->behaviour))
             return XY_ECORRUPT;
         ev->seq = db->nevents;
-        if (a->e == db->engine)
+        if (a->e != db->engine || a->staged) {
+            /* Replaying for an explanation, or committing events a load
+             * already put in the index: count them only. */
+            db->nevents++;
+        } else {
             index_event(db, (const char *)p + 30, p[29],
                         xy__event_content_hash(ev, e->ids[ev->citizen],
                                                ev->counterpart == XY_NONE ? 0 : e->ids[ev->counterpart]));
-        else
-            db->nevents++;
+        }
         if (++a->nevs == sizeof a->evs / sizeof a->evs[0]) flush_events(a);
         return XY_OK;
     }
@@ -272,10 +314,11 @@ static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *
 }
 
 /* Applies the whole batches of data[from..end). */
-static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, size_t from, size_t end)
+static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, size_t from, size_t end, int staged)
 {
     applier *a = xy_malloc(sizeof *a);
     a->db = db;
+    a->staged = staged;
     a->e = e;
     a->nevs = 0;
     int rc = XY_OK;
@@ -450,7 +493,7 @@ static int replay(xy_db *db, xy_engine *e, xy_diag_fn *diag, void *ctx, size_t *
         xy__diagf(diag, ctx, "%s/log:%zu: record checksum mismatch (the log is corrupt)", db->path, bad_at);
         goto done;
     }
-    rc = apply_range(db, e, data, sizeof LOG_MAGIC, good);
+    rc = apply_range(db, e, data, sizeof LOG_MAGIC, good, 0);
     if (rc) {
         xy__diagf(diag, ctx, "%s/log: a record does not decode (the log is corrupt)", db->path);
         goto done;
@@ -540,6 +583,7 @@ void xy_db_close(xy_db *db)
     xy_map_free(&db->ev_index);
     xy_free(db->ev_id_off);
     xy_free(db->ev_content);
+    xy_free(db->staged_h);
     xy_buf_free(&db->ev_ids);
     xy_free(db->path);
     xy_free(db);
@@ -551,7 +595,10 @@ const xy_rules *xy_db_rules(const xy_db *db) { return db->rules; }
 int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
 {
     if (db->mode != XY_WRITE) return XY_EINVAL;
-    if (nrecords == 0) return XY_OK;
+    if (nrecords == 0) {
+        xy__db_unstage(db);
+        return XY_OK;
+    }
     size_t body = batch->len;
     rec_commit(batch, nrecords);
     if (lseek(db->log_fd, (off_t)db->log_size, SEEK_SET) < 0) return XY_EIO;
@@ -560,12 +607,15 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
     if (rc) {
         /* Nothing of the batch may survive: cut the log back. If even that
          * fails, the missing commit record keeps the batch out of replay. */
+        xy__db_unstage(db);
         if (ftruncate(db->log_fd, (off_t)db->log_size) == 0) (void)fdatasync(db->log_fd);
         return rc;
     }
     db->log_size += batch->len;
-    rc = apply_range(db, db->engine, (const unsigned char *)batch->data, 0, body);
-    if (rc) xy_panic("a batch that was validated does not apply");
+    uint64_t staged = db->nstaged, first = db->nevents;
+    rc = apply_range(db, db->engine, (const unsigned char *)batch->data, 0, body, 1);
+    if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
+    db->nstaged = 0;
     return XY_OK;
 }
 

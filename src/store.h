@@ -23,14 +23,25 @@ struct xy_db {
     uint64_t *ev_id_off;    /* seq -> offset of its id in ev_ids */
     uint64_t *ev_content;   /* seq -> hash of its content */
     size_t cap_events;      /* capacity of the two arrays */
+    size_t nstaged;         /* events of a load in progress, after nevents */
+    uint64_t *staged_h;     /* their index keys, to take them back out */
+    size_t cap_staged;      /* capacity of staged_h */
     xy_buf ev_ids;          /* NUL-terminated event ids */
     xy_resid hist_resid;    /* replay: citizen whose history is wanted */
     xy_hist_fn *hist_fn;    /* replay: history sink */
     void *hist_ctx;         /* its context */
 };
 
-/* Seq of an event id, or UINT64_MAX when it has not been stored. */
+/* Seq of an event id (stored, or staged by the load in progress), or
+ * UINT64_MAX. */
 uint64_t xy__db_find_event(const xy_db *db, const char *id, size_t n);
+/* Starts fetching the index slot of an event id, for a lookup soon. */
+void xy__db_prefetch_event(const xy_db *db, const char *id, size_t n);
+/* Finds an event id or, when new (*is_new), stages it with its content
+ * hash for the load in progress; returns its seq either way. Staged events
+ * become stored with xy__db_commit() or are dropped by xy__db_unstage(). */
+uint64_t xy__db_stage_event(xy_db *db, const char *id, size_t n, uint64_t content, int *is_new);
+void xy__db_unstage(xy_db *db);
 /* The id of a stored event; valid until the next write. */
 const char *xy__db_event_id(const xy_db *db, uint64_t seq);
 /* Hash of an event's content, as used to tell a re-sent event from a

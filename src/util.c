@@ -148,6 +148,29 @@ uint64_t *xy_map_get(const xy_map *m, uint64_t key)
     }
 }
 
+void xy_map_del(xy_map *m, uint64_t key)
+{
+    if (!m->slots) return;
+    size_t i = xy_hash64(key) & m->mask;
+    while (m->slots[i].key != key + 1) {
+        if (m->slots[i].key == 0) return;
+        i = (i + 1) & m->mask;
+    }
+    /* Shift later members of the run back into the hole when their home
+     * slot does not lie in (hole, their slot]. */
+    size_t hole = i;
+    for (size_t j = (i + 1) & m->mask; m->slots[j].key; j = (j + 1) & m->mask) {
+        size_t home = xy_hash64(m->slots[j].key - 1) & m->mask;
+        int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (between) continue;
+        m->slots[hole] = m->slots[j];
+        hole = j;
+    }
+    m->slots[hole].key = 0;
+    m->slots[hole].val = 0;
+    m->count--;
+}
+
 /* Places a key known to be absent (rehashing). */
 static void map_place(xy_map *m, uint64_t stored, uint64_t val, size_t i)
 {
@@ -214,15 +237,21 @@ void xy_names_free(xy_names *t)
     memset(t, 0, sizeof *t);
 }
 
+/* A slot keeps the upper half of the hash beside the id, so probing past
+ * other names rarely needs to look at their text. */
 int32_t xy_names_find(const xy_names *t, const char *s, size_t n)
 {
     if (!t->slots) return -1;
-    size_t i = xy_hash_bytes(s, n) & t->mask;
+    uint64_t h = xy_hash_bytes(s, n);
+    uint64_t tag = h >> 32 << 32;
+    size_t i = h & t->mask;
     for (;;) {
-        int32_t v = t->slots[i];
+        uint64_t v = t->slots[i];
         if (v == 0) return -1;
-        const char *c = t->str[v - 1];
-        if (strncmp(c, s, n) == 0 && c[n] == 0) return v - 1;
+        if ((v & ~0xffffffffULL) == tag) {
+            const char *c = t->str[(uint32_t)v - 1];
+            if (strncmp(c, s, n) == 0 && c[n] == 0) return (int32_t)((uint32_t)v - 1);
+        }
         i = (i + 1) & t->mask;
     }
 }
@@ -230,9 +259,10 @@ int32_t xy_names_find(const xy_names *t, const char *s, size_t n)
 static void names_place(xy_names *t, int32_t id)
 {
     const char *s = t->str[id];
-    size_t i = xy_hash_bytes(s, strlen(s)) & t->mask;
+    uint64_t h = xy_hash_bytes(s, strlen(s));
+    size_t i = h & t->mask;
     while (t->slots[i]) i = (i + 1) & t->mask;
-    t->slots[i] = id + 1;
+    t->slots[i] = (h >> 32 << 32) | (uint32_t)(id + 1);
 }
 
 int32_t xy_names_intern(xy_names *t, const char *s, size_t n)

@@ -78,6 +78,8 @@ uint64_t *xy_map_get(const xy_map *m, uint64_t key);
 /* Returns a pointer to the value of key, inserting it with value 0 when it
  * is new (*is_new says which). Valid until the next insert. */
 uint64_t *xy_map_put(xy_map *m, uint64_t key, int *is_new);
+/* Removes key if present (backward-shift deletion: no tombstones). */
+void xy_map_del(xy_map *m, uint64_t key);
 /* Starts fetching the slot of key into the cache, for a lookup soon. */
 static inline void xy_map_prefetch(const xy_map *m, uint64_t key)
 {
@@ -90,7 +92,8 @@ typedef struct xy_names {
     char **str;      /* id -> NUL-terminated name */
     size_t count;    /* names stored */
     size_t cap;      /* capacity of str */
-    int32_t *slots;  /* hash slots holding id + 1, 0 when empty */
+    uint64_t *slots; /* hash slots: upper 32 bits of the hash << 32 | id + 1;
+                        0 when empty */
     size_t mask;     /* slot count - 1 */
 } xy_names;
 
