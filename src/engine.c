@@ -15,6 +15,8 @@
 
 /* ------------------------------------------------------------- lifecycle */
 
+_Static_assert(sizeof(xy_cstate) == 32, "the scoring state of a citizen is 32 bytes");
+
 static void cal_free(xy_calendar *cal);
 
 int xy_engine_new(const xy_rules *rules, xy_engine **out)
@@ -44,7 +46,8 @@ void xy_engine_free(xy_engine *e)
     xy_buf_free(&e->names);
     xy_map_free(&e->by_id);
     xy_big_free(e->st, e->cap * sizeof *e->st);
-    xy_big_free(e->bl_bits, (e->cap / 64 + 1) * sizeof *e->bl_bits);
+    xy_free(e->bl_list);
+    xy_map_free(&e->bl_pos);
     xy_map_free(&e->limits);
     xy_map_free(&e->term_reason);
     xy_map_free(&e->grade_entry);
@@ -217,12 +220,17 @@ static void relist(xy_engine *e, uint32_t c, xy_day t)
         if (on_bl) {
             s->flags |= CS_ON_BL;
             s->bl_since = t;
-            e->bl_bits[c >> 6] |= 1ULL << (c & 63);
-            e->bl_count++;
+            int is_new;
+            *xy_map_put(&e->bl_pos, c, &is_new) = e->bl_count;
+            XY_PUSH(e->bl_list, e->bl_count, e->cap_bl, c);
         } else {
             s->flags &= (uint8_t)~CS_ON_BL;
-            e->bl_bits[c >> 6] &= ~(1ULL << (c & 63));
-            e->bl_count--;
+            /* Swap the last member into c's place. */
+            uint64_t *pos = xy_map_get(&e->bl_pos, c);
+            uint32_t last = e->bl_list[--e->bl_count];
+            e->bl_list[*pos] = last;
+            *xy_map_get(&e->bl_pos, last) = *pos;
+            xy_map_del(&e->bl_pos, c);
         }
     }
     int on_wl = city->has_whitelist && score >= city->wl_from && !on_bl;
@@ -246,6 +254,27 @@ static inline void add_points(xy_cstate *s, int64_t pts)
     const int64_t lim = INT64_MAX / 4;
     int64_t r = s->raw + pts;
     s->raw = r > lim ? lim : r < -lim ? -lim : r;
+}
+
+/* Adds a day-start contribution (an expiry or an association adjustment)
+ * to c's score on day t: tells the history hook, whose record h carries
+ * the kind and its own fields, and re-evaluates the lists when the score
+ * crossed a threshold. */
+static void contribute(xy_engine *e, uint32_t c, xy_day t, int64_t pts, xy_hist *h)
+{
+    xy_cstate *s = &e->st[c];
+    const xy_city *city = &e->rules->cities[s->city];
+    int64_t old = xy__clamp(city, s->raw);
+    add_points(s, pts);
+    int64_t score = xy__clamp(city, s->raw);
+    if (wants_history(e, c)) {
+        h->citizen = c;
+        h->day = t;
+        h->points = pts;
+        h->score = score;
+        e->hist(e->hist_ctx, h);
+    }
+    if (crosses(city, old, score)) relist(e, c, t);
 }
 
 /* ---------------------------------------------------------- registration */
@@ -272,8 +301,6 @@ int xy_engine_add_citizen(xy_engine *e, xy_resid id, int city, uint32_t father,
         e->mother = xy_big_realloc(e->mother, e->cap * sizeof *e->mother, cap * sizeof *e->mother);
         e->name_off = xy_big_realloc(e->name_off, e->cap * sizeof *e->name_off, cap * sizeof *e->name_off);
         e->st = xy_big_realloc(e->st, e->cap * sizeof *e->st, cap * sizeof *e->st);
-        e->bl_bits = xy_big_realloc(e->bl_bits, (e->cap / 64 + 1) * sizeof *e->bl_bits,
-                                    (cap / 64 + 1) * sizeof *e->bl_bits);
         e->cap = cap;
     }
     e->n++;
@@ -387,21 +414,17 @@ static void associate(xy_engine *e, xy_day t)
     /* Gather every contact of every blacklisted citizen, then sort: the
      * state of each contact is then read once, in index order. */
     size_t nh = 0;
-    for (size_t w = 0; w <= (size_t)(e->n - 1) / 64; w++) {
-        uint64_t bits = e->bl_bits[w];
-        while (bits) {
-            uint32_t b = (uint32_t)(w * 64 + (unsigned)__builtin_ctzll(bits));
-            bits &= bits - 1;
-            uint64_t from = e->csr_off[b], to = e->csr_off[b + 1];
-            if (from == to) continue;
-            if (nh + (to - from) > e->cap_hits) {
-                size_t cap = e->cap_hits;
-                xy_grow((void **)&e->hits, &e->cap_hits, nh + (to - from), sizeof *e->hits);
-                xy_grow((void **)&e->hits_tmp, &cap, nh + (to - from), sizeof *e->hits_tmp);
-            }
-            memcpy(e->hits + nh, e->csr_adj + from, (to - from) * sizeof *e->hits);
-            nh += to - from;
+    for (size_t k = 0; k < e->bl_count; k++) {
+        uint32_t b = e->bl_list[k];
+        uint64_t from = e->csr_off[b], to = e->csr_off[b + 1];
+        if (from == to) continue;
+        if (nh + (to - from) > e->cap_hits) {
+            size_t cap = e->cap_hits;
+            xy_grow((void **)&e->hits, &e->cap_hits, nh + (to - from), sizeof *e->hits);
+            xy_grow((void **)&e->hits_tmp, &cap, nh + (to - from), sizeof *e->hits_tmp);
         }
+        memcpy(e->hits + nh, e->csr_adj + from, (to - from) * sizeof *e->hits);
+        nh += to - from;
     }
     if (!e->radix_count) e->radix_count = xy_malloc((RADIX + 1) * sizeof *e->radix_count);
     radix_sort(e->hits, e->hits_tmp, e->radix_count, nh);
@@ -419,21 +442,11 @@ static void associate(xy_engine *e, xy_day t)
         int64_t pts = cc->assoc_points * n;
         if (cc->assoc_max && pts < 0 && pts < cc->assoc_max) pts = cc->assoc_max;
         if (cc->assoc_max && pts > 0 && pts > cc->assoc_max) pts = cc->assoc_max;
-        xy_cstate *s = &e->st[c];
-        int64_t old = xy__clamp(cc, s->raw);
-        add_points(s, pts);
-        if (wants_history(e, c)) {
-            xy_hist h = {0};
-            h.kind = HIST_ASSOC;
-            h.citizen = c;
-            h.day = t;
-            h.points = pts;
-            h.contacts = n;
-            h.behaviour = -1;
-            h.score = xy__clamp(cc, s->raw);
-            e->hist(e->hist_ctx, &h);
-        }
-        if (crosses(cc, old, xy__clamp(cc, s->raw))) relist(e, c, t);
+        xy_hist h = {0};
+        h.kind = HIST_ASSOC;
+        h.contacts = n;
+        h.behaviour = -1;
+        contribute(e, c, t, pts, &h);
     }
 }
 
@@ -460,22 +473,11 @@ static void day_start(xy_engine *e, xy_day t)
     for (uint32_t i = 0; b && i < b->n; i++) {
         if (i + 16 < b->n) __builtin_prefetch(&e->st[((xy_expiry *)b->items)[i + 16].citizen], 1, 1);
         xy_expiry x = ((xy_expiry *)b->items)[i];
-        xy_cstate *s = &e->st[x.citizen];
-        const xy_city *city = &e->rules->cities[s->city];
-        int64_t old = xy__clamp(city, s->raw);
-        add_points(s, x.points);
-        if (wants_history(e, x.citizen)) {
-            xy_hist h = {0};
-            h.kind = HIST_EXPIRY;
-            h.citizen = x.citizen;
-            h.day = t;
-            h.event_seq = x.event_seq;
-            h.behaviour = x.behaviour;
-            h.points = x.points;
-            h.score = xy__clamp(city, s->raw);
-            e->hist(e->hist_ctx, &h);
-        }
-        if (crosses(city, old, xy__clamp(city, s->raw))) relist(e, x.citizen, t);
+        xy_hist h = {0};
+        h.kind = HIST_EXPIRY;
+        h.event_seq = x.event_seq;
+        h.behaviour = x.behaviour;
+        contribute(e, x.citizen, t, x.points, &h);
     }
     if (b) {
         e->expiries.pending -= b->n;

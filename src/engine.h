@@ -113,8 +113,9 @@ struct xy_engine {
     xy_map by_id;           /* packed ID -> city << 32 | index */
     /* state */
     xy_cstate *st;          /* index -> scoring state */
-    uint64_t *bl_bits;      /* bitmap of blacklisted citizens */
-    uint64_t bl_count;      /* citizens on the blacklist */
+    uint32_t *bl_list;      /* citizens on the blacklist, in no order */
+    size_t bl_count, cap_bl; /* their number, capacity */
+    xy_map bl_pos;          /* citizen -> its position in bl_list */
     xy_map limits;          /* citizen|behaviour|year -> counted occurrences */
     xy_map term_reason;     /* citizen -> behaviour << 40 | event seq */
     xy_map grade_entry;     /* citizen << 32 | slot -> day of entry (`for`) */
