@@ -3,6 +3,7 @@
 #   make            build build/xinyong and build/libxinyong.a
 #   make demo       install what is missing, build, run the end-to-end example
 #   make test       unit tests + black-box tests through the real binary
+#   make test-slow  the same with 200 kills in the crash test
 #   make asan       the same tests under AddressSanitizer + UBSan
 #   make bench      throughput and memory figures
 #   make fuzz       libFuzzer harnesses (FUZZ_SECONDS each, default 60)
@@ -24,7 +25,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:src/%.c=$(B)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
-.PHONY: all deps demo test unit blackbox asan bench fuzz clean
+.PHONY: all deps demo test test-slow unit blackbox asan bench fuzz clean
 
 all: deps $(B)/xinyong
 
@@ -52,8 +53,16 @@ demo: all
 unit: all $(B)/unit
 	@$(B)/unit
 
-test: all $(B)/unit
+# The LD_PRELOAD shim of the fault-injection tests.
+$(B)/fault.so: tests/fault/fault.c | $(B)/obj
+	$(CC) -shared -fPIC -O2 -o $@ $< -ldl
+
+test: all $(B)/unit $(B)/fault.so
 	@./tests/run.sh $(B)
+
+# The same with 200 kills in the crash test instead of 20.
+test-slow: all $(B)/unit $(B)/fault.so
+	@CRASH_ROUNDS=200 ./tests/run.sh $(B)
 
 asan:
 	@./scripts/deps.sh --dev

@@ -220,6 +220,13 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path,
                    xy_load_result *result);
 /* Advances the clock durably. */
 int xy_db_advance(xy_db *db, xy_day day);
+/* Writes a snapshot of the state now (also done by itself as the log
+ * grows), so that opening starts from it instead of replaying the log. */
+int xy_db_snapshot(xy_db *db, xy_diag_fn *diag, void *ctx);
+/* Checks every record of the log and every section of the snapshot of the
+ * data directory at path without opening it; prints a summary to out and
+ * each problem (file and offset) to diag. XY_ECORRUPT if any. */
+int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out);
 
 /* ---------------------------------------------------------------- reports */
 

@@ -152,6 +152,26 @@ static int cmd_advance(opts *o)
     return rc;
 }
 
+static int cmd_snapshot(opts *o)
+{
+    if (need_args(o, 0, "xinyong snapshot")) return XY_EINPUT;
+    xy_db *db;
+    int rc = open_db(o, XY_WRITE, &db);
+    if (rc) return rc;
+    rc = xy_db_snapshot(db, to_stderr, NULL);
+    if (rc == XY_OK) printf("snapshot of %s written\n", data_dir(o));
+    xy_db_close(db);
+    return rc;
+}
+
+static int cmd_verify(opts *o)
+{
+    if (need_args(o, 0, "xinyong verify")) return XY_EINPUT;
+    int rc = xy_db_verify(data_dir(o), to_stderr, NULL, stdout);
+    if (rc == XY_OK) printf("ok\n");
+    return rc;
+}
+
 static int unknown(const char *what, const char *name)
 {
     fprintf(stderr, "xinyong: unknown %s '%s'\n", what, name);
@@ -280,6 +300,14 @@ static const command commands[] = {
      "IDs masked (first 6 and last 4 characters)."},
     {"stats", cmd_stats, "xinyong stats [--json]",
      "Per city: citizens, mean score, citizens per grade, list sizes."},
+    {"snapshot", cmd_snapshot, "xinyong snapshot",
+     "Writes the state to DATA/snapshot (temporary file, fsync, rename), so that\n"
+     "commands start from it and replay only the log written after it. A writer\n"
+     "also does this by itself each time the log has grown by 256 MiB."},
+    {"verify", cmd_verify, "xinyong verify",
+     "Checks every record of the log (length, checksum, type) and every section of\n"
+     "the snapshot, and says what it found. A problem is reported with its file and\n"
+     "byte offset, and the exit status is 2."},
     {"help", cmd_help, "xinyong help [COMMAND]", "Describes the commands, or one command."},
 };
 

@@ -11,6 +11,7 @@
  * a load is atomic even when the process dies half-way through writing it.
  * All integers are little-endian. */
 #include "store.h"
+#include "snapshot.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -291,8 +292,23 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len)
     return XY_ECORRUPT;
 }
 
+/* Whether a whole, valid commit record starts anywhere in data[from..len):
+ * the sign that committed batches follow a damaged spot. */
+static int commit_after(const unsigned char *data, size_t len, size_t from)
+{
+    for (size_t p = from; p + 17 <= len; p++) {
+        if (get_u32(data + p) != 9 || data[p + 8] != R_COMMIT) continue;
+        if ((uint32_t)crc32(0L, data + p + 8, 9) == get_u32(data + p + 4)) return 1;
+    }
+    return 0;
+}
+
 /* Walks records in data[from..len): checks framing and checksums and finds
- * the end of the last whole batch. Returns that end in *good. */
+ * the end of the last whole batch (*good). A record that does not check
+ * out is a torn tail when no committed batch follows it (a crash in the
+ * middle of appending a batch that was never acknowledged): then *bad_at
+ * says where it starts and the result is XY_OK. When a valid commit record
+ * follows, acknowledged data lies beyond the damage: XY_ECORRUPT. */
 static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *good,
                     size_t *bad_at)
 {
@@ -301,16 +317,13 @@ static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *
     *bad_at = SIZE_MAX;
     while (off + 8 <= len) {
         uint32_t rlen = get_u32(data + off), crc = get_u32(data + off + 4);
-        if (rlen == 0 || rlen > len - off - 8) break;
-        if ((uint32_t)crc32(0L, data + off + 8, rlen) != crc) {
-            *bad_at = off;
-            return XY_ECORRUPT;
-        }
+        if (rlen == 0 || rlen > len - off - 8 || (uint32_t)crc32(0L, data + off + 8, rlen) != crc) break;
         off += 8 + rlen;
         if (data[off - rlen] == R_COMMIT) *good = off;
     }
-    if (off != len && *bad_at == SIZE_MAX) *bad_at = off;
-    return XY_OK;
+    if (off == len) return XY_OK;
+    *bad_at = off;
+    return commit_after(data, len, off + 1) ? XY_ECORRUPT : XY_OK;
 }
 
 /* Applies the whole batches of data[from..end). */
@@ -482,18 +495,26 @@ done:
     return rc;
 }
 
-static int replay(xy_db *db, xy_engine *e, xy_diag_fn *diag, void *ctx, size_t *good_out, size_t *len_out)
+static int replay(xy_db *db, xy_engine *e, size_t from, xy_diag_fn *diag, void *ctx, size_t *good_out,
+                  size_t *len_out)
 {
     unsigned char *data;
     size_t len, good, bad_at;
     int rc = map_log(db, diag, ctx, &data, &len);
     if (rc) goto done;
-    rc = scan_log(data, len, sizeof LOG_MAGIC, &good, &bad_at);
-    if (rc) {
-        xy__diagf(diag, ctx, "%s/log:%zu: record checksum mismatch (the log is corrupt)", db->path, bad_at);
+    if (from < sizeof LOG_MAGIC) from = sizeof LOG_MAGIC;
+    if (from > len) {
+        xy__diagf(diag, ctx, "%s/snapshot: covers %zu bytes of a log of %zu", db->path, from, len);
+        rc = XY_ECORRUPT;
         goto done;
     }
-    rc = apply_range(db, e, data, sizeof LOG_MAGIC, good, 0);
+    rc = scan_log(data, len, from, &good, &bad_at);
+    if (rc) {
+        xy__diagf(diag, ctx, "%s/log:%zu: damaged record with committed batches after it (the log is corrupt)",
+                  db->path, bad_at);
+        goto done;
+    }
+    rc = apply_range(db, e, data, from, good, 0);
     if (rc) {
         xy__diagf(diag, ctx, "%s/log: a record does not decode (the log is corrupt)", db->path);
         goto done;
@@ -544,8 +565,14 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
         goto fail;
     }
     xy_engine_new(db->rules, &db->engine);
+    /* Start from the snapshot when there is one, then the log after it. */
+    uint64_t from = 0;
+    rc = xy__snapshot_read(db, &from, diag, ctx);
+    if (rc == XY_ECORRUPT || rc == XY_EIO) goto fail;
+    if (rc) from = 0;
+    db->snapshot_offset = from;
     size_t good, len;
-    rc = replay(db, db->engine, diag, ctx, &good, &len);
+    rc = replay(db, db->engine, (size_t)from, diag, ctx, &good, &len);
     if (rc) goto fail;
     db->log_size = good;
     if (mode == XY_WRITE) {
@@ -616,6 +643,12 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
     rc = apply_range(db, db->engine, (const unsigned char *)batch->data, 0, body, 1);
     if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
     db->nstaged = 0;
+    /* Keep start-up short: a new snapshot once the log has grown by
+     * XY_SNAPSHOT_EVERY bytes since the last. It is an optimisation; the
+     * batch is already durable, so a failure here only means a longer
+     * start-up next time. */
+    if (db->log_size - db->snapshot_offset >= XY_SNAPSHOT_EVERY && xy__snapshot_write(db, NULL, NULL) == XY_OK)
+        db->snapshot_offset = db->log_size;
     return XY_OK;
 }
 
@@ -628,7 +661,7 @@ int xy__db_replay_history(xy_db *db, xy_resid citizen, xy_hist_fn *fn, void *ctx
     db->hist_fn = fn;
     db->hist_ctx = ctx;
     db->nevents = 0;
-    int rc = replay(db, e, NULL, NULL, NULL, NULL);
+    int rc = replay(db, e, 0, NULL, NULL, NULL, NULL);
     db->nevents = nevents;
     db->hist_fn = NULL;
     if (rc) {
@@ -637,6 +670,62 @@ int xy__db_replay_history(xy_db *db, xy_resid citizen, xy_hist_fn *fn, void *ctx
     }
     *out = e;
     return XY_OK;
+}
+
+int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out)
+{
+    xy_db probe = {0};
+    probe.path = (char *)path;
+    unsigned char *data;
+    size_t len;
+    int rc = map_log(&probe, diag, ctx, &data, &len);
+    if (rc) return rc;
+    /* Every record: framing, checksum, type; batches end with a commit. */
+    size_t last_commit, bad_at;
+    int bad = scan_log(data, len, sizeof LOG_MAGIC, &last_commit, &bad_at) != XY_OK;
+    uint64_t counts[R_COMMIT + 1] = {0};
+    for (size_t off = sizeof LOG_MAGIC; off < last_commit;) {
+        uint32_t rlen = get_u32(data + off);
+        unsigned type = data[off + 8];
+        if (type < R_CITIZEN || type > R_COMMIT) {
+            xy__diagf(diag, ctx, "%s/log:%zu: unknown record type %u", path, off, type);
+            bad = 1;
+            break;
+        }
+        counts[type]++;
+        off += 8 + rlen;
+    }
+    if (bad && bad_at != SIZE_MAX)
+        xy__diagf(diag, ctx, "%s/log:%zu: damaged record with committed batches after it", path, bad_at);
+    if (!bad && last_commit < len)
+        fprintf(out, "log: %zu bytes after the last commit at %zu (an unfinished batch; the next writer drops it)\n",
+                len - last_commit, last_commit);
+    if (!bad)
+        fprintf(out, "log: %zu bytes ok: %llu batches; %llu citizens, %llu contacts, %llu events, %llu advances\n",
+                last_commit, (unsigned long long)counts[R_COMMIT], (unsigned long long)counts[R_CITIZEN],
+                (unsigned long long)counts[R_CONTACT], (unsigned long long)counts[R_EVENT],
+                (unsigned long long)counts[R_ADVANCE]);
+    munmap(data, len);
+    uint64_t covers = 0, bytes = 0;
+    int src = xy__snapshot_verify(path, &covers, &bytes, diag, ctx);
+    if (src == XY_ENOENT) fprintf(out, "snapshot: none\n");
+    else if (src == XY_OK && covers > last_commit) {
+        xy__diagf(diag, ctx, "%s/snapshot: covers %llu bytes of the log, which has %zu", path,
+                  (unsigned long long)covers, last_commit);
+        src = XY_ECORRUPT;
+    } else if (src == XY_OK)
+        fprintf(out, "snapshot: %llu bytes ok, covers the log up to byte %llu\n", (unsigned long long)bytes,
+                (unsigned long long)covers);
+    if (bad || src == XY_ECORRUPT) return XY_ECORRUPT;
+    return src == XY_OK || src == XY_ENOENT || src == XY_EINPUT ? XY_OK : src;
+}
+
+int xy_db_snapshot(xy_db *db, xy_diag_fn *diag, void *ctx)
+{
+    if (db->mode != XY_WRITE) return XY_EINVAL;
+    int rc = xy__snapshot_write(db, diag, ctx);
+    if (rc == XY_OK) db->snapshot_offset = db->log_size;
+    return rc;
 }
 
 int xy_db_advance(xy_db *db, xy_day day)

@@ -7,6 +7,9 @@
 
 #include "engine.h"
 
+/* Log growth after which a write also refreshes the snapshot. */
+#define XY_SNAPSHOT_EVERY ((uint64_t)256 << 20)
+
 /* Record types of the log. */
 enum { R_CITIZEN = 1, R_CONTACT = 2, R_EVENT = 3, R_ADVANCE = 4, R_COMMIT = 5 };
 
@@ -16,6 +19,7 @@ struct xy_db {
     int lock_fd;            /* writer lock, -1 for readers */
     int log_fd;             /* log, open for appending (writers) */
     uint64_t log_size;      /* bytes of the log up to the last commit */
+    uint64_t snapshot_offset; /* log bytes the latest snapshot covers */
     xy_rules *rules;        /* the data directory's ruleset */
     xy_engine *engine;      /* the state */
     uint64_t nevents;       /* events stored; the next event's seq */

@@ -120,6 +120,11 @@ void xy_map_init(xy_map *m, size_t expected)
 {
     size_t cap = 16;
     while (cap < expected * 2 + 2) cap *= 2;
+    xy_map_init_slots(m, cap);
+}
+
+void xy_map_init_slots(xy_map *m, size_t cap)
+{
     size_t bytes = cap * sizeof *m->slots;
     m->slots = bytes >= MAP_BIG ? xy_big_realloc(NULL, 0, bytes) : xy_calloc(cap, sizeof *m->slots);
     m->mask = cap - 1;

@@ -71,6 +71,8 @@ typedef struct xy_map {
 
 #define XY_MAP_EMPTY UINT64_MAX
 void xy_map_init(xy_map *m, size_t expected);
+/* The same with exactly cap slots (a power of two), for restoring. */
+void xy_map_init_slots(xy_map *m, size_t cap);
 void xy_map_free(xy_map *m);
 /* Returns a pointer to the value of key, or NULL. Valid until the next
  * insert. */

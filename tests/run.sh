@@ -4,7 +4,7 @@
 # last line "N passed, N failed"; exits non-zero if anything failed.
 B=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
-export XY="$root/$B/xinyong" XY_ROOT="$root"
+export XY="$root/$B/xinyong" XY_ROOT="$root" XY_FAULT_SHIM="$root/$B/fault.so"
 passed=0
 failed=0
 tally() { # reads "N passed, N failed" from the last line of a log

@@ -1,0 +1,398 @@
+/* snapshot.c -- writing and reading snapshots of a data directory.
+ *
+ * A snapshot is a 32-byte header (magic and format version, the log offset
+ * it covers, the number of sections) followed by sections: u32 tag, u32
+ * CRC-32 of the data, u64 length, data. Arrays are written as they are in
+ * memory (little-endian hosts only, which the header records), hash tables
+ * slot for slot, so that a restored state is the replayed state bit for
+ * bit. */
+#include "snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v02";
+
+enum {
+    S_SCALARS = 1, S_IDS, S_FATHER, S_MOTHER, S_NAME_OFF, S_NAMES, S_STATE, S_BL_LIST,
+    S_BY_ID, S_BL_POS, S_LIMITS, S_TERM_REASON, S_GRADE_ENTRY, S_SCORE_SINCE, S_RISE_DAY,
+    S_EDGES, S_EDGE_SET, S_EXPIRIES, S_EXITS, S_EV_ID_OFF, S_EV_CONTENT, S_EV_IDS, S_EV_INDEX,
+    S_COUNT
+};
+
+typedef struct scalars {
+    int64_t today, first_day;   /* the clock */
+    uint64_t applied;           /* events applied by the engine */
+    uint64_t n;                 /* citizens */
+    uint64_t names_len;         /* bytes of names */
+    uint64_t bl_count;          /* blacklisted citizens */
+    uint64_t nedges;            /* contacts */
+    uint64_t nevents;           /* stored events */
+    uint64_t ev_ids_len;        /* bytes of event ids */
+    uint64_t ncities;           /* cities of the ruleset, as a sanity check */
+    uint64_t nbehaviours;       /* behaviour names of the ruleset, likewise */
+} scalars;
+
+/* ---------------------------------------------------------------- writing */
+
+typedef struct writer {
+    int fd;          /* the temporary file */
+    int err;         /* errno of the first failed write, or 0 */
+    xy_buf buf;      /* pending bytes */
+    uint32_t nsections;
+} writer;
+
+/* Plain write(2) with our own buffer rather than stdio, so that every
+ * byte goes through one path whose failures we see (and that the fault
+ * injection tests can reach). */
+static void flush(writer *w)
+{
+    const char *p = w->buf.data;
+    size_t n = w->buf.len;
+    while (n && !w->err) {
+        ssize_t k = write(w->fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            w->err = errno;
+            break;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    w->buf.len = 0;
+}
+
+static void put(writer *w, const void *p, size_t n)
+{
+    if (n >= (1u << 20)) {
+        flush(w);
+        const char *c = p;
+        while (n && !w->err) {
+            ssize_t k = write(w->fd, c, n);
+            if (k < 0 && errno == EINTR) continue;
+            if (k < 0) {
+                w->err = errno;
+                break;
+            }
+            c += k;
+            n -= (size_t)k;
+        }
+        return;
+    }
+    xy_buf_append(&w->buf, p, n);
+    if (w->buf.len >= (1u << 20)) flush(w);
+}
+
+static void section(writer *w, uint32_t tag, const void *a, size_t alen, const void *b, size_t blen)
+{
+    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    if (alen) crc = (uint32_t)crc32_z(crc, a, alen);
+    if (blen) crc = (uint32_t)crc32_z(crc, b, blen);
+    uint64_t len = alen + blen;
+    put(w, &tag, 4);
+    put(w, &crc, 4);
+    put(w, &len, 8);
+    if (alen) put(w, a, alen);
+    if (blen) put(w, b, blen);
+    w->nsections++;
+}
+
+static void map_section(writer *w, uint32_t tag, const xy_map *m)
+{
+    uint64_t head[2] = {m->slots ? m->mask : 0, m->count};
+    section(w, tag, head, sizeof head, m->slots, m->slots ? (m->mask + 1) * sizeof *m->slots : 0);
+}
+
+static void calendar_section(writer *w, uint32_t tag, const xy_calendar *cal)
+{
+    xy_buf b = {0};
+    for (uint32_t i = 0; cal->b && i < XY_RING; i++) {
+        if (!cal->b[i].n) continue;
+        uint32_t head[2] = {i, cal->b[i].n};
+        xy_buf_append(&b, head, sizeof head);
+        xy_buf_append(&b, cal->b[i].items, (size_t)cal->b[i].n * cal->elem);
+    }
+    section(w, tag, b.data, b.len, NULL, 0);
+    xy_buf_free(&b);
+}
+
+int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
+{
+    const xy_engine *e = db->engine;
+    xy_buf tmp = {0}, dst = {0};
+    xy_buf_printf(&tmp, "%s/snapshot.tmp", db->path);
+    xy_buf_printf(&dst, "%s/snapshot", db->path);
+    int rc = XY_OK;
+    writer w = {open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644), 0, {0}, 0};
+    if (w.fd < 0) {
+        xy__diagf(diag, ctx, "%s: cannot create: %s", tmp.data, strerror(errno));
+        rc = XY_EIO;
+        goto done;
+    }
+    uint64_t header[2] = {db->log_size, S_COUNT - 1};
+    put(&w, SNAP_MAGIC, 16);
+    put(&w, header, 16);
+    scalars sc = {e->today, e->first_day, e->applied, e->n, e->names.len, e->bl_count, e->nedges,
+                  db->nevents, db->ev_ids.len, (uint64_t)db->rules->ncities, db->rules->behaviour_names.count};
+    section(&w, S_SCALARS, &sc, sizeof sc, NULL, 0);
+    section(&w, S_IDS, e->ids, e->n * sizeof *e->ids, NULL, 0);
+    section(&w, S_FATHER, e->father, e->n * sizeof *e->father, NULL, 0);
+    section(&w, S_MOTHER, e->mother, e->n * sizeof *e->mother, NULL, 0);
+    section(&w, S_NAME_OFF, e->name_off, e->n * sizeof *e->name_off, NULL, 0);
+    section(&w, S_NAMES, e->names.data, e->names.len, NULL, 0);
+    section(&w, S_STATE, e->st, e->n * sizeof *e->st, NULL, 0);
+    section(&w, S_BL_LIST, e->bl_list, e->bl_count * sizeof *e->bl_list, NULL, 0);
+    map_section(&w, S_BY_ID, &e->by_id);
+    map_section(&w, S_BL_POS, &e->bl_pos);
+    map_section(&w, S_LIMITS, &e->limits);
+    map_section(&w, S_TERM_REASON, &e->term_reason);
+    map_section(&w, S_GRADE_ENTRY, &e->grade_entry);
+    map_section(&w, S_SCORE_SINCE, &e->score_since);
+    map_section(&w, S_RISE_DAY, &e->rise_day);
+    section(&w, S_EDGES, e->edges, e->nedges * sizeof *e->edges, NULL, 0);
+    map_section(&w, S_EDGE_SET, &e->edge_set);
+    calendar_section(&w, S_EXPIRIES, &e->expiries);
+    calendar_section(&w, S_EXITS, &e->exits);
+    section(&w, S_EV_ID_OFF, db->ev_id_off, db->nevents * sizeof *db->ev_id_off, NULL, 0);
+    section(&w, S_EV_CONTENT, db->ev_content, db->nevents * sizeof *db->ev_content, NULL, 0);
+    section(&w, S_EV_IDS, db->ev_ids.data, db->ev_ids.len, NULL, 0);
+    map_section(&w, S_EV_INDEX, &db->ev_index);
+    flush(&w);
+    if (!w.err && fsync(w.fd)) w.err = errno;
+    if (w.err) {
+        xy__diagf(diag, ctx, "%s: cannot write: %s", tmp.data, strerror(w.err));
+        rc = w.err == ENOSPC ? XY_ENOSPC : XY_EIO;
+    }
+    if (close(w.fd) && !rc) rc = XY_EIO;
+    xy_buf_free(&w.buf);
+    if (!rc && rename(tmp.data, dst.data)) rc = XY_EIO;
+    if (!rc) {
+        int fd = open(db->path, O_RDONLY | O_DIRECTORY);
+        if (fd < 0 || fsync(fd)) rc = XY_EIO;
+        if (fd >= 0) close(fd);
+    }
+    if (rc) unlink(tmp.data);
+done:
+    xy_buf_free(&tmp);
+    xy_buf_free(&dst);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+typedef struct view {
+    const unsigned char *data; /* section data in the mapping */
+    uint64_t len;              /* its length */
+} view;
+
+/* Maps the snapshot and checks its framing and every section's CRC. */
+static int open_snapshot(const char *dir, unsigned char **map, size_t *size, view *sec, uint64_t *log_offset,
+                         xy_diag_fn *diag, void *ctx)
+{
+    xy_buf path = {0};
+    xy_buf_printf(&path, "%s/snapshot", dir);
+    int rc = XY_OK;
+    *map = NULL;
+    int fd = open(path.data, O_RDONLY);
+    struct stat st;
+    if (fd < 0) {
+        rc = errno == ENOENT ? XY_ENOENT : XY_EIO;
+        goto done;
+    }
+    if (fstat(fd, &st) || st.st_size < 32) {
+        xy__diagf(diag, ctx, "%s:0: snapshot header is missing", path.data);
+        rc = XY_ECORRUPT;
+        goto done;
+    }
+    *size = (size_t)st.st_size;
+    *map = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (*map == MAP_FAILED) {
+        *map = NULL;
+        rc = XY_EIO;
+        goto done;
+    }
+    if (memcmp(*map, SNAP_MAGIC, 12) != 0) {
+        xy__diagf(diag, ctx, "%s:0: not a xinyong snapshot (bad header)", path.data);
+        rc = XY_ECORRUPT;
+        goto done;
+    }
+    if (memcmp(*map, SNAP_MAGIC, 16) != 0) {
+        xy__diagf(diag, ctx, "%s: warning: snapshot of another format version; replaying the log", path.data);
+        rc = XY_EINPUT;
+        goto done;
+    }
+    uint64_t head[2];
+    memcpy(head, *map + 16, 16);
+    *log_offset = head[0];
+    memset(sec, 0, S_COUNT * sizeof *sec);
+    size_t off = 32;
+    for (uint64_t k = 0; k < head[1]; k++) {
+        uint32_t tag, crc;
+        uint64_t len;
+        if (off + 16 > *size) {
+            xy__diagf(diag, ctx, "%s:%zu: snapshot is cut short", path.data, off);
+            rc = XY_ECORRUPT;
+            goto done;
+        }
+        memcpy(&tag, *map + off, 4);
+        memcpy(&crc, *map + off + 4, 4);
+        memcpy(&len, *map + off + 8, 8);
+        if (tag == 0 || tag >= S_COUNT || len > *size - off - 16) {
+            xy__diagf(diag, ctx, "%s:%zu: bad snapshot section header", path.data, off);
+            rc = XY_ECORRUPT;
+            goto done;
+        }
+        const unsigned char *data = *map + off + 16;
+        if ((uint32_t)crc32_z(crc32(0L, Z_NULL, 0), data, len) != crc) {
+            xy__diagf(diag, ctx, "%s:%zu: snapshot section checksum mismatch (the snapshot is corrupt)", path.data, off);
+            rc = XY_ECORRUPT;
+            goto done;
+        }
+        sec[tag] = (view){data, len};
+        off += 16 + len;
+    }
+    if (off != *size) {
+        xy__diagf(diag, ctx, "%s:%zu: %zu bytes after the last snapshot section", path.data, off, *size - off);
+        rc = XY_ECORRUPT;
+    }
+done:
+    if (fd >= 0) close(fd);
+    if (rc && *map) {
+        munmap(*map, *size);
+        *map = NULL;
+    }
+    xy_buf_free(&path);
+    return rc;
+}
+
+int xy__snapshot_verify(const char *dir, uint64_t *log_offset, uint64_t *bytes, xy_diag_fn *diag, void *ctx)
+{
+    unsigned char *map;
+    size_t size = 0;
+    view sec[S_COUNT];
+    int rc = open_snapshot(dir, &map, &size, sec, log_offset, diag, ctx);
+    if (map) munmap(map, size);
+    *bytes = size;
+    return rc;
+}
+
+static int need(const view *v, uint64_t len)
+{
+    return v->len == len ? 0 : -1;
+}
+
+static void *copy_big(const view *v, size_t cap_bytes)
+{
+    void *p = xy_big_realloc(NULL, 0, cap_bytes);
+    if (v->len) memcpy(p, v->data, v->len);
+    return p;
+}
+
+static int restore_map(xy_map *m, const view *v)
+{
+    uint64_t head[2];
+    if (v->len < 16) return -1;
+    memcpy(head, v->data, 16);
+    xy_map_free(m);
+    if (head[0] == 0 && head[1] == 0 && v->len == 16) return 0;
+    uint64_t slots = head[0] + 1;
+    if ((slots & head[0]) != 0 || v->len != 16 + slots * sizeof(xy_slot)) return -1;
+    xy_map_init_slots(m, slots);
+    memcpy(m->slots, v->data + 16, slots * sizeof(xy_slot));
+    m->count = head[1];
+    return 0;
+}
+
+static int restore_calendar(xy_calendar *cal, const view *v)
+{
+    size_t off = 0;
+    while (off < v->len) {
+        uint32_t head[2];
+        if (off + 8 > v->len) return -1;
+        memcpy(head, v->data + off, 8);
+        off += 8;
+        size_t bytes = (size_t)head[1] * cal->elem;
+        if (head[0] >= XY_RING || bytes > v->len - off) return -1;
+        if (!cal->b) cal->b = xy_calloc(XY_RING, sizeof *cal->b);
+        xy_bucket *b = &cal->b[head[0]];
+        b->items = xy_malloc(bytes);
+        memcpy(b->items, v->data + off, bytes);
+        b->n = b->cap = head[1];
+        cal->pending += head[1];
+        off += bytes;
+    }
+    return 0;
+}
+
+int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *ctx)
+{
+    unsigned char *map;
+    size_t size;
+    view sec[S_COUNT];
+    int rc = open_snapshot(db->path, &map, &size, sec, log_offset, diag, ctx);
+    if (rc) return rc;
+    xy_engine *e = db->engine;
+    scalars sc;
+    rc = XY_ECORRUPT;
+    if (need(&sec[S_SCALARS], sizeof sc)) goto bad;
+    memcpy(&sc, sec[S_SCALARS].data, sizeof sc);
+    if (sc.ncities != (uint64_t)db->rules->ncities || sc.nbehaviours != db->rules->behaviour_names.count ||
+        sc.n >= UINT32_MAX || e->n != 0)
+        goto bad;
+    uint32_t n = (uint32_t)sc.n, cap = 1024;
+    while (cap < n) cap *= 2;
+    if (need(&sec[S_IDS], n * sizeof *e->ids) || need(&sec[S_FATHER], n * sizeof *e->father) ||
+        need(&sec[S_MOTHER], n * sizeof *e->mother) || need(&sec[S_NAME_OFF], n * sizeof *e->name_off) ||
+        need(&sec[S_STATE], n * sizeof *e->st) || need(&sec[S_NAMES], sc.names_len) ||
+        need(&sec[S_BL_LIST], sc.bl_count * sizeof *e->bl_list) ||
+        need(&sec[S_EDGES], sc.nedges * sizeof *e->edges) ||
+        need(&sec[S_EV_ID_OFF], sc.nevents * sizeof *db->ev_id_off) ||
+        need(&sec[S_EV_CONTENT], sc.nevents * sizeof *db->ev_content) || need(&sec[S_EV_IDS], sc.ev_ids_len))
+        goto bad;
+    e->today = (xy_day)sc.today;
+    e->first_day = (xy_day)sc.first_day;
+    e->applied = sc.applied;
+    e->n = n;
+    e->cap = cap;
+    e->ids = copy_big(&sec[S_IDS], cap * sizeof *e->ids);
+    e->father = copy_big(&sec[S_FATHER], cap * sizeof *e->father);
+    e->mother = copy_big(&sec[S_MOTHER], cap * sizeof *e->mother);
+    e->name_off = copy_big(&sec[S_NAME_OFF], cap * sizeof *e->name_off);
+    e->st = copy_big(&sec[S_STATE], cap * sizeof *e->st);
+    xy_buf_append(&e->names, sec[S_NAMES].data, sec[S_NAMES].len);
+    e->bl_count = sc.bl_count;
+    e->cap_bl = sc.bl_count;
+    e->bl_list = xy_malloc(sc.bl_count * sizeof *e->bl_list + 1);
+    if (sc.bl_count) memcpy(e->bl_list, sec[S_BL_LIST].data, sec[S_BL_LIST].len);
+    e->nedges = e->cap_edges = sc.nedges;
+    e->edges = xy_malloc(sc.nedges * sizeof *e->edges + 1);
+    if (sc.nedges) memcpy(e->edges, sec[S_EDGES].data, sec[S_EDGES].len);
+    if (restore_map(&e->by_id, &sec[S_BY_ID]) || restore_map(&e->bl_pos, &sec[S_BL_POS]) ||
+        restore_map(&e->limits, &sec[S_LIMITS]) || restore_map(&e->term_reason, &sec[S_TERM_REASON]) ||
+        restore_map(&e->grade_entry, &sec[S_GRADE_ENTRY]) || restore_map(&e->score_since, &sec[S_SCORE_SINCE]) ||
+        restore_map(&e->rise_day, &sec[S_RISE_DAY]) || restore_map(&e->edge_set, &sec[S_EDGE_SET]) ||
+        restore_map(&db->ev_index, &sec[S_EV_INDEX]) || restore_calendar(&e->expiries, &sec[S_EXPIRIES]) ||
+        restore_calendar(&e->exits, &sec[S_EXITS]))
+        goto bad;
+    db->nevents = db->cap_events = sc.nevents;
+    db->ev_id_off = xy_malloc(sc.nevents * sizeof *db->ev_id_off + 1);
+    db->ev_content = xy_malloc(sc.nevents * sizeof *db->ev_content + 1);
+    if (sc.nevents) {
+        memcpy(db->ev_id_off, sec[S_EV_ID_OFF].data, sec[S_EV_ID_OFF].len);
+        memcpy(db->ev_content, sec[S_EV_CONTENT].data, sec[S_EV_CONTENT].len);
+    }
+    xy_buf_append(&db->ev_ids, sec[S_EV_IDS].data, sec[S_EV_IDS].len);
+    rc = XY_OK;
+    munmap(map, size);
+    return rc;
+bad:
+    xy__diagf(diag, ctx, "%s/snapshot: sections do not fit together (the snapshot is corrupt)", db->path);
+    munmap(map, size);
+    return rc;
+}

@@ -1,0 +1,25 @@
+/* snapshot.h -- the state of a data directory written whole to one file,
+ * so that start-up is the latest snapshot plus the log after it rather than
+ * a replay of the whole log. */
+#ifndef XY_SNAPSHOT_H
+#define XY_SNAPSHOT_H
+
+#include "store.h"
+
+/* Writes db's state as DIR/snapshot: to a temporary file, fsync, rename,
+ * fsync of the directory. The state must be that of the whole log up to
+ * db->log_size (no load in progress). */
+int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx);
+
+/* Restores db's engine and event index from DIR/snapshot and sets
+ * *log_offset to the end of the log it covers. Returns XY_ENOENT when there
+ * is no snapshot, XY_ECORRUPT (with a message naming the file and offset)
+ * when it does not check out, or XY_EINPUT for a snapshot of another format
+ * version (then the log is replayed whole). */
+int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *ctx);
+
+/* Checks every section of DIR/snapshot without loading it; reports what
+ * it finds. Returns XY_OK, XY_ENOENT or XY_ECORRUPT. */
+int xy__snapshot_verify(const char *dir, uint64_t *log_offset, uint64_t *bytes, xy_diag_fn *diag, void *ctx);
+
+#endif

@@ -1,0 +1,38 @@
+# Fault injection through an LD_PRELOAD shim (tests/fault/fault.c): ENOSPC
+# and EIO on the log's write and fsync give a clear error (exit 2), apply
+# nothing, and leave a store that opens with everything acknowledged before.
+. "$XY_ROOT/tests/blackbox/lib.sh"
+. "$XY_ROOT/tests/blackbox/scenario.sh"
+SHIM=${XY_FAULT_SHIM:-$XY_ROOT/build/fault.so}
+# Under AddressSanitizer the shim may not come first among the libraries.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+export ASAN_OPTIONS
+EX="$XY_ROOT/examples"
+fresh f "$XY_ROOT/rules"
+setup load citizens "$EX/citizens.csv"
+setup load contacts "$EX/contacts.csv"
+before=$("$XY" stats --json)
+for fault in write:ENOSPC write:EIO fsync:ENOSPC fsync:EIO; do
+    LD_PRELOAD="$SHIM" XY_FAULT=$fault "$XY" load events "$EX/events.csv" >"$T/out" 2>"$T/err"
+    RC=$?
+    ERR=$(cat "$T/err")
+    expect_rc "$fault on the log: storage error" 2
+    case $fault in
+    *ENOSPC) expect_err "$fault: says so" "no space left on device" ;;
+    *) expect_err "$fault: says so" "input/output error" ;;
+    esac
+    run stats --json
+    expect_eq "$fault: nothing of the load applied, all before kept" "$OUT" "$before"
+    run verify
+    expect_rc "$fault: the store verifies" 0
+done
+LD_PRELOAD="$SHIM" XY_FAULT=write:ENOSPC XY_FAULT_FILE=/snapshot.tmp "$XY" snapshot >/dev/null 2>"$T/err"
+RC=$?
+ERR=$(cat "$T/err")
+expect_rc "ENOSPC writing a snapshot: storage error" 2
+run stats --json
+expect_eq "... and the store is unharmed" "$OUT" "$before"
+run load events "$EX/events.csv"
+expect_rc "after the faults the same load goes through" 0
+expect_out "... whole" "188 applied"
+finish

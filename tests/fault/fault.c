@@ -1,0 +1,54 @@
+/* fault.c -- an LD_PRELOAD shim for fault-injection tests. It makes
+ * write()/pwrite() or fdatasync()/fsync() fail on files whose path ends
+ * with XY_FAULT_FILE (default "/log"):
+ *   XY_FAULT=write:ENOSPC | write:EIO | fsync:ENOSPC | fsync:EIO
+ * Other calls pass through untouched. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int matches(int fd, const char *op)
+{
+    const char *f = getenv("XY_FAULT");
+    if (!f || strncmp(f, op, strlen(op)) != 0 || f[strlen(op)] != ':') return 0;
+    const char *suffix = getenv("XY_FAULT_FILE");
+    if (!suffix) suffix = "/log";
+    char link[64], path[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n <= 0) return 0;
+    path[n] = 0;
+    size_t ls = strlen(suffix);
+    if ((size_t)n < ls || strcmp(path + n - ls, suffix) != 0) return 0;
+    errno = strstr(f, "ENOSPC") ? ENOSPC : EIO;
+    return 1;
+}
+
+ssize_t write(int fd, const void *buf, size_t count)
+{
+    static ssize_t (*real)(int, const void *, size_t);
+    if (!real) real = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    if (matches(fd, "write")) return -1;
+    return real(fd, buf, count);
+}
+
+int fdatasync(int fd)
+{
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    if (matches(fd, "fsync")) return -1;
+    return real(fd);
+}
+
+int fsync(int fd)
+{
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    if (matches(fd, "fsync")) return -1;
+    return real(fd);
+}
