@@ -283,6 +283,54 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     t1 = now();
     printf("re-loaded the same file in %.2f s: %llu duplicates, %llu applied, rc %d\n", t1 - t0,
            (unsigned long long)res.duplicates, (unsigned long long)res.applied, rc);
+
+    /* The in-process append path: the same events as a CSV load would give,
+     * handed over as structs with their ids, in batches of a million. */
+    size_t nappend = nev, batch = 1000000;
+    xy_event *ev = malloc(batch * sizeof *ev);
+    char *idtext = malloc(batch * 16);
+    const char **idp = malloc(batch * sizeof *idp);
+    const xy_engine *eng = xy_db_engine(db);
+    double tappend = 0;
+    for (size_t done = 0; done < nappend; done += batch) {
+        size_t m = nappend - done < batch ? nappend - done : batch;
+        for (size_t i = 0; i < m; i++) {
+            uint32_t c = rnd(ncit);
+            const city_pairs *p = &cp[eng->st[c].city];
+            pair pr = p->p[rnd((uint32_t)p->n)];
+            ev[i] = (xy_event){0, c, pr.behaviour, pr.agency, XY_NONE, xy_engine_today(eng), rnd(4) ? (int64_t)rnd(20000) * XY_MICRO : -1};
+            snprintf(idtext + i * 16, 16, "a%zu", done + i);
+            idp[i] = idtext + i * 16;
+        }
+        t0 = now();
+        rc = xy_db_append_events(db, ev, idp, m, quiet, NULL, NULL);
+        t1 = now();
+        tappend += t1 - t0;
+        if (rc) printf("append failed: %s\n", xy_strerror(rc));
+    }
+    report("in-process append per second (durable)", (double)nappend / tappend, "events/s", 15e6, 0);
+    free(ev);
+    free(idtext);
+    free(idp);
+
+    /* Start-up: from a snapshot, and by replaying the whole log. */
+    t0 = now();
+    rc = xy_db_snapshot(db, quiet, NULL);
+    t1 = now();
+    printf("snapshot of %u citizens and %zu events written in %.2f s, rc %d\n", ncit, nev + nappend, t1 - t0, rc);
+    xy_db_close(db);
+    t0 = now();
+    rc = xy_db_open(data, XY_READ, quiet, NULL, &db);
+    t1 = now();
+    report("start-up from a snapshot, seconds", t1 - t0, "s", 2.0, 1);
+    xy_db_close(db);
+    char snap[320];
+    snprintf(snap, sizeof snap, "%s/snapshot", data);
+    unlink(snap);
+    t0 = now();
+    rc = xy_db_open(data, XY_READ, quiet, NULL, &db);
+    t1 = now();
+    report("replay of the whole log at start-up", (double)(nev + nappend) / (t1 - t0), "events/s", 20e6, 0);
     xy_db_close(db);
     free(ids);
     free(cities);

@@ -220,6 +220,18 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path,
                    xy_load_result *result);
 /* Advances the clock durably. */
 int xy_db_advance(xy_db *db, xy_day day);
+
+/* The in-process path for the simulator and the service: appends n events
+ * with the same guarantees as a CSV load and no CSV in between. ids[i] is
+ * the id of events[i] (1-64 characters of [A-Za-z0-9._:-]); an id stored
+ * before with the same content is skipped and counted in *duplicates (may
+ * be NULL). The batch is atomic: an invalid event (unknown citizen,
+ * behaviour the citizen's city does not define, agency not allowed, bad
+ * id or amount, an id reused with other content) makes it XY_EINPUT with
+ * nothing applied, and diag says which event and why. The events' seq
+ * fields are ignored (the store numbers them). Durable before XY_OK. */
+int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *ids, size_t n,
+                        xy_diag_fn *diag, void *ctx, uint64_t *duplicates);
 /* Writes a snapshot of the state now (also done by itself as the log
  * grows), so that opening starts from it instead of replaying the log. */
 int xy_db_snapshot(xy_db *db, xy_diag_fn *diag, void *ctx);

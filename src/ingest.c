@@ -448,3 +448,55 @@ done:
     xy_free(data);
     return rc;
 }
+
+/* ------------------------------------------------------ in-process append */
+
+int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *ids, size_t n,
+                        xy_diag_fn *diag, void *ctx, uint64_t *duplicates)
+{
+    if (db->mode != XY_WRITE) return XY_EINVAL;
+    const xy_engine *e = db->engine;
+    const xy_rules *r = db->rules;
+    xy_buf batch = {0};
+    uint64_t nrec = 0, dups = 0;
+    int rc = XY_OK;
+    for (size_t i = 0; i < n; i++) {
+        const xy_event *ev = &events[i];
+        xy_field id = {ids[i], ids[i] ? strlen(ids[i]) : 0};
+        const char *why = NULL;
+        if (!valid_event_id(id)) why = "bad event id";
+        else if (ev->citizen >= e->n) why = "unknown citizen";
+        else if (ev->counterpart != XY_NONE && ev->counterpart >= e->n) why = "unknown counterpart";
+        else if (ev->date == XY_DAY_NONE || ev->date == XY_DAY_PENDING) why = "no date";
+        else if (ev->amount < -1) why = "negative amount";
+        else if (xy_rules_may_report(r, e->st[ev->citizen].city, ev->agency, ev->behaviour) == XY_EUNKNOWN)
+            why = "behaviour not defined in the citizen's city";
+        else if (xy_rules_may_report(r, e->st[ev->citizen].city, ev->agency, ev->behaviour))
+            why = "agency may not report the behaviour";
+        if (!why) {
+            uint64_t content = xy__event_content_hash(ev, e->ids[ev->citizen],
+                                                      ev->counterpart == XY_NONE ? 0 : e->ids[ev->counterpart]);
+            int is_new;
+            uint64_t seq = xy__db_stage_event(db, id.s, id.n, content, &is_new);
+            if (!is_new) {
+                if (db->ev_content[seq] == content) {
+                    dups++;
+                    continue;
+                }
+                why = "event id reused with different content";
+            }
+        }
+        if (why) {
+            xy__diagf(diag, ctx, "event %zu (id %s): %s", i, ids[i] ? ids[i] : "(none)", why);
+            rc = XY_EINPUT;
+            break;
+        }
+        xy__rec_event(&batch, ev, id.s, id.n);
+        nrec++;
+    }
+    if (rc) xy__db_unstage(db);
+    else rc = xy__db_commit(db, &batch, nrec);
+    xy_buf_free(&batch);
+    if (duplicates) *duplicates = rc ? 0 : dups;
+    return rc;
+}
