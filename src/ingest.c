@@ -461,6 +461,13 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
     uint64_t nrec = 0, dups = 0;
     int rc = XY_OK;
     for (size_t i = 0; i < n; i++) {
+        /* All events are at hand: fetch what event i + 16 will need (its
+         * citizen's state and ID, the index slot of its id) meanwhile. */
+        if (i + 16 < n && events[i + 16].citizen < e->n && ids[i + 16]) {
+            __builtin_prefetch(&e->st[events[i + 16].citizen], 0, 1);
+            __builtin_prefetch(&e->ids[events[i + 16].citizen], 0, 1);
+            xy__db_prefetch_event(db, ids[i + 16], strlen(ids[i + 16]));
+        }
         const xy_event *ev = &events[i];
         xy_field id = {ids[i], ids[i] ? strlen(ids[i]) : 0};
         const char *why = NULL;
@@ -469,10 +476,11 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
         else if (ev->counterpart != XY_NONE && ev->counterpart >= e->n) why = "unknown counterpart";
         else if (ev->date == XY_DAY_NONE || ev->date == XY_DAY_PENDING) why = "no date";
         else if (ev->amount < -1) why = "negative amount";
-        else if (xy_rules_may_report(r, e->st[ev->citizen].city, ev->agency, ev->behaviour) == XY_EUNKNOWN)
-            why = "behaviour not defined in the citizen's city";
-        else if (xy_rules_may_report(r, e->st[ev->citizen].city, ev->agency, ev->behaviour))
-            why = "agency may not report the behaviour";
+        else {
+            int may = xy_rules_may_report(r, e->st[ev->citizen].city, ev->agency, ev->behaviour);
+            if (may == XY_EUNKNOWN) why = "behaviour not defined in the citizen's city";
+            else if (may) why = "agency may not report the behaviour";
+        }
         if (!why) {
             uint64_t content = xy__event_content_hash(ev, e->ids[ev->citizen],
                                                       ev->counterpart == XY_NONE ? 0 : e->ids[ev->counterpart]);

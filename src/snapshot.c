@@ -53,18 +53,7 @@ typedef struct writer {
  * injection tests can reach). */
 static void flush(writer *w)
 {
-    const char *p = w->buf.data;
-    size_t n = w->buf.len;
-    while (n && !w->err) {
-        ssize_t k = write(w->fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) {
-            w->err = errno;
-            break;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
+    if (!w->err && w->buf.len) w->err = xy_write_all(w->fd, w->buf.data, w->buf.len);
     w->buf.len = 0;
 }
 
@@ -72,17 +61,7 @@ static void put(writer *w, const void *p, size_t n)
 {
     if (n >= (1u << 20)) {
         flush(w);
-        const char *c = p;
-        while (n && !w->err) {
-            ssize_t k = write(w->fd, c, n);
-            if (k < 0 && errno == EINTR) continue;
-            if (k < 0) {
-                w->err = errno;
-                break;
-            }
-            c += k;
-            n -= (size_t)k;
-        }
+        if (!w->err) w->err = xy_write_all(w->fd, p, n);
         return;
     }
     xy_buf_append(&w->buf, p, n);

@@ -362,17 +362,8 @@ static int fsync_dir(const char *dir)
 
 static int write_all(int fd, const void *p, size_t n)
 {
-    const char *c = p;
-    while (n) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return errno == ENOSPC ? XY_ENOSPC : XY_EIO;
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-    return XY_OK;
+    int err = xy_write_all(fd, p, n);
+    return err == 0 ? XY_OK : err == ENOSPC ? XY_ENOSPC : XY_EIO;
 }
 
 static int copy_file(const char *from, const char *to)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- memory */
 
@@ -322,6 +323,21 @@ void xy_buf_free(xy_buf *b)
 {
     xy_free(b->data);
     memset(b, 0, sizeof *b);
+}
+
+int xy_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }
 
 int xy_read_file(const char *path, char **data, size_t *len)

@@ -118,6 +118,10 @@ void xy_buf_printf(xy_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void xy_buf_free(xy_buf *b);
 
+/* Writes all n bytes, retrying on EINTR and short writes. Returns 0 or
+ * the errno of the failure. */
+int xy_write_all(int fd, const void *p, size_t n);
+
 /* Reads a whole file into a NUL-terminated buffer the caller frees. */
 int xy_read_file(const char *path, char **data, size_t *len);
 
