@@ -57,6 +57,7 @@ void xy_engine_free(xy_engine *e)
     cal_free(&e->exits);
     xy_free(e->hits_tmp);
     xy_free(e->radix_count);
+    xy_free(e->bl_sorted);
     xy_free(e->edges);
     xy_map_free(&e->edge_set);
     xy_free(e->csr_off);
@@ -174,9 +175,9 @@ static void set_rise(xy_engine *e, uint32_t c, xy_day d)
     if (v) *v = (uint64_t)(uint32_t)d;
 }
 
-/* Whether a score change from a to b crosses any threshold of the city
- * (list thresholds and grade bounds). When it does not, and no term
- * changed, re-evaluating the lists would change nothing. */
+/* Whether a score change from a to b crosses a list threshold of the
+ * city. When it does not, and no term changed, re-evaluating the lists
+ * would change nothing. */
 static inline int crosses(const xy_city *c, int64_t a, int64_t b)
 {
     int64_t lo = a < b ? a : b, hi = a < b ? b : a;
@@ -256,6 +257,24 @@ static inline void add_points(xy_cstate *s, int64_t pts)
     s->raw = r > lim ? lim : r < -lim ? -lim : r;
 }
 
+/* Whether a score has left the band of the citizen's current grade. */
+static inline int grade_moved(const xy_city *c, const xy_cstate *s, int64_t score)
+{
+    if (!c->ngrades) return 0;
+    int g = s->grade == 255 ? -1 : s->grade;
+    int64_t lo = g >= 0 ? c->grades[g].from : INT64_MIN;
+    int64_t hi = g + 1 < c->ngrades ? c->grades[g + 1].from : INT64_MAX;
+    return score < lo || score >= hi;
+}
+
+/* After c's score went from old to score on day t: the lists if a list
+ * threshold was crossed, else just the grade if it changed. */
+static inline void rescore(xy_engine *e, uint32_t c, const xy_city *city, int64_t old, int64_t score, xy_day t)
+{
+    if (crosses(city, old, score)) relist(e, c, t);
+    else if (grade_moved(city, &e->st[c], score)) track_grades(e, c, city, score, t);
+}
+
 /* Adds a day-start contribution (an expiry or an association adjustment)
  * to c's score on day t: tells the history hook, whose record h carries
  * the kind and its own fields, and re-evaluates the lists when the score
@@ -274,7 +293,7 @@ static void contribute(xy_engine *e, uint32_t c, xy_day t, int64_t pts, xy_hist 
         h->score = score;
         e->hist(e->hist_ctx, h);
     }
-    if (crosses(city, old, score)) relist(e, c, t);
+    rescore(e, c, city, old, score, t);
 }
 
 /* ---------------------------------------------------------- registration */
@@ -413,9 +432,19 @@ static void associate(xy_engine *e, xy_day t)
     build_csr(e);
     /* Gather every contact of every blacklisted citizen, then sort: the
      * state of each contact is then read once, in index order. */
+    if (!e->radix_count) e->radix_count = xy_malloc((RADIX + 1) * sizeof *e->radix_count);
+    /* Visit the blacklisted in index order, so that the contact lists are
+     * read front to back rather than at random. */
+    if (e->bl_count > e->cap_bl_sorted) {
+        e->cap_bl_sorted = e->bl_count;
+        e->bl_sorted = xy_realloc(e->bl_sorted, 2 * e->cap_bl_sorted * sizeof *e->bl_sorted);
+    }
+    memcpy(e->bl_sorted, e->bl_list, e->bl_count * sizeof *e->bl_sorted);
+    radix_sort(e->bl_sorted, e->bl_sorted + e->cap_bl_sorted, e->radix_count, e->bl_count);
     size_t nh = 0;
     for (size_t k = 0; k < e->bl_count; k++) {
-        uint32_t b = e->bl_list[k];
+        uint32_t b = e->bl_sorted[k];
+        if (k + 16 < e->bl_count) __builtin_prefetch(&e->csr_off[e->bl_sorted[k + 16]], 0, 1);
         uint64_t from = e->csr_off[b], to = e->csr_off[b + 1];
         if (from == to) continue;
         if (nh + (to - from) > e->cap_hits) {
@@ -426,7 +455,6 @@ static void associate(xy_engine *e, xy_day t)
         memcpy(e->hits + nh, e->csr_adj + from, (to - from) * sizeof *e->hits);
         nh += to - from;
     }
-    if (!e->radix_count) e->radix_count = xy_malloc((RADIX + 1) * sizeof *e->radix_count);
     radix_sort(e->hits, e->hits_tmp, e->radix_count, nh);
     for (size_t i = 0; i < nh;) {
         if (i + 32 < nh) {
@@ -639,7 +667,9 @@ record:
         h.score = xy__clamp(city, s->raw);
         e->hist(e->hist_ctx, &h);
     }
-    if (note != NOTE_UNDER_AGE && (b->term || crosses(city, old, xy__clamp(city, s->raw)))) relist(e, c, t);
+    if (note == NOTE_UNDER_AGE) return;
+    if (b->term) relist(e, c, t);
+    else rescore(e, c, city, old, xy__clamp(city, s->raw), t);
 }
 
 int xy_engine_apply(xy_engine *e, const xy_event *events, size_t n)

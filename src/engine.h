@@ -136,6 +136,9 @@ struct xy_engine {
     uint32_t *hits;         /* association scratch */
     uint32_t *hits_tmp;     /* radix-sort scratch */
     size_t *radix_count;    /* radix-sort buckets */
+    uint32_t *bl_sorted;    /* association: the blacklisted, sorted, then
+                               as much again of radix scratch */
+    size_t cap_bl_sorted;   /* capacity of each half */
     size_t cap_hits;
     /* history hook */
     xy_hist_fn *hist;       /* NULL: no history */

@@ -1069,8 +1069,7 @@ static int compile_unit(unit *u, int full, xy_city *c)
     c->grade_cons = xy_malloc((size_t)c->nfor_slots * sizeof *c->grade_cons + 1);
     for (int i = 0; i < c->ncons; i++)
         if (c->cons[i].for_slot >= 0) c->grade_cons[c->ngrade_cons++] = i;
-    c->marks = xy_malloc(((size_t)c->ngrades + 3) * sizeof *c->marks);
-    for (int i = 0; i < c->ngrades; i++) c->marks[c->nmarks++] = c->grades[i].from;
+    c->marks = xy_malloc(3 * sizeof *c->marks);
     if (u->has_blacklist) c->marks[c->nmarks++] = u->bl_below;
     if (u->has_exit) c->marks[c->nmarks++] = u->bl_exit;
     if (u->has_whitelist) c->marks[c->nmarks++] = u->wl_from;
