@@ -70,10 +70,12 @@ asan:
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  test
 
-$(B)/bench: bench/bench.c $(B)/libxinyong.a
-	$(CC) $(CFLAGS) -O3 -march=native -o $@ bench/bench.c $(B)/libxinyong.a $(LDLIBS)
+$(B)/bench: bench/bench.c bench/peers.c $(B)/libxinyong.a
+	$(CC) $(CFLAGS) -O3 -march=native -o $@ bench/bench.c bench/peers.c $(B)/libxinyong.a $(LDLIBS) -lsqlite3
 
-bench: all $(B)/bench
+bench: all
+	@./scripts/deps.sh --bench
+	@$(MAKE) --no-print-directory $(B)/bench
 	@$(B)/bench
 
 FUZZ_SECONDS ?= 60

@@ -121,6 +121,8 @@ static size_t rss_bytes(void)
 }
 
 static double memory_floor(uint32_t ncit, size_t nev);
+double peer_redis(uint32_t ncit, size_t nops, char *why, size_t whylen);
+double peer_sqlite(uint32_t ncit, size_t nops, char *why, size_t whylen);
 
 /* ------------------------------------------------------ 1 and 2: engine */
 
@@ -308,7 +310,27 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
         tappend += t1 - t0;
         if (rc) printf("append failed: %s\n", xy_strerror(rc));
     }
-    report("in-process append per second (durable)", (double)nappend / tappend, "events/s", 15e6, 0);
+    double append_rate = (double)nappend / tappend;
+    report("in-process append per second (durable)", append_rate, "events/s", 15e6, 0);
+
+    /* The peers on the same workload: durable score changes for the same
+     * population. SQLite gets a fifth of the operations (it is slow enough
+     * that the rate settles well within that). */
+    char why[256] = "";
+    double redis = peer_redis(ncit, nappend, why, sizeof why);
+    if (redis > 0) {
+        printf("%-52s %14.1f ops/s\n", "peer: Redis INCRBY, pipelined, appendfsync everysec", redis);
+        report("ratio xinyong append / Redis", append_rate / redis, "x", 20, 0);
+    } else {
+        printf("peer Redis not measured: %s\n", why);
+    }
+    double sqlite = peer_sqlite(ncit, nappend / 5, why, sizeof why);
+    if (sqlite > 0) {
+        printf("%-52s %14.1f ops/s\n", "peer: SQLite UPDATE, WAL, synchronous=FULL, 10^4/txn", sqlite);
+        report("ratio xinyong append / SQLite", append_rate / sqlite, "x", 100, 0);
+    } else {
+        printf("peer SQLite not measured: %s\n", why);
+    }
     free(ev);
     free(idtext);
     free(idp);

@@ -1,11 +1,13 @@
 #!/bin/sh
-# Installs the Debian packages xinyong needs to build, test, fuzz and benchmark,
-# and nothing else. It asks apt only when a package is missing, so a second run
+# Installs the Debian packages xinyong needs to build and test (no option),
+# fuzz and run the sanitizers (--dev) or benchmark against its peers, Redis
+# and SQLite (--bench), and nothing else. It asks apt only when a package is missing, so a second run
 # is quiet and fast.
 set -eu
 need="gcc make libjansson-dev zlib1g-dev jq"
 case "${1:-}" in
     --dev) need="$need clang libclang-rt-14-dev" ;;
+    --bench) need="$need redis-server libsqlite3-dev" ;;
 esac
 missing=""
 for p in $need; do
