@@ -180,11 +180,12 @@ static void set_rise(xy_engine *e, uint32_t c, xy_day d)
  * would change nothing. */
 static inline int crosses(const xy_city *c, int64_t a, int64_t b)
 {
-    int64_t lo = a < b ? a : b, hi = a < b ? b : a;
-    /* The marks are sorted: the first one above lo decides. */
-    for (int i = 0; i < c->nmarks; i++)
-        if (c->marks[i] > lo) return c->marks[i] <= hi;
-    return 0;
+    /* At most three thresholds: count, without branches, how many each
+     * score reaches (absent ones are INT64_MAX, which none reaches). */
+    const int64_t *m = c->mark3;
+    int ba = (a >= m[0]) + (a >= m[1]) + (a >= m[2]);
+    int bb = (b >= m[0]) + (b >= m[1]) + (b >= m[2]);
+    return ba != bb;
 }
 
 /* Re-evaluates both lists and the grade of citizen c on day t, after its
@@ -428,7 +429,7 @@ static void associate(xy_engine *e, xy_day t)
     int any = 0;
     for (int k = 0; k < r->ncities; k++)
         if (r->cities[k].has_assoc && floor_mod(t, r->cities[k].assoc_every) == 0) any = 1;
-    if (!any || e->bl_count == 0) return;
+    if (!any || e->bl_count == 0 || e->nedges == 0) return;
     build_csr(e);
     /* Gather every contact of every blacklisted citizen, then sort: the
      * state of each contact is then read once, in index order. */

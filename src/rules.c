@@ -932,12 +932,6 @@ static int cmp_grade(const void *a, const void *b)
     return x->from < y->from ? -1 : x->from > y->from;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int find_grade(const xy_city *c, const char *name)
 {
     for (int i = 0; i < c->ngrades; i++)
@@ -1069,11 +1063,9 @@ static int compile_unit(unit *u, int full, xy_city *c)
     c->grade_cons = xy_malloc((size_t)c->nfor_slots * sizeof *c->grade_cons + 1);
     for (int i = 0; i < c->ncons; i++)
         if (c->cons[i].for_slot >= 0) c->grade_cons[c->ngrade_cons++] = i;
-    c->marks = xy_malloc(3 * sizeof *c->marks);
-    if (u->has_blacklist) c->marks[c->nmarks++] = u->bl_below;
-    if (u->has_exit) c->marks[c->nmarks++] = u->bl_exit;
-    if (u->has_whitelist) c->marks[c->nmarks++] = u->wl_from;
-    qsort(c->marks, (size_t)c->nmarks, sizeof *c->marks, cmp_i64);
+    c->mark3[0] = u->has_blacklist ? u->bl_below : INT64_MAX;
+    c->mark3[1] = u->has_exit ? u->bl_exit : INT64_MAX;
+    c->mark3[2] = u->has_whitelist ? u->wl_from : INT64_MAX;
 
     c->has_assoc = u->has_assoc;
     c->assoc_points = u->assoc_points;
@@ -1096,7 +1088,6 @@ static void city_free(xy_city *c)
     xy_free(c->rule_of);
     xy_free(c->agency_mask);
     xy_free(c->grade_cons);
-    xy_free(c->marks);
     xy_map_free(&c->perms);
     for (int i = 0; i < c->ncons; i++) {
         xy_free(c->cons[i].name);

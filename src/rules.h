@@ -75,8 +75,7 @@ typedef struct xy_city {
     int nfor_slots;             /* grade consequences with `for D days` */
     int *grade_cons;            /* their indexes in cons */
     int ngrade_cons;            /* their number (= nfor_slots) */
-    int64_t *marks;             /* the list thresholds, sorted */
-    int nmarks;                 /* their number */
+    int64_t mark3[3];           /* the list thresholds, INT64_MAX if absent */
     int has_assoc;              /* `association` given */
     int64_t assoc_points;       /* points per blacklisted contact */
     int32_t assoc_every;        /* period in days */
