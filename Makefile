@@ -70,8 +70,8 @@ asan:
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  test
 
-$(B)/bench: bench/bench.c bench/peers.c $(B)/libxinyong.a
-	$(CC) $(CFLAGS) -O3 -march=native -o $@ bench/bench.c bench/peers.c $(B)/libxinyong.a $(LDLIBS) -lsqlite3
+$(B)/bench: bench/bench.c bench/peers.c bench/bench.h $(B)/libxinyong.a
+	$(CC) $(CFLAGS) -O3 -march=native -Ibench -o $@ bench/bench.c bench/peers.c $(B)/libxinyong.a $(LDLIBS) -lsqlite3
 
 bench: all
 	@./scripts/deps.sh --bench

@@ -13,6 +13,7 @@
  *  4. rule lookups per second (behaviour name -> definition, and the agency
  *     permission check) in a generated 10-behaviour city and a
  *     10,000-behaviour city. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "engine.h"
 #include "store.h"
 
-static double now(void)
+double bench_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -31,13 +33,31 @@ static double now(void)
 }
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static uint32_t rnd(uint32_t n)
+uint32_t bench_rnd(uint32_t n)
 {
     rng ^= rng << 13;
     rng ^= rng >> 7;
     rng ^= rng << 17;
     return (uint32_t)((rng >> 11) % n);
 }
+
+const char *bench_tmpdir(const char *what, char *why, size_t whylen)
+{
+    static char dir[128];
+    snprintf(dir, sizeof dir, "/tmp/xy-%s-XXXXXX", what);
+    if (mkdtemp(dir)) return dir;
+    snprintf(why, whylen, "mkdtemp: %s", strerror(errno));
+    return NULL;
+}
+
+void bench_rmdir(const char *dir)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) {
+    }
+}
+
 
 static void quiet(void *ctx, const char *msg)
 {
@@ -121,8 +141,6 @@ static size_t rss_bytes(void)
 }
 
 static double memory_floor(uint32_t ncit, size_t nev);
-double peer_redis(uint32_t ncit, size_t nops, char *why, size_t whylen);
-double peer_sqlite(uint32_t ncit, size_t nops, char *why, size_t whylen);
 
 /* ------------------------------------------------------ 1 and 2: engine */
 
@@ -131,36 +149,36 @@ static void bench_engine(const xy_rules *r, uint32_t ncit, size_t nev)
     city_pairs *cp = allowed_pairs(r);
     xy_engine *e;
     xy_engine_new(r, &e);
-    double t0 = now();
+    double t0 = bench_now();
     size_t rss0 = rss_bytes();
     xy_day lo = day_of("1940-01-01"), span = day_of("2008-01-01") - lo;
     for (uint32_t i = 0; i < ncit; i++) {
         int city = (int)(i % (uint32_t)r->ncities);
         uint32_t idx;
-        while (xy_engine_add_citizen(e, make_id(region_code(r, city), lo + (xy_day)rnd((uint32_t)span), rnd(1000)),
+        while (xy_engine_add_citizen(e, make_id(region_code(r, city), lo + (xy_day)bench_rnd((uint32_t)span), bench_rnd(1000)),
                                      city, XY_NONE, XY_NONE, "", 0, &idx) == XY_EEXIST) {
         }
     }
     /* One contact per citizen on average; XY_BENCH_CONTACTS changes that. */
     double per = getenv("XY_BENCH_CONTACTS") ? atof(getenv("XY_BENCH_CONTACTS")) : 1.0;
-    for (uint32_t i = 0; i < (uint32_t)(ncit * per); i++) xy_engine_add_contact(e, rnd(ncit), rnd(ncit));
-    double t1 = now();
+    for (uint32_t i = 0; i < (uint32_t)(ncit * per); i++) xy_engine_add_contact(e, bench_rnd(ncit), bench_rnd(ncit));
+    double t1 = bench_now();
     printf("setup: %u citizens and %zu contacts registered in %.2f s\n", ncit, e->nedges, t1 - t0);
 
     xy_event *ev = malloc(nev * sizeof *ev);
     xy_day start = day_of("2023-01-01");
     for (size_t i = 0; i < nev; i++) {
-        uint32_t c = rnd(ncit);
+        uint32_t c = bench_rnd(ncit);
         const city_pairs *p = &cp[e->st[c].city];
-        pair pr = p->p[rnd((uint32_t)p->n)];
+        pair pr = p->p[bench_rnd((uint32_t)p->n)];
         ev[i] = (xy_event){i, c, pr.behaviour, pr.agency, XY_NONE,
-                           start + (xy_day)(i * 730 / nev), rnd(4) ? (int64_t)rnd(20000) * XY_MICRO : -1};
-        if (rnd(20) == 0) ev[i].date -= (xy_day)rnd(30); /* late reports */
+                           start + (xy_day)(i * 730 / nev), bench_rnd(4) ? (int64_t)bench_rnd(20000) * XY_MICRO : -1};
+        if (bench_rnd(20) == 0) ev[i].date -= (xy_day)bench_rnd(30); /* late reports */
     }
     /* Warm the state once with a small prefix so page faults are not timed. */
-    double t2 = now();
+    double t2 = bench_now();
     xy_engine_apply(e, ev, nev);
-    double t3 = now();
+    double t3 = bench_now();
     printf("applied %zu events over 2 years: %.2f s; %llu on the blacklist, %zu pending expiries, %zu yearly counts\n",
            nev, t3 - t2, (unsigned long long)e->bl_count, (size_t)e->expiries.pending, e->limits.count);
     double rate = (double)nev / (t3 - t2);
@@ -190,9 +208,10 @@ static double memory_floor(uint32_t ncit, size_t nev)
     rec *st = xy_big_realloc(NULL, 0, (size_t)ncit * sizeof *st);
     slot *sl = xy_big_realloc(NULL, 0, nslots * sizeof *sl);
     uint32_t *who = malloc(nev * sizeof *who);
-    for (size_t i = 0; i < nev; i++) who[i] = rnd(ncit);
+    for (size_t i = 0; i < nev; i++) who[i] = bench_rnd(ncit);
     for (uint32_t i = 0; i < ncit; i++) st[i].raw = i;
-    double t0 = now();
+    memset(sl, 0, nslots * sizeof *sl); /* fault the pages in before timing */
+    double t0 = bench_now();
     for (size_t i = 0; i < nev; i++) {
         if (i + 16 < nev) {
             __builtin_prefetch(&st[who[i + 16]], 1, 1);
@@ -206,7 +225,7 @@ static double memory_floor(uint32_t ncit, size_t nev)
             sl[j].v++;
         }
     }
-    double t1 = now();
+    double t1 = bench_now();
     xy_big_free(st, (size_t)ncit * sizeof *st);
     xy_big_free(sl, nslots * sizeof *sl);
     free(who);
@@ -219,8 +238,14 @@ static void format_id(xy_resid id, char *out) { xy_resid_format(id, out); }
 
 static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, size_t nev)
 {
-    char dir[] = "/tmp/xy-bench-XXXXXX";
-    if (!mkdtemp(dir)) return;
+    char why[256] = "";
+    const char *tmp = bench_tmpdir("bench", why, sizeof why);
+    if (!tmp) {
+        printf("no scratch directory: %s\n", why);
+        return;
+    }
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s", tmp);
     char data[300], cfile[300], efile[300];
     snprintf(data, sizeof data, "%s/data", dir);
     snprintf(cfile, sizeof cfile, "%s/citizens.csv", dir);
@@ -238,7 +263,7 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
         int is_new = 0;
         xy_resid id;
         do {
-            id = make_id(region_code(r, city), lo + (xy_day)rnd((uint32_t)span), rnd(1000));
+            id = make_id(region_code(r, city), lo + (xy_day)bench_rnd((uint32_t)span), bench_rnd(1000));
             xy_map_put(&seen, id, &is_new);
         } while (!is_new);
         ids[i] = id;
@@ -253,14 +278,14 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     fprintf(f, "id,date,citizen,behaviour,agency,amount\n");
     xy_day start = day_of("2023-01-01");
     for (size_t i = 0; i < nev; i++) {
-        uint32_t c = rnd(ncit);
+        uint32_t c = bench_rnd(ncit);
         const city_pairs *p = &cp[cities[c]];
-        pair pr = p->p[rnd((uint32_t)p->n)];
+        pair pr = p->p[bench_rnd((uint32_t)p->n)];
         char s[19], d[11];
         format_id(ids[c], s);
         xy_day_format(start + (xy_day)(i * 730 / nev), d);
         fprintf(f, "e%zu,%s,%s,%s,%s,", i, d, s, r->behaviour_names.str[pr.behaviour], r->agency_names.str[pr.agency]);
-        if (rnd(4)) fprintf(f, "%u", rnd(20000));
+        if (bench_rnd(4)) fprintf(f, "%u", bench_rnd(20000));
         fputc('\n', f);
     }
     fclose(f);
@@ -270,19 +295,19 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
         return;
     }
     xy_load_result res;
-    double t0 = now();
+    double t0 = bench_now();
     int rc = xy_db_load_csv(db, XY_LOAD_CITIZENS, cfile, NULL, quiet, NULL, &res);
-    double t1 = now();
+    double t1 = bench_now();
     printf("loaded %llu citizens from CSV in %.2f s (%.1f million/s), rc %d\n", (unsigned long long)res.applied,
            t1 - t0, (double)res.applied / (t1 - t0) / 1e6, rc);
-    t0 = now();
+    t0 = bench_now();
     rc = xy_db_load_csv(db, XY_LOAD_EVENTS, efile, NULL, quiet, NULL, &res);
-    t1 = now();
+    t1 = bench_now();
     printf("loaded %llu events from CSV in %.2f s, rc %d\n", (unsigned long long)res.applied, t1 - t0, rc);
     report("CSV events loaded per second (durable, end to end)", (double)res.applied / (t1 - t0), "events/s", 2e6, 0);
-    t0 = now();
+    t0 = bench_now();
     rc = xy_db_load_csv(db, XY_LOAD_EVENTS, efile, NULL, quiet, NULL, &res);
-    t1 = now();
+    t1 = bench_now();
     printf("re-loaded the same file in %.2f s: %llu duplicates, %llu applied, rc %d\n", t1 - t0,
            (unsigned long long)res.duplicates, (unsigned long long)res.applied, rc);
 
@@ -297,16 +322,16 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     for (size_t done = 0; done < nappend; done += batch) {
         size_t m = nappend - done < batch ? nappend - done : batch;
         for (size_t i = 0; i < m; i++) {
-            uint32_t c = rnd(ncit);
+            uint32_t c = bench_rnd(ncit);
             const city_pairs *p = &cp[eng->st[c].city];
-            pair pr = p->p[rnd((uint32_t)p->n)];
-            ev[i] = (xy_event){0, c, pr.behaviour, pr.agency, XY_NONE, xy_engine_today(eng), rnd(4) ? (int64_t)rnd(20000) * XY_MICRO : -1};
+            pair pr = p->p[bench_rnd((uint32_t)p->n)];
+            ev[i] = (xy_event){0, c, pr.behaviour, pr.agency, XY_NONE, xy_engine_today(eng), bench_rnd(4) ? (int64_t)bench_rnd(20000) * XY_MICRO : -1};
             snprintf(idtext + i * 16, 16, "a%zu", done + i);
             idp[i] = idtext + i * 16;
         }
-        t0 = now();
+        t0 = bench_now();
         rc = xy_db_append_events(db, ev, idp, m, quiet, NULL, NULL);
-        t1 = now();
+        t1 = bench_now();
         tappend += t1 - t0;
         if (rc) printf("append failed: %s\n", xy_strerror(rc));
     }
@@ -316,7 +341,6 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     /* The peers on the same workload: durable score changes for the same
      * population. SQLite gets a fifth of the operations (it is slow enough
      * that the rate settles well within that). */
-    char why[256] = "";
     double redis = peer_redis(ncit, nappend, why, sizeof why);
     if (redis > 0) {
         printf("%-52s %14.1f ops/s\n", "peer: Redis INCRBY, pipelined, appendfsync everysec", redis);
@@ -336,32 +360,29 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     free(idp);
 
     /* Start-up: from a snapshot, and by replaying the whole log. */
-    t0 = now();
+    t0 = bench_now();
     rc = xy_db_snapshot(db, quiet, NULL);
-    t1 = now();
+    t1 = bench_now();
     printf("snapshot of %u citizens and %zu events written in %.2f s, rc %d\n", ncit, nev + nappend, t1 - t0, rc);
     xy_db_close(db);
-    t0 = now();
+    t0 = bench_now();
     rc = xy_db_open(data, XY_READ, quiet, NULL, &db);
-    t1 = now();
+    t1 = bench_now();
     report("start-up from a snapshot, seconds", t1 - t0, "s", 2.0, 1);
     xy_db_close(db);
     char snap[320];
     snprintf(snap, sizeof snap, "%s/snapshot", data);
     unlink(snap);
-    t0 = now();
+    t0 = bench_now();
     rc = xy_db_open(data, XY_READ, quiet, NULL, &db);
-    t1 = now();
+    t1 = bench_now();
     report("replay of the whole log at start-up", (double)(nev + nappend) / (t1 - t0), "events/s", 20e6, 0);
     xy_db_close(db);
     free(ids);
     free(cities);
     for (int c = 0; c < r->ncities; c++) free(cp[c].p);
     free(cp);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) {
-    }
+    bench_rmdir(dir);
 }
 
 /* ----------------------------------------------------------- 4: lookups */
@@ -412,7 +433,7 @@ static void lookup_setup(lookup_case *lc, int nbehaviours, int distinct)
     lc->q = malloc(NQ * sizeof *lc->q);
     lc->qn = malloc(NQ * sizeof *lc->qn);
     for (int i = 0; i < NQ; i++) {
-        lc->q[i] = lc->names[(uint32_t)(rnd((uint32_t)distinct) * (uint64_t)nbehaviours / (uint64_t)distinct)];
+        lc->q[i] = lc->names[(uint32_t)(bench_rnd((uint32_t)distinct) * (uint64_t)nbehaviours / (uint64_t)distinct)];
         lc->qn[i] = strlen(lc->q[i]);
     }
     lc->office = xy_rules_agency_id(lc->r, "office", 6);
@@ -424,13 +445,13 @@ static void lookup_pass(lookup_case *lc)
 {
     size_t n = 8u << 20;
     long ok = 0;
-    double t0 = now();
+    double t0 = bench_now();
     for (size_t i = 0; i < n; i++) {
         size_t k = i & (NQ - 1);
         int32_t b = xy_rules_behaviour_id(lc->r, lc->q[k], lc->qn[k]);
         ok += xy_rules_may_report(lc->r, 0, lc->office, b) == XY_OK;
     }
-    double t1 = now();
+    double t1 = bench_now();
     if ((size_t)ok != n) printf("lookup check failed: %ld of %zu\n", ok, n);
     if (t1 - t0 < lc->best) lc->best = t1 - t0;
 }

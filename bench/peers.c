@@ -13,27 +13,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-double peer_redis(uint32_t ncit, size_t nops, char *why, size_t whylen);
-double peer_sqlite(uint32_t ncit, size_t nops, char *why, size_t whylen);
+#include "bench.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t state = 0x2545F4914F6CDD1DULL;
-static uint32_t rnd(uint32_t n)
-{
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return (uint32_t)((state >> 11) % n);
-}
 
 /* ----------------------------------------------------------------- Redis */
 
@@ -78,11 +61,8 @@ static int read_replies(int fd, size_t want, char *why, size_t whylen)
 
 double peer_redis(uint32_t ncit, size_t nops, char *why, size_t whylen)
 {
-    char dir[] = "/tmp/xy-redis-XXXXXX";
-    if (!mkdtemp(dir)) {
-        snprintf(why, whylen, "mkdtemp: %s", strerror(errno));
-        return 0;
-    }
+    const char *dir = bench_tmpdir("redis", why, whylen);
+    if (!dir) return 0;
     char sock[128];
     snprintf(sock, sizeof sock, "%s/redis.sock", dir);
     fflush(stdout);
@@ -117,14 +97,14 @@ double peer_redis(uint32_t ncit, size_t nops, char *why, size_t whylen)
     size_t *end = malloc((nops / PIPE + 2) * sizeof *end), len = 0, nchunks = 0;
     for (size_t i = 0; i < nops; i++) {
         char key[24], val[8];
-        int kl = snprintf(key, sizeof key, "s:%u", rnd(ncit));
-        int vl = snprintf(val, sizeof val, "%d", (int)rnd(21) - 10);
+        int kl = snprintf(key, sizeof key, "s:%u", bench_rnd(ncit));
+        int vl = snprintf(val, sizeof val, "%d", (int)bench_rnd(21) - 10);
         len += (size_t)sprintf(cmd + len, "*3\r\n$6\r\nINCRBY\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", kl, key, vl, val);
         if ((i + 1) % PIPE == 0 || i + 1 == nops) end[nchunks++] = len;
     }
     /* Keep the pipe full: chunk k + 1 goes out before the replies of
      * chunk k are read (Redis buffers replies, so this cannot deadlock). */
-    double t0 = now();
+    double t0 = bench_now();
     for (size_t k = 0; k <= nchunks; k++) {
         if (k < nchunks) {
             size_t from = k ? end[k - 1] : 0;
@@ -144,7 +124,7 @@ double peer_redis(uint32_t ncit, size_t nops, char *why, size_t whylen)
             }
         }
     }
-    double t1 = now();
+    double t1 = bench_now();
     rate = (double)nops / (t1 - t0);
     free(cmd);
     free(end);
@@ -152,10 +132,7 @@ done:
     if (fd >= 0) close(fd);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
-    char rm[160];
-    snprintf(rm, sizeof rm, "rm -rf %s", dir);
-    if (system(rm)) {
-    }
+    bench_rmdir(dir);
     return rate;
 }
 
@@ -163,11 +140,8 @@ done:
 
 double peer_sqlite(uint32_t ncit, size_t nops, char *why, size_t whylen)
 {
-    char dir[] = "/tmp/xy-sqlite-XXXXXX";
-    if (!mkdtemp(dir)) {
-        snprintf(why, whylen, "mkdtemp: %s", strerror(errno));
-        return 0;
-    }
+    const char *dir = bench_tmpdir("sqlite", why, whylen);
+    if (!dir) return 0;
     char path[128];
     snprintf(path, sizeof path, "%s/scores.db", dir);
     sqlite3 *db = NULL;
@@ -190,13 +164,13 @@ double peer_sqlite(uint32_t ncit, size_t nops, char *why, size_t whylen)
     }
     sqlite3_exec(db, "COMMIT", 0, 0, 0);
     enum { TXN = 10000 };
-    double t0 = now();
+    double t0 = bench_now();
     for (size_t done = 0; done < nops; done += TXN) {
         size_t m = nops - done < TXN ? nops - done : TXN;
         sqlite3_exec(db, "BEGIN", 0, 0, 0);
         for (size_t i = 0; i < m; i++) {
-            sqlite3_bind_int(upd, 1, (int)rnd(21) - 10);
-            sqlite3_bind_int64(upd, 2, rnd(ncit));
+            sqlite3_bind_int(upd, 1, (int)bench_rnd(21) - 10);
+            sqlite3_bind_int64(upd, 2, bench_rnd(ncit));
             if (sqlite3_step(upd) != SQLITE_DONE) {
                 snprintf(why, whylen, "sqlite: %s", sqlite3_errmsg(db));
                 goto done;
@@ -208,14 +182,11 @@ double peer_sqlite(uint32_t ncit, size_t nops, char *why, size_t whylen)
             goto done;
         }
     }
-    rate = (double)nops / (now() - t0);
+    rate = (double)nops / (bench_now() - t0);
 done:
     sqlite3_finalize(ins);
     sqlite3_finalize(upd);
     sqlite3_close(db);
-    char rm[160];
-    snprintf(rm, sizeof rm, "rm -rf %s", dir);
-    if (system(rm)) {
-    }
+    bench_rmdir(dir);
     return rate;
 }
