@@ -445,7 +445,7 @@ static void associate(xy_engine *e, xy_day t)
     size_t nh = 0;
     for (size_t k = 0; k < e->bl_count; k++) {
         uint32_t b = e->bl_sorted[k];
-        if (k + 16 < e->bl_count) __builtin_prefetch(&e->csr_off[e->bl_sorted[k + 16]], 0, 1);
+        if (k + 16 < e->bl_count) XY_PREFETCH(&e->csr_off[e->bl_sorted[k + 16]]);
         uint64_t from = e->csr_off[b], to = e->csr_off[b + 1];
         if (from == to) continue;
         if (nh + (to - from) > e->cap_hits) {
@@ -459,7 +459,7 @@ static void associate(xy_engine *e, xy_day t)
     radix_sort(e->hits, e->hits_tmp, e->radix_count, nh);
     for (size_t i = 0; i < nh;) {
         if (i + 32 < nh) {
-            __builtin_prefetch(&e->st[e->hits[i + 32]], 1, 1);
+            XY_PREFETCH(&e->st[e->hits[i + 32]]);
         }
         uint32_t c = e->hits[i];
         size_t j = i;
@@ -500,7 +500,7 @@ static void day_start(xy_engine *e, xy_day t)
     e->today = t;
     xy_bucket *b = cal_day(&e->expiries, t);
     for (uint32_t i = 0; b && i < b->n; i++) {
-        if (i + 16 < b->n) __builtin_prefetch(&e->st[((xy_expiry *)b->items)[i + 16].citizen], 1, 1);
+        if (i + 16 < b->n) XY_PREFETCH(&e->st[((xy_expiry *)b->items)[i + 16].citizen]);
         xy_expiry x = ((xy_expiry *)b->items)[i];
         xy_hist h = {0};
         h.kind = HIST_EXPIRY;
@@ -683,7 +683,7 @@ int xy_engine_apply(xy_engine *e, const xy_event *events, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (i + AHEAD < n) {
             const xy_event *f = &events[i + AHEAD];
-            __builtin_prefetch(&e->st[f->citizen], 1, 1);
+            XY_PREFETCH(&e->st[f->citizen]);
             /* The slot of the yearly count, for a behaviour with a limit
              * in some city: its key does not depend on the citizen's
              * state, so both misses overlap. */

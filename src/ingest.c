@@ -464,8 +464,8 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
         /* All events are at hand: fetch what event i + 16 will need (its
          * citizen's state and ID, the index slot of its id) meanwhile. */
         if (i + 16 < n && events[i + 16].citizen < e->n && ids[i + 16]) {
-            __builtin_prefetch(&e->st[events[i + 16].citizen], 0, 1);
-            __builtin_prefetch(&e->ids[events[i + 16].citizen], 0, 1);
+            XY_PREFETCH(&e->st[events[i + 16].citizen]);
+            XY_PREFETCH(&e->ids[events[i + 16].citizen]);
             xy__db_prefetch_event(db, ids[i + 16], strlen(ids[i + 16]));
         }
         const xy_event *ev = &events[i];

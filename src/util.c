@@ -198,7 +198,7 @@ static void map_rehash(xy_map *m)
         if (i <= old.mask && old.slots[i].key) {
             from[n] = i;
             idx[n] = xy_hash64(old.slots[i].key - 1) & m->mask;
-            __builtin_prefetch(&m->slots[idx[n]], 1, 1);
+            XY_PREFETCH(&m->slots[idx[n]]);
             n++;
         }
         if (n == BATCH || (i == old.mask + 1 && n)) {

@@ -42,6 +42,16 @@ void xy_grow(void **p, size_t *cap, size_t need, size_t elem);
         (arr)[(len)++] = (value);                                          \
     } while (0)
 
+/* Starts fetching the cache line at addr. GCC's dead-code elimination
+ * can drop a __builtin_prefetch whose address it computes from values it
+ * considers unused (seen here: the prefetch of a hash slot vanished from
+ * the event loop), so on x86-64 this is an asm statement it must keep. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define XY_PREFETCH(addr) __asm__ volatile("prefetcht1 %0" : : "m"(*(const char *)(addr)))
+#else
+#define XY_PREFETCH(addr) __builtin_prefetch((addr), 0, 2)
+#endif
+
 /* Hashes of bytes and of 64-bit keys (non-cryptographic, stable across
  * runs, so stored data never depends on them). */
 uint64_t xy_hash_bytes(const void *p, size_t n);
@@ -85,7 +95,7 @@ void xy_map_del(xy_map *m, uint64_t key);
 /* Starts fetching the slot of key into the cache, for a lookup soon. */
 static inline void xy_map_prefetch(const xy_map *m, uint64_t key)
 {
-    if (m->slots) __builtin_prefetch(&m->slots[xy_hash64(key) & m->mask], 1, 1);
+    if (m->slots) XY_PREFETCH(&m->slots[xy_hash64(key) & m->mask]);
 }
 
 /* A string interning table: maps names to small dense ids (0, 1, 2 ...).
