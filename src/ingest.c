@@ -374,8 +374,6 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
                              : kind == XY_LOAD_CONTACTS ? contact_cols : event_cols;
     const int *required = kind == XY_LOAD_CITIZENS ? citizen_required
                         : kind == XY_LOAD_CONTACTS ? contact_required : event_required;
-    size_t ncols = 0;
-    while (names[ncols]) ncols++;
     if (read_header(&l, names, required)) {
         rc = XY_EINPUT;
         goto done;
@@ -437,7 +435,6 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
         xy__diagf(diag, ctx, "%s/log: cannot append: %s", db->path, xy_strerror(rc));
         res->applied = 0;
     }
-    (void)ncols;
 done:
     xy_csv_free(&l.csv);
     xy_csv_free(&scout);

@@ -185,13 +185,11 @@ typedef struct unit {
     int has_score;         /* a `score` line was seen */
     int64_t base, min, max;
     int has_min, has_max;
-    pos score_at;          /* where */
     int scoring_age;       /* `scored from age` */
     grade_def *grades;     /* grade bands */
     size_t ngrades, cap_grades;
     xy_behaviour *behaviours; /* behaviour definitions */
-    pos *behaviour_at;        /* where each was defined */
-    size_t nbehaviours, cap_behaviours, cap_behaviour_at;
+    size_t nbehaviours, cap_behaviours;
     xy_map behaviour_index;   /* behaviour name id -> index in behaviours */
     agency_def *agencies;  /* agency definitions */
     size_t nagencies, cap_agencies;
@@ -199,7 +197,6 @@ typedef struct unit {
     size_t ncons, cap_cons;
     int has_blacklist;     /* `blacklist below` */
     int64_t bl_below;
-    pos bl_at;
     int has_exit;          /* `blacklist exit` */
     int64_t bl_exit;
     int32_t exit_days;
@@ -226,7 +223,6 @@ static void unit_free(unit *u)
     xy_free(u->grades);
     for (size_t i = 0; i < u->nbehaviours; i++) xy_free(u->behaviours[i].text);
     xy_free(u->behaviours);
-    xy_free(u->behaviour_at);
     xy_map_free(&u->behaviour_index);
     for (size_t i = 0; i < u->nagencies; i++) {
         for (int j = 0; j < u->agencies[i].nitems; j++) xy_free(u->agencies[i].items[j].name);
@@ -447,7 +443,6 @@ static int d_score(line_ctx *l)
     u->max = max;
     u->has_min = seen_min;
     u->has_max = seen_max;
-    u->score_at = tok_pos(l, 0);
     return 0;
 }
 
@@ -565,13 +560,10 @@ static int d_behaviour(line_ctx *l)
         size_t i = (size_t)*slot;
         xy_free(u->behaviours[i].text);
         u->behaviours[i] = b;
-        u->behaviour_at[i] = at;
         return 0;
     }
     *slot = u->nbehaviours;
-    size_t n = u->nbehaviours;
     XY_PUSH(u->behaviours, u->nbehaviours, u->cap_behaviours, b);
-    XY_PUSH(u->behaviour_at, n, u->cap_behaviour_at, at);
     return 0;
 fail:
     xy_free(name);
@@ -632,7 +624,6 @@ static int d_blacklist(line_ctx *l)
         if (need_int(l, -MAX_SCORE, MAX_SCORE, 1, "a threshold", &v) || end_of_line(l)) return -1;
         u->has_blacklist = 1;
         u->bl_below = v;
-        u->bl_at = tok_pos(l, 0);
         return 0;
     }
     if (l->i < l->n && tok_is(&l->t[l->i], "exit")) {

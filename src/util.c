@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- memory */
@@ -342,20 +344,36 @@ int xy_write_all(int fd, const void *p, size_t n)
 
 int xy_read_file(const char *path, char **data, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return errno == ENOENT ? XY_ENOENT : XY_EIO;
-    xy_buf b = {0};
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) xy_buf_append(&b, chunk, n);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        xy_buf_free(&b);
+    /* One buffer of the file's size and one read loop: input files run to
+     * gigabytes, and growing a buffer chunk by chunk would copy them
+     * several times over. */
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return errno == ENOENT ? XY_ENOENT : XY_EIO;
+    struct stat st;
+    if (fstat(fd, &st) || st.st_size < 0) {
+        close(fd);
         return XY_EIO;
     }
-    if (!b.data) b.data = xy_calloc(1, 1);
-    *data = b.data;
-    *len = b.len;
+    size_t cap = (size_t)st.st_size, n = 0;
+    char *buf = xy_malloc(cap + 1);
+    for (;;) {
+        if (n == cap) { /* the file grew while we read it */
+            cap = cap * 2 + 4096;
+            buf = xy_realloc(buf, cap + 1);
+        }
+        ssize_t k = read(fd, buf + n, cap - n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            close(fd);
+            xy_free(buf);
+            return XY_EIO;
+        }
+        if (k == 0) break;
+        n += (size_t)k;
+    }
+    close(fd);
+    buf[n] = 0;
+    *data = buf;
+    *len = n;
     return XY_OK;
 }
