@@ -3,6 +3,10 @@
  * ratio to it. Sizes can be lowered for a quick run:
  *   build/bench [citizens] [events] [engine|csv|lookup]
  * (defaults: 10,000,000 citizens, 20,000,000 events, every part)
+ * To see what each kind of rule costs, XY_BENCH_PLAIN narrows the engine's
+ * event mix to behaviours without limit, expiry or term, letting in those
+ * named by its letters (l, e, t; p: positive points only), and
+ * XY_BENCH_CONTACTS sets the contacts per citizen (default 1).
  *
  * What it measures:
  *  1. events applied per second in memory, one core (pre-resolved events
