@@ -30,7 +30,9 @@ int xy_engine_new(const xy_rules *rules, xy_engine **out)
     e->year_hi = 0;
     e->hist_only = XY_NONE;
     e->expiries.elem = sizeof(xy_expiry);
+    e->expiries.per = XY_CAL_BLOCK / sizeof(xy_expiry);
     e->exits.elem = sizeof(uint32_t);
+    e->exits.per = XY_CAL_BLOCK / sizeof(uint32_t);
     xy_map_init(&e->by_id, 1024);
     *out = e;
     return XY_OK;
@@ -47,7 +49,6 @@ void xy_engine_free(xy_engine *e)
     xy_map_free(&e->by_id);
     xy_big_free(e->st, e->cap * sizeof *e->st);
     xy_free(e->bl_list);
-    xy_map_free(&e->bl_pos);
     xy_map_free(&e->limits);
     xy_map_free(&e->term_reason);
     xy_map_free(&e->grade_entry);
@@ -80,16 +81,40 @@ static inline int wants_history(const xy_engine *e, uint32_t c)
 
 /* ------------------------------------------------------------- schedules */
 
-static void *cal_push(xy_calendar *cal, xy_day day)
+void *xy__cal_push(xy_calendar *cal, xy_day day)
 {
     if (!cal->b) cal->b = xy_calloc(XY_RING, sizeof *cal->b);
     xy_bucket *b = &cal->b[(uint32_t)day & (XY_RING - 1)];
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 4;
-        b->items = xy_realloc(b->items, b->cap * cal->elem);
+    xy_cblock *k = b->tail;
+    if (!k || k->n == cal->per) {
+        k = cal->free;
+        if (k) cal->free = k->next;
+        else k = xy_malloc(sizeof *k);
+        k->next = NULL;
+        k->n = 0;
+        if (b->tail) b->tail->next = k;
+        else b->head = k;
+        b->tail = k;
     }
+    b->n++;
     cal->pending++;
-    return (char *)b->items + (size_t)b->n++ * cal->elem;
+    return k->items + (size_t)k->n++ * cal->elem;
+}
+
+void xy__cal_gather(const xy_calendar *cal, uint32_t i, xy_buf *out)
+{
+    if (!cal->b) return;
+    for (const xy_cblock *k = cal->b[i].head; k; k = k->next) xy_buf_append(out, k->items, (size_t)k->n * cal->elem);
+}
+
+void xy__cal_clear(xy_calendar *cal, uint32_t i)
+{
+    xy_bucket *b = cal->b ? &cal->b[i] : NULL;
+    if (!b || !b->head) return;
+    b->tail->next = cal->free;
+    cal->free = b->head;
+    cal->pending -= b->n;
+    *b = (xy_bucket){0};
 }
 
 static xy_bucket *cal_day(xy_calendar *cal, xy_day day)
@@ -99,14 +124,18 @@ static xy_bucket *cal_day(xy_calendar *cal, xy_day day)
 
 static void cal_free(xy_calendar *cal)
 {
-    if (cal->b)
-        for (size_t i = 0; i < XY_RING; i++) xy_free(cal->b[i].items);
+    for (uint32_t i = 0; cal->b && i < XY_RING; i++) xy__cal_clear(cal, i);
+    while (cal->free) {
+        xy_cblock *k = cal->free;
+        cal->free = k->next;
+        xy_free(k);
+    }
     xy_free(cal->b);
 }
 
 static void exit_push(xy_engine *e, xy_day day, uint32_t citizen)
 {
-    *(uint32_t *)cal_push(&e->exits, day) = citizen;
+    *(uint32_t *)xy__cal_push(&e->exits, day) = citizen;
 }
 
 /* ---------------------------------------------------------------- lists */
@@ -222,17 +251,14 @@ static void relist(xy_engine *e, uint32_t c, xy_day t)
         if (on_bl) {
             s->flags |= CS_ON_BL;
             s->bl_since = t;
-            int is_new;
-            *xy_map_put(&e->bl_pos, c, &is_new) = e->bl_count;
-            XY_PUSH(e->bl_list, e->bl_count, e->cap_bl, c);
+            e->bl_members++;
+            if (!(s->flags & CS_LISTED)) {
+                s->flags |= CS_LISTED;
+                XY_PUSH(e->bl_list, e->bl_count, e->cap_bl, c);
+            }
         } else {
             s->flags &= (uint8_t)~CS_ON_BL;
-            /* Swap the last member into c's place. */
-            uint64_t *pos = xy_map_get(&e->bl_pos, c);
-            uint32_t last = e->bl_list[--e->bl_count];
-            e->bl_list[*pos] = last;
-            *xy_map_get(&e->bl_pos, last) = *pos;
-            xy_map_del(&e->bl_pos, c);
+            e->bl_members--;
         }
     }
     int on_wl = city->has_whitelist && score >= city->wl_from && !on_bl;
@@ -361,9 +387,16 @@ int xy_engine_add_contact(xy_engine *e, uint32_t a, uint32_t b)
 
 /* ----------------------------------------------------------- association */
 
-static void build_csr(xy_engine *e)
+void xy__engine_index_contacts(xy_engine *e)
 {
     if (e->csr_edges == e->nedges && e->csr_n == e->n && e->csr_off) return;
+    if (e->csr_edges == e->nedges && e->csr_off) {
+        /* Only citizens were added: they have no contacts yet. */
+        e->csr_off = xy_realloc(e->csr_off, ((size_t)e->n + 1) * sizeof *e->csr_off);
+        for (uint32_t i = e->csr_n; i < e->n; i++) e->csr_off[i + 1] = e->csr_off[i];
+        e->csr_n = e->n;
+        return;
+    }
     xy_free(e->csr_off);
     xy_free(e->csr_adj);
     e->csr_off = xy_calloc((size_t)e->n + 1, sizeof *e->csr_off);
@@ -386,21 +419,28 @@ static void build_csr(xy_engine *e)
 }
 
 /* Sorts n citizen indexes with two 16-bit radix passes: linear in n. */
-#define RADIX_BITS 11
-#define RADIX (1u << RADIX_BITS)
+#define RADIX_MAX_BITS 12
 
-/* Sorts n citizen indexes with three 11-bit radix passes: linear in n,
- * with a fixed cost small enough for a handful of hits. */
-static void radix_sort(uint32_t *a, uint32_t *tmp, size_t *count, size_t n)
+/* Sorts n citizen indexes (all below limit) with an LSD radix sort of as
+ * few passes as the indexes need (two for up to 16 million citizens),
+ * alternating between a and tmp. Returns whichever holds the result. */
+static uint32_t *radix_sort(uint32_t *a, uint32_t *tmp, size_t *count, size_t n, uint32_t limit)
 {
-    for (int shift = 0; shift < 32; shift += RADIX_BITS) {
-        memset(count, 0, (RADIX + 1) * sizeof *count);
-        for (size_t i = 0; i < n; i++) count[((a[i] >> shift) & (RADIX - 1)) + 1]++;
-        if (count[1] == n) continue; /* every key has this digit zero */
-        for (size_t k = 0; k < RADIX; k++) count[k + 1] += count[k];
-        for (size_t i = 0; i < n; i++) tmp[count[(a[i] >> shift) & (RADIX - 1)]++] = a[i];
-        memcpy(a, tmp, n * sizeof *a);
+    int bits = 1;
+    while (bits < 32 && (limit - 1) >> bits) bits++;
+    int passes = (bits + RADIX_MAX_BITS - 1) / RADIX_MAX_BITS;
+    int digit = (bits + passes - 1) / passes;
+    uint32_t mask = (1u << digit) - 1;
+    for (int shift = 0; shift < bits; shift += digit) {
+        memset(count, 0, ((size_t)mask + 2) * sizeof *count);
+        for (size_t i = 0; i < n; i++) count[((a[i] >> shift) & mask) + 1]++;
+        for (uint32_t k = 0; k <= mask; k++) count[k + 1] += count[k];
+        for (size_t i = 0; i < n; i++) tmp[count[(a[i] >> shift) & mask]++] = a[i];
+        uint32_t *t = a;
+        a = tmp;
+        tmp = t;
     }
+    return a;
 }
 
 static inline xy_day floor_mod(xy_day t, xy_day m)
@@ -429,23 +469,38 @@ static void associate(xy_engine *e, xy_day t)
     int any = 0;
     for (int k = 0; k < r->ncities; k++)
         if (r->cities[k].has_assoc && floor_mod(t, r->cities[k].assoc_every) == 0) any = 1;
-    if (!any || e->bl_count == 0 || e->nedges == 0) return;
-    build_csr(e);
+    if (!any || e->bl_members == 0 || e->nedges == 0) return;
+    /* Drop those who left the blacklist since the last step. */
+    size_t kept = 0;
+    for (size_t k = 0; k < e->bl_count; k++) {
+        uint32_t c = e->bl_list[k];
+        if (k + 16 < e->bl_count) XY_PREFETCH(&e->st[e->bl_list[k + 16]]);
+        if (e->st[c].flags & CS_ON_BL) e->bl_list[kept++] = c;
+        else e->st[c].flags &= (uint8_t)~CS_LISTED;
+    }
+    e->bl_count = kept;
+    xy__engine_index_contacts(e);
     /* Gather every contact of every blacklisted citizen, then sort: the
      * state of each contact is then read once, in index order. */
-    if (!e->radix_count) e->radix_count = xy_malloc((RADIX + 1) * sizeof *e->radix_count);
+    if (!e->radix_count) e->radix_count = xy_malloc(((1u << RADIX_MAX_BITS) + 1) * sizeof *e->radix_count);
     /* Visit the blacklisted in index order, so that the contact lists are
      * read front to back rather than at random. */
     if (e->bl_count > e->cap_bl_sorted) {
         e->cap_bl_sorted = e->bl_count;
-        e->bl_sorted = xy_realloc(e->bl_sorted, 2 * e->cap_bl_sorted * sizeof *e->bl_sorted);
+        e->bl_sorted = xy_realloc(e->bl_sorted, e->cap_bl_sorted * sizeof *e->bl_sorted);
     }
-    memcpy(e->bl_sorted, e->bl_list, e->bl_count * sizeof *e->bl_sorted);
-    radix_sort(e->bl_sorted, e->bl_sorted + e->cap_bl_sorted, e->radix_count, e->bl_count);
+    if (radix_sort(e->bl_list, e->bl_sorted, e->radix_count, e->bl_count, e->n) != e->bl_list) {
+        uint32_t *old = e->bl_list;
+        size_t cap = e->cap_bl;
+        e->bl_list = e->bl_sorted;
+        e->cap_bl = e->cap_bl_sorted;
+        e->bl_sorted = old;
+        e->cap_bl_sorted = cap;
+    }
     size_t nh = 0;
     for (size_t k = 0; k < e->bl_count; k++) {
-        uint32_t b = e->bl_sorted[k];
-        if (k + 16 < e->bl_count) XY_PREFETCH(&e->csr_off[e->bl_sorted[k + 16]]);
+        uint32_t b = e->bl_list[k];
+        if (k + 16 < e->bl_count) XY_PREFETCH(&e->csr_off[e->bl_list[k + 16]]);
         uint64_t from = e->csr_off[b], to = e->csr_off[b + 1];
         if (from == to) continue;
         if (nh + (to - from) > e->cap_hits) {
@@ -456,14 +511,12 @@ static void associate(xy_engine *e, xy_day t)
         memcpy(e->hits + nh, e->csr_adj + from, (to - from) * sizeof *e->hits);
         nh += to - from;
     }
-    radix_sort(e->hits, e->hits_tmp, e->radix_count, nh);
+    const uint32_t *hits = radix_sort(e->hits, e->hits_tmp, e->radix_count, nh, e->n);
     for (size_t i = 0; i < nh;) {
-        if (i + 32 < nh) {
-            XY_PREFETCH(&e->st[e->hits[i + 32]]);
-        }
-        uint32_t c = e->hits[i];
+        if (i + 32 < nh) XY_PREFETCH(&e->st[hits[i + 32]]);
+        uint32_t c = hits[i];
         size_t j = i;
-        while (j < nh && e->hits[j] == c) j++;
+        while (j < nh && hits[j] == c) j++;
         int n = (int)(j - i);
         i = j;
         const xy_city *cc = xy__citizen_city(e, c);
@@ -484,7 +537,7 @@ static void associate(xy_engine *e, xy_day t)
 static xy_day next_assoc_day(const xy_engine *e, xy_day after)
 {
     xy_day best = INT32_MAX;
-    if (e->bl_count == 0) return best;
+    if (e->bl_members == 0) return best;
     for (int k = 0; k < e->rules->ncities; k++) {
         const xy_city *c = &e->rules->cities[k];
         if (!c->has_assoc) continue;
@@ -498,39 +551,39 @@ static xy_day next_assoc_day(const xy_engine *e, xy_day after)
 static void day_start(xy_engine *e, xy_day t)
 {
     e->today = t;
+    uint32_t slot = (uint32_t)t & (XY_RING - 1);
     xy_bucket *b = cal_day(&e->expiries, t);
-    for (uint32_t i = 0; b && i < b->n; i++) {
-        if (i + 16 < b->n) XY_PREFETCH(&e->st[((xy_expiry *)b->items)[i + 16].citizen]);
-        xy_expiry x = ((xy_expiry *)b->items)[i];
-        xy_hist h = {0};
-        h.kind = HIST_EXPIRY;
-        h.event_seq = x.event_seq;
-        h.behaviour = x.behaviour;
-        contribute(e, x.citizen, t, x.points, &h);
+    for (const xy_cblock *k = b ? b->head : NULL; k; k = k->next) {
+        const xy_expiry *x = (const xy_expiry *)(const void *)k->items;
+        for (uint32_t i = 0; i < k->n; i++) {
+            if (i + 16 < k->n) XY_PREFETCH(&e->st[x[i + 16].citizen]);
+            xy_hist h = {0};
+            h.kind = HIST_EXPIRY;
+            h.event_seq = x[i].event_seq;
+            h.behaviour = x[i].behaviour;
+            contribute(e, x[i].citizen, t, x[i].points, &h);
+        }
     }
-    if (b) {
-        e->expiries.pending -= b->n;
-        b->n = 0;
-    }
+    xy__cal_clear(&e->expiries, slot);
     associate(e, t);
     /* Relisting here never schedules for day t itself (exits lie at least
      * a day ahead), so the bucket is stable while it is read. */
     b = cal_day(&e->exits, t);
-    for (uint32_t i = 0; b && i < b->n; i++) {
-        uint32_t c = ((uint32_t *)b->items)[i];
-        xy_cstate *s = &e->st[c];
-        const xy_city *city = &e->rules->cities[s->city];
-        xy_day rise = (s->flags & CS_SCORE_MEMBER) && city->has_exit ? get_rise(e, c) : XY_DAY_NONE;
-        if (rise != XY_DAY_NONE && rise + city->exit_days == t) {
-            s->flags &= (uint8_t)~CS_SCORE_MEMBER;
-            emit_member(e, c, HIST_LEAVE, MEMBER_BL_SCORE, t, NULL);
+    for (const xy_cblock *k = b ? b->head : NULL; k; k = k->next) {
+        const uint32_t *x = (const uint32_t *)(const void *)k->items;
+        for (uint32_t i = 0; i < k->n; i++) {
+            uint32_t c = x[i];
+            xy_cstate *s = &e->st[c];
+            const xy_city *city = &e->rules->cities[s->city];
+            xy_day rise = (s->flags & CS_SCORE_MEMBER) && city->has_exit ? get_rise(e, c) : XY_DAY_NONE;
+            if (rise != XY_DAY_NONE && rise + city->exit_days == t) {
+                s->flags &= (uint8_t)~CS_SCORE_MEMBER;
+                emit_member(e, c, HIST_LEAVE, MEMBER_BL_SCORE, t, NULL);
+            }
+            relist(e, c, t);
         }
-        relist(e, c, t);
     }
-    if (b) {
-        e->exits.pending -= b->n;
-        b->n = 0;
-    }
+    xy__cal_clear(&e->exits, slot);
 }
 
 static int has_work(const xy_engine *e, xy_day t)
@@ -633,7 +686,7 @@ static void apply_one(xy_engine *e, const xy_event *ev)
     if (pts) {
         add_points(s, pts);
         if (b->expires) {
-            xy_expiry *x = cal_push(&e->expiries, expiry);
+            xy_expiry *x = xy__cal_push(&e->expiries, expiry);
             *x = (xy_expiry){c, ev->behaviour, -pts, ev->seq};
         }
     }

@@ -18,6 +18,7 @@ enum {
     CS_ON_BL = 2,        /* on the blacklist (score or term) */
     CS_ON_WL = 4,        /* on the whitelist */
     CS_TERM = 8,         /* a blacklist term is running */
+    CS_LISTED = 16,      /* in xy_engine.bl_list (see there) */
 };
 
 /* Scoring state of one citizen: 32 bytes, the hot part of the state. */
@@ -79,21 +80,32 @@ typedef struct xy_expiry {
 
 /* A calendar of pending work: one bucket per day in a ring that covers
  * more days than any rule can look ahead (XY_HORIZON), so a bucket only
- * ever holds one day's items, in the order they were scheduled. Scheduling
- * is an append; a day's work is one sequential pass. */
+ * ever holds one day's items, in the order they were scheduled. A bucket
+ * is a chain of fixed-size blocks, and the blocks of a day that has been
+ * processed go back to a free list: scheduling is an append into memory
+ * that is already mapped and warm, never a copy, and the calendar's memory
+ * is bounded by the work pending, not by the days that have passed. */
 #define XY_RING 65536
 #define XY_HORIZON 40000 /* > the longest `expires`, term or exit delay */
+#define XY_CAL_BLOCK 16384 /* bytes of items in one block */
+
+typedef struct xy_cblock {
+    struct xy_cblock *next; /* next block of the bucket, or of the free list */
+    uint32_t n;             /* items in this block */
+    _Alignas(8) char items[XY_CAL_BLOCK];
+} xy_cblock;
 
 typedef struct xy_bucket {
-    void *items;   /* elem-sized items */
-    uint32_t n;    /* items scheduled */
-    uint32_t cap;  /* capacity */
+    xy_cblock *head, *tail; /* blocks in scheduling order, NULL if empty */
+    uint32_t n;             /* items scheduled */
 } xy_bucket;
 
 typedef struct xy_calendar {
     xy_bucket *b;     /* XY_RING buckets, allocated on first use */
     size_t elem;      /* item size */
+    uint32_t per;     /* items per block */
     uint64_t pending; /* items in all buckets */
+    xy_cblock *free;  /* blocks ready for reuse */
 } xy_calendar;
 
 struct xy_engine {
@@ -113,9 +125,13 @@ struct xy_engine {
     xy_map by_id;           /* packed ID -> city << 32 | index */
     /* state */
     xy_cstate *st;          /* index -> scoring state */
-    uint32_t *bl_list;      /* citizens on the blacklist, in no order */
-    size_t bl_count, cap_bl; /* their number, capacity */
-    xy_map bl_pos;          /* citizen -> its position in bl_list */
+    /* Everyone on the blacklist, and perhaps some who have left it since
+     * the last association step, each once (CS_LISTED), in no order.
+     * Leaving costs nothing; association, the only reader, drops those
+     * who left before it counts. */
+    uint32_t *bl_list;
+    size_t bl_count, cap_bl; /* entries in bl_list, capacity */
+    size_t bl_members;      /* citizens on the blacklist */
     xy_map limits;          /* citizen|behaviour|year -> counted occurrences */
     xy_map term_reason;     /* citizen -> behaviour << 40 | event seq */
     xy_map grade_entry;     /* citizen << 32 | slot -> day of entry (`for`) */
@@ -136,9 +152,8 @@ struct xy_engine {
     uint32_t *hits;         /* association scratch */
     uint32_t *hits_tmp;     /* radix-sort scratch */
     size_t *radix_count;    /* radix-sort buckets */
-    uint32_t *bl_sorted;    /* association: the blacklisted, sorted, then
-                               as much again of radix scratch */
-    size_t cap_bl_sorted;   /* capacity of each half */
+    uint32_t *bl_sorted;    /* radix-sort scratch for bl_list (the two swap) */
+    size_t cap_bl_sorted;   /* its capacity */
     size_t cap_hits;
     /* history hook */
     xy_hist_fn *hist;       /* NULL: no history */
@@ -172,6 +187,20 @@ static inline const char *xy__name(const xy_engine *e, uint32_t i)
 {
     return e->names.data + e->name_off[i];
 }
+
+/* Schedules one item of cal->elem bytes on day: returns where to write
+ * it, valid until the next call. */
+void *xy__cal_push(xy_calendar *cal, xy_day day);
+/* Appends the items of ring slot i, in order, to out. */
+void xy__cal_gather(const xy_calendar *cal, uint32_t i, xy_buf *out);
+/* Releases the items of ring slot i after they were processed. */
+void xy__cal_clear(xy_calendar *cal, uint32_t i);
+
+/* Brings the contact index (CSR adjacency) up to date with the contacts
+ * and citizens registered. Association does this itself when it finds the
+ * index stale; calling it earlier moves that work out of the first
+ * association day. */
+void xy__engine_index_contacts(xy_engine *e);
 
 /* Dense index and city of a citizen, or XY_NONE. */
 uint32_t xy__engine_find_city(const xy_engine *e, xy_resid id, int *city);

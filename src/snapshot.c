@@ -17,11 +17,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v02";
+static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v03";
 
 enum {
     S_SCALARS = 1, S_IDS, S_FATHER, S_MOTHER, S_NAME_OFF, S_NAMES, S_STATE, S_BL_LIST,
-    S_BY_ID, S_BL_POS, S_LIMITS, S_TERM_REASON, S_GRADE_ENTRY, S_SCORE_SINCE, S_RISE_DAY,
+    S_BY_ID, S_LIMITS, S_TERM_REASON, S_GRADE_ENTRY, S_SCORE_SINCE, S_RISE_DAY,
     S_EDGES, S_EDGE_SET, S_EXPIRIES, S_EXITS, S_EV_ID_OFF, S_EV_CONTENT, S_EV_IDS, S_EV_INDEX,
     S_COUNT
 };
@@ -31,7 +31,8 @@ typedef struct scalars {
     uint64_t applied;           /* events applied by the engine */
     uint64_t n;                 /* citizens */
     uint64_t names_len;         /* bytes of names */
-    uint64_t bl_count;          /* blacklisted citizens */
+    uint64_t bl_count;          /* entries of the blacklist's member list */
+    uint64_t bl_members;        /* blacklisted citizens */
     uint64_t nedges;            /* contacts */
     uint64_t nevents;           /* stored events */
     uint64_t ev_ids_len;        /* bytes of event ids */
@@ -95,7 +96,7 @@ static void calendar_section(writer *w, uint32_t tag, const xy_calendar *cal)
         if (!cal->b[i].n) continue;
         uint32_t head[2] = {i, cal->b[i].n};
         xy_buf_append(&b, head, sizeof head);
-        xy_buf_append(&b, cal->b[i].items, (size_t)cal->b[i].n * cal->elem);
+        xy__cal_gather(cal, i, &b);
     }
     section(w, tag, b.data, b.len, NULL, 0);
     xy_buf_free(&b);
@@ -117,7 +118,7 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     uint64_t header[2] = {db->log_size, S_COUNT - 1};
     put(&w, SNAP_MAGIC, 16);
     put(&w, header, 16);
-    scalars sc = {e->today, e->first_day, e->applied, e->n, e->names.len, e->bl_count, e->nedges,
+    scalars sc = {e->today, e->first_day, e->applied, e->n, e->names.len, e->bl_count, e->bl_members, e->nedges,
                   db->nevents, db->ev_ids.len, (uint64_t)db->rules->ncities, db->rules->behaviour_names.count};
     section(&w, S_SCALARS, &sc, sizeof sc, NULL, 0);
     section(&w, S_IDS, e->ids, e->n * sizeof *e->ids, NULL, 0);
@@ -128,7 +129,6 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     section(&w, S_STATE, e->st, e->n * sizeof *e->st, NULL, 0);
     section(&w, S_BL_LIST, e->bl_list, e->bl_count * sizeof *e->bl_list, NULL, 0);
     map_section(&w, S_BY_ID, &e->by_id);
-    map_section(&w, S_BL_POS, &e->bl_pos);
     map_section(&w, S_LIMITS, &e->limits);
     map_section(&w, S_TERM_REASON, &e->term_reason);
     map_section(&w, S_GRADE_ENTRY, &e->grade_entry);
@@ -298,12 +298,10 @@ static int restore_calendar(xy_calendar *cal, const view *v)
         off += 8;
         size_t bytes = (size_t)head[1] * cal->elem;
         if (head[0] >= XY_RING || bytes > v->len - off) return -1;
-        if (!cal->b) cal->b = xy_calloc(XY_RING, sizeof *cal->b);
-        xy_bucket *b = &cal->b[head[0]];
-        b->items = xy_malloc(bytes);
-        memcpy(b->items, v->data + off, bytes);
-        b->n = b->cap = head[1];
-        cal->pending += head[1];
+        /* Ring slot head[0] holds one day; any day of that slot puts the
+         * items back in the same bucket. */
+        for (uint32_t k = 0; k < head[1]; k++)
+            memcpy(xy__cal_push(cal, (xy_day)head[0]), v->data + off + (size_t)k * cal->elem, cal->elem);
         off += bytes;
     }
     return 0;
@@ -346,13 +344,14 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
     e->st = copy_big(&sec[S_STATE], cap * sizeof *e->st);
     xy_buf_append(&e->names, sec[S_NAMES].data, sec[S_NAMES].len);
     e->bl_count = sc.bl_count;
+    e->bl_members = sc.bl_members;
     e->cap_bl = sc.bl_count;
     e->bl_list = xy_malloc(sc.bl_count * sizeof *e->bl_list + 1);
     if (sc.bl_count) memcpy(e->bl_list, sec[S_BL_LIST].data, sec[S_BL_LIST].len);
     e->nedges = e->cap_edges = sc.nedges;
     e->edges = xy_malloc(sc.nedges * sizeof *e->edges + 1);
     if (sc.nedges) memcpy(e->edges, sec[S_EDGES].data, sec[S_EDGES].len);
-    if (restore_map(&e->by_id, &sec[S_BY_ID]) || restore_map(&e->bl_pos, &sec[S_BL_POS]) ||
+    if (restore_map(&e->by_id, &sec[S_BY_ID]) ||
         restore_map(&e->limits, &sec[S_LIMITS]) || restore_map(&e->term_reason, &sec[S_TERM_REASON]) ||
         restore_map(&e->grade_entry, &sec[S_GRADE_ENTRY]) || restore_map(&e->score_since, &sec[S_SCORE_SINCE]) ||
         restore_map(&e->rise_day, &sec[S_RISE_DAY]) || restore_map(&e->edge_set, &sec[S_EDGE_SET]) ||

@@ -129,7 +129,18 @@ void xy_map_init(xy_map *m, size_t expected)
 void xy_map_init_slots(xy_map *m, size_t cap)
 {
     size_t bytes = cap * sizeof *m->slots;
-    m->slots = bytes >= MAP_BIG ? xy_big_realloc(NULL, 0, bytes) : xy_calloc(cap, sizeof *m->slots);
+    if (bytes >= MAP_BIG) {
+        m->slots = xy_big_realloc(NULL, 0, bytes);
+        /* Every slot of a table is soon touched, and the first touch is
+         * usually a read (a probe or a prefetch) that maps the shared zero
+         * page and then faults again on the write. Populating the table
+         * writable at once costs one fault per huge page instead. */
+#ifdef MADV_POPULATE_WRITE
+        (void)madvise(m->slots, bytes, MADV_POPULATE_WRITE);
+#endif
+    } else {
+        m->slots = xy_calloc(cap, sizeof *m->slots);
+    }
     m->mask = cap - 1;
     m->count = 0;
 }
