@@ -49,7 +49,7 @@ void xy_engine_free(xy_engine *e)
     xy_map_free(&e->by_id);
     xy_big_free(e->st, e->cap * sizeof *e->st);
     xy_free(e->bl_list);
-    xy_map_free(&e->limits);
+    xy_limits_free(&e->limits);
     xy_map_free(&e->term_reason);
     xy_map_free(&e->grade_entry);
     xy_map_free(&e->score_since);
@@ -636,11 +636,6 @@ static int year_of(xy_engine *e, xy_day d)
     return e->year;
 }
 
-static inline uint64_t limit_key(xy_engine *e, uint32_t c, const xy_event *ev)
-{
-    return (uint64_t)c << 32 | (uint64_t)(uint32_t)ev->behaviour << 14 | (uint64_t)(year_of(e, ev->date) - 1000);
-}
-
 static void apply_one(xy_engine *e, const xy_event *ev)
 {
     if (ev->date > e->today || e->today == XY_DAY_NONE) xy_engine_advance(e, ev->date);
@@ -660,12 +655,8 @@ static void apply_one(xy_engine *e, const xy_event *ev)
     xy_day expiry = b->expires ? ev->date + b->expires : XY_DAY_NONE;
     if (b->expires && expiry <= t) {
         note = NOTE_EXPIRED;
-    } else if (b->limit) {
-        uint64_t key = limit_key(e, c, ev);
-        int is_new;
-        uint64_t *count = xy_map_put(&e->limits, key, &is_new);
-        if (*count >= (uint64_t)b->limit) note = NOTE_LIMIT;
-        else ++*count;
+    } else if (b->limit && !xy_limits_take(&e->limits, year_of(e, ev->date), c, ev->behaviour, b->limit)) {
+        note = NOTE_LIMIT;
     }
     if (note == NOTE_NONE) {
         pts = b->points;
@@ -740,7 +731,7 @@ int xy_engine_apply(xy_engine *e, const xy_event *events, size_t n)
             /* The slot of the yearly count, for a behaviour with a limit
              * in some city: its key does not depend on the citizen's
              * state, so both misses overlap. */
-            if (limited[f->behaviour]) xy_map_prefetch(&e->limits, limit_key(e, f->citizen, f));
+            if (limited[f->behaviour]) xy_limits_prefetch(&e->limits, year_of(e, f->date), f->citizen, f->behaviour);
         }
         apply_one(e, &events[i]);
     }

@@ -6,6 +6,7 @@
 #ifndef XY_ENGINE_H
 #define XY_ENGINE_H
 
+#include "limits.h"
 #include "rules.h"
 #include "util.h"
 
@@ -132,7 +133,7 @@ struct xy_engine {
     uint32_t *bl_list;
     size_t bl_count, cap_bl; /* entries in bl_list, capacity */
     size_t bl_members;      /* citizens on the blacklist */
-    xy_map limits;          /* citizen|behaviour|year -> counted occurrences */
+    xy_limits limits;       /* yearly limit counts */
     xy_map term_reason;     /* citizen -> behaviour << 40 | event seq */
     xy_map grade_entry;     /* citizen << 32 | slot -> day of entry (`for`) */
     xy_map score_since;     /* citizen -> start of its score membership */

@@ -5,6 +5,7 @@
  * Every mistake is reported as FILE:LINE:COLUMN: message and parsing goes
  * on with the next line, so one run shows every error of a file. */
 #include "rules.h"
+#include "limits.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -550,6 +551,12 @@ static int d_behaviour(line_ctx *l)
     }
     if (!has_points) {
         report(u->d, at, "behaviour '%s' has no points", name);
+        goto fail;
+    }
+    /* Yearly limit counts pack the name id into 24 bits (limits.h). */
+    if (u->rules->behaviour_names.count >= XY_LIMITS_MAX_NAME &&
+        xy_names_find(&u->rules->behaviour_names, name, strlen(name)) < 0) {
+        report(u->d, at, "too many behaviours: at most %d names", XY_LIMITS_MAX_NAME);
         goto fail;
     }
     b.name = xy_names_intern(&u->rules->behaviour_names, name, strlen(name));

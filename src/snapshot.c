@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v03";
+static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v04";
 
 enum {
     S_SCALARS = 1, S_IDS, S_FATHER, S_MOTHER, S_NAME_OFF, S_NAMES, S_STATE, S_BL_LIST,
@@ -129,7 +129,10 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     section(&w, S_STATE, e->st, e->n * sizeof *e->st, NULL, 0);
     section(&w, S_BL_LIST, e->bl_list, e->bl_count * sizeof *e->bl_list, NULL, 0);
     map_section(&w, S_BY_ID, &e->by_id);
-    map_section(&w, S_LIMITS, &e->limits);
+    xy_buf lim = {0};
+    xy_limits_save(&e->limits, &lim);
+    section(&w, S_LIMITS, lim.data, lim.len, NULL, 0);
+    xy_buf_free(&lim);
     map_section(&w, S_TERM_REASON, &e->term_reason);
     map_section(&w, S_GRADE_ENTRY, &e->grade_entry);
     map_section(&w, S_SCORE_SINCE, &e->score_since);
@@ -352,7 +355,7 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
     e->edges = xy_malloc(sc.nedges * sizeof *e->edges + 1);
     if (sc.nedges) memcpy(e->edges, sec[S_EDGES].data, sec[S_EDGES].len);
     if (restore_map(&e->by_id, &sec[S_BY_ID]) ||
-        restore_map(&e->limits, &sec[S_LIMITS]) || restore_map(&e->term_reason, &sec[S_TERM_REASON]) ||
+        xy_limits_load(&e->limits, sec[S_LIMITS].data, sec[S_LIMITS].len) != XY_OK || restore_map(&e->term_reason, &sec[S_TERM_REASON]) ||
         restore_map(&e->grade_entry, &sec[S_GRADE_ENTRY]) || restore_map(&e->score_since, &sec[S_SCORE_SINCE]) ||
         restore_map(&e->rise_day, &sec[S_RISE_DAY]) || restore_map(&e->edge_set, &sec[S_EDGE_SET]) ||
         restore_map(&db->ev_index, &sec[S_EV_INDEX]) || restore_calendar(&e->expiries, &sec[S_EXPIRIES]) ||

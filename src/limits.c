@@ -1,0 +1,205 @@
+/* limits.c -- yearly limit counts: one open-addressing table of 8-byte
+ * entries per calendar year (see limits.h). */
+#include "limits.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+/* Tables of this many bytes or more come from xy_big_realloc. */
+#define LIM_BIG ((size_t)1 << 20)
+
+static inline uint64_t lim_key(uint32_t citizen, int32_t name)
+{
+    return (uint64_t)citizen << 32 | (uint64_t)(uint32_t)name << 8;
+}
+
+static inline size_t lim_home(const xy_lyear *y, uint64_t key)
+{
+    return xy_hash64(key >> 8) & y->mask;
+}
+
+static uint64_t *lim_alloc(size_t slots)
+{
+    size_t bytes = slots * sizeof(uint64_t);
+    if (bytes < LIM_BIG) return xy_calloc(slots, sizeof(uint64_t));
+    uint64_t *p = xy_big_realloc(NULL, 0, bytes);
+    /* Every page is written soon; see xy_map_init_slots. */
+#ifdef MADV_POPULATE_WRITE
+    (void)madvise(p, bytes, MADV_POPULATE_WRITE);
+#endif
+    return p;
+}
+
+static void lim_release(uint64_t *p, size_t slots)
+{
+    size_t bytes = slots * sizeof(uint64_t);
+    if (!p) return;
+    if (bytes < LIM_BIG) xy_free(p);
+    else xy_big_free(p, bytes);
+}
+
+void xy_limits_free(xy_limits *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        lim_release(l->y[i].slot, l->y[i].mask + 1);
+        xy_map_free(&l->y[i].over);
+    }
+    xy_free(l->y);
+    memset(l, 0, sizeof *l);
+}
+
+/* Places an entry known to be absent. */
+static void lim_place(xy_lyear *y, uint64_t entry)
+{
+    size_t i = lim_home(y, entry);
+    while (y->slot[i]) i = (i + 1) & y->mask;
+    y->slot[i] = entry;
+}
+
+/* Doubles a year's table. Up to three quarters full is fine: eight
+ * entries share a cache line, so a probe rarely leaves the first one. */
+static void lim_grow(xy_lyear *y)
+{
+    uint64_t *old = y->slot;
+    size_t n = y->mask + 1;
+    y->slot = lim_alloc(2 * n);
+    y->mask = 2 * n - 1;
+    for (size_t i = 0; i < n; i++)
+        if (old[i]) lim_place(y, old[i]);
+    lim_release(old, n);
+}
+
+/* The table of a year, made when first asked for. */
+static xy_lyear *lim_year(xy_limits *l, int year)
+{
+    if (l->last < l->n && l->y[l->last].year == year) return &l->y[l->last];
+    int i = 0;
+    while (i < l->n && l->y[i].year < year) i++;
+    if (i == l->n || l->y[i].year != year) {
+        if (l->n == l->cap) {
+            l->cap = l->cap ? l->cap * 2 : 4;
+            l->y = xy_realloc(l->y, (size_t)l->cap * sizeof *l->y);
+        }
+        memmove(&l->y[i + 1], &l->y[i], (size_t)(l->n - i) * sizeof *l->y);
+        l->n++;
+        /* As large as the latest year has become: years are alike. */
+        size_t slots = 64, expect = 0;
+        for (int k = 0; k < l->n; k++)
+            if (k != i && l->y[k].count > expect) expect = l->y[k].count;
+        while (slots * 3 < expect * 4 + 4) slots *= 2;
+        xy_lyear *y = &l->y[i];
+        memset(y, 0, sizeof *y);
+        y->year = year;
+        y->slot = lim_alloc(slots);
+        y->mask = slots - 1;
+    }
+    l->last = i;
+    return &l->y[i];
+}
+
+int xy_limits_take(xy_limits *l, int year, uint32_t citizen, int32_t name, int64_t limit)
+{
+    xy_lyear *y = lim_year(l, year);
+    uint64_t key = lim_key(citizen, name);
+    size_t i = lim_home(y, key);
+    for (;;) {
+        uint64_t v = y->slot[i];
+        if (!v) break;
+        if ((v & ~(uint64_t)0xff) == key) {
+            uint64_t c = v & 0xff, *big = NULL;
+            if (c == 0xff) {
+                big = xy_map_get(&y->over, key >> 8);
+                c = *big;
+            }
+            if ((int64_t)c >= limit) return 0;
+            if (big) {
+                ++*big;
+            } else if (c + 1 < 0xff) {
+                y->slot[i] = v + 1;
+            } else {
+                int is_new;
+                *xy_map_put(&y->over, key >> 8, &is_new) = c + 1;
+                y->slot[i] = key | 0xff;
+            }
+            return 1;
+        }
+        i = (i + 1) & y->mask;
+    }
+    if (limit < 1) return 0;
+    if ((y->count + 1) * 4 > (y->mask + 1) * 3) {
+        lim_grow(y);
+        lim_place(y, key | 1);
+    } else {
+        y->slot[i] = key | 1;
+    }
+    y->count++;
+    return 1;
+}
+
+void xy_limits_prefetch(xy_limits *l, int year, uint32_t citizen, int32_t name)
+{
+    const xy_lyear *y = lim_year(l, year);
+    XY_PREFETCH(&y->slot[lim_home(y, lim_key(citizen, name))]);
+}
+
+size_t xy_limits_count(const xy_limits *l)
+{
+    size_t n = 0;
+    for (int i = 0; i < l->n; i++) n += l->y[i].count;
+    return n;
+}
+
+void xy_limits_save(const xy_limits *l, xy_buf *out)
+{
+    uint64_t n = (uint64_t)l->n;
+    xy_buf_append(out, &n, sizeof n);
+    for (int i = 0; i < l->n; i++) {
+        const xy_lyear *y = &l->y[i];
+        uint64_t head[4] = {(uint64_t)(int64_t)y->year, y->mask, y->count, y->over.count};
+        xy_buf_append(out, head, sizeof head);
+        xy_buf_append(out, y->slot, (y->mask + 1) * sizeof *y->slot);
+        for (size_t k = 0; y->over.slots && k <= y->over.mask; k++)
+            if (y->over.slots[k].key) {
+                uint64_t kv[2] = {y->over.slots[k].key - 1, y->over.slots[k].val};
+                xy_buf_append(out, kv, sizeof kv);
+            }
+    }
+}
+
+int xy_limits_load(xy_limits *l, const void *data, size_t len)
+{
+    const unsigned char *p = data, *end = p + len;
+    uint64_t n;
+    if (len < 8) return XY_ECORRUPT;
+    memcpy(&n, p, 8);
+    p += 8;
+    if (n > (uint64_t)(end - p) / 32) return XY_ECORRUPT;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t head[4];
+        if ((size_t)(end - p) < sizeof head) return XY_ECORRUPT;
+        memcpy(head, p, sizeof head);
+        p += sizeof head;
+        uint64_t slots = head[1] + 1;
+        int64_t year = (int64_t)head[0];
+        if (slots < 2 || (slots & head[1]) || head[2] >= slots || year < -100000 || year > 100000 ||
+            (l->n && year <= l->y[l->n - 1].year) || slots > (uint64_t)(end - p) / 8 ||
+            head[3] > ((uint64_t)(end - p) - slots * 8) / 16)
+            return XY_ECORRUPT;
+        xy_lyear *y = lim_year(l, (int)year);
+        lim_release(y->slot, y->mask + 1);
+        y->slot = lim_alloc(slots);
+        y->mask = slots - 1;
+        y->count = head[2];
+        memcpy(y->slot, p, slots * 8);
+        p += slots * 8;
+        for (uint64_t k = 0; k < head[3]; k++) {
+            uint64_t kv[2];
+            int is_new;
+            memcpy(kv, p, 16);
+            p += 16;
+            if (kv[0] == XY_MAP_EMPTY) return XY_ECORRUPT;
+            *xy_map_put(&y->over, kv[0], &is_new) = kv[1];
+        }
+    }
+    return p == end ? XY_OK : XY_ECORRUPT;
+}

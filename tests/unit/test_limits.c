@@ -1,0 +1,58 @@
+/* Unit tests of limits.c: random occurrences across citizens, behaviours
+ * and years checked against a plain array of counts, with limits large
+ * enough to reach the side map for counts of 255 and above, tables that
+ * grow, and a save/load round trip in the middle. */
+#include <stdlib.h>
+
+#include "limits.h"
+#include "unit.h"
+
+enum { CITIZENS = 300, NAMES = 5, YEARS = 3 };
+
+static uint32_t rnd_state = 12345;
+static uint32_t rnd(uint32_t n)
+{
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    return (rnd_state >> 8) % n;
+}
+
+TEST(limits_count_like_a_plain_table)
+{
+    static int64_t ref[YEARS][CITIZENS][NAMES];
+    const int64_t limit[NAMES] = {1, 3, 254, 300, 1000000};
+    /* Citizens far apart and a name id near the top of its 24 bits. */
+    const uint32_t cit_of[3] = {0, 7, 4000000000u};
+    const int32_t name_of[NAMES] = {0, 1, 77, 1000, XY_LIMITS_MAX_NAME};
+    xy_limits l = {0};
+    for (int step = 0; step < 400000; step++) {
+        int y = (int)rnd(YEARS), c = (int)rnd(CITIZENS), b = (int)rnd(NAMES);
+        /* A few citizens get most occurrences, so counts pass 255. */
+        if (rnd(2)) c = (int)rnd(3);
+        uint32_t citizen = c < 3 ? cit_of[c] : (uint32_t)c * 1000003u;
+        int want = ref[y][c][b] < limit[b];
+        xy_limits_prefetch(&l, 2020 + y, citizen, name_of[b]);
+        ASSERT_EQ(xy_limits_take(&l, 2020 + y, citizen, name_of[b], limit[b]), want);
+        ref[y][c][b] += want;
+        if (step == 200000) {
+            xy_buf saved = {0};
+            xy_limits_save(&l, &saved);
+            xy_limits_free(&l);
+            ASSERT_EQ(xy_limits_load(&l, saved.data, saved.len), XY_OK);
+            /* A cut or a longer buffer is refused. */
+            xy_limits bad = {0};
+            ASSERT_EQ(xy_limits_load(&bad, saved.data, saved.len - 8), XY_ECORRUPT);
+            xy_limits_free(&bad);
+            xy_buf_free(&saved);
+        }
+    }
+    size_t entries = 0;
+    for (int y = 0; y < YEARS; y++)
+        for (int c = 0; c < CITIZENS; c++)
+            for (int b = 0; b < NAMES; b++) entries += ref[y][c][b] > 0;
+    ASSERT_EQ(xy_limits_count(&l), entries);
+    /* The heavy citizens reached the limits of 254 and 300 exactly. */
+    ASSERT_EQ(ref[0][0][2], 254);
+    ASSERT_EQ(ref[0][0][3], 300);
+    ASSERT(ref[0][0][4] > 300);
+    xy_limits_free(&l);
+}
