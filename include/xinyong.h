@@ -251,7 +251,10 @@ enum { XY_OUT_TEXT = 0, XY_OUT_JSON = 1 };
  * masked ID and name, the score and grade with `publish scores`, the
  * blacklist entry with `publish blacklist`. */
 int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE *out);
-int xy_report_explain(xy_db *db, const char *id, int format, FILE *out);
+/* explain rebuilds the citizen's history from the per-citizen history
+ * index, or with from_log from the whole log (slower; the same result, a
+ * cross-check for auditors and tests). */
+int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE *out);
 int xy_report_check(xy_db *db, const char *id, const char *action, int format,
                     FILE *out);
 int xy_report_list(xy_db *db, int list, const char *city, int public_only,

@@ -74,6 +74,19 @@ void xy__engine_set_history(xy_engine *e, xy_hist_fn *fn, void *ctx, uint32_t on
     e->hist_only = only;
 }
 
+void xy__engine_set_assoc_sink(xy_engine *e, xy_assoc_fn *fn, void *ctx)
+{
+    e->on_assoc = fn;
+    e->on_assoc_ctx = ctx;
+}
+
+void xy__engine_inject_assoc(xy_engine *e, const xy_inj *inj, size_t n)
+{
+    e->inj = inj;
+    e->ninj = n;
+    e->kinj = 0;
+}
+
 static inline int wants_history(const xy_engine *e, uint32_t c)
 {
     return e->hist && (e->hist_only == XY_NONE || e->hist_only == c);
@@ -459,12 +472,36 @@ static int scored_on(const xy_engine *e, uint32_t c, const xy_city *city, xy_day
     return xy_age_on(birth, t) >= city->scoring_age;
 }
 
+/* The association adjustment of citizen c on day t for n blacklisted
+ * contacts, if its city has association that day and c is scored. */
+static void assoc_one(xy_engine *e, uint32_t c, xy_day t, int n)
+{
+    const xy_city *cc = xy__citizen_city(e, c);
+    if (!cc->has_assoc || floor_mod(t, cc->assoc_every) != 0 || !scored_on(e, c, cc, t)) return;
+    int64_t pts = cc->assoc_points * n;
+    if (cc->assoc_max && pts < 0 && pts < cc->assoc_max) pts = cc->assoc_max;
+    if (cc->assoc_max && pts > 0 && pts > cc->assoc_max) pts = cc->assoc_max;
+    if (e->on_assoc) e->on_assoc(e->on_assoc_ctx, c, t, n);
+    xy_hist h = {0};
+    h.kind = HIST_ASSOC;
+    h.contacts = n;
+    h.behaviour = -1;
+    contribute(e, c, t, pts, &h);
+}
+
 /* Association adjustments of day t (spec 2.7). Counts come from the list
  * state at the start of the step; then every adjustment is applied in
  * citizen order and lists follow the new scores. Cost is proportional to
  * the contacts of blacklisted citizens. */
 static void associate(xy_engine *e, xy_day t)
 {
+    if (e->inj) {
+        while (e->kinj < e->ninj && e->inj[e->kinj].day <= t) {
+            const xy_inj *x = &e->inj[e->kinj++];
+            if (x->day == t && x->citizen < e->n) assoc_one(e, x->citizen, t, x->n);
+        }
+        return;
+    }
     const xy_rules *r = e->rules;
     int any = 0;
     for (int k = 0; k < r->ncities; k++)
@@ -517,18 +554,8 @@ static void associate(xy_engine *e, xy_day t)
         uint32_t c = hits[i];
         size_t j = i;
         while (j < nh && hits[j] == c) j++;
-        int n = (int)(j - i);
+        assoc_one(e, c, t, (int)(j - i));
         i = j;
-        const xy_city *cc = xy__citizen_city(e, c);
-        if (!cc->has_assoc || floor_mod(t, cc->assoc_every) != 0 || !scored_on(e, c, cc, t)) continue;
-        int64_t pts = cc->assoc_points * n;
-        if (cc->assoc_max && pts < 0 && pts < cc->assoc_max) pts = cc->assoc_max;
-        if (cc->assoc_max && pts > 0 && pts > cc->assoc_max) pts = cc->assoc_max;
-        xy_hist h = {0};
-        h.kind = HIST_ASSOC;
-        h.contacts = n;
-        h.behaviour = -1;
-        contribute(e, c, t, pts, &h);
     }
 }
 
@@ -537,6 +564,11 @@ static void associate(xy_engine *e, xy_day t)
 static xy_day next_assoc_day(const xy_engine *e, xy_day after)
 {
     xy_day best = INT32_MAX;
+    if (e->inj) {
+        for (size_t k = e->kinj; k < e->ninj; k++)
+            if (e->inj[k].day > after) return e->inj[k].day;
+        return best;
+    }
     if (e->bl_members == 0) return best;
     for (int k = 0; k < e->rules->ncities; k++) {
         const xy_city *c = &e->rules->cities[k];

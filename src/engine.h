@@ -71,6 +71,19 @@ typedef struct xy_hist {
 
 typedef void xy_hist_fn(void *ctx, const xy_hist *h);
 
+/* Told of every association adjustment as it is applied: citizen c got
+ * one on day t for n blacklisted contacts. The store keeps these in the
+ * per-citizen history index (trail.h). */
+typedef void xy_assoc_fn(void *ctx, uint32_t c, xy_day t, int n);
+
+/* An association adjustment given to an engine instead of computed from
+ * contacts (xy__engine_inject_assoc). */
+typedef struct xy_inj {
+    xy_day day;      /* association day */
+    uint32_t citizen; /* who */
+    int n;           /* blacklisted contacts counted that day */
+} xy_inj;
+
 /* A pending expiry. */
 typedef struct xy_expiry {
     uint32_t citizen;    /* whose score */
@@ -156,6 +169,11 @@ struct xy_engine {
     uint32_t *bl_sorted;    /* radix-sort scratch for bl_list (the two swap) */
     size_t cap_bl_sorted;   /* its capacity */
     size_t cap_hits;
+    /* association sink, and injected association (see the setters) */
+    xy_assoc_fn *on_assoc;  /* NULL: none */
+    void *on_assoc_ctx;     /* its context */
+    const xy_inj *inj;      /* NULL: compute association from contacts */
+    size_t ninj, kinj;      /* injected adjustments, the next one */
     /* history hook */
     xy_hist_fn *hist;       /* NULL: no history */
     void *hist_ctx;         /* its context */
@@ -202,6 +220,15 @@ void xy__cal_clear(xy_calendar *cal, uint32_t i);
  * index stale; calling it earlier moves that work out of the first
  * association day. */
 void xy__engine_index_contacts(xy_engine *e);
+
+/* Sets the association sink (NULL to remove). */
+void xy__engine_set_assoc_sink(xy_engine *e, xy_assoc_fn *fn, void *ctx);
+
+/* From now on, association applies the n adjustments of inj (borrowed,
+ * sorted by day, days after today) on their days instead of counting
+ * blacklisted contacts: how a single citizen's history is rerun from the
+ * history index without the rest of the population. */
+void xy__engine_inject_assoc(xy_engine *e, const xy_inj *inj, size_t n);
 
 /* Dense index and city of a citizen, or XY_NONE. */
 uint32_t xy__engine_find_city(const xy_engine *e, xy_resid id, int *city);

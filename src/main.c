@@ -17,6 +17,7 @@ typedef struct opts {
     const char *city;    /* --city C */
     int json;            /* --json */
     int public_only;     /* --public */
+    int from_log;        /* --from-log */
     int help;            /* --help */
     const char *pos[64]; /* positional arguments */
     int npos;            /* their number */
@@ -192,11 +193,11 @@ static int cmd_show(opts *o)
 
 static int cmd_explain(opts *o)
 {
-    if (need_args(o, 1, "xinyong explain ID [--json]")) return XY_EINPUT;
+    if (need_args(o, 1, "xinyong explain ID [--from-log] [--json]")) return XY_EINPUT;
     xy_db *db;
     int rc = open_db(o, XY_READ, &db);
     if (rc) return rc;
-    rc = xy_report_explain(db, o->pos[0], o->json, stdout);
+    rc = xy_report_explain(db, o->pos[0], o->json, o->from_log, stdout);
     if (rc == XY_EUNKNOWN) unknown("citizen", o->pos[0]);
     xy_db_close(db);
     return rc;
@@ -283,11 +284,14 @@ static const command commands[] = {
      "--public shows only what the citizen's city publishes: masked ID and name,\n"
      "score, grade and whitelist with 'publish scores', the blacklist entry with\n"
      "'publish blacklist'; the rest is null ('not published')."},
-    {"explain", cmd_explain, "xinyong explain ID [--json]",
+    {"explain", cmd_explain, "xinyong explain ID [--from-log] [--json]",
      "Every contribution to the score (events, expiries, association) with its\n"
      "date, event, behaviour, agency, points and why points were zero or limited;\n"
      "every list entry and exit with its reason; and the active consequences.\n"
-     "base + the sum of the contributions is always the raw score."},
+     "base + the sum of the contributions is always the raw score.\n"
+     "The history comes from the per-citizen history index, in time proportional\n"
+     "to the citizen's own history; --from-log rebuilds it from the whole log\n"
+     "instead (slower, the same result: a cross-check)."},
     {"check", cmd_check, "xinyong check ID ACTION [--json]",
      "The checkpoint decision for an action (train_ticket, hospital_queue, ...):\n"
      "deny if any active consequence denies it, else priority, else the largest\n"
@@ -353,6 +357,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         else if (strcmp(a, "--city") == 0) value = &o->city;
         else if (strcmp(a, "--json") == 0) o->json = 1;
         else if (strcmp(a, "--public") == 0) o->public_only = 1;
+        else if (strcmp(a, "--from-log") == 0) o->from_log = 1;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) o->help = 1;
         else if (a[0] == '-' && a[1] == '-') {
             fprintf(stderr, "xinyong: unknown option '%s'\n", a);

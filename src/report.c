@@ -557,7 +557,7 @@ static void explain_text(const json_t *o, FILE *out)
     text_consequences(json_object_get(o, "consequences"), out);
 }
 
-int xy_report_explain(xy_db *db, const char *id, int format, FILE *out)
+int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE *out)
 {
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
@@ -570,7 +570,24 @@ int xy_report_explain(xy_db *db, const char *id, int format, FILE *out)
     x.lists = json_array();
     xy_map_init(&x.agency_of, 64);
     xy_engine *replayed;
-    int rc = xy__db_replay_history(db, e->ids[c], on_history, &x, &replayed);
+    /* From the history index when it serves; else, or if what it gives
+     * does not account for the state, from the whole log. */
+    int rc = from_log ? XY_ENOENT : xy__db_trail_history(db, c, on_history, &x, &replayed);
+    if (rc == XY_OK && (__int128)x.city->base + x.sum != (__int128)e->st[c].raw) {
+        xy_engine_free(replayed);
+        rc = XY_ENOENT;
+    }
+    if (rc && !from_log) {
+        json_decref(x.contributions);
+        json_decref(x.lists);
+        xy_map_free(&x.agency_of);
+        x.contributions = json_array();
+        x.lists = json_array();
+        memset(x.open, 0, sizeof x.open);
+        x.sum = 0;
+        xy_map_init(&x.agency_of, 64);
+    }
+    if (rc) rc = xy__db_replay_history(db, e->ids[c], on_history, &x, &replayed);
     if (rc) {
         json_decref(x.contributions);
         json_decref(x.lists);

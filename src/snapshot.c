@@ -17,12 +17,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v04";
+static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v05";
 
 enum {
     S_SCALARS = 1, S_IDS, S_FATHER, S_MOTHER, S_NAME_OFF, S_NAMES, S_STATE, S_BL_LIST,
     S_BY_ID, S_LIMITS, S_TERM_REASON, S_GRADE_ENTRY, S_SCORE_SINCE, S_RISE_DAY,
-    S_EDGES, S_EDGE_SET, S_EXPIRIES, S_EXITS, S_EV_ID_OFF, S_EV_CONTENT, S_EV_IDS, S_EV_INDEX,
+    S_EDGES, S_EDGE_SET, S_EXPIRIES, S_EXITS, S_EV_ID_OFF, S_EV_CONTENT, S_EV_IDS, S_EV_INDEX, S_TRAIL,
     S_COUNT
 };
 
@@ -145,6 +145,12 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     section(&w, S_EV_CONTENT, db->ev_content, db->nevents * sizeof *db->ev_content, NULL, 0);
     section(&w, S_EV_IDS, db->ev_ids.data, db->ev_ids.len, NULL, 0);
     map_section(&w, S_EV_INDEX, &db->ev_index);
+    /* The trail this snapshot points into must be on disk first. */
+    (void)xy_trail_sync(&db->trail);
+    xy_buf tr = {0};
+    xy_trail_save(&db->trail, &tr);
+    section(&w, S_TRAIL, tr.data, tr.len, NULL, 0);
+    xy_buf_free(&tr);
     flush(&w);
     if (!w.err && fsync(w.fd)) w.err = errno;
     if (w.err) {
@@ -359,7 +365,8 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
         restore_map(&e->grade_entry, &sec[S_GRADE_ENTRY]) || restore_map(&e->score_since, &sec[S_SCORE_SINCE]) ||
         restore_map(&e->rise_day, &sec[S_RISE_DAY]) || restore_map(&e->edge_set, &sec[S_EDGE_SET]) ||
         restore_map(&db->ev_index, &sec[S_EV_INDEX]) || restore_calendar(&e->expiries, &sec[S_EXPIRIES]) ||
-        restore_calendar(&e->exits, &sec[S_EXITS]))
+        restore_calendar(&e->exits, &sec[S_EXITS]) ||
+        xy_trail_load_heads(&db->trail, sec[S_TRAIL].data, sec[S_TRAIL].len, &db->trail_use) != XY_OK)
         goto bad;
     db->nevents = db->cap_events = sc.nevents;
     db->ev_id_off = xy_malloc(sc.nevents * sizeof *db->ev_id_off + 1);

@@ -212,6 +212,9 @@ static uint64_t get_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); 
 
 typedef struct applier {
     xy_db *db;           /* owner of the index */
+    xy_trail *trail;     /* history index to extend, or NULL */
+    uint64_t base;       /* log offset of the data being applied */
+    xy_day clock;        /* the engine's clock once the queued events apply */
     int staged;          /* events are in the index already (a commit) */
     xy_engine *e;        /* engine being fed */
     xy_event evs[4096];  /* events waiting to be applied together */
@@ -226,7 +229,7 @@ static void flush_events(applier *a)
 
 /* Applies one record's payload (type byte first). Returns XY_ECORRUPT when
  * the payload does not decode. */
-static int apply_record(applier *a, const unsigned char *p, uint32_t len)
+static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64_t off)
 {
     xy_db *db = a->db;
     xy_engine *e = a->e;
@@ -246,6 +249,7 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len)
         if (xy_engine_add_citizen(e, id, city, get_u32(p + 11), get_u32(p + 15),
                                   (const char *)p + 23, nlen, &idx))
             return XY_ECORRUPT;
+        if (a->trail) xy_trail_add(a->trail, idx, TRAIL_REG, a->base + off, 0, e->today);
         return XY_OK;
     }
     case R_CONTACT:
@@ -265,6 +269,8 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len)
             xy_rules_may_report(e->rules, e->st[ev->citizen].city, ev->agency, ev->behaviour))
             return XY_ECORRUPT;
         ev->seq = db->nevents;
+        if (ev->date > a->clock) a->clock = ev->date;
+        if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->base + off, ev->seq, a->clock);
         if (a->e != db->engine || a->staged) {
             /* Replaying for an explanation, or committing events a load
              * already put in the index: count them only. */
@@ -284,6 +290,7 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len)
             xy_day d = (xy_day)get_u32(p + 1);
             if (e->today != XY_DAY_NONE && d < e->today) return XY_ECORRUPT;
             xy_engine_advance(e, d);
+            a->clock = e->today;
         }
         return XY_OK;
     case R_COMMIT:
@@ -326,18 +333,30 @@ static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *
     return commit_after(data, len, off + 1) ? XY_ECORRUPT : XY_OK;
 }
 
-/* Applies the whole batches of data[from..end). */
-static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, size_t from, size_t end, int staged)
+/* The association sink of an engine whose trail is being written. */
+static void trail_assoc(void *ctx, uint32_t c, xy_day t, int n)
+{
+    xy_trail_add(ctx, c, TRAIL_ASSOC, 0, (uint64_t)n, t);
+}
+
+/* Applies the whole batches of data[from..end), data starting at log
+ * offset base; extends trail (if not NULL) with what happens. */
+static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint64_t base, size_t from, size_t end,
+                       int staged, xy_trail *trail)
 {
     applier *a = xy_malloc(sizeof *a);
     a->db = db;
+    a->trail = trail;
+    a->base = base;
+    a->clock = e->today;
     a->staged = staged;
     a->e = e;
     a->nevs = 0;
+    xy__engine_set_assoc_sink(e, trail ? trail_assoc : NULL, trail);
     int rc = XY_OK;
     for (size_t off = from; off < end;) {
         uint32_t rlen = get_u32(data + off);
-        rc = apply_record(a, data + off + 8, rlen);
+        rc = apply_record(a, data + off + 8, rlen, off);
         if (rc) {
             rc = XY_ECORRUPT;
             break;
@@ -345,6 +364,7 @@ static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, size_
         off += 8 + rlen;
     }
     if (rc == XY_OK) flush_events(a);
+    xy__engine_set_assoc_sink(e, NULL, NULL);
     xy_free(a);
     return rc;
 }
@@ -486,8 +506,11 @@ done:
     return rc;
 }
 
-static int replay(xy_db *db, xy_engine *e, size_t from, xy_diag_fn *diag, void *ctx, size_t *good_out,
-                  size_t *len_out)
+/* Applies the log's whole batches from offset from (up to offset until,
+ * which must end a batch, if not SIZE_MAX) to e, extending trail if not
+ * NULL. */
+static int replay(xy_db *db, xy_engine *e, size_t from, size_t until, xy_trail *trail, xy_diag_fn *diag, void *ctx,
+                  size_t *good_out, size_t *len_out)
 {
     unsigned char *data;
     size_t len, good, bad_at;
@@ -505,7 +528,8 @@ static int replay(xy_db *db, xy_engine *e, size_t from, xy_diag_fn *diag, void *
                   db->path, bad_at);
         goto done;
     }
-    rc = apply_range(db, e, data, from, good, 0);
+    if (until < good) good = until;
+    rc = apply_range(db, e, data, 0, from, good, 0, trail);
     if (rc) {
         xy__diagf(diag, ctx, "%s/log: a record does not decode (the log is corrupt)", db->path);
         goto done;
@@ -522,7 +546,7 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
     xy_db *db = xy_calloc(1, sizeof *db);
     db->path = xy_strndup(path, strlen(path));
     db->mode = mode;
-    db->lock_fd = db->log_fd = -1;
+    db->lock_fd = db->log_fd = db->trail.fd = -1;
     db->hist_resid = 0;
     *out = NULL;
     int rc;
@@ -562,9 +586,25 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
     if (rc == XY_ECORRUPT || rc == XY_EIO) goto fail;
     if (rc) from = 0;
     db->snapshot_offset = from;
+    if (xy_trail_open(&db->trail, path, mode == XY_WRITE, from ? db->trail_use : 0) != XY_OK && mode == XY_WRITE &&
+        !db->trail.broken) {
+        /* The trail the snapshot points into is gone or damaged: write it
+         * again from the log up to the snapshot, in a scratch engine. */
+        xy__diagf(diag, ctx, "%s/trail: warning: rebuilding the history index from the log", path);
+        xy_engine *scratch;
+        xy_engine_new(db->rules, &scratch);
+        uint64_t nevents = db->nevents;
+        db->nevents = 0;
+        db->hist_fn = NULL;
+        rc = replay(db, scratch, 0, (size_t)from, &db->trail, NULL, NULL, NULL, NULL);
+        db->nevents = nevents;
+        xy_engine_free(scratch);
+        if (rc) goto fail;
+    }
     size_t good, len;
-    rc = replay(db, db->engine, (size_t)from, diag, ctx, &good, &len);
+    rc = replay(db, db->engine, (size_t)from, SIZE_MAX, &db->trail, diag, ctx, &good, &len);
     if (rc) goto fail;
+    if (mode == XY_WRITE) (void)xy_trail_flush(&db->trail);
     db->log_size = good;
     if (mode == XY_WRITE) {
         db->log_fd = open(log, O_WRONLY);
@@ -596,6 +636,7 @@ void xy_db_close(xy_db *db)
     if (!db) return;
     if (db->log_fd >= 0) close(db->log_fd);
     if (db->lock_fd >= 0) close(db->lock_fd);
+    xy_trail_free(&db->trail);
     xy_engine_free(db->engine);
     xy_rules_free(db->rules);
     xy_map_free(&db->ev_index);
@@ -631,8 +672,10 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
     }
     db->log_size += batch->len;
     uint64_t staged = db->nstaged, first = db->nevents;
-    rc = apply_range(db, db->engine, (const unsigned char *)batch->data, 0, body, 1);
+    rc = apply_range(db, db->engine, (const unsigned char *)batch->data, db->log_size - batch->len, 0, body, 1,
+                     &db->trail);
     if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
+    (void)xy_trail_flush(&db->trail); /* derived data: a failure only slows explanations */
     db->nstaged = 0;
     /* Keep start-up short: a new snapshot once the log has grown by
      * XY_SNAPSHOT_EVERY bytes since the last. It is an optimisation; the
@@ -652,7 +695,7 @@ int xy__db_replay_history(xy_db *db, xy_resid citizen, xy_hist_fn *fn, void *ctx
     db->hist_fn = fn;
     db->hist_ctx = ctx;
     db->nevents = 0;
-    int rc = replay(db, e, 0, NULL, NULL, NULL, NULL);
+    int rc = replay(db, e, 0, SIZE_MAX, NULL, NULL, NULL, NULL, NULL);
     db->nevents = nevents;
     db->hist_fn = NULL;
     if (rc) {
@@ -661,6 +704,125 @@ int xy__db_replay_history(xy_db *db, xy_resid citizen, xy_hist_fn *fn, void *ctx
     }
     *out = e;
     return XY_OK;
+}
+
+/* Order of a citizen's trail records: by day; on one day the registration,
+ * then association (day-start processing), then events in log order. */
+typedef struct trail_item {
+    xy_trec r;
+    int kind;
+} trail_item;
+
+static int rank_of(int kind) { return kind == TRAIL_REG ? 0 : kind == TRAIL_ASSOC ? 1 : 2; }
+
+static int cmp_trail(const void *pa, const void *pb)
+{
+    const trail_item *a = pa, *b = pb;
+    if (a->r.day != b->r.day) return a->r.day < b->r.day ? -1 : 1;
+    if (a->kind != b->kind) return rank_of(a->kind) - rank_of(b->kind);
+    return a->r.aux < b->r.aux ? -1 : a->r.aux > b->r.aux;
+}
+
+/* Reads the event record at log offset off (fd: the log) into *ev. */
+static int read_event(int fd, uint64_t off, uint32_t citizen, xy_event *ev)
+{
+    unsigned char buf[8 + 30 + 255];
+    if (pread(fd, buf, 8, (off_t)off) != 8) return XY_EIO;
+    uint32_t len = get_u32(buf), crc = get_u32(buf + 4);
+    if (len < 30 || len > sizeof buf - 8 || pread(fd, buf + 8, len, (off_t)off + 8) != (ssize_t)len ||
+        (uint32_t)crc32(0L, buf + 8, len) != crc || buf[8] != R_EVENT || get_u32(buf + 8 + 5) != citizen)
+        return XY_ECORRUPT;
+    const unsigned char *p = buf + 8;
+    ev->date = (xy_day)get_u32(p + 1);
+    ev->citizen = 0;
+    ev->behaviour = (int32_t)get_u32(p + 9);
+    ev->agency = (int32_t)get_u32(p + 13);
+    ev->amount = (int64_t)get_u64(p + 17);
+    ev->counterpart = XY_NONE;
+    return XY_OK;
+}
+
+int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_engine **out)
+{
+    const xy_engine *main_e = db->engine;
+    const xy_trail *t = &db->trail;
+    if (t->broken || c >= main_e->n) return XY_ENOENT;
+    trail_item *items = NULL;
+    size_t n = 0, cap = 0;
+    xy_inj *inj = NULL;
+    size_t ninj = 0, cap_inj = 0;
+    int rc = XY_OK, fd = -1;
+    xy_engine *e = NULL;
+    for (uint64_t off = c < t->nhead ? t->head[c] : 0; off;) {
+        trail_item it;
+        it.kind = xy_trail_read(t, off, &it.r);
+        if (!it.kind) {
+            rc = XY_ENOENT;
+            goto done;
+        }
+        XY_PUSH(items, n, cap, it);
+        off = it.r.prev;
+    }
+    /* The chain runs newest first and must start with the registration. */
+    if (n == 0 || items[n - 1].kind != TRAIL_REG) {
+        rc = XY_ENOENT;
+        goto done;
+    }
+    qsort(items, n, sizeof *items, cmp_trail);
+    for (size_t i = 0; i < n; i++)
+        if (items[i].kind == TRAIL_ASSOC) XY_PUSH(inj, ninj, cap_inj, ((xy_inj){items[i].r.day, 0, (int)items[i].r.aux}));
+    xy_buf log = {0};
+    xy_buf_printf(&log, "%s/log", db->path);
+    fd = open(log.data, O_RDONLY);
+    xy_buf_free(&log);
+    if (fd < 0) {
+        rc = XY_ENOENT;
+        goto done;
+    }
+    xy_engine_new(db->rules, &e);
+    xy__engine_set_history(e, fn, ctx, 0);
+    /* The clock as it was: its first day, then the registration. */
+    xy_day reg = items[0].r.day;
+    if (reg != XY_DAY_NONE) {
+        xy_engine_advance(e, main_e->first_day);
+        xy_engine_advance(e, reg);
+    }
+    uint32_t idx;
+    if (xy_engine_add_citizen(e, main_e->ids[c], main_e->st[c].city, XY_NONE, XY_NONE, "", 0, &idx)) {
+        rc = XY_ENOENT;
+        goto done;
+    }
+    if (reg == XY_DAY_NONE && main_e->first_day != XY_DAY_NONE) xy_engine_advance(e, main_e->first_day);
+    xy__engine_inject_assoc(e, inj, ninj);
+    for (size_t i = 1; i < n; i++) {
+        if (items[i].kind != TRAIL_EVENT) continue;
+        xy_event ev;
+        if (read_event(fd, items[i].r.log_off, c, &ev)) {
+            rc = XY_ENOENT;
+            goto done;
+        }
+        ev.seq = items[i].r.aux;
+        xy_engine_advance(e, items[i].r.day);
+        xy_engine_apply(e, &ev, 1);
+    }
+    if (main_e->today != XY_DAY_NONE) xy_engine_advance(e, main_e->today);
+    /* Whatever ran must have come to the very same state. */
+    xy_cstate a = e->st[0], b = main_e->st[c];
+    a.flags &= (uint8_t)~CS_LISTED; /* bookkeeping of association, not state */
+    b.flags &= (uint8_t)~CS_LISTED;
+    if (memcmp(&a, &b, sizeof a) != 0) rc = XY_ENOENT;
+done:
+    if (fd >= 0) close(fd);
+    if (rc) {
+        xy_engine_free(e);
+        e = NULL;
+    } else {
+        xy__engine_inject_assoc(e, NULL, 0);
+    }
+    xy_free(items);
+    xy_free(inj);
+    *out = e;
+    return rc;
 }
 
 int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out)

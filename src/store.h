@@ -6,6 +6,7 @@
 #define XY_STORE_H
 
 #include "engine.h"
+#include "trail.h"
 
 /* Log growth after which a write also refreshes the snapshot. */
 #define XY_SNAPSHOT_EVERY ((uint64_t)256 << 20)
@@ -31,6 +32,8 @@ struct xy_db {
     uint64_t *staged_h;     /* their index keys, to take them back out */
     size_t cap_staged;      /* capacity of staged_h */
     xy_buf ev_ids;          /* NUL-terminated event ids */
+    xy_trail trail;         /* per-citizen history index */
+    uint64_t trail_use;     /* bytes of the trail the snapshot covers */
     xy_resid hist_resid;    /* replay: citizen whose history is wanted */
     xy_hist_fn *hist_fn;    /* replay: history sink */
     void *hist_ctx;         /* its context */
@@ -67,6 +70,12 @@ void xy__rec_advance(xy_buf *b, xy_day day);
  * hook for one citizen (explanations). The caller frees *out. */
 int xy__db_replay_history(xy_db *db, xy_resid citizen, xy_hist_fn *fn, void *ctx,
                           xy_engine **out);
+
+/* Reruns one citizen's history from the trail (see trail.h) in a new
+ * engine holding only that citizen (index 0), with a history hook, up to
+ * today. Returns XY_OK, or XY_ENOENT when the trail cannot be used or does
+ * not check out (the caller then replays the log). The caller frees *out. */
+int xy__db_trail_history(xy_db *db, uint32_t citizen, xy_hist_fn *fn, void *ctx, xy_engine **out);
 
 /* Writes a diagnostic through a sink, printf-style. */
 void xy__diagf(xy_diag_fn *fn, void *ctx, const char *fmt, ...)

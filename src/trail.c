@@ -1,0 +1,154 @@
+/* trail.c -- the per-citizen history index (see trail.h). */
+#include "trail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static const char TRAIL_MAGIC[16] = "XINYONG-TRL\0v001";
+
+_Static_assert(sizeof(xy_trec) == 32, "a trail record is 32 bytes");
+
+static uint32_t rec_check(const xy_trec *r, int kind)
+{
+    uint32_t crc = (uint32_t)crc32(0L, (const unsigned char *)r, offsetof(xy_trec, check));
+    return (uint32_t)kind << 28 | (crc & 0x0fffffff);
+}
+
+int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
+{
+    xy_buf path = {0};
+    xy_buf_printf(&path, "%s/trail", dir);
+    t->writable = writable;
+    t->broken = 0;
+    t->mem.len = 0;
+    t->fd = writable || use_len ? open(path.data, writable ? O_RDWR | O_CREAT : O_RDONLY, 0644) : -1;
+    xy_buf_free(&path);
+    if (!writable && use_len == 0) {
+        /* A reader without a snapshot: the replay builds it all in memory. */
+        t->disk_len = 16;
+        return XY_OK;
+    }
+    int ok = t->fd >= 0;
+    off_t size = ok ? lseek(t->fd, 0, SEEK_END) : -1;
+    char magic[16];
+    if (ok && writable && (use_len == 0 || size < (off_t)sizeof TRAIL_MAGIC)) {
+        /* A new trail: the header, and nothing the log will not add. */
+        ok = ftruncate(t->fd, 0) == 0 && pwrite(t->fd, TRAIL_MAGIC, 16, 0) == 16;
+        t->disk_len = 16;
+        if (ok && use_len == 0) return XY_OK;
+        ok = 0;
+    } else if (ok) {
+        ok = size >= 16 && pread(t->fd, magic, 16, 0) == 16 && memcmp(magic, TRAIL_MAGIC, 16) == 0 &&
+             use_len >= 16 && (uint64_t)size >= use_len;
+        t->disk_len = use_len;
+        if (ok && writable && (uint64_t)size > use_len) ok = ftruncate(t->fd, (off_t)use_len) == 0;
+        if (ok) return XY_OK;
+    }
+    /* Unusable: a reader explains by replaying the log; a writer is told
+     * so and rebuilds the trail. */
+    if (!writable) {
+        t->broken = 1;
+        if (t->fd >= 0) close(t->fd);
+        t->fd = -1;
+    } else if (t->fd >= 0) {
+        if (ftruncate(t->fd, 0) || pwrite(t->fd, TRAIL_MAGIC, 16, 0) != 16) t->broken = 1;
+    } else {
+        t->broken = 1;
+    }
+    t->disk_len = 16;
+    memset(t->head, 0, t->nhead * sizeof *t->head);
+    return XY_ECORRUPT;
+}
+
+void xy_trail_free(xy_trail *t)
+{
+    if (t->fd >= 0) close(t->fd);
+    xy_buf_free(&t->mem);
+    xy_free(t->head);
+    memset(t, 0, sizeof *t);
+    t->fd = -1;
+}
+
+void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t aux, int32_t day)
+{
+    if (c >= t->nhead) {
+        size_t n = (size_t)c + 1;
+        if (n > t->cap_head) {
+            size_t cap = t->cap_head;
+            xy_grow((void **)&t->head, &t->cap_head, n, sizeof *t->head);
+            memset(t->head + cap, 0, (t->cap_head - cap) * sizeof *t->head);
+        }
+        t->nhead = n;
+    }
+    xy_trec r = {t->head[c], log_off, aux, day, 0};
+    r.check = rec_check(&r, kind);
+    t->head[c] = t->disk_len + t->mem.len;
+    xy_buf_append(&t->mem, &r, sizeof r);
+}
+
+int xy_trail_flush(xy_trail *t)
+{
+    if (!t->writable || t->broken || t->fd < 0) return t->broken ? XY_EIO : XY_OK;
+    size_t done = 0;
+    while (done < t->mem.len) {
+        ssize_t w = pwrite(t->fd, t->mem.data + done, t->mem.len - done, (off_t)(t->disk_len + done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            t->broken = 1;
+            return XY_EIO;
+        }
+        done += (size_t)w;
+    }
+    t->disk_len += t->mem.len;
+    t->mem.len = 0;
+    return XY_OK;
+}
+
+int xy_trail_sync(xy_trail *t)
+{
+    int rc = xy_trail_flush(t);
+    if (!rc && t->fd >= 0 && fdatasync(t->fd)) {
+        t->broken = 1;
+        rc = XY_EIO;
+    }
+    return rc;
+}
+
+int xy_trail_read(const xy_trail *t, uint64_t off, xy_trec *r)
+{
+    if (t->broken || off < 16 || (off - 16) % sizeof *r) return 0;
+    if (off >= t->disk_len) {
+        if (off - t->disk_len + sizeof *r > t->mem.len) return 0;
+        memcpy(r, t->mem.data + (off - t->disk_len), sizeof *r);
+    } else if (off + sizeof *r > t->disk_len || t->fd < 0 ||
+               pread(t->fd, r, sizeof *r, (off_t)off) != (ssize_t)sizeof *r) {
+        return 0;
+    }
+    int kind = (int)(r->check >> 28);
+    if (kind < TRAIL_REG || kind > TRAIL_ASSOC || rec_check(r, kind) != r->check || r->prev >= off) return 0;
+    return kind;
+}
+
+void xy_trail_save(const xy_trail *t, xy_buf *out)
+{
+    uint64_t head[2] = {t->broken ? 0 : t->disk_len, t->nhead};
+    xy_buf_append(out, head, sizeof head);
+    xy_buf_append(out, t->head, t->nhead * sizeof *t->head);
+}
+
+int xy_trail_load_heads(xy_trail *t, const void *data, size_t len, uint64_t *use_len)
+{
+    uint64_t head[2];
+    if (len < sizeof head) return XY_ECORRUPT;
+    memcpy(head, data, sizeof head);
+    if (head[1] > (len - sizeof head) / 8 || len != sizeof head + head[1] * 8) return XY_ECORRUPT;
+    xy_free(t->head);
+    t->head = xy_malloc(head[1] * 8 + 8);
+    memcpy(t->head, (const char *)data + sizeof head, head[1] * 8);
+    t->nhead = t->cap_head = head[1];
+    *use_len = head[0];
+    return XY_OK;
+}

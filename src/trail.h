@@ -1,0 +1,80 @@
+/* trail.h -- the per-citizen history index: for every citizen, a chain of
+ * records (its registration, each event applied to it with the day it was
+ * applied, each association adjustment it got) linked newest to oldest
+ * through the file `trail` of the data directory, with the newest record
+ * of each citizen in memory.
+ *
+ * A citizen's history depends only on its own events and on how many
+ * blacklisted contacts it had on each association day, so these records
+ * are enough to run that one citizen through a fresh engine and get every
+ * contribution and list change the full state got, at a cost proportional
+ * to its own history rather than to the whole log. `explain` does that.
+ *
+ * The trail is derived from the log and never acknowledged on its own: it
+ * is written without fsync as batches are applied, made durable just
+ * before a snapshot (which records how much of it is covered and every
+ * citizen's newest record), and cut back to that length when a writer
+ * opens the data directory, the log after the snapshot then adding the
+ * rest again. Each record carries a checksum; anything that does not check
+ * out makes `explain` fall back to replaying the whole log. */
+#ifndef XY_TRAIL_H
+#define XY_TRAIL_H
+
+#include "util.h"
+
+enum { TRAIL_REG = 1, TRAIL_EVENT = 2, TRAIL_ASSOC = 3 };
+
+/* One record, as stored (32 bytes, native byte order). */
+typedef struct xy_trec {
+    uint64_t prev;     /* offset of the citizen's previous record, 0 if none */
+    uint64_t log_off;  /* REG, EVENT: offset of the record in the log */
+    uint64_t aux;      /* EVENT: the event's seq; ASSOC: contacts counted */
+    int32_t day;       /* REG: the clock then (XY_DAY_NONE: not set yet);
+                          EVENT: the clock when it was applied; ASSOC: its day */
+    uint32_t check;    /* kind << 28 | 28 bits of the CRC-32 of the rest */
+} xy_trec;
+
+typedef struct xy_trail {
+    int fd;             /* the file, -1 if none */
+    int writable;       /* opened by the writer */
+    int broken;         /* unusable: explanations replay the log */
+    uint64_t disk_len;  /* bytes of the file in use, header included */
+    xy_buf mem;         /* records after disk_len, not yet in the file */
+    uint64_t *head;     /* citizen -> offset of its newest record, 0 none */
+    size_t nhead;       /* citizens covered */
+    size_t cap_head;    /* capacity of head */
+} xy_trail;
+
+/* Opens DIR/trail using its first use_len bytes (0: none, start empty).
+ * A writer creates the file if needed and cuts it to use_len; a reader
+ * only reads. Returns XY_OK, or XY_ECORRUPT when the file is missing,
+ * shorter than use_len or not a trail (t is then empty and, for a reader,
+ * broken). */
+int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len);
+
+/* Closes the file and frees memory; t may be zeroed. */
+void xy_trail_free(xy_trail *t);
+
+/* Appends a record for citizen c (see xy_trec for the fields). */
+void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t aux, int32_t day);
+
+/* Writer: writes the records held in memory to the file (no fsync). On
+ * failure the trail is marked broken and XY_EIO returned; the log is not
+ * affected. */
+int xy_trail_flush(xy_trail *t);
+
+/* Writer: flush and fdatasync, before a snapshot records disk_len. */
+int xy_trail_sync(xy_trail *t);
+
+/* Reads the record at off into *r and returns its kind, or 0 if it is not
+ * a valid record. */
+int xy_trail_read(const xy_trail *t, uint64_t off, xy_trec *r);
+
+/* The snapshot's part: disk_len (0 if broken) and the heads. */
+void xy_trail_save(const xy_trail *t, xy_buf *out);
+
+/* Reads what xy_trail_save wrote: the covered length and the heads, which
+ * are installed in t. Returns XY_OK or XY_ECORRUPT. */
+int xy_trail_load_heads(xy_trail *t, const void *data, size_t len, uint64_t *use_len);
+
+#endif
