@@ -869,7 +869,16 @@ int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out)
     } else if (src == XY_OK)
         fprintf(out, "snapshot: %llu bytes ok, covers the log up to byte %llu\n", (unsigned long long)bytes,
                 (unsigned long long)covers);
-    if (bad || src == XY_ECORRUPT) return XY_ECORRUPT;
+    uint64_t trecs, tbad;
+    int trc = xy_trail_verify(path, &trecs, &tbad);
+    if (trc == XY_ENOENT) fprintf(out, "trail: none (the next writer builds it)\n");
+    else if (trc == XY_OK) fprintf(out, "trail: %llu records ok\n", (unsigned long long)trecs);
+    else if (tbad)
+        xy__diagf(diag, ctx, "%s/trail:%llu: damaged record (explain replays the log; delete the trail to rebuild it)",
+                  path, (unsigned long long)tbad);
+    else
+        xy__diagf(diag, ctx, "%s/trail:0: not a history index (bad header; delete it to rebuild it)", path);
+    if (bad || src == XY_ECORRUPT || trc == XY_ECORRUPT) return XY_ECORRUPT;
     return src == XY_OK || src == XY_ENOENT || src == XY_EINPUT ? XY_OK : src;
 }
 

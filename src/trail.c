@@ -152,3 +152,34 @@ int xy_trail_load_heads(xy_trail *t, const void *data, size_t len, uint64_t *use
     *use_len = head[0];
     return XY_OK;
 }
+
+int xy_trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at)
+{
+    xy_buf path = {0};
+    xy_buf_printf(&path, "%s/trail", dir);
+    char *data;
+    size_t len;
+    int rc = xy_read_file(path.data, &data, &len);
+    xy_buf_free(&path);
+    *records = 0;
+    *bad_at = 0;
+    if (rc) return XY_ENOENT;
+    if (len < 16 || memcmp(data, TRAIL_MAGIC, 16) != 0) {
+        xy_free(data);
+        return XY_ECORRUPT;
+    }
+    /* A last record cut short is a write the snapshot never covered. */
+    for (size_t off = 16; off + sizeof(xy_trec) <= len; off += sizeof(xy_trec)) {
+        xy_trec r;
+        memcpy(&r, data + off, sizeof r);
+        int kind = (int)(r.check >> 28);
+        if (kind < TRAIL_REG || kind > TRAIL_ASSOC || rec_check(&r, kind) != r.check || r.prev >= off) {
+            *bad_at = off;
+            xy_free(data);
+            return XY_ECORRUPT;
+        }
+        ++*records;
+    }
+    xy_free(data);
+    return XY_OK;
+}

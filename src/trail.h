@@ -70,6 +70,11 @@ int xy_trail_sync(xy_trail *t);
  * a valid record. */
 int xy_trail_read(const xy_trail *t, uint64_t off, xy_trec *r);
 
+/* Checks every whole record of the trail file in dir: returns the number
+ * of records through *records and XY_OK, XY_ENOENT if there is no file, or
+ * XY_ECORRUPT with the offset of the first bad record in *bad_at. */
+int xy_trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at);
+
 /* The snapshot's part: disk_len (0 if broken) and the heads. */
 void xy_trail_save(const xy_trail *t, xy_buf *out);
 

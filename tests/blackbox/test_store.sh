@@ -31,6 +31,7 @@ run verify
 expect_rc "verify on a healthy directory" 0
 expect_out "verify counts the batches" "4 batches; 42 citizens, 30 contacts, 188 events, 1 advances"
 expect_out "verify checks the snapshot" "snapshot: "
+expect_out "verify checks the history index" "trail: "
 "$XY" stats --json >"$T/snap.stats"
 "$XY" list blacklist --json >"$T/snap.list"
 every_explain >"$T/snap.explain"
@@ -50,6 +51,23 @@ expect_err "... naming the file and offset" "flip/snapshot:"
 run --data "$T/flip" verify
 expect_rc "verify finds the damaged snapshot" 2
 expect_err "... with its offset" "snapshot section checksum mismatch"
+
+# A damaged history index is found by verify; explanations stay the same
+# (they come from the log then), and a writer rebuilds a deleted one.
+cp -r "$D" "$T/trailflip"
+printf 'Z' | dd of="$T/trailflip/trail" bs=1 seek=70 conv=notrunc 2>/dev/null
+run --data "$T/trailflip" verify
+expect_rc "verify finds a damaged trail record" 2
+expect_err "... with its offset" "trailflip/trail:48: damaged record"
+XINYONG_DATA="$T/trailflip" every_explain >"$T/trailflip.explain"
+expect_eq "explanations with a damaged trail are unchanged" "$(cmp -s "$T/plain.explain" "$T/trailflip.explain" && echo same)" same
+rm "$T/trailflip/trail"
+run --data "$T/trailflip" advance 2025-06-30
+expect_err "a writer rebuilds a deleted trail" "rebuilding the history index"
+run --data "$T/trailflip" verify
+expect_rc "... which verify then accepts" 0
+XINYONG_DATA="$T/trailflip" every_explain >"$T/trailflip2.explain"
+expect_eq "... and which explains the same" "$(cmp -s "$T/plain.explain" "$T/trailflip2.explain" && echo same)" same
 
 # A flipped byte in the middle of the log, with committed batches after it.
 cp -r "$D" "$T/logflip"
