@@ -163,8 +163,12 @@ int xy_trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at)
     xy_buf_free(&path);
     *records = 0;
     *bad_at = 0;
-    if (rc) return XY_ENOENT;
-    if (len < 16 || memcmp(data, TRAIL_MAGIC, 16) != 0) {
+    /* Shorter than its header: a writer was stopped while starting it. */
+    if (rc || len < 16) {
+        xy_free(rc ? NULL : data);
+        return XY_ENOENT;
+    }
+    if (memcmp(data, TRAIL_MAGIC, 16) != 0) {
         xy_free(data);
         return XY_ECORRUPT;
     }

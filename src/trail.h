@@ -71,7 +71,8 @@ int xy_trail_sync(xy_trail *t);
 int xy_trail_read(const xy_trail *t, uint64_t off, xy_trec *r);
 
 /* Checks every whole record of the trail file in dir: returns the number
- * of records through *records and XY_OK, XY_ENOENT if there is no file, or
+ * of records through *records and XY_OK, XY_ENOENT if there is no file
+ * (or not even its header), or
  * XY_ECORRUPT with the offset of the first bad record in *bad_at. */
 int xy_trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at);
 
