@@ -274,6 +274,36 @@ static double memory_floor(uint32_t ncit, size_t nev)
 
 static void format_id(xy_resid id, char *out) { xy_resid_format(id, out); }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Explanations of random citizens of an open data directory, as `explain
+ * --json` builds them (history rerun from the trail, JSON, written out). */
+static void bench_explain(xy_db *db, const xy_resid *ids, uint32_t ncit, uint64_t stored)
+{
+    enum { N = 1000 };
+    static double ms[N];
+    FILE *null = fopen("/dev/null", "w");
+    if (!null) return;
+    for (int i = 0; i < N; i++) {
+        char s[19];
+        format_id(ids[bench_rnd(ncit)], s);
+        double t0 = bench_now();
+        int rc = xy_report_explain(db, s, XY_OUT_JSON, 0, null);
+        ms[i] = (bench_now() - t0) * 1e3;
+        if (rc) printf("explain %s failed: %s\n", s, xy_strerror(rc));
+    }
+    fclose(null);
+    qsort(ms, N, sizeof *ms, cmp_double);
+    char what[96];
+    snprintf(what, sizeof what, "explain latency, p99 of %d, %.0f million stored", N, (double)stored / 1e6);
+    report(what, ms[N * 99 / 100], "ms", 20, 1);
+    printf("%-52s %14.2f ms   (max %.2f)\n", "explain latency, median", ms[N / 2], ms[N - 1]);
+}
+
 static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, size_t nev)
 {
     char why[256] = "";
@@ -402,6 +432,7 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     rc = xy_db_snapshot(db, quiet, NULL);
     t1 = bench_now();
     printf("snapshot of %u citizens and %zu events written in %.2f s, rc %d\n", ncit, nev + nappend, t1 - t0, rc);
+    bench_explain(db, ids, ncit, (uint64_t)(nev + nappend));
     xy_db_close(db);
     t0 = bench_now();
     rc = xy_db_open(data, XY_READ, quiet, NULL, &db);

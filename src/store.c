@@ -16,13 +16,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -631,9 +634,55 @@ fail:
     return rc;
 }
 
+/* Log growth between automatic snapshots: XY_SNAPSHOT_EVERY, or the
+ * environment's XINYONG_SNAPSHOT_EVERY (bytes; tests make it small). */
+static uint64_t snapshot_every(void)
+{
+    const char *v = getenv("XINYONG_SNAPSHOT_EVERY");
+    char *end;
+    unsigned long long n = v ? strtoull(v, &end, 10) : 0;
+    return v && *v && !*end && n > 0 ? (uint64_t)n : XY_SNAPSHOT_EVERY;
+}
+
+/* A snapshot is an optimisation (the batches are durable in the log
+ * already), so writing one must not stall the writer: a child process
+ * writes it from its copy-on-write image of the state while the parent
+ * goes on appending. A failure only means a longer start-up next time. */
+static void start_snapshot(xy_db *db)
+{
+    if (xy_trail_flush(&db->trail)) return;
+    fflush(NULL);
+    pid_t parent = getpid(), pid = fork();
+    if (pid < 0) return;
+    if (pid == 0) {
+        /* The child shares the writer's lock; it must not outlive the
+         * writer, or a crashed writer would keep the directory locked and
+         * the child write a snapshot of a trail a new writer has cut. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent) _exit(1);
+        _exit(xy__snapshot_write(db, NULL, NULL) == XY_OK ? 0 : 1);
+    }
+    db->snap_pid = (int)pid;
+    db->snap_covers = db->log_size;
+}
+
+/* Collects a finished background snapshot (waiting for it with wait). */
+static void reap_snapshot(xy_db *db, int wait)
+{
+    if (!db->snap_pid) return;
+    int status;
+    pid_t got;
+    do got = waitpid((pid_t)db->snap_pid, &status, wait ? 0 : WNOHANG);
+    while (got < 0 && errno == EINTR);
+    if (got == 0) return;
+    if (got == (pid_t)db->snap_pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        db->snapshot_offset = db->snap_covers;
+    db->snap_pid = 0;
+}
+
 void xy_db_close(xy_db *db)
 {
     if (!db) return;
+    reap_snapshot(db, 1);
     if (db->log_fd >= 0) close(db->log_fd);
     if (db->lock_fd >= 0) close(db->lock_fd);
     xy_trail_free(&db->trail);
@@ -678,11 +727,9 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
     (void)xy_trail_flush(&db->trail); /* derived data: a failure only slows explanations */
     db->nstaged = 0;
     /* Keep start-up short: a new snapshot once the log has grown by
-     * XY_SNAPSHOT_EVERY bytes since the last. It is an optimisation; the
-     * batch is already durable, so a failure here only means a longer
-     * start-up next time. */
-    if (db->log_size - db->snapshot_offset >= XY_SNAPSHOT_EVERY && xy__snapshot_write(db, NULL, NULL) == XY_OK)
-        db->snapshot_offset = db->log_size;
+     * XY_SNAPSHOT_EVERY bytes since the last, written in the background. */
+    reap_snapshot(db, 0);
+    if (!db->snap_pid && db->log_size - db->snapshot_offset >= snapshot_every()) start_snapshot(db);
     return XY_OK;
 }
 
@@ -885,6 +932,7 @@ int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out)
 int xy_db_snapshot(xy_db *db, xy_diag_fn *diag, void *ctx)
 {
     if (db->mode != XY_WRITE) return XY_EINVAL;
+    reap_snapshot(db, 1);
     int rc = xy__snapshot_write(db, diag, ctx);
     if (rc == XY_OK) db->snapshot_offset = db->log_size;
     return rc;

@@ -21,6 +21,8 @@ struct xy_db {
     int log_fd;             /* log, open for appending (writers) */
     uint64_t log_size;      /* bytes of the log up to the last commit */
     uint64_t snapshot_offset; /* log bytes the latest snapshot covers */
+    int snap_pid;           /* background snapshot being written, or 0 */
+    uint64_t snap_covers;   /* log bytes it covers */
     xy_rules *rules;        /* the data directory's ruleset */
     xy_engine *engine;      /* the state */
     uint64_t nevents;       /* events stored; the next event's seq */

@@ -42,6 +42,9 @@ setup load citizens "$T/citizens.csv"
 fresh clean "$R"
 setup load citizens "$T/citizens.csv"
 use crash
+# Snapshots every 300 kB of log, written by a child process in the
+# background: kills land during them too.
+export XINYONG_SNAPSHOT_EVERY=300000
 
 acked=0
 for round in $(seq 1 "$ROUNDS"); do
@@ -70,6 +73,8 @@ for round in $(seq 1 "$ROUNDS"); do
     if [ "$RC" -ne 0 ]; then bad "round $round: re-sending after the kill" "$ERR"; continue; fi
     ok "round $round: recovered (events $events, killed load $(grep -q applied "$T/out$round" && echo acknowledged || echo not acknowledged))"
 done
+run verify
+expect_out "background snapshots were written along the way" "covers the log up to byte"
 run stats --json
 crashed=$OUT
 run --data "$T/clean" stats --json
