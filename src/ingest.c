@@ -294,17 +294,17 @@ static int event_row(loader *l)
     ev.counterpart = XY_NONE;
     if (cpf.n && registered_city(l, cpf, "counterpart", &ev.counterpart, &other, NULL)) return -1;
     uint64_t content = xy__event_content_hash(&ev, who, other);
-    int is_new;
-    uint64_t seq = xy__db_stage_event(db, idf.s, idf.n, content, &is_new);
-    if (!is_new) {
-        if (db->ev_content[seq] == content) {
+    uint64_t had, seq;
+    if (xy__db_find_event(db, idf.s, idf.n, &had, &seq)) {
+        if (had == content) {
             l->res->duplicates++;
             return 0;
         }
-        if (seq >= db->nevents)
+        if (seq != UINT64_MAX && seq >= db->nevents)
             return fail(l, "event id %.*s appears twice in this file with different content", (int)idf.n, idf.s);
         return fail(l, "event id %.*s was already loaded with different content", (int)idf.n, idf.s);
     }
+    xy__db_stage_event(db, idf.s, idf.n, content);
     xy__rec_event(&l->batch, &ev, idf.s, idf.n);
     l->nrecords++;
     l->res->applied++;
@@ -481,14 +481,15 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
         if (!why) {
             uint64_t content = xy__event_content_hash(ev, e->ids[ev->citizen],
                                                       ev->counterpart == XY_NONE ? 0 : e->ids[ev->counterpart]);
-            int is_new;
-            uint64_t seq = xy__db_stage_event(db, id.s, id.n, content, &is_new);
-            if (!is_new) {
-                if (db->ev_content[seq] == content) {
+            uint64_t had, seq;
+            if (xy__db_find_event(db, id.s, id.n, &had, &seq)) {
+                if (had == content) {
                     dups++;
                     continue;
                 }
                 why = "event id reused with different content";
+            } else {
+                xy__db_stage_event(db, id.s, id.n, content);
             }
         }
         if (why) {

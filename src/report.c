@@ -75,7 +75,7 @@ static void blacklist_reason(xy_db *db, const xy_engine *e, uint32_t c, xy_buf *
         if (v)
             xy_buf_printf(b, "listed for '%s' (event %s) until %s",
                           e->rules->behaviour_names.str[*v >> 40],
-                          xy__db_event_id(db, *v & ((1ULL << 40) - 1)), d);
+                          xy__db_event_id(db, c, *v & ((1ULL << 40) - 1)), d);
         else
             xy_buf_printf(b, "listed until %s", d);
     }
@@ -430,6 +430,7 @@ typedef struct explainer {
     xy_map agency_of;       /* event seq -> agency id (for expiries) */
     __int128 sum;           /* sum of contributions */
     const xy_city *city;    /* the citizen's city */
+    uint32_t citizen;       /* whose history */
 } explainer;
 
 static void note_text(const explainer *x, const xy_hist *h, xy_buf *b)
@@ -480,7 +481,7 @@ static void on_history(void *ctx, const xy_hist *h)
         else {
             xy_day_format(h->until, until);
             xy_buf_printf(&note, "'%s' reported by %s (event %s): listed until %s", r->behaviour_names.str[h->behaviour],
-                          r->agency_names.str[h->ev->agency], xy__db_event_id(x->db, h->event_seq), until);
+                          r->agency_names.str[h->ev->agency], xy__db_event_id(x->db, x->citizen, h->event_seq), until);
         }
         json_t *o = x->open[h->member];
         if (o) {
@@ -502,7 +503,7 @@ static void on_history(void *ctx, const xy_hist *h)
     } else {
         json_t *ev = json_null(), *beh = json_null(), *ag = json_null(), *edate = json_null();
         if (h->kind == HIST_EVENT) {
-            ev = json_string(xy__db_event_id(x->db, h->event_seq));
+            ev = json_string(xy__db_event_id(x->db, x->citizen, h->event_seq));
             beh = json_string(r->behaviour_names.str[h->behaviour]);
             ag = json_string(r->agency_names.str[h->ev->agency]);
             edate = jday(h->ev->date);
@@ -510,11 +511,11 @@ static void on_history(void *ctx, const xy_hist *h)
             *xy_map_put(&x->agency_of, h->event_seq, &is_new) = (uint64_t)(uint32_t)h->ev->agency;
             note_text(x, h, &note);
         } else if (h->kind == HIST_EXPIRY) {
-            ev = json_string(xy__db_event_id(x->db, h->event_seq));
+            ev = json_string(xy__db_event_id(x->db, x->citizen, h->event_seq));
             beh = json_string(r->behaviour_names.str[h->behaviour]);
             const uint64_t *a = xy_map_get(&x->agency_of, h->event_seq);
             if (a) ag = json_string(r->agency_names.str[(int32_t)*a]);
-            xy_buf_printf(&note, "the points of event %s expire", xy__db_event_id(x->db, h->event_seq));
+            xy_buf_printf(&note, "the points of event %s expire", xy__db_event_id(x->db, x->citizen, h->event_seq));
         } else {
             xy_buf_printf(&note, "%d blacklisted contact%s", h->contacts, h->contacts == 1 ? "" : "s");
         }
@@ -566,6 +567,7 @@ int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE 
     x.db = db;
     x.r = e->rules;
     x.city = xy__citizen_city(e, c);
+    x.citizen = c;
     x.contributions = json_array();
     x.lists = json_array();
     xy_map_init(&x.agency_of, 64);

@@ -17,12 +17,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v05";
+static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v06";
 
 enum {
     S_SCALARS = 1, S_IDS, S_FATHER, S_MOTHER, S_NAME_OFF, S_NAMES, S_STATE, S_BL_LIST,
     S_BY_ID, S_LIMITS, S_TERM_REASON, S_GRADE_ENTRY, S_SCORE_SINCE, S_RISE_DAY,
-    S_EDGES, S_EDGE_SET, S_EXPIRIES, S_EXITS, S_EV_ID_OFF, S_EV_CONTENT, S_EV_IDS, S_EV_INDEX, S_TRAIL,
+    S_EDGES, S_EDGE_SET, S_EXPIRIES, S_EXITS, S_EV_RUNS, S_TRAIL,
     S_COUNT
 };
 
@@ -35,7 +35,6 @@ typedef struct scalars {
     uint64_t bl_members;        /* blacklisted citizens */
     uint64_t nedges;            /* contacts */
     uint64_t nevents;           /* stored events */
-    uint64_t ev_ids_len;        /* bytes of event ids */
     uint64_t ncities;           /* cities of the ruleset, as a sanity check */
     uint64_t nbehaviours;       /* behaviour names of the ruleset, likewise */
 } scalars;
@@ -119,7 +118,7 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     put(&w, SNAP_MAGIC, 16);
     put(&w, header, 16);
     scalars sc = {e->today, e->first_day, e->applied, e->n, e->names.len, e->bl_count, e->bl_members, e->nedges,
-                  db->nevents, db->ev_ids.len, (uint64_t)db->rules->ncities, db->rules->behaviour_names.count};
+                  db->nevents, (uint64_t)db->rules->ncities, db->rules->behaviour_names.count};
     section(&w, S_SCALARS, &sc, sizeof sc, NULL, 0);
     section(&w, S_IDS, e->ids, e->n * sizeof *e->ids, NULL, 0);
     section(&w, S_FATHER, e->father, e->n * sizeof *e->father, NULL, 0);
@@ -141,10 +140,13 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     map_section(&w, S_EDGE_SET, &e->edge_set);
     calendar_section(&w, S_EXPIRIES, &e->expiries);
     calendar_section(&w, S_EXITS, &e->exits);
-    section(&w, S_EV_ID_OFF, db->ev_id_off, db->nevents * sizeof *db->ev_id_off, NULL, 0);
-    section(&w, S_EV_CONTENT, db->ev_content, db->nevents * sizeof *db->ev_content, NULL, 0);
-    section(&w, S_EV_IDS, db->ev_ids.data, db->ev_ids.len, NULL, 0);
-    map_section(&w, S_EV_INDEX, &db->ev_index);
+    /* The event index: the memtable spilled into a run (and runs merged),
+     * on disk before the snapshot names them. */
+    xy_buf runs = {0};
+    int src = xy_evindex_spill(&db->evix, db->nevents, &runs);
+    if (src) w.err = src == XY_ENOSPC ? ENOSPC : EIO;
+    section(&w, S_EV_RUNS, runs.data, runs.len, NULL, 0);
+    xy_buf_free(&runs);
     /* The trail this snapshot points into must be on disk first. */
     (void)xy_trail_sync(&db->trail);
     xy_buf tr = {0};
@@ -337,10 +339,16 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
         need(&sec[S_MOTHER], n * sizeof *e->mother) || need(&sec[S_NAME_OFF], n * sizeof *e->name_off) ||
         need(&sec[S_STATE], n * sizeof *e->st) || need(&sec[S_NAMES], sc.names_len) ||
         need(&sec[S_BL_LIST], sc.bl_count * sizeof *e->bl_list) ||
-        need(&sec[S_EDGES], sc.nedges * sizeof *e->edges) ||
-        need(&sec[S_EV_ID_OFF], sc.nevents * sizeof *db->ev_id_off) ||
-        need(&sec[S_EV_CONTENT], sc.nevents * sizeof *db->ev_content) || need(&sec[S_EV_IDS], sc.ev_ids_len))
+        need(&sec[S_EDGES], sc.nedges * sizeof *e->edges))
         goto bad;
+    /* The runs of the event index first: if one is missing, the snapshot
+     * cannot be used, and nothing of it has been restored yet. */
+    if (xy_evindex_open_runs(&db->evix, sec[S_EV_RUNS].data, sec[S_EV_RUNS].len) != XY_OK) {
+        xy__diagf(diag, ctx, "%s/snapshot: warning: a run of its event index is missing or damaged; replaying the log",
+                  db->path);
+        munmap(map, size);
+        return XY_EINPUT;
+    }
     e->today = (xy_day)sc.today;
     e->first_day = (xy_day)sc.first_day;
     e->applied = sc.applied;
@@ -364,18 +372,12 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
         xy_limits_load(&e->limits, sec[S_LIMITS].data, sec[S_LIMITS].len) != XY_OK || restore_map(&e->term_reason, &sec[S_TERM_REASON]) ||
         restore_map(&e->grade_entry, &sec[S_GRADE_ENTRY]) || restore_map(&e->score_since, &sec[S_SCORE_SINCE]) ||
         restore_map(&e->rise_day, &sec[S_RISE_DAY]) || restore_map(&e->edge_set, &sec[S_EDGE_SET]) ||
-        restore_map(&db->ev_index, &sec[S_EV_INDEX]) || restore_calendar(&e->expiries, &sec[S_EXPIRIES]) ||
+        restore_calendar(&e->expiries, &sec[S_EXPIRIES]) ||
         restore_calendar(&e->exits, &sec[S_EXITS]) ||
         xy_trail_load_heads(&db->trail, sec[S_TRAIL].data, sec[S_TRAIL].len, &db->trail_use) != XY_OK)
         goto bad;
-    db->nevents = db->cap_events = sc.nevents;
-    db->ev_id_off = xy_malloc(sc.nevents * sizeof *db->ev_id_off + 1);
-    db->ev_content = xy_malloc(sc.nevents * sizeof *db->ev_content + 1);
-    if (sc.nevents) {
-        memcpy(db->ev_id_off, sec[S_EV_ID_OFF].data, sec[S_EV_ID_OFF].len);
-        memcpy(db->ev_content, sec[S_EV_CONTENT].data, sec[S_EV_CONTENT].len);
-    }
-    xy_buf_append(&db->ev_ids, sec[S_EV_IDS].data, sec[S_EV_IDS].len);
+    db->nevents = sc.nevents;
+    if (db->evix.spilled != sc.nevents) goto bad;
     rc = XY_OK;
     munmap(map, size);
     return rc;

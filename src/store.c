@@ -127,85 +127,57 @@ uint64_t xy__event_content_hash(const xy_event *ev, xy_resid citizen, xy_resid c
     return xy_hash_bytes(w, sizeof w);
 }
 
-const char *xy__db_event_id(const xy_db *db, uint64_t seq)
-{
-    return seq < db->nevents + db->nstaged ? db->ev_ids.data + db->ev_id_off[seq] : "?";
-}
+static void event_key(const char *id, size_t n, uint64_t key[2]) { xy_evindex_key(id, n, key); }
 
-/* Ids are found by a 64-bit hash; should two ids ever share one, the later
- * is placed under the hash of the hash, and so on. */
-static uint64_t id_hash(const char *id, size_t n)
+int xy__db_find_event(const xy_db *db, const char *id, size_t n, uint64_t *content, uint64_t *seq)
 {
-    uint64_t h = xy_hash_bytes(id, n);
-    return h == XY_MAP_EMPTY ? 0 : h;
-}
-
-uint64_t xy__db_find_event(const xy_db *db, const char *id, size_t n)
-{
-    uint64_t h = id_hash(id, n);
-    for (;;) {
-        const uint64_t *v = xy_map_get(&db->ev_index, h);
-        if (!v) return UINT64_MAX;
-        const char *s = db->ev_ids.data + db->ev_id_off[*v];
-        if (strncmp(s, id, n) == 0 && s[n] == 0) return *v;
-        h = xy_hash64(h);
-        if (h == XY_MAP_EMPTY) h = 0;
-    }
+    uint64_t key[2];
+    event_key(id, n, key);
+    return xy_evindex_find(&db->evix, key, content, seq);
 }
 
 void xy__db_prefetch_event(const xy_db *db, const char *id, size_t n)
 {
-    xy_map_prefetch(&db->ev_index, id_hash(id, n));
+    uint64_t key[2];
+    event_key(id, n, key);
+    xy_evindex_prefetch(&db->evix, key);
 }
 
-/* Appends an event's id and content as seq (= nevents + nstaged) and puts
- * it in the index; returns the hash it was placed under. */
-static uint64_t add_event(xy_db *db, const char *id, size_t n, uint64_t content)
+void xy__db_stage_event(xy_db *db, const char *id, size_t n, uint64_t content)
 {
-    uint64_t seq = db->nevents + db->nstaged;
-    if (seq >= db->cap_events) {
-        size_t cap = db->cap_events;
-        xy_grow((void **)&db->ev_id_off, &cap, seq + 1, sizeof *db->ev_id_off);
-        xy_grow((void **)&db->ev_content, &db->cap_events, seq + 1, sizeof *db->ev_content);
-    }
-    db->ev_id_off[seq] = db->ev_ids.len;
-    xy_buf_append(&db->ev_ids, id, n);
-    xy_buf_append(&db->ev_ids, "", 1);
-    db->ev_content[seq] = content;
-    uint64_t h = id_hash(id, n);
-    for (;;) {
-        int is_new;
-        uint64_t *v = xy_map_put(&db->ev_index, h, &is_new);
-        if (is_new) {
-            *v = seq;
-            return h;
-        }
-        h = xy_hash64(h);
-        if (h == XY_MAP_EMPTY) h = 0;
-    }
-}
-
-uint64_t xy__db_stage_event(xy_db *db, const char *id, size_t n, uint64_t content, int *is_new)
-{
-    uint64_t seq = xy__db_find_event(db, id, n);
-    *is_new = seq == UINT64_MAX;
-    if (!*is_new) return seq;
-    uint64_t h = add_event(db, id, n, content);
-    XY_PUSH(db->staged_h, db->nstaged, db->cap_staged, h);
-    return db->nevents + db->nstaged - 1;
+    uint64_t key[2];
+    event_key(id, n, key);
+    xy_evindex_put(&db->evix, key, content, db->nevents + db->nstaged);
+    if (2 * db->nstaged + 2 > db->cap_staged)
+        xy_grow((void **)&db->staged_key, &db->cap_staged, 2 * db->nstaged + 2, sizeof *db->staged_key);
+    db->staged_key[2 * db->nstaged] = key[0];
+    db->staged_key[2 * db->nstaged + 1] = key[1];
+    db->nstaged++;
 }
 
 void xy__db_unstage(xy_db *db)
 {
-    for (size_t i = 0; i < db->nstaged; i++) xy_map_del(&db->ev_index, db->staged_h[i]);
-    if (db->nstaged) db->ev_ids.len = db->ev_id_off[db->nevents];
+    for (size_t i = 0; i < db->nstaged; i++) xy_evindex_del(&db->evix, &db->staged_key[2 * i]);
     db->nstaged = 0;
 }
 
 static void index_event(xy_db *db, const char *id, size_t n, uint64_t content)
 {
-    add_event(db, id, n, content);
+    uint64_t key[2];
+    event_key(id, n, key);
+    xy_evindex_put(&db->evix, key, content, db->nevents);
     db->nevents++;
+}
+
+/* Remembers the id of an event an explanation shows. */
+static void note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
+{
+    int is_new;
+    uint64_t *v = xy_map_put(&db->hist_ids, seq, &is_new);
+    if (!is_new) return;
+    *v = db->hist_idbuf.len;
+    xy_buf_append(&db->hist_idbuf, id, n);
+    xy_buf_append(&db->hist_idbuf, "", 1);
 }
 
 /* ------------------------------------------------------------- applying */
@@ -247,8 +219,10 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
         uint32_t idx;
         xy_resid id = get_u64(p + 1);
         /* The hook goes on first: registration itself may enter a list. */
-        if (db->hist_fn && id == db->hist_resid)
+        if (db->hist_fn && id == db->hist_resid) {
+            db->hist_index = e->n;
             xy__engine_set_history(e, db->hist_fn, db->hist_ctx, e->n);
+        }
         if (xy_engine_add_citizen(e, id, city, get_u32(p + 11), get_u32(p + 15),
                                   (const char *)p + 23, nlen, &idx))
             return XY_ECORRUPT;
@@ -274,6 +248,7 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
         ev->seq = db->nevents;
         if (ev->date > a->clock) a->clock = ev->date;
         if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->base + off, ev->seq, a->clock);
+        if (db->hist_fn && ev->citizen == db->hist_index) note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
         if (a->e != db->engine || a->staged) {
             /* Replaying for an explanation, or committing events a load
              * already put in the index: count them only. */
@@ -551,6 +526,8 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
     db->mode = mode;
     db->lock_fd = db->log_fd = db->trail.fd = -1;
     db->hist_resid = 0;
+    db->hist_index = XY_NONE;
+    xy_evindex_init(&db->evix, path);
     *out = NULL;
     int rc;
     struct stat st;
@@ -663,6 +640,18 @@ static void start_snapshot(xy_db *db)
     }
     db->snap_pid = (int)pid;
     db->snap_covers = db->log_size;
+    db->snap_upto = db->nevents;
+}
+
+/* Once a snapshot that spilled the event index up to event upto is in
+ * place: its runs replace the memtable's entries below upto. */
+static void adopt_runs(xy_db *db, uint64_t upto)
+{
+    xy_buf list = {0};
+    xy_evindex_plan_list(&db->evix, upto, &list);
+    if (xy_evindex_adopt(&db->evix, list.data, list.len) != XY_OK)
+        xy_panic("the runs of a snapshot just written do not open");
+    xy_buf_free(&list);
 }
 
 /* Collects a finished background snapshot (waiting for it with wait). */
@@ -674,8 +663,10 @@ static void reap_snapshot(xy_db *db, int wait)
     do got = waitpid((pid_t)db->snap_pid, &status, wait ? 0 : WNOHANG);
     while (got < 0 && errno == EINTR);
     if (got == 0) return;
-    if (got == (pid_t)db->snap_pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    if (got == (pid_t)db->snap_pid && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         db->snapshot_offset = db->snap_covers;
+        adopt_runs(db, db->snap_upto);
+    }
     db->snap_pid = 0;
 }
 
@@ -688,11 +679,10 @@ void xy_db_close(xy_db *db)
     xy_trail_free(&db->trail);
     xy_engine_free(db->engine);
     xy_rules_free(db->rules);
-    xy_map_free(&db->ev_index);
-    xy_free(db->ev_id_off);
-    xy_free(db->ev_content);
-    xy_free(db->staged_h);
-    xy_buf_free(&db->ev_ids);
+    xy_evindex_free(&db->evix);
+    xy_free(db->staged_key);
+    xy_map_free(&db->hist_ids);
+    xy_buf_free(&db->hist_idbuf);
     xy_free(db->path);
     xy_free(db);
 }
@@ -739,6 +729,7 @@ int xy__db_replay_history(xy_db *db, xy_resid citizen, xy_hist_fn *fn, void *ctx
     xy_engine_new(db->rules, &e);
     uint64_t nevents = db->nevents;
     db->hist_resid = citizen;
+    db->hist_index = XY_NONE;
     db->hist_fn = fn;
     db->hist_ctx = ctx;
     db->nevents = 0;
@@ -770,14 +761,16 @@ static int cmp_trail(const void *pa, const void *pb)
     return a->r.aux < b->r.aux ? -1 : a->r.aux > b->r.aux;
 }
 
-/* Reads the event record at log offset off (fd: the log) into *ev. */
-static int read_event(int fd, uint64_t off, uint32_t citizen, xy_event *ev)
+/* Reads the event record at log offset off (fd: the log) of citizen into
+ * *ev, and its id into id[] (NUL-terminated; room for 256). */
+static int read_event(int fd, uint64_t off, uint32_t citizen, xy_event *ev, char *id)
 {
     unsigned char buf[8 + 30 + 255];
     if (pread(fd, buf, 8, (off_t)off) != 8) return XY_EIO;
     uint32_t len = get_u32(buf), crc = get_u32(buf + 4);
     if (len < 30 || len > sizeof buf - 8 || pread(fd, buf + 8, len, (off_t)off + 8) != (ssize_t)len ||
-        (uint32_t)crc32(0L, buf + 8, len) != crc || buf[8] != R_EVENT || get_u32(buf + 8 + 5) != citizen)
+        (uint32_t)crc32(0L, buf + 8, len) != crc || buf[8] != R_EVENT || get_u32(buf + 8 + 5) != citizen ||
+        30 + (uint32_t)buf[8 + 29] != len)
         return XY_ECORRUPT;
     const unsigned char *p = buf + 8;
     ev->date = (xy_day)get_u32(p + 1);
@@ -786,7 +779,59 @@ static int read_event(int fd, uint64_t off, uint32_t citizen, xy_event *ev)
     ev->agency = (int32_t)get_u32(p + 13);
     ev->amount = (int64_t)get_u64(p + 17);
     ev->counterpart = XY_NONE;
+    memcpy(id, p + 30, p[29]);
+    id[p[29]] = 0;
     return XY_OK;
+}
+
+static int open_log_ro(const xy_db *db)
+{
+    xy_buf log = {0};
+    xy_buf_printf(&log, "%s/log", db->path);
+    int fd = open(log.data, O_RDONLY);
+    xy_buf_free(&log);
+    return fd;
+}
+
+const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq)
+{
+    const uint64_t *v = xy_map_get(&db->hist_ids, seq);
+    if (v) return db->hist_idbuf.data + *v;
+    /* The citizen's trail knows where its events are in the log. */
+    int fd = open_log_ro(db);
+    const xy_trail *t = &db->trail;
+    xy_trec r;
+    for (uint64_t off = fd >= 0 && c < t->nhead ? t->head[c] : 0; off; off = r.prev) {
+        int kind = xy_trail_read(t, off, &r);
+        if (!kind) break;
+        xy_event ev;
+        char id[256];
+        if (kind == TRAIL_EVENT && r.aux == seq && read_event(fd, r.log_off, c, &ev, id) == XY_OK) {
+            note_event_id(db, seq, id, strlen(id));
+            break;
+        }
+    }
+    if (fd >= 0) close(fd);
+    v = xy_map_get(&db->hist_ids, seq);
+    if (v) return db->hist_idbuf.data + *v;
+    /* Without a usable trail: count events through the log. */
+    unsigned char *data;
+    size_t len, good, bad_at;
+    if (map_log(db, NULL, NULL, &data, &len) == XY_OK && scan_log(data, len, sizeof LOG_MAGIC, &good, &bad_at) == XY_OK) {
+        uint64_t k = 0;
+        for (size_t off = sizeof LOG_MAGIC; off < good;) {
+            uint32_t rlen = get_u32(data + off);
+            const unsigned char *p = data + off + 8;
+            if (p[0] == R_EVENT && rlen >= 30 && k++ == seq) {
+                note_event_id(db, seq, (const char *)p + 30, p[29]);
+                break;
+            }
+            off += 8 + rlen;
+        }
+    }
+    if (data) munmap(data, len);
+    v = xy_map_get(&db->hist_ids, seq);
+    return v ? db->hist_idbuf.data + *v : "?";
 }
 
 int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_engine **out)
@@ -818,10 +863,7 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
     qsort(items, n, sizeof *items, cmp_trail);
     for (size_t i = 0; i < n; i++)
         if (items[i].kind == TRAIL_ASSOC) XY_PUSH(inj, ninj, cap_inj, ((xy_inj){items[i].r.day, 0, (int)items[i].r.aux}));
-    xy_buf log = {0};
-    xy_buf_printf(&log, "%s/log", db->path);
-    fd = open(log.data, O_RDONLY);
-    xy_buf_free(&log);
+    fd = open_log_ro(db);
     if (fd < 0) {
         rc = XY_ENOENT;
         goto done;
@@ -844,10 +886,12 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
     for (size_t i = 1; i < n; i++) {
         if (items[i].kind != TRAIL_EVENT) continue;
         xy_event ev;
-        if (read_event(fd, items[i].r.log_off, c, &ev)) {
+        char id[256];
+        if (read_event(fd, items[i].r.log_off, c, &ev, id)) {
             rc = XY_ENOENT;
             goto done;
         }
+        note_event_id(db, items[i].r.aux, id, strlen(id));
         ev.seq = items[i].r.aux;
         xy_engine_advance(e, items[i].r.day);
         xy_engine_apply(e, &ev, 1);
@@ -925,7 +969,11 @@ int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out)
                   path, (unsigned long long)tbad);
     else
         xy__diagf(diag, ctx, "%s/trail:0: not a history index (bad header; delete it to rebuild it)", path);
-    if (bad || src == XY_ECORRUPT || trc == XY_ECORRUPT) return XY_ECORRUPT;
+    uint64_t nruns, nentries;
+    int erc = xy_evindex_verify(path, &nruns, &nentries, diag, ctx);
+    if (erc == XY_OK)
+        fprintf(out, "event index: %llu runs ok, %llu ids\n", (unsigned long long)nruns, (unsigned long long)nentries);
+    if (bad || src == XY_ECORRUPT || trc == XY_ECORRUPT || erc == XY_ECORRUPT) return XY_ECORRUPT;
     return src == XY_OK || src == XY_ENOENT || src == XY_EINPUT ? XY_OK : src;
 }
 
@@ -934,7 +982,10 @@ int xy_db_snapshot(xy_db *db, xy_diag_fn *diag, void *ctx)
     if (db->mode != XY_WRITE) return XY_EINVAL;
     reap_snapshot(db, 1);
     int rc = xy__snapshot_write(db, diag, ctx);
-    if (rc == XY_OK) db->snapshot_offset = db->log_size;
+    if (rc == XY_OK) {
+        db->snapshot_offset = db->log_size;
+        adopt_runs(db, db->nevents);
+    }
     return rc;
 }
 

@@ -6,6 +6,7 @@
 #define XY_STORE_H
 
 #include "engine.h"
+#include "evindex.h"
 #include "trail.h"
 
 /* Log growth after which a write also refreshes the snapshot. */
@@ -23,36 +24,39 @@ struct xy_db {
     uint64_t snapshot_offset; /* log bytes the latest snapshot covers */
     int snap_pid;           /* background snapshot being written, or 0 */
     uint64_t snap_covers;   /* log bytes it covers */
+    uint64_t snap_upto;     /* events it covers */
     xy_rules *rules;        /* the data directory's ruleset */
     xy_engine *engine;      /* the state */
     uint64_t nevents;       /* events stored; the next event's seq */
-    xy_map ev_index;        /* probed hash of an event id -> seq */
-    uint64_t *ev_id_off;    /* seq -> offset of its id in ev_ids */
-    uint64_t *ev_content;   /* seq -> hash of its content */
-    size_t cap_events;      /* capacity of the two arrays */
+    xy_evindex evix;        /* event ids -> content, for exactly-once */
     size_t nstaged;         /* events of a load in progress, after nevents */
-    uint64_t *staged_h;     /* their index keys, to take them back out */
-    size_t cap_staged;      /* capacity of staged_h */
-    xy_buf ev_ids;          /* NUL-terminated event ids */
+    uint64_t *staged_key;   /* their keys (two words each), to take them out */
+    size_t cap_staged;      /* capacity of staged_key, in words */
+    xy_map hist_ids;        /* explanations: event seq -> offset in hist_idbuf */
+    xy_buf hist_idbuf;      /* NUL-terminated ids of the events explained */
     xy_trail trail;         /* per-citizen history index */
     uint64_t trail_use;     /* bytes of the trail the snapshot covers */
     xy_resid hist_resid;    /* replay: citizen whose history is wanted */
+    uint32_t hist_index;    /* replay: its index, once registered */
     xy_hist_fn *hist_fn;    /* replay: history sink */
     void *hist_ctx;         /* its context */
 };
 
-/* Seq of an event id (stored, or staged by the load in progress), or
- * UINT64_MAX. */
-uint64_t xy__db_find_event(const xy_db *db, const char *id, size_t n);
+/* Finds an event id among the stored events and those staged by the load
+ * in progress: returns 1 with its content hash and its seq (UINT64_MAX
+ * for an event spilled to a run, which is always a stored one), or 0. */
+int xy__db_find_event(const xy_db *db, const char *id, size_t n, uint64_t *content, uint64_t *seq);
 /* Starts fetching the index slot of an event id, for a lookup soon. */
 void xy__db_prefetch_event(const xy_db *db, const char *id, size_t n);
-/* Finds an event id or, when new (*is_new), stages it with its content
- * hash for the load in progress; returns its seq either way. Staged events
- * become stored with xy__db_commit() or are dropped by xy__db_unstage(). */
-uint64_t xy__db_stage_event(xy_db *db, const char *id, size_t n, uint64_t content, int *is_new);
+/* Stages a new event id (xy__db_find_event found nothing) with its content
+ * hash for the load in progress. Staged events become stored with
+ * xy__db_commit() or are dropped by xy__db_unstage(). */
+void xy__db_stage_event(xy_db *db, const char *id, size_t n, uint64_t content);
 void xy__db_unstage(xy_db *db);
-/* The id of a stored event; valid until the next write. */
-const char *xy__db_event_id(const xy_db *db, uint64_t seq);
+/* The id of event seq of citizen c, read from the log (through the trail)
+ * or remembered from an explanation; "?" if it cannot be found. Valid
+ * until the next call. */
+const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq);
 /* Hash of an event's content, as used to tell a re-sent event from a
  * different one with the same id. */
 uint64_t xy__event_content_hash(const xy_event *ev, xy_resid citizen, xy_resid counterpart);

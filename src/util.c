@@ -112,6 +112,26 @@ uint64_t xy_hash_bytes(const void *p, size_t n)
     return xy_hash64(h);
 }
 
+static inline uint64_t fold_mul(uint64_t a, uint64_t b)
+{
+    unsigned __int128 r = (unsigned __int128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+void xy_hash128(const void *p, size_t n, uint64_t out[2])
+{
+    const unsigned char *s = p;
+    uint64_t a = 0x9e3779b97f4a7c15ULL ^ n, b = 0xc2b2ae3d27d4eb4fULL + n;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w = 0;
+        memcpy(&w, s + i, n - i < 8 ? n - i : 8);
+        a = fold_mul(a ^ w, 0xa0761d6478bd642fULL);
+        b = fold_mul(b + w, 0xe7037ed1a0b428dbULL) ^ (b >> 29);
+    }
+    out[0] = xy_hash64(fold_mul(a ^ 0x8ebc6af09c88c6e3ULL, b | 1));
+    out[1] = xy_hash64(fold_mul(b ^ 0x589965cc75374cc3ULL, a | 1) ^ a);
+}
+
 /* ------------------------------------------------------------ 64-bit map */
 
 /* Tables of a megabyte or more use xy_big_realloc (huge pages). Slots

@@ -55,6 +55,11 @@ void xy_grow(void **p, size_t *cap, size_t need, size_t elem);
 /* Hashes of bytes and of 64-bit keys (non-cryptographic, stable across
  * runs, so stored data never depends on them). */
 uint64_t xy_hash_bytes(const void *p, size_t n);
+/* A 128-bit hash of bytes, two 64-bit halves from independent mixing
+ * (multiplications folded to 64 bits): what identifies an event id in the
+ * event index, where two ids sharing all 128 bits is a chance of about
+ * n^2 / 2^129 (below 10^-20 for a billion ids). */
+void xy_hash128(const void *p, size_t n, uint64_t out[2]);
 static inline uint64_t xy_hash64(uint64_t x)
 {
     x ^= x >> 33;

@@ -32,6 +32,7 @@ expect_rc "verify on a healthy directory" 0
 expect_out "verify counts the batches" "4 batches; 42 citizens, 30 contacts, 188 events, 1 advances"
 expect_out "verify checks the snapshot" "snapshot: "
 expect_out "verify checks the history index" "trail: "
+expect_out "verify checks the event index" "event index: 1 runs ok, 188 ids"
 "$XY" stats --json >"$T/snap.stats"
 "$XY" list blacklist --json >"$T/snap.list"
 every_explain >"$T/snap.explain"
@@ -68,6 +69,21 @@ run --data "$T/trailflip" verify
 expect_rc "... which verify then accepts" 0
 XINYONG_DATA="$T/trailflip" every_explain >"$T/trailflip2.explain"
 expect_eq "... and which explains the same" "$(cmp -s "$T/plain.explain" "$T/trailflip2.explain" && echo same)" same
+
+# A damaged run of the event index is found by verify; a missing one makes
+# start-up replay the log, with the same state.
+cp -r "$D" "$T/runflip"
+run_file=$(ls "$T/runflip"/ev-*.run | head -n 1)
+printf 'Z' | dd of="$run_file" bs=1 seek=80 conv=notrunc 2>/dev/null
+run --data "$T/runflip" verify
+expect_rc "verify finds a damaged run of the event index" 2
+expect_err "... naming it" "checksum mismatch"
+rm "$run_file"
+run --data "$T/runflip" stats --json
+expect_err "a missing run: start-up says it replays the log" "replaying the log"
+expect_eq "... and the state is the same" "$OUT" "$(cat "$T/snap.stats")"
+run --data "$T/runflip" load events "$EX/events.csv"
+expect_out "... and re-sent events are still duplicates" "188 rows, 0 applied, 188 duplicates"
 
 # A flipped byte in the middle of the log, with committed batches after it.
 cp -r "$D" "$T/logflip"

@@ -1,0 +1,536 @@
+/* evindex.c -- the event id index: a memtable and sorted run files (see
+ * evindex.h). */
+#include "evindex.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static const char RUN_MAGIC[16] = "XINYONG-EVR\0v001";
+
+/* A run file: header, entries sorted by (hi, lo), then the fences. */
+typedef struct run_head {
+    char magic[16];
+    uint64_t count;    /* entries */
+    uint64_t nfence;   /* fences */
+    uint64_t first;    /* event numbers covered: [first, end) */
+    uint64_t end;
+    uint32_t crc;      /* CRC-32 of the entries and fences */
+    uint32_t pad;
+} run_head;
+
+typedef struct run_ent {
+    uint64_t hi, lo, content;
+} run_ent;
+
+enum { PER_FENCE = 4096 / sizeof(run_ent) };
+
+void xy_evindex_key(const char *id, size_t n, uint64_t key[2])
+{
+    xy_hash128(id, n, key);
+    if (key[0] == 0 && key[1] == 0) key[1] = 1; /* both 0 means empty */
+}
+
+void xy_evindex_init(xy_evindex *x, const char *dir)
+{
+    memset(x, 0, sizeof *x);
+    x->dir = xy_strndup(dir, strlen(dir));
+}
+
+static void run_close(xy_evrun *r)
+{
+    if (r->map) munmap((void *)r->map, r->map_len);
+    r->map = NULL;
+    r->fence = NULL;
+}
+
+static void slots_free(xy_evslot *s, size_t n)
+{
+    size_t bytes = n * sizeof *s;
+    if (!s) return;
+    if (bytes >= ((size_t)1 << 20)) xy_big_free(s, bytes);
+    else xy_free(s);
+}
+
+static xy_evslot *slots_new(size_t n)
+{
+    size_t bytes = n * sizeof(xy_evslot);
+    if (bytes < ((size_t)1 << 20)) return xy_calloc(n, sizeof(xy_evslot));
+    xy_evslot *s = xy_big_realloc(NULL, 0, bytes);
+#ifdef MADV_POPULATE_WRITE
+    (void)madvise(s, bytes, MADV_POPULATE_WRITE); /* see xy_map_init_slots */
+#endif
+    return s;
+}
+
+void xy_evindex_free(xy_evindex *x)
+{
+    for (int i = 0; i < x->nrun; i++) run_close(&x->run[i]);
+    xy_free(x->run);
+    slots_free(x->slot, x->slot ? x->mask + 1 : 0);
+    xy_free(x->dir);
+    memset(x, 0, sizeof *x);
+}
+
+/* ------------------------------------------------------------- memtable */
+
+static inline int empty(const xy_evslot *s) { return s->hi == 0 && s->lo == 0; }
+
+void xy_evindex_prefetch(const xy_evindex *x, const uint64_t key[2])
+{
+    if (x->slot) XY_PREFETCH(&x->slot[key[0] & x->mask]);
+}
+
+static void place(xy_evindex *x, const xy_evslot *e)
+{
+    size_t i = e->hi & x->mask;
+    while (!empty(&x->slot[i])) i = (i + 1) & x->mask;
+    x->slot[i] = *e;
+}
+
+/* Rebuilds the memtable with room for need entries, keeping only those
+ * numbered at or above keep_from. */
+static void rebuild(xy_evindex *x, size_t need, uint64_t keep_from)
+{
+    xy_evslot *old = x->slot;
+    size_t n = old ? x->mask + 1 : 0, cap = 64;
+    while (cap < need * 2 + 2) cap *= 2;
+    x->slot = slots_new(cap);
+    x->mask = cap - 1;
+    x->count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!empty(&old[i]) && old[i].seq >= keep_from) {
+            place(x, &old[i]);
+            x->count++;
+        }
+    slots_free(old, n);
+}
+
+void xy_evindex_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq)
+{
+    if (!x->slot || (x->count + 1) * 2 > x->mask + 1) rebuild(x, (x->count + 1) * 2, 0);
+    xy_evslot e = {key[0], key[1], content, seq};
+    place(x, &e);
+    x->count++;
+}
+
+void xy_evindex_del(xy_evindex *x, const uint64_t key[2])
+{
+    if (!x->slot) return;
+    size_t i = key[0] & x->mask;
+    while (x->slot[i].hi != key[0] || x->slot[i].lo != key[1]) {
+        if (empty(&x->slot[i])) return;
+        i = (i + 1) & x->mask;
+    }
+    /* Backward-shift deletion, as in xy_map_del. */
+    size_t hole = i;
+    for (size_t j = (i + 1) & x->mask; !empty(&x->slot[j]); j = (j + 1) & x->mask) {
+        size_t home = x->slot[j].hi & x->mask;
+        int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (between) continue;
+        x->slot[hole] = x->slot[j];
+        hole = j;
+    }
+    memset(&x->slot[hole], 0, sizeof x->slot[hole]);
+    x->count--;
+}
+
+/* ------------------------------------------------------------------ runs */
+
+static inline int key_cmp(uint64_t ahi, uint64_t alo, uint64_t bhi, uint64_t blo)
+{
+    return ahi != bhi ? (ahi < bhi ? -1 : 1) : alo != blo ? (alo < blo ? -1 : 1) : 0;
+}
+
+static const run_ent *run_entries(const xy_evrun *r)
+{
+    return (const run_ent *)(const void *)(r->map + sizeof(run_head));
+}
+
+static int run_find(const xy_evrun *r, const uint64_t key[2], uint64_t *content)
+{
+    /* Entries of blocks before the last one starting below key[0] are
+     * smaller, and so are none from the first block starting above it:
+     * the fences bound the search to one or a few blocks. */
+    size_t lo = 0, hi = r->nfence;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (r->fence[mid] < key[0]) lo = mid + 1;
+        else hi = mid;
+    }
+    size_t below = lo;
+    hi = r->nfence;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (r->fence[mid] <= key[0]) lo = mid + 1;
+        else hi = mid;
+    }
+    size_t from = below ? (below - 1) * PER_FENCE : 0, to = lo * PER_FENCE;
+    if (to > r->count) to = r->count;
+    const run_ent *e = run_entries(r);
+    while (from < to) {
+        size_t mid = from + (to - from) / 2;
+        int c = key_cmp(e[mid].hi, e[mid].lo, key[0], key[1]);
+        if (c == 0) {
+            *content = e[mid].content;
+            return 1;
+        }
+        if (c < 0) from = mid + 1;
+        else to = mid;
+    }
+    return 0;
+}
+
+int xy_evindex_find(const xy_evindex *x, const uint64_t key[2], uint64_t *content, uint64_t *seq)
+{
+    if (x->slot) {
+        size_t i = key[0] & x->mask;
+        for (; !empty(&x->slot[i]); i = (i + 1) & x->mask)
+            if (x->slot[i].hi == key[0] && x->slot[i].lo == key[1]) {
+                *content = x->slot[i].content;
+                *seq = x->slot[i].seq;
+                return 1;
+            }
+    }
+    for (int k = x->nrun - 1; k >= 0; k--)
+        if (run_find(&x->run[k], key, content)) {
+            *seq = UINT64_MAX;
+            return 1;
+        }
+    return 0;
+}
+
+static void run_path(const char *dir, uint64_t first, uint64_t end, xy_buf *out)
+{
+    out->len = 0;
+    xy_buf_printf(out, "%s/ev-%llu-%llu.run", dir, (unsigned long long)first, (unsigned long long)end);
+}
+
+/* Maps a run file and checks its header against what is expected. */
+static int run_open(const char *dir, uint64_t first, uint64_t end, uint64_t count, xy_evrun *r)
+{
+    xy_buf path = {0};
+    run_path(dir, first, end, &path);
+    int fd = open(path.data, O_RDONLY);
+    xy_buf_free(&path);
+    struct stat st;
+    memset(r, 0, sizeof *r);
+    if (fd < 0) return XY_ECORRUPT;
+    int rc = XY_ECORRUPT;
+    if (fstat(fd, &st) || (size_t)st.st_size < sizeof(run_head)) goto done;
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) goto done;
+    run_head h;
+    memcpy(&h, m, sizeof h);
+    if (memcmp(h.magic, RUN_MAGIC, 16) != 0 || h.count != count || h.first != first || h.end != end ||
+        h.nfence != (count + PER_FENCE - 1) / PER_FENCE ||
+        (uint64_t)st.st_size != sizeof h + count * sizeof(run_ent) + h.nfence * 8) {
+        munmap(m, (size_t)st.st_size);
+        goto done;
+    }
+    r->first = first;
+    r->end = end;
+    r->count = count;
+    r->map = m;
+    r->map_len = (size_t)st.st_size;
+    r->nfence = h.nfence;
+    r->fence = (uint64_t *)(void *)((unsigned char *)m + sizeof h + count * sizeof(run_ent));
+    rc = XY_OK;
+done:
+    close(fd);
+    return rc;
+}
+
+/* Writes a run file as entries come, in order: a buffer, the fences on
+ * the side, the checksum as it goes; the header last, then fsync. */
+typedef struct run_writer {
+    int fd;
+    int err;            /* errno of the first failure */
+    run_head h;
+    xy_buf buf;         /* entries not yet written */
+    xy_buf fences;      /* first hi of every block */
+    xy_buf path;        /* the run's name */
+    xy_buf tmp;         /* where it is written first */
+} run_writer;
+
+static void rw_flush(run_writer *w)
+{
+    if (!w->err && w->buf.len) {
+        w->h.crc = (uint32_t)crc32(w->h.crc, (const unsigned char *)w->buf.data, (uInt)w->buf.len);
+        w->err = xy_write_all(w->fd, w->buf.data, w->buf.len);
+    }
+    w->buf.len = 0;
+}
+
+static void rw_start(run_writer *w, const char *dir, uint64_t first, uint64_t end)
+{
+    memset(w, 0, sizeof *w);
+    run_path(dir, first, end, &w->path);
+    xy_buf_printf(&w->tmp, "%s.tmp", w->path.data);
+    memcpy(w->h.magic, RUN_MAGIC, 16);
+    w->h.first = first;
+    w->h.end = end;
+    w->h.crc = (uint32_t)crc32(0L, NULL, 0);
+    w->fd = open(w->tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (w->fd < 0) w->err = errno ? errno : EIO;
+    else if (lseek(w->fd, (off_t)sizeof w->h, SEEK_SET) < 0) w->err = errno;
+}
+
+static void rw_put(run_writer *w, const run_ent *e)
+{
+    if (w->h.count % PER_FENCE == 0) xy_buf_append(&w->fences, &e->hi, 8);
+    w->h.count++;
+    xy_buf_append(&w->buf, e, sizeof *e);
+    if (w->buf.len >= ((size_t)1 << 20)) rw_flush(w);
+}
+
+static int rw_finish(run_writer *w)
+{
+    rw_flush(w);
+    w->h.nfence = w->fences.len / 8;
+    if (!w->err && w->fences.len) {
+        w->h.crc = (uint32_t)crc32(w->h.crc, (const unsigned char *)w->fences.data, (uInt)w->fences.len);
+        w->err = xy_write_all(w->fd, w->fences.data, w->fences.len);
+    }
+    if (!w->err && pwrite(w->fd, &w->h, sizeof w->h, 0) != (ssize_t)sizeof w->h) w->err = errno ? errno : EIO;
+    if (!w->err && fsync(w->fd)) w->err = errno;
+    if (w->fd >= 0) close(w->fd);
+    /* Whole or absent under its name (the snapshot's fsync of the
+     * directory makes the rename durable). */
+    if (!w->err && rename(w->tmp.data, w->path.data)) w->err = errno;
+    if (w->err) unlink(w->tmp.data);
+    int rc = !w->err ? XY_OK : w->err == ENOSPC ? XY_ENOSPC : XY_EIO;
+    xy_buf_free(&w->buf);
+    xy_buf_free(&w->fences);
+    xy_buf_free(&w->path);
+    xy_buf_free(&w->tmp);
+    return rc;
+}
+
+static int cmp_ent(const void *a, const void *b)
+{
+    const run_ent *x = a, *y = b;
+    return key_cmp(x->hi, x->lo, y->hi, y->lo);
+}
+
+/* A run as the policy sees it. */
+typedef struct run_desc {
+    uint64_t first, end, count;
+} run_desc;
+
+/* The run list after spilling `fresh` entries numbered [from, upto): the
+ * new run goes last, then the last two merge while the older is at most
+ * twice the newer. Returns how many descriptors were written to out
+ * (room for x->nrun + 1). */
+static int plan(const xy_evindex *x, uint64_t upto, uint64_t fresh, run_desc *out)
+{
+    int n = 0;
+    for (int k = 0; k < x->nrun; k++) out[n++] = (run_desc){x->run[k].first, x->run[k].end, x->run[k].count};
+    if (upto > x->spilled) out[n++] = (run_desc){x->spilled, upto, fresh};
+    while (n >= 2 && out[n - 2].count <= 2 * out[n - 1].count) {
+        out[n - 2] = (run_desc){out[n - 2].first, out[n - 1].end, out[n - 2].count + out[n - 1].count};
+        n--;
+    }
+    return n;
+}
+
+static uint64_t fresh_count(const xy_evindex *x, uint64_t upto)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; x->slot && i <= x->mask; i++)
+        if (!empty(&x->slot[i]) && x->slot[i].seq < upto) n++;
+    return n;
+}
+
+static void list_append(xy_buf *out, const run_desc *d, int n)
+{
+    uint64_t count = (uint64_t)n;
+    xy_buf_append(out, &count, 8);
+    xy_buf_append(out, d, (size_t)n * sizeof *d);
+}
+
+void xy_evindex_plan_list(const xy_evindex *x, uint64_t upto, xy_buf *out)
+{
+    run_desc *want = xy_malloc(((size_t)x->nrun + 2) * sizeof *want);
+    int nwant = plan(x, upto, fresh_count(x, upto), want);
+    list_append(out, want, nwant);
+    xy_free(want);
+}
+
+int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out)
+{
+    uint64_t fresh = fresh_count(x, upto);
+    run_desc *want = xy_malloc(((size_t)x->nrun + 2) * sizeof *want);
+    int nwant = plan(x, upto, fresh, want);
+    int rc = XY_OK;
+    if (upto > x->spilled) {
+        /* The new entries, sorted, and the runs the plan folds into the
+         * last one (x->run[nwant - 1] onwards): one merge of them all,
+         * streamed into the new file. */
+        run_ent *cur = xy_malloc(fresh * sizeof *cur + 1);
+        size_t n = 0;
+        for (size_t i = 0; x->slot && i <= x->mask; i++)
+            if (!empty(&x->slot[i]) && x->slot[i].seq < upto)
+                cur[n++] = (run_ent){x->slot[i].hi, x->slot[i].lo, x->slot[i].content};
+        qsort(cur, n, sizeof *cur, cmp_ent);
+        int from = nwant - 1 < x->nrun ? nwant - 1 : x->nrun, nsrc = x->nrun - from + 1;
+        const run_ent **src = xy_malloc((size_t)nsrc * sizeof *src);
+        size_t *left = xy_malloc((size_t)nsrc * sizeof *left);
+        for (int k = 0; k < nsrc - 1; k++) {
+            src[k] = run_entries(&x->run[from + k]);
+            left[k] = x->run[from + k].count;
+        }
+        src[nsrc - 1] = cur;
+        left[nsrc - 1] = n;
+        run_writer w;
+        rw_start(&w, x->dir, from < x->nrun ? x->run[from].first : x->spilled, upto);
+        for (;;) {
+            int best = -1;
+            for (int k = 0; k < nsrc; k++)
+                if (left[k] && (best < 0 || cmp_ent(src[k], src[best]) < 0)) best = k;
+            if (best < 0) break;
+            rw_put(&w, src[best]);
+            src[best]++;
+            left[best]--;
+        }
+        rc = rw_finish(&w);
+        xy_free(src);
+        xy_free(left);
+        xy_free(cur);
+    }
+    if (!rc) list_append(out, want, nwant);
+    xy_free(want);
+    return rc;
+}
+
+/* Parses a run list. */
+static int parse_list(const void *list, size_t len, const run_desc **d, int *n)
+{
+    uint64_t count;
+    if (len < 8) return XY_ECORRUPT;
+    memcpy(&count, list, 8);
+    if (count > 4096 || len != 8 + count * sizeof(run_desc)) return XY_ECORRUPT;
+    *d = (const run_desc *)(const void *)((const char *)list + 8);
+    *n = (int)count;
+    return XY_OK;
+}
+
+/* Opens the runs of a list into x->run (replacing what is there). */
+static int open_list(xy_evindex *x, const void *list, size_t len)
+{
+    const run_desc *d;
+    int n;
+    if (parse_list(list, len, &d, &n)) return XY_ECORRUPT;
+    xy_evrun *runs = xy_calloc((size_t)n + 1, sizeof *runs);
+    for (int k = 0; k < n; k++) {
+        run_desc dk;
+        memcpy(&dk, &d[k], sizeof dk);
+        if (run_open(x->dir, dk.first, dk.end, dk.count, &runs[k])) {
+            for (int j = 0; j < k; j++) run_close(&runs[j]);
+            xy_free(runs);
+            return XY_ECORRUPT;
+        }
+    }
+    for (int k = 0; k < x->nrun; k++) run_close(&x->run[k]);
+    xy_free(x->run);
+    x->run = runs;
+    x->nrun = x->cap_run = n;
+    x->spilled = n ? runs[n - 1].end : 0;
+    return XY_OK;
+}
+
+int xy_evindex_open_runs(xy_evindex *x, const void *list, size_t len) { return open_list(x, list, len); }
+
+int xy_evindex_adopt(xy_evindex *x, const void *list, size_t len)
+{
+    int rc = open_list(x, list, len);
+    if (rc) return rc;
+    rebuild(x, x->count - fresh_count(x, x->spilled), x->spilled);
+    /* Files of runs merged away, or of spills never adopted. */
+    DIR *dh = opendir(x->dir);
+    struct dirent *de;
+    xy_buf path = {0};
+    while (dh && (de = readdir(dh)) != NULL) {
+        unsigned long long a, b;
+        char tail[8];
+        if (sscanf(de->d_name, "ev-%llu-%llu.%7s", &a, &b, tail) != 3) continue;
+        if (strcmp(tail, "run.tmp") == 0) {
+            /* Left by a spill that was stopped. */
+            path.len = 0;
+            xy_buf_printf(&path, "%s/%s", x->dir, de->d_name);
+            unlink(path.data);
+            continue;
+        }
+        if (strcmp(tail, "run") != 0) continue;
+        int listed = 0;
+        for (int k = 0; k < x->nrun; k++) listed |= x->run[k].first == a && x->run[k].end == b;
+        if (listed) continue;
+        run_path(x->dir, a, b, &path);
+        unlink(path.data);
+    }
+    if (dh) closedir(dh);
+    xy_buf_free(&path);
+    return XY_OK;
+}
+
+int xy_evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_diag_fn *diag, void *ctx)
+{
+    DIR *dh = opendir(dir);
+    struct dirent *de;
+    int rc = XY_OK;
+    *runs = *entries = 0;
+    xy_buf path = {0}, msg = {0};
+    while (dh && (de = readdir(dh)) != NULL) {
+        unsigned long long a, b;
+        char tail[8];
+        if (sscanf(de->d_name, "ev-%llu-%llu.%7s", &a, &b, tail) != 3 || strcmp(tail, "run") != 0) continue;
+        run_path(dir, a, b, &path);
+        char *data;
+        size_t len;
+        const char *why = NULL;
+        run_head h;
+        if (xy_read_file(path.data, &data, &len)) {
+            why = "cannot read";
+            data = NULL;
+        } else if (len < sizeof h) {
+            why = "shorter than its header";
+        } else {
+            memcpy(&h, data, sizeof h);
+            if (memcmp(h.magic, RUN_MAGIC, 16) != 0 || h.first != a || h.end != b ||
+                h.nfence != (h.count + PER_FENCE - 1) / PER_FENCE ||
+                len != sizeof h + h.count * sizeof(run_ent) + h.nfence * 8)
+                why = "bad header";
+        }
+        if (!why) {
+            uint32_t crc = (uint32_t)crc32(0L, (const unsigned char *)data, 0);
+            for (size_t off = sizeof h; off < len; off += (size_t)1 << 30) {
+                size_t part = len - off < ((size_t)1 << 30) ? len - off : ((size_t)1 << 30);
+                crc = (uint32_t)crc32(crc, (const unsigned char *)data + off, (uInt)part);
+            }
+            if (crc != h.crc) why = "checksum mismatch";
+            const run_ent *e = (const run_ent *)(const void *)(data + sizeof h);
+            for (uint64_t i = 1; !why && i < h.count; i++)
+                if (cmp_ent(&e[i - 1], &e[i]) >= 0) why = "entries out of order";
+        }
+        if (why) {
+            msg.len = 0;
+            xy_buf_printf(&msg, "%s:0: %s", path.data, why);
+            if (diag) diag(ctx, msg.data);
+            rc = XY_ECORRUPT;
+        } else {
+            ++*runs;
+            *entries += h.count;
+        }
+        xy_free(data);
+    }
+    if (dh) closedir(dh);
+    xy_buf_free(&path);
+    xy_buf_free(&msg);
+    return rc;
+}

@@ -1,0 +1,89 @@
+/* evindex.h -- the index of stored event ids, for exactly-once loads, with
+ * memory bounded by the events since the last snapshot.
+ *
+ * An id is known by the 128-bit hash of its text (xy_hash128); with it the
+ * index keeps the hash of the event's content, so that a re-sent event is
+ * told from a different event reusing an id. Recent entries live in a hash
+ * table in memory (the memtable, with each event's number). A snapshot
+ * spills them into an immutable run file of entries sorted by key, and
+ * runs are merged when a newer one has grown to half the size of the one
+ * before it, so there are about log2(events / spill) of them. A lookup
+ * tries the memtable, then each run from the newest: a binary search over
+ * the first key of every page of the run, kept in memory (fences, 8 bytes
+ * per 170 events), then within that page of the memory-mapped file.
+ *
+ * Runs are derived from the log, like the rest of the snapshot: a run is
+ * written and fsynced before the snapshot that lists it, and a run the
+ * snapshot names but that is missing makes start-up ignore the snapshot
+ * and replay the log. Run files are named DATA/ev-FIRST-END.run after the
+ * event numbers they cover. */
+#ifndef XY_EVINDEX_H
+#define XY_EVINDEX_H
+
+#include "util.h"
+
+typedef struct xy_evslot {
+    uint64_t hi, lo;    /* the key; both 0: empty */
+    uint64_t content;   /* hash of the event's content */
+    uint64_t seq;       /* the event's number */
+} xy_evslot;
+
+typedef struct xy_evrun {
+    uint64_t first, end;    /* event numbers covered: [first, end) */
+    uint64_t count;         /* entries */
+    const unsigned char *map; /* the mapped file */
+    size_t map_len;         /* its length */
+    uint64_t *fence;        /* first hi of every page of entries */
+    size_t nfence;          /* pages */
+} xy_evrun;
+
+typedef struct xy_evindex {
+    char *dir;           /* data directory */
+    xy_evslot *slot;     /* memtable, open addressing on hi */
+    size_t mask, count;  /* slots - 1, entries */
+    xy_evrun *run;       /* runs, oldest first */
+    int nrun, cap_run;   /* how many, capacity */
+    uint64_t spilled;    /* events covered by runs: numbers below this */
+} xy_evindex;
+
+/* The key of an event id. */
+void xy_evindex_key(const char *id, size_t n, uint64_t key[2]);
+
+/* Prepares an empty index of the data directory dir (copied). */
+void xy_evindex_init(xy_evindex *x, const char *dir);
+void xy_evindex_free(xy_evindex *x);
+
+/* Starts fetching the memtable slot of key. */
+void xy_evindex_prefetch(const xy_evindex *x, const uint64_t key[2]);
+
+/* Finds key: returns 1 with its content hash and its event number (or
+ * UINT64_MAX when it is in a run), or 0. */
+int xy_evindex_find(const xy_evindex *x, const uint64_t key[2], uint64_t *content, uint64_t *seq);
+
+/* Adds an absent key to the memtable; removes one (a refused batch). */
+void xy_evindex_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq);
+void xy_evindex_del(xy_evindex *x, const uint64_t key[2]);
+
+/* Writes the memtable's entries numbered below upto into a new run, then
+ * merges runs as the policy says; the files are fsynced, none is removed,
+ * and x is unchanged. Appends the resulting run list to out (for the
+ * snapshot). Returns XY_OK or XY_EIO/XY_ENOSPC. */
+int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out);
+
+/* The run list xy_evindex_spill(x, upto) writes, without writing runs. */
+void xy_evindex_plan_list(const xy_evindex *x, uint64_t upto, xy_buf *out);
+
+/* After the snapshot that listed it is in place: opens the run list
+ * written by xy_evindex_spill, drops memtable entries numbered below the
+ * runs' end and removes run files no longer listed. */
+int xy_evindex_adopt(xy_evindex *x, const void *list, size_t len);
+
+/* Opens the runs a snapshot lists (x has none yet). XY_ECORRUPT if one is
+ * missing or does not match. */
+int xy_evindex_open_runs(xy_evindex *x, const void *list, size_t len);
+
+/* Checks every run file of dir: header, order, checksum. Returns the runs
+ * and entries seen, and XY_OK or XY_ECORRUPT with a message to diag. */
+int xy_evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_diag_fn *diag, void *ctx);
+
+#endif
