@@ -319,6 +319,31 @@ static int cmp_ent(const void *a, const void *b)
     return key_cmp(x->hi, x->lo, y->hi, y->lo);
 }
 
+/* Sorts entries by key: a counting pass on the top 16 bits of hi spreads
+ * them into 65536 buckets (keys are hashes, so the buckets are even),
+ * then each small bucket is sorted on its own. */
+static void sort_entries(run_ent *e, size_t n)
+{
+    enum { BITS = 16 };
+    if (n < 4096) {
+        qsort(e, n, sizeof *e, cmp_ent);
+        return;
+    }
+    size_t *start = xy_calloc(((size_t)1 << BITS) + 1, sizeof *start);
+    for (size_t i = 0; i < n; i++) start[(e[i].hi >> (64 - BITS)) + 1]++;
+    for (size_t b = 0; b < ((size_t)1 << BITS); b++) start[b + 1] += start[b];
+    run_ent *tmp = xy_malloc(n * sizeof *tmp);
+    size_t *fill = xy_malloc(((size_t)1 << BITS) * sizeof *fill);
+    memcpy(fill, start, ((size_t)1 << BITS) * sizeof *fill);
+    for (size_t i = 0; i < n; i++) tmp[fill[e[i].hi >> (64 - BITS)]++] = e[i];
+    for (size_t b = 0; b < ((size_t)1 << BITS); b++)
+        if (start[b + 1] - start[b] > 1) qsort(tmp + start[b], start[b + 1] - start[b], sizeof *tmp, cmp_ent);
+    memcpy(e, tmp, n * sizeof *e);
+    xy_free(tmp);
+    xy_free(fill);
+    xy_free(start);
+}
+
 /* A run as the policy sees it. */
 typedef struct run_desc {
     uint64_t first, end, count;
@@ -378,7 +403,7 @@ int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out)
         for (size_t i = 0; x->slot && i <= x->mask; i++)
             if (!empty(&x->slot[i]) && x->slot[i].seq < upto)
                 cur[n++] = (run_ent){x->slot[i].hi, x->slot[i].lo, x->slot[i].content};
-        qsort(cur, n, sizeof *cur, cmp_ent);
+        sort_entries(cur, n);
         int from = nwant - 1 < x->nrun ? nwant - 1 : x->nrun, nsrc = x->nrun - from + 1;
         const run_ent **src = xy_malloc((size_t)nsrc * sizeof *src);
         size_t *left = xy_malloc((size_t)nsrc * sizeof *left);
