@@ -304,26 +304,15 @@ static void bench_explain(xy_db *db, const xy_resid *ids, uint32_t ncit, uint64_
     printf("%-52s %14.2f ms   (max %.2f)\n", "explain latency, median", ms[N / 2], ms[N - 1]);
 }
 
-static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, size_t nev)
+/* Writes a citizens file of ncit people spread over the cities, with
+ * their IDs and cities in *ids and *cities (the caller frees them). */
+static void write_citizens(const xy_rules *r, const char *path, uint32_t ncit, xy_resid **ids_out, int **cities_out)
 {
-    char why[256] = "";
-    const char *tmp = bench_tmpdir("bench", why, sizeof why);
-    if (!tmp) {
-        printf("no scratch directory: %s\n", why);
-        return;
-    }
-    char dir[128];
-    snprintf(dir, sizeof dir, "%s", tmp);
-    char data[300], cfile[300], efile[300];
-    snprintf(data, sizeof data, "%s/data", dir);
-    snprintf(cfile, sizeof cfile, "%s/citizens.csv", dir);
-    snprintf(efile, sizeof efile, "%s/events.csv", dir);
-    city_pairs *cp = allowed_pairs(r, 1);
     xy_resid *ids = malloc(ncit * sizeof *ids);
     int *cities = malloc(ncit * sizeof *cities);
     xy_map seen = {0};
     xy_map_init(&seen, ncit);
-    FILE *f = fopen(cfile, "w");
+    FILE *f = fopen(path, "w");
     fprintf(f, "id,name,city\n");
     xy_day lo = day_of("1940-01-01"), span = day_of("2000-01-01") - lo;
     for (uint32_t i = 0; i < ncit; i++) {
@@ -342,6 +331,94 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     }
     fclose(f);
     xy_map_free(&seen);
+    *ids_out = ids;
+    *cities_out = cities;
+}
+
+/* ------------------------------------------- 4: explanations on a long history */
+
+/* A data directory of ncit citizens and nev events appended over two
+ * years (background snapshots as the log grows, as in use), then
+ * explanations of random citizens. */
+static void bench_history(const xy_rules *r, const char *rules_dir, uint32_t ncit, size_t nev)
+{
+    char why[256] = "", data[300], cfile[300];
+    const char *tmp = bench_tmpdir("history", why, sizeof why);
+    if (!tmp) {
+        printf("no scratch directory: %s\n", why);
+        return;
+    }
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s", tmp);
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(cfile, sizeof cfile, "%s/citizens.csv", dir);
+    xy_resid *ids;
+    int *cities;
+    write_citizens(r, cfile, ncit, &ids, &cities);
+    city_pairs *cp = allowed_pairs(r, 1);
+    xy_db *db;
+    xy_load_result res;
+    if (xy_db_create(data, rules_dir, quiet, NULL) || xy_db_open(data, XY_WRITE, quiet, NULL, &db) ||
+        xy_db_load_csv(db, XY_LOAD_CITIZENS, cfile, NULL, quiet, NULL, &res)) {
+        printf("cannot build a data directory in %s\n", dir);
+        return;
+    }
+    size_t batch = 1000000;
+    xy_event *ev = malloc(batch * sizeof *ev);
+    char *idtext = malloc(batch * 16);
+    const char **idp = malloc(batch * sizeof *idp);
+    xy_day start = day_of("2023-01-01");
+    double t0 = bench_now();
+    for (size_t done = 0; done < nev; done += batch) {
+        size_t m = nev - done < batch ? nev - done : batch;
+        for (size_t i = 0; i < m; i++) {
+            uint32_t c = bench_rnd(ncit);
+            pair pr = draw(&cp[cities[c]]);
+            ev[i] = (xy_event){0, c, pr.behaviour, pr.agency, XY_NONE, start + (xy_day)((done + i) * 730 / nev),
+                               bench_rnd(4) ? (int64_t)bench_rnd(20000) * XY_MICRO : -1};
+            snprintf(idtext + i * 16, 16, "h%zu", done + i);
+            idp[i] = idtext + i * 16;
+        }
+        int rc = xy_db_append_events(db, ev, idp, m, quiet, NULL, NULL);
+        if (rc) {
+            printf("append failed: %s\n", xy_strerror(rc));
+            break;
+        }
+    }
+    double t1 = bench_now();
+    printf("history: %zu events for %u citizens appended in %.1f s (%.2f million/s, background snapshots included)\n",
+           nev, ncit, t1 - t0, (double)nev / (t1 - t0) / 1e6);
+    bench_explain(db, ids, ncit, (uint64_t)nev);
+    xy_db_close(db);
+    free(ev);
+    free(idtext);
+    free(idp);
+    free(ids);
+    free(cities);
+    for (int c = 0; c < r->ncities; c++) free(cp[c].p);
+    free(cp);
+    bench_rmdir(dir);
+}
+
+static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, size_t nev)
+{
+    char why[256] = "";
+    const char *tmp = bench_tmpdir("bench", why, sizeof why);
+    if (!tmp) {
+        printf("no scratch directory: %s\n", why);
+        return;
+    }
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s", tmp);
+    char data[300], cfile[300], efile[300];
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(cfile, sizeof cfile, "%s/citizens.csv", dir);
+    snprintf(efile, sizeof efile, "%s/events.csv", dir);
+    city_pairs *cp = allowed_pairs(r, 1);
+    xy_resid *ids;
+    int *cities;
+    write_citizens(r, cfile, ncit, &ids, &cities);
+    FILE *f;
     f = fopen(efile, "w");
     fprintf(f, "id,date,citizen,behaviour,agency,amount\n");
     xy_day start = day_of("2023-01-01");
@@ -579,6 +656,12 @@ int main(int argc, char **argv)
     }
     printf("\n");
     if (!*only || strcmp(only, "csv") == 0) bench_csv(r, rules_dir, ncit, nev / 2);
+    printf("\n");
+    /* Explanations at 100 million stored events (XY_BENCH_HISTORY sets
+     * another count; 0 leaves this out), over 2 million citizens: 50
+     * events each, a longer history per citizen than the runs above. */
+    size_t hist = getenv("XY_BENCH_HISTORY") ? (size_t)atol(getenv("XY_BENCH_HISTORY")) : 100000000u;
+    if ((!*only || strcmp(only, "history") == 0) && hist) bench_history(r, rules_dir, ncit / 5 ? ncit / 5 : 1, hist);
     printf("\n");
     xy_rules_free(r);
     return 0;
