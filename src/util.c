@@ -54,20 +54,35 @@ void xy_free(void *p) { free(p); }
 
 static size_t big_round(size_t n) { return (n + BIG_ROUND - 1) & ~(BIG_ROUND - 1); }
 
+#define BIG_MIN ((size_t)1 << 20)
+
 void *xy_big_realloc(void *p, size_t old_size, size_t new_size)
 {
-    size_t o = p ? big_round(old_size) : 0, n = big_round(new_size ? new_size : 1);
-    if (p && o == n) return p;
-    void *q = p ? mremap(p, o, n, MREMAP_MAYMOVE)
+    if (new_size < BIG_MIN) {
+        /* Small: the heap (sizes only grow, so p is a heap block too). */
+        char *q = xy_realloc(p, new_size ? new_size : 1);
+        if (new_size > old_size) memset(q + old_size, 0, new_size - old_size);
+        return q;
+    }
+    size_t o = p && old_size >= BIG_MIN ? big_round(old_size) : 0, n = big_round(new_size);
+    if (o == n) return p;
+    void *q = o ? mremap(p, o, n, MREMAP_MAYMOVE)
                 : mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (q == MAP_FAILED) oom(n);
     (void)madvise(q, n, MADV_HUGEPAGE); /* a hint: fine if refused */
+    if (p && !o) {
+        /* From the heap to a mapping. */
+        memcpy(q, p, old_size);
+        free(p);
+    }
     return q;
 }
 
 void xy_big_free(void *p, size_t size)
 {
-    if (p) munmap(p, big_round(size));
+    if (!p) return;
+    if (size < BIG_MIN) free(p);
+    else munmap(p, big_round(size));
 }
 
 void xy__panic(const char *file, int line, const char *fmt, ...)

@@ -22,8 +22,11 @@ void xy_free(void *p);
 /* Large arrays (per-citizen state, big hash tables) live in their own
  * anonymous mappings with transparent huge pages requested: at population
  * scale the state is touched at random and 4 KiB pages would make nearly
- * every access a TLB miss. Growing remaps without copying. Same
- * out-of-memory policy as xy_malloc. Memory comes back zeroed. */
+ * every access a TLB miss. Growing remaps without copying. Below a
+ * megabyte they come from the heap instead: a small engine (the one an
+ * explanation reruns a citizen in) would otherwise clear a 2 MiB huge page
+ * per array. Sizes only grow. Same out-of-memory policy as xy_malloc.
+ * Memory comes back zeroed. */
 void *xy_big_realloc(void *p, size_t old_size, size_t new_size);
 void xy_big_free(void *p, size_t size);
 
