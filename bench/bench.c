@@ -304,6 +304,22 @@ static void bench_explain(xy_db *db, const xy_resid *ids, uint32_t ncit, uint64_
     printf("%-52s %14.2f ms   (max %.2f; %s)\n", "explain latency, median", ms[N / 2], ms[N - 1], when);
 }
 
+/* A scratch directory for a part of the bench (dir, 128 bytes), with the
+ * paths of its data directory and citizens file (300 bytes each). */
+static int scratch(const char *what, char *dir, char *data, char *cfile)
+{
+    char why[256] = "";
+    const char *tmp = bench_tmpdir(what, why, sizeof why);
+    if (!tmp) {
+        printf("no scratch directory: %s\n", why);
+        return -1;
+    }
+    snprintf(dir, 128, "%s", tmp);
+    snprintf(data, 300, "%s/data", dir);
+    snprintf(cfile, 300, "%s/citizens.csv", dir);
+    return 0;
+}
+
 /* Writes a citizens file of ncit people spread over the cities, with
  * their IDs and cities in *ids and *cities (the caller frees them). */
 static void write_citizens(const xy_rules *r, const char *path, uint32_t ncit, xy_resid **ids_out, int **cities_out)
@@ -342,16 +358,8 @@ static void write_citizens(const xy_rules *r, const char *path, uint32_t ncit, x
  * explanations of random citizens. */
 static void bench_history(const xy_rules *r, const char *rules_dir, uint32_t ncit, size_t nev)
 {
-    char why[256] = "", data[300], cfile[300];
-    const char *tmp = bench_tmpdir("history", why, sizeof why);
-    if (!tmp) {
-        printf("no scratch directory: %s\n", why);
-        return;
-    }
-    char dir[128];
-    snprintf(dir, sizeof dir, "%s", tmp);
-    snprintf(data, sizeof data, "%s/data", dir);
-    snprintf(cfile, sizeof cfile, "%s/citizens.csv", dir);
+    char dir[128], data[300], cfile[300];
+    if (scratch("history", dir, data, cfile)) return;
     xy_resid *ids;
     int *cities;
     write_citizens(r, cfile, ncit, &ids, &cities);
@@ -408,17 +416,8 @@ static void bench_history(const xy_rules *r, const char *rules_dir, uint32_t nci
 
 static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, size_t nev)
 {
-    char why[256] = "";
-    const char *tmp = bench_tmpdir("bench", why, sizeof why);
-    if (!tmp) {
-        printf("no scratch directory: %s\n", why);
-        return;
-    }
-    char dir[128];
-    snprintf(dir, sizeof dir, "%s", tmp);
-    char data[300], cfile[300], efile[300];
-    snprintf(data, sizeof data, "%s/data", dir);
-    snprintf(cfile, sizeof cfile, "%s/citizens.csv", dir);
+    char why[256] = "", dir[128], data[300], cfile[300], efile[300];
+    if (scratch("bench", dir, data, cfile)) return;
     snprintf(efile, sizeof efile, "%s/events.csv", dir);
     city_pairs *cp = allowed_pairs(r, 1);
     xy_resid *ids;
