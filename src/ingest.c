@@ -294,8 +294,9 @@ static int event_row(loader *l)
     ev.counterpart = XY_NONE;
     if (cpf.n && registered_city(l, cpf, "counterpart", &ev.counterpart, &other, NULL)) return -1;
     uint64_t content = xy__event_content_hash(&ev, who, other);
-    uint64_t had, seq;
-    if (xy__db_find_event(db, idf.s, idf.n, &had, &seq)) {
+    uint64_t had, seq, key[2];
+    xy_evindex_key(idf.s, idf.n, key);
+    if (xy__db_find_event(db, key, &had, &seq)) {
         if (had == content) {
             l->res->duplicates++;
             return 0;
@@ -304,7 +305,7 @@ static int event_row(loader *l)
             return fail(l, "event id %.*s appears twice in this file with different content", (int)idf.n, idf.s);
         return fail(l, "event id %.*s was already loaded with different content", (int)idf.n, idf.s);
     }
-    xy__db_stage_event(db, idf.s, idf.n, content);
+    xy__db_stage_event(db, key, content);
     xy__rec_event(&l->batch, &ev, idf.s, idf.n);
     l->nrecords++;
     l->res->applied++;
@@ -481,15 +482,16 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
         if (!why) {
             uint64_t content = xy__event_content_hash(ev, e->ids[ev->citizen],
                                                       ev->counterpart == XY_NONE ? 0 : e->ids[ev->counterpart]);
-            uint64_t had, seq;
-            if (xy__db_find_event(db, id.s, id.n, &had, &seq)) {
+            uint64_t had, seq, key[2];
+            xy_evindex_key(id.s, id.n, key);
+            if (xy__db_find_event(db, key, &had, &seq)) {
                 if (had == content) {
                     dups++;
                     continue;
                 }
                 why = "event id reused with different content";
             } else {
-                xy__db_stage_event(db, id.s, id.n, content);
+                xy__db_stage_event(db, key, content);
             }
         }
         if (why) {

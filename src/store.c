@@ -127,26 +127,20 @@ uint64_t xy__event_content_hash(const xy_event *ev, xy_resid citizen, xy_resid c
     return xy_hash_bytes(w, sizeof w);
 }
 
-static void event_key(const char *id, size_t n, uint64_t key[2]) { xy_evindex_key(id, n, key); }
-
-int xy__db_find_event(const xy_db *db, const char *id, size_t n, uint64_t *content, uint64_t *seq)
+int xy__db_find_event(const xy_db *db, const uint64_t key[2], uint64_t *content, uint64_t *seq)
 {
-    uint64_t key[2];
-    event_key(id, n, key);
     return xy_evindex_find(&db->evix, key, content, seq);
 }
 
 void xy__db_prefetch_event(const xy_db *db, const char *id, size_t n)
 {
     uint64_t key[2];
-    event_key(id, n, key);
+    xy_evindex_key(id, n, key);
     xy_evindex_prefetch(&db->evix, key);
 }
 
-void xy__db_stage_event(xy_db *db, const char *id, size_t n, uint64_t content)
+void xy__db_stage_event(xy_db *db, const uint64_t key[2], uint64_t content)
 {
-    uint64_t key[2];
-    event_key(id, n, key);
     xy_evindex_put(&db->evix, key, content, db->nevents + db->nstaged);
     if (2 * db->nstaged + 2 > db->cap_staged)
         xy_grow((void **)&db->staged_key, &db->cap_staged, 2 * db->nstaged + 2, sizeof *db->staged_key);
@@ -164,7 +158,7 @@ void xy__db_unstage(xy_db *db)
 static void index_event(xy_db *db, const char *id, size_t n, uint64_t content)
 {
     uint64_t key[2];
-    event_key(id, n, key);
+    xy_evindex_key(id, n, key);
     xy_evindex_put(&db->evix, key, content, db->nevents);
     db->nevents++;
 }

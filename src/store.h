@@ -42,16 +42,17 @@ struct xy_db {
     void *hist_ctx;         /* its context */
 };
 
-/* Finds an event id among the stored events and those staged by the load
+/* Event ids are looked up by their key (xy_evindex_key), computed once
+ * per event. Finds an event key among the stored events and those staged by the load
  * in progress: returns 1 with its content hash and its seq (UINT64_MAX
  * for an event spilled to a run, which is always a stored one), or 0. */
-int xy__db_find_event(const xy_db *db, const char *id, size_t n, uint64_t *content, uint64_t *seq);
+int xy__db_find_event(const xy_db *db, const uint64_t key[2], uint64_t *content, uint64_t *seq);
 /* Starts fetching the index slot of an event id, for a lookup soon. */
 void xy__db_prefetch_event(const xy_db *db, const char *id, size_t n);
-/* Stages a new event id (xy__db_find_event found nothing) with its content
- * hash for the load in progress. Staged events become stored with
+/* Stages a new event key (xy__db_find_event found nothing) with its
+ * content hash for the load in progress. Staged events become stored with
  * xy__db_commit() or are dropped by xy__db_unstage(). */
-void xy__db_stage_event(xy_db *db, const char *id, size_t n, uint64_t content);
+void xy__db_stage_event(xy_db *db, const uint64_t key[2], uint64_t content);
 void xy__db_unstage(xy_db *db);
 /* The id of event seq of citizen c, read from the log (through the trail)
  * or remembered from an explanation; "?" if it cannot be found. Valid
