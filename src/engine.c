@@ -16,6 +16,9 @@
 /* ------------------------------------------------------------- lifecycle */
 
 _Static_assert(sizeof(xy_cstate) == 32, "the scoring state of a citizen is 32 bytes");
+/* A calendar bucket holds one day only if nothing is scheduled further
+ * ahead than the ring is long. */
+_Static_assert(XY_MAX_DAYS < XY_HORIZON && XY_HORIZON < XY_RING, "rules may not schedule past the calendar ring");
 
 static void cal_free(xy_calendar *cal);
 

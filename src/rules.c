@@ -19,7 +19,6 @@
 #define MAX_GRADES 64
 #define MAX_POINTS 1000000000LL     /* |points| of one behaviour */
 #define MAX_SCORE 1000000000000LL   /* |base|, |min|, |max|, thresholds */
-#define MAX_DAYS 36525              /* about a century */
 
 /* ----------------------------------------------------------------- lexing */
 
@@ -313,7 +312,7 @@ static int need_int(line_ctx *l, int64_t lo, int64_t hi, int allow_sign,
 static int need_days(line_ctx *l, const char *what, int32_t *out)
 {
     int64_t v;
-    if (need_int(l, 1, MAX_DAYS, 0, what, &v)) return -1;
+    if (need_int(l, 1, XY_MAX_DAYS, 0, what, &v)) return -1;
     if (l->i < l->n && (tok_is(&l->t[l->i], "days") || tok_is(&l->t[l->i], "day"))) {
         l->i++;
         *out = (int32_t)v;
@@ -804,7 +803,7 @@ static int d_association(line_ctx *l)
     int64_t pts, every, max = 0;
     if (need_int(l, -MAX_POINTS, MAX_POINTS, 1, "points", &pts) || need_word(l, "per") ||
         need_word(l, "blacklisted") || need_word(l, "contact") || need_word(l, "every") ||
-        need_int(l, 1, MAX_DAYS, 0, "a number of days", &every))
+        need_int(l, 1, XY_MAX_DAYS, 0, "a number of days", &every))
         return -1;
     if (l->i < l->n && (tok_is(&l->t[l->i], "days") || tok_is(&l->t[l->i], "day"))) l->i++;
     else return need_word(l, "days");

@@ -10,6 +10,7 @@
 #include "xinyong.h"
 
 #define XY_MICRO 1000000LL /* amounts are stored in millionths */
+#define XY_MAX_DAYS 36525  /* longest `expires`, term, `for`, exit delay: about a century */
 
 typedef struct xy_behaviour {
     int32_t name;     /* behaviour name id */
