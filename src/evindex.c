@@ -114,7 +114,7 @@ static void rebuild(xy_evindex *x, size_t need, uint64_t keep_from)
 
 void xy_evindex_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq)
 {
-    if (!x->slot || (x->count + 1) * 2 > x->mask + 1) rebuild(x, (x->count + 1) * 2, 0);
+    if (!x->slot || (x->count + 1) * 2 > x->mask + 1) rebuild(x, x->count + 1, 0);
     xy_evslot e = {key[0], key[1], content, seq};
     place(x, &e);
     x->count++;
