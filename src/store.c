@@ -759,10 +759,13 @@ static int cmp_trail(const void *pa, const void *pb)
  * *ev, and its id into id[] (NUL-terminated; room for 256). */
 static int read_event(int fd, uint64_t off, uint32_t citizen, xy_event *ev, char *id)
 {
+    /* One read of the longest record there can be; the header says how
+     * much of it is this record. */
     unsigned char buf[8 + 30 + 255];
-    if (pread(fd, buf, 8, (off_t)off) != 8) return XY_EIO;
+    ssize_t got = pread(fd, buf, sizeof buf, (off_t)off);
+    if (got < 8) return XY_EIO;
     uint32_t len = get_u32(buf), crc = get_u32(buf + 4);
-    if (len < 30 || len > sizeof buf - 8 || pread(fd, buf + 8, len, (off_t)off + 8) != (ssize_t)len ||
+    if (len < 30 || len > (size_t)got - 8 ||
         (uint32_t)crc32(0L, buf + 8, len) != crc || buf[8] != R_EVENT || get_u32(buf + 8 + 5) != citizen ||
         30 + (uint32_t)buf[8 + 29] != len)
         return XY_ECORRUPT;
