@@ -6,7 +6,9 @@
  * To see what each kind of rule costs, XY_BENCH_PLAIN narrows the engine's
  * event mix to behaviours without limit, expiry or term, letting in those
  * named by its letters (l, e, t; p: positive points only), and
- * XY_BENCH_CONTACTS sets the contacts per citizen (default 1).
+ * XY_BENCH_CONTACTS sets the contacts per citizen (default 1), and
+ * XY_BENCH_KEEP leaves the scratch directories behind for profiling
+ * (XY_BENCH_PERF: see perf_ctl()).
  *
  * What it measures:
  *  1. events applied per second in memory, one core (pre-resolved events
@@ -57,6 +59,11 @@ const char *bench_tmpdir(const char *what, char *why, size_t whylen)
 
 void bench_rmdir(const char *dir)
 {
+    /* XY_BENCH_KEEP leaves the scratch directories for profiling. */
+    if (getenv("XY_BENCH_KEEP")) {
+        printf("kept %s\n", dir);
+        return;
+    }
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) {
@@ -155,6 +162,20 @@ static size_t rss_bytes(void)
 
 static double memory_floor(uint32_t ncit, size_t nev);
 
+/* With XY_BENCH_PERF naming the control FIFO of `perf record --control
+ * fifo:FIFO -D -1`, perf samples only one timed part of the bench: the
+ * part named by XY_BENCH_PERF_PART (engine, csv, append, snapshot, replay;
+ * default engine). */
+static void perf_ctl(const char *part, const char *cmd)
+{
+    const char *fifo = getenv("XY_BENCH_PERF"), *want = getenv("XY_BENCH_PERF_PART");
+    if (!fifo || strcmp(part, want ? want : "engine") != 0) return;
+    FILE *f = fopen(fifo, "w");
+    if (!f) return;
+    fprintf(f, "%s\n", cmd);
+    fclose(f);
+}
+
 /* ------------------------------------------------------ 1 and 2: engine */
 
 /* A pair drawn by weight. */
@@ -209,10 +230,11 @@ static void bench_engine(const xy_rules *r, uint32_t ncit, size_t nev, int typic
                            start + (xy_day)(i * 730 / nev), bench_rnd(4) ? (int64_t)bench_rnd(20000) * XY_MICRO : -1};
         if (bench_rnd(20) == 0) ev[i].date -= (xy_day)bench_rnd(30); /* late reports */
     }
-    /* Warm the state once with a small prefix so page faults are not timed. */
+    perf_ctl("engine", "enable");
     double t2 = bench_now();
     xy_engine_apply(e, ev, nev);
     double t3 = bench_now();
+    perf_ctl("engine", "disable");
     printf("%s mix: applied %zu events over 2 years in %.2f s; %llu on the blacklist, %zu pending expiries, %zu yearly "
            "counts\n", typical ? "typical" : "uniform", nev, t3 - t2, (unsigned long long)e->bl_members,
            (size_t)e->expiries.pending, xy_limits_count(&e->limits));
@@ -450,9 +472,11 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     double t1 = bench_now();
     printf("loaded %llu citizens from CSV in %.2f s (%.1f million/s), rc %d\n", (unsigned long long)res.applied,
            t1 - t0, (double)res.applied / (t1 - t0) / 1e6, rc);
+    perf_ctl("csv", "enable");
     t0 = bench_now();
     rc = xy_db_load_csv(db, XY_LOAD_EVENTS, efile, NULL, quiet, NULL, &res);
     t1 = bench_now();
+    perf_ctl("csv", "disable");
     printf("loaded %llu events from CSV in %.2f s, rc %d\n", (unsigned long long)res.applied, t1 - t0, rc);
     report("CSV events loaded per second (durable, end to end)", (double)res.applied / (t1 - t0), "events/s", 2e6, 0);
     t0 = bench_now();
@@ -479,9 +503,11 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
             snprintf(idtext + i * 16, 16, "a%zu", done + i);
             idp[i] = idtext + i * 16;
         }
+        perf_ctl("append", "enable");
         t0 = bench_now();
         rc = xy_db_append_events(db, ev, idp, m, quiet, NULL, NULL);
         t1 = bench_now();
+        perf_ctl("append", "disable");
         tappend += t1 - t0;
         if (rc) printf("append failed: %s\n", xy_strerror(rc));
     }
@@ -516,17 +542,21 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     printf("snapshot of %u citizens and %zu events written in %.2f s, rc %d\n", ncit, nev + nappend, t1 - t0, rc);
     bench_explain(db, ids, ncit, (uint64_t)(nev + nappend), "after a snapshot");
     xy_db_close(db);
+    perf_ctl("snapshot", "enable");
     t0 = bench_now();
     rc = xy_db_open(data, XY_READ, quiet, NULL, &db);
     t1 = bench_now();
+    perf_ctl("snapshot", "disable");
     report("start-up from a snapshot, seconds", t1 - t0, "s", 2.0, 1);
     xy_db_close(db);
     char snap[320];
     snprintf(snap, sizeof snap, "%s/snapshot", data);
     unlink(snap);
+    perf_ctl("replay", "enable");
     t0 = bench_now();
     rc = xy_db_open(data, XY_READ, quiet, NULL, &db);
     t1 = bench_now();
+    perf_ctl("replay", "disable");
     report("replay of the whole log at start-up", (double)(nev + nappend) / (t1 - t0), "events/s", 20e6, 0);
     xy_db_close(db);
     free(ids);

@@ -4,7 +4,7 @@
 # and SQLite (--bench), and nothing else. It asks apt only when a package is missing, so a second run
 # is quiet and fast.
 set -eu
-need="gcc make libjansson-dev zlib1g-dev jq"
+need="gcc make libjansson-dev libisal-dev jq"
 case "${1:-}" in
     --dev) need="$need clang libclang-rt-14-dev" ;;
     --bench) need="$need redis-server libsqlite3-dev" ;;

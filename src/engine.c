@@ -757,7 +757,10 @@ int xy_engine_apply(xy_engine *e, const xy_event *events, size_t n)
     /* The state of a citizen is a cache miss at population scale; fetching
      * a few events ahead overlaps those misses without changing the order
      * in which events are applied. */
-    enum { AHEAD = 16 };
+#ifndef XY_APPLY_AHEAD
+#define XY_APPLY_AHEAD 16
+#endif
+    enum { AHEAD = XY_APPLY_AHEAD };
     const uint8_t *limited = e->rules->limited;
     for (size_t i = 0; i < n; i++) {
         if (i + AHEAD < n) {

@@ -10,18 +10,19 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
-static const char RUN_MAGIC[16] = "XINYONG-EVR\0v001";
+static const char RUN_MAGIC[16] = "XINYONG-EVR\0v002";
 
-/* A run file: header, entries sorted by (hi, lo), then the fences. */
+/* A run file: header, entries sorted by (hi, lo), the fences, then the
+ * Bloom filter of the entries' keys. */
 typedef struct run_head {
     char magic[16];
     uint64_t count;    /* entries */
     uint64_t nfence;   /* fences */
     uint64_t first;    /* event numbers covered: [first, end) */
     uint64_t end;
-    uint32_t crc;      /* CRC-32 of the entries and fences */
+    uint64_t nbloom;   /* blocks of the Bloom filter */
+    uint32_t crc;      /* CRC-32 of the entries, fences and filter */
     uint32_t pad;
 } run_head;
 
@@ -30,6 +31,61 @@ typedef struct run_ent {
 } run_ent;
 
 enum { PER_FENCE = 4096 / sizeof(run_ent) };
+
+/* The Bloom filter of a run is blocked: a key sets BLOOM_K bits of one
+ * 64-byte block, so asking costs one cache miss. Almost every id a load
+ * asks about is new, and without the filter each run would answer only
+ * after a binary search ending in a page of the mapped file; with about
+ * BLOOM_BITS bits per key, fewer than one absent key in a hundred gets
+ * past it. Keys are hashes already, so the block and the bit positions
+ * are taken straight from their bits (bits of lo choose the block, nine-
+ * bit slices of hi and lo the bits). */
+enum { BLOOM_BITS = 12, BLOOM_K = 8 };
+
+static uint64_t bloom_blocks(uint64_t count)
+{
+    uint64_t n = (count * BLOOM_BITS + 511) / 512;
+    return n ? n : 1;
+}
+
+static size_t bloom_block(uint64_t nbloom, const uint64_t key[2])
+{
+    return (size_t)(((key[1] >> 32) * nbloom) >> 32);
+}
+
+/* The bit positions of key within its block. */
+static void bloom_bits(const uint64_t key[2], unsigned pos[BLOOM_K])
+{
+    uint64_t h = key[0];
+    for (int i = 0; i < BLOOM_K - 1; i++) {
+        pos[i] = (unsigned)(h & 511);
+        h >>= 9;
+    }
+    pos[BLOOM_K - 1] = (unsigned)(key[1] & 511);
+}
+
+static void bloom_add(unsigned char *bloom, uint64_t nbloom, const uint64_t key[2])
+{
+    unsigned pos[BLOOM_K];
+    unsigned char *b = bloom + bloom_block(nbloom, key) * 64;
+    bloom_bits(key, pos);
+    for (int i = 0; i < BLOOM_K; i++) b[pos[i] >> 3] |= (unsigned char)(1u << (pos[i] & 7));
+}
+
+static int bloom_has(const unsigned char *bloom, uint64_t nbloom, const uint64_t key[2])
+{
+    unsigned pos[BLOOM_K];
+    const unsigned char *b = bloom + bloom_block(nbloom, key) * 64;
+    bloom_bits(key, pos);
+    for (int i = 0; i < BLOOM_K; i++)
+        if (!(b[pos[i] >> 3] & (1u << (pos[i] & 7)))) return 0;
+    return 1;
+}
+
+static size_t run_file_size(const run_head *h)
+{
+    return sizeof *h + h->count * sizeof(run_ent) + h->nfence * 8 + h->nbloom * 64;
+}
 
 void xy_evindex_key(const char *id, size_t n, uint64_t key[2])
 {
@@ -48,6 +104,7 @@ static void run_close(xy_evrun *r)
     if (r->map) munmap((void *)r->map, r->map_len);
     r->map = NULL;
     r->fence = NULL;
+    r->bloom = NULL;
 }
 
 static void slots_free(xy_evslot *s, size_t n)
@@ -85,6 +142,7 @@ static inline int empty(const xy_evslot *s) { return s->hi == 0 && s->lo == 0; }
 void xy_evindex_prefetch(const xy_evindex *x, const uint64_t key[2])
 {
     if (x->slot) XY_PREFETCH(&x->slot[key[0] & x->mask]);
+    for (int k = 0; k < x->nrun; k++) XY_PREFETCH(x->run[k].bloom + bloom_block(x->run[k].nbloom, key) * 64);
 }
 
 static void place(xy_evindex *x, const xy_evslot *e)
@@ -153,8 +211,14 @@ static const run_ent *run_entries(const xy_evrun *r)
     return (const run_ent *)(const void *)(r->map + sizeof(run_head));
 }
 
+int xy__evrun_may_have(const xy_evrun *r, const uint64_t key[2])
+{
+    return bloom_has(r->bloom, r->nbloom, key);
+}
+
 static int run_find(const xy_evrun *r, const uint64_t key[2], uint64_t *content)
 {
+    if (!bloom_has(r->bloom, r->nbloom, key)) return 0;
     /* Entries of blocks before the last one starting below key[0] are
      * smaller, and so are none from the first block starting above it:
      * the fences bound the search to one or a few blocks. */
@@ -229,8 +293,8 @@ static int run_open(const char *dir, uint64_t first, uint64_t end, uint64_t coun
     run_head h;
     memcpy(&h, m, sizeof h);
     if (memcmp(h.magic, RUN_MAGIC, 16) != 0 || h.count != count || h.first != first || h.end != end ||
-        h.nfence != (count + PER_FENCE - 1) / PER_FENCE ||
-        (uint64_t)st.st_size != sizeof h + count * sizeof(run_ent) + h.nfence * 8) {
+        h.nfence != (count + PER_FENCE - 1) / PER_FENCE || h.nbloom != bloom_blocks(count) ||
+        (uint64_t)st.st_size != run_file_size(&h)) {
         munmap(m, (size_t)st.st_size);
         goto done;
     }
@@ -241,6 +305,11 @@ static int run_open(const char *dir, uint64_t first, uint64_t end, uint64_t coun
     r->map_len = (size_t)st.st_size;
     r->nfence = h.nfence;
     r->fence = (uint64_t *)(void *)((unsigned char *)m + sizeof h + count * sizeof(run_ent));
+    r->nbloom = h.nbloom;
+    r->bloom = (const unsigned char *)(r->fence + h.nfence);
+    /* The filter is read at random by every lookup: start reading it in. */
+    (void)madvise((void *)((uintptr_t)r->bloom & ~(uintptr_t)4095),
+                  h.nbloom * 64 + ((uintptr_t)r->bloom & 4095), MADV_WILLNEED);
     rc = XY_OK;
 done:
     close(fd);
@@ -255,6 +324,7 @@ typedef struct run_writer {
     run_head h;
     xy_buf buf;         /* entries not yet written */
     xy_buf fences;      /* first hi of every block */
+    unsigned char *bloom; /* the filter, h.nbloom blocks */
     xy_buf path;        /* the run's name */
     xy_buf tmp;         /* where it is written first */
 } run_writer;
@@ -262,21 +332,23 @@ typedef struct run_writer {
 static void rw_flush(run_writer *w)
 {
     if (!w->err && w->buf.len) {
-        w->h.crc = (uint32_t)crc32(w->h.crc, (const unsigned char *)w->buf.data, (uInt)w->buf.len);
+        w->h.crc = xy_crc32(w->h.crc, w->buf.data, w->buf.len);
         w->err = xy_write_all(w->fd, w->buf.data, w->buf.len);
     }
     w->buf.len = 0;
 }
 
-static void rw_start(run_writer *w, const char *dir, uint64_t first, uint64_t end)
+/* Starts a run of count entries (exactly: the filter is sized for them). */
+static void rw_start(run_writer *w, const char *dir, uint64_t first, uint64_t end, uint64_t count)
 {
     memset(w, 0, sizeof *w);
+    w->h.nbloom = bloom_blocks(count);
+    w->bloom = xy_calloc((size_t)w->h.nbloom, 64);
     run_path(dir, first, end, &w->path);
     xy_buf_printf(&w->tmp, "%s.tmp", w->path.data);
     memcpy(w->h.magic, RUN_MAGIC, 16);
     w->h.first = first;
     w->h.end = end;
-    w->h.crc = (uint32_t)crc32(0L, NULL, 0);
     w->fd = open(w->tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (w->fd < 0) w->err = errno ? errno : EIO;
     else if (lseek(w->fd, (off_t)sizeof w->h, SEEK_SET) < 0) w->err = errno;
@@ -286,6 +358,8 @@ static void rw_put(run_writer *w, const run_ent *e)
 {
     if (w->h.count % PER_FENCE == 0) xy_buf_append(&w->fences, &e->hi, 8);
     w->h.count++;
+    uint64_t key[2] = {e->hi, e->lo};
+    bloom_add(w->bloom, w->h.nbloom, key);
     xy_buf_append(&w->buf, e, sizeof *e);
     if (w->buf.len >= ((size_t)1 << 20)) rw_flush(w);
 }
@@ -295,8 +369,14 @@ static int rw_finish(run_writer *w)
     rw_flush(w);
     w->h.nfence = w->fences.len / 8;
     if (!w->err && w->fences.len) {
-        w->h.crc = (uint32_t)crc32(w->h.crc, (const unsigned char *)w->fences.data, (uInt)w->fences.len);
+        w->h.crc = xy_crc32(w->h.crc, w->fences.data, w->fences.len);
         w->err = xy_write_all(w->fd, w->fences.data, w->fences.len);
+    }
+    if (!w->err && w->h.nbloom != bloom_blocks(w->h.count)) w->err = EINVAL; /* a miscounted run */
+    if (!w->err) {
+        size_t nb = (size_t)w->h.nbloom * 64;
+        w->h.crc = xy_crc32(w->h.crc, w->bloom, nb);
+        w->err = xy_write_all(w->fd, w->bloom, nb);
     }
     if (!w->err && pwrite(w->fd, &w->h, sizeof w->h, 0) != (ssize_t)sizeof w->h) w->err = errno ? errno : EIO;
     if (!w->err && fsync(w->fd)) w->err = errno;
@@ -308,6 +388,7 @@ static int rw_finish(run_writer *w)
     int rc = !w->err ? XY_OK : w->err == ENOSPC ? XY_ENOSPC : XY_EIO;
     xy_buf_free(&w->buf);
     xy_buf_free(&w->fences);
+    xy_free(w->bloom);
     xy_buf_free(&w->path);
     xy_buf_free(&w->tmp);
     return rc;
@@ -413,8 +494,10 @@ int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out)
         }
         src[nsrc - 1] = cur;
         left[nsrc - 1] = n;
+        uint64_t total = n;
+        for (int k = 0; k < nsrc - 1; k++) total += left[k];
         run_writer w;
-        rw_start(&w, x->dir, from < x->nrun ? x->run[from].first : x->spilled, upto);
+        rw_start(&w, x->dir, from < x->nrun ? x->run[from].first : x->spilled, upto, total);
         for (;;) {
             int best = -1;
             for (int k = 0; k < nsrc; k++)
@@ -528,20 +611,22 @@ int xy_evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_dia
         } else {
             memcpy(&h, data, sizeof h);
             if (memcmp(h.magic, RUN_MAGIC, 16) != 0 || h.first != a || h.end != b ||
-                h.nfence != (h.count + PER_FENCE - 1) / PER_FENCE ||
-                len != sizeof h + h.count * sizeof(run_ent) + h.nfence * 8)
+                h.nfence != (h.count + PER_FENCE - 1) / PER_FENCE || h.nbloom != bloom_blocks(h.count) ||
+                len != run_file_size(&h))
                 why = "bad header";
         }
         if (!why) {
-            uint32_t crc = (uint32_t)crc32(0L, (const unsigned char *)data, 0);
-            for (size_t off = sizeof h; off < len; off += (size_t)1 << 30) {
-                size_t part = len - off < ((size_t)1 << 30) ? len - off : ((size_t)1 << 30);
-                crc = (uint32_t)crc32(crc, (const unsigned char *)data + off, (uInt)part);
-            }
+            uint32_t crc = xy_crc32(0, data + sizeof h, len - sizeof h);
             if (crc != h.crc) why = "checksum mismatch";
             const run_ent *e = (const run_ent *)(const void *)(data + sizeof h);
             for (uint64_t i = 1; !why && i < h.count; i++)
                 if (cmp_ent(&e[i - 1], &e[i]) >= 0) why = "entries out of order";
+            const unsigned char *bloom = (const unsigned char *)(data + sizeof h + h.count * sizeof(run_ent) +
+                                                                 h.nfence * 8);
+            for (uint64_t i = 0; !why && i < h.count; i++) {
+                uint64_t key[2] = {e[i].hi, e[i].lo};
+                if (!bloom_has(bloom, h.nbloom, key)) why = "an entry is missing from the filter";
+            }
         }
         if (why) {
             msg.len = 0;

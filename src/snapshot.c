@@ -15,7 +15,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v06";
 
@@ -70,9 +69,8 @@ static void put(writer *w, const void *p, size_t n)
 
 static void section(writer *w, uint32_t tag, const void *a, size_t alen, const void *b, size_t blen)
 {
-    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
-    if (alen) crc = (uint32_t)crc32_z(crc, a, alen);
-    if (blen) crc = (uint32_t)crc32_z(crc, b, blen);
+    uint32_t crc = xy_crc32(0, a, alen);
+    crc = xy_crc32(crc, b, blen);
     uint64_t len = alen + blen;
     put(w, &tag, 4);
     put(w, &crc, 4);
@@ -239,7 +237,7 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
             goto done;
         }
         const unsigned char *data = *map + off + 16;
-        if ((uint32_t)crc32_z(crc32(0L, Z_NULL, 0), data, len) != crc) {
+        if (xy_crc32(0, data, len) != crc) {
             xy__diagf(diag, ctx, "%s:%zu: snapshot section checksum mismatch (the snapshot is corrupt)", path.data, off);
             rc = XY_ECORRUPT;
             goto done;

@@ -27,7 +27,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <zlib.h>
 
 static const char LOG_MAGIC[16] = "XINYONG-LOG\0v001";
 
@@ -58,7 +57,7 @@ static unsigned char *rec_reserve(xy_buf *b, size_t n, int type)
 
 static void rec_seal(unsigned char *payload, size_t n)
 {
-    uint32_t len = (uint32_t)n, crc = (uint32_t)crc32(0L, payload, (uInt)n);
+    uint32_t len = (uint32_t)n, crc = xy_crc32(0, payload, n);
     memcpy(payload - 8, &len, 4);
     memcpy(payload - 4, &crc, 4);
 }
@@ -277,7 +276,7 @@ static int commit_after(const unsigned char *data, size_t len, size_t from)
 {
     for (size_t p = from; p + 17 <= len; p++) {
         if (get_u32(data + p) != 9 || data[p + 8] != R_COMMIT) continue;
-        if ((uint32_t)crc32(0L, data + p + 8, 9) == get_u32(data + p + 4)) return 1;
+        if (xy_crc32(0, data + p + 8, 9) == get_u32(data + p + 4)) return 1;
     }
     return 0;
 }
@@ -296,7 +295,7 @@ static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *
     *bad_at = SIZE_MAX;
     while (off + 8 <= len) {
         uint32_t rlen = get_u32(data + off), crc = get_u32(data + off + 4);
-        if (rlen == 0 || rlen > len - off - 8 || (uint32_t)crc32(0L, data + off + 8, rlen) != crc) break;
+        if (rlen == 0 || rlen > len - off - 8 || xy_crc32(0, data + off + 8, rlen) != crc) break;
         off += 8 + rlen;
         if (data[off - rlen] == R_COMMIT) *good = off;
     }
@@ -766,7 +765,7 @@ static int read_event(int fd, uint64_t off, uint32_t citizen, xy_event *ev, char
     if (got < 8) return XY_EIO;
     uint32_t len = get_u32(buf), crc = get_u32(buf + 4);
     if (len < 30 || len > (size_t)got - 8 ||
-        (uint32_t)crc32(0L, buf + 8, len) != crc || buf[8] != R_EVENT || get_u32(buf + 8 + 5) != citizen ||
+        xy_crc32(0, buf + 8, len) != crc || buf[8] != R_EVENT || get_u32(buf + 8 + 5) != citizen ||
         30 + (uint32_t)buf[8 + 29] != len)
         return XY_ECORRUPT;
     const unsigned char *p = buf + 8;

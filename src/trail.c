@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 static const char TRAIL_MAGIC[16] = "XINYONG-TRL\0v001";
 
@@ -13,7 +12,7 @@ _Static_assert(sizeof(xy_trec) == 32, "a trail record is 32 bytes");
 
 static uint32_t rec_check(const xy_trec *r, int kind)
 {
-    uint32_t crc = (uint32_t)crc32(0L, (const unsigned char *)r, offsetof(xy_trec, check));
+    uint32_t crc = xy_crc32(0, r, offsetof(xy_trec, check));
     return (uint32_t)kind << 28 | (crc & 0x0fffffff);
 }
 

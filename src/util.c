@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <isa-l/crc.h>
+
 /* ---------------------------------------------------------------- memory */
 
 static void oom(size_t n)
@@ -131,6 +133,11 @@ static inline uint64_t fold_mul(uint64_t a, uint64_t b)
 {
     unsigned __int128 r = (unsigned __int128)a * b;
     return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+uint32_t xy_crc32(uint32_t crc, const void *p, size_t n)
+{
+    return n ? crc32_gzip_refl(crc, (const unsigned char *)p, (uint64_t)n) : crc;
 }
 
 void xy_hash128(const void *p, size_t n, uint64_t out[2])

@@ -63,6 +63,12 @@ uint64_t xy_hash_bytes(const void *p, size_t n);
  * event index, where two ids sharing all 128 bits is a chance of about
  * n^2 / 2^129 (below 10^-20 for a billion ids). */
 void xy_hash128(const void *p, size_t n, uint64_t out[2]);
+
+/* The CRC-32 of zlib and gzip (reflected, polynomial 0xEDB88320) of n
+ * bytes at p, continuing crc (0 to start): the checksum of every record
+ * and file the store writes. ISA-L computes it with carry-less multiplies
+ * where the CPU has them (several times zlib's speed, the same values). */
+uint32_t xy_crc32(uint32_t crc, const void *p, size_t n);
 static inline uint64_t xy_hash64(uint64_t x)
 {
     x ^= x >> 33;

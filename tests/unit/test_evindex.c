@@ -60,6 +60,30 @@ TEST(evindex_finds_what_was_put_across_spills_and_merges)
     }
     /* Runs merge: far fewer than the spills. */
     ASSERT(x.nrun >= 1 && x.nrun <= 4);
+    /* Each run's filter has every key of the run and lets through about
+     * one absent key in two hundred (a filter that said yes to all would
+     * still find everything above). */
+    for (int k = 0; k < x.nrun; k++) {
+        const xy_evrun *r = &x.run[k];
+        size_t passed = 0, absent = 100000;
+        for (size_t i = 0; i < absent; i++) {
+            char s[32];
+            uint64_t key[2];
+            snprintf(s, sizeof s, "absent-%zu", i);
+            xy_evindex_key(s, strlen(s), key);
+            passed += (size_t)xy__evrun_may_have(r, key);
+        }
+        ASSERT(passed * 100 < absent);
+    }
+    for (int i = 0; i < IDS * 8 / 10; i++) {
+        char s[32];
+        uint64_t key[2];
+        id_text(i, s, sizeof s);
+        xy_evindex_key(s, strlen(s), key);
+        int in_some = 0;
+        for (int k = 0; k < x.nrun; k++) in_some |= xy__evrun_may_have(&x.run[k], key);
+        ASSERT(in_some || i % 10 == 3);
+    }
     uint64_t runs, entries;
     ASSERT_EQ(xy_evindex_verify(dir, &runs, &entries, NULL, NULL), XY_OK);
     ASSERT_EQ(runs, (uint64_t)x.nrun);
