@@ -154,14 +154,6 @@ void xy__db_unstage(xy_db *db)
     db->nstaged = 0;
 }
 
-static void index_event(xy_db *db, const char *id, size_t n, uint64_t content)
-{
-    uint64_t key[2];
-    xy_evindex_key(id, n, key);
-    xy_evindex_put(&db->evix, key, content, db->nevents);
-    db->nevents++;
-}
-
 /* Remembers the id of an event an explanation shows. */
 static void note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
 {
@@ -178,21 +170,64 @@ static void note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
 static uint32_t get_u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t get_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
+/* Events are decoded into a batch and the batch is then gone over twice:
+ * once for the bookkeeping of each event (checks against the rules, the
+ * history index, the event index), fetching what event i + AHEAD touches
+ * while event i is handled, and once by the engine. Each of those touches
+ * a different place in memory per citizen; in one pass per record they
+ * would be a chain of cache misses. */
+enum { BATCH = 4096, AHEAD = 16 };
+
 typedef struct applier {
     xy_db *db;           /* owner of the index */
     xy_trail *trail;     /* history index to extend, or NULL */
     uint64_t base;       /* log offset of the data being applied */
     xy_day clock;        /* the engine's clock once the queued events apply */
     int staged;          /* events are in the index already (a commit) */
+    int index;           /* events go into the event index (see apply_range) */
     xy_engine *e;        /* engine being fed */
-    xy_event evs[4096];  /* events waiting to be applied together */
-    size_t nevs;         /* how many */
+    size_t nevs;         /* events waiting to be applied together */
+    xy_event evs[BATCH]; /* the events */
+    uint64_t off[BATCH]; /* the offset of each one's record in data */
+    xy_day clk[BATCH];   /* the clock once each one applies */
+    const unsigned char *rec[BATCH]; /* each one's record payload */
 } applier;
 
-static void flush_events(applier *a)
+/* The bookkeeping of the queued events, then the engine. */
+static int flush_events(applier *a)
 {
-    if (a->nevs) xy_engine_apply(a->e, a->evs, a->nevs);
+    xy_db *db = a->db;
+    xy_engine *e = a->e;
+    size_t n = a->nevs;
+    uint64_t keys[4 * AHEAD]; /* a ring of the keys of events j..i */
     a->nevs = 0;
+    for (size_t i = 0; i < n + AHEAD; i++) {
+        if (i < n) {
+            uint32_t c = a->evs[i].citizen;
+            XY_PREFETCH(&e->st[c]);
+            if (a->trail) xy_trail_prefetch(a->trail, c);
+            if (a->index) {
+                const unsigned char *p = a->rec[i];
+                xy_evindex_key((const char *)p + 30, p[29], &keys[2 * (i % (2 * AHEAD))]);
+                xy_evindex_prefetch(&db->evix, &keys[2 * (i % (2 * AHEAD))]);
+            }
+        }
+        if (i < AHEAD) continue;
+        size_t j = i - AHEAD;
+        xy_event *ev = &a->evs[j];
+        if (xy_rules_may_report(e->rules, e->st[ev->citizen].city, ev->agency, ev->behaviour)) return XY_ECORRUPT;
+        ev->seq = db->nevents++;
+        if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->base + a->off[j], ev->seq, a->clk[j]);
+        const unsigned char *p = a->rec[j];
+        if (db->hist_fn && ev->citizen == db->hist_index) note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
+        if (a->index)
+            xy_evindex_put(&db->evix, &keys[2 * (j % (2 * AHEAD))],
+                           xy__event_content_hash(ev, e->ids[ev->citizen],
+                                                  ev->counterpart == XY_NONE ? 0 : e->ids[ev->counterpart]),
+                           ev->seq);
+    }
+    if (n) xy_engine_apply(e, a->evs, n);
+    return XY_OK;
 }
 
 /* Applies one record's payload (type byte first). Returns XY_ECORRUPT when
@@ -206,7 +241,7 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
         if (len < 23) return XY_ECORRUPT;
         uint32_t nlen = get_u32(p + 19);
         if (23 + (uint64_t)nlen != len) return XY_ECORRUPT;
-        flush_events(a);
+        if (flush_events(a)) return XY_ECORRUPT;
         uint16_t city;
         memcpy(&city, p + 9, 2);
         uint32_t idx;
@@ -224,39 +259,29 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
     }
     case R_CONTACT:
         if (len != 9) return XY_ECORRUPT;
-        flush_events(a);
+        if (flush_events(a)) return XY_ECORRUPT;
         return xy_engine_add_contact(e, get_u32(p + 1), get_u32(p + 5)) == XY_EINVAL ? XY_ECORRUPT : XY_OK;
     case R_EVENT: {
         if (len < 30 || 30 + (uint32_t)p[29] != len) return XY_ECORRUPT;
-        xy_event *ev = &a->evs[a->nevs];
+        size_t k = a->nevs;
+        xy_event *ev = &a->evs[k];
         ev->date = (xy_day)get_u32(p + 1);
         ev->citizen = get_u32(p + 5);
         ev->behaviour = (int32_t)get_u32(p + 9);
         ev->agency = (int32_t)get_u32(p + 13);
         ev->amount = (int64_t)get_u64(p + 17);
         ev->counterpart = get_u32(p + 25);
-        if (ev->citizen >= e->n || (ev->counterpart != XY_NONE && ev->counterpart >= e->n) ||
-            xy_rules_may_report(e->rules, e->st[ev->citizen].city, ev->agency, ev->behaviour))
-            return XY_ECORRUPT;
-        ev->seq = db->nevents;
+        if (ev->citizen >= e->n || (ev->counterpart != XY_NONE && ev->counterpart >= e->n)) return XY_ECORRUPT;
         if (ev->date > a->clock) a->clock = ev->date;
-        if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->base + off, ev->seq, a->clock);
-        if (db->hist_fn && ev->citizen == db->hist_index) note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
-        if (a->e != db->engine || a->staged) {
-            /* Replaying for an explanation, or committing events a load
-             * already put in the index: count them only. */
-            db->nevents++;
-        } else {
-            index_event(db, (const char *)p + 30, p[29],
-                        xy__event_content_hash(ev, e->ids[ev->citizen],
-                                               ev->counterpart == XY_NONE ? 0 : e->ids[ev->counterpart]));
-        }
-        if (++a->nevs == sizeof a->evs / sizeof a->evs[0]) flush_events(a);
+        a->off[k] = off;
+        a->clk[k] = a->clock;
+        a->rec[k] = p;
+        if (++a->nevs == BATCH) return flush_events(a);
         return XY_OK;
     }
     case R_ADVANCE:
         if (len != 5) return XY_ECORRUPT;
-        flush_events(a);
+        if (flush_events(a)) return XY_ECORRUPT;
         {
             xy_day d = (xy_day)get_u32(p + 1);
             if (e->today != XY_DAY_NONE && d < e->today) return XY_ECORRUPT;
@@ -323,6 +348,10 @@ static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint6
     a->staged = staged;
     a->e = e;
     a->nevs = 0;
+    /* Events a load staged are in the event index already; an engine
+     * rerun for an explanation has nothing to do with it; and readers
+     * never load, so only the writer's replay fills it. */
+    a->index = e == db->engine && !staged && db->mode == XY_WRITE;
     xy__engine_set_assoc_sink(e, trail ? trail_assoc : NULL, trail);
     int rc = XY_OK;
     for (size_t off = from; off < end;) {
@@ -334,7 +363,7 @@ static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint6
         }
         off += 8 + rlen;
     }
-    if (rc == XY_OK) flush_events(a);
+    if (rc == XY_OK && flush_events(a)) rc = XY_ECORRUPT;
     xy__engine_set_assoc_sink(e, NULL, NULL);
     xy_free(a);
     return rc;

@@ -58,6 +58,12 @@ void xy_trail_free(xy_trail *t);
 /* Appends a record for citizen c (see xy_trec for the fields). */
 void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t aux, int32_t day);
 
+/* Starts fetching what xy_trail_add(t, c, ...) will touch. */
+static inline void xy_trail_prefetch(const xy_trail *t, uint32_t c)
+{
+    if (c < t->nhead) XY_PREFETCH(&t->head[c]);
+}
+
 /* Writer: writes the records held in memory to the file (no fsync). On
  * failure the trail is marked broken and XY_EIO returned; the log is not
  * affected. */
