@@ -233,6 +233,13 @@ void xy__engine_inject_assoc(xy_engine *e, const xy_inj *inj, size_t n);
 /* Dense index and city of a citizen, or XY_NONE. */
 uint32_t xy__engine_find_city(const xy_engine *e, xy_resid id, int *city);
 
+/* Starts fetching the ID index slot of id, for a registration or a lookup
+ * soon. */
+static inline void xy__engine_prefetch_citizen(const xy_engine *e, xy_resid id)
+{
+    xy_map_prefetch(&e->by_id, id);
+}
+
 /* Sets the history hook (NULL to remove). */
 void xy__engine_set_history(xy_engine *e, xy_hist_fn *fn, void *ctx, uint32_t only);
 /* Day a grade consequence with `for D days` (slot) was last entered, or

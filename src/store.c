@@ -354,7 +354,17 @@ static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint6
     a->index = e == db->engine && !staged && db->mode == XY_WRITE;
     xy__engine_set_assoc_sink(e, trail ? trail_assoc : NULL, trail);
     int rc = XY_OK;
+    /* A second cursor runs AHEAD records in front and starts fetching the
+     * ID index slot of each citizen record it passes (events do the same
+     * in flush_events). The framing of [from, end) has been checked. */
+    size_t ahead = from;
+    for (int k = 0; k < AHEAD && ahead < end; k++) ahead += 8 + get_u32(data + ahead);
     for (size_t off = from; off < end;) {
+        if (ahead < end) {
+            uint32_t alen = get_u32(data + ahead);
+            if (data[ahead + 8] == R_CITIZEN && alen >= 9) xy__engine_prefetch_citizen(e, get_u64(data + ahead + 9));
+            ahead += 8 + alen;
+        }
         uint32_t rlen = get_u32(data + off);
         rc = apply_record(a, data + off + 8, rlen, off);
         if (rc) {
