@@ -152,9 +152,8 @@ static void place(xy_evindex *x, const xy_evslot *e)
     x->slot[i] = *e;
 }
 
-/* Rebuilds the memtable with room for need entries, keeping only those
- * numbered at or above keep_from. */
-static void rebuild(xy_evindex *x, size_t need, uint64_t keep_from)
+/* Rebuilds the memtable with room for need entries. */
+static void rebuild(xy_evindex *x, size_t need)
 {
     xy_evslot *old = x->slot;
     size_t n = old ? x->mask + 1 : 0, cap = 64;
@@ -163,16 +162,34 @@ static void rebuild(xy_evindex *x, size_t need, uint64_t keep_from)
     x->mask = cap - 1;
     x->count = 0;
     for (size_t i = 0; i < n; i++)
-        if (!empty(&old[i]) && old[i].seq >= keep_from) {
+        if (!empty(&old[i])) {
             place(x, &old[i]);
             x->count++;
         }
     slots_free(old, n);
 }
 
+/* Drops the memtable's entries numbered below keep_from, keeping its
+ * size: the table regrows to the same size between snapshots anyway, and
+ * reusing its memory spares the page faults of a fresh table (which on a
+ * virtual machine cost more than the inserts). */
+static void purge(xy_evindex *x, uint64_t keep_from)
+{
+    if (!x->slot) return;
+    size_t n = x->mask + 1, kept = 0;
+    xy_evslot *keep = NULL;
+    size_t cap = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!empty(&x->slot[i]) && x->slot[i].seq >= keep_from) XY_PUSH(keep, kept, cap, x->slot[i]);
+    memset(x->slot, 0, n * sizeof *x->slot);
+    for (size_t i = 0; i < kept; i++) place(x, &keep[i]);
+    x->count = kept;
+    xy_free(keep);
+}
+
 void xy_evindex_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq)
 {
-    if (!x->slot || (x->count + 1) * 2 > x->mask + 1) rebuild(x, x->count + 1, 0);
+    if (!x->slot || (x->count + 1) * 2 > x->mask + 1) rebuild(x, x->count + 1);
     xy_evslot e = {key[0], key[1], content, seq};
     place(x, &e);
     x->count++;
@@ -559,7 +576,7 @@ int xy_evindex_adopt(xy_evindex *x, const void *list, size_t len)
 {
     int rc = open_list(x, list, len);
     if (rc) return rc;
-    rebuild(x, x->count - fresh_count(x, x->spilled), x->spilled);
+    purge(x, x->spilled);
     /* Files of runs merged away, or of spills never adopted. */
     DIR *dh = opendir(x->dir);
     struct dirent *de;

@@ -20,7 +20,7 @@ typedef struct loader {
     const char *path;        /* input file, for messages */
     xy_csv csv;              /* reader */
     int col[COL_MAX];        /* column index per field kind, or -1 */
-    xy_buf batch;            /* encoded records */
+    xy_buf *batch;           /* encoded records (xy__db_batch) */
     uint64_t nrecords;       /* records in batch */
     xy_buf rejects;          /* rejected rows with reasons */
     int want_rejects;        /* --rejects given */
@@ -195,7 +195,7 @@ static int citizen_row(loader *l)
     uint64_t *slot = xy_map_put(&l->staged, id, &is_new);
     if (!is_new) return fail(l, "citizen %.*s appears twice in this file", (int)field(l, 0).n, field(l, 0).s);
     *slot = e->n + l->nrecords;
-    xy__rec_citizen(&l->batch, id, city, father, mother, name.s, name.n);
+    xy__rec_citizen(l->batch, id, city, father, mother, name.s, name.n);
     l->nrecords++;
     l->res->applied++;
     return 0;
@@ -219,7 +219,7 @@ static int contact_row(loader *l)
         l->res->duplicates++;
         return 0;
     }
-    xy__rec_contact(&l->batch, a, b);
+    xy__rec_contact(l->batch, a, b);
     l->nrecords++;
     l->res->applied++;
     return 0;
@@ -306,7 +306,7 @@ static int event_row(loader *l)
         return fail(l, "event id %.*s was already loaded with different content", (int)idf.n, idf.s);
     }
     xy__db_stage_event(db, key, content);
-    xy__rec_event(&l->batch, &ev, idf.s, idf.n);
+    xy__rec_event(l->batch, &ev, idf.s, idf.n);
     l->nrecords++;
     l->res->applied++;
     return 0;
@@ -363,6 +363,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     loader l = {0};
     xy_csv scout = {0};
     l.db = db;
+    l.batch = xy__db_batch(db);
     l.path = path;
     l.diag = diag;
     l.ctx = ctx;
@@ -431,7 +432,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
         rc = XY_EIO;
         goto done;
     }
-    rc = xy__db_commit(db, &l.batch, l.nrecords);
+    rc = xy__db_commit(db, l.batch, l.nrecords);
     if (rc) {
         xy__diagf(diag, ctx, "%s/log: cannot append: %s", db->path, xy_strerror(rc));
         res->applied = 0;
@@ -440,7 +441,6 @@ done:
     xy_csv_free(&l.csv);
     xy_csv_free(&scout);
     xy_map_free(&l.staged);
-    xy_buf_free(&l.batch);
     xy_buf_free(&l.rejects);
     xy_buf_free(&l.why);
     xy_free(data);
@@ -455,7 +455,7 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
     if (db->mode != XY_WRITE) return XY_EINVAL;
     const xy_engine *e = db->engine;
     const xy_rules *r = db->rules;
-    xy_buf batch = {0};
+    xy_buf *batch = xy__db_batch(db);
     uint64_t nrec = 0, dups = 0;
     int rc = XY_OK;
     for (size_t i = 0; i < n; i++) {
@@ -499,12 +499,11 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
             rc = XY_EINPUT;
             break;
         }
-        xy__rec_event(&batch, ev, id.s, id.n);
+        xy__rec_event(batch, ev, id.s, id.n);
         nrec++;
     }
     if (rc) xy__db_unstage(db);
-    else rc = xy__db_commit(db, &batch, nrec);
-    xy_buf_free(&batch);
+    else rc = xy__db_commit(db, batch, nrec);
     if (duplicates) *duplicates = rc ? 0 : dups;
     return rc;
 }

@@ -712,6 +712,7 @@ void xy_db_close(xy_db *db)
     xy_engine_free(db->engine);
     xy_rules_free(db->rules);
     xy_evindex_free(&db->evix);
+    xy_buf_free(&db->batch);
     xy_free(db->staged_key);
     xy_map_free(&db->hist_ids);
     xy_buf_free(&db->hist_idbuf);
@@ -721,6 +722,12 @@ void xy_db_close(xy_db *db)
 
 xy_engine *xy_db_engine(xy_db *db) { return db->engine; }
 const xy_rules *xy_db_rules(const xy_db *db) { return db->rules; }
+
+xy_buf *xy__db_batch(xy_db *db)
+{
+    db->batch.len = 0;
+    return &db->batch;
+}
 
 int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
 {

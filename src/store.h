@@ -35,12 +35,18 @@ struct xy_db {
     xy_map hist_ids;        /* explanations: event seq -> offset in hist_idbuf */
     xy_buf hist_idbuf;      /* NUL-terminated ids of the events explained */
     xy_trail trail;         /* per-citizen history index */
+    xy_buf batch;           /* the encoding buffer loads borrow (xy__db_batch) */
     uint64_t trail_use;     /* bytes of the trail the snapshot covers */
     xy_resid hist_resid;    /* replay: citizen whose history is wanted */
     uint32_t hist_index;    /* replay: its index, once registered */
     xy_hist_fn *hist_fn;    /* replay: history sink */
     void *hist_ctx;         /* its context */
 };
+
+/* An empty buffer for a load to encode its batch into, owned by db and
+ * valid until the next call: its memory is reused from batch to batch
+ * (fresh pages cost more than the encoding). */
+xy_buf *xy__db_batch(xy_db *db);
 
 /* Event ids are looked up by their key (xy_evindex_key), computed once
  * per event. Finds an event key among the stored events and those staged by the load
