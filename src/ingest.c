@@ -118,8 +118,7 @@ static int parse_id(loader *l, xy_field f, const char *what, xy_resid *out)
 }
 
 /* A registered citizen: in the state, or staged earlier in this file. */
-static int registered_city(loader *l, xy_field f, const char *what, uint32_t *index, xy_resid *key,
-                           int *city)
+static int registered_city(loader *l, xy_field f, const char *what, uint32_t *index, int *city)
 {
     xy_resid id;
     int cy = -1;
@@ -131,14 +130,13 @@ static int registered_city(loader *l, xy_field f, const char *what, uint32_t *in
         i = (uint32_t)*v;
     }
     *index = i;
-    if (key) *key = id;
     if (city) *city = cy;
     return 0;
 }
 
 static int registered(loader *l, xy_field f, const char *what, uint32_t *index)
 {
-    return registered_city(l, f, what, index, NULL, NULL);
+    return registered_city(l, f, what, index, NULL);
 }
 
 static int optional_parent(loader *l, xy_field f, const char *what, xy_resid self, uint32_t *index)
@@ -278,9 +276,8 @@ static int event_row(loader *l)
         return fail(l, "event id '%.*s' must be 1-64 characters of A-Z a-z 0-9 . _ : -", (int)idf.n, idf.s);
     if (xy_day_parse(datef.s, datef.n, &ev.date))
         return fail(l, "date '%.*s' is not a valid YYYY-MM-DD date", (int)datef.n, datef.s);
-    xy_resid who, other = 0;
     int cy;
-    if (registered_city(l, field(l, 2), "citizen", &ev.citizen, &who, &cy)) return -1;
+    if (registered_city(l, field(l, 2), "citizen", &ev.citizen, &cy)) return -1;
     const xy_city *city = &r->cities[cy];
     ev.behaviour = xy_rules_behaviour_id(r, bf.s, bf.n);
     if (ev.behaviour < 0 || !xy__city_behaviour(r, city, ev.behaviour))
@@ -292,8 +289,8 @@ static int event_row(loader *l)
                     bf.s, city->id);
     if (parse_amount(l, field(l, 5), &ev.amount)) return -1;
     ev.counterpart = XY_NONE;
-    if (cpf.n && registered_city(l, cpf, "counterpart", &ev.counterpart, &other, NULL)) return -1;
-    uint64_t content = xy__event_content_hash(&ev, who, other);
+    if (cpf.n && registered(l, cpf, "counterpart", &ev.counterpart)) return -1;
+    uint64_t content = xy__event_content_hash(&ev);
     uint64_t had, seq, key[2];
     xy_evindex_key(idf.s, idf.n, key);
     if (xy__db_find_event(db, key, &had, &seq)) {
@@ -460,10 +457,9 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
     int rc = XY_OK;
     for (size_t i = 0; i < n; i++) {
         /* All events are at hand: fetch what event i + 16 will need (its
-         * citizen's state and ID, the index slot of its id) meanwhile. */
+         * citizen's state, the index slot of its id) meanwhile. */
         if (i + 16 < n && events[i + 16].citizen < e->n && ids[i + 16]) {
             XY_PREFETCH(&e->st[events[i + 16].citizen]);
-            XY_PREFETCH(&e->ids[events[i + 16].citizen]);
             xy__db_prefetch_event(db, ids[i + 16], strlen(ids[i + 16]));
         }
         const xy_event *ev = &events[i];
@@ -480,8 +476,7 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
             else if (may) why = "agency may not report the behaviour";
         }
         if (!why) {
-            uint64_t content = xy__event_content_hash(ev, e->ids[ev->citizen],
-                                                      ev->counterpart == XY_NONE ? 0 : e->ids[ev->counterpart]);
+            uint64_t content = xy__event_content_hash(ev);
             uint64_t had, seq, key[2];
             xy_evindex_key(id.s, id.n, key);
             if (xy__db_find_event(db, key, &had, &seq)) {

@@ -119,10 +119,10 @@ static void rec_commit(xy_buf *b, uint64_t n)
 
 /* ---------------------------------------------------------- event index */
 
-uint64_t xy__event_content_hash(const xy_event *ev, xy_resid citizen, xy_resid counterpart)
+uint64_t xy__event_content_hash(const xy_event *ev)
 {
-    uint64_t w[6] = {(uint64_t)(uint32_t)ev->date, citizen, (uint64_t)(uint32_t)ev->behaviour,
-                     (uint64_t)(uint32_t)ev->agency, (uint64_t)ev->amount, counterpart};
+    uint64_t w[6] = {(uint64_t)(uint32_t)ev->date, ev->citizen, (uint64_t)(uint32_t)ev->behaviour,
+                     (uint64_t)(uint32_t)ev->agency, (uint64_t)ev->amount, ev->counterpart};
     return xy_hash_bytes(w, sizeof w);
 }
 
@@ -222,9 +222,7 @@ static int flush_events(applier *a)
         if (db->hist_fn && ev->citizen == db->hist_index) note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
         if (a->index)
             xy_evindex_put(&db->evix, &keys[2 * (j % (2 * AHEAD))],
-                           xy__event_content_hash(ev, e->ids[ev->citizen],
-                                                  ev->counterpart == XY_NONE ? 0 : e->ids[ev->counterpart]),
-                           ev->seq);
+                           xy__event_content_hash(ev), ev->seq);
     }
     if (n) xy_engine_apply(e, a->evs, n);
     return XY_OK;

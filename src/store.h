@@ -65,8 +65,10 @@ void xy__db_unstage(xy_db *db);
  * until the next call. */
 const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq);
 /* Hash of an event's content, as used to tell a re-sent event from a
- * different one with the same id. */
-uint64_t xy__event_content_hash(const xy_event *ev, xy_resid citizen, xy_resid counterpart);
+ * different one with the same id. Citizens are taken by their index,
+ * which names the same person for the life of the data directory (and
+ * spares reading the ID of a citizen the check does not otherwise need). */
+uint64_t xy__event_content_hash(const xy_event *ev);
 
 /* Appends the encoded records in batch (see the record writers below) and a
  * commit record, makes them durable, then applies them. */
