@@ -61,8 +61,8 @@ TEST(evindex_finds_what_was_put_across_spills_and_merges)
     /* Runs merge: far fewer than the spills. */
     ASSERT(x.nrun >= 1 && x.nrun <= 4);
     /* Each run's filter has every key of the run and lets through about
-     * one absent key in two hundred (a filter that said yes to all would
-     * still find everything above). */
+     * one absent key in 250; fewer than one in a hundred passes here (a
+     * filter that said yes to all would still find everything above). */
     for (int k = 0; k < x.nrun; k++) {
         const xy_evrun *r = &x.run[k];
         size_t passed = 0, absent = 100000;
