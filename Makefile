@@ -16,7 +16,7 @@ ifeq ($(WERROR),1)
 WARN    += -Werror
 endif
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude -Isrc $(EXTRA_CFLAGS)
-LDLIBS  := -ljansson -lisal -lm
+LDLIBS  := -ljansson -lisal -lm -pthread
 B       ?= build
 
 LIB_SRC := $(filter-out src/main.c src/cmd_%.c,$(wildcard src/*.c))

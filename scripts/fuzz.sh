@@ -12,7 +12,7 @@ mkdir -p "$B"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc"
 LIB_SRC=$(ls src/*.c | grep -v -e 'src/main.c' -e 'src/cmd_')
 for t in $TARGETS; do
-    clang $CFLAGS -o "$B/fuzz_$t" "tests/fuzz/fuzz_$t.c" $LIB_SRC -ljansson -lisal -lm
+    clang $CFLAGS -o "$B/fuzz_$t" "tests/fuzz/fuzz_$t.c" $LIB_SRC -ljansson -lisal -lm -pthread
 done
 for t in $TARGETS; do
     mkdir -p "$B/corpus_$t"
