@@ -349,10 +349,9 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
                    xy_diag_fn *diag, void *ctx, xy_load_result *res)
 {
     if (db->mode != XY_WRITE) return XY_EINVAL;
-    char *data;
-    size_t len;
+    xy_file in;
     memset(res, 0, sizeof *res);
-    int rc = xy_read_file(path, &data, &len);
+    int rc = xy_file_open(path, &in);
     if (rc) {
         xy__diagf(diag, ctx, "%s: cannot read: %s", path, strerror(errno));
         return XY_EINPUT;
@@ -367,7 +366,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     l.res = res;
     l.want_rejects = rejects_path != NULL;
     l.kind = kind;
-    xy_csv_init(&l.csv, data, len);
+    xy_csv_init(&l.csv, in.data, in.len);
     xy_map_init(&l.staged, 1024);
     const char *const *names = kind == XY_LOAD_CITIZENS ? citizen_cols
                              : kind == XY_LOAD_CONTACTS ? contact_cols : event_cols;
@@ -382,7 +381,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
      * slots the row will need (its citizen, its event id): at population
      * scale those are cache misses, and this way they overlap. */
     enum { SCOUT = 8 };
-    xy_csv_init(&scout, l.csv.p, (size_t)(data + len - l.csv.p));
+    xy_csv_init(&scout, l.csv.p, (size_t)(in.data + in.len - l.csv.p));
     int scouting = kind == XY_LOAD_EVENTS;
     for (int k = 0; scouting && k < SCOUT; k++) scout_row(&l, &scout);
     for (;;) {
@@ -440,7 +439,7 @@ done:
     xy_map_free(&l.staged);
     xy_buf_free(&l.rejects);
     xy_buf_free(&l.why);
-    xy_free(data);
+    xy_file_close(&in);
     return rc;
 }
 

@@ -395,6 +395,49 @@ int xy_write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+int xy_file_open(const char *path, xy_file *f)
+{
+    memset(f, 0, sizeof *f);
+    f->data = "";
+    struct stat st;
+    if (stat(path, &st)) return errno == ENOENT ? XY_ENOENT : XY_EIO;
+    if (S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        return XY_EIO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        int rc = xy_read_file(path, &f->heap, &f->len);
+        if (rc == XY_OK) f->data = f->heap;
+        return rc;
+    }
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return errno == ENOENT ? XY_ENOENT : XY_EIO;
+    int rc = XY_OK;
+    if (fstat(fd, &st) || st.st_size < 0) {
+        rc = XY_EIO;
+    } else if (st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            rc = XY_EIO;
+        } else {
+            (void)madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+            f->data = m;
+            f->len = (size_t)st.st_size;
+        }
+    }
+    int err = errno;
+    close(fd);
+    errno = err;
+    return rc;
+}
+
+void xy_file_close(xy_file *f)
+{
+    if (f->heap) xy_free(f->heap);
+    else if (f->len) munmap((void *)(uintptr_t)f->data, f->len);
+    memset(f, 0, sizeof *f);
+}
+
 int xy_read_file(const char *path, char **data, size_t *len)
 {
     /* One buffer of the file's size and one read loop: input files run to

@@ -148,5 +148,20 @@ int xy_write_all(int fd, const void *p, size_t n);
 
 /* Reads a whole file into a NUL-terminated buffer the caller frees. */
 int xy_read_file(const char *path, char **data, size_t *len);
+/* A whole input file in memory, for a reader that only scans it. */
+typedef struct xy_file {
+    const char *data; /* its bytes (not NUL-terminated) */
+    size_t len;       /* how many */
+    char *heap;       /* the buffer when it was read rather than mapped */
+} xy_file;
+
+/* Opens path into f: a regular file is mapped read-only, so the page
+ * cache is read in place with no buffer to fault in and no copy (a file
+ * cut short while mapped makes reading past its new end fault with
+ * SIGBUS: inputs are not expected to be rewritten while loaded); anything
+ * else (a pipe) is read. Returns XY_OK, XY_ENOENT or XY_EIO with errno
+ * set; release with xy_file_close. */
+int xy_file_open(const char *path, xy_file *f);
+void xy_file_close(xy_file *f);
 
 #endif

@@ -161,6 +161,17 @@ run load citizens "$T/crlf.csv"
 expect_rc "RFC 4180 citizens (CRLF, quoted header): exit 0" 0
 expect_eq "RFC 4180: embedded quotes and comma in a name" "$(q "$U1" .name)" 'Wang "Big" Wei, Jr.'
 expect_eq "UTF-8 name kept, empty last field before CRLF -> city from region" "$(q "$U2" '[.name,.city]|@csv')" '"陈静","rongcheng"'
+# A file that is not a regular file (a pipe) is read rather than mapped.
+U3=$(mkid 371082 19800101 035)
+mkfifo "$T/pipe.csv"
+printf 'id,name\n%s,Piped In\n' "$U3" >"$T/pipe.csv" &
+run load citizens "$T/pipe.csv"
+wait
+expect_out "a pipe as the input file: loaded" "1 rows, 1 applied"
+expect_eq "a pipe as the input file: the citizen is there" "$(q "$U3" .name)" "Piped In"
+run load citizens "$T"
+expect_rc "a directory as the input file: exit 1" 1
+expect_err "... saying it is a directory" "Is a directory"
 printf 'id,date,citizen,behaviour,agency,amount,counterpart\r\ncr1,2024-02-01,%s,heroic_act,neighbourhood_office,,\r\ncr2,2024-02-01,%s,guarantor_for_defaulter,bank,,%s\r\n' \
     "$U2" "$S1" "$U1" >"$T/crlf2.csv"
 run load events "$T/crlf2.csv"
