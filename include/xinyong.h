@@ -63,6 +63,10 @@ typedef int32_t xy_day;
 /* Parses exactly "YYYY-MM-DD" (years 1000-9999) from s[0..n). Returns
  * XY_EINPUT for anything else, including dates that do not exist. */
 int xy_day_parse(const char *s, size_t n, xy_day *out);
+/* Whether day is one xy_day_parse can give (years 1000-9999): the dates
+ * the engine and the store accept, far enough from the ends of the type
+ * that adding any rule's day count cannot overflow. */
+int xy_day_valid(xy_day day);
 /* Writes "YYYY-MM-DD" and a NUL into out (11 bytes). */
 void xy_day_format(xy_day day, char out[11]);
 /* The calendar year of a day. */
@@ -164,7 +168,8 @@ int xy_engine_add_citizen(xy_engine *engine, xy_resid id, int city,
 /* Adds the undirected contact a-b; an existing contact is left as it is. */
 int xy_engine_add_contact(xy_engine *engine, uint32_t a, uint32_t b);
 /* Applies n events in order; each may advance the clock (spec 2.1). The
- * events must be valid (see xy_rules_may_report); the engine asserts it. */
+ * events must be valid (see xy_rules_may_report, and dates by
+ * xy_day_valid); the engine asserts what it can. */
 int xy_engine_apply(xy_engine *engine, const xy_event *events, size_t n);
 /* Advances the clock to day, running day-start processing for every day in
  * between. XY_ECLOCK if day is before today. */
@@ -218,7 +223,8 @@ typedef struct xy_load_result {
 int xy_db_load_csv(xy_db *db, int kind, const char *path,
                    const char *rejects_path, xy_diag_fn *diag, void *ctx,
                    xy_load_result *result);
-/* Advances the clock durably. */
+/* Advances the clock durably. XY_EINVAL for a day xy_day_valid refuses,
+ * XY_ECLOCK for one before today. */
 int xy_db_advance(xy_db *db, xy_day day);
 
 /* The in-process path for the simulator and the service: appends n events

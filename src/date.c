@@ -46,6 +46,12 @@ static int digits(const char *s, int n, int *out)
     return 0;
 }
 
+int xy_day_valid(xy_day day)
+{
+    /* 1000-01-01 and 9999-12-31. */
+    return day >= -354285 && day <= 2932896;
+}
+
 int xy_day_parse(const char *s, size_t n, xy_day *out)
 {
     int y, m, d;

@@ -630,7 +630,7 @@ static int has_work(const xy_engine *e, xy_day t)
 
 int xy_engine_advance(xy_engine *e, xy_day d)
 {
-    if (d == XY_DAY_NONE || d == XY_DAY_PENDING) return XY_EINVAL;
+    if (!xy_day_valid(d)) return XY_EINVAL;
     if (e->today == XY_DAY_NONE) {
         e->today = e->first_day = d;
         return XY_OK;

@@ -467,7 +467,7 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
         if (!valid_event_id(id)) why = "bad event id";
         else if (ev->citizen >= e->n) why = "unknown citizen";
         else if (ev->counterpart != XY_NONE && ev->counterpart >= e->n) why = "unknown counterpart";
-        else if (ev->date == XY_DAY_NONE || ev->date == XY_DAY_PENDING) why = "no date";
+        else if (!xy_day_valid(ev->date)) why = "date outside the years 1000-9999";
         else if (ev->amount < -1) why = "negative amount";
         else {
             int may = xy_rules_may_report(r, e->st[ev->citizen].city, ev->agency, ev->behaviour);

@@ -269,7 +269,9 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
         ev->agency = (int32_t)get_u32(p + 13);
         ev->amount = (int64_t)get_u64(p + 17);
         ev->counterpart = get_u32(p + 25);
-        if (ev->citizen >= e->n || (ev->counterpart != XY_NONE && ev->counterpart >= e->n)) return XY_ECORRUPT;
+        if (ev->citizen >= e->n || (ev->counterpart != XY_NONE && ev->counterpart >= e->n) ||
+            !xy_day_valid(ev->date))
+            return XY_ECORRUPT;
         if (ev->date > a->clock) a->clock = ev->date;
         a->off[k] = off;
         a->clk[k] = a->clock;
@@ -282,7 +284,7 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
         if (flush_events(a)) return XY_ECORRUPT;
         {
             xy_day d = (xy_day)get_u32(p + 1);
-            if (e->today != XY_DAY_NONE && d < e->today) return XY_ECORRUPT;
+            if (!xy_day_valid(d) || (e->today != XY_DAY_NONE && d < e->today)) return XY_ECORRUPT;
             xy_engine_advance(e, d);
             a->clock = e->today;
         }
@@ -1031,7 +1033,7 @@ int xy_db_snapshot(xy_db *db, xy_diag_fn *diag, void *ctx)
 
 int xy_db_advance(xy_db *db, xy_day day)
 {
-    if (db->mode != XY_WRITE) return XY_EINVAL;
+    if (db->mode != XY_WRITE || !xy_day_valid(day)) return XY_EINVAL;
     xy_day today = db->engine->today;
     if (today != XY_DAY_NONE && day < today) return XY_ECLOCK;
     xy_buf b = {0};

@@ -88,6 +88,13 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
     const char *mixed_ids[2] = {"e4", "e5"};
     ASSERT_EQ(xy_db_append_events(db, mixed, mixed_ids, 2, quiet, NULL, &dups), XY_EINPUT);
     ASSERT_EQ(xy_engine_raw(e, b), 103);
+    /* So is an event dated where no rule's day count could be added to
+     * it, and an advance there. */
+    xy_event far = {0, b, good, office, XY_NONE, INT32_MAX - 10, -1};
+    const char *far_id[1] = {"e6"};
+    ASSERT_EQ(xy_db_append_events(db, &far, far_id, 1, quiet, NULL, &dups), XY_EINPUT);
+    ASSERT_EQ(xy_db_advance(db, INT32_MAX - 10), XY_EINVAL);
+    ASSERT_EQ(xy_engine_raw(e, b), 103);
     /* An id reused with other content is refused. */
     xy_event other = {0, b, bad, office, XY_NONE, d + 2, -1};
     const char *reuse[1] = {"e3"};
