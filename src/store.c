@@ -480,22 +480,104 @@ done:
     return rc;
 }
 
-/* Maps the log and checks its header. */
-static int map_log(xy_db *db, xy_diag_fn *diag, void *ctx, unsigned char **data, size_t *len)
+/* ------------------------------------------------------------ segments */
+
+/* The log is a sequence of segment files: DATA/log, then DATA/log.N for
+ * each later one, N being the log offset of its first byte (its header).
+ * Offsets are those of one continuous log: byte b of log.N is at log
+ * offset N + b, so a segment begins where the one before it ends. A
+ * writer starts a new segment when the next batch would take the current
+ * one past XINYONG_SEGMENT_BYTES (default XY_SEGMENT_BYTES), so a batch
+ * never spans two and every segment but the last ends with a commit. */
+typedef struct segs {
+    int n;           /* segments */
+    uint64_t *base;  /* log offset of each one's first byte */
+    uint64_t *size;  /* its length when listed */
+    char **path;     /* its file */
+} segs;
+
+static void segs_free(segs *s)
 {
-    char *log = join(db->path, "log");
-    int fd = open(log, O_RDONLY);
+    for (int k = 0; k < s->n; k++) xy_free(s->path[k]);
+    xy_free(s->base);
+    xy_free(s->size);
+    xy_free(s->path);
+    memset(s, 0, sizeof *s);
+}
+
+/* Lists the segments of dir in order and checks that each begins where
+ * the one before ends. */
+static int segs_list(const char *dir, segs *s, xy_diag_fn *diag, void *ctx)
+{
+    memset(s, 0, sizeof *s);
+    DIR *dh = opendir(dir);
+    if (!dh) return errno == ENOENT ? XY_ENOENT : XY_EIO;
+    struct dirent *de;
+    size_t cap = 0, capb = 0, caps = 0, n = 0;
+    while ((de = readdir(dh)) != NULL) {
+        uint64_t base = 0;
+        if (strcmp(de->d_name, "log") != 0) {
+            const char *d = de->d_name + 4;
+            if (strncmp(de->d_name, "log.", 4) != 0 || !*d || strlen(d) > 19) continue;
+            while (*d >= '0' && *d <= '9') base = base * 10 + (uint64_t)(*d++ - '0');
+            if (*d || base == 0) continue;
+        }
+        char *path = join(dir, de->d_name);
+        XY_PUSH(s->path, n, cap, path);
+        n--;
+        XY_PUSH(s->base, n, capb, base);
+        n--;
+        XY_PUSH(s->size, n, caps, 0);
+    }
+    closedir(dh);
+    s->n = (int)n;
+    /* Few segments (one per gigabyte): insertion sort by base. */
+    for (int k = 1; k < s->n; k++)
+        for (int j = k; j > 0 && s->base[j - 1] > s->base[j]; j--) {
+            uint64_t b = s->base[j];
+            s->base[j] = s->base[j - 1];
+            s->base[j - 1] = b;
+            char *p = s->path[j];
+            s->path[j] = s->path[j - 1];
+            s->path[j - 1] = p;
+        }
+    if (s->n == 0 || s->base[0] != 0) {
+        xy__diagf(diag, ctx, "%s: not a data directory (no log; run 'xinyong init')", dir);
+        segs_free(s);
+        return XY_ENOENT;
+    }
+    for (int k = 0; k < s->n; k++) {
+        struct stat st;
+        if (stat(s->path[k], &st)) {
+            segs_free(s);
+            return XY_EIO;
+        }
+        s->size[k] = (uint64_t)st.st_size;
+        if (k && s->base[k] != s->base[k - 1] + s->size[k - 1]) {
+            xy__diagf(diag, ctx, "%s: does not begin where %s ends (at log offset %llu; the log is corrupt)",
+                      s->path[k], s->path[k - 1], (unsigned long long)(s->base[k - 1] + s->size[k - 1]));
+            segs_free(s);
+            return XY_ECORRUPT;
+        }
+    }
+    return XY_OK;
+}
+
+/* Maps a segment and checks its header. */
+static int map_segment(const char *path, xy_diag_fn *diag, void *ctx, unsigned char **data, size_t *len)
+{
+    int fd = open(path, O_RDONLY);
     int rc = XY_OK;
     struct stat st;
     *data = NULL;
     *len = 0;
     if (fd < 0 || fstat(fd, &st)) {
-        xy__diagf(diag, ctx, "%s: not a data directory (no log; run 'xinyong init')", db->path);
-        rc = errno == ENOENT ? XY_ENOENT : XY_EIO;
+        xy__diagf(diag, ctx, "%s: cannot read: %s", path, strerror(errno));
+        rc = XY_EIO;
         goto done;
     }
     if ((size_t)st.st_size < sizeof LOG_MAGIC) {
-        xy__diagf(diag, ctx, "%s: log header is missing", log);
+        xy__diagf(diag, ctx, "%s: log header is missing", path);
         rc = XY_ECORRUPT;
         goto done;
     }
@@ -507,12 +589,85 @@ static int map_log(xy_db *db, xy_diag_fn *diag, void *ctx, unsigned char **data,
         goto done;
     }
     if (memcmp(*data, LOG_MAGIC, sizeof LOG_MAGIC) != 0) {
-        xy__diagf(diag, ctx, "%s:0: not a xinyong log (bad header)", log);
+        xy__diagf(diag, ctx, "%s:0: not a xinyong log (bad header)", path);
         rc = XY_ECORRUPT;
     }
 done:
     if (fd >= 0) close(fd);
-    xy_free(log);
+    return rc;
+}
+
+/* Whether segment k of s is a last one cut short in its header: a crash
+ * while a writer started it. It holds nothing: readers skip it and the
+ * next writer removes it. */
+static int torn_header(const segs *s, int k)
+{
+    return k == s->n - 1 && k > 0 && s->size[k] < sizeof LOG_MAGIC;
+}
+
+/* Walks the whole batches of the log from log offset from (up to offset
+ * until, which must end a batch, if not SIZE_MAX): applies them to e
+ * (extending trail if not NULL) or, with e NULL, calls each(ctx2, data,
+ * base, off, end) for each segment's part instead. Sets *good_out to the
+ * end of the last whole batch and *len_out to the end of the log. */
+typedef int seg_fn(void *ctx, const unsigned char *data, uint64_t base, size_t off, size_t end);
+
+static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, size_t until, xy_trail *trail,
+                xy_diag_fn *diag, void *ctx, size_t *good_out, size_t *len_out)
+{
+    segs s;
+    int rc = segs_list(db->path, &s, diag, ctx);
+    if (rc) return rc;
+    uint64_t good_all = sizeof LOG_MAGIC, len_all = 0;
+    for (int k = 0; k < s.n && rc == XY_OK; k++) {
+        uint64_t base = s.base[k], size = s.size[k];
+        len_all = base + size;
+        if (torn_header(&s, k)) break;
+        if (base + size <= from && k < s.n - 1) {
+            good_all = base + size;
+            continue;
+        }
+        unsigned char *data;
+        size_t len, good, bad_at;
+        rc = map_segment(s.path[k], diag, ctx, &data, &len);
+        if (rc) break;
+        len_all = base + len;
+        size_t lfrom = from > base + sizeof LOG_MAGIC ? (size_t)(from - base) : sizeof LOG_MAGIC;
+        if (lfrom > len) {
+            xy__diagf(diag, ctx, "%s/snapshot: covers %zu bytes of a log of %llu", db->path, from,
+                      (unsigned long long)(base + len));
+            rc = XY_ECORRUPT;
+        } else if (scan_log(data, len, lfrom, &good, &bad_at) != XY_OK) {
+            xy__diagf(diag, ctx, "%s:%zu: damaged record with committed batches after it (the log is corrupt)",
+                      s.path[k], bad_at);
+            rc = XY_ECORRUPT;
+        } else if (good != len && k < s.n - 1) {
+            xy__diagf(diag, ctx, "%s:%zu: damaged or unfinished batch in a segment that later segments follow "
+                      "(the log is corrupt)", s.path[k], good);
+            rc = XY_ECORRUPT;
+        } else {
+            size_t end = until != SIZE_MAX && until < base + good ? (until > base ? (size_t)(until - base) : lfrom)
+                                                                   : good;
+            if (end > lfrom) {
+                rc = e ? apply_range(db, e, data, base, lfrom, end, 0, trail) : each(ctx2, data, base, lfrom, end);
+                if (rc) {
+                    xy__diagf(diag, ctx, "%s: a record does not decode (the log is corrupt)", s.path[k]);
+                    rc = XY_ECORRUPT;
+                }
+            }
+            good_all = base + good;
+            if (until != SIZE_MAX && until <= base + good) k = s.n;
+        }
+        munmap(data, len);
+    }
+    segs_free(&s);
+    if (rc == XY_OK && from > len_all) {
+        xy__diagf(diag, ctx, "%s/snapshot: covers %zu bytes of a log of %llu", db->path, from,
+                  (unsigned long long)len_all);
+        rc = XY_ECORRUPT;
+    }
+    if (good_out) *good_out = (size_t)good_all;
+    if (len_out) *len_out = (size_t)len_all;
     return rc;
 }
 
@@ -522,33 +677,7 @@ done:
 static int replay(xy_db *db, xy_engine *e, size_t from, size_t until, xy_trail *trail, xy_diag_fn *diag, void *ctx,
                   size_t *good_out, size_t *len_out)
 {
-    unsigned char *data;
-    size_t len, good, bad_at;
-    int rc = map_log(db, diag, ctx, &data, &len);
-    if (rc) goto done;
-    if (from < sizeof LOG_MAGIC) from = sizeof LOG_MAGIC;
-    if (from > len) {
-        xy__diagf(diag, ctx, "%s/snapshot: covers %zu bytes of a log of %zu", db->path, from, len);
-        rc = XY_ECORRUPT;
-        goto done;
-    }
-    rc = scan_log(data, len, from, &good, &bad_at);
-    if (rc) {
-        xy__diagf(diag, ctx, "%s/log:%zu: damaged record with committed batches after it (the log is corrupt)",
-                  db->path, bad_at);
-        goto done;
-    }
-    if (until < good) good = until;
-    rc = apply_range(db, e, data, 0, from, good, 0, trail);
-    if (rc) {
-        xy__diagf(diag, ctx, "%s/log: a record does not decode (the log is corrupt)", db->path);
-        goto done;
-    }
-    if (good_out) *good_out = good;
-    if (len_out) *len_out = len;
-done:
-    if (data) munmap(data, len);
-    return rc;
+    return walk(db, e, NULL, NULL, from, until, trail, diag, ctx, good_out, len_out);
 }
 
 int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **out)
@@ -619,19 +748,30 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
     if (mode == XY_WRITE) (void)xy_trail_flush(&db->trail);
     db->log_size = good;
     if (mode == XY_WRITE) {
-        db->log_fd = open(log, O_WRONLY);
-        if (db->log_fd < 0) {
-            rc = XY_EIO;
-            goto fail;
+        /* Appends go to the last segment. */
+        segs sg;
+        rc = segs_list(path, &sg, diag, ctx);
+        if (rc) goto fail;
+        int k = sg.n - 1;
+        if (torn_header(&sg, k)) {
+            /* A segment a crash cut short in its header holds nothing. */
+            xy__diagf(diag, ctx, "%s: warning: removing a log segment cut short at its start", sg.path[k]);
+            if (unlink(sg.path[k]) || fsync_dir(path)) rc = XY_EIO;
+            k--;
         }
-        if (good != len) {
+        db->seg_base = sg.base[k];
+        db->log_fd = rc ? -1 : open(sg.path[k], O_WRONLY);
+        if (db->log_fd < 0) rc = XY_EIO;
+        if (!rc && good != len && good >= sg.base[k]) {
             /* A batch cut short by a crash was never acknowledged: drop it. */
-            xy__diagf(diag, ctx, "%s/log: warning: dropping %zu bytes of an unfinished batch at offset %zu",
-                      path, len - good, good);
-            if (ftruncate(db->log_fd, (off_t)good) || fsync(db->log_fd)) {
-                rc = XY_EIO;
-                goto fail;
-            }
+            xy__diagf(diag, ctx, "%s: warning: dropping %zu bytes of an unfinished batch at offset %llu",
+                      sg.path[k], len - good, (unsigned long long)(good - sg.base[k]));
+            if (ftruncate(db->log_fd, (off_t)(good - sg.base[k])) || fsync(db->log_fd)) rc = XY_EIO;
+        }
+        segs_free(&sg);
+        if (rc) {
+            rc = rc == XY_ENOENT ? XY_EIO : rc;
+            goto fail;
         }
     }
     xy_free(log);
@@ -729,6 +869,40 @@ xy_buf *xy__db_batch(xy_db *db)
     return &db->batch;
 }
 
+/* Segment size: XY_SEGMENT_BYTES, or the environment's
+ * XINYONG_SEGMENT_BYTES (tests make it small). */
+static uint64_t segment_bytes(void)
+{
+    const char *v = getenv("XINYONG_SEGMENT_BYTES");
+    char *end;
+    unsigned long long n = v ? strtoull(v, &end, 10) : 0;
+    return v && *v && !*end && n > 0 ? (uint64_t)n : XY_SEGMENT_BYTES;
+}
+
+/* Starts a new segment at the end of the log: its header made durable,
+ * and its name, before any batch goes in, so that the log offsets of the
+ * segments always fit together. */
+static int new_segment(xy_db *db)
+{
+    xy_buf path = {0};
+    xy_buf_printf(&path, "%s/log.%llu", db->path, (unsigned long long)db->log_size);
+    int fd = open(path.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int rc = fd < 0 ? XY_EIO : write_all(fd, LOG_MAGIC, sizeof LOG_MAGIC);
+    if (!rc && fsync(fd)) rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
+    if (!rc) rc = fsync_dir(db->path);
+    if (rc) {
+        if (fd >= 0) close(fd);
+        unlink(path.data);
+    } else {
+        close(db->log_fd);
+        db->log_fd = fd;
+        db->seg_base = db->log_size;
+        db->log_size += sizeof LOG_MAGIC;
+    }
+    xy_buf_free(&path);
+    return rc;
+}
+
 int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
 {
     if (db->mode != XY_WRITE) return XY_EINVAL;
@@ -738,14 +912,18 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
     }
     size_t body = batch->len;
     rec_commit(batch, nrecords);
-    if (lseek(db->log_fd, (off_t)db->log_size, SEEK_SET) < 0) return XY_EIO;
-    int rc = write_all(db->log_fd, batch->data, batch->len);
+    uint64_t in_seg = db->log_size - db->seg_base;
+    int rc = XY_OK;
+    if (in_seg > sizeof LOG_MAGIC && in_seg + batch->len > segment_bytes()) rc = new_segment(db);
+    in_seg = db->log_size - db->seg_base;
+    if (!rc && lseek(db->log_fd, (off_t)in_seg, SEEK_SET) < 0) rc = XY_EIO;
+    if (!rc) rc = write_all(db->log_fd, batch->data, batch->len);
     if (!rc && fdatasync(db->log_fd)) rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
     if (rc) {
         /* Nothing of the batch may survive: cut the log back. If even that
          * fails, the missing commit record keeps the batch out of replay. */
         xy__db_unstage(db);
-        if (ftruncate(db->log_fd, (off_t)db->log_size) == 0) (void)fdatasync(db->log_fd);
+        if (ftruncate(db->log_fd, (off_t)in_seg) == 0) (void)fdatasync(db->log_fd);
         return rc;
     }
     db->log_size += batch->len;
@@ -800,14 +978,47 @@ static int cmp_trail(const void *pa, const void *pb)
     return a->r.aux < b->r.aux ? -1 : a->r.aux > b->r.aux;
 }
 
-/* Reads the event record at log offset off (fd: the log) of citizen into
- * *ev, and its id into id[] (NUL-terminated; room for 256). */
-static int read_event(int fd, uint64_t off, uint32_t citizen, xy_event *ev, char *id)
+/* Reads records at log offsets, whichever segment they are in. */
+typedef struct logrd {
+    segs s;
+    int *fd;   /* per segment, opened on first use; -1 until then */
+} logrd;
+
+static int logrd_open(const xy_db *db, logrd *r)
+{
+    int rc = segs_list(db->path, &r->s, NULL, NULL);
+    if (rc) return rc;
+    r->fd = xy_malloc((size_t)r->s.n * sizeof *r->fd);
+    for (int k = 0; k < r->s.n; k++) r->fd[k] = -1;
+    return XY_OK;
+}
+
+static void logrd_close(logrd *r)
+{
+    for (int k = 0; k < r->s.n; k++)
+        if (r->fd[k] >= 0) close(r->fd[k]);
+    xy_free(r->fd);
+    segs_free(&r->s);
+}
+
+/* Reads up to n bytes at log offset off; returns how many, or -1. */
+static ssize_t logrd_read(logrd *r, void *buf, size_t n, uint64_t off)
+{
+    int k = r->s.n - 1;
+    while (k > 0 && r->s.base[k] > off) k--;
+    if (r->fd[k] < 0) r->fd[k] = open(r->s.path[k], O_RDONLY);
+    if (r->fd[k] < 0) return -1;
+    return pread(r->fd[k], buf, n, (off_t)(off - r->s.base[k]));
+}
+
+/* Reads the event record at log offset off of citizen into *ev, and its
+ * id into id[] (NUL-terminated; room for 256). */
+static int read_event(logrd *r, uint64_t off, uint32_t citizen, xy_event *ev, char *id)
 {
     /* One read of the longest record there can be; the header says how
      * much of it is this record. */
     unsigned char buf[8 + 30 + 255];
-    ssize_t got = pread(fd, buf, sizeof buf, (off_t)off);
+    ssize_t got = logrd_read(r, buf, sizeof buf, off);
     if (got < 8) return XY_EIO;
     uint32_t len = get_u32(buf), crc = get_u32(buf + 4);
     if (len < 30 || len > (size_t)got - 8 ||
@@ -826,13 +1037,27 @@ static int read_event(int fd, uint64_t off, uint32_t citizen, xy_event *ev, char
     return XY_OK;
 }
 
-static int open_log_ro(const xy_db *db)
+/* Finding the id of event number seq by counting events through the log
+ * (see xy__db_event_id). */
+typedef struct id_search {
+    xy_db *db;
+    uint64_t seq, k; /* wanted, events counted */
+} id_search;
+
+static int find_id(void *ctx, const unsigned char *data, uint64_t base, size_t off, size_t end)
 {
-    xy_buf log = {0};
-    xy_buf_printf(&log, "%s/log", db->path);
-    int fd = open(log.data, O_RDONLY);
-    xy_buf_free(&log);
-    return fd;
+    id_search *q = ctx;
+    (void)base;
+    while (off < end) {
+        uint32_t rlen = get_u32(data + off);
+        const unsigned char *p = data + off + 8;
+        if (p[0] == R_EVENT && rlen >= 30 && q->k++ == q->seq) {
+            note_event_id(q->db, q->seq, (const char *)p + 30, p[29]);
+            return XY_OK;
+        }
+        off += 8 + rlen;
+    }
+    return XY_OK;
 }
 
 const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq)
@@ -840,38 +1065,26 @@ const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq)
     const uint64_t *v = xy_map_get(&db->hist_ids, seq);
     if (v) return db->hist_idbuf.data + *v;
     /* The citizen's trail knows where its events are in the log. */
-    int fd = open_log_ro(db);
+    logrd lr;
+    int ok = logrd_open(db, &lr) == XY_OK;
     const xy_trail *t = &db->trail;
     xy_trec r;
-    for (uint64_t off = fd >= 0 && c < t->nhead ? t->head[c] : 0; off; off = r.prev) {
+    for (uint64_t off = ok && c < t->nhead ? t->head[c] : 0; off; off = r.prev) {
         int kind = xy_trail_read(t, off, &r);
         if (!kind) break;
         xy_event ev;
         char id[256];
-        if (kind == TRAIL_EVENT && r.aux == seq && read_event(fd, r.log_off, c, &ev, id) == XY_OK) {
+        if (kind == TRAIL_EVENT && r.aux == seq && read_event(&lr, r.log_off, c, &ev, id) == XY_OK) {
             note_event_id(db, seq, id, strlen(id));
             break;
         }
     }
-    if (fd >= 0) close(fd);
+    if (ok) logrd_close(&lr);
     v = xy_map_get(&db->hist_ids, seq);
     if (v) return db->hist_idbuf.data + *v;
     /* Without a usable trail: count events through the log. */
-    unsigned char *data;
-    size_t len, good, bad_at;
-    if (map_log(db, NULL, NULL, &data, &len) == XY_OK && scan_log(data, len, sizeof LOG_MAGIC, &good, &bad_at) == XY_OK) {
-        uint64_t k = 0;
-        for (size_t off = sizeof LOG_MAGIC; off < good;) {
-            uint32_t rlen = get_u32(data + off);
-            const unsigned char *p = data + off + 8;
-            if (p[0] == R_EVENT && rlen >= 30 && k++ == seq) {
-                note_event_id(db, seq, (const char *)p + 30, p[29]);
-                break;
-            }
-            off += 8 + rlen;
-        }
-    }
-    if (data) munmap(data, len);
+    id_search q = {db, seq, 0};
+    (void)walk(db, NULL, find_id, &q, 0, SIZE_MAX, NULL, NULL, NULL, NULL, NULL);
     v = xy_map_get(&db->hist_ids, seq);
     return v ? db->hist_idbuf.data + *v : "?";
 }
@@ -885,7 +1098,8 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
     size_t n = 0, cap = 0;
     xy_inj *inj = NULL;
     size_t ninj = 0, cap_inj = 0;
-    int rc = XY_OK, fd = -1;
+    int rc = XY_OK, have_log = 0;
+    logrd lr;
     xy_engine *e = NULL;
     for (uint64_t off = c < t->nhead ? t->head[c] : 0; off;) {
         trail_item it;
@@ -905,8 +1119,8 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
     qsort(items, n, sizeof *items, cmp_trail);
     for (size_t i = 0; i < n; i++)
         if (items[i].kind == TRAIL_ASSOC) XY_PUSH(inj, ninj, cap_inj, ((xy_inj){items[i].r.day, 0, (int)items[i].r.aux}));
-    fd = open_log_ro(db);
-    if (fd < 0) {
+    have_log = logrd_open(db, &lr) == XY_OK;
+    if (!have_log) {
         rc = XY_ENOENT;
         goto done;
     }
@@ -929,7 +1143,7 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
         if (items[i].kind != TRAIL_EVENT) continue;
         xy_event ev;
         char id[256];
-        if (read_event(fd, items[i].r.log_off, c, &ev, id)) {
+        if (read_event(&lr, items[i].r.log_off, c, &ev, id)) {
             rc = XY_ENOENT;
             goto done;
         }
@@ -945,7 +1159,7 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
     b.flags &= (uint8_t)~CS_LISTED;
     if (memcmp(&a, &b, sizeof a) != 0) rc = XY_ENOENT;
 done:
-    if (fd >= 0) close(fd);
+    if (have_log) logrd_close(&lr);
     if (rc) {
         xy_engine_free(e);
         e = NULL;
@@ -958,40 +1172,56 @@ done:
     return rc;
 }
 
+/* Counting the records of the log by type, for verify. */
+typedef struct log_count {
+    uint64_t counts[R_COMMIT + 1];
+    const char *path;  /* the data directory */
+    xy_diag_fn *diag;  /* where to say what is wrong */
+    void *ctx;
+} log_count;
+
+static int count_records(void *ctx, const unsigned char *data, uint64_t base, size_t off, size_t end)
+{
+    log_count *lc = ctx;
+    while (off < end) {
+        uint32_t rlen = get_u32(data + off);
+        unsigned type = data[off + 8];
+        if (type < R_CITIZEN || type > R_COMMIT) {
+            xy__diagf(lc->diag, lc->ctx, "%s: unknown record type %u at log offset %llu", lc->path, type,
+                      (unsigned long long)(base + off));
+            return XY_ECORRUPT;
+        }
+        lc->counts[type]++;
+        off += 8 + rlen;
+    }
+    return XY_OK;
+}
+
 int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out)
 {
     xy_db probe = {0};
     probe.path = (char *)path;
-    unsigned char *data;
-    size_t len;
-    int rc = map_log(&probe, diag, ctx, &data, &len);
+    segs sg;
+    int rc = segs_list(path, &sg, diag, ctx);
     if (rc) return rc;
+    int nseg = sg.n;
+    segs_free(&sg);
     /* Every record: framing, checksum, type; batches end with a commit. */
-    size_t last_commit, bad_at;
-    int bad = scan_log(data, len, sizeof LOG_MAGIC, &last_commit, &bad_at) != XY_OK;
-    uint64_t counts[R_COMMIT + 1] = {0};
-    for (size_t off = sizeof LOG_MAGIC; off < last_commit;) {
-        uint32_t rlen = get_u32(data + off);
-        unsigned type = data[off + 8];
-        if (type < R_CITIZEN || type > R_COMMIT) {
-            xy__diagf(diag, ctx, "%s/log:%zu: unknown record type %u", path, off, type);
-            bad = 1;
-            break;
-        }
-        counts[type]++;
-        off += 8 + rlen;
-    }
-    if (bad && bad_at != SIZE_MAX)
-        xy__diagf(diag, ctx, "%s/log:%zu: damaged record with committed batches after it", path, bad_at);
+    log_count lc = {{0}, path, diag, ctx};
+    size_t last_commit = 0, len = 0;
+    rc = walk(&probe, NULL, count_records, &lc, 0, SIZE_MAX, NULL, diag, ctx, &last_commit, &len);
+    if (rc == XY_ENOENT || rc == XY_EIO) return rc;
+    int bad = rc != XY_OK;
+    const uint64_t *counts = lc.counts;
     if (!bad && last_commit < len)
         fprintf(out, "log: %zu bytes after the last commit at %zu (an unfinished batch; the next writer drops it)\n",
                 len - last_commit, last_commit);
+    if (!bad && nseg > 1) fprintf(out, "log: %d segments\n", nseg);
     if (!bad)
         fprintf(out, "log: %zu bytes ok: %llu batches; %llu citizens, %llu contacts, %llu events, %llu advances\n",
                 last_commit, (unsigned long long)counts[R_COMMIT], (unsigned long long)counts[R_CITIZEN],
                 (unsigned long long)counts[R_CONTACT], (unsigned long long)counts[R_EVENT],
                 (unsigned long long)counts[R_ADVANCE]);
-    munmap(data, len);
     uint64_t covers = 0, bytes = 0;
     int src = xy__snapshot_verify(path, &covers, &bytes, diag, ctx);
     if (src == XY_ENOENT) fprintf(out, "snapshot: none\n");

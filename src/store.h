@@ -11,6 +11,8 @@
 
 /* Log growth after which a write also refreshes the snapshot. */
 #define XY_SNAPSHOT_EVERY ((uint64_t)256 << 20)
+/* Default size past which a writer starts a new log segment. */
+#define XY_SEGMENT_BYTES ((uint64_t)1 << 30)
 
 /* Record types of the log. */
 enum { R_CITIZEN = 1, R_CONTACT = 2, R_EVENT = 3, R_ADVANCE = 4, R_COMMIT = 5 };
@@ -19,7 +21,8 @@ struct xy_db {
     char *path;             /* data directory */
     int mode;               /* XY_READ or XY_WRITE */
     int lock_fd;            /* writer lock, -1 for readers */
-    int log_fd;             /* log, open for appending (writers) */
+    int log_fd;             /* the log's last segment, open for appending (writers) */
+    uint64_t seg_base;      /* log offset at which that segment begins */
     uint64_t log_size;      /* bytes of the log up to the last commit */
     uint64_t snapshot_offset; /* log bytes the latest snapshot covers */
     int snap_pid;           /* background snapshot being written, or 0 */

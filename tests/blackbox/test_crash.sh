@@ -43,8 +43,9 @@ fresh clean "$R"
 setup load citizens "$T/citizens.csv"
 use crash
 # Snapshots every 300 kB of log, written by a child process in the
-# background: kills land during them too.
+# background, and a new log segment every 500 kB: kills land during both.
 export XINYONG_SNAPSHOT_EVERY=300000
+export XINYONG_SEGMENT_BYTES=500000
 
 acked=0
 for round in $(seq 1 "$ROUNDS"); do
@@ -75,6 +76,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 run verify
 expect_out "background snapshots were written along the way" "covers the log up to byte"
+expect_out "... and the log went on in new segments" "segments"
 run stats --json
 crashed=$OUT
 run --data "$T/clean" stats --json

@@ -4,6 +4,11 @@
 . "$XY_ROOT/tests/blackbox/scenario.sh"
 EX="$XY_ROOT/examples"
 
+# last_segment DIR: the file of the log's last segment.
+last_segment() {
+    ls "$1" | grep -E '^log(\.[0-9]+)?$' | sort -t. -k2,2n | tail -n 1
+}
+
 # every_explain: the explain --json of every example citizen, one per line.
 every_explain() {
     tail -n +2 "$EX/citizens.csv" | cut -d, -f1 | while read -r id; do "$XY" explain "$id" --json; done
@@ -116,7 +121,7 @@ expect_rc "verify finds the damaged record" 2
 # it, the next writer cuts it off with a warning, nothing committed is lost.
 cp -r "$D" "$T/torn"
 before=$("$XY" --data "$T/torn" stats --json)
-printf '\060\000\000\000\001\002\003\004partial-batch' >>"$T/torn/log"
+printf '\060\000\000\000\001\002\003\004partial-batch' >>"$T/torn/$(last_segment "$T/torn")"
 run --data "$T/torn" stats --json
 expect_rc "readers open a log with a torn tail" 0
 expect_eq "... and see every committed batch" "$OUT" "$before"
@@ -128,6 +133,52 @@ expect_err "... with a warning" "dropping"
 run --data "$T/torn" verify
 expect_rc "... after which the log verifies" 0
 expect_not_out "... with nothing after the last commit" "after the last commit"
+
+# A log in several segments (XINYONG_SEGMENT_BYTES makes them small)
+# holds the same state and explanations as one; damage in a segment that
+# later ones follow is corruption naming it, as is a missing segment; a
+# last segment cut short in its header (a crash while starting it) holds
+# nothing and the next writer removes it.
+export XINYONG_SEGMENT_BYTES=3000
+fresh seg "$XY_ROOT/rules"
+setup load citizens "$EX/citizens.csv"
+setup load contacts "$EX/contacts.csv"
+setup load events "$EX/events.csv"
+setup advance 2025-06-30
+unset XINYONG_SEGMENT_BYTES
+nseg=$(ls "$D" | grep -cE '^log\.[0-9]+$')
+expect_eq "small segments: the log is in several files" "$([ "$nseg" -ge 2 ] && echo several)" several
+run stats --json
+expect_eq "... with the same state as one segment" "$OUT" "$(cat "$T/plain.stats")"
+every_explain >"$T/seg.explain"
+expect_eq "... and the same explanations" "$(cmp -s "$T/plain.explain" "$T/seg.explain" && echo same)" same
+run verify
+expect_rc "... which verify accepts" 0
+expect_out "... counting the segments" "segments"
+cp -r "$D" "$T/segflip"
+printf 'Z' | dd of="$T/segflip/log" bs=1 seek=200 conv=notrunc 2>/dev/null
+run --data "$T/segflip" stats
+expect_rc "a damaged record in a segment before the last stops start-up" 2
+expect_err "... naming the segment and the offset" "segflip/log:"
+cp -r "$D" "$T/seggap"
+rm "$T/seggap/$(ls "$T/seggap" | grep -E '^log\.[0-9]+$' | sort -t. -k2,2n | head -n 1)"
+run --data "$T/seggap" stats
+expect_rc "a missing segment stops start-up" 2
+expect_err "... saying where the log breaks" "does not begin where"
+cp -r "$D" "$T/seghead"
+last=$(last_segment "$T/seghead")
+base=${last#log}
+base=${base#.}
+end=$(( ${base:-0} + $(wc -c <"$T/seghead/$last") ))
+printf 'XINYO' >"$T/seghead/log.$end"
+run --data "$T/seghead" stats --json
+expect_rc "a last segment cut short in its header: readers open the log" 0
+expect_eq "... and see every batch" "$OUT" "$(cat "$T/plain.stats")"
+run --data "$T/seghead" advance 2025-07-01
+expect_rc "... a writer goes on" 0
+expect_err "... removing it" "removing a log segment"
+run --data "$T/seghead" verify
+expect_rc "... after which the log verifies" 0
 
 # One writer at a time; readers go on.
 if command -v flock >/dev/null 2>&1; then

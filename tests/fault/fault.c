@@ -1,6 +1,6 @@
 /* fault.c -- an LD_PRELOAD shim for fault-injection tests. It makes
  * write()/pwrite() or fdatasync()/fsync() fail on files whose path ends
- * with XY_FAULT_FILE (default "/log"):
+ * with XY_FAULT_FILE (default: the log's segments, DATA/log and DATA/log.N):
  *   XY_FAULT=write:ENOSPC | write:EIO | fsync:ENOSPC | fsync:EIO
  * Other calls pass through untouched. */
 #define _GNU_SOURCE
@@ -17,14 +17,21 @@ static int matches(int fd, const char *op)
     const char *f = getenv("XY_FAULT");
     if (!f || strncmp(f, op, strlen(op)) != 0 || f[strlen(op)] != ':') return 0;
     const char *suffix = getenv("XY_FAULT_FILE");
-    if (!suffix) suffix = "/log";
     char link[64], path[PATH_MAX];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, path, sizeof path - 1);
     if (n <= 0) return 0;
     path[n] = 0;
-    size_t ls = strlen(suffix);
-    if ((size_t)n < ls || strcmp(path + n - ls, suffix) != 0) return 0;
+    if (suffix) {
+        size_t ls = strlen(suffix);
+        if ((size_t)n < ls || strcmp(path + n - ls, suffix) != 0) return 0;
+    } else {
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        if (strcmp(base, "log") != 0 && (strncmp(base, "log.", 4) != 0 || !base[4] ||
+                                         strspn(base + 4, "0123456789") != strlen(base + 4)))
+            return 0;
+    }
     errno = strstr(f, "ENOSPC") ? ENOSPC : EIO;
     return 1;
 }
