@@ -309,9 +309,10 @@ static const command commands[] = {
      "commands start from it and replay only the log written after it. A writer\n"
      "also does this by itself each time the log has grown by 256 MiB."},
     {"verify", cmd_verify, "xinyong verify",
-     "Checks every record of the log (length, checksum, type) and every section of\n"
-     "the snapshot, and says what it found. A problem is reported with its file and\n"
-     "byte offset, and the exit status is 2."},
+     "Checks every record of the log in every segment (length, checksum, type),\n"
+     "that the segments follow on from each other, every section of the snapshot,\n"
+     "the history index and the event-index runs, and says what it found. A problem\n"
+     "is reported with its file and byte offset, and the exit status is 2."},
     {"help", cmd_help, "xinyong help [COMMAND]", "Describes the commands, or one command."},
 };
 
