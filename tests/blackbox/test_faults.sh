@@ -26,6 +26,17 @@ for fault in write:ENOSPC write:EIO fsync:ENOSPC fsync:EIO; do
     run verify
     expect_rc "$fault: the store verifies" 0
 done
+# The same when the load would start a new log segment: the segment is
+# not left behind.
+for fault in write:ENOSPC fsync:EIO; do
+    LD_PRELOAD="$SHIM" XY_FAULT=$fault XINYONG_SEGMENT_BYTES=1000 "$XY" load events "$EX/events.csv" >"$T/out" 2>"$T/err"
+    RC=$?
+    ERR=$(cat "$T/err")
+    expect_rc "$fault starting a new log segment: storage error" 2
+    expect_eq "... no segment left behind" "$(ls "$D" | grep -cE '^log\.[0-9]+$')" 0
+    run stats --json
+    expect_eq "... nothing applied, all before kept" "$OUT" "$before"
+done
 LD_PRELOAD="$SHIM" XY_FAULT=write:ENOSPC XY_FAULT_FILE=/snapshot.tmp "$XY" snapshot >/dev/null 2>"$T/err"
 RC=$?
 ERR=$(cat "$T/err")
