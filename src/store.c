@@ -489,20 +489,28 @@ done:
  * writer starts a new segment when the next batch would take the current
  * one past XINYONG_SEGMENT_BYTES (default XY_SEGMENT_BYTES), so a batch
  * never spans two and every segment but the last ends with a commit. */
+typedef struct seg {
+    uint64_t base;  /* log offset of its first byte */
+    uint64_t size;  /* its length when listed */
+    char *path;     /* its file */
+} seg;
+
 typedef struct segs {
-    int n;           /* segments */
-    uint64_t *base;  /* log offset of each one's first byte */
-    uint64_t *size;  /* its length when listed */
-    char **path;     /* its file */
+    seg *g;         /* in log order */
+    int n;          /* how many */
 } segs;
 
 static void segs_free(segs *s)
 {
-    for (int k = 0; k < s->n; k++) xy_free(s->path[k]);
-    xy_free(s->base);
-    xy_free(s->size);
-    xy_free(s->path);
+    for (int k = 0; k < s->n; k++) xy_free(s->g[k].path);
+    xy_free(s->g);
     memset(s, 0, sizeof *s);
+}
+
+static int cmp_seg(const void *a, const void *b)
+{
+    const seg *x = a, *y = b;
+    return x->base < y->base ? -1 : x->base > y->base;
 }
 
 /* Lists the segments of dir in order and checks that each begins where
@@ -513,7 +521,7 @@ static int segs_list(const char *dir, segs *s, xy_diag_fn *diag, void *ctx)
     DIR *dh = opendir(dir);
     if (!dh) return errno == ENOENT ? XY_ENOENT : XY_EIO;
     struct dirent *de;
-    size_t cap = 0, capb = 0, caps = 0, n = 0;
+    size_t cap = 0, n = 0;
     while ((de = readdir(dh)) != NULL) {
         uint64_t base = 0;
         if (strcmp(de->d_name, "log") != 0) {
@@ -522,40 +530,26 @@ static int segs_list(const char *dir, segs *s, xy_diag_fn *diag, void *ctx)
             while (*d >= '0' && *d <= '9') base = base * 10 + (uint64_t)(*d++ - '0');
             if (*d || base == 0) continue;
         }
-        char *path = join(dir, de->d_name);
-        XY_PUSH(s->path, n, cap, path);
-        n--;
-        XY_PUSH(s->base, n, capb, base);
-        n--;
-        XY_PUSH(s->size, n, caps, 0);
+        XY_PUSH(s->g, n, cap, ((seg){base, 0, join(dir, de->d_name)}));
     }
     closedir(dh);
     s->n = (int)n;
-    /* Few segments (one per gigabyte): insertion sort by base. */
-    for (int k = 1; k < s->n; k++)
-        for (int j = k; j > 0 && s->base[j - 1] > s->base[j]; j--) {
-            uint64_t b = s->base[j];
-            s->base[j] = s->base[j - 1];
-            s->base[j - 1] = b;
-            char *p = s->path[j];
-            s->path[j] = s->path[j - 1];
-            s->path[j - 1] = p;
-        }
-    if (s->n == 0 || s->base[0] != 0) {
+    qsort(s->g, n, sizeof *s->g, cmp_seg);
+    if (s->n == 0 || s->g[0].base != 0) {
         xy__diagf(diag, ctx, "%s: not a data directory (no log; run 'xinyong init')", dir);
         segs_free(s);
         return XY_ENOENT;
     }
     for (int k = 0; k < s->n; k++) {
         struct stat st;
-        if (stat(s->path[k], &st)) {
+        if (stat(s->g[k].path, &st)) {
             segs_free(s);
             return XY_EIO;
         }
-        s->size[k] = (uint64_t)st.st_size;
-        if (k && s->base[k] != s->base[k - 1] + s->size[k - 1]) {
+        s->g[k].size = (uint64_t)st.st_size;
+        if (k && s->g[k].base != s->g[k - 1].base + s->g[k - 1].size) {
             xy__diagf(diag, ctx, "%s: does not begin where %s ends (at log offset %llu; the log is corrupt)",
-                      s->path[k], s->path[k - 1], (unsigned long long)(s->base[k - 1] + s->size[k - 1]));
+                      s->g[k].path, s->g[k - 1].path, (unsigned long long)(s->g[k - 1].base + s->g[k - 1].size));
             segs_free(s);
             return XY_ECORRUPT;
         }
@@ -602,7 +596,7 @@ done:
  * next writer removes it. */
 static int torn_header(const segs *s, int k)
 {
-    return k == s->n - 1 && k > 0 && s->size[k] < sizeof LOG_MAGIC;
+    return k == s->n - 1 && k > 0 && s->g[k].size < sizeof LOG_MAGIC;
 }
 
 /* Walks the whole batches of the log from log offset from (up to offset
@@ -620,7 +614,7 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
     if (rc) return rc;
     uint64_t good_all = sizeof LOG_MAGIC, len_all = 0;
     for (int k = 0; k < s.n && rc == XY_OK; k++) {
-        uint64_t base = s.base[k], size = s.size[k];
+        uint64_t base = s.g[k].base, size = s.g[k].size;
         len_all = base + size;
         if (torn_header(&s, k)) break;
         if (base + size <= from && k < s.n - 1) {
@@ -629,7 +623,7 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
         }
         unsigned char *data;
         size_t len, good, bad_at;
-        rc = map_segment(s.path[k], diag, ctx, &data, &len);
+        rc = map_segment(s.g[k].path, diag, ctx, &data, &len);
         if (rc) break;
         len_all = base + len;
         size_t lfrom = from > base + sizeof LOG_MAGIC ? (size_t)(from - base) : sizeof LOG_MAGIC;
@@ -639,11 +633,11 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
             rc = XY_ECORRUPT;
         } else if (scan_log(data, len, lfrom, &good, &bad_at) != XY_OK) {
             xy__diagf(diag, ctx, "%s:%zu: damaged record with committed batches after it (the log is corrupt)",
-                      s.path[k], bad_at);
+                      s.g[k].path, bad_at);
             rc = XY_ECORRUPT;
         } else if (good != len && k < s.n - 1) {
             xy__diagf(diag, ctx, "%s:%zu: damaged or unfinished batch in a segment that later segments follow "
-                      "(the log is corrupt)", s.path[k], good);
+                      "(the log is corrupt)", s.g[k].path, good);
             rc = XY_ECORRUPT;
         } else {
             size_t end = until != SIZE_MAX && until < base + good ? (until > base ? (size_t)(until - base) : lfrom)
@@ -651,7 +645,7 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
             if (end > lfrom) {
                 rc = e ? apply_range(db, e, data, base, lfrom, end, 0, trail) : each(ctx2, data, base, lfrom, end);
                 if (rc) {
-                    xy__diagf(diag, ctx, "%s: a record does not decode (the log is corrupt)", s.path[k]);
+                    xy__diagf(diag, ctx, "%s: a record does not decode (the log is corrupt)", s.g[k].path);
                     rc = XY_ECORRUPT;
                 }
             }
@@ -755,18 +749,18 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
         int k = sg.n - 1;
         if (torn_header(&sg, k)) {
             /* A segment a crash cut short in its header holds nothing. */
-            xy__diagf(diag, ctx, "%s: warning: removing a log segment cut short at its start", sg.path[k]);
-            if (unlink(sg.path[k]) || fsync_dir(path)) rc = XY_EIO;
+            xy__diagf(diag, ctx, "%s: warning: removing a log segment cut short at its start", sg.g[k].path);
+            if (unlink(sg.g[k].path) || fsync_dir(path)) rc = XY_EIO;
             k--;
         }
-        db->seg_base = sg.base[k];
-        db->log_fd = rc ? -1 : open(sg.path[k], O_WRONLY);
+        db->seg_base = sg.g[k].base;
+        db->log_fd = rc ? -1 : open(sg.g[k].path, O_WRONLY);
         if (db->log_fd < 0) rc = XY_EIO;
-        if (!rc && good != len && good >= sg.base[k]) {
+        if (!rc && good != len && good >= sg.g[k].base) {
             /* A batch cut short by a crash was never acknowledged: drop it. */
             xy__diagf(diag, ctx, "%s: warning: dropping %zu bytes of an unfinished batch at offset %llu",
-                      sg.path[k], len - good, (unsigned long long)(good - sg.base[k]));
-            if (ftruncate(db->log_fd, (off_t)(good - sg.base[k])) || fsync(db->log_fd)) rc = XY_EIO;
+                      sg.g[k].path, len - good, (unsigned long long)(good - sg.g[k].base));
+            if (ftruncate(db->log_fd, (off_t)(good - sg.g[k].base)) || fsync(db->log_fd)) rc = XY_EIO;
         }
         segs_free(&sg);
         if (rc) {
@@ -1005,10 +999,10 @@ static void logrd_close(logrd *r)
 static ssize_t logrd_read(logrd *r, void *buf, size_t n, uint64_t off)
 {
     int k = r->s.n - 1;
-    while (k > 0 && r->s.base[k] > off) k--;
-    if (r->fd[k] < 0) r->fd[k] = open(r->s.path[k], O_RDONLY);
+    while (k > 0 && r->s.g[k].base > off) k--;
+    if (r->fd[k] < 0) r->fd[k] = open(r->s.g[k].path, O_RDONLY);
     if (r->fd[k] < 0) return -1;
-    return pread(r->fd[k], buf, n, (off_t)(off - r->s.base[k]));
+    return pread(r->fd[k], buf, n, (off_t)(off - r->s.g[k].base));
 }
 
 /* Reads the event record at log offset off of citizen into *ev, and its
