@@ -777,15 +777,19 @@ fail:
     return rc;
 }
 
-/* Log growth between automatic snapshots: XY_SNAPSHOT_EVERY, or the
- * environment's XINYONG_SNAPSHOT_EVERY (bytes; tests make it small). */
-static uint64_t snapshot_every(void)
+/* A size in bytes from the environment variable name (tests make the
+ * store's intervals small), or dflt when it is unset or not a positive
+ * number. */
+static uint64_t env_bytes(const char *name, uint64_t dflt)
 {
-    const char *v = getenv("XINYONG_SNAPSHOT_EVERY");
+    const char *v = getenv(name);
     char *end;
     unsigned long long n = v ? strtoull(v, &end, 10) : 0;
-    return v && *v && !*end && n > 0 ? (uint64_t)n : XY_SNAPSHOT_EVERY;
+    return v && *v && !*end && n > 0 ? (uint64_t)n : dflt;
 }
+
+/* Log growth between automatic snapshots. */
+static uint64_t snapshot_every(void) { return env_bytes("XINYONG_SNAPSHOT_EVERY", XY_SNAPSHOT_EVERY); }
 
 /* A snapshot is an optimisation (the batches are durable in the log
  * already), so writing one must not stall the writer: a child process
@@ -863,15 +867,8 @@ xy_buf *xy__db_batch(xy_db *db)
     return &db->batch;
 }
 
-/* Segment size: XY_SEGMENT_BYTES, or the environment's
- * XINYONG_SEGMENT_BYTES (tests make it small). */
-static uint64_t segment_bytes(void)
-{
-    const char *v = getenv("XINYONG_SEGMENT_BYTES");
-    char *end;
-    unsigned long long n = v ? strtoull(v, &end, 10) : 0;
-    return v && *v && !*end && n > 0 ? (uint64_t)n : XY_SEGMENT_BYTES;
-}
+/* Size past which a writer starts a new log segment. */
+static uint64_t segment_bytes(void) { return env_bytes("XINYONG_SEGMENT_BYTES", XY_SEGMENT_BYTES); }
 
 /* Starts a new segment at the end of the log: its header made durable,
  * and its name, before any batch goes in, so that the log offsets of the
