@@ -758,7 +758,7 @@ int xy_engine_apply(xy_engine *e, const xy_event *events, size_t n)
      * a few events ahead overlaps those misses without changing the order
      * in which events are applied. */
 #ifndef XY_APPLY_AHEAD
-#define XY_APPLY_AHEAD 16
+#define XY_APPLY_AHEAD 16 /* tunable at build time for experiments (docs/performance.md) */
 #endif
     enum { AHEAD = XY_APPLY_AHEAD };
     const uint8_t *limited = e->rules->limited;
