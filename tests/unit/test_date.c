@@ -39,6 +39,16 @@ TEST(date_rejects_impossible_dates)
     ASSERT_EQ(xy_day_parse("1900-02-29", 10, &d), XY_EINPUT);
 }
 
+TEST(date_valid_is_exactly_what_parse_gives)
+{
+    xy_day lo, hi;
+    ASSERT_EQ(xy_day_parse("1000-01-01", 10, &lo), XY_OK);
+    ASSERT_EQ(xy_day_parse("9999-12-31", 10, &hi), XY_OK);
+    ASSERT(xy_day_valid(lo) && xy_day_valid(hi) && xy_day_valid(0));
+    ASSERT(!xy_day_valid(lo - 1) && !xy_day_valid(hi + 1));
+    ASSERT(!xy_day_valid(XY_DAY_NONE) && !xy_day_valid(INT32_MAX));
+}
+
 TEST(date_age_counts_whole_years)
 {
     xy_day b, on;
