@@ -183,7 +183,6 @@ typedef struct applier {
     xy_trail *trail;     /* history index to extend, or NULL */
     uint64_t base;       /* log offset of the data being applied */
     xy_day clock;        /* the engine's clock once the queued events apply */
-    int staged;          /* events are in the index already (a commit) */
     int index;           /* events go into the event index (see apply_range) */
     xy_engine *e;        /* engine being fed */
     size_t nevs;         /* events waiting to be applied together */
@@ -345,7 +344,6 @@ static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint6
     a->trail = trail;
     a->base = base;
     a->clock = e->today;
-    a->staged = staged;
     a->e = e;
     a->nevs = 0;
     /* Events a load staged are in the event index already; an engine
