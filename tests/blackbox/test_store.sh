@@ -4,6 +4,16 @@
 . "$XY_ROOT/tests/blackbox/scenario.sh"
 EX="$XY_ROOT/examples"
 
+# overwrite FILE OFFSET BYTES: puts BYTES into FILE at OFFSET (damage).
+overwrite() {
+    printf '%s' "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+
+# first_run DIR: the file of the first event-index run of DIR.
+first_run() {
+    ls "$1"/ev-*.run | head -n 1
+}
+
 # last_segment DIR: the file of the log's last segment.
 last_segment() {
     ls "$1" | grep -E '^log(\.[0-9]+)?$' | sort -t. -k2,2n | tail -n 1
@@ -50,7 +60,7 @@ expect_out "re-sent file after a snapshot: all duplicates" "188 rows, 0 applied,
 # A flipped byte in the snapshot is found at start-up and by verify.
 cp -r "$D" "$T/flip"
 size=$(stat -c %s "$T/flip/snapshot")
-printf 'Z' | dd of="$T/flip/snapshot" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+overwrite "$T/flip/snapshot" $((size / 2)) Z
 run --data "$T/flip" stats
 expect_rc "a damaged snapshot stops start-up" 2
 expect_err "... naming the file and offset" "flip/snapshot:"
@@ -61,7 +71,7 @@ expect_err "... with its offset" "snapshot section checksum mismatch"
 # A damaged history index is found by verify; explanations stay the same
 # (they come from the log then), and a writer rebuilds a deleted one.
 cp -r "$D" "$T/trailflip"
-printf 'Z' | dd of="$T/trailflip/trail" bs=1 seek=70 conv=notrunc 2>/dev/null
+overwrite "$T/trailflip/trail" 70 Z
 run --data "$T/trailflip" verify
 expect_rc "verify finds a damaged trail record" 2
 expect_err "... with its offset" "trailflip/trail:48: damaged record"
@@ -78,8 +88,8 @@ expect_eq "... and which explains the same" "$(cmp -s "$T/plain.explain" "$T/tra
 # A damaged run of the event index is found by verify; a missing one makes
 # start-up replay the log, with the same state.
 cp -r "$D" "$T/runflip"
-run_file=$(ls "$T/runflip"/ev-*.run | head -n 1)
-printf 'Z' | dd of="$run_file" bs=1 seek=80 conv=notrunc 2>/dev/null
+run_file=$(first_run "$T/runflip")
+overwrite "$run_file" 80 Z
 run --data "$T/runflip" verify
 expect_rc "verify finds a damaged run of the event index" 2
 expect_err "... naming it" "checksum mismatch"
@@ -94,8 +104,8 @@ expect_out "... and re-sent events are still duplicates" "188 rows, 0 applied, 1
 # warns without calling it damage, start-up replays the log, and the next
 # snapshot writes the run again in the current format.
 cp -r "$D" "$T/runold"
-run_file=$(ls "$T/runold"/ev-*.run | head -n 1)
-printf '000' | dd of="$run_file" bs=1 seek=13 conv=notrunc 2>/dev/null
+run_file=$(first_run "$T/runold")
+overwrite "$run_file" 13 000
 run --data "$T/runold" verify
 expect_rc "verify accepts a run of another format version" 0
 expect_err "... with a warning naming it" "run of another format version"
@@ -110,7 +120,7 @@ expect_eq "... without the warning" "$(case "$ERR" in *"another format"*) echo w
 # A flipped byte in the middle of the log, with committed batches after it.
 cp -r "$D" "$T/logflip"
 rm -f "$T/logflip/snapshot"
-printf 'Z' | dd of="$T/logflip/log" bs=1 seek=200 conv=notrunc 2>/dev/null
+overwrite "$T/logflip/log" 200 Z
 run --data "$T/logflip" stats
 expect_rc "a damaged log record stops start-up" 2
 expect_err "... naming the log and the record's offset" "logflip/log:"
@@ -156,7 +166,7 @@ run verify
 expect_rc "... which verify accepts" 0
 expect_out "... counting the segments" "segments"
 cp -r "$D" "$T/segflip"
-printf 'Z' | dd of="$T/segflip/log" bs=1 seek=200 conv=notrunc 2>/dev/null
+overwrite "$T/segflip/log" 200 Z
 run --data "$T/segflip" stats
 expect_rc "a damaged record in a segment before the last stops start-up" 2
 expect_err "... naming the segment and the offset" "segflip/log:"
