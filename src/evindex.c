@@ -126,11 +126,18 @@ static xy_evslot *slots_new(size_t n)
     return s;
 }
 
+static void mem_free(xy_evmem *m)
+{
+    slots_free(m->slot, m->slot ? m->mask + 1 : 0);
+    memset(m, 0, sizeof *m);
+}
+
 void xy_evindex_free(xy_evindex *x)
 {
     for (int i = 0; i < x->nrun; i++) run_close(&x->run[i]);
     xy_free(x->run);
-    slots_free(x->slot, x->slot ? x->mask + 1 : 0);
+    mem_free(&x->mem);
+    mem_free(&x->frozen);
     xy_free(x->dir);
     memset(x, 0, sizeof *x);
 }
@@ -141,79 +148,127 @@ static inline int empty(const xy_evslot *s) { return s->hi == 0 && s->lo == 0; }
 
 void xy_evindex_prefetch(const xy_evindex *x, const uint64_t key[2])
 {
-    if (x->slot) XY_PREFETCH(&x->slot[key[0] & x->mask]);
+    if (x->mem.slot) XY_PREFETCH(&x->mem.slot[key[0] & x->mem.mask]);
+    if (x->frozen.count) XY_PREFETCH(&x->frozen.slot[key[0] & x->frozen.mask]);
     for (int k = 0; k < x->nrun; k++) XY_PREFETCH(x->run[k].bloom + bloom_block(x->run[k].nbloom, key) * 64);
 }
 
-static void place(xy_evindex *x, const xy_evslot *e)
+static void place(xy_evmem *m, const xy_evslot *e)
 {
-    size_t i = e->hi & x->mask;
-    while (!empty(&x->slot[i])) i = (i + 1) & x->mask;
-    x->slot[i] = *e;
+    size_t i = e->hi & m->mask;
+    while (!empty(&m->slot[i])) i = (i + 1) & m->mask;
+    m->slot[i] = *e;
 }
 
-/* Rebuilds the memtable with room for need entries. */
-static void rebuild(xy_evindex *x, size_t need)
+/* Rebuilds table m with room for need entries. */
+static void rebuild(xy_evmem *m, size_t need)
 {
-    xy_evslot *old = x->slot;
-    size_t n = old ? x->mask + 1 : 0, cap = 64;
+    xy_evslot *old = m->slot;
+    size_t n = old ? m->mask + 1 : 0, cap = 64;
     while (cap < need * 2 + 2) cap *= 2;
-    x->slot = slots_new(cap);
-    x->mask = cap - 1;
-    x->count = 0;
+    m->slot = slots_new(cap);
+    m->mask = cap - 1;
     for (size_t i = 0; i < n; i++)
-        if (!empty(&old[i])) {
-            place(x, &old[i]);
-            x->count++;
-        }
+        if (!empty(&old[i])) place(m, &old[i]);
     slots_free(old, n);
 }
 
-/* Drops the memtable's entries numbered below keep_from, keeping its
- * size: the table regrows to the same size between snapshots anyway, and
- * reusing its memory spares the page faults of a fresh table (which on a
- * virtual machine cost more than the inserts). */
-static void purge(xy_evindex *x, uint64_t keep_from)
+static void mem_put(xy_evmem *m, const xy_evslot *e)
 {
-    if (!x->slot) return;
-    size_t n = x->mask + 1, kept = 0;
+    if (!m->slot || (m->count + 1) * 2 > m->mask + 1) rebuild(m, m->count + 1);
+    place(m, e);
+    if (m->count == 0 || e->seq < m->lo) m->lo = e->seq;
+    if (m->count == 0 || e->seq > m->hi) m->hi = e->seq;
+    m->count++;
+}
+
+static int mem_find(const xy_evmem *m, const uint64_t key[2], uint64_t *content, uint64_t *seq)
+{
+    if (!m->count) return 0;
+    for (size_t i = key[0] & m->mask; !empty(&m->slot[i]); i = (i + 1) & m->mask)
+        if (m->slot[i].hi == key[0] && m->slot[i].lo == key[1]) {
+            *content = m->slot[i].content;
+            *seq = m->slot[i].seq;
+            return 1;
+        }
+    return 0;
+}
+
+/* Drops the entries of m numbered below keep_from, keeping its size: the
+ * table regrows to the same size between snapshots anyway, and reusing
+ * its memory spares the page faults of a fresh table (which on a virtual
+ * machine cost more than the inserts). */
+static void purge(xy_evmem *m, uint64_t keep_from)
+{
+    if (!m->count || m->lo >= keep_from) return;
+    size_t n = m->mask + 1, kept = 0;
     xy_evslot *keep = NULL;
     size_t cap = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!empty(&x->slot[i]) && x->slot[i].seq >= keep_from) XY_PUSH(keep, kept, cap, x->slot[i]);
-    memset(x->slot, 0, n * sizeof *x->slot);
-    for (size_t i = 0; i < kept; i++) place(x, &keep[i]);
-    x->count = kept;
+    if (m->hi >= keep_from)
+        for (size_t i = 0; i < n; i++)
+            if (!empty(&m->slot[i]) && m->slot[i].seq >= keep_from) XY_PUSH(keep, kept, cap, m->slot[i]);
+    memset(m->slot, 0, n * sizeof *m->slot);
+    m->count = 0;
+    for (size_t i = 0; i < kept; i++) mem_put(m, &keep[i]);
     xy_free(keep);
+}
+
+/* Whether a fork copies table m to the child (how = MADV_KEEPONFORK) or
+ * gives the child zeros in its place (MADV_WIPEONFORK). Only tables of
+ * their own mapping can be marked; small ones stay on the heap, where a
+ * copy costs little. */
+static void mem_on_fork(const xy_evmem *m, int how)
+{
+    size_t bytes = m->slot ? (m->mask + 1) * sizeof *m->slot : 0;
+    if (bytes >= ((size_t)1 << 20)) (void)madvise(m->slot, bytes, how);
+}
+
+void xy_evindex_freeze(xy_evindex *x)
+{
+    if (x->frozen.count) {
+        /* A snapshot that failed left its entries frozen: the new ones
+         * join them. */
+        for (size_t i = 0; x->mem.slot && i <= x->mem.mask; i++)
+            if (!empty(&x->mem.slot[i])) mem_put(&x->frozen, &x->mem.slot[i]);
+        purge(&x->mem, UINT64_MAX);
+    } else {
+        xy_evmem t = x->frozen;
+        x->frozen = x->mem;
+        x->mem = t;
+    }
+#if defined(MADV_WIPEONFORK) && defined(MADV_KEEPONFORK)
+    mem_on_fork(&x->frozen, MADV_KEEPONFORK);
+    mem_on_fork(&x->mem, MADV_WIPEONFORK);
+#endif
 }
 
 void xy_evindex_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq)
 {
-    if (!x->slot || (x->count + 1) * 2 > x->mask + 1) rebuild(x, x->count + 1);
     xy_evslot e = {key[0], key[1], content, seq};
-    place(x, &e);
-    x->count++;
+    mem_put(&x->mem, &e);
 }
 
 void xy_evindex_del(xy_evindex *x, const uint64_t key[2])
 {
-    if (!x->slot) return;
-    size_t i = key[0] & x->mask;
-    while (x->slot[i].hi != key[0] || x->slot[i].lo != key[1]) {
-        if (empty(&x->slot[i])) return;
-        i = (i + 1) & x->mask;
+    xy_evmem *m = &x->mem;
+    if (!m->count) return;
+    size_t i = key[0] & m->mask;
+    while (m->slot[i].hi != key[0] || m->slot[i].lo != key[1]) {
+        if (empty(&m->slot[i])) return;
+        i = (i + 1) & m->mask;
     }
-    /* Backward-shift deletion, as in xy_map_del. */
+    /* Backward-shift deletion, as in xy_map_del. The bounds lo and hi
+     * stay: they need only hold every number left. */
     size_t hole = i;
-    for (size_t j = (i + 1) & x->mask; !empty(&x->slot[j]); j = (j + 1) & x->mask) {
-        size_t home = x->slot[j].hi & x->mask;
+    for (size_t j = (i + 1) & m->mask; !empty(&m->slot[j]); j = (j + 1) & m->mask) {
+        size_t home = m->slot[j].hi & m->mask;
         int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
         if (between) continue;
-        x->slot[hole] = x->slot[j];
+        m->slot[hole] = m->slot[j];
         hole = j;
     }
-    memset(&x->slot[hole], 0, sizeof x->slot[hole]);
-    x->count--;
+    memset(&m->slot[hole], 0, sizeof m->slot[hole]);
+    m->count--;
 }
 
 /* ------------------------------------------------------------------ runs */
@@ -270,15 +325,7 @@ static int run_find(const xy_evrun *r, const uint64_t key[2], uint64_t *content)
 
 int xy_evindex_find(const xy_evindex *x, const uint64_t key[2], uint64_t *content, uint64_t *seq)
 {
-    if (x->slot) {
-        size_t i = key[0] & x->mask;
-        for (; !empty(&x->slot[i]); i = (i + 1) & x->mask)
-            if (x->slot[i].hi == key[0] && x->slot[i].lo == key[1]) {
-                *content = x->slot[i].content;
-                *seq = x->slot[i].seq;
-                return 1;
-            }
-    }
+    if (mem_find(&x->mem, key, content, seq) || mem_find(&x->frozen, key, content, seq)) return 1;
     for (int k = x->nrun - 1; k >= 0; k--)
         if (run_find(&x->run[k], key, content)) {
             *seq = UINT64_MAX;
@@ -463,11 +510,29 @@ static int plan(const xy_evindex *x, uint64_t upto, uint64_t fresh, run_desc *ou
     return n;
 }
 
+static uint64_t mem_count_below(const xy_evmem *m, uint64_t upto)
+{
+    if (!m->count || m->lo >= upto) return 0;
+    if (m->hi < upto) return m->count;
+    uint64_t n = 0;
+    for (size_t i = 0; i <= m->mask; i++)
+        if (!empty(&m->slot[i]) && m->slot[i].seq < upto) n++;
+    return n;
+}
+
 static uint64_t fresh_count(const xy_evindex *x, uint64_t upto)
 {
-    uint64_t n = 0;
-    for (size_t i = 0; x->slot && i <= x->mask; i++)
-        if (!empty(&x->slot[i]) && x->slot[i].seq < upto) n++;
+    return mem_count_below(&x->mem, upto) + mem_count_below(&x->frozen, upto);
+}
+
+/* Appends the entries of m numbered below upto to out. */
+static size_t mem_take_below(const xy_evmem *m, uint64_t upto, run_ent *out)
+{
+    size_t n = 0;
+    if (!m->count || m->lo >= upto) return 0;
+    for (size_t i = 0; i <= m->mask; i++)
+        if (!empty(&m->slot[i]) && m->slot[i].seq < upto)
+            out[n++] = (run_ent){m->slot[i].hi, m->slot[i].lo, m->slot[i].content};
     return n;
 }
 
@@ -497,10 +562,8 @@ int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out)
          * last one (x->run[nwant - 1] onwards): one merge of them all,
          * streamed into the new file. */
         run_ent *cur = xy_malloc(fresh * sizeof *cur + 1);
-        size_t n = 0;
-        for (size_t i = 0; x->slot && i <= x->mask; i++)
-            if (!empty(&x->slot[i]) && x->slot[i].seq < upto)
-                cur[n++] = (run_ent){x->slot[i].hi, x->slot[i].lo, x->slot[i].content};
+        size_t n = mem_take_below(&x->mem, upto, cur);
+        n += mem_take_below(&x->frozen, upto, cur + n);
         sort_entries(cur, n);
         int from = nwant - 1 < x->nrun ? nwant - 1 : x->nrun, nsrc = x->nrun - from + 1;
         const run_ent **src = xy_malloc((size_t)nsrc * sizeof *src);
@@ -576,7 +639,8 @@ int xy_evindex_adopt(xy_evindex *x, const void *list, size_t len)
 {
     int rc = open_list(x, list, len);
     if (rc) return rc;
-    purge(x, x->spilled);
+    purge(&x->mem, x->spilled);
+    purge(&x->frozen, x->spilled);
     /* Files of runs merged away, or of spills never adopted. */
     DIR *dh = opendir(x->dir);
     struct dirent *de;

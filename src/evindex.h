@@ -8,7 +8,8 @@
  * spills them into an immutable run file of entries sorted by key, and
  * runs are merged when a newer one has grown to half the size of the one
  * before it, so there are about log2(events / spill) of them. A lookup
- * tries the memtable, then each run from the newest: a binary search over
+ * tries the memtable, the frozen table while a background snapshot spills
+ * it (see xy_evindex_freeze), then each run from the newest: a binary search over
  * the first key of every page of the run, kept in memory (fences, 8 bytes
  * per 170 events), then within that page of the memory-mapped file. Each
  * run carries a Bloom filter of its keys (1.5 bytes per event, mapped
@@ -42,10 +43,19 @@ typedef struct xy_evrun {
     uint64_t nbloom;        /* its 64-byte blocks */
 } xy_evrun;
 
+/* A memory table: open addressing on hi. Entries come with rising event
+ * numbers; lo and hi bound the numbers held (while count > 0), which lets
+ * whole tables be kept or dropped without looking at their entries. */
+typedef struct xy_evmem {
+    xy_evslot *slot;     /* the slots, or NULL */
+    size_t mask, count;  /* slots - 1, entries */
+    uint64_t lo, hi;     /* least and greatest event number held */
+} xy_evmem;
+
 typedef struct xy_evindex {
     char *dir;           /* data directory */
-    xy_evslot *slot;     /* memtable, open addressing on hi */
-    size_t mask, count;  /* slots - 1, entries */
+    xy_evmem mem;        /* the memtable: entries since the last freeze */
+    xy_evmem frozen;     /* entries a background snapshot is spilling */
     xy_evrun *run;       /* runs, oldest first */
     int nrun, cap_run;   /* how many, capacity */
     uint64_t spilled;    /* events covered by runs: numbers below this */
@@ -58,7 +68,7 @@ void xy_evindex_key(const char *id, size_t n, uint64_t key[2]);
 void xy_evindex_init(xy_evindex *x, const char *dir);
 void xy_evindex_free(xy_evindex *x);
 
-/* Starts fetching the memtable slot of key. */
+/* Starts fetching the memtable slots of key and its filter blocks. */
 void xy_evindex_prefetch(const xy_evindex *x, const uint64_t key[2]);
 
 /* Finds key: returns 1 with its content hash and its event number (or
@@ -68,13 +78,21 @@ int xy_evindex_find(const xy_evindex *x, const uint64_t key[2], uint64_t *conten
 /* Whether key may be in run r, by its Bloom filter (0: surely not). */
 int xy__evrun_may_have(const xy_evrun *r, const uint64_t key[2]);
 
+/* Before a background snapshot forks: the memtable becomes the frozen
+ * table, which the child spills and the parent no longer writes, and the
+ * frozen table's memory, empty, becomes the memtable. The memtable is
+ * marked to be wiped in the child, so the parent's inserts while the
+ * child runs copy no shared pages (copy-on-write faults were a sixth of
+ * the writer's time) and keep the table on huge pages. */
+void xy_evindex_freeze(xy_evindex *x);
+
 /* Adds an absent key to the memtable; removes one (a refused batch). */
 void xy_evindex_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq);
 void xy_evindex_del(xy_evindex *x, const uint64_t key[2]);
 
-/* Writes the memtable's entries numbered below upto into a new run, then
- * merges runs as the policy says; the files are fsynced, none is removed,
- * and x is unchanged. Appends the resulting run list to out (for the
+/* Writes the memtable's and frozen table's entries numbered below upto
+ * into a new run, then merges runs as the policy says; the files are
+ * fsynced, none is removed, and x is unchanged. Appends the resulting run list to out (for the
  * snapshot). Returns XY_OK or XY_EIO/XY_ENOSPC. */
 int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out);
 
@@ -82,8 +100,8 @@ int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out);
 void xy_evindex_plan_list(const xy_evindex *x, uint64_t upto, xy_buf *out);
 
 /* After the snapshot that listed it is in place: opens the run list
- * written by xy_evindex_spill, drops memtable entries numbered below the
- * runs' end and removes run files no longer listed. */
+ * written by xy_evindex_spill, drops memtable and frozen entries numbered
+ * below the runs' end and removes run files no longer listed. */
 int xy_evindex_adopt(xy_evindex *x, const void *list, size_t len);
 
 /* Opens the runs a snapshot lists (x has none yet). XY_ECORRUPT if one is

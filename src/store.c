@@ -797,6 +797,7 @@ static void start_snapshot(xy_db *db)
 {
     if (xy_trail_flush(&db->trail)) return;
     fflush(NULL);
+    xy_evindex_freeze(&db->evix);
     pid_t parent = getpid(), pid = fork();
     if (pid < 0) return;
     if (pid == 0) {

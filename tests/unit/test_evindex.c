@@ -3,6 +3,7 @@
  * that opens the runs from the list), checked against the plain truth. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "evindex.h"
@@ -45,7 +46,7 @@ TEST(evindex_finds_what_was_put_across_spills_and_merges)
             xy_buf_free(&plan);
             ASSERT_EQ(xy_evindex_adopt(&x, list.data, list.len), XY_OK);
             ASSERT_EQ(x.spilled, seq);
-            ASSERT_EQ(x.count, 0);
+            ASSERT_EQ(x.mem.count, 0);
         }
         /* Every id so far is found with its content; the refused are not. */
         for (int i = 0; i < to; i++) {
@@ -111,6 +112,104 @@ TEST(evindex_finds_what_was_put_across_spills_and_merges)
     ASSERT_EQ(xy_evindex_verify(dir, &runs, &entries, NULL, NULL), XY_ECORRUPT);
     xy_evindex_free(&x);
     xy_buf_free(&list);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+/* Puts ids [from, to) with event numbers from *seq on. */
+static void put_range(xy_evindex *x, int from, int to, uint64_t *seq)
+{
+    for (int i = from; i < to; i++) {
+        char s[32];
+        uint64_t key[2];
+        id_text(i, s, sizeof s);
+        xy_evindex_key(s, strlen(s), key);
+        xy_evindex_put(x, key, (uint64_t)i * 7, (*seq)++);
+    }
+}
+
+/* How many of ids [from, to) x finds with their content. */
+static int found_range(const xy_evindex *x, int from, int to)
+{
+    int n = 0;
+    for (int i = from; i < to; i++) {
+        char s[32];
+        uint64_t key[2], c = 0, q;
+        id_text(i, s, sizeof s);
+        xy_evindex_key(s, strlen(s), key);
+        n += xy_evindex_find(x, key, &c, &q) && c == (uint64_t)i * 7;
+    }
+    return n;
+}
+
+/* A background snapshot: the memtable is frozen, the process forks, the
+ * child spills the frozen entries while the parent goes on putting; the
+ * parent then adopts the child's runs. The tables are big enough (over a
+ * megabyte) to be marked for the fork, so the child sees the frozen table
+ * and zeros in place of the parent's new memtable. A freeze after a spill
+ * that failed keeps the frozen entries. */
+TEST(evindex_freeze_fork_spill_adopt)
+{
+    enum { N = 60000 };
+    char dir[64], cmd[160];
+    snprintf(dir, sizeof dir, "/tmp/xy-unit-evfz-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    ASSERT_EQ(system(cmd), 0);
+    xy_evindex x;
+    xy_evindex_init(&x, dir);
+    uint64_t seq = 0;
+    put_range(&x, 0, N, &seq);
+    /* First round: nothing frozen yet, so the new memtable is empty. */
+    xy_evindex_freeze(&x);
+    ASSERT_EQ(x.frozen.count, N);
+    ASSERT_EQ(x.mem.count, 0);
+    put_range(&x, N, 2 * N, &seq);
+    ASSERT_EQ(found_range(&x, 0, 2 * N), 2 * N);
+    /* A spill that fails: the frozen entries join the next freeze. */
+    xy_evindex_freeze(&x);
+    ASSERT_EQ(x.frozen.count, 2 * N);
+    ASSERT_EQ(x.mem.count, 0);
+    put_range(&x, 2 * N, 3 * N, &seq);
+    xy_evindex_freeze(&x);
+    ASSERT_EQ(x.frozen.count, 3 * N);
+    uint64_t upto = seq;
+    /* Entries put after the freeze are the parent's alone. */
+    put_range(&x, 3 * N, 4 * N, &seq);
+    int fd[2];
+    ASSERT_EQ(pipe(fd), 0);
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        /* The child: its memtable reads as zeros; it spills what is
+         * below upto and hands the list over. */
+        xy_buf list = {0};
+        int ok = found_range(&x, 3 * N, 4 * N) == 0 && found_range(&x, 0, 3 * N) == 3 * N &&
+                 xy_evindex_spill(&x, upto, &list) == XY_OK;
+        if (ok && write(fd[1], list.data, list.len) != (ssize_t)list.len) ok = 0;
+        _exit(ok ? 0 : 1);
+    }
+    close(fd[1]);
+    /* Meanwhile the parent writes to its memtable. */
+    put_range(&x, 4 * N, 5 * N, &seq);
+    char buf[4096];
+    ssize_t got = read(fd[0], buf, sizeof buf);
+    close(fd[0]);
+    int status;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0 && got > 0);
+    xy_buf plan = {0};
+    xy_evindex_plan_list(&x, upto, &plan);
+    ASSERT(plan.len == (size_t)got && memcmp(plan.data, buf, plan.len) == 0);
+    xy_buf_free(&plan);
+    ASSERT_EQ(xy_evindex_adopt(&x, buf, (size_t)got), XY_OK);
+    ASSERT_EQ(x.spilled, upto);
+    ASSERT_EQ(x.frozen.count, 0);
+    ASSERT_EQ(x.mem.count, 2 * N);
+    ASSERT_EQ(found_range(&x, 0, 5 * N), 5 * N);
+    /* The run holds exactly the frozen entries. */
+    ASSERT_EQ(x.nrun, 1);
+    ASSERT_EQ(x.run[0].count, 3 * N);
+    xy_evindex_free(&x);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
 }
