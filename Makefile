@@ -79,7 +79,7 @@ bench: all
 	@$(B)/bench
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := rules csv resid log
+FUZZ_TARGETS := rules csv resid log snapshot
 fuzz:
 	@./scripts/deps.sh --dev
 	@./scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)

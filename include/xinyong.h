@@ -260,6 +260,8 @@ int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE 
 /* explain rebuilds the citizen's history from the per-citizen history
  * index, or with from_log from the whole log (slower; the same result, a
  * cross-check for auditors and tests). */
+/* XY_ECORRUPT when even the whole log does not account for the citizen's
+ * score: the state was restored from a snapshot that does not match it. */
 int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE *out);
 int xy_report_check(xy_db *db, const char *id, const char *action, int format,
                     FILE *out);

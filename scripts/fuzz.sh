@@ -6,7 +6,7 @@
 set -eu
 SECONDS_EACH=${1:-60}
 shift || true
-TARGETS=${*:-rules csv resid log}
+TARGETS=${*:-rules csv resid log snapshot}
 B=build/fuzz
 mkdir -p "$B"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc"

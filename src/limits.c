@@ -192,6 +192,10 @@ int xy_limits_load(xy_limits *l, const void *data, size_t len)
         y->count = head[2];
         memcpy(y->slot, p, slots * 8);
         p += slots * 8;
+        /* The count the table claims, and a free slot for lookups to end on. */
+        uint64_t used = 0;
+        for (uint64_t k = 0; k < slots; k++) used += y->slot[k] != 0;
+        if (used != head[2]) return XY_ECORRUPT;
         for (uint64_t k = 0; k < head[3]; k++) {
             uint64_t kv[2];
             int is_new;

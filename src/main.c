@@ -199,6 +199,11 @@ static int cmd_explain(opts *o)
     if (rc) return rc;
     rc = xy_report_explain(db, o->pos[0], o->json, o->from_log, stdout);
     if (rc == XY_EUNKNOWN) unknown("citizen", o->pos[0]);
+    if (rc == XY_ECORRUPT)
+        fprintf(stderr,
+                "xinyong: %s: the state of %s does not add up to the events stored for it: the snapshot does not "
+                "match the log (`xinyong verify` checks the files; without DATA/snapshot the state is rebuilt from the log)\n",
+                data_dir(o), o->pos[0]);
     xy_db_close(db);
     return rc;
 }

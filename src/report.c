@@ -590,16 +590,20 @@ int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE 
         xy_map_init(&x.agency_of, 64);
     }
     if (rc) rc = xy__db_replay_history(db, e->ids[c], on_history, &x, &replayed);
+    /* The explanation must account for the score exactly. Even the whole
+     * log not doing so means the state restored from the snapshot is not
+     * the one the log gives: a damaged or forged snapshot whose sections
+     * check out, which is an error of the data, not of the program. */
+    if (rc == XY_OK && (__int128)x.city->base + x.sum != (__int128)e->st[c].raw) {
+        xy_engine_free(replayed);
+        rc = XY_ECORRUPT;
+    }
     if (rc) {
         json_decref(x.contributions);
         json_decref(x.lists);
         xy_map_free(&x.agency_of);
         return rc;
     }
-    /* The explanation must account for the score exactly. */
-    if ((__int128)x.city->base + x.sum != (__int128)e->st[c].raw)
-        xy_panic("explanation of %s does not add up: base %lld + %lld != raw %lld", id, (long long)x.city->base,
-                 (long long)x.sum, (long long)e->st[c].raw);
     xy_engine_free(replayed);
     /* Entries made at registration, before the clock was set, date from
      * the clock's first day. */

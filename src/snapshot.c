@@ -19,13 +19,6 @@
 
 static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v06";
 
-enum {
-    S_SCALARS = 1, S_IDS, S_FATHER, S_MOTHER, S_NAME_OFF, S_NAMES, S_STATE, S_BL_LIST,
-    S_BY_ID, S_LIMITS, S_TERM_REASON, S_GRADE_ENTRY, S_SCORE_SINCE, S_RISE_DAY,
-    S_EDGES, S_EDGE_SET, S_EXPIRIES, S_EXITS, S_EV_RUNS, S_TRAIL,
-    S_COUNT
-};
-
 typedef struct scalars {
     int64_t today, first_day;   /* the clock */
     uint64_t applied;           /* events applied by the engine */
@@ -301,7 +294,8 @@ static int restore_map(xy_map *m, const view *v)
     return 0;
 }
 
-static int restore_calendar(xy_calendar *cal, const view *v)
+/* Restores a calendar of expiries or of exits, each item checked. */
+static int restore_calendar(xy_calendar *cal, const view *v, uint32_t n, uint64_t nbehaviours)
 {
     size_t off = 0;
     while (off < v->len) {
@@ -313,21 +307,217 @@ static int restore_calendar(xy_calendar *cal, const view *v)
         if (head[0] >= XY_RING || bytes > v->len - off) return -1;
         /* Ring slot head[0] holds one day; any day of that slot puts the
          * items back in the same bucket. */
-        for (uint32_t k = 0; k < head[1]; k++)
-            memcpy(xy__cal_push(cal, (xy_day)head[0]), v->data + off + (size_t)k * cal->elem, cal->elem);
+        for (uint32_t k = 0; k < head[1]; k++) {
+            const unsigned char *item = v->data + off + (size_t)k * cal->elem;
+            if (cal->elem == sizeof(xy_expiry)) {
+                xy_expiry x;
+                memcpy(&x, item, sizeof x);
+                if (x.citizen >= n || x.behaviour < 0 || (uint64_t)x.behaviour >= nbehaviours) return -1;
+            } else {
+                uint32_t c;
+                memcpy(&c, item, 4);
+                if (cal->elem != 4 || c >= n) return -1;
+            }
+            memcpy(xy__cal_push(cal, (xy_day)head[0]), item, cal->elem);
+        }
         off += bytes;
     }
     return 0;
 }
 
-/* The checksums of a snapshot's sections, checked by a thread of their
- * own while the state is being restored from them: reading the mapped
- * file twice on one core is the larger part of start-up, and a damaged
- * snapshot is rare enough that restoring it first costs nothing (the
- * open then fails and the partly restored state is dropped). */
+/* ------------------------------------------------------- content checks */
+
+/* A checksum says a section holds what was written; these checks say that
+ * what was written is a state the engine can run on: every citizen index
+ * in range, every city, grade and behaviour known to the ruleset, every
+ * hash table holding the count it claims and at least one free slot (a
+ * lookup of an absent key must end), every day where date arithmetic
+ * cannot overflow. A snapshot whose checksums were made to match other
+ * contents, or a writer's bug, then stops start-up with a message instead
+ * of leading the engine out of its arrays. The cheap checks of the
+ * calendars and the limit tables are made as they are restored. */
+
+/* Days a stored state may hold: the sentinels, or days within about
+ * 45,000 years of 1970, far from where adding a rule's delay overflows. */
+static int ok_day(int64_t d)
+{
+    return d == XY_DAY_NONE || d == XY_DAY_PENDING || (d >= -(1 << 24) && d <= (1 << 24));
+}
+
+typedef struct content {
+    const scalars *sc;         /* the scalars section, checked for length */
+    const xy_rules *r;         /* the ruleset the state was made with */
+    const unsigned char *st;   /* the state section (not aligned) */
+} content;
+
+static xy_cstate state_of(const content *c, uint64_t i)
+{
+    xy_cstate s;
+    memcpy(&s, c->st + i * sizeof s, sizeof s);
+    return s;
+}
+
+/* Checks one occupied slot of a map (key as the map holds it, minus one). */
+typedef int slot_ok(const content *c, uint64_t key, uint64_t val);
+
+static int map_ok(const view *v, const content *c, slot_ok *ok)
+{
+    uint64_t head[2];
+    if (v->len < 16) return 0;
+    memcpy(head, v->data, 16);
+    if (head[0] == 0 && head[1] == 0 && v->len == 16) return 1;
+    uint64_t slots = head[0] + 1, used = 0;
+    if ((slots & head[0]) != 0 || v->len != 16 + slots * sizeof(xy_slot)) return 0;
+    for (uint64_t i = 0; i < slots; i++) {
+        xy_slot sl;
+        memcpy(&sl, v->data + 16 + i * sizeof sl, sizeof sl);
+        if (sl.key == 0) continue;
+        if (!ok(c, sl.key - 1, sl.val)) return 0;
+        used++;
+    }
+    return used == head[1] && used < slots;
+}
+
+/* The city is checked against the ruleset, not against the citizen's
+ * state: that would be a random read per citizen. */
+static int by_id_ok(const content *c, uint64_t key, uint64_t val)
+{
+    (void)key;
+    return (uint32_t)val < c->sc->n && val >> 32 < c->sc->ncities;
+}
+
+static int citizen_day_ok(const content *c, uint64_t key, uint64_t val)
+{
+    return key < c->sc->n && ok_day((int32_t)(uint32_t)val);
+}
+
+static int term_reason_ok(const content *c, uint64_t key, uint64_t val)
+{
+    return key < c->sc->n && (val >> 40) < c->sc->nbehaviours;
+}
+
+static int grade_entry_ok(const content *c, uint64_t key, uint64_t val)
+{
+    uint32_t i = (uint32_t)(key >> 32);
+    return i < c->sc->n && (uint32_t)key < (uint32_t)c->r->cities[state_of(c, i).city].nfor_slots &&
+           ok_day((int32_t)(uint32_t)val);
+}
+
+static int edge_ok(const content *c, uint64_t key, uint64_t val)
+{
+    (void)val;
+    return (uint32_t)(key >> 32) < (uint32_t)key && (uint32_t)key < c->sc->n;
+}
+
+/* Returns NULL, or the name of the first section whose contents do not
+ * make a state and sets *off to its offset. The lengths have been checked
+ * (see sections_fit). */
+static const char *contents_check(const view *sec, const xy_rules *r, size_t *off)
+{
+    scalars sc;
+    memcpy(&sc, sec[S_SCALARS].data, sizeof sc);
+    content c = {&sc, r, sec[S_STATE].data};
+    const char *bad = NULL;
+    uint64_t listed = 0, on_bl = 0;
+    if (!ok_day(sc.today) || !ok_day(sc.first_day) || sc.bl_count > sc.n || sc.bl_members > sc.n) {
+        *off = sec[S_SCALARS].off;
+        return "scalars";
+    }
+    for (uint64_t i = 0; i < sc.n && !bad; i++) {
+        xy_cstate st = state_of(&c, i), *s = &st;
+        xy_resid id;
+        memcpy(&id, sec[S_IDS].data + i * sizeof id, sizeof id);
+        if (s->city >= r->ncities || (s->flags & ~31) ||
+            (s->grade != 255 && s->grade >= r->cities[s->city].ngrades) || !ok_day(s->bl_since) ||
+            !ok_day(s->wl_since) || !ok_day(s->term_end) || !ok_day(s->grade_since) || s->birth != xy__birth(id) ||
+            s->raw > ((int64_t)1 << 62) || s->raw < -((int64_t)1 << 62))
+            bad = "citizen state";
+        listed += (s->flags & CS_LISTED) != 0;
+        on_bl += (s->flags & CS_ON_BL) != 0;
+    }
+    if (!bad && (listed != sc.bl_count || on_bl != sc.bl_members)) bad = "citizen state";
+    if (bad) {
+        *off = sec[S_STATE].off;
+        return bad;
+    }
+    for (uint64_t i = 0; i < sc.n; i++) {
+        uint32_t f, m;
+        uint64_t name;
+        memcpy(&f, sec[S_FATHER].data + i * 4, 4);
+        memcpy(&m, sec[S_MOTHER].data + i * 4, 4);
+        memcpy(&name, sec[S_NAME_OFF].data + i * 8, 8);
+        if ((f != XY_NONE && f >= sc.n) || (m != XY_NONE && m >= sc.n)) {
+            *off = sec[f != XY_NONE && f >= sc.n ? S_FATHER : S_MOTHER].off;
+            return "parents";
+        }
+        if (name >= sc.names_len) {
+            *off = sec[S_NAME_OFF].off;
+            return "name offsets";
+        }
+    }
+    if (sc.names_len && sec[S_NAMES].data[sc.names_len - 1] != 0) {
+        *off = sec[S_NAMES].off;
+        return "names";
+    }
+    for (uint64_t i = 0; i < sc.bl_count; i++) {
+        uint32_t b;
+        memcpy(&b, sec[S_BL_LIST].data + i * 4, 4);
+        if (b >= sc.n || !(state_of(&c, b).flags & CS_LISTED)) {
+            *off = sec[S_BL_LIST].off;
+            return "blacklist members";
+        }
+    }
+    for (uint64_t i = 0; i < sc.nedges; i++) {
+        uint64_t ab;
+        memcpy(&ab, sec[S_EDGES].data + i * 8, 8);
+        if (!edge_ok(&c, ab, 0)) {
+            *off = sec[S_EDGES].off;
+            return "contacts";
+        }
+    }
+    static const struct {
+        int tag;
+        slot_ok *ok;
+        const char *name;
+    } maps[] = {
+        {S_BY_ID, by_id_ok, "ID index"},           {S_TERM_REASON, term_reason_ok, "term reasons"},
+        {S_GRADE_ENTRY, grade_entry_ok, "grade entries"}, {S_SCORE_SINCE, citizen_day_ok, "score memberships"},
+        {S_RISE_DAY, citizen_day_ok, "exit days"},  {S_EDGE_SET, edge_ok, "contact set"},
+    };
+    for (size_t k = 0; k < sizeof maps / sizeof maps[0]; k++)
+        if (!map_ok(&sec[maps[k].tag], &c, maps[k].ok)) {
+            *off = sec[maps[k].tag].off;
+            return maps[k].name;
+        }
+    return NULL;
+}
+
+/* Whether the sections have the lengths the scalars and the ruleset say. */
+static int sections_fit(const view *sec, const xy_rules *r)
+{
+    scalars sc;
+    if (need(&sec[S_SCALARS], sizeof sc)) return 0;
+    memcpy(&sc, sec[S_SCALARS].data, sizeof sc);
+    if (sc.ncities != (uint64_t)r->ncities || sc.nbehaviours != r->behaviour_names.count || sc.n >= UINT32_MAX)
+        return 0;
+    uint64_t n = sc.n;
+    return !need(&sec[S_IDS], n * sizeof(xy_resid)) && !need(&sec[S_FATHER], n * 4) && !need(&sec[S_MOTHER], n * 4) &&
+           !need(&sec[S_NAME_OFF], n * 8) && !need(&sec[S_STATE], n * sizeof(xy_cstate)) &&
+           !need(&sec[S_NAMES], sc.names_len) && sc.bl_count <= n && !need(&sec[S_BL_LIST], sc.bl_count * 4) &&
+           sc.nedges <= sec[S_EDGES].len / 8 && !need(&sec[S_EDGES], sc.nedges * 8);
+}
+
+/* The checksums of a snapshot's sections, then their contents, checked by
+ * a thread of their own while the state is being restored from them:
+ * reading the mapped file twice on one core is the larger part of
+ * start-up, and a damaged snapshot is rare enough that restoring it first
+ * costs nothing (the open then fails and the partly restored state is
+ * dropped). */
 typedef struct sections_check {
-    const view *sec;   /* the sections */
-    size_t bad_off;    /* offset of the first that does not check out, or SIZE_MAX */
+    const view *sec;      /* the sections, of the lengths they should have */
+    const xy_rules *r;    /* the ruleset */
+    size_t bad_off;       /* offset of the first that does not check out, or SIZE_MAX */
+    const char *bad_what; /* NULL: a checksum; else the contents named */
 } sections_check;
 
 static void *check_sections(void *arg)
@@ -335,6 +525,7 @@ static void *check_sections(void *arg)
     sections_check *c = arg;
     for (int k = 1; k < S_COUNT && c->bad_off == SIZE_MAX; k++)
         if (c->sec[k].data && xy_crc32(0, c->sec[k].data, c->sec[k].len) != c->sec[k].crc) c->bad_off = c->sec[k].off;
+    if (c->bad_off == SIZE_MAX) c->bad_what = contents_check(c->sec, c->r, &c->bad_off);
     return NULL;
 }
 
@@ -347,15 +538,24 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
     view sec[S_COUNT];
     int rc = open_snapshot(db->path, &map, &size, sec, log_offset, 0, diag, ctx);
     if (rc) return rc;
-    sections_check check = {sec, SIZE_MAX};
+    if (!sections_fit(sec, db->rules)) {
+        xy__diagf(diag, ctx, "%s/snapshot: sections do not fit together (the snapshot is corrupt)", db->path);
+        munmap(map, size);
+        return XY_ECORRUPT;
+    }
+    sections_check check = {sec, db->rules, SIZE_MAX, NULL};
     pthread_t th;
     int threaded = pthread_create(&th, NULL, check_sections, &check) == 0;
     if (!threaded) check_sections(&check);
     rc = restore(db, sec, diag, ctx);
     if (threaded) pthread_join(th, NULL);
-    if (check.bad_off != SIZE_MAX) {
+    if (check.bad_off != SIZE_MAX && !check.bad_what) {
         xy__diagf(diag, ctx, "%s/snapshot:%zu: snapshot section checksum mismatch (the snapshot is corrupt)",
                   db->path, check.bad_off);
+        rc = XY_ECORRUPT;
+    } else if (check.bad_off != SIZE_MAX) {
+        xy__diagf(diag, ctx, "%s/snapshot:%zu: snapshot section of the %s does not make a valid state (the snapshot is corrupt)",
+                  db->path, check.bad_off, check.bad_what);
         rc = XY_ECORRUPT;
     } else if (rc == XY_ECORRUPT) {
         xy__diagf(diag, ctx, "%s/snapshot: sections do not fit together (the snapshot is corrupt)", db->path);
@@ -371,19 +571,11 @@ static int restore(xy_db *db, const view *sec, xy_diag_fn *diag, void *ctx)
 {
     xy_engine *e = db->engine;
     scalars sc;
-    if (need(&sec[S_SCALARS], sizeof sc)) goto bad;
+    /* The sections' lengths fit together (sections_fit). */
     memcpy(&sc, sec[S_SCALARS].data, sizeof sc);
-    if (sc.ncities != (uint64_t)db->rules->ncities || sc.nbehaviours != db->rules->behaviour_names.count ||
-        sc.n >= UINT32_MAX || e->n != 0)
-        goto bad;
+    if (e->n != 0) goto bad;
     uint32_t n = (uint32_t)sc.n, cap = 1024;
     while (cap < n) cap *= 2;
-    if (need(&sec[S_IDS], n * sizeof *e->ids) || need(&sec[S_FATHER], n * sizeof *e->father) ||
-        need(&sec[S_MOTHER], n * sizeof *e->mother) || need(&sec[S_NAME_OFF], n * sizeof *e->name_off) ||
-        need(&sec[S_STATE], n * sizeof *e->st) || need(&sec[S_NAMES], sc.names_len) ||
-        need(&sec[S_BL_LIST], sc.bl_count * sizeof *e->bl_list) ||
-        need(&sec[S_EDGES], sc.nedges * sizeof *e->edges))
-        goto bad;
     /* The runs of the event index first: if one is missing, the snapshot
      * cannot be used, and nothing of it has been restored yet. */
     if (xy_evindex_open_runs(&db->evix, sec[S_EV_RUNS].data, sec[S_EV_RUNS].len) != XY_OK) {
@@ -414,8 +606,8 @@ static int restore(xy_db *db, const view *sec, xy_diag_fn *diag, void *ctx)
         xy_limits_load(&e->limits, sec[S_LIMITS].data, sec[S_LIMITS].len) != XY_OK || restore_map(&e->term_reason, &sec[S_TERM_REASON]) ||
         restore_map(&e->grade_entry, &sec[S_GRADE_ENTRY]) || restore_map(&e->score_since, &sec[S_SCORE_SINCE]) ||
         restore_map(&e->rise_day, &sec[S_RISE_DAY]) || restore_map(&e->edge_set, &sec[S_EDGE_SET]) ||
-        restore_calendar(&e->expiries, &sec[S_EXPIRIES]) ||
-        restore_calendar(&e->exits, &sec[S_EXITS]) ||
+        restore_calendar(&e->expiries, &sec[S_EXPIRIES], n, sc.nbehaviours) ||
+        restore_calendar(&e->exits, &sec[S_EXITS], n, sc.nbehaviours) ||
         xy_trail_load_heads(&db->trail, sec[S_TRAIL].data, sec[S_TRAIL].len, &db->trail_use) != XY_OK)
         goto bad;
     db->nevents = sc.nevents;

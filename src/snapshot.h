@@ -6,6 +6,14 @@
 
 #include "store.h"
 
+/* The sections of a snapshot, by tag (see snapshot.c for the framing). */
+enum {
+    S_SCALARS = 1, S_IDS, S_FATHER, S_MOTHER, S_NAME_OFF, S_NAMES, S_STATE, S_BL_LIST,
+    S_BY_ID, S_LIMITS, S_TERM_REASON, S_GRADE_ENTRY, S_SCORE_SINCE, S_RISE_DAY,
+    S_EDGES, S_EDGE_SET, S_EXPIRIES, S_EXITS, S_EV_RUNS, S_TRAIL,
+    S_COUNT
+};
+
 /* Writes db's state as DIR/snapshot: to a temporary file, fsync, rename,
  * fsync of the directory. The state must be that of the whole log up to
  * db->log_size (no load in progress). */
