@@ -233,6 +233,11 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
             rc = XY_ECORRUPT;
             goto done;
         }
+        if (sec[tag].data) {
+            xy__diagf(diag, ctx, "%s:%zu: snapshot section appears twice", path.data, off);
+            rc = XY_ECORRUPT;
+            goto done;
+        }
         const unsigned char *data = *map + off + 16;
         if (check_crc && xy_crc32(0, data, len) != crc) {
             xy__diagf(diag, ctx, "%s:%zu: snapshot section checksum mismatch (the snapshot is corrupt)", path.data, off);
@@ -253,17 +258,6 @@ done:
         *map = NULL;
     }
     xy_buf_free(&path);
-    return rc;
-}
-
-int xy__snapshot_verify(const char *dir, uint64_t *log_offset, uint64_t *bytes, xy_diag_fn *diag, void *ctx)
-{
-    unsigned char *map;
-    size_t size = 0;
-    view sec[S_COUNT];
-    int rc = open_snapshot(dir, &map, &size, sec, log_offset, 1, diag, ctx);
-    if (map) munmap(map, size);
-    *bytes = size;
     return rc;
 }
 
@@ -294,8 +288,7 @@ static int restore_map(xy_map *m, const view *v)
     return 0;
 }
 
-/* Restores a calendar of expiries or of exits, each item checked. */
-static int restore_calendar(xy_calendar *cal, const view *v, uint32_t n, uint64_t nbehaviours)
+static int restore_calendar(xy_calendar *cal, const view *v)
 {
     size_t off = 0;
     while (off < v->len) {
@@ -307,19 +300,8 @@ static int restore_calendar(xy_calendar *cal, const view *v, uint32_t n, uint64_
         if (head[0] >= XY_RING || bytes > v->len - off) return -1;
         /* Ring slot head[0] holds one day; any day of that slot puts the
          * items back in the same bucket. */
-        for (uint32_t k = 0; k < head[1]; k++) {
-            const unsigned char *item = v->data + off + (size_t)k * cal->elem;
-            if (cal->elem == sizeof(xy_expiry)) {
-                xy_expiry x;
-                memcpy(&x, item, sizeof x);
-                if (x.citizen >= n || x.behaviour < 0 || (uint64_t)x.behaviour >= nbehaviours) return -1;
-            } else {
-                uint32_t c;
-                memcpy(&c, item, 4);
-                if (cal->elem != 4 || c >= n) return -1;
-            }
-            memcpy(xy__cal_push(cal, (xy_day)head[0]), item, cal->elem);
-        }
+        for (uint32_t k = 0; k < head[1]; k++)
+            memcpy(xy__cal_push(cal, (xy_day)head[0]), v->data + off + (size_t)k * cal->elem, cal->elem);
         off += bytes;
     }
     return 0;
@@ -334,8 +316,8 @@ static int restore_calendar(xy_calendar *cal, const view *v, uint32_t n, uint64_
  * lookup of an absent key must end), every day where date arithmetic
  * cannot overflow. A snapshot whose checksums were made to match other
  * contents, or a writer's bug, then stops start-up with a message instead
- * of leading the engine out of its arrays. The cheap checks of the
- * calendars and the limit tables are made as they are restored. */
+ * of leading the engine out of its arrays. The limit tables are checked
+ * as they are loaded (xy_limits_load). */
 
 /* Days a stored state may hold: the sentinels, or days within about
  * 45,000 years of 1970, far from where adding a rule's delay overflows. */
@@ -407,6 +389,33 @@ static int edge_ok(const content *c, uint64_t key, uint64_t val)
 {
     (void)val;
     return (uint32_t)(key >> 32) < (uint32_t)key && (uint32_t)key < c->sc->n;
+}
+
+/* Whether the items of a schedule section, expiries (elem is the size of
+ * xy_expiry) or exits (a citizen each), name known citizens and
+ * behaviours, in buckets of the ring. */
+static int calendar_ok(const view *v, size_t elem, const scalars *sc)
+{
+    size_t off = 0;
+    while (off < v->len) {
+        uint32_t head[2];
+        if (off + 8 > v->len) return 0;
+        memcpy(head, v->data + off, 8);
+        off += 8;
+        size_t bytes = (size_t)head[1] * elem;
+        if (head[0] >= XY_RING || bytes > v->len - off) return 0;
+        for (uint32_t k = 0; k < head[1]; k++) {
+            const unsigned char *item = v->data + off + (size_t)k * elem;
+            xy_expiry x;
+            memcpy(&x.citizen, item, 4);
+            if (x.citizen >= sc->n) return 0;
+            if (elem != sizeof x) continue;
+            memcpy(&x, item, sizeof x);
+            if (x.behaviour < 0 || (uint64_t)x.behaviour >= sc->nbehaviours) return 0;
+        }
+        off += bytes;
+    }
+    return 1;
 }
 
 /* Returns NULL, or the name of the first section whose contents do not
@@ -489,6 +498,14 @@ static const char *contents_check(const view *sec, const xy_rules *r, size_t *of
             *off = sec[maps[k].tag].off;
             return maps[k].name;
         }
+    if (!calendar_ok(&sec[S_EXPIRIES], sizeof(xy_expiry), &sc)) {
+        *off = sec[S_EXPIRIES].off;
+        return "expiries";
+    }
+    if (!calendar_ok(&sec[S_EXITS], sizeof(uint32_t), &sc)) {
+        *off = sec[S_EXITS].off;
+        return "list exits";
+    }
     return NULL;
 }
 
@@ -531,6 +548,55 @@ static void *check_sections(void *arg)
 
 static int restore(xy_db *db, const view *sec, xy_diag_fn *diag, void *ctx);
 
+static void say_unfit(const char *dir, xy_diag_fn *diag, void *ctx)
+{
+    xy__diagf(diag, ctx, "%s/snapshot: sections do not fit together (the snapshot is corrupt)", dir);
+}
+
+static void say_invalid(const char *dir, size_t off, const char *what, xy_diag_fn *diag, void *ctx)
+{
+    xy__diagf(diag, ctx, "%s/snapshot:%zu: snapshot section of the %s does not make a valid state (the snapshot is corrupt)",
+              dir, off, what);
+}
+
+int xy__snapshot_verify(const char *dir, uint64_t *log_offset, uint64_t *bytes, xy_diag_fn *diag, void *ctx)
+{
+    unsigned char *map;
+    size_t size = 0;
+    view sec[S_COUNT];
+    int rc = open_snapshot(dir, &map, &size, sec, log_offset, 1, diag, ctx);
+    *bytes = size;
+    if (rc) return rc;
+    /* The contents, against the ruleset the directory holds. */
+    xy_buf rdir = {0};
+    xy_buf_printf(&rdir, "%s/rules", dir);
+    xy_rules *rules = NULL;
+    if (xy_rules_load_dir(rdir.data, diag, ctx, &rules)) {
+        xy__diagf(diag, ctx, "%s: the ruleset does not compile; the snapshot's contents were not checked", rdir.data);
+        rc = XY_ECORRUPT;
+    } else if (!sections_fit(sec, rules)) {
+        say_unfit(dir, diag, ctx);
+        rc = XY_ECORRUPT;
+    } else {
+        size_t off;
+        const char *what = contents_check(sec, rules, &off);
+        xy_limits lim = {0};
+        if (!what && xy_limits_load(&lim, sec[S_LIMITS].data, sec[S_LIMITS].len) != XY_OK) {
+            what = "yearly limit counts";
+            off = sec[S_LIMITS].off;
+        }
+        xy_limits_free(&lim);
+        if (what) {
+            say_invalid(dir, off, what, diag, ctx);
+            rc = XY_ECORRUPT;
+        }
+    }
+    xy_rules_free(rules);
+    xy_buf_free(&rdir);
+    munmap(map, size);
+    return rc;
+}
+
 int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *ctx)
 {
     unsigned char *map;
@@ -539,7 +605,7 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
     int rc = open_snapshot(db->path, &map, &size, sec, log_offset, 0, diag, ctx);
     if (rc) return rc;
     if (!sections_fit(sec, db->rules)) {
-        xy__diagf(diag, ctx, "%s/snapshot: sections do not fit together (the snapshot is corrupt)", db->path);
+        say_unfit(db->path, diag, ctx);
         munmap(map, size);
         return XY_ECORRUPT;
     }
@@ -554,11 +620,10 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
                   db->path, check.bad_off);
         rc = XY_ECORRUPT;
     } else if (check.bad_off != SIZE_MAX) {
-        xy__diagf(diag, ctx, "%s/snapshot:%zu: snapshot section of the %s does not make a valid state (the snapshot is corrupt)",
-                  db->path, check.bad_off, check.bad_what);
+        say_invalid(db->path, check.bad_off, check.bad_what, diag, ctx);
         rc = XY_ECORRUPT;
     } else if (rc == XY_ECORRUPT) {
-        xy__diagf(diag, ctx, "%s/snapshot: sections do not fit together (the snapshot is corrupt)", db->path);
+        say_unfit(db->path, diag, ctx);
     }
     munmap(map, size);
     return rc;
@@ -606,8 +671,8 @@ static int restore(xy_db *db, const view *sec, xy_diag_fn *diag, void *ctx)
         xy_limits_load(&e->limits, sec[S_LIMITS].data, sec[S_LIMITS].len) != XY_OK || restore_map(&e->term_reason, &sec[S_TERM_REASON]) ||
         restore_map(&e->grade_entry, &sec[S_GRADE_ENTRY]) || restore_map(&e->score_since, &sec[S_SCORE_SINCE]) ||
         restore_map(&e->rise_day, &sec[S_RISE_DAY]) || restore_map(&e->edge_set, &sec[S_EDGE_SET]) ||
-        restore_calendar(&e->expiries, &sec[S_EXPIRIES], n, sc.nbehaviours) ||
-        restore_calendar(&e->exits, &sec[S_EXITS], n, sc.nbehaviours) ||
+        restore_calendar(&e->expiries, &sec[S_EXPIRIES]) ||
+        restore_calendar(&e->exits, &sec[S_EXITS]) ||
         xy_trail_load_heads(&db->trail, sec[S_TRAIL].data, sec[S_TRAIL].len, &db->trail_use) != XY_OK)
         goto bad;
     db->nevents = sc.nevents;

@@ -17,7 +17,7 @@ static const char *RULES =
     "score base 100 min 0 max 200\n"
     "grade A from 100\n"
     "grade B from 0\n"
-    "behaviour good points +3 category c\n"
+    "behaviour good points +3 limit 5 per year category c\n"
     "behaviour bad points -60 expires 30 days category c\n"
     "agency office reports category c\n"
     "blacklist below 50\n";
@@ -93,7 +93,8 @@ TEST(snapshot_forged_contents_are_refused)
         {S_NAME_OFF, 8 + 2, 0x7f, "name offsets"},
         {S_SCALARS, 3, 0x40, "scalars"},                 /* today */
         {S_BY_ID, 8, 0x7f, "ID index"},                  /* the count it claims */
-        {S_EXPIRIES, 8 + 2, 0x7f, ""},                   /* the expiry's citizen */
+        {S_EXPIRIES, 8 + 2, 0x7f, "expiries"},           /* the expiry's citizen */
+        {S_LIMITS, 8 + 16, 0x7f, ""},                    /* a table's count */
     };
     for (size_t k = 0; k < sizeof forged / sizeof forged[0]; k++) {
         unsigned char *s = malloc(len);
@@ -115,6 +116,13 @@ TEST(snapshot_forged_contents_are_refused)
         ASSERT(strstr(last_msg, "snapshot") != NULL);
         if (forged[k].named[0]) ASSERT(strstr(last_msg, forged[k].named) != NULL);
         else ASSERT(strstr(last_msg, "do not fit together") != NULL);
+        /* verify finds it too, without loading the state. */
+        FILE *devnull = fopen("/dev/null", "w");
+        last_msg[0] = 0;
+        rc = xy_db_verify(dir, keep, NULL, devnull);
+        fclose(devnull);
+        ASSERT_EQ(rc, XY_ECORRUPT);
+        ASSERT(strstr(last_msg, forged[k].named[0] ? forged[k].named : "yearly limit counts") != NULL);
     }
     /* A raw score changed within bounds opens, but explaining it finds
      * that the log does not give it: an error, not an explanation. */
