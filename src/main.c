@@ -315,7 +315,8 @@ static const command commands[] = {
      "also does this by itself each time the log has grown by 256 MiB."},
     {"verify", cmd_verify, "xinyong verify",
      "Checks every record of the log in every segment (length, checksum, type),\n"
-     "that the segments follow on from each other, every section of the snapshot,\n"
+     "that the segments follow on from each other, every section of the snapshot\n"
+     "(its checksum, and that its contents make a valid state for the ruleset),\n"
      "the history index and the event-index runs, and says what it found. A problem\n"
      "is reported with its file and byte offset, and the exit status is 2."},
     {"help", cmd_help, "xinyong help [COMMAND]", "Describes the commands, or one command."},
