@@ -7,9 +7,9 @@
  * the valid snapshot and every other lands inside a real one. After the
  * edits every section whose framing still holds gets a valid checksum:
  * what is exercised is the reading of forged contents, not the checksum.
- * Opening the directory must fail with a status or give a state that the
- * reports and a writer's advance of the clock run on without crashing,
- * hanging or leaking. */
+ * Verifying the directory and opening it must fail with a status or give a
+ * state that the reports and a writer's advance of the clock run on
+ * without crashing, hanging or leaking. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     spill("snapshot", s, snap_len);
     free(s);
     FILE *devnull = fopen("/dev/null", "w");
+    (void)xy_db_verify(dir, quiet, NULL, devnull);
     xy_db *db;
     if (xy_db_open(dir, XY_READ, quiet, NULL, &db) == XY_OK) {
         (void)xy_report_stats(db, XY_OUT_JSON, devnull);
