@@ -13,14 +13,23 @@ enum { IDS = 20000 };
 
 static void id_text(int i, char *s, size_t n) { snprintf(s, n, "ev-%d", i); }
 
+/* An empty index in a fresh scratch directory /tmp/xy-unit-TAG-PID
+ * (returned in dir); 0, or -1 if the directory cannot be made. */
+static int fresh_index(xy_evindex *x, const char *tag, char *dir, size_t n)
+{
+    char cmd[200];
+    snprintf(dir, n, "/tmp/xy-unit-%s-%d", tag, (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    if (system(cmd)) return -1;
+    xy_evindex_init(x, dir);
+    return 0;
+}
+
 TEST(evindex_finds_what_was_put_across_spills_and_merges)
 {
     char dir[64], cmd[160];
-    snprintf(dir, sizeof dir, "/tmp/xy-unit-evix-%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
-    ASSERT_EQ(system(cmd), 0);
     xy_evindex x;
-    xy_evindex_init(&x, dir);
+    ASSERT_EQ(fresh_index(&x, "evix", dir, sizeof dir), 0);
     uint64_t seq = 0;
     xy_buf list = {0};
     for (int round = 0; round < 9; round++) {
@@ -152,11 +161,8 @@ TEST(evindex_freeze_fork_spill_adopt)
 {
     enum { N = 60000 };
     char dir[64], cmd[160];
-    snprintf(dir, sizeof dir, "/tmp/xy-unit-evfz-%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
-    ASSERT_EQ(system(cmd), 0);
     xy_evindex x;
-    xy_evindex_init(&x, dir);
+    ASSERT_EQ(fresh_index(&x, "evfz", dir, sizeof dir), 0);
     uint64_t seq = 0;
     put_range(&x, 0, N, &seq);
     /* First round: nothing frozen yet, so the new memtable is empty. */
