@@ -273,38 +273,64 @@ static void *copy_big(const view *v, size_t cap_bytes)
     return p;
 }
 
-static int restore_map(xy_map *m, const view *v)
+/* The framing of a map section (mask and count, then the slots): sets
+ * *slots (0 for an empty map) and *count. Returns 0, or -1 when it does
+ * not hold. */
+static int map_frame(const view *v, uint64_t *slots, uint64_t *count)
 {
     uint64_t head[2];
     if (v->len < 16) return -1;
     memcpy(head, v->data, 16);
-    xy_map_free(m);
+    *count = head[1];
+    *slots = 0;
     if (head[0] == 0 && head[1] == 0 && v->len == 16) return 0;
-    uint64_t slots = head[0] + 1;
-    if ((slots & head[0]) != 0 || v->len != 16 + slots * sizeof(xy_slot)) return -1;
+    *slots = head[0] + 1;
+    return (*slots & head[0]) != 0 || v->len != 16 + *slots * sizeof(xy_slot) ? -1 : 0;
+}
+
+static int restore_map(xy_map *m, const view *v)
+{
+    uint64_t slots, count;
+    xy_map_free(m);
+    if (map_frame(v, &slots, &count)) return -1;
+    if (!slots) return 0;
     xy_map_init_slots(m, slots);
     memcpy(m->slots, v->data + 16, slots * sizeof(xy_slot));
-    m->count = head[1];
+    m->count = count;
     return 0;
+}
+
+/* The next bucket of a schedule section (ring slot and item count, then
+ * the items of elem bytes) at *off: sets *ring, *n and *items and moves
+ * *off past it. Returns 1, 0 at the end, or -1 when the framing does not
+ * hold. */
+static int cal_bucket(const view *v, size_t *off, size_t elem, uint32_t *ring, uint32_t *n,
+                      const unsigned char **items)
+{
+    uint32_t head[2];
+    if (*off == v->len) return 0;
+    if (*off + 8 > v->len) return -1;
+    memcpy(head, v->data + *off, 8);
+    size_t bytes = (size_t)head[1] * elem;
+    if (head[0] >= XY_RING || bytes > v->len - *off - 8) return -1;
+    *ring = head[0];
+    *n = head[1];
+    *items = v->data + *off + 8;
+    *off += 8 + bytes;
+    return 1;
 }
 
 static int restore_calendar(xy_calendar *cal, const view *v)
 {
     size_t off = 0;
-    while (off < v->len) {
-        uint32_t head[2];
-        if (off + 8 > v->len) return -1;
-        memcpy(head, v->data + off, 8);
-        off += 8;
-        size_t bytes = (size_t)head[1] * cal->elem;
-        if (head[0] >= XY_RING || bytes > v->len - off) return -1;
-        /* Ring slot head[0] holds one day; any day of that slot puts the
-         * items back in the same bucket. */
-        for (uint32_t k = 0; k < head[1]; k++)
-            memcpy(xy__cal_push(cal, (xy_day)head[0]), v->data + off + (size_t)k * cal->elem, cal->elem);
-        off += bytes;
-    }
-    return 0;
+    uint32_t ring, n;
+    const unsigned char *items;
+    int got;
+    /* Ring slot ring holds one day; any day of that slot puts the items
+     * back in the same bucket. */
+    while ((got = cal_bucket(v, &off, cal->elem, &ring, &n, &items)) == 1)
+        for (uint32_t k = 0; k < n; k++) memcpy(xy__cal_push(cal, (xy_day)ring), items + (size_t)k * cal->elem, cal->elem);
+    return got;
 }
 
 /* ------------------------------------------------------- content checks */
@@ -344,12 +370,8 @@ typedef int slot_ok(const content *c, uint64_t key, uint64_t val);
 
 static int map_ok(const view *v, const content *c, slot_ok *ok)
 {
-    uint64_t head[2];
-    if (v->len < 16) return 0;
-    memcpy(head, v->data, 16);
-    if (head[0] == 0 && head[1] == 0 && v->len == 16) return 1;
-    uint64_t slots = head[0] + 1, used = 0;
-    if ((slots & head[0]) != 0 || v->len != 16 + slots * sizeof(xy_slot)) return 0;
+    uint64_t slots, count, used = 0;
+    if (map_frame(v, &slots, &count)) return 0;
     for (uint64_t i = 0; i < slots; i++) {
         xy_slot sl;
         memcpy(&sl, v->data + 16 + i * sizeof sl, sizeof sl);
@@ -357,7 +379,7 @@ static int map_ok(const view *v, const content *c, slot_ok *ok)
         if (!ok(c, sl.key - 1, sl.val)) return 0;
         used++;
     }
-    return used == head[1] && used < slots;
+    return used == count && (slots == 0 || used < slots);
 }
 
 /* The city is checked against the ruleset, not against the citizen's
@@ -397,25 +419,19 @@ static int edge_ok(const content *c, uint64_t key, uint64_t val)
 static int calendar_ok(const view *v, size_t elem, const scalars *sc)
 {
     size_t off = 0;
-    while (off < v->len) {
-        uint32_t head[2];
-        if (off + 8 > v->len) return 0;
-        memcpy(head, v->data + off, 8);
-        off += 8;
-        size_t bytes = (size_t)head[1] * elem;
-        if (head[0] >= XY_RING || bytes > v->len - off) return 0;
-        for (uint32_t k = 0; k < head[1]; k++) {
-            const unsigned char *item = v->data + off + (size_t)k * elem;
+    uint32_t ring, n;
+    const unsigned char *items;
+    int got;
+    while ((got = cal_bucket(v, &off, elem, &ring, &n, &items)) == 1)
+        for (uint32_t k = 0; k < n; k++) {
             xy_expiry x;
-            memcpy(&x.citizen, item, 4);
+            memcpy(&x.citizen, items + (size_t)k * elem, 4);
             if (x.citizen >= sc->n) return 0;
             if (elem != sizeof x) continue;
-            memcpy(&x, item, sizeof x);
+            memcpy(&x, items + (size_t)k * elem, sizeof x);
             if (x.behaviour < 0 || (uint64_t)x.behaviour >= sc->nbehaviours) return 0;
         }
-        off += bytes;
-    }
-    return 1;
+    return got == 0;
 }
 
 /* Returns NULL, or the name of the first section whose contents do not
