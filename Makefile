@@ -79,7 +79,8 @@ bench: all
 	@$(B)/bench
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := rules csv resid log snapshot
+# Every harness of tests/fuzz unless narrowed (make fuzz FUZZ_TARGETS="csv log").
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz:
 	@./scripts/deps.sh --dev
 	@./scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -1,12 +1,13 @@
 #!/bin/sh
 # Builds the libFuzzer harnesses of tests/fuzz with AddressSanitizer and
 # UBSan and runs each for SECONDS (default 60), starting from the seed
-# corpus in tests/fuzz/corpus. Exits non-zero on the first finding; the
+# corpus in tests/fuzz/corpus: the harnesses named after SECONDS, or every
+# tests/fuzz/fuzz_NAME.c. Exits non-zero on the first finding; the
 # crashing input is left in build/fuzz/.
 set -eu
 SECONDS_EACH=${1:-60}
 shift || true
-TARGETS=${*:-rules csv resid log snapshot}
+TARGETS=${*:-$(ls tests/fuzz/fuzz_*.c | sed 's|tests/fuzz/fuzz_||; s|\.c$||')}
 B=build/fuzz
 mkdir -p "$B"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc"
