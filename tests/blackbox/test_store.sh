@@ -14,9 +14,14 @@ first_run() {
     ls "$1"/ev-*.run | head -n 1
 }
 
+# segments DIR: the files of the log's segments, in log order.
+segments() {
+    ls "$1" | grep -E '^log(\.[0-9]+)?$' | sort -t. -k2,2n
+}
+
 # last_segment DIR: the file of the log's last segment.
 last_segment() {
-    ls "$1" | grep -E '^log(\.[0-9]+)?$' | sort -t. -k2,2n | tail -n 1
+    segments "$1" | tail -n 1
 }
 
 # every_explain: the explain --json of every example citizen, one per line.
@@ -171,7 +176,7 @@ run --data "$T/segflip" stats
 expect_rc "a damaged record in a segment before the last stops start-up" 2
 expect_err "... naming the segment and the offset" "segflip/log:"
 cp -r "$D" "$T/seggap"
-rm "$T/seggap/$(ls "$T/seggap" | grep -E '^log\.[0-9]+$' | sort -t. -k2,2n | head -n 1)"
+rm "$T/seggap/$(segments "$T/seggap" | sed -n 2p)"
 run --data "$T/seggap" stats
 expect_rc "a missing segment stops start-up" 2
 expect_err "... saying where the log breaks" "does not begin where"
