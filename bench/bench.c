@@ -164,7 +164,8 @@ static double memory_floor(uint32_t ncit, size_t nev);
 
 /* With XY_BENCH_PERF naming the control FIFO of `perf record --control
  * fifo:FIFO -D -1`, perf samples only one timed part of the bench: the
- * part named by XY_BENCH_PERF_PART (engine, csv, append, snapshot, replay;
+ * part named by XY_BENCH_PERF_PART (engine: the typical mix, uniform, csv,
+ * append, snapshot, replay;
  * default engine). */
 static void perf_ctl(const char *part, const char *cmd)
 {
@@ -230,11 +231,11 @@ static void bench_engine(const xy_rules *r, uint32_t ncit, size_t nev, int typic
                            start + (xy_day)(i * 730 / nev), bench_rnd(4) ? (int64_t)bench_rnd(20000) * XY_MICRO : -1};
         if (bench_rnd(20) == 0) ev[i].date -= (xy_day)bench_rnd(30); /* late reports */
     }
-    perf_ctl("engine", "enable");
+    perf_ctl(typical ? "engine" : "uniform", "enable");
     double t2 = bench_now();
     xy_engine_apply(e, ev, nev);
     double t3 = bench_now();
-    perf_ctl("engine", "disable");
+    perf_ctl(typical ? "engine" : "uniform", "disable");
     printf("%s mix: applied %zu events over 2 years in %.2f s; %llu on the blacklist, %zu pending expiries, %zu yearly "
            "counts\n", typical ? "typical" : "uniform", nev, t3 - t2, (unsigned long long)e->bl_members,
            (size_t)e->expiries.pending, xy_limits_count(&e->limits));

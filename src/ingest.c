@@ -3,7 +3,9 @@
  * all-or-nothing rule and the rejects file. Validated rows become log
  * records in one batch, committed at the end. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +32,12 @@ typedef struct loader {
     xy_load_result *res;     /* counts */
     xy_map staged;           /* per kind: keys staged by this file */
     xy_buf why;              /* the current row's reason */
+    uint64_t line;           /* the current row's first line, for messages */
+    const xy_field *fields;  /* the current row's fields */
+    size_t nfields;          /* their number */
+    const char *known_s;     /* a field already parsed as a resident ID, or NULL */
+    xy_resid known_id;       /* that ID */
+    size_t width;            /* fields per row (the header's) */
     int kind;                /* XY_LOAD_* */
 } loader;
 
@@ -52,14 +60,14 @@ static int fail(loader *l, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     l->why.len = 0;
-    xy_buf_printf(&l->why, "%s:%llu: %s", l->path, (unsigned long long)l->csv.line, msg);
+    xy_buf_printf(&l->why, "%s:%llu: %s", l->path, (unsigned long long)l->line, msg);
     return -1;
 }
 
 static xy_field field(const loader *l, int kind)
 {
     xy_field f = {"", 0};
-    if (l->col[kind] >= 0 && (size_t)l->col[kind] < l->csv.nfields) f = l->csv.fields[l->col[kind]];
+    if (l->col[kind] >= 0 && (size_t)l->col[kind] < l->nfields) f = l->fields[l->col[kind]];
     return f;
 }
 
@@ -111,6 +119,10 @@ static int read_header(loader *l, const char *const *names, const int *required)
 static int parse_id(loader *l, xy_field f, const char *what, xy_resid *out)
 {
     const char *why;
+    if (f.n && f.s == l->known_s) {
+        *out = l->known_id;
+        return 0;
+    }
     if (f.n == 0) return fail(l, "%s is empty", what);
     if (xy_resid_parse(f.s, f.n, out, &why))
         return fail(l, "%s '%.*s' is not a valid resident ID: it %s", what, (int)f.n, f.s, why);
@@ -265,45 +277,75 @@ static int parse_amount(loader *l, xy_field f, int64_t *out)
     return 0;
 }
 
-static int event_row(loader *l)
+/* An events row checked as far as the rules and the registered citizens
+ * go, waiting to be checked against the stored and staged event ids. */
+typedef struct prow {
+    const char *rec;   /* the raw record in the input, for the rejects file */
+    size_t rec_len;
+    uint64_t line;     /* its first line */
+    int bad;           /* the text is the reason, not the id */
+    uint32_t text;     /* offset of the id or the reason in the chunk's text */
+    uint32_t text_len;
+    uint64_t key[2];   /* xy_evindex_key of the id */
+    uint64_t content;  /* xy__event_content_hash */
+    xy_event ev;
+    xy_field f[COL_MAX]; /* the fields, between the parser's two passes */
+    unsigned quoted;   /* bit i: f[i].s is an offset into the chunk's quoted text */
+    int has_cid;       /* the citizen field is a valid resident ID ... */
+    xy_resid cid;      /* ... this one */
+} prow;
+
+/* Checks the current row of l->csv (an event) against everything but the
+ * event ids already stored or staged, reading only what does not change
+ * during a load (the rules, the ID index), so that it may run beside the
+ * thread that stages. Fills r->ev, r->key and r->content. */
+static int event_check(loader *l, prow *r)
 {
-    xy_db *db = l->db;
-    const xy_rules *r = db->rules;
+    const xy_rules *r_ = l->db->rules;
     xy_field idf = field(l, 0), datef = field(l, 1), bf = field(l, 3), af = field(l, 4);
     xy_field cpf = field(l, 6);
-    xy_event ev = {0};
+    xy_event *ev = &r->ev;
+    memset(ev, 0, sizeof *ev);
     if (!valid_event_id(idf))
         return fail(l, "event id '%.*s' must be 1-64 characters of A-Z a-z 0-9 . _ : -", (int)idf.n, idf.s);
-    if (xy_day_parse(datef.s, datef.n, &ev.date))
+    if (xy_day_parse(datef.s, datef.n, &ev->date))
         return fail(l, "date '%.*s' is not a valid YYYY-MM-DD date", (int)datef.n, datef.s);
     int cy;
-    if (registered_city(l, field(l, 2), "citizen", &ev.citizen, &cy)) return -1;
-    const xy_city *city = &r->cities[cy];
-    ev.behaviour = xy_rules_behaviour_id(r, bf.s, bf.n);
-    if (ev.behaviour < 0 || !xy__city_behaviour(r, city, ev.behaviour))
+    if (registered_city(l, field(l, 2), "citizen", &ev->citizen, &cy)) return -1;
+    const xy_city *city = &r_->cities[cy];
+    ev->behaviour = xy_rules_behaviour_id(r_, bf.s, bf.n);
+    if (ev->behaviour < 0 || !xy__city_behaviour(r_, city, ev->behaviour))
         return fail(l, "behaviour '%.*s' is not defined in city %s", (int)bf.n, bf.s, city->id);
-    ev.agency = xy_rules_agency_id(r, af.s, af.n);
-    if (ev.agency < 0) return fail(l, "unknown agency '%.*s'", (int)af.n, af.s);
-    if (xy_rules_may_report(r, cy, ev.agency, ev.behaviour))
+    ev->agency = xy_rules_agency_id(r_, af.s, af.n);
+    if (ev->agency < 0) return fail(l, "unknown agency '%.*s'", (int)af.n, af.s);
+    if (xy_rules_may_report(r_, cy, ev->agency, ev->behaviour))
         return fail(l, "agency '%.*s' may not report '%.*s' in city %s", (int)af.n, af.s, (int)bf.n,
                     bf.s, city->id);
-    if (parse_amount(l, field(l, 5), &ev.amount)) return -1;
-    ev.counterpart = XY_NONE;
-    if (cpf.n && registered(l, cpf, "counterpart", &ev.counterpart)) return -1;
-    uint64_t content = xy__event_content_hash(&ev);
-    uint64_t had, seq, key[2];
-    xy_evindex_key(idf.s, idf.n, key);
-    if (xy__db_find_event(db, key, &had, &seq)) {
-        if (had == content) {
+    if (parse_amount(l, field(l, 5), &ev->amount)) return -1;
+    ev->counterpart = XY_NONE;
+    if (cpf.n && registered(l, cpf, "counterpart", &ev->counterpart)) return -1;
+    r->content = xy__event_content_hash(ev);
+    xy_evindex_key(idf.s, idf.n, r->key);
+    return 0;
+}
+
+/* Stages a checked event row unless its id is known: a duplicate if with
+ * the same content, a bad row if not. */
+static int event_stage(loader *l, const prow *r, const char *id, size_t id_len)
+{
+    xy_db *db = l->db;
+    uint64_t had, seq;
+    if (xy__db_find_event(db, r->key, &had, &seq)) {
+        if (had == r->content) {
             l->res->duplicates++;
             return 0;
         }
         if (seq != UINT64_MAX && seq >= db->nevents)
-            return fail(l, "event id %.*s appears twice in this file with different content", (int)idf.n, idf.s);
-        return fail(l, "event id %.*s was already loaded with different content", (int)idf.n, idf.s);
+            return fail(l, "event id %.*s appears twice in this file with different content", (int)id_len, id);
+        return fail(l, "event id %.*s was already loaded with different content", (int)id_len, id);
     }
-    xy__db_stage_event(db, key, content);
-    xy__rec_event(l->batch, &ev, idf.s, idf.n);
+    xy__db_stage_event(db, r->key, r->content);
+    xy__rec_event(l->batch, &r->ev, id, id_len);
     l->nrecords++;
     l->res->applied++;
     return 0;
@@ -311,18 +353,227 @@ static int event_row(loader *l)
 
 /* ------------------------------------------------------------------ load */
 
-static void scout_row(loader *l, xy_csv *scout)
+static void csv_quote(xy_buf *b, const char *s, size_t n)
+{
+    xy_buf_append(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') xy_buf_append(b, "\"", 1);
+        xy_buf_append(b, &s[i], 1);
+    }
+    xy_buf_append(b, "\"", 1);
+}
+
+/* Counts a bad row, keeps it for the rejects file and shows its reason
+ * (the first MAX_SHOWN_ERRORS of them). */
+static void reject(loader *l, const char *rec, size_t rec_len, const char *why, size_t why_len)
+{
+    l->errors++;
+    l->res->rejected++;
+    if (l->want_rejects) {
+        xy_buf_append(&l->rejects, rec, rec_len);
+        xy_buf_append(&l->rejects, ",", 1);
+        csv_quote(&l->rejects, why, why_len);
+        xy_buf_append(&l->rejects, "\n", 1);
+    }
+    if (l->errors <= MAX_SHOWN_ERRORS) xy__diagf(l->diag, l->ctx, "%.*s", (int)why_len, why);
+}
+
+/* Reads the next row into l->csv and checks its shape. Returns 0 at the
+ * end of the input, 1 for a row of the header's width, -1 (the reason in
+ * l->why) for a malformed one. */
+static int next_row(loader *l)
 {
     const char *why;
-    if (xy_csv_next(scout, &why) <= 0) return;
-    int ci = l->col[2], ii = l->col[0];
-    if (ci >= 0 && (size_t)ci < scout->nfields) {
-        xy_resid id;
-        if (xy_resid_parse(scout->fields[ci].s, scout->fields[ci].n, &id, NULL) == XY_OK)
-            xy_map_prefetch(&l->db->engine->by_id, id);
+    int got = xy_csv_next(&l->csv, &why);
+    if (got == 0) return 0;
+    l->line = l->csv.line;
+    l->fields = l->csv.fields;
+    l->nfields = l->csv.nfields;
+    if (got < 0) return fail(l, "malformed CSV: %s", why);
+    if (l->csv.nfields != l->width) return fail(l, "expected %zu fields, found %zu", l->width, l->csv.nfields);
+    return 1;
+}
+
+/* Citizens and contacts: one row after the other, each seeing the rows
+ * staged before it (a parent registered earlier in the same file). */
+static void load_rows(loader *l)
+{
+    for (;;) {
+        int got = next_row(l);
+        if (got == 0) break;
+        l->res->rows++;
+        int bad = got < 0 ? -1 : l->kind == XY_LOAD_CITIZENS ? citizen_row(l) : contact_row(l);
+        if (bad) reject(l, l->csv.rec, l->csv.rec_len, l->why.data, l->why.len);
     }
-    if (ii >= 0 && (size_t)ii < scout->nfields)
-        xy__db_prefetch_event(l->db, scout->fields[ii].s, scout->fields[ii].n);
+}
+
+/* Events on two threads: a parser reads and checks rows (event_check) in
+ * chunks, the calling thread stages the checked rows in file order
+ * (event_stage), so messages, rejects and the batch come out as from one
+ * thread. What the parser reads (the input, the rules, the ID index) does
+ * not change until the batch is committed, after it has finished. */
+enum { CHUNK_ROWS = 4096, NCHUNKS = 4 };
+
+typedef struct chunk {
+    prow *rows;
+    size_t n;
+    xy_buf quoted; /* unescaped quoted fields (the reader reuses its own) */
+    xy_buf text;   /* ids of good rows, reasons of bad ones */
+    int full;      /* filled by the parser, not yet taken */
+    int last;      /* the input ends with this chunk */
+} chunk;
+
+typedef struct events_pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* a chunk was filled or taken */
+    chunk ch[NCHUNKS];
+    loader *parser;      /* the parser's own reader and reasons */
+} events_pipe;
+
+static void keep_text(chunk *c, prow *r, const char *s, size_t n)
+{
+    r->text = (uint32_t)c->text.len;
+    r->text_len = (uint32_t)n;
+    xy_buf_append(&c->text, s, n);
+}
+
+/* The parser's first pass: reads a row, keeps its fields and starts
+ * fetching the ID index slot of its citizen, a cache miss at population
+ * scale that the rows read before the second pass checks it overlap.
+ * Returns 0 at the end of the input. */
+static int read_chunk_row(loader *l, chunk *c, prow *r)
+{
+    int got = next_row(l);
+    if (got == 0) return 0;
+    r->rec = l->csv.rec;
+    r->rec_len = l->csv.rec_len;
+    r->line = l->line;
+    r->bad = got < 0;
+    r->has_cid = 0;
+    r->quoted = 0;
+    if (r->bad) {
+        keep_text(c, r, l->why.data, l->why.len);
+        return 1;
+    }
+    for (size_t i = 0; i < l->width; i++) {
+        r->f[i] = l->csv.fields[i];
+        if (l->csv.offs[i] != SIZE_MAX) {
+            r->quoted |= 1u << i;
+            r->f[i].s = (const char *)(uintptr_t)c->quoted.len;
+            xy_buf_append(&c->quoted, l->csv.fields[i].s, l->csv.fields[i].n);
+        }
+    }
+    xy_field cf = r->f[l->col[2]];
+    if (!(r->quoted >> l->col[2] & 1) && xy_resid_parse(cf.s, cf.n, &r->cid, NULL) == XY_OK) {
+        r->has_cid = 1;
+        xy_map_prefetch(&l->db->engine->by_id, r->cid);
+    }
+    return 1;
+}
+
+/* The parser's second pass: checks a row read by the first. */
+static void check_chunk_row(loader *l, chunk *c, prow *r)
+{
+    if (r->bad) return;
+    for (size_t i = 0; i < l->width; i++)
+        if (r->quoted >> i & 1) r->f[i].s = c->quoted.data + (uintptr_t)r->f[i].s;
+    l->fields = r->f;
+    l->nfields = l->width;
+    l->line = r->line;
+    l->known_s = r->has_cid ? r->f[l->col[2]].s : NULL;
+    l->known_id = r->cid;
+    r->bad = event_check(l, r) != 0;
+    if (r->bad) keep_text(c, r, l->why.data, l->why.len);
+    else keep_text(c, r, r->f[0].s, r->f[0].n);
+}
+
+static void *parse_events(void *arg)
+{
+    events_pipe *p = arg;
+    loader *l = p->parser;
+    for (size_t k = 0;; k++) {
+        chunk *c = &p->ch[k % NCHUNKS];
+        pthread_mutex_lock(&p->mu);
+        while (c->full) pthread_cond_wait(&p->cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+        c->n = 0;
+        c->quoted.len = 0;
+        c->text.len = 0;
+        c->last = 0;
+        /* The second pass follows the first LAG rows behind: far enough
+         * for the fetches to arrive, near enough for them to stay cached. */
+        enum { LAG = 24 };
+        size_t checked = 0;
+        while (c->n < CHUNK_ROWS && !c->last) {
+            if (read_chunk_row(l, c, &c->rows[c->n])) c->n++;
+            else c->last = 1;
+            if (c->n - checked > LAG) check_chunk_row(l, c, &c->rows[checked++]);
+        }
+        while (checked < c->n) check_chunk_row(l, c, &c->rows[checked++]);
+        pthread_mutex_lock(&p->mu);
+        c->full = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (c->last) break;
+    }
+    return NULL;
+}
+
+static int load_events(loader *l)
+{
+    events_pipe p;
+    loader parser = *l;
+    parser.csv = (xy_csv){.p = l->csv.p, .end = l->csv.end, .next_line = l->csv.next_line};
+    memset(&parser.why, 0, sizeof parser.why);
+    memset(&p, 0, sizeof p);
+    p.parser = &parser;
+    for (int k = 0; k < NCHUNKS; k++) p.ch[k].rows = xy_malloc(CHUNK_ROWS * sizeof *p.ch[k].rows);
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    pthread_t th;
+    int rc = pthread_create(&th, NULL, parse_events, &p);
+    if (rc) {
+        xy__diagf(l->diag, l->ctx, "%s: cannot start a thread: %s", l->path, strerror(rc));
+        rc = XY_ENOMEM;
+        goto done;
+    }
+    /* Each row's event id is looked up in the event index: a cache miss
+     * at scale, fetched AHEAD rows early within the chunk. */
+    enum { AHEAD = 16 };
+    for (size_t k = 0;; k++) {
+        chunk *c = &p.ch[k % NCHUNKS];
+        pthread_mutex_lock(&p.mu);
+        while (!c->full) pthread_cond_wait(&p.cv, &p.mu);
+        pthread_mutex_unlock(&p.mu);
+        for (size_t i = 0; i < c->n; i++) {
+            if (i + AHEAD < c->n && !c->rows[i + AHEAD].bad)
+                xy_evindex_prefetch(&l->db->evix, c->rows[i + AHEAD].key);
+            const prow *r = &c->rows[i];
+            const char *text = c->text.data + r->text;
+            l->res->rows++;
+            l->line = r->line;
+            if (r->bad) reject(l, r->rec, r->rec_len, text, r->text_len);
+            else if (event_stage(l, r, text, r->text_len)) reject(l, r->rec, r->rec_len, l->why.data, l->why.len);
+        }
+        int last = c->last;
+        pthread_mutex_lock(&p.mu);
+        c->full = 0;
+        pthread_cond_broadcast(&p.cv);
+        pthread_mutex_unlock(&p.mu);
+        if (last) break;
+    }
+    pthread_join(th, NULL);
+    xy_csv_free(&parser.csv);
+done:
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    for (int k = 0; k < NCHUNKS; k++) {
+        xy_free(p.ch[k].rows);
+        xy_buf_free(&p.ch[k].quoted);
+        xy_buf_free(&p.ch[k].text);
+    }
+    xy_buf_free(&parser.why);
+    return rc;
 }
 
 static int write_rejects(const char *path, const xy_buf *b)
@@ -333,16 +584,6 @@ static int write_rejects(const char *path, const xy_buf *b)
     int bad = n != b->len || fflush(f) || fsync(fileno(f));
     bad |= fclose(f) != 0;
     return bad ? XY_EIO : XY_OK;
-}
-
-static void csv_quote(xy_buf *b, const char *s, size_t n)
-{
-    xy_buf_append(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"') xy_buf_append(b, "\"", 1);
-        xy_buf_append(b, &s[i], 1);
-    }
-    xy_buf_append(b, "\"", 1);
 }
 
 int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_path,
@@ -357,7 +598,6 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
         return XY_EINPUT;
     }
     loader l = {0};
-    xy_csv scout = {0};
     l.db = db;
     l.batch = xy__db_batch(db);
     l.path = path;
@@ -376,37 +616,16 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
         rc = XY_EINPUT;
         goto done;
     }
-    size_t width = l.csv.nfields;
-    /* A second reader runs SCOUT rows ahead and starts fetching the index
-     * slots the row will need (its citizen, its event id): at population
-     * scale those are cache misses, and this way they overlap. */
-    enum { SCOUT = 8 };
-    xy_csv_init(&scout, l.csv.p, (size_t)(in.data + in.len - l.csv.p));
-    int scouting = kind == XY_LOAD_EVENTS;
-    for (int k = 0; scouting && k < SCOUT; k++) scout_row(&l, &scout);
-    for (;;) {
-        const char *why;
-        if (scouting) scout_row(&l, &scout);
-        int got = xy_csv_next(&l.csv, &why);
-        if (got == 0) break;
-        res->rows++;
-        int bad;
-        if (got < 0) bad = fail(&l, "malformed CSV: %s", why);
-        else if (l.csv.nfields != width)
-            bad = fail(&l, "expected %zu fields, found %zu", width, l.csv.nfields);
-        else if (kind == XY_LOAD_CITIZENS) bad = citizen_row(&l);
-        else if (kind == XY_LOAD_CONTACTS) bad = contact_row(&l);
-        else bad = event_row(&l);
-        if (!bad) continue;
-        l.errors++;
-        res->rejected++;
-        if (l.want_rejects) {
-            xy_buf_append(&l.rejects, l.csv.rec, l.csv.rec_len);
-            xy_buf_append(&l.rejects, ",", 1);
-            csv_quote(&l.rejects, l.why.data, l.why.len);
-            xy_buf_append(&l.rejects, "\n", 1);
+    l.width = l.csv.nfields;
+    if (kind == XY_LOAD_EVENTS) {
+        rc = load_events(&l);
+        if (rc) {
+            xy__db_unstage(db);
+            res->applied = 0;
+            goto done;
         }
-        if (l.errors <= MAX_SHOWN_ERRORS) xy__diagf(diag, ctx, "%s", l.why.data);
+    } else {
+        load_rows(&l);
     }
     if (l.errors > MAX_SHOWN_ERRORS)
         xy__diagf(diag, ctx, "%s: %llu more bad rows not shown", path,
@@ -435,7 +654,6 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     }
 done:
     xy_csv_free(&l.csv);
-    xy_csv_free(&scout);
     xy_map_free(&l.staged);
     xy_buf_free(&l.rejects);
     xy_buf_free(&l.why);

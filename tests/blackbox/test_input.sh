@@ -302,6 +302,34 @@ csv "$T/selfp.csv" "id,name,city,father,mother" "$C4,Self,rongcheng,$C4,"
 run load citizens "$T/selfp.csv"
 expect_rc "citizens: own parent -> exit 1" 1
 
+# ---- a file longer than the loader's chunks ------------------------------------------------
+# Events are parsed on a second thread in chunks of a few thousand rows; messages, rejects and
+# duplicates must come out as from one pass in file order, whatever chunk a row falls in.
+fresh chunks "$XY_ROOT/rules"
+setup load citizens "$T/cit.csv"
+awk -v a="$R1" -v b="$R2" 'BEGIN {
+    print "id,date,citizen,behaviour,agency,amount,counterpart"
+    for (i = 2; i <= 10001; i++) {
+        id = "big-" i; who = i % 2 ? a : b; agency = "neighbourhood_office"; date = "2024-06-01"
+        if (i == 5000) agency = "no_such_agency"
+        if (i == 9000) id = "\"big-9000\""
+        if (i == 9500) { id = "big-12"; date = "2024-06-02" }
+        print id "," date "," who ",volunteering," agency ",,"
+    }
+}' >"$T/chunks.csv"
+run load events "$T/chunks.csv"
+expect_rc "chunks: a bad row far into the file -> exit 1" 1
+expect_err "chunks: unknown agency at its line" "$T/chunks.csv:5000: unknown agency 'no_such_agency'"
+expect_err "chunks: id reused in a later chunk" "$T/chunks.csv:9500: event id big-12 appears twice in this file"
+expect_eq "chunks: nothing applied" "$(q "$R1" .raw)" 1000
+run load events "$T/chunks.csv" --rejects "$T/chunks-out.csv"
+expect_out "chunks: --rejects counts" "10000 rows, 9998 applied, 0 duplicates, 2 rejected"
+expect_eq "chunks: rejects in file order" "$(cut -c1-8 "$T/chunks-out.csv" | tr '\n' ' ')" "id,date, big-5000 big-12,2 "
+run explain "$R2" --json
+expect_eq "chunks: the quoted id is the event's id" "$(jget '[.contributions[] | select(.event == "big-9000")] | length')" 1
+run load events "$T/chunks.csv" --rejects "$T/chunks-out.csv"
+expect_out "chunks: re-sent: all duplicates" "10000 rows, 0 applied, 9998 duplicates, 2 rejected"
+
 # longest region prefix wins
 RR="$T/regionrules"
 mkdir -p "$RR"
