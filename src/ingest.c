@@ -437,10 +437,8 @@ static void keep_text(chunk *c, prow *r, const char *s, size_t n)
     xy_buf_append(&c->text, s, n);
 }
 
-/* The parser's first pass: reads a row, keeps its fields and starts
- * fetching the ID index slot of its citizen, a cache miss at population
- * scale that the rows read before the second pass checks it overlap.
- * Returns 0 at the end of the input. */
+/* The parser's first pass: reads a row, keeps its fields and parses its
+ * citizen's ID. Returns 0 at the end of the input. */
 static int read_chunk_row(loader *l, chunk *c, prow *r)
 {
     int got = next_row(l);
@@ -464,10 +462,7 @@ static int read_chunk_row(loader *l, chunk *c, prow *r)
         }
     }
     xy_field cf = r->f[l->col[2]];
-    if (!(r->quoted >> l->col[2] & 1) && xy_resid_parse(cf.s, cf.n, &r->cid, NULL) == XY_OK) {
-        r->has_cid = 1;
-        xy_map_prefetch(&l->db->engine->by_id, r->cid);
-    }
+    r->has_cid = !(r->quoted >> l->col[2] & 1) && xy_resid_parse(cf.s, cf.n, &r->cid, NULL) == XY_OK;
     return 1;
 }
 
@@ -500,14 +495,23 @@ static void *parse_events(void *arg)
         c->quoted.len = 0;
         c->text.len = 0;
         c->last = 0;
-        /* The second pass follows the first LAG rows behind: far enough
-         * for the fetches to arrive, near enough for them to stay cached. */
-        enum { LAG = 24 };
-        size_t checked = 0;
+        /* Each row's citizen is looked up in the ID index, a cache miss
+         * at population scale. The fetches of a batch of rows are started
+         * together, once the batch is read, and the batch is checked after
+         * the next one is read: issued one by one between rows, each
+         * fetch waits for its address translation (a page walk, costly on
+         * a virtual machine) before anything after it can finish, while
+         * issued together, their walks overlap (docs/performance.md). */
+        enum { BATCH = 32 };
+        size_t checked = 0, fetched = 0;
         while (c->n < CHUNK_ROWS && !c->last) {
             if (read_chunk_row(l, c, &c->rows[c->n])) c->n++;
             else c->last = 1;
-            if (c->n - checked > LAG) check_chunk_row(l, c, &c->rows[checked++]);
+            if (c->n - fetched < BATCH && !c->last) continue;
+            for (size_t i = fetched; i < c->n; i++)
+                if (c->rows[i].has_cid) xy_map_prefetch(&l->db->engine->by_id, c->rows[i].cid);
+            fetched = c->n;
+            while (fetched - checked > BATCH) check_chunk_row(l, c, &c->rows[checked++]);
         }
         while (checked < c->n) check_chunk_row(l, c, &c->rows[checked++]);
         pthread_mutex_lock(&p->mu);
@@ -538,16 +542,17 @@ static int load_events(loader *l)
         goto done;
     }
     /* Each row's event id is looked up in the event index: a cache miss
-     * at scale, fetched AHEAD rows early within the chunk. */
-    enum { AHEAD = 16 };
+     * at scale, fetched a batch of rows at a time, one batch ahead (see
+     * parse_events). */
+    enum { BATCH = 32 };
     for (size_t k = 0;; k++) {
         chunk *c = &p.ch[k % NCHUNKS];
         pthread_mutex_lock(&p.mu);
         while (!c->full) pthread_cond_wait(&p.cv, &p.mu);
         pthread_mutex_unlock(&p.mu);
         for (size_t i = 0; i < c->n; i++) {
-            if (i + AHEAD < c->n && !c->rows[i + AHEAD].bad)
-                xy_evindex_prefetch(&l->db->evix, c->rows[i + AHEAD].key);
+            for (size_t j = i ? i + BATCH : 0; i % BATCH == 0 && j < i + 2 * BATCH && j < c->n; j++)
+                if (!c->rows[j].bad) xy_evindex_prefetch(&l->db->evix, c->rows[j].key);
             const prow *r = &c->rows[i];
             const char *text = c->text.data + r->text;
             l->res->rows++;
