@@ -677,15 +677,23 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
     xy_buf *batch = xy__db_batch(db);
     uint64_t nrec = 0, dups = 0;
     int rc = XY_OK;
+    /* All events are at hand: the fetches of a batch of events (their
+     * citizen's state, the index slot of their id) start together, one
+     * batch ahead (see parse_events); the keys are kept for the check. */
+    enum { BATCH = 32 };
+    uint64_t keys[4 * BATCH];
+    size_t lens[2 * BATCH];
     for (size_t i = 0; i < n; i++) {
-        /* All events are at hand: fetch what event i + 16 will need (its
-         * citizen's state, the index slot of its id) meanwhile. */
-        if (i + 16 < n && events[i + 16].citizen < e->n && ids[i + 16]) {
-            XY_PREFETCH(&e->st[events[i + 16].citizen]);
-            xy__db_prefetch_event(db, ids[i + 16], strlen(ids[i + 16]));
+        for (size_t j = i ? i + BATCH : 0; i % BATCH == 0 && j < i + 2 * BATCH && j < n; j++) {
+            uint64_t *key = &keys[2 * (j % (2 * BATCH))];
+            lens[j % (2 * BATCH)] = ids[j] ? strlen(ids[j]) : 0;
+            xy_evindex_key(ids[j] ? ids[j] : "", lens[j % (2 * BATCH)], key);
+            if (events[j].citizen < e->n) XY_PREFETCH(&e->st[events[j].citizen]);
+            xy_evindex_prefetch(&db->evix, key);
         }
         const xy_event *ev = &events[i];
-        xy_field id = {ids[i], ids[i] ? strlen(ids[i]) : 0};
+        const uint64_t *key = &keys[2 * (i % (2 * BATCH))];
+        xy_field id = {ids[i], lens[i % (2 * BATCH)]};
         const char *why = NULL;
         if (!valid_event_id(id)) why = "bad event id";
         else if (ev->citizen >= e->n) why = "unknown citizen";
@@ -699,8 +707,7 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
         }
         if (!why) {
             uint64_t content = xy__event_content_hash(ev);
-            uint64_t had, seq, key[2];
-            xy_evindex_key(id.s, id.n, key);
+            uint64_t had, seq;
             if (xy__db_find_event(db, key, &had, &seq)) {
                 if (had == content) {
                     dups++;

@@ -131,13 +131,6 @@ int xy__db_find_event(const xy_db *db, const uint64_t key[2], uint64_t *content,
     return xy_evindex_find(&db->evix, key, content, seq);
 }
 
-void xy__db_prefetch_event(const xy_db *db, const char *id, size_t n)
-{
-    uint64_t key[2];
-    xy_evindex_key(id, n, key);
-    xy_evindex_prefetch(&db->evix, key);
-}
-
 void xy__db_stage_event(xy_db *db, const uint64_t key[2], uint64_t content)
 {
     xy_evindex_put(&db->evix, key, content, db->nevents + db->nstaged);
@@ -172,11 +165,14 @@ static uint64_t get_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); 
 
 /* Events are decoded into a batch and the batch is then gone over twice:
  * once for the bookkeeping of each event (checks against the rules, the
- * history index, the event index), fetching what event i + AHEAD touches
- * while event i is handled, and once by the engine. Each of those touches
- * a different place in memory per citizen; in one pass per record they
- * would be a chain of cache misses. */
-enum { BATCH = 4096, AHEAD = 16 };
+ * history index, the event index) and once by the engine. Each of those
+ * touches a different place in memory per citizen; in one pass per record
+ * they would be a chain of cache misses. The bookkeeping pass starts the
+ * fetches of a group of GROUP events together, one group ahead: issued
+ * one by one between events' work, each fetch waits for its address
+ * translation before anything after it can finish, while issued together
+ * their page walks overlap (docs/performance.md). */
+enum { BATCH = 4096, GROUP = 32 };
 
 typedef struct applier {
     xy_db *db;           /* owner of the index */
@@ -192,36 +188,45 @@ typedef struct applier {
     const unsigned char *rec[BATCH]; /* each one's record payload */
 } applier;
 
+/* Starts fetching what the bookkeeping of queued events [from, to) will
+ * touch, computing their event-index keys into a ring of two groups. */
+static void fetch_group(const applier *a, size_t from, size_t to, uint64_t *keys)
+{
+    for (size_t i = from; i < to; i++) {
+        uint32_t c = a->evs[i].citizen;
+        XY_PREFETCH(&a->e->st[c]);
+        if (a->trail) xy_trail_prefetch(a->trail, c);
+        if (a->index) {
+            const unsigned char *p = a->rec[i];
+            uint64_t *key = &keys[2 * (i % (2 * GROUP))];
+            xy_evindex_key((const char *)p + 30, p[29], key);
+            xy_evindex_prefetch(&a->db->evix, key);
+        }
+    }
+}
+
 /* The bookkeeping of the queued events, then the engine. */
 static int flush_events(applier *a)
 {
     xy_db *db = a->db;
     xy_engine *e = a->e;
     size_t n = a->nevs;
-    uint64_t keys[4 * AHEAD]; /* a ring of the keys of events j..i */
+    uint64_t keys[4 * GROUP];
     a->nevs = 0;
-    for (size_t i = 0; i < n + AHEAD; i++) {
-        if (i < n) {
-            uint32_t c = a->evs[i].citizen;
-            XY_PREFETCH(&e->st[c]);
-            if (a->trail) xy_trail_prefetch(a->trail, c);
-            if (a->index) {
-                const unsigned char *p = a->rec[i];
-                xy_evindex_key((const char *)p + 30, p[29], &keys[2 * (i % (2 * AHEAD))]);
-                xy_evindex_prefetch(&db->evix, &keys[2 * (i % (2 * AHEAD))]);
-            }
+    fetch_group(a, 0, n < GROUP ? n : GROUP, keys);
+    for (size_t g = 0; g < n; g += GROUP) {
+        size_t end = g + GROUP < n ? g + GROUP : n;
+        fetch_group(a, end, end + GROUP < n ? end + GROUP : n, keys);
+        for (size_t j = g; j < end; j++) {
+            xy_event *ev = &a->evs[j];
+            if (xy_rules_may_report(e->rules, e->st[ev->citizen].city, ev->agency, ev->behaviour)) return XY_ECORRUPT;
+            ev->seq = db->nevents++;
+            if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->base + a->off[j], ev->seq, a->clk[j]);
+            const unsigned char *p = a->rec[j];
+            if (db->hist_fn && ev->citizen == db->hist_index) note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
+            if (a->index)
+                xy_evindex_put(&db->evix, &keys[2 * (j % (2 * GROUP))], xy__event_content_hash(ev), ev->seq);
         }
-        if (i < AHEAD) continue;
-        size_t j = i - AHEAD;
-        xy_event *ev = &a->evs[j];
-        if (xy_rules_may_report(e->rules, e->st[ev->citizen].city, ev->agency, ev->behaviour)) return XY_ECORRUPT;
-        ev->seq = db->nevents++;
-        if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->base + a->off[j], ev->seq, a->clk[j]);
-        const unsigned char *p = a->rec[j];
-        if (db->hist_fn && ev->citizen == db->hist_index) note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
-        if (a->index)
-            xy_evindex_put(&db->evix, &keys[2 * (j % (2 * AHEAD))],
-                           xy__event_content_hash(ev), ev->seq);
     }
     if (n) xy_engine_apply(e, a->evs, n);
     return XY_OK;
@@ -352,11 +357,11 @@ static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint6
     a->index = e == db->engine && !staged && db->mode == XY_WRITE;
     xy__engine_set_assoc_sink(e, trail ? trail_assoc : NULL, trail);
     int rc = XY_OK;
-    /* A second cursor runs AHEAD records in front and starts fetching the
+    /* A second cursor runs GROUP records in front and starts fetching the
      * ID index slot of each citizen record it passes (events do the same
      * in flush_events). The framing of [from, end) has been checked. */
     size_t ahead = from;
-    for (int k = 0; k < AHEAD && ahead < end; k++) ahead += 8 + get_u32(data + ahead);
+    for (int k = 0; k < GROUP && ahead < end; k++) ahead += 8 + get_u32(data + ahead);
     for (size_t off = from; off < end;) {
         if (ahead < end) {
             uint32_t alen = get_u32(data + ahead);

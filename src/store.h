@@ -56,8 +56,6 @@ xy_buf *xy__db_batch(xy_db *db);
  * in progress: returns 1 with its content hash and its seq (UINT64_MAX
  * for an event spilled to a run, which is always a stored one), or 0. */
 int xy__db_find_event(const xy_db *db, const uint64_t key[2], uint64_t *content, uint64_t *seq);
-/* Starts fetching the index slot of an event id, for a lookup soon. */
-void xy__db_prefetch_event(const xy_db *db, const char *id, size_t n);
 /* Stages a new event key (xy__db_find_event found nothing) with its
  * content hash for the load in progress. Staged events become stored with
  * xy__db_commit() or are dropped by xy__db_unstage(). */
