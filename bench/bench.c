@@ -1,7 +1,7 @@
 /* bench.c -- `make bench`: throughput and memory of the core on the shipped
  * rulesets at population scale. Prints each figure with its target and the
  * ratio to it. Sizes can be lowered for a quick run:
- *   build/bench [citizens] [events] [engine|csv|lookup]
+ *   build/bench [citizens] [events] [engine|csv|lookup|history|walks]
  * (defaults: 10,000,000 citizens, 20,000,000 events, every part)
  * To see what each kind of rule costs, XY_BENCH_PLAIN narrows the engine's
  * event mix to behaviours without limit, expiry or term, letting in those
@@ -676,6 +676,57 @@ static void bench_lookups(void)
     printf("\n");
 }
 
+/* -------------------------------------------- prefetches and page walks */
+
+/* The cost of one step of a loop that reads a random 64-byte line of a
+ * region of mb MiB (huge pages asked for, every page faulted in before
+ * the clock starts) and then does a chain of about 200 dependent
+ * instructions, as the store's loops do between accesses. With grouped
+ * 0 the line is fetched 16 steps ahead, one fetch per step; with grouped
+ * 1 the lines of 32 steps are fetched together, one group ahead. Returns
+ * nanoseconds per step. */
+static double walk_step(size_t mb, int grouped)
+{
+    enum { STEPS = 4000000, GROUP = 32 };
+    size_t bytes = mb << 20;
+    unsigned char *m = xy_big_realloc(NULL, 0, bytes);
+    memset(m, 1, bytes);
+    uint64_t *at = malloc(STEPS * sizeof *at);
+    for (size_t i = 0; i < STEPS; i++) at[i] = ((uint64_t)bench_rnd(1u << 30) << 20 | bench_rnd(1u << 20)) % (bytes / 64) * 64;
+    uint64_t acc = 0;
+    double t0 = bench_now();
+    for (size_t g = 0; g < STEPS; g += GROUP) {
+        if (grouped)
+            for (size_t i = g + GROUP; i < g + 2 * GROUP && i < STEPS; i++) XY_PREFETCH(m + at[i]);
+        for (size_t i = g; i < g + GROUP; i++) {
+            if (!grouped && i + 16 < STEPS) XY_PREFETCH(m + at[i + 16]);
+            acc += *(volatile unsigned char *)(m + at[i]);
+            uint64_t x = i;
+            for (int k = 0; k < 40; k++) {
+                x = x * 6364136223846793005ULL + (uint64_t)k;
+                x ^= x >> 7;
+            }
+            acc += x;
+        }
+    }
+    double t1 = bench_now();
+    xy_big_free(m, bytes);
+    free(at);
+    if (acc == 42) printf("\n"); /* keeps the work */
+    return (t1 - t0) / STEPS * 1e9;
+}
+
+/* `build/bench 0 0 walks`: what a prefetch costs by the size of the memory
+ * it reaches into (docs/performance.md). Not part of the default run. */
+static void bench_walks(void)
+{
+    static const size_t sizes[] = {1, 64, 256, 512, 1024, 2048};
+    printf("random reads with work between them, ns per step (1 MiB: the work alone)\n");
+    printf("%10s %14s %14s\n", "MiB", "one by one", "32 together");
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+        printf("%10zu %14.1f %14.1f\n", sizes[k], walk_step(sizes[k], 0), walk_step(sizes[k], 1));
+}
+
 int main(int argc, char **argv)
 {
     uint32_t ncit = argc > 1 ? (uint32_t)atol(argv[1]) : 10000000u;
@@ -685,6 +736,7 @@ int main(int argc, char **argv)
     if (xy_rules_load_dir(rules_dir, quiet, NULL, &r)) return 1;
     printf("xinyong bench: shipped rulesets (%d cities), %u citizens, %zu events\n\n", r->ncities, ncit, nev);
     const char *only = argc > 3 ? argv[3] : "";
+    if (strcmp(only, "walks") == 0) bench_walks();
     if (!*only || strcmp(only, "lookup") == 0) bench_lookups();
     if (!*only || strcmp(only, "engine") == 0) {
         bench_engine(r, ncit, nev, 1, 1);
