@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdlib.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <string.h>
@@ -295,13 +294,13 @@ typedef struct prow {
     xy_resid cid;      /* ... this one */
 } prow;
 
-/* Checks the current row of l->csv (an event) against everything but the
+/* Checks the current row (an event) against everything but the
  * event ids already stored or staged, reading only what does not change
  * during a load (the rules, the ID index), so that it may run beside the
  * thread that stages. Fills r->ev, r->key and r->content. */
 static int event_check(loader *l, prow *r)
 {
-    const xy_rules *r_ = l->db->rules;
+    const xy_rules *rules = l->db->rules;
     xy_field idf = field(l, 0), datef = field(l, 1), bf = field(l, 3), af = field(l, 4);
     xy_field cpf = field(l, 6);
     xy_event *ev = &r->ev;
@@ -312,13 +311,13 @@ static int event_check(loader *l, prow *r)
         return fail(l, "date '%.*s' is not a valid YYYY-MM-DD date", (int)datef.n, datef.s);
     int cy;
     if (registered_city(l, field(l, 2), "citizen", &ev->citizen, &cy)) return -1;
-    const xy_city *city = &r_->cities[cy];
-    ev->behaviour = xy_rules_behaviour_id(r_, bf.s, bf.n);
-    if (ev->behaviour < 0 || !xy__city_behaviour(r_, city, ev->behaviour))
+    const xy_city *city = &rules->cities[cy];
+    ev->behaviour = xy_rules_behaviour_id(rules, bf.s, bf.n);
+    if (ev->behaviour < 0 || !xy__city_behaviour(rules, city, ev->behaviour))
         return fail(l, "behaviour '%.*s' is not defined in city %s", (int)bf.n, bf.s, city->id);
-    ev->agency = xy_rules_agency_id(r_, af.s, af.n);
+    ev->agency = xy_rules_agency_id(rules, af.s, af.n);
     if (ev->agency < 0) return fail(l, "unknown agency '%.*s'", (int)af.n, af.s);
-    if (xy_rules_may_report(r_, cy, ev->agency, ev->behaviour))
+    if (xy_rules_may_report(rules, cy, ev->agency, ev->behaviour))
         return fail(l, "agency '%.*s' may not report '%.*s' in city %s", (int)af.n, af.s, (int)bf.n,
                     bf.s, city->id);
     if (parse_amount(l, field(l, 5), &ev->amount)) return -1;
