@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_env.h"
 #include "store.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -39,12 +40,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    /* scripts/fuzz.sh runs the harnesses from build/fuzz. */
-    const char *rules = getenv("XY_FUZZ_RULES") ? getenv("XY_FUZZ_RULES") : "../../rules";
-    const char *ex = getenv("XY_FUZZ_EXAMPLES") ? getenv("XY_FUZZ_EXAMPLES") : "../../examples";
-    /* In memory where there is a tmpfs: every load syncs the log. */
-    snprintf(dir, sizeof dir, "%s/xy-fuzz-load-%d", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
-             (int)getpid());
+    const char *rules = fuzz_rules(), *ex = fuzz_examples();
+    fuzz_scratch(dir, sizeof dir, "load");
     snprintf(input, sizeof input, "%s/in.csv", dir);
     snprintf(rejects, sizeof rejects, "%s/rejects.csv", dir);
     char path[160];

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../snapshot_file.h"
+#include "fuzz_env.h"
 #include "store.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -66,13 +67,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    /* scripts/fuzz.sh runs the harnesses from build/fuzz. */
-    const char *rules = getenv("XY_FUZZ_RULES") ? getenv("XY_FUZZ_RULES") : "../../rules";
-    const char *ex = getenv("XY_FUZZ_EXAMPLES") ? getenv("XY_FUZZ_EXAMPLES") : "../../examples";
-    /* In memory where there is a tmpfs: every writer's open and advance
-     * syncs files, which on a disk would be most of the time of a run. */
-    snprintf(dir, sizeof dir, "%s/xy-fuzz-snap-%d", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
-             (int)getpid());
+    const char *rules = fuzz_rules(), *ex = fuzz_examples();
+    fuzz_scratch(dir, sizeof dir, "snap");
     xy_db *db;
     if (xy_db_create(dir, rules, NULL, NULL) != XY_OK || xy_db_open(dir, XY_WRITE, NULL, NULL, &db) != XY_OK) {
         fprintf(stderr, "fuzz_snapshot: cannot create a data directory in %s from %s\n", dir, rules);
