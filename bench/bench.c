@@ -164,9 +164,8 @@ static double memory_floor(uint32_t ncit, size_t nev);
 
 /* With XY_BENCH_PERF naming the control FIFO of `perf record --control
  * fifo:FIFO -D -1`, perf samples only one timed part of the bench: the
- * part named by XY_BENCH_PERF_PART (engine: the typical mix, uniform, csv,
- * append, snapshot, replay;
- * default engine). */
+ * part named by XY_BENCH_PERF_PART (engine, the typical mix, by default;
+ * uniform; csv; append; snapshot; replay). */
 static void perf_ctl(const char *part, const char *cmd)
 {
     const char *fifo = getenv("XY_BENCH_PERF"), *want = getenv("XY_BENCH_PERF_PART");

@@ -358,8 +358,8 @@ static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint6
     xy__engine_set_assoc_sink(e, trail ? trail_assoc : NULL, trail);
     int rc = XY_OK;
     /* A second cursor runs GROUP records in front and starts fetching the
-     * ID index slot of each citizen record it passes (events do the same
-     * in flush_events). The framing of [from, end) has been checked. */
+     * ID index slot of each citizen record it passes (flush_events fetches
+     * for events). The framing of [from, end) has been checked. */
     size_t ahead = from;
     for (int k = 0; k < GROUP && ahead < end; k++) ahead += 8 + get_u32(data + ahead);
     for (size_t off = from; off < end;) {
