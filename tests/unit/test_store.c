@@ -1,7 +1,9 @@
 /* Unit tests of the data directory through the public API: the in-process
  * append path, its atomicity and duplicates, and that a reopened directory
  * (replay, then snapshot) has the same state. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -12,6 +14,12 @@ static void quiet(void *ctx, const char *msg)
 {
     (void)ctx;
     (void)msg;
+}
+
+/* Keeps the last message in the buffer ctx (256 bytes). */
+static void keep_last(void *ctx, const char *msg)
+{
+    snprintf(ctx, 256, "%s", msg);
 }
 
 static const char *CITY_RULES =
@@ -117,6 +125,32 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
         if (round == 0) ASSERT_EQ(xy_db_snapshot(db, quiet, NULL), XY_OK);
         xy_db_close(db);
     }
+    /* Batches longer than the groups the append path fetches ahead of its
+     * checks: each event is still checked, and found, as itself. */
+    ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
+    e = xy_db_engine(db);
+    a = xy_engine_find(e, ida);
+    enum { LONG = 200 };
+    xy_event lev[LONG];
+    char lid[LONG][8], msg[256] = "";
+    const char *lids[LONG];
+    for (int i = 0; i < LONG; i++) {
+        lev[i] = (xy_event){0, a, good, office, XY_NONE, d + 20, -1};
+        snprintf(lid[i], sizeof lid[i], "L%d", i);
+        lids[i] = lid[i];
+    }
+    int64_t raw = xy_engine_raw(e, a);
+    lev[150].citizen = 999;
+    ASSERT_EQ(xy_db_append_events(db, lev, lids, LONG, keep_last, msg, &dups), XY_EINPUT);
+    ASSERT(strstr(msg, "event 150 (id L150): unknown citizen") != NULL);
+    ASSERT_EQ(xy_engine_raw(e, a), raw);
+    lev[150].citizen = a;
+    ASSERT_EQ(xy_db_append_events(db, lev, lids, 100, quiet, NULL, &dups), XY_OK);
+    ASSERT_EQ(dups, 0);
+    ASSERT_EQ(xy_db_append_events(db, lev, lids, LONG, quiet, NULL, &dups), XY_OK);
+    ASSERT_EQ(dups, 100);
+    ASSERT_EQ(xy_engine_raw(e, a), raw + 3 * LONG);
+    xy_db_close(db);
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s", dir, dir, path);
     if (system(cmd)) {
