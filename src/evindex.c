@@ -182,16 +182,22 @@ static void mem_put(xy_evmem *m, const xy_evslot *e)
     m->count++;
 }
 
+/* The slot of key in m, or SIZE_MAX. */
+static size_t mem_slot(const xy_evmem *m, const uint64_t key[2])
+{
+    if (!m->count) return SIZE_MAX;
+    for (size_t i = key[0] & m->mask; !empty(&m->slot[i]); i = (i + 1) & m->mask)
+        if (m->slot[i].hi == key[0] && m->slot[i].lo == key[1]) return i;
+    return SIZE_MAX;
+}
+
 static int mem_find(const xy_evmem *m, const uint64_t key[2], uint64_t *content, uint64_t *seq)
 {
-    if (!m->count) return 0;
-    for (size_t i = key[0] & m->mask; !empty(&m->slot[i]); i = (i + 1) & m->mask)
-        if (m->slot[i].hi == key[0] && m->slot[i].lo == key[1]) {
-            *content = m->slot[i].content;
-            *seq = m->slot[i].seq;
-            return 1;
-        }
-    return 0;
+    size_t i = mem_slot(m, key);
+    if (i == SIZE_MAX) return 0;
+    *content = m->slot[i].content;
+    *seq = m->slot[i].seq;
+    return 1;
 }
 
 /* Drops the entries of m numbered below keep_from, keeping its size: the
@@ -251,12 +257,8 @@ void xy_evindex_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint
 void xy_evindex_del(xy_evindex *x, const uint64_t key[2])
 {
     xy_evmem *m = &x->mem;
-    if (!m->count) return;
-    size_t i = key[0] & m->mask;
-    while (m->slot[i].hi != key[0] || m->slot[i].lo != key[1]) {
-        if (empty(&m->slot[i])) return;
-        i = (i + 1) & m->mask;
-    }
+    size_t i = mem_slot(m, key);
+    if (i == SIZE_MAX) return;
     /* Backward-shift deletion, as in xy_map_del. The bounds lo and hi
      * stay: they need only hold every number left. */
     size_t hole = i;
