@@ -393,13 +393,14 @@ typedef struct run_writer {
     unsigned char *bloom; /* the filter, h.nbloom blocks */
     xy_buf path;        /* the run's name */
     xy_buf tmp;         /* where it is written first */
+    xy_pacer pace;      /* written in the background: paced */
 } run_writer;
 
 static void rw_flush(run_writer *w)
 {
     if (!w->err && w->buf.len) {
         w->h.crc = xy_crc32(w->h.crc, w->buf.data, w->buf.len);
-        w->err = xy_write_all(w->fd, w->buf.data, w->buf.len);
+        w->err = xy_write_paced(w->fd, w->buf.data, w->buf.len, &w->pace);
     }
     w->buf.len = 0;
 }
@@ -418,6 +419,7 @@ static void rw_start(run_writer *w, const char *dir, uint64_t first, uint64_t en
     w->fd = open(w->tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (w->fd < 0) w->err = errno ? errno : EIO;
     else if (lseek(w->fd, (off_t)sizeof w->h, SEEK_SET) < 0) w->err = errno;
+    w->pace.off = sizeof w->h;
 }
 
 static void rw_put(run_writer *w, const run_ent *e)
@@ -436,13 +438,13 @@ static int rw_finish(run_writer *w)
     w->h.nfence = w->fences.len / 8;
     if (!w->err && w->fences.len) {
         w->h.crc = xy_crc32(w->h.crc, w->fences.data, w->fences.len);
-        w->err = xy_write_all(w->fd, w->fences.data, w->fences.len);
+        w->err = xy_write_paced(w->fd, w->fences.data, w->fences.len, &w->pace);
     }
     if (!w->err && w->h.nbloom != bloom_blocks(w->h.count)) w->err = EINVAL; /* a miscounted run */
     if (!w->err) {
         size_t nb = (size_t)w->h.nbloom * 64;
         w->h.crc = xy_crc32(w->h.crc, w->bloom, nb);
-        w->err = xy_write_all(w->fd, w->bloom, nb);
+        w->err = xy_write_paced(w->fd, w->bloom, nb, &w->pace);
     }
     if (!w->err && pwrite(w->fd, &w->h, sizeof w->h, 0) != (ssize_t)sizeof w->h) w->err = errno ? errno : EIO;
     if (!w->err && fsync(w->fd)) w->err = errno;

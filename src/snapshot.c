@@ -39,6 +39,7 @@ typedef struct writer {
     int err;         /* errno of the first failed write, or 0 */
     xy_buf buf;      /* pending bytes */
     uint32_t nsections;
+    xy_pacer pace;   /* the file is written in the background: paced */
 } writer;
 
 /* Plain write(2) with our own buffer rather than stdio, so that every
@@ -46,7 +47,7 @@ typedef struct writer {
  * injection tests can reach). */
 static void flush(writer *w)
 {
-    if (!w->err && w->buf.len) w->err = xy_write_all(w->fd, w->buf.data, w->buf.len);
+    if (!w->err && w->buf.len) w->err = xy_write_paced(w->fd, w->buf.data, w->buf.len, &w->pace);
     w->buf.len = 0;
 }
 
@@ -54,7 +55,7 @@ static void put(writer *w, const void *p, size_t n)
 {
     if (n >= (1u << 20)) {
         flush(w);
-        if (!w->err) w->err = xy_write_all(w->fd, p, n);
+        if (!w->err) w->err = xy_write_paced(w->fd, p, n, &w->pace);
         return;
     }
     xy_buf_append(&w->buf, p, n);
@@ -100,7 +101,7 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     xy_buf_printf(&tmp, "%s/snapshot.tmp", db->path);
     xy_buf_printf(&dst, "%s/snapshot", db->path);
     int rc = XY_OK;
-    writer w = {open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644), 0, {0}, 0};
+    writer w = {open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644), 0, {0}, 0, {0, 0}};
     if (w.fd < 0) {
         xy__diagf(diag, ctx, "%s: cannot create: %s", tmp.data, strerror(errno));
         rc = XY_EIO;

@@ -912,8 +912,13 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
     if (in_seg > sizeof LOG_MAGIC && in_seg + batch->len > segment_bytes()) rc = new_segment(db);
     in_seg = db->log_size - db->seg_base;
     if (!rc && lseek(db->log_fd, (off_t)in_seg, SEEK_SET) < 0) rc = XY_EIO;
+    double t0 = xy_seconds();
     if (!rc) rc = write_all(db->log_fd, batch->data, batch->len);
+    double t1 = xy_seconds();
     if (!rc && fdatasync(db->log_fd)) rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
+    double t2 = xy_seconds();
+    db->commit_secs[0] += t1 - t0;
+    db->commit_secs[1] += t2 - t1;
     if (rc) {
         /* Nothing of the batch may survive: cut the log back. If even that
          * fails, the missing commit record keeps the batch out of replay. */
@@ -927,12 +932,18 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
                      &db->trail);
     if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
     (void)xy_trail_flush(&db->trail); /* derived data: a failure only slows explanations */
+    db->commit_secs[2] += xy_seconds() - t2;
     db->nstaged = 0;
     /* Keep start-up short: a new snapshot once the log has grown by
      * XY_SNAPSHOT_EVERY bytes since the last, written in the background. */
     reap_snapshot(db, 0);
     if (!db->snap_pid && db->log_size - db->snapshot_offset >= snapshot_every()) start_snapshot(db);
     return XY_OK;
+}
+
+void xy__db_commit_secs(const xy_db *db, double secs[3])
+{
+    memcpy(secs, db->commit_secs, sizeof db->commit_secs);
 }
 
 int xy__db_replay_history(xy_db *db, xy_resid citizen, xy_hist_fn *fn, void *ctx, xy_engine **out)

@@ -44,6 +44,8 @@ struct xy_db {
     uint32_t hist_index;    /* replay: its index, once registered */
     xy_hist_fn *hist_fn;    /* replay: history sink */
     void *hist_ctx;         /* its context */
+    double commit_secs[3];  /* time spent by commits so far: writing the
+                               log, fdatasync, applying (xy__db_commit_secs) */
 };
 
 /* An empty buffer for a load to encode its batch into, owned by db and
@@ -70,6 +72,12 @@ const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq);
  * which names the same person for the life of the data directory (and
  * spares reading the ID of a citizen the check does not otherwise need). */
 uint64_t xy__event_content_hash(const xy_event *ev);
+
+/* Copies into secs the seconds this handle's commits have spent so far
+ * writing their batches to the log, in fdatasync and applying them: where
+ * the time of a load goes once its input is checked (the bench prints
+ * them). */
+void xy__db_commit_secs(const xy_db *db, double secs[3]);
 
 /* Appends the encoded records in batch (see the record writers below) and a
  * commit record, makes them durable, then applies them. */

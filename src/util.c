@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <isa-l/crc.h>
@@ -380,6 +381,13 @@ void xy_buf_free(xy_buf *b)
     memset(b, 0, sizeof *b);
 }
 
+double xy_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
 int xy_write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
@@ -391,6 +399,28 @@ int xy_write_all(int fd, const void *p, size_t n)
         }
         c += w;
         n -= (size_t)w;
+    }
+    return 0;
+}
+
+int xy_write_paced(int fd, const void *p, size_t n, xy_pacer *pc)
+{
+    const char *c = p;
+    while (n) {
+        size_t k = n < XY_PACE_BYTES ? n : (size_t)XY_PACE_BYTES;
+        int err = xy_write_all(fd, c, k);
+        if (err) return err;
+        c += k;
+        n -= k;
+        pc->off += k;
+        if (pc->off - pc->started < XY_PACE_BYTES) continue;
+        /* The chunk before the one now started is usually written back by
+         * the time the next one is full, so the waits are short. */
+        if (pc->started)
+            (void)sync_file_range(fd, 0, (off_t)pc->started,
+                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+        (void)sync_file_range(fd, (off_t)pc->started, (off_t)(pc->off - pc->started), SYNC_FILE_RANGE_WRITE);
+        pc->started = pc->off;
     }
     return 0;
 }

@@ -142,9 +142,29 @@ void xy_buf_printf(xy_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void xy_buf_free(xy_buf *b);
 
+/* Seconds on the monotonic clock, to measure spans of time with. */
+double xy_seconds(void);
+
 /* Writes all n bytes, retrying on EINTR and short writes. Returns 0 or
  * the errno of the failure. */
 int xy_write_all(int fd, const void *p, size_t n);
+
+/* A file written front to back in the background (a snapshot, an event-
+ * index run) whose dirty pages are kept few: see xy_write_paced. */
+typedef struct xy_pacer {
+    uint64_t off;     /* file offset after the bytes written so far */
+    uint64_t started; /* bytes before this offset are being written back */
+} xy_pacer;
+
+/* Writes n bytes at the pacer's offset (the file's offset, which the
+ * caller set to pc->off) like xy_write_all, and every XY_PACE_BYTES
+ * starts the kernel writing back what came since and waits for what came
+ * before. Without it a background snapshot leaves gigabytes dirty, the
+ * kernel flushes them all at once, and the writer's log fdatasync waits
+ * behind them. Errors of the writeback itself are left to the caller's
+ * fsync. Returns 0 or the errno of a failed write. */
+int xy_write_paced(int fd, const void *p, size_t n, xy_pacer *pc);
+#define XY_PACE_BYTES ((uint64_t)16 << 20)
 
 /* Reads a whole file into a NUL-terminated buffer the caller frees. */
 int xy_read_file(const char *path, char **data, size_t *len);

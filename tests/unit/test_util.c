@@ -1,0 +1,47 @@
+/* Unit tests of util.c: the paced writer of background files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "unit.h"
+#include "util.h"
+
+/* Pieces of every size class (small, around a chunk, several chunks) land
+ * in order and whole, the pacer follows the file offset, and writeback
+ * has been started on all but the last chunk's worth. */
+TEST(paced_writes_keep_order_and_follow_the_offset)
+{
+    const char *path = unit_file("paced", "");
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    ASSERT(fd >= 0);
+    const size_t sizes[] = {1, 4095, (size_t)XY_PACE_BYTES - 7, 100, (size_t)XY_PACE_BYTES * 2 + 13, 5};
+    size_t total = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) total += sizes[k];
+    unsigned char *want = malloc(total);
+    ASSERT(want);
+    for (size_t i = 0; i < total; i++) want[i] = (unsigned char)(i * 2654435761u >> 13);
+    /* The file starts after a header the caller writes last, as a run. */
+    ASSERT_EQ(lseek(fd, 64, SEEK_SET), 64);
+    xy_pacer pc = {64, 0};
+    size_t at = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        ASSERT_EQ(xy_write_paced(fd, want + at, sizes[k], &pc), 0);
+        at += sizes[k];
+        ASSERT_EQ(pc.off, 64 + at);
+        ASSERT(pc.started <= pc.off && pc.off - pc.started < XY_PACE_BYTES);
+    }
+    ASSERT(pc.started > 2 * XY_PACE_BYTES);
+    close(fd);
+    char *got;
+    size_t len;
+    ASSERT_EQ(xy_read_file(path, &got, &len), XY_OK);
+    ASSERT_EQ(len, 64 + total);
+    ASSERT(memcmp(got + 64, want, total) == 0);
+    xy_free(got);
+    free(want);
+    /* A failed write is reported, not retried into a loop. */
+    xy_pacer bad = {0, 0};
+    ASSERT_EQ(xy_write_paced(-1, "x", 1, &bad), EBADF);
+}
