@@ -173,9 +173,14 @@ static void rebuild(xy_evmem *m, size_t need)
     slots_free(old, n);
 }
 
+void xy_evindex_expect(xy_evindex *x, size_t extra)
+{
+    x->mem.expect = x->mem.count + extra;
+}
+
 static void mem_put(xy_evmem *m, const xy_evslot *e)
 {
-    if (!m->slot || (m->count + 1) * 2 > m->mask + 1) rebuild(m, m->count + 1);
+    if (!m->slot || (m->count + 1) * 2 > m->mask + 1) rebuild(m, m->expect > m->count ? m->expect : m->count + 1);
     place(m, e);
     if (m->count == 0 || e->seq < m->lo) m->lo = e->seq;
     if (m->count == 0 || e->seq > m->hi) m->hi = e->seq;
@@ -242,6 +247,7 @@ void xy_evindex_freeze(xy_evindex *x)
         x->frozen = x->mem;
         x->mem = t;
     }
+    x->mem.expect = x->frozen.expect = 0; /* hints of loads that are over */
 #if defined(MADV_WIPEONFORK) && defined(MADV_KEEPONFORK)
     mem_on_fork(&x->frozen, MADV_KEEPONFORK);
     mem_on_fork(&x->mem, MADV_WIPEONFORK);

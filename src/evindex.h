@@ -50,6 +50,7 @@ typedef struct xy_evmem {
     xy_evslot *slot;     /* the slots, or NULL */
     size_t mask, count;  /* slots - 1, entries */
     uint64_t lo, hi;     /* least and greatest event number held */
+    size_t expect;       /* entries a load may bring it to (xy_evindex_expect) */
 } xy_evmem;
 
 typedef struct xy_evindex {
@@ -85,6 +86,14 @@ int xy__evrun_may_have(const xy_evrun *r, const uint64_t key[2]);
  * child runs copy no shared pages (copy-on-write faults were a sixth of
  * the writer's time) and keep the table on huge pages. */
 void xy_evindex_freeze(xy_evindex *x);
+
+/* Tells the index that a load may bring up to extra new keys: if the
+ * memtable has to grow while they come, it grows at once to hold them
+ * all. Growing by doubling populates about twice the memory and places
+ * every entry again at each step; growing only when needed costs nothing
+ * for a load of duplicates. A short estimate only means the usual
+ * doubling after it. */
+void xy_evindex_expect(xy_evindex *x, size_t extra);
 
 /* Adds an absent key to the memtable; removes one (a refused batch). */
 void xy_evindex_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq);

@@ -537,6 +537,15 @@ static void *parse_events(void *arg)
     return NULL;
 }
 
+/* Tells the event index how many new ids the input may bring: as many as
+ * its size holds rows of the first chunk's average length. */
+static void expect_rows(loader *l, const chunk *c)
+{
+    const prow *a = &c->rows[0], *z = &c->rows[c->n - 1];
+    size_t span = (size_t)(z->rec + z->rec_len - a->rec), left = (size_t)(l->csv.end - a->rec);
+    if (span) xy_evindex_expect(&l->db->evix, (size_t)((double)left / (double)span * (double)c->n));
+}
+
 static int load_events(loader *l)
 {
     events_pipe p;
@@ -562,6 +571,7 @@ static int load_events(loader *l)
         pthread_mutex_lock(&p.mu);
         while (!c->full) pthread_cond_wait(&p.cv, &p.mu);
         pthread_mutex_unlock(&p.mu);
+        if (k == 0 && !c->last && c->n) expect_rows(l, c);
         for (size_t i = 0; i < c->n; i++) {
             size_t from, to;
             fetch_window(i, c->n, &from, &to);
@@ -696,6 +706,7 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
      * ids' keys and lengths kept in a ring of two groups for the check. */
     uint64_t keys[4 * FETCH_GROUP];
     size_t lens[2 * FETCH_GROUP];
+    xy_evindex_expect(&db->evix, n);
     for (size_t i = 0; i < n; i++) {
         size_t from, to;
         fetch_window(i, n, &from, &to);

@@ -219,3 +219,48 @@ TEST(evindex_freeze_fork_spill_adopt)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
 }
+
+/* A load's hint makes the memtable grow once, to hold all it announced,
+ * and only when an insert needs room: a load of duplicates leaves it as
+ * it is, and a hint outlived by a freeze no longer counts. */
+TEST(evindex_expect_grows_once_and_only_when_needed)
+{
+    char dir[64];
+    xy_evindex x;
+    ASSERT_EQ(fresh_index(&x, "expect", dir, sizeof dir), 0);
+    uint64_t key[2];
+    char id[32];
+    xy_evindex_expect(&x, 5000);
+    ASSERT(x.mem.slot == NULL); /* nothing inserted: no table yet */
+    size_t first_mask = 0;
+    for (int i = 0; i < 5000; i++) {
+        id_text(i, id, sizeof id);
+        xy_evindex_key(id, strlen(id), key);
+        xy_evindex_put(&x, key, (uint64_t)i, (uint64_t)i);
+        if (i == 0) first_mask = x.mem.mask;
+        ASSERT_EQ(x.mem.mask, first_mask); /* never grew again */
+    }
+    ASSERT((x.mem.mask + 1) >= 2 * 5000);
+    /* Duplicates announced and never inserted: the table stays. */
+    xy_evindex_expect(&x, 1000000);
+    uint64_t content, seq;
+    for (int i = 0; i < 5000; i++) {
+        id_text(i, id, sizeof id);
+        xy_evindex_key(id, strlen(id), key);
+        ASSERT_EQ(xy_evindex_find(&x, key, &content, &seq), 1);
+        ASSERT_EQ(content, (uint64_t)i);
+    }
+    ASSERT_EQ(x.mem.mask, first_mask);
+    /* After a freeze the hint is gone: growth is by doubling again. */
+    xy_evindex_freeze(&x);
+    for (int i = 5000; i < 5001; i++) {
+        id_text(i, id, sizeof id);
+        xy_evindex_key(id, strlen(id), key);
+        xy_evindex_put(&x, key, (uint64_t)i, (uint64_t)i);
+    }
+    ASSERT(x.mem.mask + 1 < 2 * 1000000);
+    xy_evindex_free(&x);
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ASSERT_EQ(system(cmd), 0);
+}
