@@ -341,6 +341,28 @@ static void contribute(xy_engine *e, uint32_t c, xy_day t, int64_t pts, xy_hist 
 
 /* ---------------------------------------------------------- registration */
 
+/* Grows the per-citizen arrays, by doubling, to hold at least need. */
+static void grow_citizens(xy_engine *e, size_t need)
+{
+    size_t cap = e->cap ? e->cap : 1024;
+    while (cap < need) cap *= 2;
+    if (cap > UINT32_MAX) cap = UINT32_MAX;
+    if (cap == e->cap) return;
+    e->ids = xy_big_realloc(e->ids, e->cap * sizeof *e->ids, cap * sizeof *e->ids);
+    e->father = xy_big_realloc(e->father, e->cap * sizeof *e->father, cap * sizeof *e->father);
+    e->mother = xy_big_realloc(e->mother, e->cap * sizeof *e->mother, cap * sizeof *e->mother);
+    e->name_off = xy_big_realloc(e->name_off, e->cap * sizeof *e->name_off, cap * sizeof *e->name_off);
+    e->st = xy_big_realloc(e->st, e->cap * sizeof *e->st, cap * sizeof *e->st);
+    e->cap = (uint32_t)cap;
+}
+
+void xy__engine_reserve(xy_engine *e, size_t extra)
+{
+    size_t need = (size_t)e->n + extra;
+    xy_map_reserve(&e->by_id, need);
+    if (need > e->cap) grow_citizens(e, need);
+}
+
 int xy_engine_add_citizen(xy_engine *e, xy_resid id, int city, uint32_t father,
                           uint32_t mother, const char *name, size_t name_len,
                           uint32_t *index)
@@ -356,15 +378,7 @@ int xy_engine_add_citizen(xy_engine *e, xy_resid id, int city, uint32_t father,
     /* The city rides along with the index: a load validating an event
      * then needs one lookup, not a second trip to the state. */
     *slot = (uint64_t)(uint16_t)city << 32 | c;
-    if (c == e->cap) {
-        uint32_t cap = e->cap ? e->cap * 2 : 1024;
-        e->ids = xy_big_realloc(e->ids, e->cap * sizeof *e->ids, cap * sizeof *e->ids);
-        e->father = xy_big_realloc(e->father, e->cap * sizeof *e->father, cap * sizeof *e->father);
-        e->mother = xy_big_realloc(e->mother, e->cap * sizeof *e->mother, cap * sizeof *e->mother);
-        e->name_off = xy_big_realloc(e->name_off, e->cap * sizeof *e->name_off, cap * sizeof *e->name_off);
-        e->st = xy_big_realloc(e->st, e->cap * sizeof *e->st, cap * sizeof *e->st);
-        e->cap = cap;
-    }
+    if (c == e->cap) grow_citizens(e, (size_t)c + 1);
     e->n++;
     e->ids[c] = id;
     e->father[c] = father;

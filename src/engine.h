@@ -215,6 +215,11 @@ void xy__cal_gather(const xy_calendar *cal, uint32_t i, xy_buf *out);
 /* Releases the items of ring slot i after they were processed. */
 void xy__cal_clear(xy_calendar *cal, uint32_t i);
 
+/* Makes room for extra more citizens at once (the ID index and the per-
+ * citizen arrays), when the caller knows they are coming: growing by
+ * doubling rehashes the ID index at every step. */
+void xy__engine_reserve(xy_engine *e, size_t extra);
+
 /* Brings the contact index (CSR adjacency) up to date with the contacts
  * and citizens registered. Association does this itself when it finds the
  * index stale; calling it earlier moves that work out of the first

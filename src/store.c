@@ -362,7 +362,19 @@ static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint6
      * for events). The framing of [from, end) has been checked. */
     size_t ahead = from;
     for (int k = 0; k < GROUP && ahead < end; k++) ahead += 8 + get_u32(data + ahead);
+    int in_citizens = 0;
     for (size_t off = from; off < end;) {
+        /* At the first of a run of citizen records (a citizens load, up
+         * to its commit record), room for the whole run: the same log
+         * makes the same reservations whether it is applied as it is
+         * committed or replayed, so the tables come out the same. */
+        int is_citizen = data[off + 8] == R_CITIZEN;
+        if (is_citizen && !in_citizens) {
+            size_t run = 0;
+            for (size_t p = off; p < end && data[p + 8] == R_CITIZEN; p += 8 + get_u32(data + p)) run++;
+            xy__engine_reserve(e, run);
+        }
+        in_citizens = is_citizen;
         if (ahead < end) {
             uint32_t alen = get_u32(data + ahead);
             if (data[ahead + 8] == R_CITIZEN && alen >= 9) xy__engine_prefetch_citizen(e, get_u64(data + ahead + 9));

@@ -241,10 +241,11 @@ static void map_place(xy_map *m, uint64_t stored, uint64_t val, size_t i)
     m->slots[i].val = val;
 }
 
-static void map_rehash(xy_map *m)
+/* Moves m's keys into a new table sized for expected keys. */
+static void map_rehash(xy_map *m, size_t expected)
 {
     xy_map old = *m;
-    xy_map_init(m, old.count * 2);
+    xy_map_init(m, expected);
     m->count = old.count;
     /* Batches of 16: fetch the target slots, then place the keys, so the
      * random writes into the new table overlap. */
@@ -265,11 +266,16 @@ static void map_rehash(xy_map *m)
     xy_map_free(&old);
 }
 
+void xy_map_reserve(xy_map *m, size_t total)
+{
+    if ((total + 1) * 2 > m->mask + 1) map_rehash(m, total);
+}
+
 uint64_t *xy_map_put(xy_map *m, uint64_t key, int *is_new)
 {
     if (key == XY_MAP_EMPTY) xy_panic("reserved key in map");
     if (!m->slots) xy_map_init(m, 8);
-    if ((m->count + 1) * 2 > (m->mask + 1)) map_rehash(m);
+    if ((m->count + 1) * 2 > (m->mask + 1)) map_rehash(m, m->count * 2);
     size_t i = xy_hash64(key) & m->mask;
     for (;;) {
         xy_slot *s = &m->slots[i];

@@ -104,6 +104,9 @@ uint64_t *xy_map_get(const xy_map *m, uint64_t key);
 /* Returns a pointer to the value of key, inserting it with value 0 when it
  * is new (*is_new says which). Valid until the next insert. */
 uint64_t *xy_map_put(xy_map *m, uint64_t key, int *is_new);
+/* Grows m at once to hold total keys without growing again, when the
+ * caller knows how many are coming (each doubling rehashes every key). */
+void xy_map_reserve(xy_map *m, size_t total);
 /* Removes key if present (backward-shift deletion: no tombstones). */
 void xy_map_del(xy_map *m, uint64_t key);
 /* Starts fetching the slot of key into the cache, for a lookup soon. */

@@ -356,3 +356,32 @@ TEST(engine_zero_input_gives_base_scores)
     xy_engine_free(e);
     xy_rules_free(r);
 }
+
+/* Room reserved for a run of citizens is used without growing again, and
+ * a citizen registered after it is found like any other. */
+TEST(engine_reserve_registers_without_growing)
+{
+    xy_rules *r = load_rules();
+    ASSERT(r != NULL);
+    xy_engine *e;
+    xy_engine_new(r, &e);
+    enum { N = 5000 };
+    xy__engine_reserve(e, N);
+    uint32_t cap = e->cap;
+    size_t mask = e->by_id.mask;
+    const xy_cstate *st = e->st;
+    ASSERT(cap >= N);
+    for (int c = 0; c < N; c++) {
+        xy_resid id = (uint64_t)(110000 + c) << 28 | (uint64_t)(65536 + 5000) << 10 | (uint64_t)c;
+        uint32_t idx;
+        ASSERT_EQ(xy_engine_add_citizen(e, id, 0, XY_NONE, XY_NONE, "x", 1, &idx), XY_OK);
+        ASSERT_EQ(idx, c);
+    }
+    ASSERT_EQ(e->cap, cap);
+    ASSERT_EQ(e->by_id.mask, mask);
+    ASSERT(e->st == st);
+    for (int c = 0; c < N; c += 97)
+        ASSERT_EQ(xy_engine_find(e, (uint64_t)(110000 + c) << 28 | (uint64_t)(65536 + 5000) << 10 | (uint64_t)c), c);
+    xy_engine_free(e);
+    xy_rules_free(r);
+}

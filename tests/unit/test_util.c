@@ -45,3 +45,30 @@ TEST(paced_writes_keep_order_and_follow_the_offset)
     xy_pacer bad = {0, 0};
     ASSERT_EQ(xy_write_paced(-1, "x", 1, &bad), EBADF);
 }
+
+/* A map reserved for N keys takes them without growing, and keeps every
+ * key it had. */
+TEST(map_reserve_holds_what_it_promised)
+{
+    xy_map m;
+    xy_map_init(&m, 4);
+    int is_new;
+    for (uint64_t k = 1; k <= 10; k++) *xy_map_put(&m, k * 7919, &is_new) = k;
+    xy_map_reserve(&m, 5000);
+    size_t mask = m.mask;
+    ASSERT(mask + 1 >= 2 * 5000);
+    for (uint64_t k = 11; k <= 5000; k++) {
+        *xy_map_put(&m, k * 7919, &is_new) = k;
+        ASSERT(is_new);
+    }
+    ASSERT_EQ(m.mask, mask);
+    ASSERT_EQ(m.count, 5000);
+    for (uint64_t k = 1; k <= 5000; k++) {
+        const uint64_t *v = xy_map_get(&m, k * 7919);
+        ASSERT(v && *v == k);
+    }
+    /* Reserving less than it holds changes nothing. */
+    xy_map_reserve(&m, 100);
+    ASSERT_EQ(m.mask, mask);
+    xy_map_free(&m);
+}
