@@ -199,7 +199,12 @@ enum { XY_READ = 0, XY_WRITE = 1 };
 int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag,
                  void *ctx);
 /* Opens a data directory and rebuilds its state. With XY_WRITE the caller
- * holds the directory's writer lock until xy_db_close(). */
+ * holds the directory's writer lock until xy_db_close(). A write whose
+ * fdatasync fails returns XY_EIO or XY_ENOSPC and leaves the batch out of
+ * the directory; the handle's state in memory may hold it by then (the
+ * batch is applied while the sync runs), so every later write and snapshot
+ * on that handle returns the same status: close it and open the directory
+ * again to go on from the acknowledged state. */
 int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx,
                xy_db **out);
 void xy_db_close(xy_db *db);

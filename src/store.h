@@ -45,7 +45,10 @@ struct xy_db {
     xy_hist_fn *hist_fn;    /* replay: history sink */
     void *hist_ctx;         /* its context */
     double commit_secs[3];  /* time spent by commits so far: writing the
-                               log, fdatasync, applying (xy__db_commit_secs) */
+                               log, waiting for fdatasync once the batch
+                               was applied, applying (xy__db_commit_secs) */
+    int broken;             /* a commit's fdatasync failed after its batch
+                               was applied: the status every write now gets */
 };
 
 /* An empty buffer for a load to encode its batch into, owned by db and
@@ -74,7 +77,8 @@ const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq);
 uint64_t xy__event_content_hash(const xy_event *ev);
 
 /* Copies into secs the seconds this handle's commits have spent so far
- * writing their batches to the log, in fdatasync and applying them: where
+ * writing their batches to the log, waiting for fdatasync after applying
+ * them (the sync runs while the batch is applied), and applying: where
  * the time of a load goes once its input is checked (the bench prints
  * them). */
 void xy__db_commit_secs(const xy_db *db, double secs[3]);

@@ -1,14 +1,29 @@
 /* Unit tests of the data directory through the public API: the in-process
  * append path, its atomicity and duplicates, and that a reopened directory
  * (replay, then snapshot) has the same state. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "engine.h"
+#include "store.h"
 #include "unit.h"
 #include "xinyong.h"
+
+/* fdatasync as the library sees it in this program: it fails with EIO on
+ * the descriptor fail_sync_fd, and is the system call on every other. */
+static int fail_sync_fd = -1;
+int fdatasync(int fd)
+{
+    if (fd == fail_sync_fd) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fdatasync, fd);
+}
 
 static void quiet(void *ctx, const char *msg)
 {
@@ -155,4 +170,49 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
     snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s", dir, dir, path);
     if (system(cmd)) {
     }
+}
+
+/* A commit whose fdatasync fails (the batch was being applied meanwhile)
+ * reports the error; the handle then refuses every write and snapshot,
+ * and the directory reopened holds exactly the acknowledged batches. */
+TEST(store_failed_sync_refuses_later_writes)
+{
+    char dir[256];
+    xy_db *db = fresh_db(dir, sizeof dir);
+    ASSERT(db != NULL);
+    char path[1024];
+    snprintf(path, sizeof path, "%s-citizens.csv", dir);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fprintf(f, "id,name\n11010519491231002X,Ann\n");
+    fclose(f);
+    xy_load_result res;
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_CITIZENS, path, NULL, quiet, NULL, &res), XY_OK);
+    xy_engine *e = xy_db_engine(db);
+    const xy_rules *r = xy_db_rules(db);
+    int32_t good = xy_rules_behaviour_id(r, "good", 4), office = xy_rules_agency_id(r, "office", 6);
+    xy_day d;
+    xy_day_parse("2024-01-01", 10, &d);
+    xy_event ev = {0, 0, good, office, XY_NONE, d, -1};
+    const char *id1[1] = {"s1"}, *id2[1] = {"s2"}, *id3[1] = {"s3"};
+    uint64_t dups;
+    ASSERT_EQ(xy_db_append_events(db, &ev, id1, 1, quiet, NULL, &dups), XY_OK);
+    ASSERT_EQ(xy_engine_raw(e, 0), 103);
+    fail_sync_fd = db->log_fd;
+    ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_EIO);
+    fail_sync_fd = -1;
+    ASSERT_EQ(xy_db_append_events(db, &ev, id3, 1, quiet, NULL, &dups), XY_EIO);
+    ASSERT_EQ(xy_db_advance(db, d + 5), XY_EIO);
+    ASSERT_EQ(xy_db_snapshot(db, quiet, NULL), XY_EIO);
+    xy_db_close(db);
+    ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
+    e = xy_db_engine(db);
+    ASSERT_EQ(xy_engine_raw(e, 0), 103);
+    ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_OK);
+    ASSERT_EQ(dups, 0);
+    ASSERT_EQ(xy_engine_raw(e, 0), 106);
+    xy_db_close(db);
+    char cmd[3200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s", dir, dir, path);
+    ASSERT_EQ(system(cmd), 0);
 }
