@@ -65,6 +65,20 @@ static xy_db *fresh_db(char *dir, size_t size)
     return db;
 }
 
+/* Registers citizens as a client does, through a CSV load of rows
+ * (lines "id,name") written next to the data directory dir. */
+static int load_citizens(xy_db *db, const char *dir, const char *rows)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s-citizens.csv", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return XY_EIO;
+    fprintf(f, "id,name\n%s", rows);
+    fclose(f);
+    xy_load_result res;
+    return xy_db_load_csv(db, XY_LOAD_CITIZENS, path, NULL, quiet, NULL, &res);
+}
+
 TEST(store_append_is_atomic_durable_and_exactly_once)
 {
     char dir[256];
@@ -73,15 +87,8 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
     /* Citizens come in through a CSV load, as a client registers them. */
     xy_db_close(db);
     db = NULL;
-    char path[1024];
-    snprintf(path, sizeof path, "%s-citizens.csv", dir);
-    FILE *f = fopen(path, "w");
-    ASSERT(f != NULL);
-    fprintf(f, "id,name\n11010519491231002X,Ann\n110101200001010010,Bo\n");
-    fclose(f);
     ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
-    xy_load_result res;
-    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_CITIZENS, path, NULL, quiet, NULL, &res), XY_OK);
+    ASSERT_EQ(load_citizens(db, dir, "11010519491231002X,Ann\n110101200001010010,Bo\n"), XY_OK);
     xy_engine *e = xy_db_engine(db);
     const xy_rules *r = xy_db_rules(db);
     xy_resid ida, idb;
@@ -167,7 +174,7 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
     ASSERT_EQ(xy_engine_raw(e, a), raw + 3 * LONG);
     xy_db_close(db);
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s", dir, dir, path);
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s-citizens.csv", dir, dir, dir);
     if (system(cmd)) {
     }
 }
@@ -180,14 +187,7 @@ TEST(store_failed_sync_refuses_later_writes)
     char dir[256];
     xy_db *db = fresh_db(dir, sizeof dir);
     ASSERT(db != NULL);
-    char path[1024];
-    snprintf(path, sizeof path, "%s-citizens.csv", dir);
-    FILE *f = fopen(path, "w");
-    ASSERT(f != NULL);
-    fprintf(f, "id,name\n11010519491231002X,Ann\n");
-    fclose(f);
-    xy_load_result res;
-    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_CITIZENS, path, NULL, quiet, NULL, &res), XY_OK);
+    ASSERT_EQ(load_citizens(db, dir, "11010519491231002X,Ann\n"), XY_OK);
     xy_engine *e = xy_db_engine(db);
     const xy_rules *r = xy_db_rules(db);
     int32_t good = xy_rules_behaviour_id(r, "good", 4), office = xy_rules_agency_id(r, "office", 6);
@@ -212,7 +212,7 @@ TEST(store_failed_sync_refuses_later_writes)
     ASSERT_EQ(dups, 0);
     ASSERT_EQ(xy_engine_raw(e, 0), 106);
     xy_db_close(db);
-    char cmd[3200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s", dir, dir, path);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s-citizens.csv", dir, dir, dir);
     ASSERT_EQ(system(cmd), 0);
 }
