@@ -958,8 +958,10 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
     log_sync ls = {db->log_fd, XY_OK};
     pthread_t th;
     int threaded = !rc && pthread_create(&th, NULL, sync_log, &ls) == 0;
-    if (!rc && !threaded) sync_log(&ls);
-    if (!rc && !threaded) rc = ls.rc;
+    if (!rc && !threaded) {
+        sync_log(&ls);
+        rc = ls.rc;
+    }
     if (rc) {
         /* Nothing of the batch may survive: cut the log back. If even that
          * fails, the missing commit record keeps the batch out of replay. */
