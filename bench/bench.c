@@ -25,19 +25,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <math.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "engine.h"
 #include "store.h"
-
-double bench_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
 uint32_t bench_rnd(uint32_t n)
@@ -211,7 +203,7 @@ static void bench_engine(const xy_rules *r, uint32_t ncit, size_t nev, int typic
     city_pairs *cp = allowed_pairs(r, typical);
     xy_engine *e;
     xy_engine_new(r, &e);
-    double t0 = bench_now();
+    double t0 = xy_seconds();
     size_t rss0 = rss_bytes();
     xy_day lo = day_of("1940-01-01"), span = day_of("2008-01-01") - lo;
     for (uint32_t i = 0; i < ncit; i++) {
@@ -224,12 +216,12 @@ static void bench_engine(const xy_rules *r, uint32_t ncit, size_t nev, int typic
     /* One contact per citizen on average; XY_BENCH_CONTACTS changes that. */
     double per = getenv("XY_BENCH_CONTACTS") ? atof(getenv("XY_BENCH_CONTACTS")) : 1.0;
     for (uint32_t i = 0; i < (uint32_t)(ncit * per); i++) xy_engine_add_contact(e, bench_rnd(ncit), bench_rnd(ncit));
-    double t1 = bench_now();
+    double t1 = xy_seconds();
     /* The contact index is built once when contacts change (or on the
      * first association day); a store that has run before has it, so the
      * steady state measured below does not include it. */
     xy__engine_index_contacts(e);
-    double t1b = bench_now();
+    double t1b = xy_seconds();
     printf("setup: %u citizens and %zu contacts registered in %.2f s, contact index built in %.2f s\n", ncit,
            e->nedges, t1 - t0, t1b - t1);
 
@@ -244,9 +236,9 @@ static void bench_engine(const xy_rules *r, uint32_t ncit, size_t nev, int typic
         if (bench_rnd(20) == 0) ev[i].date -= (xy_day)bench_rnd(30); /* late reports */
     }
     perf_ctl(typical ? "engine" : "uniform", "enable");
-    double t2 = bench_now();
+    double t2 = xy_seconds();
     xy_engine_apply(e, ev, nev);
-    double t3 = bench_now();
+    double t3 = xy_seconds();
     perf_ctl(typical ? "engine" : "uniform", "disable");
     printf("%s mix: applied %zu events over 2 years in %.2f s; %llu on the blacklist, %zu pending expiries, %zu yearly "
            "counts\n", typical ? "typical" : "uniform", nev, t3 - t2, (unsigned long long)e->bl_members,
@@ -284,7 +276,7 @@ static double memory_floor(uint32_t ncit, size_t nev)
     for (size_t i = 0; i < nev; i++) who[i] = bench_rnd(ncit);
     for (uint32_t i = 0; i < ncit; i++) st[i].raw = i;
     memset(sl, 0, nslots * sizeof *sl); /* fault the pages in before timing */
-    double t0 = bench_now();
+    double t0 = xy_seconds();
     for (size_t i = 0; i < nev; i++) {
         if (i + 16 < nev) {
             __builtin_prefetch(&st[who[i + 16]], 1, 1);
@@ -298,7 +290,7 @@ static double memory_floor(uint32_t ncit, size_t nev)
             sl[j].v++;
         }
     }
-    double t1 = bench_now();
+    double t1 = xy_seconds();
     xy_big_free(st, (size_t)ncit * sizeof *st);
     xy_big_free(sl, nslots * sizeof *sl);
     free(who);
@@ -326,9 +318,9 @@ static void bench_explain(xy_db *db, const xy_resid *ids, uint32_t ncit, uint64_
     for (int i = 0; i < N; i++) {
         char s[19];
         format_id(ids[bench_rnd(ncit)], s);
-        double t0 = bench_now();
+        double t0 = xy_seconds();
         int rc = xy_report_explain(db, s, XY_OUT_JSON, 0, null);
-        ms[i] = (bench_now() - t0) * 1e3;
+        ms[i] = (xy_seconds() - t0) * 1e3;
         if (rc) printf("explain %s failed: %s\n", s, xy_strerror(rc));
     }
     fclose(null);
@@ -411,7 +403,7 @@ static void bench_history(const xy_rules *r, const char *rules_dir, uint32_t nci
     char *idtext = malloc(batch * 16);
     const char **idp = malloc(batch * sizeof *idp);
     xy_day start = day_of("2023-01-01");
-    double t0 = bench_now();
+    double t0 = xy_seconds();
     for (size_t done = 0; done < nev; done += batch) {
         size_t m = nev - done < batch ? nev - done : batch;
         for (size_t i = 0; i < m; i++) {
@@ -428,15 +420,15 @@ static void bench_history(const xy_rules *r, const char *rules_dir, uint32_t nci
             break;
         }
     }
-    double t1 = bench_now();
+    double t1 = xy_seconds();
     printf("history: %zu events for %u citizens appended in %.1f s (%.2f million/s, background snapshots included)\n",
            nev, ncit, t1 - t0, (double)nev / (t1 - t0) / 1e6);
     /* Right after the appends, a background snapshot may still be writing
      * (and reading) gigabytes; then once it is done and the store is idle. */
     bench_explain(db, ids, ncit, (uint64_t)nev, "while a background snapshot runs");
-    double t2 = bench_now();
+    double t2 = xy_seconds();
     int src = xy_db_snapshot(db, quiet, NULL);
-    printf("history: snapshot written in %.1f s, rc %d\n", bench_now() - t2, src);
+    printf("history: snapshot written in %.1f s, rc %d\n", xy_seconds() - t2, src);
     bench_explain(db, ids, ncit, (uint64_t)nev, "idle store");
     xy_db_close(db);
     free(ev);
@@ -480,24 +472,24 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
         return;
     }
     xy_load_result res;
-    double t0 = bench_now();
+    double t0 = xy_seconds();
     int rc = xy_db_load_csv(db, XY_LOAD_CITIZENS, cfile, NULL, quiet, NULL, &res);
-    double t1 = bench_now();
+    double t1 = xy_seconds();
     printf("loaded %llu citizens from CSV in %.2f s (%.1f million/s), rc %d\n", (unsigned long long)res.applied,
            t1 - t0, (double)res.applied / (t1 - t0) / 1e6, rc);
     double cs[3];
     xy__db_commit_secs(db, cs);
     perf_ctl("csv", "enable");
-    t0 = bench_now();
+    t0 = xy_seconds();
     rc = xy_db_load_csv(db, XY_LOAD_EVENTS, efile, NULL, quiet, NULL, &res);
-    t1 = bench_now();
+    t1 = xy_seconds();
     perf_ctl("csv", "disable");
     printf("loaded %llu events from CSV in %.2f s, rc %d\n", (unsigned long long)res.applied, t1 - t0, rc);
     commit_split(db, cs, t1 - t0);
     report("CSV events loaded per second (durable, end to end)", (double)res.applied / (t1 - t0), "events/s", 2e6, 0);
-    t0 = bench_now();
+    t0 = xy_seconds();
     rc = xy_db_load_csv(db, XY_LOAD_EVENTS, efile, NULL, quiet, NULL, &res);
-    t1 = bench_now();
+    t1 = xy_seconds();
     printf("re-loaded the same file in %.2f s: %llu duplicates, %llu applied, rc %d\n", t1 - t0,
            (unsigned long long)res.duplicates, (unsigned long long)res.applied, rc);
 
@@ -521,9 +513,9 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
             idp[i] = idtext + i * 16;
         }
         perf_ctl("append", "enable");
-        t0 = bench_now();
+        t0 = xy_seconds();
         rc = xy_db_append_events(db, ev, idp, m, quiet, NULL, NULL);
-        t1 = bench_now();
+        t1 = xy_seconds();
         perf_ctl("append", "disable");
         tappend += t1 - t0;
         if (rc) printf("append failed: %s\n", xy_strerror(rc));
@@ -554,16 +546,16 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     free(idp);
 
     /* Start-up: from a snapshot, and by replaying the whole log. */
-    t0 = bench_now();
+    t0 = xy_seconds();
     rc = xy_db_snapshot(db, quiet, NULL);
-    t1 = bench_now();
+    t1 = xy_seconds();
     printf("snapshot of %u citizens and %zu events written in %.2f s, rc %d\n", ncit, nev + nappend, t1 - t0, rc);
     bench_explain(db, ids, ncit, (uint64_t)(nev + nappend), "after a snapshot");
     xy_db_close(db);
     perf_ctl("snapshot", "enable");
-    t0 = bench_now();
+    t0 = xy_seconds();
     rc = xy_db_open(data, XY_READ, quiet, NULL, &db);
-    t1 = bench_now();
+    t1 = xy_seconds();
     perf_ctl("snapshot", "disable");
     report("start-up from a snapshot, seconds", t1 - t0, "s", 2.0, 1);
     xy_db_close(db);
@@ -571,9 +563,9 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     snprintf(snap, sizeof snap, "%s/snapshot", data);
     unlink(snap);
     perf_ctl("replay", "enable");
-    t0 = bench_now();
+    t0 = xy_seconds();
     rc = xy_db_open(data, XY_READ, quiet, NULL, &db);
-    t1 = bench_now();
+    t1 = xy_seconds();
     perf_ctl("replay", "disable");
     report("replay of the whole log at start-up", (double)(nev + nappend) / (t1 - t0), "events/s", 20e6, 0);
     xy_db_close(db);
@@ -652,13 +644,13 @@ static void lookup_pass(lookup_case *lc)
 {
     size_t n = 8u << 20;
     long ok = 0;
-    double t0 = bench_now();
+    double t0 = xy_seconds();
     for (size_t i = 0; i < n; i++) {
         size_t k = i & (NQ - 1);
         int32_t b = xy_rules_behaviour_id(lc->r, lc->q[k], lc->qn[k]);
         ok += xy_rules_may_report(lc->r, 0, lc->office, b) == XY_OK;
     }
-    double t1 = bench_now();
+    double t1 = xy_seconds();
     if ((size_t)ok != n) printf("lookup check failed: %ld of %zu\n", ok, n);
     if (t1 - t0 < lc->best) lc->best = t1 - t0;
 }
@@ -721,7 +713,7 @@ static double walk_step(size_t mb, int grouped)
     uint64_t *at = malloc(STEPS * sizeof *at);
     for (size_t i = 0; i < STEPS; i++) at[i] = ((uint64_t)bench_rnd(1u << 30) << 20 | bench_rnd(1u << 20)) % (bytes / 64) * 64;
     uint64_t acc = 0;
-    double t0 = bench_now();
+    double t0 = xy_seconds();
     for (size_t g = 0; g < STEPS; g += GROUP) {
         if (grouped)
             for (size_t i = g + GROUP; i < g + 2 * GROUP && i < STEPS; i++) XY_PREFETCH(m + at[i]);
@@ -736,7 +728,7 @@ static double walk_step(size_t mb, int grouped)
             acc += x;
         }
     }
-    double t1 = bench_now();
+    double t1 = xy_seconds();
     xy_big_free(m, bytes);
     free(at);
     if (acc == 42) printf("\n"); /* keeps the work */

@@ -1,13 +1,11 @@
-/* bench.h -- what bench.c and peers.c share: the clock, the random stream
- * and the peers. */
+/* bench.h -- what bench.c and peers.c share: the random stream and the
+ * peers (the clock is the library's xy_seconds). */
 #ifndef XY_BENCH_H
 #define XY_BENCH_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Seconds on the monotonic clock. */
-double bench_now(void);
 /* A uniform number below n from one fixed xorshift stream, so that every
  * run of the bench sees the same workload. */
 uint32_t bench_rnd(uint32_t n);
