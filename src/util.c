@@ -268,7 +268,8 @@ static void map_rehash(xy_map *m, size_t expected)
 
 void xy_map_reserve(xy_map *m, size_t total)
 {
-    if ((total + 1) * 2 > m->mask + 1) map_rehash(m, total);
+    if (!m->slots) xy_map_init(m, total); /* a zeroed map, as xy_map_put takes */
+    else if ((total + 1) * 2 > m->mask + 1) map_rehash(m, total);
 }
 
 uint64_t *xy_map_put(xy_map *m, uint64_t key, int *is_new)

@@ -71,4 +71,11 @@ TEST(map_reserve_holds_what_it_promised)
     xy_map_reserve(&m, 100);
     ASSERT_EQ(m.mask, mask);
     xy_map_free(&m);
+    /* A zeroed map, never initialised, can be reserved too. */
+    xy_map z = {0};
+    xy_map_reserve(&z, 300);
+    ASSERT(z.slots != NULL && z.mask + 1 >= 2 * 300);
+    *xy_map_put(&z, 42, &is_new) = 7;
+    ASSERT(is_new && *xy_map_get(&z, 42) == 7);
+    xy_map_free(&z);
 }
