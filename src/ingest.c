@@ -413,26 +413,6 @@ static void load_rows(loader *l)
  * not change until the batch is committed, after it has finished. */
 enum { CHUNK_ROWS = 4096, NCHUNKS = 4 };
 
-/* Rows and events look things up at random (the ID index, the event
- * index, a citizen's state): cache misses at population scale. Their
- * fetches are started FETCH_GROUP at a time, one group ahead of the work
- * that needs them. Issued one by one between rows, each fetch waits for
- * its address translation (a page walk, costly on a virtual machine)
- * before anything after it can finish; issued together, their walks
- * overlap (docs/performance.md). */
-enum { FETCH_GROUP = 32 };
-
-/* The items of [0, n) to start fetching when item i is reached: the
- * group after i's at the start of a group (the first two groups at 0),
- * none elsewhere. */
-static void fetch_window(size_t i, size_t n, size_t *from, size_t *to)
-{
-    *from = *to = 0;
-    if (i % FETCH_GROUP) return;
-    *from = i ? i + FETCH_GROUP : 0;
-    *to = i + 2 * FETCH_GROUP < n ? i + 2 * FETCH_GROUP : n;
-}
-
 typedef struct chunk {
     prow *rows;
     size_t n;
@@ -516,16 +496,16 @@ static void *parse_events(void *arg)
         c->last = 0;
         /* The ID-index slots of a group of rows are fetched once the
          * group is read, and the group is checked after the next one is
-         * read (see FETCH_GROUP). */
+         * read (see XY_FETCH_GROUP). */
         size_t checked = 0, fetched = 0;
         while (c->n < CHUNK_ROWS && !c->last) {
             if (read_chunk_row(l, c, &c->rows[c->n])) c->n++;
             else c->last = 1;
-            if (c->n - fetched < FETCH_GROUP && !c->last) continue;
+            if (c->n - fetched < XY_FETCH_GROUP && !c->last) continue;
             for (size_t i = fetched; i < c->n; i++)
                 if (c->rows[i].has_cid) xy_map_prefetch(&l->db->engine->by_id, c->rows[i].cid);
             fetched = c->n;
-            while (fetched - checked > FETCH_GROUP) check_chunk_row(l, c, &c->rows[checked++]);
+            while (fetched - checked > XY_FETCH_GROUP) check_chunk_row(l, c, &c->rows[checked++]);
         }
         while (checked < c->n) check_chunk_row(l, c, &c->rows[checked++]);
         pthread_mutex_lock(&p->mu);
@@ -565,7 +545,7 @@ static int load_events(loader *l)
         goto done;
     }
     /* Each row's event id is looked up in the event index (see
-     * FETCH_GROUP). */
+     * XY_FETCH_GROUP). */
     for (size_t k = 0;; k++) {
         chunk *c = &p.ch[k % NCHUNKS];
         pthread_mutex_lock(&p.mu);
@@ -574,7 +554,7 @@ static int load_events(loader *l)
         if (k == 0 && !c->last && c->n) expect_rows(l, c);
         for (size_t i = 0; i < c->n; i++) {
             size_t from, to;
-            fetch_window(i, c->n, &from, &to);
+            xy__fetch_window(i, c->n, &from, &to);
             for (size_t j = from; j < to; j++)
                 if (!c->rows[j].bad) xy_evindex_prefetch(&l->db->evix, c->rows[j].key);
             const prow *r = &c->rows[i];
@@ -702,23 +682,23 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
     uint64_t nrec = 0, dups = 0;
     int rc = XY_OK;
     /* All events are at hand: their citizen's state and the index slot
-     * of their id are fetched a group ahead (see FETCH_GROUP), and the
+     * of their id are fetched a group ahead (see XY_FETCH_GROUP), and the
      * ids' keys and lengths kept in a ring of two groups for the check. */
-    uint64_t keys[4 * FETCH_GROUP];
-    size_t lens[2 * FETCH_GROUP];
+    uint64_t keys[4 * XY_FETCH_GROUP];
+    size_t lens[2 * XY_FETCH_GROUP];
     xy_evindex_expect(&db->evix, n);
     for (size_t i = 0; i < n; i++) {
         size_t from, to;
-        fetch_window(i, n, &from, &to);
+        xy__fetch_window(i, n, &from, &to);
         for (size_t j = from; j < to; j++) {
-            size_t at = j % (2 * FETCH_GROUP);
+            size_t at = j % (2 * XY_FETCH_GROUP);
             lens[at] = ids[j] ? strlen(ids[j]) : 0;
             xy_evindex_key(ids[j] ? ids[j] : "", lens[at], &keys[2 * at]);
             if (events[j].citizen < e->n) XY_PREFETCH(&e->st[events[j].citizen]);
             xy_evindex_prefetch(&db->evix, &keys[2 * at]);
         }
         const xy_event *ev = &events[i];
-        size_t at = i % (2 * FETCH_GROUP);
+        size_t at = i % (2 * XY_FETCH_GROUP);
         const uint64_t *key = &keys[2 * at];
         xy_field id = {ids[i], lens[at]};
         const char *why = NULL;

@@ -169,11 +169,8 @@ static uint64_t get_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); 
  * history index, the event index) and once by the engine. Each of those
  * touches a different place in memory per citizen; in one pass per record
  * they would be a chain of cache misses. The bookkeeping pass starts the
- * fetches of a group of GROUP events together, one group ahead: issued
- * one by one between events' work, each fetch waits for its address
- * translation before anything after it can finish, while issued together
- * their page walks overlap (docs/performance.md). */
-enum { BATCH = 4096, GROUP = 32 };
+ * fetches a group ahead (see XY_FETCH_GROUP). */
+enum { BATCH = 4096 };
 
 typedef struct applier {
     xy_db *db;           /* owner of the index */
@@ -199,7 +196,7 @@ static void fetch_group(const applier *a, size_t from, size_t to, uint64_t *keys
         if (a->trail) xy_trail_prefetch(a->trail, c);
         if (a->index) {
             const unsigned char *p = a->rec[i];
-            uint64_t *key = &keys[2 * (i % (2 * GROUP))];
+            uint64_t *key = &keys[2 * (i % (2 * XY_FETCH_GROUP))];
             xy_evindex_key((const char *)p + 30, p[29], key);
             xy_evindex_prefetch(&a->db->evix, key);
         }
@@ -212,22 +209,20 @@ static int flush_events(applier *a)
     xy_db *db = a->db;
     xy_engine *e = a->e;
     size_t n = a->nevs;
-    uint64_t keys[4 * GROUP];
+    uint64_t keys[4 * XY_FETCH_GROUP];
     a->nevs = 0;
-    fetch_group(a, 0, n < GROUP ? n : GROUP, keys);
-    for (size_t g = 0; g < n; g += GROUP) {
-        size_t end = g + GROUP < n ? g + GROUP : n;
-        fetch_group(a, end, end + GROUP < n ? end + GROUP : n, keys);
-        for (size_t j = g; j < end; j++) {
-            xy_event *ev = &a->evs[j];
-            if (xy_rules_may_report(e->rules, e->st[ev->citizen].city, ev->agency, ev->behaviour)) return XY_ECORRUPT;
-            ev->seq = db->nevents++;
-            if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->base + a->off[j], ev->seq, a->clk[j]);
-            const unsigned char *p = a->rec[j];
-            if (db->hist_fn && ev->citizen == db->hist_index) note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
-            if (a->index)
-                xy_evindex_put(&db->evix, &keys[2 * (j % (2 * GROUP))], xy__event_content_hash(ev), ev->seq);
-        }
+    for (size_t j = 0; j < n; j++) {
+        size_t from, to;
+        xy__fetch_window(j, n, &from, &to);
+        fetch_group(a, from, to, keys);
+        xy_event *ev = &a->evs[j];
+        if (xy_rules_may_report(e->rules, e->st[ev->citizen].city, ev->agency, ev->behaviour)) return XY_ECORRUPT;
+        ev->seq = db->nevents++;
+        if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->base + a->off[j], ev->seq, a->clk[j]);
+        const unsigned char *p = a->rec[j];
+        if (db->hist_fn && ev->citizen == db->hist_index) note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
+        if (a->index)
+            xy_evindex_put(&db->evix, &keys[2 * (j % (2 * XY_FETCH_GROUP))], xy__event_content_hash(ev), ev->seq);
     }
     if (n) xy_engine_apply(e, a->evs, n);
     return XY_OK;
@@ -358,11 +353,12 @@ static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint6
     a->index = e == db->engine && !staged && db->mode == XY_WRITE;
     xy__engine_set_assoc_sink(e, trail ? trail_assoc : NULL, trail);
     int rc = XY_OK;
-    /* A second cursor runs GROUP records in front and starts fetching the
-     * ID index slot of each citizen record it passes (flush_events fetches
-     * for events). The framing of [from, end) has been checked. */
+    /* A second cursor runs XY_FETCH_GROUP records in front and starts
+     * fetching the ID index slot of each citizen record it passes
+     * (flush_events fetches for events). The framing of [from, end) has
+     * been checked. */
     size_t ahead = from;
-    for (int k = 0; k < GROUP && ahead < end; k++) ahead += 8 + get_u32(data + ahead);
+    for (int k = 0; k < XY_FETCH_GROUP && ahead < end; k++) ahead += 8 + get_u32(data + ahead);
     int in_citizens = 0;
     for (size_t off = from; off < end;) {
         /* At the first of a run of citizen records (a citizens load, up

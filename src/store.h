@@ -51,6 +51,26 @@ struct xy_db {
                                was applied: the status every write now gets */
 };
 
+/* Rows and events look things up at random (the ID index, the event
+ * index, a citizen's state, its history): cache misses at population
+ * scale. The loaders and the applier start those fetches XY_FETCH_GROUP
+ * at a time, one group ahead of the work that needs them. Issued one by
+ * one between items, each fetch waits for its address translation (a page
+ * walk, costly on a virtual machine) before anything after it can finish;
+ * issued together, their walks overlap (docs/performance.md). */
+#define XY_FETCH_GROUP 32
+
+/* The items of [0, n) to start fetching when item i is reached: the group
+ * after i's at the start of a group (the first two groups at 0), none
+ * elsewhere (nothing when *from >= *to). */
+static inline void xy__fetch_window(size_t i, size_t n, size_t *from, size_t *to)
+{
+    *from = *to = 0;
+    if (i % XY_FETCH_GROUP) return;
+    *from = i ? i + XY_FETCH_GROUP : 0;
+    *to = i + 2 * XY_FETCH_GROUP < n ? i + 2 * XY_FETCH_GROUP : n;
+}
+
 /* An empty buffer for a load to encode its batch into, owned by db and
  * valid until the next call: its memory is reused from batch to batch
  * (fresh pages cost more than the encoding). */
