@@ -37,6 +37,7 @@ int xy_engine_new(const xy_rules *rules, xy_engine **out)
     e->exits.elem = sizeof(uint32_t);
     e->exits.per = XY_CAL_BLOCK / sizeof(uint32_t);
     xy_map_init(&e->by_id, 1024);
+    e->assoc_on = xy_calloc((size_t)rules->ncities + 1, 1);
     *out = e;
     return XY_OK;
 }
@@ -67,6 +68,7 @@ void xy_engine_free(xy_engine *e)
     xy_free(e->csr_off);
     xy_free(e->csr_adj);
     xy_free(e->hits);
+    xy_free(e->assoc_on);
     xy_free(e);
 }
 
@@ -97,24 +99,22 @@ static inline int wants_history(const xy_engine *e, uint32_t c)
 
 /* ------------------------------------------------------------- schedules */
 
-void *xy__cal_push(xy_calendar *cal, xy_day day)
+xy_cblock *xy__cal_block(xy_calendar *cal, xy_bucket *b)
 {
-    if (!cal->b) cal->b = xy_calloc(XY_RING, sizeof *cal->b);
-    xy_bucket *b = &cal->b[(uint32_t)day & (XY_RING - 1)];
-    xy_cblock *k = b->tail;
-    if (!k || k->n == cal->per) {
-        k = cal->free;
-        if (k) cal->free = k->next;
-        else k = xy_malloc(sizeof *k);
-        k->next = NULL;
-        k->n = 0;
-        if (b->tail) b->tail->next = k;
-        else b->head = k;
-        b->tail = k;
-    }
-    b->n++;
-    cal->pending++;
-    return k->items + (size_t)k->n++ * cal->elem;
+    xy_cblock *k = cal->free;
+    if (k) cal->free = k->next;
+    else k = xy_malloc(sizeof *k);
+    k->next = NULL;
+    k->n = 0;
+    if (b->tail) b->tail->next = k;
+    else b->head = k;
+    b->tail = k;
+    return k;
+}
+
+void xy__cal_init(xy_calendar *cal)
+{
+    cal->b = xy_calloc(XY_RING, sizeof *cal->b);
 }
 
 void xy__cal_gather(const xy_calendar *cal, uint32_t i, xy_buf *out)
@@ -320,16 +320,18 @@ static inline void rescore(xy_engine *e, uint32_t c, const xy_city *city, int64_
 
 /* Adds a day-start contribution (an expiry or an association adjustment)
  * to c's score on day t: tells the history hook, whose record h carries
- * the kind and its own fields, and re-evaluates the lists when the score
- * crossed a threshold. */
-static void contribute(xy_engine *e, uint32_t c, xy_day t, int64_t pts, xy_hist *h)
+ * the kind and its own fields (h is NULL when the hook does not want c:
+ * the callers build it only when it does, since they run tens of millions
+ * of times), and re-evaluates the lists when the score crossed a
+ * threshold. */
+static inline void contribute(xy_engine *e, uint32_t c, xy_day t, int64_t pts, xy_hist *h)
 {
     xy_cstate *s = &e->st[c];
     const xy_city *city = &e->rules->cities[s->city];
     int64_t old = xy__clamp(city, s->raw);
     add_points(s, pts);
     int64_t score = xy__clamp(city, s->raw);
-    if (wants_history(e, c)) {
+    if (h) {
         h->citizen = c;
         h->day = t;
         h->points = pts;
@@ -489,16 +491,33 @@ static int scored_on(const xy_engine *e, uint32_t c, const xy_city *city, xy_day
     return xy_age_on(birth, t) >= city->scoring_age;
 }
 
+/* Which cities have association on day t: on[k] for city k. */
+static int assoc_cities(const xy_engine *e, xy_day t, uint8_t *on)
+{
+    int any = 0;
+    for (int k = 0; k < e->rules->ncities; k++) {
+        const xy_city *c = &e->rules->cities[k];
+        on[k] = c->has_assoc && floor_mod(t, c->assoc_every) == 0;
+        any |= on[k];
+    }
+    return any;
+}
+
 /* The association adjustment of citizen c on day t for n blacklisted
- * contacts, if its city has association that day and c is scored. */
-static void assoc_one(xy_engine *e, uint32_t c, xy_day t, int n)
+ * contacts, if its city has association that day (on, from assoc_cities)
+ * and c is scored. */
+static inline void assoc_one(xy_engine *e, uint32_t c, xy_day t, int n, const uint8_t *on)
 {
     const xy_city *cc = xy__citizen_city(e, c);
-    if (!cc->has_assoc || floor_mod(t, cc->assoc_every) != 0 || !scored_on(e, c, cc, t)) return;
+    if (!on[e->st[c].city] || !scored_on(e, c, cc, t)) return;
     int64_t pts = cc->assoc_points * n;
     if (cc->assoc_max && pts < 0 && pts < cc->assoc_max) pts = cc->assoc_max;
     if (cc->assoc_max && pts > 0 && pts > cc->assoc_max) pts = cc->assoc_max;
     if (e->on_assoc) e->on_assoc(e->on_assoc_ctx, c, t, n);
+    if (!wants_history(e, c)) {
+        contribute(e, c, t, pts, NULL);
+        return;
+    }
     xy_hist h = {0};
     h.kind = HIST_ASSOC;
     h.contacts = n;
@@ -512,17 +531,15 @@ static void assoc_one(xy_engine *e, uint32_t c, xy_day t, int n)
  * the contacts of blacklisted citizens. */
 static void associate(xy_engine *e, xy_day t)
 {
+    uint8_t *on = e->assoc_on;
+    int any = assoc_cities(e, t, on);
     if (e->inj) {
         while (e->kinj < e->ninj && e->inj[e->kinj].day <= t) {
             const xy_inj *x = &e->inj[e->kinj++];
-            if (x->day == t && x->citizen < e->n) assoc_one(e, x->citizen, t, x->n);
+            if (x->day == t && x->citizen < e->n) assoc_one(e, x->citizen, t, x->n, on);
         }
         return;
     }
-    const xy_rules *r = e->rules;
-    int any = 0;
-    for (int k = 0; k < r->ncities; k++)
-        if (r->cities[k].has_assoc && floor_mod(t, r->cities[k].assoc_every) == 0) any = 1;
     if (!any || e->bl_members == 0 || e->nedges == 0) return;
     /* Drop those who left the blacklist since the last step. */
     size_t kept = 0;
@@ -562,8 +579,8 @@ static void associate(xy_engine *e, xy_day t)
             xy_grow((void **)&e->hits, &e->cap_hits, nh + (to - from), sizeof *e->hits);
             xy_grow((void **)&e->hits_tmp, &cap, nh + (to - from), sizeof *e->hits_tmp);
         }
-        memcpy(e->hits + nh, e->csr_adj + from, (to - from) * sizeof *e->hits);
-        nh += to - from;
+        /* Most lists are a few entries: a loop, not a call to memcpy. */
+        for (uint64_t a = from; a < to; a++) e->hits[nh++] = e->csr_adj[a];
     }
     const uint32_t *hits = radix_sort(e->hits, e->hits_tmp, e->radix_count, nh, e->n);
     for (size_t i = 0; i < nh;) {
@@ -571,7 +588,7 @@ static void associate(xy_engine *e, xy_day t)
         uint32_t c = hits[i];
         size_t j = i;
         while (j < nh && hits[j] == c) j++;
-        assoc_one(e, c, t, (int)(j - i));
+        assoc_one(e, c, t, (int)(j - i), on);
         i = j;
     }
 }
@@ -606,6 +623,10 @@ static void day_start(xy_engine *e, xy_day t)
         const xy_expiry *x = (const xy_expiry *)(const void *)k->items;
         for (uint32_t i = 0; i < k->n; i++) {
             if (i + 16 < k->n) XY_PREFETCH(&e->st[x[i + 16].citizen]);
+            if (!wants_history(e, x[i].citizen)) {
+                contribute(e, x[i].citizen, t, x[i].points, NULL);
+                continue;
+            }
             xy_hist h = {0};
             h.kind = HIST_EXPIRY;
             h.event_seq = x[i].event_seq;
@@ -674,14 +695,17 @@ int xy_engine_advance(xy_engine *e, xy_day d)
 
 /* The calendar year of a day, remembering the last year asked for:
  * events come in date order, so this is almost never a computation. */
-static int year_of(xy_engine *e, xy_day d)
+static void year_set(xy_engine *e, xy_day d)
 {
-    if (d < e->year_lo || d > e->year_hi) {
-        int y = xy_day_year(d);
-        e->year = y;
-        e->year_lo = xy__day_from_civil(y, 1, 1);
-        e->year_hi = xy__day_from_civil(y, 12, 31);
-    }
+    int y = xy_day_year(d);
+    e->year = y;
+    e->year_lo = xy__day_from_civil(y, 1, 1);
+    e->year_hi = xy__day_from_civil(y, 12, 31);
+}
+
+static inline int year_of(xy_engine *e, xy_day d)
+{
+    if (d < e->year_lo || d > e->year_hi) year_set(e, d);
     return e->year;
 }
 
@@ -775,15 +799,18 @@ int xy_engine_apply(xy_engine *e, const xy_event *events, size_t n)
 #define XY_APPLY_AHEAD 16 /* tunable at build time for experiments (docs/performance.md) */
 #endif
     enum { AHEAD = XY_APPLY_AHEAD };
-    const uint8_t *limited = e->rules->limited;
+    const uint8_t *ahead = e->rules->ahead;
     for (size_t i = 0; i < n; i++) {
         if (i + AHEAD < n) {
             const xy_event *f = &events[i + AHEAD];
             XY_PREFETCH(&e->st[f->citizen]);
             /* The slot of the yearly count, for a behaviour with a limit
-             * in some city: its key does not depend on the citizen's
-             * state, so both misses overlap. */
-            if (limited[f->behaviour]) xy_limits_prefetch(&e->limits, year_of(e, f->date), f->citizen, f->behaviour);
+             * in some city, and of the term's reason, for one that lists:
+             * their keys do not depend on the citizen's state, so the
+             * misses overlap. */
+            if (ahead[f->behaviour] & XY_AHEAD_LIMIT)
+                xy_limits_prefetch(&e->limits, year_of(e, f->date), f->citizen, f->behaviour);
+            if (ahead[f->behaviour] & XY_AHEAD_TERM) xy_map_prefetch(&e->term_reason, f->citizen);
         }
         apply_one(e, &events[i]);
     }

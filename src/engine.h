@@ -169,6 +169,7 @@ struct xy_engine {
     uint32_t *bl_sorted;    /* radix-sort scratch for bl_list (the two swap) */
     size_t cap_bl_sorted;   /* its capacity */
     size_t cap_hits;
+    uint8_t *assoc_on;      /* association scratch: city -> on that day */
     /* association sink, and injected association (see the setters) */
     xy_assoc_fn *on_assoc;  /* NULL: none */
     void *on_assoc_ctx;     /* its context */
@@ -207,9 +208,24 @@ static inline const char *xy__name(const xy_engine *e, uint32_t i)
     return e->names.data + e->name_off[i];
 }
 
+/* Allocates the calendar's buckets (on its first use). */
+void xy__cal_init(xy_calendar *cal);
+/* Appends an empty block to bucket b of cal and returns it. */
+xy_cblock *xy__cal_block(xy_calendar *cal, xy_bucket *b);
+
 /* Schedules one item of cal->elem bytes on day: returns where to write
- * it, valid until the next call. */
-void *xy__cal_push(xy_calendar *cal, xy_day day);
+ * it, valid until the next call. Inline: every event that expires
+ * schedules one. */
+static inline void *xy__cal_push(xy_calendar *cal, xy_day day)
+{
+    if (!cal->b) xy__cal_init(cal);
+    xy_bucket *b = &cal->b[(uint32_t)day & (XY_RING - 1)];
+    xy_cblock *k = b->tail;
+    if (!k || k->n == cal->per) k = xy__cal_block(cal, b);
+    b->n++;
+    cal->pending++;
+    return k->items + (size_t)k->n++ * cal->elem;
+}
 /* Appends the items of ring slot i, in order, to out. */
 void xy__cal_gather(const xy_calendar *cal, uint32_t i, xy_buf *out);
 /* Releases the items of ring slot i after they were processed. */

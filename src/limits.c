@@ -8,14 +8,9 @@
 /* Tables of this many bytes or more come from xy_big_realloc. */
 #define LIM_BIG ((size_t)1 << 20)
 
-static inline uint64_t lim_key(uint32_t citizen, int32_t name)
-{
-    return (uint64_t)citizen << 32 | (uint64_t)(uint32_t)name << 8;
-}
-
 static inline size_t lim_home(const xy_lyear *y, uint64_t key)
 {
-    return xy_hash64(key >> 8) & y->mask;
+    return (size_t)(xy__limits_home(y, key) - y->slot);
 }
 
 static uint64_t *lim_alloc(size_t slots)
@@ -69,10 +64,8 @@ static void lim_grow(xy_lyear *y)
     lim_release(old, n);
 }
 
-/* The table of a year, made when first asked for. */
-static xy_lyear *lim_year(xy_limits *l, int year)
+xy_lyear *xy__limits_year_slow(xy_limits *l, int year)
 {
-    if (l->last < l->n && l->y[l->last].year == year) return &l->y[l->last];
     int i = 0;
     while (i < l->n && l->y[i].year < year) i++;
     if (i == l->n || l->y[i].year != year) {
@@ -97,33 +90,25 @@ static xy_lyear *lim_year(xy_limits *l, int year)
     return &l->y[i];
 }
 
-int xy_limits_take(xy_limits *l, int year, uint32_t citizen, int32_t name, int64_t limit)
+int xy__limits_take_slow(xy_lyear *y, size_t i, uint64_t key, int64_t limit)
 {
-    xy_lyear *y = lim_year(l, year);
-    uint64_t key = lim_key(citizen, name);
-    size_t i = lim_home(y, key);
-    for (;;) {
-        uint64_t v = y->slot[i];
-        if (!v) break;
-        if ((v & ~(uint64_t)0xff) == key) {
-            uint64_t c = v & 0xff, *big = NULL;
-            if (c == 0xff) {
-                big = xy_map_get(&y->over, key >> 8);
-                c = *big;
-            }
-            if ((int64_t)c >= limit) return 0;
-            if (big) {
-                ++*big;
-            } else if (c + 1 < 0xff) {
-                y->slot[i] = v + 1;
-            } else {
-                int is_new;
-                *xy_map_put(&y->over, key >> 8, &is_new) = c + 1;
-                y->slot[i] = key | 0xff;
-            }
-            return 1;
+    uint64_t v = y->slot[i];
+    if (v) {
+        /* The key's entry, with a count of 254 or more. */
+        uint64_t c = v & 0xff, *big = NULL;
+        if (c == 0xff) {
+            big = xy_map_get(&y->over, key >> 8);
+            c = *big;
         }
-        i = (i + 1) & y->mask;
+        if ((int64_t)c >= limit) return 0;
+        if (big) {
+            ++*big;
+        } else {
+            int is_new;
+            *xy_map_put(&y->over, key >> 8, &is_new) = c + 1;
+            y->slot[i] = key | 0xff;
+        }
+        return 1;
     }
     if (limit < 1) return 0;
     if ((y->count + 1) * 4 > (y->mask + 1) * 3) {
@@ -134,12 +119,6 @@ int xy_limits_take(xy_limits *l, int year, uint32_t citizen, int32_t name, int64
     }
     y->count++;
     return 1;
-}
-
-void xy_limits_prefetch(xy_limits *l, int year, uint32_t citizen, int32_t name)
-{
-    const xy_lyear *y = lim_year(l, year);
-    XY_PREFETCH(&y->slot[lim_home(y, lim_key(citizen, name))]);
 }
 
 size_t xy_limits_count(const xy_limits *l)
@@ -185,7 +164,7 @@ int xy_limits_load(xy_limits *l, const void *data, size_t len)
             (l->n && year <= l->y[l->n - 1].year) || slots > (uint64_t)(end - p) / 8 ||
             head[3] > ((uint64_t)(end - p) - slots * 8) / 16)
             return XY_ECORRUPT;
-        xy_lyear *y = lim_year(l, (int)year);
+        xy_lyear *y = xy__limits_year(l, (int)year);
         lim_release(y->slot, y->mask + 1);
         y->slot = lim_alloc(slots);
         y->mask = slots - 1;

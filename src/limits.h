@@ -34,13 +34,64 @@ typedef struct xy_limits {
 /* Frees the tables; l may be zeroed. */
 void xy_limits_free(xy_limits *l);
 
+/* The table of a year, made when first asked for. The engine asks for the
+ * same year event after event, so that answer is inline; the rest is not. */
+xy_lyear *xy__limits_year_slow(xy_limits *l, int year);
+
+static inline xy_lyear *xy__limits_year(xy_limits *l, int year)
+{
+    if (l->last < l->n && l->y[l->last].year == year) return &l->y[l->last];
+    return xy__limits_year_slow(l, year);
+}
+
+static inline uint64_t xy__limits_key(uint32_t citizen, int32_t name)
+{
+    return (uint64_t)citizen << 32 | (uint64_t)(uint32_t)name << 8;
+}
+
+/* The slot where a key's probe starts: the first of its hash's line of
+ * eight, so that a probe reads that line from its start and leaves it only
+ * when all eight are taken. (Starting anywhere in the line, most probes for
+ * a new entry ran past its end: one more cache miss.) */
+static inline uint64_t *xy__limits_home(const xy_lyear *y, uint64_t key)
+{
+    return &y->slot[xy_hash64(key >> 8) & y->mask & ~(size_t)7];
+}
+
+/* xy_limits_take for what is not a plain count below 254 already stored:
+ * a new entry, a count of 254 or more. i is where the probe stopped. */
+int xy__limits_take_slow(xy_lyear *y, size_t i, uint64_t key, int64_t limit);
+
 /* Counts one occurrence of behaviour name for citizen in year if fewer
  * than limit were counted: returns 1 if it was counted, 0 if the limit
- * was already reached. */
-int xy_limits_take(xy_limits *l, int year, uint32_t citizen, int32_t name, int64_t limit);
+ * was already reached. Inline, because it runs for every event with a
+ * limit: the common case (an entry with a small count) is a probe and an
+ * increment. */
+static inline int xy_limits_take(xy_limits *l, int year, uint32_t citizen, int32_t name, int64_t limit)
+{
+    xy_lyear *y = xy__limits_year(l, year);
+    uint64_t key = xy__limits_key(citizen, name);
+    size_t i = (size_t)(xy__limits_home(y, key) - y->slot);
+    for (;;) {
+        uint64_t v = y->slot[i];
+        if (!v) break;
+        if ((v & ~(uint64_t)0xff) == key) {
+            uint64_t c = v & 0xff;
+            if (c + 1 >= 0xff) break;
+            if ((int64_t)c >= limit) return 0;
+            y->slot[i] = v + 1;
+            return 1;
+        }
+        i = (i + 1) & y->mask;
+    }
+    return xy__limits_take_slow(y, i, key, limit);
+}
 
 /* Starts fetching the entry that xy_limits_take would look at first. */
-void xy_limits_prefetch(xy_limits *l, int year, uint32_t citizen, int32_t name);
+static inline void xy_limits_prefetch(xy_limits *l, int year, uint32_t citizen, int32_t name)
+{
+    XY_PREFETCH(xy__limits_home(xy__limits_year(l, year), xy__limits_key(citizen, name)));
+}
 
 /* Entries in all years. */
 size_t xy_limits_count(const xy_limits *l);

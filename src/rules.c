@@ -1101,7 +1101,7 @@ void xy_rules_free(xy_rules *r)
     xy_free(r->cities);
     xy_free(r->regions);
     xy_free(r->dir);
-    xy_free(r->limited);
+    xy_free(r->ahead);
     xy_names_free(&r->behaviour_names);
     xy_names_free(&r->agency_names);
     xy_names_free(&r->action_names);
@@ -1206,10 +1206,12 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
                 if (agency < 64) c->agency_mask[bid] |= 1ULL << agency;
             }
         }
-        r->limited = xy_calloc(r->behaviour_names.count + 1, 1);
+        r->ahead = xy_calloc(r->behaviour_names.count + 1, 1);
         for (size_t i = 0; i < ncities; i++)
-            for (int b = 0; b < r->cities[i].nbehaviours; b++)
-                if (r->cities[i].behaviours[b].limit) r->limited[r->cities[i].behaviours[b].name] = 1;
+            for (int b = 0; b < r->cities[i].nbehaviours; b++) {
+                const xy_behaviour *x = &r->cities[i].behaviours[b];
+                r->ahead[x->name] |= (uint8_t)((x->limit ? XY_AHEAD_LIMIT : 0) | (x->term ? XY_AHEAD_TERM : 0));
+            }
         char **ids = xy_malloc(ncities * sizeof *ids);
         for (size_t i = 0; i < ncities; i++) ids[i] = r->cities[i].id;
         qsort(r->cities, ncities, sizeof *r->cities, cmp_city);

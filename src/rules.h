@@ -12,6 +12,13 @@
 #define XY_MICRO 1000000LL /* amounts are stored in millionths */
 #define XY_MAX_DAYS 36525  /* longest `expires`, term, `for`, exit delay: about a century */
 
+/* What events of a behaviour touch beyond the citizen's state, in some
+ * city (xy_rules.ahead): the engine starts fetching it a few events ahead. */
+enum {
+    XY_AHEAD_LIMIT = 1, /* a yearly count (`limit`) */
+    XY_AHEAD_TERM = 2,  /* the reason of a blacklist term (`lists blacklist`) */
+};
+
 typedef struct xy_behaviour {
     int32_t name;     /* behaviour name id */
     int32_t points;   /* points per occurrence, signed */
@@ -101,7 +108,8 @@ struct xy_rules {
     xy_region *regions;       /* region prefixes, longest first */
     int nregions;             /* number of prefixes */
     char *dir;                /* the rules directory, if loaded from one */
-    uint8_t *limited;         /* behaviour name id -> 1 if some city limits it */
+    uint8_t *ahead;           /* behaviour name id -> XY_AHEAD_* (what its
+                                 events touch beyond the citizen's state) */
 };
 
 /* The behaviour a city defines under a name id, or NULL. */
