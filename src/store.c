@@ -618,6 +618,34 @@ static int torn_header(const segs *s, int k)
  * end of the last whole batch and *len_out to the end of the log. */
 typedef int seg_fn(void *ctx, const unsigned char *data, uint64_t base, size_t off, size_t end);
 
+/* A segment mapped and checked (scan_log) on a second thread while the
+ * one before it is applied: checksums are a sixth of replay, and the next
+ * segment's do not depend on the applying. Only what a failure needs to
+ * say is left to the walk, which maps the segment again to say it. */
+typedef struct seg_check {
+    const char *path;       /* the segment */
+    size_t from;            /* where to start checking (a whole-log offset mapped into it) */
+    uint64_t base;          /* its log offset */
+    unsigned char *data;    /* the mapping, or NULL if mapping failed */
+    size_t len;             /* its length */
+    int rc;                 /* scan_log's status */
+    size_t good, bad_at;    /* scan_log's findings */
+    pthread_t th;
+} seg_check;
+
+static void *check_segment(void *arg)
+{
+    seg_check *c = arg;
+    if (map_segment(c->path, NULL, NULL, &c->data, &c->len) != XY_OK) {
+        if (c->data) munmap(c->data, c->len);
+        c->data = NULL;
+        return NULL;
+    }
+    size_t lfrom = c->from > c->base + sizeof LOG_MAGIC ? (size_t)(c->from - c->base) : sizeof LOG_MAGIC;
+    if (lfrom <= c->len) c->rc = scan_log(c->data, c->len, lfrom, &c->good, &c->bad_at);
+    return NULL;
+}
+
 static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, size_t until, xy_trail *trail,
                 xy_diag_fn *diag, void *ctx, size_t *good_out, size_t *len_out)
 {
@@ -625,6 +653,8 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
     int rc = segs_list(db->path, &s, diag, ctx);
     if (rc) return rc;
     uint64_t good_all = sizeof LOG_MAGIC, len_all = 0;
+    seg_check next = {0};
+    int next_k = -1; /* the segment next holds, its thread running */
     for (int k = 0; k < s.n && rc == XY_OK; k++) {
         uint64_t base = s.g[k].base, size = s.g[k].size;
         len_all = base + size;
@@ -633,17 +663,38 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
             good_all = base + size;
             continue;
         }
-        unsigned char *data;
-        size_t len, good, bad_at;
-        rc = map_segment(s.g[k].path, diag, ctx, &data, &len);
-        if (rc) break;
+        unsigned char *data = NULL;
+        size_t len = 0, good = 0, bad_at = SIZE_MAX;
+        int scanned = 0, scan_rc = XY_OK;
+        if (next_k == k) {
+            pthread_join(next.th, NULL);
+            next_k = -1;
+            if (next.data) {
+                data = next.data;
+                len = next.len;
+                scanned = 1;
+                scan_rc = next.rc;
+                good = next.good;
+                bad_at = next.bad_at;
+            }
+        }
+        if (!data) {
+            rc = map_segment(s.g[k].path, diag, ctx, &data, &len);
+            if (rc) break;
+        }
         len_all = base + len;
         size_t lfrom = from > base + sizeof LOG_MAGIC ? (size_t)(from - base) : sizeof LOG_MAGIC;
+        if (lfrom <= len && !scanned) scan_rc = scan_log(data, len, lfrom, &good, &bad_at);
+        /* While this segment is applied, the next one is checked. */
+        if (k + 1 < s.n && !torn_header(&s, k + 1) && (until == SIZE_MAX || until > s.g[k + 1].base)) {
+            next = (seg_check){.path = s.g[k + 1].path, .from = from, .base = s.g[k + 1].base};
+            if (pthread_create(&next.th, NULL, check_segment, &next) == 0) next_k = k + 1;
+        }
         if (lfrom > len) {
             xy__diagf(diag, ctx, "%s/snapshot: covers %zu bytes of a log of %llu", db->path, from,
                       (unsigned long long)(base + len));
             rc = XY_ECORRUPT;
-        } else if (scan_log(data, len, lfrom, &good, &bad_at) != XY_OK) {
+        } else if (scan_rc != XY_OK) {
             xy__diagf(diag, ctx, "%s:%zu: damaged record with committed batches after it (the log is corrupt)",
                       s.g[k].path, bad_at);
             rc = XY_ECORRUPT;
@@ -665,6 +716,10 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
             if (until != SIZE_MAX && until <= base + good) k = s.n;
         }
         munmap(data, len);
+    }
+    if (next_k >= 0) {
+        pthread_join(next.th, NULL);
+        if (next.data) munmap(next.data, next.len);
     }
     segs_free(&s);
     if (rc == XY_OK && from > len_all) {
