@@ -51,7 +51,7 @@ static inline uint64_t xy__limits_key(uint32_t citizen, int32_t name)
 
 /* The slot where a key's probe starts: the first of its hash's line of
  * eight, so that a probe reads that line from its start and leaves it only
- * when all eight are taken. (Starting anywhere in the line, most probes for
+ * when all eight are taken. (Starting anywhere in the line, many probes for
  * a new entry ran past its end: one more cache miss.) */
 static inline uint64_t *xy__limits_home(const xy_lyear *y, uint64_t key)
 {
