@@ -634,6 +634,13 @@ typedef struct seg_check {
     pthread_t th;
 } seg_check;
 
+/* Where, in a segment at log offset base, the log from whole-log offset
+ * from begins: past its header at the least. */
+static size_t seg_start(uint64_t from, uint64_t base)
+{
+    return from > base + sizeof LOG_MAGIC ? (size_t)(from - base) : sizeof LOG_MAGIC;
+}
+
 static void *check_segment(void *arg)
 {
     seg_check *c = arg;
@@ -642,7 +649,7 @@ static void *check_segment(void *arg)
         c->data = NULL;
         return NULL;
     }
-    size_t lfrom = c->from > c->base + sizeof LOG_MAGIC ? (size_t)(c->from - c->base) : sizeof LOG_MAGIC;
+    size_t lfrom = seg_start(c->from, c->base);
     if (lfrom <= c->len) c->rc = scan_log(c->data, c->len, lfrom, &c->good, &c->bad_at);
     return NULL;
 }
@@ -684,7 +691,7 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
             if (rc) break;
         }
         len_all = base + len;
-        size_t lfrom = from > base + sizeof LOG_MAGIC ? (size_t)(from - base) : sizeof LOG_MAGIC;
+        size_t lfrom = seg_start(from, base);
         if (lfrom <= len && !scanned) scan_rc = scan_log(data, len, lfrom, &good, &bad_at);
         /* While this segment is applied, the next one is checked. */
         if (k + 1 < s.n && !torn_header(&s, k + 1) && (until == SIZE_MAX || until > s.g[k + 1].base)) {
