@@ -8,7 +8,8 @@
  * named by its letters (l, e, t; p: positive points only), and
  * XY_BENCH_CONTACTS sets the contacts per citizen (default 1), and
  * XY_BENCH_KEEP leaves the scratch directories behind for profiling
- * (XY_BENCH_PERF: see perf_ctl()).
+ * (XY_BENCH_PERF: see perf_ctl()); XY_BENCH_PEERS=0 leaves out Redis and
+ * SQLite, for quicker runs of the store's own figures.
  *
  * What it measures:
  *  1. events applied per second in memory, one core (pre-resolved events
@@ -597,14 +598,15 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     /* The peers on the same workload: durable score changes for the same
      * population. SQLite gets a fifth of the operations (it is slow enough
      * that the rate settles well within that). */
-    double redis = peer_redis(ncit, nappend, why, sizeof why);
+    int peers = !getenv("XY_BENCH_PEERS") || atoi(getenv("XY_BENCH_PEERS")) != 0;
+    double redis = peers ? peer_redis(ncit, nappend, why, sizeof why) : (snprintf(why, sizeof why, "XY_BENCH_PEERS=0"), 0);
     if (redis > 0) {
         printf("%-52s %14.1f ops/s\n", "peer: Redis INCRBY, pipelined, appendfsync everysec", redis);
         report("ratio xinyong append / Redis", append_rate / redis, "x", 20, 0);
     } else {
         printf("peer Redis not measured: %s\n", why);
     }
-    double sqlite = peer_sqlite(ncit, nappend / 5, why, sizeof why);
+    double sqlite = peers ? peer_sqlite(ncit, nappend / 5, why, sizeof why) : 0;
     if (sqlite > 0) {
         printf("%-52s %14.1f ops/s\n", "peer: SQLite UPDATE, WAL, synchronous=FULL, 10^4/txn", sqlite);
         report("ratio xinyong append / SQLite", append_rate / sqlite, "x", 100, 0);

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char RUN_MAGIC[16] = "XINYONG-EVR\0v002";
+static const char RUN_MAGIC[16] = "XINYONG-EVR\0v003";
 
 /* A run file: header, entries sorted by (hi, lo), the fences, then the
  * Bloom filter of the entries' keys. */
@@ -38,8 +38,8 @@ enum { PER_FENCE = 4096 / sizeof(run_ent) };
  * after a binary search ending in a page of the mapped file; with
  * BLOOM_BITS bits per key, about one absent key in 250 gets past it
  * (0.4 %, for blocks of 512 bits holding 43 keys on average). Keys are hashes already, so the block and the bit positions
- * are taken straight from their bits (bits of lo choose the block, nine-
- * bit slices of hi and lo the bits). */
+ * are taken straight from their bits (the top bits of hi choose the block,
+ * nine-bit slices of lo and hi the bits). */
 enum { BLOOM_BITS = 12, BLOOM_K = 8 };
 
 static uint64_t bloom_blocks(uint64_t count)
@@ -48,20 +48,24 @@ static uint64_t bloom_blocks(uint64_t count)
     return n ? n : 1;
 }
 
+/* The block is chosen by the top bits of hi, like the home slot of a
+ * memtable and the order of a run: keys looked up in ascending order read
+ * the filter in ascending addresses too. */
 static size_t bloom_block(uint64_t nbloom, const uint64_t key[2])
 {
-    return (size_t)(((key[1] >> 32) * nbloom) >> 32);
+    return (size_t)(((key[0] >> 32) * nbloom) >> 32);
 }
 
-/* The bit positions of key within its block. */
+/* The bit positions of key within its block, from bits the block does not
+ * depend on (seven slices of lo, the low bits of hi). */
 static void bloom_bits(const uint64_t key[2], unsigned pos[BLOOM_K])
 {
-    uint64_t h = key[0];
+    uint64_t h = key[1];
     for (int i = 0; i < BLOOM_K - 1; i++) {
         pos[i] = (unsigned)(h & 511);
         h >>= 9;
     }
-    pos[BLOOM_K - 1] = (unsigned)(key[1] & 511);
+    pos[BLOOM_K - 1] = (unsigned)(key[0] & 511);
 }
 
 static void bloom_add(unsigned char *bloom, uint64_t nbloom, const uint64_t key[2])
@@ -148,14 +152,14 @@ static inline int empty(const xy_evslot *s) { return s->hi == 0 && s->lo == 0; }
 
 void xy_evindex_prefetch(const xy_evindex *x, const uint64_t key[2])
 {
-    if (x->mem.slot) XY_PREFETCH(&x->mem.slot[key[0] & x->mem.mask]);
-    if (x->frozen.count) XY_PREFETCH(&x->frozen.slot[key[0] & x->frozen.mask]);
+    if (x->mem.slot) XY_PREFETCH(&x->mem.slot[key[0] >> x->mem.shift]);
+    if (x->frozen.count) XY_PREFETCH(&x->frozen.slot[key[0] >> x->frozen.shift]);
     for (int k = 0; k < x->nrun; k++) XY_PREFETCH(x->run[k].bloom + bloom_block(x->run[k].nbloom, key) * 64);
 }
 
 static void place(xy_evmem *m, const xy_evslot *e)
 {
-    size_t i = e->hi & m->mask;
+    size_t i = e->hi >> m->shift;
     while (!empty(&m->slot[i])) i = (i + 1) & m->mask;
     m->slot[i] = *e;
 }
@@ -165,9 +169,14 @@ static void rebuild(xy_evmem *m, size_t need)
 {
     xy_evslot *old = m->slot;
     size_t n = old ? m->mask + 1 : 0, cap = 64;
-    while (cap < need * 2 + 2) cap *= 2;
+    unsigned shift = 64 - 6;
+    while (cap < need * 2 + 2) {
+        cap *= 2;
+        shift--;
+    }
     m->slot = slots_new(cap);
     m->mask = cap - 1;
+    m->shift = shift;
     for (size_t i = 0; i < n; i++)
         if (!empty(&old[i])) place(m, &old[i]);
     slots_free(old, n);
@@ -191,7 +200,7 @@ static void mem_put(xy_evmem *m, const xy_evslot *e)
 static size_t mem_slot(const xy_evmem *m, const uint64_t key[2])
 {
     if (!m->count) return SIZE_MAX;
-    for (size_t i = key[0] & m->mask; !empty(&m->slot[i]); i = (i + 1) & m->mask)
+    for (size_t i = key[0] >> m->shift; !empty(&m->slot[i]); i = (i + 1) & m->mask)
         if (m->slot[i].hi == key[0] && m->slot[i].lo == key[1]) return i;
     return SIZE_MAX;
 }
@@ -269,7 +278,7 @@ void xy_evindex_del(xy_evindex *x, const uint64_t key[2])
      * stay: they need only hold every number left. */
     size_t hole = i;
     for (size_t j = (i + 1) & m->mask; !empty(&m->slot[j]); j = (j + 1) & m->mask) {
-        size_t home = m->slot[j].hi & m->mask;
+        size_t home = m->slot[j].hi >> m->shift;
         int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
         if (between) continue;
         m->slot[hole] = m->slot[j];

@@ -43,12 +43,16 @@ typedef struct xy_evrun {
     uint64_t nbloom;        /* its 64-byte blocks */
 } xy_evrun;
 
-/* A memory table: open addressing on hi. Entries come with rising event
- * numbers; lo and hi bound the numbers held (while count > 0), which lets
- * whole tables be kept or dropped without looking at their entries. */
+/* A memory table: open addressing, a key's home slot being the top bits
+ * of hi, so that keys taken in ascending order visit the table in
+ * ascending addresses (a load looks its ids up sorted: see
+ * xy_db_append_events). Entries come with rising event numbers; lo and hi
+ * bound the numbers held (while count > 0), which lets whole tables be
+ * kept or dropped without looking at their entries. */
 typedef struct xy_evmem {
     xy_evslot *slot;     /* the slots, or NULL */
     size_t mask, count;  /* slots - 1, entries */
+    unsigned shift;      /* hi >> shift is a key's home slot */
     uint64_t lo, hi;     /* least and greatest event number held */
     size_t expect;       /* entries a load may bring it to (xy_evindex_expect) */
 } xy_evmem;

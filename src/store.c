@@ -134,7 +134,12 @@ int xy__db_find_event(const xy_db *db, const uint64_t key[2], uint64_t *content,
 
 void xy__db_stage_event(xy_db *db, const uint64_t key[2], uint64_t content)
 {
-    xy_evindex_put(&db->evix, key, content, db->nevents + db->nstaged);
+    xy__db_stage_event_at(db, key, content, db->nevents + db->nstaged);
+}
+
+void xy__db_stage_event_at(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq)
+{
+    xy_evindex_put(&db->evix, key, content, seq);
     if (2 * db->nstaged + 2 > db->cap_staged)
         xy_grow((void **)&db->staged_key, &db->cap_staged, 2 * db->nstaged + 2, sizeof *db->staged_key);
     db->staged_key[2 * db->nstaged] = key[0];
@@ -928,6 +933,11 @@ void xy_db_close(xy_db *db)
     xy_evindex_free(&db->evix);
     xy_buf_free(&db->batch);
     xy_free(db->staged_key);
+    xy_free(db->stage.sid);
+    xy_free(db->stage.tmp);
+    xy_free(db->stage.rank);
+    xy_free(db->stage.verdict);
+    xy_free(db->stage.count);
     xy_map_free(&db->hist_ids);
     xy_buf_free(&db->hist_idbuf);
     xy_free(db->path);

@@ -17,6 +17,25 @@
 /* Record types of the log. */
 enum { R_CITIZEN = 1, R_CONTACT = 2, R_EVENT = 3, R_ADVANCE = 4, R_COMMIT = 5 };
 
+/* An event id of a batch the append path judges: its key, the event's
+ * content hash, and the event's place in the batch. */
+typedef struct xy_sid {
+    uint64_t key[2];        /* the key: hi, lo */
+    uint64_t content;       /* xy__event_content_hash */
+    uint32_t idx;           /* place in the batch */
+    uint32_t pad;
+} xy_sid;
+
+/* The append path's scratch, kept from call to call (fresh memory costs
+ * more than the work on it). */
+typedef struct xy_stage {
+    xy_sid *sid, *tmp;      /* the batch's ids; the sort's other buffer */
+    uint32_t *rank;         /* per event: its rank among the new ones */
+    unsigned char *verdict; /* per event: new, duplicate or conflicting */
+    size_t *count;          /* the sort's counts */
+    size_t cap;             /* events the arrays hold */
+} xy_stage;
+
 struct xy_db {
     char *path;             /* data directory */
     int mode;               /* XY_READ or XY_WRITE */
@@ -39,6 +58,7 @@ struct xy_db {
     xy_buf hist_idbuf;      /* NUL-terminated ids of the events explained */
     xy_trail trail;         /* per-citizen history index */
     xy_buf batch;           /* the encoding buffer loads borrow (xy__db_batch) */
+    xy_stage stage;         /* the append path's scratch */
     uint64_t trail_use;     /* bytes of the trail the snapshot covers */
     xy_resid hist_resid;    /* replay: citizen whose history is wanted */
     uint32_t hist_index;    /* replay: its index, once registered */
@@ -85,6 +105,10 @@ int xy__db_find_event(const xy_db *db, const uint64_t key[2], uint64_t *content,
  * content hash for the load in progress. Staged events become stored with
  * xy__db_commit() or are dropped by xy__db_unstage(). */
 void xy__db_stage_event(xy_db *db, const uint64_t key[2], uint64_t content);
+/* The same for a load that stages its new events out of their order
+ * (xy_db_append_events): seq is the event's number, nevents + its rank
+ * among the staged events. */
+void xy__db_stage_event_at(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq);
 void xy__db_unstage(xy_db *db);
 /* The id of event seq of citizen c, read from the log (through the trail)
  * or remembered from an explanation; "?" if it cannot be found. Valid

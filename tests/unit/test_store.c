@@ -79,6 +79,43 @@ static int load_citizens(xy_db *db, const char *dir, const char *rows)
     return xy_db_load_csv(db, XY_LOAD_CITIZENS, path, NULL, quiet, NULL, &res);
 }
 
+/* A fresh data directory (see fresh_db) with the citizens of rows, or
+ * NULL. */
+static xy_db *town_with(char *dir, size_t size, const char *rows)
+{
+    xy_db *db = fresh_db(dir, size);
+    if (db && load_citizens(db, dir, rows) != XY_OK) {
+        xy_db_close(db);
+        db = NULL;
+    }
+    return db;
+}
+
+/* What the tests of the town's rules use: its engine, behaviours and
+ * agency, and a day. */
+typedef struct town {
+    xy_engine *e;
+    int32_t good, bad, office;
+    xy_day day;
+} town;
+
+static town town_of(xy_db *db)
+{
+    const xy_rules *r = xy_db_rules(db);
+    town t = {xy_db_engine(db), xy_rules_behaviour_id(r, "good", 4), xy_rules_behaviour_id(r, "bad", 3),
+              xy_rules_agency_id(r, "office", 6), 0};
+    xy_day_parse("2024-01-01", 10, &t.day);
+    return t;
+}
+
+/* Removes what fresh_db and load_citizens made. */
+static int remove_town(const char *dir)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s-citizens.csv", dir, dir, dir);
+    return system(cmd);
+}
+
 TEST(store_append_is_atomic_durable_and_exactly_once)
 {
     char dir[256];
@@ -173,10 +210,85 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
     ASSERT_EQ(dups, 100);
     ASSERT_EQ(xy_engine_raw(e, a), raw + 3 * LONG);
     xy_db_close(db);
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s-citizens.csv", dir, dir, dir);
-    if (system(cmd)) {
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
+/* The append path looks ids up in the order of their keys, not the
+ * batch's: whatever the batch's size (small batches and large ones sort
+ * differently), a repeated id is judged against its first occurrence, the
+ * message names the first event of the batch that fails, and new events
+ * get their numbers in the batch's order. */
+TEST(store_append_judges_ids_in_batch_order)
+{
+    char dir[256];
+    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    ASSERT(db != NULL);
+    town t = town_of(db);
+    xy_engine *e = t.e;
+    uint32_t a = 0, b = 1;
+    int32_t good = t.good, bad = t.bad, office = t.office;
+    xy_day d = t.day;
+    enum { BIG = 40000 };
+    xy_event *ev = malloc(BIG * sizeof *ev);
+    char (*idt)[16] = malloc(BIG * sizeof *idt);
+    const char **ids = malloc(BIG * sizeof *ids);
+    char msg[256] = "";
+    uint64_t dups, stored = 0;
+    for (int round = 0; round < 2; round++) {
+        size_t n = round ? BIG : 300;
+        int64_t raw = xy_engine_raw(e, a);
+        for (size_t i = 0; i < n; i++) {
+            ev[i] = (xy_event){0, i % 2 ? b : a, good, office, XY_NONE, d, -1};
+            snprintf(idt[i], sizeof idt[i], "r%d-%zu", round, i);
+            ids[i] = idt[i];
+        }
+        /* Event 7 repeats event 3's id with other content, and event 200
+         * names no citizen: the first of the two is the message. */
+        ids[7] = ids[3];
+        ev[7].behaviour = bad;
+        ev[200].citizen = 999;
+        ASSERT_EQ(xy_db_append_events(db, ev, ids, n, keep_last, msg, &dups), XY_EINPUT);
+        char want[64];
+        snprintf(want, sizeof want, "event 7 (id r%d-3): event id reused", round);
+        ASSERT(strstr(msg, want) != NULL);
+        /* Without the repeat, the citizen is the first failure. */
+        ev[7] = ev[3];
+        ASSERT_EQ(xy_db_append_events(db, ev, ids, n, keep_last, msg, &dups), XY_EINPUT);
+        snprintf(want, sizeof want, "event 200 (id r%d-200): unknown citizen", round);
+        ASSERT(strstr(msg, want) != NULL);
+        ASSERT_EQ(xy_engine_raw(e, a), raw);
+        /* Repeats with the same content are duplicates of the first. */
+        ev[200].citizen = a;
+        ids[9] = ids[5];
+        ev[9] = ev[5];
+        ASSERT_EQ(xy_db_append_events(db, ev, ids, n, quiet, NULL, &dups), XY_OK);
+        ASSERT_EQ(dups, 2);
+        /* Every new event has the number of its place in the batch. */
+        uint64_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i == 7 || i == 9) continue;
+            uint64_t key[2], content, seq;
+            xy_evindex_key(ids[i], strlen(ids[i]), key);
+            ASSERT(xy_evindex_find(&db->evix, key, &content, &seq));
+            ASSERT_EQ(seq, stored + k);
+            ASSERT_EQ(content, xy__event_content_hash(&ev[i]));
+            k++;
+        }
+        stored += k;
+        ASSERT_EQ(xy_db_append_events(db, ev, ids, n, quiet, NULL, &dups), XY_OK);
+        ASSERT_EQ(dups, n);
     }
+    ASSERT_EQ(xy_engine_score(e, a), 200); /* the score's max */
+    xy_db_close(db);
+    /* Reopened (the log replayed): the same ids are all known. */
+    ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
+    ASSERT_EQ(xy_db_append_events(db, ev, ids, BIG, quiet, NULL, &dups), XY_OK);
+    ASSERT_EQ(dups, BIG);
+    xy_db_close(db);
+    free(ev);
+    free(idt);
+    free(ids);
+    ASSERT_EQ(remove_town(dir), 0);
 }
 
 /* A commit whose fdatasync fails (the batch was being applied meanwhile)
@@ -185,15 +297,11 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
 TEST(store_failed_sync_refuses_later_writes)
 {
     char dir[256];
-    xy_db *db = fresh_db(dir, sizeof dir);
+    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n");
     ASSERT(db != NULL);
-    ASSERT_EQ(load_citizens(db, dir, "11010519491231002X,Ann\n"), XY_OK);
-    xy_engine *e = xy_db_engine(db);
-    const xy_rules *r = xy_db_rules(db);
-    int32_t good = xy_rules_behaviour_id(r, "good", 4), office = xy_rules_agency_id(r, "office", 6);
-    xy_day d;
-    xy_day_parse("2024-01-01", 10, &d);
-    xy_event ev = {0, 0, good, office, XY_NONE, d, -1};
+    town t = town_of(db);
+    xy_engine *e = t.e;
+    xy_event ev = {0, 0, t.good, t.office, XY_NONE, t.day, -1};
     const char *id1[1] = {"s1"}, *id2[1] = {"s2"}, *id3[1] = {"s3"};
     uint64_t dups;
     ASSERT_EQ(xy_db_append_events(db, &ev, id1, 1, quiet, NULL, &dups), XY_OK);
@@ -202,7 +310,7 @@ TEST(store_failed_sync_refuses_later_writes)
     ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_EIO);
     fail_sync_fd = -1;
     ASSERT_EQ(xy_db_append_events(db, &ev, id3, 1, quiet, NULL, &dups), XY_EIO);
-    ASSERT_EQ(xy_db_advance(db, d + 5), XY_EIO);
+    ASSERT_EQ(xy_db_advance(db, t.day + 5), XY_EIO);
     ASSERT_EQ(xy_db_snapshot(db, quiet, NULL), XY_EIO);
     xy_db_close(db);
     ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
@@ -212,7 +320,5 @@ TEST(store_failed_sync_refuses_later_writes)
     ASSERT_EQ(dups, 0);
     ASSERT_EQ(xy_engine_raw(e, 0), 106);
     xy_db_close(db);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s-citizens.csv", dir, dir, dir);
-    ASSERT_EQ(system(cmd), 0);
+    ASSERT_EQ(remove_town(dir), 0);
 }
