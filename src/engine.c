@@ -52,6 +52,7 @@ void xy_engine_free(xy_engine *e)
     xy_buf_free(&e->names);
     xy_map_free(&e->by_id);
     xy_big_free(e->st, e->cap * sizeof *e->st);
+    xy_fork_copy_free(&e->st_copy);
     xy_free(e->bl_list);
     xy_limits_free(&e->limits);
     xy_map_free(&e->term_reason);
@@ -70,6 +71,16 @@ void xy_engine_free(xy_engine *e)
     xy_free(e->hits);
     xy_free(e->assoc_on);
     xy_free(e);
+}
+
+void xy__engine_before_fork(xy_engine *e)
+{
+    e->st_child = xy_fork_copy_make(&e->st_copy, e->st, e->cap * sizeof *e->st, e->n * sizeof *e->st);
+}
+
+void xy__engine_in_child(xy_engine *e)
+{
+    if (e->st_child) e->st = e->st_child;
 }
 
 void xy__engine_set_history(xy_engine *e, xy_hist_fn *fn, void *ctx, uint32_t only)

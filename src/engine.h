@@ -139,6 +139,8 @@ struct xy_engine {
     xy_map by_id;           /* packed ID -> city << 32 | index */
     /* state */
     xy_cstate *st;          /* index -> scoring state */
+    xy_fork_copy st_copy;   /* st as of the last background snapshot's fork */
+    xy_cstate *st_child;    /* the copy a snapshot's child reads, or NULL */
     /* Everyone on the blacklist, and perhaps some who have left it since
      * the last association step, each once (CS_LISTED), in no order.
      * Leaving costs nothing; association, the only reader, drops those
@@ -263,6 +265,11 @@ static inline void xy__engine_prefetch_citizen(const xy_engine *e, xy_resid id)
 
 /* Sets the history hook (NULL to remove). */
 void xy__engine_set_history(xy_engine *e, xy_hist_fn *fn, void *ctx, uint32_t only);
+
+/* Around the fork of a background snapshot (see xy_fork_copy): the writer
+ * copies the citizens' states aside, and the child reads the copy. */
+void xy__engine_before_fork(xy_engine *e);
+void xy__engine_in_child(xy_engine *e);
 /* Day a grade consequence with `for D days` (slot) was last entered, or
  * XY_DAY_NONE. */
 xy_day xy__grade_entry(const xy_engine *e, uint32_t citizen, int slot);

@@ -880,9 +880,13 @@ static void start_snapshot(xy_db *db)
     if (xy_trail_flush(&db->trail)) return;
     fflush(NULL);
     xy_evindex_freeze(&db->evix);
+    xy__engine_before_fork(db->engine);
+    xy_trail_before_fork(&db->trail);
     pid_t parent = getpid(), pid = fork();
     if (pid < 0) return;
     if (pid == 0) {
+        xy__engine_in_child(db->engine);
+        xy_trail_in_child(&db->trail);
         /* The child shares the writer's lock; it must not outlive the
          * writer, or a crashed writer would keep the directory locked and
          * the child write a snapshot of a trail a new writer has cut. */

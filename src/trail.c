@@ -66,7 +66,8 @@ void xy_trail_free(xy_trail *t)
 {
     if (t->fd >= 0) close(t->fd);
     xy_buf_free(&t->mem);
-    xy_free(t->head);
+    xy_big_free(t->head, t->cap_head * sizeof *t->head);
+    xy_fork_copy_free(&t->head_copy);
     memset(t, 0, sizeof *t);
     t->fd = -1;
 }
@@ -76,9 +77,10 @@ void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t 
     if (c >= t->nhead) {
         size_t n = (size_t)c + 1;
         if (n > t->cap_head) {
-            size_t cap = t->cap_head;
-            xy_grow((void **)&t->head, &t->cap_head, n, sizeof *t->head);
-            memset(t->head + cap, 0, (t->cap_head - cap) * sizeof *t->head);
+            size_t cap = t->cap_head ? t->cap_head : 8;
+            while (cap < n) cap *= 2;
+            t->head = xy_big_realloc(t->head, t->cap_head * sizeof *t->head, cap * sizeof *t->head);
+            t->cap_head = cap;
         }
         t->nhead = n;
     }
@@ -138,16 +140,27 @@ void xy_trail_save(const xy_trail *t, xy_buf *out)
     xy_buf_append(out, t->head, t->nhead * sizeof *t->head);
 }
 
+void xy_trail_before_fork(xy_trail *t)
+{
+    t->head_child = xy_fork_copy_make(&t->head_copy, t->head, t->cap_head * sizeof *t->head, t->nhead * sizeof *t->head);
+}
+
+void xy_trail_in_child(xy_trail *t)
+{
+    if (t->head_child) t->head = t->head_child;
+}
+
 int xy_trail_load_heads(xy_trail *t, const void *data, size_t len, uint64_t *use_len)
 {
     uint64_t head[2];
     if (len < sizeof head) return XY_ECORRUPT;
     memcpy(head, data, sizeof head);
     if (head[1] > (len - sizeof head) / 8 || len != sizeof head + head[1] * 8) return XY_ECORRUPT;
-    xy_free(t->head);
-    t->head = xy_malloc(head[1] * 8 + 8);
+    xy_big_free(t->head, t->cap_head * sizeof *t->head);
+    t->cap_head = head[1] + 1;
+    t->head = xy_big_realloc(NULL, 0, t->cap_head * sizeof *t->head);
     memcpy(t->head, (const char *)data + sizeof head, head[1] * 8);
-    t->nhead = t->cap_head = head[1];
+    t->nhead = head[1];
     *use_len = head[0];
     return XY_OK;
 }

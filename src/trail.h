@@ -42,7 +42,9 @@ typedef struct xy_trail {
     xy_buf mem;         /* records after disk_len, not yet in the file */
     uint64_t *head;     /* citizen -> offset of its newest record, 0 none */
     size_t nhead;       /* citizens covered */
-    size_t cap_head;    /* capacity of head */
+    size_t cap_head;    /* capacity of head (an xy_big_realloc block) */
+    xy_fork_copy head_copy; /* head as of the last background snapshot's fork */
+    uint64_t *head_child; /* the copy a snapshot's child reads, or NULL */
 } xy_trail;
 
 /* Opens DIR/trail using its first use_len bytes (0: none, start empty).
@@ -81,6 +83,11 @@ int xy_trail_read(const xy_trail *t, uint64_t off, xy_trec *r);
  * (or not even its header), or
  * XY_ECORRUPT with the offset of the first bad record in *bad_at. */
 int xy_trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at);
+
+/* Around the fork of a background snapshot (see xy_fork_copy): the writer
+ * copies the heads aside, and the child reads the copy. */
+void xy_trail_before_fork(xy_trail *t);
+void xy_trail_in_child(xy_trail *t);
 
 /* The snapshot's part: disk_len (0 if broken) and the heads. */
 void xy_trail_save(const xy_trail *t, xy_buf *out);

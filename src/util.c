@@ -88,6 +88,30 @@ void xy_big_free(void *p, size_t size)
     else munmap(p, big_round(size));
 }
 
+void *xy_fork_copy_make(xy_fork_copy *c, void *p, size_t size, size_t len)
+{
+#ifdef MADV_WIPEONFORK
+    if (!p || size < BIG_MIN || len > size) return NULL;
+    if (madvise(p, big_round(size), MADV_WIPEONFORK)) return NULL;
+    if (c->size < len) {
+        c->p = xy_big_realloc(c->p, c->size, len);
+        c->size = len;
+    }
+    memcpy(c->p, p, len);
+    return c->p;
+#else
+    (void)c, (void)p, (void)size, (void)len;
+    return NULL;
+#endif
+}
+
+void xy_fork_copy_free(xy_fork_copy *c)
+{
+    xy_big_free(c->p, c->size);
+    c->p = NULL;
+    c->size = 0;
+}
+
 void xy__panic(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;

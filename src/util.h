@@ -30,6 +30,28 @@ void xy_free(void *p);
 void *xy_big_realloc(void *p, size_t old_size, size_t new_size);
 void xy_big_free(void *p, size_t size);
 
+/* A background snapshot is written by a forked child from its
+ * copy-on-write image of the state. Every page of a large array the
+ * writer then changes is copied by the kernel (and the huge page it lay on
+ * split) while the child runs: at population scale most pages of the
+ * citizens' state, at a fault each. For such an array the writer instead
+ * copies it aside just before the fork, in one pass over memory it keeps
+ * for the next time, and marks the array itself to be left out of the
+ * child (MADV_WIPEONFORK): the child reads the copy, and the writer's
+ * pages stay its own. */
+typedef struct xy_fork_copy {
+    void *p;      /* the copy, an xy_big_realloc block, or NULL */
+    size_t size;  /* its size */
+} xy_fork_copy;
+
+/* Before a fork: copies the first len bytes of p, a block of
+ * xy_big_realloc of size bytes, into c and marks p to be wiped in the
+ * child. Returns the copy, for the child to use instead of p, or NULL when
+ * p is a heap block (small: the child shares it copy-on-write) or cannot
+ * be marked. */
+void *xy_fork_copy_make(xy_fork_copy *c, void *p, size_t size, size_t len);
+void xy_fork_copy_free(xy_fork_copy *c);
+
 /* Always-on invariant check for state whose breach would corrupt data. */
 #define xy_panic(...) xy__panic(__FILE__, __LINE__, __VA_ARGS__)
 void xy__panic(const char *file, int line, const char *fmt, ...)

@@ -291,6 +291,69 @@ TEST(store_append_judges_ids_in_batch_order)
     ASSERT_EQ(remove_town(dir), 0);
 }
 
+/* Background snapshots of a population large enough for the citizens'
+ * states and history heads to be copied aside at each fork (see
+ * xy_fork_copy): a child writes the state as of its fork while the writer
+ * goes on changing it, and the directory reopened from the last snapshot
+ * and the log after it holds exactly the writer's state. */
+TEST(store_background_snapshots_of_copied_state)
+{
+    enum { NCIT = 140000, BATCH = 20000 };
+    xy_buf rows = {0};
+    for (int i = 0; i < NCIT; i++) {
+        xy_day birth;
+        xy_day_parse("1970-01-01", 10, &birth);
+        xy_resid id = (uint64_t)110101 << 28 | (uint64_t)(birth + i / 1000 + 65536) << 10 | (uint64_t)(i % 1000);
+        char sid[19];
+        xy_resid_format(id, sid);
+        xy_buf_printf(&rows, "%s,P%d\n", sid, i);
+    }
+    xy_buf_append(&rows, "", 1);
+    setenv("XINYONG_SNAPSHOT_EVERY", "1", 1); /* a snapshot after every commit, when none runs */
+    char dir[256];
+    xy_db *db = town_with(dir, sizeof dir, rows.data);
+    xy_buf_free(&rows);
+    ASSERT(db != NULL);
+    town t = town_of(db);
+    /* The citizens' load started the first snapshot: both were copied. */
+    ASSERT(t.e->st_child != NULL && db->trail.head_child != NULL);
+    xy_event *ev = malloc(BATCH * sizeof *ev);
+    char (*idt)[16] = malloc(BATCH * sizeof *idt);
+    const char **ids = malloc(BATCH * sizeof *ids);
+    uint64_t rng = 7, dups;
+    for (int batch = 0; batch < 12; batch++) {
+        for (int i = 0; i < BATCH; i++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            uint32_t c = (uint32_t)(rng >> 33) % NCIT;
+            ev[i] = (xy_event){0, c, rng >> 62 ? t.good : t.bad, t.office, XY_NONE, t.day + batch, -1};
+            snprintf(idt[i], sizeof idt[i], "b%d-%d", batch, i);
+            ids[i] = idt[i];
+        }
+        ASSERT_EQ(xy_db_append_events(db, ev, ids, BATCH, quiet, NULL, &dups), XY_OK);
+    }
+    int64_t *raw = malloc(NCIT * sizeof *raw);
+    for (uint32_t c = 0; c < NCIT; c++) raw[c] = xy_engine_raw(t.e, c);
+    xy_day today = xy_engine_today(t.e);
+    xy_db_close(db); /* waits for the snapshot being written */
+    unsetenv("XINYONG_SNAPSHOT_EVERY");
+    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
+    ASSERT(db->snapshot_offset > 0);
+    xy_engine *e = xy_db_engine(db);
+    ASSERT_EQ(xy_engine_today(e), today);
+    uint32_t differ = 0;
+    for (uint32_t c = 0; c < NCIT; c++) differ += xy_engine_raw(e, c) != raw[c];
+    ASSERT_EQ(differ, 0);
+    xy_db_close(db);
+    FILE *out = fopen("/dev/null", "w");
+    ASSERT_EQ(xy_db_verify(dir, quiet, NULL, out), XY_OK);
+    fclose(out);
+    free(raw);
+    free(ev);
+    free(idt);
+    free(ids);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
 /* A commit whose fdatasync fails (the batch was being applied meanwhile)
  * reports the error; the handle then refuses every write and snapshot,
  * and the directory reopened holds exactly the acknowledged batches. */
