@@ -340,6 +340,15 @@ static void trail_assoc(void *ctx, uint32_t c, xy_day t, int n)
     xy_trail_add(ctx, c, TRAIL_ASSOC, 0, (uint64_t)n, t);
 }
 
+/* Starts fetching the ID index slot of the record at data + off if it
+ * registers a citizen; returns the offset of the next record. */
+static size_t fetch_citizen(const xy_engine *e, const unsigned char *data, size_t off)
+{
+    uint32_t len = get_u32(data + off);
+    if (data[off + 8] == R_CITIZEN && len >= 9) xy__engine_prefetch_citizen(e, get_u64(data + off + 9));
+    return off + 8 + len;
+}
+
 /* Applies the whole batches of data[from..end), data starting at log
  * offset base; extends trail (if not NULL) with what happens. */
 static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint64_t base, size_t from, size_t end,
@@ -358,14 +367,14 @@ static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint6
     a->index = e == db->engine && !staged && db->mode == XY_WRITE;
     xy__engine_set_assoc_sink(e, trail ? trail_assoc : NULL, trail);
     int rc = XY_OK;
-    /* A second cursor runs XY_FETCH_GROUP records in front and starts
-     * fetching the ID index slot of each citizen record it passes
-     * (flush_events fetches for events). The framing of [from, end) has
-     * been checked. */
-    size_t ahead = from;
-    for (int k = 0; k < XY_FETCH_GROUP && ahead < end; k++) ahead += 8 + get_u32(data + ahead);
+    /* A second cursor runs a group of XY_FETCH_GROUP records in front: at
+     * the start of each group it starts fetching the ID index slots of
+     * the citizen records of the next group, together (flush_events
+     * fetches for events). The framing of [from, end) has been checked. */
+    size_t ahead = from, nrec = 0;
+    for (int k = 0; k < XY_FETCH_GROUP && ahead < end; k++) ahead = fetch_citizen(e, data, ahead);
     int in_citizens = 0;
-    for (size_t off = from; off < end;) {
+    for (size_t off = from; off < end; nrec++) {
         /* At the first of a run of citizen records (a citizens load, up
          * to its commit record), room for the whole run: the same log
          * makes the same reservations whether it is applied as it is
@@ -377,11 +386,8 @@ static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint6
             xy__engine_reserve(e, run);
         }
         in_citizens = is_citizen;
-        if (ahead < end) {
-            uint32_t alen = get_u32(data + ahead);
-            if (data[ahead + 8] == R_CITIZEN && alen >= 9) xy__engine_prefetch_citizen(e, get_u64(data + ahead + 9));
-            ahead += 8 + alen;
-        }
+        if (nrec % XY_FETCH_GROUP == 0)
+            for (int k = 0; k < XY_FETCH_GROUP && ahead < end; k++) ahead = fetch_citizen(e, data, ahead);
         uint32_t rlen = get_u32(data + off);
         rc = apply_record(a, data + off + 8, rlen, off);
         if (rc) {
