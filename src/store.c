@@ -17,8 +17,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,8 +319,10 @@ static int commit_after(const unsigned char *data, size_t len, size_t from)
  * middle of appending a batch that was never acknowledged): then *bad_at
  * says where it starts and the result is XY_OK. When a valid commit record
  * follows, acknowledged data lies beyond the damage: XY_ECORRUPT. */
-static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *good,
-                    size_t *bad_at)
+/* scan_log, also publishing through progress (if not NULL) the end of
+ * each whole batch as it is found checked. */
+static int scan_log_progress(const unsigned char *data, size_t len, size_t from, size_t *good,
+                             size_t *bad_at, _Atomic size_t *progress)
 {
     size_t off = from;
     *good = from;
@@ -327,11 +331,20 @@ static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *
         uint32_t rlen = get_u32(data + off), crc = get_u32(data + off + 4);
         if (rlen == 0 || rlen > len - off - 8 || xy_crc32(0, data + off + 8, rlen) != crc) break;
         off += 8 + rlen;
-        if (data[off - rlen] == R_COMMIT) *good = off;
+        if (data[off - rlen] == R_COMMIT) {
+            *good = off;
+            if (progress) atomic_store_explicit(progress, off, memory_order_release);
+        }
     }
     if (off == len) return XY_OK;
     *bad_at = off;
     return commit_after(data, len, off + 1) ? XY_ECORRUPT : XY_OK;
+}
+
+static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *good,
+                    size_t *bad_at)
+{
+    return scan_log_progress(data, len, from, good, bad_at, NULL);
 }
 
 /* The association sink of an engine whose trail is being written. */
@@ -665,6 +678,57 @@ static void *check_segment(void *arg)
     return NULL;
 }
 
+/* The segment being applied, when no helper checked it ahead: checked on
+ * a second thread while the walk applies it, the checker publishing the
+ * end of each whole batch it has checked (progress) and the walk applying
+ * only up to there, so that no byte is applied before its checksum has
+ * been checked. Damage is still reported with the same message, once the
+ * check is over (the state applied so far is then dropped with the rest). */
+typedef struct seg_scan {
+    const unsigned char *data; /* the mapped segment */
+    size_t len, from;          /* its length; where the log starts in it */
+    int rc;                    /* scan_log's status, once done */
+    size_t good, bad_at;       /* scan_log's findings, once done */
+    _Atomic size_t progress;   /* end of the whole batches checked so far */
+    _Atomic int done;          /* the check is over */
+    pthread_t th;
+} seg_scan;
+
+static void *scan_segment(void *arg)
+{
+    seg_scan *c = arg;
+    c->rc = scan_log_progress(c->data, c->len, c->from, &c->good, &c->bad_at, &c->progress);
+    atomic_store_explicit(&c->done, 1, memory_order_release);
+    return NULL;
+}
+
+/* Applies the batches of segment data at log offset base from lfrom up
+ * to lim as c checks them, then waits for the check to end. Returns the
+ * offset applied up to through *applied, and apply_range's status. */
+static int apply_as_checked(xy_db *db, xy_engine *e, seg_scan *c, uint64_t base, size_t lim, xy_trail *trail,
+                            size_t *applied)
+{
+    int rc = XY_OK;
+    size_t at = c->from;
+    for (;;) {
+        int done = atomic_load_explicit(&c->done, memory_order_acquire);
+        size_t g = atomic_load_explicit(&c->progress, memory_order_acquire);
+        if (g > lim) g = lim;
+        if (g > at) {
+            rc = apply_range(db, e, c->data, base, at, g, 0, trail);
+            if (rc) break;
+            at = g;
+        } else if (done) {
+            break;
+        } else {
+            sched_yield();
+        }
+    }
+    pthread_join(c->th, NULL);
+    *applied = at;
+    return rc;
+}
+
 static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, size_t until, xy_trail *trail,
                 xy_diag_fn *diag, void *ctx, size_t *good_out, size_t *len_out)
 {
@@ -702,16 +766,34 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
             if (rc) break;
         }
         len_all = base + len;
-        size_t lfrom = seg_start(from, base);
-        if (lfrom <= len && !scanned) scan_rc = scan_log(data, len, lfrom, &good, &bad_at);
+        size_t lfrom = seg_start(from, base), applied = lfrom;
+        seg_scan cur = {.data = data, .len = len, .from = lfrom};
+        int as_checked = 0;
+        if (lfrom <= len && !scanned) {
+            atomic_init(&cur.progress, lfrom);
+            atomic_init(&cur.done, 0);
+            as_checked = e && pthread_create(&cur.th, NULL, scan_segment, &cur) == 0;
+            if (!as_checked) scan_rc = scan_log(data, len, lfrom, &good, &bad_at);
+        }
         /* While this segment is applied, the next one is checked. */
         if (k + 1 < s.n && !torn_header(&s, k + 1) && (until == SIZE_MAX || until > s.g[k + 1].base)) {
             next = (seg_check){.path = s.g[k + 1].path, .from = from, .base = s.g[k + 1].base};
             if (pthread_create(&next.th, NULL, check_segment, &next) == 0) next_k = k + 1;
         }
+        int apply_rc = XY_OK;
+        if (as_checked) {
+            size_t lim = until == SIZE_MAX ? SIZE_MAX : until > base ? (size_t)(until - base) : lfrom;
+            apply_rc = apply_as_checked(db, e, &cur, base, lim, trail, &applied);
+            scan_rc = cur.rc;
+            good = cur.good;
+            bad_at = cur.bad_at;
+        }
         if (lfrom > len) {
             xy__diagf(diag, ctx, "%s/snapshot: covers %zu bytes of a log of %llu", db->path, from,
                       (unsigned long long)(base + len));
+            rc = XY_ECORRUPT;
+        } else if (apply_rc) {
+            xy__diagf(diag, ctx, "%s: a record does not decode (the log is corrupt)", s.g[k].path);
             rc = XY_ECORRUPT;
         } else if (scan_rc != XY_OK) {
             xy__diagf(diag, ctx, "%s:%zu: damaged record with committed batches after it (the log is corrupt)",
@@ -724,8 +806,8 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
         } else {
             size_t end = until != SIZE_MAX && until < base + good ? (until > base ? (size_t)(until - base) : lfrom)
                                                                    : good;
-            if (end > lfrom) {
-                rc = e ? apply_range(db, e, data, base, lfrom, end, 0, trail) : each(ctx2, data, base, lfrom, end);
+            if (end > applied) {
+                rc = e ? apply_range(db, e, data, base, applied, end, 0, trail) : each(ctx2, data, base, applied, end);
                 if (rc) {
                     xy__diagf(diag, ctx, "%s: a record does not decode (the log is corrupt)", s.g[k].path);
                     rc = XY_ECORRUPT;
