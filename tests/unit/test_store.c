@@ -291,6 +291,90 @@ TEST(store_append_judges_ids_in_batch_order)
     ASSERT_EQ(remove_town(dir), 0);
 }
 
+/* Random batches over a small pool of ids, so that ids repeat within a
+ * batch and across batches with the same or other content, now and then
+ * with an unknown citizen: the append path (ids judged in the order of
+ * their keys) gives what judging them one by one in the batch's order
+ * gives: the status, the event a refusal names, the duplicates and the
+ * score. Sizes on both sides of the plain sort's limit. */
+TEST(store_append_matches_judging_in_order)
+{
+    enum { POOL = 3000, MAXN = 30000 };
+    char dir[256];
+    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n");
+    ASSERT(db != NULL);
+    town t = town_of(db);
+    signed char *stored = malloc(2 * POOL), *seen = malloc(2 * POOL);
+    memset(stored, -1, 2 * POOL);
+    int big_ok = 0, big_refused = 0;
+    xy_event *ev = malloc(MAXN * sizeof *ev);
+    char (*idt)[16] = malloc(MAXN * sizeof *idt);
+    const char **ids = malloc(MAXN * sizeof *ids);
+    int64_t raw = xy_engine_raw(t.e, 0);
+    uint64_t rng = 12345;
+    for (int round = 0; round < 40; round++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t n = round % 2 ? 1 + (rng >> 33) % 200 : 9000 + (rng >> 33) % (MAXN - 9000);
+        size_t bad_citizen = (rng >> 20) % 5 == 0 ? (rng >> 40) % n : SIZE_MAX;
+        for (size_t i = 0; i < n; i++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            /* An id's content is mostly its own (a re-sent event); now
+             * and then it is another (an id reused). Half the ids are
+             * new to the round. */
+            int p = (int)((rng >> 33) % POOL), v = p % 7 == 0;
+            if ((rng >> 8) % 50000 == 0) v = !v;
+            ev[i] = (xy_event){0, i == bad_citizen ? 999 : 0, v ? t.bad : t.good, t.office, XY_NONE, t.day, -1};
+            snprintf(idt[i], sizeof idt[i], (rng >> 30) % 2 ? "p%d" : "r%d-%d", (rng >> 30) % 2 ? p : round, p);
+            ids[i] = idt[i];
+        }
+        /* The same batch judged one event after the other. */
+        memset(stored + POOL, -1, POOL); /* a round's own ids are new to it */
+        memcpy(seen, stored, 2 * POOL);
+        size_t fail = SIZE_MAX;
+        uint64_t want_dups = 0;
+        int64_t want_raw = raw;
+        for (size_t i = 0; i < n && fail == SIZE_MAX; i++) {
+            int v = ev[i].behaviour == t.bad, p;
+            if (ids[i][0] == 'p') p = atoi(ids[i] + 1);
+            else p = POOL + atoi(strchr(ids[i], '-') + 1); /* this round's own */
+            if (ev[i].citizen == 999) fail = i;
+            else if (seen[p] < 0) {
+                seen[p] = (signed char)v;
+                want_raw += v ? -40 : 3;
+            } else if (seen[p] == v) {
+                want_dups++;
+            } else {
+                fail = i;
+            }
+        }
+        char msg[256] = "";
+        uint64_t dups = 0;
+        int rc = xy_db_append_events(db, ev, ids, n, keep_last, msg, &dups);
+        if (fail == SIZE_MAX) {
+            ASSERT_EQ(rc, XY_OK);
+            ASSERT_EQ(dups, want_dups);
+            memcpy(stored, seen, 2 * POOL);
+            raw = want_raw;
+            big_ok += n > 9000;
+        } else {
+            ASSERT_EQ(rc, XY_EINPUT);
+            char want[64];
+            snprintf(want, sizeof want, "event %zu (id %s): ", fail, ids[fail]);
+            ASSERT(strstr(msg, want) != NULL);
+            big_refused += n > 9000;
+        }
+        ASSERT_EQ(xy_engine_raw(t.e, 0), raw);
+    }
+    ASSERT(big_ok >= 5 && big_refused >= 5);
+    xy_db_close(db);
+    free(stored);
+    free(seen);
+    free(ev);
+    free(idt);
+    free(ids);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
 /* Background snapshots of a population large enough for the citizens'
  * states and history heads to be copied aside at each fork (see
  * xy_fork_copy): a child writes the state as of its fork while the writer
