@@ -92,7 +92,11 @@ void *xy_fork_copy_make(xy_fork_copy *c, void *p, size_t size, size_t len)
 {
 #ifdef MADV_WIPEONFORK
     if (!p || size < BIG_MIN || len > size) return NULL;
-    if (madvise(p, big_round(size), MADV_WIPEONFORK)) return NULL;
+    if (madvise(p, big_round(size), MADV_WIPEONFORK)) {
+        /* A mark left from an earlier fork would give the child zeros. */
+        (void)madvise(p, big_round(size), MADV_KEEPONFORK);
+        return NULL;
+    }
     if (c->size < len) {
         c->p = xy_big_realloc(c->p, c->size, len);
         c->size = len;
