@@ -240,7 +240,7 @@ TEST(evindex_expect_grows_once_and_only_when_needed)
         if (i == 0) first_mask = x.mem.mask;
         ASSERT_EQ(x.mem.mask, first_mask); /* never grew again */
     }
-    ASSERT((x.mem.mask + 1) >= 2 * 5000);
+    ASSERT((x.mem.mask + 1) * 3 >= 4 * 5000); /* room for all, at most three quarters full */
     /* Duplicates announced and never inserted: the table stays. */
     xy_evindex_expect(&x, 1000000);
     uint64_t content, seq;
