@@ -314,15 +314,14 @@ static int commit_after(const unsigned char *data, size_t len, size_t from)
 }
 
 /* Walks records in data[from..len): checks framing and checksums and finds
- * the end of the last whole batch (*good). A record that does not check
- * out is a torn tail when no committed batch follows it (a crash in the
+ * the end of the last whole batch (*good), publishing it through progress
+ * as it moves (another thread applies up to there). A record that does not
+ * check out is a torn tail when no committed batch follows it (a crash in the
  * middle of appending a batch that was never acknowledged): then *bad_at
  * says where it starts and the result is XY_OK. When a valid commit record
  * follows, acknowledged data lies beyond the damage: XY_ECORRUPT. */
-/* scan_log, also publishing through progress (if not NULL) the end of
- * each whole batch as it is found checked. */
-static int scan_log_progress(const unsigned char *data, size_t len, size_t from, size_t *good,
-                             size_t *bad_at, _Atomic size_t *progress)
+static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *good, size_t *bad_at,
+                    _Atomic size_t *progress)
 {
     size_t off = from;
     *good = from;
@@ -333,7 +332,7 @@ static int scan_log_progress(const unsigned char *data, size_t len, size_t from,
         off += 8 + rlen;
         if (data[off - rlen] == R_COMMIT) {
             *good = off;
-            if (progress) atomic_store_explicit(progress, off, memory_order_release);
+            atomic_store_explicit(progress, off, memory_order_release);
         }
     }
     if (off == len) return XY_OK;
@@ -341,11 +340,6 @@ static int scan_log_progress(const unsigned char *data, size_t len, size_t from,
     return commit_after(data, len, off + 1) ? XY_ECORRUPT : XY_OK;
 }
 
-static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *good,
-                    size_t *bad_at)
-{
-    return scan_log_progress(data, len, from, good, bad_at, NULL);
-}
 
 /* The association sink of an engine whose trail is being written. */
 static void trail_assoc(void *ctx, uint32_t c, xy_day t, int n)
@@ -635,29 +629,6 @@ static int torn_header(const segs *s, int k)
     return k == s->n - 1 && k > 0 && s->g[k].size < sizeof LOG_MAGIC;
 }
 
-/* Walks the whole batches of the log from log offset from (up to offset
- * until, which must end a batch, if not SIZE_MAX): applies them to e
- * (extending trail if not NULL) or, with e NULL, calls each(ctx2, data,
- * base, off, end) for each segment's part instead. Sets *good_out to the
- * end of the last whole batch and *len_out to the end of the log. */
-typedef int seg_fn(void *ctx, const unsigned char *data, uint64_t base, size_t off, size_t end);
-
-/* A segment mapped and checked (scan_log) on a second thread while the
- * one before it is applied: checksums are about an eighth of replay (a
- * profile at 10 million citizens), and the next segment's do not depend
- * on the applying. Only what a failure needs to say is left to the walk,
- * which maps the segment again to say it. */
-typedef struct seg_check {
-    const char *path;       /* the segment */
-    size_t from;            /* where to start checking (a whole-log offset mapped into it) */
-    uint64_t base;          /* its log offset */
-    unsigned char *data;    /* the mapping, or NULL if mapping failed */
-    size_t len;             /* its length */
-    int rc;                 /* scan_log's status */
-    size_t good, bad_at;    /* scan_log's findings */
-    pthread_t th;
-} seg_check;
-
 /* Where, in a segment at log offset base, the log from whole-log offset
  * from begins: past its header at the least. */
 static size_t seg_start(uint64_t from, uint64_t base)
@@ -665,25 +636,14 @@ static size_t seg_start(uint64_t from, uint64_t base)
     return from > base + sizeof LOG_MAGIC ? (size_t)(from - base) : sizeof LOG_MAGIC;
 }
 
-static void *check_segment(void *arg)
-{
-    seg_check *c = arg;
-    if (map_segment(c->path, NULL, NULL, &c->data, &c->len) != XY_OK) {
-        if (c->data) munmap(c->data, c->len);
-        c->data = NULL;
-        return NULL;
-    }
-    size_t lfrom = seg_start(c->from, c->base);
-    if (lfrom <= c->len) c->rc = scan_log(c->data, c->len, lfrom, &c->good, &c->bad_at);
-    return NULL;
-}
-
-/* The segment being applied, when no helper checked it ahead: checked on
- * a second thread while the walk applies it, the checker publishing the
- * end of each whole batch it has checked (progress) and the walk applying
- * only up to there, so that no byte is applied before its checksum has
- * been checked. Damage is still reported with the same message, once the
- * check is over (the state applied so far is then dropped with the rest). */
+/* A mapped segment checked (scan_log) on a second thread: checksums were
+ * about an eighth of replay (a profile at 10 million citizens). The walk
+ * starts the check of the next segment while it applies one, and of a
+ * segment nobody checked ahead as it maps it; it applies a segment only up
+ * to the end of the last whole batch checked (progress), so no byte is
+ * applied before its checksum has been checked. Damage is reported with
+ * the same message once the check is over (the state applied so far is
+ * then dropped with the rest). */
 typedef struct seg_scan {
     const unsigned char *data; /* the mapped segment */
     size_t len, from;          /* its length; where the log starts in it */
@@ -691,20 +651,40 @@ typedef struct seg_scan {
     size_t good, bad_at;       /* scan_log's findings, once done */
     _Atomic size_t progress;   /* end of the whole batches checked so far */
     _Atomic int done;          /* the check is over */
+    int threaded;              /* th runs it (else it was done in place) */
     pthread_t th;
 } seg_scan;
 
 static void *scan_segment(void *arg)
 {
     seg_scan *c = arg;
-    c->rc = scan_log_progress(c->data, c->len, c->from, &c->good, &c->bad_at, &c->progress);
+    c->rc = scan_log(c->data, c->len, c->from, &c->good, &c->bad_at, &c->progress);
     atomic_store_explicit(&c->done, 1, memory_order_release);
     return NULL;
 }
 
-/* Applies the batches of segment data at log offset base from lfrom up
- * to lim as c checks them, then waits for the check to end. Returns the
- * offset applied up to through *applied, and apply_range's status. */
+/* Starts checking data[from..len) on a second thread, or checks it here
+ * if no thread can be made. */
+static void scan_start(seg_scan *c, const unsigned char *data, size_t len, size_t from)
+{
+    c->data = data;
+    c->len = len;
+    c->from = from;
+    atomic_init(&c->progress, from);
+    atomic_init(&c->done, 0);
+    c->threaded = pthread_create(&c->th, NULL, scan_segment, c) == 0;
+    if (!c->threaded) scan_segment(c);
+}
+
+static void scan_wait(seg_scan *c)
+{
+    if (c->threaded) pthread_join(c->th, NULL);
+    c->threaded = 0;
+}
+
+/* Applies the batches of c's segment, at log offset base, up to lim as
+ * they are checked, then waits for the check to end. Returns the offset
+ * applied up to through *applied, and apply_range's status. */
 static int apply_as_checked(xy_db *db, xy_engine *e, seg_scan *c, uint64_t base, size_t lim, xy_trail *trail,
                             size_t *applied)
 {
@@ -724,10 +704,17 @@ static int apply_as_checked(xy_db *db, xy_engine *e, seg_scan *c, uint64_t base,
             sched_yield();
         }
     }
-    pthread_join(c->th, NULL);
+    scan_wait(c);
     *applied = at;
     return rc;
 }
+
+/* Walks the whole batches of the log from log offset from (up to offset
+ * until, which must end a batch, if not SIZE_MAX): applies them to e
+ * (extending trail if not NULL) or, with e NULL, calls each(ctx2, data,
+ * base, off, end) for each segment's part instead. Sets *good_out to the
+ * end of the last whole batch and *len_out to the end of the log. */
+typedef int seg_fn(void *ctx, const unsigned char *data, uint64_t base, size_t off, size_t end);
 
 static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, size_t until, xy_trail *trail,
                 xy_diag_fn *diag, void *ctx, size_t *good_out, size_t *len_out)
@@ -736,57 +723,52 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
     int rc = segs_list(db->path, &s, diag, ctx);
     if (rc) return rc;
     uint64_t good_all = sizeof LOG_MAGIC, len_all = 0;
-    seg_check next = {0};
-    int next_k = -1; /* the segment next holds, its thread running */
+    seg_scan scans[2];
+    seg_scan *next = NULL; /* the check of segment k + 1, started while k is applied */
     for (int k = 0; k < s.n && rc == XY_OK; k++) {
         uint64_t base = s.g[k].base, size = s.g[k].size;
         len_all = base + size;
         if (torn_header(&s, k)) break;
-        if (base + size <= from && k < s.n - 1) {
+        if (base + size <= from && k < s.n - 1 && !next) {
             good_all = base + size;
             continue;
         }
-        unsigned char *data = NULL;
-        size_t len = 0, good = 0, bad_at = SIZE_MAX;
-        int scanned = 0, scan_rc = XY_OK;
-        if (next_k == k) {
-            pthread_join(next.th, NULL);
-            next_k = -1;
-            if (next.data) {
-                data = next.data;
-                len = next.len;
-                scanned = 1;
-                scan_rc = next.rc;
-                good = next.good;
-                bad_at = next.bad_at;
-            }
-        }
-        if (!data) {
-            rc = map_segment(s.g[k].path, diag, ctx, &data, &len);
+        size_t lfrom = seg_start(from, base), applied = lfrom;
+        seg_scan *cur = next;
+        next = NULL;
+        const unsigned char *data;
+        size_t len;
+        if (cur) {
+            data = cur->data;
+            len = cur->len;
+        } else {
+            unsigned char *m;
+            rc = map_segment(s.g[k].path, diag, ctx, &m, &len);
             if (rc) break;
+            data = m;
+            if (lfrom <= len) scan_start(cur = &scans[k % 2], data, len, lfrom);
         }
         len_all = base + len;
-        size_t lfrom = seg_start(from, base), applied = lfrom;
-        seg_scan cur = {.data = data, .len = len, .from = lfrom};
-        int as_checked = 0;
-        if (lfrom <= len && !scanned) {
-            atomic_init(&cur.progress, lfrom);
-            atomic_init(&cur.done, 0);
-            as_checked = e && pthread_create(&cur.th, NULL, scan_segment, &cur) == 0;
-            if (!as_checked) scan_rc = scan_log(data, len, lfrom, &good, &bad_at);
-        }
-        /* While this segment is applied, the next one is checked. */
+        /* While this segment is applied, the next one is checked. A
+         * segment that does not map is left to its turn, which maps it
+         * again to say why. */
         if (k + 1 < s.n && !torn_header(&s, k + 1) && (until == SIZE_MAX || until > s.g[k + 1].base)) {
-            next = (seg_check){.path = s.g[k + 1].path, .from = from, .base = s.g[k + 1].base};
-            if (pthread_create(&next.th, NULL, check_segment, &next) == 0) next_k = k + 1;
+            unsigned char *m;
+            size_t mlen, nfrom = seg_start(from, s.g[k + 1].base);
+            if (map_segment(s.g[k + 1].path, NULL, NULL, &m, &mlen) == XY_OK) {
+                if (nfrom <= mlen) scan_start(next = &scans[(k + 1) % 2], m, mlen, nfrom);
+                else munmap(m, mlen);
+            }
         }
-        int apply_rc = XY_OK;
-        if (as_checked) {
+        int apply_rc = XY_OK, scan_rc = XY_OK;
+        size_t good = 0, bad_at = SIZE_MAX;
+        if (cur) {
             size_t lim = until == SIZE_MAX ? SIZE_MAX : until > base ? (size_t)(until - base) : lfrom;
-            apply_rc = apply_as_checked(db, e, &cur, base, lim, trail, &applied);
-            scan_rc = cur.rc;
-            good = cur.good;
-            bad_at = cur.bad_at;
+            if (e) apply_rc = apply_as_checked(db, e, cur, base, lim, trail, &applied);
+            else scan_wait(cur);
+            scan_rc = cur->rc;
+            good = cur->good;
+            bad_at = cur->bad_at;
         }
         if (lfrom > len) {
             xy__diagf(diag, ctx, "%s/snapshot: covers %zu bytes of a log of %llu", db->path, from,
@@ -816,11 +798,11 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
             good_all = base + good;
             if (until != SIZE_MAX && until <= base + good) k = s.n;
         }
-        munmap(data, len);
+        munmap((void *)data, len);
     }
-    if (next_k >= 0) {
-        pthread_join(next.th, NULL);
-        if (next.data) munmap(next.data, next.len);
+    if (next) {
+        scan_wait(next);
+        munmap((void *)next->data, next->len);
     }
     segs_free(&s);
     if (rc == XY_OK && from > len_all) {
