@@ -339,6 +339,7 @@ static double memory_floor_mix(const xy_engine *e, const xy_event *ev, size_t ne
     memset(st, 0, (size_t)ncit * sizeof *st);
     memset(sl, 0, nslots * sizeof *sl);
     memset(ring, 0, nring * sizeof *ring);
+    const xy_lyear year = {.slot = sl, .mask = nslots - 1}; /* placed as the engine places */
     size_t nr = 0, half = nev / 2;
     double t0 = xy_seconds();
     for (size_t i = 0; i < nev; i++) {
@@ -346,14 +347,14 @@ static double memory_floor_mix(const xy_engine *e, const xy_event *ev, size_t ne
             const xy_event *f = &ev[i + 16];
             __builtin_prefetch(&st[f->citizen], 1, 1);
             if (kind[i + 16] & LIMIT)
-                __builtin_prefetch(&sl[xy_hash64((uint64_t)f->citizen << 24 | (uint32_t)f->behaviour) & (nslots - 1) & ~(size_t)7], 1, 1);
+                __builtin_prefetch(xy__limits_home(&year, xy__limits_key(f->citizen, f->behaviour)), 1, 1);
             if (kind[i + 16] & DUE) __builtin_prefetch(&st[ev[(i + 16 + half) % nev].citizen], 1, 1);
         }
         uint32_t c = ev[i].citizen;
         st[c].raw += ev[i].date & 7;
         if (kind[i] & LIMIT) {
-            uint64_t key = ((uint64_t)c << 32 | (uint64_t)(uint32_t)ev[i].behaviour << 8);
-            size_t j = xy_hash64(key >> 8) & (nslots - 1) & ~(size_t)7;
+            uint64_t key = xy__limits_key(c, ev[i].behaviour);
+            size_t j = (size_t)(xy__limits_home(&year, key) - sl);
             while (sl[j] && (sl[j] & ~(uint64_t)0xff) != key) j = (j + 1) & (nslots - 1);
             sl[j] = sl[j] ? sl[j] + 1 : key | 1;
         }
@@ -599,7 +600,8 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
      * population. SQLite gets a fifth of the operations (it is slow enough
      * that the rate settles well within that). */
     int peers = !getenv("XY_BENCH_PEERS") || atoi(getenv("XY_BENCH_PEERS")) != 0;
-    double redis = peers ? peer_redis(ncit, nappend, why, sizeof why) : (snprintf(why, sizeof why, "XY_BENCH_PEERS=0"), 0);
+    if (!peers) snprintf(why, sizeof why, "XY_BENCH_PEERS=0");
+    double redis = peers ? peer_redis(ncit, nappend, why, sizeof why) : 0;
     if (redis > 0) {
         printf("%-52s %14.1f ops/s\n", "peer: Redis INCRBY, pipelined, appendfsync everysec", redis);
         report("ratio xinyong append / Redis", append_rate / redis, "x", 20, 0);
