@@ -831,10 +831,9 @@ int main(int argc, char **argv)
     const char *only = argc > 3 ? argv[3] : "";
     if (strcmp(only, "walks") == 0) bench_walks();
     if (!*only || strcmp(only, "lookup") == 0) bench_lookups();
-    if (!*only || strcmp(only, "engine") == 0) {
-        bench_engine(r, ncit, nev, 1, 1);
-        bench_engine(r, ncit, nev, 0, 0);
-    }
+    int engine = !*only || strcmp(only, "engine") == 0;
+    if (engine || strcmp(only, "typical") == 0) bench_engine(r, ncit, nev, 1, 1);
+    if (engine || strcmp(only, "uniform") == 0) bench_engine(r, ncit, nev, 0, !engine);
     printf("\n");
     if (!*only || strcmp(only, "csv") == 0) bench_csv(r, rules_dir, ncit, nev / 2);
     printf("\n");

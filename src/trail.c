@@ -6,14 +6,20 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char TRAIL_MAGIC[16] = "XINYONG-TRL\0v001";
+static const char TRAIL_MAGIC[16] = "XINYONG-TRL\0v002";
 
 _Static_assert(sizeof(xy_trec) == 32, "a trail record is 32 bytes");
 
+/* A record's check: its kind and 28 bits of a hash of the other fields.
+ * A hash rather than a CRC-32 call: every event and registration adds a
+ * record, and the check only has to tell a written record from garbage
+ * or a damaged one (an explanation then replays the log instead). */
 static uint32_t rec_check(const xy_trec *r, int kind)
 {
-    uint32_t crc = xy_crc32(0, r, offsetof(xy_trec, check));
-    return (uint32_t)kind << 28 | (crc & 0x0fffffff);
+    uint64_t h = xy_hash64(r->prev ^ 0x9e3779b97f4a7c15ULL);
+    h = xy_hash64(h ^ r->log_off);
+    h = xy_hash64(h ^ r->aux ^ (uint64_t)(uint32_t)r->day << 32);
+    return (uint32_t)kind << 28 | (uint32_t)(h & 0x0fffffff);
 }
 
 int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
@@ -88,6 +94,9 @@ void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t 
     r.check = rec_check(&r, kind);
     t->head[c] = t->disk_len + t->mem.len;
     xy_buf_append(&t->mem, &r, sizeof r);
+    /* A writer replaying a long log would otherwise hold every record in
+     * memory until the end: gigabytes of fresh pages at population scale. */
+    if (t->writable && t->mem.len >= XY_TRAIL_FLUSH) (void)xy_trail_flush(t);
 }
 
 int xy_trail_flush(xy_trail *t)

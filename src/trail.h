@@ -57,7 +57,12 @@ int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len);
 /* Closes the file and frees memory; t may be zeroed. */
 void xy_trail_free(xy_trail *t);
 
-/* Appends a record for citizen c (see xy_trec for the fields). */
+/* Records a writer holds in memory before it writes them to the file. */
+#define XY_TRAIL_FLUSH ((size_t)8 << 20)
+
+/* Appends a record for citizen c (see xy_trec for the fields); a writer
+ * writes the records held to the file (no fsync) every XY_TRAIL_FLUSH
+ * bytes. */
 void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t aux, int32_t day);
 
 /* Starts fetching what xy_trail_add(t, c, ...) will touch. */

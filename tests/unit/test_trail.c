@@ -193,6 +193,61 @@ TEST(trail_reruns_every_history_like_the_log)
     ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet_diag, NULL, &db), XY_OK);
     ASSERT(same_histories(db));
     xy_db_close(db);
+    /* So is a trail of another format version (the records' check
+     * changed with v002). */
+    f = fopen(path, "r+");
+    ASSERT(f != NULL);
+    ASSERT_EQ(fseek(f, 12, SEEK_SET), 0);
+    ASSERT_EQ(fwrite("v001", 1, 4, f), 4);
+    fclose(f);
+    ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet_diag, NULL, &db), XY_OK);
+    ASSERT(same_histories(db));
+    xy_db_close(db);
     snprintf(path, sizeof path, "rm -rf %s %s %s-citizens.csv %s-contacts.csv", dir, rdir, dir, dir);
     ASSERT_EQ(system(path), 0);
+}
+
+/* A writer's records go to the file as they pile up, not all at the end:
+ * a replay of a long log would otherwise hold them all in memory. Every
+ * record stays readable through the chains, from the file or memory. */
+TEST(trail_writer_writes_records_as_they_pile_up)
+{
+    char dir[64], cmd[160];
+    snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-flush-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    ASSERT_EQ(system(cmd), 0);
+    xy_trail t;
+    memset(&t, 0, sizeof t);
+    ASSERT_EQ(xy_trail_open(&t, dir, 1, 0), XY_OK);
+    enum { NC = 3 };
+    size_t per = XY_TRAIL_FLUSH / sizeof(xy_trec) / 2 + 1000; /* 1.5 flushes' worth in all */
+    for (size_t i = 0; i < per * NC; i++)
+        xy_trail_add(&t, (uint32_t)(i % NC), TRAIL_EVENT, 100 + i, i, (int32_t)(i / NC));
+    ASSERT(t.disk_len > 16);
+    ASSERT(t.mem.len < XY_TRAIL_FLUSH);
+    ASSERT_EQ(t.disk_len + t.mem.len, 16 + per * NC * sizeof(xy_trec));
+    for (uint32_t c = 0; c < NC; c++) {
+        size_t n = 0, i = per * NC - NC + c;
+        xy_trec r;
+        for (uint64_t off = t.head[c]; off; off = r.prev, n++, i -= NC) {
+            ASSERT_EQ(xy_trail_read(&t, off, &r), TRAIL_EVENT);
+            ASSERT_EQ(r.aux, (uint64_t)i);
+            ASSERT_EQ(r.log_off, (uint64_t)(100 + i));
+            ASSERT_EQ(r.day, (int32_t)(i / NC));
+        }
+        ASSERT_EQ(n, per);
+    }
+    /* A damaged record no longer checks out. */
+    xy_trec r;
+    uint64_t off = t.head[0];
+    ASSERT_EQ(xy_trail_read(&t, off, &r), TRAIL_EVENT);
+    ASSERT_EQ(xy_trail_flush(&t), XY_OK);
+    unsigned char b;
+    ASSERT_EQ(pread(t.fd, &b, 1, (off_t)off + 9), 1);
+    b ^= 4;
+    ASSERT_EQ(pwrite(t.fd, &b, 1, (off_t)off + 9), 1);
+    ASSERT_EQ(xy_trail_read(&t, off, &r), 0);
+    xy_trail_free(&t);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ASSERT_EQ(system(cmd), 0);
 }
