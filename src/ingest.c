@@ -39,6 +39,7 @@ typedef struct loader {
     xy_resid known_id;       /* that ID */
     size_t width;            /* fields per row (the header's) */
     int kind;                /* XY_LOAD_* */
+    xy_names_memo behaviours, agencies; /* names looked up lately */
 } loader;
 
 static const char *const citizen_cols[] = {"id", "name", "city", "father", "mother", NULL};
@@ -313,10 +314,10 @@ static int event_check(loader *l, prow *r)
     int cy;
     if (registered_city(l, field(l, 2), "citizen", &ev->citizen, &cy)) return -1;
     const xy_city *city = &rules->cities[cy];
-    ev->behaviour = xy_rules_behaviour_id(rules, bf.s, bf.n);
+    ev->behaviour = xy_names_find_memo(&rules->behaviour_names, &l->behaviours, bf.s, bf.n);
     if (ev->behaviour < 0 || !xy__city_behaviour(rules, city, ev->behaviour))
         return fail(l, "behaviour '%.*s' is not defined in city %s", (int)bf.n, bf.s, city->id);
-    ev->agency = xy_rules_agency_id(rules, af.s, af.n);
+    ev->agency = xy_names_find_memo(&rules->agency_names, &l->agencies, af.s, af.n);
     if (ev->agency < 0) return fail(l, "unknown agency '%.*s'", (int)af.n, af.s);
     if (xy_rules_may_report(rules, cy, ev->agency, ev->behaviour))
         return fail(l, "agency '%.*s' may not report '%.*s' in city %s", (int)af.n, af.s, (int)bf.n,

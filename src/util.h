@@ -155,6 +155,34 @@ int32_t xy_names_find(const xy_names *t, const char *s, size_t n);
 /* Id of name, adding it when new. */
 int32_t xy_names_intern(xy_names *t, const char *s, size_t n);
 
+/* The answers of recent xy_names_find calls, for a caller that looks up
+ * the same few names again and again (a CSV load: a behaviour and an
+ * agency per row). Owned by the caller, zeroed before first use, and valid
+ * for one table that gains no names meanwhile. */
+#define XY_MEMO_SLOTS 64
+#define XY_MEMO_LEN 40
+typedef struct xy_names_memo {
+    struct {
+        uint32_t n;            /* length of the name, 0 if the slot is empty */
+        int32_t id;            /* xy_names_find's answer */
+        char s[XY_MEMO_LEN];   /* the name */
+    } e[XY_MEMO_SLOTS];
+} xy_names_memo;
+
+/* xy_names_find(t, s, n), answered from m when it was asked before (and
+ * not displaced since): a short compare instead of a hash and a probe. */
+static inline int32_t xy_names_find_memo(const xy_names *t, xy_names_memo *m, const char *s, size_t n)
+{
+    if (n == 0 || n > XY_MEMO_LEN) return xy_names_find(t, s, n);
+    size_t k = (n * 7 + (unsigned char)s[0] * 31 + (unsigned char)s[n - 1]) & (XY_MEMO_SLOTS - 1);
+    if (m->e[k].n == n && memcmp(m->e[k].s, s, n) == 0) return m->e[k].id;
+    int32_t id = xy_names_find(t, s, n);
+    m->e[k].n = (uint32_t)n;
+    m->e[k].id = id;
+    memcpy(m->e[k].s, s, n);
+    return id;
+}
+
 /* A growable byte buffer. */
 typedef struct xy_buf {
     char *data; /* bytes, NUL-terminated when len > 0 */

@@ -1,4 +1,5 @@
-/* Unit tests of util.c: the paced writer of background files. */
+/* Unit tests of util.c: the paced writer of background files, the map's
+ * reserve, the names memo. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -78,4 +79,34 @@ TEST(map_reserve_holds_what_it_promised)
     *xy_map_put(&z, 42, &is_new) = 7;
     ASSERT(is_new && *xy_map_get(&z, 42) == 7);
     xy_map_free(&z);
+}
+
+/* The memo answers as the table does: for names asked again, for names
+ * that share a memo slot (same length, first and last letter), for names
+ * too long to memo and for names the table does not have. */
+TEST(names_memo_answers_as_the_table)
+{
+    xy_names t;
+    xy_names_init(&t);
+    char name[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "b%03dx", i); /* many share a slot */
+        xy_names_intern(&t, name, strlen(name));
+    }
+    const char *lng = "a_behaviour_name_that_is_longer_than_forty_letters";
+    int32_t long_id = xy_names_intern(&t, lng, strlen(lng));
+    xy_names_memo m;
+    memset(&m, 0, sizeof m);
+    uint32_t rnd = 12345;
+    for (int k = 0; k < 20000; k++) {
+        rnd = rnd * 1664525u + 1013904223u;
+        int i = (int)((rnd >> 8) % 340); /* 300 and up are unknown */
+        snprintf(name, sizeof name, "b%03dx", i);
+        ASSERT_EQ(xy_names_find_memo(&t, &m, name, strlen(name)), xy_names_find(&t, name, strlen(name)));
+        ASSERT_EQ(xy_names_find_memo(&t, &m, name, strlen(name)), i < 300 ? i : -1);
+    }
+    ASSERT_EQ(xy_names_find_memo(&t, &m, lng, strlen(lng)), long_id);
+    ASSERT_EQ(xy_names_find_memo(&t, &m, "b001", 4), -1); /* a prefix of a name */
+    ASSERT_EQ(xy_names_find_memo(&t, &m, "", 0), -1);
+    xy_names_free(&t);
 }
