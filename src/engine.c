@@ -321,10 +321,26 @@ static inline int grade_moved(const xy_city *c, const xy_cstate *s, int64_t scor
     return score < lo || score >= hi;
 }
 
+/* Whether a score change from old to score stays in the band of old's
+ * grade and on old's side of the list threshold inside it: most changes
+ * do, and then neither a grade nor a list can change. One band and at
+ * most one threshold to look at, instead of every threshold and the grade
+ * bounds. */
+static inline int same_band(const xy_city *c, const xy_cstate *s, int64_t old, int64_t score)
+{
+    const xy_band *b = &c->bands[s->grade == 255 ? 0 : s->grade + 1];
+    if (b->many) return 0;
+    int64_t lo = b->lo, hi = b->hi;
+    if (old >= b->mark) lo = b->mark > lo ? b->mark : lo;
+    else hi = b->mark;
+    return score >= lo && score < hi;
+}
+
 /* After c's score went from old to score on day t: the lists if a list
  * threshold was crossed, else just the grade if it changed. */
 static inline void rescore(xy_engine *e, uint32_t c, const xy_city *city, int64_t old, int64_t score, xy_day t)
 {
+    if (same_band(city, &e->st[c], old, score)) return;
     if (crosses(city, old, score)) relist(e, c, t);
     else if (grade_moved(city, &e->st[c], score)) track_grades(e, c, city, score, t);
 }

@@ -1063,6 +1063,22 @@ static int compile_unit(unit *u, int full, xy_city *c)
     c->mark3[0] = u->has_blacklist ? u->bl_below : INT64_MAX;
     c->mark3[1] = u->has_exit ? u->bl_exit : INT64_MAX;
     c->mark3[2] = u->has_whitelist ? u->wl_from : INT64_MAX;
+    /* The score bands between grade bounds, each with the list thresholds
+     * strictly inside it (see xy_band). */
+    c->bands = xy_malloc(((size_t)c->ngrades + 1) * sizeof *c->bands);
+    for (int g = -1; g < c->ngrades; g++) {
+        xy_band *b = &c->bands[g + 1];
+        b->lo = g >= 0 ? c->grades[g].from : INT64_MIN;
+        b->hi = g + 1 < c->ngrades ? c->grades[g + 1].from : INT64_MAX;
+        b->mark = INT64_MIN;
+        b->many = 0;
+        for (int k = 0; k < 3; k++) {
+            int64_t m = c->mark3[k];
+            if (m == INT64_MAX || m <= b->lo || m >= b->hi || m == b->mark) continue;
+            if (b->mark != INT64_MIN) b->many = 1;
+            b->mark = m;
+        }
+    }
 
     c->has_assoc = u->has_assoc;
     c->assoc_points = u->assoc_points;
@@ -1085,6 +1101,7 @@ static void city_free(xy_city *c)
     xy_free(c->rule_of);
     xy_free(c->agency_mask);
     xy_free(c->grade_cons);
+    xy_free(c->bands);
     xy_map_free(&c->perms);
     for (int i = 0; i < c->ncons; i++) {
         xy_free(c->cons[i].name);

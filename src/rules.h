@@ -55,6 +55,15 @@ typedef struct xy_grade {
     int64_t from; /* lower bound */
 } xy_grade;
 
+/* A band of scores between two grade bounds, [lo, hi), and the list
+ * threshold strictly inside it, if one: a score change that stays on one
+ * side of it within the band changes neither the grade nor a list. */
+typedef struct xy_band {
+    int64_t lo, hi; /* the band (INT64_MIN/MAX at the ends) */
+    int64_t mark;   /* the threshold inside, INT64_MIN if none */
+    int many;       /* more than one threshold inside: no shortcut */
+} xy_band;
+
 typedef struct xy_city {
     char *id;                   /* "rongcheng" */
     char *display;              /* "Rongcheng" */
@@ -84,6 +93,8 @@ typedef struct xy_city {
     int *grade_cons;            /* their indexes in cons */
     int ngrade_cons;            /* their number (= nfor_slots) */
     int64_t mark3[3];           /* the list thresholds, INT64_MAX if absent */
+    xy_band *bands;             /* ngrades + 1: below the lowest grade, then
+                                   grade index i at i + 1 */
     int has_assoc;              /* `association` given */
     int64_t assoc_points;       /* points per blacklisted contact */
     int32_t assoc_every;        /* period in days */

@@ -1,8 +1,8 @@
 /* Unit tests of engine.c. The main one is a property test: random
  * workloads (several seeds) run through the engine and through a naive
  * reference model written here straight from the specification, which
- * steps through every single day. Scores, raw scores and list membership
- * must agree after every input, and the history hook must account for
+ * steps through every single day. Scores, raw scores, grades and list
+ * membership must agree after every input, and the history hook must account for
  * every raw score (base + contributions = raw). */
 #include <stdlib.h>
 
@@ -43,6 +43,25 @@ static const char *RULES_B =
     "whitelist from 70\n"
     "association -2 per blacklisted contact every 5 days\n";
 
+/* List thresholds inside grade bands, one to a band, near the base so
+ * that random walks cross them: the engine's shortcut for score changes
+ * within a band (xy_band) must still see every crossing. */
+static const char *RULES_G =
+    "city gamma\n"
+    "region 33\n"
+    "score base 100 min 0 max 300\n"
+    "scored from age 16\n"
+    "grade A from 130\n"
+    "grade B from 100\n"
+    "grade C from 70\n"
+    "grade D from 0\n"
+    "behaviour plus points +9 category c\n"
+    "behaviour minus points -13 expires 15 days category c\n"
+    "agency a reports category c\n"
+    "blacklist below 80\n"
+    "blacklist exit 110 after 10 days\n"
+    "whitelist from 140\n";
+
 static void print_diag(void *ctx, const char *msg)
 {
     (void)ctx;
@@ -51,12 +70,13 @@ static void print_diag(void *ctx, const char *msg)
 
 static xy_rules *load_rules(void)
 {
-    static char first[512], second[512];
+    static char first[512], second[512], third[512];
     snprintf(first, sizeof first, "%s", unit_file("alpha.rules", RULES));
     snprintf(second, sizeof second, "%s", unit_file("beta.rules", RULES_B));
-    const char *paths[2] = {first, second};
+    snprintf(third, sizeof third, "%s", unit_file("gamma.rules", RULES_G));
+    const char *paths[3] = {first, second, third};
     xy_rules *r = NULL;
-    if (xy_rules_load_files(paths, 2, print_diag, NULL, &r)) return NULL;
+    if (xy_rules_load_files(paths, 3, print_diag, NULL, &r)) return NULL;
     return r;
 }
 
@@ -102,6 +122,17 @@ static void rrelist(ref *m, int c, xy_day t)
     }
     m->on_bl[c] = m->member[c] || (m->term_end[c] != NONE && m->term_end[c] > t);
     m->on_wl[c] = cy->has_whitelist && s >= cy->wl_from && !m->on_bl[c];
+}
+
+/* The grade index of the model's score, 255 if none (as xy_cstate.grade). */
+static int rgrade(const ref *m, int c)
+{
+    const xy_city *cy = &m->r->cities[m->city[c]];
+    int64_t s = rclamp(cy, m->raw[c]);
+    int g = 255;
+    for (int i = 0; i < cy->ngrades; i++)
+        if (cy->grades[i].from <= s) g = i;
+    return g;
 }
 
 static int rscored(ref *m, int c, xy_day d)
@@ -237,11 +268,13 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
     int32_t bids[4];
     for (int k = 0; k < 4; k++) bids[k] = xy_rules_behaviour_id(r, names[k], strlen(names[k]));
     int32_t agency = xy_rules_agency_id(r, "a", 1);
-    int alpha = xy_rules_city_find(r, "alpha"), beta = xy_rules_city_find(r, "beta");
+    int alpha = xy_rules_city_find(r, "alpha"), beta = xy_rules_city_find(r, "beta"),
+        gamma = xy_rules_city_find(r, "gamma");
     for (int c = 0; c < NC; c++) {
         /* Ages from 10 to 40 at the start, so some come of age during the run. */
         xy_day birth = start - 3650 - (xy_day)rnd(365 * 30);
-        m.city[c] = rnd(4) == 0 ? beta : alpha;
+        uint32_t k = rnd(4);
+        m.city[c] = k == 0 ? beta : k == 1 ? gamma : alpha;
         m.birth[c] = birth;
         m.raw[c] = r->cities[m.city[c]].base;
         m.rise[c] = m.term_end[c] = NONE;
@@ -271,7 +304,7 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
             /* Some late reports, up to 60 days back. */
             ev.date = rnd(10) == 0 ? day - (xy_day)rnd(60) : day;
             int bi = (int)rnd(4);
-            if (m.city[ev.citizen] == beta) bi = (int)rnd(2);
+            if (m.city[ev.citizen] != alpha) bi = (int)rnd(2);
             ev.behaviour = bids[bi];
             ev.agency = agency;
             ev.amount = rnd(3) ? (int64_t)rnd(1000) * XY_MICRO : -1;
@@ -281,11 +314,12 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
         }
         for (int c = 0; c < NC; c++) {
             if (e->st[c].raw != m.raw[c] || xy_engine_on_blacklist(e, (uint32_t)c) != m.on_bl[c] ||
-                xy_engine_on_whitelist(e, (uint32_t)c) != m.on_wl[c]) {
-                printf("  seed %llu step %d citizen %d: engine raw %lld bl %d wl %d, model raw %lld bl %d wl %d\n",
+                xy_engine_on_whitelist(e, (uint32_t)c) != m.on_wl[c] || e->st[c].grade != rgrade(&m, c)) {
+                printf("  seed %llu step %d citizen %d: engine raw %lld bl %d wl %d grade %d, model raw %lld bl %d "
+                       "wl %d grade %d\n",
                        (unsigned long long)seed, step, c, (long long)e->st[c].raw,
                        xy_engine_on_blacklist(e, (uint32_t)c), xy_engine_on_whitelist(e, (uint32_t)c),
-                       (long long)m.raw[c], m.on_bl[c], m.on_wl[c]);
+                       e->st[c].grade, (long long)m.raw[c], m.on_bl[c], m.on_wl[c], rgrade(&m, c));
                 xy_engine_free(e);
                 return -1;
             }
