@@ -827,6 +827,10 @@ int xy_engine_apply(xy_engine *e, const xy_event *events, size_t n)
 #endif
     enum { AHEAD = XY_APPLY_AHEAD };
     const uint8_t *ahead = e->rules->ahead;
+    /* A first year of yearly counts is sized for half the citizens (see
+     * xy_limits.guess): a function of the log's position, like the rest
+     * of the state, so a replay makes the same table. */
+    e->limits.guess = e->n / 2;
     for (size_t i = 0; i < n; i++) {
         if (i + AHEAD < n) {
             const xy_event *f = &events[i + AHEAD];

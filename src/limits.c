@@ -75,8 +75,11 @@ xy_lyear *xy__limits_year_slow(xy_limits *l, int year)
         }
         memmove(&l->y[i + 1], &l->y[i], (size_t)(l->n - i) * sizeof *l->y);
         l->n++;
-        /* As large as the latest year has become: years are alike. */
-        size_t slots = 64, expect = 0;
+        /* As large as the largest other year has become: years are alike.
+         * The first year goes by the guess instead of doubling its way up
+         * from nothing (each step placing every entry again, in fresh
+         * memory). */
+        size_t slots = 64, expect = l->n == 1 ? l->guess : 0;
         for (int k = 0; k < l->n; k++)
             if (k != i && l->y[k].count > expect) expect = l->y[k].count;
         while (slots * 3 < expect * 4 + 4) slots *= 2;

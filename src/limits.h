@@ -26,6 +26,8 @@ typedef struct xy_limits {
     xy_lyear *y;      /* years in ascending order */
     int n, cap;       /* years, capacity */
     int last;         /* index of the year asked for last */
+    size_t guess;     /* entries the first year's table is made for, when
+                         no other year tells (the engine: half its citizens) */
 } xy_limits;
 
 /* Largest behaviour name id an entry can hold. */
@@ -65,8 +67,8 @@ int xy__limits_take_slow(xy_lyear *y, size_t i, uint64_t key, int64_t limit);
 /* Counts one occurrence of behaviour name for citizen in year if fewer
  * than limit were counted: returns 1 if it was counted, 0 if the limit
  * was already reached. Inline, because it runs for every event with a
- * limit: the common case (an entry with a small count) is a probe and an
- * increment. */
+ * limit: the common cases (an entry with a small count, a new entry in a
+ * table with room) are a probe and a store. */
 static inline int xy_limits_take(xy_limits *l, int year, uint32_t citizen, int32_t name, int64_t limit)
 {
     xy_lyear *y = xy__limits_year(l, year);
@@ -74,7 +76,12 @@ static inline int xy_limits_take(xy_limits *l, int year, uint32_t citizen, int32
     size_t i = (size_t)(xy__limits_home(y, key) - y->slot);
     for (;;) {
         uint64_t v = y->slot[i];
-        if (!v) break;
+        if (!v) {
+            if (limit < 1 || (y->count + 1) * 4 > (y->mask + 1) * 3) break;
+            y->slot[i] = key | 1;
+            y->count++;
+            return 1;
+        }
         if ((v & ~(uint64_t)0xff) == key) {
             uint64_t c = v & 0xff;
             if (c + 1 >= 0xff) break;
@@ -87,10 +94,15 @@ static inline int xy_limits_take(xy_limits *l, int year, uint32_t citizen, int32
     return xy__limits_take_slow(y, i, key, limit);
 }
 
-/* Starts fetching the entry that xy_limits_take would look at first. */
+/* Starts fetching the entry that xy_limits_take would look at first, if
+ * the year's table exists: a fetch ahead must not make one, whose size
+ * would then depend on how far ahead it looked. */
 static inline void xy_limits_prefetch(xy_limits *l, int year, uint32_t citizen, int32_t name)
 {
-    XY_PREFETCH(xy__limits_home(xy__limits_year(l, year), xy__limits_key(citizen, name)));
+    const xy_lyear *y = l->last < l->n && l->y[l->last].year == year ? &l->y[l->last] : NULL;
+    for (int i = 0; !y && i < l->n; i++)
+        if (l->y[i].year == year) y = &l->y[i];
+    if (y) XY_PREFETCH(xy__limits_home(y, xy__limits_key(citizen, name)));
 }
 
 /* Entries in all years. */

@@ -56,3 +56,25 @@ TEST(limits_count_like_a_plain_table)
     ASSERT(ref[0][0][4] > 300);
     xy_limits_free(&l);
 }
+
+/* The first year's table is made for the guess (no doubling up to it),
+ * later years for the largest year so far; fetching ahead makes no table,
+ * so a table's size does not depend on how far ahead a caller fetched. */
+TEST(limits_first_year_sized_by_the_guess)
+{
+    xy_limits l = {0};
+    l.guess = 3000;
+    xy_limits_prefetch(&l, 2021, 5, 1);
+    ASSERT_EQ(l.n, 0);
+    for (uint32_t c = 0; c < 3000; c++) ASSERT_EQ(xy_limits_take(&l, 2021, c, 1, 2), 1);
+    ASSERT_EQ(l.n, 1);
+    ASSERT_EQ(l.y[0].mask + 1, (size_t)4096); /* room for 3000 at most three quarters full */
+    ASSERT_EQ(l.y[0].count, (size_t)3000);
+    for (uint32_t c = 0; c < 3000; c++) ASSERT_EQ(xy_limits_take(&l, 2021, c, 1, 2), 1);
+    for (uint32_t c = 0; c < 3000; c++) ASSERT_EQ(xy_limits_take(&l, 2021, c, 1, 2), 0);
+    /* The next year goes by the first one's count, not the guess. */
+    l.guess = 1000000;
+    ASSERT_EQ(xy_limits_take(&l, 2022, 1, 1, 2), 1);
+    ASSERT_EQ(l.y[1].mask + 1, (size_t)4096);
+    xy_limits_free(&l);
+}
