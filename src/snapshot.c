@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v07";
+static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v08";
 
 typedef struct scalars {
     int64_t today, first_day;   /* the clock */

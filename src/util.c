@@ -193,7 +193,7 @@ void xy_hash128(const void *p, size_t n, uint64_t out[2])
 void xy_map_init(xy_map *m, size_t expected)
 {
     size_t cap = 16;
-    while (cap < expected * 2 + 2) cap *= 2;
+    while (cap * 3 < expected * 4 + 4) cap *= 2;
     xy_map_init_slots(m, cap);
 }
 
@@ -297,14 +297,14 @@ static void map_rehash(xy_map *m, size_t expected)
 void xy_map_reserve(xy_map *m, size_t total)
 {
     if (!m->slots) xy_map_init(m, total); /* a zeroed map, as xy_map_put takes */
-    else if ((total + 1) * 2 > m->mask + 1) map_rehash(m, total);
+    else if ((total + 1) * 4 > (m->mask + 1) * 3) map_rehash(m, total);
 }
 
 uint64_t *xy_map_put(xy_map *m, uint64_t key, int *is_new)
 {
     if (key == XY_MAP_EMPTY) xy_panic("reserved key in map");
     if (!m->slots) xy_map_init(m, 8);
-    if ((m->count + 1) * 2 > (m->mask + 1)) map_rehash(m, m->count * 2);
+    if ((m->count + 1) * 4 > (m->mask + 1) * 3) map_rehash(m, m->count * 2);
     size_t i = xy_hash64(key) & m->mask;
     for (;;) {
         xy_slot *s = &m->slots[i];
