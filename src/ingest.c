@@ -721,10 +721,11 @@ static void stage_reserve(xy_stage *g, size_t n)
     if (n <= g->cap) return;
     size_t cap = g->cap ? g->cap : 1024;
     while (cap < n) cap *= 2;
-    g->sid = xy_realloc(g->sid, cap * sizeof *g->sid);
-    g->tmp = xy_realloc(g->tmp, cap * sizeof *g->tmp);
-    g->rank = xy_realloc(g->rank, cap * sizeof *g->rank);
-    g->verdict = xy_realloc(g->verdict, cap);
+    /* Rewritten by every batch, also while a snapshot's child runs. */
+    g->sid = xy_private_realloc(g->sid, g->cap * sizeof *g->sid, cap * sizeof *g->sid);
+    g->tmp = xy_private_realloc(g->tmp, g->cap * sizeof *g->tmp, cap * sizeof *g->tmp);
+    g->rank = xy_private_realloc(g->rank, g->cap * sizeof *g->rank, cap * sizeof *g->rank);
+    g->verdict = xy_private_realloc(g->verdict, g->cap, cap);
     g->cap = cap;
 }
 

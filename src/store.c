@@ -50,7 +50,7 @@ void xy__diagf(xy_diag_fn *fn, void *ctx, const char *fmt, ...)
  * b and returns a pointer to its payload; rec_seal() fills the header. */
 static unsigned char *rec_reserve(xy_buf *b, size_t n, int type)
 {
-    if (b->len + 8 + n + 1 > b->cap) xy_grow((void **)&b->data, &b->cap, b->len + 8 + n + 1, 1);
+    if (b->len + 8 + n + 1 > b->cap) xy_buf_grow(b, b->len + 8 + n);
     unsigned char *p = (unsigned char *)b->data + b->len + 8;
     p[0] = (unsigned char)type;
     b->len += 8 + n;
@@ -830,6 +830,9 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
     db->path = xy_strndup(path, strlen(path));
     db->mode = mode;
     db->lock_fd = db->log_fd = db->trail.fd = -1;
+    /* The batch buffer is rewritten while a snapshot's child runs, which
+     * never reads it. */
+    xy_buf_private(&db->batch);
     db->hist_resid = 0;
     db->hist_index = XY_NONE;
     xy_evindex_init(&db->evix, path);
@@ -1007,10 +1010,10 @@ void xy_db_close(xy_db *db)
     xy_evindex_free(&db->evix);
     xy_buf_free(&db->batch);
     xy_free(db->staged_key);
-    xy_free(db->stage.sid);
-    xy_free(db->stage.tmp);
-    xy_free(db->stage.rank);
-    xy_free(db->stage.verdict);
+    xy_private_free(db->stage.sid, db->stage.cap * sizeof *db->stage.sid);
+    xy_private_free(db->stage.tmp, db->stage.cap * sizeof *db->stage.tmp);
+    xy_private_free(db->stage.rank, db->stage.cap * sizeof *db->stage.rank);
+    xy_private_free(db->stage.verdict, db->stage.cap);
     xy_free(db->stage.count);
     xy_map_free(&db->hist_ids);
     xy_buf_free(&db->hist_idbuf);

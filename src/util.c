@@ -109,6 +109,23 @@ void *xy_fork_copy_make(xy_fork_copy *c, void *p, size_t size, size_t len)
 #endif
 }
 
+void *xy_private_realloc(void *p, size_t old_size, size_t new_size)
+{
+    /* Always a mapping (at least BIG_MIN), so that the mark covers the
+     * whole block and nothing else; a remap keeps the mark. */
+    size_t o = p ? (old_size < BIG_MIN ? BIG_MIN : old_size) : 0, n = new_size < BIG_MIN ? BIG_MIN : new_size;
+    void *q = xy_big_realloc(p, o, n);
+#ifdef MADV_WIPEONFORK
+    if (!p) (void)madvise(q, big_round(n), MADV_WIPEONFORK); /* a hint: without it, pages are copied */
+#endif
+    return q;
+}
+
+void xy_private_free(void *p, size_t size)
+{
+    if (p) xy_big_free(p, size < BIG_MIN ? BIG_MIN : size);
+}
+
 void xy_fork_copy_free(xy_fork_copy *c)
 {
     xy_big_free(c->p, c->size);
@@ -381,10 +398,28 @@ int32_t xy_names_intern(xy_names *t, const char *s, size_t n)
 
 /* ---------------------------------------------------------------- buffers */
 
+void xy_buf_private(xy_buf *b)
+{
+    if (b->data && !b->priv) xy_panic("xy_buf_private on a buffer with heap memory");
+    b->priv = 1;
+}
+
+void xy_buf_grow(xy_buf *b, size_t need)
+{
+    if (need + 1 <= b->cap) return;
+    if (!b->priv) {
+        xy_grow((void **)&b->data, &b->cap, need + 1, 1);
+        return;
+    }
+    size_t c = b->cap ? b->cap : 4096;
+    while (c < need + 1) c *= 2;
+    b->data = xy_private_realloc(b->data, b->cap, c);
+    b->cap = c;
+}
+
 void xy_buf_append(xy_buf *b, const void *p, size_t n)
 {
-    if (b->len + n + 1 > b->cap)
-        xy_grow((void **)&b->data, &b->cap, b->len + n + 1, 1);
+    if (b->len + n + 1 > b->cap) xy_buf_grow(b, b->len + n);
     memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = 0;
@@ -412,8 +447,11 @@ void xy_buf_printf(xy_buf *b, const char *fmt, ...)
 
 void xy_buf_free(xy_buf *b)
 {
-    xy_free(b->data);
+    int priv = b->priv;
+    if (priv) xy_private_free(b->data, b->cap);
+    else xy_free(b->data);
     memset(b, 0, sizeof *b);
+    b->priv = priv;
 }
 
 double xy_seconds(void)

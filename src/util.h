@@ -52,6 +52,15 @@ typedef struct xy_fork_copy {
 void *xy_fork_copy_make(xy_fork_copy *c, void *p, size_t size, size_t len);
 void xy_fork_copy_free(xy_fork_copy *c);
 
+/* Scratch memory only the writer itself uses, never a snapshot's child
+ * (the buffer a load encodes its batch into, the append path's sort
+ * arrays): a mapping of its own whatever the size, marked
+ * MADV_WIPEONFORK, so that the child sees zeros there and the writer's
+ * writes after a fork copy no pages. Grows like xy_big_realloc (sizes
+ * only grow, memory comes back zeroed); free with xy_private_free. */
+void *xy_private_realloc(void *p, size_t old_size, size_t new_size);
+void xy_private_free(void *p, size_t size);
+
 /* Always-on invariant check for state whose breach would corrupt data. */
 #define xy_panic(...) xy__panic(__FILE__, __LINE__, __VA_ARGS__)
 void xy__panic(const char *file, int line, const char *fmt, ...)
@@ -192,8 +201,15 @@ typedef struct xy_buf {
     char *data; /* bytes, NUL-terminated when len > 0 */
     size_t len; /* bytes used */
     size_t cap; /* bytes allocated */
+    int priv;   /* data is xy_private_realloc memory (xy_buf_private) */
 } xy_buf;
 
+/* Makes an empty buffer keep its bytes in xy_private_realloc memory
+ * (scratch a snapshot's child never reads); it stays so after
+ * xy_buf_free. */
+void xy_buf_private(xy_buf *b);
+/* Makes room for need bytes in all (and the NUL after them). */
+void xy_buf_grow(xy_buf *b, size_t need);
 void xy_buf_append(xy_buf *b, const void *p, size_t n);
 void xy_buf_printf(xy_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
