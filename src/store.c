@@ -142,8 +142,13 @@ void xy__db_stage_event(xy_db *db, const uint64_t key[2], uint64_t content)
 void xy__db_stage_event_at(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq)
 {
     xy_evindex_put(&db->evix, key, content, seq);
-    if (2 * db->nstaged + 2 > db->cap_staged)
-        xy_grow((void **)&db->staged_key, &db->cap_staged, 2 * db->nstaged + 2, sizeof *db->staged_key);
+    if (2 * db->nstaged + 2 > db->cap_staged) {
+        /* Rewritten by every load, also while a snapshot's child runs. */
+        size_t cap = db->cap_staged ? 2 * db->cap_staged : 4096;
+        db->staged_key = xy_private_realloc(db->staged_key, db->cap_staged * sizeof *db->staged_key,
+                                            cap * sizeof *db->staged_key);
+        db->cap_staged = cap;
+    }
     db->staged_key[2 * db->nstaged] = key[0];
     db->staged_key[2 * db->nstaged + 1] = key[1];
     db->nstaged++;
@@ -1009,7 +1014,7 @@ void xy_db_close(xy_db *db)
     xy_rules_free(db->rules);
     xy_evindex_free(&db->evix);
     xy_buf_free(&db->batch);
-    xy_free(db->staged_key);
+    xy_private_free(db->staged_key, db->cap_staged * sizeof *db->staged_key);
     xy_private_free(db->stage.sid, db->stage.cap * sizeof *db->stage.sid);
     xy_private_free(db->stage.tmp, db->stage.cap * sizeof *db->stage.tmp);
     xy_private_free(db->stage.rank, db->stage.cap * sizeof *db->stage.rank);
