@@ -385,11 +385,35 @@ static void grow_citizens(xy_engine *e, size_t need)
     e->cap = (uint32_t)cap;
 }
 
+typedef struct reserve_job {
+    xy_engine *e;
+    size_t need;
+} reserve_job;
+
+static void reserve_ids(void *arg)
+{
+    reserve_job *j = arg;
+    xy_map_reserve(&j->e->by_id, j->need);
+}
+
 void xy__engine_reserve(xy_engine *e, size_t extra)
 {
     size_t need = (size_t)e->n + extra;
-    xy_map_reserve(&e->by_id, need);
     if (need > e->cap) grow_citizens(e, need);
+    if (need > e->cap) need = e->cap; /* at the index limit */
+    /* The ID index is made room for (its table populated at once, see
+     * xy_map_init_slots) while a second thread faults in the per-citizen
+     * arrays the new citizens will fill. */
+    size_t k = need - e->n;
+    reserve_job j = {e, (size_t)e->n + extra};
+    if (k == 0) {
+        reserve_ids(&j);
+        return;
+    }
+    void *const p[5] = {&e->ids[e->n], &e->father[e->n], &e->mother[e->n], &e->name_off[e->n], &e->st[e->n]};
+    const size_t n[5] = {k * sizeof *e->ids, k * sizeof *e->father, k * sizeof *e->mother, k * sizeof *e->name_off,
+                         k * sizeof *e->st};
+    xy_populate_beside(p, n, 5, reserve_ids, &j);
 }
 
 int xy_engine_add_citizen(xy_engine *e, xy_resid id, int city, uint32_t father,

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -107,6 +108,37 @@ void *xy_fork_copy_make(xy_fork_copy *c, void *p, size_t size, size_t len)
     (void)c, (void)p, (void)size, (void)len;
     return NULL;
 #endif
+}
+
+typedef struct populate_job {
+    void *const *p;
+    const size_t *n;
+    int k;
+} populate_job;
+
+static void *populate_ranges(void *arg)
+{
+    const populate_job *j = arg;
+    for (int i = 0; i < j->k; i++) {
+        uintptr_t a = (uintptr_t)j->p[i] & ~(uintptr_t)4095, z = ((uintptr_t)j->p[i] + j->n[i] + 4095) & ~(uintptr_t)4095;
+#ifdef MADV_POPULATE_WRITE
+        if (j->n[i]) (void)madvise((void *)a, z - a, MADV_POPULATE_WRITE);
+#else
+        (void)a, (void)z;
+#endif
+    }
+    return NULL;
+}
+
+void xy_populate_beside(void *const *p, const size_t *n, int k, void (*fn)(void *), void *arg)
+{
+    size_t total = 0;
+    for (int i = 0; i < k; i++) total += n[i];
+    populate_job j = {p, n, k};
+    pthread_t th;
+    int threaded = total >= ((size_t)8 << 20) && pthread_create(&th, NULL, populate_ranges, &j) == 0;
+    fn(arg);
+    if (threaded) pthread_join(th, NULL);
 }
 
 void *xy_private_realloc(void *p, size_t old_size, size_t new_size)

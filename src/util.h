@@ -52,6 +52,15 @@ typedef struct xy_fork_copy {
 void *xy_fork_copy_make(xy_fork_copy *c, void *p, size_t size, size_t len);
 void xy_fork_copy_free(xy_fork_copy *c);
 
+/* Runs fn(arg) on the calling thread while a second thread faults in the
+ * pages of the k ranges p[i], n[i] bytes (writable, as first writes
+ * would), and returns when both are done. Fresh memory is cleared by the
+ * kernel a page at a time at its first touch; at population scale (the
+ * per-citizen arrays made room for at once) that is seconds of one core
+ * that the other can take. Without a second thread, or for a few
+ * megabytes, just fn(arg): the pages then fault in as they are used. */
+void xy_populate_beside(void *const *p, const size_t *n, int k, void (*fn)(void *), void *arg);
+
 /* Scratch memory only the writer itself uses, never a snapshot's child
  * (the buffer a load encodes its batch into, the append path's sort
  * arrays): a mapping of its own whatever the size, marked

@@ -1,8 +1,9 @@
 /* Unit tests of util.c: the paced writer of background files, the map's
- * reserve, the names memo, private buffers. */
+ * reserve, the names memo, private buffers, populating beside other work. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -150,4 +151,33 @@ TEST(private_buffers_are_wiped_in_a_child)
     xy_buf_free(&p);
     ASSERT(p.priv);
     xy_buf_free(&q);
+}
+
+static void note_ran(void *arg) { *(int *)arg += 1; }
+
+/* The ranges are resident when xy_populate_beside returns, and fn ran
+ * once, on the calling thread's side of the work. */
+TEST(populate_beside_faults_in_the_ranges)
+{
+    size_t len = (size_t)16 << 20;
+    char *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT(a != MAP_FAILED && b != MAP_FAILED);
+    void *const p[2] = {a + 100, b};
+    const size_t n[2] = {len - 100, len / 2};
+    int ran = 0;
+    xy_populate_beside(p, n, 2, note_ran, &ran);
+    ASSERT_EQ(ran, 1);
+    size_t pages = len / 4096;
+    unsigned char *vec = malloc(pages);
+    ASSERT(vec != NULL);
+    ASSERT_EQ(mincore(a, len, vec), 0);
+    for (size_t i = 0; i < pages; i++) ASSERT(vec[i] & 1);
+    ASSERT_EQ(mincore(b, len, vec), 0);
+    for (size_t i = 0; i < pages / 2; i++) ASSERT(vec[i] & 1);
+    free(vec);
+    /* Contents untouched: fresh memory reads as zeros. */
+    ASSERT_EQ(a[len - 1], 0);
+    munmap(a, len);
+    munmap(b, len);
 }
