@@ -786,17 +786,20 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
         xy_evindex_key(id.s, id.n, s->key);
         s->content = xy__event_content_hash(ev);
         s->idx = (uint32_t)i;
-        s->pad = 0;
+        s->verdict = 0;
     }
     /* Then the ids, in the order of their keys: the event index's tables
      * and filters place a key by the top bits of its hi, so the lookups go
      * through them in ascending addresses instead of at random (at
      * population scale each random one is a cache miss and a page walk).
      * The verdicts do not depend on the order: nothing is staged yet. */
-    const xy_sid *sorted = sort_ids(g->sid, g->tmp, g->count, bad);
+    xy_sid *sorted = sort_ids(g->sid, g->tmp, g->count, bad);
     for (size_t p = 0; p < bad; p++) {
         if (p + 16 < bad) xy_evindex_prefetch(&db->evix, sorted[p + 16].key);
-        g->verdict[sorted[p].idx] = (unsigned char)verdict_of(db, sorted, p);
+        /* Kept in the sorted entry too, for the inserts below to read
+         * without a trip to the batch-order array. */
+        sorted[p].verdict = (uint32_t)verdict_of(db, sorted, p);
+        g->verdict[sorted[p].idx] = (unsigned char)sorted[p].verdict;
     }
     /* In the batch's order again: the first event that fails says why the
      * batch is refused; otherwise the new events get their ranks and
@@ -826,9 +829,14 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
      * reason, numbered in the batch's; a failed commit takes them out. */
     xy_evindex_expect(&db->evix, nrec);
     for (size_t p = 0; p < n; p++) {
-        if (p + 16 < n) xy_evindex_prefetch(&db->evix, sorted[p + 16].key);
+        if (p + 16 < n) {
+            /* The rank is read in the keys' order, at random in the batch:
+             * fetched ahead like the table's slot. */
+            xy_evindex_prefetch(&db->evix, sorted[p + 16].key);
+            XY_PREFETCH(&g->rank[sorted[p + 16].idx]);
+        }
         const xy_sid *s = &sorted[p];
-        if (g->verdict[s->idx] == V_NEW) xy__db_stage_event_at(db, s->key, s->content, db->nevents + g->rank[s->idx]);
+        if (s->verdict == V_NEW) xy__db_stage_event_at(db, s->key, s->content, db->nevents + g->rank[s->idx]);
     }
     int rc = xy__db_commit(db, batch, nrec);
     if (duplicates) *duplicates = rc ? 0 : dups;

@@ -18,12 +18,12 @@
 enum { R_CITIZEN = 1, R_CONTACT = 2, R_EVENT = 3, R_ADVANCE = 4, R_COMMIT = 5 };
 
 /* An event id of a batch the append path judges: its key, the event's
- * content hash, and the event's place in the batch. */
+ * content hash, its place in the batch and, once judged, its verdict. */
 typedef struct xy_sid {
     uint64_t key[2];        /* the key: hi, lo */
     uint64_t content;       /* xy__event_content_hash */
     uint32_t idx;           /* place in the batch */
-    uint32_t pad;
+    uint32_t verdict;       /* V_NEW, V_DUP or V_CONFLICT once judged */
 } xy_sid;
 
 /* The append path's scratch, kept from call to call (fresh memory costs
