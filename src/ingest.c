@@ -40,6 +40,9 @@ typedef struct loader {
     size_t width;            /* fields per row (the header's) */
     int kind;                /* XY_LOAD_* */
     xy_names_memo behaviours, agencies; /* names looked up lately */
+    char last_date[10];      /* the date field parsed last ... */
+    xy_day last_day;         /* ... and its day (rows of a file share dates) */
+    int has_last_date;
 } loader;
 
 static const char *const citizen_cols[] = {"id", "name", "city", "father", "mother", NULL};
@@ -238,16 +241,24 @@ static int contact_row(loader *l)
 
 /* --------------------------------------------------------------- events */
 
+/* The characters of an event id: A-Z a-z 0-9 . _ : - */
+static const unsigned char id_char[256] = {
+    ['-'] = 1, ['.'] = 1, [':'] = 1, ['_'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,
+    ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
+    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
 static int valid_event_id(xy_field f)
 {
     if (f.n < 1 || f.n > 64) return 0;
-    for (size_t i = 0; i < f.n; i++) {
-        char c = f.s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return 0;
-    }
-    return 1;
+    unsigned ok = 1;
+    for (size_t i = 0; i < f.n; i++) ok &= id_char[(unsigned char)f.s[i]];
+    return (int)ok;
 }
 
 /* Parses a non-negative decimal amount into micro-units. */
@@ -309,8 +320,15 @@ static int event_check(loader *l, prow *r)
     memset(ev, 0, sizeof *ev);
     if (!valid_event_id(idf))
         return fail(l, "event id '%.*s' must be 1-64 characters of A-Z a-z 0-9 . _ : -", (int)idf.n, idf.s);
-    if (xy_day_parse(datef.s, datef.n, &ev->date))
+    if (l->has_last_date && datef.n == 10 && memcmp(datef.s, l->last_date, 10) == 0) {
+        ev->date = l->last_day;
+    } else if (xy_day_parse(datef.s, datef.n, &ev->date)) {
         return fail(l, "date '%.*s' is not a valid YYYY-MM-DD date", (int)datef.n, datef.s);
+    } else {
+        memcpy(l->last_date, datef.s, 10); /* a valid date has 10 characters */
+        l->last_day = ev->date;
+        l->has_last_date = 1;
+    }
     int cy;
     if (registered_city(l, field(l, 2), "citizen", &ev->citizen, &cy)) return -1;
     const xy_city *city = &rules->cities[cy];
