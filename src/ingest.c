@@ -348,17 +348,30 @@ static int event_check(loader *l, prow *r)
     return 0;
 }
 
+enum { V_NEW, V_DUP, V_CONFLICT };
+
+/* The verdict on an event id with key and content against the events
+ * stored or staged: new, a duplicate (same content) or a conflict; *seq
+ * is the number of the one found. */
+static int stored_verdict(const xy_db *db, const uint64_t key[2], uint64_t content, uint64_t *seq)
+{
+    uint64_t had;
+    if (!xy__db_find_event(db, key, &had, seq)) return V_NEW;
+    return had == content ? V_DUP : V_CONFLICT;
+}
+
 /* Stages a checked event row unless its id is known: a duplicate if with
  * the same content, a bad row if not. */
 static int event_stage(loader *l, const prow *r, const char *id, size_t id_len)
 {
     xy_db *db = l->db;
-    uint64_t had, seq;
-    if (xy__db_find_event(db, r->key, &had, &seq)) {
-        if (had == r->content) {
-            l->res->duplicates++;
-            return 0;
-        }
+    uint64_t seq;
+    int v = stored_verdict(db, r->key, r->content, &seq);
+    if (v == V_DUP) {
+        l->res->duplicates++;
+        return 0;
+    }
+    if (v == V_CONFLICT) {
         if (seq != UINT64_MAX && seq >= db->nevents)
             return fail(l, "event id %.*s appears twice in this file with different content", (int)id_len, id);
         return fail(l, "event id %.*s was already loaded with different content", (int)id_len, id);
@@ -730,8 +743,6 @@ static xy_sid *sort_ids(xy_sid *a, xy_sid *tmp, size_t *count, size_t n)
     return a;
 }
 
-enum { V_NEW, V_DUP, V_CONFLICT };
-
 /* Makes room in db->stage for n events. */
 static void stage_reserve(xy_stage *g, size_t n)
 {
@@ -758,9 +769,8 @@ static int verdict_of(const xy_db *db, const xy_sid *sorted, size_t p)
     for (size_t q = p; q-- > 0 && sid_group(&sorted[q]) == sid_group(s);)
         if (sorted[q].key[0] == s->key[0] && sorted[q].key[1] == s->key[1]) first = &sorted[q];
     if (first) return first->content == s->content ? V_DUP : V_CONFLICT;
-    uint64_t had, seq;
-    if (!xy__db_find_event(db, s->key, &had, &seq)) return V_NEW;
-    return had == s->content ? V_DUP : V_CONFLICT;
+    uint64_t seq;
+    return stored_verdict(db, s->key, s->content, &seq);
 }
 
 int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *ids, size_t n,

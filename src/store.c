@@ -353,7 +353,6 @@ static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *
     return commit_after(data, len, off + 1) ? XY_ECORRUPT : XY_OK;
 }
 
-
 /* The association sink of an engine whose trail is being written. */
 static void trail_assoc(void *ctx, uint32_t c, xy_day t, int n)
 {
