@@ -90,10 +90,15 @@ void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t 
         }
         t->nhead = n;
     }
-    xy_trec r = {t->head[c], log_off, aux, day, 0};
-    r.check = rec_check(&r, kind);
+    if (t->mem.len + sizeof(xy_trec) + 1 > t->mem.cap) xy_buf_grow(&t->mem, t->mem.len + sizeof(xy_trec));
+    xy_trec *r = (xy_trec *)(void *)(t->mem.data + t->mem.len);
+    *r = (xy_trec){t->head[c], log_off, aux, day, (uint32_t)kind << 28};
+    /* Only records bound for the file need a check: a reader's stay in
+     * its own memory (see xy_trail_read). */
+    if (t->writable) r->check = rec_check(r, kind);
     t->head[c] = t->disk_len + t->mem.len;
-    xy_buf_append(&t->mem, &r, sizeof r);
+    t->mem.len += sizeof(xy_trec);
+    t->mem.data[t->mem.len] = 0; /* an xy_buf's promise */
     /* A writer replaying a long log would otherwise hold every record in
      * memory until the end: gigabytes of fresh pages at population scale. */
     if (t->writable && t->mem.len >= XY_TRAIL_FLUSH) (void)xy_trail_flush(t);
@@ -133,6 +138,11 @@ int xy_trail_read(const xy_trail *t, uint64_t off, xy_trec *r)
     if (off >= t->disk_len) {
         if (off - t->disk_len + sizeof *r > t->mem.len) return 0;
         memcpy(r, t->mem.data + (off - t->disk_len), sizeof *r);
+        if (!t->writable) {
+            /* A reader's own record, never written out: no check made. */
+            int kind = (int)(r->check >> 28);
+            return kind >= TRAIL_REG && kind <= TRAIL_ASSOC && r->prev < off ? kind : 0;
+        }
     } else if (off + sizeof *r > t->disk_len || t->fd < 0 ||
                pread(t->fd, r, sizeof *r, (off_t)off) != (ssize_t)sizeof *r) {
         return 0;
