@@ -27,6 +27,8 @@ typedef struct xy_csv {
     char *scratch;          /* unescaped text of quoted fields */
     size_t scratch_len;     /* bytes used in scratch */
     size_t scratch_cap;     /* bytes allocated */
+    int general_only;       /* skip the fast path for records without
+                               quotes (tests compare the two paths) */
 } xy_csv;
 
 /* Starts reading buf[0..len); buf must outlive the reader. */

@@ -284,8 +284,8 @@ static int parse_amount(loader *l, xy_field f, int64_t *out)
         }
     }
     if (i != f.n || digits == 0) return fail(l, "amount '%.*s' is not a number", (int)f.n, f.s);
-    for (; fd < 6; fd++) frac *= 10;
-    *out = whole * XY_MICRO + frac;
+    static const int64_t scale[7] = {1000000, 100000, 10000, 1000, 100, 10, 1};
+    *out = whole * XY_MICRO + frac * scale[fd];
     return 0;
 }
 
@@ -502,8 +502,10 @@ static int read_chunk_row(loader *l, chunk *c, prow *r)
 static void check_chunk_row(loader *l, chunk *c, prow *r)
 {
     if (r->bad) return;
-    for (size_t i = 0; i < l->width; i++)
-        if (r->quoted >> i & 1) r->f[i].s = c->quoted.data + (uintptr_t)r->f[i].s;
+    for (unsigned q = r->quoted; q; q &= q - 1) {
+        int i = __builtin_ctz(q);
+        r->f[i].s = c->quoted.data + (uintptr_t)r->f[i].s;
+    }
     l->fields = r->f;
     l->nfields = l->width;
     l->line = r->line;
