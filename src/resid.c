@@ -4,6 +4,10 @@
 #include "date.h"
 #include "xinyong.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define BIRTH_OFFSET 65536 /* packed birth = day + offset, so it is >= 0 */
 
 static const int weights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
@@ -23,16 +27,33 @@ int xy_resid_parse(const char *s, size_t n, xy_resid *out, const char **why)
         reason = "must have 18 characters";
         goto bad;
     }
-    /* One pass over the first 17 characters: their digit values, whether
-     * all are digits, and the check sum (every events row parses an ID, so
-     * this is a hot path of a load). */
-    unsigned d[17], nondigit = 0, sum = 0;
-#pragma GCC unroll 17
-    for (int i = 0; i < 17; i++) {
-        d[i] = (unsigned)(unsigned char)s[i] - '0'; /* wraps above 9 for what is not a digit */
-        nondigit |= d[i] > 9;
-        sum += d[i] * (unsigned)weights[i];
+    /* The first 17 characters: their digit values, whether all are
+     * digits, and the check sum (every events row parses an ID, so this is
+     * a hot path of a load). */
+#define D(i) ((unsigned)(unsigned char)s[i] - '0') /* wraps above 9 for what is not a digit */
+    unsigned nondigit = D(16) > 9, sum;
+#ifdef __SSE2__
+    /* The first 16 at once: digits where max(value, 9) is 9, and the sum
+     * of the weighted values in two multiply-adds of eight 16-bit lanes
+     * (a sum that only counts once all are digits, checked first). */
+    {
+        const __m128i z = _mm_setzero_si128(), nine = _mm_set1_epi8(9);
+        const __m128i w_lo = _mm_setr_epi16(7, 9, 10, 5, 8, 4, 2, 1), w_hi = _mm_setr_epi16(6, 3, 7, 9, 10, 5, 8, 4);
+        __m128i v = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)s), _mm_set1_epi8('0'));
+        nondigit |= _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(v, nine), nine)) != 0xffff;
+        __m128i t = _mm_add_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(v, z), w_lo),
+                                  _mm_madd_epi16(_mm_unpackhi_epi8(v, z), w_hi));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+        sum = (unsigned)_mm_cvtsi128_si32(t) + D(16) * (unsigned)weights[16];
     }
+#else
+    sum = 0;
+    for (int i = 0; i < 17; i++) {
+        nondigit |= D(i) > 9;
+        sum += D(i) * (unsigned)weights[i];
+    }
+#endif
     if (nondigit) {
         reason = "has a non-digit among its first 17 characters";
         goto bad;
@@ -42,9 +63,9 @@ int xy_resid_parse(const char *s, size_t n, xy_resid *out, const char **why)
         reason = "has an invalid check character";
         goto bad;
     }
-    int y = (int)(d[6] * 1000 + d[7] * 100 + d[8] * 10 + d[9]);
-    int m = (int)(d[10] * 10 + d[11]);
-    int dd = (int)(d[12] * 10 + d[13]);
+    int y = (int)(D(6) * 1000 + D(7) * 100 + D(8) * 10 + D(9));
+    int m = (int)(D(10) * 10 + D(11));
+    int dd = (int)(D(12) * 10 + D(13));
     if (y < 1800 || y > 2199 || m < 1 || m > 12 || dd < 1 || dd > xy__days_in_month(y, m)) {
         reason = "has a birth date that does not exist";
         goto bad;
@@ -53,8 +74,9 @@ int xy_resid_parse(const char *s, size_t n, xy_resid *out, const char **why)
         reason = "has a wrong check character";
         goto bad;
     }
-    uint64_t region = (uint64_t)(d[0] * 100000 + d[1] * 10000 + d[2] * 1000 + d[3] * 100 + d[4] * 10 + d[5]);
-    uint64_t seq = (uint64_t)(d[14] * 100 + d[15] * 10 + d[16]);
+    uint64_t region = (uint64_t)(D(0) * 100000 + D(1) * 10000 + D(2) * 1000 + D(3) * 100 + D(4) * 10 + D(5));
+    uint64_t seq = (uint64_t)(D(14) * 100 + D(15) * 10 + D(16));
+#undef D
     uint64_t birth = (uint64_t)(xy__day_from_civil(y, m, dd) + BIRTH_OFFSET);
     *out = region << 28 | birth << 10 | seq;
     return XY_OK;

@@ -58,3 +58,21 @@ TEST(resid_check_character_every_remainder)
         ASSERT_EQ(accepted, 1);
     }
 }
+
+/* A character that is not a digit, in any of the first 17 places and
+ * whatever its byte (just below and above the digits, a letter, a byte
+ * above 127, NUL), is reported as such, not as a date or check-character
+ * problem. */
+TEST(resid_non_digit_in_every_place)
+{
+    const char bad[] = {'/', ':', ' ', 'A', 'x', (char)0xb0, (char)0xff, 0};
+    for (int i = 0; i < 17; i++)
+        for (size_t k = 0; k < sizeof bad; k++) {
+            char s[19] = "371082197503141552";
+            s[i] = bad[k];
+            xy_resid id;
+            const char *why = NULL;
+            ASSERT_EQ(xy_resid_parse(s, 18, &id, &why), XY_EINPUT);
+            ASSERT_STR(why, "has a non-digit among its first 17 characters");
+        }
+}
