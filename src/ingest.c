@@ -513,7 +513,7 @@ static void check_chunk_row(loader *l, chunk *c, prow *r)
     l->known_id = r->cid;
     r->bad = event_check(l, r) != 0;
     if (r->bad) keep_text(c, r, l->why.data, l->why.len);
-    else keep_text(c, r, r->f[0].s, r->f[0].n);
+    else keep_text(c, r, r->f[l->col[0]].s, r->f[l->col[0]].n); /* the id, wherever its column is */
 }
 
 static void *parse_events(void *arg)

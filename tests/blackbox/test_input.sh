@@ -253,6 +253,17 @@ csv "$T/con2.csv" "a,b" "$S1,$R1"
 run load contacts "$T/con2.csv"
 expect_out "contacts are undirected: b,a is a duplicate of a,b" "1 duplicates"
 
+# Columns in another order (the id not first): the id is still the event's id, in explanations
+# and for duplicates.
+csv "$T/order.csv" "date,behaviour,citizen,id,agency" "2024-01-12,volunteering,$R2,ord-1,neighbourhood_office"
+run load events "$T/order.csv"
+expect_out "columns reordered: applied" "1 rows, 1 applied, 0 duplicates, 0 rejected"
+run explain "$R2" --json
+expect_eq "columns reordered: the id column is the event's id" \
+    "$(jget '[.contributions[] | select(.event == "ord-1")] | length')" 1
+run load events "$T/order.csv"
+expect_out "columns reordered: re-sent: a duplicate" "1 rows, 0 applied, 1 duplicates, 0 rejected"
+
 # ---- contacts --------------------------------------------------------------------------------
 csv "$T/con3.csv" "a,b" "$R1,$R2" "$R1,$UNREG"
 run load contacts "$T/con3.csv"
