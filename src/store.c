@@ -150,13 +150,9 @@ void xy__db_stage_event(xy_db *db, const uint64_t key[2], uint64_t content)
 void xy__db_stage_event_at(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq)
 {
     xy_evindex_put(&db->evix, key, content, seq);
-    if (2 * db->nstaged + 2 > db->cap_staged) {
-        /* Rewritten by every load, also while a snapshot's child runs. */
-        size_t cap = db->cap_staged ? 2 * db->cap_staged : 4096;
-        db->staged_key = xy_private_realloc(db->staged_key, db->cap_staged * sizeof *db->staged_key,
-                                            cap * sizeof *db->staged_key);
-        db->cap_staged = cap;
-    }
+    /* Rewritten by every load, also while a snapshot's child runs. */
+    if (2 * db->nstaged + 2 > db->cap_staged)
+        xy_private_grow((void **)&db->staged_key, &db->cap_staged, 2 * db->nstaged + 2, sizeof *db->staged_key);
     db->staged_key[2 * db->nstaged] = key[0];
     db->staged_key[2 * db->nstaged + 1] = key[1];
     db->nstaged++;

@@ -90,15 +90,12 @@ void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t 
         }
         t->nhead = n;
     }
-    if (t->mem.len + sizeof(xy_trec) + 1 > t->mem.cap) xy_buf_grow(&t->mem, t->mem.len + sizeof(xy_trec));
-    xy_trec *r = (xy_trec *)(void *)(t->mem.data + t->mem.len);
-    *r = (xy_trec){t->head[c], log_off, aux, day, (uint32_t)kind << 28};
+    xy_trec r = {t->head[c], log_off, aux, day, (uint32_t)kind << 28};
     /* Only records bound for the file need a check: a reader's stay in
      * its own memory (see xy_trail_read). */
-    if (t->writable) r->check = rec_check(r, kind);
+    if (t->writable) r.check = rec_check(&r, kind);
     t->head[c] = t->disk_len + t->mem.len;
-    t->mem.len += sizeof(xy_trec);
-    t->mem.data[t->mem.len] = 0; /* an xy_buf's promise */
+    xy_buf_append(&t->mem, &r, sizeof r);
     /* A writer replaying a long log would otherwise hold every record in
      * memory until the end: gigabytes of fresh pages at population scale. */
     if (t->writable && t->mem.len >= XY_TRAIL_FLUSH) (void)xy_trail_flush(t);

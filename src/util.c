@@ -158,6 +158,15 @@ void xy_private_free(void *p, size_t size)
     if (p) xy_big_free(p, size < BIG_MIN ? BIG_MIN : size);
 }
 
+void xy_private_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    size_t c = *cap ? *cap : 8;
+    while (c < need) c *= 2;
+    if (c == *cap) return;
+    *p = xy_private_realloc(*p, *cap * elem, c * elem);
+    *cap = c;
+}
+
 void xy_fork_copy_free(xy_fork_copy *c)
 {
     xy_big_free(c->p, c->size);
@@ -439,22 +448,8 @@ void xy_buf_private(xy_buf *b)
 void xy_buf_grow(xy_buf *b, size_t need)
 {
     if (need + 1 <= b->cap) return;
-    if (!b->priv) {
-        xy_grow((void **)&b->data, &b->cap, need + 1, 1);
-        return;
-    }
-    size_t c = b->cap ? b->cap : 4096;
-    while (c < need + 1) c *= 2;
-    b->data = xy_private_realloc(b->data, b->cap, c);
-    b->cap = c;
-}
-
-void xy_buf_append(xy_buf *b, const void *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) xy_buf_grow(b, b->len + n);
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = 0;
+    if (b->priv) xy_private_grow((void **)&b->data, &b->cap, need + 1, 1);
+    else xy_grow((void **)&b->data, &b->cap, need + 1, 1);
 }
 
 void xy_buf_printf(xy_buf *b, const char *fmt, ...)

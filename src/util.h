@@ -69,6 +69,8 @@ void xy_populate_beside(void *const *p, const size_t *n, int k, void (*fn)(void 
  * only grow, memory comes back zeroed); free with xy_private_free. */
 void *xy_private_realloc(void *p, size_t old_size, size_t new_size);
 void xy_private_free(void *p, size_t size);
+/* xy_grow for xy_private_realloc memory. */
+void xy_private_grow(void **p, size_t *cap, size_t need, size_t elem);
 
 /* Always-on invariant check for state whose breach would corrupt data. */
 #define xy_panic(...) xy__panic(__FILE__, __LINE__, __VA_ARGS__)
@@ -219,7 +221,15 @@ typedef struct xy_buf {
 void xy_buf_private(xy_buf *b);
 /* Makes room for need bytes in all (and the NUL after them). */
 void xy_buf_grow(xy_buf *b, size_t need);
-void xy_buf_append(xy_buf *b, const void *p, size_t n);
+/* Appends n bytes of p. Inline: a fixed-size record (a trail record, a
+ * field) is then a few stores rather than a call to memcpy. */
+static inline void xy_buf_append(xy_buf *b, const void *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) xy_buf_grow(b, b->len + n);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
 void xy_buf_printf(xy_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void xy_buf_free(xy_buf *b);
