@@ -42,7 +42,7 @@ child=$(awk -F, '$4=="371082197503141552" || $5=="371082197503141552" {print $1;
 
 step "A whitelisted citizen at the hospital" "check 371082198211300843 hospital_queue"
 $XY --data $D check 371082198211300843 hospital_queue || true
-step "A file with bad rows is refused whole, naming file and line" "load events examples/bad_events.csv"
+step "A file with bad rows is refused whole, naming file, line and column" "load events examples/bad_events.csv"
 $XY --data $D load events examples/bad_events.csv || echo "(exit $?: nothing of the file was applied)"
 
 step "... or, with --rejects, the good rows go in and the bad ones are kept" \

@@ -162,6 +162,7 @@ int xy_csv_next(xy_csv *c, const char **why)
                 const char *q = memchr(p, '"', (size_t)(c->end - p));
                 if (!q) {
                     c->rec_len = (size_t)(c->end - c->rec);
+                    c->bad = c->p;
                     *why = "unterminated quoted field";
                     c->p = c->end;
                     return -1;
@@ -180,7 +181,7 @@ int xy_csv_next(xy_csv *c, const char **why)
             add_field(c, NULL, c->scratch_len - off, off);
             if (p < c->end && *p == '\r' && (p + 1 == c->end || p[1] == '\n')) p++;
             if (p < c->end && *p != ',' && *p != '\n') {
-                c->p = p;
+                c->p = c->bad = p;
                 const char *nl = memchr(p, '\n', (size_t)(c->end - p));
                 c->rec_len = (size_t)((nl ? nl : c->end) - c->rec);
                 if (c->rec_len && c->rec[c->rec_len - 1] == '\r') c->rec_len--;
@@ -192,7 +193,7 @@ int xy_csv_next(xy_csv *c, const char **why)
             const char *q = scan_special(p, c->end);
             while (q < c->end && *q != ',' && *q != '\n') {
                 if (*q == '"') {
-                    c->p = q;
+                    c->p = c->bad = q;
                     const char *nl = memchr(q, '\n', (size_t)(c->end - q));
                     c->rec_len = (size_t)((nl ? nl : c->end) - c->rec);
                     if (c->rec_len && c->rec[c->rec_len - 1] == '\r') c->rec_len--;
@@ -226,4 +227,33 @@ int xy_csv_next(xy_csv *c, const char **why)
         if (c->offs[i] != SIZE_MAX)
             c->fields[i].s = c->scratch ? c->scratch + c->offs[i] : "";
     return 1;
+}
+
+size_t xy_csv_field_offset(const char *rec, size_t len, size_t field)
+{
+    size_t i = 0;
+    for (size_t f = 0; f < field; f++) {
+        /* Past field f: a quoted part ends at a quote that is not doubled,
+         * and the field at the next comma outside quotes. */
+        int quoted = 0;
+        for (; i < len; i++) {
+            if (rec[i] == '"') quoted = !quoted;
+            else if (rec[i] == ',' && !quoted) break;
+        }
+        if (i >= len) return len;
+        i++;
+    }
+    return i;
+}
+
+void xy_csv_position(const char *rec, size_t off, uint64_t *line, uint64_t *col)
+{
+    size_t start = 0;
+    *line = 0;
+    for (size_t i = 0; i < off; i++)
+        if (rec[i] == '\n') {
+            (*line)++;
+            start = i + 1;
+        }
+    *col = (uint64_t)xy_utf8_cols(rec + start, rec + off) + 1;
 }

@@ -33,6 +33,9 @@ typedef struct loader {
     xy_map staged;           /* per kind: keys staged by this file */
     xy_buf why;              /* the current row's reason */
     uint64_t line;           /* the current row's first line, for messages */
+    const char *rec;         /* its raw text, for the column of a message */
+    size_t rec_len;
+    const char *const *names; /* the column names per field kind */
     const xy_field *fields;  /* the current row's fields */
     size_t nfields;          /* their number */
     const char *known_s;     /* a field already parsed as a resident ID, or NULL */
@@ -53,18 +56,54 @@ static const char *const event_cols[] = {"id", "date", "citizen", "behaviour", "
                                          "amount", "counterpart", NULL};
 static const int event_required[] = {1, 1, 1, 1, 1, 0, 0};
 
-static int fail(loader *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends where byte off of the record rec, whose first line is line,
+ * lies: " (column C)", or " (line L, column C)" past a line break inside
+ * a quoted field. */
+static void put_position(xy_buf *b, const char *rec, size_t off, uint64_t line)
+{
+    uint64_t down, col;
+    xy_csv_position(rec, off, &down, &col);
+    if (down) xy_buf_printf(b, " (line %llu, column %llu)", (unsigned long long)(line + down), (unsigned long long)col);
+    else xy_buf_printf(b, " (column %llu)", (unsigned long long)col);
+}
 
-/* Records why the current row is bad; always returns -1. */
-static int fail(loader *l, const char *fmt, ...)
+/* Records why the current row is bad as FILE:LINE: reason, followed by
+ * the position of byte off of the row (SIZE_MAX: none); returns -1. */
+static int vfail(loader *l, size_t off, const char *fmt, va_list ap)
 {
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     l->why.len = 0;
     xy_buf_printf(&l->why, "%s:%llu: %s", l->path, (unsigned long long)l->line, msg);
+    if (off != SIZE_MAX && l->rec) put_position(&l->why, l->rec, off, l->line);
+    return -1;
+}
+
+enum { NO_COL = -1 };
+
+static int fail(loader *l, int k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_at(loader *l, size_t off, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Records why the current row is bad, naming the column of its field of
+ * kind k (NO_COL, or a column the file lacks: none); returns -1. */
+static int fail(loader *l, int k, const char *fmt, ...)
+{
+    size_t off = SIZE_MAX;
+    if (k != NO_COL && l->col[k] >= 0 && l->rec) off = xy_csv_field_offset(l->rec, l->rec_len, (size_t)l->col[k]);
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(l, off, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* The same at byte off of the row. */
+static int fail_at(loader *l, size_t off, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(l, off, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -84,8 +123,11 @@ static int read_header(loader *l, const char *const *names, const int *required)
         return -1;
     }
     if (rc < 0) {
-        xy__diagf(l->diag, l->ctx, "%s:%llu: malformed header: %s", l->path,
-                  (unsigned long long)l->csv.line, why);
+        xy_buf m = {0};
+        xy_buf_printf(&m, "%s:%llu: malformed header: %s", l->path, (unsigned long long)l->csv.line, why);
+        put_position(&m, l->csv.rec, (size_t)(l->csv.bad - l->csv.rec), l->csv.line);
+        xy__diagf(l->diag, l->ctx, "%s", m.data);
+        xy_buf_free(&m);
         return -1;
     }
     for (int k = 0; k < COL_MAX; k++) l->col[k] = -1;
@@ -94,13 +136,17 @@ static int read_header(loader *l, const char *const *names, const int *required)
         xy_field f = l->csv.fields[i];
         int k = 0;
         while (names[k] && !(strlen(names[k]) == f.n && memcmp(names[k], f.s, f.n) == 0)) k++;
-        if (!names[k]) {
-            xy__diagf(l->diag, l->ctx, "%s:%llu: unknown column '%.*s'", l->path,
-                      (unsigned long long)l->csv.line, (int)f.n, f.s);
-            bad = 1;
-        } else if (l->col[k] >= 0) {
-            xy__diagf(l->diag, l->ctx, "%s:%llu: column '%s' appears twice", l->path,
-                      (unsigned long long)l->csv.line, names[k]);
+        if (!names[k] || l->col[k] >= 0) {
+            xy_buf m = {0};
+            if (!names[k])
+                xy_buf_printf(&m, "%s:%llu: unknown column '%.*s'", l->path, (unsigned long long)l->csv.line,
+                              (int)f.n, f.s);
+            else
+                xy_buf_printf(&m, "%s:%llu: column '%s' appears twice", l->path, (unsigned long long)l->csv.line,
+                              names[k]);
+            put_position(&m, l->csv.rec, xy_csv_field_offset(l->csv.rec, l->csv.rec_len, i), l->csv.line);
+            xy__diagf(l->diag, l->ctx, "%s", m.data);
+            xy_buf_free(&m);
             bad = 1;
         } else {
             l->col[k] = (int)i;
@@ -119,30 +165,34 @@ static int read_header(loader *l, const char *const *names, const int *required)
     return bad ? -1 : 0;
 }
 
-/* Parses a resident ID field; `what` names it in messages. */
-static int parse_id(loader *l, xy_field f, const char *what, xy_resid *out)
+/* Parses the resident ID in the field of kind k; messages name it by its
+ * column. */
+static int parse_id(loader *l, int k, xy_resid *out)
 {
-    const char *why;
+    const char *why, *what = l->names[k];
+    xy_field f = field(l, k);
     if (f.n && f.s == l->known_s) {
         *out = l->known_id;
         return 0;
     }
-    if (f.n == 0) return fail(l, "%s is empty", what);
+    if (f.n == 0) return fail(l, k, "%s is empty", what);
     if (xy_resid_parse(f.s, f.n, out, &why))
-        return fail(l, "%s '%.*s' is not a valid resident ID: it %s", what, (int)f.n, f.s, why);
+        return fail(l, k, "%s '%.*s' is not a valid resident ID: it %s", what, (int)f.n, f.s, why);
     return 0;
 }
 
-/* A registered citizen: in the state, or staged earlier in this file. */
-static int registered_city(loader *l, xy_field f, const char *what, uint32_t *index, int *city)
+/* The registered citizen in the field of kind k: in the state, or staged
+ * earlier in this file. */
+static int registered_city(loader *l, int k, uint32_t *index, int *city)
 {
     xy_resid id;
     int cy = -1;
-    if (parse_id(l, f, what, &id)) return -1;
+    if (parse_id(l, k, &id)) return -1;
     uint32_t i = xy__engine_find_city(l->db->engine, id, &cy);
     if (i == XY_NONE) {
         const uint64_t *v = l->kind == XY_LOAD_CITIZENS ? xy_map_get(&l->staged, id) : NULL;
-        if (!v) return fail(l, "%s %.*s is not registered", what, (int)f.n, f.s);
+        xy_field f = field(l, k);
+        if (!v) return fail(l, k, "%s %.*s is not registered", l->names[k], (int)f.n, f.s);
         i = (uint32_t)*v;
     }
     *index = i;
@@ -150,19 +200,19 @@ static int registered_city(loader *l, xy_field f, const char *what, uint32_t *in
     return 0;
 }
 
-static int registered(loader *l, xy_field f, const char *what, uint32_t *index)
+static int registered(loader *l, int k, uint32_t *index)
 {
-    return registered_city(l, f, what, index, NULL);
+    return registered_city(l, k, index, NULL);
 }
 
-static int optional_parent(loader *l, xy_field f, const char *what, xy_resid self, uint32_t *index)
+static int optional_parent(loader *l, int k, xy_resid self, uint32_t *index)
 {
     *index = XY_NONE;
-    if (f.n == 0) return 0;
+    if (field(l, k).n == 0) return 0;
     xy_resid id;
-    if (parse_id(l, f, what, &id)) return -1;
-    if (id == self) return fail(l, "%s is the citizen itself", what);
-    return registered(l, f, what, index);
+    if (parse_id(l, k, &id)) return -1;
+    if (id == self) return fail(l, k, "%s is the citizen itself", l->names[k]);
+    return registered(l, k, index);
 }
 
 /* ------------------------------------------------------------- citizens */
@@ -173,28 +223,28 @@ static int citizen_row(loader *l)
     const xy_rules *r = l->db->rules;
     xy_resid id;
     uint32_t father, mother;
-    if (parse_id(l, field(l, 0), "id", &id)) return -1;
+    if (parse_id(l, 0, &id)) return -1;
     xy_field name = field(l, 1), cityf = field(l, 2);
-    if (name.n == 0) return fail(l, "name is empty");
-    if (name.n > 1000) return fail(l, "name is longer than 1000 bytes");
+    if (name.n == 0) return fail(l, 1, "name is empty");
+    if (name.n > 1000) return fail(l, 1, "name is longer than 1000 bytes");
     for (size_t i = 0; i < name.n; i++)
-        if ((unsigned char)name.s[i] < 0x20) return fail(l, "name contains a control character");
+        if ((unsigned char)name.s[i] < 0x20) return fail(l, 1, "name contains a control character");
     int city;
     if (cityf.n == 0) {
         city = xy__rules_city_of_region(r, xy_resid_region(id));
         if (city < 0)
-            return fail(l, "city is empty and no city's region matches division code %06u",
+            return fail(l, 2, "city is empty and no city's region matches division code %06u",
                         xy_resid_region(id));
     } else {
         char buf[128];
-        if (cityf.n >= sizeof buf) return fail(l, "unknown city '%.*s'", (int)cityf.n, cityf.s);
+        if (cityf.n >= sizeof buf) return fail(l, 2, "unknown city '%.*s'", (int)cityf.n, cityf.s);
         memcpy(buf, cityf.s, cityf.n);
         buf[cityf.n] = 0;
         city = xy_rules_city_find(r, buf);
-        if (city < 0) return fail(l, "unknown city '%s'", buf);
+        if (city < 0) return fail(l, 2, "unknown city '%s'", buf);
     }
-    if (optional_parent(l, field(l, 3), "father", id, &father)) return -1;
-    if (optional_parent(l, field(l, 4), "mother", id, &mother)) return -1;
+    if (optional_parent(l, 3, id, &father)) return -1;
+    if (optional_parent(l, 4, id, &mother)) return -1;
     uint32_t have = xy_engine_find(e, id);
     if (have != XY_NONE) {
         if (e->st[have].city == city && e->father[have] == father && e->mother[have] == mother &&
@@ -202,12 +252,12 @@ static int citizen_row(loader *l)
             l->res->duplicates++;
             return 0;
         }
-        return fail(l, "citizen %.*s is already registered with different data",
+        return fail(l, 0, "citizen %.*s is already registered with different data",
                     (int)field(l, 0).n, field(l, 0).s);
     }
     int is_new;
     uint64_t *slot = xy_map_put(&l->staged, id, &is_new);
-    if (!is_new) return fail(l, "citizen %.*s appears twice in this file", (int)field(l, 0).n, field(l, 0).s);
+    if (!is_new) return fail(l, 0, "citizen %.*s appears twice in this file", (int)field(l, 0).n, field(l, 0).s);
     *slot = e->n + l->nrecords;
     xy__rec_citizen(l->batch, id, city, father, mother, name.s, name.n);
     l->nrecords++;
@@ -220,8 +270,8 @@ static int citizen_row(loader *l)
 static int contact_row(loader *l)
 {
     uint32_t a, b;
-    if (registered(l, field(l, 0), "a", &a) || registered(l, field(l, 1), "b", &b)) return -1;
-    if (a == b) return fail(l, "a citizen cannot be its own contact");
+    if (registered(l, 0, &a) || registered(l, 1, &b)) return -1;
+    if (a == b) return fail(l, 1, "a citizen cannot be its own contact");
     uint64_t key = a < b ? (uint64_t)a << 32 | b : (uint64_t)b << 32 | a;
     int is_new;
     if (xy_map_get(&l->db->engine->edge_set, key)) {
@@ -261,29 +311,31 @@ static int valid_event_id(xy_field f)
     return (int)ok;
 }
 
-/* Parses a non-negative decimal amount into micro-units. */
-static int parse_amount(loader *l, xy_field f, int64_t *out)
+/* Parses the non-negative decimal amount in the field of kind k into
+ * micro-units. */
+static int parse_amount(loader *l, int k, int64_t *out)
 {
+    xy_field f = field(l, k);
     *out = -1;
     if (f.n == 0) return 0;
-    if (f.s[0] == '-') return fail(l, "amount '%.*s' is negative", (int)f.n, f.s);
+    if (f.s[0] == '-') return fail(l, k, "amount '%.*s' is negative", (int)f.n, f.s);
     int64_t whole = 0, frac = 0;
     int fd = 0;
     size_t i = 0;
     if (f.s[0] == '+') i++;
     int digits = 0;
     for (; i < f.n && f.s[i] >= '0' && f.s[i] <= '9'; i++, digits++) {
-        if (whole > 1000000000000LL) return fail(l, "amount '%.*s' is too large", (int)f.n, f.s);
+        if (whole > 1000000000000LL) return fail(l, k, "amount '%.*s' is too large", (int)f.n, f.s);
         whole = whole * 10 + (f.s[i] - '0');
     }
     if (i < f.n && f.s[i] == '.') {
         for (i++; i < f.n && f.s[i] >= '0' && f.s[i] <= '9'; i++, fd++) {
-            if (fd >= 6) return fail(l, "amount '%.*s' has more than 6 decimals", (int)f.n, f.s);
+            if (fd >= 6) return fail(l, k, "amount '%.*s' has more than 6 decimals", (int)f.n, f.s);
             frac = frac * 10 + (f.s[i] - '0');
             digits++;
         }
     }
-    if (i != f.n || digits == 0) return fail(l, "amount '%.*s' is not a number", (int)f.n, f.s);
+    if (i != f.n || digits == 0) return fail(l, k, "amount '%.*s' is not a number", (int)f.n, f.s);
     static const int64_t scale[7] = {1000000, 100000, 10000, 1000, 100, 10, 1};
     *out = whole * XY_MICRO + frac * scale[fd];
     return 0;
@@ -319,30 +371,30 @@ static int event_check(loader *l, prow *r)
     xy_event *ev = &r->ev;
     memset(ev, 0, sizeof *ev);
     if (!valid_event_id(idf))
-        return fail(l, "event id '%.*s' must be 1-64 characters of A-Z a-z 0-9 . _ : -", (int)idf.n, idf.s);
+        return fail(l, 0, "event id '%.*s' must be 1-64 characters of A-Z a-z 0-9 . _ : -", (int)idf.n, idf.s);
     if (l->has_last_date && datef.n == 10 && memcmp(datef.s, l->last_date, 10) == 0) {
         ev->date = l->last_day;
     } else if (xy_day_parse(datef.s, datef.n, &ev->date)) {
-        return fail(l, "date '%.*s' is not a valid YYYY-MM-DD date", (int)datef.n, datef.s);
+        return fail(l, 1, "date '%.*s' is not a valid YYYY-MM-DD date", (int)datef.n, datef.s);
     } else {
         memcpy(l->last_date, datef.s, 10); /* a valid date has 10 characters */
         l->last_day = ev->date;
         l->has_last_date = 1;
     }
     int cy;
-    if (registered_city(l, field(l, 2), "citizen", &ev->citizen, &cy)) return -1;
+    if (registered_city(l, 2, &ev->citizen, &cy)) return -1;
     const xy_city *city = &rules->cities[cy];
     ev->behaviour = xy_names_find_memo(&rules->behaviour_names, &l->behaviours, bf.s, bf.n);
     if (ev->behaviour < 0 || !xy__city_behaviour(rules, city, ev->behaviour))
-        return fail(l, "behaviour '%.*s' is not defined in city %s", (int)bf.n, bf.s, city->id);
+        return fail(l, 3, "behaviour '%.*s' is not defined in city %s", (int)bf.n, bf.s, city->id);
     ev->agency = xy_names_find_memo(&rules->agency_names, &l->agencies, af.s, af.n);
-    if (ev->agency < 0) return fail(l, "unknown agency '%.*s'", (int)af.n, af.s);
+    if (ev->agency < 0) return fail(l, 4, "unknown agency '%.*s'", (int)af.n, af.s);
     if (xy_rules_may_report(rules, cy, ev->agency, ev->behaviour))
-        return fail(l, "agency '%.*s' may not report '%.*s' in city %s", (int)af.n, af.s, (int)bf.n,
+        return fail(l, 4, "agency '%.*s' may not report '%.*s' in city %s", (int)af.n, af.s, (int)bf.n,
                     bf.s, city->id);
-    if (parse_amount(l, field(l, 5), &ev->amount)) return -1;
+    if (parse_amount(l, 5, &ev->amount)) return -1;
     ev->counterpart = XY_NONE;
-    if (cpf.n && registered(l, cpf, "counterpart", &ev->counterpart)) return -1;
+    if (cpf.n && registered(l, 6, &ev->counterpart)) return -1;
     r->content = xy__event_content_hash(ev);
     xy_evindex_key(idf.s, idf.n, r->key);
     return 0;
@@ -373,8 +425,8 @@ static int event_stage(loader *l, const prow *r, const char *id, size_t id_len)
     }
     if (v == V_CONFLICT) {
         if (seq != UINT64_MAX && seq >= db->nevents)
-            return fail(l, "event id %.*s appears twice in this file with different content", (int)id_len, id);
-        return fail(l, "event id %.*s was already loaded with different content", (int)id_len, id);
+            return fail(l, 0, "event id %.*s appears twice in this file with different content", (int)id_len, id);
+        return fail(l, 0, "event id %.*s was already loaded with different content", (int)id_len, id);
     }
     xy__db_stage_event(db, r->key, r->content);
     xy__rec_event(l->batch, &r->ev, id, id_len);
@@ -419,10 +471,15 @@ static int next_row(loader *l)
     int got = xy_csv_next(&l->csv, &why);
     if (got == 0) return 0;
     l->line = l->csv.line;
+    l->rec = l->csv.rec;
+    l->rec_len = l->csv.rec_len;
     l->fields = l->csv.fields;
     l->nfields = l->csv.nfields;
-    if (got < 0) return fail(l, "malformed CSV: %s", why);
-    if (l->csv.nfields != l->width) return fail(l, "expected %zu fields, found %zu", l->width, l->csv.nfields);
+    if (got < 0) return fail_at(l, (size_t)(l->csv.bad - l->rec), "malformed CSV: %s", why);
+    /* Too many fields: at the first extra one; too few: at the end. */
+    if (l->csv.nfields != l->width)
+        return fail_at(l, xy_csv_field_offset(l->rec, l->rec_len, l->width), "expected %zu fields, found %zu",
+                       l->width, l->csv.nfields);
     return 1;
 }
 
@@ -509,6 +566,8 @@ static void check_chunk_row(loader *l, chunk *c, prow *r)
     l->fields = r->f;
     l->nfields = l->width;
     l->line = r->line;
+    l->rec = r->rec;
+    l->rec_len = r->rec_len;
     l->known_s = r->has_cid ? r->f[l->col[2]].s : NULL;
     l->known_id = r->cid;
     r->bad = event_check(l, r) != 0;
@@ -596,6 +655,8 @@ static int load_events(loader *l)
             const char *text = c->text.data + r->text;
             l->res->rows++;
             l->line = r->line;
+            l->rec = r->rec;
+            l->rec_len = r->rec_len;
             if (r->bad) reject(l, r->rec, r->rec_len, text, r->text_len);
             else if (event_stage(l, r, text, r->text_len)) reject(l, r->rec, r->rec_len, l->why.data, l->why.len);
         }
@@ -656,6 +717,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
                              : kind == XY_LOAD_CONTACTS ? contact_cols : event_cols;
     const int *required = kind == XY_LOAD_CITIZENS ? citizen_required
                         : kind == XY_LOAD_CONTACTS ? contact_required : event_required;
+    l.names = names;
     if (read_header(&l, names, required)) {
         rc = XY_EINPUT;
         goto done;

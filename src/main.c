@@ -274,9 +274,10 @@ static const command commands[] = {
      "  citizens  id,name[,city][,father][,mother]\n"
      "  contacts  a,b\n"
      "  events    id,date,citizen,behaviour,agency[,amount][,counterpart]\n"
-     "The file is applied atomically: one bad row (reported as FILE:LINE: reason)\n"
-     "and nothing is applied, exit 1. With --rejects OUT the good rows are applied\n"
-     "and every bad row is written unchanged to OUT with its reason in a last column.\n"
+     "The file is applied atomically: one bad row (reported as FILE:LINE: reason,\n"
+     "the reason ending with the column at fault) and nothing is applied, exit 1.\n"
+     "With --rejects OUT the good rows are applied and every bad row is written\n"
+     "unchanged to OUT with its reason in a last column.\n"
      "Rows seen before with the same content are skipped and counted as duplicates.\n"
      "Accepted rows are on disk (fsync) before the command reports success."},
     {"advance", cmd_advance, "xinyong advance DATE",

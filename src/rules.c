@@ -62,14 +62,6 @@ static void report(diag *d, pos at, const char *fmt, ...)
     if (d->fn) d->fn(d->ctx, msg);
 }
 
-static int utf8_cols(const char *s, const char *e)
-{
-    int c = 0;
-    for (; s < e; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) c++;
-    return c;
-}
-
 /* Splits one line (modified in place: strings are unescaped) into tokens.
  * Returns the token count, or -1 after reporting a lexical error. */
 static int lex_line(diag *d, pos at, char *line, token *toks)
@@ -80,12 +72,12 @@ static int lex_line(diag *d, pos at, char *line, token *toks)
         while (*p == ' ' || *p == '\t' || *p == '\r') p++;
         if (*p == 0 || *p == '#') break;
         if (n == MAX_TOKENS) {
-            at.col = utf8_cols(line, p) + 1;
+            at.col = xy_utf8_cols(line, p) + 1;
             report(d, at, "too many tokens on one line");
             return -1;
         }
         token *t = &toks[n++];
-        t->col = utf8_cols(line, p) + 1;
+        t->col = xy_utf8_cols(line, p) + 1;
         if (*p == '"') {
             char *w = p + 1, *r = p + 1;
             t->type = TOK_STRING;
@@ -103,7 +95,7 @@ static int lex_line(diag *d, pos at, char *line, token *toks)
             t->n = (size_t)(w - t->s);
             p = r + 1;
             if (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '#') {
-                at.col = utf8_cols(line, p) + 1;
+                at.col = xy_utf8_cols(line, p) + 1;
                 report(d, at, "expected a space after the closing quote");
                 return -1;
             }
@@ -257,7 +249,7 @@ static pos tok_pos(line_ctx *l, int i)
 {
     pos p = l->at;
     if (i < l->n) p.col = l->t[i].col;
-    else if (l->n > 0) p.col = l->t[l->n - 1].col + utf8_cols(l->t[l->n - 1].s, l->t[l->n - 1].s + l->t[l->n - 1].n) + (l->t[l->n - 1].type == TOK_STRING ? 2 : 0);
+    else if (l->n > 0) p.col = l->t[l->n - 1].col + xy_utf8_cols(l->t[l->n - 1].s, l->t[l->n - 1].s + l->t[l->n - 1].n) + (l->t[l->n - 1].type == TOK_STRING ? 2 : 0);
     else p.col = 1;
     return p;
 }
@@ -710,7 +702,7 @@ static int d_consequence(line_ctx *l, int kind)
                 const char *comma = memchr(s, ',', (size_t)(e - s));
                 const char *stop = comma ? comma : e;
                 if (stop > s) {
-                    token g = {TOK_WORD, s, (size_t)(stop - s), t->col + utf8_cols(t->s, s)};
+                    token g = {TOK_WORD, s, (size_t)(stop - s), t->col + xy_utf8_cols(t->s, s)};
                     pos gat = l->at;
                     gat.col = g.col;
                     if (!is_ident(&g, 1)) {

@@ -19,6 +19,16 @@ void *xy_realloc(void *p, size_t n);
 char *xy_strndup(const char *s, size_t n);
 void xy_free(void *p);
 
+/* The characters of UTF-8 text [s, e): bytes that do not continue a
+ * sequence. Columns in messages count these, as an editor does. */
+static inline int xy_utf8_cols(const char *s, const char *e)
+{
+    int c = 0;
+    for (; s < e; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80) c++;
+    return c;
+}
+
 /* Large arrays (per-citizen state, big hash tables) live in their own
  * anonymous mappings with transparent huge pages requested: at population
  * scale the state is touched at random and 4 KiB pages would make nearly

@@ -36,7 +36,18 @@ unchanged() { # unchanged NAME: the state is the one of snapshot 0
 
 # GOODROW is a valid row that would change the state (and advance the clock) if applied.
 GOODROW="ok1,2024-02-01,$R2,heroic_act,neighbourhood_office,,"
-# bad_event NAME WANT BADROW: file = header, GOODROW (line 2), BADROW (line 3).
+# colof ROW K: the column (1-based, in characters) where field K of ROW, a row without
+# quotes, begins; K past the last field gives the column just after the row.
+colof() {
+    printf '%s\n' "$1" | awk -F, -v k="$2" '{ c = 1; for (i = 1; i < k; i++) c += length($i) + 1; print (k > NF ? length($0) + 1 : c) }'
+}
+# expect_at NAME FILE LINE COL: the message for FILE:LINE ends with "(column COL)".
+expect_at() {
+    if printf '%s\n' "$ERR" | grep -q "^$2:$3: .* (column $4)\$"; then ok "$1"
+    else bad "$1" "no '$2:$3: ... (column $4)' in: $ERR"; fi
+}
+# bad_event NAME WANT BADROW [AT]: file = header, GOODROW (line 2), BADROW (line 3); AT is
+# the number of the field at fault (its column is computed from BADROW) or =COLUMN.
 N=0
 bad_event() {
     N=$((N + 1))
@@ -46,6 +57,11 @@ bad_event() {
     expect_rc "$1: exit 1" 1
     expect_err "$1: message names FILE:LINE" "$f:3: "
     [ -n "$2" ] && expect_err "$1: message names the culprit" "$2"
+    case "${4:-}" in
+    "") ;;
+    =*) expect_at "$1: message names the column" "$f" 3 "${4#=}" ;;
+    *) expect_at "$1: message names the column" "$f" 3 "$(colof "$3" "$4")" ;;
+    esac
     unchanged "$1: nothing of the file applied"
 }
 # bad_file NAME WANT LINE CONTENT...: a whole file (with its own header).
@@ -62,47 +78,47 @@ bad_file() {
     unchanged "$name: nothing of the file applied"
 }
 
-bad_event "unknown citizen" "$UNREG" "b1,2024-02-02,$UNREG,volunteering,neighbourhood_office,,"
+bad_event "unknown citizen" "$UNREG" "b1,2024-02-02,$UNREG,volunteering,neighbourhood_office,," 3
 bad_event "behaviour not defined in the citizen's city (visiting_parents in shanghai)" visiting_parents \
-    "b2,2024-02-02,$S1,visiting_parents,neighbourhood_office,,"
+    "b2,2024-02-02,$S1,visiting_parents,neighbourhood_office,," 4
 bad_event "behaviour unknown everywhere" helping_neighbours \
-    "b3,2024-02-02,$R1,helping_neighbours,neighbourhood_office,,"
+    "b3,2024-02-02,$R1,helping_neighbours,neighbourhood_office,," 4
 bad_event "agency not allowed to report the behaviour" airline \
-    "b4,2024-02-02,$R1,blood_donation,airline,,"
+    "b4,2024-02-02,$R1,blood_donation,airline,," 5
 bad_event "unknown agency" ministry_of_truth \
-    "b5,2024-02-02,$R1,blood_donation,ministry_of_truth,,"
+    "b5,2024-02-02,$R1,blood_donation,ministry_of_truth,," 5
 bad_event "invalid ID: wrong check character" "$(badcheck "$R1")" \
-    "b6,2024-02-02,$(badcheck "$R1"),volunteering,neighbourhood_office,,"
+    "b6,2024-02-02,$(badcheck "$R1"),volunteering,neighbourhood_office,," 3
 NODATE=$(mkid 371082 19990230 001)
 bad_event "invalid ID: non-existent birth date" "$NODATE" \
-    "b7,2024-02-02,$NODATE,volunteering,neighbourhood_office,,"
+    "b7,2024-02-02,$NODATE,volunteering,neighbourhood_office,," 3
 NODIGIT=37108219800a01001X
 bad_event "invalid ID: non-digit" "$NODIGIT" \
-    "b8,2024-02-02,$NODIGIT,volunteering,neighbourhood_office,,"
+    "b8,2024-02-02,$NODIGIT,volunteering,neighbourhood_office,," 3
 bad_event "invalid ID: 17 characters" "37108219800101001" \
-    "b9,2024-02-02,37108219800101001,volunteering,neighbourhood_office,,"
-bad_event "invalid date 2023-02-30" 2023-02-30 "b10,2023-02-30,$R1,volunteering,neighbourhood_office,,"
-bad_event "invalid date 2023-13-01" 2023-13-01 "b11,2023-13-01,$R1,volunteering,neighbourhood_office,,"
-bad_event "invalid date 23-01-01" 23-01-01 "b12,23-01-01,$R1,volunteering,neighbourhood_office,,"
-bad_event "invalid date 2023-02-29 (not a leap year)" 2023-02-29 "b13,2023-02-29,$R1,volunteering,neighbourhood_office,,"
-bad_event "invalid date 2100-02-29 (century, not a leap year)" 2100-02-29 "b27,2100-02-29,$R1,volunteering,neighbourhood_office,,"
+    "b9,2024-02-02,37108219800101001,volunteering,neighbourhood_office,," 3
+bad_event "invalid date 2023-02-30" 2023-02-30 "b10,2023-02-30,$R1,volunteering,neighbourhood_office,," 2
+bad_event "invalid date 2023-13-01" 2023-13-01 "b11,2023-13-01,$R1,volunteering,neighbourhood_office,," 2
+bad_event "invalid date 23-01-01" 23-01-01 "b12,23-01-01,$R1,volunteering,neighbourhood_office,," 2
+bad_event "invalid date 2023-02-29 (not a leap year)" 2023-02-29 "b13,2023-02-29,$R1,volunteering,neighbourhood_office,," 2
+bad_event "invalid date 2100-02-29 (century, not a leap year)" 2100-02-29 "b27,2100-02-29,$R1,volunteering,neighbourhood_office,," 2
 NOLEAP=$(mkid 371082 19000229 001)
 bad_event "invalid ID: born 1900-02-29 (1900 is not a leap year)" "$NOLEAP" \
-    "b28,2024-02-02,$NOLEAP,volunteering,neighbourhood_office,,"
-bad_event "negative amount" -5000 "b14,2024-02-02,$G1,unrepaid_debt,bank,-5000,"
-bad_event "non-numeric amount" 12abc "b15,2024-02-02,$G1,unrepaid_debt,bank,12abc,"
-bad_event "malformed CSV: unterminated quote" "" "\"b16,2024-02-02,$R1,volunteering,neighbourhood_office,,"
-bad_event "malformed CSV: stray quote in an unquoted field" "" "b17,2024-02-02,$R1,volun\"teering,neighbourhood_office,,"
-bad_event "malformed CSV: text after a closing quote" "" "b18,2024-02-02,$R1,\"volunteering\"x,neighbourhood_office,,"
-bad_event "too few fields" "" "b19,2024-02-02,$R1,volunteering,neighbourhood_office"
-bad_event "too many fields" "" "b20,2024-02-02,$R1,volunteering,neighbourhood_office,,,extra"
-bad_event "event id with a forbidden character" "" "b 21,2024-02-02,$R1,volunteering,neighbourhood_office,,"
+    "b28,2024-02-02,$NOLEAP,volunteering,neighbourhood_office,," 3
+bad_event "negative amount" -5000 "b14,2024-02-02,$G1,unrepaid_debt,bank,-5000," 6
+bad_event "non-numeric amount" 12abc "b15,2024-02-02,$G1,unrepaid_debt,bank,12abc," 6
+bad_event "malformed CSV: unterminated quote" "" "\"b16,2024-02-02,$R1,volunteering,neighbourhood_office,," =1
+bad_event "malformed CSV: stray quote in an unquoted field" "" "b17,2024-02-02,$R1,volun\"teering,neighbourhood_office,," =40
+bad_event "malformed CSV: text after a closing quote" "" "b18,2024-02-02,$R1,\"volunteering\"x,neighbourhood_office,," =49
+bad_event "too few fields" "" "b19,2024-02-02,$R1,volunteering,neighbourhood_office" 6
+bad_event "too many fields" "" "b20,2024-02-02,$R1,volunteering,neighbourhood_office,,,extra" 8
+bad_event "event id with a forbidden character" "" "b 21,2024-02-02,$R1,volunteering,neighbourhood_office,," 1
 LONGID=$(printf 'x%.0s' $(seq 65))
-bad_event "event id of 65 characters" "" "$LONGID,2024-02-02,$R1,volunteering,neighbourhood_office,,"
-bad_event "empty event id" "" ",2024-02-02,$R1,volunteering,neighbourhood_office,,"
-bad_event "unknown counterpart" "$UNREG" "b22,2024-02-02,$S1,guarantor_for_defaulter,bank,,$UNREG"
+bad_event "event id of 65 characters" "" "$LONGID,2024-02-02,$R1,volunteering,neighbourhood_office,," 1
+bad_event "empty event id" "" ",2024-02-02,$R1,volunteering,neighbourhood_office,," 1
+bad_event "unknown counterpart" "$UNREG" "b22,2024-02-02,$S1,guarantor_for_defaulter,bank,,$UNREG" 7
 bad_event "same event id, different content (earlier file)" g1 \
-    "g1,2024-01-10,$R1,volunteering,civil_affairs_bureau,,"
+    "g1,2024-01-10,$R1,volunteering,civil_affairs_bureau,," 1
 bad_file "same event id twice in a file with different content" ok1 3 \
     "id,date,citizen,behaviour,agency,amount,counterpart" "$GOODROW" \
     "ok1,2024-02-01,$R2,heroic_act,neighbourhood_office,1,"
@@ -117,12 +133,32 @@ bad_file "bad row on line 4 is reported as line 4" "$UNREG" 4 \
 run load events "$T/bad1.csv"
 expect_err "bad file: says nothing was applied" "nothing of this file was applied"
 
-bad_event "amount with more than 6 decimals" 1.1234567 "b24,2024-02-02,$G1,unrepaid_debt,bank,1.1234567,"
-bad_event "amount in exponent notation" 1e3 "b25,2024-02-02,$G1,unrepaid_debt,bank,1e3,"
+bad_event "amount with more than 6 decimals" 1.1234567 "b24,2024-02-02,$G1,unrepaid_debt,bank,1.1234567," 6
+bad_event "amount in exponent notation" 1e3 "b25,2024-02-02,$G1,unrepaid_debt,bank,1e3," 6
 # blank lines are skipped but counted: the bad row is on physical line 4
 bad_file "blank line: line numbers are physical lines" "$UNREG" 4 \
     "id,date,citizen,behaviour,agency,amount,counterpart" "$GOODROW" "" \
     "b26,2024-02-02,$UNREG,volunteering,neighbourhood_office,,"
+# Positions: the column where the field at fault begins, in characters; a header's
+# column; a fault inside a record that spans lines gets its own line too.
+csv "$T/pos1.csv" "id,date,citizen,behaviour,agency,amount,counterpart" "$GOODROW" \
+    "ok1,2024-02-01,$R2,heroic_act,neighbourhood_office,1,"
+run load events "$T/pos1.csv"
+expect_at "same id twice in a file: the id's column" "$T/pos1.csv" 3 1
+csv "$T/pos2.csv" "id,date,citizen,behaviour,agency,colour" "u1,2024-02-02,$R1,volunteering,neighbourhood_office,red"
+run load events "$T/pos2.csv"
+expect_at "unknown column: its column in the header" "$T/pos2.csv" 1 34
+csv "$T/pos3.csv" "id,date,citizen,behaviour,agency,date" "t1,2024-02-02,$R1,volunteering,neighbourhood_office,x"
+run load events "$T/pos3.csv"
+expect_at "a column named twice: the second one" "$T/pos3.csv" 1 34
+printf 'id,date,citizen,behaviour,agency\nml1,2024-02-02,%s,"volun\nteer"ing,neighbourhood_office\n' "$R1" >"$T/ml.csv"
+run load events "$T/ml.csv"
+expect_err "a fault on the second line of a record: its line and column" \
+    "$T/ml.csv:2: malformed CSV: unexpected character after a closing quote (line 3, column 6)"
+printf '\357\273\277id,name,city\n%s,"陈 ""静""",atlantis\n' "$R1" >"$T/utf8.csv"
+run load citizens "$T/utf8.csv"
+expect_at "columns count characters, not bytes (UTF-8 name and quotes before the field)" \
+    "$T/utf8.csv" 2 "$((18 + 1 + 9 + 1 + 1))"
 # many bad rows: the first 100 are listed, then a count (decisions)
 N=$((N + 1))
 {
@@ -219,6 +255,8 @@ expect_eq "--rejects: reasons carry FILE:LINE" \
     "$(grep -c "$T/mixed.csv:[0-9]*: " "$T/out.csv")" 4
 expect_eq "--rejects: reason of the unknown citizen names line 3" \
     "$(grep -c "$T/mixed.csv:3: " "$T/out.csv")" 1
+expect_eq "--rejects: ... and its column" \
+    "$(grep -c "$T/mixed.csv:3: .* (column 15)\"\$" "$T/out.csv")" 1
 use rej
 "$XY" stats --json >"$T/rs0"
 csv "$T/badhdr.csv" "id,date,citizen,behaviour,agency,colour" "h1,2024-03-05,$R1,heroic_act,neighbourhood_office,red"
@@ -269,9 +307,11 @@ csv "$T/con3.csv" "a,b" "$R1,$R2" "$R1,$UNREG"
 run load contacts "$T/con3.csv"
 expect_rc "contacts: unknown citizen -> exit 1" 1
 expect_err "contacts: FILE:LINE" "$T/con3.csv:3:"
+expect_at "contacts: the unknown citizen's column" "$T/con3.csv" 3 20
 csv "$T/con4.csv" "a,b" "$R2,$R2"
 run load contacts "$T/con4.csv"
 expect_rc "contacts: self-contact -> exit 1" 1
+expect_at "contacts: self-contact at the second citizen's column" "$T/con4.csv" 2 20
 
 # ---- citizens files --------------------------------------------------------------------------
 C1=$(mkid 371082 19700101 011); C2=$(mkid 371082 20000101 013); C3=$(mkid 371082 20050101 015)

@@ -1,6 +1,9 @@
 /* libFuzzer harness for the CSV reader: every record it returns must lie
  * inside the input, it must always reach the end, and the fast path for
- * records without quotes must read exactly what the general path reads. */
+ * records without quotes must read exactly what the general path reads.
+ * The positions given in messages must lie in the record: each field's
+ * offset (an unquoted field's exactly where the reader found it) and the
+ * character at fault in a malformed one. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,14 +23,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (;;) {
         int rc = xy_csv_next(&c, &why), grc = xy_csv_next(&g, &gwhy);
         if (rc != grc || c.rec != g.rec || c.rec_len != g.rec_len || c.line != g.line || c.p != g.p) abort();
-        if (rc < 0 && why != gwhy) abort();
+        if (rc < 0 && (why != gwhy || c.bad != g.bad || c.bad < c.rec || c.bad > c.rec + c.rec_len)) abort();
         if (rc == 0) break;
         if (++records > size + 1) abort(); /* no progress */
         if (c.rec < buf || c.rec + c.rec_len > buf + size) abort();
         if (rc > 0) {
             if (c.nfields != g.nfields) abort();
+            size_t prev = 0;
             for (size_t i = 0; i < c.nfields; i++) {
                 if (c.fields[i].n != g.fields[i].n || memcmp(c.fields[i].s, g.fields[i].s, c.fields[i].n)) abort();
+                size_t off = xy_csv_field_offset(c.rec, c.rec_len, i);
+                if (off < prev || off > c.rec_len) abort();
+                if (c.offs[i] == SIZE_MAX && c.fields[i].n && c.rec + off != c.fields[i].s) abort();
+                uint64_t line, col;
+                xy_csv_position(c.rec, off, &line, &col);
+                if (col < 1 || col > off + 1) abort();
+                prev = off;
                 volatile char sum = 0;
                 for (size_t k = 0; k < c.fields[i].n; k++) sum ^= c.fields[i].s[k];
                 (void)sum;

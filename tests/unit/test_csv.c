@@ -56,17 +56,48 @@ TEST(csv_errors_resume_at_next_line)
     ASSERT_EQ(xy_csv_next(&c, &why), -1);
     ASSERT_EQ(c.line, 2);
     ASSERT_STR(why, "quote inside an unquoted field");
+    ASSERT_EQ(c.bad - c.rec, 3); /* the stray quote */
     ASSERT_EQ(xy_csv_next(&c, &why), -1);
     ASSERT_EQ(c.line, 3);
     ASSERT_STR(why, "unexpected character after a closing quote");
+    ASSERT_EQ(c.bad - c.rec, 6); /* the z */
     ASSERT_EQ(xy_csv_next(&c, &why), 1);
     ASSERT_EQ(c.line, 4);
     ASSERT(field_is(&c, 1, "fine"));
     ASSERT_EQ(xy_csv_next(&c, &why), -1);
     ASSERT_EQ(c.line, 5);
     ASSERT_STR(why, "unterminated quoted field");
+    ASSERT_EQ(c.bad - c.rec, 2); /* the quote that opens the field */
     ASSERT_EQ(xy_csv_next(&c, &why), 0);
     xy_csv_free(&c);
+}
+
+static int position_is(const char *rec, size_t off, uint64_t line, uint64_t col)
+{
+    uint64_t l, c;
+    xy_csv_position(rec, off, &l, &c);
+    return l == line && c == col;
+}
+
+TEST(csv_field_offsets_and_positions_for_messages)
+{
+    /* Field 1 is quoted with a comma, a doubled quote and a line break in
+     * it; field 2 follows on the record's second line. */
+    const char *rec = "id1,\"a,\"\"b\nc\",\xE9\x99\x88x,,end";
+    size_t len = strlen(rec);
+    ASSERT_EQ(xy_csv_field_offset(rec, len, 0), 0);
+    ASSERT_EQ(xy_csv_field_offset(rec, len, 1), 4);
+    ASSERT_EQ(xy_csv_field_offset(rec, len, 2), 14);
+    ASSERT_EQ(xy_csv_field_offset(rec, len, 3), 19);
+    ASSERT_EQ(xy_csv_field_offset(rec, len, 4), 20);
+    ASSERT_EQ(xy_csv_field_offset(rec, len, 5), len); /* past the last field */
+    ASSERT_EQ(xy_csv_field_offset(rec, len, 9), len);
+    ASSERT_EQ(xy_csv_field_offset("", 0, 0), 0);
+    ASSERT_EQ(xy_csv_field_offset("", 0, 1), 0);
+    ASSERT(position_is(rec, 0, 0, 1));
+    ASSERT(position_is(rec, 4, 0, 5));
+    ASSERT(position_is(rec, 14, 1, 4));
+    ASSERT(position_is(rec, 19, 1, 7)); /* a three-byte character counts once */
 }
 
 TEST(csv_byte_order_mark_and_no_final_newline)
