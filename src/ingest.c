@@ -68,13 +68,23 @@ static void put_position(xy_buf *b, const char *rec, size_t off, uint64_t line)
 }
 
 /* Records why the current row is bad as FILE:LINE: reason, followed by
- * the position of byte off of the row (SIZE_MAX: none); returns -1. */
+ * the position of byte off of the row (SIZE_MAX: none); returns -1. A
+ * control character the reason quotes from the input (a line break in a
+ * quoted field) is written as an escape, so that every message stays one
+ * line. */
 static int vfail(loader *l, size_t off, const char *fmt, va_list ap)
 {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
     l->why.len = 0;
-    xy_buf_printf(&l->why, "%s:%llu: %s", l->path, (unsigned long long)l->line, msg);
+    xy_buf_printf(&l->why, "%s:%llu: ", l->path, (unsigned long long)l->line);
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p >= 0x20 && *p != 0x7f) xy_buf_append(&l->why, p, 1);
+        else if (*p == '\n') xy_buf_append(&l->why, "\\n", 2);
+        else if (*p == '\r') xy_buf_append(&l->why, "\\r", 2);
+        else if (*p == '\t') xy_buf_append(&l->why, "\\t", 2);
+        else xy_buf_printf(&l->why, "\\x%02x", *p);
+    }
     if (off != SIZE_MAX && l->rec) put_position(&l->why, l->rec, off, l->line);
     return -1;
 }

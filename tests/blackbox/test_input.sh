@@ -155,6 +155,10 @@ printf 'id,date,citizen,behaviour,agency\nml1,2024-02-02,%s,"volun\nteer"ing,nei
 run load events "$T/ml.csv"
 expect_err "a fault on the second line of a record: its line and column" \
     "$T/ml.csv:2: malformed CSV: unexpected character after a closing quote (line 3, column 6)"
+printf 'id,date,citizen,behaviour,agency\n"ml\n2",2024-02-02,%s,volunteering,neighbourhood_office\n' "$R1" >"$T/ml2.csv"
+run load events "$T/ml2.csv"
+expect_err "a line break quoted from the input is escaped: one line per message" \
+    "$T/ml2.csv:2: event id 'ml\\n2' must be"
 printf '\357\273\277id,name,city\n%s,"陈 ""静""",atlantis\n' "$R1" >"$T/utf8.csv"
 run load citizens "$T/utf8.csv"
 expect_at "columns count characters, not bytes (UTF-8 name and quotes before the field)" \
