@@ -356,6 +356,18 @@ C4=$(mkid 371082 19700101 025)
 csv "$T/selfp.csv" "id,name,city,father,mother" "$C4,Self,rongcheng,$C4,"
 run load citizens "$T/selfp.csv"
 expect_rc "citizens: own parent -> exit 1" 1
+# A check character X may be written in lower case: the same citizen, shown with X.
+for s in 101 103 105 107 109 111 113 115 117 119 121 123 125 127 129 131; do
+    CX=$(mkid 371082 19700101 "$s"); case "$CX" in *X) break ;; esac
+done
+CXL=$(printf '%s' "$CX" | tr X x)
+csv "$T/lowx.csv" "id,name,city" "$CXL,Lower X,rongcheng"
+run load citizens "$T/lowx.csv"
+expect_rc "citizens: check character x in lower case -> exit 0" 0
+expect_eq "citizens: ... the same citizen as with X, shown with X" "$(q "$CX" .id)" "$CX"
+csv "$T/upx.csv" "id,name,city" "$CX,Lower X,rongcheng"
+run load citizens "$T/upx.csv"
+expect_out "citizens: ... the upper-case form is a duplicate" "1 rows, 0 applied, 1 duplicates"
 
 # ---- a file longer than the loader's chunks ------------------------------------------------
 # Events are parsed on a second thread in chunks of a few thousand rows; messages, rejects and
