@@ -294,6 +294,8 @@ static const command commands[] = {
      "Every contribution to the score (events, expiries, association) with its\n"
      "date, event, behaviour, agency, points and why points were zero or limited;\n"
      "every list entry and exit with its reason; and the active consequences.\n"
+     "Each of them, the base and the grade name the rule behind them as\n"
+     "[FILE:LINE] of the ruleset (JSON: rule, base_rule, grade_rule).\n"
      "base + the sum of the contributions is always the raw score.\n"
      "The history comes from the per-citizen history index, in time proportional\n"
      "to the citizen's own history; --from-log rebuilds it from the whole log\n"

@@ -27,6 +27,14 @@ static json_t *jid(xy_resid id)
     return json_string(s);
 }
 
+/* Where a rule was written, "FILE:LINE", or null. */
+static json_t *jrule(const xy_rules *r, xy_src at)
+{
+    char b[1024];
+    const char *s = xy__rules_src(r, at, b, sizeof b);
+    return s ? json_string(s) : json_null();
+}
+
 static const char *sget(const json_t *o, const char *k)
 {
     const char *s = json_string_value(json_object_get(o, k));
@@ -136,13 +144,13 @@ static json_t *consequence_json(xy_db *db, const xy_engine *e, uint32_t c, const
         xy_buf_printf(&why, "score %lld, grade %s", (long long)score, g >= 0 ? a->city->grades[g].name : "none");
     }
     json_t *subject = a->subject == c ? json_string("self") : jid(e->ids[a->subject]);
-    json_t *o = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:s,s:s?}",
+    json_t *o = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:s,s:s?,s:o}",
                           "name", q->name, "kind", q->kind == XY_SANCTION ? "sanction" : "privilege",
                           "effect", effect_name(q->effect),
                           "percent", q->effect == XY_DISCOUNT ? json_integer(q->percent) : json_null(),
                           "actions", actions, "since", jday(a->since), "until", jday(a->until),
                           "subject", subject, "condition", cond.data, "why", why.data ? why.data : "",
-                          "text", q->text);
+                          "text", q->text, "rule", jrule(r, q->at));
     xy_buf_free(&cond);
     xy_buf_free(&why);
     return o;
@@ -175,6 +183,7 @@ static void text_consequences(const json_t *arr, FILE *out)
         size_t k;
         json_t *a;
         json_array_foreach(json_object_get(q, "actions"), k, a) fprintf(out, " %s", json_string_value(a));
+        if (json_is_string(json_object_get(q, "rule"))) fprintf(out, "  [%s]", sget(q, "rule"));
         fprintf(out, "\n    on %s since %s", sget(q, "condition"), sget(q, "since"));
         if (json_is_string(json_object_get(q, "until"))) fprintf(out, ", until %s", sget(q, "until"));
         if (strcmp(sget(q, "subject"), "self") != 0) fprintf(out, ", as child of %s", sget(q, "subject"));
@@ -492,8 +501,11 @@ static void on_history(void *ctx, const xy_hist *h)
             json_object_set_new(o, "reason", json_string(all.data));
             xy_buf_free(&all);
         } else {
-            o = json_pack("{s:s,s:s,s:o,s:n,s:s}", "list", list, "by", by, "entered", jday(h->day), "left",
-                          "reason", note.data);
+            xy_src at = h->member == MEMBER_BL_SCORE ? x->city->bl_at
+                      : h->member == MEMBER_WL       ? x->city->wl_at
+                                                     : xy__city_behaviour(r, x->city, h->behaviour)->at;
+            o = json_pack("{s:s,s:s,s:o,s:n,s:s,s:o}", "list", list, "by", by, "entered", jday(h->day), "left",
+                          "reason", note.data, "rule", jrule(r, at));
             json_array_append_new(x->lists, o);
             x->open[h->member] = o;
         }
@@ -502,6 +514,9 @@ static void on_history(void *ctx, const xy_hist *h)
         x->open[h->member] = NULL;
     } else {
         json_t *ev = json_null(), *beh = json_null(), *ag = json_null(), *edate = json_null();
+        /* An event or its expiry: the behaviour's definition in the
+         * citizen's city; an adjustment: the city's association. */
+        xy_src at = h->kind == HIST_ASSOC ? x->city->assoc_at : xy__city_behaviour(r, x->city, h->behaviour)->at;
         if (h->kind == HIST_EVENT) {
             ev = json_string(xy__db_event_id(x->db, x->citizen, h->event_seq));
             beh = json_string(r->behaviour_names.str[h->behaviour]);
@@ -522,10 +537,10 @@ static void on_history(void *ctx, const xy_hist *h)
         static const char *kinds[] = {"event", "expiry", "association"};
         x->sum += h->points;
         json_array_append_new(x->contributions,
-                              json_pack("{s:o,s:s,s:o,s:o,s:o,s:I,s:s?,s:o,s:I}", "date", jday(h->day), "kind",
+                              json_pack("{s:o,s:s,s:o,s:o,s:o,s:I,s:s?,s:o,s:I,s:o}", "date", jday(h->day), "kind",
                                         kinds[h->kind], "event", ev, "behaviour", beh, "agency", ag, "points",
                                         (json_int_t)h->points, "note", note.len ? note.data : NULL,
-                                        "event_date", edate, "score", (json_int_t)h->score));
+                                        "event_date", edate, "score", (json_int_t)h->score, "rule", jrule(r, at)));
     }
     xy_buf_free(&note);
 }
@@ -533,7 +548,9 @@ static void on_history(void *ctx, const xy_hist *h)
 static void explain_text(const json_t *o, FILE *out)
 {
     fprintf(out, "%s  %s  (%s), today %s\n", sget(o, "id"), sget(o, "name"), sget(o, "city"), sget(o, "today"));
-    fprintf(out, "base %lld\n", (long long)json_integer_value(json_object_get(o, "base")));
+    fprintf(out, "base %lld", (long long)json_integer_value(json_object_get(o, "base")));
+    if (json_is_string(json_object_get(o, "base_rule"))) fprintf(out, "  [%s]", sget(o, "base_rule"));
+    fputc('\n', out);
     fprintf(out, "contributions\n");
     size_t i;
     json_t *c;
@@ -542,18 +559,24 @@ static void explain_text(const json_t *o, FILE *out)
                 (long long)json_integer_value(json_object_get(c, "points")), sget(c, "event"), sget(c, "behaviour"),
                 sget(c, "agency"));
         if (json_is_string(json_object_get(c, "note"))) fprintf(out, "  %s", sget(c, "note"));
+        if (json_is_string(json_object_get(c, "rule"))) fprintf(out, "  [%s]", sget(c, "rule"));
         fputc('\n', out);
     }
-    fprintf(out, "raw %lld = base %lld + %zu contributions; score %lld, grade %s\n",
+    fprintf(out, "raw %lld = base %lld + %zu contributions; score %lld, grade %s",
             (long long)json_integer_value(json_object_get(o, "raw")),
             (long long)json_integer_value(json_object_get(o, "base")),
             json_array_size(json_object_get(o, "contributions")),
             (long long)json_integer_value(json_object_get(o, "score")), sget(o, "grade"));
+    if (json_is_string(json_object_get(o, "grade_rule"))) fprintf(out, "  [%s]", sget(o, "grade_rule"));
+    fputc('\n', out);
     fprintf(out, "lists\n");
     if (json_array_size(json_object_get(o, "lists")) == 0) fprintf(out, "  (never listed)\n");
-    json_array_foreach(json_object_get(o, "lists"), i, c)
-        fprintf(out, "  %-9s by %-5s entered %s  left %-10s  %s\n", sget(c, "list"), sget(c, "by"), sget(c, "entered"),
+    json_array_foreach(json_object_get(o, "lists"), i, c) {
+        fprintf(out, "  %-9s by %-5s entered %s  left %-10s  %s", sget(c, "list"), sget(c, "by"), sget(c, "entered"),
                 sget(c, "left"), sget(c, "reason"));
+        if (json_is_string(json_object_get(c, "rule"))) fprintf(out, "  [%s]", sget(c, "rule"));
+        fputc('\n', out);
+    }
     fprintf(out, "consequences\n");
     text_consequences(json_object_get(o, "consequences"), out);
 }
@@ -613,11 +636,13 @@ int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE 
         if (json_is_null(json_object_get(l, "entered")))
             json_object_set_new(l, "entered", jday(e->first_day));
     int64_t score = xy_engine_score(e, c);
-    json_t *o = json_pack("{s:o,s:s,s:s,s:o,s:I,s:I,s:I,s:o,s:o,s:o,s:o}", "id", jid(e->ids[c]), "name",
+    int g = xy__city_grade(x.city, score);
+    json_t *o = json_pack("{s:o,s:s,s:s,s:o,s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "id", jid(e->ids[c]), "name",
                           xy__name(e, c), "city", x.city->id, "today", jday(e->today), "base",
                           (json_int_t)x.city->base, "raw", (json_int_t)e->st[c].raw, "score", (json_int_t)score,
                           "grade", grade_json(x.city, score), "contributions", x.contributions, "lists", x.lists,
-                          "consequences", consequences_json(db, e, c, -1));
+                          "consequences", consequences_json(db, e, c, -1), "base_rule", jrule(x.r, x.city->base_at),
+                          "grade_rule", g >= 0 ? jrule(x.r, x.city->grades[g].at) : json_null());
     emit(o, format, out, explain_text);
     json_decref(o);
     xy_map_free(&x.agency_of);

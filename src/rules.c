@@ -195,6 +195,7 @@ typedef struct unit {
     pos exit_at;
     int has_whitelist;     /* `whitelist from` */
     int64_t wl_from;
+    pos score_at, bl_at, wl_at, assoc_at; /* the directives in force */
     int has_assoc;         /* `association` */
     int64_t assoc_points, assoc_max;
     int32_t assoc_every;
@@ -430,6 +431,7 @@ static int d_score(line_ctx *l)
     if ((seen_min && base < min) || (seen_max && base > max))
         FAIL(l, 0, "score base %lld lies outside [min, max]", (long long)base);
     u->has_score = 1;
+    u->score_at = l->at;
     u->base = base;
     u->min = min;
     u->max = max;
@@ -473,6 +475,13 @@ static int d_grade(line_ctx *l)
     grade_def g = {name, from, at};
     XY_PUSH(u->grades, u->ngrades, u->cap_grades, g);
     return 0;
+}
+
+/* The place of pos p, its file entered in the rules' file table. */
+static xy_src src_of(unit *u, pos p)
+{
+    if (!p.file) return (xy_src){0, 0};
+    return (xy_src){xy_names_intern(&u->rules->files, p.file, strlen(p.file)) + 1, p.line};
 }
 
 static int d_behaviour(line_ctx *l)
@@ -551,6 +560,7 @@ static int d_behaviour(line_ctx *l)
         goto fail;
     }
     b.name = xy_names_intern(&u->rules->behaviour_names, name, strlen(name));
+    b.at = src_of(u, at);
     xy_free(name);
     int is_new;
     uint64_t *slot = xy_map_put(&u->behaviour_index, (uint64_t)b.name, &is_new);
@@ -622,6 +632,7 @@ static int d_blacklist(line_ctx *l)
         if (need_int(l, -MAX_SCORE, MAX_SCORE, 1, "a threshold", &v) || end_of_line(l)) return -1;
         u->has_blacklist = 1;
         u->bl_below = v;
+        u->bl_at = l->at;
         return 0;
     }
     if (l->i < l->n && tok_is(&l->t[l->i], "exit")) {
@@ -647,6 +658,7 @@ static int d_whitelist(line_ctx *l)
         return -1;
     l->u->has_whitelist = 1;
     l->u->wl_from = v;
+    l->u->wl_at = l->at;
     return 0;
 }
 
@@ -809,6 +821,7 @@ static int d_association(line_ctx *l)
     if (end_of_line(l)) return -1;
     if (pts == 0) FAIL(l, 1, "association points must not be zero");
     u->has_assoc = 1;
+    u->assoc_at = l->at;
     u->assoc_points = pts;
     u->assoc_every = (int32_t)every;
     u->assoc_max = max;
@@ -952,6 +965,7 @@ static int compile_unit(unit *u, int full, xy_city *c)
     for (size_t i = 0; i < u->ngrades; i++) {
         c->grades[i].name = xy_strndup(u->grades[i].name, strlen(u->grades[i].name));
         c->grades[i].from = u->grades[i].from;
+        c->grades[i].at = src_of(u, u->grades[i].at);
         for (size_t j = 0; j < i; j++)
             if (u->grades[j].from == u->grades[i].from)
                 report(d, u->grades[i].at, "grades '%s' and '%s' have the same lower bound %lld",
@@ -1037,6 +1051,7 @@ static int compile_unit(unit *u, int full, xy_city *c)
         memcpy(o->actions, s->c.actions, (size_t)s->c.nactions * sizeof *o->actions);
         o->text = s->c.text ? xy_strndup(s->c.text, strlen(s->c.text)) : NULL;
         o->for_slot = -1;
+        o->at = src_of(u, s->at);
         for (int g = 0; g < s->ngrades; g++) {
             int gi = find_grade(c, s->grades[g].name);
             if (gi < 0) {
@@ -1078,6 +1093,11 @@ static int compile_unit(unit *u, int full, xy_city *c)
     c->assoc_max = u->assoc_max;
     c->publish_blacklist = u->publish_blacklist;
     c->publish_scores = u->publish_scores;
+    if (u->has_score) c->base_at = src_of(u, u->score_at);
+    if (u->has_blacklist) c->bl_at = src_of(u, u->bl_at);
+    if (u->has_exit) c->exit_at = src_of(u, u->exit_at);
+    if (u->has_whitelist) c->wl_at = src_of(u, u->wl_at);
+    if (u->has_assoc) c->assoc_at = src_of(u, u->assoc_at);
     return d->errors == before ? 0 : -1;
 }
 
@@ -1115,6 +1135,7 @@ void xy_rules_free(xy_rules *r)
     xy_names_free(&r->agency_names);
     xy_names_free(&r->action_names);
     xy_names_free(&r->category_names);
+    xy_names_free(&r->files);
     xy_free(r);
 }
 
@@ -1337,6 +1358,16 @@ int xy_rules_may_report(const xy_rules *r, int city, int32_t agency, int32_t beh
     if (agency < 0) return XY_EINPUT;
     if (agency < 64) return c->agency_mask[behaviour] >> agency & 1 ? XY_OK : XY_EINPUT;
     return xy_map_get(&c->perms, (uint64_t)agency << 32 | (uint32_t)behaviour) ? XY_OK : XY_EINPUT;
+}
+
+const char *xy__rules_src(const xy_rules *r, xy_src at, char *buf, size_t n)
+{
+    if (at.file < 1 || (size_t)at.file > r->files.count) return NULL;
+    const char *f = r->files.str[at.file - 1];
+    size_t dl = r->dir ? strlen(r->dir) : 0;
+    if (dl && strncmp(f, r->dir, dl) == 0 && f[dl] == '/') f += dl + 1;
+    snprintf(buf, n, "%s:%d", f, at.line);
+    return buf;
 }
 
 int xy__city_grade(const xy_city *c, int64_t score)

@@ -19,6 +19,13 @@ enum {
     XY_AHEAD_TERM = 2,  /* the reason of a blacklist term (`lists blacklist`) */
 };
 
+/* Where a compiled rule was written: the line of its directive, for
+ * explanations that name the rule behind each number. */
+typedef struct xy_src {
+    int32_t file; /* 1 + index into xy_rules.files; 0 when there is none */
+    int32_t line; /* 1-based */
+} xy_src;
+
 typedef struct xy_behaviour {
     int32_t name;     /* behaviour name id */
     int32_t points;   /* points per occurrence, signed */
@@ -29,6 +36,7 @@ typedef struct xy_behaviour {
     int32_t term;     /* `lists blacklist for D days`, 0 if none */
     int32_t category; /* category name id, -1 if none */
     char *text;       /* description or NULL */
+    xy_src at;        /* the definition in force (the last one read) */
 } xy_behaviour;
 
 enum { XY_ON_BLACKLIST, XY_ON_WHITELIST, XY_ON_GRADE };
@@ -48,11 +56,13 @@ typedef struct xy_consequence {
     int nactions;     /* number of actions */
     int for_slot;     /* grade with `for D days`: its entry-day slot, else -1 */
     char *text;       /* description or NULL */
+    xy_src at;        /* its directive */
 } xy_consequence;
 
 typedef struct xy_grade {
     char *name;   /* "AAA" */
     int64_t from; /* lower bound */
+    xy_src at;    /* its directive */
 } xy_grade;
 
 /* A band of scores between two grade bounds, [lo, hi), and the list
@@ -101,6 +111,9 @@ typedef struct xy_city {
     int64_t assoc_max;          /* bound on one adjustment (0 if none) */
     int publish_blacklist;      /* `publish blacklist` */
     int publish_scores;         /* `publish scores` */
+    xy_src base_at, bl_at, exit_at, wl_at, assoc_at; /* the directives of
+                                   `score`, `blacklist below`, `blacklist
+                                   exit`, `whitelist from`, `association` */
 } xy_city;
 
 typedef struct xy_region {
@@ -121,6 +134,7 @@ struct xy_rules {
     char *dir;                /* the rules directory, if loaded from one */
     uint8_t *ahead;           /* behaviour name id -> XY_AHEAD_* (what its
                                  events touch beyond the citizen's state) */
+    xy_names files;           /* the files rules were read from (xy_src) */
 };
 
 /* The behaviour a city defines under a name id, or NULL. */
@@ -132,6 +146,11 @@ static inline const xy_behaviour *xy__city_behaviour(const xy_rules *r,
     int32_t i = c->rule_of[name];
     return i < 0 ? NULL : &c->behaviours[i];
 }
+
+/* Writes where rule `at` was written into buf as FILE:LINE, FILE relative
+ * to the rules directory when it lies in it, and returns buf; NULL when
+ * at names no place. */
+const char *xy__rules_src(const xy_rules *r, xy_src at, char *buf, size_t n);
 
 /* Grade index of a score in a city, or -1 when it has no grades. */
 int xy__city_grade(const xy_city *c, int64_t score);
