@@ -56,50 +56,48 @@ static const char *const event_cols[] = {"id", "date", "citizen", "behaviour", "
                                          "amount", "counterpart", NULL};
 static const int event_required[] = {1, 1, 1, 1, 1, 0, 0};
 
-/* Appends where byte off of the record rec, whose first line is line,
- * lies: " (column C)", or " (line L, column C)" past a line break inside
- * a quoted field. */
-static void put_position(xy_buf *b, const char *rec, size_t off, uint64_t line)
+/* Writes the message FILE:LINE: reason (position) to b: reason with its
+ * control characters escaped (a line break quoted from a field would
+ * otherwise split one message over two lines), then where byte off of the
+ * raw record rec lies, unless off is SIZE_MAX: " (column C)", or " (line
+ * L, column C)" past a line break inside a quoted field. */
+static void put_message(xy_buf *b, const char *path, uint64_t line, const char *reason, const char *rec, size_t off)
 {
+    xy_buf_printf(b, "%s:%llu: ", path, (unsigned long long)line);
+    for (const unsigned char *p = (const unsigned char *)reason; *p; p++) {
+        if (*p >= 0x20 && *p != 0x7f) xy_buf_append(b, p, 1);
+        else if (*p == '\n') xy_buf_append(b, "\\n", 2);
+        else if (*p == '\r') xy_buf_append(b, "\\r", 2);
+        else if (*p == '\t') xy_buf_append(b, "\\t", 2);
+        else xy_buf_printf(b, "\\x%02x", *p);
+    }
+    if (off == SIZE_MAX || !rec) return;
     uint64_t down, col;
     xy_csv_position(rec, off, &down, &col);
     if (down) xy_buf_printf(b, " (line %llu, column %llu)", (unsigned long long)(line + down), (unsigned long long)col);
     else xy_buf_printf(b, " (column %llu)", (unsigned long long)col);
 }
 
-/* Records why the current row is bad as FILE:LINE: reason, followed by
- * the position of byte off of the row (SIZE_MAX: none); returns -1. A
- * control character the reason quotes from the input (a line break in a
- * quoted field) is written as an escape, so that every message stays one
- * line. */
+/* Records why the current row is bad (put_message at byte off of the
+ * row); returns -1. */
 static int vfail(loader *l, size_t off, const char *fmt, va_list ap)
 {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
     l->why.len = 0;
-    xy_buf_printf(&l->why, "%s:%llu: ", l->path, (unsigned long long)l->line);
-    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-        if (*p >= 0x20 && *p != 0x7f) xy_buf_append(&l->why, p, 1);
-        else if (*p == '\n') xy_buf_append(&l->why, "\\n", 2);
-        else if (*p == '\r') xy_buf_append(&l->why, "\\r", 2);
-        else if (*p == '\t') xy_buf_append(&l->why, "\\t", 2);
-        else xy_buf_printf(&l->why, "\\x%02x", *p);
-    }
-    if (off != SIZE_MAX && l->rec) put_position(&l->why, l->rec, off, l->line);
+    put_message(&l->why, l->path, l->line, msg, l->rec, off);
     return -1;
 }
-
-enum { NO_COL = -1 };
 
 static int fail(loader *l, int k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail_at(loader *l, size_t off, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Records why the current row is bad, naming the column of its field of
- * kind k (NO_COL, or a column the file lacks: none); returns -1. */
+/* Records why the current row is bad, at the column of its field of kind
+ * k (none when the file lacks that column); returns -1. */
 static int fail(loader *l, int k, const char *fmt, ...)
 {
     size_t off = SIZE_MAX;
-    if (k != NO_COL && l->col[k] >= 0 && l->rec) off = xy_csv_field_offset(l->rec, l->rec_len, (size_t)l->col[k]);
+    if (l->col[k] >= 0 && l->rec) off = xy_csv_field_offset(l->rec, l->rec_len, (size_t)l->col[k]);
     va_list ap;
     va_start(ap, fmt);
     vfail(l, off, fmt, ap);
@@ -115,6 +113,21 @@ static int fail_at(loader *l, size_t off, const char *fmt, ...)
     vfail(l, off, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+/* Reports a bad header at byte off of it. */
+static void header_error(loader *l, size_t off, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void header_error(loader *l, size_t off, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    xy_buf m = {0};
+    put_message(&m, l->path, l->csv.line, msg, l->csv.rec, off);
+    xy__diagf(l->diag, l->ctx, "%s", m.data);
+    xy_buf_free(&m);
 }
 
 static xy_field field(const loader *l, int kind)
@@ -133,11 +146,7 @@ static int read_header(loader *l, const char *const *names, const int *required)
         return -1;
     }
     if (rc < 0) {
-        xy_buf m = {0};
-        xy_buf_printf(&m, "%s:%llu: malformed header: %s", l->path, (unsigned long long)l->csv.line, why);
-        put_position(&m, l->csv.rec, (size_t)(l->csv.bad - l->csv.rec), l->csv.line);
-        xy__diagf(l->diag, l->ctx, "%s", m.data);
-        xy_buf_free(&m);
+        header_error(l, (size_t)(l->csv.bad - l->csv.rec), "malformed header: %s", why);
         return -1;
     }
     for (int k = 0; k < COL_MAX; k++) l->col[k] = -1;
@@ -147,16 +156,9 @@ static int read_header(loader *l, const char *const *names, const int *required)
         int k = 0;
         while (names[k] && !(strlen(names[k]) == f.n && memcmp(names[k], f.s, f.n) == 0)) k++;
         if (!names[k] || l->col[k] >= 0) {
-            xy_buf m = {0};
-            if (!names[k])
-                xy_buf_printf(&m, "%s:%llu: unknown column '%.*s'", l->path, (unsigned long long)l->csv.line,
-                              (int)f.n, f.s);
-            else
-                xy_buf_printf(&m, "%s:%llu: column '%s' appears twice", l->path, (unsigned long long)l->csv.line,
-                              names[k]);
-            put_position(&m, l->csv.rec, xy_csv_field_offset(l->csv.rec, l->csv.rec_len, i), l->csv.line);
-            xy__diagf(l->diag, l->ctx, "%s", m.data);
-            xy_buf_free(&m);
+            size_t off = xy_csv_field_offset(l->csv.rec, l->csv.rec_len, i);
+            if (!names[k]) header_error(l, off, "unknown column '%.*s'", (int)f.n, f.s);
+            else header_error(l, off, "column '%s' appears twice", names[k]);
             bad = 1;
         } else {
             l->col[k] = (int)i;
@@ -164,8 +166,7 @@ static int read_header(loader *l, const char *const *names, const int *required)
     }
     for (int k = 0; names[k]; k++)
         if (required[k] && l->col[k] < 0) {
-            xy__diagf(l->diag, l->ctx, "%s:%llu: missing column '%s'", l->path,
-                      (unsigned long long)l->csv.line, names[k]);
+            header_error(l, SIZE_MAX, "missing column '%s'", names[k]);
             bad = 1;
         }
     if (!bad && l->want_rejects) {
