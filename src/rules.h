@@ -111,9 +111,9 @@ typedef struct xy_city {
     int64_t assoc_max;          /* bound on one adjustment (0 if none) */
     int publish_blacklist;      /* `publish blacklist` */
     int publish_scores;         /* `publish scores` */
-    xy_src base_at, bl_at, exit_at, wl_at, assoc_at; /* the directives of
-                                   `score`, `blacklist below`, `blacklist
-                                   exit`, `whitelist from`, `association` */
+    xy_src base_at, bl_at, wl_at, assoc_at; /* the directives of `score`,
+                                   `blacklist below`, `whitelist from`,
+                                   `association` */
 } xy_city;
 
 typedef struct xy_region {
