@@ -92,14 +92,24 @@ expect_out "re-send example events: all duplicates" "188 rows, 0 applied, 188 du
 "$XY" stats --json >"$T/after"
 if cmp -s "$T/before" "$T/after"; then ok "re-send example events: stats unchanged"; else bad "re-send example events: stats unchanged" "differs"; fi
 
-# One events file, three encodings (columns in other orders, CRLF line ends, every field
+# The example's files in three encodings (columns in other orders, CRLF line ends, every field
 # quoted behind a byte order mark): byte-identical explanations, stats and lists, and each
-# encoding re-sent to a store loaded from another is all duplicates.
+# encoding re-sent to a store loaded from another is all duplicates. (The loader reads ahead
+# the IDs of a citizens or contacts file whose IDs come first and unquoted: the plain files and
+# the CRLF contacts take that path, the others not.)
 awk -F, -v OFS=, '{ print $7, $4, $2, $1, $6, $3, $5 }' "$EX/events.csv" | sed 's/$/\r/' >"$T/ev-crlf.csv"
-{
+awk -F, -v OFS=, '{ print $2, $1, $3, $5, $4 }' "$EX/citizens.csv" | sed 's/$/\r/' >"$T/cit-crlf.csv"
+sed 's/$/\r/' "$EX/contacts.csv" >"$T/con-crlf.csv"
+quote_all() { # quote_all FILE ORDER...: every field quoted, in the given column order, behind a BOM
+    f=$1
+    shift
     printf '\357\273\277'
-    awk -F, -v OFS=, '{ for (i = 1; i <= NF; i++) $i = "\"" $i "\""; print $3, $2, $5, $7, $1, $6, $4 }' "$EX/events.csv"
-} >"$T/ev-quoted.csv"
+    awk -F, -v OFS=, -v order="$*" 'BEGIN { n = split(order, o, " ") }
+        { line = ""; for (i = 1; i <= n; i++) line = line (i > 1 ? "," : "") "\"" $o[i] "\""; print line }' "$f"
+}
+quote_all "$EX/events.csv" 3 2 5 7 1 6 4 >"$T/ev-quoted.csv"
+quote_all "$EX/citizens.csv" 1 2 3 4 5 >"$T/cit-quoted.csv"
+quote_all "$EX/contacts.csv" 2 1 >"$T/con-quoted.csv"
 observe() { # observe OUT: every explanation, the stats and the blacklist of the current store
     explain_all "$1"
     "$XY" stats --json >>"$1"
@@ -107,9 +117,12 @@ observe() { # observe OUT: every explanation, the stats and the blacklist of the
 }
 for enc in plain crlf quoted; do
     fresh "enc-$enc" "$XY_ROOT/rules"
-    setup load citizens "$EX/citizens.csv"
-    setup load contacts "$EX/contacts.csv"
-    case $enc in plain) f="$EX/events.csv" ;; *) f="$T/ev-$enc.csv" ;; esac
+    case $enc in plain) c="$EX/citizens.csv" k="$EX/contacts.csv" f="$EX/events.csv" ;;
+    *) c="$T/cit-$enc.csv" k="$T/con-$enc.csv" f="$T/ev-$enc.csv" ;; esac
+    run load citizens "$c"
+    expect_out "encodings: $enc: citizens all applied" "42 rows, 42 applied, 0 duplicates, 0 rejected"
+    run load contacts "$k"
+    expect_out "encodings: $enc: contacts all applied" "30 rows, 30 applied, 0 duplicates, 0 rejected"
     run load events "$f"
     expect_out "encodings: $enc: all applied" "188 rows, 188 applied, 0 duplicates, 0 rejected"
     observe "$T/obs-$enc"
@@ -123,5 +136,9 @@ expect_out "encodings: quoted re-sent to plain: all duplicates" "188 rows, 0 app
 use enc-quoted
 run load events "$T/ev-crlf.csv"
 expect_out "encodings: crlf re-sent to quoted: all duplicates" "188 rows, 0 applied, 188 duplicates, 0 rejected"
+run load citizens "$EX/citizens.csv"
+expect_out "encodings: plain citizens re-sent to quoted: all duplicates" "42 rows, 0 applied, 42 duplicates"
+run load contacts "$T/con-crlf.csv"
+expect_out "encodings: crlf contacts re-sent to quoted: all duplicates" "30 rows, 0 applied, 30 duplicates"
 
 finish

@@ -1,10 +1,12 @@
-/* libFuzzer harness for the events loader: the rows of a CSV file after a
- * valid header, parsed and checked on the loader's second thread and
- * staged on the calling one. At start it builds a data directory with the
- * sample citizens and contacts of examples/. Each input is loaded twice:
- * as is (all or nothing: a bad row must leave nothing applied) and with a
- * rejects file; every row must be counted once, as applied, duplicate or
- * rejected, and the loader must neither crash, hang nor leak. */
+/* libFuzzer harness for the loaders: the input is taken as the rows of a
+ * CSV file after a valid header, of events (parsed and checked on the
+ * loader's second thread and staged on the calling one), of citizens and
+ * of contacts (read a row ahead for their IDs). At start it builds a data
+ * directory with the sample citizens and contacts of examples/. Each file
+ * is loaded twice: as is (all or nothing: a bad row must leave nothing
+ * applied) and with a rejects file; every row must be counted once, as
+ * applied, duplicate or rejected, and the loader must neither crash, hang
+ * nor leak. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char dir[64], input[96], rejects[96];
 static xy_db *db;
 
-static const char header[] = "id,date,citizen,behaviour,agency,amount,counterpart\n";
+static const struct {
+    int kind;
+    const char *header;
+} kinds[] = {
+    {XY_LOAD_EVENTS, "id,date,citizen,behaviour,agency,amount,counterpart\n"},
+    {XY_LOAD_CITIZENS, "id,name,city,father,mother\n"},
+    {XY_LOAD_CONTACTS, "a,b\n"},
+};
 
 static void cleanup(void)
 {
@@ -61,17 +70,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    FILE *f = fopen(input, "wb");
-    if (!f || fwrite(header, 1, sizeof header - 1, f) != sizeof header - 1 ||
-        (size && fwrite(data, 1, size, f) != size) || fclose(f))
-        abort();
-    xy_load_result res;
-    int rc = xy_db_load_csv(db, XY_LOAD_EVENTS, input, NULL, quiet, NULL, &res);
-    if (rc != XY_OK && rc != XY_EINPUT) abort();
-    if (rc == XY_EINPUT && (res.applied != 0 || res.rejected == 0)) abort();
-    if (rc == XY_OK && res.rejected != 0) abort();
-    rc = xy_db_load_csv(db, XY_LOAD_EVENTS, input, rejects, quiet, NULL, &res);
-    if (rc != XY_OK) abort();
-    if (res.rows != res.applied + res.duplicates + res.rejected) abort();
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        size_t hlen = strlen(kinds[k].header);
+        FILE *f = fopen(input, "wb");
+        if (!f || fwrite(kinds[k].header, 1, hlen, f) != hlen || (size && fwrite(data, 1, size, f) != size) ||
+            fclose(f))
+            abort();
+        xy_load_result res;
+        int rc = xy_db_load_csv(db, kinds[k].kind, input, NULL, quiet, NULL, &res);
+        if (rc != XY_OK && rc != XY_EINPUT) abort();
+        if (rc == XY_EINPUT && (res.applied != 0 || res.rejected == 0)) abort();
+        if (rc == XY_OK && res.rejected != 0) abort();
+        rc = xy_db_load_csv(db, kinds[k].kind, input, rejects, quiet, NULL, &res);
+        if (rc != XY_OK) abort();
+        if (res.rows != res.applied + res.duplicates + res.rejected) abort();
+    }
     return 0;
 }
