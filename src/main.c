@@ -179,6 +179,17 @@ static int unknown(const char *what, const char *name)
     return XY_EUNKNOWN;
 }
 
+/* An ID that names no citizen; one that is not even a valid resident ID
+ * says why (the exit status stays that of an unknown citizen). */
+static int unknown_citizen(const char *id)
+{
+    xy_resid r;
+    const char *why;
+    if (xy_resid_parse(id, strlen(id), &r, &why) == XY_OK) return unknown("citizen", id);
+    fprintf(stderr, "xinyong: unknown citizen '%s': not a valid resident ID: it %s\n", id, why);
+    return XY_EUNKNOWN;
+}
+
 static int cmd_show(opts *o)
 {
     if (need_args(o, 1, "xinyong show ID [--public] [--json]")) return XY_EINPUT;
@@ -186,7 +197,7 @@ static int cmd_show(opts *o)
     int rc = open_db(o, XY_READ, &db);
     if (rc) return rc;
     rc = xy_report_show(db, o->pos[0], o->public_only, o->json, stdout);
-    if (rc == XY_EUNKNOWN) unknown("citizen", o->pos[0]);
+    if (rc == XY_EUNKNOWN) unknown_citizen(o->pos[0]);
     xy_db_close(db);
     return rc;
 }
@@ -198,7 +209,7 @@ static int cmd_explain(opts *o)
     int rc = open_db(o, XY_READ, &db);
     if (rc) return rc;
     rc = xy_report_explain(db, o->pos[0], o->json, o->from_log, stdout);
-    if (rc == XY_EUNKNOWN) unknown("citizen", o->pos[0]);
+    if (rc == XY_EUNKNOWN) unknown_citizen(o->pos[0]);
     if (rc == XY_ECORRUPT)
         fprintf(stderr,
                 "xinyong: %s: the state of %s does not add up to the events stored for it: the snapshot does not "
@@ -219,7 +230,7 @@ static int cmd_check(opts *o)
         xy_resid id;
         if (xy_resid_parse(o->pos[0], strlen(o->pos[0]), &id, NULL) ||
             xy_engine_find(xy_db_engine(db), id) == XY_NONE)
-            unknown("citizen", o->pos[0]);
+            unknown_citizen(o->pos[0]);
         else
             unknown("action (no sanction or privilege names it)", o->pos[1]);
     }

@@ -77,6 +77,17 @@ run explain "$UNREG"
 expect_rc "explain unknown citizen: exit 3" 3
 run check "$UNREG" loan
 expect_rc "check unknown citizen: exit 3" 3
+# An argument that is not even a valid ID says why, with the same exit status.
+run show 12345
+expect_rc "show of a malformed ID: exit 3" 3
+expect_err "show of a malformed ID: says why" "unknown citizen '12345': not a valid resident ID: it must have 18 characters"
+run explain "$(badcheck "$R1")"
+expect_err "explain of an ID with a wrong check character: says why" "it has a wrong check character"
+run check "$(badcheck "$R1")" loan
+expect_rc "check of an invalid ID: exit 3" 3
+expect_err "check of an invalid ID: says why, not 'unknown action'" "not a valid resident ID"
+run show "$UNREG"
+expect_eq "a valid ID that is not registered: no reason added" "$ERR" "xinyong: unknown citizen '$UNREG'"
 run check "$R1" teleportation
 expect_rc "check unknown action: exit 3" 3
 expect_err "check unknown action: named" teleportation
