@@ -170,16 +170,16 @@ static void perf_ctl(const char *part, const char *cmd)
     fclose(f);
 }
 
-/* Prints where the time of a load went: its commits (log write, apply,
- * then the wait for an fdatasync that ran during the apply and outlasted
- * it), against the seconds the commit counters of db showed before, and
- * the rest (parse, check, stage). */
+/* Prints where the time of a load went: its commits (reserving the log's
+ * space, apply, then the wait for the log's write and fdatasync, which ran
+ * during the apply and outlasted it), against the seconds the commit
+ * counters of db showed before, and the rest (parse, check, stage). */
 static void commit_split(const xy_db *db, const double before[3], double total)
 {
     double now[3];
     xy__db_commit_secs(db, now);
     double w = now[0] - before[0], s = now[1] - before[1], a = now[2] - before[2];
-    printf("  of which: check and stage %.2f s, log write %.2f s, apply %.2f s, then fdatasync %.2f s\n",
+    printf("  of which: check and stage %.2f s, log space %.2f s, apply %.2f s, then log write and fdatasync %.2f s\n",
            total - w - s - a, w, a, s);
 }
 

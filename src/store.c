@@ -1083,15 +1083,30 @@ static int new_segment(xy_db *db)
 }
 
 typedef struct log_sync {
-    int fd; /* the log segment written to */
-    int rc; /* XY_OK, or how fdatasync failed */
+    int fd;               /* the log segment, positioned at the batch's offset */
+    const char *data;     /* the batch, still to be written; NULL if written */
+    size_t len;           /* its length */
+    int rc;               /* XY_OK, or how the write or fdatasync failed */
 } log_sync;
 
 static void *sync_log(void *arg)
 {
     log_sync *ls = arg;
-    if (fdatasync(ls->fd)) ls->rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
+    if (ls->data) ls->rc = write_all(ls->fd, ls->data, ls->len);
+    if (!ls->rc && fdatasync(ls->fd)) ls->rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
     return NULL;
+}
+
+/* Reserves the disk blocks of n bytes at offset off of the log's segment,
+ * past its end (the file's size does not change): once they are, writing
+ * the batch there can no longer run out of space, and the write can go to
+ * the thread that syncs. Returns XY_OK, XY_ENOSPC, or XY_EINVAL when the
+ * file system cannot reserve (the batch is then written before it is
+ * applied, as without a thread). */
+static int reserve_log(int fd, uint64_t off, size_t n)
+{
+    if (!fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)n)) return XY_OK;
+    return errno == ENOSPC || errno == EDQUOT ? XY_ENOSPC : XY_EINVAL;
 }
 
 /* Cuts the log's last segment back to its first in_seg bytes: a batch that
@@ -1120,14 +1135,25 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
     if (in_seg > sizeof LOG_MAGIC && in_seg + batch->len > segment_bytes()) rc = new_segment(db);
     in_seg = db->log_size - db->seg_base;
     if (!rc && lseek(db->log_fd, (off_t)in_seg, SEEK_SET) < 0) rc = XY_EIO;
+    /* The batch is applied while a second thread writes it and waits for
+     * fdatasync: on a large batch the two take about as long, and nothing
+     * the engine does touches the log. The space is reserved first, so
+     * that a full disk refuses the batch before anything is applied; a
+     * file system that cannot reserve gets the batch written first, and
+     * without the thread the sync comes first too. */
     double t0 = xy_seconds();
-    if (!rc) rc = write_all(db->log_fd, batch->data, batch->len);
+    int reserved = XY_EINVAL;
+    if (!rc) {
+        reserved = reserve_log(db->log_fd, in_seg, batch->len);
+        if (reserved == XY_ENOSPC) rc = XY_ENOSPC;
+    }
+    log_sync ls = {db->log_fd, batch->data, batch->len, XY_OK};
+    if (!rc && reserved != XY_OK) {
+        rc = write_all(db->log_fd, batch->data, batch->len);
+        ls.data = NULL;
+    }
     double t1 = xy_seconds();
     db->commit_secs[0] += t1 - t0;
-    /* The batch is applied while a second thread waits for fdatasync: the
-     * two take about as long on a large batch, and nothing the engine does
-     * touches the log. Without the thread, the sync comes first. */
-    log_sync ls = {db->log_fd, XY_OK};
     pthread_t th;
     int threaded = !rc && pthread_create(&th, NULL, sync_log, &ls) == 0;
     if (!rc && !threaded) {
@@ -1135,8 +1161,9 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
         rc = ls.rc;
     }
     if (rc) {
-        /* Nothing of the batch may survive: cut the log back. If even that
-         * fails, the missing commit record keeps the batch out of replay. */
+        /* Nothing of the batch may survive: cut the log back (which also
+         * frees what was reserved). If even that fails, the missing commit
+         * record keeps the batch out of replay. */
         xy__db_unstage(db);
         cut_log(db, in_seg);
         return rc;
@@ -1152,10 +1179,10 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
     db->commit_secs[2] += t2 - t1;
     db->nstaged = 0;
     if (ls.rc) {
-        /* The batch was never acknowledged, but the state in memory holds
-         * it now: cut it from the log and refuse every later write, so
-         * that nothing is built on it; reopening gives the state of the
-         * acknowledged batches. */
+        /* The batch was never acknowledged (its write or its sync failed),
+         * but the state in memory holds it now: cut it from the log and
+         * refuse every later write, so that nothing is built on it;
+         * reopening gives the state of the acknowledged batches. */
         cut_log(db, in_seg);
         db->broken = ls.rc;
         return ls.rc;

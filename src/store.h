@@ -64,11 +64,13 @@ struct xy_db {
     uint32_t hist_index;    /* replay: its index, once registered */
     xy_hist_fn *hist_fn;    /* replay: history sink */
     void *hist_ctx;         /* its context */
-    double commit_secs[3];  /* time spent by commits so far: writing the
-                               log, waiting for fdatasync once the batch
+    double commit_secs[3];  /* time spent by commits so far: reserving
+                               the log's space (or writing it), waiting
+                               for the write and fdatasync once the batch
                                was applied, applying (xy__db_commit_secs) */
-    int broken;             /* a commit's fdatasync failed after its batch
-                               was applied: the status every write now gets */
+    int broken;             /* a commit's write or fdatasync failed
+                               after its batch was applied: the status
+                               every write now gets */
 };
 
 /* Rows and events look things up at random (the ID index, the event
@@ -121,10 +123,11 @@ const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq);
 uint64_t xy__event_content_hash(const xy_event *ev);
 
 /* Copies into secs the seconds this handle's commits have spent so far
- * writing their batches to the log, waiting for fdatasync after applying
- * them (the sync runs while the batch is applied), and applying: where
- * the time of a load goes once its input is checked (the bench prints
- * them). */
+ * before applying their batches (reserving the log's space, or writing the
+ * batch where it cannot be reserved), waiting for the log's write and
+ * fdatasync after applying them (both run on a second thread while the
+ * batch is applied), and applying: where the time of a load goes once its
+ * input is checked (the bench prints them). */
 void xy__db_commit_secs(const xy_db *db, double secs[3]);
 
 /* Appends the encoded records in batch (see the record writers below) and a

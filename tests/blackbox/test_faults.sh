@@ -1,6 +1,9 @@
 # Fault injection through an LD_PRELOAD shim (tests/fault/fault.c): ENOSPC
-# and EIO on the log's write and fsync give a clear error (exit 2), apply
-# nothing, and leave a store that opens with everything acknowledged before.
+# and EIO on the log's write and fsync, and ENOSPC reserving its space, give
+# a clear error (exit 2), apply nothing, and leave a store that opens with
+# everything acknowledged before. The write goes to a second thread once the
+# space is reserved; a file system that cannot reserve (EOPNOTSUPP) gets it
+# written first, with the same guarantees.
 . "$XY_ROOT/tests/blackbox/lib.sh"
 . "$XY_ROOT/tests/blackbox/scenario.sh"
 SHIM=${XY_FAULT_SHIM:-$XY_ROOT/build/fault.so}
@@ -12,7 +15,8 @@ fresh f "$XY_ROOT/rules"
 setup load citizens "$EX/citizens.csv"
 setup load contacts "$EX/contacts.csv"
 before=$("$XY" stats --json)
-for fault in write:ENOSPC write:EIO fsync:ENOSPC fsync:EIO; do
+for fault in write:ENOSPC write:EIO fsync:ENOSPC fsync:EIO fallocate:ENOSPC \
+    fallocate:EOPNOTSUPP,write:ENOSPC fallocate:EOPNOTSUPP,fsync:EIO; do
     LD_PRELOAD="$SHIM" XY_FAULT=$fault "$XY" load events "$EX/events.csv" >"$T/out" 2>"$T/err"
     RC=$?
     ERR=$(cat "$T/err")
@@ -43,7 +47,14 @@ ERR=$(cat "$T/err")
 expect_rc "ENOSPC writing a snapshot: storage error" 2
 run stats --json
 expect_eq "... and the store is unharmed" "$OUT" "$before"
-run load events "$EX/events.csv"
-expect_rc "after the faults the same load goes through" 0
+LD_PRELOAD="$SHIM" XY_FAULT=fallocate:EOPNOTSUPP "$XY" load events "$EX/events.csv" >"$T/out" 2>"$T/err"
+RC=$?
+OUT=$(cat "$T/out")
+expect_rc "after the faults the same load goes through, where space cannot be reserved" 0
 expect_out "... whole" "188 applied"
+run verify
+expect_rc "... and the store verifies" 0
+run load events "$EX/events.csv"
+expect_rc "sent again" 0
+expect_out "... nothing new" "188 rows, 0 applied, 188 duplicates"
 finish

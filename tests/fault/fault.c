@@ -1,7 +1,9 @@
 /* fault.c -- an LD_PRELOAD shim for fault-injection tests. It makes
- * write()/pwrite() or fdatasync()/fsync() fail on files whose path ends
- * with XY_FAULT_FILE (default: the log's segments, DATA/log and DATA/log.N):
- *   XY_FAULT=write:ENOSPC | write:EIO | fsync:ENOSPC | fsync:EIO
+ * write(), fdatasync()/fsync() or fallocate() fail on files whose path
+ * ends with XY_FAULT_FILE (default: the log's segments, DATA/log and
+ * DATA/log.N). XY_FAULT is a comma-separated list of faults, each one of
+ *   write:ENOSPC | write:EIO | fsync:ENOSPC | fsync:EIO |
+ *   fallocate:ENOSPC | fallocate:EOPNOTSUPP
  * Other calls pass through untouched. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -15,7 +17,12 @@
 static int matches(int fd, const char *op)
 {
     const char *f = getenv("XY_FAULT");
-    if (!f || strncmp(f, op, strlen(op)) != 0 || f[strlen(op)] != ':') return 0;
+    size_t lo = strlen(op);
+    while (f && (strncmp(f, op, lo) != 0 || f[lo] != ':')) {
+        f = strchr(f, ',');
+        if (f) f++;
+    }
+    if (!f) return 0;
     const char *suffix = getenv("XY_FAULT_FILE");
     char link[64], path[PATH_MAX];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
@@ -32,7 +39,8 @@ static int matches(int fd, const char *op)
                                          strspn(base + 4, "0123456789") != strlen(base + 4)))
             return 0;
     }
-    errno = strstr(f, "ENOSPC") ? ENOSPC : EIO;
+    f += lo + 1;
+    errno = strncmp(f, "ENOSPC", 6) == 0 ? ENOSPC : strncmp(f, "EOPNOTSUPP", 10) == 0 ? EOPNOTSUPP : EIO;
     return 1;
 }
 
@@ -58,4 +66,12 @@ int fsync(int fd)
     if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
     if (matches(fd, "fsync")) return -1;
     return real(fd);
+}
+
+int fallocate(int fd, int mode, off_t off, off_t len)
+{
+    static int (*real)(int, int, off_t, off_t);
+    if (!real) real = (int (*)(int, int, off_t, off_t))dlsym(RTLD_NEXT, "fallocate");
+    if (matches(fd, "fallocate")) return -1;
+    return real(fd, mode, off, len);
 }

@@ -2,6 +2,7 @@
  * append path, its atomicity and duplicates, and that a reopened directory
  * (replay, then snapshot) has the same state. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +14,36 @@
 #include "unit.h"
 #include "xinyong.h"
 
-/* fdatasync as the library sees it in this program: it fails with EIO on
- * the descriptor fail_sync_fd, and is the system call on every other. */
-static int fail_sync_fd = -1;
+/* fdatasync, write and fallocate as the library sees them in this
+ * program: each fails on its descriptor fail_sync_fd, fail_write_fd or
+ * fail_falloc_fd (with EIO, ENOSPC, and fail_falloc_errno), and is the
+ * system call on every other. */
+static int fail_sync_fd = -1, fail_write_fd = -1, fail_falloc_fd = -1, fail_falloc_errno;
 int fdatasync(int fd)
 {
-    if (fd == fail_sync_fd) {
+    if (fd >= 0 && fd == fail_sync_fd) {
         errno = EIO;
         return -1;
     }
     return (int)syscall(SYS_fdatasync, fd);
+}
+
+ssize_t write(int fd, const void *p, size_t n)
+{
+    if (fd >= 0 && fd == fail_write_fd) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return (ssize_t)syscall(SYS_write, fd, p, n);
+}
+
+int fallocate(int fd, int mode, off_t off, off_t len)
+{
+    if (fd >= 0 && fd == fail_falloc_fd) {
+        errno = fail_falloc_errno;
+        return -1;
+    }
+    return (int)syscall(SYS_fallocate, fd, mode, off, len);
 }
 
 static void quiet(void *ctx, const char *msg)
@@ -438,36 +459,66 @@ TEST(store_background_snapshots_of_copied_state)
     ASSERT_EQ(remove_town(dir), 0);
 }
 
-/* A commit whose fdatasync fails (the batch was being applied meanwhile)
- * reports the error; the handle then refuses every write and snapshot,
- * and the directory reopened holds exactly the acknowledged batches. */
-TEST(store_failed_sync_refuses_later_writes)
+/* A commit whose write or fdatasync fails (on the second thread, while the
+ * batch was being applied) reports the error; the handle then refuses
+ * every write and snapshot, and the directory reopened holds exactly the
+ * acknowledged batches. A commit refused before anything was applied (no
+ * space to reserve, or a write that fails where space cannot be reserved
+ * and the batch is written first) leaves the handle working. */
+TEST(store_failed_commits)
 {
-    char dir[256];
-    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n");
-    ASSERT(db != NULL);
-    town t = town_of(db);
-    xy_engine *e = t.e;
-    xy_event ev = {0, 0, t.good, t.office, XY_NONE, t.day, -1};
-    const char *id1[1] = {"s1"}, *id2[1] = {"s2"}, *id3[1] = {"s3"};
-    uint64_t dups;
-    ASSERT_EQ(xy_db_append_events(db, &ev, id1, 1, quiet, NULL, &dups), XY_OK);
-    ASSERT_EQ(xy_engine_raw(e, 0), 103);
-    fail_sync_fd = db->log_fd;
-    ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_EIO);
-    fail_sync_fd = -1;
-    ASSERT_EQ(xy_db_append_events(db, &ev, id3, 1, quiet, NULL, &dups), XY_EIO);
-    ASSERT_EQ(xy_db_advance(db, t.day + 5), XY_EIO);
-    ASSERT_EQ(xy_db_snapshot(db, quiet, NULL), XY_EIO);
-    xy_db_close(db);
-    ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
-    e = xy_db_engine(db);
-    ASSERT_EQ(xy_engine_raw(e, 0), 103);
-    ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_OK);
-    ASSERT_EQ(dups, 0);
-    ASSERT_EQ(xy_engine_raw(e, 0), 106);
-    xy_db_close(db);
-    ASSERT_EQ(remove_town(dir), 0);
+    static const struct {
+        int sync, write, falloc_errno; /* the faults */
+        int rc, broken;                /* the commit's status; handle refuses after */
+    } cases[] = {
+        {1, 0, 0, XY_EIO, 1},
+        {0, 1, 0, XY_ENOSPC, 1},
+        {0, 0, ENOSPC, XY_ENOSPC, 0},
+        {0, 1, EOPNOTSUPP, XY_ENOSPC, 0},
+        {1, 0, EOPNOTSUPP, XY_EIO, 1},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char dir[256];
+        xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n");
+        ASSERT(db != NULL);
+        town t = town_of(db);
+        xy_engine *e = t.e;
+        xy_event ev = {0, 0, t.good, t.office, XY_NONE, t.day, -1};
+        const char *id1[1] = {"s1"}, *id2[1] = {"s2"}, *id3[1] = {"s3"};
+        uint64_t dups;
+        ASSERT_EQ(xy_db_append_events(db, &ev, id1, 1, quiet, NULL, &dups), XY_OK);
+        ASSERT_EQ(xy_engine_raw(e, 0), 103);
+        if (cases[k].sync) fail_sync_fd = db->log_fd;
+        if (cases[k].write) fail_write_fd = db->log_fd;
+        if (cases[k].falloc_errno) {
+            fail_falloc_fd = db->log_fd;
+            fail_falloc_errno = cases[k].falloc_errno;
+        }
+        ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), cases[k].rc);
+        fail_sync_fd = fail_write_fd = fail_falloc_fd = -1;
+        if (cases[k].broken) {
+            ASSERT_EQ(xy_db_append_events(db, &ev, id3, 1, quiet, NULL, &dups), cases[k].rc);
+            ASSERT_EQ(xy_db_advance(db, t.day + 5), cases[k].rc);
+            ASSERT_EQ(xy_db_snapshot(db, quiet, NULL), cases[k].rc);
+        } else {
+            ASSERT_EQ(xy_engine_raw(e, 0), 103); /* nothing of it applied */
+            ASSERT_EQ(xy_db_append_events(db, &ev, id3, 1, quiet, NULL, &dups), XY_OK);
+            ASSERT_EQ(xy_engine_raw(e, 0), 106);
+        }
+        xy_db_close(db);
+        ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
+        e = xy_db_engine(db);
+        ASSERT_EQ(xy_engine_raw(e, 0), cases[k].broken ? 103 : 106);
+        ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_OK);
+        ASSERT_EQ(dups, 0);
+        ASSERT_EQ(xy_engine_raw(e, 0), cases[k].broken ? 106 : 109);
+        FILE *devnull = fopen("/dev/null", "w");
+        ASSERT(devnull != NULL);
+        ASSERT_EQ(xy_db_verify(dir, quiet, NULL, devnull), XY_OK);
+        fclose(devnull);
+        xy_db_close(db);
+        ASSERT_EQ(remove_town(dir), 0);
+    }
 }
 
 /* The content hash of an event is stored in the event index (runs on
