@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <math.h>
 #include <unistd.h>
@@ -839,6 +840,37 @@ static void bench_walks(void)
         printf("%10zu %14.1f %14.1f\n", sizes[k], walk_step(sizes[k], 0), walk_step(sizes[k], 1));
 }
 
+/* Seconds to populate a fresh gigabyte (huge pages offered, as the
+ * library's big tables are), or -1 if it cannot be mapped. */
+static double fresh_gb(void)
+{
+    size_t n = (size_t)1 << 30;
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return -1;
+    (void)madvise(p, n, MADV_HUGEPAGE);
+    double t = xy_seconds();
+#ifdef MADV_POPULATE_WRITE
+    (void)madvise(p, n, MADV_POPULATE_WRITE);
+#else
+    memset(p, 1, n);
+#endif
+    t = xy_seconds() - t;
+    munmap(p, n);
+    return t / ((double)n / 1e9);
+}
+
+/* On this virtual machine (Firecracker, with free page reporting) memory
+ * the guest frees goes back to the host within seconds, and the next first
+ * touch of it costs a fault in the host as well: 0.6-0.8 s a gigabyte,
+ * against about 0.12 s for memory the host still backs (docs/performance.md,
+ * "Fresh memory on this machine"). Every part of the bench builds its
+ * tables afresh, so their figures move with it; the cost at the start of
+ * the run is printed beside them. */
+static void print_fresh_memory(void)
+{
+    printf("fresh memory at the start: %.2f s a GB\n\n", fresh_gb());
+}
+
 int main(int argc, char **argv)
 {
     uint32_t ncit = argc > 1 ? (uint32_t)atol(argv[1]) : 10000000u;
@@ -847,6 +879,7 @@ int main(int argc, char **argv)
     xy_rules *r;
     if (xy_rules_load_dir(rules_dir, quiet, NULL, &r)) return 1;
     printf("xinyong bench: shipped rulesets (%d cities), %u citizens, %zu events\n\n", r->ncities, ncit, nev);
+    print_fresh_memory();
     const char *only = argc > 3 ? argv[3] : "";
     if (strcmp(only, "walks") == 0) bench_walks();
     if (!*only || strcmp(only, "lookup") == 0) bench_lookups();
