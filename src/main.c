@@ -296,8 +296,9 @@ static const command commands[] = {
      "(expiries, association, list exits) for every day in between. An earlier date\n"
      "than today is an error (exit 1): the clock never goes back."},
     {"show", cmd_show, "xinyong show ID [--public] [--json]",
-     "Score, raw score, grade, blacklist and whitelist membership (since, reason)\n"
-     "and the consequences active today. Exit 3 for an unknown citizen.\n"
+     "Score, raw score, grade, blacklist and whitelist membership (since, reason,\n"
+     "and the rules it stands on as [FILE:LINE]) and the consequences active today,\n"
+     "each with its rule. Exit 3 for an unknown citizen.\n"
      "--public shows only what the citizen's city publishes: masked ID and name,\n"
      "score, grade and whitelist with 'publish scores', the blacklist entry with\n"
      "'publish blacklist'; the rest is null ('not published')."},
@@ -306,7 +307,8 @@ static const command commands[] = {
      "date, event, behaviour, agency, points and why points were zero or limited;\n"
      "every list entry and exit with its reason; and the active consequences.\n"
      "Each of them, the base and the grade name the rule behind them as\n"
-     "[FILE:LINE] of the ruleset (JSON: rule, base_rule, grade_rule).\n"
+     "[FILE:LINE] of the ruleset (JSON: rule, base_rule, grade_rule; a blacklist\n"
+     "entry by score also its exit line, exit_rule).\n"
      "base + the sum of the contributions is always the raw score.\n"
      "The history comes from the per-citizen history index, in time proportional\n"
      "to the citizen's own history; --from-log rebuilds it from the whole log\n"
@@ -317,7 +319,8 @@ static const command commands[] = {
      "discount, else allow; with the consequences behind it and why each is active.\n"
      "Exit 3 for an unknown citizen or an action no consequence names."},
     {"list", cmd_list, "xinyong list blacklist|whitelist [--city C] [--public] [--json]",
-     "Citizens on a list with since and reason, oldest entry first. --city limits\n"
+     "Citizens on a list with since, reason and the rules the membership stands\n"
+     "on ([FILE:LINE]; JSON: rules), oldest entry first. --city limits\n"
      "to one city. --public shows what the cities publish: the blacklists of cities\n"
      "with 'publish blacklist', the whitelists of cities with 'publish scores', and\n"
      "IDs masked (first 6 and last 4 characters)."},

@@ -89,6 +89,44 @@ static void blacklist_reason(xy_db *db, const xy_engine *e, uint32_t c, xy_buf *
     }
 }
 
+/* The rules behind c's membership of list, as "FILE:LINE" strings: for a
+ * membership by score, the city's threshold line (and its exit line, for
+ * the blacklist), and for a running term, the definition of the behaviour
+ * that started it; a blacklist membership can stand on both. */
+static json_t *list_rules(const xy_engine *e, uint32_t c, int list)
+{
+    const xy_cstate *s = &e->st[c];
+    const xy_rules *r = e->rules;
+    const xy_city *city = &r->cities[s->city];
+    json_t *a = json_array();
+    if (list == XY_WHITELIST) {
+        json_array_append_new(a, jrule(r, city->wl_at));
+        return a;
+    }
+    if (s->flags & CS_SCORE_MEMBER) {
+        json_array_append_new(a, jrule(r, city->bl_at));
+        if (city->has_exit) json_array_append_new(a, jrule(r, city->exit_at));
+    }
+    if (s->term_end != XY_DAY_NONE && e->today != XY_DAY_NONE && s->term_end > e->today) {
+        const uint64_t *v = xy_map_get(&e->term_reason, c);
+        const xy_behaviour *b = v ? xy__city_behaviour(r, city, (int32_t)(*v >> 40)) : NULL;
+        if (b) json_array_append_new(a, jrule(r, b->at));
+    }
+    return a;
+}
+
+/* Appends "  [RULE, RULE]" for the rules array of o to a text line. */
+static void text_rules(const json_t *o, FILE *out)
+{
+    const json_t *a = json_object_get(o, "rules");
+    size_t i;
+    json_t *v;
+    if (!json_array_size(a)) return;
+    fputs("  [", out);
+    json_array_foreach(a, i, v) fprintf(out, "%s%s", i ? ", " : "", json_is_string(v) ? json_string_value(v) : "-");
+    fputc(']', out);
+}
+
 static json_t *list_entry(xy_db *db, const xy_engine *e, uint32_t c, int list)
 {
     const xy_cstate *s = &e->st[c];
@@ -105,7 +143,8 @@ static json_t *list_entry(xy_db *db, const xy_engine *e, uint32_t c, int list)
                       (long long)city->wl_from);
         since = s->wl_since;
     }
-    json_t *o = json_pack("{s:o,s:s}", "since", jday(xy__seen_day(e, since)), "reason", b.data ? b.data : "");
+    json_t *o = json_pack("{s:o,s:s,s:o}", "since", jday(xy__seen_day(e, since)), "reason", b.data ? b.data : "",
+                          "rules", list_rules(e, c, list));
     xy_buf_free(&b);
     return o;
 }
@@ -215,7 +254,11 @@ static void show_text(const json_t *o, FILE *out)
     for (int i = 0; i < 2; i++) {
         json_t *l = json_object_get(o, lists[i]);
         if (json_is_null(l)) fprintf(out, "%-11s no\n", lists[i]);
-        else fprintf(out, "%-11s since %s: %s\n", lists[i], sget(l, "since"), sget(l, "reason"));
+        else {
+            fprintf(out, "%-11s since %s: %s", lists[i], sget(l, "since"), sget(l, "reason"));
+            text_rules(l, out);
+            fputc('\n', out);
+        }
     }
     if (json_object_get(o, "consequences")) {
         fprintf(out, "consequences\n");
@@ -314,9 +357,12 @@ static void list_text(const json_t *o, FILE *out)
 {
     size_t i;
     json_t *c;
-    json_array_foreach(json_object_get(o, "citizens"), i, c)
-        fprintf(out, "%s  %-20s %-10s since %s  %s\n", sget(c, "id"), sget(c, "name"), sget(c, "city"),
+    json_array_foreach(json_object_get(o, "citizens"), i, c) {
+        fprintf(out, "%s  %-20s %-10s since %s  %s", sget(c, "id"), sget(c, "name"), sget(c, "city"),
                 sget(c, "since"), sget(c, "reason"));
+        text_rules(c, out);
+        fputc('\n', out);
+    }
     fprintf(out, "%zu citizens on the %s\n", json_array_size(json_object_get(o, "citizens")), sget(o, "list"));
 }
 
@@ -344,11 +390,12 @@ int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, in
         json_t *entry = list_entry(db, e, c, list);
         char masked[19];
         xy_resid_mask(e->ids[c], masked);
-        json_array_append_new(arr, json_pack("{s:o,s:s,s:s,s:O,s:O}", "id",
+        json_array_append_new(arr, json_pack("{s:o,s:s,s:s,s:O,s:O,s:O}", "id",
                                              public_only ? json_string(masked) : jid(e->ids[c]),
                                              "name", xy__name(e, c), "city", xy__citizen_city(e, c)->id,
                                              "since", json_object_get(entry, "since"), "reason",
-                                             json_object_get(entry, "reason")));
+                                             json_object_get(entry, "reason"), "rules",
+                                             json_object_get(entry, "rules")));
         json_decref(entry);
     }
     xy_free(v);
@@ -506,6 +553,9 @@ static void on_history(void *ctx, const xy_hist *h)
                                                      : xy__city_behaviour(r, x->city, h->behaviour)->at;
             o = json_pack("{s:s,s:s,s:o,s:n,s:s,s:o}", "list", list, "by", by, "entered", jday(h->day), "left",
                           "reason", note.data, "rule", jrule(r, at));
+            /* When a membership by score ends is the exit line's doing. */
+            if (h->member == MEMBER_BL_SCORE && x->city->has_exit)
+                json_object_set_new(o, "exit_rule", jrule(r, x->city->exit_at));
             json_array_append_new(x->lists, o);
             x->open[h->member] = o;
         }
@@ -574,7 +624,11 @@ static void explain_text(const json_t *o, FILE *out)
     json_array_foreach(json_object_get(o, "lists"), i, c) {
         fprintf(out, "  %-9s by %-5s entered %s  left %-10s  %s", sget(c, "list"), sget(c, "by"), sget(c, "entered"),
                 sget(c, "left"), sget(c, "reason"));
-        if (json_is_string(json_object_get(c, "rule"))) fprintf(out, "  [%s]", sget(c, "rule"));
+        if (json_is_string(json_object_get(c, "rule"))) {
+            fprintf(out, "  [%s", sget(c, "rule"));
+            if (json_is_string(json_object_get(c, "exit_rule"))) fprintf(out, ", exit %s", sget(c, "exit_rule"));
+            fputc(']', out);
+        }
         fputc('\n', out);
     }
     fprintf(out, "consequences\n");

@@ -1095,6 +1095,7 @@ static int compile_unit(unit *u, int full, xy_city *c)
     c->publish_scores = u->publish_scores;
     if (u->has_score) c->base_at = src_of(u, u->score_at);
     if (u->has_blacklist) c->bl_at = src_of(u, u->bl_at);
+    if (u->has_exit) c->exit_at = src_of(u, u->exit_at);
     if (u->has_whitelist) c->wl_at = src_of(u, u->wl_at);
     if (u->has_assoc) c->assoc_at = src_of(u, u->assoc_at);
     return d->errors == before ? 0 : -1;

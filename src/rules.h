@@ -114,6 +114,7 @@ typedef struct xy_city {
     xy_src base_at, bl_at, wl_at, assoc_at; /* the directives of `score`,
                                    `blacklist below`, `whitelist from`,
                                    `association` */
+    xy_src exit_at;             /* the directive of `blacklist exit` */
 } xy_city;
 
 typedef struct xy_region {

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Explanations name the rule behind each number (docs/semantics.md, section 9): every
 # contribution, list entry, consequence, the base and the grade carry "rule": FILE:LINE of the
-# directive in force, FILE relative to the ruleset, a city's override over the shared file.
+# directive in force, FILE relative to the ruleset, a city's override over the shared file;
+# a blacklist entry by score also its exit line, and show's and list's memberships the rules
+# they stand on ("rules").
 . "$XY_ROOT/tests/blackbox/lib.sh"
 . "$XY_ROOT/tests/blackbox/scenario.sh"
 
@@ -29,6 +31,7 @@ blacklist below 800
 whitelist from 1500
 association -5 per blacklisted contact every 30 days
 sanction no_train on blacklist for 365 days deny train_ticket
+blacklist exit 900 after 60 days
 RULES
 
 P=$(mkid 150000 19800101 001); Q=$(mkid 150000 19800101 003); W=$(mkid 150000 19800101 005)
@@ -55,7 +58,13 @@ expect_eq "blacklist by term: the behaviour that lists" \
 expect_eq "consequence the city overrides: the city's line" \
     "$(jget '.consequences[] | select(.name == "no_train") | .rule')" "city.rules:13"
 expect_eq "grade B: its grade line" "$(jget .grade_rule)" "city.rules:5"
+expect_eq "blacklist by score: ... and its exit line" \
+    "$(jget '.lists[] | select(.by == "score") | .exit_rule')" "city.rules:14"
+expect_eq "blacklist by term: no exit line" \
+    "$(jget '.lists[] | select(.by == "term") | has("exit_rule")')" "false"
 run explain "$P"
+expect_eq "text: the list entry's rules" \
+    "$(printf '%s\n' "$OUT" | grep -c 'by score .*\[city.rules:10, exit city.rules:14\]$')" 1
 expect_out "text: the rule at the end of the contribution's line" "+20  e2"
 expect_eq "text: ... as [FILE:LINE]" "$(printf '%s\n' "$OUT" | grep -c ' e2 .*\[city.rules:7\]$')" 1
 expect_out "text: the base's rule" "base 1000  [city.rules:4]"
@@ -72,6 +81,20 @@ expect_eq "check: the consequence's rule (shared privilege)" "$(jget '.consequen
 run show "$P" --json
 expect_eq "show: consequences carry their rule too" \
     "$(jget '.consequences[] | select(.name == "no_train") | .rule')" "city.rules:13"
+expect_eq "show: the blacklist membership's rules (score, exit, the term's behaviour)" \
+    "$(printf '%s' "$OUT" | jq -c .blacklist.rules)" '["city.rules:10","city.rules:14","shared.rules:4"]'
+run show "$P"
+expect_out "show text: the rules at the end of the blacklist line" \
+    "[city.rules:10, city.rules:14, shared.rules:4]"
+run show "$W" --json
+expect_eq "show: the whitelist membership's rule" "$(printf '%s' "$OUT" | jq -c .whitelist.rules)" \
+    '["city.rules:11"]'
+run list blacklist --json
+expect_eq "list: each entry's rules" "$(printf '%s' "$OUT" | jq -c ".citizens[] | select(.id == \"$P\") | .rules")" \
+    '["city.rules:10","city.rules:14","shared.rules:4"]'
+run list whitelist
+expect_eq "list text: the rules at the end of the line" \
+    "$(printf '%s\n' "$OUT" | grep -c "^$W .*\[city.rules:11\]\$")" 1
 # The explanation replayed from the whole log cites the same rules.
 run explain "$P" --json
 A=$(printf '%s' "$OUT" | jq -c '[.contributions[].rule, .lists[].rule]')
