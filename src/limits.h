@@ -94,15 +94,21 @@ static inline int xy_limits_take(xy_limits *l, int year, uint32_t citizen, int32
     return xy__limits_take_slow(y, i, key, limit);
 }
 
-/* Starts fetching the entry that xy_limits_take would look at first, if
- * the year's table exists: a fetch ahead must not make one, whose size
- * would then depend on how far ahead it looked. */
-static inline void xy_limits_prefetch(xy_limits *l, int year, uint32_t citizen, int32_t name)
+/* Where xy_limits_take would look first, if the year's table exists; else
+ * l itself (an address that is in the cache anyway): a fetch ahead must not
+ * make a table, whose size would then depend on how far ahead it looked. */
+static inline const void *xy_limits_first(const xy_limits *l, int year, uint32_t citizen, int32_t name)
 {
     const xy_lyear *y = l->last < l->n && l->y[l->last].year == year ? &l->y[l->last] : NULL;
     for (int i = 0; !y && i < l->n; i++)
         if (l->y[i].year == year) y = &l->y[i];
-    if (y) XY_PREFETCH(xy__limits_home(y, xy__limits_key(citizen, name)));
+    return y ? (const void *)xy__limits_home(y, xy__limits_key(citizen, name)) : (const void *)l;
+}
+
+/* Starts fetching the entry that xy_limits_take would look at first. */
+static inline void xy_limits_prefetch(xy_limits *l, int year, uint32_t citizen, int32_t name)
+{
+    XY_PREFETCH(xy_limits_first(l, year, citizen, name));
 }
 
 /* Entries in all years. */
