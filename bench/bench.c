@@ -1,7 +1,7 @@
 /* bench.c -- `make bench`: throughput and memory of the core on the shipped
  * rulesets at population scale. Prints each figure with its target and the
  * ratio to it. Sizes can be lowered for a quick run:
- *   build/bench [citizens] [events] [engine|csv|lookup|history|walks]
+ *   build/bench [citizens] [events] [engine|csv|lookup|history|walks|fresh]
  * (defaults: 10,000,000 citizens, 20,000,000 events, every part)
  * To see what each kind of rule costs, XY_BENCH_PLAIN narrows the engine's
  * event mix to behaviours without limit, expiry or term, letting in those
@@ -871,6 +871,42 @@ static void print_fresh_memory(void)
     printf("fresh memory at the start: %.2f s a GB\n\n", fresh_gb());
 }
 
+/* `build/bench 0 0 fresh`: what a fresh gigabyte costs now, right after the
+ * memory available (less 2 GB) has been touched once and freed, and again
+ * 20 seconds later, when the host has taken the freed memory back. */
+static void bench_fresh(void)
+{
+    double before = fresh_gb();
+    size_t avail = 0, gb = (size_t)1 << 30, done = 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %zu kB", &avail) == 1) avail *= 1024;
+    if (f) fclose(f);
+    double t = xy_seconds();
+    if (avail > 3 * gb) {
+        size_t n = (avail - 2 * gb) & ~(gb - 1);
+        char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED) {
+            (void)madvise(p, n, MADV_HUGEPAGE);
+            for (; done < n; done += gb) {
+#ifdef MADV_POPULATE_WRITE
+                if (madvise(p + done, gb, MADV_POPULATE_WRITE)) break;
+#else
+                memset(p + done, 1, gb);
+#endif
+            }
+            munmap(p, n);
+        }
+    }
+    t = xy_seconds() - t;
+    double after = fresh_gb();
+    sleep(20);
+    printf("fresh memory: %.2f s a GB; %.1f GB touched once and freed in %.1f s; then %.2f s a GB; "
+           "20 s later %.2f s a GB\n",
+           before, (double)done / 1e9, t, after, fresh_gb());
+}
+
 int main(int argc, char **argv)
 {
     uint32_t ncit = argc > 1 ? (uint32_t)atol(argv[1]) : 10000000u;
@@ -882,6 +918,7 @@ int main(int argc, char **argv)
     print_fresh_memory();
     const char *only = argc > 3 ? argv[3] : "";
     if (strcmp(only, "walks") == 0) bench_walks();
+    if (strcmp(only, "fresh") == 0) bench_fresh();
     if (!*only || strcmp(only, "lookup") == 0) bench_lookups();
     int engine = !*only || strcmp(only, "engine") == 0;
     if (engine || strcmp(only, "typical") == 0) bench_engine(r, ncit, nev, 1, 1);
