@@ -939,6 +939,15 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
             xy__diagf(diag, ctx, "%s: warning: dropping %zu bytes of an unfinished batch at offset %llu",
                       sg.g[k].path, len - good, (unsigned long long)(good - sg.g[k].base));
             if (ftruncate(db->log_fd, (off_t)(good - sg.g[k].base)) || fsync(db->log_fd)) rc = XY_EIO;
+        } else if (!rc) {
+            /* A crash between reserving a batch's space and writing any of
+             * it leaves the blocks reserved past the segment's end: cutting
+             * the file to its own length gives them back (only space is at
+             * stake, so no sync). */
+            struct stat fst;
+            if (fstat(db->log_fd, &fst) == 0 &&
+                (uint64_t)fst.st_blocks * 512 > (uint64_t)fst.st_size + (uint64_t)fst.st_blksize)
+                (void)ftruncate(db->log_fd, fst.st_size);
         }
         segs_free(&sg);
         if (rc) {

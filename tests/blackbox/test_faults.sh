@@ -47,6 +47,20 @@ ERR=$(cat "$T/err")
 expect_rc "ENOSPC writing a snapshot: storage error" 2
 run stats --json
 expect_eq "... and the store is unharmed" "$OUT" "$before"
+# A crash after the batch's space was reserved and before any of it was
+# written: nothing of it applied, and the next writer gives the space back.
+seg="$D/$(ls "$D" | grep -E '^log(\.[0-9]+)?$' | sort -t. -k2,2n | tail -1)"
+slack() { echo $(($(stat -c %b "$seg") * 512 - $(stat -c %s "$seg"))); }
+LD_PRELOAD="$SHIM" XY_FAULT=write:SIGKILL "$XY" load events "$EX/events.csv" >"$T/out" 2>"$T/err"
+RC=$?
+ERR=$(cat "$T/err")
+expect_rc "killed at the log's write: a crash" 137
+expect_eq "... the batch's space reserved past the segment's end" "$(($(slack) > 4096))" 1
+run stats --json
+expect_eq "... nothing of it applied" "$OUT" "$before"
+run snapshot
+expect_rc "the next writer opens" 0
+expect_eq "... and gives the reserved space back" "$(($(slack) < 4096))" 1
 LD_PRELOAD="$SHIM" XY_FAULT=fallocate:EOPNOTSUPP "$XY" load events "$EX/events.csv" >"$T/out" 2>"$T/err"
 RC=$?
 OUT=$(cat "$T/out")

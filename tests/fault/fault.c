@@ -4,11 +4,13 @@
  * DATA/log.N). XY_FAULT is a comma-separated list of faults, each one of
  *   write:ENOSPC | write:EIO | fsync:ENOSPC | fsync:EIO |
  *   fallocate:ENOSPC | fallocate:EOPNOTSUPP
- * Other calls pass through untouched. */
+ * or write:SIGKILL, which kills the process at its first write to such a
+ * file (a crash at that moment). Other calls pass through untouched. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ static int matches(int fd, const char *op)
             return 0;
     }
     f += lo + 1;
+    if (strncmp(f, "SIGKILL", 7) == 0) raise(SIGKILL);
     errno = strncmp(f, "ENOSPC", 6) == 0 ? ENOSPC : strncmp(f, "EOPNOTSUPP", 10) == 0 ? EOPNOTSUPP : EIO;
     return 1;
 }
