@@ -1067,15 +1067,33 @@ xy_buf *xy__db_batch(xy_db *db)
 /* Size past which a writer starts a new log segment. */
 static uint64_t segment_bytes(void) { return env_bytes("XINYONG_SEGMENT_BYTES", XY_SEGMENT_BYTES); }
 
+/* Reserves the disk blocks of n bytes at offset off of the log's segment,
+ * past its end (the file's size does not change): once they are, writing
+ * the batch there can no longer run out of space, and the write can go to
+ * the thread that syncs. Returns XY_OK, XY_ENOSPC, or XY_EINVAL when the
+ * file system cannot reserve (the batch is then written before it is
+ * applied, as without a thread). */
+static int reserve_log(int fd, uint64_t off, size_t n)
+{
+    if (!fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)n)) return XY_OK;
+    return errno == ENOSPC || errno == EDQUOT ? XY_ENOSPC : XY_EINVAL;
+}
+
 /* Starts a new segment at the end of the log: its header made durable,
  * and its name, before any batch goes in, so that the log offsets of the
- * segments always fit together. */
-static int new_segment(xy_db *db)
+ * segments always fit together. The space of the first batch, n bytes, is
+ * reserved with the header (see reserve_log; *reserved says how that
+ * went), so that a full disk leaves no segment behind. */
+static int new_segment(xy_db *db, size_t n, int *reserved)
 {
     xy_buf path = {0};
     xy_buf_printf(&path, "%s/log.%llu", db->path, (unsigned long long)db->log_size);
     int fd = open(path.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int rc = fd < 0 ? XY_EIO : write_all(fd, LOG_MAGIC, sizeof LOG_MAGIC);
+    if (!rc) {
+        *reserved = reserve_log(fd, sizeof LOG_MAGIC, n);
+        if (*reserved == XY_ENOSPC) rc = XY_ENOSPC;
+    }
     if (!rc && fsync(fd)) rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
     if (!rc) rc = fsync_dir(db->path);
     if (rc) {
@@ -1106,18 +1124,6 @@ static void *sync_log(void *arg)
     return NULL;
 }
 
-/* Reserves the disk blocks of n bytes at offset off of the log's segment,
- * past its end (the file's size does not change): once they are, writing
- * the batch there can no longer run out of space, and the write can go to
- * the thread that syncs. Returns XY_OK, XY_ENOSPC, or XY_EINVAL when the
- * file system cannot reserve (the batch is then written before it is
- * applied, as without a thread). */
-static int reserve_log(int fd, uint64_t off, size_t n)
-{
-    if (!fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)n)) return XY_OK;
-    return errno == ENOSPC || errno == EDQUOT ? XY_ENOSPC : XY_EINVAL;
-}
-
 /* Cuts the log's last segment back to its first in_seg bytes: a batch that
  * failed to become durable. */
 static void cut_log(xy_db *db, uint64_t in_seg)
@@ -1140,8 +1146,9 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
     rec_commit(batch, nrecords);
     seal_batch(batch);
     uint64_t in_seg = db->log_size - db->seg_base;
-    int rc = XY_OK;
-    if (in_seg > sizeof LOG_MAGIC && in_seg + batch->len > segment_bytes()) rc = new_segment(db);
+    int rc = XY_OK, reserved = 1; /* 1: not tried yet (statuses are 0 or below) */
+    if (in_seg > sizeof LOG_MAGIC && in_seg + batch->len > segment_bytes())
+        rc = new_segment(db, batch->len, &reserved);
     in_seg = db->log_size - db->seg_base;
     if (!rc && lseek(db->log_fd, (off_t)in_seg, SEEK_SET) < 0) rc = XY_EIO;
     /* The batch is applied while a second thread writes it and waits for
@@ -1151,8 +1158,7 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
      * file system that cannot reserve gets the batch written first, and
      * without the thread the sync comes first too. */
     double t0 = xy_seconds();
-    int reserved = XY_EINVAL;
-    if (!rc) {
+    if (!rc && reserved == 1) {
         reserved = reserve_log(db->log_fd, in_seg, batch->len);
         if (reserved == XY_ENOSPC) rc = XY_ENOSPC;
     }

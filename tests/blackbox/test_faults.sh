@@ -32,7 +32,7 @@ for fault in write:ENOSPC write:EIO fsync:ENOSPC fsync:EIO fallocate:ENOSPC \
 done
 # The same when the load would start a new log segment: the segment is
 # not left behind.
-for fault in write:ENOSPC fsync:EIO; do
+for fault in write:ENOSPC fsync:EIO fallocate:ENOSPC; do
     LD_PRELOAD="$SHIM" XY_FAULT=$fault XINYONG_SEGMENT_BYTES=1000 "$XY" load events "$EX/events.csv" >"$T/out" 2>"$T/err"
     RC=$?
     ERR=$(cat "$T/err")
@@ -51,7 +51,8 @@ expect_eq "... and the store is unharmed" "$OUT" "$before"
 # written: nothing of it applied, and the next writer gives the space back.
 seg="$D/$(ls "$D" | grep -E '^log(\.[0-9]+)?$' | sort -t. -k2,2n | tail -1)"
 slack() { echo $(($(stat -c %b "$seg") * 512 - $(stat -c %s "$seg"))); }
-LD_PRELOAD="$SHIM" XY_FAULT=write:SIGKILL "$XY" load events "$EX/events.csv" >"$T/out" 2>"$T/err"
+LD_PRELOAD="$SHIM" XY_FAULT=write:SIGKILL XINYONG_SEGMENT_BYTES=1000000000 "$XY" load events "$EX/events.csv" \
+    >"$T/out" 2>"$T/err"
 RC=$?
 ERR=$(cat "$T/err")
 expect_rc "killed at the log's write: a crash" 137
