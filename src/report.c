@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "decide.h"
+#include "history.h"
 #include "store.h"
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))

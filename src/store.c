@@ -181,8 +181,7 @@ void xy__db_unstage(xy_db *db)
     db->nstaged = 0;
 }
 
-/* Remembers the id of an event an explanation shows. */
-static void note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
+void xy__db_note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
 {
     int is_new;
     uint64_t *v = xy_map_put(&db->hist_ids, seq, &is_new);
@@ -194,8 +193,6 @@ static void note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
 
 /* ------------------------------------------------------------- applying */
 
-static uint32_t get_u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t get_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 /* Events are decoded into a batch and the batch is then gone over twice:
  * once for the bookkeeping of each event (checks against the rules, the
@@ -253,7 +250,7 @@ static int flush_events(applier *a)
         ev->seq = db->nevents++;
         if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->base + a->off[j], ev->seq, a->clk[j]);
         const unsigned char *p = a->rec[j];
-        if (db->hist_fn && ev->citizen == db->hist_index) note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
+        if (db->hist_fn && ev->citizen == db->hist_index) xy__db_note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
         if (a->index)
             xy_evindex_put(&db->evix, &keys[2 * (j % (2 * XY_FETCH_GROUP))], xy__event_content_hash(ev), ev->seq);
     }
@@ -270,19 +267,19 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
     switch (p[0]) {
     case R_CITIZEN: {
         if (len < 23) return XY_ECORRUPT;
-        uint32_t nlen = get_u32(p + 19);
+        uint32_t nlen = xy_get_u32(p + 19);
         if (23 + (uint64_t)nlen != len) return XY_ECORRUPT;
         if (flush_events(a)) return XY_ECORRUPT;
         uint16_t city;
         memcpy(&city, p + 9, 2);
         uint32_t idx;
-        xy_resid id = get_u64(p + 1);
+        xy_resid id = xy_get_u64(p + 1);
         /* The hook goes on first: registration itself may enter a list. */
         if (db->hist_fn && id == db->hist_resid) {
             db->hist_index = e->n;
             xy__engine_set_history(e, db->hist_fn, db->hist_ctx, e->n);
         }
-        if (xy_engine_add_citizen(e, id, city, get_u32(p + 11), get_u32(p + 15),
+        if (xy_engine_add_citizen(e, id, city, xy_get_u32(p + 11), xy_get_u32(p + 15),
                                   (const char *)p + 23, nlen, &idx))
             return XY_ECORRUPT;
         if (a->trail) xy_trail_add(a->trail, idx, TRAIL_REG, a->base + off, 0, e->today);
@@ -291,17 +288,17 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
     case R_CONTACT:
         if (len != 9) return XY_ECORRUPT;
         if (flush_events(a)) return XY_ECORRUPT;
-        return xy_engine_add_contact(e, get_u32(p + 1), get_u32(p + 5)) == XY_EINVAL ? XY_ECORRUPT : XY_OK;
+        return xy_engine_add_contact(e, xy_get_u32(p + 1), xy_get_u32(p + 5)) == XY_EINVAL ? XY_ECORRUPT : XY_OK;
     case R_EVENT: {
         if (len < 30 || 30 + (uint32_t)p[29] != len) return XY_ECORRUPT;
         size_t k = a->nevs;
         xy_event *ev = &a->evs[k];
-        ev->date = (xy_day)get_u32(p + 1);
-        ev->citizen = get_u32(p + 5);
-        ev->behaviour = (int32_t)get_u32(p + 9);
-        ev->agency = (int32_t)get_u32(p + 13);
-        ev->amount = (int64_t)get_u64(p + 17);
-        ev->counterpart = get_u32(p + 25);
+        ev->date = (xy_day)xy_get_u32(p + 1);
+        ev->citizen = xy_get_u32(p + 5);
+        ev->behaviour = (int32_t)xy_get_u32(p + 9);
+        ev->agency = (int32_t)xy_get_u32(p + 13);
+        ev->amount = (int64_t)xy_get_u64(p + 17);
+        ev->counterpart = xy_get_u32(p + 25);
         if (ev->citizen >= e->n || (ev->counterpart != XY_NONE && ev->counterpart >= e->n) ||
             !xy_day_valid(ev->date))
             return XY_ECORRUPT;
@@ -316,7 +313,7 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
         if (len != 5) return XY_ECORRUPT;
         if (flush_events(a)) return XY_ECORRUPT;
         {
-            xy_day d = (xy_day)get_u32(p + 1);
+            xy_day d = (xy_day)xy_get_u32(p + 1);
             if (!xy_day_valid(d) || (e->today != XY_DAY_NONE && d < e->today)) return XY_ECORRUPT;
             xy_engine_advance(e, d);
             a->clock = e->today;
@@ -333,8 +330,8 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
 static int commit_after(const unsigned char *data, size_t len, size_t from)
 {
     for (size_t p = from; p + 17 <= len; p++) {
-        if (get_u32(data + p) != 9 || data[p + 8] != R_COMMIT) continue;
-        if (xy_crc32(0, data + p + 8, 9) == get_u32(data + p + 4)) return 1;
+        if (xy_get_u32(data + p) != 9 || data[p + 8] != R_COMMIT) continue;
+        if (xy_crc32(0, data + p + 8, 9) == xy_get_u32(data + p + 4)) return 1;
     }
     return 0;
 }
@@ -353,7 +350,7 @@ static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *
     *good = from;
     *bad_at = SIZE_MAX;
     while (off + 8 <= len) {
-        uint32_t rlen = get_u32(data + off), crc = get_u32(data + off + 4);
+        uint32_t rlen = xy_get_u32(data + off), crc = xy_get_u32(data + off + 4);
         if (rlen == 0 || rlen > len - off - 8 || xy_crc32(0, data + off + 8, rlen) != crc) break;
         off += 8 + rlen;
         if (data[off - rlen] == R_COMMIT) {
@@ -376,8 +373,8 @@ static void trail_assoc(void *ctx, uint32_t c, xy_day t, int n)
  * registers a citizen; returns the offset of the next record. */
 static size_t fetch_citizen(const xy_engine *e, const unsigned char *data, size_t off)
 {
-    uint32_t len = get_u32(data + off);
-    if (data[off + 8] == R_CITIZEN && len >= 9) xy__engine_prefetch_citizen(e, get_u64(data + off + 9));
+    uint32_t len = xy_get_u32(data + off);
+    if (data[off + 8] == R_CITIZEN && len >= 9) xy__engine_prefetch_citizen(e, xy_get_u64(data + off + 9));
     return off + 8 + len;
 }
 
@@ -414,13 +411,13 @@ static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint6
         int is_citizen = data[off + 8] == R_CITIZEN;
         if (is_citizen && !in_citizens) {
             size_t run = 0;
-            for (size_t p = off; p < end && data[p + 8] == R_CITIZEN; p += 8 + get_u32(data + p)) run++;
+            for (size_t p = off; p < end && data[p + 8] == R_CITIZEN; p += 8 + xy_get_u32(data + p)) run++;
             xy__engine_reserve(e, run);
         }
         in_citizens = is_citizen;
         if (nrec % XY_FETCH_GROUP == 0)
             for (int k = 0; k < XY_FETCH_GROUP && ahead < end; k++) ahead = fetch_citizen(e, data, ahead);
-        uint32_t rlen = get_u32(data + off);
+        uint32_t rlen = xy_get_u32(data + off);
         rc = apply_record(a, data + off + 8, rlen, off);
         if (rc) {
             rc = XY_ECORRUPT;
@@ -537,25 +534,7 @@ done:
 
 /* ------------------------------------------------------------ segments */
 
-/* The log is a sequence of segment files: DATA/log, then DATA/log.N for
- * each later one, N being the log offset of its first byte (its header).
- * Offsets are those of one continuous log: byte b of log.N is at log
- * offset N + b, so a segment begins where the one before it ends. A
- * writer starts a new segment when the next batch would take the current
- * one past XINYONG_SEGMENT_BYTES (default XY_SEGMENT_BYTES), so a batch
- * never spans two and every segment but the last ends with a commit. */
-typedef struct seg {
-    uint64_t base;  /* log offset of its first byte */
-    uint64_t size;  /* its length when listed */
-    char *path;     /* its file */
-} seg;
-
-typedef struct segs {
-    seg *g;         /* in log order */
-    int n;          /* how many */
-} segs;
-
-static void segs_free(segs *s)
+void xy__segs_free(xy_segs *s)
 {
     for (int k = 0; k < s->n; k++) xy_free(s->g[k].path);
     xy_free(s->g);
@@ -564,13 +543,11 @@ static void segs_free(segs *s)
 
 static int cmp_seg(const void *a, const void *b)
 {
-    const seg *x = a, *y = b;
+    const xy_seg *x = a, *y = b;
     return x->base < y->base ? -1 : x->base > y->base;
 }
 
-/* Lists the segments of dir in order and checks that each begins where
- * the one before ends. */
-static int segs_list(const char *dir, segs *s, xy_diag_fn *diag, void *ctx)
+int xy__segs_list(const char *dir, xy_segs *s, xy_diag_fn *diag, void *ctx)
 {
     memset(s, 0, sizeof *s);
     DIR *dh = opendir(dir);
@@ -585,27 +562,27 @@ static int segs_list(const char *dir, segs *s, xy_diag_fn *diag, void *ctx)
             while (*d >= '0' && *d <= '9') base = base * 10 + (uint64_t)(*d++ - '0');
             if (*d || base == 0) continue;
         }
-        XY_PUSH(s->g, n, cap, ((seg){base, 0, join(dir, de->d_name)}));
+        XY_PUSH(s->g, n, cap, ((xy_seg){base, 0, join(dir, de->d_name)}));
     }
     closedir(dh);
     s->n = (int)n;
     qsort(s->g, n, sizeof *s->g, cmp_seg);
     if (s->n == 0 || s->g[0].base != 0) {
         xy__diagf(diag, ctx, "%s: not a data directory (no log; run 'xinyong init')", dir);
-        segs_free(s);
+        xy__segs_free(s);
         return XY_ENOENT;
     }
     for (int k = 0; k < s->n; k++) {
         struct stat st;
         if (stat(s->g[k].path, &st)) {
-            segs_free(s);
+            xy__segs_free(s);
             return XY_EIO;
         }
         s->g[k].size = (uint64_t)st.st_size;
         if (k && s->g[k].base != s->g[k - 1].base + s->g[k - 1].size) {
             xy__diagf(diag, ctx, "%s: does not begin where %s ends (at log offset %llu; the log is corrupt)",
                       s->g[k].path, s->g[k - 1].path, (unsigned long long)(s->g[k - 1].base + s->g[k - 1].size));
-            segs_free(s);
+            xy__segs_free(s);
             return XY_ECORRUPT;
         }
     }
@@ -649,7 +626,7 @@ done:
 /* Whether segment k of s is a last one cut short in its header: a crash
  * while a writer started it. It holds nothing: readers skip it and the
  * next writer removes it. */
-static int torn_header(const segs *s, int k)
+static int torn_header(const xy_segs *s, int k)
 {
     return k == s->n - 1 && k > 0 && s->g[k].size < sizeof LOG_MAGIC;
 }
@@ -734,18 +711,11 @@ static int apply_as_checked(xy_db *db, xy_engine *e, seg_scan *c, uint64_t base,
     return rc;
 }
 
-/* Walks the whole batches of the log from log offset from (up to offset
- * until, which must end a batch, if not SIZE_MAX): applies them to e
- * (extending trail if not NULL) or, with e NULL, calls each(ctx2, data,
- * base, off, end) for each segment's part instead. Sets *good_out to the
- * end of the last whole batch and *len_out to the end of the log. */
-typedef int seg_fn(void *ctx, const unsigned char *data, uint64_t base, size_t off, size_t end);
-
-static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, size_t until, xy_trail *trail,
+int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t from, size_t until, xy_trail *trail,
                 xy_diag_fn *diag, void *ctx, size_t *good_out, size_t *len_out)
 {
-    segs s;
-    int rc = segs_list(db->path, &s, diag, ctx);
+    xy_segs s;
+    int rc = xy__segs_list(db->path, &s, diag, ctx);
     if (rc) return rc;
     uint64_t good_all = sizeof LOG_MAGIC, len_all = 0;
     seg_scan scans[2];
@@ -829,7 +799,7 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
         scan_wait(next);
         munmap((void *)next->data, next->len);
     }
-    segs_free(&s);
+    xy__segs_free(&s);
     if (rc == XY_OK && from > len_all) {
         xy__diagf(diag, ctx, "%s/snapshot: covers %zu bytes of a log of %llu", db->path, from,
                   (unsigned long long)len_all);
@@ -846,7 +816,7 @@ static int walk(xy_db *db, xy_engine *e, seg_fn *each, void *ctx2, size_t from, 
 static int replay(xy_db *db, xy_engine *e, size_t from, size_t until, xy_trail *trail, xy_diag_fn *diag, void *ctx,
                   size_t *good_out, size_t *len_out)
 {
-    return walk(db, e, NULL, NULL, from, until, trail, diag, ctx, good_out, len_out);
+    return xy__db_walk(db, e, NULL, NULL, from, until, trail, diag, ctx, good_out, len_out);
 }
 
 int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **out)
@@ -921,8 +891,8 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
     db->log_size = good;
     if (mode == XY_WRITE) {
         /* Appends go to the last segment. */
-        segs sg;
-        rc = segs_list(path, &sg, diag, ctx);
+        xy_segs sg;
+        rc = xy__segs_list(path, &sg, diag, ctx);
         if (rc) goto fail;
         int k = sg.n - 1;
         if (torn_header(&sg, k)) {
@@ -949,7 +919,7 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
                 (uint64_t)fst.st_blocks * 512 > (uint64_t)fst.st_size + (uint64_t)fst.st_blksize)
                 (void)ftruncate(db->log_fd, fst.st_size);
         }
-        segs_free(&sg);
+        xy__segs_free(&sg);
         if (rc) {
             rc = rc == XY_ENOENT ? XY_EIO : rc;
             goto fail;
@@ -1215,238 +1185,6 @@ void xy__db_commit_secs(const xy_db *db, double secs[3])
     memcpy(secs, db->commit_secs, sizeof db->commit_secs);
 }
 
-int xy__db_replay_history(xy_db *db, xy_resid citizen, xy_hist_fn *fn, void *ctx, xy_engine **out)
-{
-    xy_engine *e;
-    xy_engine_new(db->rules, &e);
-    uint64_t nevents = db->nevents;
-    db->hist_resid = citizen;
-    db->hist_index = XY_NONE;
-    db->hist_fn = fn;
-    db->hist_ctx = ctx;
-    db->nevents = 0;
-    int rc = replay(db, e, 0, SIZE_MAX, NULL, NULL, NULL, NULL, NULL);
-    db->nevents = nevents;
-    db->hist_fn = NULL;
-    if (rc) {
-        xy_engine_free(e);
-        return rc;
-    }
-    *out = e;
-    return XY_OK;
-}
-
-/* Order of a citizen's trail records: by day; on one day the registration,
- * then association (day-start processing), then events in log order. */
-typedef struct trail_item {
-    xy_trec r;
-    int kind;
-} trail_item;
-
-static int rank_of(int kind) { return kind == TRAIL_REG ? 0 : kind == TRAIL_ASSOC ? 1 : 2; }
-
-static int cmp_trail(const void *pa, const void *pb)
-{
-    const trail_item *a = pa, *b = pb;
-    if (a->r.day != b->r.day) return a->r.day < b->r.day ? -1 : 1;
-    if (a->kind != b->kind) return rank_of(a->kind) - rank_of(b->kind);
-    return a->r.aux < b->r.aux ? -1 : a->r.aux > b->r.aux;
-}
-
-/* Reads records at log offsets, whichever segment they are in. */
-typedef struct logrd {
-    segs s;
-    int *fd;   /* per segment, opened on first use; -1 until then */
-} logrd;
-
-static int logrd_open(const xy_db *db, logrd *r)
-{
-    int rc = segs_list(db->path, &r->s, NULL, NULL);
-    if (rc) return rc;
-    r->fd = xy_malloc((size_t)r->s.n * sizeof *r->fd);
-    for (int k = 0; k < r->s.n; k++) r->fd[k] = -1;
-    return XY_OK;
-}
-
-static void logrd_close(logrd *r)
-{
-    for (int k = 0; k < r->s.n; k++)
-        if (r->fd[k] >= 0) close(r->fd[k]);
-    xy_free(r->fd);
-    segs_free(&r->s);
-}
-
-/* Reads up to n bytes at log offset off; returns how many, or -1. */
-static ssize_t logrd_read(logrd *r, void *buf, size_t n, uint64_t off)
-{
-    int k = r->s.n - 1;
-    while (k > 0 && r->s.g[k].base > off) k--;
-    if (r->fd[k] < 0) r->fd[k] = open(r->s.g[k].path, O_RDONLY);
-    if (r->fd[k] < 0) return -1;
-    return pread(r->fd[k], buf, n, (off_t)(off - r->s.g[k].base));
-}
-
-/* Reads the event record at log offset off of citizen into *ev, and its
- * id into id[] (NUL-terminated; room for 256). */
-static int read_event(logrd *r, uint64_t off, uint32_t citizen, xy_event *ev, char *id)
-{
-    /* One read of the longest record there can be; the header says how
-     * much of it is this record. */
-    unsigned char buf[8 + 30 + 255];
-    ssize_t got = logrd_read(r, buf, sizeof buf, off);
-    if (got < 8) return XY_EIO;
-    uint32_t len = get_u32(buf), crc = get_u32(buf + 4);
-    if (len < 30 || len > (size_t)got - 8 ||
-        xy_crc32(0, buf + 8, len) != crc || buf[8] != R_EVENT || get_u32(buf + 8 + 5) != citizen ||
-        30 + (uint32_t)buf[8 + 29] != len)
-        return XY_ECORRUPT;
-    const unsigned char *p = buf + 8;
-    ev->date = (xy_day)get_u32(p + 1);
-    ev->citizen = 0;
-    ev->behaviour = (int32_t)get_u32(p + 9);
-    ev->agency = (int32_t)get_u32(p + 13);
-    ev->amount = (int64_t)get_u64(p + 17);
-    ev->counterpart = XY_NONE;
-    memcpy(id, p + 30, p[29]);
-    id[p[29]] = 0;
-    return XY_OK;
-}
-
-/* Finding the id of event number seq by counting events through the log
- * (see xy__db_event_id). */
-typedef struct id_search {
-    xy_db *db;
-    uint64_t seq, k; /* wanted, events counted */
-} id_search;
-
-static int find_id(void *ctx, const unsigned char *data, uint64_t base, size_t off, size_t end)
-{
-    id_search *q = ctx;
-    (void)base;
-    while (off < end) {
-        uint32_t rlen = get_u32(data + off);
-        const unsigned char *p = data + off + 8;
-        if (p[0] == R_EVENT && rlen >= 30 && q->k++ == q->seq) {
-            note_event_id(q->db, q->seq, (const char *)p + 30, p[29]);
-            return XY_OK;
-        }
-        off += 8 + rlen;
-    }
-    return XY_OK;
-}
-
-const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq)
-{
-    const uint64_t *v = xy_map_get(&db->hist_ids, seq);
-    if (v) return db->hist_idbuf.data + *v;
-    /* The citizen's trail knows where its events are in the log. */
-    logrd lr;
-    int ok = logrd_open(db, &lr) == XY_OK;
-    const xy_trail *t = &db->trail;
-    xy_trec r;
-    for (uint64_t off = ok && c < t->nhead ? t->head[c] : 0; off; off = r.prev) {
-        int kind = xy_trail_read(t, off, &r);
-        if (!kind) break;
-        xy_event ev;
-        char id[256];
-        if (kind == TRAIL_EVENT && r.aux == seq && read_event(&lr, r.log_off, c, &ev, id) == XY_OK) {
-            note_event_id(db, seq, id, strlen(id));
-            break;
-        }
-    }
-    if (ok) logrd_close(&lr);
-    v = xy_map_get(&db->hist_ids, seq);
-    if (v) return db->hist_idbuf.data + *v;
-    /* Without a usable trail: count events through the log. */
-    id_search q = {db, seq, 0};
-    (void)walk(db, NULL, find_id, &q, 0, SIZE_MAX, NULL, NULL, NULL, NULL, NULL);
-    v = xy_map_get(&db->hist_ids, seq);
-    return v ? db->hist_idbuf.data + *v : "?";
-}
-
-int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_engine **out)
-{
-    const xy_engine *main_e = db->engine;
-    const xy_trail *t = &db->trail;
-    if (t->broken || c >= main_e->n) return XY_ENOENT;
-    trail_item *items = NULL;
-    size_t n = 0, cap = 0;
-    xy_inj *inj = NULL;
-    size_t ninj = 0, cap_inj = 0;
-    int rc = XY_OK, have_log = 0;
-    logrd lr;
-    xy_engine *e = NULL;
-    for (uint64_t off = c < t->nhead ? t->head[c] : 0; off;) {
-        trail_item it;
-        it.kind = xy_trail_read(t, off, &it.r);
-        if (!it.kind) {
-            rc = XY_ENOENT;
-            goto done;
-        }
-        XY_PUSH(items, n, cap, it);
-        off = it.r.prev;
-    }
-    /* The chain runs newest first and must start with the registration. */
-    if (n == 0 || items[n - 1].kind != TRAIL_REG) {
-        rc = XY_ENOENT;
-        goto done;
-    }
-    qsort(items, n, sizeof *items, cmp_trail);
-    for (size_t i = 0; i < n; i++)
-        if (items[i].kind == TRAIL_ASSOC) XY_PUSH(inj, ninj, cap_inj, ((xy_inj){items[i].r.day, 0, (int)items[i].r.aux}));
-    have_log = logrd_open(db, &lr) == XY_OK;
-    if (!have_log) {
-        rc = XY_ENOENT;
-        goto done;
-    }
-    xy_engine_new(db->rules, &e);
-    xy__engine_set_history(e, fn, ctx, 0);
-    /* The clock as it was: its first day, then the registration. */
-    xy_day reg = items[0].r.day;
-    if (reg != XY_DAY_NONE) {
-        xy_engine_advance(e, main_e->first_day);
-        xy_engine_advance(e, reg);
-    }
-    uint32_t idx;
-    if (xy_engine_add_citizen(e, main_e->ids[c], main_e->st[c].city, XY_NONE, XY_NONE, "", 0, &idx)) {
-        rc = XY_ENOENT;
-        goto done;
-    }
-    if (reg == XY_DAY_NONE && main_e->first_day != XY_DAY_NONE) xy_engine_advance(e, main_e->first_day);
-    xy__engine_inject_assoc(e, inj, ninj);
-    for (size_t i = 1; i < n; i++) {
-        if (items[i].kind != TRAIL_EVENT) continue;
-        xy_event ev;
-        char id[256];
-        if (read_event(&lr, items[i].r.log_off, c, &ev, id)) {
-            rc = XY_ENOENT;
-            goto done;
-        }
-        note_event_id(db, items[i].r.aux, id, strlen(id));
-        ev.seq = items[i].r.aux;
-        xy_engine_advance(e, items[i].r.day);
-        xy_engine_apply(e, &ev, 1);
-    }
-    if (main_e->today != XY_DAY_NONE) xy_engine_advance(e, main_e->today);
-    /* Whatever ran must have come to the very same state. */
-    xy_cstate a = e->st[0], b = main_e->st[c];
-    a.flags &= (uint8_t)~CS_LISTED; /* bookkeeping of association, not state */
-    b.flags &= (uint8_t)~CS_LISTED;
-    if (memcmp(&a, &b, sizeof a) != 0) rc = XY_ENOENT;
-done:
-    if (have_log) logrd_close(&lr);
-    if (rc) {
-        xy_engine_free(e);
-        e = NULL;
-    } else {
-        xy__engine_inject_assoc(e, NULL, 0);
-    }
-    xy_free(items);
-    xy_free(inj);
-    *out = e;
-    return rc;
-}
-
 /* Counting the records of the log by type, for verify. */
 typedef struct log_count {
     uint64_t counts[R_COMMIT + 1];
@@ -1459,7 +1197,7 @@ static int count_records(void *ctx, const unsigned char *data, uint64_t base, si
 {
     log_count *lc = ctx;
     while (off < end) {
-        uint32_t rlen = get_u32(data + off);
+        uint32_t rlen = xy_get_u32(data + off);
         unsigned type = data[off + 8];
         if (type < R_CITIZEN || type > R_COMMIT) {
             xy__diagf(lc->diag, lc->ctx, "%s: unknown record type %u at log offset %llu", lc->path, type,
@@ -1476,15 +1214,15 @@ int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out)
 {
     xy_db probe = {0};
     probe.path = (char *)path;
-    segs sg;
-    int rc = segs_list(path, &sg, diag, ctx);
+    xy_segs sg;
+    int rc = xy__segs_list(path, &sg, diag, ctx);
     if (rc) return rc;
     int nseg = sg.n;
-    segs_free(&sg);
+    xy__segs_free(&sg);
     /* Every record: framing, checksum, type; batches end with a commit. */
     log_count lc = {{0}, path, diag, ctx};
     size_t last_commit = 0, len = 0;
-    rc = walk(&probe, NULL, count_records, &lc, 0, SIZE_MAX, NULL, diag, ctx, &last_commit, &len);
+    rc = xy__db_walk(&probe, NULL, count_records, &lc, 0, SIZE_MAX, NULL, diag, ctx, &last_commit, &len);
     if (rc == XY_ENOENT || rc == XY_EIO) return rc;
     int bad = rc != XY_OK;
     const uint64_t *counts = lc.counts;

@@ -112,10 +112,6 @@ void xy__db_stage_event(xy_db *db, const uint64_t key[2], uint64_t content);
  * among the staged events. */
 void xy__db_stage_event_at(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq);
 void xy__db_unstage(xy_db *db);
-/* The id of event seq of citizen c, read from the log (through the trail)
- * or remembered from an explanation; "?" if it cannot be found. Valid
- * until the next call. */
-const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq);
 /* Hash of an event's content, as used to tell a re-sent event from a
  * different one with the same id. Citizens are taken by their index,
  * which names the same person for the life of the data directory (and
@@ -141,16 +137,41 @@ void xy__rec_contact(xy_buf *b, uint32_t a, uint32_t bb);
 void xy__rec_event(xy_buf *b, const xy_event *ev, const char *id, size_t id_len);
 void xy__rec_advance(xy_buf *b, xy_day day);
 
-/* Rebuilds the whole state from the log into a new engine with a history
- * hook for one citizen (explanations). The caller frees *out. */
-int xy__db_replay_history(xy_db *db, xy_resid citizen, xy_hist_fn *fn, void *ctx,
-                          xy_engine **out);
+/* The log is a sequence of segment files: DATA/log, then DATA/log.N for
+ * each later one, N being the log offset of its first byte (its header).
+ * Offsets are those of one continuous log: byte b of log.N is at log
+ * offset N + b, so a segment begins where the one before it ends. A
+ * writer starts a new segment when the next batch would take the current
+ * one past XINYONG_SEGMENT_BYTES (default XY_SEGMENT_BYTES), so a batch
+ * never spans two and every segment but the last ends with a commit. */
+typedef struct xy_seg {
+    uint64_t base;  /* log offset of its first byte */
+    uint64_t size;  /* its length when listed */
+    char *path;     /* its file */
+} xy_seg;
 
-/* Reruns one citizen's history from the trail (see trail.h) in a new
- * engine holding only that citizen (index 0), with a history hook, up to
- * today. Returns XY_OK, or XY_ENOENT when the trail cannot be used or does
- * not check out (the caller then replays the log). The caller frees *out. */
-int xy__db_trail_history(xy_db *db, uint32_t citizen, xy_hist_fn *fn, void *ctx, xy_engine **out);
+typedef struct xy_segs {
+    xy_seg *g;      /* in log order */
+    int n;          /* how many */
+} xy_segs;
+
+/* Lists the segments of dir in order into *s (freed by xy__segs_free)
+ * and checks that each begins where the one before ends. */
+int xy__segs_list(const char *dir, xy_segs *s, xy_diag_fn *diag, void *ctx);
+void xy__segs_free(xy_segs *s);
+
+/* Walks the whole batches of the log from log offset from (up to offset
+ * until, which must end a batch, if not SIZE_MAX): applies them to e
+ * (extending trail if not NULL) or, with e NULL, calls each(ctx2, data,
+ * base, off, end) for each segment's part instead. Sets *good_out to the
+ * end of the last whole batch and *len_out to the end of the log. */
+typedef int xy_seg_fn(void *ctx, const unsigned char *data, uint64_t base, size_t off, size_t end);
+int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t from, size_t until, xy_trail *trail,
+                xy_diag_fn *diag, void *ctx, size_t *good_out, size_t *len_out);
+
+/* Remembers the id of event seq (n bytes at id) for explanations
+ * (xy__db_event_id). */
+void xy__db_note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n);
 
 /* Writes a diagnostic through a sink, printf-style. */
 void xy__diagf(xy_diag_fn *fn, void *ctx, const char *fmt, ...)

@@ -121,6 +121,22 @@ void xy_hash128(const void *p, size_t n, uint64_t out[2]);
  * and file the store writes. ISA-L computes it with carry-less multiplies
  * where the CPU has them (several times zlib's speed, the same values). */
 uint32_t xy_crc32(uint32_t crc, const void *p, size_t n);
+
+/* Integers of the stored formats at any address (native byte order, which
+ * the formats fix as little-endian). */
+static inline uint32_t xy_get_u32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline uint64_t xy_get_u64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
 static inline uint64_t xy_hash64(uint64_t x)
 {
     x ^= x >> 33;
