@@ -605,10 +605,20 @@ static void explain_text(const json_t *o, FILE *out)
     fprintf(out, "contributions\n");
     size_t i;
     json_t *c;
+    /* Columns as wide as their longest entry (at least the usual widths),
+     * so that a long agency or event id does not push the notes out of
+     * line. */
+    int we = 12, wb = 28, wa = 18;
     json_array_foreach(json_object_get(o, "contributions"), i, c) {
-        fprintf(out, "  %s  %-11s %+6lld  %-12s %-28s %-18s", sget(c, "date"), sget(c, "kind"),
-                (long long)json_integer_value(json_object_get(c, "points")), sget(c, "event"), sget(c, "behaviour"),
-                sget(c, "agency"));
+        int n;
+        if ((n = (int)strlen(sget(c, "event"))) > we) we = n;
+        if ((n = (int)strlen(sget(c, "behaviour"))) > wb) wb = n;
+        if ((n = (int)strlen(sget(c, "agency"))) > wa) wa = n;
+    }
+    json_array_foreach(json_object_get(o, "contributions"), i, c) {
+        fprintf(out, "  %s  %-11s %+6lld  %-*s %-*s %-*s", sget(c, "date"), sget(c, "kind"),
+                (long long)json_integer_value(json_object_get(c, "points")), we, sget(c, "event"), wb,
+                sget(c, "behaviour"), wa, sget(c, "agency"));
         if (json_is_string(json_object_get(c, "note"))) fprintf(out, "  %s", sget(c, "note"));
         if (json_is_string(json_object_get(c, "rule"))) fprintf(out, "  [%s]", sget(c, "rule"));
         fputc('\n', out);
