@@ -60,6 +60,12 @@ static void emit(json_t *o, int format, FILE *out, void (*text)(const json_t *, 
     }
 }
 
+/* Whether a blacklist term of the citizen with state s is running today. */
+static int term_running(const xy_engine *e, const xy_cstate *s)
+{
+    return s->term_end != XY_DAY_NONE && e->today != XY_DAY_NONE && s->term_end > e->today;
+}
+
 /* Why a citizen is on the blacklist, from the state. */
 static void blacklist_reason(xy_db *db, const xy_engine *e, uint32_t c, xy_buf *b)
 {
@@ -76,7 +82,7 @@ static void blacklist_reason(xy_db *db, const xy_engine *e, uint32_t c, xy_buf *
         else
             xy_buf_printf(b, " (no exit: once untrustworthy, always restricted)");
     }
-    if (s->term_end != XY_DAY_NONE && e->today != XY_DAY_NONE && s->term_end > e->today) {
+    if (term_running(e, s)) {
         const uint64_t *v = xy_map_get(&e->term_reason, c);
         char d[11];
         xy_day_format(s->term_end - 1, d);
@@ -108,7 +114,7 @@ static json_t *list_rules(const xy_engine *e, uint32_t c, int list)
         json_array_append_new(a, jrule(r, city->bl_at));
         if (city->has_exit) json_array_append_new(a, jrule(r, city->exit_at));
     }
-    if (s->term_end != XY_DAY_NONE && e->today != XY_DAY_NONE && s->term_end > e->today) {
+    if (term_running(e, s)) {
         const uint64_t *v = xy_map_get(&e->term_reason, c);
         const xy_behaviour *b = v ? xy__city_behaviour(r, city, (int32_t)(*v >> 40)) : NULL;
         if (b) json_array_append_new(a, jrule(r, b->at));
