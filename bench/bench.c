@@ -840,29 +840,35 @@ static void bench_walks(void)
         printf("%10zu %14.1f %14.1f\n", sizes[k], walk_step(sizes[k], 0), walk_step(sizes[k], 1));
 }
 
-/* Seconds to populate a fresh gigabyte (huge pages offered, as the
- * library's big tables are), or -1 if it cannot be mapped. */
-static double fresh_gb(void)
+/* Seconds to populate n bytes of fresh memory (huge pages offered, as the
+ * library's big tables are) and give them back, or -1 if they cannot be
+ * mapped. */
+static double populate_secs(size_t n)
 {
-    size_t n = (size_t)1 << 30;
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return -1;
     (void)madvise(p, n, MADV_HUGEPAGE);
     double t = xy_seconds();
 #ifdef MADV_POPULATE_WRITE
-    (void)madvise(p, n, MADV_POPULATE_WRITE);
-#else
-    memset(p, 1, n);
+    if (madvise(p, n, MADV_POPULATE_WRITE))
 #endif
+        memset(p, 1, n);
     t = xy_seconds() - t;
     munmap(p, n);
-    return t / ((double)n / 1e9);
+    return t;
+}
+
+/* Seconds a fresh gigabyte costs. */
+static double fresh_gb(void)
+{
+    size_t n = (size_t)1 << 30;
+    return populate_secs(n) / ((double)n / 1e9);
 }
 
 /* On this virtual machine (Firecracker, with free page reporting) memory
  * the guest frees goes back to the host within seconds, and the next first
- * touch of it costs a fault in the host as well: 0.6-0.8 s a gigabyte,
- * against about 0.12 s for memory the host still backs (docs/performance.md,
+ * touch of it costs a fault in the host as well: 0.5-1.1 s a gigabyte,
+ * against about 0.2 s for memory the host still backs (docs/performance.md,
  * "Fresh memory on this machine"). Every part of the bench builds its
  * tables afresh, so their figures move with it; the cost at the start of
  * the run is printed beside them. */
@@ -877,34 +883,19 @@ static void print_fresh_memory(void)
 static void bench_fresh(void)
 {
     double before = fresh_gb();
-    size_t avail = 0, gb = (size_t)1 << 30, done = 0;
+    size_t avail = 0, gb = (size_t)1 << 30, n = 0;
     FILE *f = fopen("/proc/meminfo", "r");
     char line[256];
     while (f && fgets(line, sizeof line, f))
         if (sscanf(line, "MemAvailable: %zu kB", &avail) == 1) avail *= 1024;
     if (f) fclose(f);
-    double t = xy_seconds();
-    if (avail > 3 * gb) {
-        size_t n = (avail - 2 * gb) & ~(gb - 1);
-        char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p != MAP_FAILED) {
-            (void)madvise(p, n, MADV_HUGEPAGE);
-            for (; done < n; done += gb) {
-#ifdef MADV_POPULATE_WRITE
-                if (madvise(p + done, gb, MADV_POPULATE_WRITE)) break;
-#else
-                memset(p + done, 1, gb);
-#endif
-            }
-            munmap(p, n);
-        }
-    }
-    t = xy_seconds() - t;
+    if (avail > 3 * gb) n = (avail - 2 * gb) & ~(gb - 1);
+    double t = n ? populate_secs(n) : 0;
     double after = fresh_gb();
     sleep(20);
     printf("fresh memory: %.2f s a GB; %.1f GB touched once and freed in %.1f s; then %.2f s a GB; "
            "20 s later %.2f s a GB\n",
-           before, (double)done / 1e9, t, after, fresh_gb());
+           before, t >= 0 ? (double)n / 1e9 : 0.0, t, after, fresh_gb());
 }
 
 int main(int argc, char **argv)
