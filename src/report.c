@@ -360,12 +360,34 @@ static int cmp_listed(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* Terminal columns of UTF-8 text: two for the wide characters of East
+ * Asian scripts (Chinese names, above all), one for any other character. */
+static int display_cols(const char *s)
+{
+    int cols = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        uint32_t u = *p;
+        int n = u < 0x80 ? 1 : u >= 0xF0 ? 4 : u >= 0xE0 ? 3 : u >= 0xC0 ? 2 : 1;
+        if (n > 1) u &= 0x3Fu >> (n - 1);
+        for (int k = 1; k < n && (p[k] & 0xC0) == 0x80; k++) u = u << 6 | (p[k] & 0x3F);
+        int wide = (u >= 0x1100 && u <= 0x115F) || (u >= 0x2E80 && u <= 0xA4CF && u != 0x303F) ||
+                   (u >= 0xAC00 && u <= 0xD7A3) || (u >= 0xF900 && u <= 0xFAFF) || (u >= 0xFE30 && u <= 0xFE4F) ||
+                   (u >= 0xFF00 && u <= 0xFF60) || (u >= 0xFFE0 && u <= 0xFFE6) || (u >= 0x20000 && u <= 0x3FFFD);
+        cols += wide ? 2 : 1;
+        for (int k = 0; k < n && *p; k++) p++;
+    }
+    return cols;
+}
+
 static void list_text(const json_t *o, FILE *out)
 {
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(o, "citizens"), i, c) {
-        fprintf(out, "%s  %-20s %-10s since %s  %s", sget(c, "id"), sget(c, "name"), sget(c, "city"),
+        /* Names padded to 20 columns as a terminal shows them. */
+        const char *name = sget(c, "name");
+        int pad = 20 - display_cols(name);
+        fprintf(out, "%s  %s%*s %-10s since %s  %s", sget(c, "id"), name, pad > 0 ? pad : 0, "", sget(c, "city"),
                 sget(c, "since"), sget(c, "reason"));
         text_rules(c, out);
         fputc('\n', out);

@@ -404,4 +404,17 @@ expect_json "show: active consequences of a whitelisted grade-A citizen" '[.cons
 expect_json "show: discount consequence carries its percent" \
     '[.consequences[]|select(.name=="d10")|[.kind,.effect,.percent,.subject]]' '[["privilege","discount",10,"self"]]'
 
+# list's text pads names to 20 terminal columns, a Chinese character taking two, so that the
+# city column lines up.
+fresh names "$R"
+N1=$(mkid 130000 19800101 007); N2=$(mkid 130000 19800101 009)
+csv "$T/names.csv" "id,name" "$N1,张伟" "$N2,Li Na"
+setup load citizens "$T/names.csv"
+load_events "n1,2024-01-01,$N1,drop,ag,," "n2,2024-01-01,$N2,drop,ag,,"
+run list blacklist
+expect_eq "list text: a Chinese name, two columns a character, padded to 20" \
+    "$(printf '%s\n' "$OUT" | grep -c "^$N1  张伟$(printf '%17s' '')lc ")" 1
+expect_eq "list text: an ASCII name, padded to 20" \
+    "$(printf '%s\n' "$OUT" | grep -c "^$N2  Li Na$(printf '%16s' '')lc ")" 1
+
 finish
