@@ -592,13 +592,18 @@ static void associate(xy_engine *e, xy_day t)
         return;
     }
     if (!any || e->bl_members == 0 || e->nedges == 0) return;
-    /* Drop those who left the blacklist since the last step. */
-    size_t kept = 0;
+    /* Drop those who left the blacklist since the last step, counting
+     * how many of the ordered ones stay (dropping keeps the order). */
+    size_t kept = 0, ordered = 0;
     for (size_t k = 0; k < e->bl_count; k++) {
         uint32_t c = e->bl_list[k];
         if (k + 16 < e->bl_count) XY_PREFETCH(&e->st[e->bl_list[k + 16]]);
-        if (e->st[c].flags & CS_ON_BL) e->bl_list[kept++] = c;
-        else e->st[c].flags &= (uint8_t)~CS_LISTED;
+        if (e->st[c].flags & CS_ON_BL) {
+            e->bl_list[kept++] = c;
+            ordered += k < e->bl_sorted_n;
+        } else {
+            e->st[c].flags &= (uint8_t)~CS_LISTED;
+        }
     }
     e->bl_count = kept;
     xy__engine_index_contacts(e);
@@ -611,14 +616,29 @@ static void associate(xy_engine *e, xy_day t)
         e->cap_bl_sorted = e->bl_count;
         e->bl_sorted = xy_realloc(e->bl_sorted, e->cap_bl_sorted * sizeof *e->bl_sorted);
     }
-    if (radix_sort(e->bl_list, e->bl_sorted, e->radix_count, e->bl_count, e->n) != e->bl_list) {
-        uint32_t *old = e->bl_list;
-        size_t cap = e->cap_bl;
-        e->bl_list = e->bl_sorted;
-        e->cap_bl = e->cap_bl_sorted;
-        e->bl_sorted = old;
-        e->cap_bl_sorted = cap;
+    /* Only those listed since the last step need sorting (a few percent
+     * of the list, mostly): sorted on their own, then merged with the rest,
+     * which is in order already. The result is the same full sort. */
+    if (ordered < e->bl_count) {
+        size_t tail = e->bl_count - ordered;
+        uint32_t *tl = e->bl_list + ordered;
+        const uint32_t *st = radix_sort(tl, e->bl_sorted, e->radix_count, tail, e->n);
+        if (st != tl) memcpy(tl, st, tail * sizeof *tl);
+        if (ordered) {
+            const uint32_t *a = e->bl_list, *b = tl, *ae = tl, *be = tl + tail;
+            uint32_t *o = e->bl_sorted;
+            while (a < ae && b < be) *o++ = *a <= *b ? *a++ : *b++;
+            while (a < ae) *o++ = *a++;
+            while (b < be) *o++ = *b++;
+            uint32_t *old = e->bl_list;
+            size_t cap = e->cap_bl;
+            e->bl_list = e->bl_sorted;
+            e->cap_bl = e->cap_bl_sorted;
+            e->bl_sorted = old;
+            e->cap_bl_sorted = cap;
+        }
     }
+    e->bl_sorted_n = e->bl_count;
     size_t nh = 0;
     for (size_t k = 0; k < e->bl_count; k++) {
         uint32_t b = e->bl_list[k];

@@ -142,11 +142,13 @@ struct xy_engine {
     xy_fork_copy st_copy;   /* st as of the last background snapshot's fork */
     xy_cstate *st_child;    /* the copy a snapshot's child reads, or NULL */
     /* Everyone on the blacklist, and perhaps some who have left it since
-     * the last association step, each once (CS_LISTED), in no order.
-     * Leaving costs nothing; association, the only reader, drops those
-     * who left before it counts. */
+     * the last association step, each once (CS_LISTED): in index order up
+     * to bl_sorted_n (as the last association step left it), then in the
+     * order they were listed. Leaving costs nothing; association, the only
+     * reader, drops those who left before it counts. */
     uint32_t *bl_list;
     size_t bl_count, cap_bl; /* entries in bl_list, capacity */
+    size_t bl_sorted_n;     /* leading entries known to be in order */
     size_t bl_members;      /* citizens on the blacklist */
     xy_limits limits;       /* yearly limit counts */
     xy_map term_reason;     /* citizen -> behaviour << 40 | event seq */
