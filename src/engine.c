@@ -62,6 +62,8 @@ void xy_engine_free(xy_engine *e)
     cal_free(&e->expiries);
     cal_free(&e->exits);
     xy_free(e->hits_tmp);
+    xy_free(e->delta);
+    xy_free(e->delta_tmp);
     xy_free(e->radix_count);
     xy_free(e->bl_sorted);
     xy_free(e->edges);
@@ -592,23 +594,50 @@ static void associate(xy_engine *e, xy_day t)
         return;
     }
     if (!any || e->bl_members == 0 || e->nedges == 0) return;
+    xy__engine_index_contacts(e);
+    /* The contacts of the blacklisted, sorted, are kept from one step to
+     * the next (e->hits): most of the list stays, so they are brought up
+     * to date with the contacts of those who left (k below bl_sorted_n
+     * and off the list now) and of those listed since (k from bl_sorted_n
+     * on, still on it), each a short list, instead of being gathered and
+     * sorted whole again. New contacts since (a rebuilt contact index)
+     * start them afresh. */
+    int update = e->hits_valid && e->hits_edges == e->csr_edges;
+    size_t ngone = 0, nadded = 0;
     /* Drop those who left the blacklist since the last step, counting
      * how many of the ordered ones stay (dropping keeps the order). */
     size_t kept = 0, ordered = 0;
     for (size_t k = 0; k < e->bl_count; k++) {
         uint32_t c = e->bl_list[k];
         if (k + 16 < e->bl_count) XY_PREFETCH(&e->st[e->bl_list[k + 16]]);
-        if (e->st[c].flags & CS_ON_BL) {
+        int stays = !!(e->st[c].flags & CS_ON_BL);
+        if (stays) {
             e->bl_list[kept++] = c;
             ordered += k < e->bl_sorted_n;
         } else {
             e->st[c].flags &= (uint8_t)~CS_LISTED;
         }
+        if (update && stays == (k >= e->bl_sorted_n)) {
+            /* Left (its contacts go: the gone part, at the front) or
+             * newly listed (its contacts come: the added part, behind). */
+            uint64_t from = e->csr_off[c], to = e->csr_off[c + 1];
+            if (ngone + nadded + (to - from) > e->cap_delta) {
+                size_t cap = e->cap_delta;
+                xy_grow((void **)&e->delta, &e->cap_delta, ngone + nadded + (to - from), sizeof *e->delta);
+                xy_grow((void **)&e->delta_tmp, &cap, ngone + nadded + (to - from), sizeof *e->delta_tmp);
+            }
+            if (stays) {
+                for (uint64_t x = from; x < to; x++) e->delta[ngone + nadded++] = e->csr_adj[x];
+            } else {
+                /* Keep the gone part in front: move the first added entries behind. */
+                for (uint64_t x = from; x < to; x++) {
+                    if (nadded) e->delta[ngone + nadded] = e->delta[ngone];
+                    e->delta[ngone++] = e->csr_adj[x];
+                }
+            }
+        }
     }
     e->bl_count = kept;
-    xy__engine_index_contacts(e);
-    /* Gather every contact of every blacklisted citizen, then sort: the
-     * state of each contact is then read once, in index order. */
     if (!e->radix_count) e->radix_count = xy_malloc(((1u << RADIX_MAX_BITS) + 1) * sizeof *e->radix_count);
     /* Visit the blacklisted in index order, so that the contact lists are
      * read front to back rather than at random. */
@@ -639,21 +668,66 @@ static void associate(xy_engine *e, xy_day t)
         }
     }
     e->bl_sorted_n = e->bl_count;
+    /* The contacts of every blacklisted citizen, sorted: the state of each
+     * contact is then read once, in index order. */
     size_t nh = 0;
-    for (size_t k = 0; k < e->bl_count; k++) {
-        uint32_t b = e->bl_list[k];
-        if (k + 16 < e->bl_count) XY_PREFETCH(&e->csr_off[e->bl_list[k + 16]]);
-        uint64_t from = e->csr_off[b], to = e->csr_off[b + 1];
-        if (from == to) continue;
-        if (nh + (to - from) > e->cap_hits) {
+    if (update && ngone + nadded == 0) {
+        nh = e->nhits; /* nobody left or joined: the same contacts */
+    } else if (update) {
+        uint32_t *g = e->delta, *ad = e->delta + ngone;
+        const uint32_t *gs = radix_sort(g, e->delta_tmp, e->radix_count, ngone, e->n);
+        if (gs != g) memcpy(g, gs, ngone * sizeof *g);
+        const uint32_t *as = radix_sort(ad, e->delta_tmp, e->radix_count, nadded, e->n);
+        size_t need = e->nhits + nadded; /* room even if the gone part were not all found */
+        if (need > e->cap_hits) {
             size_t cap = e->cap_hits;
-            xy_grow((void **)&e->hits, &e->cap_hits, nh + (to - from), sizeof *e->hits);
-            xy_grow((void **)&e->hits_tmp, &cap, nh + (to - from), sizeof *e->hits_tmp);
+            xy_grow((void **)&e->hits, &e->cap_hits, need, sizeof *e->hits);
+            xy_grow((void **)&e->hits_tmp, &cap, need, sizeof *e->hits_tmp);
         }
-        /* Most lists are a few entries: a loop, not a call to memcpy. */
-        for (uint64_t a = from; a < to; a++) e->hits[nh++] = e->csr_adj[a];
+        /* The kept ones minus the gone part plus the added part, in one
+         * pass over the three sorted lists. */
+        const uint32_t *old = e->hits;
+        uint32_t *out = e->hits_tmp;
+        size_t i = 0, gi = 0, ai = 0;
+        while (i < e->nhits || ai < nadded) {
+            if (i < e->nhits && (ai == nadded || old[i] <= as[ai])) {
+                uint32_t v = old[i++];
+                if (gi < ngone && g[gi] == v) {
+                    gi++;
+                    continue;
+                }
+                out[nh++] = v;
+            } else {
+                out[nh++] = as[ai++];
+            }
+        }
+        if (gi != ngone) xy_panic("association: the contacts of a citizen who left were not among the kept ones");
+        e->hits_tmp = e->hits;
+        e->hits = out;
+    } else {
+        for (size_t k = 0; k < e->bl_count; k++) {
+            uint32_t b = e->bl_list[k];
+            if (k + 16 < e->bl_count) XY_PREFETCH(&e->csr_off[e->bl_list[k + 16]]);
+            uint64_t from = e->csr_off[b], to = e->csr_off[b + 1];
+            if (from == to) continue;
+            if (nh + (to - from) > e->cap_hits) {
+                size_t cap = e->cap_hits;
+                xy_grow((void **)&e->hits, &e->cap_hits, nh + (to - from), sizeof *e->hits);
+                xy_grow((void **)&e->hits_tmp, &cap, nh + (to - from), sizeof *e->hits_tmp);
+            }
+            /* Most lists are a few entries: a loop, not a call to memcpy. */
+            for (uint64_t a = from; a < to; a++) e->hits[nh++] = e->csr_adj[a];
+        }
+        if (radix_sort(e->hits, e->hits_tmp, e->radix_count, nh, e->n) != e->hits) {
+            uint32_t *t2 = e->hits;
+            e->hits = e->hits_tmp;
+            e->hits_tmp = t2;
+        }
     }
-    const uint32_t *hits = radix_sort(e->hits, e->hits_tmp, e->radix_count, nh, e->n);
+    e->nhits = nh;
+    e->hits_valid = 1;
+    e->hits_edges = e->csr_edges;
+    const uint32_t *hits = e->hits;
     for (size_t i = 0; i < nh;) {
         if (i + 32 < nh) XY_PREFETCH(&e->st[hits[i + 32]]);
         uint32_t c = hits[i];

@@ -167,8 +167,14 @@ struct xy_engine {
     uint32_t *csr_adj;      /* CSR neighbours */
     size_t csr_edges;       /* edges the CSR covers */
     uint32_t csr_n;         /* citizens the CSR covers */
-    uint32_t *hits;         /* association scratch */
-    uint32_t *hits_tmp;     /* radix-sort scratch */
+    uint32_t *hits;         /* the contacts of the blacklisted as of the last
+                               association step, sorted (see associate) */
+    size_t nhits;           /* entries of hits */
+    int hits_valid;         /* hits is that (not after a restore) */
+    size_t hits_edges;      /* csr_edges when hits was made */
+    uint32_t *hits_tmp;     /* radix-sort and merge scratch */
+    uint32_t *delta, *delta_tmp; /* contacts that leave and join hits, scratch */
+    size_t cap_delta;
     size_t *radix_count;    /* radix-sort buckets */
     uint32_t *bl_sorted;    /* radix-sort scratch for bl_list (the two swap) */
     size_t cap_bl_sorted;   /* its capacity */
