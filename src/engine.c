@@ -629,7 +629,8 @@ static void associate(xy_engine *e, xy_day t)
             if (stays) {
                 for (uint64_t x = from; x < to; x++) e->delta[ngone + nadded++] = e->csr_adj[x];
             } else {
-                /* Keep the gone part in front: move the first added entries behind. */
+                /* The gone part stays in front: each of its entries takes the
+                 * place of the first added one, which moves to the end. */
                 for (uint64_t x = from; x < to; x++) {
                     if (nadded) e->delta[ngone + nadded] = e->delta[ngone];
                     e->delta[ngone++] = e->csr_adj[x];
