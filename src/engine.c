@@ -503,7 +503,8 @@ void xy__engine_index_contacts(xy_engine *e)
     e->csr_n = e->n;
 }
 
-/* Sorts n citizen indexes with two 16-bit radix passes: linear in n. */
+/* Bits of a radix sort's digit: 4,096 buckets, whose counts stay in the
+ * first-level cache. */
 #define RADIX_MAX_BITS 12
 
 /* Sorts n citizen indexes (all below limit) with an LSD radix sort of as
@@ -582,6 +583,111 @@ static inline void assoc_one(xy_engine *e, uint32_t c, xy_day t, int n, const ui
  * state at the start of the step; then every adjustment is applied in
  * citizen order and lists follow the new scores. Cost is proportional to
  * the contacts of blacklisted citizens. */
+/* Sorts a[0..n) in place (tmp: scratch of n). */
+static void sort_in_place(uint32_t *a, uint32_t *tmp, size_t *count, size_t n, uint32_t limit)
+{
+    const uint32_t *r = radix_sort(a, tmp, count, n, limit);
+    if (r != a) memcpy(a, r, n * sizeof *a);
+}
+
+/* Grows the pair of arrays *a and *b (capacity *cap, shared) to hold need. */
+static void grow_pair(uint32_t **a, uint32_t **b, size_t *cap, size_t need)
+{
+    if (need <= *cap) return;
+    size_t c = *cap;
+    xy_grow((void **)a, cap, need, sizeof **a);
+    xy_grow((void **)b, &c, need, sizeof **b);
+}
+
+/* Puts the contacts of citizen c among those that leave e->hits (gone,
+ * kept in front of e->delta) or join it (added, behind). */
+static void note_delta(xy_engine *e, uint32_t c, int gone, size_t *ngone, size_t *nadded)
+{
+    uint64_t from = e->csr_off[c], to = e->csr_off[c + 1];
+    grow_pair(&e->delta, &e->delta_tmp, &e->cap_delta, *ngone + *nadded + (to - from));
+    for (uint64_t x = from; x < to; x++) {
+        if (!gone) {
+            e->delta[*ngone + (*nadded)++] = e->csr_adj[x];
+        } else {
+            /* Each gone entry takes the place of the first added one,
+             * which moves to the end. */
+            if (*nadded) e->delta[*ngone + *nadded] = e->delta[*ngone];
+            e->delta[(*ngone)++] = e->csr_adj[x];
+        }
+    }
+}
+
+/* Puts e->bl_list in index order, its first `ordered` entries being in
+ * order already: the others (those listed since the last step, mostly a
+ * few percent) are sorted on their own and merged in. */
+static void order_blacklist(xy_engine *e, size_t ordered)
+{
+    if (e->bl_count > e->cap_bl_sorted) {
+        e->cap_bl_sorted = e->bl_count;
+        e->bl_sorted = xy_realloc(e->bl_sorted, e->cap_bl_sorted * sizeof *e->bl_sorted);
+    }
+    e->bl_sorted_n = e->bl_count;
+    if (ordered == e->bl_count) return;
+    uint32_t *tl = e->bl_list + ordered;
+    size_t tail = e->bl_count - ordered;
+    sort_in_place(tl, e->bl_sorted, e->radix_count, tail, e->n);
+    if (!ordered) return;
+    const uint32_t *a = e->bl_list, *b = tl, *ae = tl, *be = tl + tail;
+    uint32_t *o = e->bl_sorted;
+    while (a < ae && b < be) *o++ = *a <= *b ? *a++ : *b++;
+    while (a < ae) *o++ = *a++;
+    while (b < be) *o++ = *b++;
+    uint32_t *old = e->bl_list;
+    size_t cap = e->cap_bl;
+    e->bl_list = e->bl_sorted;
+    e->cap_bl = e->cap_bl_sorted;
+    e->bl_sorted = old;
+    e->cap_bl_sorted = cap;
+}
+
+/* Brings e->hits (sorted) up to date in one pass: out go the gone
+ * contacts, in come the added ones (see note_delta). */
+static void update_hits(xy_engine *e, size_t ngone, size_t nadded)
+{
+    uint32_t *g = e->delta, *ad = e->delta + ngone;
+    sort_in_place(g, e->delta_tmp, e->radix_count, ngone, e->n);
+    sort_in_place(ad, e->delta_tmp, e->radix_count, nadded, e->n);
+    /* Room even if the gone ones were not all found (which panics). */
+    grow_pair(&e->hits, &e->hits_tmp, &e->cap_hits, e->nhits + nadded);
+    const uint32_t *old = e->hits;
+    uint32_t *out = e->hits_tmp;
+    size_t i = 0, gi = 0, ai = 0, nh = 0;
+    while (i < e->nhits || ai < nadded) {
+        if (ai == nadded || (i < e->nhits && old[i] <= ad[ai])) {
+            uint32_t v = old[i++];
+            if (gi < ngone && g[gi] == v) gi++;
+            else out[nh++] = v;
+        } else {
+            out[nh++] = ad[ai++];
+        }
+    }
+    if (gi != ngone) xy_panic("association: the contacts of a citizen who left were not among the kept ones");
+    e->hits_tmp = e->hits;
+    e->hits = out;
+    e->nhits = nh;
+}
+
+/* Gathers the contacts of every blacklisted citizen into e->hits, sorted. */
+static void gather_hits(xy_engine *e)
+{
+    size_t nh = 0;
+    for (size_t k = 0; k < e->bl_count; k++) {
+        uint32_t b = e->bl_list[k];
+        if (k + 16 < e->bl_count) XY_PREFETCH(&e->csr_off[e->bl_list[k + 16]]);
+        uint64_t from = e->csr_off[b], to = e->csr_off[b + 1];
+        grow_pair(&e->hits, &e->hits_tmp, &e->cap_hits, nh + (to - from));
+        /* Most lists are a few entries: a loop, not a call to memcpy. */
+        for (uint64_t a = from; a < to; a++) e->hits[nh++] = e->csr_adj[a];
+    }
+    sort_in_place(e->hits, e->hits_tmp, e->radix_count, nh, e->n);
+    e->nhits = nh;
+}
+
 static void associate(xy_engine *e, xy_day t)
 {
     uint8_t *on = e->assoc_on;
@@ -595,140 +701,41 @@ static void associate(xy_engine *e, xy_day t)
     }
     if (!any || e->bl_members == 0 || e->nedges == 0) return;
     xy__engine_index_contacts(e);
-    /* The contacts of the blacklisted, sorted, are kept from one step to
-     * the next (e->hits): most of the list stays, so they are brought up
-     * to date with the contacts of those who left (k below bl_sorted_n
-     * and off the list now) and of those listed since (k from bl_sorted_n
-     * on, still on it), each a short list, instead of being gathered and
-     * sorted whole again. New contacts since (a rebuilt contact index)
-     * start them afresh. */
+    if (!e->radix_count) e->radix_count = xy_malloc(((1u << RADIX_MAX_BITS) + 1) * sizeof *e->radix_count);
+    /* The contacts of the blacklisted, sorted (e->hits), are kept from one
+     * step to the next: most of the list stays, so they are brought up to
+     * date with the contacts of those who left (k below bl_sorted_n and off
+     * the list now) and of those listed since (k from bl_sorted_n on, still
+     * on it) instead of being gathered and sorted whole again. New contacts
+     * since (a rebuilt contact index) start them afresh. */
     int update = e->hits_valid && e->hits_edges == e->csr_edges;
     size_t ngone = 0, nadded = 0;
-    /* Drop those who left the blacklist since the last step, counting
-     * how many of the ordered ones stay (dropping keeps the order). */
+    /* Drop those who left the blacklist since the last step, counting how
+     * many of the ordered ones stay (dropping keeps the order). */
     size_t kept = 0, ordered = 0;
     for (size_t k = 0; k < e->bl_count; k++) {
         uint32_t c = e->bl_list[k];
         if (k + 16 < e->bl_count) XY_PREFETCH(&e->st[e->bl_list[k + 16]]);
-        int stays = !!(e->st[c].flags & CS_ON_BL);
+        int stays = !!(e->st[c].flags & CS_ON_BL), was = k < e->bl_sorted_n;
         if (stays) {
             e->bl_list[kept++] = c;
-            ordered += k < e->bl_sorted_n;
+            ordered += was;
         } else {
             e->st[c].flags &= (uint8_t)~CS_LISTED;
         }
-        if (update && stays == (k >= e->bl_sorted_n)) {
-            /* Left (its contacts go: the gone part, at the front) or
-             * newly listed (its contacts come: the added part, behind). */
-            uint64_t from = e->csr_off[c], to = e->csr_off[c + 1];
-            if (ngone + nadded + (to - from) > e->cap_delta) {
-                size_t cap = e->cap_delta;
-                xy_grow((void **)&e->delta, &e->cap_delta, ngone + nadded + (to - from), sizeof *e->delta);
-                xy_grow((void **)&e->delta_tmp, &cap, ngone + nadded + (to - from), sizeof *e->delta_tmp);
-            }
-            if (stays) {
-                for (uint64_t x = from; x < to; x++) e->delta[ngone + nadded++] = e->csr_adj[x];
-            } else {
-                /* The gone part stays in front: each of its entries takes the
-                 * place of the first added one, which moves to the end. */
-                for (uint64_t x = from; x < to; x++) {
-                    if (nadded) e->delta[ngone + nadded] = e->delta[ngone];
-                    e->delta[ngone++] = e->csr_adj[x];
-                }
-            }
-        }
+        if (update && stays != was) note_delta(e, c, was, &ngone, &nadded);
     }
     e->bl_count = kept;
-    if (!e->radix_count) e->radix_count = xy_malloc(((1u << RADIX_MAX_BITS) + 1) * sizeof *e->radix_count);
-    /* Visit the blacklisted in index order, so that the contact lists are
-     * read front to back rather than at random. */
-    if (e->bl_count > e->cap_bl_sorted) {
-        e->cap_bl_sorted = e->bl_count;
-        e->bl_sorted = xy_realloc(e->bl_sorted, e->cap_bl_sorted * sizeof *e->bl_sorted);
-    }
-    /* Only those listed since the last step need sorting (a few percent
-     * of the list, mostly): sorted on their own, then merged with the rest,
-     * which is in order already. The result is the same full sort. */
-    if (ordered < e->bl_count) {
-        size_t tail = e->bl_count - ordered;
-        uint32_t *tl = e->bl_list + ordered;
-        const uint32_t *st = radix_sort(tl, e->bl_sorted, e->radix_count, tail, e->n);
-        if (st != tl) memcpy(tl, st, tail * sizeof *tl);
-        if (ordered) {
-            const uint32_t *a = e->bl_list, *b = tl, *ae = tl, *be = tl + tail;
-            uint32_t *o = e->bl_sorted;
-            while (a < ae && b < be) *o++ = *a <= *b ? *a++ : *b++;
-            while (a < ae) *o++ = *a++;
-            while (b < be) *o++ = *b++;
-            uint32_t *old = e->bl_list;
-            size_t cap = e->cap_bl;
-            e->bl_list = e->bl_sorted;
-            e->cap_bl = e->cap_bl_sorted;
-            e->bl_sorted = old;
-            e->cap_bl_sorted = cap;
-        }
-    }
-    e->bl_sorted_n = e->bl_count;
-    /* The contacts of every blacklisted citizen, sorted: the state of each
-     * contact is then read once, in index order. */
-    size_t nh = 0;
-    if (update && ngone + nadded == 0) {
-        nh = e->nhits; /* nobody left or joined: the same contacts */
-    } else if (update) {
-        uint32_t *g = e->delta, *ad = e->delta + ngone;
-        const uint32_t *gs = radix_sort(g, e->delta_tmp, e->radix_count, ngone, e->n);
-        if (gs != g) memcpy(g, gs, ngone * sizeof *g);
-        const uint32_t *as = radix_sort(ad, e->delta_tmp, e->radix_count, nadded, e->n);
-        size_t need = e->nhits + nadded; /* room even if the gone part were not all found */
-        if (need > e->cap_hits) {
-            size_t cap = e->cap_hits;
-            xy_grow((void **)&e->hits, &e->cap_hits, need, sizeof *e->hits);
-            xy_grow((void **)&e->hits_tmp, &cap, need, sizeof *e->hits_tmp);
-        }
-        /* The kept ones minus the gone part plus the added part, in one
-         * pass over the three sorted lists. */
-        const uint32_t *old = e->hits;
-        uint32_t *out = e->hits_tmp;
-        size_t i = 0, gi = 0, ai = 0;
-        while (i < e->nhits || ai < nadded) {
-            if (i < e->nhits && (ai == nadded || old[i] <= as[ai])) {
-                uint32_t v = old[i++];
-                if (gi < ngone && g[gi] == v) {
-                    gi++;
-                    continue;
-                }
-                out[nh++] = v;
-            } else {
-                out[nh++] = as[ai++];
-            }
-        }
-        if (gi != ngone) xy_panic("association: the contacts of a citizen who left were not among the kept ones");
-        e->hits_tmp = e->hits;
-        e->hits = out;
-    } else {
-        for (size_t k = 0; k < e->bl_count; k++) {
-            uint32_t b = e->bl_list[k];
-            if (k + 16 < e->bl_count) XY_PREFETCH(&e->csr_off[e->bl_list[k + 16]]);
-            uint64_t from = e->csr_off[b], to = e->csr_off[b + 1];
-            if (from == to) continue;
-            if (nh + (to - from) > e->cap_hits) {
-                size_t cap = e->cap_hits;
-                xy_grow((void **)&e->hits, &e->cap_hits, nh + (to - from), sizeof *e->hits);
-                xy_grow((void **)&e->hits_tmp, &cap, nh + (to - from), sizeof *e->hits_tmp);
-            }
-            /* Most lists are a few entries: a loop, not a call to memcpy. */
-            for (uint64_t a = from; a < to; a++) e->hits[nh++] = e->csr_adj[a];
-        }
-        if (radix_sort(e->hits, e->hits_tmp, e->radix_count, nh, e->n) != e->hits) {
-            uint32_t *t2 = e->hits;
-            e->hits = e->hits_tmp;
-            e->hits_tmp = t2;
-        }
-    }
-    e->nhits = nh;
+    /* The blacklisted in index order, so that their contact lists are read
+     * front to back; then their contacts in index order, so that the state
+     * of each is read once, in order. Either way, the same sorted lists. */
+    order_blacklist(e, ordered);
+    if (!update) gather_hits(e);
+    else if (ngone + nadded) update_hits(e, ngone, nadded);
     e->hits_valid = 1;
     e->hits_edges = e->csr_edges;
     const uint32_t *hits = e->hits;
+    size_t nh = e->nhits;
     for (size_t i = 0; i < nh;) {
         if (i + 32 < nh) XY_PREFETCH(&e->st[hits[i + 32]]);
         uint32_t c = hits[i];
