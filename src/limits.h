@@ -105,12 +105,6 @@ static inline const void *xy_limits_first(const xy_limits *l, int year, uint32_t
     return y ? (const void *)xy__limits_home(y, xy__limits_key(citizen, name)) : (const void *)l;
 }
 
-/* Starts fetching the entry that xy_limits_take would look at first. */
-static inline void xy_limits_prefetch(xy_limits *l, int year, uint32_t citizen, int32_t name)
-{
-    XY_PREFETCH(xy_limits_first(l, year, citizen, name));
-}
-
 /* Entries in all years. */
 size_t xy_limits_count(const xy_limits *l);
 
