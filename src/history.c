@@ -89,16 +89,12 @@ static int read_event(logrd *r, uint64_t off, uint32_t citizen, xy_event *ev, ch
     ssize_t got = logrd_read(r, buf, sizeof buf, off);
     if (got < 8) return XY_EIO;
     uint32_t len = xy_get_u32(buf), crc = xy_get_u32(buf + 4);
-    if (len < 30 || len > (size_t)got - 8 ||
-        xy_crc32(0, buf + 8, len) != crc || buf[8] != R_EVENT || xy_get_u32(buf + 8 + 5) != citizen ||
-        30 + (uint32_t)buf[8 + 29] != len)
-        return XY_ECORRUPT;
     const unsigned char *p = buf + 8;
-    ev->date = (xy_day)xy_get_u32(p + 1);
+    if (len < 30 || len > (size_t)got - 8 || xy_crc32(0, p, len) != crc || p[0] != R_EVENT ||
+        xy__rec_read_event(p, len, ev) || ev->citizen != citizen)
+        return XY_ECORRUPT;
+    /* The citizen is alone in its engine, as index 0, without contacts. */
     ev->citizen = 0;
-    ev->behaviour = (int32_t)xy_get_u32(p + 9);
-    ev->agency = (int32_t)xy_get_u32(p + 13);
-    ev->amount = (int64_t)xy_get_u64(p + 17);
     ev->counterpart = XY_NONE;
     memcpy(id, p + 30, p[29]);
     id[p[29]] = 0;

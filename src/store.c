@@ -119,6 +119,18 @@ void xy__rec_event(xy_buf *b, const xy_event *ev, const char *id, size_t id_len)
     rec_frame(p, n);
 }
 
+int xy__rec_read_event(const unsigned char *p, uint32_t len, xy_event *ev)
+{
+    if (len < 30 || 30 + (uint32_t)p[29] != len) return XY_ECORRUPT;
+    ev->date = (xy_day)xy_get_u32(p + 1);
+    ev->citizen = xy_get_u32(p + 5);
+    ev->behaviour = (int32_t)xy_get_u32(p + 9);
+    ev->agency = (int32_t)xy_get_u32(p + 13);
+    ev->amount = (int64_t)xy_get_u64(p + 17);
+    ev->counterpart = xy_get_u32(p + 25);
+    return XY_OK;
+}
+
 void xy__rec_advance(xy_buf *b, xy_day day)
 {
     unsigned char *p = rec_reserve(b, 5, R_ADVANCE);
@@ -286,15 +298,9 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
         if (flush_events(a)) return XY_ECORRUPT;
         return xy_engine_add_contact(e, xy_get_u32(p + 1), xy_get_u32(p + 5)) == XY_EINVAL ? XY_ECORRUPT : XY_OK;
     case R_EVENT: {
-        if (len < 30 || 30 + (uint32_t)p[29] != len) return XY_ECORRUPT;
         size_t k = a->nevs;
         xy_event *ev = &a->evs[k];
-        ev->date = (xy_day)xy_get_u32(p + 1);
-        ev->citizen = xy_get_u32(p + 5);
-        ev->behaviour = (int32_t)xy_get_u32(p + 9);
-        ev->agency = (int32_t)xy_get_u32(p + 13);
-        ev->amount = (int64_t)xy_get_u64(p + 17);
-        ev->counterpart = xy_get_u32(p + 25);
+        if (xy__rec_read_event(p, len, ev)) return XY_ECORRUPT;
         if (ev->citizen >= e->n || (ev->counterpart != XY_NONE && ev->counterpart >= e->n) ||
             !xy_day_valid(ev->date))
             return XY_ECORRUPT;

@@ -136,6 +136,10 @@ void xy__rec_citizen(xy_buf *b, xy_resid id, int city, uint32_t father, uint32_t
 void xy__rec_contact(xy_buf *b, uint32_t a, uint32_t bb);
 void xy__rec_event(xy_buf *b, const xy_event *ev, const char *id, size_t id_len);
 void xy__rec_advance(xy_buf *b, xy_day day);
+/* Decodes the event record of payload p (len bytes, type byte first; its
+ * id is the p[29] bytes at p + 30) into *ev, seq left as it was. Returns
+ * XY_ECORRUPT when the lengths do not fit. */
+int xy__rec_read_event(const unsigned char *p, uint32_t len, xy_event *ev);
 
 /* The log is a sequence of segment files: DATA/log, then DATA/log.N for
  * each later one, N being the log offset of its first byte (its header).
