@@ -877,6 +877,33 @@ static void print_fresh_memory(void)
     printf("fresh memory at the start: %.2f s a GB\n\n", fresh_gb());
 }
 
+/* The processor and memory the figures come from: the project's machine
+ * has not always been the same one (docs/performance.md). */
+static void print_machine(void)
+{
+    char model[160] = "unknown processor", line[256];
+    double mhz = 0;
+    unsigned long long mem_kb = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        if (strncmp(line, "model name", 10) == 0 && strcmp(model, "unknown processor") == 0) {
+            snprintf(model, sizeof model, "%s", colon + 2);
+            model[strcspn(model, "\n")] = 0;
+        } else if (strncmp(line, "cpu MHz", 7) == 0 && mhz == 0) {
+            mhz = atof(colon + 1);
+        }
+    }
+    if (f) fclose(f);
+    f = fopen("/proc/meminfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemTotal: %llu kB", &mem_kb) == 1) break;
+    if (f) fclose(f);
+    printf("machine: %ld x %s at %.0f MHz, %.1f GiB\n", sysconf(_SC_NPROCESSORS_ONLN), model, mhz,
+           (double)mem_kb / (1024.0 * 1024.0));
+}
+
 /* `build/bench 0 0 fresh`: what a fresh gigabyte costs now, right after the
  * memory available (less 2 GB) has been touched once and freed, and again
  * 20 seconds later, when the host has taken the freed memory back. */
@@ -906,6 +933,7 @@ int main(int argc, char **argv)
     xy_rules *r;
     if (xy_rules_load_dir(rules_dir, quiet, NULL, &r)) return 1;
     printf("xinyong bench: shipped rulesets (%d cities), %u citizens, %zu events\n\n", r->ncities, ncit, nev);
+    print_machine();
     print_fresh_memory();
     const char *only = argc > 3 ? argv[3] : "";
     if (strcmp(only, "walks") == 0) bench_walks();
