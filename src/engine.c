@@ -28,6 +28,7 @@ int xy_engine_new(const xy_rules *rules, xy_engine **out)
     xy_engine *e = xy_calloc(1, sizeof *e);
     e->rules = rules;
     e->today = XY_DAY_NONE;
+    e->exits_pending = XY_DAY_NONE;
     e->first_day = XY_DAY_NONE;
     e->year_lo = 1;
     e->year_hi = 0;
@@ -270,7 +271,13 @@ static void relist(xy_engine *e, uint32_t c, xy_day t)
             }
         }
     }
-    int term = s->term_end != XY_DAY_NONE && t != XY_DAY_PENDING && s->term_end > t;
+    /* A term ends at the start of its end day, but like every list exit
+     * it is carried out in step 3 of that day's day-start processing:
+     * until then (expiries, association) it still holds, whether or not
+     * something re-evaluates the lists before (docs/semantics.md, section
+     * 1). */
+    int term = s->term_end != XY_DAY_NONE && t != XY_DAY_PENDING &&
+               (s->term_end > t || s->term_end == e->exits_pending);
     if (!term && (s->flags & CS_TERM)) {
         s->flags &= (uint8_t)~CS_TERM;
         emit_member(e, c, HIST_LEAVE, MEMBER_BL_TERM, t, NULL);
@@ -770,6 +777,7 @@ static xy_day next_assoc_day(const xy_engine *e, xy_day after)
 static void day_start(xy_engine *e, xy_day t)
 {
     e->today = t;
+    e->exits_pending = t;
     uint32_t slot = (uint32_t)t & (XY_RING - 1);
     xy_bucket *b = cal_day(&e->expiries, t);
     for (const xy_cblock *k = b ? b->head : NULL; k; k = k->next) {
@@ -789,6 +797,7 @@ static void day_start(xy_engine *e, xy_day t)
     }
     xy__cal_clear(&e->expiries, slot);
     associate(e, t);
+    e->exits_pending = XY_DAY_NONE;
     /* Relisting here never schedules for day t itself (exits lie at least
      * a day ahead), so the bucket is stable while it is read. */
     b = cal_day(&e->exits, t);

@@ -125,6 +125,9 @@ typedef struct xy_calendar {
 struct xy_engine {
     const xy_rules *rules;  /* borrowed */
     xy_day today;           /* the clock, XY_DAY_NONE until set */
+    xy_day exits_pending;   /* the day whose day-start processing has not
+                               reached its list exits yet (steps 1 and 2),
+                               XY_DAY_NONE outside day-start processing */
     xy_day first_day;       /* the clock's first value */
     uint64_t applied;       /* events applied */
     int year;               /* cache of year_of(): the year */
