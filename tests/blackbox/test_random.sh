@@ -6,6 +6,7 @@
 #   score < blacklist threshold => blacklisted; whitelisted <=> score >= Z and not blacklisted;
 #   under-age events score 0; a limit is never exceeded; an expiry negates its event on
 #   event date + D; association only on association days, within its bound.
+# XY_RANDOM_SEED changes the population (default 20240101).
 . "$XY_ROOT/tests/blackbox/lib.sh"
 . "$XY_ROOT/tests/blackbox/scenario.sh"
 
@@ -37,7 +38,7 @@ RULES
 sed -e 's/city ra "Random A"/city rb "Random B"/' -e 's/region 210000/region 220000/' \
     -e 's/^blacklist exit.*//' -e 's/every 30 days max -15/every 7 days/' "$R/ra.rules" >"$R/rb.rules"
 
-awk -v seed=20240101 -v CIT="$T/cit.csv" -v CON="$T/con.csv" -v EV="$T/ev.csv" -v LAST="$T/last" '
+awk -v seed="${XY_RANDOM_SEED:-20240101}" -v CIT="$T/cit.csv" -v CON="$T/con.csv" -v EV="$T/ev.csv" -v LAST="$T/last" '
 function rnd(n) { seed = (seed * 16807) % 2147483647; return seed % n }
 function pad(v, w) { s = v ""; while (length(s) < w) s = "0" s; return s }
 function mkid(region, ymd, sq,   s, i, w, base) {

@@ -1,11 +1,14 @@
 /* Unit tests of engine.c. The main one is a property test: random
- * workloads (several seeds) run through the engine and through a naive
+ * workloads (many seeds) run through the engine and through a naive
  * reference model written here straight from the specification, which
- * steps through every single day. Scores, raw scores, grades and list
- * membership must agree after every input, and the history hook must account for
- * every raw score (base + contributions = raw). */
+ * steps through every single day. Scores, raw scores, grades, list
+ * membership and the active sanctions and privileges (a citizen's own and
+ * its father's `children` ones, with since and until) must agree after
+ * every input, and the history hook must account for every raw score
+ * (base + contributions = raw). */
 #include <stdlib.h>
 
+#include "decide.h"
 #include "engine.h"
 #include "unit.h"
 
@@ -102,6 +105,14 @@ typedef struct ref {
     xy_day rise[NC], term_end[NC];
     int adj[NC][NC];
     int limit_count[NC][4][3000 - 1900]; /* behaviour index, year - 1900 */
+    /* Consequences: parents, the latest entries into each list, and the
+     * latest entry into the grades of each consequence on grades
+     * (XY_DAY_PENDING before the clock, as the engine stores it). */
+    int father[NC];
+    xy_day first_day;
+    xy_day bl_since[NC], wl_since[NC];
+    int in_set[NC][8];
+    xy_day set_since[NC][8];
     ref_exp exp[20000];
     int nexp, order;
 } ref;
@@ -122,8 +133,22 @@ static void rrelist_at(ref *m, int c, xy_day t, int in_steps12)
         if (s < cy->bl_exit) m->rise[c] = NONE;
         else if (m->rise[c] == NONE) m->rise[c] = t;
     }
+    int was_bl = m->on_bl[c], was_wl = m->on_wl[c];
+    xy_day when = t == NONE ? XY_DAY_PENDING : t;
     m->on_bl[c] = m->member[c] || (m->term_end[c] != NONE && (m->term_end[c] > t || (in_steps12 && m->term_end[c] == t)));
     m->on_wl[c] = cy->has_whitelist && s >= cy->wl_from && !m->on_bl[c];
+    if (m->on_bl[c] && !was_bl) m->bl_since[c] = when;
+    if (m->on_wl[c] && !was_wl) m->wl_since[c] = when;
+    int g = -1;
+    for (int i = 0; i < cy->ngrades; i++)
+        if (cy->grades[i].from <= s) g = i;
+    for (int k = 0; k < cy->ncons && k < 8; k++) {
+        const xy_consequence *q = &cy->cons[k];
+        if (q->on != XY_ON_GRADE) continue;
+        int in = g >= 0 && (q->grades >> g & 1);
+        if (in && !m->in_set[c][k]) m->set_since[c][k] = when;
+        m->in_set[c][k] = in;
+    }
 }
 
 static void rrelist(ref *m, int c, xy_day t) { rrelist_at(m, c, t, 0); }
@@ -190,7 +215,7 @@ static void rday(ref *m, xy_day t)
 static void radvance(ref *m, xy_day d)
 {
     if (m->today == NONE) {
-        m->today = d;
+        m->today = m->first_day = d;
         return;
     }
     for (xy_day t = m->today + 1; t <= d; t++) rday(m, t);
@@ -228,6 +253,62 @@ static void rapply(ref *m, const xy_event *ev, int bidx)
     rrelist(m, c, t);
 }
 
+/* The consequences of subject p active today that apply to the asking
+ * citizen (as_parent: those with `children`), appended to out. */
+static size_t ractive_of(const ref *m, int p, int as_parent, xy_active *out, size_t n)
+{
+    const xy_city *cy = &m->r->cities[m->city[p]];
+    xy_day t = m->today;
+    for (int k = 0; k < cy->ncons && k < 8; k++) {
+        const xy_consequence *q = &cy->cons[k];
+        if (q->children != as_parent) continue;
+        int holds = q->on == XY_ON_BLACKLIST ? m->on_bl[p] : q->on == XY_ON_WHITELIST ? m->on_wl[p] : m->in_set[p][k];
+        xy_day since = q->on == XY_ON_BLACKLIST ? m->bl_since[p] : q->on == XY_ON_WHITELIST ? m->wl_since[p]
+                                                                                          : m->set_since[p][k];
+        if (since == XY_DAY_PENDING) since = m->first_day;
+        xy_day until = NONE;
+        if (q->days) {
+            if (since == NONE) continue; /* never entered */
+            until = since + q->days - 1;
+            if (t < since || t > until) continue;
+        } else if (!holds) {
+            continue;
+        }
+        out[n++] = (xy_active){cy, q, (uint32_t)p, since, until};
+    }
+    return n;
+}
+
+/* Compares the consequences active for every citizen with the engine's
+ * (their order, subjects, since and until; since only where the model
+ * keeps it: lists, and grades with `for`). */
+static int check_active(const ref *m, const xy_engine *e, uint64_t seed, int step)
+{
+    for (int c = 0; c < NC; c++) {
+        xy_active want[32], got[32];
+        size_t nw = ractive_of(m, c, 0, want, 0);
+        if (m->father[c] >= 0) nw = ractive_of(m, m->father[c], 1, want, nw);
+        size_t ng = xy__active(e, (uint32_t)c, got, 32);
+        int same = nw == ng;
+        for (size_t i = 0; same && i < nw; i++) {
+            same = want[i].q == got[i].q && want[i].subject == got[i].subject && want[i].until == got[i].until;
+            if (same && (want[i].q->on != XY_ON_GRADE || want[i].q->days)) same = want[i].since == got[i].since;
+        }
+        if (!same) {
+            printf("  seed %llu step %d citizen %d (father %d): model %zu active, engine %zu\n", (unsigned long long)seed,
+                   step, c, m->father[c], nw, ng);
+            for (size_t i = 0; i < nw; i++)
+                printf("    model  %s of %u since %d until %d\n", want[i].q->name, want[i].subject, want[i].since,
+                       want[i].until);
+            for (size_t i = 0; i < ng && i < 32; i++)
+                printf("    engine %s of %u since %d until %d\n", got[i].q->name, got[i].subject, got[i].since,
+                       got[i].until);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- driver */
 
 typedef struct sums {
@@ -260,7 +341,7 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
     static ref m;
     memset(&m, 0, sizeof m);
     m.r = r;
-    m.today = NONE;
+    m.today = m.first_day = NONE;
     rng_state = seed;
     xy_engine *e;
     xy_engine_new(r, &e);
@@ -280,12 +361,16 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
         uint32_t k = rnd(4);
         m.city[c] = k == 0 ? beta : k == 1 ? gamma : alpha;
         m.birth[c] = birth;
+        m.father[c] = c >= 10 && rnd(3) == 0 ? (int)rnd((uint32_t)c) : -1;
+        m.bl_since[c] = m.wl_since[c] = NONE;
+        for (int q = 0; q < 8; q++) m.set_since[c][q] = NONE;
         m.raw[c] = r->cities[m.city[c]].base;
         m.rise[c] = m.term_end[c] = NONE;
         rrelist(&m, c, NONE);
         xy_resid id = (uint64_t)(110000 + c) << 28 | (uint64_t)(birth + 65536) << 10 | (uint64_t)c;
         uint32_t idx;
-        CHECK((xy_engine_add_citizen(e, id, m.city[c], XY_NONE, XY_NONE, "x", 1, &idx)) == (XY_OK));
+        uint32_t father = m.father[c] >= 0 ? (uint32_t)m.father[c] : XY_NONE;
+        CHECK((xy_engine_add_citizen(e, id, m.city[c], father, XY_NONE, "x", 1, &idx)) == (XY_OK));
         CHECK(idx == (uint32_t)c);
     }
     for (int k = 0; k < NC * 2; k++) {
@@ -327,6 +412,10 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
                 xy_engine_free(e);
                 return -1;
             }
+        }
+        if (check_active(&m, e, seed, step)) {
+            xy_engine_free(e);
+            return -1;
         }
     }
     for (int c = 0; c < NC; c++)
