@@ -210,6 +210,11 @@ static int cmd_explain(opts *o)
     if (rc) return rc;
     rc = xy_report_explain(db, o->pos[0], o->json, o->from_log, stdout);
     if (rc == XY_EUNKNOWN) unknown_citizen(o->pos[0]);
+    if (xy_db_explain_fallbacks(db))
+        fprintf(stderr,
+                "xinyong: warning: the history index (%s/trail) did not account for %s; explained from the whole "
+                "log instead ('xinyong verify' checks the trail)\n",
+                data_dir(o), o->pos[0]);
     if (rc == XY_ECORRUPT)
         fprintf(stderr,
                 "xinyong: %s: the state of %s does not add up to the events stored for it: the snapshot does not "
