@@ -3,7 +3,7 @@
  * reference model written here straight from the specification, which
  * steps through every single day. Scores, raw scores, grades, list
  * membership and the active sanctions and privileges (a citizen's own and
- * its father's `children` ones, with since and until) must agree after
+ * its parents' `children` ones, with since and until) must agree after
  * every input, and the history hook must account for every raw score
  * (base + contributions = raw). */
 #include <stdlib.h>
@@ -30,6 +30,8 @@ static const char *RULES =
     "whitelist from 130\n"
     "sanction s1 on blacklist for 30 days deny x\n"
     "sanction s2 on grade lo,mid for 10 days children deny y\n"
+    "sanction s3 on grade hi deny w\n"
+    "privilege p1 on whitelist for 5 days discount 10 z\n"
     "association -3 per blacklisted contact every 7 days max -7\n"
     "\n";
 
@@ -63,7 +65,8 @@ static const char *RULES_G =
     "agency a reports category c\n"
     "blacklist below 80\n"
     "blacklist exit 110 after 10 days\n"
-    "whitelist from 140\n";
+    "whitelist from 140\n"
+    "sanction g1 on blacklist children deny q\n";
 
 static void print_diag(void *ctx, const char *msg)
 {
@@ -105,10 +108,12 @@ typedef struct ref {
     xy_day rise[NC], term_end[NC];
     int adj[NC][NC];
     int limit_count[NC][4][3000 - 1900]; /* behaviour index, year - 1900 */
-    /* Consequences: parents, the latest entries into each list, and the
-     * latest entry into the grades of each consequence on grades
+    /* Consequences: parents, the latest entries into each list, into the
+     * current grade, and into the grades of each consequence on grades
      * (XY_DAY_PENDING before the clock, as the engine stores it). */
-    int father[NC];
+    int father[NC], mother[NC];
+    xy_day grade_since[NC];
+    int grade_now[NC];
     xy_day first_day;
     xy_day bl_since[NC], wl_since[NC];
     int in_set[NC][8];
@@ -142,6 +147,10 @@ static void rrelist_at(ref *m, int c, xy_day t, int in_steps12)
     int g = -1;
     for (int i = 0; i < cy->ngrades; i++)
         if (cy->grades[i].from <= s) g = i;
+    if (g != m->grade_now[c]) {
+        m->grade_now[c] = g;
+        m->grade_since[c] = when;
+    }
     for (int k = 0; k < cy->ncons && k < 8; k++) {
         const xy_consequence *q = &cy->cons[k];
         if (q->on != XY_ON_GRADE) continue;
@@ -263,8 +272,10 @@ static size_t ractive_of(const ref *m, int p, int as_parent, xy_active *out, siz
         const xy_consequence *q = &cy->cons[k];
         if (q->children != as_parent) continue;
         int holds = q->on == XY_ON_BLACKLIST ? m->on_bl[p] : q->on == XY_ON_WHITELIST ? m->on_wl[p] : m->in_set[p][k];
-        xy_day since = q->on == XY_ON_BLACKLIST ? m->bl_since[p] : q->on == XY_ON_WHITELIST ? m->wl_since[p]
-                                                                                          : m->set_since[p][k];
+        xy_day since = q->on == XY_ON_BLACKLIST    ? m->bl_since[p]
+                       : q->on == XY_ON_WHITELIST  ? m->wl_since[p]
+                       : q->days                   ? m->set_since[p][k]
+                                                   : m->grade_since[p];
         if (since == XY_DAY_PENDING) since = m->first_day;
         xy_day until = NONE;
         if (q->days) {
@@ -280,19 +291,19 @@ static size_t ractive_of(const ref *m, int p, int as_parent, xy_active *out, siz
 }
 
 /* Compares the consequences active for every citizen with the engine's
- * (their order, subjects, since and until; since only where the model
- * keeps it: lists, and grades with `for`). */
+ * (their order, subjects, since and until). */
 static int check_active(const ref *m, const xy_engine *e, uint64_t seed, int step)
 {
     for (int c = 0; c < NC; c++) {
         xy_active want[32], got[32];
         size_t nw = ractive_of(m, c, 0, want, 0);
         if (m->father[c] >= 0) nw = ractive_of(m, m->father[c], 1, want, nw);
+        if (m->mother[c] >= 0) nw = ractive_of(m, m->mother[c], 1, want, nw);
         size_t ng = xy__active(e, (uint32_t)c, got, 32);
         int same = nw == ng;
         for (size_t i = 0; same && i < nw; i++) {
-            same = want[i].q == got[i].q && want[i].subject == got[i].subject && want[i].until == got[i].until;
-            if (same && (want[i].q->on != XY_ON_GRADE || want[i].q->days)) same = want[i].since == got[i].since;
+            same = want[i].q == got[i].q && want[i].subject == got[i].subject && want[i].until == got[i].until &&
+                   want[i].since == got[i].since;
         }
         if (!same) {
             printf("  seed %llu step %d citizen %d (father %d): model %zu active, engine %zu\n", (unsigned long long)seed,
@@ -362,7 +373,10 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
         m.city[c] = k == 0 ? beta : k == 1 ? gamma : alpha;
         m.birth[c] = birth;
         m.father[c] = c >= 10 && rnd(3) == 0 ? (int)rnd((uint32_t)c) : -1;
-        m.bl_since[c] = m.wl_since[c] = NONE;
+        m.mother[c] = c >= 10 && rnd(3) == 0 ? (int)rnd((uint32_t)c) : -1;
+        if (m.mother[c] == m.father[c]) m.mother[c] = -1;
+        m.bl_since[c] = m.wl_since[c] = m.grade_since[c] = NONE;
+        m.grade_now[c] = -1;
         for (int q = 0; q < 8; q++) m.set_since[c][q] = NONE;
         m.raw[c] = r->cities[m.city[c]].base;
         m.rise[c] = m.term_end[c] = NONE;
@@ -370,7 +384,8 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
         xy_resid id = (uint64_t)(110000 + c) << 28 | (uint64_t)(birth + 65536) << 10 | (uint64_t)c;
         uint32_t idx;
         uint32_t father = m.father[c] >= 0 ? (uint32_t)m.father[c] : XY_NONE;
-        CHECK((xy_engine_add_citizen(e, id, m.city[c], father, XY_NONE, "x", 1, &idx)) == (XY_OK));
+        uint32_t mother = m.mother[c] >= 0 ? (uint32_t)m.mother[c] : XY_NONE;
+        CHECK((xy_engine_add_citizen(e, id, m.city[c], father, mother, "x", 1, &idx)) == (XY_OK));
         CHECK(idx == (uint32_t)c);
     }
     for (int k = 0; k < NC * 2; k++) {
