@@ -324,12 +324,21 @@ static int check_active(const ref *m, const xy_engine *e, uint64_t seed, int ste
 
 typedef struct sums {
     int64_t total[NC]; /* contributions seen by the history hook */
+    int in[NC][3];     /* memberships by the hook's entries and exits (MEMBER_*) */
+    int bad;           /* an exit from a membership not entered, or the like */
 } sums;
 
 static void on_hist(void *ctx, const xy_hist *h)
 {
     sums *s = ctx;
     if (h->kind == HIST_EVENT || h->kind == HIST_EXPIRY || h->kind == HIST_ASSOC) s->total[h->citizen] += h->points;
+    if (h->kind == HIST_ENTER || h->kind == HIST_LEAVE) {
+        int *in = &s->in[h->citizen][h->member];
+        /* A term's entry is told again when a later event extends it. */
+        if (h->kind == HIST_ENTER && *in && h->member != MEMBER_BL_TERM) s->bad = 1;
+        if (h->kind == HIST_LEAVE && !*in) s->bad = 1;
+        *in = h->kind == HIST_ENTER;
+    }
 }
 
 static uint64_t rng_state;
@@ -356,7 +365,8 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
     rng_state = seed;
     xy_engine *e;
     xy_engine_new(r, &e);
-    sums s = {{0}};
+    sums s;
+    memset(&s, 0, sizeof s);
     xy__engine_set_history(e, on_hist, &s, XY_NONE);
     xy_day start;
     xy_day_parse("2020-01-01", 10, &start);
@@ -428,7 +438,19 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
                 return -1;
             }
         }
-        if (check_active(&m, e, seed, step)) {
+        /* What the history says about memberships (and so what explain
+         * lists) is what the model holds. */
+        for (int c = 0; c < NC && !s.bad; c++) {
+            int term = m.term_end[c] != NONE && m.term_end[c] > m.today;
+            if (s.in[c][MEMBER_BL_SCORE] != m.member[c] || s.in[c][MEMBER_BL_TERM] != term ||
+                s.in[c][MEMBER_WL] != m.on_wl[c]) {
+                printf("  seed %llu step %d citizen %d: history says score %d term %d whitelist %d, model %d %d %d\n",
+                       (unsigned long long)seed, step, c, s.in[c][MEMBER_BL_SCORE], s.in[c][MEMBER_BL_TERM],
+                       s.in[c][MEMBER_WL], m.member[c], term, m.on_wl[c]);
+                s.bad = 1;
+            }
+        }
+        if (s.bad || check_active(&m, e, seed, step)) {
             xy_engine_free(e);
             return -1;
         }
