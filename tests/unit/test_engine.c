@@ -68,6 +68,29 @@ static const char *RULES_G =
     "whitelist from 140\n"
     "sanction g1 on blacklist children deny q\n";
 
+/* Thresholds on grade bounds: the blacklist below the lower bound of B,
+ * its exit and the whitelist at the lower bound of A, so that a score
+ * change that moves the grade also crosses a list threshold (the band
+ * shortcut must still see both). */
+static const char *RULES_D =
+    "city delta\n"
+    "region 44\n"
+    "score base 100 min 0 max 200\n"
+    "scored from age 16\n"
+    "grade A from 150\n"
+    "grade B from 100\n"
+    "grade C from 50\n"
+    "grade D from 0\n"
+    "behaviour plus points +25 category c\n"
+    "behaviour minus points -25 expires 20 days category c\n"
+    "agency a reports category c\n"
+    "blacklist below 100\n"
+    "blacklist exit 150 after 5 days\n"
+    "whitelist from 150\n"
+    "privilege d1 on whitelist priority v\n"
+    "sanction d2 on grade C,D for 3 days children deny u\n"
+    "association -25 per blacklisted contact every 3 days max -50\n";
+
 static void print_diag(void *ctx, const char *msg)
 {
     (void)ctx;
@@ -76,13 +99,14 @@ static void print_diag(void *ctx, const char *msg)
 
 static xy_rules *load_rules(void)
 {
-    static char first[512], second[512], third[512];
+    static char first[512], second[512], third[512], fourth[512];
     snprintf(first, sizeof first, "%s", unit_file("alpha.rules", RULES));
     snprintf(second, sizeof second, "%s", unit_file("beta.rules", RULES_B));
     snprintf(third, sizeof third, "%s", unit_file("gamma.rules", RULES_G));
-    const char *paths[3] = {first, second, third};
+    snprintf(fourth, sizeof fourth, "%s", unit_file("delta.rules", RULES_D));
+    const char *paths[4] = {first, second, third, fourth};
     xy_rules *r = NULL;
-    if (xy_rules_load_files(paths, 3, print_diag, NULL, &r)) return NULL;
+    if (xy_rules_load_files(paths, 4, print_diag, NULL, &r)) return NULL;
     return r;
 }
 
@@ -375,12 +399,12 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
     for (int k = 0; k < 4; k++) bids[k] = xy_rules_behaviour_id(r, names[k], strlen(names[k]));
     int32_t agency = xy_rules_agency_id(r, "a", 1);
     int alpha = xy_rules_city_find(r, "alpha"), beta = xy_rules_city_find(r, "beta"),
-        gamma = xy_rules_city_find(r, "gamma");
+        gamma = xy_rules_city_find(r, "gamma"), delta = xy_rules_city_find(r, "delta");
     for (int c = 0; c < NC; c++) {
         /* Ages from 10 to 40 at the start, so some come of age during the run. */
         xy_day birth = start - 3650 - (xy_day)rnd(365 * 30);
-        uint32_t k = rnd(4);
-        m.city[c] = k == 0 ? beta : k == 1 ? gamma : alpha;
+        uint32_t k = rnd(5);
+        m.city[c] = k == 0 ? beta : k == 1 ? gamma : k == 2 ? delta : alpha;
         m.birth[c] = birth;
         m.father[c] = c >= 10 && rnd(3) == 0 ? (int)rnd((uint32_t)c) : -1;
         m.mother[c] = c >= 10 && rnd(3) == 0 ? (int)rnd((uint32_t)c) : -1;
