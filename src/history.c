@@ -81,7 +81,7 @@ static ssize_t logrd_read(logrd *r, void *buf, size_t n, uint64_t off)
 
 /* Reads the event record at log offset off of citizen into *ev, and its
  * id into id[] (NUL-terminated; room for 256). */
-static int read_event(logrd *r, uint64_t off, uint32_t citizen, xy_event *ev, char *id)
+static int read_event(logrd *r, uint64_t off, uint32_t citizen, xy_event *ev, char *id, uint32_t *counterpart)
 {
     /* One read of the longest record there can be; the header says how
      * much of it is this record. */
@@ -93,8 +93,10 @@ static int read_event(logrd *r, uint64_t off, uint32_t citizen, xy_event *ev, ch
     if (len < 30 || len > (size_t)got - 8 || xy_crc32(0, p, len) != crc || p[0] != R_EVENT ||
         xy__rec_read_event(p, len, ev) || ev->citizen != citizen)
         return XY_ECORRUPT;
-    /* The citizen is alone in its engine, as index 0, without contacts. */
+    /* The citizen is alone in its engine, as index 0, without contacts;
+     * the counterpart (which scores nothing) is told apart. */
     ev->citizen = 0;
+    *counterpart = ev->counterpart;
     ev->counterpart = XY_NONE;
     memcpy(id, p + 30, p[29]);
     id[p[29]] = 0;
@@ -138,7 +140,8 @@ const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq)
         if (!kind) break;
         xy_event ev;
         char id[256];
-        if (kind == TRAIL_EVENT && r.aux == seq && read_event(&lr, r.log_off, c, &ev, id) == XY_OK) {
+        uint32_t cp;
+        if (kind == TRAIL_EVENT && r.aux == seq && read_event(&lr, r.log_off, c, &ev, id, &cp) == XY_OK) {
             xy__db_note_event_id(db, seq, id, strlen(id));
             break;
         }
@@ -207,11 +210,16 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
         if (items[i].kind != TRAIL_EVENT) continue;
         xy_event ev;
         char id[256];
-        if (read_event(&lr, items[i].r.log_off, c, &ev, id)) {
+        uint32_t cp;
+        if (read_event(&lr, items[i].r.log_off, c, &ev, id, &cp)) {
             rc = XY_ENOENT;
             goto done;
         }
         xy__db_note_event_id(db, items[i].r.aux, id, strlen(id));
+        if (cp != XY_NONE) {
+            int is_new;
+            *xy_map_put(&db->hist_cp, items[i].r.aux, &is_new) = cp;
+        }
         ev.seq = items[i].r.aux;
         xy_engine_advance(e, items[i].r.day);
         xy_engine_apply(e, &ev, 1);

@@ -592,7 +592,7 @@ static void on_history(void *ctx, const xy_hist *h)
         if (x->open[h->member]) json_object_set_new(x->open[h->member], "left", jday(h->day));
         x->open[h->member] = NULL;
     } else {
-        json_t *ev = json_null(), *beh = json_null(), *ag = json_null(), *edate = json_null();
+        json_t *ev = json_null(), *beh = json_null(), *ag = json_null(), *edate = json_null(), *cp = json_null();
         /* An event or its expiry: the behaviour's definition in the
          * citizen's city; an adjustment: the city's association. */
         xy_src at = h->kind == HIST_ASSOC ? x->city->assoc_at : xy__city_behaviour(r, x->city, h->behaviour)->at;
@@ -604,6 +604,20 @@ static void on_history(void *ctx, const xy_hist *h)
             int is_new;
             *xy_map_put(&x->agency_of, h->event_seq, &is_new) = (uint64_t)(uint32_t)h->ev->agency;
             note_text(x, h, &note);
+            /* The counterpart the event names (a guaranteed defaulter, a
+             * visited parent): it scores nothing but is part of the act. A
+             * rerun from the trail has the citizen alone in its engine
+             * and keeps it aside (history.c). */
+            uint32_t who = h->ev->counterpart;
+            const uint64_t *v = who == XY_NONE ? xy_map_get(&x->db->hist_cp, h->event_seq) : NULL;
+            if (v) who = (uint32_t)*v;
+            const xy_engine *main_e = xy_db_engine(x->db);
+            if (who != XY_NONE && who < main_e->n) {
+                char idtext[19];
+                xy_resid_format(main_e->ids[who], idtext);
+                cp = json_string(idtext);
+                xy_buf_printf(&note, "%scounterpart %s", note.len ? "; " : "", idtext);
+            }
         } else if (h->kind == HIST_EXPIRY) {
             ev = json_string(xy__db_event_id(x->db, x->citizen, h->event_seq));
             beh = json_string(r->behaviour_names.str[h->behaviour]);
@@ -616,10 +630,11 @@ static void on_history(void *ctx, const xy_hist *h)
         static const char *kinds[] = {"event", "expiry", "association"};
         x->sum += h->points;
         json_array_append_new(x->contributions,
-                              json_pack("{s:o,s:s,s:o,s:o,s:o,s:I,s:s?,s:o,s:I,s:o}", "date", jday(h->day), "kind",
+                              json_pack("{s:o,s:s,s:o,s:o,s:o,s:I,s:s?,s:o,s:o,s:I,s:o}", "date", jday(h->day), "kind",
                                         kinds[h->kind], "event", ev, "behaviour", beh, "agency", ag, "points",
                                         (json_int_t)h->points, "note", note.len ? note.data : NULL,
-                                        "event_date", edate, "score", (json_int_t)h->score, "rule", jrule(r, at)));
+                                        "event_date", edate, "counterpart", cp, "score", (json_int_t)h->score,
+                                        "rule", jrule(r, at)));
     }
     xy_buf_free(&note);
 }

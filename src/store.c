@@ -1022,6 +1022,7 @@ void xy_db_close(xy_db *db)
     xy_private_free(db->stage.verdict, db->stage.cap);
     xy_free(db->stage.count);
     xy_map_free(&db->hist_ids);
+    xy_map_free(&db->hist_cp);
     xy_buf_free(&db->hist_idbuf);
     xy_free(db->path);
     xy_free(db);

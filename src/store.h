@@ -55,6 +55,8 @@ struct xy_db {
     uint64_t *staged_key;   /* their keys (two words each), to take them out */
     size_t cap_staged;      /* capacity of staged_key, in words */
     xy_map hist_ids;        /* explanations: event seq -> offset in hist_idbuf */
+    xy_map hist_cp;         /* explanations: event seq -> its counterpart's index,
+                               for events rerun without it (see history.c) */
     uint64_t explain_fallbacks; /* explanations the history index did not serve */
     xy_buf hist_idbuf;      /* NUL-terminated ids of the events explained */
     xy_trail trail;         /* per-citizen history index */

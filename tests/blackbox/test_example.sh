@@ -31,6 +31,18 @@ for id in $ids; do
 done
 expect_eq "example: every citizen explained" "$n" 42
 
+# An event's counterpart (the defaulter a guarantee was for) is part of its explanation,
+# from the history index and from the whole log alike; events without one say null.
+for how in "" --from-log; do
+    run explain 310115198001221999 --json $how
+    expect_eq "explain $how: a guarantee names the defaulter" \
+        "$(jget '.contributions[]|select(.event=="ev-0040")|.counterpart')" 310104197210051072
+    expect_eq "explain $how: an event without a counterpart has null" \
+        "$(jget '[.contributions[]|select(.kind=="event" and .behaviour!="guarantor_for_defaulter")|.counterpart]|unique|tostring')" '[null]'
+    run explain 310115198001221999 $how
+    expect_out "explain $how (text): the counterpart in the note" "counterpart 310104197210051072"
+done
+
 # The history index gives what the whole log gives, for every citizen: before a
 # snapshot (index in memory), after one (index in the trail file), and with the
 # trail file damaged (explain falls back to the log).
