@@ -229,7 +229,8 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path,
                    const char *rejects_path, xy_diag_fn *diag, void *ctx,
                    xy_load_result *result);
 /* Advances the clock durably. XY_EINVAL for a day xy_day_valid refuses,
- * XY_ECLOCK for one before today. */
+ * XY_ECLOCK for one before today; today itself changes nothing and writes
+ * nothing. */
 int xy_db_advance(xy_db *db, xy_day day);
 
 /* The in-process path for the simulator and the service: appends n events

@@ -110,6 +110,13 @@ expect_rc "load missing file: exit 1" 1
 expect_err "load missing file: named" "$T/nope.csv"
 run advance 2024-02-30
 expect_rc "advance invalid date: exit 1" 1
+run advance 2024-01-05
+logsize() { cat "$XINYONG_DATA"/log* | wc -c; }
+before=$(logsize)
+run advance 2024-01-05
+expect_rc "advance to today: exit 0" 0
+expect_out "advance to today: says today" "today is 2024-01-05"
+expect_eq "advance to today: nothing written to the log" "$(logsize)" "$before"
 run rules frob
 expect_rc "rules without 'check': exit 1" 1
 run show "$R1" --json
