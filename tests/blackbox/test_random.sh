@@ -217,4 +217,28 @@ done
 expect_eq "random: overlapping re-sends give what one file gives (show, explain)" \
     "$(cmp -s "$T/all.json" "$T/resend.json" && echo same)" same
 
+# Contacts that arrive between events change association from then on; explanations from
+# the history index must still match the whole log's, citizen by citizen, without falling
+# back to it.
+fresh late "$R"
+setup load citizens "$T/cit.csv"
+half=$(($(wc -l <"$T/con.csv") / 2))
+head -n "$half" "$T/con.csv" >"$T/con1.csv"
+{ head -1 "$T/con.csv"; tail -n +$((half + 1)) "$T/con.csv"; } >"$T/con2.csv"
+setup load contacts "$T/con1.csv"
+setup load events "$T/cut.aa.csv"
+setup load events "$T/cut.ab.csv"
+setup load contacts "$T/con2.csv"
+for f in "$T"/cut.a[c-z].csv; do setup load events "$f"; done
+setup advance "$(cat "$T/last")"
+diffs=0
+: >"$T/late.err"
+for c in $(tail -n +2 "$T/cit.csv" | cut -d, -f1); do
+    "$XY" explain "$c" --json >"$T/late.trail" 2>>"$T/late.err"
+    "$XY" explain "$c" --json --from-log >"$T/late.log"
+    cmp -s "$T/late.trail" "$T/late.log" || diffs=$((diffs + 1))
+done
+expect_eq "random: contacts between events: explain from the trail = from the log" "$diffs" 0
+expect_eq "random: contacts between events: no fallback to the log" "$(cat "$T/late.err")" ""
+
 finish
