@@ -46,7 +46,8 @@ static const char *RULES_B =
     "agency a reports category c\n"
     "blacklist below 30\n"
     "whitelist from 70\n"
-    "association -2 per blacklisted contact every 5 days\n";
+    "association -2 per blacklisted contact every 5 days\n"
+    "sanction b1 on grade one deny t\n"; /* everyone, since registration */
 
 /* List thresholds inside grade bands, one to a band, near the base so
  * that random walks cross them: the engine's shortcut for score changes
@@ -144,6 +145,7 @@ typedef struct ref {
     xy_day set_since[NC][8];
     ref_exp exp[20000];
     int nexp, order;
+    int n; /* citizens registered (0 .. n-1) */
 } ref;
 
 static int64_t rclamp(const xy_city *c, int64_t v) { return v < c->min ? c->min : v > c->max ? c->max : v; }
@@ -217,10 +219,10 @@ static void rday(ref *m, xy_day t)
         rrelist_at(m, x.c, t, 1);
     }
     /* 2. association from the list state at the start of the step */
-    int snap[NC];
-    for (int c = 0; c < NC; c++) snap[c] = m->on_bl[c];
+    int snap[NC] = {0};
+    for (int c = 0; c < m->n; c++) snap[c] = m->on_bl[c];
     int64_t add[NC] = {0};
-    for (int c = 0; c < NC; c++) {
+    for (int c = 0; c < m->n; c++) {
         const xy_city *cy = &m->r->cities[m->city[c]];
         if (!cy->has_assoc || ((t % cy->assoc_every) + cy->assoc_every) % cy->assoc_every) continue;
         if (!rscored(m, c, t)) continue;
@@ -231,13 +233,13 @@ static void rday(ref *m, xy_day t)
         if (cy->assoc_max && p < cy->assoc_max) p = cy->assoc_max;
         add[c] = p;
     }
-    for (int c = 0; c < NC; c++)
+    for (int c = 0; c < m->n; c++)
         if (add[c]) {
             m->raw[c] += add[c];
             rrelist_at(m, c, t, 1);
         }
     /* 3. list exits */
-    for (int c = 0; c < NC; c++) {
+    for (int c = 0; c < m->n; c++) {
         const xy_city *cy = &m->r->cities[m->city[c]];
         if (m->member[c] && cy->has_exit && m->rise[c] != NONE && m->rise[c] + cy->exit_days == t)
             m->member[c] = 0;
@@ -318,7 +320,7 @@ static size_t ractive_of(const ref *m, int p, int as_parent, xy_active *out, siz
  * (their order, subjects, since and until). */
 static int check_active(const ref *m, const xy_engine *e, uint64_t seed, int step)
 {
-    for (int c = 0; c < NC; c++) {
+    for (int c = 0; c < m->n; c++) {
         xy_active want[32], got[32];
         size_t nw = ractive_of(m, c, 0, want, 0);
         if (m->father[c] >= 0) nw = ractive_of(m, m->father[c], 1, want, nw);
@@ -380,6 +382,46 @@ static uint32_t rnd(uint32_t n)
         }                                                                   \
     } while (0)
 
+/* Registers citizen c (the next index) in the model and the engine, in
+ * one of the cities, with an age from 10 to 40 at start (so that some
+ * come of age during the run) and perhaps parents registered before. The
+ * lists are evaluated on the clock's day (or before the clock). */
+static int register_one(ref *m, xy_engine *e, int c, xy_day start, const int cities[4])
+{
+    const xy_rules *r = m->r;
+    xy_day birth = start - 3650 - (xy_day)rnd(365 * 30);
+    uint32_t k = rnd(5);
+    m->city[c] = k == 0 ? cities[1] : k == 1 ? cities[2] : k == 2 ? cities[3] : cities[0];
+    m->birth[c] = birth;
+    m->father[c] = c >= 10 && rnd(3) == 0 ? (int)rnd((uint32_t)c) : -1;
+    m->mother[c] = c >= 10 && rnd(3) == 0 ? (int)rnd((uint32_t)c) : -1;
+    if (m->mother[c] == m->father[c]) m->mother[c] = -1;
+    m->bl_since[c] = m->wl_since[c] = m->grade_since[c] = NONE;
+    m->grade_now[c] = -1;
+    for (int q = 0; q < 8; q++) m->set_since[c][q] = NONE;
+    m->raw[c] = r->cities[m->city[c]].base;
+    m->rise[c] = m->term_end[c] = NONE;
+    m->n = c + 1;
+    rrelist(m, c, m->today);
+    xy_resid id = (uint64_t)(110000 + c) << 28 | (uint64_t)(birth + 65536) << 10 | (uint64_t)c;
+    uint32_t idx;
+    uint32_t father = m->father[c] >= 0 ? (uint32_t)m->father[c] : XY_NONE;
+    uint32_t mother = m->mother[c] >= 0 ? (uint32_t)m->mother[c] : XY_NONE;
+    CHECK((xy_engine_add_citizen(e, id, m->city[c], father, mother, "x", 1, &idx)) == (XY_OK));
+    CHECK(idx == (uint32_t)c);
+    return 0;
+}
+
+/* A contact between a and b in the model and the engine, unless they are
+ * one or already in contact. */
+static int add_contact(ref *m, xy_engine *e, int a, int b)
+{
+    if (a == b || m->adj[a][b]) return 0;
+    m->adj[a][b] = m->adj[b][a] = 1;
+    CHECK((xy_engine_add_contact(e, (uint32_t)a, (uint32_t)b)) == (XY_OK));
+    return 0;
+}
+
 static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
 {
     static ref m;
@@ -400,37 +442,22 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
     int32_t agency = xy_rules_agency_id(r, "a", 1);
     int alpha = xy_rules_city_find(r, "alpha"), beta = xy_rules_city_find(r, "beta"),
         gamma = xy_rules_city_find(r, "gamma"), delta = xy_rules_city_find(r, "delta");
-    for (int c = 0; c < NC; c++) {
-        /* Ages from 10 to 40 at the start, so some come of age during the run. */
-        xy_day birth = start - 3650 - (xy_day)rnd(365 * 30);
-        uint32_t k = rnd(5);
-        m.city[c] = k == 0 ? beta : k == 1 ? gamma : k == 2 ? delta : alpha;
-        m.birth[c] = birth;
-        m.father[c] = c >= 10 && rnd(3) == 0 ? (int)rnd((uint32_t)c) : -1;
-        m.mother[c] = c >= 10 && rnd(3) == 0 ? (int)rnd((uint32_t)c) : -1;
-        if (m.mother[c] == m.father[c]) m.mother[c] = -1;
-        m.bl_since[c] = m.wl_since[c] = m.grade_since[c] = NONE;
-        m.grade_now[c] = -1;
-        for (int q = 0; q < 8; q++) m.set_since[c][q] = NONE;
-        m.raw[c] = r->cities[m.city[c]].base;
-        m.rise[c] = m.term_end[c] = NONE;
-        rrelist(&m, c, NONE);
-        xy_resid id = (uint64_t)(110000 + c) << 28 | (uint64_t)(birth + 65536) << 10 | (uint64_t)c;
-        uint32_t idx;
-        uint32_t father = m.father[c] >= 0 ? (uint32_t)m.father[c] : XY_NONE;
-        uint32_t mother = m.mother[c] >= 0 ? (uint32_t)m.mother[c] : XY_NONE;
-        CHECK((xy_engine_add_citizen(e, id, m.city[c], father, mother, "x", 1, &idx)) == (XY_OK));
-        CHECK(idx == (uint32_t)c);
-    }
-    for (int k = 0; k < NC * 2; k++) {
-        int a = (int)rnd(NC), b = (int)rnd(NC);
-        if (a == b || m.adj[a][b]) continue;
-        m.adj[a][b] = m.adj[b][a] = 1;
-        CHECK((xy_engine_add_contact(e, (uint32_t)a, (uint32_t)b)) == (XY_OK));
-    }
+    /* Three quarters of the citizens before the clock starts, the others
+     * one by one while it runs, each with contacts of its own. */
+    enum { EARLY = NC * 3 / 4 };
+    const int cities[4] = {alpha, beta, gamma, delta};
+    for (int c = 0; c < EARLY; c++)
+        if (register_one(&m, e, c, start, cities)) return -1;
+    for (int k = 0; k < NC * 2; k++)
+        if (add_contact(&m, e, (int)rnd(EARLY), (int)rnd(EARLY))) return -1;
     xy_day day = start;
     for (int step = 0; step < 1500; step++) {
-        if (rnd(50) == 0) {
+        if (step % 100 == 50 && m.n < NC) {
+            int c = m.n;
+            if (register_one(&m, e, c, start, cities) || add_contact(&m, e, c, (int)rnd((uint32_t)c)) ||
+                add_contact(&m, e, c, (int)rnd((uint32_t)c)))
+                return -1;
+        } else if (rnd(50) == 0) {
             day += (xy_day)rnd(60);
             radvance(&m, day);
             CHECK((xy_engine_advance(e, day)) == (XY_OK));
@@ -438,7 +465,7 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
             day += rnd(3) == 0 ? 1 : 0;
             xy_event ev = {0};
             ev.seq = (uint64_t)step;
-            ev.citizen = rnd(NC);
+            ev.citizen = rnd((uint32_t)m.n);
             /* Some late reports, up to 60 days back. */
             ev.date = rnd(10) == 0 ? day - (xy_day)rnd(60) : day;
             int bi = (int)rnd(4);
@@ -450,7 +477,7 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
             rapply(&m, &ev, bi);
             CHECK((xy_engine_apply(e, &ev, 1)) == (XY_OK));
         }
-        for (int c = 0; c < NC; c++) {
+        for (int c = 0; c < m.n; c++) {
             if (e->st[c].raw != m.raw[c] || xy_engine_on_blacklist(e, (uint32_t)c) != m.on_bl[c] ||
                 xy_engine_on_whitelist(e, (uint32_t)c) != m.on_wl[c] || e->st[c].grade != rgrade(&m, c)) {
                 printf("  seed %llu step %d citizen %d: engine raw %lld bl %d wl %d grade %d, model raw %lld bl %d "
@@ -464,7 +491,7 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
         }
         /* What the history says about memberships (and so what explain
          * lists) is what the model holds. */
-        for (int c = 0; c < NC && !s.bad; c++) {
+        for (int c = 0; c < m.n && !s.bad; c++) {
             int term = m.term_end[c] != NONE && m.term_end[c] > m.today;
             if (s.in[c][MEMBER_BL_SCORE] != m.member[c] || s.in[c][MEMBER_BL_TERM] != term ||
                 s.in[c][MEMBER_WL] != m.on_wl[c]) {
@@ -479,7 +506,7 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
             return -1;
         }
     }
-    for (int c = 0; c < NC; c++)
+    for (int c = 0; c < m.n; c++)
         if (r->cities[m.city[c]].base + s.total[c] != e->st[c].raw) {
             printf("  seed %llu citizen %d: base + contributions != raw\n", (unsigned long long)seed, c);
             xy_engine_free(e);
