@@ -269,11 +269,13 @@ int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE 
 /* XY_ECORRUPT when even the whole log does not account for the citizen's
  * score: the state was restored from a snapshot that does not match it. */
 int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE *out);
-/* How many explanations on this handle (without from_log) the history
- * index did not account for, so that the whole log served instead: a
- * damaged or missing trail, or an error of the program. The answer is the
- * same either way; only slower. */
-uint64_t xy_db_explain_fallbacks(const xy_db *db);
+/* How many lookups on this handle the per-citizen history index did not
+ * serve, so that the whole log answered instead: an explanation (without
+ * from_log) the index did not account for, or the id of an event a list
+ * entry names that its citizen's chain did not hold. A damaged or missing
+ * trail, or an error of the program: the answer is the same either way,
+ * only slower. */
+uint64_t xy_db_history_fallbacks(const xy_db *db);
 int xy_report_check(xy_db *db, const char *id, const char *action, int format,
                     FILE *out);
 int xy_report_list(xy_db *db, int list, const char *city, int public_only,

@@ -150,6 +150,7 @@ const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq)
     v = xy_map_get(&db->hist_ids, seq);
     if (v) return db->hist_idbuf.data + *v;
     /* Without a usable trail: count events through the log. */
+    db->history_fallbacks++;
     id_search q = {db, seq, 0};
     (void)xy__db_walk(db, NULL, find_id, &q, 0, SIZE_MAX, NULL, NULL, NULL, NULL, NULL);
     v = xy_map_get(&db->hist_ids, seq);

@@ -190,6 +190,18 @@ static int unknown_citizen(const char *id)
     return XY_EUNKNOWN;
 }
 
+/* After a report: says so when the history index did not serve and the
+ * whole log answered instead (same answer, but a sign of a damaged trail). */
+static void warn_history(const opts *o, const xy_db *db)
+{
+    uint64_t n = xy_db_history_fallbacks(db);
+    if (n)
+        fprintf(stderr,
+                "xinyong: warning: the history index (%s/trail) did not serve %llu lookup%s; the whole log "
+                "answered instead ('xinyong verify' checks the trail)\n",
+                data_dir(o), (unsigned long long)n, n == 1 ? "" : "s");
+}
+
 static int cmd_show(opts *o)
 {
     if (need_args(o, 1, "xinyong show ID [--public] [--json]")) return XY_EINPUT;
@@ -198,6 +210,7 @@ static int cmd_show(opts *o)
     if (rc) return rc;
     rc = xy_report_show(db, o->pos[0], o->public_only, o->json, stdout);
     if (rc == XY_EUNKNOWN) unknown_citizen(o->pos[0]);
+    warn_history(o, db);
     xy_db_close(db);
     return rc;
 }
@@ -210,11 +223,7 @@ static int cmd_explain(opts *o)
     if (rc) return rc;
     rc = xy_report_explain(db, o->pos[0], o->json, o->from_log, stdout);
     if (rc == XY_EUNKNOWN) unknown_citizen(o->pos[0]);
-    if (xy_db_explain_fallbacks(db))
-        fprintf(stderr,
-                "xinyong: warning: the history index (%s/trail) did not account for %s; explained from the whole "
-                "log instead ('xinyong verify' checks the trail)\n",
-                data_dir(o), o->pos[0]);
+    warn_history(o, db);
     if (rc == XY_ECORRUPT)
         fprintf(stderr,
                 "xinyong: %s: the state of %s does not add up to the events stored for it: the snapshot does not "
@@ -231,6 +240,7 @@ static int cmd_check(opts *o)
     int rc = open_db(o, XY_READ, &db);
     if (rc) return rc;
     rc = xy_report_check(db, o->pos[0], o->pos[1], o->json, stdout);
+    warn_history(o, db);
     if (rc == XY_EUNKNOWN) {
         xy_resid id;
         if (xy_resid_parse(o->pos[0], strlen(o->pos[0]), &id, NULL) ||
@@ -259,6 +269,7 @@ static int cmd_list(opts *o)
     if (rc) return rc;
     rc = xy_report_list(db, list, o->city, o->public_only, o->json, stdout);
     if (rc == XY_EUNKNOWN) unknown("city", o->city);
+    warn_history(o, db);
     xy_db_close(db);
     return rc;
 }

@@ -711,7 +711,7 @@ int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE 
         rc = XY_ENOENT;
     }
     if (rc && !from_log) {
-        db->explain_fallbacks++;
+        db->history_fallbacks++;
         json_decref(x.contributions);
         json_decref(x.lists);
         xy_map_free(&x.agency_of);

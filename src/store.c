@@ -1030,7 +1030,7 @@ void xy_db_close(xy_db *db)
 
 xy_engine *xy_db_engine(xy_db *db) { return db->engine; }
 const xy_rules *xy_db_rules(const xy_db *db) { return db->rules; }
-uint64_t xy_db_explain_fallbacks(const xy_db *db) { return db->explain_fallbacks; }
+uint64_t xy_db_history_fallbacks(const xy_db *db) { return db->history_fallbacks; }
 
 xy_buf *xy__db_batch(xy_db *db)
 {

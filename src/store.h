@@ -57,7 +57,7 @@ struct xy_db {
     xy_map hist_ids;        /* explanations: event seq -> offset in hist_idbuf */
     xy_map hist_cp;         /* explanations: event seq -> its counterpart's index,
                                for events rerun without it (see history.c) */
-    uint64_t explain_fallbacks; /* explanations the history index did not serve */
+    uint64_t history_fallbacks; /* lookups the history index did not serve */
     xy_buf hist_idbuf;      /* NUL-terminated ids of the events explained */
     xy_trail trail;         /* per-citizen history index */
     xy_buf batch;           /* the encoding buffer loads borrow (xy__db_batch) */
