@@ -79,8 +79,9 @@ static ssize_t logrd_read(logrd *r, void *buf, size_t n, uint64_t off)
     return pread(r->fd[k], buf, n, (off_t)(off - r->s.g[k].base));
 }
 
-/* Reads the event record at log offset off of citizen into *ev, and its
- * id into id[] (NUL-terminated; room for 256). */
+/* Reads the event record at log offset off of citizen into *ev, its id
+ * into id[] (NUL-terminated; room for 256) and, unless counterpart is
+ * NULL, its counterpart's index there. */
 static int read_event(logrd *r, uint64_t off, uint32_t citizen, xy_event *ev, char *id, uint32_t *counterpart)
 {
     /* One read of the longest record there can be; the header says how
@@ -96,7 +97,7 @@ static int read_event(logrd *r, uint64_t off, uint32_t citizen, xy_event *ev, ch
     /* The citizen is alone in its engine, as index 0, without contacts;
      * the counterpart (which scores nothing) is told apart. */
     ev->citizen = 0;
-    *counterpart = ev->counterpart;
+    if (counterpart) *counterpart = ev->counterpart;
     ev->counterpart = XY_NONE;
     memcpy(id, p + 30, p[29]);
     id[p[29]] = 0;
@@ -140,8 +141,7 @@ const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq)
         if (!kind) break;
         xy_event ev;
         char id[256];
-        uint32_t cp;
-        if (kind == TRAIL_EVENT && r.aux == seq && read_event(&lr, r.log_off, c, &ev, id, &cp) == XY_OK) {
+        if (kind == TRAIL_EVENT && r.aux == seq && read_event(&lr, r.log_off, c, &ev, id, NULL) == XY_OK) {
             xy__db_note_event_id(db, seq, id, strlen(id));
             break;
         }
