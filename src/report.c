@@ -512,7 +512,8 @@ typedef struct explainer {
     json_t *contributions;  /* array being built */
     json_t *lists;          /* array being built */
     json_t *open[3];        /* the open entry per MEMBER_*, or NULL */
-    xy_map agency_of;       /* event seq -> agency id (for expiries) */
+    xy_map agency_of;       /* event seq -> agency id | (counterpart index + 1) << 32,
+                               0 above when none (for expiries) */
     __int128 sum;           /* sum of contributions */
     const xy_city *city;    /* the citizen's city */
     uint32_t citizen;       /* whose history */
@@ -548,6 +549,16 @@ static void note_text(const explainer *x, const xy_hist *h, xy_buf *b)
     if (h->note != NOTE_UNDER_AGE && bh && bh->term) {
         xy_buf_printf(b, "%sputs on the blacklist for %d days", b->len ? "; " : "", bh->term);
     }
+}
+
+/* The ID of counterpart who (XY_NONE: null), also added to the note. */
+static json_t *counterpart_json(const explainer *x, uint32_t who, xy_buf *note)
+{
+    if (who == XY_NONE) return json_null();
+    char idtext[19];
+    xy_resid_format(xy_db_engine(x->db)->ids[who], idtext);
+    xy_buf_printf(note, "%scounterpart %s", note->len ? "; " : "", idtext);
+    return json_string(idtext);
 }
 
 static void on_history(void *ctx, const xy_hist *h)
@@ -601,8 +612,6 @@ static void on_history(void *ctx, const xy_hist *h)
             beh = json_string(r->behaviour_names.str[h->behaviour]);
             ag = json_string(r->agency_names.str[h->ev->agency]);
             edate = jday(h->ev->date);
-            int is_new;
-            *xy_map_put(&x->agency_of, h->event_seq, &is_new) = (uint64_t)(uint32_t)h->ev->agency;
             note_text(x, h, &note);
             /* The counterpart the event names (a guaranteed defaulter, a
              * visited parent): it scores nothing but is part of the act. A
@@ -611,19 +620,18 @@ static void on_history(void *ctx, const xy_hist *h)
             uint32_t who = h->ev->counterpart;
             const uint64_t *v = who == XY_NONE ? xy_map_get(&x->db->hist_cp, h->event_seq) : NULL;
             if (v) who = (uint32_t)*v;
-            const xy_engine *main_e = xy_db_engine(x->db);
-            if (who != XY_NONE && who < main_e->n) {
-                char idtext[19];
-                xy_resid_format(main_e->ids[who], idtext);
-                cp = json_string(idtext);
-                xy_buf_printf(&note, "%scounterpart %s", note.len ? "; " : "", idtext);
-            }
+            if (who >= xy_db_engine(x->db)->n) who = XY_NONE;
+            int is_new;
+            *xy_map_put(&x->agency_of, h->event_seq, &is_new) =
+                (uint64_t)(uint32_t)h->ev->agency | (uint64_t)(who == XY_NONE ? 0 : who + 1) << 32;
+            cp = counterpart_json(x, who, &note);
         } else if (h->kind == HIST_EXPIRY) {
             ev = json_string(xy__db_event_id(x->db, x->citizen, h->event_seq));
             beh = json_string(r->behaviour_names.str[h->behaviour]);
             const uint64_t *a = xy_map_get(&x->agency_of, h->event_seq);
-            if (a) ag = json_string(r->agency_names.str[(int32_t)*a]);
+            if (a) ag = json_string(r->agency_names.str[(int32_t)(uint32_t)*a]);
             xy_buf_printf(&note, "the points of event %s expire", xy__db_event_id(x->db, x->citizen, h->event_seq));
+            if (a && *a >> 32) cp = counterpart_json(x, (uint32_t)(*a >> 32) - 1, &note);
         } else {
             xy_buf_printf(&note, "%d blacklisted contact%s", h->contacts, h->contacts == 1 ? "" : "s");
         }

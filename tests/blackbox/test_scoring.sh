@@ -117,7 +117,7 @@ expect_eq "limit: late report dated in the previous year is under that year's li
 
 # ---- expires ---------------------------------------------------------------------------------
 # clock is 2023-01-02 now
-load_events "x1,2023-02-01,$C09,tv,ag,,"
+load_events "x1,2023-02-01,$C09,tv,ag,,$C10"
 setup advance 2023-02-10
 expect_eq "expires: points count until event date + D - 1" "$(q "$C09" .raw)" 995
 setup advance 2023-02-11
@@ -126,6 +126,12 @@ run explain "$C09" --json
 expect_json "expires: expiry contribution (date, kind, event, points)" \
     '[.contributions[]|select(.kind=="expiry")|[.date,.event,.behaviour,.points]]' \
     '[["2023-02-11","x1","tv",5]]'
+# the event's counterpart (which scores nothing) is named by the event and by its expiry
+for how in "" --from-log; do
+    run explain "$C09" --json $how
+    expect_json "explain $how: the event and its expiry name the counterpart" \
+        "[.contributions[]|select(.event==\"x1\")|.counterpart]" "[\"$C10\",\"$C10\"]"
+done
 # late reports, today = 2023-02-11
 load_events \
     "x2,2023-01-20,$C10,tv,ag,," \
