@@ -213,7 +213,10 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
         goto done;
     }
     if (memcmp(*map, SNAP_MAGIC, 16) != 0) {
-        xy__diagf(diag, ctx, "%s: warning: snapshot of another format version; replaying the log", path.data);
+        xy__diagf(diag, ctx,
+                  "%s: warning: snapshot of another format version; replaying the log ('xinyong snapshot' writes "
+                  "a current one)",
+                  path.data);
         rc = XY_EINPUT;
         goto done;
     }

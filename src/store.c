@@ -1242,6 +1242,9 @@ int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out)
     uint64_t covers = 0, bytes = 0;
     int src = xy__snapshot_verify(path, &covers, &bytes, diag, ctx);
     if (src == XY_ENOENT) fprintf(out, "snapshot: none\n");
+    else if (src == XY_EINPUT)
+        fprintf(out, "snapshot: of another format version, not used (start-up replays the log; "
+                     "'xinyong snapshot' writes a current one)\n");
     else if (src == XY_OK && covers > last_commit) {
         xy__diagf(diag, ctx, "%s/snapshot: covers %llu bytes of the log, which has %zu", path,
                   (unsigned long long)covers, last_commit);
