@@ -214,8 +214,8 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
     }
     if (memcmp(*map, SNAP_MAGIC, 16) != 0) {
         xy__diagf(diag, ctx,
-                  "%s: warning: snapshot of another format version; replaying the log ('xinyong snapshot' writes "
-                  "a current one)",
+                  "%s: warning: snapshot of another format version; replaying the log (the next write, or "
+                  "'xinyong snapshot', writes a current one)",
                   path.data);
         rc = XY_EINPUT;
         goto done;

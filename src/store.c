@@ -870,6 +870,7 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
     rc = xy__snapshot_read(db, &from, diag, ctx);
     if (rc == XY_ECORRUPT || rc == XY_EIO) goto fail;
     if (rc) from = 0;
+    db->snapshot_unused = rc != XY_OK && rc != XY_ENOENT;
     db->snapshot_offset = from;
     if (xy_trail_open(&db->trail, path, mode == XY_WRITE, from ? db->trail_use : 0) != XY_OK && mode == XY_WRITE &&
         !db->trail.broken) {
@@ -1178,9 +1179,14 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
     }
     db->log_size += batch->len;
     /* Keep start-up short: a new snapshot once the log has grown by
-     * XY_SNAPSHOT_EVERY bytes since the last, written in the background. */
+     * XY_SNAPSHOT_EVERY bytes since the last, or after the first write when
+     * the snapshot there could not be used (every start-up replays the
+     * whole log until one replaces it), written in the background. */
     reap_snapshot(db, 0);
-    if (!db->snap_pid && db->log_size - db->snapshot_offset >= snapshot_every()) start_snapshot(db);
+    if (!db->snap_pid && (db->snapshot_unused || db->log_size - db->snapshot_offset >= snapshot_every())) {
+        start_snapshot(db);
+        if (db->snap_pid) db->snapshot_unused = 0;
+    }
     return XY_OK;
 }
 

@@ -44,6 +44,8 @@ struct xy_db {
     uint64_t seg_base;      /* log offset at which that segment begins */
     uint64_t log_size;      /* bytes of the log up to the last commit */
     uint64_t snapshot_offset; /* log bytes the latest snapshot covers */
+    int snapshot_unused;    /* a writer found a snapshot it could not use (another
+                               format version, a run missing): replace it soon */
     int snap_pid;           /* background snapshot being written, or 0 */
     uint64_t snap_covers;   /* log bytes it covers */
     uint64_t snap_upto;     /* events it covers */

@@ -129,14 +129,23 @@ cp -r "$D" "$T/snapold"
 overwrite "$T/snapold/snapshot" 13 v08
 run --data "$T/snapold" stats --json
 expect_rc "a snapshot of another format version: start-up goes on" 0
-expect_err "... replaying the log, and says how to write a current one" "'xinyong snapshot' writes a current one"
+expect_err "... replaying the log, and says how to write a current one" "'xinyong snapshot', writes a current one"
 expect_eq "... to the same state" "$OUT" "$(cat "$T/snap.stats")"
 run --data "$T/snapold" verify
 expect_rc "... verify accepts it" 0
 expect_out "... and says it is not used" "snapshot: of another format version, not used"
+cp -r "$T/snapold" "$T/snapold2"
 run --data "$T/snapold" snapshot
 run --data "$T/snapold" stats --json
 expect_eq "... after 'xinyong snapshot' no warning" "$ERR" ""
+# A writer replaces such a snapshot after its first write, whatever the log's size.
+run --data "$T/snapold2" advance 2030-01-01
+expect_rc "... a writer's first write goes on" 0
+run --data "$T/snapold2" verify
+expect_out "... and a current snapshot replaced the old one" "snapshot: "
+expect_eq "... one that is used" "$(case "$OUT" in *"not used"*) echo unused ;; *) echo used ;; esac)" used
+run --data "$T/snapold2" stats --json
+expect_eq "... so start-up no longer warns" "$ERR" ""
 
 # A flipped byte in the middle of the log, with committed batches after it.
 cp -r "$D" "$T/logflip"
