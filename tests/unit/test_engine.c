@@ -98,17 +98,70 @@ static void print_diag(void *ctx, const char *msg)
     printf("  %s\n", msg);
 }
 
-static xy_rules *load_rules(void)
+/* The four test cities, and with omega (the text of a city named omega)
+ * a fifth. */
+static xy_rules *load_rules_with(const char *omega)
 {
-    static char first[512], second[512], third[512], fourth[512];
-    snprintf(first, sizeof first, "%s", unit_file("alpha.rules", RULES));
-    snprintf(second, sizeof second, "%s", unit_file("beta.rules", RULES_B));
-    snprintf(third, sizeof third, "%s", unit_file("gamma.rules", RULES_G));
-    snprintf(fourth, sizeof fourth, "%s", unit_file("delta.rules", RULES_D));
-    const char *paths[4] = {first, second, third, fourth};
+    static char path[5][512];
+    const char *text[5] = {RULES, RULES_B, RULES_G, RULES_D, omega};
+    const char *name[5] = {"alpha.rules", "beta.rules", "gamma.rules", "delta.rules", "omega.rules"};
+    const char *paths[5];
+    int n = omega ? 5 : 4;
+    for (int i = 0; i < n; i++) {
+        snprintf(path[i], sizeof path[i], "%s", unit_file(name[i], text[i]));
+        paths[i] = path[i];
+    }
     xy_rules *r = NULL;
-    if (xy_rules_load_files(paths, 4, print_diag, NULL, &r)) return NULL;
+    if (xy_rules_load_files(paths, n, print_diag, NULL, &r)) return NULL;
     return r;
+}
+
+static xy_rules *load_rules(void) { return load_rules_with(NULL); }
+
+/* A city with random bounds: min, max and base; one to five grades whose
+ * lowest covers min; a blacklist threshold, its exit and a whitelist
+ * threshold, each present or not; association or not. Its thresholds
+ * fall anywhere, on grade bounds or between them, which is what the
+ * engine's shortcut for changes within a grade band (xy_band) must get
+ * right. Writes the rules text into buf. */
+static int city_rnd(uint64_t *st, int k)
+{
+    *st = *st * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (int)(*st >> 33) % k;
+}
+
+static const char *random_city(uint64_t seed, char *buf, size_t n)
+{
+    uint64_t st = seed * 0x9e3779b97f4a7c15ULL + 12345;
+#define RND(k) city_rnd(&st, (k))
+    int min = RND(50), max = min + 60 + RND(200), base = min + RND(max - min + 1);
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, n - o, "city omega\nregion 55\nscore base %d min %d max %d\nscored from age 16\n",
+                          base, min, max);
+    int ng = 1 + RND(5), from[5];
+    from[0] = min - RND(5);
+    for (int g = 1; g < ng; g++) from[g] = from[g - 1] + 1 + RND((max - min) / ng + 1);
+    for (int g = ng - 1; g >= 0; g--) o += (size_t)snprintf(buf + o, n - o, "grade G%d from %d\n", g, from[g]);
+    int plus = 1 + RND(40), minus = 1 + RND(40), expires = 1 + RND(30);
+    o += (size_t)snprintf(buf + o, n - o,
+                          "behaviour plus points +%d category c\nbehaviour minus points -%d expires %d days category c\n"
+                          "agency a reports category c\n",
+                          plus, minus, expires);
+    if (RND(4)) {
+        int x = min + 1 + RND(max - min);
+        o += (size_t)snprintf(buf + o, n - o, "blacklist below %d\n", x);
+        if (RND(2)) {
+            int y = x + RND(max - x + 1), days = 1 + RND(20);
+            o += (size_t)snprintf(buf + o, n - o, "blacklist exit %d after %d days\n", y, days);
+        }
+    }
+    if (RND(4)) o += (size_t)snprintf(buf + o, n - o, "whitelist from %d\n", min + RND(max - min + 1));
+    if (RND(2)) {
+        int pts = 1 + RND(10), every = 2 + RND(10);
+        o += (size_t)snprintf(buf + o, n - o, "association -%d per blacklisted contact every %d days\n", pts, every);
+    }
+#undef RND
+    return buf;
 }
 
 /* ------------------------------------------------------ reference model */
@@ -386,12 +439,12 @@ static uint32_t rnd(uint32_t n)
  * one of the cities, with an age from 10 to 40 at start (so that some
  * come of age during the run) and perhaps parents registered before. The
  * lists are evaluated on the clock's day (or before the clock). */
-static int register_one(ref *m, xy_engine *e, int c, xy_day start, const int cities[4])
+static int register_one(ref *m, xy_engine *e, int c, xy_day start, const int cities[5])
 {
     const xy_rules *r = m->r;
     xy_day birth = start - 3650 - (xy_day)rnd(365 * 30);
     uint32_t k = rnd(5);
-    m->city[c] = k == 0 ? cities[1] : k == 1 ? cities[2] : k == 2 ? cities[3] : cities[0];
+    m->city[c] = k == 0 ? cities[1] : k == 1 ? cities[2] : k == 2 ? cities[3] : k == 3 && cities[4] >= 0 ? cities[4] : cities[0];
     m->birth[c] = birth;
     m->father[c] = c >= 10 && rnd(3) == 0 ? (int)rnd((uint32_t)c) : -1;
     m->mother[c] = c >= 10 && rnd(3) == 0 ? (int)rnd((uint32_t)c) : -1;
@@ -441,11 +494,12 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
     for (int k = 0; k < 4; k++) bids[k] = xy_rules_behaviour_id(r, names[k], strlen(names[k]));
     int32_t agency = xy_rules_agency_id(r, "a", 1);
     int alpha = xy_rules_city_find(r, "alpha"), beta = xy_rules_city_find(r, "beta"),
-        gamma = xy_rules_city_find(r, "gamma"), delta = xy_rules_city_find(r, "delta");
+        gamma = xy_rules_city_find(r, "gamma"), delta = xy_rules_city_find(r, "delta"),
+        omega = xy_rules_city_find(r, "omega");
     /* Three quarters of the citizens before the clock starts, the others
      * one by one while it runs, each with contacts of its own. */
     enum { EARLY = NC * 3 / 4 };
-    const int cities[4] = {alpha, beta, gamma, delta};
+    const int cities[5] = {alpha, beta, gamma, delta, omega};
     for (int c = 0; c < EARLY; c++)
         if (register_one(&m, e, c, start, cities)) return -1;
     for (int k = 0; k < NC * 2; k++)
@@ -557,6 +611,32 @@ TEST(engine_matches_day_by_day_reference_model)
     /* The workload must really exercise the lists. */
     ASSERT(listed > 0);
     xy_rules_free(r);
+}
+
+/* The same against cities of random bounds, a new one for every workload
+ * (a tenth as many workloads as above). */
+TEST(engine_matches_reference_model_in_random_cities)
+{
+    const char *want = getenv("XY_MODEL_SEEDS");
+    uint64_t nseeds = want && strtoull(want, NULL, 10) > 0 ? strtoull(want, NULL, 10) / 10 + 1 : 100;
+    for (uint64_t seed = 1; seed <= nseeds; seed++) {
+        char text[2048];
+        xy_rules *r = load_rules_with(random_city(seed, text, sizeof text));
+        if (!r) {
+            printf("  seed %llu: the random city does not compile:\n%s", (unsigned long long)seed, text);
+            unit_failed_now = 1;
+            return;
+        }
+        xy_engine *e = NULL;
+        int rc = run_seed(r, 1000000 + seed, &e);
+        xy_engine_free(e);
+        xy_rules_free(r);
+        if (rc) {
+            printf("  the random city of seed %llu:\n%s", (unsigned long long)seed, text);
+            unit_failed_now = 1;
+            return;
+        }
+    }
 }
 
 TEST(engine_replay_is_bit_for_bit)
