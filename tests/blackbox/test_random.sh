@@ -94,12 +94,18 @@ setup load contacts "$T/con.csv"
 setup load events "$T/ev.csv"
 setup advance "$(cat "$T/last")"
 
-: >"$T/all.json"
-for c in $(tail -n +2 "$T/cit.csv" | cut -d, -f1); do
-    s=$("$XY" show "$c" --json 2>>"$T/explain.err")
-    x=$("$XY" explain "$c" --json 2>>"$T/explain.err")
-    printf '{"show":%s,"explain":%s}\n' "$s" "$x" >>"$T/all.json"
-done
+# dump_all OUT: every citizen's show and explain of the current data directory, one JSON
+# line each; their stderr (a warning, if any) goes to OUT.err.
+dump_all() {
+    : >"$1"
+    : >"$1.err"
+    for c in $(tail -n +2 "$T/cit.csv" | cut -d, -f1); do
+        s=$("$XY" show "$c" --json 2>>"$1.err")
+        x=$("$XY" explain "$c" --json 2>>"$1.err")
+        printf '{"show":%s,"explain":%s}\n' "$s" "$x" >>"$1"
+    done
+}
+dump_all "$T/all.json"
 
 # prop NAME JQ-FILTER: the filter maps one record to true when the property holds; the test
 # lists the citizens for which it does not.
@@ -111,7 +117,7 @@ n=$(jq -s length "$T/all.json")
 expect_eq "random: every citizen shown and explained" "$n" 80
 # The history index served every explanation and every event id that show names (a
 # fallback to the log warns).
-expect_eq "random: show and explain never fell back to the whole log" "$(cat "$T/explain.err" 2>/dev/null)" ""
+expect_eq "random: show and explain never fell back to the whole log" "$(cat "$T/all.json.err")" ""
 prop "random: base + sum(points) == raw" '(.explain.base + ([.explain.contributions[].points]|add // 0)) == .explain.raw'
 prop "random: show and explain agree" '.show.raw == .explain.raw and .show.score == .explain.score'
 prop "random: score == clamp(raw, 600, 1150)" \
@@ -183,10 +189,7 @@ for f in "$T"/cut.*; do
     fi
 done
 setup advance "$(cat "$T/last")"
-: >"$T/cut.json"
-for c in $(tail -n +2 "$T/cit.csv" | cut -d, -f1); do
-    printf '{"show":%s,"explain":%s}\n' "$("$XY" show "$c" --json)" "$("$XY" explain "$c" --json)" >>"$T/cut.json"
-done
+dump_all "$T/cut.json"
 expect_eq "random: five files give what one gives (show, explain)" "$(cmp -s "$T/all.json" "$T/cut.json" && echo same)" same
 for cmd in "stats --json" "list blacklist --json" "list whitelist --json"; do
     use rnd; $XY $cmd >"$T/one.out"
@@ -212,10 +215,7 @@ if [ "$spilled" -gt 0 ]; then ok "random: re-sends: the event index was spilled 
 expect_eq "random: re-sends: the last file's rows 1-700 are all duplicates" \
     "$(printf '%s' "$OUT" | sed -n 's/.* \([0-9]*\) duplicates.*/\1/p')" 700
 setup advance "$(cat "$T/last")"
-: >"$T/resend.json"
-for c in $(tail -n +2 "$T/cit.csv" | cut -d, -f1); do
-    printf '{"show":%s,"explain":%s}\n' "$("$XY" show "$c" --json)" "$("$XY" explain "$c" --json)" >>"$T/resend.json"
-done
+dump_all "$T/resend.json"
 expect_eq "random: overlapping re-sends give what one file gives (show, explain)" \
     "$(cmp -s "$T/all.json" "$T/resend.json" && echo same)" same
 

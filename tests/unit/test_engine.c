@@ -203,6 +203,16 @@ typedef struct ref {
 
 static int64_t rclamp(const xy_city *c, int64_t v) { return v < c->min ? c->min : v > c->max ? c->max : v; }
 
+/* The grade band of score s in city cy: the index of the highest lower
+ * bound at or below it, -1 if none. */
+static int rband(const xy_city *cy, int64_t s)
+{
+    int g = -1;
+    for (int i = 0; i < cy->ngrades; i++)
+        if (cy->grades[i].from <= s) g = i;
+    return g;
+}
+
 /* Lists of c on day t; in_steps12 while day t's expiries and association
  * run, before its list exits: a term ending on t still holds then. */
 static void rrelist_at(ref *m, int c, xy_day t, int in_steps12)
@@ -223,9 +233,7 @@ static void rrelist_at(ref *m, int c, xy_day t, int in_steps12)
     m->on_wl[c] = cy->has_whitelist && s >= cy->wl_from && !m->on_bl[c];
     if (m->on_bl[c] && !was_bl) m->bl_since[c] = when;
     if (m->on_wl[c] && !was_wl) m->wl_since[c] = when;
-    int g = -1;
-    for (int i = 0; i < cy->ngrades; i++)
-        if (cy->grades[i].from <= s) g = i;
+    int g = rband(cy, s);
     if (g != m->grade_now[c]) {
         m->grade_now[c] = g;
         m->grade_since[c] = when;
@@ -245,12 +253,10 @@ static void rrelist(ref *m, int c, xy_day t) { rrelist_at(m, c, t, 0); }
 static int rgrade(const ref *m, int c)
 {
     const xy_city *cy = &m->r->cities[m->city[c]];
-    int64_t s = rclamp(cy, m->raw[c]);
-    int g = 255;
-    for (int i = 0; i < cy->ngrades; i++)
-        if (cy->grades[i].from <= s) g = i;
-    return g;
+    int g = rband(cy, rclamp(cy, m->raw[c]));
+    return g < 0 ? 255 : g;
 }
+
 
 static int rscored(ref *m, int c, xy_day d)
 {
@@ -587,6 +593,14 @@ static int run_seed(const xy_rules *r, uint64_t seed, xy_engine **out_engine)
     return 0;
 }
 
+/* Workloads to run: XY_MODEL_SEEDS, else dflt. */
+static uint64_t model_seeds(uint64_t dflt)
+{
+    const char *want = getenv("XY_MODEL_SEEDS");
+    uint64_t n = want ? strtoull(want, NULL, 10) : 0;
+    return n ? n : dflt;
+}
+
 TEST(engine_matches_day_by_day_reference_model)
 {
     xy_rules *r = load_rules();
@@ -596,8 +610,7 @@ TEST(engine_matches_day_by_day_reference_model)
      * `make test-slow`; XY_MODEL_SEEDS sets the number. Rare coincidences
      * need many: an expiry that crosses a threshold on the day a term ends,
      * an association day, showed first in the 639th. */
-    const char *want = getenv("XY_MODEL_SEEDS");
-    uint64_t nseeds = want && strtoull(want, NULL, 10) > 0 ? strtoull(want, NULL, 10) : 1000;
+    uint64_t nseeds = model_seeds(1000);
     for (uint64_t seed = 1; seed <= nseeds; seed++) {
         xy_engine *e = NULL;
         int rc = run_seed(r, seed, &e);
@@ -617,8 +630,7 @@ TEST(engine_matches_day_by_day_reference_model)
  * (a tenth as many workloads as above). */
 TEST(engine_matches_reference_model_in_random_cities)
 {
-    const char *want = getenv("XY_MODEL_SEEDS");
-    uint64_t nseeds = want && strtoull(want, NULL, 10) > 0 ? strtoull(want, NULL, 10) / 10 + 1 : 100;
+    uint64_t nseeds = model_seeds(990) / 10 + 1;
     for (uint64_t seed = 1; seed <= nseeds; seed++) {
         char text[2048];
         xy_rules *r = load_rules_with(random_city(seed, text, sizeof text));
