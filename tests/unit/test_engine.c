@@ -606,7 +606,7 @@ TEST(engine_matches_day_by_day_reference_model)
     xy_rules *r = load_rules();
     ASSERT(r != NULL);
     int listed = 0;
-    /* A thousand workloads in `make test` (about 3 s), ten thousand in
+    /* A thousand workloads in `make test` (about 5 s), ten thousand in
      * `make test-slow`; XY_MODEL_SEEDS sets the number. Rare coincidences
      * need many: an expiry that crosses a threshold on the day a term ends,
      * an association day, showed first in the 639th. */
