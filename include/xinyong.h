@@ -200,14 +200,22 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag,
                  void *ctx);
 /* Opens a data directory and rebuilds its state. With XY_WRITE the caller
  * holds the directory's writer lock until xy_db_close(). A write whose
- * fdatasync fails returns XY_EIO or XY_ENOSPC and leaves the batch out of
- * the directory; the handle's state in memory may hold it by then (the
- * batch is applied while the sync runs), so every later write and snapshot
- * on that handle returns the same status: close it and open the directory
- * again to go on from the acknowledged state. */
+ * write(2) or fdatasync fails returns XY_EIO or XY_ENOSPC and leaves the
+ * batch out of the directory. A load or an advance is applied while the
+ * sync runs, so the handle's state in memory may hold it by then: every
+ * later write and snapshot on that handle returns the same status (close
+ * it and open the directory again to go on from the acknowledged state).
+ * xy_db_append_events applies a batch only once it is durable, so a
+ * failed one leaves the handle working.
+ *
+ * A handle is used by one thread at a time. */
 int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx,
                xy_db **out);
 void xy_db_close(xy_db *db);
+/* The handle's state, owned by the handle. The xy_engine_* queries on it
+ * wait for a batch xy_db_append_events may still be applying, and so does
+ * this call; the engine must not be changed through it (its changes
+ * would not be in the log). */
 xy_engine *xy_db_engine(xy_db *db);
 const xy_rules *xy_db_rules(const xy_db *db);
 
@@ -241,7 +249,12 @@ int xy_db_advance(xy_db *db, xy_day day);
  * behaviour the citizen's city does not define, agency not allowed, bad
  * id or amount, an id reused with other content) makes it XY_EINPUT with
  * nothing applied, and diag says which event and why. The events' seq
- * fields are ignored (the store numbers them). Durable before XY_OK. */
+ * fields are ignored (the store numbers them). Durable before XY_OK: the
+ * call returns once the batch is in the log and synced, and leaves
+ * applying it to a second thread, which the caller's next batch overlaps.
+ * Every other use of the handle (xy_db_engine and the engine's queries,
+ * loads, reports, snapshots, close) waits for it first, so nothing sees
+ * a durable batch unapplied. events and ids are not used after the call. */
 int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *ids, size_t n,
                         xy_diag_fn *diag, void *ctx, uint64_t *duplicates);
 /* Writes a snapshot of the state now (also done by itself as the log

@@ -992,11 +992,21 @@ int xy_engine_apply(xy_engine *e, const xy_event *events, size_t n)
 
 /* --------------------------------------------------------------- queries */
 
-xy_day xy_engine_today(const xy_engine *e) { return e->today; }
-uint32_t xy_engine_citizen_count(const xy_engine *e) { return e->n; }
+xy_day xy_engine_today(const xy_engine *e)
+{
+    xy__engine_current(e);
+    return e->today;
+}
+
+uint32_t xy_engine_citizen_count(const xy_engine *e)
+{
+    xy__engine_current(e);
+    return e->n;
+}
 
 uint32_t xy_engine_find(const xy_engine *e, xy_resid id)
 {
+    xy__engine_current(e);
     const uint64_t *v = xy_map_get(&e->by_id, id);
     return v ? (uint32_t)*v : XY_NONE;
 }
@@ -1009,14 +1019,28 @@ uint32_t xy__engine_find_city(const xy_engine *e, xy_resid id, int *city)
     return (uint32_t)*v;
 }
 
-int64_t xy_engine_raw(const xy_engine *e, uint32_t c) { return e->st[c].raw; }
+int64_t xy_engine_raw(const xy_engine *e, uint32_t c)
+{
+    xy__engine_current(e);
+    return e->st[c].raw;
+}
 
 int64_t xy_engine_score(const xy_engine *e, uint32_t c)
 {
+    xy__engine_current(e);
     return xy__clamp(xy__citizen_city(e, c), e->st[c].raw);
 }
 
-int xy_engine_on_blacklist(const xy_engine *e, uint32_t c) { return !!(e->st[c].flags & CS_ON_BL); }
-int xy_engine_on_whitelist(const xy_engine *e, uint32_t c) { return !!(e->st[c].flags & CS_ON_WL); }
+int xy_engine_on_blacklist(const xy_engine *e, uint32_t c)
+{
+    xy__engine_current(e);
+    return !!(e->st[c].flags & CS_ON_BL);
+}
+
+int xy_engine_on_whitelist(const xy_engine *e, uint32_t c)
+{
+    xy__engine_current(e);
+    return !!(e->st[c].flags & CS_ON_WL);
+}
 
 size_t xy_engine_state_bytes(void) { return sizeof(xy_cstate); }

@@ -192,7 +192,19 @@ struct xy_engine {
     xy_hist_fn *hist;       /* NULL: no history */
     void *hist_ctx;         /* its context */
     uint32_t hist_only;     /* XY_NONE: every citizen; else just this one */
+    /* An owner that applies batches on another thread (the store's append
+     * path) sets behind while one may still be running, and the public
+     * queries call wait(wait_ctx) first, so that they see it applied. */
+    int behind;
+    void (*wait)(void *ctx);
+    void *wait_ctx;
 };
+
+/* What every public query runs first (see xy_engine.behind). */
+static inline void xy__engine_current(const xy_engine *e)
+{
+    if (e->behind) e->wait(e->wait_ctx);
+}
 
 static inline int64_t xy__clamp(const xy_city *c, int64_t raw)
 {

@@ -10,6 +10,7 @@
 
 int xy__db_replay_history(xy_db *db, xy_resid citizen, xy_hist_fn *fn, void *ctx, xy_engine **out)
 {
+    xy__db_settle(db);
     xy_engine *e;
     xy_engine_new(db->rules, &e);
     uint64_t nevents = db->nevents;
@@ -129,6 +130,7 @@ static int find_id(void *ctx, const unsigned char *data, uint64_t base, size_t o
 
 const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq)
 {
+    xy__db_settle(db);
     const uint64_t *v = xy_map_get(&db->hist_ids, seq);
     if (v) return db->hist_idbuf.data + *v;
     /* The citizen's trail knows where its events are in the log. */
@@ -159,6 +161,7 @@ const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq)
 
 int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_engine **out)
 {
+    xy__db_settle(db);
     const xy_engine *main_e = db->engine;
     const xy_trail *t = &db->trail;
     if (t->broken || c >= main_e->n) return XY_ENOENT;

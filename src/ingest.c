@@ -752,6 +752,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
                    xy_diag_fn *diag, void *ctx, xy_load_result *res)
 {
     if (db->mode != XY_WRITE) return XY_EINVAL;
+    xy__db_settle(db);
     xy_file in;
     memset(res, 0, sizeof *res);
     int rc = xy_file_open(path, &in);
@@ -974,6 +975,18 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
         xy__rec_event(batch, &events[i], ids[i], strlen(ids[i]));
         nrec++;
     }
+    if (duplicates) *duplicates = db->broken ? 0 : dups;
+    if (nrec == 0) return db->broken;
+    /* The batch goes to the log while its ids are staged, and is applied
+     * on a second thread while the caller prepares the next one (see
+     * xy__db_commit_end): nothing here reads what applying changes (the
+     * checks above read a citizen's city, which events never change). */
+    xy_commit c;
+    int rc = xy__db_commit_begin(db, batch, nrec, &c);
+    if (rc) {
+        if (duplicates) *duplicates = 0;
+        return rc;
+    }
     /* The new ids go into the index in the lookups' order, for the same
      * reason, numbered in the batch's; a failed commit takes them out. */
     xy_evindex_expect(&db->evix, nrec);
@@ -987,7 +1000,7 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
         const xy_sid *s = &sorted[p];
         if (s->verdict == V_NEW) xy__db_stage_event_at(db, s->key, s->content, db->nevents + g->rank[s->idx]);
     }
-    int rc = xy__db_commit(db, batch, nrec);
-    if (duplicates) *duplicates = rc ? 0 : dups;
+    rc = xy__db_commit_end(db, &c);
+    if (rc && duplicates) *duplicates = 0;
     return rc;
 }

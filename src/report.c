@@ -290,6 +290,7 @@ static json_t *show_public(xy_db *db, const xy_engine *e, uint32_t c)
 
 int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE *out)
 {
+    xy__db_settle(db);
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
     const xy_engine *e = db->engine;
@@ -326,6 +327,7 @@ static void check_text(const json_t *o, FILE *out)
 
 int xy_report_check(xy_db *db, const char *id, const char *action, int format, FILE *out)
 {
+    xy__db_settle(db);
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
     const xy_engine *e = db->engine;
@@ -397,6 +399,7 @@ static void list_text(const json_t *o, FILE *out)
 
 int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, int format, FILE *out)
 {
+    xy__db_settle(db);
     const xy_engine *e = db->engine;
     const xy_rules *r = e->rules;
     int only = -1;
@@ -458,6 +461,7 @@ static void stats_text(const json_t *o, FILE *out)
 
 int xy_report_stats(xy_db *db, int format, FILE *out)
 {
+    xy__db_settle(db);
     const xy_engine *e = db->engine;
     const xy_rules *r = e->rules;
     int nc = r->ncities;
@@ -699,6 +703,7 @@ static void explain_text(const json_t *o, FILE *out)
 
 int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE *out)
 {
+    xy__db_settle(db);
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
     const xy_engine *e = db->engine;

@@ -212,6 +212,7 @@ enum { BATCH = 4096 };
 
 typedef struct applier {
     xy_db *db;           /* owner of the index */
+    uint64_t *seq;       /* the next event's seq, counted on */
     xy_trail *trail;     /* history index to extend, or NULL */
     uint64_t base;       /* log offset of the data being applied */
     xy_day clock;        /* the engine's clock once the queued events apply */
@@ -255,7 +256,7 @@ static int flush_events(applier *a)
         fetch_group(a, from, to, keys);
         xy_event *ev = &a->evs[j];
         if (xy_rules_may_report(e->rules, e->st[ev->citizen].city, ev->agency, ev->behaviour)) return XY_ECORRUPT;
-        ev->seq = db->nevents++;
+        ev->seq = (*a->seq)++;
         if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->base + a->off[j], ev->seq, a->clk[j]);
         const unsigned char *p = a->rec[j];
         if (db->hist_fn && ev->citizen == db->hist_index) xy__db_note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
@@ -381,12 +382,14 @@ static size_t fetch_citizen(const xy_engine *e, const unsigned char *data, size_
 }
 
 /* Applies the whole batches of data[from..end), data starting at log
- * offset base; extends trail (if not NULL) with what happens. */
+ * offset base, numbering their events from *seq on; extends trail (if not
+ * NULL) with what happens. */
 static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint64_t base, size_t from, size_t end,
-                       int staged, xy_trail *trail)
+                       int staged, xy_trail *trail, uint64_t *seq)
 {
     applier *a = xy_malloc(sizeof *a);
     a->db = db;
+    a->seq = seq;
     a->trail = trail;
     a->base = base;
     a->clock = e->today;
@@ -699,7 +702,7 @@ static int apply_as_checked(xy_db *db, xy_engine *e, seg_scan *c, uint64_t base,
         size_t g = atomic_load_explicit(&c->progress, memory_order_acquire);
         if (g > lim) g = lim;
         if (g > at) {
-            rc = apply_range(db, e, c->data, base, at, g, 0, trail);
+            rc = apply_range(db, e, c->data, base, at, g, 0, trail, &db->nevents);
             if (rc) break;
             at = g;
         } else if (done) {
@@ -716,6 +719,7 @@ static int apply_as_checked(xy_db *db, xy_engine *e, seg_scan *c, uint64_t base,
 int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t from, size_t until, xy_trail *trail,
                 xy_diag_fn *diag, void *ctx, size_t *good_out, size_t *len_out)
 {
+    xy__db_settle(db);
     xy_segs s;
     int rc = xy__segs_list(db->path, &s, diag, ctx);
     if (rc) return rc;
@@ -786,7 +790,8 @@ int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t fro
             size_t end = until != SIZE_MAX && until < base + good ? (until > base ? (size_t)(until - base) : lfrom)
                                                                    : good;
             if (end > applied) {
-                rc = e ? apply_range(db, e, data, base, applied, end, 0, trail) : each(ctx2, data, base, applied, end);
+                rc = e ? apply_range(db, e, data, base, applied, end, 0, trail, &db->nevents)
+                       : each(ctx2, data, base, applied, end);
                 if (rc) {
                     xy__diagf(diag, ctx, "%s: a record does not decode (the log is corrupt)", s.g[k].path);
                     rc = XY_ECORRUPT;
@@ -830,6 +835,7 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
     /* The batch buffer is rewritten while a snapshot's child runs, which
      * never reads it. */
     xy_buf_private(&db->batch);
+    xy_buf_private(&db->pending.batch);
     db->hist_resid = 0;
     db->hist_index = XY_NONE;
     xy_evindex_init(&db->evix, path);
@@ -1008,6 +1014,7 @@ static void reap_snapshot(xy_db *db, int wait)
 void xy_db_close(xy_db *db)
 {
     if (!db) return;
+    xy__db_settle(db);
     reap_snapshot(db, 1);
     if (db->log_fd >= 0) close(db->log_fd);
     if (db->lock_fd >= 0) close(db->lock_fd);
@@ -1016,6 +1023,7 @@ void xy_db_close(xy_db *db)
     xy_rules_free(db->rules);
     xy_evindex_free(&db->evix);
     xy_buf_free(&db->batch);
+    xy_buf_free(&db->pending.batch);
     xy_private_free(db->staged_key, db->cap_staged * sizeof *db->staged_key);
     xy_private_free(db->stage.sid, db->stage.cap * sizeof *db->stage.sid);
     xy_private_free(db->stage.tmp, db->stage.cap * sizeof *db->stage.tmp);
@@ -1029,7 +1037,11 @@ void xy_db_close(xy_db *db)
     xy_free(db);
 }
 
-xy_engine *xy_db_engine(xy_db *db) { return db->engine; }
+xy_engine *xy_db_engine(xy_db *db)
+{
+    xy__db_settle(db);
+    return db->engine;
+}
 const xy_rules *xy_db_rules(const xy_db *db) { return db->rules; }
 uint64_t xy_db_history_fallbacks(const xy_db *db) { return db->history_fallbacks; }
 
@@ -1084,18 +1096,12 @@ static int new_segment(xy_db *db, size_t n, int *reserved)
     return rc;
 }
 
-typedef struct log_sync {
-    int fd;               /* the log segment, positioned at the batch's offset */
-    const char *data;     /* the batch, still to be written; NULL if written */
-    size_t len;           /* its length */
-    int rc;               /* XY_OK, or how the write or fdatasync failed */
-} log_sync;
-
+/* Writes a batch (unless begin wrote it already) and makes it durable. */
 static void *sync_log(void *arg)
 {
-    log_sync *ls = arg;
-    if (ls->data) ls->rc = write_all(ls->fd, ls->data, ls->len);
-    if (!ls->rc && fdatasync(ls->fd)) ls->rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
+    xy_commit *c = arg;
+    if (c->unwritten) c->rc = write_all(c->fd, c->unwritten, c->batch->len);
+    if (!c->rc && fdatasync(c->fd)) c->rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
     return NULL;
 }
 
@@ -1106,87 +1112,183 @@ static void cut_log(xy_db *db, uint64_t in_seg)
     if (ftruncate(db->log_fd, (off_t)in_seg) == 0) (void)fdatasync(db->log_fd);
 }
 
-int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
+int xy__db_commit_begin(xy_db *db, xy_buf *batch, uint64_t nrecords, xy_commit *c)
 {
+    memset(c, 0, sizeof *c);
     if (db->mode != XY_WRITE) return XY_EINVAL;
     if (db->broken) {
         xy__db_unstage(db);
         return db->broken;
     }
-    if (nrecords == 0) {
-        xy__db_unstage(db);
-        return XY_OK;
-    }
-    size_t body = batch->len;
+    c->batch = batch;
+    c->body = batch->len;
     rec_commit(batch, nrecords);
     seal_batch(batch);
     uint64_t in_seg = db->log_size - db->seg_base;
     int rc = XY_OK, reserved = 1; /* 1: not tried yet (statuses are 0 or below) */
     if (in_seg > sizeof LOG_MAGIC && in_seg + batch->len > segment_bytes())
         rc = new_segment(db, batch->len, &reserved);
-    in_seg = db->log_size - db->seg_base;
-    if (!rc && lseek(db->log_fd, (off_t)in_seg, SEEK_SET) < 0) rc = XY_EIO;
-    /* The batch is applied while a second thread writes it and waits for
-     * fdatasync: on a large batch the two take about as long, and nothing
-     * the engine does touches the log. The space is reserved first, so
-     * that a full disk refuses the batch before anything is applied; a
-     * file system that cannot reserve gets the batch written first, and
-     * without the thread the sync comes first too. */
+    c->in_seg = db->log_size - db->seg_base;
+    c->fd = db->log_fd;
+    if (!rc && lseek(db->log_fd, (off_t)c->in_seg, SEEK_SET) < 0) rc = XY_EIO;
+    /* The space is reserved first, so that a full disk refuses the batch
+     * before anything is applied; then a second thread writes the batch
+     * and waits for fdatasync while this one applies it or stages its ids.
+     * A file system that cannot reserve gets the batch written here. */
     double t0 = xy_seconds();
     if (!rc && reserved == 1) {
-        reserved = reserve_log(db->log_fd, in_seg, batch->len);
+        reserved = reserve_log(db->log_fd, c->in_seg, batch->len);
         if (reserved == XY_ENOSPC) rc = XY_ENOSPC;
     }
-    log_sync ls = {db->log_fd, batch->data, batch->len, XY_OK};
+    c->unwritten = batch->data;
     if (!rc && reserved != XY_OK) {
         rc = write_all(db->log_fd, batch->data, batch->len);
-        ls.data = NULL;
+        c->unwritten = NULL;
     }
-    double t1 = xy_seconds();
-    db->commit_secs[0] += t1 - t0;
-    pthread_t th;
-    int threaded = !rc && pthread_create(&th, NULL, sync_log, &ls) == 0;
-    if (!rc && !threaded) {
-        sync_log(&ls);
-        rc = ls.rc;
-    }
+    db->commit_secs[0] += xy_seconds() - t0;
     if (rc) {
         /* Nothing of the batch may survive: cut the log back (which also
          * frees what was reserved). If even that fails, the missing commit
          * record keeps the batch out of replay. */
         xy__db_unstage(db);
-        cut_log(db, in_seg);
+        cut_log(db, c->in_seg);
         return rc;
     }
+    c->threaded = pthread_create(&c->th, NULL, sync_log, c) == 0;
+    if (!c->threaded) sync_log(c);
+    return XY_OK;
+}
+
+/* Waits for the write and the sync begin started; their status. */
+static int commit_wait(xy_db *db, xy_commit *c)
+{
+    double t0 = xy_seconds();
+    if (c->threaded) pthread_join(c->th, NULL);
+    c->threaded = 0;
+    db->commit_secs[1] += xy_seconds() - t0;
+    return c->rc;
+}
+
+/* After a batch is in the log: keep start-up short with a new snapshot
+ * once the log has grown by XY_SNAPSHOT_EVERY bytes since the last, or
+ * after the first write when the snapshot there could not be used (every
+ * start-up replays the whole log until one replaces it), written in the
+ * background from the state with every batch applied. */
+static void after_commit(xy_db *db)
+{
+    reap_snapshot(db, 0);
+    if (!db->snap_pid && (db->snapshot_unused || db->log_size - db->snapshot_offset >= snapshot_every())) {
+        xy__db_settle(db);
+        start_snapshot(db);
+        if (db->snap_pid) db->snapshot_unused = 0;
+    }
+}
+
+int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
+{
+    xy__db_settle(db);
+    if (db->mode == XY_WRITE && !db->broken && nrecords == 0) {
+        xy__db_unstage(db);
+        return XY_OK;
+    }
+    xy_commit c;
+    int rc = xy__db_commit_begin(db, batch, nrecords, &c);
+    if (rc) return rc;
+    /* Without a second thread the sync came first, and a batch that did
+     * not become durable is refused with nothing applied. */
+    if (!c.threaded && c.rc) {
+        xy__db_unstage(db);
+        cut_log(db, c.in_seg);
+        return c.rc;
+    }
+    /* On a large batch applying takes about as long as the write and the
+     * sync, and nothing the engine does touches the log. */
     uint64_t staged = db->nstaged, first = db->nevents;
-    rc = apply_range(db, db->engine, (const unsigned char *)batch->data, db->log_size, 0, body, 1, &db->trail);
+    double t1 = xy_seconds();
+    rc = apply_range(db, db->engine, (const unsigned char *)batch->data, db->log_size, 0, c.body, 1, &db->trail,
+                     &db->nevents);
     if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
     (void)xy_trail_flush(&db->trail); /* derived data: a failure only slows explanations */
-    double t2 = xy_seconds();
-    if (threaded) pthread_join(th, NULL);
-    double t3 = xy_seconds();
-    db->commit_secs[1] += t3 - t2;
-    db->commit_secs[2] += t2 - t1;
+    db->commit_secs[2] += xy_seconds() - t1;
     db->nstaged = 0;
-    if (ls.rc) {
+    if (commit_wait(db, &c)) {
         /* The batch was never acknowledged (its write or its sync failed),
          * but the state in memory holds it now: cut it from the log and
          * refuse every later write, so that nothing is built on it;
          * reopening gives the state of the acknowledged batches. */
-        cut_log(db, in_seg);
-        db->broken = ls.rc;
-        return ls.rc;
+        cut_log(db, c.in_seg);
+        db->broken = c.rc;
+        return c.rc;
     }
     db->log_size += batch->len;
-    /* Keep start-up short: a new snapshot once the log has grown by
-     * XY_SNAPSHOT_EVERY bytes since the last, or after the first write when
-     * the snapshot there could not be used (every start-up replays the
-     * whole log until one replaces it), written in the background. */
-    reap_snapshot(db, 0);
-    if (!db->snap_pid && (db->snapshot_unused || db->log_size - db->snapshot_offset >= snapshot_every())) {
-        start_snapshot(db);
-        if (db->snap_pid) db->snapshot_unused = 0;
+    after_commit(db);
+    return XY_OK;
+}
+
+/* The thread that applies a batch of the append path (see xy_pending). */
+static void *apply_pending(void *arg)
+{
+    xy_db *db = arg;
+    xy_pending *p = &db->pending;
+    double t0 = xy_seconds();
+    p->rc = apply_range(db, db->engine, (const unsigned char *)p->batch.data, p->base, 0, p->body, 1, &db->trail,
+                        &p->seq);
+    if (!p->rc) (void)xy_trail_flush(&db->trail);
+    p->secs = xy_seconds() - t0;
+    return NULL;
+}
+
+static void pending_done(xy_db *db)
+{
+    xy_pending *p = &db->pending;
+    if (p->rc || p->seq != p->end_seq) xy_panic("a batch that was validated does not apply");
+    db->commit_secs[2] += p->secs;
+}
+
+void xy__db_settle(xy_db *db)
+{
+    if (!db->pending.running) return;
+    pthread_join(db->pending.th, NULL);
+    db->pending.running = 0;
+    db->engine->behind = 0;
+    pending_done(db);
+}
+
+/* The engine's wait (xy_engine.behind). */
+static void settle_engine(void *ctx) { xy__db_settle(ctx); }
+
+int xy__db_commit_end(xy_db *db, xy_commit *c)
+{
+    if (commit_wait(db, c)) {
+        xy__db_unstage(db);
+        cut_log(db, c->in_seg);
+        return c->rc;
     }
+    /* Durable: the batch before this one is applied by now or soon, and
+     * this one goes next, from the buffer it was encoded in, which trades
+     * places with the one the batch before was applied from. */
+    xy__db_settle(db);
+    xy_pending *p = &db->pending;
+    xy_buf spare = p->batch;
+    p->batch = *c->batch;
+    *c->batch = spare;
+    p->body = c->body;
+    p->base = db->log_size;
+    p->seq = db->nevents;
+    p->end_seq = db->nevents + db->nstaged;
+    db->nevents = p->end_seq;
+    db->nstaged = 0;
+    db->log_size += p->batch.len;
+    p->running = pthread_create(&p->th, NULL, apply_pending, db) == 0;
+    if (p->running) {
+        db->engine->wait = settle_engine;
+        db->engine->wait_ctx = db;
+        db->engine->behind = 1;
+    } else {
+        apply_pending(db);
+        pending_done(db);
+    }
+    after_commit(db);
     return XY_OK;
 }
 
@@ -1279,6 +1381,7 @@ int xy_db_snapshot(xy_db *db, xy_diag_fn *diag, void *ctx)
 {
     if (db->mode != XY_WRITE) return XY_EINVAL;
     if (db->broken) return db->broken; /* its state holds a refused batch */
+    xy__db_settle(db);
     reap_snapshot(db, 1);
     int rc = xy__snapshot_write(db, diag, ctx);
     if (rc == XY_OK) {
@@ -1291,6 +1394,7 @@ int xy_db_snapshot(xy_db *db, xy_diag_fn *diag, void *ctx)
 int xy_db_advance(xy_db *db, xy_day day)
 {
     if (db->mode != XY_WRITE || !xy_day_valid(day)) return XY_EINVAL;
+    xy__db_settle(db);
     xy_day today = db->engine->today;
     if (today != XY_DAY_NONE && day < today) return XY_ECLOCK;
     if (day == today) return db->broken; /* a no-op is not worth a batch and an fdatasync */

@@ -5,6 +5,8 @@
 #ifndef XY_STORE_H
 #define XY_STORE_H
 
+#include <pthread.h>
+
 #include "engine.h"
 #include "evindex.h"
 #include "trail.h"
@@ -36,6 +38,34 @@ typedef struct xy_stage {
     size_t cap;             /* events the arrays hold */
 } xy_stage;
 
+/* A batch of the append path being applied on a second thread while the
+ * caller goes on (xy__db_commit_end): the next batch's checks and staging
+ * touch none of what applying touches. Every other use of the handle
+ * waits for it first (xy__db_settle). */
+typedef struct xy_pending {
+    pthread_t th;           /* the thread applying it */
+    int running;            /* th has not been joined yet */
+    xy_buf batch;           /* the batch: the handle's second encoding buffer */
+    size_t body;            /* its bytes before the commit record */
+    uint64_t base;          /* its log offset */
+    uint64_t seq;           /* the seq of its next event to apply */
+    uint64_t end_seq;       /* where seq must end once it has applied */
+    int rc;                 /* how applying went */
+    double secs;            /* how long it took */
+} xy_pending;
+
+/* A batch between xy__db_commit_begin and xy__db_commit_end. */
+typedef struct xy_commit {
+    xy_buf *batch;          /* its records, commit record included */
+    size_t body;            /* its bytes before the commit record */
+    uint64_t in_seg;        /* its offset in the log's last segment */
+    int rc;                 /* the write's and fdatasync's status */
+    int fd;                 /* the segment it goes to */
+    int threaded;           /* they run on th */
+    pthread_t th;
+    const char *unwritten;  /* the bytes th writes, NULL if written already */
+} xy_commit;
+
 struct xy_db {
     char *path;             /* data directory */
     int mode;               /* XY_READ or XY_WRITE */
@@ -51,7 +81,9 @@ struct xy_db {
     uint64_t snap_upto;     /* events it covers */
     xy_rules *rules;        /* the data directory's ruleset */
     xy_engine *engine;      /* the state */
-    uint64_t nevents;       /* events stored; the next event's seq */
+    uint64_t nevents;       /* events of the committed batches; the next
+                               event's seq (pending.seq runs behind it
+                               while a batch is applied in the background) */
     xy_evindex evix;        /* event ids -> content, for exactly-once */
     size_t nstaged;         /* events of a load in progress, after nevents */
     uint64_t *staged_key;   /* their keys (two words each), to take them out */
@@ -64,6 +96,7 @@ struct xy_db {
     xy_trail trail;         /* per-citizen history index */
     xy_buf batch;           /* the encoding buffer loads borrow (xy__db_batch) */
     xy_stage stage;         /* the append path's scratch */
+    xy_pending pending;     /* the append path's batch being applied */
     uint64_t trail_use;     /* bytes of the trail the snapshot covers */
     xy_resid hist_resid;    /* replay: citizen whose history is wanted */
     uint32_t hist_index;    /* replay: its index, once registered */
@@ -134,6 +167,23 @@ void xy__db_commit_secs(const xy_db *db, double secs[3]);
 /* Appends the encoded records in batch (see the record writers below) and a
  * commit record, makes them durable, then applies them. */
 int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords);
+
+/* The same in two halves, for the append path: begin adds the commit
+ * record, reserves the log's space and starts writing and syncing the
+ * batch on a second thread (XY_OK, or the status that refuses the batch
+ * with nothing written); the caller stages the batch's ids meanwhile;
+ * end waits for the write and the sync, and once they succeed hands the
+ * batch to a thread that applies it and returns: the batch is durable
+ * then, and applied before anything else uses the handle. When the write
+ * or the sync fails, end unstages and cuts the batch from the log, and
+ * nothing of it is applied. */
+int xy__db_commit_begin(xy_db *db, xy_buf *batch, uint64_t nrecords, xy_commit *c);
+int xy__db_commit_end(xy_db *db, xy_commit *c);
+
+/* Waits until the batch handed to the background (xy__db_commit_end), if
+ * any, is applied. Every entry point that reads or changes the state, the
+ * history index or the log calls it first. */
+void xy__db_settle(xy_db *db);
 
 /* Record writers, for building a batch. */
 void xy__rec_citizen(xy_buf *b, xy_resid id, int city, uint32_t father, uint32_t mother,

@@ -459,17 +459,20 @@ TEST(store_background_snapshots_of_copied_state)
     ASSERT_EQ(remove_town(dir), 0);
 }
 
-/* A commit whose write or fdatasync fails (on the second thread, while the
- * batch was being applied) reports the error; the handle then refuses
- * every write and snapshot, and the directory reopened holds exactly the
+/* A commit whose write or fdatasync fails reports the error. An append
+ * is applied only once it is durable (on a second thread, after the
+ * call), so a failed one leaves nothing applied and the handle working.
+ * Other commits (loads, advances) are applied while the second thread
+ * writes them: when that write or sync fails, the handle refuses every
+ * later write and snapshot, and the directory reopened holds exactly the
  * acknowledged batches. A commit refused before anything was applied (no
  * space to reserve, or a write that fails where space cannot be reserved
- * and the batch is written first) leaves the handle working. */
+ * and the batch is written first) leaves the handle working either way. */
 TEST(store_failed_commits)
 {
     static const struct {
         int sync, write, falloc_errno; /* the faults */
-        int rc, broken;                /* the commit's status; handle refuses after */
+        int rc, broken;                /* the commit's status; handle refuses after a failed advance */
     } cases[] = {
         {1, 0, 0, XY_EIO, 1},
         {0, 1, 0, XY_ENOSPC, 1},
@@ -477,7 +480,9 @@ TEST(store_failed_commits)
         {0, 1, EOPNOTSUPP, XY_ENOSPC, 0},
         {1, 0, EOPNOTSUPP, XY_EIO, 1},
     };
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    for (size_t k = 0; k < 2 * sizeof cases / sizeof cases[0]; k++) {
+        int advance = k % 2, c = (int)(k / 2);
+        int broken = advance && cases[c].broken;
         char dir[256];
         xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n");
         ASSERT(db != NULL);
@@ -488,18 +493,19 @@ TEST(store_failed_commits)
         uint64_t dups;
         ASSERT_EQ(xy_db_append_events(db, &ev, id1, 1, quiet, NULL, &dups), XY_OK);
         ASSERT_EQ(xy_engine_raw(e, 0), 103);
-        if (cases[k].sync) fail_sync_fd = db->log_fd;
-        if (cases[k].write) fail_write_fd = db->log_fd;
-        if (cases[k].falloc_errno) {
+        if (cases[c].sync) fail_sync_fd = db->log_fd;
+        if (cases[c].write) fail_write_fd = db->log_fd;
+        if (cases[c].falloc_errno) {
             fail_falloc_fd = db->log_fd;
-            fail_falloc_errno = cases[k].falloc_errno;
+            fail_falloc_errno = cases[c].falloc_errno;
         }
-        ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), cases[k].rc);
+        if (advance) ASSERT_EQ(xy_db_advance(db, t.day + 1), cases[c].rc);
+        else ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), cases[c].rc);
         fail_sync_fd = fail_write_fd = fail_falloc_fd = -1;
-        if (cases[k].broken) {
-            ASSERT_EQ(xy_db_append_events(db, &ev, id3, 1, quiet, NULL, &dups), cases[k].rc);
-            ASSERT_EQ(xy_db_advance(db, t.day + 5), cases[k].rc);
-            ASSERT_EQ(xy_db_snapshot(db, quiet, NULL), cases[k].rc);
+        if (broken) {
+            ASSERT_EQ(xy_db_append_events(db, &ev, id3, 1, quiet, NULL, &dups), cases[c].rc);
+            ASSERT_EQ(xy_db_advance(db, t.day + 5), cases[c].rc);
+            ASSERT_EQ(xy_db_snapshot(db, quiet, NULL), cases[c].rc);
         } else {
             ASSERT_EQ(xy_engine_raw(e, 0), 103); /* nothing of it applied */
             ASSERT_EQ(xy_db_append_events(db, &ev, id3, 1, quiet, NULL, &dups), XY_OK);
@@ -508,10 +514,10 @@ TEST(store_failed_commits)
         xy_db_close(db);
         ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
         e = xy_db_engine(db);
-        ASSERT_EQ(xy_engine_raw(e, 0), cases[k].broken ? 103 : 106);
+        ASSERT_EQ(xy_engine_raw(e, 0), broken ? 103 : 106);
         ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_OK);
         ASSERT_EQ(dups, 0);
-        ASSERT_EQ(xy_engine_raw(e, 0), cases[k].broken ? 106 : 109);
+        ASSERT_EQ(xy_engine_raw(e, 0), broken ? 106 : 109);
         FILE *devnull = fopen("/dev/null", "w");
         ASSERT(devnull != NULL);
         ASSERT_EQ(xy_db_verify(dir, quiet, NULL, devnull), XY_OK);
