@@ -17,8 +17,17 @@ tally() { # reads "N passed, N failed" from the last line of a log
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 "$root/$B/unit" >"$log" 2>&1
+rc=$?
 grep -E '^FAIL' "$log"
+before=$failed
 tally "$log" unit
+# A sanitizer's report at exit (a data race, a leak) changes only the
+# status; the tests themselves may all have passed.
+if [ "$rc" -ne 0 ] && [ "$failed" -eq "$before" ]; then
+    echo "FAIL unit: exit status $rc"
+    grep -E 'WARNING: |ERROR: ' "$log" | head -n 5
+    failed=$((failed + 1))
+fi
 for t in "$root"/tests/blackbox/test_*.sh; do
     sh "$t" >"$log" 2>&1
     grep -E '^FAIL' "$log"
