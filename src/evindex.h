@@ -103,6 +103,14 @@ void xy_evindex_expect(xy_evindex *x, size_t extra);
 void xy_evindex_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq);
 void xy_evindex_del(xy_evindex *x, const uint64_t key[2]);
 
+/* xy_evindex_find, and when key is absent xy_evindex_put in the same probe
+ * of the memtable: returns 1 with what find gives, or 0 having added it. */
+int xy_evindex_find_or_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq,
+                           uint64_t *had_content, uint64_t *had_seq);
+
+/* Gives the memtable's entry of key the number seq instead. */
+void xy_evindex_renumber(xy_evindex *x, const uint64_t key[2], uint64_t seq);
+
 /* Writes the memtable's and frozen table's entries numbered below upto
  * into a new run, then merges runs as the policy says; the files are
  * fsynced, none is removed, and x is unchanged. Appends the resulting run list to out (for the

@@ -880,21 +880,6 @@ static void stage_reserve(xy_stage *g, size_t n)
     g->cap = cap;
 }
 
-/* The verdict on the id sorted[p], those before it having had theirs: a
- * repeat of an id earlier in the batch (equal keys are in the same group,
- * in the batch's order) is judged against its first occurrence, any other
- * id against the stored events. */
-static int verdict_of(const xy_db *db, const xy_sid *sorted, size_t p)
-{
-    const xy_sid *s = &sorted[p];
-    const xy_sid *first = NULL;
-    for (size_t q = p; q-- > 0 && sid_group(&sorted[q]) == sid_group(s);)
-        if (sorted[q].key[0] == s->key[0] && sorted[q].key[1] == s->key[1]) first = &sorted[q];
-    if (first) return first->content == s->content ? V_DUP : V_CONFLICT;
-    uint64_t seq;
-    return stored_verdict(db, s->key, s->content, &seq);
-}
-
 int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *ids, size_t n,
                         xy_diag_fn *diag, void *ctx, uint64_t *duplicates)
 {
@@ -938,68 +923,105 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
         s->idx = (uint32_t)i;
         s->verdict = 0;
     }
+    if (n == 0) {
+        if (duplicates) *duplicates = 0;
+        return db->broken;
+    }
+    /* A batch that passed the checks is encoded as if none of its events
+     * were a duplicate, and the log starts writing it while its ids are
+     * judged: the usual case, which a re-sent batch pays for by being
+     * encoded and written again without its duplicates. */
+    xy_buf *batch = NULL;
+    xy_commit c;
+    int open = 0, rc;
+    if (!why) {
+        batch = xy__db_batch(db);
+        for (size_t i = 0; i < n; i++) xy__rec_event(batch, &events[i], ids[i], strlen(ids[i]));
+        rc = xy__db_commit_open(db, batch, &c);
+        if (rc) {
+            if (duplicates) *duplicates = 0;
+            return rc;
+        }
+        open = 1;
+    }
     /* Then the ids, in the order of their keys: the event index's tables
      * and filters place a key by the top bits of its hi, so the lookups go
      * through them in ascending addresses instead of at random (at
      * population scale each random one is a cache miss and a page walk).
-     * The verdicts do not depend on the order: nothing is staged yet. */
+     * Each id is judged and, if new, staged in the same probe, numbered as
+     * if every event before it in the batch were new too; a repeat of an
+     * id earlier in the batch (equal keys sort in the batch's order) finds
+     * its first occurrence staged. A refused batch takes them out. */
     xy_sid *sorted = sort_ids(g->sid, g->tmp, g->count, bad);
+    xy_evindex_expect(&db->evix, bad);
+    int conflicts = 0;
+    uint64_t dups = 0;
     for (size_t p = 0; p < bad; p++) {
         if (p + 16 < bad) xy_evindex_prefetch(&db->evix, sorted[p + 16].key);
-        /* Kept in the sorted entry too, for the inserts below to read
+        xy_sid *s = &sorted[p];
+        uint64_t had, had_seq;
+        uint32_t v = V_NEW;
+        if (xy__db_find_or_stage(db, s->key, s->content, db->nevents + s->idx, &had, &had_seq))
+            v = had == s->content ? V_DUP : V_CONFLICT;
+        conflicts += v == V_CONFLICT;
+        dups += v == V_DUP;
+        /* Kept in the sorted entry too, for the renumbering below to read
          * without a trip to the batch-order array. */
-        sorted[p].verdict = (uint32_t)verdict_of(db, sorted, p);
-        g->verdict[sorted[p].idx] = (unsigned char)sorted[p].verdict;
+        s->verdict = v;
+        g->verdict[s->idx] = (unsigned char)v;
     }
     /* In the batch's order again: the first event that fails says why the
-     * batch is refused; otherwise the new events get their ranks and
-     * records. */
-    uint64_t nrec = 0, dups = 0;
-    for (size_t i = 0; i < bad; i++)
+     * batch is refused. */
+    for (size_t i = 0; i < bad && conflicts; i++)
         if (g->verdict[i] == V_CONFLICT) {
             bad = i;
             why = "event id reused with different content";
             break;
         }
     if (why) {
+        if (open) xy__db_commit_abandon(db, &c);
+        xy__db_unstage(db);
         xy__diagf(diag, ctx, "event %zu (id %s): %s", bad, ids[bad] ? ids[bad] : "(none)", why);
         return XY_EINPUT;
     }
-    xy_buf *batch = xy__db_batch(db);
-    for (size_t i = 0; i < n; i++) {
-        if (g->verdict[i] == V_DUP) {
-            dups++;
-            continue;
+    if (duplicates) *duplicates = dups;
+    if (!dups) {
+        xy__db_commit_close(db, &c, n);
+    } else {
+        /* The new events get their ranks among the new ones, their records
+         * and, after the first duplicate, those ranks as their numbers (in
+         * the lookups' order again). */
+        xy__db_commit_abandon(db, &c);
+        batch = xy__db_batch(db);
+        uint64_t nrec = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (g->verdict[i] == V_DUP) continue;
+            g->rank[i] = (uint32_t)nrec++;
+            xy__rec_event(batch, &events[i], ids[i], strlen(ids[i]));
         }
-        g->rank[i] = (uint32_t)nrec;
-        xy__rec_event(batch, &events[i], ids[i], strlen(ids[i]));
-        nrec++;
+        for (size_t p = 0; p < n && nrec; p++) {
+            if (p + 16 < n) {
+                /* The rank is read in the keys' order, at random in the
+                 * batch: fetched ahead like the table's slot. */
+                xy_evindex_prefetch(&db->evix, sorted[p + 16].key);
+                XY_PREFETCH(&g->rank[sorted[p + 16].idx]);
+            }
+            const xy_sid *s = &sorted[p];
+            if (s->verdict == V_NEW && g->rank[s->idx] != s->idx)
+                xy_evindex_renumber(&db->evix, s->key, db->nevents + g->rank[s->idx]);
+        }
+        if (nrec == 0) return XY_OK;
+        rc = xy__db_commit_begin(db, batch, nrec, &c);
+        if (rc) {
+            if (duplicates) *duplicates = 0;
+            return rc;
+        }
     }
-    if (duplicates) *duplicates = db->broken ? 0 : dups;
-    if (nrec == 0) return db->broken;
-    /* The batch goes to the log while its ids are staged, and is applied
-     * on a second thread while the caller prepares the next one (see
+    /* Durable once the second thread's sync is done; then applied on a
+     * thread of its own while the caller prepares the next batch (see
      * xy__db_commit_end): nothing here reads what applying changes (the
-     * checks above read a citizen's city, which events never change). */
-    xy_commit c;
-    int rc = xy__db_commit_begin(db, batch, nrec, &c);
-    if (rc) {
-        if (duplicates) *duplicates = 0;
-        return rc;
-    }
-    /* The new ids go into the index in the lookups' order, for the same
-     * reason, numbered in the batch's; a failed commit takes them out. */
-    xy_evindex_expect(&db->evix, nrec);
-    for (size_t p = 0; p < n; p++) {
-        if (p + 16 < n) {
-            /* The rank is read in the keys' order, at random in the batch:
-             * fetched ahead like the table's slot. */
-            xy_evindex_prefetch(&db->evix, sorted[p + 16].key);
-            XY_PREFETCH(&g->rank[sorted[p + 16].idx]);
-        }
-        const xy_sid *s = &sorted[p];
-        if (s->verdict == V_NEW) xy__db_stage_event_at(db, s->key, s->content, db->nevents + g->rank[s->idx]);
-    }
+     * checks above read a citizen's city, which events never change). A
+     * failed commit takes the staged ids out. */
     rc = xy__db_commit_end(db, &c);
     if (rc && duplicates) *duplicates = 0;
     return rc;

@@ -71,10 +71,10 @@ static void rec_frame(unsigned char *payload, size_t n) { put32(payload - 8, (ui
  * right after it was written amid the staging's cache misses, it stalled
  * about 90 ns a record in a profile; a pass over the finished batch takes
  * about 10. */
-static void seal_batch(xy_buf *b)
+static void seal_batch(xy_buf *b, size_t from)
 {
     unsigned char *d = (unsigned char *)b->data;
-    for (size_t off = 0; off + 8 <= b->len;) {
+    for (size_t off = from; off + 8 <= b->len;) {
         uint32_t len = xy_get_u32(d + off);
         put32(d + off + 4, xy_crc32(0, d + off + 8, len));
         off += 8 + (size_t)len;
@@ -138,6 +138,9 @@ void xy__rec_advance(xy_buf *b, xy_day day)
     rec_frame(p, 5);
 }
 
+/* Bytes of a commit record, framing included. */
+#define COMMIT_BYTES 17
+
 static void rec_commit(xy_buf *b, uint64_t n)
 {
     unsigned char *p = rec_reserve(b, 9, R_COMMIT);
@@ -172,15 +175,30 @@ void xy__db_stage_event(xy_db *db, const uint64_t key[2], uint64_t content)
     xy__db_stage_event_at(db, key, content, db->nevents + db->nstaged);
 }
 
-void xy__db_stage_event_at(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq)
+/* Remembers a key staged by the load in progress, to take it out again if
+ * the load is refused. */
+static void note_staged(xy_db *db, const uint64_t key[2])
 {
-    xy_evindex_put(&db->evix, key, content, seq);
     /* Rewritten by every load, also while a snapshot's child runs. */
     if (2 * db->nstaged + 2 > db->cap_staged)
         xy_private_grow((void **)&db->staged_key, &db->cap_staged, 2 * db->nstaged + 2, sizeof *db->staged_key);
     db->staged_key[2 * db->nstaged] = key[0];
     db->staged_key[2 * db->nstaged + 1] = key[1];
     db->nstaged++;
+}
+
+void xy__db_stage_event_at(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq)
+{
+    xy_evindex_put(&db->evix, key, content, seq);
+    note_staged(db, key);
+}
+
+int xy__db_find_or_stage(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq, uint64_t *had,
+                         uint64_t *had_seq)
+{
+    if (xy_evindex_find_or_put(&db->evix, key, content, seq, had, had_seq)) return 1;
+    note_staged(db, key);
+    return 0;
 }
 
 void xy__db_unstage(xy_db *db)
@@ -1100,8 +1118,8 @@ static int new_segment(xy_db *db, size_t n, int *reserved)
 static void *sync_log(void *arg)
 {
     xy_commit *c = arg;
-    if (c->unwritten) c->rc = write_all(c->fd, c->unwritten, c->batch->len);
-    if (!c->rc && fdatasync(c->fd)) c->rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
+    if (c->unwritten) c->rc = write_all(c->fd, c->unwritten, c->len);
+    if (!c->rc && c->sync && fdatasync(c->fd)) c->rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
     return NULL;
 }
 
@@ -1112,22 +1130,20 @@ static void cut_log(xy_db *db, uint64_t in_seg)
     if (ftruncate(db->log_fd, (off_t)in_seg) == 0) (void)fdatasync(db->log_fd);
 }
 
-int xy__db_commit_begin(xy_db *db, xy_buf *batch, uint64_t nrecords, xy_commit *c)
+/* What xy__db_commit_begin and xy__db_commit_open share: the batch (extra
+ * bytes still to come after it) placed at the end of the log, in a new
+ * segment if it would take the last one past its size; its space
+ * reserved; a second thread started on writing it (and with sync,
+ * fdatasync). On failure the log is cut back and the staged ids taken
+ * out. */
+static int commit_start(xy_db *db, xy_buf *batch, size_t extra, int sync, xy_commit *c)
 {
-    memset(c, 0, sizeof *c);
-    if (db->mode != XY_WRITE) return XY_EINVAL;
-    if (db->broken) {
-        xy__db_unstage(db);
-        return db->broken;
-    }
     c->batch = batch;
-    c->body = batch->len;
-    rec_commit(batch, nrecords);
-    seal_batch(batch);
+    c->sync = sync;
+    size_t total = batch->len + extra;
     uint64_t in_seg = db->log_size - db->seg_base;
     int rc = XY_OK, reserved = 1; /* 1: not tried yet (statuses are 0 or below) */
-    if (in_seg > sizeof LOG_MAGIC && in_seg + batch->len > segment_bytes())
-        rc = new_segment(db, batch->len, &reserved);
+    if (in_seg > sizeof LOG_MAGIC && in_seg + total > segment_bytes()) rc = new_segment(db, total, &reserved);
     c->in_seg = db->log_size - db->seg_base;
     c->fd = db->log_fd;
     if (!rc && lseek(db->log_fd, (off_t)c->in_seg, SEEK_SET) < 0) rc = XY_EIO;
@@ -1137,10 +1153,11 @@ int xy__db_commit_begin(xy_db *db, xy_buf *batch, uint64_t nrecords, xy_commit *
      * A file system that cannot reserve gets the batch written here. */
     double t0 = xy_seconds();
     if (!rc && reserved == 1) {
-        reserved = reserve_log(db->log_fd, c->in_seg, batch->len);
+        reserved = reserve_log(db->log_fd, c->in_seg, total);
         if (reserved == XY_ENOSPC) rc = XY_ENOSPC;
     }
     c->unwritten = batch->data;
+    c->len = batch->len;
     if (!rc && reserved != XY_OK) {
         rc = write_all(db->log_fd, batch->data, batch->len);
         c->unwritten = NULL;
@@ -1159,6 +1176,36 @@ int xy__db_commit_begin(xy_db *db, xy_buf *batch, uint64_t nrecords, xy_commit *
     return XY_OK;
 }
 
+/* Whether the handle takes writes: XY_OK, or the status that refuses
+ * them (the staged ids taken out). */
+static int writable(xy_db *db)
+{
+    if (db->mode != XY_WRITE) return XY_EINVAL;
+    if (db->broken) xy__db_unstage(db);
+    return db->broken;
+}
+
+int xy__db_commit_begin(xy_db *db, xy_buf *batch, uint64_t nrecords, xy_commit *c)
+{
+    memset(c, 0, sizeof *c);
+    int rc = writable(db);
+    if (rc) return rc;
+    c->body = batch->len;
+    rec_commit(batch, nrecords);
+    seal_batch(batch, 0);
+    return commit_start(db, batch, 0, 1, c);
+}
+
+int xy__db_commit_open(xy_db *db, xy_buf *batch, xy_commit *c)
+{
+    memset(c, 0, sizeof *c);
+    int rc = writable(db);
+    if (rc) return rc;
+    c->body = batch->len;
+    seal_batch(batch, 0);
+    return commit_start(db, batch, COMMIT_BYTES, 0, c);
+}
+
 /* Waits for the write and the sync begin started; their status. */
 static int commit_wait(xy_db *db, xy_commit *c)
 {
@@ -1167,6 +1214,25 @@ static int commit_wait(xy_db *db, xy_commit *c)
     c->threaded = 0;
     db->commit_secs[1] += xy_seconds() - t0;
     return c->rc;
+}
+
+void xy__db_commit_close(xy_db *db, xy_commit *c, uint64_t nrecords)
+{
+    if (commit_wait(db, c)) return; /* xy__db_commit_end reports it */
+    size_t at = c->batch->len;
+    rec_commit(c->batch, nrecords);
+    seal_batch(c->batch, at);
+    c->unwritten = c->batch->data + at;
+    c->len = c->batch->len - at;
+    c->sync = 1;
+    c->threaded = pthread_create(&c->th, NULL, sync_log, c) == 0;
+    if (!c->threaded) sync_log(c);
+}
+
+void xy__db_commit_abandon(xy_db *db, xy_commit *c)
+{
+    commit_wait(db, c);
+    cut_log(db, c->in_seg);
 }
 
 /* After a batch is in the log: keep start-up short with a new snapshot

@@ -64,6 +64,8 @@ typedef struct xy_commit {
     int threaded;           /* they run on th */
     pthread_t th;
     const char *unwritten;  /* the bytes th writes, NULL if written already */
+    size_t len;             /* how many */
+    int sync;               /* th syncs them too */
 } xy_commit;
 
 struct xy_db {
@@ -149,6 +151,10 @@ void xy__db_stage_event(xy_db *db, const uint64_t key[2], uint64_t content);
  * (xy_db_append_events): seq is the event's number, nevents + its rank
  * among the staged events. */
 void xy__db_stage_event_at(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq);
+/* xy__db_find_event, staging the key (as xy__db_stage_event_at) when it
+ * finds nothing, in one probe: returns 1 with what was found, or 0. */
+int xy__db_find_or_stage(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq, uint64_t *had,
+                         uint64_t *had_seq);
 void xy__db_unstage(xy_db *db);
 /* Hash of an event's content, as used to tell a re-sent event from a
  * different one with the same id. Citizens are taken by their index,
@@ -179,6 +185,16 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords);
  * nothing of it is applied. */
 int xy__db_commit_begin(xy_db *db, xy_buf *batch, uint64_t nrecords, xy_commit *c);
 int xy__db_commit_end(xy_db *db, xy_commit *c);
+
+/* begin without the commit record, for a batch encoded before it is known
+ * to be the one to commit: open starts writing the records (space
+ * reserved for the commit record too), with no sync; then either close
+ * adds the commit record and starts the sync (xy__db_commit_end follows),
+ * or abandon waits for the write and cuts the log back (the staged ids
+ * stay: a batch encoded again goes to begin). */
+int xy__db_commit_open(xy_db *db, xy_buf *batch, xy_commit *c);
+void xy__db_commit_close(xy_db *db, xy_commit *c, uint64_t nrecords);
+void xy__db_commit_abandon(xy_db *db, xy_commit *c);
 
 /* Waits until the batch handed to the background (xy__db_commit_end), if
  * any, is applied. Every entry point that reads or changes the state, the

@@ -264,3 +264,68 @@ TEST(evindex_expect_grows_once_and_only_when_needed)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
 }
+
+/* find_or_put answers like find wherever the key is (memtable, frozen
+ * table, a run) and puts only an absent key, which find then gives with
+ * its content and number; renumber changes the number, and a spill then
+ * goes by the new one. */
+TEST(evindex_find_or_put_and_renumber)
+{
+    enum { N = 3000 };
+    char dir[64], cmd[160];
+    xy_evindex x;
+    ASSERT_EQ(fresh_index(&x, "evfp", dir, sizeof dir), 0);
+    uint64_t seq = 0;
+    put_range(&x, 0, N, &seq); /* into a run below */
+    xy_buf list = {0};
+    ASSERT_EQ(xy_evindex_spill(&x, seq, &list), XY_OK);
+    ASSERT_EQ(xy_evindex_adopt(&x, list.data, list.len), XY_OK);
+    put_range(&x, N, 2 * N, &seq); /* frozen below */
+    xy_evindex_freeze(&x);
+    put_range(&x, 2 * N, 3 * N, &seq); /* in the memtable */
+    for (int i = 0; i < 4 * N; i++) {
+        char s[32];
+        uint64_t key[2], c = 0, q = 0;
+        id_text(i, s, sizeof s);
+        xy_evindex_key(s, strlen(s), key);
+        int found = xy_evindex_find_or_put(&x, key, 5, 100000 + (uint64_t)i, &c, &q);
+        ASSERT_EQ(found, i < 3 * N);
+        if (found) ASSERT_EQ(c, (uint64_t)i * 7);
+        if (found) ASSERT_EQ(q, i < N ? UINT64_MAX : (uint64_t)i);
+        ASSERT_EQ(xy_evindex_find(&x, key, &c, &q), 1);
+        ASSERT_EQ(c, i < 3 * N ? (uint64_t)i * 7 : 5);
+        if (i >= 3 * N) ASSERT_EQ(q, 100000 + (uint64_t)i);
+    }
+    /* Everything numbered below 3N goes to runs; the put ones, numbered
+     * above, stay in the memtable, which then holds nothing else. */
+    list.len = 0;
+    ASSERT_EQ(xy_evindex_spill(&x, 3 * N, &list), XY_OK);
+    ASSERT_EQ(xy_evindex_adopt(&x, list.data, list.len), XY_OK);
+    ASSERT_EQ(x.mem.count, N);
+    ASSERT_EQ(x.mem.lo, 100000 + 3 * N);
+    /* Numbered afresh below what the memtable held: a spill goes by the
+     * new numbers, up to 3N + N/2 exactly half of them. */
+    for (int i = 3 * N; i < 4 * N; i++) {
+        char s[32];
+        uint64_t key[2], c, q;
+        id_text(i, s, sizeof s);
+        xy_evindex_key(s, strlen(s), key);
+        xy_evindex_renumber(&x, key, (uint64_t)i);
+        ASSERT_EQ(xy_evindex_find(&x, key, &c, &q), 1);
+        ASSERT_EQ(q, (uint64_t)i);
+    }
+    ASSERT_EQ(x.mem.lo, 3 * N);
+    xy_buf plan = {0};
+    xy_evindex_plan_list(&x, 3 * N + N / 2, &plan);
+    list.len = 0;
+    ASSERT_EQ(xy_evindex_spill(&x, 3 * N + N / 2, &list), XY_OK);
+    ASSERT(plan.len == list.len && memcmp(plan.data, list.data, list.len) == 0);
+    ASSERT_EQ(xy_evindex_adopt(&x, list.data, list.len), XY_OK);
+    ASSERT_EQ(x.mem.count, N / 2);
+    ASSERT_EQ(found_range(&x, 0, 3 * N), 3 * N);
+    xy_buf_free(&plan);
+    xy_buf_free(&list);
+    xy_evindex_free(&x);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ASSERT_EQ(system(cmd), 0);
+}

@@ -167,10 +167,15 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
     ASSERT_EQ(dups, 0);
     ASSERT_EQ(xy_engine_raw(e, a), 63);
     ASSERT_EQ(xy_engine_on_blacklist(e, a), 0);
-    /* The same batch again: all duplicates, nothing changes. */
+    /* The same batch again: all duplicates, nothing changes and nothing
+     * is written; nor is anything for an empty batch. */
+    uint64_t logged = db->log_size;
     ASSERT_EQ(xy_db_append_events(db, ev, ids, 3, quiet, NULL, &dups), XY_OK);
     ASSERT_EQ(dups, 3);
     ASSERT_EQ(xy_engine_raw(e, a), 63);
+    ASSERT_EQ(xy_db_append_events(db, ev, ids, 0, quiet, NULL, &dups), XY_OK);
+    ASSERT_EQ(dups, 0);
+    ASSERT_EQ(db->log_size, logged);
     /* A batch with one bad event applies nothing, not even its good ones. */
     xy_event mixed[2] = {{0, b, good, office, XY_NONE, d + 2, -1}, {0, 999, good, office, XY_NONE, d + 2, -1}};
     const char *mixed_ids[2] = {"e4", "e5"};
@@ -333,6 +338,9 @@ TEST(store_append_matches_judging_in_order)
     const char **ids = malloc(MAXN * sizeof *ids);
     int64_t raw = xy_engine_raw(t.e, 0);
     uint64_t rng = 12345;
+    /* The number each stored id has in the event index, as judging in
+     * order gives it (the pool's ids, then the round's own). */
+    uint64_t nstored = db->nevents, *number = malloc(2 * POOL * sizeof *number);
     for (int round = 0; round < 40; round++) {
         rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
         size_t n = round % 2 ? 1 + (rng >> 33) % 200 : 9000 + (rng >> 33) % (MAXN - 9000);
@@ -352,7 +360,8 @@ TEST(store_append_matches_judging_in_order)
         memset(stored + POOL, -1, POOL); /* a round's own ids are new to it */
         memcpy(seen, stored, 2 * POOL);
         size_t fail = SIZE_MAX;
-        uint64_t want_dups = 0;
+        uint64_t want_dups = 0, next = nstored, *want_number = malloc(2 * POOL * sizeof *want_number);
+        memcpy(want_number, number, 2 * POOL * sizeof *number);
         int64_t want_raw = raw;
         for (size_t i = 0; i < n && fail == SIZE_MAX; i++) {
             int v = ev[i].behaviour == t.bad, p;
@@ -361,6 +370,7 @@ TEST(store_append_matches_judging_in_order)
             if (ev[i].citizen == 999) fail = i;
             else if (seen[p] < 0) {
                 seen[p] = (signed char)v;
+                want_number[p] = next++;
                 want_raw += v ? -40 : 3;
             } else if (seen[p] == v) {
                 want_dups++;
@@ -375,6 +385,8 @@ TEST(store_append_matches_judging_in_order)
             ASSERT_EQ(rc, XY_OK);
             ASSERT_EQ(dups, want_dups);
             memcpy(stored, seen, 2 * POOL);
+            memcpy(number, want_number, 2 * POOL * sizeof *number);
+            nstored = next;
             raw = want_raw;
             big_ok += n > 9000;
         } else {
@@ -385,8 +397,23 @@ TEST(store_append_matches_judging_in_order)
             big_refused += n > 9000;
         }
         ASSERT_EQ(xy_engine_raw(t.e, 0), raw);
+        /* Every stored id has its number in the index (unless a snapshot
+         * spilled it to a run, which keeps none), and an id of a refused
+         * batch is not there at all. */
+        for (int p = 0; p < 2 * POOL; p++) {
+            char id[32];
+            if (p < POOL) snprintf(id, sizeof id, "p%d", p);
+            else snprintf(id, sizeof id, "r%d-%d", round, p - POOL);
+            uint64_t key[2], content, seq;
+            xy_evindex_key(id, strlen(id), key);
+            int found = xy_evindex_find(&db->evix, key, &content, &seq);
+            ASSERT_EQ(found, stored[p] >= 0);
+            if (found && seq != UINT64_MAX) ASSERT_EQ(seq, number[p]);
+        }
+        free(want_number);
     }
     ASSERT(big_ok >= 5 && big_refused >= 5);
+    free(number);
     xy_db_close(db);
     free(stored);
     free(seen);
