@@ -415,33 +415,21 @@ static int event_check(loader *l, prow *r)
 
 enum { V_NEW, V_DUP, V_CONFLICT };
 
-/* The verdict on an event id with key and content against the events
- * stored or staged: new, a duplicate (same content) or a conflict; *seq
- * is the number of the one found. */
-static int stored_verdict(const xy_db *db, const uint64_t key[2], uint64_t content, uint64_t *seq)
-{
-    uint64_t had;
-    if (!xy__db_find_event(db, key, &had, seq)) return V_NEW;
-    return had == content ? V_DUP : V_CONFLICT;
-}
-
 /* Stages a checked event row unless its id is known: a duplicate if with
  * the same content, a bad row if not. */
 static int event_stage(loader *l, const prow *r, const char *id, size_t id_len)
 {
     xy_db *db = l->db;
-    uint64_t seq;
-    int v = stored_verdict(db, r->key, r->content, &seq);
-    if (v == V_DUP) {
-        l->res->duplicates++;
-        return 0;
-    }
-    if (v == V_CONFLICT) {
+    uint64_t had, seq;
+    if (xy__db_find_or_stage(db, r->key, r->content, db->nevents + db->nstaged, &had, &seq)) {
+        if (had == r->content) {
+            l->res->duplicates++;
+            return 0;
+        }
         if (seq != UINT64_MAX && seq >= db->nevents)
             return fail(l, 0, "event id %.*s appears twice in this file with different content", (int)id_len, id);
         return fail(l, 0, "event id %.*s was already loaded with different content", (int)id_len, id);
     }
-    xy__db_stage_event(db, r->key, r->content);
     xy__rec_event(l->batch, &r->ev, id, id_len);
     l->nrecords++;
     l->res->applied++;

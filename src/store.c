@@ -165,16 +165,6 @@ uint64_t xy__event_content_hash(const xy_event *ev)
     return xy_hash64(h * 0x100000001b3ULL);
 }
 
-int xy__db_find_event(const xy_db *db, const uint64_t key[2], uint64_t *content, uint64_t *seq)
-{
-    return xy_evindex_find(&db->evix, key, content, seq);
-}
-
-void xy__db_stage_event(xy_db *db, const uint64_t key[2], uint64_t content)
-{
-    xy__db_stage_event_at(db, key, content, db->nevents + db->nstaged);
-}
-
 /* Remembers a key staged by the load in progress, to take it out again if
  * the load is refused. */
 static void note_staged(xy_db *db, const uint64_t key[2])
@@ -185,12 +175,6 @@ static void note_staged(xy_db *db, const uint64_t key[2])
     db->staged_key[2 * db->nstaged] = key[0];
     db->staged_key[2 * db->nstaged + 1] = key[1];
     db->nstaged++;
-}
-
-void xy__db_stage_event_at(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq)
-{
-    xy_evindex_put(&db->evix, key, content, seq);
-    note_staged(db, key);
 }
 
 int xy__db_find_or_stage(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq, uint64_t *had,

@@ -139,20 +139,14 @@ static inline void xy__fetch_window(size_t i, size_t n, size_t *from, size_t *to
 xy_buf *xy__db_batch(xy_db *db);
 
 /* Event ids are looked up by their key (xy_evindex_key), computed once
- * per event. Finds an event key among the stored events and those staged by the load
- * in progress: returns 1 with its content hash and its seq (UINT64_MAX
- * for an event spilled to a run, which is always a stored one), or 0. */
-int xy__db_find_event(const xy_db *db, const uint64_t key[2], uint64_t *content, uint64_t *seq);
-/* Stages a new event key (xy__db_find_event found nothing) with its
- * content hash for the load in progress. Staged events become stored with
- * xy__db_commit() or are dropped by xy__db_unstage(). */
-void xy__db_stage_event(xy_db *db, const uint64_t key[2], uint64_t content);
-/* The same for a load that stages its new events out of their order
- * (xy_db_append_events): seq is the event's number, nevents + its rank
- * among the staged events. */
-void xy__db_stage_event_at(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq);
-/* xy__db_find_event, staging the key (as xy__db_stage_event_at) when it
- * finds nothing, in one probe: returns 1 with what was found, or 0. */
+ * per event. Finds an event key among the stored events and those staged
+ * by the load in progress: returns 1 with its content hash in *had and its
+ * seq in *had_seq (UINT64_MAX for an event spilled to a run, which is
+ * always a stored one). Otherwise, in the same probe, stages the key with
+ * its content hash and seq (nevents + nstaged for a load that stages in
+ * its events' order; the append path numbers out of order) and returns 0.
+ * Staged events become stored with xy__db_commit() or are dropped by
+ * xy__db_unstage(). */
 int xy__db_find_or_stage(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq, uint64_t *had,
                          uint64_t *had_seq);
 void xy__db_unstage(xy_db *db);
