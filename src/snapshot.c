@@ -38,32 +38,68 @@ typedef struct scalars {
 
 /* ---------------------------------------------------------------- writing */
 
+/* The snapshot goes to the disk with O_DIRECT where the file system takes
+ * it: a gigabyte copied into the page cache cost the background child
+ * about a second of a processor that the writer shares with it (a fifth
+ * of the samples in a profile of the append path), and left that much to
+ * write back later. Bytes are gathered into an aligned chunk and written a
+ * whole chunk at a time; the last one is padded to the block size and the
+ * file then cut to its length. A start-up right after reads the snapshot
+ * from the disk, as any start-up after a reboot does. */
+enum { DIRECT_BLOCK = 4096, DIRECT_CHUNK = 4 << 20 };
+
 typedef struct writer {
     int fd;          /* the temporary file */
     int err;         /* errno of the first failed write, or 0 */
-    xy_buf buf;      /* pending bytes */
+    char *chunk;     /* DIRECT_CHUNK bytes at a page boundary */
+    size_t fill;     /* bytes of it in use */
+    uint64_t off;    /* bytes of the file written before them */
     uint32_t nsections;
-    xy_pacer pace;   /* the file is written in the background: paced */
 } writer;
 
-/* Plain write(2) with our own buffer rather than stdio, so that every
- * byte goes through one path whose failures we see (and that the fault
- * injection tests can reach). */
-static void flush(writer *w)
+/* Writes the chunk's first n bytes (a multiple of DIRECT_BLOCK) at w->off.
+ * Plain write(2) rather than stdio, so that every byte goes through one
+ * path whose failures we see (and that the fault injection tests reach).
+ * A file system that refuses O_DIRECT for the write gets it buffered. */
+static void write_chunk(writer *w, size_t n)
 {
-    if (!w->err && w->buf.len) w->err = xy_write_paced(w->fd, w->buf.data, w->buf.len, &w->pace);
-    w->buf.len = 0;
+    if (w->err) return;
+    int err = xy_write_all(w->fd, w->chunk, n);
+    if (err == EINVAL) {
+        int fl = fcntl(w->fd, F_GETFL);
+        if (fl >= 0 && (fl & O_DIRECT) && fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) == 0 &&
+            lseek(w->fd, (off_t)w->off, SEEK_SET) == (off_t)w->off)
+            err = xy_write_all(w->fd, w->chunk, n);
+    }
+    w->err = err;
+    w->off += n;
 }
 
 static void put(writer *w, const void *p, size_t n)
 {
-    if (n >= (1u << 20)) {
-        flush(w);
-        if (!w->err) w->err = xy_write_paced(w->fd, p, n, &w->pace);
-        return;
+    const char *c = p;
+    while (n) {
+        size_t k = DIRECT_CHUNK - w->fill < n ? DIRECT_CHUNK - w->fill : n;
+        memcpy(w->chunk + w->fill, c, k);
+        w->fill += k;
+        c += k;
+        n -= k;
+        if (w->fill == DIRECT_CHUNK) {
+            write_chunk(w, DIRECT_CHUNK);
+            w->fill = 0;
+        }
     }
-    xy_buf_append(&w->buf, p, n);
-    if (w->buf.len >= (1u << 20)) flush(w);
+}
+
+/* Writes what is left, padded to the block size, and cuts the file to the
+ * bytes put. */
+static void finish(writer *w)
+{
+    size_t n = (w->fill + DIRECT_BLOCK - 1) & ~(size_t)(DIRECT_BLOCK - 1);
+    memset(w->chunk + w->fill, 0, n - w->fill);
+    uint64_t len = w->off + w->fill;
+    write_chunk(w, n);
+    if (!w->err && ftruncate(w->fd, (off_t)len)) w->err = errno;
 }
 
 static void section(writer *w, uint32_t tag, const void *a, size_t alen, const void *b, size_t blen)
@@ -105,12 +141,14 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     xy_buf_printf(&tmp, "%s/snapshot.tmp", db->path);
     xy_buf_printf(&dst, "%s/snapshot", db->path);
     int rc = XY_OK;
-    writer w = {open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644), 0, {0}, 0, {0, 0}};
+    writer w = {open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT, 0644), 0, NULL, 0, 0, 0};
+    if (w.fd < 0 && errno == EINVAL) w.fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (w.fd < 0) {
         xy__diagf(diag, ctx, "%s: cannot create: %s", tmp.data, strerror(errno));
         rc = XY_EIO;
         goto done;
     }
+    w.chunk = xy_big_realloc(NULL, 0, DIRECT_CHUNK);
     uint64_t header[2] = {db->log_size, S_COUNT - 1};
     put(&w, SNAP_MAGIC, 16);
     put(&w, header, 16);
@@ -150,14 +188,14 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     xy_trail_save(&db->trail, &tr);
     section(&w, S_TRAIL, tr.data, tr.len, NULL, 0);
     xy_buf_free(&tr);
-    flush(&w);
+    finish(&w);
+    xy_big_free(w.chunk, DIRECT_CHUNK);
     if (!w.err && fsync(w.fd)) w.err = errno;
     if (w.err) {
         xy__diagf(diag, ctx, "%s: cannot write: %s", tmp.data, strerror(w.err));
         rc = w.err == ENOSPC ? XY_ENOSPC : XY_EIO;
     }
     if (close(w.fd) && !rc) rc = XY_EIO;
-    xy_buf_free(&w.buf);
     if (!rc && rename(tmp.data, dst.data)) rc = XY_EIO;
     if (!rc) {
         int fd = open(db->path, O_RDONLY | O_DIRECTORY);

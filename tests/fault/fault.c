@@ -5,10 +5,13 @@
  *   write:ENOSPC | write:EIO | fsync:ENOSPC | fsync:EIO |
  *   fallocate:ENOSPC | fallocate:EOPNOTSUPP
  * or write:SIGKILL, which kills the process at its first write to such a
- * file (a crash at that moment). Other calls pass through untouched. */
+ * file (a crash at that moment), or write:DIRECT, which fails writes with
+ * EINVAL while the file is open with O_DIRECT (a file system that does not
+ * take direct I/O). Other calls pass through untouched. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,6 +46,12 @@ static int matches(int fd, const char *op)
     }
     f += lo + 1;
     if (strncmp(f, "SIGKILL", 7) == 0) raise(SIGKILL);
+    if (strncmp(f, "DIRECT", 6) == 0) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || !(fl & O_DIRECT)) return 0;
+        errno = EINVAL;
+        return 1;
+    }
     errno = strncmp(f, "ENOSPC", 6) == 0 ? ENOSPC : strncmp(f, "EOPNOTSUPP", 10) == 0 ? EOPNOTSUPP : EIO;
     return 1;
 }
