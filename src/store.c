@@ -1133,7 +1133,8 @@ static int commit_start(xy_db *db, xy_buf *batch, size_t extra, int sync, xy_com
     if (!rc && lseek(db->log_fd, (off_t)c->in_seg, SEEK_SET) < 0) rc = XY_EIO;
     /* The space is reserved first, so that a full disk refuses the batch
      * before anything is applied; then a second thread writes the batch
-     * and waits for fdatasync while this one applies it or stages its ids.
+     * and waits for fdatasync while this one applies it (a load) or judges
+     * and stages its ids (an append).
      * A file system that cannot reserve gets the batch written here. */
     double t0 = xy_seconds();
     if (!rc && reserved == 1) {
