@@ -358,22 +358,27 @@ int xy_evindex_find_or_put(xy_evindex *x, const uint64_t key[2], uint64_t conten
                            uint64_t *had_content, uint64_t *had_seq)
 {
     xy_evmem *m = &x->mem;
-    /* Room first, so that the empty slot the probe ends at is where the
-     * key goes if nothing else knows it. */
-    if (!m->slot || (m->count + 1) * 4 > (m->mask + 1) * 3) rebuild(m, m->expect > m->count ? m->expect : m->count + 1);
-    size_t i = key[0] >> m->shift;
-    for (; !empty(&m->slot[i]); i = (i + 1) & m->mask)
-        if (m->slot[i].hi == key[0] && m->slot[i].lo == key[1]) {
-            *had_content = m->slot[i].content;
-            *had_seq = m->slot[i].seq;
-            return 1;
-        }
+    size_t i = 0;
+    if (m->slot)
+        for (i = key[0] >> m->shift; !empty(&m->slot[i]); i = (i + 1) & m->mask)
+            if (m->slot[i].hi == key[0] && m->slot[i].lo == key[1]) {
+                *had_content = m->slot[i].content;
+                *had_seq = m->slot[i].seq;
+                return 1;
+            }
     if (mem_find(&x->frozen, key, had_content, had_seq)) return 1;
     for (int k = x->nrun - 1; k >= 0; k--)
         if (run_find(&x->run[k], key, had_content)) {
             *had_seq = UINT64_MAX;
             return 1;
         }
+    /* The key goes where the probe ended, unless the table must grow
+     * first (only for a key that goes in: a load of duplicates grows
+     * nothing). */
+    if (!m->slot || (m->count + 1) * 4 > (m->mask + 1) * 3) {
+        rebuild(m, m->expect > m->count ? m->expect : m->count + 1);
+        for (i = key[0] >> m->shift; !empty(&m->slot[i]); i = (i + 1) & m->mask) continue;
+    }
     m->slot[i] = (xy_evslot){key[0], key[1], content, seq};
     if (m->count == 0 || seq < m->lo) m->lo = seq;
     if (m->count == 0 || seq > m->hi) m->hi = seq;

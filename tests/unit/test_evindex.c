@@ -325,6 +325,26 @@ TEST(evindex_find_or_put_and_renumber)
     ASSERT_EQ(found_range(&x, 0, 3 * N), 3 * N);
     xy_buf_free(&plan);
     xy_buf_free(&list);
+    /* A memtable as full as it gets, then a load of its own ids announced
+     * as a million new ones: all duplicates, so it does not grow; the
+     * next new id makes it grow once, for all that was announced. */
+    int k = 4 * N;
+    while ((x.mem.count + 1) * 4 <= (x.mem.mask + 1) * 3) put_range(&x, k, k + 1, &seq), k++;
+    size_t full = x.mem.mask;
+    xy_evindex_expect(&x, 1000000);
+    for (int i = 4 * N; i < k; i++) {
+        char s[32];
+        uint64_t key[2], c, q;
+        id_text(i, s, sizeof s);
+        xy_evindex_key(s, strlen(s), key);
+        ASSERT_EQ(xy_evindex_find_or_put(&x, key, (uint64_t)i * 7, seq, &c, &q), 1);
+    }
+    ASSERT_EQ(x.mem.mask, full);
+    uint64_t key[2], c, q;
+    xy_evindex_key("new", 3, key);
+    ASSERT_EQ(xy_evindex_find_or_put(&x, key, 1, seq, &c, &q), 0);
+    ASSERT((x.mem.mask + 1) * 3 >= 4 * (x.mem.count + 1000000 - 1));
+    ASSERT_EQ(xy_evindex_find(&x, key, &c, &q), 1);
     xy_evindex_free(&x);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
