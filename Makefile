@@ -3,7 +3,7 @@
 #   make            build build/xinyong and build/libxinyong.a
 #   make demo       install what is missing, build, run the end-to-end example
 #   make test       unit tests + black-box tests through the real binary
-#   make test-slow  the same with 200 kills in the crash test and 10,000
+#   make test-slow  the same with 200 kills in each crash test and 10,000
 #                   workloads in the engine's property test
 #   make asan       the same tests under AddressSanitizer + UBSan
 #   make tsan       the same tests under ThreadSanitizer
@@ -62,8 +62,9 @@ $(B)/fault.so: tests/fault/fault.c | $(B)/obj
 test: all $(B)/unit $(B)/fault.so
 	@./tests/run.sh $(B)
 
-# The same with 200 kills in the crash test instead of 20, and 10,000
-# workloads in the engine's property test instead of 1,000.
+# The same with 200 kills in each crash test (CLI loads, the append path)
+# instead of 20 and 12, and 10,000 workloads in the engine's property test
+# instead of 1,000.
 test-slow: all $(B)/unit $(B)/fault.so
 	@CRASH_ROUNDS=200 XY_MODEL_SEEDS=10000 ./tests/run.sh $(B)
 
