@@ -140,6 +140,24 @@ static int remove_town(const char *dir)
     return system(cmd);
 }
 
+/* Sets the store's snapshot interval for one test and returns what was
+ * set before (a copy, or NULL), for snapshot_every_restore: the suite may
+ * run with one of its own (XINYONG_SNAPSHOT_EVERY=3000 make test). */
+static char *snapshot_every_set(const char *bytes)
+{
+    const char *had = getenv("XINYONG_SNAPSHOT_EVERY");
+    char *saved = had ? strdup(had) : NULL;
+    setenv("XINYONG_SNAPSHOT_EVERY", bytes, 1);
+    return saved;
+}
+
+static void snapshot_every_restore(char *saved)
+{
+    if (saved) setenv("XINYONG_SNAPSHOT_EVERY", saved, 1);
+    else unsetenv("XINYONG_SNAPSHOT_EVERY");
+    free(saved);
+}
+
 TEST(store_append_is_atomic_durable_and_exactly_once)
 {
     char dir[256];
@@ -444,7 +462,7 @@ TEST(store_background_snapshots_of_copied_state)
         xy_buf_printf(&rows, "%s,P%d\n", sid, i);
     }
     xy_buf_append(&rows, "", 1);
-    setenv("XINYONG_SNAPSHOT_EVERY", "1", 1); /* a snapshot after every commit, when none runs */
+    char *every = snapshot_every_set("1"); /* a snapshot after every commit, when none runs */
     char dir[256];
     xy_db *db = town_with(dir, sizeof dir, rows.data);
     xy_buf_free(&rows);
@@ -470,7 +488,7 @@ TEST(store_background_snapshots_of_copied_state)
     for (uint32_t c = 0; c < NCIT; c++) raw[c] = xy_engine_raw(t.e, c);
     xy_day today = xy_engine_today(t.e);
     xy_db_close(db); /* waits for the snapshot being written */
-    unsetenv("XINYONG_SNAPSHOT_EVERY");
+    snapshot_every_restore(every);
     ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
     ASSERT(db->snapshot_offset > 0);
     xy_engine *e = xy_db_engine(db);
@@ -594,9 +612,7 @@ TEST(store_append_survives_kills)
     int next = 0; /* batches 0 .. next - 1 are in the directory */
     unsigned seed = 7;
     /* Snapshots every few batches, so that kills land in them too. */
-    const char *had = getenv("XINYONG_SNAPSHOT_EVERY");
-    char *saved = had ? strdup(had) : NULL;
-    setenv("XINYONG_SNAPSHOT_EVERY", "2000000", 1);
+    char *every = snapshot_every_set("2000000");
     for (int round = 0; round < rounds; round++) {
         int fd[2];
         ASSERT_EQ(pipe(fd), 0);
@@ -646,9 +662,7 @@ TEST(store_append_survives_kills)
         next = m;
         xy_db_close(db);
     }
-    if (saved) setenv("XINYONG_SNAPSHOT_EVERY", saved, 1);
-    else unsetenv("XINYONG_SNAPSHOT_EVERY");
-    free(saved);
+    snapshot_every_restore(every);
     ASSERT(next > 0); /* the kills let batches through */
     free(ev);
     free(idt);
