@@ -1107,6 +1107,13 @@ static void *sync_log(void *arg)
     return NULL;
 }
 
+/* Runs sync_log on a second thread, or here if none can be made. */
+static void sync_start(xy_commit *c)
+{
+    c->threaded = pthread_create(&c->th, NULL, sync_log, c) == 0;
+    if (!c->threaded) sync_log(c);
+}
+
 /* Cuts the log's last segment back to its first in_seg bytes: a batch that
  * failed to become durable. */
 static void cut_log(xy_db *db, uint64_t in_seg)
@@ -1156,8 +1163,7 @@ static int commit_start(xy_db *db, xy_buf *batch, size_t extra, int sync, xy_com
         cut_log(db, c->in_seg);
         return rc;
     }
-    c->threaded = pthread_create(&c->th, NULL, sync_log, c) == 0;
-    if (!c->threaded) sync_log(c);
+    sync_start(c);
     return XY_OK;
 }
 
@@ -1210,8 +1216,7 @@ void xy__db_commit_close(xy_db *db, xy_commit *c, uint64_t nrecords)
     c->unwritten = c->batch->data + at;
     c->len = c->batch->len - at;
     c->sync = 1;
-    c->threaded = pthread_create(&c->th, NULL, sync_log, c) == 0;
-    if (!c->threaded) sync_log(c);
+    sync_start(c);
 }
 
 void xy__db_commit_abandon(xy_db *db, xy_commit *c)
