@@ -348,14 +348,14 @@ static double memory_floor_mix(const xy_engine *e, const xy_event *ev, size_t ne
             const xy_event *f = &ev[i + 16];
             __builtin_prefetch(&st[f->citizen], 1, 1);
             if (kind[i + 16] & LIMIT)
-                __builtin_prefetch(xy__limits_home(&year, xy__limits_key(f->citizen, f->behaviour)), 1, 1);
+                __builtin_prefetch(xy__limits_home(&year, xy_limits_hash(f->citizen, f->behaviour)), 1, 1);
             if (kind[i + 16] & DUE) __builtin_prefetch(&st[ev[(i + 16 + half) % nev].citizen], 1, 1);
         }
         uint32_t c = ev[i].citizen;
         st[c].raw += ev[i].date & 7;
         if (kind[i] & LIMIT) {
             uint64_t key = xy__limits_key(c, ev[i].behaviour);
-            size_t j = (size_t)(xy__limits_home(&year, key) - sl);
+            size_t j = (size_t)(xy__limits_home(&year, xy_hash64(key >> 8)) - sl);
             while (sl[j] && (sl[j] & ~(uint64_t)0xff) != key) j = (j + 1) & (nslots - 1);
             sl[j] = sl[j] ? sl[j] + 1 : key | 1;
         }

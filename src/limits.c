@@ -10,7 +10,7 @@
 
 static inline size_t lim_home(const xy_lyear *y, uint64_t key)
 {
-    return (size_t)(xy__limits_home(y, key) - y->slot);
+    return (size_t)(xy__limits_home(y, xy_hash64(key >> 8)) - y->slot);
 }
 
 static uint64_t *lim_alloc(size_t slots)
@@ -89,8 +89,15 @@ xy_lyear *xy__limits_year_slow(xy_limits *l, int year)
         y->slot = lim_alloc(slots);
         y->mask = slots - 1;
     }
-    l->last = i;
-    return &l->y[i];
+    l->hot = &l->y[i];
+    return l->hot;
+}
+
+const void *xy__limits_first_slow(const xy_limits *l, int year, uint64_t hash)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->y[i].year == year) return xy__limits_home(&l->y[i], hash);
+    return l;
 }
 
 int xy__limits_take_slow(xy_lyear *y, size_t i, uint64_t key, int64_t limit)

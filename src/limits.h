@@ -25,7 +25,7 @@ typedef struct xy_lyear {
 typedef struct xy_limits {
     xy_lyear *y;      /* years in ascending order */
     int n, cap;       /* years, capacity */
-    int last;         /* index of the year asked for last */
+    xy_lyear *hot;    /* the year asked for last (in y), or NULL */
     size_t guess;     /* entries the first year's table is made for, when
                          no other year tells (the engine: half its citizens) */
 } xy_limits;
@@ -42,7 +42,7 @@ xy_lyear *xy__limits_year_slow(xy_limits *l, int year);
 
 static inline xy_lyear *xy__limits_year(xy_limits *l, int year)
 {
-    if (l->last < l->n && l->y[l->last].year == year) return &l->y[l->last];
+    if (l->hot && l->hot->year == year) return l->hot;
     return xy__limits_year_slow(l, year);
 }
 
@@ -51,29 +51,33 @@ static inline uint64_t xy__limits_key(uint32_t citizen, int32_t name)
     return (uint64_t)citizen << 32 | (uint64_t)(uint32_t)name << 8;
 }
 
+/* The hash a key's probe starts from. The engine works it out once, when
+ * it fetches the slot ahead, and hands it to xy__limits_take_hashed. */
+static inline uint64_t xy_limits_hash(uint32_t citizen, int32_t name)
+{
+    return xy_hash64(xy__limits_key(citizen, name) >> 8);
+}
+
 /* The slot where a key's probe starts: the first of its hash's line of
  * eight, so that a probe reads that line from its start and leaves it only
  * when all eight are taken. (Starting anywhere in the line, many probes for
  * a new entry ran past its end: one more cache miss.) */
-static inline uint64_t *xy__limits_home(const xy_lyear *y, uint64_t key)
+static inline uint64_t *xy__limits_home(const xy_lyear *y, uint64_t hash)
 {
-    return &y->slot[xy_hash64(key >> 8) & y->mask & ~(size_t)7];
+    return &y->slot[hash & y->mask & ~(size_t)7];
 }
 
 /* xy_limits_take for what is not a plain count below 254 already stored:
  * a new entry, a count of 254 or more. i is where the probe stopped. */
 int xy__limits_take_slow(xy_lyear *y, size_t i, uint64_t key, int64_t limit);
 
-/* Counts one occurrence of behaviour name for citizen in year if fewer
- * than limit were counted: returns 1 if it was counted, 0 if the limit
- * was already reached. Inline, because it runs for every event with a
- * limit: the common cases (an entry with a small count, a new entry in a
- * table with room) are a probe and a store. */
-static inline int xy_limits_take(xy_limits *l, int year, uint32_t citizen, int32_t name, int64_t limit)
+/* xy_limits_take with the key's hash (xy_limits_hash) already known. */
+static inline int xy__limits_take_hashed(xy_limits *l, int year, uint32_t citizen, int32_t name, uint64_t hash,
+                                         int64_t limit)
 {
     xy_lyear *y = xy__limits_year(l, year);
     uint64_t key = xy__limits_key(citizen, name);
-    size_t i = (size_t)(xy__limits_home(y, key) - y->slot);
+    size_t i = (size_t)(xy__limits_home(y, hash) - y->slot);
     for (;;) {
         uint64_t v = y->slot[i];
         if (!v) {
@@ -94,15 +98,28 @@ static inline int xy_limits_take(xy_limits *l, int year, uint32_t citizen, int32
     return xy__limits_take_slow(y, i, key, limit);
 }
 
-/* Where xy_limits_take would look first, if the year's table exists; else
- * l itself (an address that is in the cache anyway): a fetch ahead must not
- * make a table, whose size would then depend on how far ahead it looked. */
-static inline const void *xy_limits_first(const xy_limits *l, int year, uint32_t citizen, int32_t name)
+/* Counts one occurrence of behaviour name for citizen in year if fewer
+ * than limit were counted: returns 1 if it was counted, 0 if the limit
+ * was already reached. Inline, because it runs for every event with a
+ * limit: the common cases (an entry with a small count, a new entry in a
+ * table with room) are a probe and a store. */
+static inline int xy_limits_take(xy_limits *l, int year, uint32_t citizen, int32_t name, int64_t limit)
 {
-    const xy_lyear *y = l->last < l->n && l->y[l->last].year == year ? &l->y[l->last] : NULL;
-    for (int i = 0; !y && i < l->n; i++)
-        if (l->y[i].year == year) y = &l->y[i];
-    return y ? (const void *)xy__limits_home(y, xy__limits_key(citizen, name)) : (const void *)l;
+    return xy__limits_take_hashed(l, year, citizen, name, xy_limits_hash(citizen, name), limit);
+}
+
+/* xy_limits_first for a year other than the last one asked for. */
+const void *xy__limits_first_slow(const xy_limits *l, int year, uint64_t hash);
+
+/* Where xy_limits_take would look first for a key of the given hash, if
+ * the year's table exists; else l itself (an address that is in the cache
+ * anyway): a fetch ahead must not make a table, whose size would then
+ * depend on how far ahead it looked. */
+static inline const void *xy_limits_first(const xy_limits *l, int year, uint64_t hash)
+{
+    const xy_lyear *y = l->hot;
+    if (XY_UNLIKELY(!y || y->year != year)) return xy__limits_first_slow(l, year, hash);
+    return xy__limits_home(y, hash);
 }
 
 /* Entries in all years. */

@@ -958,6 +958,8 @@ static int compile_unit(unit *u, int full, xy_city *c)
     c->min = u->has_min ? u->min : INT64_MIN;
     c->max = u->has_max ? u->max : INT64_MAX;
     c->scoring_age = u->scoring_age;
+    c->sure_days = u->scoring_age * 366;
+    c->short_days = u->scoring_age * 365;
 
     /* Grades: sorted by lower bound, distinct bounds, covering min. */
     c->ngrades = (int)u->ngrades;
@@ -1075,16 +1077,20 @@ static int compile_unit(unit *u, int full, xy_city *c)
     c->bands = xy_malloc(((size_t)c->ngrades + 1) * sizeof *c->bands);
     for (int g = -1; g < c->ngrades; g++) {
         xy_band *b = &c->bands[g + 1];
-        b->lo = g >= 0 ? c->grades[g].from : INT64_MIN;
-        b->hi = g + 1 < c->ngrades ? c->grades[g + 1].from : INT64_MAX;
-        b->mark = INT64_MIN;
-        b->many = 0;
+        int64_t lo = g >= 0 ? c->grades[g].from : INT64_MIN;
+        int64_t hi = g + 1 < c->ngrades ? c->grades[g + 1].from : INT64_MAX;
+        int64_t mark = INT64_MIN;
+        int many = 0;
         for (int k = 0; k < 3; k++) {
             int64_t m = c->mark3[k];
-            if (m == INT64_MAX || m <= b->lo || m >= b->hi || m == b->mark) continue;
-            if (b->mark != INT64_MIN) b->many = 1;
-            b->mark = m;
+            if (m == INT64_MAX || m <= lo || m >= hi || m == mark) continue;
+            if (mark != INT64_MIN) many = 1;
+            mark = m;
         }
+        b->mark = mark;
+        b->lo[0] = lo, b->hi[0] = mark;
+        b->lo[1] = mark > lo ? mark : lo, b->hi[1] = hi;
+        if (many) b->lo[0] = b->lo[1] = INT64_MAX, b->hi[0] = b->hi[1] = INT64_MIN;
     }
 
     c->has_assoc = u->has_assoc;
@@ -1110,7 +1116,7 @@ static void city_free(xy_city *c)
     xy_free(c->grades);
     for (int i = 0; i < c->nbehaviours; i++) xy_free(c->behaviours[i].text);
     xy_free(c->behaviours);
-    xy_free(c->rule_of);
+    xy_free(c->by_name);
     xy_free(c->agency_mask);
     xy_free(c->grade_cons);
     xy_free(c->bands);
@@ -1224,9 +1230,8 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
         int *order = xy_malloc(ncities * sizeof *order);
         for (size_t i = 0; i < ncities; i++) {
             xy_city *c = &r->cities[i];
-            c->rule_of = xy_malloc((r->behaviour_names.count + 1) * sizeof *c->rule_of);
-            for (size_t k = 0; k < r->behaviour_names.count; k++) c->rule_of[k] = -1;
-            for (int b = 0; b < c->nbehaviours; b++) c->rule_of[c->behaviours[b].name] = b;
+            c->by_name = xy_calloc(r->behaviour_names.count + 1, sizeof *c->by_name);
+            for (int b = 0; b < c->nbehaviours; b++) c->by_name[c->behaviours[b].name] = &c->behaviours[b];
             c->agency_mask = xy_calloc(r->behaviour_names.count + 1, sizeof *c->agency_mask);
             for (size_t k = 0; k <= c->perms.mask; k++) {
                 uint64_t key = c->perms.slots[k].key;

@@ -67,11 +67,14 @@ typedef struct xy_grade {
 
 /* A band of scores between two grade bounds, [lo, hi), and the list
  * threshold strictly inside it, if one: a score change that stays on one
- * side of it within the band changes neither the grade nor a list. */
+ * side of it within the band changes neither the grade nor a list. Kept
+ * as the two sides, so that the engine's test is a choice and a range
+ * check, without a branch: side 0 is the scores below mark, side 1 those
+ * from it. A band with more than one threshold inside gets two empty
+ * sides (no shortcut); one with none has mark INT64_MIN and only side 1. */
 typedef struct xy_band {
-    int64_t lo, hi; /* the band (INT64_MIN/MAX at the ends) */
-    int64_t mark;   /* the threshold inside, INT64_MIN if none */
-    int many;       /* more than one threshold inside: no shortcut */
+    int64_t mark;            /* the threshold inside, INT64_MIN if none */
+    int64_t lo[2], hi[2];    /* each side [lo, hi) */
 } xy_band;
 
 typedef struct xy_city {
@@ -81,11 +84,16 @@ typedef struct xy_city {
     int64_t base;               /* base score */
     int64_t min, max;           /* clamp bounds (INT64_MIN/MAX if unbounded) */
     int scoring_age;            /* events before this age are zeroed */
+    int32_t sure_days;          /* scoring_age * 366: anyone this many days
+                                   old has reached it */
+    int32_t short_days;         /* scoring_age * 365: anyone younger in days
+                                   has not */
     xy_grade *grades;           /* ascending by lower bound */
     int ngrades;                /* number of grades (at most 64) */
     xy_behaviour *behaviours;   /* definitions after overrides */
     int nbehaviours;            /* number of definitions */
-    int32_t *rule_of;           /* behaviour name id -> index, or -1 */
+    const xy_behaviour **by_name; /* behaviour name id -> its definition here,
+                                   or NULL */
     xy_map perms;               /* (agency << 32 | behaviour id) -> 1 */
     uint64_t *agency_mask;      /* behaviour name id -> bit a set if agency a
                                    (< 64) may report it; the perms map answers
@@ -143,9 +151,8 @@ static inline const xy_behaviour *xy__city_behaviour(const xy_rules *r,
                                                      const xy_city *c,
                                                      int32_t name)
 {
-    if (name < 0 || (size_t)name >= r->behaviour_names.count) return NULL;
-    int32_t i = c->rule_of[name];
-    return i < 0 ? NULL : &c->behaviours[i];
+    if ((uint32_t)name >= r->behaviour_names.count) return NULL; /* also a negative name */
+    return c->by_name[name];
 }
 
 /* Writes where rule `at` was written into buf as FILE:LINE, FILE relative

@@ -97,6 +97,9 @@ void xy_grow(void **p, size_t *cap, size_t need, size_t elem);
         (arr)[(len)++] = (value);                                          \
     } while (0)
 
+/* A branch that is almost never taken, for the compiler's block layout. */
+#define XY_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
 /* Starts fetching the cache line at addr. GCC's dead-code elimination
  * can drop a __builtin_prefetch whose address it computes from values it
  * considers unused (seen here: the prefetch of a hash slot vanished from

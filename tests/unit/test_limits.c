@@ -30,7 +30,7 @@ TEST(limits_count_like_a_plain_table)
         if (rnd(2)) c = (int)rnd(3);
         uint32_t citizen = c < 3 ? cit_of[c] : (uint32_t)c * 1000003u;
         int want = ref[y][c][b] < limit[b];
-        XY_PREFETCH(xy_limits_first(&l, 2020 + y, citizen, name_of[b]));
+        XY_PREFETCH(xy_limits_first(&l, 2020 + y, xy_limits_hash(citizen, name_of[b])));
         ASSERT_EQ(xy_limits_take(&l, 2020 + y, citizen, name_of[b], limit[b]), want);
         ref[y][c][b] += want;
         if (step == 200000) {
@@ -64,9 +64,9 @@ TEST(limits_first_year_sized_by_the_guess)
 {
     xy_limits l = {0};
     l.guess = 3000;
-    XY_PREFETCH(xy_limits_first(&l, 2021, 5, 1));
+    XY_PREFETCH(xy_limits_first(&l, 2021, xy_limits_hash(5, 1)));
     ASSERT_EQ(l.n, 0);
-    ASSERT(xy_limits_first(&l, 2021, 5, 1) == (const void *)&l); /* no table: a harmless address */
+    ASSERT(xy_limits_first(&l, 2021, xy_limits_hash(5, 1)) == (const void *)&l); /* no table: a harmless address */
     for (uint32_t c = 0; c < 3000; c++) ASSERT_EQ(xy_limits_take(&l, 2021, c, 1, 2), 1);
     ASSERT_EQ(l.n, 1);
     ASSERT_EQ(l.y[0].mask + 1, (size_t)4096); /* room for 3000 at most three quarters full */
