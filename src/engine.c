@@ -886,7 +886,8 @@ static inline int year_of(xy_engine *e, xy_day d)
 static inline __attribute__((always_inline)) void apply_one(xy_engine *e, const xy_event *ev, uint64_t hash,
                                                             int hist)
 {
-    if (ev->date > e->today || e->today == XY_DAY_NONE) xy_engine_advance(e, ev->date);
+    /* A clock not yet set (XY_DAY_NONE) is below every valid date. */
+    if (XY_UNLIKELY(ev->date > e->today)) xy_engine_advance(e, ev->date);
     xy_day t = e->today;
     uint32_t c = ev->citizen;
     xy_cstate *s = &e->st[c];
@@ -895,16 +896,15 @@ static inline __attribute__((always_inline)) void apply_one(xy_engine *e, const 
     if (!b) xy_panic("event for a behaviour city %s does not define", city->id);
     int note = NOTE_NONE;
     int64_t pts = 0, mult = 1;
-    e->applied++;
     if (!scored_on(e, c, city, ev->date)) {
         note = NOTE_UNDER_AGE;
         goto record; /* no points, no term, no limit count */
     }
-    /* Without a branch on whether the behaviour expires at all, which a
-     * mix of behaviours mispredicts often: an expiry day is only used when
-     * it does. */
+    /* One comparison, not a branch on whether the behaviour expires at
+     * all, which a mix of behaviours mispredicts often (xy_behaviour.
+     * stale_after). The event is no later than the clock. */
     xy_day expiry = ev->date + b->expires;
-    if ((b->expires != 0) & (expiry <= t)) {
+    if ((uint32_t)(t - ev->date) >= b->stale_after) {
         note = NOTE_EXPIRED;
     } else if (b->limit && !xy__limits_take_hashed(&e->limits, year_of(e, ev->date), c, ev->behaviour, hash, b->limit)) {
         note = NOTE_LIMIT;
@@ -977,7 +977,7 @@ static inline __attribute__((always_inline)) void apply_run(xy_engine *e, const 
      * a few events ahead overlaps those misses without changing the order
      * in which events are applied. */
 #ifndef XY_APPLY_AHEAD
-#define XY_APPLY_AHEAD 16 /* tunable at build time for experiments (docs/performance.md) */
+#define XY_APPLY_AHEAD 32 /* tunable at build time for experiments (docs/performance.md) */
 #endif
     enum { AHEAD = XY_APPLY_AHEAD };
     const uint8_t *ahead = e->rules->ahead;
@@ -1021,6 +1021,7 @@ int xy_engine_apply(xy_engine *e, const xy_event *events, size_t n)
      * xy_limits.guess): a function of the log's position, like the rest
      * of the state, so a replay makes the same table. */
     e->limits.guess = e->n / 2;
+    e->applied += n;
     if (e->hist) apply_run(e, events, n, 1);
     else apply_run(e, events, n, 0);
     return XY_OK;

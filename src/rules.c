@@ -990,6 +990,7 @@ static int compile_unit(unit *u, int full, xy_city *c)
     c->behaviours = xy_calloc(u->nbehaviours, sizeof *c->behaviours);
     for (size_t i = 0; i < u->nbehaviours; i++) {
         c->behaviours[i] = u->behaviours[i];
+        c->behaviours[i].stale_after = u->behaviours[i].expires ? (uint32_t)u->behaviours[i].expires : UINT32_MAX;
         if (u->behaviours[i].text)
             c->behaviours[i].text = xy_strndup(u->behaviours[i].text, strlen(u->behaviours[i].text));
     }

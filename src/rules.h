@@ -35,6 +35,9 @@ typedef struct xy_behaviour {
     int32_t expires;  /* `expires D days`, 0 if none */
     int32_t term;     /* `lists blacklist for D days`, 0 if none */
     int32_t category; /* category name id, -1 if none */
+    uint32_t stale_after; /* days after its date from which an event is
+                         expired on arrival: expires, or UINT32_MAX if it
+                         never expires */
     char *text;       /* description or NULL */
     xy_src at;        /* the definition in force (the last one read) */
 } xy_behaviour;
