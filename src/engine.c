@@ -753,7 +753,7 @@ static void associate(xy_engine *e, xy_day t)
     const uint32_t *hits = e->hits;
     size_t nh = e->nhits;
     for (size_t i = 0; i < nh;) {
-        if (i + 32 < nh) XY_PREFETCH(&e->st[hits[i + 32]]);
+        if (i + 32 < nh) XY_PREFETCH_W(&e->st[hits[i + 32]]);
         uint32_t c = hits[i];
         size_t j = i;
         while (j < nh && hits[j] == c) j++;
@@ -792,7 +792,7 @@ static void day_start(xy_engine *e, xy_day t)
     for (const xy_cblock *k = b ? b->head : NULL; k; k = k->next) {
         const xy_expiry *x = (const xy_expiry *)(const void *)k->items;
         for (uint32_t i = 0; i < k->n; i++) {
-            if (i + 16 < k->n) XY_PREFETCH(&e->st[x[i + 16].citizen]);
+            if (i + 16 < k->n) XY_PREFETCH_W(&e->st[x[i + 16].citizen]);
             if (!wants_history(e, x[i].citizen)) {
                 contribute(e, x[i].citizen, t, x[i].points, NULL);
                 continue;
@@ -996,7 +996,7 @@ static inline __attribute__((always_inline)) void apply_run(xy_engine *e, const 
              * million citizens ran a fifth faster with this;
              * docs/performance.md). */
             if (i + 4 * AHEAD < n) XY_PREFETCH(&events[i + 4 * AHEAD]);
-            XY_PREFETCH(&e->st[f->citizen]);
+            XY_PREFETCH_W(&e->st[f->citizen]);
             /* The slot of the yearly count, for a behaviour with a limit
              * in some city, and of the term's reason, for one that lists:
              * their keys do not depend on the citizen's state, so the
@@ -1007,7 +1007,7 @@ static inline __attribute__((always_inline)) void apply_run(xy_engine *e, const 
             uint64_t next = xy_limits_hash(f->citizen, f->behaviour);
             uint8_t a = ahead[f->behaviour];
             const void *slot = xy_limits_first(&e->limits, year_of(e, f->date), next);
-            XY_PREFETCH((a & XY_AHEAD_LIMIT) ? slot : (const void *)&e->limits);
+            XY_PREFETCH_W((a & XY_AHEAD_LIMIT) ? slot : (const void *)&e->limits);
             if (a & XY_AHEAD_TERM) xy_map_prefetch(&e->term_reason, f->citizen);
             ring[i % AHEAD] = next;
         }
