@@ -152,7 +152,7 @@ static inline int empty(const xy_evslot *s) { return s->hi == 0 && s->lo == 0; }
 
 void xy_evindex_prefetch(const xy_evindex *x, const uint64_t key[2])
 {
-    if (x->mem.slot) XY_PREFETCH(&x->mem.slot[key[0] >> x->mem.shift]);
+    if (x->mem.slot) XY_PREFETCH_W(&x->mem.slot[key[0] >> x->mem.shift]); /* where a new id goes */
     if (x->frozen.count) XY_PREFETCH(&x->frozen.slot[key[0] >> x->frozen.shift]);
     for (int k = 0; k < x->nrun; k++) XY_PREFETCH(x->run[k].bloom + bloom_block(x->run[k].nbloom, key) * 64);
 }

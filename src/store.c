@@ -233,7 +233,7 @@ static void fetch_group(const applier *a, size_t from, size_t to, uint64_t *keys
 {
     for (size_t i = from; i < to; i++) {
         uint32_t c = a->evs[i].citizen;
-        XY_PREFETCH(&a->e->st[c]);
+        XY_PREFETCH_W(&a->e->st[c]);
         if (a->trail) xy_trail_prefetch(a->trail, c);
         if (a->index) {
             const unsigned char *p = a->rec[i];

@@ -68,7 +68,7 @@ void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t 
 /* Starts fetching what xy_trail_add(t, c, ...) will touch. */
 static inline void xy_trail_prefetch(const xy_trail *t, uint32_t c)
 {
-    if (c < t->nhead) XY_PREFETCH(&t->head[c]);
+    if (c < t->nhead) XY_PREFETCH_W(&t->head[c]);
 }
 
 /* Writer: writes the records held in memory to the file (no fsync). On
