@@ -673,6 +673,45 @@ TEST(store_append_survives_kills)
 /* The content hash of an event is stored in the event index (runs on
  * disk, snapshots): written out for its fixed size, it must stay the hash
  * of the six words it always was. */
+/* A replay that meets events the directory's rules no longer allow (its
+ * copy of the ruleset edited by hand, which `init` forbids) refuses the
+ * log, whether the check falls to the calling thread (a short run of
+ * events) or to the engine thread of a piped applier (runs of 4,096). */
+TEST(store_replay_refuses_events_the_rules_no_longer_allow)
+{
+    for (int big = 0; big < 2; big++) {
+        char dir[256];
+        xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+        ASSERT(db != NULL);
+        town t = town_of(db);
+        size_t n = big ? 20000 : 10;
+        xy_event *ev = calloc(n, sizeof *ev);
+        char (*idt)[24] = malloc(n * sizeof *idt);
+        const char **ids = malloc(n * sizeof *ids);
+        for (size_t i = 0; i < n; i++) {
+            ev[i] = (xy_event){0, (uint32_t)(i % 2), t.good, t.office, XY_NONE, t.day, -1};
+            snprintf(idt[i], sizeof idt[i], "r%zu", i);
+            ids[i] = idt[i];
+        }
+        ASSERT_EQ(xy_db_append_events(db, ev, ids, n, quiet, NULL, NULL), XY_OK);
+        xy_db_close(db);
+        /* The office may now report only a behaviour of another category;
+         * no snapshot, so that opening replays the whole log. */
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "rm -f %s/snapshot* && sed -i 's/^agency office reports category c$/"
+                 "behaviour other points +1 category d\\nagency office reports category d/' %s/rules/town.rules",
+                 dir, dir);
+        ASSERT_EQ(system(cmd), 0);
+        char msg[256] = "";
+        ASSERT_EQ(xy_db_open(dir, XY_WRITE, keep_last, msg, &db), XY_ECORRUPT);
+        ASSERT(strstr(msg, "does not decode") != NULL);
+        free(ev);
+        free(idt);
+        free(ids);
+        ASSERT_EQ(remove_town(dir), 0);
+    }
+}
+
 TEST(store_event_content_hash_is_stable)
 {
     uint32_t r = 99;
