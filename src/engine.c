@@ -317,9 +317,10 @@ static inline void add_points(xy_cstate *s, int64_t pts)
 {
     const int64_t lim = INT64_MAX / 4;
     int64_t r = s->raw + pts;
-    /* Both operands lie within lim, so the sum cannot wrap; one unsigned
-     * comparison tells whether it left [-lim, lim], which almost no sum
-     * does. */
+    /* Both operands lie within lim + 1 of zero (a raw score within lim,
+     * points saturated at INT64_MIN / 4 or INT64_MAX / 4, or the negation
+     * of those), so the sum cannot wrap; one unsigned comparison tells
+     * whether it left [-lim, lim], which almost no sum does. */
     if (XY_UNLIKELY((uint64_t)r + (uint64_t)lim > 2 * (uint64_t)lim)) r = r > 0 ? lim : -lim;
     s->raw = r;
 }

@@ -201,273 +201,7 @@ void xy__db_note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
     xy_buf_append(&db->hist_idbuf, "", 1);
 }
 
-/* ------------------------------------------------------------- applying */
-
-
-/* Events are decoded into a batch and the batch is then gone over twice:
- * once for the bookkeeping of each event (checks against the rules, the
- * history index, the event index) and once by the engine. Each of those
- * touches a different place in memory per citizen; in one pass per record
- * they would be a chain of cache misses. The bookkeeping pass starts the
- * fetches a group ahead (see XY_FETCH_GROUP).
- *
- * A piped applier (loads and replays on the writer's own engine) runs the
- * engine on a thread of its own, one batch behind the bookkeeping: while
- * the engine applies batch k, the calling thread decodes and books batch
- * k + 1. The two share nothing they write: the bookkeeping reads of the
- * engine only what events do not change (the rules, a citizen's city),
- * and the association records the engine makes for the history index are
- * held (assoc) and added to it by the calling thread once the batch is
- * applied, after the events of the next batch; the history index orders a
- * citizen's records when it reads them (history.c), so the order they are
- * added in does not matter. Anything else that changes the engine
- * (registrations, contacts, advances, the end of the range) first waits
- * for the batch in hand (settle). */
-enum { BATCH = 4096 };
-
-static void trail_assoc_sink(void *ctx, uint32_t c, xy_day t, int n);
-
-typedef struct assoc_rec {
-    uint32_t c;
-    xy_day t;
-    int n;
-} assoc_rec;
-
-typedef struct applier {
-    xy_db *db;           /* owner of the index */
-    uint64_t *seq;       /* the next event's seq, counted on */
-    xy_trail *trail;     /* history index to extend, or NULL */
-    uint64_t base;       /* log offset of the data being applied */
-    xy_day clock;        /* the engine's clock once the queued events apply */
-    int index;           /* events go into the event index (see apply_range) */
-    xy_engine *e;        /* engine being fed */
-    size_t nevs;         /* events waiting to be applied together */
-    int nevs_full;       /* flush_events called because the batch is full */
-    xy_event *evs;       /* the events: one of evbuf */
-    uint64_t off[BATCH]; /* the offset of each one's record in data */
-    xy_day clk[BATCH];   /* the clock once each one applies */
-    const unsigned char *rec[BATCH]; /* each one's record payload */
-    xy_event evbuf[2][BATCH]; /* the batch being filled and (piped) the one
-                                 the engine thread applies */
-    /* Piped only (see above). */
-    int piped;           /* the engine runs on the thread below */
-    int started;         /* the thread runs */
-    pthread_t th;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;   /* a batch was handed over or applied */
-    const xy_event *job; /* the batch handed over, NULL when none */
-    size_t njob;         /* its events */
-    int quit;            /* the thread is to end */
-    assoc_rec *assoc;    /* association records of the batch in hand */
-    size_t nassoc, cap_assoc;
-} applier;
-
-/* The association sink of a piped applier: the engine thread's records
- * wait for the calling thread (settle). */
-static void held_assoc(void *ctx, uint32_t c, xy_day t, int n)
-{
-    applier *a = ctx;
-    XY_PUSH(a->assoc, a->nassoc, a->cap_assoc, ((assoc_rec){c, t, n}));
-}
-
-/* The engine thread of a piped applier. */
-static void *engine_thread(void *arg)
-{
-    applier *a = arg;
-    pthread_mutex_lock(&a->mu);
-    for (;;) {
-        while (!a->job && !a->quit) pthread_cond_wait(&a->cv, &a->mu);
-        if (!a->job) break;
-        const xy_event *job = a->job;
-        size_t n = a->njob;
-        pthread_mutex_unlock(&a->mu);
-        xy_engine_apply(a->e, job, n);
-        pthread_mutex_lock(&a->mu);
-        a->job = NULL;
-        pthread_cond_broadcast(&a->cv);
-    }
-    pthread_mutex_unlock(&a->mu);
-    return NULL;
-}
-
-/* Waits until the batch in hand is applied, then adds its association
- * records to the history index. */
-static void settle(applier *a)
-{
-    if (a->started) {
-        pthread_mutex_lock(&a->mu);
-        while (a->job) pthread_cond_wait(&a->cv, &a->mu);
-        pthread_mutex_unlock(&a->mu);
-    }
-    /* Also the records of what the calling thread applied (an advance, a
-     * last batch). */
-    for (size_t i = 0; i < a->nassoc; i++)
-        xy_trail_add(a->trail, a->assoc[i].c, TRAIL_ASSOC, 0, (uint64_t)a->assoc[i].n, a->assoc[i].t);
-    a->nassoc = 0;
-}
-
-/* Hands the n events of a->evs to the engine thread (started on the first
- * batch) and switches to the other buffer. */
-static void hand_over(applier *a, size_t n)
-{
-    settle(a);
-    if (!a->started) {
-        pthread_mutex_init(&a->mu, NULL);
-        pthread_cond_init(&a->cv, NULL);
-        a->job = NULL;
-        a->quit = 0;
-        if (pthread_create(&a->th, NULL, engine_thread, a)) {
-            /* No thread: apply here, as an applier that is not piped. */
-            pthread_cond_destroy(&a->cv);
-            pthread_mutex_destroy(&a->mu);
-            a->piped = 0;
-            xy__engine_set_assoc_sink(a->e, a->trail ? trail_assoc_sink : NULL, a->trail);
-            xy_engine_apply(a->e, a->evs, n);
-            return;
-        }
-        a->started = 1;
-    }
-    pthread_mutex_lock(&a->mu);
-    a->job = a->evs;
-    a->njob = n;
-    pthread_cond_broadcast(&a->cv);
-    pthread_mutex_unlock(&a->mu);
-    a->evs = a->evs == a->evbuf[0] ? a->evbuf[1] : a->evbuf[0];
-}
-
-/* Ends the engine thread of a piped applier (its batch applied). */
-static void stop_engine_thread(applier *a)
-{
-    settle(a);
-    if (!a->started) return;
-    pthread_mutex_lock(&a->mu);
-    a->quit = 1;
-    pthread_cond_broadcast(&a->cv);
-    pthread_mutex_unlock(&a->mu);
-    pthread_join(a->th, NULL);
-    pthread_cond_destroy(&a->cv);
-    pthread_mutex_destroy(&a->mu);
-    a->started = 0;
-}
-
-/* Starts fetching what the bookkeeping of queued events [from, to) will
- * touch, computing their event-index keys into a ring of two groups. */
-static void fetch_group(const applier *a, size_t from, size_t to, uint64_t *keys)
-{
-    for (size_t i = from; i < to; i++) {
-        uint32_t c = a->evs[i].citizen;
-        XY_PREFETCH_W(&a->e->st[c]);
-        if (a->trail) xy_trail_prefetch(a->trail, c);
-        if (a->index) {
-            const unsigned char *p = a->rec[i];
-            uint64_t *key = &keys[2 * (i % (2 * XY_FETCH_GROUP))];
-            xy_evindex_key((const char *)p + 30, p[29], key);
-            xy_evindex_prefetch(&a->db->evix, key);
-        }
-    }
-}
-
-/* The bookkeeping of the queued events, then the engine. */
-static int flush_events(applier *a)
-{
-    xy_db *db = a->db;
-    xy_engine *e = a->e;
-    size_t n = a->nevs;
-    uint64_t keys[4 * XY_FETCH_GROUP];
-    a->nevs = 0;
-    for (size_t j = 0; j < n; j++) {
-        size_t from, to;
-        xy__fetch_window(j, n, &from, &to);
-        fetch_group(a, from, to, keys);
-        xy_event *ev = &a->evs[j];
-        if (xy_rules_may_report(e->rules, e->st[ev->citizen].city, ev->agency, ev->behaviour)) return XY_ECORRUPT;
-        ev->seq = (*a->seq)++;
-        if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->base + a->off[j], ev->seq, a->clk[j]);
-        const unsigned char *p = a->rec[j];
-        if (db->hist_fn && ev->citizen == db->hist_index) xy__db_note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
-        if (a->index)
-            xy_evindex_put(&db->evix, &keys[2 * (j % (2 * XY_FETCH_GROUP))], xy__event_content_hash(ev), ev->seq);
-    }
-    if (!n) return XY_OK;
-    /* A last batch that no thread waits for is applied here. */
-    if (a->piped && (a->nevs_full || a->started)) hand_over(a, n);
-    else xy_engine_apply(e, a->evs, n);
-    return XY_OK;
-}
-
-/* flush_events, then (piped) waits for the engine: before anything else
- * changes it, and at the end. */
-static int flush_settled(applier *a)
-{
-    a->nevs_full = 0;
-    int rc = flush_events(a);
-    settle(a);
-    return rc;
-}
-
-/* Applies one record's payload (type byte first). Returns XY_ECORRUPT when
- * the payload does not decode. */
-static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64_t off)
-{
-    xy_db *db = a->db;
-    xy_engine *e = a->e;
-    switch (p[0]) {
-    case R_CITIZEN: {
-        if (len < 23) return XY_ECORRUPT;
-        uint32_t nlen = xy_get_u32(p + 19);
-        if (23 + (uint64_t)nlen != len) return XY_ECORRUPT;
-        if (flush_settled(a)) return XY_ECORRUPT;
-        uint16_t city;
-        memcpy(&city, p + 9, 2);
-        uint32_t idx;
-        xy_resid id = xy_get_u64(p + 1);
-        /* The hook goes on first: registration itself may enter a list. */
-        if (db->hist_fn && id == db->hist_resid) {
-            db->hist_index = e->n;
-            xy__engine_set_history(e, db->hist_fn, db->hist_ctx, e->n);
-        }
-        if (xy_engine_add_citizen(e, id, city, xy_get_u32(p + 11), xy_get_u32(p + 15),
-                                  (const char *)p + 23, nlen, &idx))
-            return XY_ECORRUPT;
-        if (a->trail) xy_trail_add(a->trail, idx, TRAIL_REG, a->base + off, 0, e->today);
-        return XY_OK;
-    }
-    case R_CONTACT:
-        if (len != 9) return XY_ECORRUPT;
-        if (flush_settled(a)) return XY_ECORRUPT;
-        return xy_engine_add_contact(e, xy_get_u32(p + 1), xy_get_u32(p + 5)) == XY_EINVAL ? XY_ECORRUPT : XY_OK;
-    case R_EVENT: {
-        size_t k = a->nevs;
-        xy_event *ev = &a->evs[k];
-        if (xy__rec_read_event(p, len, ev)) return XY_ECORRUPT;
-        if (ev->citizen >= e->n || (ev->counterpart != XY_NONE && ev->counterpart >= e->n) ||
-            !xy_day_valid(ev->date))
-            return XY_ECORRUPT;
-        if (ev->date > a->clock) a->clock = ev->date;
-        a->off[k] = off;
-        a->clk[k] = a->clock;
-        a->rec[k] = p;
-        if (++a->nevs == BATCH) {
-            a->nevs_full = 1;
-            return flush_events(a);
-        }
-        return XY_OK;
-    }
-    case R_ADVANCE:
-        if (len != 5) return XY_ECORRUPT;
-        if (flush_settled(a)) return XY_ECORRUPT;
-        {
-            xy_day d = (xy_day)xy_get_u32(p + 1);
-            if (!xy_day_valid(d) || (e->today != XY_DAY_NONE && d < e->today)) return XY_ECORRUPT;
-            xy_engine_advance(e, d);
-            a->clock = e->today;
-        }
-        return XY_OK;
-    case R_COMMIT:
-        return len == 9 ? XY_OK : XY_ECORRUPT;
-    }
-    return XY_ECORRUPT;
-}
+/* ------------------------------------------------------ scanning the log */
 
 /* Whether a whole, valid commit record starts anywhere in data[from..len):
  * the sign that committed batches follow a damaged spot. */
@@ -505,88 +239,6 @@ static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *
     if (off == len) return XY_OK;
     *bad_at = off;
     return commit_after(data, len, off + 1) ? XY_ECORRUPT : XY_OK;
-}
-
-/* The association sink of an engine whose trail is being written. */
-static void trail_assoc_sink(void *ctx, uint32_t c, xy_day t, int n)
-{
-    xy_trail_add(ctx, c, TRAIL_ASSOC, 0, (uint64_t)n, t);
-}
-
-/* Starts fetching the ID index slot of the record at data + off if it
- * registers a citizen; returns the offset of the next record. */
-static size_t fetch_citizen(const xy_engine *e, const unsigned char *data, size_t off)
-{
-    uint32_t len = xy_get_u32(data + off);
-    if (data[off + 8] == R_CITIZEN && len >= 9) xy__engine_prefetch_citizen(e, xy_get_u64(data + off + 9));
-    return off + 8 + len;
-}
-
-/* Applies the whole batches of data[from..end), data starting at log
- * offset base, numbering their events from *seq on; extends trail (if not
- * NULL) with what happens. */
-static int apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint64_t base, size_t from, size_t end,
-                       int staged, int piped, xy_trail *trail, uint64_t *seq)
-{
-    applier *a = xy_calloc(1, sizeof *a);
-    a->db = db;
-    a->seq = seq;
-    a->trail = trail;
-    a->base = base;
-    a->clock = e->today;
-    a->e = e;
-    a->nevs = 0;
-    a->evs = a->evbuf[0];
-    /* Only the writer's engine, and not while it tells a history hook of
-     * each step, which the calling thread's explanations read. */
-    a->piped = piped && e == db->engine && !e->hist && !db->hist_fn;
-    /* Events a load staged are in the event index already; an engine
-     * rerun for an explanation has nothing to do with it; and readers
-     * never load, so only the writer's replay fills it. */
-    a->index = e == db->engine && !staged && db->mode == XY_WRITE;
-    if (!trail) xy__engine_set_assoc_sink(e, NULL, NULL);
-    else if (a->piped) xy__engine_set_assoc_sink(e, held_assoc, a);
-    else xy__engine_set_assoc_sink(e, trail_assoc_sink, trail);
-    int rc = XY_OK;
-    /* A second cursor runs a group of XY_FETCH_GROUP records in front: at
-     * the start of each group it starts fetching the ID index slots of
-     * the citizen records of the next group, together (flush_events
-     * fetches for events). The framing of [from, end) has been checked. */
-    size_t ahead = from, nrec = 0;
-    for (int k = 0; k < XY_FETCH_GROUP && ahead < end; k++) ahead = fetch_citizen(e, data, ahead);
-    int in_citizens = 0;
-    for (size_t off = from; off < end; nrec++) {
-        /* At the first of a run of citizen records (a citizens load, up
-         * to its commit record), room for the whole run: the same log
-         * makes the same reservations whether it is applied as it is
-         * committed or replayed, so the tables come out the same. */
-        int is_citizen = data[off + 8] == R_CITIZEN;
-        if (is_citizen && !in_citizens) {
-            size_t run = 0;
-            for (size_t p = off; p < end && data[p + 8] == R_CITIZEN; p += 8 + xy_get_u32(data + p)) run++;
-            if (flush_settled(a)) {
-                rc = XY_ECORRUPT;
-                break;
-            }
-            xy__engine_reserve(e, run);
-        }
-        in_citizens = is_citizen;
-        if (nrec % XY_FETCH_GROUP == 0)
-            for (int k = 0; k < XY_FETCH_GROUP && ahead < end; k++) ahead = fetch_citizen(e, data, ahead);
-        uint32_t rlen = xy_get_u32(data + off);
-        rc = apply_record(a, data + off + 8, rlen, off);
-        if (rc) {
-            rc = XY_ECORRUPT;
-            break;
-        }
-        off += 8 + rlen;
-    }
-    if (rc == XY_OK && flush_settled(a)) rc = XY_ECORRUPT;
-    stop_engine_thread(a);
-    xy__engine_set_assoc_sink(e, NULL, NULL);
-    xy_free(a->assoc);
-    xy_free(a);
-    return rc;
 }
 
 /* --------------------------------------------------------------- files */
@@ -855,7 +507,7 @@ static int apply_as_checked(xy_db *db, xy_engine *e, seg_scan *c, uint64_t base,
         size_t g = atomic_load_explicit(&c->progress, memory_order_acquire);
         if (g > lim) g = lim;
         if (g > at) {
-            rc = apply_range(db, e, c->data, base, at, g, 0, 1, trail, &db->nevents);
+            rc = xy__apply_range(db, e, c->data, base, at, g, 0, 1, trail, &db->nevents);
             if (rc) break;
             at = g;
         } else if (done) {
@@ -943,7 +595,7 @@ int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t fro
             size_t end = until != SIZE_MAX && until < base + good ? (until > base ? (size_t)(until - base) : lfrom)
                                                                    : good;
             if (end > applied) {
-                rc = e ? apply_range(db, e, data, base, applied, end, 0, 1, trail, &db->nevents)
+                rc = e ? xy__apply_range(db, e, data, base, applied, end, 0, 1, trail, &db->nevents)
                        : each(ctx2, data, base, applied, end);
                 if (rc) {
                     xy__diagf(diag, ctx, "%s: a record does not decode (the log is corrupt)", s.g[k].path);
@@ -1412,8 +1064,8 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
      * sync, and nothing the engine does touches the log. */
     uint64_t staged = db->nstaged, first = db->nevents;
     double t1 = xy_seconds();
-    rc = apply_range(db, db->engine, (const unsigned char *)batch->data, db->log_size, 0, c.body, 1, 1, &db->trail,
-                     &db->nevents);
+    rc = xy__apply_range(db, db->engine, (const unsigned char *)batch->data, db->log_size, 0, c.body, 1, 1,
+                         &db->trail, &db->nevents);
     if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
     (void)xy_trail_flush(&db->trail); /* derived data: a failure only slows explanations */
     db->commit_secs[2] += xy_seconds() - t1;
@@ -1439,8 +1091,8 @@ static void *apply_pending(void *arg)
     xy_pending *p = &db->pending;
     double t0 = xy_seconds();
     /* Not piped: this is the second thread already. */
-    p->rc = apply_range(db, db->engine, (const unsigned char *)p->batch.data, p->base, 0, p->body, 1, 0, &db->trail,
-                        &p->seq);
+    p->rc = xy__apply_range(db, db->engine, (const unsigned char *)p->batch.data, p->base, 0, p->body, 1, 0,
+                            &db->trail, &p->seq);
     if (!p->rc) (void)xy_trail_flush(&db->trail);
     p->secs = xy_seconds() - t0;
     return NULL;

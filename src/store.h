@@ -206,6 +206,17 @@ void xy__rec_advance(xy_buf *b, xy_day day);
  * XY_ECORRUPT when the lengths do not fit. */
 int xy__rec_read_event(const unsigned char *p, uint32_t len, xy_event *ev);
 
+/* (apply.c) Applies the whole batches of data[from..end), whose framing
+ * and checksums have been checked, data starting at log offset base, to
+ * e, numbering their events from *seq on; extends trail (if not NULL)
+ * with what happens. staged: the events' ids are in the event index
+ * already (a load's commit); piped: e may run on a thread of its own, one
+ * batch behind (only the writer's engine without a history hook does).
+ * Returns XY_OK, or XY_ECORRUPT when a record does not decode or an event
+ * is not one its city's rules allow. data and trail are borrowed. */
+int xy__apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint64_t base, size_t from, size_t end,
+                    int staged, int piped, xy_trail *trail, uint64_t *seq);
+
 /* The log is a sequence of segment files: DATA/log, then DATA/log.N for
  * each later one, N being the log offset of its first byte (its header).
  * Offsets are those of one continuous log: byte b of log.N is at log
