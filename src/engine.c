@@ -996,7 +996,7 @@ static inline __attribute__((always_inline)) void apply_run(xy_engine *e, const 
              * above in flight it fell behind (the typical mix at 10
              * million citizens ran a fifth faster with this;
              * docs/performance.md). */
-            if (i + 4 * AHEAD < n) XY_PREFETCH(&events[i + 4 * AHEAD]);
+            if (i + 4 * AHEAD < n) XY_PREFETCH_L1(&events[i + 4 * AHEAD]);
             XY_PREFETCH_W(&e->st[f->citizen]);
             /* The slot of the yearly count, for a behaviour with a limit
              * in some city, and of the term's reason, for one that lists:
