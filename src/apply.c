@@ -53,7 +53,6 @@ typedef struct applier {
     int index;           /* events go into the event index (see apply_range) */
     xy_engine *e;        /* engine being fed */
     size_t nevs;         /* events waiting to be applied together */
-    int nevs_full;       /* flush_events called because the batch is full */
     xy_event *evs;       /* the events: one of evbuf */
     uint64_t off[BATCH]; /* the offset of each one's record in data */
     xy_day clk[BATCH];   /* the clock once each one applies */
@@ -112,8 +111,7 @@ static void settle(applier *a)
     }
     /* Also the records of what the calling thread applied (an advance, a
      * last batch). */
-    for (size_t i = 0; i < a->nassoc; i++)
-        xy_trail_add(a->trail, a->assoc[i].c, TRAIL_ASSOC, 0, (uint64_t)a->assoc[i].n, a->assoc[i].t);
+    for (size_t i = 0; i < a->nassoc; i++) trail_assoc_sink(a->trail, a->assoc[i].c, a->assoc[i].t, a->assoc[i].n);
     a->nassoc = 0;
 }
 
@@ -162,12 +160,15 @@ static void stop_engine_thread(applier *a)
 }
 
 /* Starts fetching what the bookkeeping of queued events [from, to) will
- * touch, computing their event-index keys into a ring of two groups. */
+ * touch, computing their event-index keys into a ring of two groups. The
+ * bookkeeping only reads a citizen's state (its city), and a piped
+ * applier's engine writes it on the other thread: a plain fetch, not one
+ * with write intent. */
 static void fetch_group(const applier *a, size_t from, size_t to, uint64_t *keys)
 {
     for (size_t i = from; i < to; i++) {
         uint32_t c = a->evs[i].citizen;
-        XY_PREFETCH_W(&a->e->st[c]);
+        XY_PREFETCH(&a->e->st[c]);
         if (a->trail) xy_trail_prefetch(a->trail, c);
         if (a->index) {
             const unsigned char *p = a->rec[i];
@@ -178,8 +179,10 @@ static void fetch_group(const applier *a, size_t from, size_t to, uint64_t *keys
     }
 }
 
-/* The bookkeeping of the queued events, then the engine. */
-static int flush_events(applier *a)
+/* The bookkeeping of the queued events, then the engine. last: no batch
+ * follows before the engine is waited for (settle), so a piped applier
+ * whose thread has not started applies it here rather than start one. */
+static int flush_events(applier *a, int last)
 {
     xy_db *db = a->db;
     xy_engine *e = a->e;
@@ -200,8 +203,7 @@ static int flush_events(applier *a)
             xy_evindex_put(&db->evix, &keys[2 * (j % (2 * XY_FETCH_GROUP))], xy__event_content_hash(ev), ev->seq);
     }
     if (!n) return XY_OK;
-    /* A last batch that no thread waits for is applied here. */
-    if (a->piped && (a->nevs_full || a->started)) hand_over(a, n);
+    if (a->piped && (!last || a->started)) hand_over(a, n);
     else xy_engine_apply(e, a->evs, n);
     return XY_OK;
 }
@@ -210,8 +212,7 @@ static int flush_events(applier *a)
  * changes it, and at the end. */
 static int flush_settled(applier *a)
 {
-    a->nevs_full = 0;
-    int rc = flush_events(a);
+    int rc = flush_events(a, 1);
     settle(a);
     return rc;
 }
@@ -258,11 +259,7 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
         a->off[k] = off;
         a->clk[k] = a->clock;
         a->rec[k] = p;
-        if (++a->nevs == BATCH) {
-            a->nevs_full = 1;
-            return flush_events(a);
-        }
-        return XY_OK;
+        return ++a->nevs == BATCH ? flush_events(a, 0) : XY_OK;
     }
     case R_ADVANCE:
         if (len != 5) return XY_ECORRUPT;
@@ -299,7 +296,6 @@ int xy__apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint64_t
     a->base = base;
     a->clock = e->today;
     a->e = e;
-    a->nevs = 0;
     a->evs = a->evbuf[0];
     /* Only the writer's engine, and not while it tells a history hook of
      * each step, which the calling thread's explanations read. */
