@@ -55,7 +55,9 @@ static inline uint64_t xy__limits_key(uint32_t citizen, int32_t name)
  * it fetches the slot ahead, and hands it to xy__limits_take_hashed. */
 static inline uint64_t xy_limits_hash(uint32_t citizen, int32_t name)
 {
-    return xy_hash64((uint64_t)citizen << 24 | (uint32_t)name); /* the key without its count byte */
+    /* xy__limits_key(citizen, name) >> 8, written out: gcc did not fold
+     * the two shifts (two instructions more an event, callgrind). */
+    return xy_hash64((uint64_t)citizen << 24 | (uint32_t)name);
 }
 
 /* The slot where a key's probe starts: the first of its hash's line of

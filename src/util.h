@@ -100,32 +100,27 @@ void xy_grow(void **p, size_t *cap, size_t need, size_t elem);
 /* A branch that is almost never taken, for the compiler's block layout. */
 #define XY_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* Starts fetching the cache line at addr. GCC's dead-code elimination
- * can drop a __builtin_prefetch whose address it computes from values it
+/* Start fetching the cache line at addr. GCC's dead-code elimination can
+ * drop a __builtin_prefetch whose address it computes from values it
  * considers unused (seen here: the prefetch of a hash slot vanished from
- * the event loop), so on x86-64 this is an asm statement it must keep. */
+ * the event loop), so on x86-64 these are asm statements it must keep.
+ *
+ * XY_PREFETCH: into the second-level cache and beyond (PREFETCHT1).
+ * XY_PREFETCH_L1: into the nearest cache as well (PREFETCHT0), for a line
+ * read very soon: the engine's events, 128 ahead.
+ * XY_PREFETCH_W: for a line this thread will write (PREFETCHW): it arrives
+ * owned, so the write needs no second request; the event loop ran 5-20 %
+ * faster at 10 million citizens with it for the state and the yearly
+ * counts than with XY_PREFETCH. Processors without PREFETCHW execute it
+ * as a no-op. (docs/performance.md, "The twelfth round".) */
 #if defined(__x86_64__) && defined(__GNUC__)
-#define XY_PREFETCH(addr) __asm__ volatile("prefetcht1 %0" : : "m"(*(const char *)(addr)))
+#define XY__PREFETCH_ASM(insn, addr) __asm__ volatile(insn " %0" : : "m"(*(const char *)(addr)))
+#define XY_PREFETCH(addr) XY__PREFETCH_ASM("prefetcht1", addr)
+#define XY_PREFETCH_L1(addr) XY__PREFETCH_ASM("prefetcht0", addr)
+#define XY_PREFETCH_W(addr) XY__PREFETCH_ASM("prefetchw", addr)
 #else
 #define XY_PREFETCH(addr) __builtin_prefetch((addr), 0, 2)
-#endif
-
-/* The same into the nearest cache as well (PREFETCHT0), for a line read
- * very soon: the engine's events, 128 ahead (docs/performance.md). */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define XY_PREFETCH_L1(addr) __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)(addr)))
-#else
 #define XY_PREFETCH_L1(addr) __builtin_prefetch((addr), 0, 3)
-#endif
-
-/* The same for a line that will be written: it arrives owned, so the
- * write needs no second request. On the project's machine the event loop
- * ran 5-20 % faster at 10 million citizens with it for the state and the
- * yearly counts than with XY_PREFETCH (docs/performance.md). PREFETCHW is
- * a hint that processors without it execute as a no-op. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define XY_PREFETCH_W(addr) __asm__ volatile("prefetchw %0" : : "m"(*(const char *)(addr)))
-#else
 #define XY_PREFETCH_W(addr) __builtin_prefetch((addr), 1, 2)
 #endif
 
