@@ -277,10 +277,18 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
     return XY_ECORRUPT;
 }
 
+/* Bytes of the log fetched ahead of the records being read. A replay
+ * reads a mapped segment from memory, in pages of 4 KB, across which the
+ * hardware's own fetching does not carry on; a fetch a page ahead made
+ * replays about 5 % faster (docs/performance.md). */
+enum { LOG_AHEAD = 4096 };
+
 /* Starts fetching the ID index slot of the record at data + off if it
- * registers a citizen; returns the offset of the next record. */
+ * registers a citizen, and the log LOG_AHEAD bytes on; returns the offset
+ * of the next record. */
 static size_t fetch_citizen(const xy_engine *e, const unsigned char *data, size_t off)
 {
+    XY_PREFETCH((const void *)((uintptr_t)(data + off) + LOG_AHEAD)); /* may lie past the end: only a hint */
     uint32_t len = xy_get_u32(data + off);
     if (data[off + 8] == R_CITIZEN && len >= 9) xy__engine_prefetch_citizen(e, xy_get_u64(data + off + 9));
     return off + 8 + len;
@@ -323,7 +331,10 @@ int xy__apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint64_t
         int is_citizen = data[off + 8] == R_CITIZEN;
         if (is_citizen && !in_citizens) {
             size_t run = 0;
-            for (size_t p = off; p < end && data[p + 8] == R_CITIZEN; p += 8 + xy_get_u32(data + p)) run++;
+            for (size_t p = off; p < end && data[p + 8] == R_CITIZEN; p += 8 + xy_get_u32(data + p)) {
+                XY_PREFETCH((const void *)((uintptr_t)(data + p) + LOG_AHEAD));
+                run++;
+            }
             if (flush_settled(a)) {
                 rc = XY_ECORRUPT;
                 break;
