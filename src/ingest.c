@@ -620,33 +620,38 @@ static void check_chunk_row(loader *l, chunk *c, prow *r)
     else keep_text(c, r, r->f[l->col[0]].s, r->f[l->col[0]].n); /* the id, wherever its column is */
 }
 
+/* Fills chunk c with the next rows, read and checked. */
+static void parse_chunk(loader *l, chunk *c)
+{
+    c->n = 0;
+    c->quoted.len = 0;
+    c->text.len = 0;
+    c->last = 0;
+    /* The ID-index slots of a group of rows are fetched once the group is
+     * read, and the group is checked after the next one is read (see
+     * XY_FETCH_GROUP). */
+    size_t checked = 0, fetched = 0;
+    while (c->n < CHUNK_ROWS && !c->last) {
+        if (read_chunk_row(l, c, &c->rows[c->n])) c->n++;
+        else c->last = 1;
+        if (c->n - fetched < XY_FETCH_GROUP && !c->last) continue;
+        for (size_t i = fetched; i < c->n; i++)
+            if (c->rows[i].has_cid) xy_map_prefetch(&l->db->engine->by_id, c->rows[i].cid);
+        fetched = c->n;
+        while (fetched - checked > XY_FETCH_GROUP) check_chunk_row(l, c, &c->rows[checked++]);
+    }
+    while (checked < c->n) check_chunk_row(l, c, &c->rows[checked++]);
+}
+
 static void *parse_events(void *arg)
 {
     events_pipe *p = arg;
-    loader *l = p->parser;
     for (size_t k = 0;; k++) {
         chunk *c = &p->ch[k % NCHUNKS];
         pthread_mutex_lock(&p->mu);
         while (c->full) pthread_cond_wait(&p->cv, &p->mu);
         pthread_mutex_unlock(&p->mu);
-        c->n = 0;
-        c->quoted.len = 0;
-        c->text.len = 0;
-        c->last = 0;
-        /* The ID-index slots of a group of rows are fetched once the
-         * group is read, and the group is checked after the next one is
-         * read (see XY_FETCH_GROUP). */
-        size_t checked = 0, fetched = 0;
-        while (c->n < CHUNK_ROWS && !c->last) {
-            if (read_chunk_row(l, c, &c->rows[c->n])) c->n++;
-            else c->last = 1;
-            if (c->n - fetched < XY_FETCH_GROUP && !c->last) continue;
-            for (size_t i = fetched; i < c->n; i++)
-                if (c->rows[i].has_cid) xy_map_prefetch(&l->db->engine->by_id, c->rows[i].cid);
-            fetched = c->n;
-            while (fetched - checked > XY_FETCH_GROUP) check_chunk_row(l, c, &c->rows[checked++]);
-        }
-        while (checked < c->n) check_chunk_row(l, c, &c->rows[checked++]);
+        parse_chunk(p->parser, c);
         pthread_mutex_lock(&p->mu);
         c->full = 1;
         pthread_cond_broadcast(&p->cv);
@@ -665,7 +670,7 @@ static void expect_rows(loader *l, const chunk *c)
     if (span) xy_evindex_expect(&l->db->evix, (size_t)((double)left / (double)span * (double)c->n));
 }
 
-static int load_events(loader *l)
+static void load_events(loader *l)
 {
     events_pipe p;
     loader parser = *l;
@@ -676,17 +681,19 @@ static int load_events(loader *l)
     for (int k = 0; k < NCHUNKS; k++) p.ch[k].rows = xy_malloc(CHUNK_ROWS * sizeof *p.ch[k].rows);
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
+    /* Without a second thread (a process at its limit of threads) each
+     * chunk is read and checked here, before it is staged: the same
+     * result, on one core. */
     pthread_t th;
-    int rc = pthread_create(&th, NULL, parse_events, &p);
-    if (rc) {
-        xy__diagf(l->diag, l->ctx, "%s: cannot start a thread: %s", l->path, strerror(rc));
-        rc = XY_ENOMEM;
-        goto done;
-    }
+    int threaded = pthread_create(&th, NULL, parse_events, &p) == 0;
     /* Each row's event id is looked up in the event index (see
      * XY_FETCH_GROUP). */
     for (size_t k = 0;; k++) {
         chunk *c = &p.ch[k % NCHUNKS];
+        if (!threaded) {
+            parse_chunk(&parser, c);
+            c->full = 1;
+        }
         pthread_mutex_lock(&p.mu);
         while (!c->full) pthread_cond_wait(&p.cv, &p.mu);
         pthread_mutex_unlock(&p.mu);
@@ -712,9 +719,8 @@ static int load_events(loader *l)
         pthread_mutex_unlock(&p.mu);
         if (last) break;
     }
-    pthread_join(th, NULL);
+    if (threaded) pthread_join(th, NULL);
     xy_csv_free(&parser.csv);
-done:
     pthread_cond_destroy(&p.cv);
     pthread_mutex_destroy(&p.mu);
     for (int k = 0; k < NCHUNKS; k++) {
@@ -723,7 +729,6 @@ done:
         xy_buf_free(&p.ch[k].text);
     }
     xy_buf_free(&parser.why);
-    return rc;
 }
 
 static int write_rejects(const char *path, const xy_buf *b)
@@ -769,16 +774,8 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
         goto done;
     }
     l.width = l.csv.nfields;
-    if (kind == XY_LOAD_EVENTS) {
-        rc = load_events(&l);
-        if (rc) {
-            xy__db_unstage(db);
-            res->applied = 0;
-            goto done;
-        }
-    } else {
-        load_rows(&l);
-    }
+    if (kind == XY_LOAD_EVENTS) load_events(&l);
+    else load_rows(&l);
     if (l.errors > MAX_SHOWN_ERRORS)
         xy__diagf(diag, ctx, "%s: %llu more bad rows not shown", path,
                   (unsigned long long)(l.errors - MAX_SHOWN_ERRORS));

@@ -7,12 +7,15 @@
  * or write:SIGKILL, which kills the process at its first write to such a
  * file (a crash at that moment), or write:DIRECT, which fails writes with
  * EINVAL while the file is open with O_DIRECT (a file system that does not
- * take direct I/O). Other calls pass through untouched. */
+ * take direct I/O). thread:EAGAIN makes every pthread_create() fail, as
+ * in a process at its limit of threads. Other calls pass through
+ * untouched. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,4 +89,22 @@ int fallocate(int fd, int mode, off_t off, off_t len)
     if (!real) real = (int (*)(int, int, off_t, off_t))dlsym(RTLD_NEXT, "fallocate");
     if (matches(fd, "fallocate")) return -1;
     return real(fd, mode, off, len);
+}
+
+/* Whether XY_FAULT lists op:what. */
+static int listed(const char *op, const char *what)
+{
+    const char *f = getenv("XY_FAULT");
+    size_t lo = strlen(op), lw = strlen(what);
+    for (; f; f = strchr(f, ',') ? strchr(f, ',') + 1 : NULL)
+        if (strncmp(f, op, lo) == 0 && f[lo] == ':' && strncmp(f + lo + 1, what, lw) == 0) return 1;
+    return 0;
+}
+
+int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    if (!real) real = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))dlsym(RTLD_NEXT, "pthread_create");
+    if (listed("thread", "EAGAIN")) return EAGAIN;
+    return real(th, attr, fn, arg);
 }

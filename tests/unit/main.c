@@ -1,5 +1,6 @@
 /* main.c -- runs every registered unit test; prints "ok NAME" or "FAIL
  * NAME" per test and "N passed, N failed" last. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,16 @@ const char *unit_file(const char *name, const char *text)
     fputs(text, f);
     fclose(f);
     return path;
+}
+
+static void *nothing(void *arg) { return arg; }
+
+int unit_threads(void)
+{
+    pthread_t th;
+    if (pthread_create(&th, NULL, nothing, NULL)) return 0;
+    pthread_join(th, NULL);
+    return 1;
 }
 
 static int by_name(const void *a, const void *b)

@@ -515,7 +515,9 @@ TEST(store_background_snapshots_of_copied_state)
  * later write and snapshot, and the directory reopened holds exactly the
  * acknowledged batches. A commit refused before anything was applied (no
  * space to reserve, or a write that fails where space cannot be reserved
- * and the batch is written first) leaves the handle working either way. */
+ * and the batch is written first) leaves the handle working either way,
+ * and so does any failed commit when no second thread can be made: the
+ * batch is then written and synced before it is applied. */
 TEST(store_failed_commits)
 {
     static const struct {
@@ -530,7 +532,7 @@ TEST(store_failed_commits)
     };
     for (size_t k = 0; k < 2 * sizeof cases / sizeof cases[0]; k++) {
         int advance = k % 2, c = (int)(k / 2);
-        int broken = advance && cases[c].broken;
+        int broken = advance && cases[c].broken && unit_threads();
         char dir[256];
         xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n");
         ASSERT(db != NULL);

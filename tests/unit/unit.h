@@ -51,4 +51,9 @@ extern int unit_failed_now;
  * returns its path (static storage, valid until the next call). */
 const char *unit_file(const char *name, const char *text);
 
+/* Whether this process can start a thread: not under the fault shim's
+ * thread:EAGAIN (tests/fault/fault.c), which the black-box tests use to
+ * run the unit tests with every fallback for a missing thread taken. */
+int unit_threads(void);
+
 #endif
