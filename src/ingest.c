@@ -23,7 +23,9 @@ typedef struct loader {
     xy_csv csv;              /* reader */
     int col[COL_MAX];        /* column index per field kind, or -1 */
     xy_buf *batch;           /* encoded records (xy__db_batch) */
-    uint64_t nrecords;       /* records in batch */
+    uint64_t nrecords;       /* records of the load, in batch or spilled */
+    uint64_t spill_at;       /* batch bytes that make it spill (xy__db_spill) */
+    int spill_rc;            /* a spill's storage error, which fails the load */
     xy_buf rejects;          /* rejected rows with reasons */
     int want_rejects;        /* --rejects given */
     uint64_t errors;         /* bad rows */
@@ -49,6 +51,15 @@ typedef struct loader {
     xy_day last_day;         /* ... and its day (rows of a file share dates) */
     int has_last_date;
 } loader;
+
+/* After a record is added: writes the batch to the log once it holds
+ * spill_at bytes, so that a load's memory for its records stays bounded.
+ * Not once an atomic load has a bad row: nothing of it will be kept. */
+static void spill_if_full(loader *l)
+{
+    if (l->batch->len < l->spill_at || l->spill_rc || (l->errors && !l->want_rejects)) return;
+    l->spill_rc = xy__db_spill(l->db, l->batch);
+}
 
 static const char *const citizen_cols[] = {"id", "name", "city", "father", "mother", NULL};
 static const int citizen_required[] = {1, 1, 0, 0, 0};
@@ -274,6 +285,7 @@ static int citizen_row(loader *l)
     *slot = e->n + l->nrecords;
     xy__rec_citizen(l->batch, id, city, father, mother, name.s, name.n);
     l->nrecords++;
+    spill_if_full(l);
     l->res->applied++;
     return 0;
 }
@@ -298,6 +310,7 @@ static int contact_row(loader *l)
     }
     xy__rec_contact(l->batch, a, b);
     l->nrecords++;
+    spill_if_full(l);
     l->res->applied++;
     return 0;
 }
@@ -432,6 +445,7 @@ static int event_stage(loader *l, const prow *r, const char *id, size_t id_len)
     }
     xy__rec_event(l->batch, &r->ev, id, id_len);
     l->nrecords++;
+    spill_if_full(l);
     l->res->applied++;
     return 0;
 }
@@ -756,6 +770,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     loader l = {0};
     l.db = db;
     l.batch = xy__db_batch(db);
+    l.spill_at = xy__db_spill_bytes();
     l.path = path;
     l.diag = diag;
     l.ctx = ctx;
@@ -776,6 +791,13 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     l.width = l.csv.nfields;
     if (kind == XY_LOAD_EVENTS) load_events(&l);
     else load_rows(&l);
+    if (l.spill_rc) {
+        xy__db_unstage(db);
+        xy__diagf(diag, ctx, "%s/log: cannot append: %s", db->path, xy_strerror(l.spill_rc));
+        res->applied = 0;
+        rc = l.spill_rc;
+        goto done;
+    }
     if (l.errors > MAX_SHOWN_ERRORS)
         xy__diagf(diag, ctx, "%s: %llu more bad rows not shown", path,
                   (unsigned long long)(l.errors - MAX_SHOWN_ERRORS));

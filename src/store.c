@@ -185,10 +185,13 @@ int xy__db_find_or_stage(xy_db *db, const uint64_t key[2], uint64_t content, uin
     return 0;
 }
 
+static void drop_spill(xy_db *db);
+
 void xy__db_unstage(xy_db *db)
 {
     for (size_t i = 0; i < db->nstaged; i++) xy_evindex_del(&db->evix, &db->staged_key[2 * i]);
     db->nstaged = 0;
+    drop_spill(db);
 }
 
 void xy__db_note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
@@ -716,7 +719,7 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
             k--;
         }
         db->seg_base = sg.g[k].base;
-        db->log_fd = rc ? -1 : open(sg.g[k].path, O_WRONLY);
+        db->log_fd = rc ? -1 : open(sg.g[k].path, O_RDWR); /* read: see commit_spilled */
         if (db->log_fd < 0) rc = XY_EIO;
         if (!rc && good != len && good >= sg.g[k].base) {
             /* A batch cut short by a crash was never acknowledged: drop it. */
@@ -828,6 +831,7 @@ void xy_db_close(xy_db *db)
     xy_rules_free(db->rules);
     xy_evindex_free(&db->evix);
     xy_buf_free(&db->batch);
+    xy_buf_free(&db->spill.other);
     xy_buf_free(&db->pending.batch);
     xy_private_free(db->staged_key, db->cap_staged * sizeof *db->staged_key);
     xy_private_free(db->stage.sid, db->stage.cap * sizeof *db->stage.sid);
@@ -880,7 +884,7 @@ static int new_segment(xy_db *db, size_t n, int *reserved)
 {
     xy_buf path = {0};
     xy_buf_printf(&path, "%s/log.%llu", db->path, (unsigned long long)db->log_size);
-    int fd = open(path.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = open(path.data, O_RDWR | O_CREAT | O_TRUNC, 0644);
     int rc = fd < 0 ? XY_EIO : write_all(fd, LOG_MAGIC, sizeof LOG_MAGIC);
     if (!rc) {
         *reserved = reserve_log(fd, sizeof LOG_MAGIC, n);
@@ -1028,6 +1032,146 @@ void xy__db_commit_abandon(xy_db *db, xy_commit *c)
     cut_log(db, c->in_seg);
 }
 
+/* ------------------------------------------------------- spilled loads */
+
+uint64_t xy__db_spill_bytes(void) { return env_bytes("XINYONG_SPILL_BYTES", XY_SPILL_BYTES); }
+
+/* Waits for the write of the last part xy__db_spill started; its status. */
+static int spill_wait(xy_db *db)
+{
+    xy_spill *s = &db->spill;
+    return s->active ? commit_wait(db, &s->w) : XY_OK;
+}
+
+int xy__db_spill(xy_db *db, xy_buf *batch)
+{
+    xy_spill *s = &db->spill;
+    int rc = spill_wait(db);
+    if (rc) return rc;
+    if (!s->active) {
+        /* The first part: the batch begins at the end of the log, in a
+         * segment of its own unless the last one is empty. Its size is not
+         * known yet, and a batch never spans segments: a load large enough
+         * to spill makes a segment of its size, past XINYONG_SEGMENT_BYTES
+         * if need be, instead of taking the last one there. From here on
+         * the log's tail belongs to the batch: xy__db_unstage cuts it back
+         * to in_seg. */
+        rc = writable(db);
+        if (rc) return rc;
+        s->reserved = 1;
+        s->len = 0;
+        if (db->log_size - db->seg_base > sizeof LOG_MAGIC) rc = new_segment(db, batch->len, &s->reserved);
+        if (rc) return rc;
+        s->in_seg = db->log_size - db->seg_base;
+        s->active = 1;
+        if (lseek(db->log_fd, (off_t)s->in_seg, SEEK_SET) < 0) return XY_EIO;
+    }
+    seal_batch(batch, 0);
+    double t0 = xy_seconds();
+    int reserved = s->reserved;
+    s->reserved = 1;
+    if (reserved == 1) reserved = reserve_log(db->log_fd, s->in_seg + s->len, batch->len);
+    if (reserved == XY_ENOSPC) rc = XY_ENOSPC;
+    memset(&s->w, 0, sizeof s->w);
+    s->w.fd = db->log_fd;
+    s->w.unwritten = batch->data;
+    s->w.len = batch->len;
+    if (!rc && reserved != XY_OK) {
+        /* Where space cannot be reserved the write comes first, here. */
+        rc = write_all(db->log_fd, batch->data, batch->len);
+        s->w.unwritten = NULL;
+    }
+    db->commit_secs[0] += xy_seconds() - t0;
+    if (rc) return rc;
+    if (s->w.unwritten) sync_start(&s->w);
+    s->len += batch->len;
+    /* The part being written stays in the second buffer until the next
+     * part (or the commit) has waited for its write. */
+    xy_buf t = *batch;
+    *batch = s->other;
+    s->other = t;
+    batch->len = 0;
+    return XY_OK;
+}
+
+/* Cuts the parts of a load's batch from the log: the load failed. */
+static void drop_spill(xy_db *db)
+{
+    xy_spill *s = &db->spill;
+    if (!s->active) return;
+    (void)spill_wait(db);
+    cut_log(db, s->in_seg);
+    s->active = 0;
+    s->len = 0;
+}
+
+/* xy__db_commit for a batch whose first parts xy__db_spill wrote: the rest
+ * and the commit record are written here (a part's worth at most), so
+ * that the whole batch is in the file, mapped back and applied in one
+ * range as a replay would apply it, while a second thread syncs it. */
+static int commit_spilled(xy_db *db, xy_buf *batch, uint64_t nrecords)
+{
+    xy_spill *s = &db->spill;
+    int rc = spill_wait(db);
+    if (!rc) rc = writable(db);
+    if (rc) {
+        xy__db_unstage(db);
+        return rc;
+    }
+    size_t body = batch->len;
+    rec_commit(batch, nrecords);
+    seal_batch(batch, 0);
+    double t0 = xy_seconds();
+    int reserved = reserve_log(db->log_fd, s->in_seg + s->len, batch->len);
+    rc = reserved == XY_ENOSPC ? XY_ENOSPC : write_all(db->log_fd, batch->data, batch->len);
+    db->commit_secs[0] += xy_seconds() - t0;
+    /* The batch in the file: [in_seg, in_seg + total), mapped from the page
+     * it starts in. */
+    uint64_t total = s->len + batch->len, from = s->in_seg & ~(uint64_t)4095;
+    size_t maplen = (size_t)(s->in_seg + total - from);
+    void *map = MAP_FAILED;
+    if (!rc) {
+        map = mmap(NULL, maplen, PROT_READ, MAP_SHARED, db->log_fd, (off_t)from);
+        if (map == MAP_FAILED) rc = XY_EIO;
+    }
+    if (rc) {
+        xy__db_unstage(db);
+        return rc;
+    }
+    xy_commit c;
+    memset(&c, 0, sizeof c);
+    c.fd = db->log_fd;
+    c.sync = 1;
+    c.in_seg = s->in_seg;
+    sync_start(&c);
+    if (!c.threaded && c.rc) {
+        munmap(map, maplen);
+        xy__db_unstage(db);
+        return c.rc;
+    }
+    const unsigned char *data = (const unsigned char *)map + (s->in_seg - from);
+    uint64_t staged = db->nstaged, first = db->nevents;
+    double t1 = xy_seconds();
+    rc = xy__apply_range(db, db->engine, data, db->log_size, 0, (size_t)(s->len + body), 1, 1, &db->trail,
+                         &db->nevents);
+    if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
+    (void)xy_trail_flush(&db->trail);
+    db->commit_secs[2] += xy_seconds() - t1;
+    munmap(map, maplen);
+    db->nstaged = 0;
+    s->active = 0;
+    s->len = 0;
+    if (commit_wait(db, &c)) {
+        /* As in xy__db_commit: applied, never acknowledged. */
+        cut_log(db, c.in_seg);
+        db->broken = c.rc;
+        return c.rc;
+    }
+    db->log_size += total;
+    batch->len = 0;
+    return XY_OK;
+}
+
 /* After a batch is in the log: keep start-up short with a new snapshot
  * once the log has grown by XY_SNAPSHOT_EVERY bytes since the last, or
  * after the first write when the snapshot there could not be used (every
@@ -1049,6 +1193,11 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
     if (db->mode == XY_WRITE && !db->broken && nrecords == 0) {
         xy__db_unstage(db);
         return XY_OK;
+    }
+    if (db->spill.active) {
+        int rc = commit_spilled(db, batch, nrecords);
+        if (rc == XY_OK) after_commit(db);
+        return rc;
     }
     xy_commit c;
     int rc = xy__db_commit_begin(db, batch, nrecords, &c);

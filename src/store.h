@@ -15,6 +15,9 @@
 #define XY_SNAPSHOT_EVERY ((uint64_t)256 << 20)
 /* Default size past which a writer starts a new log segment. */
 #define XY_SEGMENT_BYTES ((uint64_t)1 << 30)
+/* Bytes of encoded records a load holds in memory before it writes them
+ * to the log (xy__db_spill); XINYONG_SPILL_BYTES overrides it. */
+#define XY_SPILL_BYTES ((uint64_t)64 << 20)
 
 /* Record types of the log. */
 enum { R_CITIZEN = 1, R_CONTACT = 2, R_EVENT = 3, R_ADVANCE = 4, R_COMMIT = 5 };
@@ -68,6 +71,20 @@ typedef struct xy_commit {
     int sync;               /* th syncs them too */
 } xy_commit;
 
+/* A load's batch written to the log in parts as it is encoded, so that
+ * the memory a load takes for its records stays bounded whatever the size
+ * of its input (xy__db_spill). */
+typedef struct xy_spill {
+    int active;             /* parts of the batch are in the log */
+    uint64_t in_seg;        /* where the batch begins in the last segment */
+    uint64_t len;           /* bytes of it written or being written */
+    int reserved;           /* the first part's space was reserved with its
+                               segment (new_segment), 1 when not */
+    xy_commit w;            /* the write of the last part, perhaps running */
+    xy_buf other;           /* the second encoding buffer: the part being
+                               written while the load fills the first */
+} xy_spill;
+
 struct xy_db {
     char *path;             /* data directory */
     int mode;               /* XY_READ or XY_WRITE */
@@ -97,6 +114,7 @@ struct xy_db {
     xy_buf hist_idbuf;      /* NUL-terminated ids of the events explained */
     xy_trail trail;         /* per-citizen history index */
     xy_buf batch;           /* the encoding buffer loads borrow (xy__db_batch) */
+    xy_spill spill;         /* the parts of a load's batch already written */
     xy_stage stage;         /* the append path's scratch */
     xy_pending pending;     /* the append path's batch being applied */
     uint64_t trail_use;     /* bytes of the trail the snapshot covers */
@@ -138,6 +156,21 @@ static inline void xy__fetch_window(size_t i, size_t n, size_t *from, size_t *to
  * (fresh pages cost more than the encoding). */
 xy_buf *xy__db_batch(xy_db *db);
 
+/* Bytes a load's batch may hold before the load hands it to xy__db_spill. */
+uint64_t xy__db_spill_bytes(void);
+
+/* Writes the records of a load's batch to the end of the log, without a
+ * commit record and without waiting for the write (a second thread does
+ * it), and gives the load an empty buffer in *batch (whose contents trade
+ * places with the handle's second buffer: the pointer stays). The batch
+ * goes on in memory; xy__db_commit() then writes the rest and the commit
+ * record and applies the whole batch, or xy__db_unstage() cuts every part
+ * written from the log. Until the commit record is there, the parts are
+ * an unfinished batch: invisible to readers, cut off by recovery. Returns
+ * XY_OK or the storage error that refuses the load (the caller then
+ * unstages). */
+int xy__db_spill(xy_db *db, xy_buf *batch);
+
 /* Event ids are looked up by their key (xy_evindex_key), computed once
  * per event. Finds an event key among the stored events and those staged
  * by the load in progress: returns 1 with its content hash in *had and its
@@ -149,6 +182,8 @@ xy_buf *xy__db_batch(xy_db *db);
  * xy__db_unstage(). */
 int xy__db_find_or_stage(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq, uint64_t *had,
                          uint64_t *had_seq);
+/* Takes out the ids the load in progress staged and cuts from the log the
+ * parts of its batch that xy__db_spill wrote. */
 void xy__db_unstage(xy_db *db);
 /* Hash of an event's content, as used to tell a re-sent event from a
  * different one with the same id. Citizens are taken by their index,
@@ -164,8 +199,9 @@ uint64_t xy__event_content_hash(const xy_event *ev);
  * input is checked (the bench prints them). */
 void xy__db_commit_secs(const xy_db *db, double secs[3]);
 
-/* Appends the encoded records in batch (see the record writers below) and a
- * commit record, makes them durable, then applies them. */
+/* Appends the encoded records in batch (see the record writers below),
+ * after any parts of it xy__db_spill wrote, and a commit record, makes
+ * them durable, then applies them. */
 int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords);
 
 /* The same in two halves, for the append path: begin adds the commit

@@ -59,12 +59,13 @@ run stats --json
 expect_eq "... the same state from it" "$OUT" "$before"
 # A crash after the batch's space was reserved and before any of it was
 # written: nothing of it applied, and the next writer gives the space back.
-seg="$D/$(ls "$D" | grep -E '^log(\.[0-9]+)?$' | sort -t. -k2,2n | tail -1)"
-slack() { echo $(($(stat -c %b "$seg") * 512 - $(stat -c %s "$seg"))); }
-LD_PRELOAD="$SHIM" XY_FAULT=write:SIGKILL XINYONG_SEGMENT_BYTES=1000000000 "$XY" load events "$EX/events.csv" \
+LD_PRELOAD="$SHIM" XY_FAULT=write:SIGKILL XINYONG_SEGMENT_BYTES=1000000000 XINYONG_SPILL_BYTES=1000000000 \
+    "$XY" load events "$EX/events.csv" \
     >"$T/out" 2>"$T/err"
 RC=$?
 ERR=$(cat "$T/err")
+seg="$D/$(ls "$D" | grep -E '^log(\.[0-9]+)?$' | sort -t. -k2,2n | tail -1)"
+slack() { echo $(($(stat -c %b "$seg") * 512 - $(stat -c %s "$seg"))); }
 expect_rc "killed at the log's write: a crash" 137
 expect_eq "... the batch's space reserved past the segment's end" "$(($(slack) > 4096))" 1
 run stats --json
@@ -82,4 +83,41 @@ expect_rc "... and the store verifies" 0
 run load events "$EX/events.csv"
 expect_rc "sent again" 0
 expect_out "... nothing new" "188 rows, 0 applied, 188 duplicates"
+# A load written to the log in parts as it is encoded (XINYONG_SPILL_BYTES,
+# here parts of 2 kB; by default 64 MB): a fault at its first part (its new
+# segment's header), at the third part's write (XY_FAULT_SKIP: two writes
+# pass), or at the sync of the whole batch leaves nothing of it applied and
+# no part of it in the log. The example's events again, under ids of their
+# own:
+awk -F, 'NR == 1 { print; next } { sub(/^[^,]*/, "more-" NR); print }' "$EX/events.csv" >"$T/more.csv"
+run stats --json
+before=$OUT
+log_bytes() { cat "$D"/log* | wc -c; }
+segs() { ls "$D" | grep -cE '^log\.[0-9]+$'; }
+size0=$(log_bytes)
+segs0=$(segs)
+for fault in write:ENOSPC write:EIO fsync:EIO fallocate:ENOSPC fallocate:EOPNOTSUPP,write:ENOSPC \
+    write:ENOSPC/2 write:EIO/3 fallocate:ENOSPC/2; do
+    skip=${fault#*/}
+    [ "$skip" = "$fault" ] && skip=0
+    LD_PRELOAD="$SHIM" XY_FAULT=${fault%/*} XY_FAULT_SKIP=$skip XINYONG_SPILL_BYTES=2000 \
+        "$XY" load events "$T/more.csv" >"$T/out" 2>"$T/err"
+    RC=$?
+    ERR=$(cat "$T/err")
+    expect_rc "$fault, a load written in parts: storage error" 2
+    expect_err "... says which file" "$D/log: cannot append"
+    run stats --json
+    expect_eq "... nothing of it applied" "$OUT" "$before"
+    # (A segment made for it may stay, with its header only.)
+    expect_eq "... no part of it left in the log" "$(log_bytes)" "$((size0 + 16 * ($(segs) - segs0)))"
+    run verify
+    expect_rc "... the store verifies" 0
+done
+LD_PRELOAD="$SHIM" XY_FAULT=fallocate:EOPNOTSUPP XINYONG_SPILL_BYTES=2000 "$XY" load events "$T/more.csv" >"$T/out" 2>"$T/err"
+RC=$?
+OUT=$(cat "$T/out")
+expect_rc "then the load written in parts goes through" 0
+expect_out "... whole" "188 applied"
+run verify
+expect_rc "... and the store verifies" 0
 finish

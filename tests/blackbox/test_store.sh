@@ -224,6 +224,58 @@ expect_err "... removing it" "removing a log segment"
 run --data "$T/seghead" verify
 expect_rc "... after which the log verifies" 0
 
+# A load written to the log in parts as it is encoded (XINYONG_SPILL_BYTES,
+# here 1 kB; by default 64 MB) gives the same state as one written whole,
+# as loaded, from a snapshot and replayed; a reader opening while the parts
+# of an unfinished batch are in the log sees the batches before it; a
+# writer cuts them off (a crash in the middle of such a load).
+spill_answers() { # FILE: stats, the blacklist and every explanation
+    { "$XY" stats --json; "$XY" list blacklist --json; every_explain; } >"$1" 2>&1
+}
+fresh whole "$XY_ROOT/rules"
+setup load citizens "$EX/citizens.csv"
+setup load contacts "$EX/contacts.csv"
+setup load events "$EX/events.csv"
+spill_answers "$T/whole.ans"
+fresh parts "$XY_ROOT/rules"
+export XINYONG_SPILL_BYTES=1000
+setup load citizens "$EX/citizens.csv"
+setup load contacts "$EX/contacts.csv"
+setup load events "$EX/events.csv"
+spill_answers "$T/parts.ans"
+expect_eq "a load written in parts: the same state" "$(cmp "$T/whole.ans" "$T/parts.ans" && echo same)" same
+setup snapshot
+rm -f "$D/snapshot"
+spill_answers "$T/parts.replay"
+expect_eq "... replayed" "$(cmp "$T/whole.ans" "$T/parts.replay" && echo same)" same
+unset XINYONG_SPILL_BYTES
+run verify
+expect_rc "... and the log verifies" 0
+# The parts of an unfinished batch: what the log holds while such a load
+# runs, or after a crash in it. The events' records, without their commit
+# record, at the end of the log.
+fresh unfinished "$XY_ROOT/rules"
+setup load citizens "$EX/citizens.csv"
+setup load contacts "$EX/contacts.csv"
+run stats --json
+before=$OUT
+size=$(wc -c <"$D/log")
+cp -r "$T/parts" "$T/donor"
+donor_last=$(last_segment "$T/donor")
+# The donor's last segment holds its events' batch after the segment's
+# header (16 bytes), then the batch's commit record (17 bytes).
+head -c $(($(wc -c <"$T/donor/$donor_last") - 17)) "$T/donor/$donor_last" | tail -c +17 >"$T/parts.bin"
+use unfinished
+cat "$T/parts.bin" >>"$D/log"
+run stats --json
+expect_eq "readers see the batches before an unfinished one" "$OUT" "$before"
+run verify
+expect_rc "... verify tells an unfinished batch from damage" 0
+run advance 2025-07-01
+expect_rc "a writer opens" 0
+expect_err "... dropping the unfinished batch" "dropping $(wc -c <"$T/parts.bin") bytes of an unfinished batch"
+expect_eq "... back to the last commit (then the advance: 30 bytes)" "$(wc -c <"$D/log")" $((size + 30))
+
 # One writer at a time; readers go on.
 if command -v flock >/dev/null 2>&1; then
     flock "$D/lock" sleep 3 &

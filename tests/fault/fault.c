@@ -7,7 +7,9 @@
  * or write:SIGKILL, which kills the process at its first write to such a
  * file (a crash at that moment), or write:DIRECT, which fails writes with
  * EINVAL while the file is open with O_DIRECT (a file system that does not
- * take direct I/O). thread:EAGAIN makes every pthread_create() fail, as
+ * take direct I/O). With XY_FAULT_SKIP=N the first N calls that would
+ * fail pass through (a fault in the middle of a run of writes).
+ * thread:EAGAIN makes every pthread_create() fail, as
  * in a process at its limit of threads. Other calls pass through
  * untouched. */
 #define _GNU_SOURCE
@@ -48,14 +50,16 @@ static int matches(int fd, const char *op)
             return 0;
     }
     f += lo + 1;
-    if (strncmp(f, "SIGKILL", 7) == 0) raise(SIGKILL);
     if (strncmp(f, "DIRECT", 6) == 0) {
         int fl = fcntl(fd, F_GETFL);
         if (fl < 0 || !(fl & O_DIRECT)) return 0;
-        errno = EINVAL;
-        return 1;
     }
-    errno = strncmp(f, "ENOSPC", 6) == 0 ? ENOSPC : strncmp(f, "EOPNOTSUPP", 10) == 0 ? EOPNOTSUPP : EIO;
+    static long skipped;
+    const char *skip = getenv("XY_FAULT_SKIP");
+    if (skip && __atomic_fetch_add(&skipped, 1, __ATOMIC_RELAXED) < atol(skip)) return 0;
+    if (strncmp(f, "SIGKILL", 7) == 0) raise(SIGKILL);
+    errno = strncmp(f, "DIRECT", 6) == 0 ? EINVAL : strncmp(f, "ENOSPC", 6) == 0 ? ENOSPC
+          : strncmp(f, "EOPNOTSUPP", 10) == 0 ? EOPNOTSUPP : EIO;
     return 1;
 }
 
