@@ -54,11 +54,14 @@ typedef struct loader {
 
 /* After a record is added: writes the batch to the log once it holds
  * spill_at bytes, so that a load's memory for its records stays bounded.
- * Not once an atomic load has a bad row: nothing of it will be kept. */
+ * A load that can no longer succeed (an atomic one with a bad row, or
+ * one whose spill failed) drops its records instead: nothing of it will
+ * be kept, and its rows are still read for their messages and counts. */
 static void spill_if_full(loader *l)
 {
-    if (l->batch->len < l->spill_at || l->spill_rc || (l->errors && !l->want_rejects)) return;
-    l->spill_rc = xy__db_spill(l->db, l->batch);
+    if (l->batch->len < l->spill_at) return;
+    if (l->spill_rc || (l->errors && !l->want_rejects)) l->batch->len = 0;
+    else l->spill_rc = xy__db_spill(l->db, l->batch);
 }
 
 static const char *const citizen_cols[] = {"id", "name", "city", "father", "mother", NULL};

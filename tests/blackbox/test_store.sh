@@ -275,6 +275,24 @@ run advance 2025-07-01
 expect_rc "a writer opens" 0
 expect_err "... dropping the unfinished batch" "dropping $(wc -c <"$T/parts.bin") bytes of an unfinished batch"
 expect_eq "... back to the last commit (then the advance: 30 bytes)" "$(wc -c <"$D/log")" $((size + 30))
+# An atomic file whose bad row comes after parts were written (its rows
+# after that are read for their messages, their records dropped): refused,
+# nothing applied, the parts cut from the log again.
+use parts
+awk -F, 'NR == 1 { print; next } NR == 100 { print "late-bad,2024-13-01,x,y,z," } { sub(/^[^,]*/, "late-" NR); print }' \
+    "$EX/events.csv" >"$T/late.csv"
+run stats --json
+before=$OUT
+logs=$(cat "$D"/log* | wc -c)
+XINYONG_SPILL_BYTES=1000 "$XY" load events "$T/late.csv" >"$T/out" 2>"$T/err"
+RC=$?
+ERR=$(cat "$T/err")
+expect_rc "a bad row after parts were written: refused" 1
+run stats --json
+expect_eq "... nothing applied" "$OUT" "$before"
+expect_eq "... no part left in the log (a header at most)" "$(($(cat "$D"/log* | wc -c) - logs <= 16))" 1
+run verify
+expect_rc "... and the log verifies" 0
 
 # One writer at a time; readers go on.
 if command -v flock >/dev/null 2>&1; then
