@@ -1,7 +1,8 @@
 /* ingest.c -- loading CSV files into a data directory (spec 2.10): the
  * header, per-row validation with FILE:LINE messages, duplicates, the
  * all-or-nothing rule and the rejects file. Validated rows become log
- * records in one batch, committed at the end. */
+ * records in one batch, written to the log in parts as it grows
+ * (xy__db_spill) and committed at the end. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>

@@ -9,9 +9,8 @@
  * EINVAL while the file is open with O_DIRECT (a file system that does not
  * take direct I/O). With XY_FAULT_SKIP=N the first N calls that would
  * fail pass through (a fault in the middle of a run of writes).
- * thread:EAGAIN makes every pthread_create() fail, as
- * in a process at its limit of threads. Other calls pass through
- * untouched. */
+ * thread:EAGAIN makes every pthread_create() fail, as in a process at its
+ * limit of threads. Other calls pass through untouched. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -24,7 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int matches(int fd, const char *op)
+/* What XY_FAULT asks of op (the text after "op:"), or NULL. */
+static const char *fault_of(const char *op)
 {
     const char *f = getenv("XY_FAULT");
     size_t lo = strlen(op);
@@ -32,6 +32,12 @@ static int matches(int fd, const char *op)
         f = strchr(f, ',');
         if (f) f++;
     }
+    return f ? f + lo + 1 : NULL;
+}
+
+static int matches(int fd, const char *op)
+{
+    const char *f = fault_of(op);
     if (!f) return 0;
     const char *suffix = getenv("XY_FAULT_FILE");
     char link[64], path[PATH_MAX];
@@ -49,7 +55,6 @@ static int matches(int fd, const char *op)
                                          strspn(base + 4, "0123456789") != strlen(base + 4)))
             return 0;
     }
-    f += lo + 1;
     if (strncmp(f, "DIRECT", 6) == 0) {
         int fl = fcntl(fd, F_GETFL);
         if (fl < 0 || !(fl & O_DIRECT)) return 0;
@@ -95,20 +100,11 @@ int fallocate(int fd, int mode, off_t off, off_t len)
     return real(fd, mode, off, len);
 }
 
-/* Whether XY_FAULT lists op:what. */
-static int listed(const char *op, const char *what)
-{
-    const char *f = getenv("XY_FAULT");
-    size_t lo = strlen(op), lw = strlen(what);
-    for (; f; f = strchr(f, ',') ? strchr(f, ',') + 1 : NULL)
-        if (strncmp(f, op, lo) == 0 && f[lo] == ':' && strncmp(f + lo + 1, what, lw) == 0) return 1;
-    return 0;
-}
-
 int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
     static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
     if (!real) real = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))dlsym(RTLD_NEXT, "pthread_create");
-    if (listed("thread", "EAGAIN")) return EAGAIN;
+    const char *f = fault_of("thread");
+    if (f && strncmp(f, "EAGAIN", 6) == 0) return EAGAIN;
     return real(th, attr, fn, arg);
 }
