@@ -66,3 +66,12 @@ expect_json() {
     got=$(printf '%s' "$OUT" | jq -rc "$2" 2>&1)
     expect_eq "$1" "$got" "$3"
 }
+
+# shim_setup: sets $SHIM to the fault-injection shim (tests/fault/fault.c,
+# for LD_PRELOAD) and lets it come first among the libraries, which
+# AddressSanitizer otherwise refuses.
+shim_setup() {
+    SHIM=${XY_FAULT_SHIM:-$XY_ROOT/build/fault.so}
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+    export ASAN_OPTIONS
+}

@@ -6,10 +6,7 @@
 # written first, with the same guarantees.
 . "$XY_ROOT/tests/blackbox/lib.sh"
 . "$XY_ROOT/tests/blackbox/scenario.sh"
-SHIM=${XY_FAULT_SHIM:-$XY_ROOT/build/fault.so}
-# Under AddressSanitizer the shim may not come first among the libraries.
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-export ASAN_OPTIONS
+shim_setup
 EX="$XY_ROOT/examples"
 fresh f "$XY_ROOT/rules"
 setup load citizens "$EX/citizens.csv"

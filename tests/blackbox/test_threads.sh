@@ -10,9 +10,7 @@
 # replaying the log.
 . "$XY_ROOT/tests/blackbox/lib.sh"
 . "$XY_ROOT/tests/blackbox/scenario.sh"
-SHIM=${XY_FAULT_SHIM:-$XY_ROOT/build/fault.so}
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-export ASAN_OPTIONS
+shim_setup
 EX="$XY_ROOT/examples"
 
 LD_PRELOAD="$SHIM" XY_FAULT=thread:EAGAIN "$(dirname "$XY")/unit" >"$T/unit" 2>&1
