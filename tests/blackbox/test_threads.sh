@@ -1,13 +1,13 @@
 # Without threads. Work that runs on a second thread (a load's events
-# parser, the log's write and sync, the engine thread of loads and
+# parser, the log's writes and syncs, the engine thread of loads and
 # replays, the append path's applier, the check of the next log segment and
 # of a snapshot, faulting in fresh memory) falls back to the calling
 # thread when pthread_create fails, as in a process at its limit of
 # threads. The fault shim's thread:EAGAIN (tests/fault/fault.c) makes
-# every pthread_create fail: the unit tests then pass unchanged, and the
-# same inputs through the command line give byte for byte the same
-# answers, from a log of several segments, after a snapshot and by
-# replaying the log.
+# every pthread_create fail: the unit tests then pass (two of them expect
+# the fallback when no thread can be made), and the same inputs through
+# the command line give byte for byte the same answers, from a log of
+# several segments, after a snapshot and by replaying the log.
 . "$XY_ROOT/tests/blackbox/lib.sh"
 . "$XY_ROOT/tests/blackbox/scenario.sh"
 shim_setup
