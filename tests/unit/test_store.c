@@ -140,21 +140,21 @@ static int remove_town(const char *dir)
     return system(cmd);
 }
 
-/* Sets the store's snapshot interval for one test and returns what was
- * set before (a copy, or NULL), for snapshot_every_restore: the suite may
- * run with one of its own (XINYONG_SNAPSHOT_EVERY=3000 make test). */
-static char *snapshot_every_set(const char *bytes)
+/* Sets one of the store's sizes from the environment (name) for one
+ * test and returns what was set before (a copy, or NULL), for env_restore:
+ * the suite may run with its own (XINYONG_SNAPSHOT_EVERY=3000 make test). */
+static char *env_set(const char *name, const char *bytes)
 {
-    const char *had = getenv("XINYONG_SNAPSHOT_EVERY");
+    const char *had = getenv(name);
     char *saved = had ? strdup(had) : NULL;
-    setenv("XINYONG_SNAPSHOT_EVERY", bytes, 1);
+    setenv(name, bytes, 1);
     return saved;
 }
 
-static void snapshot_every_restore(char *saved)
+static void env_restore(const char *name, char *saved)
 {
-    if (saved) setenv("XINYONG_SNAPSHOT_EVERY", saved, 1);
-    else unsetenv("XINYONG_SNAPSHOT_EVERY");
+    if (saved) setenv(name, saved, 1);
+    else unsetenv(name);
     free(saved);
 }
 
@@ -462,7 +462,7 @@ TEST(store_background_snapshots_of_copied_state)
         xy_buf_printf(&rows, "%s,P%d\n", sid, i);
     }
     xy_buf_append(&rows, "", 1);
-    char *every = snapshot_every_set("1"); /* a snapshot after every commit, when none runs */
+    char *every = env_set("XINYONG_SNAPSHOT_EVERY", "1"); /* a snapshot after every commit, when none runs */
     char dir[256];
     xy_db *db = town_with(dir, sizeof dir, rows.data);
     xy_buf_free(&rows);
@@ -488,7 +488,7 @@ TEST(store_background_snapshots_of_copied_state)
     for (uint32_t c = 0; c < NCIT; c++) raw[c] = xy_engine_raw(t.e, c);
     xy_day today = xy_engine_today(t.e);
     xy_db_close(db); /* waits for the snapshot being written */
-    snapshot_every_restore(every);
+    env_restore("XINYONG_SNAPSHOT_EVERY", every);
     ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
     ASSERT(db->snapshot_offset > 0);
     xy_engine *e = xy_db_engine(db);
@@ -614,7 +614,7 @@ TEST(store_append_survives_kills)
     int next = 0; /* batches 0 .. next - 1 are in the directory */
     unsigned seed = 7;
     /* Snapshots every few batches, so that kills land in them too. */
-    char *every = snapshot_every_set("2000000");
+    char *every = env_set("XINYONG_SNAPSHOT_EVERY", "2000000");
     for (int round = 0; round < rounds; round++) {
         int fd[2];
         ASSERT_EQ(pipe(fd), 0);
@@ -664,7 +664,7 @@ TEST(store_append_survives_kills)
         next = m;
         xy_db_close(db);
     }
-    snapshot_every_restore(every);
+    env_restore("XINYONG_SNAPSHOT_EVERY", every);
     ASSERT(next > 0); /* the kills let batches through */
     free(ev);
     free(idt);
@@ -739,4 +739,44 @@ TEST(store_event_content_hash_is_stable)
     ev.amount = -1;
     ev.counterpart = XY_NONE;
     ASSERT_EQ(xy__event_content_hash(&ev), 6093579292011764156ULL);
+}
+
+/* A load written to the log in parts (xy__db_spill): its records never
+ * take more than two parts' worth of buffers, the batch starts a segment
+ * of its own, and the state is the one a load written whole gives. */
+TEST(store_load_in_parts_bounds_its_memory)
+{
+    char dir[256], path[300];
+    uint64_t raw[2];
+    for (int parts = 0; parts < 2; parts++) {
+        char *had = env_set("XINYONG_SPILL_BYTES", parts ? "1000" : "1000000000");
+        xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+        ASSERT(db != NULL);
+        snprintf(path, sizeof path, "%s-events.csv", dir);
+        FILE *f = fopen(path, "w");
+        ASSERT(f != NULL);
+        fprintf(f, "id,date,citizen,behaviour,agency\n");
+        for (int i = 0; i < 500; i++)
+            fprintf(f, "p%d,2024-01-%02d,%s,%s,office\n", i, 1 + i % 28, i % 2 ? "11010519491231002X" : "110101200001010010",
+                    i % 7 ? "good" : "bad");
+        fclose(f);
+        xy_load_result res;
+        ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_OK);
+        ASSERT_EQ(res.applied, 500);
+        if (parts) {
+            /* 500 records of about 45 bytes went out in parts of 1,000. */
+            ASSERT(db->batch.cap <= 4096 && db->spill.other.cap <= 4096);
+            ASSERT(db->seg_base > 0);
+        }
+        raw[parts] = (uint64_t)xy_engine_raw(xy_db_engine(db), 0) << 32 | (uint64_t)xy_engine_raw(xy_db_engine(db), 1);
+        xy_db_close(db);
+        ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
+        ASSERT_EQ((uint64_t)xy_engine_raw(xy_db_engine(db), 0) << 32 | (uint64_t)xy_engine_raw(xy_db_engine(db), 1),
+                  raw[parts]);
+        xy_db_close(db);
+        unlink(path);
+        ASSERT_EQ(remove_town(dir), 0);
+        env_restore("XINYONG_SPILL_BYTES", had);
+    }
+    ASSERT_EQ(raw[0], raw[1]);
 }
