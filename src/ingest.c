@@ -381,7 +381,6 @@ typedef struct prow {
     uint32_t text;     /* offset of the id or the reason in the chunk's text */
     uint32_t text_len;
     uint64_t key[2];   /* xy_evindex_key of the id */
-    uint64_t content;  /* xy__event_content_hash */
     xy_event ev;
     xy_field f[COL_MAX]; /* the fields, between the parser's two passes */
     unsigned quoted;   /* bit i: f[i].s is an offset into the chunk's quoted text */
@@ -392,7 +391,9 @@ typedef struct prow {
 /* Checks the current row (an event) against everything but the
  * event ids already stored or staged, reading only what does not change
  * during a load (the rules, the ID index), so that it may run beside the
- * thread that stages. Fills r->ev, r->key and r->content. */
+ * thread that stages. Fills r->ev and r->key (the key is read a group
+ * ahead by the stager, to fetch its slots; the content hash is left to
+ * the stager, which balanced the two threads: docs/performance.md). */
 static int event_check(loader *l, prow *r)
 {
     const xy_rules *rules = l->db->rules;
@@ -425,7 +426,6 @@ static int event_check(loader *l, prow *r)
     if (parse_amount(l, 5, &ev->amount)) return -1;
     ev->counterpart = XY_NONE;
     if (cpf.n && registered(l, 6, &ev->counterpart)) return -1;
-    r->content = xy__event_content_hash(ev);
     xy_evindex_key(idf.s, idf.n, r->key);
     return 0;
 }
@@ -437,9 +437,9 @@ enum { V_NEW, V_DUP, V_CONFLICT };
 static int event_stage(loader *l, const prow *r, const char *id, size_t id_len)
 {
     xy_db *db = l->db;
-    uint64_t had, seq;
-    if (xy__db_find_or_stage(db, r->key, r->content, db->nevents + db->nstaged, &had, &seq)) {
-        if (had == r->content) {
+    uint64_t had, seq, content = xy__event_content_hash(&r->ev);
+    if (xy__db_find_or_stage(db, r->key, content, db->nevents + db->nstaged, &had, &seq)) {
+        if (had == content) {
             l->res->duplicates++;
             return 0;
         }
