@@ -928,6 +928,30 @@ static void cut_log(xy_db *db, uint64_t in_seg)
     if (ftruncate(db->log_fd, (off_t)in_seg) == 0) (void)fdatasync(db->log_fd);
 }
 
+/* Has c write len bytes of data at offset off of the last segment (the
+ * file's position): their space reserved first (unless reserved says it
+ * was, XY_OK, with the segment), so that a full disk refuses them before
+ * anything is applied; then c's thread writes them (sync_start, by the
+ * caller). A file system that cannot reserve gets them written here, and
+ * c->unwritten is NULL. Returns XY_OK or the error that refuses them. */
+static int reserve_and_write(xy_db *db, uint64_t off, int reserved, const char *data, size_t len, size_t extra,
+                             xy_commit *c)
+{
+    int rc = XY_OK;
+    double t0 = xy_seconds();
+    if (reserved == 1) reserved = reserve_log(db->log_fd, off, len + extra);
+    if (reserved == XY_ENOSPC) rc = XY_ENOSPC;
+    c->fd = db->log_fd;
+    c->unwritten = data;
+    c->len = len;
+    if (!rc && reserved != XY_OK) {
+        rc = write_all(db->log_fd, data, len);
+        c->unwritten = NULL;
+    }
+    db->commit_secs[0] += xy_seconds() - t0;
+    return rc;
+}
+
 /* What xy__db_commit_begin and xy__db_commit_open share: the batch (extra
  * bytes still to come after it) placed at the end of the log, in a new
  * segment if it would take the last one past its size; its space
@@ -945,23 +969,9 @@ static int commit_start(xy_db *db, xy_buf *batch, size_t extra, int sync, xy_com
     c->in_seg = db->log_size - db->seg_base;
     c->fd = db->log_fd;
     if (!rc && lseek(db->log_fd, (off_t)c->in_seg, SEEK_SET) < 0) rc = XY_EIO;
-    /* The space is reserved first, so that a full disk refuses the batch
-     * before anything is applied; then a second thread writes the batch
-     * and waits for fdatasync while this one applies it (a load) or judges
-     * and stages its ids (an append).
-     * A file system that cannot reserve gets the batch written here. */
-    double t0 = xy_seconds();
-    if (!rc && reserved == 1) {
-        reserved = reserve_log(db->log_fd, c->in_seg, total);
-        if (reserved == XY_ENOSPC) rc = XY_ENOSPC;
-    }
-    c->unwritten = batch->data;
-    c->len = batch->len;
-    if (!rc && reserved != XY_OK) {
-        rc = write_all(db->log_fd, batch->data, batch->len);
-        c->unwritten = NULL;
-    }
-    db->commit_secs[0] += xy_seconds() - t0;
+    /* A second thread writes the batch and waits for fdatasync while this
+     * one applies it (a load) or judges and stages its ids (an append). */
+    if (!rc) rc = reserve_and_write(db, c->in_seg, reserved, batch->data, batch->len, extra, c);
     if (rc) {
         /* Nothing of the batch may survive: cut the log back (which also
          * frees what was reserved). If even that fails, the missing commit
@@ -1032,6 +1042,30 @@ void xy__db_commit_abandon(xy_db *db, xy_commit *c)
     cut_log(db, c->in_seg);
 }
 
+/* Applies a load's or an advance's batch, data[0, body) at the log's end,
+ * while c's thread writes and syncs it (on a large batch the two take
+ * about as long, and nothing the engine does touches the log), then waits
+ * for c. Returns XY_OK, or the write's or sync's error: the batch was never
+ * acknowledged, but the state in memory holds it now, so it is cut from
+ * the log and every later write refused, so that nothing is built on it;
+ * reopening gives the state of the acknowledged batches. */
+static int apply_while_synced(xy_db *db, const unsigned char *data, size_t body, xy_commit *c)
+{
+    uint64_t staged = db->nstaged, first = db->nevents;
+    double t1 = xy_seconds();
+    int rc = xy__apply_range(db, db->engine, data, db->log_size, 0, body, 1, 1, &db->trail, &db->nevents);
+    if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
+    (void)xy_trail_flush(&db->trail); /* derived data: a failure only slows explanations */
+    db->commit_secs[2] += xy_seconds() - t1;
+    db->nstaged = 0;
+    if (commit_wait(db, c)) {
+        cut_log(db, c->in_seg);
+        db->broken = c->rc;
+        return c->rc;
+    }
+    return XY_OK;
+}
+
 /* ------------------------------------------------------- spilled loads */
 
 uint64_t xy__db_spill_bytes(void) { return env_bytes("XINYONG_SPILL_BYTES", XY_SPILL_BYTES); }
@@ -1067,21 +1101,10 @@ int xy__db_spill(xy_db *db, xy_buf *batch)
         if (lseek(db->log_fd, (off_t)s->in_seg, SEEK_SET) < 0) return XY_EIO;
     }
     seal_batch(batch, 0);
-    double t0 = xy_seconds();
     int reserved = s->reserved;
     s->reserved = 1;
-    if (reserved == 1) reserved = reserve_log(db->log_fd, s->in_seg + s->len, batch->len);
-    if (reserved == XY_ENOSPC) rc = XY_ENOSPC;
     memset(&s->w, 0, sizeof s->w);
-    s->w.fd = db->log_fd;
-    s->w.unwritten = batch->data;
-    s->w.len = batch->len;
-    if (!rc && reserved != XY_OK) {
-        /* Where space cannot be reserved the write comes first, here. */
-        rc = write_all(db->log_fd, batch->data, batch->len);
-        s->w.unwritten = NULL;
-    }
-    db->commit_secs[0] += xy_seconds() - t0;
+    rc = reserve_and_write(db, s->in_seg + s->len, reserved, batch->data, batch->len, 0, &s->w);
     if (rc) return rc;
     if (s->w.unwritten) sync_start(&s->w);
     s->len += batch->len;
@@ -1149,24 +1172,12 @@ static int commit_spilled(xy_db *db, xy_buf *batch, uint64_t nrecords)
         xy__db_unstage(db);
         return c.rc;
     }
-    const unsigned char *data = (const unsigned char *)map + (s->in_seg - from);
-    uint64_t staged = db->nstaged, first = db->nevents;
-    double t1 = xy_seconds();
-    rc = xy__apply_range(db, db->engine, data, db->log_size, 0, (size_t)(s->len + body), 1, 1, &db->trail,
-                         &db->nevents);
-    if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
-    (void)xy_trail_flush(&db->trail);
-    db->commit_secs[2] += xy_seconds() - t1;
-    munmap(map, maplen);
-    db->nstaged = 0;
+    size_t records = (size_t)(s->len + body); /* the batch but its commit record */
     s->active = 0;
     s->len = 0;
-    if (commit_wait(db, &c)) {
-        /* As in xy__db_commit: applied, never acknowledged. */
-        cut_log(db, c.in_seg);
-        db->broken = c.rc;
-        return c.rc;
-    }
+    rc = apply_while_synced(db, (const unsigned char *)map + (s->in_seg - from), records, &c);
+    munmap(map, maplen);
+    if (rc) return rc;
     db->log_size += total;
     batch->len = 0;
     return XY_OK;
@@ -1209,25 +1220,8 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
         cut_log(db, c.in_seg);
         return c.rc;
     }
-    /* On a large batch applying takes about as long as the write and the
-     * sync, and nothing the engine does touches the log. */
-    uint64_t staged = db->nstaged, first = db->nevents;
-    double t1 = xy_seconds();
-    rc = xy__apply_range(db, db->engine, (const unsigned char *)batch->data, db->log_size, 0, c.body, 1, 1,
-                         &db->trail, &db->nevents);
-    if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
-    (void)xy_trail_flush(&db->trail); /* derived data: a failure only slows explanations */
-    db->commit_secs[2] += xy_seconds() - t1;
-    db->nstaged = 0;
-    if (commit_wait(db, &c)) {
-        /* The batch was never acknowledged (its write or its sync failed),
-         * but the state in memory holds it now: cut it from the log and
-         * refuse every later write, so that nothing is built on it;
-         * reopening gives the state of the acknowledged batches. */
-        cut_log(db, c.in_seg);
-        db->broken = c.rc;
-        return c.rc;
-    }
+    rc = apply_while_synced(db, (const unsigned char *)batch->data, c.body, &c);
+    if (rc) return rc;
     db->log_size += batch->len;
     after_commit(db);
     return XY_OK;
