@@ -356,12 +356,15 @@ static double memory_floor_mix(const xy_engine *e, const xy_event *ev, size_t ne
         kind[i] = (uint8_t)((b->limit ? LIMIT : 0) | (b->expires ? EXPIRES : 0) |
                             (b->expires && ev[i].date + b->expires <= end ? DUE : 0));
     }
-    /* One table for both years, at most half full even if every limited
-     * event were a new entry (the engine's two yearly tables hold as
-     * much). */
+    /* One table for both years, at most three quarters full even if
+     * every limited event were a new entry: as many slots as the engine's
+     * two yearly tables have together. (Until the twenty-second run it
+     * was made at most half full, twice the engine's memory, which made
+     * this floor lower than the engine's own touches; docs/performance.md,
+     * "The fifteenth round".) */
     size_t nslots = 64, nlimited = 0;
     for (size_t i = 0; i < nev; i++) nlimited += kind[i] & LIMIT;
-    while (nslots < 2 * nlimited) nslots *= 2;
+    while (nslots * 3 < nlimited * 4) nslots *= 2;
     uint64_t *sl = xy_big_realloc(NULL, 0, nslots * sizeof *sl);
     memset(st, 0, (size_t)ncit * sizeof *st);
     memset(sl, 0, nslots * sizeof *sl);
