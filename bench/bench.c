@@ -359,9 +359,8 @@ static double memory_floor_mix(const xy_engine *e, const xy_event *ev, size_t ne
     /* One table for both years, at most three quarters full even if
      * every limited event were a new entry: as many slots as the engine's
      * two yearly tables have together. (Until the twenty-second run it
-     * was made at most half full, twice the engine's memory, which made
-     * this floor lower than the engine's own touches; docs/performance.md,
-     * "The fifteenth round".) */
+     * was made at most half full: twice the memory the engine's touches
+     * spread over; docs/performance.md, "The fifteenth round".) */
     size_t nslots = 64, nlimited = 0;
     for (size_t i = 0; i < nev; i++) nlimited += kind[i] & LIMIT;
     while (nslots * 3 < nlimited * 4) nslots *= 2;
