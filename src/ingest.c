@@ -97,6 +97,7 @@ static void put_message(xy_buf *b, const char *path, uint64_t line, const char *
 
 /* Records why the current row is bad (put_message at byte off of the
  * row); returns -1. */
+static int vfail(loader *l, size_t off, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static int vfail(loader *l, size_t off, const char *fmt, va_list ap)
 {
     char msg[1024];
