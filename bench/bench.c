@@ -357,8 +357,8 @@ static double memory_floor_mix(const xy_engine *e, const xy_event *ev, size_t ne
                             (b->expires && ev[i].date + b->expires <= end ? DUE : 0));
     }
     /* One table for both years, at most three quarters full even if
-     * every limited event were a new entry: as many slots as the engine's
-     * two yearly tables have together. (Until the twenty-second run it
+     * every limited event were a new entry: about as many slots as the
+     * engine's two yearly tables have together. (Until the twenty-second run it
      * was made at most half full: twice the memory the engine's touches
      * spread over; docs/performance.md, "The fifteenth round".) */
     size_t nslots = 64, nlimited = 0;
