@@ -79,11 +79,13 @@ void xy_engine_free(xy_engine *e)
 void xy__engine_before_fork(xy_engine *e)
 {
     e->st_child = xy_fork_copy_make(&e->st_copy, e->st, e->cap * sizeof *e->st, e->n * sizeof *e->st);
+    xy_limits_before_fork(&e->limits);
 }
 
 void xy__engine_in_child(xy_engine *e)
 {
     if (e->st_child) e->st = e->st_child;
+    xy_limits_in_child(&e->limits);
 }
 
 void xy__engine_set_history(xy_engine *e, xy_hist_fn *fn, void *ctx, uint32_t only)

@@ -38,6 +38,7 @@ void xy_limits_free(xy_limits *l)
     for (int i = 0; i < l->n; i++) {
         lim_release(l->y[i].slot, l->y[i].mask + 1);
         xy_map_free(&l->y[i].over);
+        xy_fork_copy_free(&l->y[i].copy);
     }
     xy_free(l->y);
     memset(l, 0, sizeof *l);
@@ -129,6 +130,23 @@ int xy__limits_take_slow(xy_lyear *y, size_t i, uint64_t key, int64_t limit)
     }
     y->count++;
     return 1;
+}
+
+void xy_limits_before_fork(xy_limits *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        xy_lyear *y = &l->y[i];
+        size_t bytes = (y->mask + 1) * sizeof *y->slot;
+        y->child = NULL;
+        if (i >= l->n - 2) y->child = xy_fork_copy_make(&y->copy, y->slot, bytes, bytes);
+        else xy_fork_copy_drop(&y->copy, y->slot, bytes);
+    }
+}
+
+void xy_limits_in_child(xy_limits *l)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->y[i].child) l->y[i].slot = l->y[i].child;
 }
 
 size_t xy_limits_count(const xy_limits *l)

@@ -174,6 +174,18 @@ void xy_fork_copy_free(xy_fork_copy *c)
     c->size = 0;
 }
 
+void xy_fork_copy_drop(xy_fork_copy *c, void *p, size_t size)
+{
+    if (!c->p) return;
+#ifdef MADV_KEEPONFORK
+    /* The mark of the earlier fork would give the child zeros. */
+    if (p && size >= BIG_MIN) (void)madvise(p, big_round(size), MADV_KEEPONFORK);
+#else
+    (void)p, (void)size;
+#endif
+    xy_fork_copy_free(c);
+}
+
 void xy__panic(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;

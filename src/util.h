@@ -61,6 +61,9 @@ typedef struct xy_fork_copy {
  * be marked. */
 void *xy_fork_copy_make(xy_fork_copy *c, void *p, size_t size, size_t len);
 void xy_fork_copy_free(xy_fork_copy *c);
+/* Gives up a copy that xy_fork_copy_make made of p (size bytes, as there)
+ * at an earlier fork: the next child shares p copy-on-write again. */
+void xy_fork_copy_drop(xy_fork_copy *c, void *p, size_t size);
 
 /* Runs fn(arg) on the calling thread while a second thread faults in the
  * pages of the k ranges p[i], n[i] bytes (writable, as first writes

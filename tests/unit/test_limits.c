@@ -1,8 +1,12 @@
 /* Unit tests of limits.c: random occurrences across citizens, behaviours
  * and years checked against a plain array of counts, with limits large
  * enough to reach the side map for counts of 255 and above, tables that
- * grow, and a save/load round trip in the middle. */
+ * grow, and a save/load round trip in the middle; and what a background
+ * snapshot's forked child sees of them. */
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "limits.h"
 #include "unit.h"
@@ -77,5 +81,51 @@ TEST(limits_first_year_sized_by_the_guess)
     l.guess = 1000000;
     ASSERT_EQ(xy_limits_take(&l, 2022, 1, 1, 2), 1);
     ASSERT_EQ(l.y[1].mask + 1, (size_t)4096);
+    xy_limits_free(&l);
+}
+
+/* What a forked child saves of l after xy_limits_in_child, compared with
+ * want: 1 if equal, 0 if not, -1 if the child could not run. */
+static int child_saves(xy_limits *l, const xy_buf *want)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        xy_limits_in_child(l);
+        xy_buf got = {0};
+        xy_limits_save(l, &got);
+        _exit(got.len == want->len && memcmp(got.data, want->data, got.len) == 0);
+    }
+    /* The writer goes on counting while the child runs: the copies, not
+     * these tables, are what the child must read. */
+    for (uint32_t c = 0; c < 50000; c++) xy_limits_take(l, l->y[l->n - 1].year, c * 7919u, 3, 100);
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+/* Around a fork, a background snapshot's child sees every year's counts as
+ * they were at the fork: the two newest years through their copies (the
+ * tables themselves are wiped in the child), older ones shared, also a
+ * year whose copy an earlier fork made and this one gave up. Tables of a
+ * megabyte and more, the ones that are copied. */
+TEST(limits_seen_by_a_snapshot_child)
+{
+    xy_limits l = {0};
+    l.guess = 300000;
+    for (int y = 2020; y <= 2021; y++)
+        for (uint32_t c = 0; c < 200000; c++) ASSERT_EQ(xy_limits_take(&l, y, c, 1, 5), 1);
+    ASSERT(l.y[0].mask + 1 >= ((size_t)1 << 17)); /* a megabyte */
+    for (int round = 0; round < 3; round++) {
+        /* The third round adds a year: 2020 is no longer copied. */
+        if (round == 2)
+            for (uint32_t c = 0; c < 200000; c++) ASSERT_EQ(xy_limits_take(&l, 2022, c, 2, 5), 1);
+        xy_buf want = {0};
+        xy_limits_save(&l, &want);
+        xy_limits_before_fork(&l);
+        ASSERT(l.y[l.n - 1].child && l.y[l.n - 2].child);
+        ASSERT(l.n < 3 || (!l.y[0].child && !l.y[0].copy.p));
+        ASSERT_EQ(child_saves(&l, &want), 1);
+        xy_buf_free(&want);
+    }
     xy_limits_free(&l);
 }
