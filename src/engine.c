@@ -133,10 +133,10 @@ void xy__cal_init(xy_calendar *cal)
     cal->b = xy_calloc(XY_RING, sizeof *cal->b);
 }
 
-void xy__cal_gather(const xy_calendar *cal, uint32_t i, xy_buf *out)
+void xy__cal_emit(const xy_calendar *cal, uint32_t i, xy_emit_fn *emit, void *ctx)
 {
     if (!cal->b) return;
-    for (const xy_cblock *k = cal->b[i].head; k; k = k->next) xy_buf_append(out, k->items, (size_t)k->n * cal->elem);
+    for (const xy_cblock *k = cal->b[i].head; k; k = k->next) emit(ctx, k->items, (size_t)k->n * cal->elem);
 }
 
 void xy__cal_clear(xy_calendar *cal, uint32_t i)

@@ -251,8 +251,8 @@ static inline void *xy__cal_push(xy_calendar *cal, xy_day day)
     cal->pending++;
     return k->items + (size_t)k->n++ * cal->elem;
 }
-/* Appends the items of ring slot i, in order, to out. */
-void xy__cal_gather(const xy_calendar *cal, uint32_t i, xy_buf *out);
+/* Hands the items of ring slot i, in order, to emit (a block at a time). */
+void xy__cal_emit(const xy_calendar *cal, uint32_t i, xy_emit_fn *emit, void *ctx);
 /* Releases the items of ring slot i after they were processed. */
 void xy__cal_clear(xy_calendar *cal, uint32_t i);
 

@@ -156,22 +156,24 @@ size_t xy_limits_count(const xy_limits *l)
     return n;
 }
 
-void xy_limits_save(const xy_limits *l, xy_buf *out)
+void xy_limits_emit(const xy_limits *l, xy_emit_fn *emit, void *ctx)
 {
     uint64_t n = (uint64_t)l->n;
-    xy_buf_append(out, &n, sizeof n);
+    emit(ctx, &n, sizeof n);
     for (int i = 0; i < l->n; i++) {
         const xy_lyear *y = &l->y[i];
         uint64_t head[4] = {(uint64_t)(int64_t)y->year, y->mask, y->count, y->over.count};
-        xy_buf_append(out, head, sizeof head);
-        xy_buf_append(out, y->slot, (y->mask + 1) * sizeof *y->slot);
+        emit(ctx, head, sizeof head);
+        emit(ctx, y->slot, (y->mask + 1) * sizeof *y->slot);
         for (size_t k = 0; y->over.slots && k <= y->over.mask; k++)
             if (y->over.slots[k].key) {
                 uint64_t kv[2] = {y->over.slots[k].key - 1, y->over.slots[k].val};
-                xy_buf_append(out, kv, sizeof kv);
+                emit(ctx, kv, sizeof kv);
             }
     }
 }
+
+void xy_limits_save(const xy_limits *l, xy_buf *out) { xy_limits_emit(l, xy_buf_emit, out); }
 
 int xy_limits_load(xy_limits *l, const void *data, size_t len)
 {

@@ -140,7 +140,9 @@ void xy_limits_in_child(xy_limits *l);
 /* Entries in all years. */
 size_t xy_limits_count(const xy_limits *l);
 
-/* Appends the tables to out, in a form xy_limits_load reads back. */
+/* Hands the tables to emit, in pieces, in a form xy_limits_load reads
+ * back; xy_limits_save appends the same bytes to out. */
+void xy_limits_emit(const xy_limits *l, xy_emit_fn *emit, void *ctx);
 void xy_limits_save(const xy_limits *l, xy_buf *out);
 
 /* Loads tables saved by xy_limits_save into an empty l. Returns XY_OK or

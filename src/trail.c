@@ -149,11 +149,11 @@ int xy_trail_read(const xy_trail *t, uint64_t off, xy_trec *r)
     return kind;
 }
 
-void xy_trail_save(const xy_trail *t, xy_buf *out)
+void xy_trail_emit(const xy_trail *t, xy_emit_fn *emit, void *ctx)
 {
     uint64_t head[2] = {t->broken ? 0 : t->disk_len, t->nhead};
-    xy_buf_append(out, head, sizeof head);
-    xy_buf_append(out, t->head, t->nhead * sizeof *t->head);
+    emit(ctx, head, sizeof head);
+    emit(ctx, t->head, t->nhead * sizeof *t->head);
 }
 
 void xy_trail_before_fork(xy_trail *t)

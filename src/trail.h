@@ -94,10 +94,11 @@ int xy_trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at);
 void xy_trail_before_fork(xy_trail *t);
 void xy_trail_in_child(xy_trail *t);
 
-/* The snapshot's part: disk_len (0 if broken) and the heads. */
-void xy_trail_save(const xy_trail *t, xy_buf *out);
+/* The snapshot's part, handed to emit in pieces: disk_len (0 if broken)
+ * and the heads. */
+void xy_trail_emit(const xy_trail *t, xy_emit_fn *emit, void *ctx);
 
-/* Reads what xy_trail_save wrote: the covered length and the heads, which
+/* Reads what xy_trail_emit produced: the covered length and the heads, which
  * are installed in t. Returns XY_OK or XY_ECORRUPT. */
 int xy_trail_load_heads(xy_trail *t, const void *data, size_t len, uint64_t *use_len);
 

@@ -174,6 +174,8 @@ void xy_fork_copy_free(xy_fork_copy *c)
     c->size = 0;
 }
 
+void xy_buf_emit(void *ctx, const void *p, size_t n) { xy_buf_append(ctx, p, n); }
+
 void xy_fork_copy_drop(xy_fork_copy *c, void *p, size_t size)
 {
     if (!c->p) return;

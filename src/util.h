@@ -280,6 +280,13 @@ void xy_buf_printf(xy_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void xy_buf_free(xy_buf *b);
 
+/* A sink for bytes that a producer hands over in pieces, so that large
+ * state can be written out (a snapshot's sections) without first being
+ * copied into memory of its own. ctx is the sink's. */
+typedef void xy_emit_fn(void *ctx, const void *p, size_t n);
+/* The xy_emit_fn that appends to the xy_buf ctx. */
+void xy_buf_emit(void *ctx, const void *p, size_t n);
+
 /* Seconds on the monotonic clock, to measure spans of time with. */
 double xy_seconds(void);
 
