@@ -526,31 +526,6 @@ static int cmp_ent(const void *a, const void *b)
     return key_cmp(x->hi, x->lo, y->hi, y->lo);
 }
 
-/* Sorts entries by key: a counting pass on the top 16 bits of hi spreads
- * them into 65536 buckets (keys are hashes, so the buckets are even),
- * then each small bucket is sorted on its own. */
-static void sort_entries(run_ent *e, size_t n)
-{
-    enum { BITS = 16 };
-    if (n < 4096) {
-        qsort(e, n, sizeof *e, cmp_ent);
-        return;
-    }
-    size_t *start = xy_calloc(((size_t)1 << BITS) + 1, sizeof *start);
-    for (size_t i = 0; i < n; i++) start[(e[i].hi >> (64 - BITS)) + 1]++;
-    for (size_t b = 0; b < ((size_t)1 << BITS); b++) start[b + 1] += start[b];
-    run_ent *tmp = xy_malloc(n * sizeof *tmp);
-    size_t *fill = xy_malloc(((size_t)1 << BITS) * sizeof *fill);
-    memcpy(fill, start, ((size_t)1 << BITS) * sizeof *fill);
-    for (size_t i = 0; i < n; i++) tmp[fill[e[i].hi >> (64 - BITS)]++] = e[i];
-    for (size_t b = 0; b < ((size_t)1 << BITS); b++)
-        if (start[b + 1] - start[b] > 1) qsort(tmp + start[b], start[b + 1] - start[b], sizeof *tmp, cmp_ent);
-    memcpy(e, tmp, n * sizeof *e);
-    xy_free(tmp);
-    xy_free(fill);
-    xy_free(start);
-}
-
 /* A run as the policy sees it. */
 typedef struct run_desc {
     uint64_t first, end, count;
@@ -587,15 +562,52 @@ static uint64_t fresh_count(const xy_evindex *x, uint64_t upto)
     return mem_count_below(&x->mem, upto) + mem_count_below(&x->frozen, upto);
 }
 
-/* Appends the entries of m numbered below upto to out. */
-static size_t mem_take_below(const xy_evmem *m, uint64_t upto, run_ent *out)
+/* The entries of a memory table numbered below upto, in key order, a
+ * cluster (a stretch of taken slots) at a time, instead of all of them
+ * copied out and sorted: in a background snapshot's child such a copy was
+ * fresh memory, twice 24 bytes an entry with the sort's, a fault and a
+ * cleared page at a time. place() leaves every entry in the cluster that
+ * holds its home slot, and homes grow with the key, so each cluster sorted
+ * on its own, the clusters taken in slot order, gives key order. The one
+ * exception: entries at the table's start whose home lies at its end
+ * (their probe wrapped past the last slot) belong to the last cluster,
+ * and are taken with it. */
+typedef struct mem_cursor {
+    const xy_evmem *m;
+    uint64_t upto;
+    size_t next;  /* first slot not scanned yet */
+    run_ent *buf; /* the current cluster's entries, sorted */
+    size_t n, cap;
+} mem_cursor;
+
+static void cursor_take(mem_cursor *c, const xy_evslot *e)
 {
-    size_t n = 0;
-    if (!m->count || m->lo >= upto) return 0;
-    for (size_t i = 0; i <= m->mask; i++)
-        if (!empty(&m->slot[i]) && m->slot[i].seq < upto)
-            out[n++] = (run_ent){m->slot[i].hi, m->slot[i].lo, m->slot[i].content};
-    return n;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 64;
+        c->buf = xy_realloc(c->buf, c->cap * sizeof *c->buf);
+    }
+    c->buf[c->n++] = (run_ent){e->hi, e->lo, e->content};
+}
+
+/* Moves to the next cluster with an entry below upto; 0 when there is
+ * none left. */
+static int cursor_fill(mem_cursor *c)
+{
+    const xy_evmem *m = c->m;
+    size_t slots = m->slot && m->count ? m->mask + 1 : 0;
+    c->n = 0;
+    while (c->n == 0 && c->next < slots) {
+        size_t i = c->next;
+        while (i < slots && empty(&m->slot[i])) i++;
+        for (; i < slots && !empty(&m->slot[i]); i++)
+            if (m->slot[i].seq < c->upto && (m->slot[i].hi >> m->shift) <= i) cursor_take(c, &m->slot[i]);
+        c->next = i;
+        if (i == slots)
+            for (size_t j = 0; j < slots && !empty(&m->slot[j]); j++)
+                if (m->slot[j].seq < c->upto && (m->slot[j].hi >> m->shift) > j) cursor_take(c, &m->slot[j]);
+    }
+    if (c->n > 1) qsort(c->buf, c->n, sizeof *c->buf, cmp_ent);
+    return c->n > 0;
 }
 
 static void list_append(xy_buf *out, const run_desc *d, int n)
@@ -620,39 +632,46 @@ int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out)
     int nwant = plan(x, upto, fresh, want);
     int rc = XY_OK;
     if (upto > x->spilled) {
-        /* The new entries, sorted, and the runs the plan folds into the
-         * last one (x->run[nwant - 1] onwards): one merge of them all,
-         * streamed into the new file. */
-        run_ent *cur = xy_malloc(fresh * sizeof *cur + 1);
-        size_t n = mem_take_below(&x->mem, upto, cur);
-        n += mem_take_below(&x->frozen, upto, cur + n);
-        sort_entries(cur, n);
-        int from = nwant - 1 < x->nrun ? nwant - 1 : x->nrun, nsrc = x->nrun - from + 1;
-        const run_ent **src = xy_malloc((size_t)nsrc * sizeof *src);
-        size_t *left = xy_malloc((size_t)nsrc * sizeof *left);
-        for (int k = 0; k < nsrc - 1; k++) {
-            src[k] = run_entries(&x->run[from + k]);
-            left[k] = x->run[from + k].count;
+        /* The new entries, in key order from both memory tables, and the
+         * runs the plan folds into the last one (x->run[nwant - 1]
+         * onwards): one merge of them all, streamed into the new file. */
+        int from = nwant - 1 < x->nrun ? nwant - 1 : x->nrun, nruns = x->nrun - from, nsrc = nruns + 2;
+        const run_ent **at = xy_malloc((size_t)nsrc * sizeof *at), **end = xy_malloc((size_t)nsrc * sizeof *end);
+        mem_cursor mc[2] = {{&x->mem, upto, 0, NULL, 0, 0}, {&x->frozen, upto, 0, NULL, 0, 0}};
+        uint64_t total = fresh;
+        for (int k = 0; k < nruns; k++) {
+            at[k] = run_entries(&x->run[from + k]);
+            end[k] = at[k] + x->run[from + k].count;
+            total += x->run[from + k].count;
+            if (at[k] == end[k]) at[k] = NULL;
         }
-        src[nsrc - 1] = cur;
-        left[nsrc - 1] = n;
-        uint64_t total = n;
-        for (int k = 0; k < nsrc - 1; k++) total += left[k];
+        for (int j = 0; j < 2; j++) {
+            at[nruns + j] = end[nruns + j] = NULL;
+            if (cursor_fill(&mc[j])) {
+                at[nruns + j] = mc[j].buf;
+                end[nruns + j] = mc[j].buf + mc[j].n;
+            }
+        }
         run_writer w;
         rw_start(&w, x->dir, from < x->nrun ? x->run[from].first : x->spilled, upto, total);
         for (;;) {
             int best = -1;
             for (int k = 0; k < nsrc; k++)
-                if (left[k] && (best < 0 || cmp_ent(src[k], src[best]) < 0)) best = k;
+                if (at[k] && (best < 0 || cmp_ent(at[k], at[best]) < 0)) best = k;
             if (best < 0) break;
-            rw_put(&w, src[best]);
-            src[best]++;
-            left[best]--;
+            rw_put(&w, at[best]);
+            if (++at[best] < end[best]) continue;
+            at[best] = NULL;
+            if (best >= nruns && cursor_fill(&mc[best - nruns])) {
+                at[best] = mc[best - nruns].buf;
+                end[best] = at[best] + mc[best - nruns].n;
+            }
         }
         rc = rw_finish(&w);
-        xy_free(src);
-        xy_free(left);
-        xy_free(cur);
+        xy_free(mc[0].buf);
+        xy_free(mc[1].buf);
+        xy_free(at);
+        xy_free(end);
     }
     if (!rc) list_append(out, want, nwant);
     xy_free(want);

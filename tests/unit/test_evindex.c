@@ -349,3 +349,62 @@ TEST(evindex_find_or_put_and_renumber)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
 }
+
+/* A spill takes the memory tables' entries cluster by cluster: keys whose
+ * homes crowd the table's last slots push their probes past its end, to
+ * its first slots, and must still come last in the run. Keys made so that
+ * many homes fall at the end and at the start, some in the frozen table
+ * and some in the memory table, merged with a run spilled before: verify
+ * checks the run's order, and every key is found again. */
+TEST(evindex_spill_orders_probes_that_wrap)
+{
+    char dir[64], cmd[160];
+    xy_evindex x;
+    ASSERT_EQ(fresh_index(&x, "evwrap", dir, sizeof dir), 0);
+    enum { N = 3000 };
+    static uint64_t keys[N][2];
+    uint64_t seq = 0, rnd = 88172645463325252ull;
+    xy_buf list = {0};
+    for (int i = 0; i < N; i++) {
+        rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+        /* A third at the very top of the key space, a third at its very
+         * bottom, a third anywhere. */
+        uint64_t hi = i % 3 == 0 ? UINT64_MAX - (rnd >> 40) : i % 3 == 1 ? 1 + (rnd >> 40) : rnd;
+        keys[i][0] = hi;
+        keys[i][1] = (uint64_t)i + 1;
+        xy_evindex_put(&x, keys[i], (uint64_t)i * 3, seq++);
+        if (i == N / 3) {
+            /* A first run, for the second spill to merge with. */
+            list.len = 0;
+            ASSERT_EQ(xy_evindex_spill(&x, seq, &list), XY_OK);
+            ASSERT_EQ(xy_evindex_adopt(&x, list.data, list.len), XY_OK);
+        }
+        if (i == 2 * N / 3) xy_evindex_freeze(&x);
+    }
+    /* Some probe in each table wrapped past the last slot. */
+    for (int t = 0; t < 2; t++) {
+        const xy_evmem *m = t ? &x.frozen : &x.mem;
+        int wrapped = 0;
+        for (size_t s = 0; s <= m->mask; s++)
+            if ((m->slot[s].hi || m->slot[s].lo) && (m->slot[s].hi >> m->shift) > s) wrapped = 1;
+        ASSERT(wrapped);
+    }
+    list.len = 0;
+    ASSERT_EQ(xy_evindex_spill(&x, seq, &list), XY_OK);
+    ASSERT_EQ(xy_evindex_adopt(&x, list.data, list.len), XY_OK);
+    ASSERT_EQ(x.mem.count + x.frozen.count, 0);
+    /* One run holds them all, in order (the first merged into it). */
+    uint64_t runs = 0, entries = 0;
+    ASSERT_EQ(xy_evindex_verify(dir, &runs, &entries, NULL, NULL), XY_OK);
+    ASSERT_EQ(runs, 1);
+    ASSERT_EQ(entries, (uint64_t)N);
+    for (int i = 0; i < N; i++) {
+        uint64_t c = 0, q;
+        ASSERT_EQ(xy_evindex_find(&x, keys[i], &c, &q), 1);
+        ASSERT_EQ(c, (uint64_t)i * 3);
+    }
+    xy_buf_free(&list);
+    xy_evindex_free(&x);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ASSERT_EQ(system(cmd), 0);
+}
