@@ -973,7 +973,7 @@ static int compile_unit(unit *u, int full, xy_city *c)
                 report(d, u->grades[i].at, "grades '%s' and '%s' have the same lower bound %lld",
                        u->grades[j].name, u->grades[i].name, (long long)u->grades[i].from);
     }
-    qsort(c->grades, (size_t)c->ngrades, sizeof *c->grades, cmp_grade);
+    if (c->ngrades) qsort(c->grades, (size_t)c->ngrades, sizeof *c->grades, cmp_grade);
     if (full && u->ngrades > 0) {
         const grade_def *low = &u->grades[0];
         for (size_t i = 1; i < u->ngrades; i++)
@@ -1296,7 +1296,7 @@ int xy_rules_load_dir(const char *dir, xy_diag_fn *fn, void *ctx, xy_rules **out
         }
     }
     closedir(dh);
-    qsort(paths, n, sizeof *paths, cmp_str);
+    if (n) qsort(paths, n, sizeof *paths, cmp_str); /* qsort wants a valid pointer, even for none */
     int rc = XY_OK;
     if (n == 0) {
         char msg[1200];

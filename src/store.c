@@ -379,7 +379,7 @@ int xy__segs_list(const char *dir, xy_segs *s, xy_diag_fn *diag, void *ctx)
     }
     closedir(dh);
     s->n = (int)n;
-    qsort(s->g, n, sizeof *s->g, cmp_seg);
+    if (n) qsort(s->g, n, sizeof *s->g, cmp_seg);
     if (s->n == 0 || s->g[0].base != 0) {
         xy__diagf(diag, ctx, "%s: not a data directory (no log; run 'xinyong init')", dir);
         xy__segs_free(s);
@@ -967,7 +967,6 @@ static int commit_start(xy_db *db, xy_buf *batch, size_t extra, int sync, xy_com
     int rc = XY_OK, reserved = 1; /* 1: not tried yet (statuses are 0 or below) */
     if (in_seg > sizeof LOG_MAGIC && in_seg + total > segment_bytes()) rc = new_segment(db, total, &reserved);
     c->in_seg = db->log_size - db->seg_base;
-    c->fd = db->log_fd;
     if (!rc && lseek(db->log_fd, (off_t)c->in_seg, SEEK_SET) < 0) rc = XY_EIO;
     /* A second thread writes the batch and waits for fdatasync while this
      * one applies it (a load) or judges and stages its ids (an append). */
