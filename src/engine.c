@@ -118,8 +118,13 @@ static inline int wants_history(const xy_engine *e, uint32_t c)
 xy_cblock *xy__cal_block(xy_calendar *cal, xy_bucket *b)
 {
     xy_cblock *k = cal->free;
-    if (k) cal->free = k->next;
-    else k = xy_malloc(sizeof *k);
+    if (k) {
+        cal->free = k->next;
+    } else {
+        k = xy_malloc(sizeof *k);
+        k->all = cal->blocks;
+        cal->blocks = k;
+    }
     k->next = NULL;
     k->n = 0;
     if (b->tail) b->tail->next = k;
@@ -130,7 +135,7 @@ xy_cblock *xy__cal_block(xy_calendar *cal, xy_bucket *b)
 
 void xy__cal_init(xy_calendar *cal)
 {
-    cal->b = xy_calloc(XY_RING, sizeof *cal->b);
+    cal->b = xy_sparse_alloc(XY_RING * sizeof *cal->b);
 }
 
 void xy__cal_emit(const xy_calendar *cal, uint32_t i, xy_emit_fn *emit, void *ctx)
@@ -156,13 +161,16 @@ static xy_bucket *cal_day(xy_calendar *cal, xy_day day)
 
 static void cal_free(xy_calendar *cal)
 {
-    for (uint32_t i = 0; cal->b && i < XY_RING; i++) xy__cal_clear(cal, i);
-    while (cal->free) {
-        xy_cblock *k = cal->free;
-        cal->free = k->next;
+    /* Through the list of blocks, not the ring: an engine that reruns one
+     * citizen for an explanation schedules on a few days, and reading
+     * all XY_RING buckets (1.5 MB, most of it never touched) to find them
+     * faulted in every page of the ring, most of an explanation's time. */
+    while (cal->blocks) {
+        xy_cblock *k = cal->blocks;
+        cal->blocks = k->all;
         xy_free(k);
     }
-    xy_free(cal->b);
+    xy_sparse_free(cal->b, XY_RING * sizeof *cal->b);
 }
 
 static void exit_push(xy_engine *e, xy_day day, uint32_t citizen)

@@ -105,6 +105,7 @@ typedef struct xy_expiry {
 
 typedef struct xy_cblock {
     struct xy_cblock *next; /* next block of the bucket, or of the free list */
+    struct xy_cblock *all;  /* next block the calendar allocated (cal_free) */
     uint32_t n;             /* items in this block */
     _Alignas(8) char items[XY_CAL_BLOCK];
 } xy_cblock;
@@ -120,6 +121,7 @@ typedef struct xy_calendar {
     uint32_t per;     /* items per block */
     uint64_t pending; /* items in all buckets */
     xy_cblock *free;  /* blocks ready for reuse */
+    xy_cblock *blocks; /* every block allocated, through their all links */
 } xy_calendar;
 
 struct xy_engine {

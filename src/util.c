@@ -89,6 +89,18 @@ void xy_big_free(void *p, size_t size)
     else munmap(p, big_round(size));
 }
 
+void *xy_sparse_alloc(size_t size)
+{
+    void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) oom(size);
+    return p;
+}
+
+void xy_sparse_free(void *p, size_t size)
+{
+    if (p) munmap(p, size ? size : 1);
+}
+
 void *xy_fork_copy_make(xy_fork_copy *c, void *p, size_t size, size_t len)
 {
 #ifdef MADV_WIPEONFORK

@@ -40,6 +40,14 @@ static inline int xy_utf8_cols(const char *s, const char *e)
 void *xy_big_realloc(void *p, size_t old_size, size_t new_size);
 void xy_big_free(void *p, size_t size);
 
+/* A zeroed table of size bytes in a mapping of its own, with no huge
+ * pages: for a table touched in a few places (a calendar's ring of days
+ * in the engine an explanation reruns one citizen in), whose pages then
+ * cost only where it is touched. From the heap, a calloc of it would be
+ * cleared whole each time. Free with xy_sparse_free and the same size. */
+void *xy_sparse_alloc(size_t size);
+void xy_sparse_free(void *p, size_t size);
+
 /* A background snapshot is written by a forked child from its
  * copy-on-write image of the state. Every page of a large array the
  * writer then changes is copied by the kernel (and the huge page it lay on
