@@ -636,6 +636,11 @@ static int replay(xy_db *db, xy_engine *e, size_t from, size_t until, xy_trail *
 
 int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **out)
 {
+    return xy__db_open_rules(path, mode, NULL, diag, ctx, out);
+}
+
+int xy__db_open_rules(const char *path, int mode, xy_rules *rules, xy_diag_fn *diag, void *ctx, xy_db **out)
+{
     xy_db *db = xy_calloc(1, sizeof *db);
     db->path = xy_strndup(path, strlen(path));
     db->mode = mode;
@@ -671,12 +676,17 @@ int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **
             goto fail;
         }
     }
-    char *rdir = join(path, "rules");
-    rc = xy_rules_load_dir(rdir, diag, ctx, &db->rules);
-    xy_free(rdir);
-    if (rc) {
-        rc = XY_ECORRUPT;
-        goto fail;
+    if (rules) {
+        db->rules = rules;
+        db->rules_borrowed = 1;
+    } else {
+        char *rdir = join(path, "rules");
+        rc = xy_rules_load_dir(rdir, diag, ctx, &db->rules);
+        xy_free(rdir);
+        if (rc) {
+            rc = XY_ECORRUPT;
+            goto fail;
+        }
     }
     xy_engine_new(db->rules, &db->engine);
     /* Start from the snapshot when there is one, then the log after it. */
@@ -828,7 +838,7 @@ void xy_db_close(xy_db *db)
     if (db->lock_fd >= 0) close(db->lock_fd);
     xy_trail_free(&db->trail);
     xy_engine_free(db->engine);
-    xy_rules_free(db->rules);
+    if (!db->rules_borrowed) xy_rules_free(db->rules);
     xy_evindex_free(&db->evix);
     xy_buf_free(&db->batch);
     xy_buf_free(&db->spill.other);

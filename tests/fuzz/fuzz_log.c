@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_env.h"
 #include "store.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -18,9 +19,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64], log_path[96], snap_path[96];
 static unsigned char magic[16];
+static xy_rules *rules; /* the directory's, compiled once (xy__db_open_rules) */
 
 static void cleanup(void)
 {
+    xy_rules_free(rules);
     char cmd[96];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) {
@@ -31,13 +34,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    /* scripts/fuzz.sh runs the harnesses from build/fuzz. */
-    const char *rules = getenv("XY_FUZZ_RULES") ? getenv("XY_FUZZ_RULES") : "../../rules";
-    snprintf(dir, sizeof dir, "/tmp/xy-fuzz-log-%d", (int)getpid());
+    fuzz_scratch(dir, sizeof dir, "log");
     snprintf(log_path, sizeof log_path, "%s/log", dir);
     snprintf(snap_path, sizeof snap_path, "%s/snapshot", dir);
-    if (xy_db_create(dir, rules, NULL, NULL) != XY_OK) {
-        fprintf(stderr, "fuzz_log: cannot create a data directory in %s from %s\n", dir, rules);
+    char rdir[96];
+    snprintf(rdir, sizeof rdir, "%s/rules", dir);
+    if (xy_db_create(dir, fuzz_rules(), NULL, NULL) != XY_OK || xy_rules_load_dir(rdir, NULL, NULL, &rules) != XY_OK) {
+        fprintf(stderr, "fuzz_log: cannot create a data directory in %s from %s\n", dir, fuzz_rules());
         abort();
     }
     atexit(cleanup);
@@ -92,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     xy_buf_free(&log);
     unlink(snap_path);
     xy_db *db;
-    if (xy_db_open(dir, XY_READ, quiet, NULL, &db) == XY_OK) xy_db_close(db);
+    if (xy__db_open_rules(dir, XY_READ, rules, quiet, NULL, &db) == XY_OK) xy_db_close(db);
     FILE *devnull = fopen("/dev/null", "w");
     (void)xy_db_verify(dir, quiet, NULL, devnull);
     fclose(devnull);

@@ -24,6 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
 static char *base_snap, *base_log, *base_trail;
+static xy_rules *rules; /* the directory's, compiled once (xy__db_open_rules) */
 static size_t snap_len, log_len, trail_len;
 
 /* Citizens the reports are asked about: one blacklisted by a court order,
@@ -32,6 +33,7 @@ static const char *const who[] = {"371082197503141552", "440105198710010525", "3
 
 static void cleanup(void)
 {
+    xy_rules_free(rules);
     char cmd[96];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) {
@@ -67,11 +69,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    const char *rules = fuzz_rules(), *ex = fuzz_examples();
+    const char *rules_dir = fuzz_rules(), *ex = fuzz_examples();
     fuzz_scratch(dir, sizeof dir, "snap");
     xy_db *db;
-    if (xy_db_create(dir, rules, NULL, NULL) != XY_OK || xy_db_open(dir, XY_WRITE, NULL, NULL, &db) != XY_OK) {
-        fprintf(stderr, "fuzz_snapshot: cannot create a data directory in %s from %s\n", dir, rules);
+    if (xy_db_create(dir, rules_dir, NULL, NULL) != XY_OK || xy_db_open(dir, XY_WRITE, NULL, NULL, &db) != XY_OK) {
+        fprintf(stderr, "fuzz_snapshot: cannot create a data directory in %s from %s\n", dir, rules_dir);
         abort();
     }
     atexit(cleanup);
@@ -90,6 +92,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     base_snap = slurp("snapshot", &snap_len);
     base_log = slurp("log", &log_len);
     base_trail = slurp("trail", &trail_len);
+    char rdir[96];
+    snprintf(rdir, sizeof rdir, "%s/rules", dir);
+    if (xy_rules_load_dir(rdir, NULL, NULL, &rules) != XY_OK) abort();
     return 0;
 }
 
@@ -107,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *devnull = fopen("/dev/null", "w");
     (void)xy_db_verify(dir, quiet, NULL, devnull);
     xy_db *db;
-    if (xy_db_open(dir, XY_READ, quiet, NULL, &db) == XY_OK) {
+    if (xy__db_open_rules(dir, XY_READ, rules, quiet, NULL, &db) == XY_OK) {
         (void)xy_report_stats(db, XY_OUT_JSON, devnull);
         (void)xy_report_list(db, XY_BLACKLIST, NULL, 1, XY_OUT_TEXT, devnull);
         (void)xy_report_list(db, XY_WHITELIST, NULL, 0, XY_OUT_JSON, devnull);
@@ -118,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         xy_db_close(db);
     }
-    if (xy_db_open(dir, XY_WRITE, quiet, NULL, &db) == XY_OK) {
+    if (xy__db_open_rules(dir, XY_WRITE, rules, quiet, NULL, &db) == XY_OK) {
         /* Four hundred days on: expiries, exits, association, a new year. */
         xy_day today = xy_db_engine(db)->today;
         if (xy_day_valid(today) && xy_day_valid(today + 400)) (void)xy_db_advance(db, today + 400);
