@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "xinyong.h"
+
 /* scripts/fuzz.sh runs the harnesses from build/fuzz; XY_FUZZ_RULES and
  * XY_FUZZ_EXAMPLES point elsewhere. */
 static inline const char *fuzz_rules(void)
@@ -26,6 +28,16 @@ static inline const char *fuzz_examples(void)
 static inline void fuzz_scratch(char *dir, size_t n, const char *what)
 {
     snprintf(dir, n, "%s/xy-fuzz-%s-%d", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", what, (int)getpid());
+}
+
+/* The ruleset of the data directory dir, compiled once for every input's
+ * opens (xy__db_open_rules), or NULL when it does not compile. */
+static inline xy_rules *fuzz_dir_rules(const char *dir)
+{
+    char rdir[256];
+    xy_rules *r = NULL;
+    snprintf(rdir, sizeof rdir, "%s/rules", dir);
+    return xy_rules_load_dir(rdir, NULL, NULL, &r) == XY_OK ? r : NULL;
 }
 
 #endif

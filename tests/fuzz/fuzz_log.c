@@ -37,9 +37,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_scratch(dir, sizeof dir, "log");
     snprintf(log_path, sizeof log_path, "%s/log", dir);
     snprintf(snap_path, sizeof snap_path, "%s/snapshot", dir);
-    char rdir[96];
-    snprintf(rdir, sizeof rdir, "%s/rules", dir);
-    if (xy_db_create(dir, fuzz_rules(), NULL, NULL) != XY_OK || xy_rules_load_dir(rdir, NULL, NULL, &rules) != XY_OK) {
+    if (xy_db_create(dir, fuzz_rules(), NULL, NULL) != XY_OK || !(rules = fuzz_dir_rules(dir))) {
         fprintf(stderr, "fuzz_log: cannot create a data directory in %s from %s\n", dir, fuzz_rules());
         abort();
     }

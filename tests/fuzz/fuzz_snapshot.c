@@ -92,9 +92,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     base_snap = slurp("snapshot", &snap_len);
     base_log = slurp("log", &log_len);
     base_trail = slurp("trail", &trail_len);
-    char rdir[96];
-    snprintf(rdir, sizeof rdir, "%s/rules", dir);
-    if (xy_rules_load_dir(rdir, NULL, NULL, &rules) != XY_OK) abort();
+    if (!(rules = fuzz_dir_rules(dir))) abort();
     return 0;
 }
 
