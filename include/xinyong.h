@@ -206,7 +206,11 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag,
  * later write and snapshot on that handle returns the same status (close
  * it and open the directory again to go on from the acknowledged state).
  * xy_db_append_events applies a batch only once it is durable, so a
- * failed one leaves the handle working.
+ * failed one leaves the handle working. A large events load applies its
+ * batch in parts as it goes; if it then fails for any other reason (a bad
+ * row, a full disk while writing a part), the handle's next use rebuilds
+ * its state from the directory first, as opening it would, so that
+ * nothing of the load is ever seen (the engine keeps its address).
  *
  * A handle is used by one thread at a time. */
 int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx,

@@ -62,7 +62,7 @@ static void spill_if_full(loader *l)
 {
     if (l->batch->len < l->spill_at) return;
     if (l->spill_rc || (l->errors && !l->want_rejects)) l->batch->len = 0;
-    else l->spill_rc = xy__db_spill(l->db, l->batch);
+    else l->spill_rc = xy__db_spill(l->db, l->batch, l->kind == XY_LOAD_EVENTS);
 }
 
 static const char *const citizen_cols[] = {"id", "name", "city", "father", "mother", NULL};

@@ -186,6 +186,7 @@ int xy__db_find_or_stage(xy_db *db, const uint64_t key[2], uint64_t content, uin
 }
 
 static void drop_spill(xy_db *db);
+static void mark_stale(xy_db *db);
 
 void xy__db_unstage(xy_db *db)
 {
@@ -634,12 +635,9 @@ static int replay(xy_db *db, xy_engine *e, size_t from, size_t until, xy_trail *
     return xy__db_walk(db, e, NULL, NULL, from, until, trail, diag, ctx, good_out, len_out);
 }
 
-int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **out)
-{
-    return xy__db_open_rules(path, mode, NULL, diag, ctx, out);
-}
-
-int xy__db_open_rules(const char *path, int mode, xy_rules *rules, xy_diag_fn *diag, void *ctx, xy_db **out)
+/* xy__db_open_rules, taking the writer's lock only with lock (a stale
+ * handle's rebuild runs under the lock its handle holds). */
+static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_diag_fn *diag, void *ctx, xy_db **out)
 {
     xy_db *db = xy_calloc(1, sizeof *db);
     db->path = xy_strndup(path, strlen(path));
@@ -661,10 +659,10 @@ int xy__db_open_rules(const char *path, int mode, xy_rules *rules, xy_diag_fn *d
         rc = XY_ENOENT;
         goto fail;
     }
-    if (mode == XY_WRITE) {
-        char *lock = join(path, "lock");
-        db->lock_fd = open(lock, O_RDWR | O_CREAT, 0644);
-        xy_free(lock);
+    if (mode == XY_WRITE && lock) {
+        char *lockpath = join(path, "lock");
+        db->lock_fd = open(lockpath, O_RDWR | O_CREAT, 0644);
+        xy_free(lockpath);
         if (db->lock_fd < 0) {
             xy__diagf(diag, ctx, "%s/lock: cannot open: %s", path, strerror(errno));
             rc = XY_EIO;
@@ -761,6 +759,16 @@ fail:
     return rc;
 }
 
+int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **out)
+{
+    return open_db(path, mode, NULL, 1, diag, ctx, out);
+}
+
+int xy__db_open_rules(const char *path, int mode, xy_rules *rules, xy_diag_fn *diag, void *ctx, xy_db **out)
+{
+    return open_db(path, mode, rules, 1, diag, ctx, out);
+}
+
 /* A size in bytes from the environment variable name (tests make the
  * store's intervals small), or dflt when it is unset or not a positive
  * number. */
@@ -832,6 +840,7 @@ static void reap_snapshot(xy_db *db, int wait)
 void xy_db_close(xy_db *db)
 {
     if (!db) return;
+    db->stale = 0; /* nothing left to see */
     xy__db_settle(db);
     reap_snapshot(db, 1);
     if (db->log_fd >= 0) close(db->log_fd);
@@ -854,6 +863,49 @@ void xy_db_close(xy_db *db)
     xy_buf_free(&db->hist_idbuf);
     xy_free(db->path);
     xy_free(db);
+}
+
+/* Rebuilds a stale handle's state from the data directory, as opening it
+ * would (the log holds nothing of the failed load): a new handle's state
+ * takes the place of this one's. The engine keeps its address, which
+ * callers hold (xy_db_engine), and the handle its lock, rules and
+ * counters. If the directory no longer opens, the state is left empty
+ * and every write gets the error. */
+static void reload(xy_db *db)
+{
+    db->stale = 0;
+    reap_snapshot(db, 1);
+    xy_db *fresh;
+    int rc = open_db(db->path, XY_WRITE, db->rules, 0, NULL, NULL, &fresh);
+    if (rc) {
+        xy_engine *empty;
+        xy_engine_new(db->rules, &empty);
+        xy_engine t = *db->engine;
+        *db->engine = *empty;
+        *empty = t;
+        xy_engine_free(empty);
+        db->broken = rc;
+        return;
+    }
+    xy_db old = *db;
+    *db = *fresh;
+    db->path = old.path;
+    db->lock_fd = old.lock_fd;
+    db->rules = old.rules;
+    db->rules_borrowed = old.rules_borrowed;
+    db->history_fallbacks = old.history_fallbacks;
+    memcpy(db->commit_secs, old.commit_secs, sizeof db->commit_secs);
+    db->engine = old.engine;
+    xy_engine t = *old.engine;
+    *old.engine = *fresh->engine;
+    *fresh->engine = t;
+    /* What is left of the old handle goes, but for what it lent. */
+    old.path = fresh->path;
+    old.lock_fd = -1;
+    old.rules_borrowed = 1;
+    old.engine = fresh->engine;
+    *fresh = old;
+    xy_db_close(fresh);
 }
 
 xy_engine *xy_db_engine(xy_db *db)
@@ -1058,11 +1110,17 @@ void xy__db_commit_abandon(xy_db *db, xy_commit *c)
  * acknowledged, but the state in memory holds it now, so it is cut from
  * the log and every later write refused, so that nothing is built on it;
  * reopening gives the state of the acknowledged batches. */
-static int apply_while_synced(xy_db *db, const unsigned char *data, size_t body, xy_commit *c)
+static int apply_while_synced(xy_db *db, const unsigned char *data, size_t from, size_t body, xy_commit *c)
 {
     uint64_t staged = db->nstaged, first = db->nevents;
+    if (from) {
+        /* data[0, from) was applied ahead, its events numbered on from
+         * the batch's first (xy__db_spill). */
+        first = db->spill.first;
+        db->nevents = db->spill.seq;
+    }
     double t1 = xy_seconds();
-    int rc = xy__apply_range(db, db->engine, data, db->log_size, 0, body, 1, 1, &db->trail, &db->nevents);
+    int rc = xy__apply_range(db, db->engine, data, db->log_size, from, body, 1, 1, &db->trail, &db->nevents);
     if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
     (void)xy_trail_flush(&db->trail); /* derived data: a failure only slows explanations */
     db->commit_secs[2] += xy_seconds() - t1;
@@ -1080,13 +1138,31 @@ static int apply_while_synced(xy_db *db, const unsigned char *data, size_t body,
 uint64_t xy__db_spill_bytes(void) { return env_bytes("XINYONG_SPILL_BYTES", XY_SPILL_BYTES); }
 
 /* Waits for the write of the last part xy__db_spill started; its status. */
+/* Applies the part of a load's batch that xy__db_spill handed over, ahead
+ * of the commit. Its events are numbered from spill.seq, not nevents, which
+ * the load goes on numbering the events it stages from. */
+static void *apply_part(void *arg)
+{
+    xy_db *db = arg;
+    xy_spill *s = &db->spill;
+    s->arc = xy__apply_range(db, db->engine, s->adata, s->abase, 0, s->alen, 1, 1, &db->trail, &s->seq);
+    return NULL;
+}
+
+/* Waits for the write of the last part xy__db_spill started, and for its
+ * application ahead; the write's status. */
 static int spill_wait(xy_db *db)
 {
     xy_spill *s = &db->spill;
+    if (s->athreaded) {
+        pthread_join(s->ath, NULL);
+        s->athreaded = 0;
+    }
+    if (s->arc) xy_panic("a part of a batch that was validated does not apply");
     return s->active ? commit_wait(db, &s->w) : XY_OK;
 }
 
-int xy__db_spill(xy_db *db, xy_buf *batch)
+int xy__db_spill(xy_db *db, xy_buf *batch, int ahead)
 {
     xy_spill *s = &db->spill;
     int rc = spill_wait(db);
@@ -1107,6 +1183,11 @@ int xy__db_spill(xy_db *db, xy_buf *batch)
         if (rc) return rc;
         s->in_seg = db->log_size - db->seg_base;
         s->active = 1;
+        /* Not while a history hook watches the engine: explanations read
+         * it on the calling thread. */
+        s->ahead = ahead && !db->hist_fn && !db->engine->hist;
+        s->applied = 0;
+        s->first = s->seq = db->nevents;
         if (lseek(db->log_fd, (off_t)s->in_seg, SEEK_SET) < 0) return XY_EIO;
     }
     seal_batch(batch, 0);
@@ -1116,6 +1197,19 @@ int xy__db_spill(xy_db *db, xy_buf *batch)
     rc = reserve_and_write(db, s->in_seg + s->len, reserved, batch->data, batch->len, 0, &s->w);
     if (rc) return rc;
     if (s->w.unwritten) sync_start(&s->w);
+    if (s->ahead) {
+        /* The engine takes the part while the load encodes the next one
+         * (it applied the one before: spill_wait). Nothing the load reads
+         * changes with events (a citizen's city, the event index), and
+         * the applier writes only what the load does not read (the
+         * engine, the history index, spill.seq). */
+        s->adata = (const unsigned char *)batch->data;
+        s->alen = batch->len;
+        s->abase = db->log_size + s->len;
+        s->applied += batch->len;
+        s->athreaded = pthread_create(&s->ath, NULL, apply_part, db) == 0;
+        if (!s->athreaded) apply_part(db);
+    }
     s->len += batch->len;
     /* The part being written stays in the second buffer until the next
      * part (or the commit) has waited for its write. */
@@ -1126,7 +1220,8 @@ int xy__db_spill(xy_db *db, xy_buf *batch)
     return XY_OK;
 }
 
-/* Cuts the parts of a load's batch from the log: the load failed. */
+/* Cuts the parts of a load's batch from the log: the load failed. Parts
+ * it applied ahead leave the handle stale. */
 static void drop_spill(xy_db *db)
 {
     xy_spill *s = &db->spill;
@@ -1135,12 +1230,15 @@ static void drop_spill(xy_db *db)
     cut_log(db, s->in_seg);
     s->active = 0;
     s->len = 0;
+    if (s->applied) mark_stale(db);
+    s->applied = 0;
 }
 
 /* xy__db_commit for a batch whose first parts xy__db_spill wrote: the rest
  * and the commit record are written here (a part's worth at most), so
  * that the whole batch is in the file, mapped back and applied in one
- * range as a replay would apply it, while a second thread syncs it. */
+ * range as a replay would apply it (but for the parts applied ahead),
+ * while a second thread syncs it. */
 static int commit_spilled(xy_db *db, xy_buf *batch, uint64_t nrecords)
 {
     xy_spill *s = &db->spill;
@@ -1182,9 +1280,11 @@ static int commit_spilled(xy_db *db, xy_buf *batch, uint64_t nrecords)
         return c.rc;
     }
     size_t records = (size_t)(s->len + body); /* the batch but its commit record */
+    size_t ahead = (size_t)s->applied;
     s->active = 0;
     s->len = 0;
-    rc = apply_while_synced(db, (const unsigned char *)map + (s->in_seg - from), records, &c);
+    s->applied = 0;
+    rc = apply_while_synced(db, (const unsigned char *)map + (s->in_seg - from), ahead, records, &c);
     munmap(map, maplen);
     if (rc) return rc;
     db->log_size += total;
@@ -1229,7 +1329,7 @@ int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
         cut_log(db, c.in_seg);
         return c.rc;
     }
-    rc = apply_while_synced(db, (const unsigned char *)batch->data, c.body, &c);
+    rc = apply_while_synced(db, (const unsigned char *)batch->data, 0, c.body, &c);
     if (rc) return rc;
     db->log_size += batch->len;
     after_commit(db);
@@ -1259,15 +1359,29 @@ static void pending_done(xy_db *db)
 
 void xy__db_settle(xy_db *db)
 {
-    if (!db->pending.running) return;
-    pthread_join(db->pending.th, NULL);
-    db->pending.running = 0;
-    db->engine->behind = 0;
-    pending_done(db);
+    if (db->pending.running) {
+        pthread_join(db->pending.th, NULL);
+        db->pending.running = 0;
+        db->engine->behind = 0;
+        pending_done(db);
+    }
+    if (db->stale) reload(db);
 }
 
 /* The engine's wait (xy_engine.behind). */
 static void settle_engine(void *ctx) { xy__db_settle(ctx); }
+
+/* A load failed after applying parts of its batch ahead: the state is
+ * rebuilt (reload) on the handle's next use, the engine's queries
+ * included, and not at all if the handle is closed first (the command
+ * line's case). */
+static void mark_stale(xy_db *db)
+{
+    db->stale = 1;
+    db->engine->wait = settle_engine;
+    db->engine->wait_ctx = db;
+    db->engine->behind = 1;
+}
 
 int xy__db_commit_end(xy_db *db, xy_commit *c)
 {

@@ -83,6 +83,19 @@ typedef struct xy_spill {
     xy_commit w;            /* the write of the last part, perhaps running */
     xy_buf other;           /* the second encoding buffer: the part being
                                written while the load fills the first */
+    /* An events load's parts are applied to the engine as they are
+     * written, ahead of the commit, on a thread of their own (see
+     * xy__db_spill): */
+    int ahead;              /* this batch's parts are */
+    uint64_t applied;       /* bytes of the batch applied or being applied */
+    uint64_t first;         /* nevents when the batch began */
+    uint64_t seq;           /* the seq of the next event applied ahead */
+    int athreaded;          /* ath applies the last part */
+    int arc;                /* its status, once joined */
+    pthread_t ath;
+    const unsigned char *adata; /* the part it applies (the second buffer) */
+    size_t alen;            /* its bytes */
+    uint64_t abase;         /* its log offset */
 } xy_spill;
 
 struct xy_db {
@@ -130,6 +143,10 @@ struct xy_db {
     int broken;             /* a commit's write or fdatasync failed
                                after its batch was applied: the status
                                every write now gets */
+    int stale;              /* a load failed after it had applied parts of
+                               its batch ahead (xy__db_spill): the state is
+                               rebuilt from the directory before the handle
+                               is used again (xy__db_settle) */
 };
 
 /* Rows and events look things up at random (the ID index, the event
@@ -173,12 +190,16 @@ uint64_t xy__db_spill_bytes(void);
  * it), and gives the load an empty buffer in *batch (whose contents trade
  * places with the handle's second buffer: the pointer stays). The batch
  * goes on in memory; xy__db_commit() then writes the rest and the commit
- * record and applies the whole batch, or xy__db_unstage() cuts every part
- * written from the log. Until the commit record is there, the parts are
- * an unfinished batch: invisible to readers, cut off by recovery. Returns
- * XY_OK or the storage error that refuses the load (the caller then
- * unstages). */
-int xy__db_spill(xy_db *db, xy_buf *batch);
+ * record and applies what is not applied yet, or xy__db_unstage() cuts
+ * every part written from the log. Until the commit record is there, the
+ * parts are an unfinished batch: invisible to readers, cut off by
+ * recovery. With ahead (an events load: nothing but event records, which
+ * apply the same in any split), each part is also applied to the engine
+ * on a thread of its own while the load goes on; a load that then fails
+ * leaves the handle stale (xy_db.stale), so that none of it is ever seen.
+ * Every part of a batch is given the same ahead. Returns XY_OK or the
+ * storage error that refuses the load (the caller then unstages). */
+int xy__db_spill(xy_db *db, xy_buf *batch, int ahead);
 
 /* Event ids are looked up by their key (xy_evindex_key), computed once
  * per event. Finds an event key among the stored events and those staged

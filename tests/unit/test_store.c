@@ -780,3 +780,95 @@ TEST(store_load_in_parts_bounds_its_memory)
     }
     ASSERT_EQ(raw[0], raw[1]);
 }
+
+/* Writes an events file of n rows for the two citizens of the town at
+ * path, ids "PREFIX<i>", the row bad_row (if below n) naming a behaviour
+ * the town does not define. */
+static void events_file(const char *path, const char *prefix, int n, int bad_row)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fprintf(f, "id,date,citizen,behaviour,agency\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%d,2024-%02d-%02d,%s,%s,office\n", prefix, i, 1 + i / 28 % 12, 1 + i % 28,
+                i % 2 ? "11010519491231002X" : "110101200001010010",
+                i == bad_row ? "jaywalking" : i % 5 ? "good" : "bad");
+    fclose(f);
+}
+
+/* The state of the town's two citizens, as one number per citizen. */
+static void town_state(xy_engine *e, int64_t out[2])
+{
+    for (uint32_t c = 0; c < 2; c++)
+        out[c] = xy_engine_raw(e, c) * 4 + xy_engine_on_blacklist(e, c) * 2 + xy_engine_on_whitelist(e, c);
+}
+
+/* An events load in parts applies each part as it is written, ahead of
+ * its commit (xy__db_spill). One that fails after that (a bad row late in
+ * an atomic file) must leave nothing of itself: the handle, stale, shows
+ * the state from before it at its next use, through an engine pointer
+ * taken before the load too; the same rows without the bad one then load
+ * whole; and a handle closed while stale leaves the directory as it was. */
+TEST(store_failed_load_applied_ahead_leaves_nothing)
+{
+    char dir[256], path[300];
+    char *had = env_set("XINYONG_SPILL_BYTES", "1000");
+    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    ASSERT(db != NULL);
+    xy_engine *e = xy_db_engine(db);
+    snprintf(path, sizeof path, "%s-events.csv", dir);
+    xy_load_result res;
+    events_file(path, "a", 60, 60);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_OK);
+    int64_t before[2], now[2], whole[2];
+    town_state(e, before);
+    uint64_t nevents = db->nevents;
+    events_file(path, "b", 500, 480);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_EINPUT);
+    ASSERT_EQ(res.applied, 0);
+    ASSERT_EQ(db->stale, 1); /* parts had been applied ahead */
+    town_state(e, now);      /* the query rebuilds the state */
+    ASSERT_EQ(db->stale, 0);
+    ASSERT_EQ(now[0], before[0]);
+    ASSERT_EQ(now[1], before[1]);
+    ASSERT_EQ(db->nevents, nevents);
+    ASSERT(xy_db_engine(db) == e);
+    /* The good rows, under the same ids, are new and load. */
+    events_file(path, "b", 480, 480);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_OK);
+    ASSERT_EQ(res.applied, 480);
+    ASSERT_EQ(res.duplicates, 0);
+    town_state(e, now);
+    ASSERT(now[0] != before[0] || now[1] != before[1]);
+    /* A failed load again, and the handle closed while stale. */
+    events_file(path, "c", 500, 499);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_EINPUT);
+    ASSERT_EQ(db->stale, 1);
+    xy_db_close(db);
+    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
+    town_state(xy_db_engine(db), whole);
+    ASSERT_EQ(whole[0], now[0]);
+    ASSERT_EQ(whole[1], now[1]);
+    xy_db_close(db);
+    FILE *devnull = fopen("/dev/null", "w");
+    ASSERT(devnull != NULL);
+    ASSERT_EQ(xy_db_verify(dir, quiet, NULL, devnull), XY_OK);
+    fclose(devnull);
+    /* The same two good loads written whole, in a directory of their own,
+     * give the same state. */
+    ASSERT_EQ(remove_town(dir), 0);
+    setenv("XINYONG_SPILL_BYTES", "1000000000", 1);
+    db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    ASSERT(db != NULL);
+    events_file(path, "a", 60, 60);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_OK);
+    events_file(path, "b", 480, 480);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_OK);
+    town_state(xy_db_engine(db), whole);
+    ASSERT_EQ(whole[0], now[0]);
+    ASSERT_EQ(whole[1], now[1]);
+    xy_db_close(db);
+    unlink(path);
+    ASSERT_EQ(remove_town(dir), 0);
+    env_restore("XINYONG_SPILL_BYTES", had);
+}
