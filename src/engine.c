@@ -38,6 +38,7 @@ int xy_engine_new(const xy_rules *rules, xy_engine **out)
     e->exits.elem = sizeof(uint32_t);
     e->exits.per = XY_CAL_BLOCK / sizeof(uint32_t);
     xy_map_init(&e->by_id, 1024);
+    xy_buf_big(&e->names); /* about 10 bytes a citizen: a gigabyte at 100 million */
     e->assoc_on = xy_calloc((size_t)rules->ncities + 1, 1);
     *out = e;
     return XY_OK;
@@ -121,9 +122,18 @@ xy_cblock *xy__cal_block(xy_calendar *cal, xy_bucket *b)
     if (k) {
         cal->free = k->next;
     } else {
-        k = xy_malloc(sizeof *k);
-        k->all = cal->blocks;
-        cal->blocks = k;
+        if (!cal->slabs || cal->carved == cal->per_slab) {
+            uint32_t per = cal->slabs ? cal->per_slab * 2 : 1;
+            if (per > XY_CAL_SLAB_MAX) per = XY_CAL_SLAB_MAX;
+            size_t bytes = sizeof(xy_cslab) + (size_t)per * sizeof(xy_cblock);
+            xy_cslab *sl = xy_big_realloc(NULL, 0, bytes);
+            sl->next = cal->slabs;
+            sl->bytes = bytes;
+            cal->slabs = sl;
+            cal->per_slab = per;
+            cal->carved = 0;
+        }
+        k = &cal->slabs->blocks[cal->carved++];
     }
     k->next = NULL;
     k->n = 0;
@@ -161,14 +171,14 @@ static xy_bucket *cal_day(xy_calendar *cal, xy_day day)
 
 static void cal_free(xy_calendar *cal)
 {
-    /* Through the list of blocks, not the ring: an engine that reruns one
+    /* Through the list of slabs, not the ring: an engine that reruns one
      * citizen for an explanation schedules on a few days, and reading
      * all XY_RING buckets (1.5 MB, most of it never touched) to find them
      * faulted in every page of the ring, most of an explanation's time. */
-    while (cal->blocks) {
-        xy_cblock *k = cal->blocks;
-        cal->blocks = k->all;
-        xy_free(k);
+    while (cal->slabs) {
+        xy_cslab *sl = cal->slabs;
+        cal->slabs = sl->next;
+        xy_big_free(sl, sl->bytes);
     }
     xy_sparse_free(cal->b, XY_RING * sizeof *cal->b);
 }

@@ -105,10 +105,25 @@ typedef struct xy_expiry {
 
 typedef struct xy_cblock {
     struct xy_cblock *next; /* next block of the bucket, or of the free list */
-    struct xy_cblock *all;  /* next block the calendar allocated (cal_free) */
     uint32_t n;             /* items in this block */
     _Alignas(8) char items[XY_CAL_BLOCK];
 } xy_cblock;
+
+/* Blocks are carved from slabs, each twice the size of the one before up
+ * to XY_CAL_SLAB_MAX blocks (just under 2 MB with the slab's header: one
+ * huge page): an engine that reruns one citizen for an explanation takes a
+ * block or two, one that replays a country thousands, which from the heap
+ * cost a page fault every 4 KB. */
+#define XY_CAL_SLAB_MAX 127
+
+typedef struct xy_cslab {
+    struct xy_cslab *next;  /* the slab allocated before, or NULL */
+    size_t bytes;           /* its size, for xy_big_free */
+    xy_cblock blocks[];     /* its blocks */
+} xy_cslab;
+
+_Static_assert(sizeof(xy_cslab) + XY_CAL_SLAB_MAX * sizeof(xy_cblock) <= ((size_t)2 << 20),
+               "a full slab fits a huge page");
 
 typedef struct xy_bucket {
     xy_cblock *head, *tail; /* blocks in scheduling order, NULL if empty */
@@ -121,7 +136,9 @@ typedef struct xy_calendar {
     uint32_t per;     /* items per block */
     uint64_t pending; /* items in all buckets */
     xy_cblock *free;  /* blocks ready for reuse */
-    xy_cblock *blocks; /* every block allocated, through their all links */
+    xy_cslab *slabs;  /* every slab allocated, the latest first */
+    uint32_t carved;  /* blocks of the latest slab handed out */
+    uint32_t per_slab; /* blocks it holds */
 } xy_calendar;
 
 struct xy_engine {

@@ -1137,7 +1137,6 @@ static int apply_while_synced(xy_db *db, const unsigned char *data, size_t from,
 
 uint64_t xy__db_spill_bytes(void) { return env_bytes("XINYONG_SPILL_BYTES", XY_SPILL_BYTES); }
 
-/* Waits for the write of the last part xy__db_spill started; its status. */
 /* Applies the part of a load's batch that xy__db_spill handed over, ahead
  * of the commit. Its events are numbered from spill.seq, not nevents, which
  * the load goes on numbering the events it stages from. */

@@ -29,6 +29,10 @@ int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
     t->writable = writable;
     t->broken = 0;
     t->mem.len = 0;
+    /* A reader's replay holds every record of the log it replays here
+     * (32 bytes an event): in huge pages, not in a page fault every 4 KB.
+     * A snapshot's child never reads it (the writer flushes it first). */
+    if (!t->mem.data) xy_buf_private(&t->mem);
     t->fd = writable || use_len ? open(path.data, writable ? O_RDWR | O_CREAT : O_RDONLY, 0644) : -1;
     xy_buf_free(&path);
     if (!writable && use_len == 0) {

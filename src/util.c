@@ -467,15 +467,29 @@ int32_t xy_names_intern(xy_names *t, const char *s, size_t n)
 
 void xy_buf_private(xy_buf *b)
 {
-    if (b->data && !b->priv) xy_panic("xy_buf_private on a buffer with heap memory");
-    b->priv = 1;
+    if (b->data && b->kind != XY_BUF_PRIVATE) xy_panic("xy_buf_private on a buffer with other memory");
+    b->kind = XY_BUF_PRIVATE;
+}
+
+void xy_buf_big(xy_buf *b)
+{
+    if (b->data && b->kind != XY_BUF_BIG) xy_panic("xy_buf_big on a buffer with other memory");
+    b->kind = XY_BUF_BIG;
 }
 
 void xy_buf_grow(xy_buf *b, size_t need)
 {
     if (need + 1 <= b->cap) return;
-    if (b->priv) xy_private_grow((void **)&b->data, &b->cap, need + 1, 1);
-    else xy_grow((void **)&b->data, &b->cap, need + 1, 1);
+    if (b->kind == XY_BUF_PRIVATE) {
+        xy_private_grow((void **)&b->data, &b->cap, need + 1, 1);
+    } else if (b->kind == XY_BUF_BIG) {
+        size_t c = b->cap ? b->cap : 64;
+        while (c < need + 1) c *= 2;
+        b->data = xy_big_realloc(b->data, b->cap, c);
+        b->cap = c;
+    } else {
+        xy_grow((void **)&b->data, &b->cap, need + 1, 1);
+    }
 }
 
 void xy_buf_printf(xy_buf *b, const char *fmt, ...)
@@ -500,11 +514,12 @@ void xy_buf_printf(xy_buf *b, const char *fmt, ...)
 
 void xy_buf_free(xy_buf *b)
 {
-    int priv = b->priv;
-    if (priv) xy_private_free(b->data, b->cap);
+    int kind = b->kind;
+    if (kind == XY_BUF_PRIVATE) xy_private_free(b->data, b->cap);
+    else if (kind == XY_BUF_BIG) xy_big_free(b->data, b->cap);
     else xy_free(b->data);
     memset(b, 0, sizeof *b);
-    b->priv = priv;
+    b->kind = kind;
 }
 
 double xy_seconds(void)

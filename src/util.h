@@ -266,13 +266,24 @@ typedef struct xy_buf {
     char *data; /* bytes, NUL-terminated when len > 0 */
     size_t len; /* bytes used */
     size_t cap; /* bytes allocated */
-    int priv;   /* data is xy_private_realloc memory (xy_buf_private) */
+    int kind;   /* where data lives: XY_BUF_* */
 } xy_buf;
+
+enum {
+    XY_BUF_HEAP,    /* malloc (a zeroed xy_buf) */
+    XY_BUF_PRIVATE, /* xy_private_realloc memory (xy_buf_private) */
+    XY_BUF_BIG      /* xy_big_realloc memory (xy_buf_big) */
+};
 
 /* Makes an empty buffer keep its bytes in xy_private_realloc memory
  * (scratch a snapshot's child never reads); it stays so after
  * xy_buf_free. */
 void xy_buf_private(xy_buf *b);
+/* Makes an empty buffer keep its bytes in xy_big_realloc memory, in huge
+ * pages once past a megabyte: for a buffer that grows to hundreds of
+ * megabytes (a page fault every 4 KB costs more than filling it); it
+ * stays so after xy_buf_free. */
+void xy_buf_big(xy_buf *b);
 /* Makes room for need bytes in all (and the NUL after them). */
 void xy_buf_grow(xy_buf *b, size_t need);
 /* Appends n bytes of p. Inline: a fixed-size record (a trail record, a

@@ -149,7 +149,7 @@ TEST(private_buffers_are_wiped_in_a_child)
     ASSERT_EQ(child_sees_zeros(&p), 1);
     ASSERT_EQ(p.data[0], 'x');
     xy_buf_free(&p);
-    ASSERT(p.priv);
+    ASSERT_EQ(p.kind, XY_BUF_PRIVATE);
     xy_buf_free(&q);
 }
 
