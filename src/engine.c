@@ -20,7 +20,6 @@ _Static_assert(sizeof(xy_cstate) == 32, "the scoring state of a citizen is 32 by
  * ahead than the ring is long. */
 _Static_assert(XY_MAX_DAYS < XY_HORIZON && XY_HORIZON < XY_RING, "rules may not schedule past the calendar ring");
 
-static void cal_free(xy_calendar *cal);
 
 int xy_engine_new(const xy_rules *rules, xy_engine **out)
 {
@@ -61,8 +60,8 @@ void xy_engine_free(xy_engine *e)
     xy_map_free(&e->grade_entry);
     xy_map_free(&e->score_since);
     xy_map_free(&e->rise_day);
-    cal_free(&e->expiries);
-    cal_free(&e->exits);
+    xy__cal_free(&e->expiries);
+    xy__cal_free(&e->exits);
     xy_free(e->hits_tmp);
     xy_free(e->delta);
     xy_free(e->delta_tmp);
@@ -169,7 +168,7 @@ static xy_bucket *cal_day(xy_calendar *cal, xy_day day)
     return cal->b ? &cal->b[(uint32_t)day & (XY_RING - 1)] : NULL;
 }
 
-static void cal_free(xy_calendar *cal)
+void xy__cal_free(xy_calendar *cal)
 {
     /* Through the list of slabs, not the ring: an engine that reruns one
      * citizen for an explanation schedules on a few days, and reading

@@ -254,6 +254,8 @@ static inline const char *xy__name(const xy_engine *e, uint32_t i)
 
 /* Allocates the calendar's buckets (on its first use). */
 void xy__cal_init(xy_calendar *cal);
+/* Frees every bucket and block of cal. */
+void xy__cal_free(xy_calendar *cal);
 /* Appends an empty block to bucket b of cal and returns it. */
 xy_cblock *xy__cal_block(xy_calendar *cal, xy_bucket *b);
 

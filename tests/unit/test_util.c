@@ -153,6 +153,29 @@ TEST(private_buffers_are_wiped_in_a_child)
     xy_buf_free(&q);
 }
 
+/* A big buffer (the engine's names) keeps every byte as it grows from the
+ * heap into a mapping and past several of them, and a forked child (a
+ * snapshot's) sees it as the parent wrote it. */
+TEST(big_buffers_keep_their_bytes_and_are_shared_with_a_child)
+{
+    xy_buf b = {0};
+    xy_buf_big(&b);
+    for (size_t i = 0; i < ((size_t)5 << 20); i++) {
+        char c = (char)('a' + i % 26);
+        xy_buf_append(&b, &c, 1);
+    }
+    ASSERT(b.cap >= ((size_t)5 << 20));
+    int same = 1;
+    for (size_t i = 0; i < b.len; i++) same &= b.data[i] == (char)('a' + i % 26);
+    ASSERT(same);
+    b.data[0] = 'x';
+    b.data[b.len - 1] = 'y';
+    ASSERT_EQ(child_sees_zeros(&b), 0);
+    xy_buf_free(&b);
+    ASSERT_EQ(b.kind, XY_BUF_BIG);
+    ASSERT(b.data == NULL && b.cap == 0);
+}
+
 static void note_ran(void *arg) { *(int *)arg += 1; }
 
 /* The ranges are resident when xy_populate_beside returns, and fn ran
