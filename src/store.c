@@ -1113,12 +1113,9 @@ void xy__db_commit_abandon(xy_db *db, xy_commit *c)
 static int apply_while_synced(xy_db *db, const unsigned char *data, size_t from, size_t body, xy_commit *c)
 {
     uint64_t staged = db->nstaged, first = db->nevents;
-    if (from) {
-        /* data[0, from) was applied ahead, its events numbered on from
-         * the batch's first (xy__db_spill). */
-        first = db->spill.first;
-        db->nevents = db->spill.seq;
-    }
+    /* data[0, from) was applied ahead, its events numbered on from nevents,
+     * which a load leaves as it is until its commit (xy__db_spill). */
+    if (from) db->nevents = db->spill.seq;
     double t1 = xy_seconds();
     int rc = xy__apply_range(db, db->engine, data, db->log_size, from, body, 1, 1, &db->trail, &db->nevents);
     if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
@@ -1186,7 +1183,7 @@ int xy__db_spill(xy_db *db, xy_buf *batch, int ahead)
          * it on the calling thread. */
         s->ahead = ahead && !db->hist_fn && !db->engine->hist;
         s->applied = 0;
-        s->first = s->seq = db->nevents;
+        s->seq = db->nevents;
         if (lseek(db->log_fd, (off_t)s->in_seg, SEEK_SET) < 0) return XY_EIO;
     }
     seal_batch(batch, 0);

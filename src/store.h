@@ -88,7 +88,6 @@ typedef struct xy_spill {
      * xy__db_spill): */
     int ahead;              /* this batch's parts are */
     uint64_t applied;       /* bytes of the batch applied or being applied */
-    uint64_t first;         /* nevents when the batch began */
     uint64_t seq;           /* the seq of the next event applied ahead */
     int athreaded;          /* ath applies the last part */
     int arc;                /* its status, once joined */

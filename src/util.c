@@ -170,10 +170,17 @@ void xy_private_free(void *p, size_t size)
     if (p) xy_big_free(p, size < BIG_MIN ? BIG_MIN : size);
 }
 
+/* The capacity xy_grow and its kin grow cap to for need: doubled from 8. */
+static size_t grown_cap(size_t cap, size_t need)
+{
+    size_t c = cap ? cap : 8;
+    while (c < need) c *= 2;
+    return c;
+}
+
 void xy_private_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    size_t c = *cap ? *cap : 8;
-    while (c < need) c *= 2;
+    size_t c = grown_cap(*cap, need);
     if (c == *cap) return;
     *p = xy_private_realloc(*p, *cap * elem, c * elem);
     *cap = c;
@@ -213,8 +220,7 @@ void xy__panic(const char *file, int line, const char *fmt, ...)
 
 void xy_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    size_t c = *cap ? *cap : 8;
-    while (c < need) c *= 2;
+    size_t c = grown_cap(*cap, need);
     if (c == *cap) return;
     *p = xy_realloc(*p, c * elem);
     *cap = c;
@@ -483,8 +489,7 @@ void xy_buf_grow(xy_buf *b, size_t need)
     if (b->kind == XY_BUF_PRIVATE) {
         xy_private_grow((void **)&b->data, &b->cap, need + 1, 1);
     } else if (b->kind == XY_BUF_BIG) {
-        size_t c = b->cap ? b->cap : 64;
-        while (c < need + 1) c *= 2;
+        size_t c = grown_cap(b->cap, need + 1);
         b->data = xy_big_realloc(b->data, b->cap, c);
         b->cap = c;
     } else {
