@@ -228,11 +228,7 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     }
     if (close(w.fd) && !rc) rc = XY_EIO;
     if (!rc && rename(tmp.data, dst.data)) rc = XY_EIO;
-    if (!rc) {
-        int fd = open(db->path, O_RDONLY | O_DIRECTORY);
-        if (fd < 0 || fsync(fd)) rc = XY_EIO;
-        if (fd >= 0) close(fd);
-    }
+    if (!rc) rc = xy_fsync_dir(db->path);
     if (rc) unlink(tmp.data);
 done:
     xy_buf_free(&tmp);

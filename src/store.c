@@ -9,7 +9,11 @@
  * the payload, whose first byte is the record type. A batch (one load, one
  * advance) ends with a commit record; replay applies only whole batches, so
  * a load is atomic even when the process dies half-way through writing it.
- * All integers are little-endian. */
+ * All integers are little-endian.
+ *
+ * This file opens a data directory (the snapshot, then the log after it,
+ * replayed), creates, verifies and closes one, and starts its snapshots;
+ * commit.c encodes the records and appends batches of them. */
 #include "store.h"
 #include "snapshot.h"
 
@@ -31,7 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char LOG_MAGIC[16] = "XINYONG-LOG\0v001";
+const char xy__log_magic[16] = "XINYONG-LOG\0v001";
 
 void xy__diagf(xy_diag_fn *fn, void *ctx, const char *fmt, ...)
 {
@@ -42,110 +46,6 @@ void xy__diagf(xy_diag_fn *fn, void *ctx, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     fn(ctx, msg);
-}
-
-/* ------------------------------------------------------------ encoding */
-
-/* Reserves a record of payload size n (type byte included) at the end of
- * b and returns a pointer to its payload; rec_frame() writes its length and
- * seal_batch() its checksum. */
-static unsigned char *rec_reserve(xy_buf *b, size_t n, int type)
-{
-    if (b->len + 8 + n + 1 > b->cap) xy_buf_grow(b, b->len + 8 + n);
-    unsigned char *p = (unsigned char *)b->data + b->len + 8;
-    p[0] = (unsigned char)type;
-    b->len += 8 + n;
-    b->data[b->len] = 0;
-    return p;
-}
-
-
-static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
-
-/* Writes the length of a record whose payload of n bytes is at payload. */
-static void rec_frame(unsigned char *payload, size_t n) { put32(payload - 8, (uint32_t)n); }
-
-/* Writes the checksum of every record of a batch, just before the batch
- * goes to the log. Computed as each record was encoded, reading it back
- * right after it was written amid the staging's cache misses, it stalled
- * about 90 ns a record in a profile; a pass over the finished batch takes
- * about 10. */
-static void seal_batch(xy_buf *b, size_t from)
-{
-    unsigned char *d = (unsigned char *)b->data;
-    for (size_t off = from; off + 8 <= b->len;) {
-        uint32_t len = xy_get_u32(d + off);
-        put32(d + off + 4, xy_crc32(0, d + off + 8, len));
-        off += 8 + (size_t)len;
-    }
-}
-
-void xy__rec_citizen(xy_buf *b, xy_resid id, int city, uint32_t father, uint32_t mother,
-                     const char *name, size_t name_len)
-{
-    size_t n = 23 + name_len;
-    unsigned char *p = rec_reserve(b, n, R_CITIZEN);
-    uint16_t c = (uint16_t)city;
-    put64(p + 1, id);
-    memcpy(p + 9, &c, 2);
-    put32(p + 11, father);
-    put32(p + 15, mother);
-    put32(p + 19, (uint32_t)name_len);
-    memcpy(p + 23, name, name_len);
-    rec_frame(p, n);
-}
-
-void xy__rec_contact(xy_buf *b, uint32_t a, uint32_t bb)
-{
-    unsigned char *p = rec_reserve(b, 9, R_CONTACT);
-    put32(p + 1, a);
-    put32(p + 5, bb);
-    rec_frame(p, 9);
-}
-
-void xy__rec_event(xy_buf *b, const xy_event *ev, const char *id, size_t id_len)
-{
-    size_t n = 30 + id_len;
-    unsigned char *p = rec_reserve(b, n, R_EVENT);
-    put32(p + 1, (uint32_t)ev->date);
-    put32(p + 5, ev->citizen);
-    put32(p + 9, (uint32_t)ev->behaviour);
-    put32(p + 13, (uint32_t)ev->agency);
-    put64(p + 17, (uint64_t)ev->amount);
-    put32(p + 25, ev->counterpart);
-    p[29] = (unsigned char)id_len;
-    memcpy(p + 30, id, id_len);
-    rec_frame(p, n);
-}
-
-int xy__rec_read_event(const unsigned char *p, uint32_t len, xy_event *ev)
-{
-    if (len < 30 || 30 + (uint32_t)p[29] != len) return XY_ECORRUPT;
-    ev->date = (xy_day)xy_get_u32(p + 1);
-    ev->citizen = xy_get_u32(p + 5);
-    ev->behaviour = (int32_t)xy_get_u32(p + 9);
-    ev->agency = (int32_t)xy_get_u32(p + 13);
-    ev->amount = (int64_t)xy_get_u64(p + 17);
-    ev->counterpart = xy_get_u32(p + 25);
-    return XY_OK;
-}
-
-void xy__rec_advance(xy_buf *b, xy_day day)
-{
-    unsigned char *p = rec_reserve(b, 5, R_ADVANCE);
-    put32(p + 1, (uint32_t)day);
-    rec_frame(p, 5);
-}
-
-/* Bytes of a commit record, framing included. */
-#define COMMIT_BYTES 17
-
-static void rec_commit(xy_buf *b, uint64_t n)
-{
-    unsigned char *p = rec_reserve(b, 9, R_COMMIT);
-    put64(p + 1, n);
-    rec_frame(p, 9);
 }
 
 /* ---------------------------------------------------------- event index */
@@ -183,16 +83,6 @@ int xy__db_find_or_stage(xy_db *db, const uint64_t key[2], uint64_t content, uin
     if (xy_evindex_find_or_put(&db->evix, key, content, seq, had, had_seq)) return 1;
     note_staged(db, key);
     return 0;
-}
-
-static void drop_spill(xy_db *db);
-static void mark_stale(xy_db *db);
-
-void xy__db_unstage(xy_db *db)
-{
-    for (size_t i = 0; i < db->nstaged; i++) xy_evindex_del(&db->evix, &db->staged_key[2 * i]);
-    db->nstaged = 0;
-    drop_spill(db);
 }
 
 void xy__db_note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
@@ -247,21 +137,6 @@ static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *
 
 /* --------------------------------------------------------------- files */
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return XY_EIO;
-    int rc = fsync(fd) ? XY_EIO : XY_OK;
-    close(fd);
-    return rc;
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-    int err = xy_write_all(fd, p, n);
-    return err == 0 ? XY_OK : err == ENOSPC ? XY_ENOSPC : XY_EIO;
-}
-
 static int copy_file(const char *from, const char *to)
 {
     char *data;
@@ -273,7 +148,7 @@ static int copy_file(const char *from, const char *to)
         xy_free(data);
         return XY_EIO;
     }
-    rc = write_all(fd, data, len);
+    rc = xy_write_status(fd, data, len);
     if (!rc && fsync(fd)) rc = XY_EIO;
     close(fd);
     xy_free(data);
@@ -332,14 +207,14 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
     /* The log appears last, whole: it is what marks a data directory. */
     char *tmp = join(path, "log.tmp");
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0 || write_all(fd, LOG_MAGIC, sizeof LOG_MAGIC) || fsync(fd) || rename(tmp, log)) {
+    if (fd < 0 || xy_write_status(fd, xy__log_magic, sizeof xy__log_magic) || fsync(fd) || rename(tmp, log)) {
         xy__diagf(diag, ctx, "%s: cannot write: %s", log, strerror(errno));
         rc = XY_EIO;
     }
     if (fd >= 0) close(fd);
     xy_free(tmp);
-    if (!rc) rc = fsync_dir(rdir);
-    if (!rc) rc = fsync_dir(path);
+    if (!rc) rc = xy_fsync_dir(rdir);
+    if (!rc) rc = xy_fsync_dir(path);
 done:
     xy_free(log);
     xy_free(rdir);
@@ -416,7 +291,7 @@ static int map_segment(const char *path, xy_diag_fn *diag, void *ctx, unsigned c
         rc = XY_EIO;
         goto done;
     }
-    if ((size_t)st.st_size < sizeof LOG_MAGIC) {
+    if ((size_t)st.st_size < sizeof xy__log_magic) {
         xy__diagf(diag, ctx, "%s: log header is missing", path);
         rc = XY_ECORRUPT;
         goto done;
@@ -428,7 +303,7 @@ static int map_segment(const char *path, xy_diag_fn *diag, void *ctx, unsigned c
         rc = XY_EIO;
         goto done;
     }
-    if (memcmp(*data, LOG_MAGIC, sizeof LOG_MAGIC) != 0) {
+    if (memcmp(*data, xy__log_magic, sizeof xy__log_magic) != 0) {
         xy__diagf(diag, ctx, "%s:0: not a xinyong log (bad header)", path);
         rc = XY_ECORRUPT;
     }
@@ -442,14 +317,14 @@ done:
  * next writer removes it. */
 static int torn_header(const xy_segs *s, int k)
 {
-    return k == s->n - 1 && k > 0 && s->g[k].size < sizeof LOG_MAGIC;
+    return k == s->n - 1 && k > 0 && s->g[k].size < sizeof xy__log_magic;
 }
 
 /* Where, in a segment at log offset base, the log from whole-log offset
  * from begins: past its header at the least. */
 static size_t seg_start(uint64_t from, uint64_t base)
 {
-    return from > base + sizeof LOG_MAGIC ? (size_t)(from - base) : sizeof LOG_MAGIC;
+    return from > base + sizeof xy__log_magic ? (size_t)(from - base) : sizeof xy__log_magic;
 }
 
 /* A mapped segment checked (scan_log) on a second thread: checksums were
@@ -532,7 +407,7 @@ int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t fro
     xy_segs s;
     int rc = xy__segs_list(db->path, &s, diag, ctx);
     if (rc) return rc;
-    uint64_t good_all = sizeof LOG_MAGIC, len_all = 0;
+    uint64_t good_all = sizeof xy__log_magic, len_all = 0;
     seg_scan scans[2];
     seg_scan *next = NULL; /* the check of segment k + 1, started while k is applied */
     for (int k = 0; k < s.n && rc == XY_OK; k++) {
@@ -723,7 +598,7 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
         if (torn_header(&sg, k)) {
             /* A segment a crash cut short in its header holds nothing. */
             xy__diagf(diag, ctx, "%s: warning: removing a log segment cut short at its start", sg.g[k].path);
-            if (unlink(sg.g[k].path) || fsync_dir(path)) rc = XY_EIO;
+            if (unlink(sg.g[k].path) || xy_fsync_dir(path)) rc = XY_EIO;
             k--;
         }
         db->seg_base = sg.g[k].base;
@@ -769,19 +644,8 @@ int xy__db_open_rules(const char *path, int mode, xy_rules *rules, xy_diag_fn *d
     return open_db(path, mode, rules, 1, diag, ctx, out);
 }
 
-/* A size in bytes from the environment variable name (tests make the
- * store's intervals small), or dflt when it is unset or not a positive
- * number. */
-static uint64_t env_bytes(const char *name, uint64_t dflt)
-{
-    const char *v = getenv(name);
-    char *end;
-    unsigned long long n = v ? strtoull(v, &end, 10) : 0;
-    return v && *v && !*end && n > 0 ? (uint64_t)n : dflt;
-}
-
 /* Log growth between automatic snapshots. */
-static uint64_t snapshot_every(void) { return env_bytes("XINYONG_SNAPSHOT_EVERY", XY_SNAPSHOT_EVERY); }
+static uint64_t snapshot_every(void) { return xy_env_bytes("XINYONG_SNAPSHOT_EVERY", XY_SNAPSHOT_EVERY); }
 
 /* A snapshot is an optimisation (the batches are durable in the log
  * already), so writing one must not stall the writer: a child process
@@ -837,6 +701,21 @@ static void reap_snapshot(xy_db *db, int wait)
     db->snap_pid = 0;
 }
 
+/* After a batch is in the log: keep start-up short with a new snapshot
+ * once the log has grown by XY_SNAPSHOT_EVERY bytes since the last, or
+ * after the first write when the snapshot there could not be used (every
+ * start-up replays the whole log until one replaces it), written in the
+ * background from the state with every batch applied. */
+void xy__db_after_commit(xy_db *db)
+{
+    reap_snapshot(db, 0);
+    if (!db->snap_pid && (db->snapshot_unused || db->log_size - db->snapshot_offset >= snapshot_every())) {
+        xy__db_settle(db);
+        start_snapshot(db);
+        if (db->snap_pid) db->snapshot_unused = 0;
+    }
+}
+
 void xy_db_close(xy_db *db)
 {
     if (!db) return;
@@ -871,7 +750,7 @@ void xy_db_close(xy_db *db)
  * callers hold (xy_db_engine), and the handle its lock, rules and
  * counters. If the directory no longer opens, the state is left empty
  * and every write gets the error. */
-static void reload(xy_db *db)
+void xy__db_reload(xy_db *db)
 {
     db->stale = 0;
     reap_snapshot(db, 1);
@@ -922,502 +801,6 @@ xy_buf *xy__db_batch(xy_db *db)
     return &db->batch;
 }
 
-/* Size past which a writer starts a new log segment. */
-static uint64_t segment_bytes(void) { return env_bytes("XINYONG_SEGMENT_BYTES", XY_SEGMENT_BYTES); }
-
-/* Reserves the disk blocks of n bytes at offset off of the log's segment,
- * past its end (the file's size does not change): once they are, writing
- * the batch there can no longer run out of space, and the write can go to
- * the thread that syncs. Returns XY_OK, XY_ENOSPC, or XY_EINVAL when the
- * file system cannot reserve (the batch is then written before it is
- * applied, as without a thread). */
-static int reserve_log(int fd, uint64_t off, size_t n)
-{
-    if (!fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)n)) return XY_OK;
-    return errno == ENOSPC || errno == EDQUOT ? XY_ENOSPC : XY_EINVAL;
-}
-
-/* Starts a new segment at the end of the log: its header made durable,
- * and its name, before any batch goes in, so that the log offsets of the
- * segments always fit together. The space of the first batch, n bytes, is
- * reserved with the header (see reserve_log; *reserved says how that
- * went), so that a full disk leaves no segment behind. */
-static int new_segment(xy_db *db, size_t n, int *reserved)
-{
-    xy_buf path = {0};
-    xy_buf_printf(&path, "%s/log.%llu", db->path, (unsigned long long)db->log_size);
-    int fd = open(path.data, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    int rc = fd < 0 ? XY_EIO : write_all(fd, LOG_MAGIC, sizeof LOG_MAGIC);
-    if (!rc) {
-        *reserved = reserve_log(fd, sizeof LOG_MAGIC, n);
-        if (*reserved == XY_ENOSPC) rc = XY_ENOSPC;
-    }
-    if (!rc && fsync(fd)) rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
-    if (!rc) rc = fsync_dir(db->path);
-    if (rc) {
-        if (fd >= 0) close(fd);
-        unlink(path.data);
-    } else {
-        close(db->log_fd);
-        db->log_fd = fd;
-        db->seg_base = db->log_size;
-        db->log_size += sizeof LOG_MAGIC;
-    }
-    xy_buf_free(&path);
-    return rc;
-}
-
-/* Writes a batch (unless begin wrote it already) and makes it durable. */
-static void *sync_log(void *arg)
-{
-    xy_commit *c = arg;
-    if (c->unwritten) c->rc = write_all(c->fd, c->unwritten, c->len);
-    if (!c->rc && c->sync && fdatasync(c->fd)) c->rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
-    return NULL;
-}
-
-/* Runs sync_log on a second thread, or here if none can be made. */
-static void sync_start(xy_commit *c)
-{
-    c->threaded = pthread_create(&c->th, NULL, sync_log, c) == 0;
-    if (!c->threaded) sync_log(c);
-}
-
-/* Cuts the log's last segment back to its first in_seg bytes: a batch that
- * failed to become durable. */
-static void cut_log(xy_db *db, uint64_t in_seg)
-{
-    if (ftruncate(db->log_fd, (off_t)in_seg) == 0) (void)fdatasync(db->log_fd);
-}
-
-/* Has c write len bytes of data at offset off of the last segment (the
- * file's position): their space reserved first (unless reserved says it
- * was, XY_OK, with the segment), so that a full disk refuses them before
- * anything is applied; then c's thread writes them (sync_start, by the
- * caller). A file system that cannot reserve gets them written here, and
- * c->unwritten is NULL. Returns XY_OK or the error that refuses them. */
-static int reserve_and_write(xy_db *db, uint64_t off, int reserved, const char *data, size_t len, size_t extra,
-                             xy_commit *c)
-{
-    int rc = XY_OK;
-    double t0 = xy_seconds();
-    if (reserved == 1) reserved = reserve_log(db->log_fd, off, len + extra);
-    if (reserved == XY_ENOSPC) rc = XY_ENOSPC;
-    c->fd = db->log_fd;
-    c->unwritten = data;
-    c->len = len;
-    if (!rc && reserved != XY_OK) {
-        rc = write_all(db->log_fd, data, len);
-        c->unwritten = NULL;
-    }
-    db->commit_secs[0] += xy_seconds() - t0;
-    return rc;
-}
-
-/* What xy__db_commit_begin and xy__db_commit_open share: the batch (extra
- * bytes still to come after it) placed at the end of the log, in a new
- * segment if it would take the last one past its size; its space
- * reserved; a second thread started on writing it (and with sync,
- * fdatasync). On failure the log is cut back and the staged ids taken
- * out. */
-static int commit_start(xy_db *db, xy_buf *batch, size_t extra, int sync, xy_commit *c)
-{
-    c->batch = batch;
-    c->sync = sync;
-    size_t total = batch->len + extra;
-    uint64_t in_seg = db->log_size - db->seg_base;
-    int rc = XY_OK, reserved = 1; /* 1: not tried yet (statuses are 0 or below) */
-    if (in_seg > sizeof LOG_MAGIC && in_seg + total > segment_bytes()) rc = new_segment(db, total, &reserved);
-    c->in_seg = db->log_size - db->seg_base;
-    if (!rc && lseek(db->log_fd, (off_t)c->in_seg, SEEK_SET) < 0) rc = XY_EIO;
-    /* A second thread writes the batch and waits for fdatasync while this
-     * one applies it (a load) or judges and stages its ids (an append). */
-    if (!rc) rc = reserve_and_write(db, c->in_seg, reserved, batch->data, batch->len, extra, c);
-    if (rc) {
-        /* Nothing of the batch may survive: cut the log back (which also
-         * frees what was reserved). If even that fails, the missing commit
-         * record keeps the batch out of replay. */
-        xy__db_unstage(db);
-        cut_log(db, c->in_seg);
-        return rc;
-    }
-    sync_start(c);
-    return XY_OK;
-}
-
-/* Whether the handle takes writes: XY_OK, or the status that refuses
- * them (the staged ids taken out). */
-static int writable(xy_db *db)
-{
-    if (db->mode != XY_WRITE) return XY_EINVAL;
-    if (db->broken) xy__db_unstage(db);
-    return db->broken;
-}
-
-int xy__db_commit_begin(xy_db *db, xy_buf *batch, uint64_t nrecords, xy_commit *c)
-{
-    memset(c, 0, sizeof *c);
-    int rc = writable(db);
-    if (rc) return rc;
-    c->body = batch->len;
-    rec_commit(batch, nrecords);
-    seal_batch(batch, 0);
-    return commit_start(db, batch, 0, 1, c);
-}
-
-int xy__db_commit_open(xy_db *db, xy_buf *batch, xy_commit *c)
-{
-    memset(c, 0, sizeof *c);
-    int rc = writable(db);
-    if (rc) return rc;
-    c->body = batch->len;
-    seal_batch(batch, 0);
-    return commit_start(db, batch, COMMIT_BYTES, 0, c);
-}
-
-/* Waits for the write and the sync begin started; their status. */
-static int commit_wait(xy_db *db, xy_commit *c)
-{
-    double t0 = xy_seconds();
-    if (c->threaded) pthread_join(c->th, NULL);
-    c->threaded = 0;
-    db->commit_secs[1] += xy_seconds() - t0;
-    return c->rc;
-}
-
-void xy__db_commit_close(xy_db *db, xy_commit *c, uint64_t nrecords)
-{
-    if (commit_wait(db, c)) return; /* xy__db_commit_end reports it */
-    size_t at = c->batch->len;
-    rec_commit(c->batch, nrecords);
-    seal_batch(c->batch, at);
-    c->unwritten = c->batch->data + at;
-    c->len = c->batch->len - at;
-    c->sync = 1;
-    sync_start(c);
-}
-
-void xy__db_commit_abandon(xy_db *db, xy_commit *c)
-{
-    commit_wait(db, c);
-    cut_log(db, c->in_seg);
-}
-
-/* Applies a load's or an advance's batch, data[0, body) at the log's end,
- * while c's thread writes and syncs it (on a large batch the two take
- * about as long, and nothing the engine does touches the log), then waits
- * for c. Returns XY_OK, or the write's or sync's error: the batch was never
- * acknowledged, but the state in memory holds it now, so it is cut from
- * the log and every later write refused, so that nothing is built on it;
- * reopening gives the state of the acknowledged batches. */
-static int apply_while_synced(xy_db *db, const unsigned char *data, size_t from, size_t body, xy_commit *c)
-{
-    uint64_t staged = db->nstaged, first = db->nevents;
-    /* data[0, from) was applied ahead, its events numbered on from nevents,
-     * which a load leaves as it is until its commit (xy__db_spill). */
-    if (from) db->nevents = db->spill.seq;
-    double t1 = xy_seconds();
-    int rc = xy__apply_range(db, db->engine, data, db->log_size, from, body, 1, 1, &db->trail, &db->nevents);
-    if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
-    (void)xy_trail_flush(&db->trail); /* derived data: a failure only slows explanations */
-    db->commit_secs[2] += xy_seconds() - t1;
-    db->nstaged = 0;
-    if (commit_wait(db, c)) {
-        cut_log(db, c->in_seg);
-        db->broken = c->rc;
-        return c->rc;
-    }
-    return XY_OK;
-}
-
-/* ------------------------------------------------------- spilled loads */
-
-uint64_t xy__db_spill_bytes(void) { return env_bytes("XINYONG_SPILL_BYTES", XY_SPILL_BYTES); }
-
-/* Applies the part of a load's batch that xy__db_spill handed over, ahead
- * of the commit. Its events are numbered from spill.seq, not nevents, which
- * the load goes on numbering the events it stages from. */
-static void *apply_part(void *arg)
-{
-    xy_db *db = arg;
-    xy_spill *s = &db->spill;
-    s->arc = xy__apply_range(db, db->engine, s->adata, s->abase, 0, s->alen, 1, 1, &db->trail, &s->seq);
-    return NULL;
-}
-
-/* Waits for the write of the last part xy__db_spill started, and for its
- * application ahead; the write's status. */
-static int spill_wait(xy_db *db)
-{
-    xy_spill *s = &db->spill;
-    if (s->athreaded) {
-        pthread_join(s->ath, NULL);
-        s->athreaded = 0;
-    }
-    if (s->arc) xy_panic("a part of a batch that was validated does not apply");
-    return s->active ? commit_wait(db, &s->w) : XY_OK;
-}
-
-int xy__db_spill(xy_db *db, xy_buf *batch, int ahead)
-{
-    xy_spill *s = &db->spill;
-    int rc = spill_wait(db);
-    if (rc) return rc;
-    if (!s->active) {
-        /* The first part: the batch begins at the end of the log, in a
-         * segment of its own unless the last one is empty. Its size is not
-         * known yet, and a batch never spans segments: a load large enough
-         * to spill makes a segment of its size, past XINYONG_SEGMENT_BYTES
-         * if need be, instead of taking the last one there. From here on
-         * the log's tail belongs to the batch: xy__db_unstage cuts it back
-         * to in_seg. */
-        rc = writable(db);
-        if (rc) return rc;
-        s->reserved = 1;
-        s->len = 0;
-        if (db->log_size - db->seg_base > sizeof LOG_MAGIC) rc = new_segment(db, batch->len, &s->reserved);
-        if (rc) return rc;
-        s->in_seg = db->log_size - db->seg_base;
-        s->active = 1;
-        /* Not while a history hook watches the engine: explanations read
-         * it on the calling thread. */
-        s->ahead = ahead && !db->hist_fn && !db->engine->hist;
-        s->applied = 0;
-        s->seq = db->nevents;
-        if (lseek(db->log_fd, (off_t)s->in_seg, SEEK_SET) < 0) return XY_EIO;
-    }
-    seal_batch(batch, 0);
-    int reserved = s->reserved;
-    s->reserved = 1;
-    memset(&s->w, 0, sizeof s->w);
-    rc = reserve_and_write(db, s->in_seg + s->len, reserved, batch->data, batch->len, 0, &s->w);
-    if (rc) return rc;
-    if (s->w.unwritten) sync_start(&s->w);
-    if (s->ahead) {
-        /* The engine takes the part while the load encodes the next one
-         * (it applied the one before: spill_wait). Nothing the load reads
-         * changes with events (a citizen's city, the event index), and
-         * the applier writes only what the load does not read (the
-         * engine, the history index, spill.seq). */
-        s->adata = (const unsigned char *)batch->data;
-        s->alen = batch->len;
-        s->abase = db->log_size + s->len;
-        s->applied += batch->len;
-        s->athreaded = pthread_create(&s->ath, NULL, apply_part, db) == 0;
-        if (!s->athreaded) apply_part(db);
-    }
-    s->len += batch->len;
-    /* The part being written stays in the second buffer until the next
-     * part (or the commit) has waited for its write. */
-    xy_buf t = *batch;
-    *batch = s->other;
-    s->other = t;
-    batch->len = 0;
-    return XY_OK;
-}
-
-/* Cuts the parts of a load's batch from the log: the load failed. Parts
- * it applied ahead leave the handle stale. */
-static void drop_spill(xy_db *db)
-{
-    xy_spill *s = &db->spill;
-    if (!s->active) return;
-    (void)spill_wait(db);
-    cut_log(db, s->in_seg);
-    s->active = 0;
-    s->len = 0;
-    if (s->applied) mark_stale(db);
-    s->applied = 0;
-}
-
-/* xy__db_commit for a batch whose first parts xy__db_spill wrote: the rest
- * and the commit record are written here (a part's worth at most), so
- * that the whole batch is in the file, mapped back and applied in one
- * range as a replay would apply it (but for the parts applied ahead),
- * while a second thread syncs it. */
-static int commit_spilled(xy_db *db, xy_buf *batch, uint64_t nrecords)
-{
-    xy_spill *s = &db->spill;
-    int rc = spill_wait(db);
-    if (!rc) rc = writable(db);
-    if (rc) {
-        xy__db_unstage(db);
-        return rc;
-    }
-    size_t body = batch->len;
-    rec_commit(batch, nrecords);
-    seal_batch(batch, 0);
-    double t0 = xy_seconds();
-    int reserved = reserve_log(db->log_fd, s->in_seg + s->len, batch->len);
-    rc = reserved == XY_ENOSPC ? XY_ENOSPC : write_all(db->log_fd, batch->data, batch->len);
-    db->commit_secs[0] += xy_seconds() - t0;
-    /* The batch in the file: [in_seg, in_seg + total), mapped from the page
-     * it starts in. */
-    uint64_t total = s->len + batch->len, from = s->in_seg & ~(uint64_t)4095;
-    size_t maplen = (size_t)(s->in_seg + total - from);
-    void *map = MAP_FAILED;
-    if (!rc) {
-        map = mmap(NULL, maplen, PROT_READ, MAP_SHARED, db->log_fd, (off_t)from);
-        if (map == MAP_FAILED) rc = XY_EIO;
-    }
-    if (rc) {
-        xy__db_unstage(db);
-        return rc;
-    }
-    xy_commit c;
-    memset(&c, 0, sizeof c);
-    c.fd = db->log_fd;
-    c.sync = 1;
-    c.in_seg = s->in_seg;
-    sync_start(&c);
-    if (!c.threaded && c.rc) {
-        munmap(map, maplen);
-        xy__db_unstage(db);
-        return c.rc;
-    }
-    size_t records = (size_t)(s->len + body); /* the batch but its commit record */
-    size_t ahead = (size_t)s->applied;
-    s->active = 0;
-    s->len = 0;
-    s->applied = 0;
-    rc = apply_while_synced(db, (const unsigned char *)map + (s->in_seg - from), ahead, records, &c);
-    munmap(map, maplen);
-    if (rc) return rc;
-    db->log_size += total;
-    batch->len = 0;
-    return XY_OK;
-}
-
-/* After a batch is in the log: keep start-up short with a new snapshot
- * once the log has grown by XY_SNAPSHOT_EVERY bytes since the last, or
- * after the first write when the snapshot there could not be used (every
- * start-up replays the whole log until one replaces it), written in the
- * background from the state with every batch applied. */
-static void after_commit(xy_db *db)
-{
-    reap_snapshot(db, 0);
-    if (!db->snap_pid && (db->snapshot_unused || db->log_size - db->snapshot_offset >= snapshot_every())) {
-        xy__db_settle(db);
-        start_snapshot(db);
-        if (db->snap_pid) db->snapshot_unused = 0;
-    }
-}
-
-int xy__db_commit(xy_db *db, xy_buf *batch, uint64_t nrecords)
-{
-    xy__db_settle(db);
-    if (db->mode == XY_WRITE && !db->broken && nrecords == 0) {
-        xy__db_unstage(db);
-        return XY_OK;
-    }
-    if (db->spill.active) {
-        int rc = commit_spilled(db, batch, nrecords);
-        if (rc == XY_OK) after_commit(db);
-        return rc;
-    }
-    xy_commit c;
-    int rc = xy__db_commit_begin(db, batch, nrecords, &c);
-    if (rc) return rc;
-    /* Without a second thread the sync came first, and a batch that did
-     * not become durable is refused with nothing applied. */
-    if (!c.threaded && c.rc) {
-        xy__db_unstage(db);
-        cut_log(db, c.in_seg);
-        return c.rc;
-    }
-    rc = apply_while_synced(db, (const unsigned char *)batch->data, 0, c.body, &c);
-    if (rc) return rc;
-    db->log_size += batch->len;
-    after_commit(db);
-    return XY_OK;
-}
-
-/* The thread that applies a batch of the append path (see xy_pending). */
-static void *apply_pending(void *arg)
-{
-    xy_db *db = arg;
-    xy_pending *p = &db->pending;
-    double t0 = xy_seconds();
-    /* Not piped: this is the second thread already. */
-    p->rc = xy__apply_range(db, db->engine, (const unsigned char *)p->batch.data, p->base, 0, p->body, 1, 0,
-                            &db->trail, &p->seq);
-    if (!p->rc) (void)xy_trail_flush(&db->trail);
-    p->secs = xy_seconds() - t0;
-    return NULL;
-}
-
-static void pending_done(xy_db *db)
-{
-    xy_pending *p = &db->pending;
-    if (p->rc || p->seq != p->end_seq) xy_panic("a batch that was validated does not apply");
-    db->commit_secs[2] += p->secs;
-}
-
-void xy__db_settle(xy_db *db)
-{
-    if (db->pending.running) {
-        pthread_join(db->pending.th, NULL);
-        db->pending.running = 0;
-        db->engine->behind = 0;
-        pending_done(db);
-    }
-    if (db->stale) reload(db);
-}
-
-/* The engine's wait (xy_engine.behind). */
-static void settle_engine(void *ctx) { xy__db_settle(ctx); }
-
-/* A load failed after applying parts of its batch ahead: the state is
- * rebuilt (reload) on the handle's next use, the engine's queries
- * included, and not at all if the handle is closed first (the command
- * line's case). */
-static void mark_stale(xy_db *db)
-{
-    db->stale = 1;
-    db->engine->wait = settle_engine;
-    db->engine->wait_ctx = db;
-    db->engine->behind = 1;
-}
-
-int xy__db_commit_end(xy_db *db, xy_commit *c)
-{
-    if (commit_wait(db, c)) {
-        xy__db_unstage(db);
-        cut_log(db, c->in_seg);
-        return c->rc;
-    }
-    /* Durable: the batch before this one is applied by now or soon, and
-     * this one goes next, from the buffer it was encoded in, which trades
-     * places with the one the batch before was applied from. */
-    xy__db_settle(db);
-    xy_pending *p = &db->pending;
-    xy_buf spare = p->batch;
-    p->batch = *c->batch;
-    *c->batch = spare;
-    p->body = c->body;
-    p->base = db->log_size;
-    p->seq = db->nevents;
-    p->end_seq = db->nevents + db->nstaged;
-    db->nevents = p->end_seq;
-    db->nstaged = 0;
-    db->log_size += p->batch.len;
-    p->running = pthread_create(&p->th, NULL, apply_pending, db) == 0;
-    if (p->running) {
-        db->engine->wait = settle_engine;
-        db->engine->wait_ctx = db;
-        db->engine->behind = 1;
-    } else {
-        apply_pending(db);
-        pending_done(db);
-    }
-    after_commit(db);
-    return XY_OK;
-}
-
-void xy__db_commit_secs(const xy_db *db, double secs[3])
-{
-    memcpy(secs, db->commit_secs, sizeof db->commit_secs);
-}
 
 /* Counting the records of the log by type, for verify. */
 typedef struct log_count {

@@ -549,6 +549,32 @@ int xy_write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+int xy_write_status(int fd, const void *p, size_t n)
+{
+    int err = xy_write_all(fd, p, n);
+    return err == 0 ? XY_OK : err == ENOSPC || err == EDQUOT ? XY_ENOSPC : XY_EIO;
+}
+
+int xy_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return XY_EIO;
+    int rc = fsync(fd) ? XY_EIO : XY_OK;
+    close(fd);
+    return rc;
+}
+
+uint64_t xy_env_bytes(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    /* strtoull takes a sign and negates: "-5" would be a huge size. */
+    if (!v || *v < '0' || *v > '9') return dflt;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    return !*end && n > 0 && errno == 0 ? (uint64_t)n : dflt;
+}
+
 int xy_write_paced(int fd, const void *p, size_t n, xy_pacer *pc)
 {
     const char *c = p;

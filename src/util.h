@@ -313,6 +313,19 @@ double xy_seconds(void);
  * the errno of the failure. */
 int xy_write_all(int fd, const void *p, size_t n);
 
+/* xy_write_all as a status: XY_OK, XY_ENOSPC for a full disk or quota,
+ * XY_EIO for any other failure. */
+int xy_write_status(int fd, const void *p, size_t n);
+
+/* Makes a directory's entries durable (a file created, renamed or removed
+ * in it): XY_OK or XY_EIO. */
+int xy_fsync_dir(const char *dir);
+
+/* A size in bytes from the environment variable name (tests make the
+ * store's intervals small), or dflt when it is unset or not a positive
+ * number. */
+uint64_t xy_env_bytes(const char *name, uint64_t dflt);
+
 /* A file written front to back in the background (a snapshot, an event-
  * index run) whose dirty pages are kept few: see xy_write_paced. */
 typedef struct xy_pacer {

@@ -1,5 +1,6 @@
 /* Unit tests of util.c: the paced writer of background files, the map's
- * reserve, the names memo, private buffers, populating beside other work. */
+ * reserve, the names memo, private buffers, populating beside other work,
+ * the environment's sizes, write and directory-sync statuses. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -210,4 +211,34 @@ TEST(populate_beside_faults_in_the_ranges)
     ASSERT_EQ(a[len - 1], 0);
     munmap(a, len);
     munmap(b, len);
+}
+
+TEST(env_bytes_takes_only_a_positive_number)
+{
+    const char *name = "XY_UNIT_ENV_BYTES";
+    unsetenv(name);
+    ASSERT_EQ(xy_env_bytes(name, 77), 77);
+    const char *bad[] = {"", "0", "12x", "-5", " 5", "x", "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        setenv(name, bad[i], 1);
+        ASSERT_EQ(xy_env_bytes(name, 77), 77);
+    }
+    setenv(name, "4096", 1);
+    ASSERT_EQ(xy_env_bytes(name, 77), 4096);
+    unsetenv(name);
+}
+
+TEST(write_status_says_full_disk_apart)
+{
+    int fd = open("/dev/full", O_WRONLY);
+    if (fd < 0) return; /* no /dev/full here: nothing to learn */
+    ASSERT_EQ(xy_write_status(fd, "abc", 3), XY_ENOSPC);
+    close(fd);
+    fd = open("/dev/null", O_WRONLY);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(xy_write_status(fd, "abc", 3), XY_OK);
+    close(fd);
+    ASSERT_EQ(xy_write_status(-1, "abc", 3), XY_EIO);
+    ASSERT_EQ(xy_fsync_dir("/nonexistent-xy-dir"), XY_EIO);
+    ASSERT_EQ(xy_fsync_dir("."), XY_OK);
 }
