@@ -124,9 +124,7 @@ static xy_evslot *slots_new(size_t n)
     size_t bytes = n * sizeof(xy_evslot);
     if (bytes < ((size_t)1 << 20)) return xy_calloc(n, sizeof(xy_evslot));
     xy_evslot *s = xy_big_realloc(NULL, 0, bytes);
-#ifdef MADV_POPULATE_WRITE
-    (void)madvise(s, bytes, MADV_POPULATE_WRITE); /* see xy_map_init_slots */
-#endif
+    xy_populate(s, bytes); /* see xy_map_init_slots */
     return s;
 }
 

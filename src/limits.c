@@ -19,9 +19,7 @@ static uint64_t *lim_alloc(size_t slots)
     if (bytes < LIM_BIG) return xy_calloc(slots, sizeof(uint64_t));
     uint64_t *p = xy_big_realloc(NULL, 0, bytes);
     /* Every page is written soon; see xy_map_init_slots. */
-#ifdef MADV_POPULATE_WRITE
-    (void)madvise(p, bytes, MADV_POPULATE_WRITE);
-#endif
+    xy_populate(p, bytes);
     return p;
 }
 

@@ -148,9 +148,23 @@ void xy_populate_beside(void *const *p, const size_t *n, int k, void (*fn)(void 
     for (int i = 0; i < k; i++) total += n[i];
     populate_job j = {p, n, k};
     pthread_t th;
-    int threaded = total >= ((size_t)8 << 20) && pthread_create(&th, NULL, populate_ranges, &j) == 0;
+    int threaded = total >= XY_POPULATE_SPLIT && pthread_create(&th, NULL, populate_ranges, &j) == 0;
     fn(arg);
     if (threaded) pthread_join(th, NULL);
+}
+
+void xy_populate(void *p, size_t n)
+{
+    /* The second thread takes the upper half, cut at a huge page; without
+     * one, this thread does both. */
+    size_t lower = n / 2 & ~(((size_t)2 << 20) - 1), upper_n = n - lower;
+    void *upper = (char *)p + lower;
+    populate_job low = {&p, &lower, 1}, up = {&upper, &upper_n, 1};
+    pthread_t th;
+    int threaded = n >= XY_POPULATE_SPLIT && lower && pthread_create(&th, NULL, populate_ranges, &up) == 0;
+    (void)populate_ranges(&low);
+    if (threaded) pthread_join(th, NULL);
+    else (void)populate_ranges(&up);
 }
 
 void *xy_private_realloc(void *p, size_t old_size, size_t new_size)
@@ -296,9 +310,7 @@ void xy_map_init_slots(xy_map *m, size_t cap)
          * usually a read (a probe or a prefetch) that maps the shared zero
          * page and then faults again on the write. Populating the table
          * writable at once costs one fault per huge page instead. */
-#ifdef MADV_POPULATE_WRITE
-        (void)madvise(m->slots, bytes, MADV_POPULATE_WRITE);
-#endif
+        xy_populate(m->slots, bytes);
     } else {
         m->slots = xy_calloc(cap, sizeof *m->slots);
     }

@@ -82,6 +82,16 @@ void xy_fork_copy_drop(xy_fork_copy *c, void *p, size_t size);
  * megabytes, just fn(arg): the pages then fault in as they are used. */
 void xy_populate_beside(void *const *p, const size_t *n, int k, void (*fn)(void *), void *arg);
 
+/* Faults in the pages of p[0, n) writable, as first writes would, at
+ * one fault per huge page instead of a read fault and then a write fault
+ * per page: for a large table that is written all over soon after. From
+ * XY_POPULATE_SPLIT bytes on, a second thread takes half of the range:
+ * clearing fresh memory is the kernel's work on the faulting thread, and
+ * on a host that backs the guest's memory lazily two threads fault a
+ * gigabyte in in about half the time of one (docs/performance.md). */
+void xy_populate(void *p, size_t n);
+#define XY_POPULATE_SPLIT ((size_t)8 << 20)
+
 /* Scratch memory only the writer itself uses, never a snapshot's child
  * (the buffer a load encodes its batch into, the append path's sort
  * arrays): a mapping of its own whatever the size, marked

@@ -242,3 +242,27 @@ TEST(write_status_says_full_disk_apart)
     ASSERT_EQ(xy_fsync_dir("/nonexistent-xy-dir"), XY_EIO);
     ASSERT_EQ(xy_fsync_dir("."), XY_OK);
 }
+
+/* Every page of the range is resident afterwards, on two threads or (at
+ * the limit of threads, and below XY_POPULATE_SPLIT) on one, and reads as
+ * zeros. */
+TEST(populate_faults_in_the_whole_range)
+{
+    size_t sizes[] = {(size_t)1 << 20, ((size_t)16 << 20) + 3 * 4096};
+    for (size_t k = 0; k < 2; k++) {
+        size_t len = sizes[k], pages = len / 4096;
+        char *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        ASSERT(a != MAP_FAILED);
+        xy_populate(a, len);
+        unsigned char *vec = malloc(pages);
+        ASSERT(vec != NULL);
+        ASSERT_EQ(mincore(a, len, vec), 0);
+        size_t resident = 0;
+        for (size_t i = 0; i < pages; i++) resident += vec[i] & 1;
+        free(vec);
+        ASSERT_EQ(resident, pages);
+        ASSERT_EQ(a[0], 0);
+        ASSERT_EQ(a[len - 1], 0);
+        munmap(a, len);
+    }
+}
