@@ -193,6 +193,13 @@ size_t xy_engine_state_bytes(void);
 typedef struct xy_db xy_db;
 
 enum { XY_READ = 0, XY_WRITE = 1 };
+/* Added to XY_WRITE for a handle that serves one write and is then
+ * closed (a command line's): a snapshot that falls due is written by
+ * xy_db_close, on the calling thread, rather than by a background child
+ * that the close would wait for anyway. That child needs the state's hot
+ * arrays copied aside before the fork so that the writer can go on
+ * changing them, work wasted on a handle that changes nothing more. */
+enum { XY_ONCE = 2 };
 
 /* Creates a data directory at path bound to the rules in rules_dir (the
  * files are copied in, so later edits of rules_dir change nothing). */

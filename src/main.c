@@ -113,7 +113,7 @@ static int cmd_load(opts *o)
         return XY_EINPUT;
     }
     xy_db *db;
-    int rc = open_db(o, XY_WRITE, &db);
+    int rc = open_db(o, XY_WRITE | XY_ONCE, &db);
     if (rc) return rc;
     xy_load_result res;
     rc = xy_db_load_csv(db, kind, o->pos[1], o->rejects, to_stderr, NULL, &res);
@@ -136,7 +136,7 @@ static int cmd_advance(opts *o)
         return XY_EINPUT;
     }
     xy_db *db;
-    int rc = open_db(o, XY_WRITE, &db);
+    int rc = open_db(o, XY_WRITE | XY_ONCE, &db);
     if (rc) return rc;
     xy_day today = xy_engine_today(xy_db_engine(db));
     rc = xy_db_advance(db, d);
@@ -157,7 +157,7 @@ static int cmd_snapshot(opts *o)
 {
     if (need_args(o, 0, "xinyong snapshot")) return XY_EINPUT;
     xy_db *db;
-    int rc = open_db(o, XY_WRITE, &db);
+    int rc = open_db(o, XY_WRITE | XY_ONCE, &db);
     if (rc) return rc;
     rc = xy_db_snapshot(db, to_stderr, NULL);
     if (rc == XY_OK) printf("snapshot of %s written\n", data_dir(o));

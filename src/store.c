@@ -516,6 +516,8 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
 {
     xy_db *db = xy_calloc(1, sizeof *db);
     db->path = xy_strndup(path, strlen(path));
+    db->once = (mode & XY_ONCE) != 0;
+    mode &= ~XY_ONCE;
     db->mode = mode;
     db->lock_fd = db->log_fd = db->trail.fd = -1;
     /* The batch buffer is rewritten while a snapshot's child runs, which
@@ -710,6 +712,10 @@ void xy__db_after_commit(xy_db *db)
 {
     reap_snapshot(db, 0);
     if (!db->snap_pid && (db->snapshot_unused || db->log_size - db->snapshot_offset >= snapshot_every())) {
+        if (db->once) {
+            db->snapshot_due = 1; /* written by xy_db_close */
+            return;
+        }
         xy__db_settle(db);
         start_snapshot(db);
         if (db->snap_pid) db->snapshot_unused = 0;
@@ -719,8 +725,13 @@ void xy__db_after_commit(xy_db *db)
 void xy_db_close(xy_db *db)
 {
     if (!db) return;
+    /* A handle of XY_ONCE writes the snapshot that fell due here, from its
+     * own state, unless that state holds what the log does not (a failed
+     * write, a failed load applied ahead). */
+    int snapshot = db->snapshot_due && !db->stale && !db->broken;
     db->stale = 0; /* nothing left to see */
     xy__db_settle(db);
+    if (snapshot) (void)xy_db_snapshot(db, NULL, NULL);
     reap_snapshot(db, 1);
     if (db->log_fd >= 0) close(db->log_fd);
     if (db->lock_fd >= 0) close(db->lock_fd);
@@ -772,6 +783,7 @@ void xy__db_reload(xy_db *db)
     db->lock_fd = old.lock_fd;
     db->rules = old.rules;
     db->rules_borrowed = old.rules_borrowed;
+    db->once = old.once;
     db->history_fallbacks = old.history_fallbacks;
     memcpy(db->commit_secs, old.commit_secs, sizeof db->commit_secs);
     db->engine = old.engine;

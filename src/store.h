@@ -45,6 +45,9 @@ struct xy_db {
     uint64_t snapshot_offset; /* log bytes the latest snapshot covers */
     int snapshot_unused;    /* a writer found a snapshot it could not use (another
                                format version, a run missing): replace it soon */
+    int once;               /* opened with XY_ONCE: no background snapshots */
+    int snapshot_due;       /* with once: a write made a snapshot due, which
+                               xy_db_close writes */
     int snap_pid;           /* background snapshot being written, or 0 */
     uint64_t snap_covers;   /* log bytes it covers */
     uint64_t snap_upto;     /* events it covers */

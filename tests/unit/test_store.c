@@ -872,3 +872,54 @@ TEST(store_failed_load_applied_ahead_leaves_nothing)
     ASSERT_EQ(remove_town(dir), 0);
     env_restore("XINYONG_SPILL_BYTES", had);
 }
+
+/* A handle of XY_ONCE forks no background snapshot: one that falls due is
+ * written by the close, from the state, and start-up uses it. A stale
+ * handle (a load that failed after parts of it were applied ahead) or a
+ * broken one writes none. */
+TEST(store_once_writes_the_due_snapshot_at_close)
+{
+    char dir[256], path[300], snap[300];
+    char *every = env_set("XINYONG_SNAPSHOT_EVERY", "1");
+    char *spill = env_set("XINYONG_SPILL_BYTES", "1000");
+    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    ASSERT(db != NULL);
+    xy_db_close(db); /* a background snapshot, waited for */
+    snprintf(snap, sizeof snap, "%s/snapshot", dir);
+    ASSERT_EQ(unlink(snap), 0);
+    snprintf(path, sizeof path, "%s-events.csv", dir);
+    xy_load_result res;
+    int64_t after[2], opened[2];
+    /* A failed load applied ahead, with a snapshot due from a good one. */
+    ASSERT_EQ(xy_db_open(dir, XY_WRITE | XY_ONCE, quiet, NULL, &db), XY_OK);
+    ASSERT_EQ(db->mode, XY_WRITE);
+    events_file(path, "a", 60, 60);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_OK);
+    ASSERT_EQ(db->snap_pid, 0);
+    ASSERT_EQ(db->snapshot_due, 1);
+    events_file(path, "b", 500, 480);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_EINPUT);
+    ASSERT_EQ(db->stale, 1);
+    xy_db_close(db);
+    ASSERT(access(snap, F_OK) != 0);
+    /* The good load again (all duplicates, no write) and a new one. */
+    ASSERT_EQ(xy_db_open(dir, XY_WRITE | XY_ONCE, quiet, NULL, &db), XY_OK);
+    events_file(path, "c", 30, 30);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_OK);
+    ASSERT_EQ(res.applied, 30);
+    ASSERT_EQ(db->snap_pid, 0);
+    town_state(xy_db_engine(db), after);
+    uint64_t log_size = db->log_size;
+    xy_db_close(db);
+    ASSERT_EQ(access(snap, F_OK), 0);
+    env_restore("XINYONG_SNAPSHOT_EVERY", every);
+    env_restore("XINYONG_SPILL_BYTES", spill);
+    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
+    ASSERT_EQ(db->snapshot_offset, log_size); /* the whole log, from the snapshot */
+    town_state(xy_db_engine(db), opened);
+    ASSERT_EQ(opened[0], after[0]);
+    ASSERT_EQ(opened[1], after[1]);
+    xy_db_close(db);
+    unlink(path);
+    ASSERT_EQ(remove_town(dir), 0);
+}
