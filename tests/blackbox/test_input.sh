@@ -348,6 +348,17 @@ csv "$T/badcity.csv" "id,name,city" "$(mkid 310101 19700101 021),X,atlantis"
 run load citizens "$T/badcity.csv"
 expect_rc "citizens: unknown city -> exit 1" 1
 expect_err "citizens: unknown city named" atlantis
+# Rows name the city of the row before, a prefix of it, a longer name and another city.
+M1=$(mkid 310101 19700101 061); M2=$(mkid 310101 19700101 062); M3=$(mkid 310101 19700101 063)
+M4=$(mkid 310101 19700101 064); M5=$(mkid 310101 19700101 065)
+csv "$T/memo.csv" "id,name,city" "$M1,A,shanghai" "$M2,B,shangha" "$M3,C,shanghaii" "$M4,D,beijing" \
+    "$M5,E,shanghai"
+run load citizens "$T/memo.csv" --rejects "$T/memo.rej"
+expect_rc "citizens: cities row after row, with rejects -> exit 0" 0
+expect_eq "citizens: a prefix of the city before is unknown" "$(grep -c "unknown city 'shangha'" "$T/memo.rej")" 1
+expect_eq "citizens: a longer name than the city before is unknown" \
+    "$(grep -c "unknown city 'shanghaii'" "$T/memo.rej")" 1
+expect_eq "citizens: the city before it, then another" "$(q "$M4" .city) $(q "$M5" .city)" "beijing shanghai"
 csv "$T/badid.csv" "id,name,city" "$(badcheck "$(mkid 310101 19700101 023)"),X,shanghai"
 run load citizens "$T/badid.csv"
 expect_rc "citizens: invalid ID -> exit 1" 1
