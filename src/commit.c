@@ -34,7 +34,6 @@ static unsigned char *rec_reserve(xy_buf *b, size_t n, int type)
     return p;
 }
 
-
 static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
 

@@ -813,7 +813,6 @@ xy_buf *xy__db_batch(xy_db *db)
     return &db->batch;
 }
 
-
 /* Counting the records of the log by type, for verify. */
 typedef struct log_count {
     uint64_t counts[R_COMMIT + 1];

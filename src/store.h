@@ -34,7 +34,6 @@ typedef struct xy_stage {
     size_t cap;             /* events the arrays hold */
 } xy_stage;
 
-
 struct xy_db {
     char *path;             /* data directory */
     int mode;               /* XY_READ or XY_WRITE */
@@ -122,7 +121,6 @@ int xy__db_open_rules(const char *path, int mode, xy_rules *rules, xy_diag_fn *d
  * (fresh pages cost more than the encoding). */
 xy_buf *xy__db_batch(xy_db *db);
 
-
 /* Event ids are looked up by their key (xy_evindex_key), computed once
  * per event. Finds an event key among the stored events and those staged
  * by the load in progress: returns 1 with its content hash in *had and its
@@ -139,7 +137,6 @@ int xy__db_find_or_stage(xy_db *db, const uint64_t key[2], uint64_t content, uin
  * which names the same person for the life of the data directory (and
  * spares reading the ID of a citizen the check does not otherwise need). */
 uint64_t xy__event_content_hash(const xy_event *ev);
-
 
 /* (apply.c) Applies the whole batches of data[from..end), whose framing
  * and checksums have been checked, data starting at log offset base, to
