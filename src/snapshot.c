@@ -648,7 +648,8 @@ static void say_invalid(const char *dir, size_t off, const char *what, xy_diag_f
               dir, off, what);
 }
 
-int xy__snapshot_verify(const char *dir, uint64_t *log_offset, uint64_t *bytes, xy_diag_fn *diag, void *ctx)
+int xy__snapshot_verify(const char *dir, const xy_rules *given, uint64_t *log_offset, uint64_t *bytes,
+                        xy_diag_fn *diag, void *ctx)
 {
     unsigned char *map;
     size_t size = 0;
@@ -659,8 +660,10 @@ int xy__snapshot_verify(const char *dir, uint64_t *log_offset, uint64_t *bytes, 
     /* The contents, against the ruleset the directory holds. */
     xy_buf rdir = {0};
     xy_buf_printf(&rdir, "%s/rules", dir);
-    xy_rules *rules = NULL;
-    if (xy_rules_load_dir(rdir.data, diag, ctx, &rules)) {
+    xy_rules *own = NULL;
+    const xy_rules *rules = given;
+    if (!given && xy_rules_load_dir(rdir.data, diag, ctx, &own) == XY_OK) rules = own;
+    if (!rules) {
         xy__diagf(diag, ctx, "%s: the ruleset does not compile; the snapshot's contents were not checked", rdir.data);
         rc = XY_ECORRUPT;
     } else if (!sections_fit(sec, rules)) {
@@ -680,7 +683,7 @@ int xy__snapshot_verify(const char *dir, uint64_t *log_offset, uint64_t *bytes, 
             rc = XY_ECORRUPT;
         }
     }
-    xy_rules_free(rules);
+    xy_rules_free(own);
     xy_buf_free(&rdir);
     munmap(map, size);
     return rc;

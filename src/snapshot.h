@@ -27,9 +27,12 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx);
 int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *ctx);
 
 /* Checks DIR/snapshot without loading it: its framing, every section's
- * checksum and, against the directory's ruleset, that the sections make a
- * valid state (as start-up does); reports what it finds. Returns XY_OK,
- * XY_ENOENT, XY_EINPUT (another format version) or XY_ECORRUPT. */
-int xy__snapshot_verify(const char *dir, uint64_t *log_offset, uint64_t *bytes, xy_diag_fn *diag, void *ctx);
+ * checksum and, against the directory's ruleset (rules, borrowed, when the
+ * caller has it compiled; compiled from DIR/rules when NULL), that the
+ * sections make a valid state (as start-up does); reports what it finds.
+ * Returns XY_OK, XY_ENOENT, XY_EINPUT (another format version) or
+ * XY_ECORRUPT. */
+int xy__snapshot_verify(const char *dir, const xy_rules *rules, uint64_t *log_offset, uint64_t *bytes,
+                        xy_diag_fn *diag, void *ctx);
 
 #endif

@@ -840,6 +840,11 @@ static int count_records(void *ctx, const unsigned char *data, uint64_t base, si
 
 int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out)
 {
+    return xy__db_verify_rules(path, NULL, diag, ctx, out);
+}
+
+int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *diag, void *ctx, FILE *out)
+{
     xy_db probe = {0};
     probe.path = (char *)path;
     xy_segs sg;
@@ -864,7 +869,7 @@ int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out)
                 (unsigned long long)counts[R_CONTACT], (unsigned long long)counts[R_EVENT],
                 (unsigned long long)counts[R_ADVANCE]);
     uint64_t covers = 0, bytes = 0;
-    int src = xy__snapshot_verify(path, &covers, &bytes, diag, ctx);
+    int src = xy__snapshot_verify(path, rules, &covers, &bytes, diag, ctx);
     if (src == XY_ENOENT) fprintf(out, "snapshot: none\n");
     else if (src == XY_EINPUT)
         fprintf(out, "snapshot: of another format version, not used (start-up replays the log; "

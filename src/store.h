@@ -6,6 +6,7 @@
 #define XY_STORE_H
 
 #include <pthread.h>
+#include <stdio.h>
 
 #include "commit.h"
 #include "engine.h"
@@ -115,6 +116,9 @@ static inline void xy__fetch_window(size_t i, size_t n, size_t *from, size_t *to
  * all, where compiling the shipped ruleset under the sanitizers took most
  * of each input's time. */
 int xy__db_open_rules(const char *path, int mode, xy_rules *rules, xy_diag_fn *diag, void *ctx, xy_db **out);
+/* xy_db_verify with the directory's rules compiled by the caller (for the
+ * same callers), borrowed; NULL compiles them. */
+int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *diag, void *ctx, FILE *out);
 
 /* An empty buffer for a load to encode its batch into, owned by db and
  * valid until the next call: its memory is reused from batch to batch

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
 static char *base_snap, *base_log, *base_trail;
-static xy_rules *rules; /* the directory's, compiled once (xy__db_open_rules) */
+static xy_rules *rules; /* the directory's, compiled once (xy__db_open_rules, xy__db_verify_rules) */
 static size_t snap_len, log_len, trail_len;
 
 /* Citizens the reports are asked about: one blacklisted by a court order,
@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     spill("snapshot", s, snap_len);
     free(s);
     FILE *devnull = fopen("/dev/null", "w");
-    (void)xy_db_verify(dir, quiet, NULL, devnull);
+    (void)xy__db_verify_rules(dir, rules, quiet, NULL, devnull);
     xy_db *db;
     if (xy__db_open_rules(dir, XY_READ, rules, quiet, NULL, &db) == XY_OK) {
         (void)xy_report_stats(db, XY_OUT_JSON, devnull);
