@@ -217,7 +217,10 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag,
  * batch in parts as it goes; if it then fails for any other reason (a bad
  * row, a full disk while writing a part), the handle's next use rebuilds
  * its state from the directory first, as opening it would, so that
- * nothing of the load is ever seen (the engine keeps its address).
+ * nothing of the load is ever seen (the engine keeps its address). Should
+ * the directory no longer open then (it was removed, a disk failed), the
+ * state is left empty and every later write and snapshot returns the
+ * error: close the handle and open the directory again to learn why.
  *
  * A handle is used by one thread at a time. */
 int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx,

@@ -923,3 +923,42 @@ TEST(store_once_writes_the_due_snapshot_at_close)
     unlink(path);
     ASSERT_EQ(remove_town(dir), 0);
 }
+
+/* A stale handle whose directory no longer opens when it is next used is
+ * left with an empty state, and every later write and snapshot gets the
+ * error; the directory, once back, opens with what was acknowledged. */
+TEST(store_stale_handle_whose_directory_is_gone)
+{
+    char dir[256], moved[300], path[300];
+    char *had = env_set("XINYONG_SPILL_BYTES", "1000");
+    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    ASSERT(db != NULL);
+    snprintf(path, sizeof path, "%s-events.csv", dir);
+    snprintf(moved, sizeof moved, "%s-moved", dir);
+    xy_load_result res;
+    int64_t before[2], after[2];
+    events_file(path, "a", 60, 60);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_OK);
+    town_state(xy_db_engine(db), before);
+    events_file(path, "b", 500, 480);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_EINPUT);
+    ASSERT_EQ(db->stale, 1);
+    ASSERT_EQ(rename(dir, moved), 0);
+    xy_engine *e = xy_db_engine(db); /* the rebuild, which cannot open it */
+    ASSERT_EQ(db->stale, 0);
+    ASSERT_EQ(e->n, 0);
+    ASSERT(db->broken != XY_OK);
+    events_file(path, "c", 30, 30);
+    ASSERT(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res) != XY_OK);
+    ASSERT(xy_db_snapshot(db, quiet, NULL) != XY_OK);
+    ASSERT_EQ(rename(moved, dir), 0);
+    xy_db_close(db);
+    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
+    town_state(xy_db_engine(db), after);
+    ASSERT_EQ(after[0], before[0]);
+    ASSERT_EQ(after[1], before[1]);
+    xy_db_close(db);
+    env_restore("XINYONG_SPILL_BYTES", had);
+    unlink(path);
+    ASSERT_EQ(remove_town(dir), 0);
+}
