@@ -784,6 +784,7 @@ void xy__db_reload(xy_db *db)
     db->rules = old.rules;
     db->rules_borrowed = old.rules_borrowed;
     db->once = old.once;
+    db->snapshot_due = old.snapshot_due; /* the rebuilt state is the log's: still worth one */
     db->history_fallbacks = old.history_fallbacks;
     memcpy(db->commit_secs, old.commit_secs, sizeof db->commit_secs);
     db->engine = old.engine;

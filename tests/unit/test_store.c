@@ -909,6 +909,22 @@ TEST(store_once_writes_the_due_snapshot_at_close)
     ASSERT_EQ(db->stale, 1);
     xy_db_close(db);
     ASSERT(access(snap, F_OK) != 0);
+    /* The same, but the handle used (and so rebuilt) before its close:
+     * the snapshot still due is written, of the rebuilt state. */
+    ASSERT_EQ(xy_db_open(dir, XY_WRITE | XY_ONCE, quiet, NULL, &db), XY_OK);
+    events_file(path, "d", 40, 40);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_OK);
+    ASSERT_EQ(db->snapshot_due, 1);
+    events_file(path, "e", 500, 480);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_EINPUT);
+    ASSERT_EQ(db->stale, 1);
+    town_state(xy_db_engine(db), after);
+    ASSERT_EQ(db->stale, 0);
+    ASSERT_EQ(db->snapshot_due, 1);
+    xy_db_close(db);
+    ASSERT_EQ(access(snap, F_OK), 0);
+    ASSERT(reopened_state_is(dir, after));
+    ASSERT_EQ(unlink(snap), 0);
     /* The good load again (all duplicates, no write) and a new one. */
     ASSERT_EQ(xy_db_open(dir, XY_WRITE | XY_ONCE, quiet, NULL, &db), XY_OK);
     events_file(path, "c", 30, 30);
