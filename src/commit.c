@@ -169,12 +169,25 @@ static int new_segment(xy_db *db, size_t n, int *reserved)
     return rc;
 }
 
-/* Writes a batch (unless begin wrote it already) and makes it durable. */
+/* Writes a batch (unless begin wrote it already) and makes it durable.
+ * With drop, the bytes written then leave the page cache (xy_write_back):
+ * the log is read again only by a replay, which reads it from the disk
+ * after a reboot anyway, and by explanations, a few records each; what a
+ * load writes would otherwise take a page of fresh memory for every page
+ * of the log. After a sync everything from drop_from to the segment's end
+ * is clean and goes; a write without one (a load's part) is written back
+ * first, only its own bytes. */
 static void *sync_log(void *arg)
 {
     xy_commit *c = arg;
     if (c->unwritten) c->rc = xy_write_status(c->fd, c->unwritten, c->len);
     if (!c->rc && c->sync && fdatasync(c->fd)) c->rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
+    if (!c->rc && c->drop && c->sync) {
+        (void)posix_fadvise(c->fd, (off_t)c->drop_from, 0, POSIX_FADV_DONTNEED);
+    } else if (!c->rc && c->drop) {
+        int err = xy_write_back(c->fd, c->drop_from, c->len, 1);
+        if (err) c->rc = err == ENOSPC || err == EDQUOT ? XY_ENOSPC : XY_EIO;
+    }
     return NULL;
 }
 
@@ -231,6 +244,8 @@ static int commit_start(xy_db *db, xy_buf *batch, size_t extra, int sync, xy_com
     int rc = XY_OK, reserved = 1; /* 1: not tried yet (statuses are 0 or below) */
     if (in_seg > sizeof xy__log_magic && in_seg + total > segment_bytes()) rc = new_segment(db, total, &reserved);
     c->in_seg = db->log_size - db->seg_base;
+    c->drop = 1;
+    c->drop_from = c->in_seg;
     if (!rc && lseek(db->log_fd, (off_t)c->in_seg, SEEK_SET) < 0) rc = XY_EIO;
     /* A second thread writes the batch and waits for fdatasync while this
      * one applies it (a load) or judges and stages its ids (an append). */
@@ -392,6 +407,11 @@ int xy__db_spill(xy_db *db, xy_buf *batch, int ahead)
     int reserved = s->reserved;
     s->reserved = 1;
     memset(&s->w, 0, sizeof s->w);
+    /* A part applied ahead is not read from the file again (the commit
+     * applies from where the parts applied ahead end); the parts of a
+     * citizens load are, at the commit, and stay cached until then. */
+    s->w.drop = s->ahead;
+    s->w.drop_from = s->in_seg + s->len;
     rc = reserve_and_write(db, s->in_seg + s->len, reserved, batch->data, batch->len, 0, &s->w);
     if (rc) return rc;
     if (s->w.unwritten) sync_start(&s->w);
@@ -494,6 +514,9 @@ static int commit_spilled(xy_db *db, xy_buf *batch, uint64_t nrecords)
     rc = apply_while_synced(db, (const unsigned char *)map + (s->in_seg - from), ahead, records, &c);
     munmap(map, maplen);
     if (rc) return rc;
+    /* Synced and applied: the batch's pages are clean and read no more
+     * (see sync_log). */
+    (void)posix_fadvise(db->log_fd, (off_t)s->in_seg, (off_t)total, POSIX_FADV_DONTNEED);
     db->log_size += total;
     batch->len = 0;
     return XY_OK;

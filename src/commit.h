@@ -49,6 +49,8 @@ typedef struct xy_commit {
     const char *unwritten;  /* the bytes th writes, NULL if written already */
     size_t len;             /* how many */
     int sync;               /* th syncs them too */
+    int drop;               /* th then drops them from the page cache */
+    uint64_t drop_from;     /* from this offset in the segment (see sync_log) */
 } xy_commit;
 
 /* A load's batch written to the log in parts as it is encoded, so that

@@ -70,14 +70,34 @@ static void logrd_close(logrd *r)
     xy__segs_free(&r->s);
 }
 
-/* Reads up to n bytes at log offset off; returns how many, or -1. */
-static ssize_t logrd_read(logrd *r, void *buf, size_t n, uint64_t off)
+/* The segment that holds log offset off, opened; -1 if it does not open. */
+static int logrd_seg(logrd *r, uint64_t off)
 {
     int k = r->s.n - 1;
     while (k > 0 && r->s.g[k].base > off) k--;
     if (r->fd[k] < 0) r->fd[k] = open(r->s.g[k].path, O_RDONLY);
-    if (r->fd[k] < 0) return -1;
+    return r->fd[k] < 0 ? -1 : k;
+}
+
+/* Reads up to n bytes at log offset off; returns how many, or -1. */
+static ssize_t logrd_read(logrd *r, void *buf, size_t n, uint64_t off)
+{
+    int k = logrd_seg(r, off);
+    if (k < 0) return -1;
     return pread(r->fd[k], buf, n, (off_t)(off - r->s.g[k].base));
+}
+
+/* The longest event record there can be, header included. */
+enum { EVENT_REC_MAX = 8 + 30 + 255 };
+
+/* Asks the kernel to start reading the event record at log offset off. A
+ * writer leaves the log out of the page cache (see commit.c), so a
+ * citizen's events are read from the disk: asked for all at once, they
+ * are read together instead of one after the other. */
+static void logrd_ask(logrd *r, uint64_t off)
+{
+    int k = logrd_seg(r, off);
+    if (k >= 0) (void)posix_fadvise(r->fd[k], (off_t)(off - r->s.g[k].base), EVENT_REC_MAX, POSIX_FADV_WILLNEED);
 }
 
 /* Reads the event record at log offset off of citizen into *ev, its id
@@ -87,7 +107,7 @@ static int read_event(logrd *r, uint64_t off, uint32_t citizen, xy_event *ev, ch
 {
     /* One read of the longest record there can be; the header says how
      * much of it is this record. */
-    unsigned char buf[8 + 30 + 255];
+    unsigned char buf[EVENT_REC_MAX];
     ssize_t got = logrd_read(r, buf, sizeof buf, off);
     if (got < 8) return XY_EIO;
     uint32_t len = xy_get_u32(buf), crc = xy_get_u32(buf + 4);
@@ -204,6 +224,8 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
         xy_engine_advance(e, reg);
     }
     uint32_t idx;
+    for (size_t i = 1; i < n; i++)
+        if (items[i].kind == TRAIL_EVENT) logrd_ask(&lr, items[i].r.log_off);
     if (xy_engine_add_citizen(e, main_e->ids[c], main_e->st[c].city, XY_NONE, XY_NONE, "", 0, &idx)) {
         rc = XY_ENOENT;
         goto done;

@@ -97,6 +97,9 @@ void xy__db_note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
 
 /* ------------------------------------------------------ scanning the log */
 
+/* Log growth between automatic snapshots. */
+static uint64_t snapshot_every(void) { return xy_env_bytes("XINYONG_SNAPSHOT_EVERY", XY_SNAPSHOT_EVERY); }
+
 /* Whether a whole, valid commit record starts anywhere in data[from..len):
  * the sign that committed batches follow a damaged spot. */
 static int commit_after(const unsigned char *data, size_t len, size_t from)
@@ -108,6 +111,11 @@ static int commit_after(const unsigned char *data, size_t len, size_t from)
     return 0;
 }
 
+/* How far ahead of the log's check the disk reads, and in what steps the
+ * replay gives the page cache back what it has applied (see
+ * apply_as_checked). */
+#define REPLAY_WINDOW ((size_t)32 << 20)
+
 /* Walks records in data[from..len): checks framing and checksums and finds
  * the end of the last whole batch (*good), publishing it through progress
  * as it moves (another thread applies up to there). A record that does not
@@ -118,10 +126,19 @@ static int commit_after(const unsigned char *data, size_t len, size_t from)
 static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *good, size_t *bad_at,
                     _Atomic size_t *progress)
 {
-    size_t off = from;
+    size_t off = from, asked = from & ~(size_t)4095;
     *good = from;
     *bad_at = SIZE_MAX;
     while (off + 8 <= len) {
+        /* The check is the first to read a segment: it asks for the
+         * window after the one it reads, so that the disk reads ahead of
+         * it (a log a writer wrote is not in the page cache, see
+         * sync_log). */
+        if (off + REPLAY_WINDOW >= asked && asked < len) {
+            size_t n = len - asked < REPLAY_WINDOW ? len - asked : REPLAY_WINDOW;
+            (void)madvise((void *)(uintptr_t)(data + asked), n, MADV_WILLNEED);
+            asked += n;
+        }
         uint32_t rlen = xy_get_u32(data + off), crc = xy_get_u32(data + off + 4);
         if (rlen == 0 || rlen > len - off - 8 || xy_crc32(0, data + off + 8, rlen) != crc) break;
         off += 8 + rlen;
@@ -278,8 +295,9 @@ int xy__segs_list(const char *dir, xy_segs *s, xy_diag_fn *diag, void *ctx)
     return XY_OK;
 }
 
-/* Maps a segment and checks its header. */
-static int map_segment(const char *path, xy_diag_fn *diag, void *ctx, unsigned char **data, size_t *len)
+/* Maps a segment and checks its header. The file stays open through *fd,
+ * which the caller closes (-1 on failure). */
+static int map_segment(const char *path, xy_diag_fn *diag, void *ctx, unsigned char **data, size_t *len, int *fdp)
 {
     int fd = open(path, O_RDONLY);
     int rc = XY_OK;
@@ -308,7 +326,8 @@ static int map_segment(const char *path, xy_diag_fn *diag, void *ctx, unsigned c
         rc = XY_ECORRUPT;
     }
 done:
-    if (fd >= 0) close(fd);
+    if (rc && fd >= 0) close(fd);
+    *fdp = rc ? -1 : fd;
     return rc;
 }
 
@@ -337,6 +356,7 @@ static size_t seg_start(uint64_t from, uint64_t base)
  * then dropped with the rest). */
 typedef struct seg_scan {
     const unsigned char *data; /* the mapped segment */
+    int fd;                    /* the segment, open */
     size_t len, from;          /* its length; where the log starts in it */
     int rc;                    /* scan_log's status, once done */
     size_t good, bad_at;       /* scan_log's findings, once done */
@@ -356,9 +376,10 @@ static void *scan_segment(void *arg)
 
 /* Starts checking data[from..len) on a second thread, or checks it here
  * if no thread can be made. */
-static void scan_start(seg_scan *c, const unsigned char *data, size_t len, size_t from)
+static void scan_start(seg_scan *c, const unsigned char *data, int fd, size_t len, size_t from)
 {
     c->data = data;
+    c->fd = fd;
     c->len = len;
     c->from = from;
     atomic_init(&c->progress, from);
@@ -375,12 +396,18 @@ static void scan_wait(seg_scan *c)
 
 /* Applies the batches of c's segment, at log offset base, up to lim as
  * they are checked, then waits for the check to end. Returns the offset
- * applied up to through *applied, and apply_range's status. */
-static int apply_as_checked(xy_db *db, xy_engine *e, seg_scan *c, uint64_t base, size_t lim, xy_trail *trail,
-                            size_t *applied)
+ * applied up to through *applied, and apply_range's status. What it has
+ * applied before offset keep leaves the page cache a window at a time:
+ * nothing reads it again soon (explanations read a few records each), and
+ * the pages freed take the next window's reads instead of fresh memory,
+ * which on some virtual machines costs seconds a gigabyte. The caller
+ * keeps the log's last snapshot interval cached: about what every
+ * start-up from the latest snapshot replays. */
+static int apply_as_checked(xy_db *db, xy_engine *e, seg_scan *c, uint64_t base, size_t lim, size_t keep,
+                            xy_trail *trail, size_t *applied)
 {
     int rc = XY_OK;
-    size_t at = c->from;
+    size_t at = c->from, dropped = 0;
     for (;;) {
         int done = atomic_load_explicit(&c->done, memory_order_acquire);
         size_t g = atomic_load_explicit(&c->progress, memory_order_acquire);
@@ -389,6 +416,12 @@ static int apply_as_checked(xy_db *db, xy_engine *e, seg_scan *c, uint64_t base,
             rc = xy__apply_range(db, e, c->data, base, at, g, 0, 1, trail, &db->nevents);
             if (rc) break;
             at = g;
+            size_t upto = (at < keep ? at : keep) & ~(size_t)4095;
+            if (upto > dropped && upto - dropped >= REPLAY_WINDOW) {
+                (void)madvise((void *)(uintptr_t)(c->data + dropped), upto - dropped, MADV_DONTNEED);
+                (void)posix_fadvise(c->fd, (off_t)dropped, (off_t)(upto - dropped), POSIX_FADV_DONTNEED);
+                dropped = upto;
+            }
         } else if (done) {
             break;
         } else {
@@ -407,7 +440,9 @@ int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t fro
     xy_segs s;
     int rc = xy__segs_list(db->path, &s, diag, ctx);
     if (rc) return rc;
-    uint64_t good_all = sizeof xy__log_magic, len_all = 0;
+    uint64_t good_all = sizeof xy__log_magic, len_all = 0, keep_from = 0;
+    if (s.n > 0 && s.g[s.n - 1].base + s.g[s.n - 1].size > snapshot_every())
+        keep_from = s.g[s.n - 1].base + s.g[s.n - 1].size - snapshot_every();
     seg_scan scans[2];
     seg_scan *next = NULL; /* the check of segment k + 1, started while k is applied */
     for (int k = 0; k < s.n && rc == XY_OK; k++) {
@@ -423,15 +458,17 @@ int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t fro
         next = NULL;
         const unsigned char *data;
         size_t len;
+        int fd;
         if (cur) {
             data = cur->data;
             len = cur->len;
+            fd = cur->fd;
         } else {
             unsigned char *m;
-            rc = map_segment(s.g[k].path, diag, ctx, &m, &len);
+            rc = map_segment(s.g[k].path, diag, ctx, &m, &len, &fd);
             if (rc) break;
             data = m;
-            if (lfrom <= len) scan_start(cur = &scans[k % 2], data, len, lfrom);
+            if (lfrom <= len) scan_start(cur = &scans[k % 2], data, fd, len, lfrom);
         }
         len_all = base + len;
         /* While this segment is applied, the next one is checked. A
@@ -440,16 +477,22 @@ int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t fro
         if (k + 1 < s.n && !torn_header(&s, k + 1) && (until == SIZE_MAX || until > s.g[k + 1].base)) {
             unsigned char *m;
             size_t mlen, nfrom = seg_start(from, s.g[k + 1].base);
-            if (map_segment(s.g[k + 1].path, NULL, NULL, &m, &mlen) == XY_OK) {
-                if (nfrom <= mlen) scan_start(next = &scans[(k + 1) % 2], m, mlen, nfrom);
-                else munmap(m, mlen);
+            int nfd;
+            if (map_segment(s.g[k + 1].path, NULL, NULL, &m, &mlen, &nfd) == XY_OK) {
+                if (nfrom <= mlen) {
+                    scan_start(next = &scans[(k + 1) % 2], m, nfd, mlen, nfrom);
+                } else {
+                    munmap(m, mlen);
+                    close(nfd);
+                }
             }
         }
         int apply_rc = XY_OK, scan_rc = XY_OK;
         size_t good = 0, bad_at = SIZE_MAX;
         if (cur) {
             size_t lim = until == SIZE_MAX ? SIZE_MAX : until > base ? (size_t)(until - base) : lfrom;
-            if (e) apply_rc = apply_as_checked(db, e, cur, base, lim, trail, &applied);
+            size_t keep = keep_from > base ? (size_t)(keep_from - base) : 0;
+            if (e) apply_rc = apply_as_checked(db, e, cur, base, lim, keep, trail, &applied);
             else scan_wait(cur);
             scan_rc = cur->rc;
             good = cur->good;
@@ -485,10 +528,12 @@ int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t fro
             if (until != SIZE_MAX && until <= base + good) k = s.n;
         }
         munmap((void *)data, len);
+        close(fd);
     }
     if (next) {
         scan_wait(next);
         munmap((void *)next->data, next->len);
+        close(next->fd);
     }
     xy__segs_free(&s);
     if (rc == XY_OK && from > len_all) {
@@ -645,9 +690,6 @@ int xy__db_open_rules(const char *path, int mode, xy_rules *rules, xy_diag_fn *d
 {
     return open_db(path, mode, rules, 1, diag, ctx, out);
 }
-
-/* Log growth between automatic snapshots. */
-static uint64_t snapshot_every(void) { return xy_env_bytes("XINYONG_SNAPSHOT_EVERY", XY_SNAPSHOT_EVERY); }
 
 /* A snapshot is an optimisation (the batches are durable in the log
  * already), so writing one must not stall the writer: a child process

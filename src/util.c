@@ -600,12 +600,26 @@ int xy_write_paced(int fd, const void *p, size_t n, xy_pacer *pc)
         if (pc->off - pc->started < XY_PACE_BYTES) continue;
         /* The chunk before the one now started is usually written back by
          * the time the next one is full, so the waits are short. */
-        if (pc->started)
-            (void)sync_file_range(fd, 0, (off_t)pc->started,
-                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+        if (pc->started) {
+            err = xy_write_back(fd, 0, pc->started, 0);
+            if (err) return err;
+        }
         (void)sync_file_range(fd, (off_t)pc->started, (off_t)(pc->off - pc->started), SYNC_FILE_RANGE_WRITE);
         pc->started = pc->off;
     }
+    return 0;
+}
+
+int xy_write_back(int fd, uint64_t off, uint64_t len, int drop)
+{
+    if (sync_file_range(fd, (off_t)off, (off_t)len,
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER)) {
+        /* A file that takes no writeback control (a pipe, some file
+         * systems) is simply left to the caller's sync. */
+        if (errno == EIO || errno == ENOSPC || errno == EDQUOT) return errno;
+        return 0;
+    }
+    if (drop) (void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
     return 0;
 }
 

@@ -348,10 +348,23 @@ typedef struct xy_pacer {
  * starts the kernel writing back what came since and waits for what came
  * before. Without it a background snapshot leaves gigabytes dirty, the
  * kernel flushes them all at once, and the writer's log fdatasync waits
- * behind them. Errors of the writeback itself are left to the caller's
- * fsync. Returns 0 or the errno of a failed write. */
+ * behind them. Returns 0 or the errno of a failed write or writeback (see
+ * xy_write_back: the caller's fsync would not see the latter). */
 int xy_write_paced(int fd, const void *p, size_t n, xy_pacer *pc);
 #define XY_PACE_BYTES ((uint64_t)16 << 20)
+
+/* Waits until bytes [off, off + len) of fd are on the disk, starting
+ * their writeback first, and with drop then takes them out of the page
+ * cache. Dropping what nobody reads back soon keeps a large write from
+ * taking a page of fresh memory for every page it writes: the next write
+ * reuses the pages just freed. On a virtual machine where a fresh
+ * gigabyte cost 2-4 s, a gigabyte written this way took 0.4 s of the
+ * writing thread against 1.3-2.7 s through the page cache (measured with
+ * a small program writing 8 MB at a time). This is not a sync: the
+ * caller's fdatasync still makes the bytes durable; but a failed
+ * writeback this wait sees is no longer reported by a later fsync of the
+ * same open file, so it is returned here. Returns 0 or that errno. */
+int xy_write_back(int fd, uint64_t off, uint64_t len, int drop);
 
 /* Reads a whole file into a NUL-terminated buffer the caller frees. */
 int xy_read_file(const char *path, char **data, size_t *len);

@@ -83,8 +83,9 @@ expect_out "... nothing new" "188 rows, 0 applied, 188 duplicates"
 # A load written to the log in parts as it is encoded (XINYONG_SPILL_BYTES,
 # here parts of 2 kB; by default 64 MB): a fault at its first part (its new
 # segment's header), at the third part's write (XY_FAULT_SKIP: two writes
-# pass), or at the sync of the whole batch leaves nothing of it applied and
-# no part of it in the log. The example's events again, under ids of their
+# pass), at the writeback of a part (which an events load waits for before
+# it drops the part from the page cache), or at the sync of the whole batch
+# leaves nothing of it applied and no part of it in the log. The example's events again, under ids of their
 # own:
 awk -F, 'NR == 1 { print; next } { sub(/^[^,]*/, "more-" NR); print }' "$EX/events.csv" >"$T/more.csv"
 run stats --json
@@ -94,7 +95,7 @@ segs() { ls "$D" | grep -cE '^log\.[0-9]+$'; }
 size0=$(log_bytes)
 segs0=$(segs)
 for fault in write:ENOSPC write:EIO fsync:EIO fallocate:ENOSPC fallocate:EOPNOTSUPP,write:ENOSPC \
-    write:ENOSPC/2 write:EIO/3 fallocate:ENOSPC/2; do
+    write:ENOSPC/2 write:EIO/3 fallocate:ENOSPC/2 writeback:EIO writeback:EIO/2; do
     skip=${fault#*/}
     [ "$skip" = "$fault" ] && skip=0
     LD_PRELOAD="$SHIM" XY_FAULT=${fault%/*} XY_FAULT_SKIP=$skip XINYONG_SPILL_BYTES=2000 \

@@ -3,7 +3,8 @@
  * ends with XY_FAULT_FILE (default: the log's segments, DATA/log and
  * DATA/log.N). XY_FAULT is a comma-separated list of faults, each one of
  *   write:ENOSPC | write:EIO | fsync:ENOSPC | fsync:EIO |
- *   fallocate:ENOSPC | fallocate:EOPNOTSUPP
+ *   fallocate:ENOSPC | fallocate:EOPNOTSUPP | writeback:EIO
+ * (writeback: sync_file_range, a failed writeback that its wait saw)
  * or write:SIGKILL, which kills the process at its first write to such a
  * file (a crash at that moment), or write:DIRECT, which fails writes with
  * EINVAL while the file is open with O_DIRECT (a file system that does not
@@ -98,6 +99,14 @@ int fallocate(int fd, int mode, off_t off, off_t len)
     if (!real) real = (int (*)(int, int, off_t, off_t))dlsym(RTLD_NEXT, "fallocate");
     if (matches(fd, "fallocate")) return -1;
     return real(fd, mode, off, len);
+}
+
+int sync_file_range(int fd, off64_t off, off64_t n, unsigned int flags)
+{
+    static int (*real)(int, off64_t, off64_t, unsigned int);
+    if (!real) real = (int (*)(int, off64_t, off64_t, unsigned int))dlsym(RTLD_NEXT, "sync_file_range");
+    if (matches(fd, "writeback")) return -1;
+    return real(fd, off, n, flags);
 }
 
 int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)

@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -241,6 +244,69 @@ TEST(write_status_says_full_disk_apart)
     ASSERT_EQ(xy_write_status(-1, "abc", 3), XY_EIO);
     ASSERT_EQ(xy_fsync_dir("/nonexistent-xy-dir"), XY_EIO);
     ASSERT_EQ(xy_fsync_dir("."), XY_OK);
+}
+
+/* How many of the pages of bytes [off, off + len) of the file at path are
+ * in the page cache, or -1 if that cannot be told: a file system whose
+ * pages cannot leave the cache (tmpfs) tells nothing. */
+static long cached_pages(const char *path, size_t off, size_t len)
+{
+    int fd = open(path, O_RDONLY);
+    struct statfs fs;
+    if (fd < 0 || fstatfs(fd, &fs) || fs.f_type == TMPFS_MAGIC) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    unsigned char *m = mmap(NULL, off + len, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return -1;
+    size_t first = off / 4096, pages = (off + len + 4095) / 4096 - first;
+    unsigned char *vec = malloc(pages);
+    long n = -1;
+    if (vec && mincore(m + first * 4096, pages * 4096, vec) == 0) {
+        n = 0;
+        for (size_t i = 0; i < pages; i++) n += vec[i] & 1;
+    }
+    free(vec);
+    munmap(m, off + len);
+    return n;
+}
+
+/* Written back and dropped: the range leaves the page cache, the rest of
+ * the file stays, and the bytes read back the same. The halves are 2 MB
+ * each: the page cache may hold a file in folios of up to that size,
+ * aligned to it, and a folio only partly in the range stays. A pipe,
+ * which takes no writeback control, is left alone without an error. */
+TEST(write_back_drops_the_written_range)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/xy-unit-wb-%d", (int)getpid());
+    size_t len = (size_t)4 << 20;
+    char *buf = malloc(len);
+    ASSERT(buf != NULL);
+    for (size_t i = 0; i < len; i++) buf[i] = (char)(i * 7 + 3);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(xy_write_all(fd, buf, len), 0);
+    ASSERT_EQ(xy_write_back(fd, 0, len / 2, 1), 0);
+    long before = cached_pages(path, 0, len / 2), after = cached_pages(path, len / 2, len / 2);
+    if (before >= 0) {
+        ASSERT_EQ(before, 0);
+        ASSERT_EQ(after, (long)(len / 2 / 4096));
+    }
+    char *back = malloc(len);
+    ASSERT(back != NULL);
+    ASSERT_EQ(pread(fd, back, len, 0), (ssize_t)len);
+    ASSERT(memcmp(back, buf, len) == 0);
+    close(fd);
+    unlink(path);
+    free(back);
+    free(buf);
+    int p[2];
+    ASSERT_EQ(pipe(p), 0);
+    ASSERT_EQ(xy_write_back(p[1], 0, 4096, 1), 0);
+    close(p[0]);
+    close(p[1]);
 }
 
 /* Every page of the range is resident afterwards, on two threads or (at
