@@ -154,7 +154,7 @@ static int new_segment(xy_db *db, size_t n, int *reserved)
         *reserved = reserve_log(fd, sizeof xy__log_magic, n);
         if (*reserved == XY_ENOSPC) rc = XY_ENOSPC;
     }
-    if (!rc && fsync(fd)) rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
+    if (!rc && fsync(fd)) rc = xy_errno_status(errno);
     if (!rc) rc = xy_fsync_dir(db->path);
     if (rc) {
         if (fd >= 0) close(fd);
@@ -181,13 +181,9 @@ static void *sync_log(void *arg)
 {
     xy_commit *c = arg;
     if (c->unwritten) c->rc = xy_write_status(c->fd, c->unwritten, c->len);
-    if (!c->rc && c->sync && fdatasync(c->fd)) c->rc = errno == ENOSPC ? XY_ENOSPC : XY_EIO;
-    if (!c->rc && c->drop && c->sync) {
-        (void)posix_fadvise(c->fd, (off_t)c->drop_from, 0, POSIX_FADV_DONTNEED);
-    } else if (!c->rc && c->drop) {
-        int err = xy_write_back(c->fd, c->drop_from, c->len, 1);
-        if (err) c->rc = err == ENOSPC || err == EDQUOT ? XY_ENOSPC : XY_EIO;
-    }
+    if (!c->rc && c->sync && fdatasync(c->fd)) c->rc = xy_errno_status(errno);
+    if (!c->rc && c->drop && c->sync) (void)posix_fadvise(c->fd, (off_t)c->drop_from, 0, POSIX_FADV_DONTNEED);
+    else if (!c->rc && c->drop) c->rc = xy_errno_status(xy_write_back(c->fd, c->drop_from, c->len, 1));
     return NULL;
 }
 

@@ -561,11 +561,12 @@ int xy_write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-int xy_write_status(int fd, const void *p, size_t n)
+int xy_errno_status(int err)
 {
-    int err = xy_write_all(fd, p, n);
     return err == 0 ? XY_OK : err == ENOSPC || err == EDQUOT ? XY_ENOSPC : XY_EIO;
 }
+
+int xy_write_status(int fd, const void *p, size_t n) { return xy_errno_status(xy_write_all(fd, p, n)); }
 
 int xy_fsync_dir(const char *dir)
 {

@@ -327,6 +327,10 @@ int xy_write_all(int fd, const void *p, size_t n);
  * XY_EIO for any other failure. */
 int xy_write_status(int fd, const void *p, size_t n);
 
+/* The status of a write, sync or writeback that failed with errno err (0:
+ * it did not fail), as xy_write_status tells them. */
+int xy_errno_status(int err);
+
 /* Makes a directory's entries durable (a file created, renamed or removed
  * in it): XY_OK or XY_EIO. */
 int xy_fsync_dir(const char *dir);

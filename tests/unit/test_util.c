@@ -242,6 +242,9 @@ TEST(write_status_says_full_disk_apart)
     ASSERT_EQ(xy_write_status(fd, "abc", 3), XY_OK);
     close(fd);
     ASSERT_EQ(xy_write_status(-1, "abc", 3), XY_EIO);
+    ASSERT_EQ(xy_errno_status(0), XY_OK);
+    ASSERT_EQ(xy_errno_status(EDQUOT), XY_ENOSPC);
+    ASSERT_EQ(xy_errno_status(EIO), XY_EIO);
     ASSERT_EQ(xy_fsync_dir("/nonexistent-xy-dir"), XY_EIO);
     ASSERT_EQ(xy_fsync_dir("."), XY_OK);
 }
