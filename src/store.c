@@ -394,10 +394,23 @@ static void scan_wait(seg_scan *c)
     c->threaded = 0;
 }
 
+/* Takes c's segment from *dropped up to upto (rounded down to a page) out
+ * of the page cache once that is at least least bytes (see
+ * apply_as_checked). */
+static void drop_applied(const seg_scan *c, size_t *dropped, size_t upto, size_t least)
+{
+    upto &= ~(size_t)4095;
+    if (upto <= *dropped || upto - *dropped < least) return;
+    (void)madvise((void *)(uintptr_t)(c->data + *dropped), upto - *dropped, MADV_DONTNEED);
+    (void)posix_fadvise(c->fd, (off_t)*dropped, (off_t)(upto - *dropped), POSIX_FADV_DONTNEED);
+    *dropped = upto;
+}
+
 /* Applies the batches of c's segment, at log offset base, up to lim as
  * they are checked, then waits for the check to end. Returns the offset
  * applied up to through *applied, and apply_range's status. What it has
- * applied before offset keep leaves the page cache a window at a time:
+ * applied before offset keep leaves the page cache a window at a time (the
+ * last one at the end, however short):
  * nothing reads it again soon (explanations read a few records each), and
  * the pages freed take the next window's reads instead of fresh memory,
  * which on some virtual machines costs seconds a gigabyte. The caller
@@ -416,18 +429,15 @@ static int apply_as_checked(xy_db *db, xy_engine *e, seg_scan *c, uint64_t base,
             rc = xy__apply_range(db, e, c->data, base, at, g, 0, 1, trail, &db->nevents);
             if (rc) break;
             at = g;
-            size_t upto = (at < keep ? at : keep) & ~(size_t)4095;
-            if (upto > dropped && upto - dropped >= REPLAY_WINDOW) {
-                (void)madvise((void *)(uintptr_t)(c->data + dropped), upto - dropped, MADV_DONTNEED);
-                (void)posix_fadvise(c->fd, (off_t)dropped, (off_t)(upto - dropped), POSIX_FADV_DONTNEED);
-                dropped = upto;
-            }
+            drop_applied(c, &dropped, at < keep ? at : keep, REPLAY_WINDOW);
         } else if (done) {
             break;
         } else {
             sched_yield();
         }
     }
+    /* The last window, however short. */
+    drop_applied(c, &dropped, at < keep ? at : keep, 1);
     scan_wait(c);
     *applied = at;
     return rc;

@@ -1,10 +1,14 @@
 /* main.c -- runs every registered unit test; prints "ok NAME" or "FAIL
  * NAME" per test and "N passed, N failed" last. */
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -46,6 +50,29 @@ int unit_threads(void)
     if (pthread_create(&th, NULL, nothing, NULL)) return 0;
     pthread_join(th, NULL);
     return 1;
+}
+
+long unit_cached_pages(const char *path, size_t off, size_t len)
+{
+    int fd = open(path, O_RDONLY);
+    struct statfs fs;
+    if (fd < 0 || fstatfs(fd, &fs) || fs.f_type == TMPFS_MAGIC) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    unsigned char *m = mmap(NULL, off + len, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return -1;
+    size_t first = off / 4096, pages = (off + len + 4095) / 4096 - first;
+    unsigned char *vec = malloc(pages);
+    long n = -1;
+    if (vec && mincore(m + first * 4096, pages * 4096, vec) == 0) {
+        n = 0;
+        for (size_t i = 0; i < pages; i++) n += vec[i] & 1;
+    }
+    free(vec);
+    munmap(m, off + len);
+    return n;
 }
 
 static int by_name(const void *a, const void *b)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -979,5 +980,64 @@ TEST(store_stale_handle_whose_directory_is_gone)
     ASSERT(reopened_state_is(dir, before));
     env_restore("XINYONG_SPILL_BYTES", had);
     unlink(path);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
+/* A replay gives the page cache back what it has applied, 32 MiB at a
+ * time and the rest at the segment's end, but for the log's last snapshot
+ * interval (XINYONG_SNAPSHOT_EVERY, here 4 kB, so nearly nothing is kept):
+ * a log of about 70 MB, read into the cache first, is mostly out of it
+ * after a reader has replayed it, and the reader has the writer's state. */
+TEST(store_replay_gives_the_page_cache_back)
+{
+    char dir[256], log[300];
+    char *had_every = env_set("XINYONG_SNAPSHOT_EVERY", "1000000000000");
+    char *had_seg = env_set("XINYONG_SEGMENT_BYTES", "4000000000");
+    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    ASSERT(db != NULL);
+    town t = town_of(db);
+    enum { BATCH = 100000, BATCHES = 15 };
+    xy_event *ev = malloc(BATCH * sizeof *ev);
+    char(*text)[16] = malloc(BATCH * sizeof *text);
+    const char **ids = malloc(BATCH * sizeof *ids);
+    ASSERT(ev && text && ids);
+    for (int b = 0; b < BATCHES; b++) {
+        for (int i = 0; i < BATCH; i++) {
+            ev[i] = (xy_event){0, (uint32_t)(i % 2), i % 9 ? t.good : t.bad, t.office, XY_NONE, t.day + b, -1};
+            snprintf(text[i], sizeof text[i], "r%d-%d", b, i);
+            ids[i] = text[i];
+        }
+        uint64_t dups;
+        ASSERT_EQ(xy_db_append_events(db, ev, ids, BATCH, quiet, NULL, &dups), XY_OK);
+    }
+    free(ev);
+    free(text);
+    free(ids);
+    int64_t want[2];
+    town_state(xy_db_engine(db), want);
+    xy_db_close(db);
+    snprintf(log, sizeof log, "%s/snapshot", dir);
+    unlink(log);
+    snprintf(log, sizeof log, "%s/log", dir);
+    struct stat st;
+    ASSERT_EQ(stat(log, &st), 0);
+    size_t len = (size_t)st.st_size;
+    ASSERT(len > ((size_t)64 << 20));
+    /* Into the page cache (the writer left it out). */
+    int fd = open(log, O_RDONLY);
+    ASSERT(fd >= 0);
+    char buf[1 << 16];
+    while (read(fd, buf, sizeof buf) > 0) continue;
+    close(fd);
+    long before = unit_cached_pages(log, 0, len);
+    setenv("XINYONG_SNAPSHOT_EVERY", "4096", 1);
+    ASSERT(reopened_state_is(dir, want));
+    long after = unit_cached_pages(log, 0, len);
+    if (before >= 0) {
+        ASSERT(before * 4096 > (long)(len / 2));
+        ASSERT(after * 4096 < (long)(len / 4));
+    }
+    env_restore("XINYONG_SNAPSHOT_EVERY", had_every);
+    env_restore("XINYONG_SEGMENT_BYTES", had_seg);
     ASSERT_EQ(remove_town(dir), 0);
 }

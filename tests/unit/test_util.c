@@ -5,10 +5,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <linux/magic.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -249,32 +247,6 @@ TEST(write_status_says_full_disk_apart)
     ASSERT_EQ(xy_fsync_dir("."), XY_OK);
 }
 
-/* How many of the pages of bytes [off, off + len) of the file at path are
- * in the page cache, or -1 if that cannot be told: a file system whose
- * pages cannot leave the cache (tmpfs) tells nothing. */
-static long cached_pages(const char *path, size_t off, size_t len)
-{
-    int fd = open(path, O_RDONLY);
-    struct statfs fs;
-    if (fd < 0 || fstatfs(fd, &fs) || fs.f_type == TMPFS_MAGIC) {
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    unsigned char *m = mmap(NULL, off + len, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED) return -1;
-    size_t first = off / 4096, pages = (off + len + 4095) / 4096 - first;
-    unsigned char *vec = malloc(pages);
-    long n = -1;
-    if (vec && mincore(m + first * 4096, pages * 4096, vec) == 0) {
-        n = 0;
-        for (size_t i = 0; i < pages; i++) n += vec[i] & 1;
-    }
-    free(vec);
-    munmap(m, off + len);
-    return n;
-}
-
 /* Written back and dropped: the range leaves the page cache, the rest of
  * the file stays, and the bytes read back the same. The halves are 2 MB
  * each: the page cache may hold a file in folios of up to that size,
@@ -292,7 +264,7 @@ TEST(write_back_drops_the_written_range)
     ASSERT(fd >= 0);
     ASSERT_EQ(xy_write_all(fd, buf, len), 0);
     ASSERT_EQ(xy_write_back(fd, 0, len / 2, 1), 0);
-    long before = cached_pages(path, 0, len / 2), after = cached_pages(path, len / 2, len / 2);
+    long before = unit_cached_pages(path, 0, len / 2), after = unit_cached_pages(path, len / 2, len / 2);
     if (before >= 0) {
         ASSERT_EQ(before, 0);
         ASSERT_EQ(after, (long)(len / 2 / 4096));

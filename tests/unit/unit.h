@@ -56,4 +56,9 @@ const char *unit_file(const char *name, const char *text);
  * run the unit tests with every fallback for a missing thread taken. */
 int unit_threads(void);
 
+/* How many of the pages of bytes [off, off + len) of the file at path are
+ * in the page cache, or -1 if that cannot be told (a file system whose
+ * pages never leave the cache, tmpfs, tells nothing). */
+long unit_cached_pages(const char *path, size_t off, size_t len);
+
 #endif
