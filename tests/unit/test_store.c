@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1019,17 +1018,10 @@ TEST(store_replay_gives_the_page_cache_back)
     snprintf(log, sizeof log, "%s/snapshot", dir);
     unlink(log);
     snprintf(log, sizeof log, "%s/log", dir);
-    struct stat st;
-    ASSERT_EQ(stat(log, &st), 0);
-    size_t len = (size_t)st.st_size;
-    ASSERT(len > ((size_t)64 << 20));
     /* Into the page cache (the writer left it out). */
-    int fd = open(log, O_RDONLY);
-    ASSERT(fd >= 0);
-    char buf[1 << 16];
-    while (read(fd, buf, sizeof buf) > 0) continue;
-    close(fd);
-    long before = unit_cached_pages(log, 0, len);
+    size_t len;
+    long before = unit_read_through(log, &len);
+    ASSERT(len > ((size_t)64 << 20));
     setenv("XINYONG_SNAPSHOT_EVERY", "4096", 1);
     ASSERT(reopened_state_is(dir, want));
     long after = unit_cached_pages(log, 0, len);
@@ -1039,5 +1031,30 @@ TEST(store_replay_gives_the_page_cache_back)
     }
     env_restore("XINYONG_SNAPSHOT_EVERY", had_every);
     env_restore("XINYONG_SEGMENT_BYTES", had_seg);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
+/* A writer gives the snapshot's pages back to the page cache's free
+ * memory once it has restored its state from them; a reader leaves them
+ * cached for the next reader. */
+TEST(store_writer_gives_the_snapshot_pages_back)
+{
+    char dir[256], snap[300];
+    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    ASSERT(db != NULL);
+    ASSERT_EQ(xy_db_snapshot(db, quiet, NULL), XY_OK);
+    xy_db_close(db);
+    snprintf(snap, sizeof snap, "%s/snapshot", dir);
+    for (int mode = 0; mode < 2; mode++) {
+        size_t len;
+        long before = unit_read_through(snap, &len);
+        ASSERT(len > 0);
+        ASSERT_EQ(xy_db_open(dir, mode ? XY_WRITE : XY_READ, quiet, NULL, &db), XY_OK);
+        long after = unit_cached_pages(snap, 0, len);
+        xy_db_close(db);
+        if (before < 0) continue;
+        ASSERT(before > 0);
+        ASSERT_EQ(after, mode ? 0 : before);
+    }
     ASSERT_EQ(remove_town(dir), 0);
 }

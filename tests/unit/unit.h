@@ -61,4 +61,9 @@ int unit_threads(void);
  * pages never leave the cache, tmpfs, tells nothing). */
 long unit_cached_pages(const char *path, size_t off, size_t len);
 
+/* Reads the whole file at path (into the page cache), sets *len to its
+ * size, and returns unit_cached_pages of all of it (-1 also when the file
+ * does not open). */
+long unit_read_through(const char *path, size_t *len);
+
 #endif
