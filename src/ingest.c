@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "csv.h"
+#include "snapshot.h"
 #include "store.h"
 
 #define MAX_SHOWN_ERRORS 100 /* messages printed; the rest are counted */
@@ -789,6 +790,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     l.want_rejects = rejects_path != NULL;
     l.kind = kind;
     l.last_city = -1;
+    if (in.len >= l.spill_at) xy__snapshot_uncache(db);
     xy_csv_init(&l.csv, in.data, in.len);
     xy_map_init(&l.staged, 1024);
     const char *const *names = kind == XY_LOAD_CITIZENS ? citizen_cols

@@ -718,21 +718,19 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
         say_unfit(db->path, diag, ctx);
     }
     munmap(map, size);
-    if (db->mode == XY_WRITE) {
-        /* A writer has its own copy of every section now, and goes on to
-         * make tables, batches and files of its own: the snapshot's pages,
-         * given back at once, are what those take instead of fresh memory
-         * (see xy_write_back). A reader keeps them for the next reader. */
-        xy_buf path = {0};
-        xy_buf_printf(&path, "%s/snapshot", db->path);
-        int fd = open(path.data, O_RDONLY);
-        if (fd >= 0) {
-            (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-            close(fd);
-        }
-        xy_buf_free(&path);
-    }
     return rc;
+}
+
+void xy__snapshot_uncache(const xy_db *db)
+{
+    xy_buf path = {0};
+    xy_buf_printf(&path, "%s/snapshot", db->path);
+    int fd = open(path.data, O_RDONLY);
+    if (fd >= 0) {
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        close(fd);
+    }
+    xy_buf_free(&path);
 }
 
 /* Restores the state from a snapshot's sections: XY_OK, XY_EINPUT when

@@ -26,6 +26,14 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx);
  * version (then the log is replayed whole). */
 int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *ctx);
 
+/* Takes the snapshot file's pages out of the page cache. A writer has its
+ * own copy of every section once it is open; before a large load, which
+ * makes tables, batches and files of its own, the pages given back are
+ * what those take instead of fresh memory (see xy_write_back), and the
+ * load will likely make a new snapshot due. Otherwise they stay cached
+ * for the next reader. */
+void xy__snapshot_uncache(const xy_db *db);
+
 /* Checks DIR/snapshot without loading it: its framing, every section's
  * checksum and, against the directory's ruleset (rules, borrowed, when the
  * caller has it compiled; compiled from DIR/rules when NULL), that the

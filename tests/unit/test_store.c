@@ -1035,26 +1035,43 @@ TEST(store_replay_gives_the_page_cache_back)
 }
 
 /* A writer gives the snapshot's pages back to the page cache's free
- * memory once it has restored its state from them; a reader leaves them
+ * memory when it starts a load large enough to be written in parts (the
+ * input at least XINYONG_SPILL_BYTES, here 1,000 bytes); a smaller load,
+ * and opening the directory, whether to write or to read, leave them
  * cached for the next reader. */
-TEST(store_writer_gives_the_snapshot_pages_back)
+TEST(store_large_load_gives_the_snapshot_pages_back)
 {
-    char dir[256], snap[300];
+    char dir[256], snap[300], csv[300];
+    char *had = env_set("XINYONG_SPILL_BYTES", "1000");
     xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
     ASSERT(db != NULL);
     ASSERT_EQ(xy_db_snapshot(db, quiet, NULL), XY_OK);
     xy_db_close(db);
     snprintf(snap, sizeof snap, "%s/snapshot", dir);
-    for (int mode = 0; mode < 2; mode++) {
+    snprintf(csv, sizeof csv, "%s-events.csv", dir);
+    for (int rows = 5; rows <= 50; rows += 45) {
+        events_file(csv, rows == 5 ? "small" : "large", rows, rows);
         size_t len;
         long before = unit_read_through(snap, &len);
         ASSERT(len > 0);
-        ASSERT_EQ(xy_db_open(dir, mode ? XY_WRITE : XY_READ, quiet, NULL, &db), XY_OK);
-        long after = unit_cached_pages(snap, 0, len);
+        ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
+        long opened = unit_cached_pages(snap, 0, len);
+        xy_load_result res;
+        ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, csv, NULL, quiet, NULL, &res), XY_OK);
+        ASSERT_EQ(res.applied, (uint64_t)rows);
+        long loaded = unit_cached_pages(snap, 0, len);
         xy_db_close(db);
         if (before < 0) continue;
         ASSERT(before > 0);
-        ASSERT_EQ(after, mode ? 0 : before);
+        ASSERT_EQ(opened, before);
+        ASSERT_EQ(loaded, rows == 5 ? before : 0);
     }
+    size_t len;
+    long before = unit_read_through(snap, &len);
+    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
+    ASSERT_EQ(unit_cached_pages(snap, 0, len), before);
+    xy_db_close(db);
+    unlink(csv);
+    env_restore("XINYONG_SPILL_BYTES", had);
     ASSERT_EQ(remove_town(dir), 0);
 }
