@@ -103,6 +103,9 @@ static int load_citizens(xy_db *db, const char *dir, const char *rows)
     return xy_db_load_csv(db, XY_LOAD_CITIZENS, path, NULL, quiet, NULL, &res);
 }
 
+/* The citizens most tests register: Ann (index 0) and Bo (1). */
+static const char ANN_AND_BO[] = "11010519491231002X,Ann\n110101200001010010,Bo\n";
+
 /* A fresh data directory (see fresh_db) with the citizens of rows, or
  * NULL. */
 static xy_db *town_with(char *dir, size_t size, const char *rows)
@@ -167,7 +170,7 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
     xy_db_close(db);
     db = NULL;
     ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
-    ASSERT_EQ(load_citizens(db, dir, "11010519491231002X,Ann\n110101200001010010,Bo\n"), XY_OK);
+    ASSERT_EQ(load_citizens(db, dir, ANN_AND_BO), XY_OK);
     xy_engine *e = xy_db_engine(db);
     const xy_rules *r = xy_db_rules(db);
     xy_resid ida, idb;
@@ -268,7 +271,7 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
 TEST(store_append_judges_ids_in_batch_order)
 {
     char dir[256];
-    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
     ASSERT(db != NULL);
     town t = town_of(db);
     xy_engine *e = t.e;
@@ -603,7 +606,7 @@ static size_t kill_batch(int k, const town *t, xy_event *ev, char (*idt)[24], co
 TEST(store_append_survives_kills)
 {
     char dir[256];
-    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
     ASSERT(db != NULL);
     town t = town_of(db);
     xy_db_close(db);
@@ -683,7 +686,7 @@ TEST(store_replay_refuses_events_the_rules_no_longer_allow)
 {
     for (int big = 0; big < 2; big++) {
         char dir[256];
-        xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+        xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
         ASSERT(db != NULL);
         town t = town_of(db);
         size_t n = big ? 20000 : 10;
@@ -750,7 +753,7 @@ TEST(store_load_in_parts_bounds_its_memory)
     uint64_t raw[2];
     for (int parts = 0; parts < 2; parts++) {
         char *had = env_set("XINYONG_SPILL_BYTES", parts ? "1000" : "1000000000");
-        xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+        xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
         ASSERT(db != NULL);
         snprintf(path, sizeof path, "%s-events.csv", dir);
         FILE *f = fopen(path, "w");
@@ -824,7 +827,7 @@ TEST(store_failed_load_applied_ahead_leaves_nothing)
 {
     char dir[256], path[300];
     char *had = env_set("XINYONG_SPILL_BYTES", "1000");
-    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
     ASSERT(db != NULL);
     xy_engine *e = xy_db_engine(db);
     snprintf(path, sizeof path, "%s-events.csv", dir);
@@ -865,7 +868,7 @@ TEST(store_failed_load_applied_ahead_leaves_nothing)
      * give the same state. */
     ASSERT_EQ(remove_town(dir), 0);
     setenv("XINYONG_SPILL_BYTES", "1000000000", 1);
-    db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    db = town_with(dir, sizeof dir, ANN_AND_BO);
     ASSERT(db != NULL);
     events_file(path, "a", 60, 60);
     ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res), XY_OK);
@@ -889,7 +892,7 @@ TEST(store_once_writes_the_due_snapshot_at_close)
     char dir[256], path[300], snap[300];
     char *every = env_set("XINYONG_SNAPSHOT_EVERY", "1");
     char *spill = env_set("XINYONG_SPILL_BYTES", "1000");
-    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
     ASSERT(db != NULL);
     xy_db_close(db); /* a background snapshot, waited for */
     snprintf(snap, sizeof snap, "%s/snapshot", dir);
@@ -954,7 +957,7 @@ TEST(store_stale_handle_whose_directory_is_gone)
 {
     char dir[256], moved[300], path[300];
     char *had = env_set("XINYONG_SPILL_BYTES", "1000");
-    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
     ASSERT(db != NULL);
     snprintf(path, sizeof path, "%s-events.csv", dir);
     snprintf(moved, sizeof moved, "%s-moved", dir);
@@ -992,7 +995,7 @@ TEST(store_replay_gives_the_page_cache_back)
     char dir[256], log[300];
     char *had_every = env_set("XINYONG_SNAPSHOT_EVERY", "1000000000000");
     char *had_seg = env_set("XINYONG_SEGMENT_BYTES", "4000000000");
-    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
     ASSERT(db != NULL);
     town t = town_of(db);
     enum { BATCH = 100000, BATCHES = 15 };
@@ -1043,7 +1046,7 @@ TEST(store_large_load_gives_the_snapshot_pages_back)
 {
     char dir[256], snap[300], csv[300];
     char *had = env_set("XINYONG_SPILL_BYTES", "1000");
-    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n110101200001010010,Bo\n");
+    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
     ASSERT(db != NULL);
     ASSERT_EQ(xy_db_snapshot(db, quiet, NULL), XY_OK);
     xy_db_close(db);
