@@ -135,11 +135,12 @@ static town town_of(xy_db *db)
     return t;
 }
 
-/* Removes what fresh_db and load_citizens made. */
+/* Removes what fresh_db and load_citizens made, and the events file a
+ * test writes beside them (DIR-events.csv). */
 static int remove_town(const char *dir)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s-citizens.csv", dir, dir, dir);
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s-citizens.csv %s-events.csv", dir, dir, dir, dir);
     return system(cmd);
 }
 
@@ -159,6 +160,15 @@ static void env_restore(const char *name, char *saved)
     if (saved) setenv(name, saved, 1);
     else unsetenv(name);
     free(saved);
+}
+
+/* Ann and Bo's town (town_with) whose loads are written to the log in
+ * parts of 1,000 bytes (XINYONG_SPILL_BYTES; *had keeps what was set
+ * before, for env_restore), or NULL. */
+static xy_db *town_in_parts(char *dir, size_t size, char **had)
+{
+    *had = env_set("XINYONG_SPILL_BYTES", "1000");
+    return town_with(dir, size, ANN_AND_BO);
 }
 
 TEST(store_append_is_atomic_durable_and_exactly_once)
@@ -777,7 +787,6 @@ TEST(store_load_in_parts_bounds_its_memory)
         ASSERT_EQ((uint64_t)xy_engine_raw(xy_db_engine(db), 0) << 32 | (uint64_t)xy_engine_raw(xy_db_engine(db), 1),
                   raw[parts]);
         xy_db_close(db);
-        unlink(path);
         ASSERT_EQ(remove_town(dir), 0);
         env_restore("XINYONG_SPILL_BYTES", had);
     }
@@ -826,8 +835,8 @@ static int reopened_state_is(const char *dir, const int64_t want[2])
 TEST(store_failed_load_applied_ahead_leaves_nothing)
 {
     char dir[256], path[300];
-    char *had = env_set("XINYONG_SPILL_BYTES", "1000");
-    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
+    char *had;
+    xy_db *db = town_in_parts(dir, sizeof dir, &had);
     ASSERT(db != NULL);
     xy_engine *e = xy_db_engine(db);
     snprintf(path, sizeof path, "%s-events.csv", dir);
@@ -878,7 +887,6 @@ TEST(store_failed_load_applied_ahead_leaves_nothing)
     ASSERT_EQ(whole[0], now[0]);
     ASSERT_EQ(whole[1], now[1]);
     xy_db_close(db);
-    unlink(path);
     ASSERT_EQ(remove_town(dir), 0);
     env_restore("XINYONG_SPILL_BYTES", had);
 }
@@ -891,8 +899,8 @@ TEST(store_once_writes_the_due_snapshot_at_close)
 {
     char dir[256], path[300], snap[300];
     char *every = env_set("XINYONG_SNAPSHOT_EVERY", "1");
-    char *spill = env_set("XINYONG_SPILL_BYTES", "1000");
-    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
+    char *spill;
+    xy_db *db = town_in_parts(dir, sizeof dir, &spill);
     ASSERT(db != NULL);
     xy_db_close(db); /* a background snapshot, waited for */
     snprintf(snap, sizeof snap, "%s/snapshot", dir);
@@ -946,7 +954,6 @@ TEST(store_once_writes_the_due_snapshot_at_close)
     ASSERT_EQ(opened[0], after[0]);
     ASSERT_EQ(opened[1], after[1]);
     xy_db_close(db);
-    unlink(path);
     ASSERT_EQ(remove_town(dir), 0);
 }
 
@@ -956,8 +963,8 @@ TEST(store_once_writes_the_due_snapshot_at_close)
 TEST(store_stale_handle_whose_directory_is_gone)
 {
     char dir[256], moved[300], path[300];
-    char *had = env_set("XINYONG_SPILL_BYTES", "1000");
-    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
+    char *had;
+    xy_db *db = town_in_parts(dir, sizeof dir, &had);
     ASSERT(db != NULL);
     snprintf(path, sizeof path, "%s-events.csv", dir);
     snprintf(moved, sizeof moved, "%s-moved", dir);
@@ -981,7 +988,6 @@ TEST(store_stale_handle_whose_directory_is_gone)
     xy_db_close(db);
     ASSERT(reopened_state_is(dir, before));
     env_restore("XINYONG_SPILL_BYTES", had);
-    unlink(path);
     ASSERT_EQ(remove_town(dir), 0);
 }
 
@@ -1045,8 +1051,8 @@ TEST(store_replay_gives_the_page_cache_back)
 TEST(store_large_load_gives_the_snapshot_pages_back)
 {
     char dir[256], snap[300], csv[300];
-    char *had = env_set("XINYONG_SPILL_BYTES", "1000");
-    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
+    char *had;
+    xy_db *db = town_in_parts(dir, sizeof dir, &had);
     ASSERT(db != NULL);
     ASSERT_EQ(xy_db_snapshot(db, quiet, NULL), XY_OK);
     xy_db_close(db);
@@ -1074,7 +1080,6 @@ TEST(store_large_load_gives_the_snapshot_pages_back)
     ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
     ASSERT_EQ(unit_cached_pages(snap, 0, len), before);
     xy_db_close(db);
-    unlink(csv);
     env_restore("XINYONG_SPILL_BYTES", had);
     ASSERT_EQ(remove_town(dir), 0);
 }
