@@ -174,16 +174,16 @@ static int new_segment(xy_db *db, size_t n, int *reserved)
  * the log is read again only by a replay, which reads it from the disk
  * after a reboot anyway, and by explanations, a few records each; what a
  * load writes would otherwise take a page of fresh memory for every page
- * of the log. After a sync everything from drop_from to the segment's end
- * is clean and goes; a write without one (a load's part) is written back
- * first, only its own bytes. */
+ * of the log. After a sync everything from in_seg to the segment's end is
+ * clean and goes; a write without one (a load's part, at in_seg) is
+ * written back first, only its own bytes. */
 static void *sync_log(void *arg)
 {
     xy_commit *c = arg;
     if (c->unwritten) c->rc = xy_write_status(c->fd, c->unwritten, c->len);
     if (!c->rc && c->sync && fdatasync(c->fd)) c->rc = xy_errno_status(errno);
-    if (!c->rc && c->drop && c->sync) (void)posix_fadvise(c->fd, (off_t)c->drop_from, 0, POSIX_FADV_DONTNEED);
-    else if (!c->rc && c->drop) c->rc = xy_errno_status(xy_write_back(c->fd, c->drop_from, c->len, 1));
+    if (!c->rc && c->drop && c->sync) (void)posix_fadvise(c->fd, (off_t)c->in_seg, 0, POSIX_FADV_DONTNEED);
+    else if (!c->rc && c->drop) c->rc = xy_errno_status(xy_write_back(c->fd, c->in_seg, c->len, 1));
     return NULL;
 }
 
@@ -241,7 +241,6 @@ static int commit_start(xy_db *db, xy_buf *batch, size_t extra, int sync, xy_com
     if (in_seg > sizeof xy__log_magic && in_seg + total > segment_bytes()) rc = new_segment(db, total, &reserved);
     c->in_seg = db->log_size - db->seg_base;
     c->drop = 1;
-    c->drop_from = c->in_seg;
     if (!rc && lseek(db->log_fd, (off_t)c->in_seg, SEEK_SET) < 0) rc = XY_EIO;
     /* A second thread writes the batch and waits for fdatasync while this
      * one applies it (a load) or judges and stages its ids (an append). */
@@ -407,7 +406,7 @@ int xy__db_spill(xy_db *db, xy_buf *batch, int ahead)
      * applies from where the parts applied ahead end); the parts of a
      * citizens load are, at the commit, and stay cached until then. */
     s->w.drop = s->ahead;
-    s->w.drop_from = s->in_seg + s->len;
+    s->w.in_seg = s->in_seg + s->len;
     rc = reserve_and_write(db, s->in_seg + s->len, reserved, batch->data, batch->len, 0, &s->w);
     if (rc) return rc;
     if (s->w.unwritten) sync_start(&s->w);

@@ -41,7 +41,7 @@ typedef struct xy_pending {
 typedef struct xy_commit {
     xy_buf *batch;          /* its records, commit record included */
     size_t body;            /* its bytes before the commit record */
-    uint64_t in_seg;        /* its offset in the log's last segment */
+    uint64_t in_seg;        /* its offset in the log's last segment (a part: the part's) */
     int rc;                 /* the write's and fdatasync's status */
     int fd;                 /* the segment it goes to */
     int threaded;           /* they run on th */
@@ -49,8 +49,7 @@ typedef struct xy_commit {
     const char *unwritten;  /* the bytes th writes, NULL if written already */
     size_t len;             /* how many */
     int sync;               /* th syncs them too */
-    int drop;               /* th then drops them from the page cache */
-    uint64_t drop_from;     /* from this offset in the segment (see sync_log) */
+    int drop;               /* th then drops them from the page cache (see sync_log) */
 } xy_commit;
 
 /* A load's batch written to the log in parts as it is encoded, so that
