@@ -147,18 +147,38 @@ void xy__cal_init(xy_calendar *cal)
     cal->b = xy_sparse_alloc(XY_RING * sizeof *cal->b);
 }
 
+void xy__cal_keep(xy_calendar *cal, void *sec, size_t len)
+{
+    cal->kept = sec;
+    cal->kept_len = len;
+}
+
+int xy__cal_adopt(xy_calendar *cal, uint32_t i, const void *items, uint32_t n)
+{
+    if (!cal->b) xy__cal_init(cal);
+    xy_bucket *b = &cal->b[i];
+    if (b->n) return -1;
+    b->kept = items;
+    b->nkept = b->n = n;
+    cal->pending += n;
+    return 0;
+}
+
 void xy__cal_emit(const xy_calendar *cal, uint32_t i, xy_emit_fn *emit, void *ctx)
 {
     if (!cal->b) return;
+    if (cal->b[i].nkept) emit(ctx, cal->b[i].kept, (size_t)cal->b[i].nkept * cal->elem);
     for (const xy_cblock *k = cal->b[i].head; k; k = k->next) emit(ctx, k->items, (size_t)k->n * cal->elem);
 }
 
 void xy__cal_clear(xy_calendar *cal, uint32_t i)
 {
     xy_bucket *b = cal->b ? &cal->b[i] : NULL;
-    if (!b || !b->head) return;
-    b->tail->next = cal->free;
-    cal->free = b->head;
+    if (!b || !b->n) return;
+    if (b->head) {
+        b->tail->next = cal->free;
+        cal->free = b->head;
+    }
     cal->pending -= b->n;
     *b = (xy_bucket){0};
 }
@@ -179,6 +199,7 @@ void xy__cal_free(xy_calendar *cal)
         cal->slabs = sl->next;
         xy_big_free(sl, sl->bytes);
     }
+    xy_big_free(cal->kept, cal->kept_len);
     xy_sparse_free(cal->b, XY_RING * sizeof *cal->b);
 }
 
@@ -803,47 +824,56 @@ static xy_day next_assoc_day(const xy_engine *e, xy_day after)
     return best;
 }
 
+/* Day t's expiries x[0, n). */
+static void expire(xy_engine *e, xy_day t, const xy_expiry *x, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (i + 16 < n) XY_PREFETCH_W(&e->st[x[i + 16].citizen]);
+        if (!wants_history(e, x[i].citizen)) {
+            contribute(e, x[i].citizen, t, x[i].points, NULL);
+            continue;
+        }
+        xy_hist h = {0};
+        h.kind = HIST_EXPIRY;
+        h.event_seq = x[i].event_seq;
+        h.behaviour = x[i].behaviour;
+        contribute(e, x[i].citizen, t, x[i].points, &h);
+    }
+}
+
+/* Day t's list exits: the citizens x[0, n) checked again. */
+static void recheck(xy_engine *e, xy_day t, const uint32_t *x, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c = x[i];
+        xy_cstate *s = &e->st[c];
+        const xy_city *city = &e->rules->cities[s->city];
+        xy_day rise = (s->flags & CS_SCORE_MEMBER) && city->has_exit ? get_rise(e, c) : XY_DAY_NONE;
+        if (rise != XY_DAY_NONE && rise + city->exit_days == t) {
+            s->flags &= (uint8_t)~CS_SCORE_MEMBER;
+            emit_member(e, c, HIST_LEAVE, MEMBER_BL_SCORE, t, NULL);
+        }
+        relist(e, c, t);
+    }
+}
+
 static void day_start(xy_engine *e, xy_day t)
 {
     e->today = t;
     e->exits_pending = t;
     uint32_t slot = (uint32_t)t & (XY_RING - 1);
     xy_bucket *b = cal_day(&e->expiries, t);
-    for (const xy_cblock *k = b ? b->head : NULL; k; k = k->next) {
-        const xy_expiry *x = (const xy_expiry *)(const void *)k->items;
-        for (uint32_t i = 0; i < k->n; i++) {
-            if (i + 16 < k->n) XY_PREFETCH_W(&e->st[x[i + 16].citizen]);
-            if (!wants_history(e, x[i].citizen)) {
-                contribute(e, x[i].citizen, t, x[i].points, NULL);
-                continue;
-            }
-            xy_hist h = {0};
-            h.kind = HIST_EXPIRY;
-            h.event_seq = x[i].event_seq;
-            h.behaviour = x[i].behaviour;
-            contribute(e, x[i].citizen, t, x[i].points, &h);
-        }
-    }
+    if (b && b->nkept) expire(e, t, (const xy_expiry *)(const void *)b->kept, b->nkept);
+    for (const xy_cblock *k = b ? b->head : NULL; k; k = k->next)
+        expire(e, t, (const xy_expiry *)(const void *)k->items, k->n);
     xy__cal_clear(&e->expiries, slot);
     associate(e, t);
     e->exits_pending = XY_DAY_NONE;
     /* Relisting here never schedules for day t itself (exits lie at least
      * a day ahead), so the bucket is stable while it is read. */
     b = cal_day(&e->exits, t);
-    for (const xy_cblock *k = b ? b->head : NULL; k; k = k->next) {
-        const uint32_t *x = (const uint32_t *)(const void *)k->items;
-        for (uint32_t i = 0; i < k->n; i++) {
-            uint32_t c = x[i];
-            xy_cstate *s = &e->st[c];
-            const xy_city *city = &e->rules->cities[s->city];
-            xy_day rise = (s->flags & CS_SCORE_MEMBER) && city->has_exit ? get_rise(e, c) : XY_DAY_NONE;
-            if (rise != XY_DAY_NONE && rise + city->exit_days == t) {
-                s->flags &= (uint8_t)~CS_SCORE_MEMBER;
-                emit_member(e, c, HIST_LEAVE, MEMBER_BL_SCORE, t, NULL);
-            }
-            relist(e, c, t);
-        }
-    }
+    if (b && b->nkept) recheck(e, t, (const uint32_t *)(const void *)b->kept, b->nkept);
+    for (const xy_cblock *k = b ? b->head : NULL; k; k = k->next) recheck(e, t, (const uint32_t *)(const void *)k->items, k->n);
     xy__cal_clear(&e->exits, slot);
 }
 

@@ -125,9 +125,13 @@ typedef struct xy_cslab {
 _Static_assert(sizeof(xy_cslab) + XY_CAL_SLAB_MAX * sizeof(xy_cblock) <= ((size_t)2 << 20),
                "a full slab fits a huge page");
 
+/* A bucket's items: those a reader restored from a snapshot in place
+ * (xy__cal_adopt), then its blocks. */
 typedef struct xy_bucket {
     xy_cblock *head, *tail; /* blocks in scheduling order, NULL if empty */
-    uint32_t n;             /* items scheduled */
+    const char *kept;       /* nkept items in the calendar's kept section */
+    uint32_t n;             /* items scheduled, kept ones included */
+    uint32_t nkept;
 } xy_bucket;
 
 typedef struct xy_calendar {
@@ -139,6 +143,9 @@ typedef struct xy_calendar {
     xy_cslab *slabs;  /* every slab allocated, the latest first */
     uint32_t carved;  /* blocks of the latest slab handed out */
     uint32_t per_slab; /* blocks it holds */
+    void *kept;       /* a snapshot's section the buckets' kept items lie in
+                         (an xy_big_load block of kept_len bytes), or NULL */
+    size_t kept_len;
 } xy_calendar;
 
 struct xy_engine {
@@ -272,6 +279,13 @@ static inline void *xy__cal_push(xy_calendar *cal, xy_day day)
     cal->pending++;
     return k->items + (size_t)k->n++ * cal->elem;
 }
+/* Gives cal (empty) the block sec of len bytes (an xy_big_load block, now
+ * the calendar's) that holds a snapshot's items, and ring slot i the n
+ * items at items within it, which are read in place: a reader restores a
+ * calendar of a hundred megabytes without copying it. Returns 0, or -1
+ * when slot i has items already (the caller then pushes these). */
+void xy__cal_keep(xy_calendar *cal, void *sec, size_t len);
+int xy__cal_adopt(xy_calendar *cal, uint32_t i, const void *items, uint32_t n);
 /* Hands the items of ring slot i, in order, to emit (a block at a time). */
 void xy__cal_emit(const xy_calendar *cal, uint32_t i, xy_emit_fn *emit, void *ctx);
 /* Releases the items of ring slot i after they were processed. */

@@ -1,27 +1,38 @@
 /* snapshot.c -- writing and reading snapshots of a data directory.
  *
  * A snapshot is a 32-byte header (magic and format version, the log offset
- * it covers, the number of sections) followed by sections: u32 tag, u32
- * CRC-32 of the data, u64 length, data. Arrays are written as they are in
- * memory (little-endian hosts only, which the header records), hash tables
- * slot for slot, so that a restored state is the replayed state bit for
- * bit. */
+ * it covers, the number of sections) followed by sections: u32 tag (its
+ * low 16 bits; the high 16 bits count zero bytes of padding after the
+ * header), u32 CRC-32 of the data, u64 length, the padding, data. Arrays
+ * are written as they are in memory (little-endian hosts only, which the
+ * header records), hash tables slot for slot, so that a restored state is
+ * the replayed state bit for bit. The padding puts the array of every
+ * large section (the data itself, or a hash table's slots after its
+ * 16-byte head) at a page boundary of the file, so that a reader can map
+ * it instead of copying it (xy_big_load). */
 #include "snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* v09: the same layout as v08, but the engine that wrote a v08 snapshot
- * could end a blacklist term before its end day's association (see
- * relist in engine.c), so a v08 state need not be the one a replay of
- * its log now gives: such a snapshot is ignored and the log replayed. */
-static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v09";
+/* v10: v09 with padding before a section's data (v09 has none, and is
+ * read as it is). The engine that wrote a v08 snapshot could end a
+ * blacklist term before its end day's association (see relist in
+ * engine.c), so a v08 state need not be the one a replay of its log now
+ * gives: such a snapshot is ignored and the log replayed. */
+static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v10";
+static const char SNAP_MAGIC_V09[16] = "XINYONG-SNAP\0v09";
+
+/* Sections of at least this many bytes are padded to a page boundary;
+ * smaller ones are copied anyway (xy_big_load). */
+enum { SNAP_PAGE = 4096, SNAP_ALIGN_MIN = 1 << 20 };
 
 typedef struct scalars {
     int64_t today, first_day;   /* the clock */
@@ -102,23 +113,34 @@ static void finish(writer *w)
     if (!w->err && ftruncate(w->fd, (off_t)len)) w->err = errno;
 }
 
-static void section(writer *w, uint32_t tag, const void *a, size_t alen, const void *b, size_t blen)
+/* A section's header and padding: a large section's byte inner (0, or
+ * 16 past a hash table's head) lands at a page boundary. */
+static void header(writer *w, uint32_t tag, uint32_t crc, uint64_t len, size_t inner)
+{
+    static const char zeros[SNAP_PAGE];
+    uint64_t at = w->off + w->fill + 16 + inner;
+    uint32_t pad = len >= SNAP_ALIGN_MIN ? (uint32_t)((SNAP_PAGE - at % SNAP_PAGE) % SNAP_PAGE) : 0;
+    uint32_t word = tag | pad << 16;
+    put(w, &word, 4);
+    put(w, &crc, 4);
+    put(w, &len, 8);
+    put(w, zeros, pad);
+    w->nsections++;
+}
+
+static void section(writer *w, uint32_t tag, size_t inner, const void *a, size_t alen, const void *b, size_t blen)
 {
     uint32_t crc = xy_crc32(0, a, alen);
     crc = xy_crc32(crc, b, blen);
-    uint64_t len = alen + blen;
-    put(w, &tag, 4);
-    put(w, &crc, 4);
-    put(w, &len, 8);
+    header(w, tag, crc, alen + blen, inner);
     if (alen) put(w, a, alen);
     if (blen) put(w, b, blen);
-    w->nsections++;
 }
 
 static void map_section(writer *w, uint32_t tag, const xy_map *m)
 {
     uint64_t head[2] = {m->slots ? m->mask : 0, m->count};
-    section(w, tag, head, sizeof head, m->slots, m->slots ? (m->mask + 1) * sizeof *m->slots : 0);
+    section(w, tag, sizeof head, head, sizeof head, m->slots, m->slots ? (m->mask + 1) * sizeof *m->slots : 0);
 }
 
 /* The checksum and length of a section's bytes, taken as they come. */
@@ -143,16 +165,13 @@ static void put_emit(void *ctx, const void *p, size_t n) { put(ctx, p, n); }
  * ten million citizens (the pending expiries, the yearly counts), which
  * the kernel must clear at a fault a page while the writer shares the
  * processors with it. */
-static void section_from(writer *w, uint32_t tag, void (*produce)(const void *src, xy_emit_fn *emit, void *ctx),
-                         const void *src)
+static void section_from(writer *w, uint32_t tag, size_t inner,
+                         void (*produce)(const void *src, xy_emit_fn *emit, void *ctx), const void *src)
 {
     summer s = {0, 0};
     produce(src, sum_emit, &s);
-    put(w, &tag, 4);
-    put(w, &s.crc, 4);
-    put(w, &s.len, 8);
+    header(w, tag, s.crc, s.len, inner);
     produce(src, put_emit, w);
-    w->nsections++;
 }
 
 /* A calendar's section: for each day of the ring with items, its slot and
@@ -191,34 +210,34 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     put(&w, header, 16);
     scalars sc = {e->today, e->first_day, e->applied, e->n, e->names.len, e->bl_count, e->bl_members, e->nedges,
                   db->nevents, (uint64_t)db->rules->ncities, db->rules->behaviour_names.count};
-    section(&w, S_SCALARS, &sc, sizeof sc, NULL, 0);
-    section(&w, S_IDS, e->ids, e->n * sizeof *e->ids, NULL, 0);
-    section(&w, S_FATHER, e->father, e->n * sizeof *e->father, NULL, 0);
-    section(&w, S_MOTHER, e->mother, e->n * sizeof *e->mother, NULL, 0);
-    section(&w, S_NAME_OFF, e->name_off, e->n * sizeof *e->name_off, NULL, 0);
-    section(&w, S_NAMES, e->names.data, e->names.len, NULL, 0);
-    section(&w, S_STATE, e->st, e->n * sizeof *e->st, NULL, 0);
-    section(&w, S_BL_LIST, e->bl_list, e->bl_count * sizeof *e->bl_list, NULL, 0);
+    section(&w, S_SCALARS, 0, &sc, sizeof sc, NULL, 0);
+    section(&w, S_IDS, 0, e->ids, e->n * sizeof *e->ids, NULL, 0);
+    section(&w, S_FATHER, 0, e->father, e->n * sizeof *e->father, NULL, 0);
+    section(&w, S_MOTHER, 0, e->mother, e->n * sizeof *e->mother, NULL, 0);
+    section(&w, S_NAME_OFF, 0, e->name_off, e->n * sizeof *e->name_off, NULL, 0);
+    section(&w, S_NAMES, 0, e->names.data, e->names.len, NULL, 0);
+    section(&w, S_STATE, 0, e->st, e->n * sizeof *e->st, NULL, 0);
+    section(&w, S_BL_LIST, 0, e->bl_list, e->bl_count * sizeof *e->bl_list, NULL, 0);
     map_section(&w, S_BY_ID, &e->by_id);
-    section_from(&w, S_LIMITS, limits_bytes, &e->limits);
+    section_from(&w, S_LIMITS, 0, limits_bytes, &e->limits);
     map_section(&w, S_TERM_REASON, &e->term_reason);
     map_section(&w, S_GRADE_ENTRY, &e->grade_entry);
     map_section(&w, S_SCORE_SINCE, &e->score_since);
     map_section(&w, S_RISE_DAY, &e->rise_day);
-    section(&w, S_EDGES, e->edges, e->nedges * sizeof *e->edges, NULL, 0);
+    section(&w, S_EDGES, 0, e->edges, e->nedges * sizeof *e->edges, NULL, 0);
     map_section(&w, S_EDGE_SET, &e->edge_set);
-    section_from(&w, S_EXPIRIES, calendar_bytes, &e->expiries);
-    section_from(&w, S_EXITS, calendar_bytes, &e->exits);
+    section_from(&w, S_EXPIRIES, 0, calendar_bytes, &e->expiries);
+    section_from(&w, S_EXITS, 0, calendar_bytes, &e->exits);
     /* The event index: the memtable spilled into a run (and runs merged),
      * on disk before the snapshot names them. */
     xy_buf runs = {0};
     int src = xy_evindex_spill(&db->evix, db->nevents, &runs);
     if (src) w.err = src == XY_ENOSPC ? ENOSPC : EIO;
-    section(&w, S_EV_RUNS, runs.data, runs.len, NULL, 0);
+    section(&w, S_EV_RUNS, 0, runs.data, runs.len, NULL, 0);
     xy_buf_free(&runs);
     /* The trail this snapshot points into must be on disk first. */
     (void)xy_trail_sync(&db->trail);
-    section_from(&w, S_TRAIL, trail_bytes, &db->trail);
+    section_from(&w, S_TRAIL, 16, trail_bytes, &db->trail);
     finish(&w);
     xy_big_free(w.chunk, DIRECT_CHUNK);
     if (!w.err && fsync(w.fd)) w.err = errno;
@@ -245,15 +264,36 @@ typedef struct view {
     size_t off;                /* offset of its header in the file */
 } view;
 
+/* The CRC-32 of the len bytes at data in the file fd mapped at base, read
+ * with pread a chunk at a time into buf (FILE_CHUNK bytes): several times
+ * faster than reading the file's mapping on the project's machines (see
+ * xy_big_load). */
+enum { FILE_CHUNK = 4 << 20 };
+
+static uint32_t file_crc(int fd, const unsigned char *base, const unsigned char *data, uint64_t len, void *buf)
+{
+    uint32_t crc = 0;
+    uint64_t off = (uint64_t)(data - base);
+    for (uint64_t done = 0; done < len;) {
+        size_t n = len - done < FILE_CHUNK ? (size_t)(len - done) : FILE_CHUNK;
+        if (xy_pread_all(fd, buf, n, off + done)) return xy_crc32(0, data, len);
+        crc = xy_crc32(crc, buf, n);
+        done += n;
+    }
+    return crc;
+}
+
 /* Maps the snapshot and checks its framing and, if check_crc, every
- * section's CRC (else the caller checks them: see sections_check). */
+ * section's CRC (else the caller checks them: see sections_check). With
+ * fdp, the file stays open as *fdp (for xy_big_load) when this succeeds. */
 static int open_snapshot(const char *dir, unsigned char **map, size_t *size, view *sec, uint64_t *log_offset,
-                         int check_crc, xy_diag_fn *diag, void *ctx)
+                         int check_crc, int *fdp, xy_diag_fn *diag, void *ctx)
 {
     xy_buf path = {0};
     xy_buf_printf(&path, "%s/snapshot", dir);
     int rc = XY_OK;
     *map = NULL;
+    void *buf = NULL;
     int fd = open(path.data, O_RDONLY);
     struct stat st;
     if (fd < 0) {
@@ -277,7 +317,8 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
         rc = XY_ECORRUPT;
         goto done;
     }
-    if (memcmp(*map, SNAP_MAGIC, 16) != 0) {
+    int padded = memcmp(*map, SNAP_MAGIC, 16) == 0;
+    if (!padded && memcmp(*map, SNAP_MAGIC_V09, 16) != 0) {
         xy__diagf(diag, ctx,
                   "%s: warning: snapshot of another format version; replaying the log (the next write, or "
                   "'xinyong snapshot', writes a current one)",
@@ -289,19 +330,22 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
     memcpy(head, *map + 16, 16);
     *log_offset = head[0];
     memset(sec, 0, S_COUNT * sizeof *sec);
+    if (check_crc) buf = xy_malloc(FILE_CHUNK);
     size_t off = 32;
     for (uint64_t k = 0; k < head[1]; k++) {
-        uint32_t tag, crc;
+        uint32_t word, crc;
         uint64_t len;
         if (off + 16 > *size) {
             xy__diagf(diag, ctx, "%s:%zu: snapshot is cut short", path.data, off);
             rc = XY_ECORRUPT;
             goto done;
         }
-        memcpy(&tag, *map + off, 4);
+        memcpy(&word, *map + off, 4);
         memcpy(&crc, *map + off + 4, 4);
         memcpy(&len, *map + off + 8, 8);
-        if (tag == 0 || tag >= S_COUNT || len > *size - off - 16) {
+        uint32_t tag = word & 0xffff, pad = word >> 16;
+        if (tag == 0 || tag >= S_COUNT || (pad && !padded) || pad >= SNAP_PAGE || pad > *size - off - 16 ||
+            len > *size - off - 16 - pad) {
             xy__diagf(diag, ctx, "%s:%zu: bad snapshot section header", path.data, off);
             rc = XY_ECORRUPT;
             goto done;
@@ -311,21 +355,31 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
             rc = XY_ECORRUPT;
             goto done;
         }
-        const unsigned char *data = *map + off + 16;
-        if (check_crc && xy_crc32(0, data, len) != crc) {
+        /* The padding is not under the checksum: it must be zeros. */
+        for (uint32_t j = 0; j < pad; j++)
+            if ((*map)[off + 16 + j]) {
+                xy__diagf(diag, ctx, "%s:%zu: snapshot padding is not zero (the snapshot is corrupt)", path.data,
+                          off + 16 + j);
+                rc = XY_ECORRUPT;
+                goto done;
+            }
+        const unsigned char *data = *map + off + 16 + pad;
+        if (check_crc && file_crc(fd, *map, data, len, buf) != crc) {
             xy__diagf(diag, ctx, "%s:%zu: snapshot section checksum mismatch (the snapshot is corrupt)", path.data, off);
             rc = XY_ECORRUPT;
             goto done;
         }
         sec[tag] = (view){data, len, crc, off};
-        off += 16 + len;
+        off += 16 + pad + len;
     }
     if (off != *size) {
         xy__diagf(diag, ctx, "%s:%zu: %zu bytes after the last snapshot section", path.data, off, *size - off);
         rc = XY_ECORRUPT;
     }
 done:
-    if (fd >= 0) close(fd);
+    xy_free(buf);
+    if (fdp && !rc) *fdp = fd;
+    else if (fd >= 0) close(fd);
     if (rc && *map) {
         munmap(*map, *size);
         *map = NULL;
@@ -339,12 +393,6 @@ static int need(const view *v, uint64_t len)
     return v->len == len ? 0 : -1;
 }
 
-static void *copy_big(const view *v, size_t cap_bytes)
-{
-    void *p = xy_big_realloc(NULL, 0, cap_bytes);
-    if (v->len) memcpy(p, v->data, v->len);
-    return p;
-}
 
 /* The framing of a map section (mask and count, then the slots): sets
  * *slots (0 for an empty map) and *count. Returns 0, or -1 when it does
@@ -361,15 +409,12 @@ static int map_frame(const view *v, uint64_t *slots, uint64_t *count)
     return (*slots & head[0]) != 0 || v->len != 16 + *slots * sizeof(xy_slot) ? -1 : 0;
 }
 
-static int restore_map(xy_map *m, const view *v)
+static int restore_map(xy_map *m, const xy_big_src *src, const view *v)
 {
     uint64_t slots, count;
     xy_map_free(m);
     if (map_frame(v, &slots, &count)) return -1;
-    if (!slots) return 0;
-    xy_map_init_slots(m, slots);
-    memcpy(m->slots, v->data + 16, slots * sizeof(xy_slot));
-    m->count = count;
+    if (slots) xy_map_load(m, src, v->data + 16, slots, count);
     return 0;
 }
 
@@ -393,16 +438,26 @@ static int cal_bucket(const view *v, size_t *off, size_t elem, uint32_t *ring, u
     return 1;
 }
 
-static int restore_calendar(xy_calendar *cal, const view *v)
+/* A reader keeps the section (mapped: see xy_big_load) and reads each
+ * bucket's items where they lie; a writer, which schedules into the same
+ * buckets and frees them as days pass, copies the items into blocks. */
+static int restore_calendar(xy_calendar *cal, const xy_big_src *src, const view *v)
 {
     size_t off = 0;
     uint32_t ring, n;
     const unsigned char *items;
+    const unsigned char *kept = NULL;
+    if (src->map && v->len) {
+        kept = xy_big_load(src, v->data, v->len, v->len);
+        xy__cal_keep(cal, (void *)kept, v->len);
+    }
     int got;
     /* Ring slot ring holds one day; any day of that slot puts the items
      * back in the same bucket. */
-    while ((got = cal_bucket(v, &off, cal->elem, &ring, &n, &items)) == 1)
+    while ((got = cal_bucket(v, &off, cal->elem, &ring, &n, &items)) == 1) {
+        if (kept && xy__cal_adopt(cal, ring, kept + (items - v->data), n) == 0) continue;
         for (uint32_t k = 0; k < n; k++) memcpy(xy__cal_push(cal, (xy_day)ring), items + (size_t)k * cal->elem, cal->elem);
+    }
     return got;
 }
 
@@ -613,29 +668,43 @@ static int sections_fit(const view *sec, const xy_rules *r)
            sc.nedges <= sec[S_EDGES].len / 8 && !need(&sec[S_EDGES], sc.nedges * 8);
 }
 
-/* The checksums of a snapshot's sections, then their contents, checked by
- * a thread of their own while the state is being restored from them:
- * reading the mapped file twice on one core is the larger part of
- * start-up, and a damaged snapshot is rare enough that restoring it first
- * costs nothing (the open then fails and the partly restored state is
- * dropped). */
+/* The checksums of a snapshot's sections and their contents, checked while
+ * the state is being restored from them: reading the mapped file twice on
+ * one core is the larger part of start-up, and a damaged snapshot is rare
+ * enough that restoring it first costs nothing (the open then fails and
+ * the partly restored state is dropped). A thread of its own takes the
+ * checksums; the contents go to whichever of it and the restoring thread
+ * is free first (a writer's restore copies a gigabyte, a reader's maps it
+ * in moments). */
 typedef struct sections_check {
-    const view *sec;      /* the sections, of the lengths they should have */
-    const xy_rules *r;    /* the ruleset */
-    size_t bad_off;       /* offset of the first that does not check out, or SIZE_MAX */
-    const char *bad_what; /* NULL: a checksum; else the contents named */
+    const view *sec;        /* the sections, of the lengths they should have */
+    const xy_big_src *src;  /* the file they lie in */
+    const xy_rules *r;      /* the ruleset */
+    size_t crc_off;         /* offset of the first whose checksum fails, or SIZE_MAX */
+    size_t bad_off;         /* offset of the first whose contents do not check out */
+    const char *bad_what;   /* the contents named, or NULL if they check out */
+    atomic_int taken;       /* the contents' check has been taken up */
 } sections_check;
+
+static void check_contents(sections_check *c)
+{
+    if (!atomic_exchange(&c->taken, 1)) c->bad_what = contents_check(c->sec, c->r, &c->bad_off);
+}
 
 static void *check_sections(void *arg)
 {
     sections_check *c = arg;
-    for (int k = 1; k < S_COUNT && c->bad_off == SIZE_MAX; k++)
-        if (c->sec[k].data && xy_crc32(0, c->sec[k].data, c->sec[k].len) != c->sec[k].crc) c->bad_off = c->sec[k].off;
-    if (c->bad_off == SIZE_MAX) c->bad_what = contents_check(c->sec, c->r, &c->bad_off);
+    void *buf = xy_malloc(FILE_CHUNK);
+    for (int k = 1; k < S_COUNT && c->crc_off == SIZE_MAX; k++)
+        if (c->sec[k].data && file_crc(c->src->fd, c->src->base, c->sec[k].data, c->sec[k].len, buf) != c->sec[k].crc)
+            c->crc_off = c->sec[k].off;
+    xy_free(buf);
+    check_contents(c);
     return NULL;
 }
 
-static int restore(xy_db *db, const view *sec, xy_diag_fn *diag, void *ctx);
+static int restore(xy_db *db, const view *sec, const xy_big_src *src, xy_diag_fn *diag, void *ctx);
+static int restore(xy_db *db, const view *sec, const xy_big_src *src, xy_diag_fn *diag, void *ctx);
 
 static void say_unfit(const char *dir, xy_diag_fn *diag, void *ctx)
 {
@@ -654,7 +723,7 @@ int xy__snapshot_verify(const char *dir, const xy_rules *given, uint64_t *log_of
     unsigned char *map;
     size_t size = 0;
     view sec[S_COUNT];
-    int rc = open_snapshot(dir, &map, &size, sec, log_offset, 1, diag, ctx);
+    int rc = open_snapshot(dir, &map, &size, sec, log_offset, 1, NULL, diag, ctx);
     *bytes = size;
     if (rc) return rc;
     /* The contents, against the ruleset the directory holds. */
@@ -694,30 +763,40 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
     unsigned char *map;
     size_t size;
     view sec[S_COUNT];
-    int rc = open_snapshot(db->path, &map, &size, sec, log_offset, 0, diag, ctx);
+    int fd;
+    int rc = open_snapshot(db->path, &map, &size, sec, log_offset, 0, &fd, diag, ctx);
     if (rc) return rc;
     if (!sections_fit(sec, db->rules)) {
         say_unfit(db->path, diag, ctx);
         munmap(map, size);
+        close(fd);
         return XY_ECORRUPT;
     }
-    sections_check check = {sec, db->rules, SIZE_MAX, NULL};
+    /* A reader maps the large arrays from the file: it writes few of their
+     * pages, if any (the log after the snapshot), and copying them cost it
+     * a gigabyte of fresh memory at ten million citizens for every
+     * command. A writer copies them: it writes all over them, where
+     * copy-on-write would fault a page at a time and give up huge pages. */
+    xy_big_src src = {map, fd, db->mode == XY_READ};
+    sections_check check = {sec, &src, db->rules, SIZE_MAX, SIZE_MAX, NULL, 0};
     pthread_t th;
     int threaded = pthread_create(&th, NULL, check_sections, &check) == 0;
     if (!threaded) check_sections(&check);
-    rc = restore(db, sec, diag, ctx);
+    rc = restore(db, sec, &src, diag, ctx);
+    check_contents(&check);
     if (threaded) pthread_join(th, NULL);
-    if (check.bad_off != SIZE_MAX && !check.bad_what) {
+    if (check.crc_off != SIZE_MAX) {
         xy__diagf(diag, ctx, "%s/snapshot:%zu: snapshot section checksum mismatch (the snapshot is corrupt)",
-                  db->path, check.bad_off);
+                  db->path, check.crc_off);
         rc = XY_ECORRUPT;
-    } else if (check.bad_off != SIZE_MAX) {
+    } else if (check.bad_what) {
         say_invalid(db->path, check.bad_off, check.bad_what, diag, ctx);
         rc = XY_ECORRUPT;
     } else if (rc == XY_ECORRUPT) {
         say_unfit(db->path, diag, ctx);
     }
     munmap(map, size);
+    close(fd);
     return rc;
 }
 
@@ -736,15 +815,26 @@ void xy__snapshot_uncache(const xy_db *db)
 /* Restores the state from a snapshot's sections: XY_OK, XY_EINPUT when
  * the snapshot cannot be used but the log can (it names an event-index
  * run that is missing), or XY_ECORRUPT. */
-static int restore(xy_db *db, const view *sec, xy_diag_fn *diag, void *ctx)
+/* Whether arrays of n elements of elem bytes in blocks of cap can grow
+ * (xy_big_growable) if mapped from src. */
+static int growable(const xy_big_src *src, uint64_t n, uint64_t cap, size_t elem)
+{
+    return !src->map || xy_big_growable(n * elem, cap * elem);
+}
+
+static int restore(xy_db *db, const view *sec, const xy_big_src *src, xy_diag_fn *diag, void *ctx)
 {
     xy_engine *e = db->engine;
     scalars sc;
     /* The sections' lengths fit together (sections_fit). */
     memcpy(&sc, sec[S_SCALARS].data, sizeof sc);
     if (e->n != 0) goto bad;
-    uint32_t n = (uint32_t)sc.n, cap = 1024;
-    while (cap < n) cap *= 2;
+    uint32_t n = (uint32_t)sc.n;
+    uint64_t cap = 1024;
+    while (cap < UINT32_MAX && (cap < n || !growable(src, n, cap, 4) || !growable(src, n, cap, 8) ||
+                                !growable(src, n, cap, sizeof *e->st)))
+        cap *= 2;
+    if (cap > UINT32_MAX) cap = UINT32_MAX;
     /* The runs of the event index first: if one is missing, the snapshot
      * cannot be used, and nothing of it has been restored yet. */
     if (xy_evindex_open_runs(&db->evix, sec[S_EV_RUNS].data, sec[S_EV_RUNS].len) != XY_OK) {
@@ -757,12 +847,18 @@ static int restore(xy_db *db, const view *sec, xy_diag_fn *diag, void *ctx)
     e->applied = sc.applied;
     e->n = n;
     e->cap = cap;
-    e->ids = copy_big(&sec[S_IDS], cap * sizeof *e->ids);
-    e->father = copy_big(&sec[S_FATHER], cap * sizeof *e->father);
-    e->mother = copy_big(&sec[S_MOTHER], cap * sizeof *e->mother);
-    e->name_off = copy_big(&sec[S_NAME_OFF], cap * sizeof *e->name_off);
-    e->st = copy_big(&sec[S_STATE], cap * sizeof *e->st);
-    xy_buf_append(&e->names, sec[S_NAMES].data, sec[S_NAMES].len);
+    e->ids = xy_big_load(src, sec[S_IDS].data, sec[S_IDS].len, cap * sizeof *e->ids);
+    e->father = xy_big_load(src, sec[S_FATHER].data, sec[S_FATHER].len, cap * sizeof *e->father);
+    e->mother = xy_big_load(src, sec[S_MOTHER].data, sec[S_MOTHER].len, cap * sizeof *e->mother);
+    e->name_off = xy_big_load(src, sec[S_NAME_OFF].data, sec[S_NAME_OFF].len, cap * sizeof *e->name_off);
+    e->st = xy_big_load(src, sec[S_STATE].data, sec[S_STATE].len, cap * sizeof *e->st);
+    /* The names' buffer keeps a NUL after them and grows by doubling. */
+    size_t names_cap = sec[S_NAMES].len + 1;
+    while (!xy_big_growable(sec[S_NAMES].len, names_cap)) names_cap *= 2;
+    xy_buf_free(&e->names);
+    e->names.data = xy_big_load(src, sec[S_NAMES].data, sec[S_NAMES].len, names_cap);
+    e->names.len = sec[S_NAMES].len;
+    e->names.cap = names_cap;
     e->bl_count = sc.bl_count;
     e->bl_members = sc.bl_members;
     e->cap_bl = sc.bl_count;
@@ -771,13 +867,14 @@ static int restore(xy_db *db, const view *sec, xy_diag_fn *diag, void *ctx)
     e->nedges = e->cap_edges = sc.nedges;
     e->edges = xy_malloc(sc.nedges * sizeof *e->edges + 1);
     if (sc.nedges) memcpy(e->edges, sec[S_EDGES].data, sec[S_EDGES].len);
-    if (restore_map(&e->by_id, &sec[S_BY_ID]) ||
-        xy_limits_load(&e->limits, sec[S_LIMITS].data, sec[S_LIMITS].len) != XY_OK || restore_map(&e->term_reason, &sec[S_TERM_REASON]) ||
-        restore_map(&e->grade_entry, &sec[S_GRADE_ENTRY]) || restore_map(&e->score_since, &sec[S_SCORE_SINCE]) ||
-        restore_map(&e->rise_day, &sec[S_RISE_DAY]) || restore_map(&e->edge_set, &sec[S_EDGE_SET]) ||
-        restore_calendar(&e->expiries, &sec[S_EXPIRIES]) ||
-        restore_calendar(&e->exits, &sec[S_EXITS]) ||
-        xy_trail_load_heads(&db->trail, sec[S_TRAIL].data, sec[S_TRAIL].len, &db->trail_use) != XY_OK)
+    if (restore_map(&e->by_id, src, &sec[S_BY_ID]) ||
+        xy_limits_load(&e->limits, sec[S_LIMITS].data, sec[S_LIMITS].len) != XY_OK ||
+        restore_map(&e->term_reason, src, &sec[S_TERM_REASON]) ||
+        restore_map(&e->grade_entry, src, &sec[S_GRADE_ENTRY]) ||
+        restore_map(&e->score_since, src, &sec[S_SCORE_SINCE]) || restore_map(&e->rise_day, src, &sec[S_RISE_DAY]) ||
+        restore_map(&e->edge_set, src, &sec[S_EDGE_SET]) ||
+        restore_calendar(&e->expiries, src, &sec[S_EXPIRIES]) || restore_calendar(&e->exits, src, &sec[S_EXITS]) ||
+        xy_trail_load_heads(&db->trail, src, sec[S_TRAIL].data, sec[S_TRAIL].len, &db->trail_use) != XY_OK)
         goto bad;
     db->nevents = sc.nevents;
     if (db->evix.spilled != sc.nevents) goto bad;

@@ -170,7 +170,7 @@ void xy_trail_in_child(xy_trail *t)
     if (t->head_child) t->head = t->head_child;
 }
 
-int xy_trail_load_heads(xy_trail *t, const void *data, size_t len, uint64_t *use_len)
+int xy_trail_load_heads(xy_trail *t, const xy_big_src *src, const void *data, size_t len, uint64_t *use_len)
 {
     uint64_t head[2];
     if (len < sizeof head) return XY_ECORRUPT;
@@ -178,8 +178,8 @@ int xy_trail_load_heads(xy_trail *t, const void *data, size_t len, uint64_t *use
     if (head[1] > (len - sizeof head) / 8 || len != sizeof head + head[1] * 8) return XY_ECORRUPT;
     xy_big_free(t->head, t->cap_head * sizeof *t->head);
     t->cap_head = head[1] + 1;
-    t->head = xy_big_realloc(NULL, 0, t->cap_head * sizeof *t->head);
-    memcpy(t->head, (const char *)data + sizeof head, head[1] * 8);
+    while (!xy_big_growable(head[1] * 8, t->cap_head * 8)) t->cap_head *= 2;
+    t->head = xy_big_load(src, (const char *)data + sizeof head, head[1] * 8, t->cap_head * sizeof *t->head);
     t->nhead = head[1];
     *use_len = head[0];
     return XY_OK;

@@ -98,8 +98,9 @@ void xy_trail_in_child(xy_trail *t);
  * and the heads. */
 void xy_trail_emit(const xy_trail *t, xy_emit_fn *emit, void *ctx);
 
-/* Reads what xy_trail_emit produced: the covered length and the heads, which
- * are installed in t. Returns XY_OK or XY_ECORRUPT. */
-int xy_trail_load_heads(xy_trail *t, const void *data, size_t len, uint64_t *use_len);
+/* Reads what xy_trail_emit produced, len bytes at data in src's mapping
+ * (see xy_big_load; src may be NULL): the covered length and the heads,
+ * which are installed in t. Returns XY_OK or XY_ECORRUPT. */
+int xy_trail_load_heads(xy_trail *t, const xy_big_src *src, const void *data, size_t len, uint64_t *use_len);
 
 #endif

@@ -70,9 +70,17 @@ void *xy_big_realloc(void *p, size_t old_size, size_t new_size)
     }
     size_t o = p && old_size >= BIG_MIN ? big_round(old_size) : 0, n = big_round(new_size);
     if (o == n) return p;
-    void *q = o ? mremap(p, o, n, MREMAP_MAYMOVE)
-                : mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (q == MAP_FAILED) oom(n);
+    void *q = o ? mremap(p, o, n, MREMAP_MAYMOVE) : MAP_FAILED;
+    if (q == MAP_FAILED) {
+        /* Fresh, or a block that begins with a file's pages (xy_big_load),
+         * which one remap cannot take with the anonymous ones after them. */
+        q = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (q == MAP_FAILED) oom(n);
+        if (o) {
+            memcpy(q, p, old_size);
+            munmap(p, o);
+        }
+    }
     (void)madvise(q, n, MADV_HUGEPAGE); /* a hint: fine if refused */
     if (p && !o) {
         /* From the heap to a mapping. */
@@ -87,6 +95,58 @@ void xy_big_free(void *p, size_t size)
     if (!p) return;
     if (size < BIG_MIN) free(p);
     else munmap(p, big_round(size));
+}
+
+static size_t page_round(size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    return (n + pg - 1) / pg * pg;
+}
+
+int xy_big_growable(size_t len, size_t size)
+{
+    return size < BIG_MIN || big_round(size) > page_round(len);
+}
+
+void *xy_big_load(const xy_big_src *src, const void *data, size_t len, size_t size)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    if (src && src->map && src->fd >= 0 && size >= BIG_MIN && len <= size && len &&
+        (size_t)((const unsigned char *)data - src->base) % pg == 0) {
+        size_t n = big_round(size), file = page_round(len);
+        char *q = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (q == MAP_FAILED) oom(n);
+        if (mmap(q, file, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, src->fd,
+                 (off_t)((const unsigned char *)data - src->base)) != MAP_FAILED) {
+            /* The last page's bytes past len are the file's next ones. */
+            memset(q + len, 0, file - len);
+            if (n > file) (void)madvise(q + file, n - file, MADV_HUGEPAGE);
+            return q;
+        }
+        munmap(q, n);
+    }
+    void *q = xy_big_realloc(NULL, 0, size);
+    if (len && (!src || src->fd < 0 ||
+                xy_pread_all(src->fd, q, len, (uint64_t)((const unsigned char *)data - src->base))))
+        memcpy(q, data, len);
+    return q;
+}
+
+int xy_pread_all(int fd, void *p, size_t n, uint64_t off)
+{
+    char *c = p;
+    while (n) {
+        ssize_t r = pread(fd, c, n, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            if (r == 0) errno = EIO;
+            return -1;
+        }
+        c += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
 }
 
 void *xy_sparse_alloc(size_t size)
@@ -316,6 +376,19 @@ void xy_map_init_slots(xy_map *m, size_t cap)
     }
     m->mask = cap - 1;
     m->count = 0;
+}
+
+void xy_map_load(xy_map *m, const xy_big_src *src, const void *slots, size_t cap, size_t count)
+{
+    size_t bytes = cap * sizeof *m->slots;
+    if (bytes >= MAP_BIG) {
+        m->slots = xy_big_load(src, slots, bytes, bytes);
+    } else {
+        m->slots = xy_malloc(bytes);
+        memcpy(m->slots, slots, bytes);
+    }
+    m->mask = cap - 1;
+    m->count = count;
 }
 
 void xy_map_free(xy_map *m)

@@ -40,6 +40,41 @@ static inline int xy_utf8_cols(const char *s, const char *e)
 void *xy_big_realloc(void *p, size_t old_size, size_t new_size);
 void xy_big_free(void *p, size_t size);
 
+/* Where the large arrays of a state being restored come from: a file
+ * mapped whole at base and still open as fd, whose contents do not change
+ * while the arrays live (a snapshot, which is replaced by rename, never
+ * rewritten). */
+typedef struct xy_big_src {
+    const unsigned char *base; /* the file's mapping */
+    int fd;                    /* the file, or -1 */
+    int map;                   /* whether arrays may be mapped, not copied */
+} xy_big_src;
+
+/* Reads n bytes at offset off of fd into p. Returns 0, or -1 (errno set;
+ * a file shorter than that is EIO). */
+int xy_pread_all(int fd, void *p, size_t n, uint64_t off);
+
+/* A block as xy_big_realloc(NULL, 0, size) gives (owned by the caller),
+ * holding the len bytes at data (len <= size), which lie in src's mapping,
+ * and zeros after them. Where they start at a page boundary of the file
+ * and size reaches the big threshold, the block maps them copy-on-write
+ * from the file: a reader then gets gigabytes of state without copying or
+ * clearing a page, and pays only for pages it writes. Otherwise (src NULL,
+ * not to be mapped, unaligned, small, or a failed mapping) it copies them,
+ * with pread where src has the file open: reading through a mapping of
+ * the page cache went at a fifth of the speed on the project's virtual
+ * machines (docs/performance.md, "The twenty-first round"). A mapped
+ * block grows with xy_big_realloc by copying when xy_big_growable(len,
+ * size) holds; when it does not, the file fills the whole block, which
+ * must then never be grown (a hash table's slots, which grow by rehashing
+ * into a new table). */
+void *xy_big_load(const xy_big_src *src, const void *data, size_t len, size_t size);
+/* Whether a block of size bytes whose first len bytes may be mapped from a
+ * file keeps fresh memory after them, so that xy_big_realloc can grow it
+ * (a remap cannot span a file's pages and anonymous ones; it then copies).
+ * Doubling size makes it so. */
+int xy_big_growable(size_t len, size_t size);
+
 /* A zeroed table of size bytes in a mapping of its own, with no huge
  * pages: for a table touched in a few places (a calendar's ring of days
  * in the engine an explanation reruns one citizen in), whose pages then
@@ -207,6 +242,10 @@ typedef struct xy_map {
 void xy_map_init(xy_map *m, size_t expected);
 /* The same with exactly cap slots (a power of two), for restoring. */
 void xy_map_init_slots(xy_map *m, size_t cap);
+/* Restores m as a table of cap slots (a power of two) holding count keys,
+ * the slots being the cap * sizeof(xy_slot) bytes at slots, in src's
+ * mapping (see xy_big_load). */
+void xy_map_load(xy_map *m, const xy_big_src *src, const void *slots, size_t cap, size_t count);
 void xy_map_free(xy_map *m);
 /* Returns a pointer to the value of key, or NULL. Valid until the next
  * insert. */

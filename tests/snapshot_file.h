@@ -11,30 +11,33 @@
 #include "util.h"
 
 /* Calls fn for each section whose header and data lie within s[0..len):
- * its tag and the offset of its data. */
-static inline void snap_sections(unsigned char *s, size_t len, void (*fn)(unsigned char *s, uint32_t tag, size_t at, uint64_t n, void *ctx), void *ctx)
+ * its tag, the offsets of its header and of its data, and its length. */
+static inline void snap_sections(unsigned char *s, size_t len,
+                                 void (*fn)(unsigned char *s, uint32_t tag, size_t hdr, size_t at, uint64_t n, void *ctx),
+                                 void *ctx)
 {
     uint64_t head[2];
     if (len < 32) return;
     memcpy(head, s + 16, 16);
     size_t off = 32;
     for (uint64_t k = 0; k < head[1] && off + 16 <= len; k++) {
-        uint32_t tag;
+        uint32_t word;
         uint64_t n;
-        memcpy(&tag, s + off, 4);
+        memcpy(&word, s + off, 4);
         memcpy(&n, s + off + 8, 8);
-        if (n > len - off - 16) break;
-        fn(s, tag, off + 16, n, ctx);
-        off += 16 + (size_t)n;
+        size_t pad = word >> 16;
+        if (pad > len - off - 16 || n > len - off - 16 - pad) break;
+        fn(s, word & 0xffff, off, off + 16 + pad, n, ctx);
+        off += 16 + pad + (size_t)n;
     }
 }
 
-static inline void snap_seal_one(unsigned char *s, uint32_t tag, size_t at, uint64_t n, void *ctx)
+static inline void snap_seal_one(unsigned char *s, uint32_t tag, size_t hdr, size_t at, uint64_t n, void *ctx)
 {
     (void)tag;
     (void)ctx;
     uint32_t crc = xy_crc32(0, s + at, (size_t)n);
-    memcpy(s + at - 12, &crc, 4);
+    memcpy(s + hdr + 4, &crc, 4);
 }
 
 /* Gives every section the checksum of its data. */
@@ -45,9 +48,10 @@ typedef struct snap_find {
     size_t at;    /* where its data starts, 0 if not found */
 } snap_find;
 
-static inline void snap_find_one(unsigned char *s, uint32_t tag, size_t at, uint64_t n, void *ctx)
+static inline void snap_find_one(unsigned char *s, uint32_t tag, size_t hdr, size_t at, uint64_t n, void *ctx)
 {
     (void)s;
+    (void)hdr;
     (void)n;
     snap_find *f = ctx;
     if (tag == f->tag && !f->at) f->at = at;

@@ -462,19 +462,41 @@ TEST(store_append_matches_judging_in_order)
  * xy_fork_copy): a child writes the state as of its fork while the writer
  * goes on changing it, and the directory reopened from the last snapshot
  * and the log after it holds exactly the writer's state. */
+/* Appends the rows ("ID,name") of n citizens of the town, the first
+ * numbered from, to rows (NUL-terminated). */
+static void town_rows(xy_buf *rows, int from, int n)
+{
+    xy_day birth;
+    xy_day_parse("1970-01-01", 10, &birth);
+    for (int i = from; i < from + n; i++) {
+        xy_resid id = (uint64_t)110101 << 28 | (uint64_t)(birth + i / 1000 + 65536) << 10 | (uint64_t)(i % 1000);
+        char sid[19];
+        xy_resid_format(id, sid);
+        xy_buf_printf(rows, "%s,P%d\n", sid, i);
+    }
+    xy_buf_append(rows, "", 1);
+}
+
+/* Fills ev, idt and ids with count events of the town on day, each of
+ * the good or the bad behaviour (three to one) for a citizen below n
+ * drawn from *rng, with ids "PK-I" (prefix, k, the event's place). */
+static void random_batch(const town *t, uint32_t n, xy_day day, char prefix, int k, uint64_t *rng, xy_event *ev,
+                         char (*idt)[16], const char **ids, int count)
+{
+    for (int i = 0; i < count; i++) {
+        *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t c = (uint32_t)(*rng >> 33) % n;
+        ev[i] = (xy_event){0, c, *rng >> 62 ? t->good : t->bad, t->office, XY_NONE, day, -1};
+        snprintf(idt[i], sizeof idt[i], "%c%d-%d", prefix, k, i);
+        ids[i] = idt[i];
+    }
+}
+
 TEST(store_background_snapshots_of_copied_state)
 {
     enum { NCIT = 140000, BATCH = 20000 };
     xy_buf rows = {0};
-    for (int i = 0; i < NCIT; i++) {
-        xy_day birth;
-        xy_day_parse("1970-01-01", 10, &birth);
-        xy_resid id = (uint64_t)110101 << 28 | (uint64_t)(birth + i / 1000 + 65536) << 10 | (uint64_t)(i % 1000);
-        char sid[19];
-        xy_resid_format(id, sid);
-        xy_buf_printf(&rows, "%s,P%d\n", sid, i);
-    }
-    xy_buf_append(&rows, "", 1);
+    town_rows(&rows, 0, NCIT);
     char *every = env_set("XINYONG_SNAPSHOT_EVERY", "1"); /* a snapshot after every commit, when none runs */
     char dir[256];
     xy_db *db = town_with(dir, sizeof dir, rows.data);
@@ -488,13 +510,7 @@ TEST(store_background_snapshots_of_copied_state)
     const char **ids = malloc(BATCH * sizeof *ids);
     uint64_t rng = 7, dups;
     for (int batch = 0; batch < 12; batch++) {
-        for (int i = 0; i < BATCH; i++) {
-            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-            uint32_t c = (uint32_t)(rng >> 33) % NCIT;
-            ev[i] = (xy_event){0, c, rng >> 62 ? t.good : t.bad, t.office, XY_NONE, t.day + batch, -1};
-            snprintf(idt[i], sizeof idt[i], "b%d-%d", batch, i);
-            ids[i] = idt[i];
-        }
+        random_batch(&t, NCIT, t.day + batch, 'b', batch, &rng, ev, idt, ids, BATCH);
         ASSERT_EQ(xy_db_append_events(db, ev, ids, BATCH, quiet, NULL, &dups), XY_OK);
     }
     int64_t *raw = malloc(NCIT * sizeof *raw);
@@ -1081,5 +1097,104 @@ TEST(store_large_load_gives_the_snapshot_pages_back)
     ASSERT_EQ(unit_cached_pages(snap, 0, len), before);
     xy_db_close(db);
     env_restore("XINYONG_SPILL_BYTES", had);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
+/* Lines of /proc/self/maps that map the file path. */
+static int mappings_of(const char *path)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[1024];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        size_t k = strlen(line), m = strlen(path);
+        n += k >= m && strcmp(line + k - m, path) == 0;
+    }
+    if (f) fclose(f);
+    return n;
+}
+
+/* Whether two handles hold the same state: the per-citizen arrays, names,
+ * the ID index and the history index's heads, byte for byte. */
+static int same_state(xy_db *a, xy_db *b)
+{
+    const xy_engine *x = xy_db_engine(a), *y = xy_db_engine(b);
+    uint32_t n = x->n;
+    if (n != y->n || x->today != y->today || x->names.len != y->names.len || x->by_id.count != y->by_id.count ||
+        a->trail.nhead != b->trail.nhead)
+        return 0;
+    for (uint32_t c = 0; c < n; c++)
+        if (xy_engine_find(y, x->ids[c]) != c) return 0;
+    return !memcmp(x->ids, y->ids, n * sizeof *x->ids) && !memcmp(x->father, y->father, n * sizeof *x->father) &&
+           !memcmp(x->mother, y->mother, n * sizeof *x->mother) &&
+           !memcmp(x->name_off, y->name_off, n * sizeof *x->name_off) &&
+           !memcmp(x->st, y->st, n * sizeof *x->st) && !memcmp(x->names.data, y->names.data, x->names.len + 1) &&
+           !memcmp(a->trail.head, b->trail.head, a->trail.nhead * sizeof *a->trail.head);
+}
+
+/* A reader maps the snapshot's large arrays from the file instead of
+ * copying them (they show in its mappings), and the log after the
+ * snapshot, applied over them, writes private copies of the pages it
+ * changes: the state is the writer's byte for byte, the file unchanged.
+ * Citizens registered after the snapshot grow the arrays past what the
+ * file holds (they are then copied), and the clock advanced past the
+ * expiries the snapshot holds has the reader take them from the section
+ * where they lie. */
+TEST(store_reader_maps_the_snapshot)
+{
+    enum { NCIT = 140000, MORE = 130000, BATCH = 20000 };
+    xy_buf rows = {0};
+    town_rows(&rows, 0, NCIT);
+    char dir[256], snap[300];
+    xy_db *db = town_with(dir, sizeof dir, rows.data);
+    xy_buf_free(&rows);
+    ASSERT(db != NULL);
+    town t = town_of(db);
+    xy_event *ev = malloc(BATCH * sizeof *ev);
+    char (*idt)[16] = malloc(BATCH * sizeof *idt);
+    const char **ids = malloc(BATCH * sizeof *ids);
+    uint64_t rng = 11;
+    for (int round = 0; round < 3; round++) {
+        if (round == 1) ASSERT_EQ(xy_db_snapshot(db, quiet, NULL), XY_OK);
+        if (round == 2) {
+            xy_buf_free(&rows);
+            town_rows(&rows, NCIT, MORE);
+            ASSERT_EQ(load_citizens(db, dir, rows.data), XY_OK);
+            xy_buf_free(&rows);
+        }
+        random_batch(&t, xy_engine_citizen_count(t.e), t.day + round, 'm', round, &rng, ev, idt, ids, BATCH);
+        ASSERT_EQ(xy_db_append_events(db, ev, ids, BATCH, quiet, NULL, NULL), XY_OK);
+        if (round == 0) continue;
+        /* Past the expiries the snapshot holds, which a reader reads in
+         * place. */
+        if (round == 2) ASSERT_EQ(xy_db_advance(db, t.day + 40), XY_OK);
+        snprintf(snap, sizeof snap, "%s/snapshot", dir);
+        char *before;
+        size_t len;
+        ASSERT_EQ(xy_read_file(snap, &before, &len), XY_OK);
+        xy_db *rd;
+        ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &rd), XY_OK);
+        ASSERT(rd->snapshot_offset > 0);
+        /* After the first round the sections of a megabyte or more are
+         * mapped: the IDs, the name offsets, the state, the ID index and
+         * the history index's heads. After the second the citizens
+         * added have grown them all, by copying. */
+        ASSERT(round == 1 ? mappings_of(snap) >= 5 : mappings_of(snap) == 0);
+        ASSERT(same_state(db, rd));
+        xy_db_close(rd);
+        ASSERT_EQ(mappings_of(snap), 0);
+        char *after;
+        size_t alen;
+        ASSERT_EQ(xy_read_file(snap, &after, &alen), XY_OK);
+        ASSERT(alen == len && memcmp(before, after, len) == 0);
+        xy_free(before);
+        xy_free(after);
+    }
+    xy_db_close(db);
+    free(ev);
+    free(idt);
+    free(ids);
     ASSERT_EQ(remove_town(dir), 0);
 }
