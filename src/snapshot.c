@@ -330,7 +330,7 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
     memcpy(head, *map + 16, 16);
     *log_offset = head[0];
     memset(sec, 0, S_COUNT * sizeof *sec);
-    if (check_crc) buf = xy_malloc(FILE_CHUNK);
+    if (check_crc) buf = xy_malloc(*size < FILE_CHUNK ? *size : FILE_CHUNK);
     size_t off = 32;
     for (uint64_t k = 0; k < head[1]; k++) {
         uint32_t word, crc;
@@ -484,6 +484,7 @@ typedef struct content {
     const scalars *sc;         /* the scalars section, checked for length */
     const xy_rules *r;         /* the ruleset the state was made with */
     const unsigned char *st;   /* the state section (not aligned) */
+    const xy_big_src *src;     /* the file, for cursors, or NULL */
 } content;
 
 static xy_cstate state_of(const content *c, uint64_t i)
@@ -496,18 +497,66 @@ static xy_cstate state_of(const content *c, uint64_t i)
 /* Checks one occupied slot of a map (key as the map holds it, minus one). */
 typedef int slot_ok(const content *c, uint64_t key, uint64_t val);
 
+/* A section read from the front to the back, through a window of the
+ * file read with pread (see file_crc): the contents' checks read nearly
+ * every byte of the snapshot once, and through the file's mapping that
+ * was the longest part of a reader's start-up. Without the file (or when
+ * a read fails) the window is the mapping itself. */
+enum { CURSOR_CHUNK = 1 << 20 };
+
+typedef struct cursor {
+    const xy_big_src *src; /* the file, or NULL */
+    const view *v;         /* the section */
+    unsigned char *buf;    /* CURSOR_CHUNK bytes, or NULL */
+    uint64_t lo, hi;       /* the section's bytes [lo, hi) are in buf */
+} cursor;
+
+static void cursor_open(cursor *k, const xy_big_src *src, const view *v)
+{
+    *k = (cursor){src && src->fd >= 0 ? src : NULL, v, NULL, 0, 0};
+    if (k->src) k->buf = xy_malloc(v->len < CURSOR_CHUNK ? v->len + 1 : CURSOR_CHUNK);
+}
+
+static void cursor_close(cursor *k) { xy_free(k->buf); }
+
+static const unsigned char *cursor_fill(cursor *k, uint64_t at)
+{
+    uint64_t len = k->v->len - at < CURSOR_CHUNK ? k->v->len - at : CURSOR_CHUNK;
+    if (xy_pread_all(k->src->fd, k->buf, (size_t)len, (uint64_t)(k->v->data - k->src->base) + at)) {
+        xy_free(k->buf);
+        k->buf = NULL;
+        return k->v->data + at;
+    }
+    k->lo = at;
+    k->hi = at + len;
+    return k->buf;
+}
+
+/* The n bytes (at most CURSOR_CHUNK) at offset at of the section, which
+ * must lie in it. */
+static inline const unsigned char *cursor_at(cursor *k, uint64_t at, size_t n)
+{
+    if (!k->buf) return k->v->data + at;
+    if (at < k->lo || at + n > k->hi) return cursor_fill(k, at);
+    return k->buf + (at - k->lo);
+}
+
 static int map_ok(const view *v, const content *c, slot_ok *ok)
 {
     uint64_t slots, count, used = 0;
     if (map_frame(v, &slots, &count)) return 0;
-    for (uint64_t i = 0; i < slots; i++) {
+    cursor k;
+    cursor_open(&k, c->src, v);
+    int good = 1;
+    for (uint64_t i = 0; i < slots && good; i++) {
         xy_slot sl;
-        memcpy(&sl, v->data + 16 + i * sizeof sl, sizeof sl);
+        memcpy(&sl, cursor_at(&k, 16 + i * sizeof sl, sizeof sl), sizeof sl);
         if (sl.key == 0) continue;
-        if (!ok(c, sl.key - 1, sl.val)) return 0;
+        good = ok(c, sl.key - 1, sl.val);
         used++;
     }
-    return used == count && (slots == 0 || used < slots);
+    cursor_close(&k);
+    return good && used == count && (slots == 0 || used < slots);
 }
 
 /* The city is checked against the ruleset, not against the citizen's
@@ -531,7 +580,9 @@ static int term_reason_ok(const content *c, uint64_t key, uint64_t val)
 static int grade_entry_ok(const content *c, uint64_t key, uint64_t val)
 {
     uint32_t i = (uint32_t)(key >> 32);
-    return i < c->sc->n && (uint32_t)key < (uint32_t)c->r->cities[state_of(c, i).city].nfor_slots &&
+    if (i >= c->sc->n) return 0;
+    int city = state_of(c, i).city;
+    return city < c->r->ncities && (uint32_t)key < (uint32_t)c->r->cities[city].nfor_slots &&
            ok_day((int32_t)(uint32_t)val);
 }
 
@@ -544,42 +595,64 @@ static int edge_ok(const content *c, uint64_t key, uint64_t val)
 /* Whether the items of a schedule section, expiries (elem is the size of
  * xy_expiry) or exits (a citizen each), name known citizens and
  * behaviours, in buckets of the ring. */
-static int calendar_ok(const view *v, size_t elem, const scalars *sc)
+static int calendar_ok(const view *v, size_t elem, const content *c)
 {
-    size_t off = 0;
-    uint32_t ring, n;
-    const unsigned char *items;
-    int got;
-    while ((got = cal_bucket(v, &off, elem, &ring, &n, &items)) == 1)
-        for (uint32_t k = 0; k < n; k++) {
-            xy_expiry x;
-            memcpy(&x.citizen, items + (size_t)k * elem, 4);
-            if (x.citizen >= sc->n) return 0;
-            if (elem != sizeof x) continue;
-            memcpy(&x, items + (size_t)k * elem, sizeof x);
-            if (x.behaviour < 0 || (uint64_t)x.behaviour >= sc->nbehaviours) return 0;
+    const scalars *sc = c->sc;
+    cursor k;
+    cursor_open(&k, c->src, v);
+    uint64_t off = 0;
+    int good = 1;
+    /* The framing as cal_bucket reads it: ring slot and count, then the
+     * items, to the section's end. */
+    while (good && off < v->len) {
+        uint32_t head[2];
+        if (v->len - off < 8) {
+            good = 0;
+            break;
         }
-    return got == 0;
+        memcpy(head, cursor_at(&k, off, 8), 8);
+        off += 8;
+        if (head[0] >= XY_RING || (uint64_t)head[1] * elem > v->len - off) {
+            good = 0;
+            break;
+        }
+        for (uint32_t i = 0; i < head[1] && good; i++, off += elem) {
+            xy_expiry x;
+            const unsigned char *p = cursor_at(&k, off, elem);
+            memcpy(&x.citizen, p, 4);
+            if (x.citizen >= sc->n) good = 0;
+            if (elem != sizeof x) continue;
+            memcpy(&x, p, sizeof x);
+            if (x.behaviour < 0 || (uint64_t)x.behaviour >= sc->nbehaviours) good = 0;
+        }
+    }
+    cursor_close(&k);
+    return good;
 }
 
 /* Returns NULL, or the name of the first section whose contents do not
  * make a state and sets *off to its offset. The lengths have been checked
  * (see sections_fit). */
-static const char *contents_check(const view *sec, const xy_rules *r, size_t *off)
+/* The first part of the contents' checks: the scalars and every
+ * citizen's state. */
+static const char *citizens_check(const view *sec, const xy_rules *r, const xy_big_src *src, size_t *off)
 {
     scalars sc;
     memcpy(&sc, sec[S_SCALARS].data, sizeof sc);
-    content c = {&sc, r, sec[S_STATE].data};
     const char *bad = NULL;
     uint64_t listed = 0, on_bl = 0;
     if (!ok_day(sc.today) || !ok_day(sc.first_day) || sc.bl_count > sc.n || sc.bl_members > sc.n) {
         *off = sec[S_SCALARS].off;
         return "scalars";
     }
+    cursor ks, ki;
+    cursor_open(&ks, src, &sec[S_STATE]);
+    cursor_open(&ki, src, &sec[S_IDS]);
     for (uint64_t i = 0; i < sc.n && !bad; i++) {
-        xy_cstate st = state_of(&c, i), *s = &st;
+        xy_cstate st, *s = &st;
         xy_resid id;
-        memcpy(&id, sec[S_IDS].data + i * sizeof id, sizeof id);
+        memcpy(&st, cursor_at(&ks, i * sizeof st, sizeof st), sizeof st);
+        memcpy(&id, cursor_at(&ki, i * sizeof id, sizeof id), sizeof id);
         if (s->city >= r->ncities || (s->flags & ~31) ||
             (s->grade != 255 && s->grade >= r->cities[s->city].ngrades) || !ok_day(s->bl_since) ||
             !ok_day(s->wl_since) || !ok_day(s->term_end) || !ok_day(s->grade_since) || s->birth != xy__birth(id) ||
@@ -588,26 +661,45 @@ static const char *contents_check(const view *sec, const xy_rules *r, size_t *of
         listed += (s->flags & CS_LISTED) != 0;
         on_bl += (s->flags & CS_ON_BL) != 0;
     }
+    cursor_close(&ks);
+    cursor_close(&ki);
     if (!bad && (listed != sc.bl_count || on_bl != sc.bl_members)) bad = "citizen state";
-    if (bad) {
-        *off = sec[S_STATE].off;
-        return bad;
-    }
-    for (uint64_t i = 0; i < sc.n; i++) {
+    if (bad) *off = sec[S_STATE].off;
+    return bad;
+}
+
+/* The second part: everything else. Independent of the first, which may
+ * run at the same time or not at all yet: nothing here trusts a
+ * citizen's state but its flags, and its city is checked where it
+ * indexes the ruleset. */
+static const char *rest_check(const view *sec, const xy_rules *r, const xy_big_src *src, size_t *off)
+{
+    scalars sc;
+    memcpy(&sc, sec[S_SCALARS].data, sizeof sc);
+    content c = {&sc, r, sec[S_STATE].data, src};
+    const char *bad = NULL;
+    cursor kf, km, kn;
+    cursor_open(&kf, src, &sec[S_FATHER]);
+    cursor_open(&km, src, &sec[S_MOTHER]);
+    cursor_open(&kn, src, &sec[S_NAME_OFF]);
+    for (uint64_t i = 0; i < sc.n && !bad; i++) {
         uint32_t f, m;
         uint64_t name;
-        memcpy(&f, sec[S_FATHER].data + i * 4, 4);
-        memcpy(&m, sec[S_MOTHER].data + i * 4, 4);
-        memcpy(&name, sec[S_NAME_OFF].data + i * 8, 8);
+        memcpy(&f, cursor_at(&kf, i * 4, 4), 4);
+        memcpy(&m, cursor_at(&km, i * 4, 4), 4);
+        memcpy(&name, cursor_at(&kn, i * 8, 8), 8);
         if ((f != XY_NONE && f >= sc.n) || (m != XY_NONE && m >= sc.n)) {
             *off = sec[f != XY_NONE && f >= sc.n ? S_FATHER : S_MOTHER].off;
-            return "parents";
-        }
-        if (name >= sc.names_len) {
+            bad = "parents";
+        } else if (name >= sc.names_len) {
             *off = sec[S_NAME_OFF].off;
-            return "name offsets";
+            bad = "name offsets";
         }
     }
+    cursor_close(&kf);
+    cursor_close(&km);
+    cursor_close(&kn);
+    if (bad) return bad;
     if (sc.names_len && sec[S_NAMES].data[sc.names_len - 1] != 0) {
         *off = sec[S_NAMES].off;
         return "names";
@@ -620,14 +712,18 @@ static const char *contents_check(const view *sec, const xy_rules *r, size_t *of
             return "blacklist members";
         }
     }
-    for (uint64_t i = 0; i < sc.nedges; i++) {
+    cursor ke;
+    cursor_open(&ke, src, &sec[S_EDGES]);
+    for (uint64_t i = 0; i < sc.nedges && !bad; i++) {
         uint64_t ab;
-        memcpy(&ab, sec[S_EDGES].data + i * 8, 8);
+        memcpy(&ab, cursor_at(&ke, i * 8, 8), 8);
         if (!edge_ok(&c, ab, 0)) {
             *off = sec[S_EDGES].off;
-            return "contacts";
+            bad = "contacts";
         }
     }
+    cursor_close(&ke);
+    if (bad) return bad;
     static const struct {
         int tag;
         slot_ok *ok;
@@ -642,15 +738,28 @@ static const char *contents_check(const view *sec, const xy_rules *r, size_t *of
             *off = sec[maps[k].tag].off;
             return maps[k].name;
         }
-    if (!calendar_ok(&sec[S_EXPIRIES], sizeof(xy_expiry), &sc)) {
+    if (!calendar_ok(&sec[S_EXPIRIES], sizeof(xy_expiry), &c)) {
         *off = sec[S_EXPIRIES].off;
         return "expiries";
     }
-    if (!calendar_ok(&sec[S_EXITS], sizeof(uint32_t), &sc)) {
+    if (!calendar_ok(&sec[S_EXITS], sizeof(uint32_t), &c)) {
         *off = sec[S_EXITS].off;
         return "list exits";
     }
     return NULL;
+}
+
+/* Part 0 or 1 of the contents' checks. */
+static const char *contents_part(const view *sec, const xy_rules *r, const xy_big_src *src, int part, size_t *off)
+{
+    return part == 0 ? citizens_check(sec, r, src, off) : rest_check(sec, r, src, off);
+}
+
+/* Both parts of the contents' checks, in order. */
+static const char *contents_check(const view *sec, const xy_rules *r, const xy_big_src *src, size_t *off)
+{
+    const char *bad = citizens_check(sec, r, src, off);
+    return bad ? bad : rest_check(sec, r, src, off);
 }
 
 /* Whether the sections have the lengths the scalars and the ruleset say. */
@@ -681,20 +790,25 @@ typedef struct sections_check {
     const xy_big_src *src;  /* the file they lie in */
     const xy_rules *r;      /* the ruleset */
     size_t crc_off;         /* offset of the first whose checksum fails, or SIZE_MAX */
-    size_t bad_off;         /* offset of the first whose contents do not check out */
-    const char *bad_what;   /* the contents named, or NULL if they check out */
-    atomic_int taken;       /* the contents' check has been taken up */
+    size_t bad_off[2];      /* for each part of the contents' checks: where they fail */
+    const char *bad_what[2]; /* and what, or NULL if they check out */
+    atomic_int taken;       /* parts of the contents' checks taken up */
 } sections_check;
 
+/* Takes up the parts of the contents' checks no thread has yet. */
 static void check_contents(sections_check *c)
 {
-    if (!atomic_exchange(&c->taken, 1)) c->bad_what = contents_check(c->sec, c->r, &c->bad_off);
+    int part;
+    while ((part = atomic_fetch_add(&c->taken, 1)) < 2)
+        c->bad_what[part] = contents_part(c->sec, c->r, c->src, part, &c->bad_off[part]);
 }
 
 static void *check_sections(void *arg)
 {
     sections_check *c = arg;
-    void *buf = xy_malloc(FILE_CHUNK);
+    uint64_t most = 0;
+    for (int k = 1; k < S_COUNT; k++) most = c->sec[k].len > most ? c->sec[k].len : most;
+    void *buf = xy_malloc(most < FILE_CHUNK ? (size_t)most + 1 : FILE_CHUNK);
     for (int k = 1; k < S_COUNT && c->crc_off == SIZE_MAX; k++)
         if (c->sec[k].data && file_crc(c->src->fd, c->src->base, c->sec[k].data, c->sec[k].len, buf) != c->sec[k].crc)
             c->crc_off = c->sec[k].off;
@@ -723,9 +837,11 @@ int xy__snapshot_verify(const char *dir, const xy_rules *given, uint64_t *log_of
     unsigned char *map;
     size_t size = 0;
     view sec[S_COUNT];
-    int rc = open_snapshot(dir, &map, &size, sec, log_offset, 1, NULL, diag, ctx);
+    int fd = -1;
+    int rc = open_snapshot(dir, &map, &size, sec, log_offset, 1, &fd, diag, ctx);
     *bytes = size;
     if (rc) return rc;
+    xy_big_src src = {map, fd, 0};
     /* The contents, against the ruleset the directory holds. */
     xy_buf rdir = {0};
     xy_buf_printf(&rdir, "%s/rules", dir);
@@ -740,7 +856,7 @@ int xy__snapshot_verify(const char *dir, const xy_rules *given, uint64_t *log_of
         rc = XY_ECORRUPT;
     } else {
         size_t off;
-        const char *what = contents_check(sec, rules, &off);
+        const char *what = contents_check(sec, rules, &src, &off);
         xy_limits lim = {0};
         if (!what && xy_limits_load(&lim, sec[S_LIMITS].data, sec[S_LIMITS].len) != XY_OK) {
             what = "yearly limit counts";
@@ -755,6 +871,7 @@ int xy__snapshot_verify(const char *dir, const xy_rules *given, uint64_t *log_of
     xy_rules_free(own);
     xy_buf_free(&rdir);
     munmap(map, size);
+    close(fd);
     return rc;
 }
 
@@ -778,7 +895,7 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
      * command. A writer copies them: it writes all over them, where
      * copy-on-write would fault a page at a time and give up huge pages. */
     xy_big_src src = {map, fd, db->mode == XY_READ};
-    sections_check check = {sec, &src, db->rules, SIZE_MAX, SIZE_MAX, NULL, 0};
+    sections_check check = {sec, &src, db->rules, SIZE_MAX, {SIZE_MAX, SIZE_MAX}, {NULL, NULL}, 0};
     pthread_t th;
     int threaded = pthread_create(&th, NULL, check_sections, &check) == 0;
     if (!threaded) check_sections(&check);
@@ -789,8 +906,9 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
         xy__diagf(diag, ctx, "%s/snapshot:%zu: snapshot section checksum mismatch (the snapshot is corrupt)",
                   db->path, check.crc_off);
         rc = XY_ECORRUPT;
-    } else if (check.bad_what) {
-        say_invalid(db->path, check.bad_off, check.bad_what, diag, ctx);
+    } else if (check.bad_what[0] || check.bad_what[1]) {
+        int p = check.bad_what[0] ? 0 : 1;
+        say_invalid(db->path, check.bad_off[p], check.bad_what[p], diag, ctx);
         rc = XY_ECORRUPT;
     } else if (rc == XY_ECORRUPT) {
         say_unfit(db->path, diag, ctx);
