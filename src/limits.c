@@ -154,15 +154,22 @@ size_t xy_limits_count(const xy_limits *l)
     return n;
 }
 
+enum { LIM_PAGE = 4096 };
+
 void xy_limits_emit(const xy_limits *l, xy_emit_fn *emit, void *ctx)
 {
-    uint64_t n = (uint64_t)l->n;
+    static const char zeros[LIM_PAGE];
+    uint64_t n = (uint64_t)l->n, at = sizeof n;
     emit(ctx, &n, sizeof n);
     for (int i = 0; i < l->n; i++) {
         const xy_lyear *y = &l->y[i];
-        uint64_t head[4] = {(uint64_t)(int64_t)y->year, y->mask, y->count, y->over.count};
+        size_t bytes = (y->mask + 1) * sizeof *y->slot;
+        uint64_t head[5] = {(uint64_t)(int64_t)y->year, y->mask, y->count, y->over.count, 0};
+        if (bytes >= LIM_BIG) head[4] = (LIM_PAGE - (at + sizeof head) % LIM_PAGE) % LIM_PAGE;
         emit(ctx, head, sizeof head);
-        emit(ctx, y->slot, (y->mask + 1) * sizeof *y->slot);
+        if (head[4]) emit(ctx, zeros, (size_t)head[4]);
+        emit(ctx, y->slot, bytes);
+        at += sizeof head + head[4] + bytes + 16 * y->over.count;
         for (size_t k = 0; y->over.slots && k <= y->over.mask; k++)
             if (y->over.slots[k].key) {
                 uint64_t kv[2] = {y->over.slots[k].key - 1, y->over.slots[k].val};
@@ -173,19 +180,22 @@ void xy_limits_emit(const xy_limits *l, xy_emit_fn *emit, void *ctx)
 
 void xy_limits_save(const xy_limits *l, xy_buf *out) { xy_limits_emit(l, xy_buf_emit, out); }
 
-int xy_limits_load(xy_limits *l, const void *data, size_t len)
+int xy_limits_load(xy_limits *l, const xy_big_src *src, const void *data, size_t len, int padded)
 {
     const unsigned char *p = data, *end = p + len;
     uint64_t n;
+    size_t hlen = padded ? 40 : 32;
     if (len < 8) return XY_ECORRUPT;
     memcpy(&n, p, 8);
     p += 8;
-    if (n > (uint64_t)(end - p) / 32) return XY_ECORRUPT;
+    if (n > (uint64_t)(end - p) / hlen) return XY_ECORRUPT;
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t head[4];
-        if ((size_t)(end - p) < sizeof head) return XY_ECORRUPT;
-        memcpy(head, p, sizeof head);
-        p += sizeof head;
+        uint64_t head[5] = {0};
+        if ((size_t)(end - p) < hlen) return XY_ECORRUPT;
+        memcpy(head, p, hlen);
+        p += hlen;
+        if (head[4] >= LIM_PAGE || head[4] > (uint64_t)(end - p)) return XY_ECORRUPT;
+        p += head[4];
         uint64_t slots = head[1] + 1;
         int64_t year = (int64_t)head[0];
         if (slots < 2 || (slots & head[1]) || head[2] >= slots || year < -100000 || year > 100000 ||
@@ -194,10 +204,16 @@ int xy_limits_load(xy_limits *l, const void *data, size_t len)
             return XY_ECORRUPT;
         xy_lyear *y = xy__limits_year(l, (int)year);
         lim_release(y->slot, y->mask + 1);
-        y->slot = lim_alloc(slots);
+        if (slots * 8 >= LIM_BIG) {
+            /* Mapped for a reader, copied for a writer: a table never
+             * grows in place (lim_grow makes a new one). */
+            y->slot = xy_big_load(src, p, slots * 8, slots * 8);
+        } else {
+            y->slot = lim_alloc(slots);
+            memcpy(y->slot, p, slots * 8);
+        }
         y->mask = slots - 1;
         y->count = head[2];
-        memcpy(y->slot, p, slots * 8);
         p += slots * 8;
         /* The count the table claims, and a free slot for lookups to end on. */
         uint64_t used = 0;

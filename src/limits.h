@@ -141,12 +141,18 @@ void xy_limits_in_child(xy_limits *l);
 size_t xy_limits_count(const xy_limits *l);
 
 /* Hands the tables to emit, in pieces, in a form xy_limits_load reads
- * back; xy_limits_save appends the same bytes to out. */
+ * back; xy_limits_save appends the same bytes to out. A table of a
+ * megabyte or more starts a multiple of 4096 bytes after the first byte,
+ * behind zeros its head counts, so that a reader can map it from a file
+ * where the bytes start at a page boundary (a snapshot's section). */
 void xy_limits_emit(const xy_limits *l, xy_emit_fn *emit, void *ctx);
 void xy_limits_save(const xy_limits *l, xy_buf *out);
 
-/* Loads tables saved by xy_limits_save into an empty l. Returns XY_OK or
- * XY_ECORRUPT. */
-int xy_limits_load(xy_limits *l, const void *data, size_t len);
+/* Loads tables that xy_limits_save wrote (padded), or the form before the
+ * padding (not padded: snapshot format v09), from the len bytes at data
+ * into an empty l. The bytes lie in src's mapping, when src is not NULL,
+ * and large tables are then mapped from its file (see xy_big_load).
+ * Returns XY_OK or XY_ECORRUPT. */
+int xy_limits_load(xy_limits *l, const xy_big_src *src, const void *data, size_t len, int padded);
 
 #endif

@@ -22,12 +22,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* v10: v09 with padding before a section's data (v09 has none, and is
- * read as it is). The engine that wrote a v08 snapshot could end a
- * blacklist term before its end day's association (see relist in
- * engine.c), so a v08 state need not be the one a replay of its log now
- * gives: such a snapshot is ignored and the log replayed. */
-static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v10";
+/* v11: v10 with the yearly limit tables padded to page boundaries
+ * within their section (see xy_limits_emit). v10: v09 with padding before
+ * a section's data. Both are read as they are. The engine that wrote a
+ * v08 snapshot could end a blacklist term before its end day's
+ * association (see relist in engine.c), so a v08 state need not be the
+ * one a replay of its log now gives: such a snapshot is ignored and the
+ * log replayed. */
+static const char SNAP_MAGIC[16] = "XINYONG-SNAP\0v11";
+static const char SNAP_MAGIC_V10[16] = "XINYONG-SNAP\0v10";
 static const char SNAP_MAGIC_V09[16] = "XINYONG-SNAP\0v09";
 
 /* Sections of at least this many bytes are padded to a page boundary;
@@ -285,9 +288,10 @@ static uint32_t file_crc(int fd, const unsigned char *base, const unsigned char 
 
 /* Maps the snapshot and checks its framing and, if check_crc, every
  * section's CRC (else the caller checks them: see sections_check). With
- * fdp, the file stays open as *fdp (for xy_big_load) when this succeeds. */
+ * fdp, the file stays open as *fdp (for xy_big_load) when this succeeds.
+ * *limits_padded says whether the limit tables are padded (v11). */
 static int open_snapshot(const char *dir, unsigned char **map, size_t *size, view *sec, uint64_t *log_offset,
-                         int check_crc, int *fdp, xy_diag_fn *diag, void *ctx)
+                         int check_crc, int *fdp, int *limits_paddedp, xy_diag_fn *diag, void *ctx)
 {
     xy_buf path = {0};
     xy_buf_printf(&path, "%s/snapshot", dir);
@@ -317,7 +321,9 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
         rc = XY_ECORRUPT;
         goto done;
     }
-    int padded = memcmp(*map, SNAP_MAGIC, 16) == 0;
+    int limits_padded = memcmp(*map, SNAP_MAGIC, 16) == 0;
+    int padded = limits_padded || memcmp(*map, SNAP_MAGIC_V10, 16) == 0;
+    *limits_paddedp = limits_padded;
     if (!padded && memcmp(*map, SNAP_MAGIC_V09, 16) != 0) {
         xy__diagf(diag, ctx,
                   "%s: warning: snapshot of another format version; replaying the log (the next write, or "
@@ -817,8 +823,7 @@ static void *check_sections(void *arg)
     return NULL;
 }
 
-static int restore(xy_db *db, const view *sec, const xy_big_src *src, xy_diag_fn *diag, void *ctx);
-static int restore(xy_db *db, const view *sec, const xy_big_src *src, xy_diag_fn *diag, void *ctx);
+static int restore(xy_db *db, const view *sec, const xy_big_src *src, int limits_padded, xy_diag_fn *diag, void *ctx);
 
 static void say_unfit(const char *dir, xy_diag_fn *diag, void *ctx)
 {
@@ -838,7 +843,8 @@ int xy__snapshot_verify(const char *dir, const xy_rules *given, uint64_t *log_of
     size_t size = 0;
     view sec[S_COUNT];
     int fd = -1;
-    int rc = open_snapshot(dir, &map, &size, sec, log_offset, 1, &fd, diag, ctx);
+    int limits_padded;
+    int rc = open_snapshot(dir, &map, &size, sec, log_offset, 1, &fd, &limits_padded, diag, ctx);
     *bytes = size;
     if (rc) return rc;
     xy_big_src src = {map, fd, 0};
@@ -858,7 +864,7 @@ int xy__snapshot_verify(const char *dir, const xy_rules *given, uint64_t *log_of
         size_t off;
         const char *what = contents_check(sec, rules, &src, &off);
         xy_limits lim = {0};
-        if (!what && xy_limits_load(&lim, sec[S_LIMITS].data, sec[S_LIMITS].len) != XY_OK) {
+        if (!what && xy_limits_load(&lim, NULL, sec[S_LIMITS].data, sec[S_LIMITS].len, limits_padded) != XY_OK) {
             what = "yearly limit counts";
             off = sec[S_LIMITS].off;
         }
@@ -881,7 +887,8 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
     size_t size;
     view sec[S_COUNT];
     int fd;
-    int rc = open_snapshot(db->path, &map, &size, sec, log_offset, 0, &fd, diag, ctx);
+    int limits_padded;
+    int rc = open_snapshot(db->path, &map, &size, sec, log_offset, 0, &fd, &limits_padded, diag, ctx);
     if (rc) return rc;
     if (!sections_fit(sec, db->rules)) {
         say_unfit(db->path, diag, ctx);
@@ -899,7 +906,7 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
     pthread_t th;
     int threaded = pthread_create(&th, NULL, check_sections, &check) == 0;
     if (!threaded) check_sections(&check);
-    rc = restore(db, sec, &src, diag, ctx);
+    rc = restore(db, sec, &src, limits_padded, diag, ctx);
     check_contents(&check);
     if (threaded) pthread_join(th, NULL);
     if (check.crc_off != SIZE_MAX) {
@@ -940,7 +947,7 @@ static int growable(const xy_big_src *src, uint64_t n, uint64_t cap, size_t elem
     return !src->map || xy_big_growable(n * elem, cap * elem);
 }
 
-static int restore(xy_db *db, const view *sec, const xy_big_src *src, xy_diag_fn *diag, void *ctx)
+static int restore(xy_db *db, const view *sec, const xy_big_src *src, int limits_padded, xy_diag_fn *diag, void *ctx)
 {
     xy_engine *e = db->engine;
     scalars sc;
@@ -986,7 +993,7 @@ static int restore(xy_db *db, const view *sec, const xy_big_src *src, xy_diag_fn
     e->edges = xy_malloc(sc.nedges * sizeof *e->edges + 1);
     if (sc.nedges) memcpy(e->edges, sec[S_EDGES].data, sec[S_EDGES].len);
     if (restore_map(&e->by_id, src, &sec[S_BY_ID]) ||
-        xy_limits_load(&e->limits, sec[S_LIMITS].data, sec[S_LIMITS].len) != XY_OK ||
+        xy_limits_load(&e->limits, src, sec[S_LIMITS].data, sec[S_LIMITS].len, limits_padded) != XY_OK ||
         restore_map(&e->term_reason, src, &sec[S_TERM_REASON]) ||
         restore_map(&e->grade_entry, src, &sec[S_GRADE_ENTRY]) ||
         restore_map(&e->score_since, src, &sec[S_SCORE_SINCE]) || restore_map(&e->rise_day, src, &sec[S_RISE_DAY]) ||

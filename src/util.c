@@ -126,6 +126,9 @@ void *xy_big_load(const xy_big_src *src, const void *data, size_t len, size_t si
         munmap(q, n);
     }
     void *q = xy_big_realloc(NULL, 0, size);
+    /* Faulted in on two threads first (see xy_populate): a writer copies
+     * a gigabyte at ten million citizens, and clearing it is most of that. */
+    if (size >= BIG_MIN && len) xy_populate(q, len);
     if (len && (!src || src->fd < 0 ||
                 xy_pread_all(src->fd, q, len, (uint64_t)((const unsigned char *)data - src->base))))
         memcpy(q, data, len);

@@ -3,8 +3,11 @@
  * enough to reach the side map for counts of 255 and above, tables that
  * grow, and a save/load round trip in the middle; and what a background
  * snapshot's forked child sees of them. */
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,10 +44,10 @@ TEST(limits_count_like_a_plain_table)
             xy_buf saved = {0};
             xy_limits_save(&l, &saved);
             xy_limits_free(&l);
-            ASSERT_EQ(xy_limits_load(&l, saved.data, saved.len), XY_OK);
+            ASSERT_EQ(xy_limits_load(&l, NULL, saved.data, saved.len, 1), XY_OK);
             /* A cut or a longer buffer is refused. */
             xy_limits bad = {0};
-            ASSERT_EQ(xy_limits_load(&bad, saved.data, saved.len - 8), XY_ECORRUPT);
+            ASSERT_EQ(xy_limits_load(&bad, NULL, saved.data, saved.len - 8, 1), XY_ECORRUPT);
             xy_limits_free(&bad);
             xy_buf_free(&saved);
         }
@@ -128,4 +131,54 @@ TEST(limits_seen_by_a_snapshot_child)
         xy_buf_free(&want);
     }
     xy_limits_free(&l);
+}
+
+/* Tables saved and loaded from a file in place: a table of a megabyte or
+ * more starts at a page boundary of what xy_limits_save wrote, and
+ * xy_limits_load maps it from the file (it shows in the process's
+ * mappings). The counts read back the same; counting on writes private
+ * copies of the pages and leaves the file as it was. */
+TEST(limits_large_tables_load_mapped)
+{
+    xy_limits l = {0};
+    l.guess = 300000;
+    for (int y = 2020; y <= 2021; y++)
+        for (uint32_t c = 0; c < 200000 + (uint32_t)y; c++) ASSERT_EQ(xy_limits_take(&l, y, c, 1, 2), 1);
+    xy_buf saved = {0};
+    xy_limits_save(&l, &saved);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/xy-unit-limits-%d", (int)getpid());
+    FILE *f = fopen(path, "wb");
+    ASSERT(f != NULL);
+    ASSERT_EQ(fwrite(saved.data, 1, saved.len, f), saved.len);
+    fclose(f);
+    int fd = open(path, O_RDONLY);
+    ASSERT(fd >= 0);
+    unsigned char *map = mmap(NULL, saved.len, PROT_READ, MAP_PRIVATE, fd, 0);
+    ASSERT(map != MAP_FAILED);
+    xy_big_src src = {map, fd, 1};
+    xy_limits got = {0};
+    ASSERT_EQ(xy_limits_load(&got, &src, map, saved.len, 1), XY_OK);
+    munmap(map, saved.len);
+    close(fd);
+    /* Both years' tables, mapped apart from the file's mapping above. */
+    char line[512];
+    int maps = 0;
+    FILE *m = fopen("/proc/self/maps", "r");
+    while (m && fgets(line, sizeof line, m)) maps += strstr(line, path) != NULL;
+    if (m) fclose(m);
+    ASSERT_EQ(maps, 2);
+    for (int y = 2020; y <= 2021; y++)
+        for (uint32_t c = 0; c < 200000 + (uint32_t)y; c += 997) ASSERT_EQ(xy_limits_take(&got, y, c, 1, 2), 1);
+    for (uint32_t c = 0; c < 202021; c += 997) ASSERT_EQ(xy_limits_take(&got, 2021, c, 1, 2), 0);
+    ASSERT_EQ(xy_limits_take(&got, 2021, 202021, 1, 2), 1); /* a new entry */
+    char *again;
+    size_t len;
+    ASSERT_EQ(xy_read_file(path, &again, &len), XY_OK);
+    ASSERT(len == saved.len && memcmp(again, saved.data, len) == 0);
+    xy_free(again);
+    unlink(path);
+    xy_limits_free(&got);
+    xy_limits_free(&l);
+    xy_buf_free(&saved);
 }
