@@ -873,7 +873,8 @@ static void day_start(xy_engine *e, xy_day t)
      * a day ahead), so the bucket is stable while it is read. */
     b = cal_day(&e->exits, t);
     if (b && b->nkept) recheck(e, t, (const uint32_t *)(const void *)b->kept, b->nkept);
-    for (const xy_cblock *k = b ? b->head : NULL; k; k = k->next) recheck(e, t, (const uint32_t *)(const void *)k->items, k->n);
+    for (const xy_cblock *k = b ? b->head : NULL; k; k = k->next)
+        recheck(e, t, (const uint32_t *)(const void *)k->items, k->n);
     xy__cal_clear(&e->exits, slot);
 }
 
