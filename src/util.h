@@ -62,8 +62,8 @@ int xy_pread_all(int fd, void *p, size_t n, uint64_t off);
  * clearing a page, and pays only for pages it writes. Otherwise (src NULL,
  * not to be mapped, unaligned, small, or a failed mapping) it copies them,
  * with pread where src has the file open: reading through a mapping of
- * the page cache went at a fifth of the speed on the project's virtual
- * machines (docs/performance.md, "The twenty-first round"). A mapped
+ * the page cache went at about a third of the speed on the project's
+ * virtual machines, a process's first time (build/bench 0 0 pagecache). A mapped
  * block grows with xy_big_realloc by copying when xy_big_growable(len,
  * size) holds; when it does not, the file fills the whole block, which
  * must then never be grown (a hash table's slots, which grow by rehashing
