@@ -25,12 +25,39 @@
  * engine only what events do not change (the rules, a citizen's city),
  * and the association records the engine makes for the history index are
  * held (assoc) and added to it by the calling thread once the batch is
- * applied, after the events of the next batch; the history index orders a
- * citizen's records when it reads them (history.c), so the order they are
- * added in does not matter. Anything else that changes the engine
- * (registrations, contacts, advances, the end of the range) first waits
- * for the batch in hand (settle). */
-enum { BATCH = 4096 };
+ * applied (settle). Anything else that changes the engine (registrations,
+ * contacts, advances, the end of the range) first waits for the batch in
+ * hand.
+ *
+ * The history index's records come out in an order that is a function of
+ * the log alone, whichever path applies it (a load's commit, its parts
+ * applied ahead, the append path, a replay, piped or not) and however a
+ * replay's ranges fall (they end where the segment's check has got to):
+ * so the trail a writer leaves is the one a reader's replay of the same
+ * log makes, byte for byte, which lets the reader use the file instead of
+ * building its own (trail.c), and the snapshot's copy of the heads is the
+ * same from run to run. The history index orders a citizen's records when
+ * it reads them (history.c), so any fixed order would do; this one is
+ * what the piped applier makes at no cost: a batch's event records, then
+ * the association records held until then (those of the batch before it,
+ * and of an advance), then the engine applies the batch. Every applier
+ * holds association records, piped or not, and adds them at the same
+ * points: after a batch's bookkeeping (settle, before hand_over or
+ * apply_here), before anything that is not an event, and at a commit
+ * record, where the range of a load's commit or of the append path ends
+ * (a replay waits there for the engine thread only when the batch can
+ * have made association records: may_associate). A batch ends at
+ * XY_APPLY_GROUP events, at every record that is not an event, at every
+ * commit record and where a range ends; ranges end only at commits, but
+ * for the parts of a load applied ahead of its commit, which go through
+ * one applier (xy__applier_run) whose last batch stays open from one
+ * part to the next. */
+enum { BATCH = XY_APPLY_GROUP };
+
+/* A group this small is applied on the calling thread rather than handed
+ * to the engine thread: a log of many small batches (each commit ends a
+ * group) would otherwise pay a hand-over for each. */
+enum { SMALL_GROUP = 256 };
 
 /* The association sink of an engine whose trail is being written. */
 static void trail_assoc_sink(void *ctx, uint32_t c, xy_day t, int n)
@@ -44,7 +71,7 @@ typedef struct assoc_rec {
     int n;
 } assoc_rec;
 
-typedef struct applier {
+struct xy_applier {
     xy_db *db;           /* owner of the index */
     uint64_t *seq;       /* the next event's seq, counted on */
     xy_trail *trail;     /* history index to extend, or NULL */
@@ -54,7 +81,7 @@ typedef struct applier {
     xy_engine *e;        /* engine being fed */
     size_t nevs;         /* events waiting to be applied together */
     xy_event *evs;       /* the events: one of evbuf */
-    uint64_t off[BATCH]; /* the offset of each one's record in data */
+    uint64_t off[BATCH]; /* the log offset of each one's record */
     xy_day clk[BATCH];   /* the clock once each one applies */
     const unsigned char *rec[BATCH]; /* each one's record payload */
     xy_event evbuf[2][BATCH]; /* the batch being filled and (piped) the one
@@ -62,6 +89,10 @@ typedef struct applier {
     /* Piped only (see above). */
     int piped;           /* the engine runs on the thread below */
     int started;         /* the thread runs */
+    int no_thread;       /* none could be made: every group applies here */
+    xy_day clock0;       /* the clock before the queued events apply */
+    int assoc_due;       /* what was applied since the last settle may
+                            have made association records */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;   /* a batch was handed over or applied */
@@ -70,7 +101,8 @@ typedef struct applier {
     int quit;            /* the thread is to end */
     assoc_rec *assoc;    /* association records of the batch in hand */
     size_t nassoc, cap_assoc;
-} applier;
+};
+typedef struct xy_applier applier;
 
 /* The association sink of a piped applier: the engine thread's records
  * wait for the calling thread (settle). */
@@ -113,6 +145,31 @@ static void settle(applier *a)
      * last batch). */
     for (size_t i = 0; i < a->nassoc; i++) trail_assoc_sink(a->trail, a->assoc[i].c, a->assoc[i].t, a->assoc[i].n);
     a->nassoc = 0;
+    a->assoc_due = 0;
+}
+
+/* floor(d / m) for m > 0. */
+static int64_t floor_div(int64_t d, int64_t m) { return d >= 0 ? d / m : -((-d + m - 1) / m); }
+
+/* Whether moving the clock from day from to day to (from < to) passes an
+ * association day of some city: a function of the rules alone, so the
+ * calling thread can tell while the engine thread applies the events. */
+static int may_associate(const xy_rules *r, xy_day from, xy_day to)
+{
+    for (int k = 0; k < r->ncities; k++) {
+        const xy_city *c = &r->cities[k];
+        if (c->has_assoc && floor_div(to, c->assoc_every) != floor_div(from, c->assoc_every)) return 1;
+    }
+    return 0;
+}
+
+/* Applies the n events of a->evs on the calling thread, after the group
+ * in hand and the association records held before them. */
+static void apply_here(applier *a, size_t n)
+{
+    settle(a);
+    xy_engine_apply(a->e, a->evs, n);
+    a->assoc_due = 1;
 }
 
 /* Hands the n events of a->evs to the engine thread (started on the first
@@ -126,16 +183,17 @@ static void hand_over(applier *a, size_t n)
         a->job = NULL;
         a->quit = 0;
         if (pthread_create(&a->th, NULL, engine_thread, a)) {
-            /* No thread: apply here, as an applier that is not piped. */
+            /* No thread: apply here, now and from now on. */
             pthread_cond_destroy(&a->cv);
             pthread_mutex_destroy(&a->mu);
-            a->piped = 0;
-            xy__engine_set_assoc_sink(a->e, a->trail ? trail_assoc_sink : NULL, a->trail);
+            a->no_thread = 1;
             xy_engine_apply(a->e, a->evs, n);
+            a->assoc_due = 1;
             return;
         }
         a->started = 1;
     }
+    a->assoc_due = a->clock > a->clock0 && may_associate(a->e->rules, a->clock0, a->clock);
     pthread_mutex_lock(&a->mu);
     a->job = a->evs;
     a->njob = n;
@@ -196,15 +254,15 @@ static int flush_events(applier *a, int last)
         xy_event *ev = &a->evs[j];
         if (xy_rules_may_report(e->rules, e->st[ev->citizen].city, ev->agency, ev->behaviour)) return XY_ECORRUPT;
         ev->seq = (*a->seq)++;
-        if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->base + a->off[j], ev->seq, a->clk[j]);
+        if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->off[j], ev->seq, a->clk[j]);
         const unsigned char *p = a->rec[j];
         if (db->hist_fn && ev->citizen == db->hist_index) xy__db_note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
         if (a->index)
             xy_evindex_put(&db->evix, &keys[2 * (j % (2 * XY_FETCH_GROUP))], xy__event_content_hash(ev), ev->seq);
     }
     if (!n) return XY_OK;
-    if (a->piped && (!last || a->started)) hand_over(a, n);
-    else xy_engine_apply(e, a->evs, n);
+    if (a->piped && (!last || a->started) && n >= SMALL_GROUP && !a->no_thread) hand_over(a, n);
+    else apply_here(a, n);
     return XY_OK;
 }
 
@@ -255,8 +313,11 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
         if (ev->citizen >= e->n || (ev->counterpart != XY_NONE && ev->counterpart >= e->n) ||
             !xy_day_valid(ev->date))
             return XY_ECORRUPT;
+        /* A clock not yet set starts at the first event, with no day
+         * start (xy_engine_advance). */
+        if (k == 0) a->clock0 = a->clock == XY_DAY_NONE ? ev->date : a->clock;
         if (ev->date > a->clock) a->clock = ev->date;
-        a->off[k] = off;
+        a->off[k] = a->base + off;
         a->clk[k] = a->clock;
         a->rec[k] = p;
         return ++a->nevs == BATCH ? flush_events(a, 0) : XY_OK;
@@ -269,10 +330,16 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
             if (!xy_day_valid(d) || (e->today != XY_DAY_NONE && d < e->today)) return XY_ECORRUPT;
             xy_engine_advance(e, d);
             a->clock = e->today;
+            a->assoc_due = 1;
         }
         return XY_OK;
     case R_COMMIT:
-        return len == 9 ? XY_OK : XY_ECORRUPT;
+        /* A batch's association records go in before anything of the
+         * next batch (see the top): the engine thread is waited for when
+         * it may be making some. */
+        if (len != 9 || flush_events(a, 0)) return XY_ECORRUPT;
+        if (a->assoc_due) settle(a);
+        return XY_OK;
     }
     return XY_ECORRUPT;
 }
@@ -294,14 +361,11 @@ static size_t fetch_citizen(const xy_engine *e, const unsigned char *data, size_
     return off + 8 + len;
 }
 
-int xy__apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint64_t base, size_t from, size_t end,
-                    int staged, int piped, xy_trail *trail, uint64_t *seq)
+xy_applier *xy__applier_new(xy_db *db, xy_engine *e, int staged, int piped, xy_trail *trail)
 {
     applier *a = xy_calloc(1, sizeof *a);
     a->db = db;
-    a->seq = seq;
     a->trail = trail;
-    a->base = base;
     a->clock = e->today;
     a->e = e;
     a->evs = a->evbuf[0];
@@ -312,9 +376,16 @@ int xy__apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint64_t
      * rerun for an explanation has nothing to do with it; and readers
      * never load, so only the writer's replay fills it. */
     a->index = e == db->engine && !staged && db->mode == XY_WRITE;
-    if (!trail) xy__engine_set_assoc_sink(e, NULL, NULL);
-    else if (a->piped) xy__engine_set_assoc_sink(e, held_assoc, a);
-    else xy__engine_set_assoc_sink(e, trail_assoc_sink, trail);
+    /* Held, piped or not (see the top). */
+    xy__engine_set_assoc_sink(e, trail ? held_assoc : NULL, a);
+    return a;
+}
+
+int xy__applier_run(xy_applier *a, const unsigned char *data, uint64_t base, size_t from, size_t end, uint64_t *seq)
+{
+    xy_engine *e = a->e;
+    a->base = base;
+    a->seq = seq;
     int rc = XY_OK;
     /* A second cursor runs a group of XY_FETCH_GROUP records in front: at
      * the start of each group it starts fetching the ID index slots of
@@ -335,28 +406,49 @@ int xy__apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint64_t
                 XY_PREFETCH((const void *)((uintptr_t)(data + p) + LOG_AHEAD));
                 run++;
             }
-            if (flush_settled(a)) {
-                rc = XY_ECORRUPT;
-                break;
-            }
+            if (flush_settled(a)) return XY_ECORRUPT;
             xy__engine_reserve(e, run);
         }
         in_citizens = is_citizen;
         if (nrec % XY_FETCH_GROUP == 0)
             for (int k = 0; k < XY_FETCH_GROUP && ahead < end; k++) ahead = fetch_citizen(e, data, ahead);
         uint32_t rlen = xy_get_u32(data + off);
-        rc = apply_record(a, data + off + 8, rlen, off);
-        if (rc) {
-            rc = XY_ECORRUPT;
-            break;
-        }
+        if (apply_record(a, data + off + 8, rlen, off)) return XY_ECORRUPT;
         off += 8 + rlen;
     }
-    if (rc == XY_OK && flush_settled(a)) rc = XY_ECORRUPT;
-    stop_engine_thread(a);
-    xy__engine_set_assoc_sink(e, NULL, NULL);
-    xy_free(a->assoc);
-    xy_free(a);
+    /* The group stays open for the next range unless its bookkeeping
+     * reads the records (ids for the event index or a history hook),
+     * which need not outlive this call. */
+    if ((a->index || a->db->hist_fn) && flush_events(a, 0)) rc = XY_ECORRUPT;
     return rc;
 }
 
+/* Waits for the engine thread and lets go of the engine. */
+static void applier_free(applier *a)
+{
+    stop_engine_thread(a);
+    xy__engine_set_assoc_sink(a->e, NULL, NULL);
+    xy_free(a->assoc);
+    xy_free(a);
+}
+
+int xy__applier_end(xy_applier *a)
+{
+    int rc = flush_settled(a) ? XY_ECORRUPT : XY_OK;
+    applier_free(a);
+    return rc;
+}
+
+void xy__applier_drop(xy_applier *a) { applier_free(a); }
+
+int xy__apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint64_t base, size_t from, size_t end,
+                    int staged, int piped, xy_trail *trail, uint64_t *seq)
+{
+    applier *a = xy__applier_new(db, e, staged, piped, trail);
+    int rc = xy__applier_run(a, data, base, from, end, seq);
+    if (rc) {
+        xy__applier_drop(a);
+        return rc;
+    }
+    return xy__applier_end(a);
+}

@@ -329,7 +329,16 @@ static int apply_while_synced(xy_db *db, const unsigned char *data, size_t from,
      * which a load leaves as it is until its commit (xy__db_spill). */
     if (from) db->nevents = db->spill.seq;
     double t1 = xy_seconds();
-    int rc = xy__apply_range(db, db->engine, data, db->log_size, from, body, 1, 1, &db->trail, &db->nevents);
+    int rc;
+    xy_applier *app = db->spill.app;
+    db->spill.app = NULL;
+    if (app) {
+        /* The events the parts left open go on with the rest. */
+        rc = xy__applier_run(app, data, db->log_size, from, body, &db->nevents);
+        if (rc == XY_OK) rc = xy__applier_end(app);
+    } else {
+        rc = xy__apply_range(db, db->engine, data, db->log_size, from, body, 1, 1, &db->trail, &db->nevents);
+    }
     if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
     (void)xy_trail_flush(&db->trail); /* derived data: a failure only slows explanations */
     db->commit_secs[2] += xy_seconds() - t1;
@@ -353,7 +362,8 @@ static void *apply_part(void *arg)
 {
     xy_db *db = arg;
     xy_spill *s = &db->spill;
-    s->arc = xy__apply_range(db, db->engine, s->adata, s->abase, 0, s->alen, 1, 1, &db->trail, &s->seq);
+    if (!s->app) s->app = xy__applier_new(db, db->engine, 1, 1, &db->trail);
+    s->arc = xy__applier_run(s->app, s->adata, s->abase, 0, s->alen, &s->seq);
     return NULL;
 }
 
@@ -442,6 +452,8 @@ static void drop_spill(xy_db *db)
     xy_spill *s = &db->spill;
     if (!s->active) return;
     (void)spill_wait(db);
+    if (s->app) xy__applier_drop(s->app);
+    s->app = NULL;
     cut_log(db, s->in_seg);
     s->active = 0;
     s->len = 0;

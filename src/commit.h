@@ -68,6 +68,8 @@ typedef struct xy_spill {
      * written, ahead of the commit, on a thread of their own (see
      * xy__db_spill): */
     int ahead;              /* this batch's parts are */
+    struct xy_applier *app; /* through this applier (see xy__applier_run),
+                               made at the first part, ended at the commit */
     uint64_t applied;       /* bytes of the batch applied or being applied */
     uint64_t seq;           /* the seq of the next event applied ahead */
     int athreaded;          /* ath applies the last part */

@@ -142,6 +142,9 @@ int xy__db_find_or_stage(xy_db *db, const uint64_t key[2], uint64_t content, uin
  * spares reading the ID of a citizen the check does not otherwise need). */
 uint64_t xy__event_content_hash(const xy_event *ev);
 
+/* Events the applier takes together at most (apply.c). */
+#define XY_APPLY_GROUP 4096
+
 /* (apply.c) Applies the whole batches of data[from..end), whose framing
  * and checksums have been checked, data starting at log offset base, to
  * e, numbering their events from *seq on; extends trail (if not NULL)
@@ -152,6 +155,25 @@ uint64_t xy__event_content_hash(const xy_event *ev);
  * is not one its city's rules allow. data and trail are borrowed. */
 int xy__apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint64_t base, size_t from, size_t end,
                     int staged, int piped, xy_trail *trail, uint64_t *seq);
+
+/* xy__apply_range in steps, for a batch applied in ranges that do not end
+ * at its records' natural breaks (a load's parts applied ahead of its
+ * commit, each from a buffer of its own): the last events of a range
+ * stay with the applier (decoded, with their log offsets) and go on with
+ * the next, so that the history index comes out as a replay of the whole
+ * batch makes it (apply.c). xy__applier_new takes the arguments of
+ * xy__apply_range that hold for every range and borrows db, e and trail;
+ * xy__applier_run applies data[from..end) (at log offset base), numbering
+ * from *seq, and returns XY_OK or XY_ECORRUPT (then drop the applier);
+ * data need not outlive the call. xy__applier_end applies what is left,
+ * waits for the engine and frees the applier (XY_OK or XY_ECORRUPT);
+ * xy__applier_drop frees it without applying what is left (the state is
+ * to be rebuilt). */
+typedef struct xy_applier xy_applier;
+xy_applier *xy__applier_new(xy_db *db, xy_engine *e, int staged, int piped, xy_trail *trail);
+int xy__applier_run(xy_applier *a, const unsigned char *data, uint64_t base, size_t from, size_t end, uint64_t *seq);
+int xy__applier_end(xy_applier *a);
+void xy__applier_drop(xy_applier *a);
 
 /* The log is a sequence of segment files: DATA/log, then DATA/log.N for
  * each later one, N being the log offset of its first byte (its header).

@@ -22,6 +22,51 @@ static uint32_t rec_check(const xy_trec *r, int kind)
     return (uint32_t)kind << 28 | (uint32_t)(h & 0x0fffffff);
 }
 
+/* The reader's window on the file (see xy_trail_add): 1 MB, 32,768
+ * records, read with pread (see xy_big_load on reading files through a
+ * mapping). */
+enum { TRAIL_WINDOW = 1 << 20, TRAIL_AHEAD = 8 << 20 };
+
+static void start_matching(xy_trail *t)
+{
+    t->matching = 1;
+    t->win = xy_malloc(TRAIL_WINDOW);
+    t->win_lo = t->win_hi = 0;
+}
+
+static void stop_matching(xy_trail *t)
+{
+    t->matching = 0;
+    xy_free(t->win);
+    t->win = NULL;
+}
+
+/* Whether the file holds r (all but its check, which a reader's own
+ * records do not carry; xy_trail_read checks the file's) at disk_len. */
+static int in_file(xy_trail *t, const xy_trec *r)
+{
+    uint64_t off = t->disk_len;
+    if (off + sizeof *r > t->win_hi) {
+        size_t got = 0;
+        while (got < TRAIL_WINDOW) {
+            ssize_t n = pread(t->fd, t->win + got, TRAIL_WINDOW - got, (off_t)(off + got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            got += (size_t)n;
+        }
+        t->win_lo = off;
+        t->win_hi = off + got - got % sizeof *r;
+        if (got < sizeof *r) return 0;
+        /* Read on while this window is compared: without a snapshot the
+         * file can be as large as the log, and out of the page cache. */
+        (void)posix_fadvise(t->fd, (off_t)t->win_hi, TRAIL_AHEAD, POSIX_FADV_WILLNEED);
+    }
+    const unsigned char *p = t->win + (off - t->win_lo);
+    uint32_t check;
+    memcpy(&check, p + 28, 4);
+    return memcmp(p, r, 28) == 0 && check >> 28 == r->check >> 28;
+}
+
 int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
 {
     xy_buf path = {0};
@@ -29,20 +74,28 @@ int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
     t->writable = writable;
     t->broken = 0;
     t->mem.len = 0;
+    stop_matching(t);
     /* A reader's replay holds every record of the log it replays here
      * (32 bytes an event): in huge pages, not in a page fault every 4 KB.
      * A snapshot's child never reads it (the writer flushes it first). */
     if (!t->mem.data) xy_buf_private(&t->mem);
-    t->fd = writable || use_len ? open(path.data, writable ? O_RDWR | O_CREAT : O_RDONLY, 0644) : -1;
+    t->fd = open(path.data, writable ? O_RDWR | O_CREAT : O_RDONLY, 0644);
     xy_buf_free(&path);
-    if (!writable && use_len == 0) {
-        /* A reader without a snapshot: the replay builds it all in memory. */
-        t->disk_len = 16;
-        return XY_OK;
-    }
     int ok = t->fd >= 0;
     off_t size = ok ? lseek(t->fd, 0, SEEK_END) : -1;
     char magic[16];
+    if (!writable && use_len == 0) {
+        /* A reader without a snapshot: its replay finds what it can in the
+         * file and builds the rest in memory. */
+        t->disk_len = 16;
+        if (ok && size >= 16 && pread(t->fd, magic, 16, 0) == 16 && memcmp(magic, TRAIL_MAGIC, 16) == 0) {
+            start_matching(t);
+        } else if (t->fd >= 0) {
+            close(t->fd);
+            t->fd = -1;
+        }
+        return XY_OK;
+    }
     if (ok && writable && (use_len == 0 || size < (off_t)sizeof TRAIL_MAGIC)) {
         /* A new trail: the header, and nothing the log will not add. */
         ok = ftruncate(t->fd, 0) == 0 && pwrite(t->fd, TRAIL_MAGIC, 16, 0) == 16;
@@ -54,6 +107,7 @@ int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
              use_len >= 16 && (uint64_t)size >= use_len;
         t->disk_len = use_len;
         if (ok && writable && (uint64_t)size > use_len) ok = ftruncate(t->fd, (off_t)use_len) == 0;
+        if (ok && !writable) start_matching(t);
         if (ok) return XY_OK;
     }
     /* Unusable: a reader explains by replaying the log; a writer is told
@@ -75,6 +129,7 @@ int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
 void xy_trail_free(xy_trail *t)
 {
     if (t->fd >= 0) close(t->fd);
+    xy_free(t->win);
     xy_buf_free(&t->mem);
     xy_big_free(t->head, t->cap_head * sizeof *t->head);
     xy_fork_copy_free(&t->head_copy);
@@ -97,7 +152,16 @@ void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t 
     xy_trec r = {t->head[c], log_off, aux, day, (uint32_t)kind << 28};
     /* Only records bound for the file need a check: a reader's stay in
      * its own memory (see xy_trail_read). */
-    if (t->writable) r.check = rec_check(&r, kind);
+    if (t->writable) {
+        r.check = rec_check(&r, kind);
+    } else if (t->matching) {
+        if (in_file(t, &r)) {
+            t->head[c] = t->disk_len;
+            t->disk_len += sizeof r;
+            return;
+        }
+        stop_matching(t);
+    }
     t->head[c] = t->disk_len + t->mem.len;
     xy_buf_append(&t->mem, &r, sizeof r);
     /* A writer replaying a long log would otherwise hold every record in

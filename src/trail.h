@@ -45,13 +45,20 @@ typedef struct xy_trail {
     size_t cap_head;    /* capacity of head (an xy_big_realloc block) */
     xy_fork_copy head_copy; /* head as of the last background snapshot's fork */
     uint64_t *head_child; /* the copy a snapshot's child reads, or NULL */
+    /* A reader's replay: while the records it makes are those the file
+     * holds from disk_len on, it takes them as the file's (see
+     * xy_trail_add), reading the file a window at a time. */
+    int matching;
+    unsigned char *win;   /* the window, or NULL */
+    uint64_t win_lo, win_hi; /* the file's bytes [win_lo, win_hi) are in it */
 } xy_trail;
 
 /* Opens DIR/trail using its first use_len bytes (0: none, start empty).
  * A writer creates the file if needed and cuts it to use_len; a reader
- * only reads. Returns XY_OK, or XY_ECORRUPT when the file is missing,
- * shorter than use_len or not a trail (t is then empty and, for a reader,
- * broken). */
+ * only reads, and takes more of the file as its replay finds in it the
+ * records it would make (see xy_trail_add). Returns XY_OK, or XY_ECORRUPT
+ * when use_len is not 0 and the file is missing, shorter than use_len or
+ * not a trail (t is then empty and, for a reader, broken). */
 int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len);
 
 /* Closes the file and frees memory; t may be zeroed. */
@@ -62,7 +69,13 @@ void xy_trail_free(xy_trail *t);
 
 /* Appends a record for citizen c (see xy_trec for the fields); a writer
  * writes the records held to the file (no fsync) every XY_TRAIL_FLUSH
- * bytes. */
+ * bytes. A reader holds it in memory, unless the file already has it
+ * where it would go: the records are a function of the log (see apply.c),
+ * so the file a writer left holds, up to where that writer got, exactly
+ * the records a reader's replay makes; the reader then keeps none of them
+ * in memory. From the first record that differs (the file was cut short
+ * by a writer starting over from its snapshot, or damaged) the reader
+ * holds the rest itself. */
 void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t aux, int32_t day);
 
 /* Starts fetching what xy_trail_add(t, c, ...) will touch. */

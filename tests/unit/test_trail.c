@@ -3,6 +3,7 @@
  * the trail must be line for line the history a replay of the whole log
  * gives, in a writer before and after a snapshot, in a reader, and after
  * the trail file was lost and rebuilt. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,10 +66,11 @@ static void to_text(void *ctx, const xy_hist *h)
                   h->until, (long long)h->score);
 }
 
-/* Every citizen's history from the trail equals the one from the log. */
-static int same_histories(xy_db *db)
+/* Every stride-th citizen's history from the trail equals the one from
+ * the log. */
+static int same_histories_of(xy_db *db, uint32_t stride)
 {
-    for (uint32_t c = 0; c < db->engine->n; c++) {
+    for (uint32_t c = 0; c < db->engine->n; c += stride) {
         xy_buf a = {0}, b = {0};
         xy_engine *ea, *eb;
         if (xy__db_trail_history(db, c, to_text, &a, &ea) != XY_OK) {
@@ -86,6 +88,9 @@ static int same_histories(xy_db *db)
     }
     return 1;
 }
+
+/* Every citizen's history from the trail equals the one from the log. */
+static int same_histories(xy_db *db) { return same_histories_of(db, 1); }
 
 /* Appends n random events dated from *day on, some of them late. */
 static int add_events(xy_db *db, int n, xy_day *day, int *next_id)
@@ -116,29 +121,32 @@ static int add_events(xy_db *db, int n, xy_day *day, int *next_id)
     return rc;
 }
 
-TEST(trail_reruns_every_history_like_the_log)
+/* Writes text to the file dir/name; 0 on success. */
+static int put_file(const char *dir, const char *name, const char *text)
 {
-    char dir[64], rdir[80], path[400];
-    snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-%d", (int)getpid());
-    snprintf(rdir, sizeof rdir, "%s-rules", dir);
-    snprintf(path, sizeof path, "rm -rf %s %s && mkdir -p %s", dir, rdir, rdir);
-    ASSERT_EQ(system(path), 0);
-    snprintf(path, sizeof path, "%s/tv.rules", rdir);
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "w");
-    ASSERT(f != NULL);
-    fputs(TRAIL_RULES, f);
-    fclose(f);
-    snprintf(path, sizeof path, "%s/ws.rules", rdir);
-    f = fopen(path, "w");
-    ASSERT(f != NULL);
-    fputs(TRAIL_RULES_WS, f);
-    fclose(f);
-    ASSERT_EQ(xy_db_create(dir, rdir, quiet_diag, NULL), XY_OK);
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+/* A data directory at dir (its rules in DIR-rules) of NCIT citizens of
+ * both cities, some too young to be scored at first, with random
+ * contacts: an open writer, or NULL. */
+static xy_db *trail_town(const char *dir)
+{
+    char rdir[100], path[400];
+    snprintf(rdir, sizeof rdir, "%.80s-rules", dir);
+    snprintf(path, sizeof path, "rm -rf %s %s && mkdir -p %s", dir, rdir, rdir);
+    if (system(path) || put_file(rdir, "tv.rules", TRAIL_RULES) || put_file(rdir, "ws.rules", TRAIL_RULES_WS))
+        return NULL;
     xy_db *db;
-    ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet_diag, NULL, &db), XY_OK);
-    /* Citizens of both cities, some too young to be scored at first. */
+    if (xy_db_create(dir, rdir, quiet_diag, NULL) || xy_db_open(dir, XY_WRITE, quiet_diag, NULL, &db)) return NULL;
     snprintf(path, sizeof path, "%s-citizens.csv", dir);
-    f = fopen(path, "w");
+    FILE *f = fopen(path, "w");
+    if (!f) return NULL;
     fprintf(f, "id,name\n");
     for (int i = 0; i < NCIT; i++) {
         xy_day birth;
@@ -151,9 +159,10 @@ TEST(trail_reruns_every_history_like_the_log)
     }
     fclose(f);
     xy_load_result res;
-    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_CITIZENS, path, NULL, quiet_diag, NULL, &res), XY_OK);
+    int rc = xy_db_load_csv(db, XY_LOAD_CITIZENS, path, NULL, quiet_diag, NULL, &res);
     snprintf(path, sizeof path, "%s-contacts.csv", dir);
     f = fopen(path, "w");
+    if (!f || rc) return NULL;
     fprintf(f, "a,b\n");
     for (int i = 0; i < NCIT * 2; i++) {
         uint32_t a = trnd(NCIT), b = trnd(NCIT);
@@ -164,7 +173,26 @@ TEST(trail_reruns_every_history_like_the_log)
         fprintf(f, "%s,%s\n", sa, sb);
     }
     fclose(f);
-    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_CONTACTS, path, NULL, quiet_diag, NULL, &res), XY_OK);
+    if (xy_db_load_csv(db, XY_LOAD_CONTACTS, path, NULL, quiet_diag, NULL, &res)) return NULL;
+    return db;
+}
+
+/* Removes what trail_town made. */
+static int remove_trail_town(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s-citizens.csv %s-contacts.csv %s-events.csv", dir, dir, dir, dir,
+             dir);
+    return system(cmd);
+}
+
+TEST(trail_reruns_every_history_like_the_log)
+{
+    char dir[64], path[400];
+    snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-%d", (int)getpid());
+    xy_db *db = trail_town(dir);
+    ASSERT(db != NULL);
+    FILE *f;
     xy_day day;
     xy_day_parse("2023-12-01", 10, &day);
     int next_id = 0;
@@ -204,8 +232,114 @@ TEST(trail_reruns_every_history_like_the_log)
     ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet_diag, NULL, &db), XY_OK);
     ASSERT(same_histories(db));
     xy_db_close(db);
-    snprintf(path, sizeof path, "rm -rf %s %s %s-citizens.csv %s-contacts.csv", dir, rdir, dir, dir);
-    ASSERT_EQ(system(path), 0);
+    ASSERT_EQ(remove_trail_town(dir), 0);
+}
+
+/* Writes an events file of n random rows dated from *day on (as
+ * add_events) to DIR-events.csv, ids "cN" from *next_id; its path in
+ * path (400 bytes). */
+static int events_csv(xy_db *db, const char *dir, int n, xy_day *day, int *next_id, char *path)
+{
+    snprintf(path, 400, "%s-events.csv", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "id,date,citizen,behaviour,agency\n");
+    for (int i = 0; i < n; i++) {
+        if (trnd(3) == 0) *day += (xy_day)trnd(4);
+        uint32_t c = trnd(NCIT);
+        char id[19], date[11];
+        xy_resid_format(db->engine->ids[c], id);
+        xy_day_format(*day - (trnd(6) == 0 ? (xy_day)trnd(40) : 0), date);
+        fprintf(f, "c%d,%s,%s,%s,a\n", (*next_id)++, date, id, trnd(3) ? "up" : "down");
+    }
+    return fclose(f);
+}
+
+/* The history index's file is a function of the log: a writer that
+ * rebuilds it by replaying the log (on one thread for the engine, one for
+ * the rest, in ranges that end where the check of the segment has got
+ * to) writes the same bytes as the loads, the append path and an advance
+ * that made the log, which apply the same records in other ways (a load
+ * in parts applied ahead, batches of other sizes, association days in the
+ * middle of them). A reader without a snapshot then finds every record it
+ * makes in the file and keeps none in memory; where the file is short or
+ * damaged, it holds the rest itself, and every history stays right. */
+TEST(trail_is_a_function_of_the_log)
+{
+    char dir[64], path[400], trail[100];
+    snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-fn-%d", (int)getpid());
+    snprintf(trail, sizeof trail, "%s/trail", dir);
+    const char *spill = getenv("XINYONG_SPILL_BYTES");
+    char *had = spill ? strdup(spill) : NULL;
+    setenv("XINYONG_SPILL_BYTES", "1000", 1);
+    xy_db *db = trail_town(dir);
+    ASSERT(db != NULL);
+    xy_day day;
+    xy_day_parse("2023-12-01", 10, &day);
+    int next_id = 0;
+    ASSERT_EQ(add_events(db, 5000, &day, &next_id), XY_OK);
+    ASSERT_EQ(add_events(db, 100, &day, &next_id), XY_OK);
+    ASSERT_EQ(add_events(db, 300, &day, &next_id), XY_OK);
+    ASSERT_EQ(xy_db_advance(db, day + 7), XY_OK);
+    day += 7;
+    xy_load_result res;
+    ASSERT_EQ(events_csv(db, dir, 2 * XY_APPLY_GROUP + 300, &day, &next_id, path), 0);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet_diag, NULL, &res), XY_OK);
+    ASSERT(db->seg_base > 0); /* it went out in parts */
+    ASSERT_EQ(add_events(db, 300, &day, &next_id), XY_OK);
+    xy_db_close(db);
+    if (had) setenv("XINYONG_SPILL_BYTES", had, 1);
+    else unsetenv("XINYONG_SPILL_BYTES");
+    free(had);
+    char *made, *again;
+    size_t made_len, again_len;
+    ASSERT_EQ(xy_read_file(trail, &made, &made_len), XY_OK);
+    ASSERT(made_len > 16 + 14000 * sizeof(xy_trec));
+    /* Rebuilt by a writer's replay. */
+    snprintf(path, sizeof path, "%s/snapshot", dir);
+    (void)unlink(path);
+    ASSERT_EQ(unlink(trail), 0);
+    ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet_diag, NULL, &db), XY_OK);
+    ASSERT(db->trail.mem.len == 0 && db->trail.disk_len == made_len);
+    xy_db_close(db);
+    (void)unlink(path);
+    ASSERT_EQ(xy_read_file(trail, &again, &again_len), XY_OK);
+    ASSERT_EQ(again_len, made_len);
+    ASSERT(memcmp(made, again, made_len) == 0);
+    xy_free(again);
+    xy_free(made);
+    /* A reader takes it all from the file. */
+    xy_db *rd;
+    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet_diag, NULL, &rd), XY_OK);
+    ASSERT_EQ(rd->trail.mem.len, 0);
+    ASSERT_EQ(rd->trail.disk_len, made_len);
+    ASSERT(same_histories(rd));
+    ASSERT_EQ(xy_db_history_fallbacks(rd), 0);
+    xy_db_close(rd);
+    /* A byte changed in a record a third of the way: the reader holds
+     * that record and the rest itself. */
+    uint64_t third = 16 + (made_len - 16) / sizeof(xy_trec) / 3 * sizeof(xy_trec);
+    int fd = open(trail, O_RDWR);
+    ASSERT(fd >= 0);
+    unsigned char b;
+    ASSERT_EQ(pread(fd, &b, 1, (off_t)third + 9), 1);
+    b ^= 1;
+    ASSERT_EQ(pwrite(fd, &b, 1, (off_t)third + 9), 1);
+    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet_diag, NULL, &rd), XY_OK);
+    ASSERT_EQ(rd->trail.disk_len, third);
+    ASSERT_EQ(rd->trail.mem.len, made_len - third);
+    ASSERT(same_histories_of(rd, 3));
+    ASSERT_EQ(xy_db_history_fallbacks(rd), 0);
+    xy_db_close(rd);
+    /* Cut short (a writer starting over from its snapshot, say): the
+     * reader holds what is missing. */
+    ASSERT_EQ(ftruncate(fd, (off_t)third - 7), 0);
+    close(fd);
+    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet_diag, NULL, &rd), XY_OK);
+    ASSERT_EQ(rd->trail.disk_len, third - sizeof(xy_trec));
+    ASSERT(same_histories_of(rd, 3));
+    xy_db_close(rd);
+    ASSERT_EQ(remove_trail_town(dir), 0);
 }
 
 /* A writer's records go to the file as they pile up, not all at the end:
