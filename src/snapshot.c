@@ -267,22 +267,63 @@ typedef struct view {
     size_t off;                /* offset of its header in the file */
 } view;
 
-/* The CRC-32 of the len bytes at data in the file fd mapped at base, read
- * with pread a chunk at a time into buf (FILE_CHUNK bytes): several times
- * faster than reading the file's mapping on the project's machines (see
- * xy_big_load). */
-enum { FILE_CHUNK = 4 << 20 };
+/* A section read from the front to the back, through a window of the
+ * file read with pread: several times faster than reading the file's
+ * mapping on the project's machines (see xy_big_load), and the checksums
+ * and the contents' checks read nearly every byte of the snapshot once,
+ * which through the mapping was the longest part of a reader's start-up.
+ * Without the file (or when a read fails) the window is the mapping
+ * itself. */
+enum { CURSOR_CHUNK = 1 << 20 };
 
-static uint32_t file_crc(int fd, const unsigned char *base, const unsigned char *data, uint64_t len, void *buf)
+typedef struct cursor {
+    const xy_big_src *src; /* the file, or NULL */
+    const view *v;         /* the section */
+    unsigned char *buf;    /* CURSOR_CHUNK bytes, or NULL */
+    uint64_t lo, hi;       /* the section's bytes [lo, hi) are in buf */
+} cursor;
+
+static void cursor_open(cursor *k, const xy_big_src *src, const view *v)
 {
-    uint32_t crc = 0;
-    uint64_t off = (uint64_t)(data - base);
-    for (uint64_t done = 0; done < len;) {
-        size_t n = len - done < FILE_CHUNK ? (size_t)(len - done) : FILE_CHUNK;
-        if (xy_pread_all(fd, buf, n, off + done)) return xy_crc32(0, data, len);
-        crc = xy_crc32(crc, buf, n);
-        done += n;
+    *k = (cursor){src && src->fd >= 0 ? src : NULL, v, NULL, 0, 0};
+    if (k->src) k->buf = xy_malloc(v->len < CURSOR_CHUNK ? v->len + 1 : CURSOR_CHUNK);
+}
+
+static void cursor_close(cursor *k) { xy_free(k->buf); }
+
+static const unsigned char *cursor_fill(cursor *k, uint64_t at)
+{
+    uint64_t len = k->v->len - at < CURSOR_CHUNK ? k->v->len - at : CURSOR_CHUNK;
+    if (xy_pread_all(k->src->fd, k->buf, (size_t)len, (uint64_t)(k->v->data - k->src->base) + at)) {
+        xy_free(k->buf);
+        k->buf = NULL;
+        return k->v->data + at;
     }
+    k->lo = at;
+    k->hi = at + len;
+    return k->buf;
+}
+
+/* The n bytes (at most CURSOR_CHUNK) at offset at of the section, which
+ * must lie in it. */
+static inline const unsigned char *cursor_at(cursor *k, uint64_t at, size_t n)
+{
+    if (!k->buf) return k->v->data + at;
+    if (at < k->lo || at + n > k->hi) return cursor_fill(k, at);
+    return k->buf + (at - k->lo);
+}
+
+/* The CRC-32 of section v, read through a cursor. */
+static uint32_t section_crc(const xy_big_src *src, const view *v)
+{
+    cursor k;
+    cursor_open(&k, src, v);
+    uint32_t crc = 0;
+    for (uint64_t at = 0; at < v->len; at += CURSOR_CHUNK) {
+        size_t n = v->len - at < CURSOR_CHUNK ? (size_t)(v->len - at) : CURSOR_CHUNK;
+        crc = xy_crc32(crc, cursor_at(&k, at, n), n);
+    }
+    cursor_close(&k);
     return crc;
 }
 
@@ -297,7 +338,6 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
     xy_buf_printf(&path, "%s/snapshot", dir);
     int rc = XY_OK;
     *map = NULL;
-    void *buf = NULL;
     int fd = open(path.data, O_RDONLY);
     struct stat st;
     if (fd < 0) {
@@ -336,7 +376,7 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
     memcpy(head, *map + 16, 16);
     *log_offset = head[0];
     memset(sec, 0, S_COUNT * sizeof *sec);
-    if (check_crc) buf = xy_malloc(*size < FILE_CHUNK ? *size : FILE_CHUNK);
+    xy_big_src src = {*map, fd, 0};
     size_t off = 32;
     for (uint64_t k = 0; k < head[1]; k++) {
         uint32_t word, crc;
@@ -370,12 +410,12 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
                 goto done;
             }
         const unsigned char *data = *map + off + 16 + pad;
-        if (check_crc && file_crc(fd, *map, data, len, buf) != crc) {
+        sec[tag] = (view){data, len, crc, off};
+        if (check_crc && section_crc(&src, &sec[tag]) != crc) {
             xy__diagf(diag, ctx, "%s:%zu: snapshot section checksum mismatch (the snapshot is corrupt)", path.data, off);
             rc = XY_ECORRUPT;
             goto done;
         }
-        sec[tag] = (view){data, len, crc, off};
         off += 16 + pad + len;
     }
     if (off != *size) {
@@ -383,7 +423,6 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
         rc = XY_ECORRUPT;
     }
 done:
-    xy_free(buf);
     if (fdp && !rc) *fdp = fd;
     else if (fd >= 0) close(fd);
     if (rc && *map) {
@@ -424,23 +463,21 @@ static int restore_map(xy_map *m, const xy_big_src *src, const view *v)
     return 0;
 }
 
-/* The next bucket of a schedule section (ring slot and item count, then
- * the items of elem bytes) at *off: sets *ring, *n and *items and moves
- * *off past it. Returns 1, 0 at the end, or -1 when the framing does not
- * hold. */
-static int cal_bucket(const view *v, size_t *off, size_t elem, uint32_t *ring, uint32_t *n,
-                      const unsigned char **items)
+/* The next bucket of a schedule section read through k (ring slot and
+ * item count, then the items of elem bytes) at *off: sets *ring and *n
+ * and moves *off to its first item. Returns 1, 0 at the end, or -1 when
+ * the framing does not hold. */
+static int cal_bucket(cursor *k, uint64_t *off, size_t elem, uint32_t *ring, uint32_t *n)
 {
+    const view *v = k->v;
     uint32_t head[2];
     if (*off == v->len) return 0;
-    if (*off + 8 > v->len) return -1;
-    memcpy(head, v->data + *off, 8);
-    size_t bytes = (size_t)head[1] * elem;
-    if (head[0] >= XY_RING || bytes > v->len - *off - 8) return -1;
+    if (v->len - *off < 8) return -1;
+    memcpy(head, cursor_at(k, *off, 8), 8);
+    if (head[0] >= XY_RING || (uint64_t)head[1] * elem > v->len - *off - 8) return -1;
     *ring = head[0];
     *n = head[1];
-    *items = v->data + *off + 8;
-    *off += 8 + bytes;
+    *off += 8;
     return 1;
 }
 
@@ -449,21 +486,26 @@ static int cal_bucket(const view *v, size_t *off, size_t elem, uint32_t *ring, u
  * buckets and frees them as days pass, copies the items into blocks. */
 static int restore_calendar(xy_calendar *cal, const xy_big_src *src, const view *v)
 {
-    size_t off = 0;
+    uint64_t off = 0;
     uint32_t ring, n;
-    const unsigned char *items;
     const unsigned char *kept = NULL;
     if (src->map && v->len) {
         kept = xy_big_load(src, v->data, v->len, v->len);
         xy__cal_keep(cal, (void *)kept, v->len);
     }
+    /* The items are read where they lie in the mapping (or in kept). */
+    cursor k;
+    cursor_open(&k, NULL, v);
     int got;
     /* Ring slot ring holds one day; any day of that slot puts the items
      * back in the same bucket. */
-    while ((got = cal_bucket(v, &off, cal->elem, &ring, &n, &items)) == 1) {
+    while ((got = cal_bucket(&k, &off, cal->elem, &ring, &n)) == 1) {
+        const unsigned char *items = v->data + off;
+        off += (uint64_t)n * cal->elem;
         if (kept && xy__cal_adopt(cal, ring, kept + (items - v->data), n) == 0) continue;
-        for (uint32_t k = 0; k < n; k++) memcpy(xy__cal_push(cal, (xy_day)ring), items + (size_t)k * cal->elem, cal->elem);
+        for (uint32_t i = 0; i < n; i++) memcpy(xy__cal_push(cal, (xy_day)ring), items + (size_t)i * cal->elem, cal->elem);
     }
+    cursor_close(&k);
     return got;
 }
 
@@ -502,50 +544,6 @@ static xy_cstate state_of(const content *c, uint64_t i)
 
 /* Checks one occupied slot of a map (key as the map holds it, minus one). */
 typedef int slot_ok(const content *c, uint64_t key, uint64_t val);
-
-/* A section read from the front to the back, through a window of the
- * file read with pread (see file_crc): the contents' checks read nearly
- * every byte of the snapshot once, and through the file's mapping that
- * was the longest part of a reader's start-up. Without the file (or when
- * a read fails) the window is the mapping itself. */
-enum { CURSOR_CHUNK = 1 << 20 };
-
-typedef struct cursor {
-    const xy_big_src *src; /* the file, or NULL */
-    const view *v;         /* the section */
-    unsigned char *buf;    /* CURSOR_CHUNK bytes, or NULL */
-    uint64_t lo, hi;       /* the section's bytes [lo, hi) are in buf */
-} cursor;
-
-static void cursor_open(cursor *k, const xy_big_src *src, const view *v)
-{
-    *k = (cursor){src && src->fd >= 0 ? src : NULL, v, NULL, 0, 0};
-    if (k->src) k->buf = xy_malloc(v->len < CURSOR_CHUNK ? v->len + 1 : CURSOR_CHUNK);
-}
-
-static void cursor_close(cursor *k) { xy_free(k->buf); }
-
-static const unsigned char *cursor_fill(cursor *k, uint64_t at)
-{
-    uint64_t len = k->v->len - at < CURSOR_CHUNK ? k->v->len - at : CURSOR_CHUNK;
-    if (xy_pread_all(k->src->fd, k->buf, (size_t)len, (uint64_t)(k->v->data - k->src->base) + at)) {
-        xy_free(k->buf);
-        k->buf = NULL;
-        return k->v->data + at;
-    }
-    k->lo = at;
-    k->hi = at + len;
-    return k->buf;
-}
-
-/* The n bytes (at most CURSOR_CHUNK) at offset at of the section, which
- * must lie in it. */
-static inline const unsigned char *cursor_at(cursor *k, uint64_t at, size_t n)
-{
-    if (!k->buf) return k->v->data + at;
-    if (at < k->lo || at + n > k->hi) return cursor_fill(k, at);
-    return k->buf + (at - k->lo);
-}
 
 static int map_ok(const view *v, const content *c, slot_ok *ok)
 {
@@ -607,22 +605,14 @@ static int calendar_ok(const view *v, size_t elem, const content *c)
     cursor k;
     cursor_open(&k, c->src, v);
     uint64_t off = 0;
-    int good = 1;
-    /* The framing as cal_bucket reads it: ring slot and count, then the
-     * items, to the section's end. */
-    while (good && off < v->len) {
-        uint32_t head[2];
-        if (v->len - off < 8) {
+    uint32_t ring, n;
+    int got, good = 1;
+    while (good && (got = cal_bucket(&k, &off, elem, &ring, &n)) != 0) {
+        if (got < 0) {
             good = 0;
             break;
         }
-        memcpy(head, cursor_at(&k, off, 8), 8);
-        off += 8;
-        if (head[0] >= XY_RING || (uint64_t)head[1] * elem > v->len - off) {
-            good = 0;
-            break;
-        }
-        for (uint32_t i = 0; i < head[1] && good; i++, off += elem) {
+        for (uint32_t i = 0; i < n && good; i++, off += elem) {
             xy_expiry x;
             const unsigned char *p = cursor_at(&k, off, elem);
             memcpy(&x.citizen, p, 4);
@@ -812,13 +802,8 @@ static void check_contents(sections_check *c)
 static void *check_sections(void *arg)
 {
     sections_check *c = arg;
-    uint64_t most = 0;
-    for (int k = 1; k < S_COUNT; k++) most = c->sec[k].len > most ? c->sec[k].len : most;
-    void *buf = xy_malloc(most < FILE_CHUNK ? (size_t)most + 1 : FILE_CHUNK);
     for (int k = 1; k < S_COUNT && c->crc_off == SIZE_MAX; k++)
-        if (c->sec[k].data && file_crc(c->src->fd, c->src->base, c->sec[k].data, c->sec[k].len, buf) != c->sec[k].crc)
-            c->crc_off = c->sec[k].off;
-    xy_free(buf);
+        if (c->sec[k].data && section_crc(c->src, &c->sec[k]) != c->sec[k].crc) c->crc_off = c->sec[k].off;
     check_contents(c);
     return NULL;
 }

@@ -94,6 +94,8 @@ TEST(snapshot_forged_contents_are_refused)
         {S_SCALARS, 3, 0x40, "scalars"},                 /* today */
         {S_BY_ID, 8, 0x7f, "ID index"},                  /* the count it claims */
         {S_EXPIRIES, 8 + 2, 0x7f, "expiries"},           /* the expiry's citizen */
+        {S_EXPIRIES, 3, 0x7f, "expiries"},               /* the bucket's ring slot */
+        {S_EXPIRIES, 4 + 2, 0x01, "expiries"},           /* the bucket's item count */
         {S_LIMITS, 8 + 16, 0x7f, ""},                    /* a table's count */
     };
     for (size_t k = 0; k < sizeof forged / sizeof forged[0]; k++) {
