@@ -843,7 +843,9 @@ void xy__db_reload(xy_db *db)
     xy_engine t = *old.engine;
     *old.engine = *fresh->engine;
     *fresh->engine = t;
-    /* What is left of the old handle goes, but for what it lent. */
+    /* What is left of the old handle goes, but for what it lent, and
+     * without the snapshot that fell due: its state is the stale one. */
+    old.snapshot_due = 0;
     old.path = fresh->path;
     old.lock_fd = -1;
     old.rules_borrowed = 1;
