@@ -41,8 +41,18 @@ static void stop_matching(xy_trail *t)
     t->win = NULL;
 }
 
-/* Whether the file holds r (all but its check, which a reader's own
- * records do not carry; xy_trail_read checks the file's) at disk_len. */
+/* Ends the comparison with the file: a writer's records go to the file
+ * from disk_len on, so it cuts what follows (records of a batch that
+ * never committed, or of a log since cut back). */
+static void end_matching(xy_trail *t)
+{
+    stop_matching(t);
+    if (t->writable && !t->broken && ftruncate(t->fd, (off_t)t->disk_len)) t->broken = 1;
+}
+
+/* Whether the file holds r at disk_len: all of it for a writer, all but
+ * its check for a reader, whose own records carry none (xy_trail_read
+ * checks the file's). */
 static int in_file(xy_trail *t, const xy_trec *r)
 {
     uint64_t off = t->disk_len;
@@ -62,6 +72,7 @@ static int in_file(xy_trail *t, const xy_trec *r)
         (void)posix_fadvise(t->fd, (off_t)t->win_hi, TRAIL_AHEAD, POSIX_FADV_WILLNEED);
     }
     const unsigned char *p = t->win + (off - t->win_lo);
+    if (t->writable) return memcmp(p, r, sizeof *r) == 0;
     uint32_t check;
     memcpy(&check, p + 28, 4);
     return memcmp(p, r, 28) == 0 && check >> 28 == r->check >> 28;
@@ -84,31 +95,22 @@ int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
     int ok = t->fd >= 0;
     off_t size = ok ? lseek(t->fd, 0, SEEK_END) : -1;
     char magic[16];
-    if (!writable && use_len == 0) {
-        /* A reader without a snapshot: its replay finds what it can in the
-         * file and builds the rest in memory. */
-        t->disk_len = 16;
-        if (ok && size >= 16 && pread(t->fd, magic, 16, 0) == 16 && memcmp(magic, TRAIL_MAGIC, 16) == 0) {
-            start_matching(t);
-        } else if (t->fd >= 0) {
-            close(t->fd);
-            t->fd = -1;
-        }
+    int ours = ok && size >= 16 && pread(t->fd, magic, 16, 0) == 16 && memcmp(magic, TRAIL_MAGIC, 16) == 0;
+    t->disk_len = use_len ? use_len : 16;
+    if (ours && (use_len == 0 || (use_len >= 16 && (uint64_t)size >= use_len))) {
+        /* What follows use_len is the replay's as far as it holds the
+         * records the replay makes (see xy_trail_add). */
+        start_matching(t);
         return XY_OK;
     }
-    if (ok && writable && (use_len == 0 || size < (off_t)sizeof TRAIL_MAGIC)) {
-        /* A new trail: the header, and nothing the log will not add. */
-        ok = ftruncate(t->fd, 0) == 0 && pwrite(t->fd, TRAIL_MAGIC, 16, 0) == 16;
-        t->disk_len = 16;
-        if (ok && use_len == 0) return XY_OK;
-        ok = 0;
-    } else if (ok) {
-        ok = size >= 16 && pread(t->fd, magic, 16, 0) == 16 && memcmp(magic, TRAIL_MAGIC, 16) == 0 &&
-             use_len >= 16 && (uint64_t)size >= use_len;
-        t->disk_len = use_len;
-        if (ok && writable && (uint64_t)size > use_len) ok = ftruncate(t->fd, (off_t)use_len) == 0;
-        if (ok && !writable) start_matching(t);
-        if (ok) return XY_OK;
+    if (use_len == 0) {
+        /* No trail (of this version) yet: the log makes all of it. */
+        if (!writable) {
+            if (t->fd >= 0) close(t->fd);
+            t->fd = -1;
+            return XY_OK;
+        }
+        if (ok && ftruncate(t->fd, 0) == 0 && pwrite(t->fd, TRAIL_MAGIC, 16, 0) == 16) return XY_OK;
     }
     /* Unusable: a reader explains by replaying the log; a writer is told
      * so and rebuilds the trail. */
@@ -152,15 +154,14 @@ void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t 
     xy_trec r = {t->head[c], log_off, aux, day, (uint32_t)kind << 28};
     /* Only records bound for the file need a check: a reader's stay in
      * its own memory (see xy_trail_read). */
-    if (t->writable) {
-        r.check = rec_check(&r, kind);
-    } else if (t->matching) {
+    if (t->writable) r.check = rec_check(&r, kind);
+    if (t->matching) {
         if (in_file(t, &r)) {
             t->head[c] = t->disk_len;
             t->disk_len += sizeof r;
             return;
         }
-        stop_matching(t);
+        end_matching(t);
     }
     t->head[c] = t->disk_len + t->mem.len;
     xy_buf_append(&t->mem, &r, sizeof r);
@@ -171,6 +172,9 @@ void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t 
 
 int xy_trail_flush(xy_trail *t)
 {
+    /* A writer's replay is over: what follows the records it found is
+     * not the log's. */
+    if (t->matching && t->writable) end_matching(t);
     if (!t->writable || t->broken || t->fd < 0) return t->broken ? XY_EIO : XY_OK;
     size_t done = 0;
     while (done < t->mem.len) {

@@ -11,12 +11,15 @@
  * to its own history rather than to the whole log. `explain` does that.
  *
  * The trail is derived from the log and never acknowledged on its own: it
- * is written without fsync as batches are applied, made durable just
+ * is written without fsync as batches are applied, and made durable just
  * before a snapshot (which records how much of it is covered and every
- * citizen's newest record), and cut back to that length when a writer
- * opens the data directory, the log after the snapshot then adding the
- * rest again. Each record carries a checksum; anything that does not check
- * out makes `explain` fall back to replaying the whole log. */
+ * citizen's newest record). Its records are a function of the log (see
+ * apply.c), so what lies past the snapshot's length is what replaying the
+ * log after the snapshot makes, as far as a writer got: a process that
+ * opens the data directory replays that part and takes from the file
+ * every record it finds there as it would make it (see xy_trail_add). Each
+ * record carries a checksum; anything that does not check out makes
+ * `explain` fall back to replaying the whole log. */
 #ifndef XY_TRAIL_H
 #define XY_TRAIL_H
 
@@ -53,12 +56,13 @@ typedef struct xy_trail {
     uint64_t win_lo, win_hi; /* the file's bytes [win_lo, win_hi) are in it */
 } xy_trail;
 
-/* Opens DIR/trail using its first use_len bytes (0: none, start empty).
- * A writer creates the file if needed and cuts it to use_len; a reader
- * only reads, and takes more of the file as its replay finds in it the
- * records it would make (see xy_trail_add). Returns XY_OK, or XY_ECORRUPT
- * when use_len is not 0 and the file is missing, shorter than use_len or
- * not a trail (t is then empty and, for a reader, broken). */
+/* Opens DIR/trail using its first use_len bytes (0: none, start empty),
+ * and more of it as the replay that follows finds in it the records it
+ * makes (see xy_trail_add). A writer creates the file if needed (or starts
+ * it again when use_len is 0 and it is not a trail of this version); a
+ * reader only reads. Returns XY_OK, or XY_ECORRUPT when use_len is not 0
+ * and the file is missing, shorter than use_len or not a trail (t is then
+ * empty and, for a reader, broken). */
 int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len);
 
 /* Closes the file and frees memory; t may be zeroed. */
@@ -69,13 +73,16 @@ void xy_trail_free(xy_trail *t);
 
 /* Appends a record for citizen c (see xy_trec for the fields); a writer
  * writes the records held to the file (no fsync) every XY_TRAIL_FLUSH
- * bytes. A reader holds it in memory, unless the file already has it
- * where it would go: the records are a function of the log (see apply.c),
- * so the file a writer left holds, up to where that writer got, exactly
- * the records a reader's replay makes; the reader then keeps none of them
- * in memory. From the first record that differs (the file was cut short
- * by a writer starting over from its snapshot, or damaged) the reader
- * holds the rest itself. */
+ * bytes, a reader holds them in memory. Neither does while the file
+ * already has the record where it would go: the records are a function
+ * of the log (see apply.c), so the file holds, up to where the last
+ * writer got, exactly the records a replay makes, and a reader then keeps
+ * none of them in memory and a writer writes none again. From the first
+ * record that differs (a file cut short or damaged) a reader holds the
+ * rest itself and a writer cuts the file there and writes on; a writer
+ * also cuts what follows the last record its replay found, at the
+ * xy_trail_flush that ends the replay (records of a batch that never
+ * committed). */
 void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t aux, int32_t day);
 
 /* Starts fetching what xy_trail_add(t, c, ...) will touch. */

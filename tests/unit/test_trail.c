@@ -5,6 +5,7 @@
  * the trail file was lost and rebuilt. */
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -210,7 +211,7 @@ TEST(trail_reruns_every_history_like_the_log)
     ASSERT(same_histories(rd));
     xy_db_close(rd);
     xy_db_close(db);
-    /* A writer cuts what followed the snapshot and adds it again. */
+    /* A writer takes what followed the snapshot from the file. */
     ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet_diag, NULL, &db), XY_OK);
     ASSERT(same_histories(db));
     ASSERT_EQ(add_events(db, 150, &day, &next_id), XY_OK);
@@ -307,7 +308,6 @@ TEST(trail_is_a_function_of_the_log)
     ASSERT_EQ(again_len, made_len);
     ASSERT(memcmp(made, again, made_len) == 0);
     xy_free(again);
-    xy_free(made);
     /* A reader takes it all from the file. */
     xy_db *rd;
     ASSERT_EQ(xy_db_open(dir, XY_READ, quiet_diag, NULL, &rd), XY_OK);
@@ -334,11 +334,32 @@ TEST(trail_is_a_function_of_the_log)
     /* Cut short (a writer starting over from its snapshot, say): the
      * reader holds what is missing. */
     ASSERT_EQ(ftruncate(fd, (off_t)third - 7), 0);
-    close(fd);
     ASSERT_EQ(xy_db_open(dir, XY_READ, quiet_diag, NULL, &rd), XY_OK);
     ASSERT_EQ(rd->trail.disk_len, third - sizeof(xy_trec));
     ASSERT(same_histories_of(rd, 3));
     xy_db_close(rd);
+    /* A writer keeps what the file has right and writes the rest. */
+    ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet_diag, NULL, &db), XY_OK);
+    xy_db_close(db);
+    (void)unlink(path);
+    ASSERT_EQ(xy_read_file(trail, &again, &again_len), XY_OK);
+    ASSERT(again_len == made_len && memcmp(made, again, made_len) == 0);
+    xy_free(again);
+    /* Records past what the log gives (of a batch that never committed)
+     * go when a writer opens the directory. */
+    ASSERT_EQ(pwrite(fd, made + 16, 2 * sizeof(xy_trec), (off_t)made_len), (ssize_t)(2 * sizeof(xy_trec)));
+    struct stat after;
+    ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet_diag, NULL, &db), XY_OK);
+    ASSERT_EQ(db->trail.disk_len, made_len);
+    xy_db_close(db);
+    (void)unlink(path);
+    ASSERT_EQ(fstat(fd, &after), 0);
+    ASSERT_EQ((size_t)after.st_size, made_len);
+    ASSERT_EQ(xy_read_file(trail, &again, &again_len), XY_OK);
+    ASSERT(again_len == made_len && memcmp(made, again, made_len) == 0);
+    xy_free(again);
+    close(fd);
+    xy_free(made);
     ASSERT_EQ(remove_trail_town(dir), 0);
 }
 
