@@ -8,12 +8,14 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Events are decoded into a batch and the batch is then gone over twice:
- * once for the bookkeeping of each event (checks against the rules, the
- * history index, the event index) and once by the engine. Each of those
+ * once for the bookkeeping of each event (its number, the history index,
+ * the event index) and once by the engine, after a check against the
+ * rules (apply_checked). Each of those
  * touches a different place in memory per citizen; in one pass per record
  * they would be a chain of cache misses. The bookkeeping pass starts the
  * fetches a group ahead (see XY_FETCH_GROUP).
@@ -22,8 +24,8 @@
  * engine on a thread of its own, one batch behind the bookkeeping: while
  * the engine applies batch k, the calling thread decodes and books batch
  * k + 1. The two share nothing they write: the bookkeeping reads of the
- * engine only what events do not change (the rules, a citizen's city),
- * and the association records the engine makes for the history index are
+ * engine only the rules (the check of each event against its city's
+ * rules is the engine thread's: apply_checked), and the association records the engine makes for the history index are
  * held (assoc) and added to it by the calling thread once the batch is
  * applied (settle). Anything else that changes the engine (registrations,
  * contacts, advances, the end of the range) first waits for the batch in
@@ -99,6 +101,7 @@ struct xy_applier {
     const xy_event *job; /* the batch handed over, NULL when none */
     size_t njob;         /* its events */
     int quit;            /* the thread is to end */
+    atomic_int bad;      /* a batch held an event its rules do not allow */
     assoc_rec *assoc;    /* association records of the batch in hand */
     size_t nassoc, cap_assoc;
 };
@@ -112,6 +115,27 @@ static void held_assoc(void *ctx, uint32_t c, xy_day t, int n)
     XY_PUSH(a->assoc, a->nassoc, a->cap_assoc, ((assoc_rec){c, t, n}));
 }
 
+/* Applies the n events at evs to a's engine, unless one of them is not
+ * one its city's rules let its agency report (a log whose rules were
+ * changed since it was written): checked here, just before the engine
+ * reads each citizen's state, whose lines the check leaves in the cache,
+ * rather than in the bookkeeping, which then reads nothing of the state
+ * (a random read per event there was most of its time in a replay). Such
+ * a batch is not applied, and a->bad is set. */
+static void apply_checked(applier *a, const xy_event *evs, size_t n)
+{
+    enum { AHEAD = 16 };
+    const xy_engine *e = a->e;
+    for (size_t j = 0; j < n; j++) {
+        if (j + AHEAD < n) XY_PREFETCH_W(&e->st[evs[j + AHEAD].citizen]);
+        if (xy_rules_may_report(e->rules, e->st[evs[j].citizen].city, evs[j].agency, evs[j].behaviour)) {
+            atomic_store(&a->bad, 1);
+            return;
+        }
+    }
+    xy_engine_apply(a->e, evs, n);
+}
+
 /* The engine thread of a piped applier. */
 static void *engine_thread(void *arg)
 {
@@ -123,7 +147,7 @@ static void *engine_thread(void *arg)
         const xy_event *job = a->job;
         size_t n = a->njob;
         pthread_mutex_unlock(&a->mu);
-        xy_engine_apply(a->e, job, n);
+        apply_checked(a, job, n);
         pthread_mutex_lock(&a->mu);
         a->job = NULL;
         pthread_cond_broadcast(&a->cv);
@@ -168,7 +192,7 @@ static int may_associate(const xy_rules *r, xy_day from, xy_day to)
 static void apply_here(applier *a, size_t n)
 {
     settle(a);
-    xy_engine_apply(a->e, a->evs, n);
+    apply_checked(a, a->evs, n);
     a->assoc_due = 1;
 }
 
@@ -187,7 +211,7 @@ static void hand_over(applier *a, size_t n)
             pthread_cond_destroy(&a->cv);
             pthread_mutex_destroy(&a->mu);
             a->no_thread = 1;
-            xy_engine_apply(a->e, a->evs, n);
+            apply_checked(a, a->evs, n);
             a->assoc_due = 1;
             return;
         }
@@ -226,7 +250,6 @@ static void fetch_group(const applier *a, size_t from, size_t to, uint64_t *keys
 {
     for (size_t i = from; i < to; i++) {
         uint32_t c = a->evs[i].citizen;
-        XY_PREFETCH(&a->e->st[c]);
         if (a->trail) xy_trail_prefetch(a->trail, c);
         if (a->index) {
             const unsigned char *p = a->rec[i];
@@ -243,7 +266,6 @@ static void fetch_group(const applier *a, size_t from, size_t to, uint64_t *keys
 static int flush_events(applier *a, int last)
 {
     xy_db *db = a->db;
-    xy_engine *e = a->e;
     size_t n = a->nevs;
     uint64_t keys[4 * XY_FETCH_GROUP];
     a->nevs = 0;
@@ -252,7 +274,6 @@ static int flush_events(applier *a, int last)
         xy__fetch_window(j, n, &from, &to);
         fetch_group(a, from, to, keys);
         xy_event *ev = &a->evs[j];
-        if (xy_rules_may_report(e->rules, e->st[ev->citizen].city, ev->agency, ev->behaviour)) return XY_ECORRUPT;
         ev->seq = (*a->seq)++;
         if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->off[j], ev->seq, a->clk[j]);
         const unsigned char *p = a->rec[j];
@@ -263,7 +284,9 @@ static int flush_events(applier *a, int last)
     if (!n) return XY_OK;
     if (a->piped && (!last || a->started) && n >= SMALL_GROUP && !a->no_thread) hand_over(a, n);
     else apply_here(a, n);
-    return XY_OK;
+    /* A piped applier learns of a bad batch a batch late; the caller's
+     * whole range fails either way. */
+    return atomic_load(&a->bad) ? XY_ECORRUPT : XY_OK;
 }
 
 /* flush_events, then (piped) waits for the engine: before anything else
@@ -272,7 +295,7 @@ static int flush_settled(applier *a)
 {
     int rc = flush_events(a, 1);
     settle(a);
-    return rc;
+    return rc || atomic_load(&a->bad) ? XY_ECORRUPT : XY_OK;
 }
 
 /* Applies one record's payload (type byte first). Returns XY_ECORRUPT when
