@@ -25,9 +25,9 @@
  * the engine applies batch k, the calling thread decodes and books batch
  * k + 1. The two share nothing they write: the bookkeeping reads of the
  * engine only the rules (the check of each event against its city's
- * rules is the engine thread's: apply_checked), and the association records the engine makes for the history index are
- * held (assoc) and added to it by the calling thread once the batch is
- * applied (settle). Anything else that changes the engine (registrations,
+ * rules is the engine thread's: apply_checked), and the association
+ * records the engine makes for the history index are held (assoc) and
+ * added to it by the calling thread once the batch is applied (settle). Anything else that changes the engine (registrations,
  * contacts, advances, the end of the range) first waits for the batch in
  * hand.
  *

@@ -22,9 +22,9 @@ static uint32_t rec_check(const xy_trec *r, int kind)
     return (uint32_t)kind << 28 | (uint32_t)(h & 0x0fffffff);
 }
 
-/* The reader's window on the file (see xy_trail_add): 1 MB, 32,768
- * records, read with pread (see xy_big_load on reading files through a
- * mapping). */
+/* The window on the file of a replay that compares its records with it
+ * (see xy_trail_add): 1 MB, 32,768 records, read with pread (see
+ * xy_big_load on reading files through a mapping). */
 enum { TRAIL_WINDOW = 1 << 20, TRAIL_AHEAD = 8 << 20 };
 
 static void start_matching(xy_trail *t)
