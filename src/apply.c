@@ -80,6 +80,8 @@ struct xy_applier {
     uint64_t base;       /* log offset of the data being applied */
     xy_day clock;        /* the engine's clock once the queued events apply */
     int index;           /* events go into the event index (see apply_range) */
+    int staged;          /* a load's or the append path's: checked against
+                            the rules when staged (see apply_checked) */
     xy_engine *e;        /* engine being fed */
     size_t nevs;         /* events waiting to be applied together */
     xy_event *evs;       /* the events: one of evbuf */
@@ -121,12 +123,14 @@ static void held_assoc(void *ctx, uint32_t c, xy_day t, int n)
  * reads each citizen's state, whose lines the check leaves in the cache,
  * rather than in the bookkeeping, which then reads nothing of the state
  * (a random read per event there was most of its time in a replay). Such
- * a batch is not applied, and a->bad is set. */
+ * a batch is not applied, and a->bad is set. Events a load or the append
+ * path staged were checked against the same rules before they were
+ * written, and are not again. */
 static void apply_checked(applier *a, const xy_event *evs, size_t n)
 {
     enum { AHEAD = 16 };
     const xy_engine *e = a->e;
-    for (size_t j = 0; j < n; j++) {
+    for (size_t j = 0; j < n && !a->staged; j++) {
         if (j + AHEAD < n) XY_PREFETCH_W(&e->st[evs[j + AHEAD].citizen]);
         if (xy_rules_may_report(e->rules, e->st[evs[j].citizen].city, evs[j].agency, evs[j].behaviour)) {
             atomic_store(&a->bad, 1);
@@ -399,6 +403,7 @@ xy_applier *xy__applier_new(xy_db *db, xy_engine *e, int staged, int piped, xy_t
      * rerun for an explanation has nothing to do with it; and readers
      * never load, so only the writer's replay fills it. */
     a->index = e == db->engine && !staged && db->mode == XY_WRITE;
+    a->staged = staged;
     /* Held, piped or not (see the top). */
     xy__engine_set_assoc_sink(e, trail ? held_assoc : NULL, a);
     return a;
