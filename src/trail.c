@@ -86,9 +86,10 @@ int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
     t->broken = 0;
     t->mem.len = 0;
     stop_matching(t);
-    /* A reader's replay holds every record of the log it replays here
-     * (32 bytes an event): in huge pages, not in a page fault every 4 KB.
-     * A snapshot's child never reads it (the writer flushes it first). */
+    /* A reader's replay holds here the records of the log it replays that
+     * the file does not (32 bytes an event; all of them when the file is
+     * missing): in huge pages, not in a page fault every 4 KB. A
+     * snapshot's child never reads it (the writer flushes it first). */
     if (!t->mem.data) xy_buf_private(&t->mem);
     t->fd = open(path.data, writable ? O_RDWR | O_CREAT : O_RDONLY, 0644);
     xy_buf_free(&path);
@@ -152,8 +153,8 @@ void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t 
         t->nhead = n;
     }
     xy_trec r = {t->head[c], log_off, aux, day, (uint32_t)kind << 28};
-    /* Only records bound for the file need a check: a reader's stay in
-     * its own memory (see xy_trail_read). */
+    /* Only records bound for the file need a check: a reader's own stay
+     * in its memory (see xy_trail_read). */
     if (t->writable) r.check = rec_check(&r, kind);
     if (t->matching) {
         if (in_file(t, &r)) {
