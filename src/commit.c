@@ -329,16 +329,11 @@ static int apply_while_synced(xy_db *db, const unsigned char *data, size_t from,
      * which a load leaves as it is until its commit (xy__db_spill). */
     if (from) db->nevents = db->spill.seq;
     double t1 = xy_seconds();
-    int rc;
-    xy_applier *app = db->spill.app;
+    /* The events the parts applied ahead left open go on with the rest. */
+    xy_applier *app = db->spill.app ? db->spill.app : xy__applier_new(db, db->engine, 1, 1, &db->trail);
     db->spill.app = NULL;
-    if (app) {
-        /* The events the parts left open go on with the rest. */
-        rc = xy__applier_run(app, data, db->log_size, from, body, &db->nevents);
-        if (rc == XY_OK) rc = xy__applier_end(app);
-    } else {
-        rc = xy__apply_range(db, db->engine, data, db->log_size, from, body, 1, 1, &db->trail, &db->nevents);
-    }
+    int rc = xy__applier_run(app, data, db->log_size, from, body, &db->nevents);
+    if (rc == XY_OK) rc = xy__applier_end(app);
     if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
     (void)xy_trail_flush(&db->trail); /* derived data: a failure only slows explanations */
     db->commit_secs[2] += xy_seconds() - t1;
