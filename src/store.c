@@ -774,6 +774,24 @@ void xy__db_after_commit(xy_db *db)
     }
 }
 
+int xy__db_snapshot_start(xy_db *db)
+{
+    if (db->mode != XY_WRITE || db->once) return XY_EINVAL;
+    if (db->broken) return db->broken;
+    xy__db_settle(db);
+    reap_snapshot(db, 1);
+    start_snapshot(db);
+    if (!db->snap_pid) return XY_EIO;
+    db->snapshot_unused = 0;
+    return XY_OK;
+}
+
+int xy__db_snapshot_running(xy_db *db)
+{
+    reap_snapshot(db, 0);
+    return db->snap_pid != 0;
+}
+
 void xy_db_close(xy_db *db)
 {
     if (!db) return;

@@ -215,6 +215,16 @@ void xy__db_note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n);
  * the background once the log has grown by XINYONG_SNAPSHOT_EVERY bytes
  * since the last one. */
 void xy__db_after_commit(xy_db *db);
+/* Starts a background snapshot now, as a commit does when one is due,
+ * after waiting for one that runs (for the bench, which measures what
+ * readers see while one is written): XY_OK when a child writes it,
+ * XY_EINVAL on a handle that takes none in the background (a reader or
+ * XY_ONCE), XY_EIO when it could not be started. The child's outcome is
+ * collected as usual, by a later commit, a snapshot or the close. */
+int xy__db_snapshot_start(xy_db *db);
+/* Whether the background snapshot started last is still being written
+ * (collecting it when it is done). */
+int xy__db_snapshot_running(xy_db *db);
 /* Rebuilds a stale handle's state (xy_db.stale) from the data directory,
  * as opening it would; xy__db_settle calls it. */
 void xy__db_reload(xy_db *db);
