@@ -958,6 +958,7 @@ int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *dia
     int trc = xy_trail_verify(path, &trecs, &tbad);
     if (trc == XY_ENOENT) fprintf(out, "trail: none (the next writer builds it)\n");
     else if (trc == XY_OK) fprintf(out, "trail: %llu records ok\n", (unsigned long long)trecs);
+    else if (trc == XY_EIO) xy__diagf(diag, ctx, "%s/trail: cannot be read: %s", path, strerror(errno));
     else if (tbad)
         xy__diagf(diag, ctx, "%s/trail:%llu: damaged record (explain replays the log; delete the trail to rebuild it)",
                   path, (unsigned long long)tbad);
@@ -968,6 +969,7 @@ int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *dia
     if (erc == XY_OK)
         fprintf(out, "event index: %llu runs ok, %llu ids\n", (unsigned long long)nruns, (unsigned long long)nentries);
     if (bad || src == XY_ECORRUPT || trc == XY_ECORRUPT || erc == XY_ECORRUPT) return XY_ECORRUPT;
+    if (trc == XY_EIO) return XY_EIO;
     return src == XY_OK || src == XY_ENOENT || src == XY_EINPUT ? XY_OK : src;
 }
 

@@ -26,6 +26,31 @@ static uint32_t rec_check(const xy_trec *r, int kind)
  * (see xy_trail_add): 1 MB, 32,768 records, read with pread (see
  * xy_big_load on reading files through a mapping). */
 enum { TRAIL_WINDOW = 1 << 20, TRAIL_AHEAD = 8 << 20 };
+_Static_assert(TRAIL_WINDOW % sizeof(xy_trec) == 0, "a window holds whole records");
+
+/* Reads up to n bytes at off into buf: how many (fewer at the end of the
+ * file), or -1 on an error. */
+static ssize_t read_upto(int fd, unsigned char *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = pread(fd, buf + got, n - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return -1;
+        if (k == 0) break;
+        got += (size_t)k;
+    }
+    return (ssize_t)got;
+}
+
+/* The kind of record r, read at file offset off, or 0 when it is not a
+ * valid one: its check holds and it links back, never forward. */
+static int valid_at(const xy_trec *r, uint64_t off)
+{
+    int kind = (int)(r->check >> 28);
+    if (kind < TRAIL_REG || kind > TRAIL_ASSOC || rec_check(r, kind) != r->check || r->prev >= off) return 0;
+    return kind;
+}
 
 static void start_matching(xy_trail *t)
 {
@@ -57,13 +82,8 @@ static int in_file(xy_trail *t, const xy_trec *r)
 {
     uint64_t off = t->disk_len;
     if (off + sizeof *r > t->win_hi) {
-        size_t got = 0;
-        while (got < TRAIL_WINDOW) {
-            ssize_t n = pread(t->fd, t->win + got, TRAIL_WINDOW - got, (off_t)(off + got));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            got += (size_t)n;
-        }
+        ssize_t n = read_upto(t->fd, t->win, TRAIL_WINDOW, off);
+        size_t got = n > 0 ? (size_t)n : 0;
         t->win_lo = off;
         t->win_hi = off + got - got % sizeof *r;
         if (got < sizeof *r) return 0;
@@ -217,9 +237,7 @@ int xy_trail_read(const xy_trail *t, uint64_t off, xy_trec *r)
                pread(t->fd, r, sizeof *r, (off_t)off) != (ssize_t)sizeof *r) {
         return 0;
     }
-    int kind = (int)(r->check >> 28);
-    if (kind < TRAIL_REG || kind > TRAIL_ASSOC || rec_check(r, kind) != r->check || r->prev >= off) return 0;
-    return kind;
+    return valid_at(r, off);
 }
 
 void xy_trail_emit(const xy_trail *t, xy_emit_fn *emit, void *ctx)
@@ -258,33 +276,44 @@ int xy_trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at)
 {
     xy_buf path = {0};
     xy_buf_printf(&path, "%s/trail", dir);
-    char *data;
-    size_t len;
-    int rc = xy_read_file(path.data, &data, &len);
+    int fd = open(path.data, O_RDONLY);
     xy_buf_free(&path);
     *records = 0;
     *bad_at = 0;
-    /* Shorter than its header: a writer was stopped while starting it. */
-    if (rc || len < 16) {
-        xy_free(rc ? NULL : data);
-        return XY_ENOENT;
-    }
-    if (memcmp(data, TRAIL_MAGIC, 16) != 0) {
-        xy_free(data);
-        return XY_ECORRUPT;
-    }
-    /* A last record cut short is a write the snapshot never covered. */
-    for (size_t off = 16; off + sizeof(xy_trec) <= len; off += sizeof(xy_trec)) {
-        xy_trec r;
-        memcpy(&r, data + off, sizeof r);
-        int kind = (int)(r.check >> 28);
-        if (kind < TRAIL_REG || kind > TRAIL_ASSOC || rec_check(&r, kind) != r.check || r.prev >= off) {
-            *bad_at = off;
-            xy_free(data);
-            return XY_ECORRUPT;
+    if (fd < 0) return errno == ENOENT ? XY_ENOENT : XY_EIO;
+    /* Read a window at a time, not whole: the file grows with the
+     * history, 32 bytes an event, to more than memory holds. */
+    unsigned char *buf = xy_malloc(TRAIL_WINDOW);
+    ssize_t n = read_upto(fd, buf, 16, 0);
+    int rc = XY_OK;
+    if (n < 16) {
+        /* Shorter than its header: a writer was stopped while starting it. */
+        rc = n < 0 ? XY_EIO : XY_ENOENT;
+    } else if (memcmp(buf, TRAIL_MAGIC, 16) != 0) {
+        rc = XY_ECORRUPT;
+    } else {
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        for (uint64_t at = 16;; at += TRAIL_WINDOW) {
+            n = read_upto(fd, buf, TRAIL_WINDOW, at);
+            if (n < 0) {
+                rc = XY_EIO;
+                break;
+            }
+            /* A last record cut short is a write the snapshot never covered. */
+            for (size_t i = 0; i + sizeof(xy_trec) <= (size_t)n; i += sizeof(xy_trec)) {
+                xy_trec r;
+                memcpy(&r, buf + i, sizeof r);
+                if (!valid_at(&r, at + i)) {
+                    *bad_at = at + i;
+                    rc = XY_ECORRUPT;
+                    break;
+                }
+                ++*records;
+            }
+            if (rc || (size_t)n < TRAIL_WINDOW) break;
         }
-        ++*records;
     }
-    xy_free(data);
-    return XY_OK;
+    xy_free(buf);
+    close(fd);
+    return rc;
 }

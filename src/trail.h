@@ -103,10 +103,11 @@ int xy_trail_sync(xy_trail *t);
  * a valid record. */
 int xy_trail_read(const xy_trail *t, uint64_t off, xy_trec *r);
 
-/* Checks every whole record of the trail file in dir: returns the number
- * of records through *records and XY_OK, XY_ENOENT if there is no file
- * (or not even its header), or
- * XY_ECORRUPT with the offset of the first bad record in *bad_at. */
+/* Checks every whole record of the trail file in dir, reading it a window
+ * at a time: returns the number of records through *records and XY_OK,
+ * XY_ENOENT if there is no file (or not even its header), XY_EIO if it
+ * cannot be read, or XY_ECORRUPT with the offset of the first bad record
+ * in *bad_at (0 for a bad header). */
 int xy_trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at);
 
 /* Around the fork of a background snapshot (see xy_fork_copy): the writer

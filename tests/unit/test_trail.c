@@ -403,6 +403,26 @@ TEST(trail_writer_writes_records_as_they_pile_up)
     b ^= 4;
     ASSERT_EQ(pwrite(t.fd, &b, 1, (off_t)off + 9), 1);
     ASSERT_EQ(xy_trail_read(&t, off, &r), 0);
+    /* verify reads the file a window at a time: the damaged record lies
+     * windows in, the whole file checks out without it, and a last record
+     * cut short is not counted. */
+    uint64_t n, bad_at;
+    ASSERT(off > 4 << 20);
+    ASSERT_EQ(xy_trail_verify(dir, &n, &bad_at), XY_ECORRUPT);
+    ASSERT_EQ(bad_at, off);
+    ASSERT_EQ(n, (off - 16) / sizeof(xy_trec));
+    b ^= 4;
+    ASSERT_EQ(pwrite(t.fd, &b, 1, (off_t)off + 9), 1);
+    ASSERT_EQ(xy_trail_verify(dir, &n, &bad_at), XY_OK);
+    ASSERT_EQ(n, per * NC);
+    ASSERT_EQ(ftruncate(t.fd, (off_t)(t.disk_len - 5)), 0);
+    ASSERT_EQ(xy_trail_verify(dir, &n, &bad_at), XY_OK);
+    ASSERT_EQ(n, per * NC - 1);
+    ASSERT_EQ(ftruncate(t.fd, 16), 0);
+    ASSERT_EQ(xy_trail_verify(dir, &n, &bad_at), XY_OK);
+    ASSERT_EQ(n, 0);
+    ASSERT_EQ(ftruncate(t.fd, 15), 0);
+    ASSERT_EQ(xy_trail_verify(dir, &n, &bad_at), XY_ENOENT);
     xy_trail_free(&t);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
