@@ -48,7 +48,7 @@ static int cmp_trail(const void *pa, const void *pb)
 }
 
 /* Reads records at log offsets, whichever segment they are in. */
-typedef struct logrd {
+typedef struct xy_logrd {
     xy_segs s;
     int *fd;   /* per segment, opened on first use; -1 until then */
 } logrd;
@@ -68,6 +68,34 @@ static void logrd_close(logrd *r)
         if (r->fd[k] >= 0) close(r->fd[k]);
     xy_free(r->fd);
     xy__segs_free(&r->s);
+}
+
+/* The handle's log reader, kept from one lookup to the next (`list` looks
+ * up an event of every citizen listed for one: listing the segments and
+ * opening them each time was most of its time) while the log has the size
+ * it had when the reader was opened; NULL if the log cannot be listed. A
+ * log that grew may have new segments, so it is then opened again. */
+static logrd *log_reader(xy_db *db)
+{
+    if (db->logrd && db->logrd_size != db->log_size) xy__db_drop_log_reader(db);
+    if (!db->logrd) {
+        logrd *r = xy_malloc(sizeof *r);
+        if (logrd_open(db, r)) {
+            xy_free(r);
+            return NULL;
+        }
+        db->logrd = r;
+        db->logrd_size = db->log_size;
+    }
+    return db->logrd;
+}
+
+void xy__db_drop_log_reader(xy_db *db)
+{
+    if (!db->logrd) return;
+    logrd_close(db->logrd);
+    xy_free(db->logrd);
+    db->logrd = NULL;
 }
 
 /* The segment that holds log offset off, opened; -1 if it does not open. */
@@ -154,21 +182,19 @@ const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq)
     const uint64_t *v = xy_map_get(&db->hist_ids, seq);
     if (v) return db->hist_idbuf.data + *v;
     /* The citizen's trail knows where its events are in the log. */
-    logrd lr;
-    int ok = logrd_open(db, &lr) == XY_OK;
+    logrd *lr = log_reader(db);
     const xy_trail *t = &db->trail;
     xy_trec r;
-    for (uint64_t off = ok && c < t->nhead ? t->head[c] : 0; off; off = r.prev) {
+    for (uint64_t off = lr && c < t->nhead ? t->head[c] : 0; off; off = r.prev) {
         int kind = xy_trail_read(t, off, &r);
         if (!kind) break;
         xy_event ev;
         char id[256];
-        if (kind == TRAIL_EVENT && r.aux == seq && read_event(&lr, r.log_off, c, &ev, id, NULL) == XY_OK) {
+        if (kind == TRAIL_EVENT && r.aux == seq && read_event(lr, r.log_off, c, &ev, id, NULL) == XY_OK) {
             xy__db_note_event_id(db, seq, id, strlen(id));
             break;
         }
     }
-    if (ok) logrd_close(&lr);
     v = xy_map_get(&db->hist_ids, seq);
     if (v) return db->hist_idbuf.data + *v;
     /* Without a usable trail: count events through the log. */
@@ -189,8 +215,8 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
     size_t n = 0, cap = 0;
     xy_inj *inj = NULL;
     size_t ninj = 0, cap_inj = 0;
-    int rc = XY_OK, have_log = 0;
-    logrd lr;
+    int rc = XY_OK;
+    logrd *lr = NULL;
     xy_engine *e = NULL;
     for (uint64_t off = c < t->nhead ? t->head[c] : 0; off;) {
         trail_item it;
@@ -210,8 +236,8 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
     qsort(items, n, sizeof *items, cmp_trail);
     for (size_t i = 0; i < n; i++)
         if (items[i].kind == TRAIL_ASSOC) XY_PUSH(inj, ninj, cap_inj, ((xy_inj){items[i].r.day, 0, (int)items[i].r.aux}));
-    have_log = logrd_open(db, &lr) == XY_OK;
-    if (!have_log) {
+    lr = log_reader(db);
+    if (!lr) {
         rc = XY_ENOENT;
         goto done;
     }
@@ -225,7 +251,7 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
     }
     uint32_t idx;
     for (size_t i = 1; i < n; i++)
-        if (items[i].kind == TRAIL_EVENT) logrd_ask(&lr, items[i].r.log_off);
+        if (items[i].kind == TRAIL_EVENT) logrd_ask(lr, items[i].r.log_off);
     if (xy_engine_add_citizen(e, main_e->ids[c], main_e->st[c].city, XY_NONE, XY_NONE, "", 0, &idx)) {
         rc = XY_ENOENT;
         goto done;
@@ -237,7 +263,7 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
         xy_event ev;
         char id[256];
         uint32_t cp;
-        if (read_event(&lr, items[i].r.log_off, c, &ev, id, &cp)) {
+        if (read_event(lr, items[i].r.log_off, c, &ev, id, &cp)) {
             rc = XY_ENOENT;
             goto done;
         }
@@ -257,7 +283,6 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
     b.flags &= (uint8_t)~CS_LISTED;
     if (memcmp(&a, &b, sizeof a) != 0) rc = XY_ENOENT;
 done:
-    if (have_log) logrd_close(&lr);
     if (rc) {
         xy_engine_free(e);
         e = NULL;

@@ -23,4 +23,8 @@ int xy__db_trail_history(xy_db *db, uint32_t citizen, xy_hist_fn *fn, void *ctx,
  * until the next call. */
 const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq);
 
+/* Closes the log reader the two calls above keep on the handle (xy_db.
+ * logrd), if open; xy_db_close calls it. */
+void xy__db_drop_log_reader(xy_db *db);
+
 #endif

@@ -381,20 +381,16 @@ static int display_cols(const char *s)
     return cols;
 }
 
-static void list_text(const json_t *o, FILE *out)
+/* One citizen of a list as text: names padded to 20 columns as a
+ * terminal shows them. */
+static void list_line(const json_t *c, FILE *out)
 {
-    size_t i;
-    json_t *c;
-    json_array_foreach(json_object_get(o, "citizens"), i, c) {
-        /* Names padded to 20 columns as a terminal shows them. */
-        const char *name = sget(c, "name");
-        int pad = 20 - display_cols(name);
-        fprintf(out, "%s  %s%*s %-10s since %s  %s", sget(c, "id"), name, pad > 0 ? pad : 0, "", sget(c, "city"),
-                sget(c, "since"), sget(c, "reason"));
-        text_rules(c, out);
-        fputc('\n', out);
-    }
-    fprintf(out, "%zu citizens on the %s\n", json_array_size(json_object_get(o, "citizens")), sget(o, "list"));
+    const char *name = sget(c, "name");
+    int pad = 20 - display_cols(name);
+    fprintf(out, "%s  %s%*s %-10s since %s  %s", sget(c, "id"), name, pad > 0 ? pad : 0, "", sget(c, "city"),
+            sget(c, "since"), sget(c, "reason"));
+    text_rules(c, out);
+    fputc('\n', out);
 }
 
 int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, int format, FILE *out)
@@ -416,24 +412,32 @@ int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, in
         XY_PUSH(v, n, cap, x);
     }
     if (n) qsort(v, n, sizeof *v, cmp_listed);
-    json_t *arr = json_array();
+    /* Written out an entry at a time, not built whole first: a list can
+     * hold a good part of a country (the JSON is the one the whole object
+     * {"list": ..., "citizens": [...]} would dump to, byte for byte). */
+    const char *name = list == XY_BLACKLIST ? "blacklist" : "whitelist";
+    if (format == XY_OUT_JSON) fprintf(out, "{\"list\":\"%s\",\"citizens\":[", name);
     for (size_t i = 0; i < n; i++) {
         uint32_t c = v[i].c;
         json_t *entry = list_entry(db, e, c, list);
         char masked[19];
         xy_resid_mask(e->ids[c], masked);
-        json_array_append_new(arr, json_pack("{s:o,s:s,s:s,s:O,s:O,s:O}", "id",
-                                             public_only ? json_string(masked) : jid(e->ids[c]),
-                                             "name", xy__name(e, c), "city", xy__citizen_city(e, c)->id,
-                                             "since", json_object_get(entry, "since"), "reason",
-                                             json_object_get(entry, "reason"), "rules",
-                                             json_object_get(entry, "rules")));
+        json_t *o = json_pack("{s:o,s:s,s:s,s:O,s:O,s:O}", "id", public_only ? json_string(masked) : jid(e->ids[c]),
+                              "name", xy__name(e, c), "city", xy__citizen_city(e, c)->id, "since",
+                              json_object_get(entry, "since"), "reason", json_object_get(entry, "reason"), "rules",
+                              json_object_get(entry, "rules"));
         json_decref(entry);
+        if (format == XY_OUT_JSON) {
+            if (i) fputc(',', out);
+            json_dumpf(o, out, JSON_FLAGS);
+        } else {
+            list_line(o, out);
+        }
+        json_decref(o);
     }
     xy_free(v);
-    json_t *o = json_pack("{s:s,s:o}", "list", list == XY_BLACKLIST ? "blacklist" : "whitelist", "citizens", arr);
-    emit(o, format, out, list_text);
-    json_decref(o);
+    if (format == XY_OUT_JSON) fputs("]}\n", out);
+    else fprintf(out, "%zu citizens on the %s\n", n, name);
     return XY_OK;
 }
 

@@ -15,6 +15,7 @@
  * replayed), creates, verifies and closes one, and starts its snapshots;
  * commit.c encodes the records and appends batches of them. */
 #include "store.h"
+#include "history.h"
 #include "snapshot.h"
 
 #include <dirent.h>
@@ -818,6 +819,7 @@ void xy_db_close(xy_db *db)
     xy_private_free(db->stage.rank, db->stage.cap * sizeof *db->stage.rank);
     xy_private_free(db->stage.verdict, db->stage.cap);
     xy_free(db->stage.count);
+    xy__db_drop_log_reader(db);
     xy_map_free(&db->hist_ids);
     xy_map_free(&db->hist_cp);
     xy_buf_free(&db->hist_idbuf);

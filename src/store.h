@@ -66,6 +66,9 @@ struct xy_db {
                                for events rerun without it (see history.c) */
     uint64_t history_fallbacks; /* lookups the history index did not serve */
     xy_buf hist_idbuf;      /* NUL-terminated ids of the events explained */
+    struct xy_logrd *logrd; /* explanations' reader of log records, or NULL
+                               (history.c) */
+    uint64_t logrd_size;    /* log_size when it was opened */
     xy_trail trail;         /* per-citizen history index */
     xy_buf batch;           /* the encoding buffer loads borrow (xy__db_batch) */
     xy_spill spill;         /* the parts of a load's batch already written */

@@ -213,6 +213,16 @@ run list whitelist --json
 expect_json "list whitelist: all cities" '[.citizens[].name]|sort' '["Open White","Quiet White","White Assoc"]'
 run list whitelist --public --json
 expect_json "list whitelist --public: only cities with 'publish scores'" '[.citizens[].id]' "[\"$(mask "$OW")\"]"
+# The list is written an entry at a time: the JSON is still one object, an
+# empty list included, and the text ends with the count.
+run list whitelist --city weekly --json
+expect_eq "list: an empty list is one JSON object" "$OUT" '{"list":"whitelist","citizens":[]}'
+run list whitelist --city weekly
+expect_eq "list text: an empty list says so" "$OUT" "0 citizens on the whitelist"
+run list blacklist --json
+expect_json "list: entries joined into one array" '.citizens|length' 5
+run list blacklist
+expect_eq "list text: one line per citizen, then the count" "$(printf '%s\n' "$OUT" | sed -n '6p')" "5 citizens on the blacklist"
 
 # ---- clock -----------------------------------------------------------------------------------
 fresh clock "$R"
