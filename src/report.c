@@ -291,6 +291,7 @@ static json_t *show_public(xy_db *db, const xy_engine *e, uint32_t c)
 int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE *out)
 {
     xy__db_settle(db);
+    xy__db_forget_event_ids(db);
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
     const xy_engine *e = db->engine;
@@ -328,6 +329,7 @@ static void check_text(const json_t *o, FILE *out)
 int xy_report_check(xy_db *db, const char *id, const char *action, int format, FILE *out)
 {
     xy__db_settle(db);
+    xy__db_forget_event_ids(db);
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
     const xy_engine *e = db->engine;
@@ -396,6 +398,7 @@ static void list_line(const json_t *c, FILE *out)
 int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, int format, FILE *out)
 {
     xy__db_settle(db);
+    xy__db_forget_event_ids(db);
     const xy_engine *e = db->engine;
     const xy_rules *r = e->rules;
     int only = -1;
@@ -708,6 +711,7 @@ static void explain_text(const json_t *o, FILE *out)
 int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE *out)
 {
     xy__db_settle(db);
+    xy__db_forget_event_ids(db);
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
     const xy_engine *e = db->engine;

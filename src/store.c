@@ -96,6 +96,13 @@ void xy__db_note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
     xy_buf_append(&db->hist_idbuf, "", 1);
 }
 
+void xy__db_forget_event_ids(xy_db *db)
+{
+    xy_map_free(&db->hist_ids);
+    xy_map_free(&db->hist_cp);
+    xy_buf_free(&db->hist_idbuf);
+}
+
 /* ------------------------------------------------------ scanning the log */
 
 /* Log growth between automatic snapshots. */
@@ -820,9 +827,7 @@ void xy_db_close(xy_db *db)
     xy_private_free(db->stage.verdict, db->stage.cap);
     xy_free(db->stage.count);
     xy__db_drop_log_reader(db);
-    xy_map_free(&db->hist_ids);
-    xy_map_free(&db->hist_cp);
-    xy_buf_free(&db->hist_idbuf);
+    xy__db_forget_event_ids(db);
     xy_free(db->path);
     xy_free(db);
 }

@@ -178,6 +178,20 @@ static xy_db *trail_town(const char *dir)
     return db;
 }
 
+/* trail_town with n random events (add_events) from 2023-12-01 on: the
+ * day and id they got to in *day and *next_id; NULL on a failure. */
+static xy_db *town_with_events(const char *dir, int n, xy_day *day, int *next_id)
+{
+    xy_db *db = trail_town(dir);
+    xy_day_parse("2023-12-01", 10, day);
+    *next_id = 0;
+    if (db && add_events(db, n, day, next_id) != XY_OK) {
+        xy_db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
 /* Removes what trail_town made. */
 static int remove_trail_town(const char *dir)
 {
@@ -236,6 +250,35 @@ TEST(trail_reruns_every_history_like_the_log)
     ASSERT_EQ(remove_trail_town(dir), 0);
 }
 
+/* A handle that lives long (the in-process API) keeps the event ids it
+ * looked up for one report only, not those of every report before. */
+TEST(trail_reports_forget_the_ids_they_looked_up)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-ids-%d", (int)getpid());
+    xy_day day;
+    int next_id;
+    xy_db *db = town_with_events(dir, 600, &day, &next_id);
+    ASSERT(db != NULL);
+    FILE *null = fopen("/dev/null", "w");
+    ASSERT(null != NULL);
+    char a[19], b[19];
+    xy_resid_format(db->engine->ids[0], a);
+    xy_resid_format(db->engine->ids[1], b);
+    ASSERT_EQ(xy_report_explain(db, a, XY_OUT_JSON, 0, null), XY_OK);
+    size_t ca = db->hist_ids.count;
+    ASSERT_EQ(xy_report_explain(db, b, XY_OUT_JSON, 0, null), XY_OK);
+    ASSERT(ca > 0 && db->hist_ids.count > 0);
+    ASSERT_EQ(xy_report_explain(db, a, XY_OUT_JSON, 0, null), XY_OK);
+    ASSERT_EQ(db->hist_ids.count, ca);
+    ASSERT_EQ(xy_report_list(db, XY_BLACKLIST, NULL, 0, XY_OUT_JSON, null), XY_OK);
+    ASSERT_EQ(xy_report_show(db, a, 0, XY_OUT_JSON, null), XY_OK);
+    ASSERT(db->hist_ids.count <= 1); /* a term's event, if a is listed for one */
+    fclose(null);
+    xy_db_close(db);
+    ASSERT_EQ(remove_trail_town(dir), 0);
+}
+
 /* Writes an events file of n random rows dated from *day on (as
  * add_events) to DIR-events.csv, ids "cN" from *next_id; its path in
  * path (400 bytes). */
@@ -273,12 +316,10 @@ TEST(trail_is_a_function_of_the_log)
     const char *spill = getenv("XINYONG_SPILL_BYTES");
     char *had = spill ? strdup(spill) : NULL;
     setenv("XINYONG_SPILL_BYTES", "1000", 1);
-    xy_db *db = trail_town(dir);
-    ASSERT(db != NULL);
     xy_day day;
-    xy_day_parse("2023-12-01", 10, &day);
-    int next_id = 0;
-    ASSERT_EQ(add_events(db, 5000, &day, &next_id), XY_OK);
+    int next_id;
+    xy_db *db = town_with_events(dir, 5000, &day, &next_id);
+    ASSERT(db != NULL);
     ASSERT_EQ(add_events(db, 100, &day, &next_id), XY_OK);
     ASSERT_EQ(add_events(db, 300, &day, &next_id), XY_OK);
     ASSERT_EQ(xy_db_advance(db, day + 7), XY_OK);
