@@ -22,6 +22,8 @@ static uint32_t rec_check(const xy_trec *r, int kind)
     return (uint32_t)kind << 28 | (uint32_t)(h & 0x0fffffff);
 }
 
+uint32_t xy__trail_check(const xy_trec *r, int kind) { return rec_check(r, kind); }
+
 /* The window on the file of a replay that compares its records with it
  * (see xy_trail_add): 1 MB, 32,768 records, read with pread (see
  * xy_big_load on reading files through a mapping). */

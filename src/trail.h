@@ -103,6 +103,10 @@ int xy_trail_sync(xy_trail *t);
  * a valid record. */
 int xy_trail_read(const xy_trail *t, uint64_t off, xy_trec *r);
 
+/* The check word a record of kind gets (the trail harness of tests/fuzz
+ * forges records that pass it). */
+uint32_t xy__trail_check(const xy_trec *r, int kind);
+
 /* Checks every whole record of the trail file in dir, reading it a window
  * at a time: returns the number of records through *records and XY_OK,
  * XY_ENOENT if there is no file (or not even its header), XY_EIO if it
