@@ -210,8 +210,9 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag,
  * write(2) or fdatasync fails returns XY_EIO or XY_ENOSPC and leaves the
  * batch out of the directory. A load or an advance is applied while the
  * sync runs, so the handle's state in memory may hold it by then: every
- * later write and snapshot on that handle returns the same status (close
- * it and open the directory again to go on from the acknowledged state).
+ * later write, snapshot and report on that handle returns the same status
+ * (close it and open the directory again to go on from the acknowledged
+ * state); the engine's queries on it still answer, from that state.
  * xy_db_append_events applies a batch only once it is durable, so a
  * failed one leaves the handle working. A large events load applies its
  * batch in parts as it goes; if it then fails for any other reason (a bad
@@ -219,8 +220,8 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag,
  * its state from the directory first, as opening it would, so that
  * nothing of the load is ever seen (the engine keeps its address). Should
  * the directory no longer open then (it was removed, a disk failed), the
- * state is left empty and every later write and snapshot returns the
- * error: close the handle and open the directory again to learn why.
+ * state is left empty and every later write, snapshot and report returns
+ * the error: close the handle and open the directory again to learn why.
  *
  * A handle is used by one thread at a time. */
 int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx,
@@ -285,7 +286,9 @@ enum { XY_BLACKLIST = 0, XY_WHITELIST = 1 };
 enum { XY_OUT_TEXT = 0, XY_OUT_JSON = 1 };
 
 /* Each report writes to out, in text or JSON (spec section 4). They return
- * XY_EUNKNOWN for an unknown citizen, city or action. With public_only,
+ * XY_EUNKNOWN for an unknown citizen, city or action, and on a writer's
+ * handle that refuses writes (see xy_db_open) that status, writing
+ * nothing: its state is not the acknowledged one. With public_only,
  * show prints only what the citizen's city publishes (spec 2.8): the
  * masked ID and name, the score and grade with `publish scores`, the
  * blacklist entry with `publish blacklist`. */

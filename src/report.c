@@ -290,8 +290,8 @@ static json_t *show_public(xy_db *db, const xy_engine *e, uint32_t c)
 
 int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE *out)
 {
-    xy__db_settle(db);
-    xy__db_forget_event_ids(db);
+    int rc = xy__db_report_begin(db);
+    if (rc) return rc;
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
     const xy_engine *e = db->engine;
@@ -328,8 +328,8 @@ static void check_text(const json_t *o, FILE *out)
 
 int xy_report_check(xy_db *db, const char *id, const char *action, int format, FILE *out)
 {
-    xy__db_settle(db);
-    xy__db_forget_event_ids(db);
+    int rc = xy__db_report_begin(db);
+    if (rc) return rc;
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
     const xy_engine *e = db->engine;
@@ -397,8 +397,8 @@ static void list_line(const json_t *c, FILE *out)
 
 int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, int format, FILE *out)
 {
-    xy__db_settle(db);
-    xy__db_forget_event_ids(db);
+    int rc = xy__db_report_begin(db);
+    if (rc) return rc;
     const xy_engine *e = db->engine;
     const xy_rules *r = e->rules;
     int only = -1;
@@ -468,7 +468,8 @@ static void stats_text(const json_t *o, FILE *out)
 
 int xy_report_stats(xy_db *db, int format, FILE *out)
 {
-    xy__db_settle(db);
+    int rc = xy__db_report_begin(db);
+    if (rc) return rc;
     const xy_engine *e = db->engine;
     const xy_rules *r = e->rules;
     int nc = r->ncities;
@@ -710,8 +711,8 @@ static void explain_text(const json_t *o, FILE *out)
 
 int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE *out)
 {
-    xy__db_settle(db);
-    xy__db_forget_event_ids(db);
+    int rc = xy__db_report_begin(db);
+    if (rc) return rc;
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
     const xy_engine *e = db->engine;
@@ -726,7 +727,7 @@ int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE 
     xy_engine *replayed;
     /* From the history index when it serves; else, or if what it gives
      * does not account for the state, from the whole log. */
-    int rc = from_log ? XY_ENOENT : xy__db_trail_history(db, c, on_history, &x, &replayed);
+    rc = from_log ? XY_ENOENT : xy__db_trail_history(db, c, on_history, &x, &replayed);
     if (rc == XY_OK && (__int128)x.city->base + x.sum != (__int128)e->st[c].raw) {
         xy_engine_free(replayed);
         rc = XY_ENOENT;

@@ -96,11 +96,21 @@ void xy__db_note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
     xy_buf_append(&db->hist_idbuf, "", 1);
 }
 
-void xy__db_forget_event_ids(xy_db *db)
+/* Forgets the ids (and counterparts) remembered for explanations: a
+ * handle that lives long (the in-process API) would otherwise keep those
+ * of every event it ever explained or listed. */
+static void forget_event_ids(xy_db *db)
 {
     xy_map_free(&db->hist_ids);
     xy_map_free(&db->hist_cp);
     xy_buf_free(&db->hist_idbuf);
+}
+
+int xy__db_report_begin(xy_db *db)
+{
+    xy__db_settle(db);
+    forget_event_ids(db);
+    return db->broken;
 }
 
 /* ------------------------------------------------------ scanning the log */
@@ -827,7 +837,7 @@ void xy_db_close(xy_db *db)
     xy_private_free(db->stage.verdict, db->stage.cap);
     xy_free(db->stage.count);
     xy__db_drop_log_reader(db);
-    xy__db_forget_event_ids(db);
+    forget_event_ids(db);
     xy_free(db->path);
     xy_free(db);
 }

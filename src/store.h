@@ -213,11 +213,13 @@ int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t fro
 /* Remembers the id of event seq (n bytes at id) for explanations
  * (xy__db_event_id). */
 void xy__db_note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n);
-/* Forgets the ids (and counterparts) remembered for one report: a
- * handle that lives long (the in-process API) would otherwise keep those
- * of every event it ever explained or listed. Each report that looks ids
- * up calls it first. */
-void xy__db_forget_event_ids(xy_db *db);
+/* What every report does first: waits for a batch still being applied,
+ * rebuilds a stale handle's state, and forgets the event ids the report
+ * before it looked up. Returns XY_OK, or the status of a handle whose
+ * state is not the acknowledged one (xy_db.broken: it holds a batch that
+ * failed to become durable, or is empty because the directory no longer
+ * opened for a rebuild), which the report returns without showing it. */
+int xy__db_report_begin(xy_db *db);
 
 /* What follows a batch's commit (commit.c calls it): a new snapshot in
  * the background once the log has grown by XINYONG_SNAPSHOT_EVERY bytes

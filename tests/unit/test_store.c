@@ -69,7 +69,8 @@ static const char *CITY_RULES =
     "behaviour good points +3 category c\n"
     "behaviour bad points -40 expires 10 days category c\n"
     "agency office reports category c\n"
-    "blacklist below 50\n";
+    "blacklist below 50\n"
+    "sanction ban on blacklist deny flight\n";
 
 static xy_db *fresh_db(char *dir, size_t size)
 {
@@ -604,6 +605,25 @@ TEST(store_snapshot_started_on_demand)
     ASSERT_EQ(remove_town(dir), 0);
 }
 
+/* Whether every report on db about citizen id returns rc, writing
+ * nothing when it is an error. */
+static int reports_refuse(xy_db *db, const char *id, int rc)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) return 0;
+    int ok = xy_report_show(db, id, 0, XY_OUT_JSON, out) == rc &&
+             xy_report_explain(db, id, XY_OUT_JSON, 0, out) == rc &&
+             xy_report_check(db, id, "flight", XY_OUT_JSON, out) == rc &&
+             xy_report_list(db, XY_BLACKLIST, NULL, 0, XY_OUT_JSON, out) == rc &&
+             xy_report_stats(db, XY_OUT_JSON, out) == rc;
+    fclose(out);
+    ok = ok && (rc == XY_OK) == (len > 0);
+    free(text);
+    return ok;
+}
+
 /* A commit whose write or fdatasync fails reports the error. An append
  * is applied only once it is durable (on a second thread, after the
  * call), so a failed one leaves nothing applied and the handle working.
@@ -653,7 +673,9 @@ TEST(store_failed_commits)
             ASSERT_EQ(xy_db_append_events(db, &ev, id3, 1, quiet, NULL, &dups), cases[c].rc);
             ASSERT_EQ(xy_db_advance(db, t.day + 5), cases[c].rc);
             ASSERT_EQ(xy_db_snapshot(db, quiet, NULL), cases[c].rc);
+            ASSERT(reports_refuse(db, "11010519491231002X", cases[c].rc));
         } else {
+            ASSERT(reports_refuse(db, "11010519491231002X", XY_OK));
             ASSERT_EQ(xy_engine_raw(e, 0), 103); /* nothing of it applied */
             ASSERT_EQ(xy_db_append_events(db, &ev, id3, 1, quiet, NULL, &dups), XY_OK);
             ASSERT_EQ(xy_engine_raw(e, 0), 106);
@@ -1067,6 +1089,7 @@ TEST(store_stale_handle_whose_directory_is_gone)
     ASSERT_EQ(db->stale, 0);
     ASSERT_EQ(e->n, 0);
     ASSERT(db->broken != XY_OK);
+    ASSERT(reports_refuse(db, "11010519491231002X", db->broken));
     events_file(path, "c", 30, 30);
     ASSERT(xy_db_load_csv(db, XY_LOAD_EVENTS, path, NULL, quiet, NULL, &res) != XY_OK);
     ASSERT(xy_db_snapshot(db, quiet, NULL) != XY_OK);
