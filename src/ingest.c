@@ -261,6 +261,8 @@ static int citizen_row(loader *l)
     if (name.n > 1000) return fail(l, 1, "name is longer than 1000 bytes");
     for (size_t i = 0; i < name.n; i++)
         if ((unsigned char)name.s[i] < 0x20) return fail(l, 1, "name contains a control character");
+    /* Names are shown as they came, in JSON too, which must be UTF-8. */
+    if (xy_utf8_valid(name.s, name.n) < name.n) return fail(l, 1, "name is not valid UTF-8");
     int city;
     if (cityf.n == 0) {
         city = xy__rules_city_of_region(r, xy_resid_region(id));
@@ -829,7 +831,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
         xy__db_unstage(db);
         xy__diagf(diag, ctx, "%s: cannot write rejects: %s", rejects_path, strerror(errno));
         res->applied = 0;
-        rc = XY_EIO;
+        rc = XY_EINVAL; /* the caller's output, not the data directory */
         goto done;
     }
     rc = xy__db_commit(db, l.batch, l.nrecords);

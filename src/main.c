@@ -380,17 +380,24 @@ static int cmd_help(opts *o)
     printf("\nOptions for every command:\n"
            "  --data DIR   the data directory (default: $XINYONG_DATA, else ./xinyong-data)\n"
            "  --help       describe the command\n"
+           "An option's value may also follow '=' (--data=DIR).\n"
            "\nExit status: 0 success, 1 bad usage or input, 2 storage error, 3 unknown\n"
            "citizen or name. 'xinyong help COMMAND' describes one command.\n");
     return XY_OK;
 }
 
-/* Options may stand anywhere after the command name. */
+/* Options may stand anywhere after the command name; one that takes a
+ * value has it in the next argument or after '=' (--data=DIR). */
 static int parse_opts(int argc, char **argv, opts *o)
 {
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *eq = a[0] == '-' && a[1] == '-' ? strchr(a, '=') : NULL;
         const char **value = NULL;
+        char name[32];
+        if (eq) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+            a = name;
+        }
         if (strcmp(a, "--data") == 0) value = &o->data;
         else if (strcmp(a, "--rules") == 0) value = &o->rules;
         else if (strcmp(a, "--rejects") == 0) value = &o->rejects;
@@ -410,11 +417,14 @@ static int parse_opts(int argc, char **argv, opts *o)
             o->pos[o->npos++] = a;
         }
         if (value) {
-            if (i + 1 >= argc) {
+            *value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : "";
+            if (**value == 0) {
                 fprintf(stderr, "xinyong: option '%s' needs a value\n", a);
                 return -1;
             }
-            *value = argv[++i];
+        } else if (eq) {
+            fprintf(stderr, "xinyong: option '%s' takes no value\n", a);
+            return -1;
         }
     }
     return 0;
@@ -425,9 +435,13 @@ int main(int argc, char **argv)
     opts o = {0};
     /* --data may also come before the command. */
     int i = 1;
-    while (i + 1 < argc && strcmp(argv[i], "--data") == 0) {
-        o.data = argv[i + 1];
-        i += 2;
+    while (i < argc && strncmp(argv[i], "--data", 6) == 0 && (argv[i][6] == 0 || argv[i][6] == '=')) {
+        o.data = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : "";
+        i++;
+        if (*o.data == 0) {
+            fprintf(stderr, "xinyong: option '--data' needs a value\n");
+            return EXIT_USAGE;
+        }
     }
     if (i >= argc || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
         cmd_help(&o);

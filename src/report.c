@@ -267,13 +267,15 @@ static void show_text(const json_t *o, FILE *out)
             fputc('\n', out);
         }
     }
-    if (json_object_get(o, "consequences")) {
+    if (json_is_array(json_object_get(o, "consequences"))) {
         fprintf(out, "consequences\n");
         text_consequences(json_object_get(o, "consequences"), out);
     }
 }
 
-/* The public view of a citizen: what its city publishes, nothing more. */
+/* The public view of a citizen: what its city publishes, nothing more;
+ * the fields of show that are never published (raw, consequences) are
+ * there as null, as the output's fixed fields are. */
 static json_t *show_public(xy_db *db, const xy_engine *e, uint32_t c)
 {
     const xy_city *city = xy__citizen_city(e, c);
@@ -281,11 +283,11 @@ static json_t *show_public(xy_db *db, const xy_engine *e, uint32_t c)
     char masked[19];
     xy_resid_mask(e->ids[c], masked);
     int bl = city->publish_blacklist, sc = city->publish_scores;
-    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "id", masked, "name", xy__name(e, c), "city", city->id,
-                     "today", jday(e->today), "score", sc ? json_integer(score) : json_null(),
+    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:n,s:o,s:o,s:o,s:n}", "id", masked, "name", xy__name(e, c), "city",
+                     city->id, "today", jday(e->today), "score", sc ? json_integer(score) : json_null(), "raw",
                      "grade", sc ? grade_json(city, score) : json_null(),
                      "blacklist", bl ? list_entry(db, e, c, XY_BLACKLIST) : json_null(),
-                     "whitelist", sc ? list_entry(db, e, c, XY_WHITELIST) : json_null());
+                     "whitelist", sc ? list_entry(db, e, c, XY_WHITELIST) : json_null(), "consequences");
 }
 
 int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE *out)

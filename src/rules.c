@@ -912,6 +912,11 @@ static int parse_file(unit *u, const char *path, pos from)
         if (memchr(p, 0, (size_t)((nl ? nl : data + len) - p)) != NULL &&
             strlen(p) != (size_t)((nl ? nl : data + len) - p)) {
             report(u->d, at, "NUL byte in the line");
+        } else if (xy_utf8_valid(p, strlen(p)) < strlen(p)) {
+            /* A ruleset is UTF-8 text: its names and descriptions are
+             * shown as they are, in JSON too. */
+            at.col = xy_utf8_cols(p, p + xy_utf8_valid(p, strlen(p))) + 1;
+            report(u->d, at, "not valid UTF-8");
         } else {
             int n = lex_line(u->d, at, p, toks);
             if (n > 0) parse_line(u, at, toks, n);

@@ -15,6 +15,35 @@
 
 #include <isa-l/crc.h>
 
+/* ------------------------------------------------------------------ text */
+
+size_t xy_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        /* The sequence's length and the range of its second byte, which
+         * is where overlong forms, surrogates and values past U+10FFFF
+         * show (RFC 3629, section 4). */
+        size_t len;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) len = 2;
+        else if (c >= 0xE0 && c <= 0xEF) len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+        else if (c >= 0xF0 && c <= 0xF4) len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+        else return i;
+        if (n - i < len || p[i + 1] < lo || p[i + 1] > hi) return i;
+        for (size_t k = 2; k < len; k++)
+            if ((p[i + k] & 0xC0) != 0x80) return i;
+        i += len;
+    }
+    return n;
+}
+
 /* ---------------------------------------------------------------- memory */
 
 static void oom(size_t n)

@@ -28,6 +28,10 @@ static inline int xy_utf8_cols(const char *s, const char *e)
         if (((unsigned char)*s & 0xC0) != 0x80) c++;
     return c;
 }
+/* The length of the longest prefix of [s, s + n) that is well-formed
+ * UTF-8 (RFC 3629: no overlong forms, surrogates or code points past
+ * U+10FFFF): n when all of it is. */
+size_t xy_utf8_valid(const char *s, size_t n);
 
 /* Large arrays (per-citizen state, big hash tables) live in their own
  * anonymous mappings with transparent huge pages requested: at population

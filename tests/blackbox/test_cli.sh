@@ -63,6 +63,19 @@ expect_rc "corrupt data directory (bad log header): exit 2" 2
 XINYONG_DATA="$T/no-such-dir"
 run stats --data "$D" --json
 expect_rc "--data after the command is accepted and beats \$XINYONG_DATA" 0
+run --data="$D" stats --json
+expect_rc "--data=DIR before the command" 0
+run stats --data="$D" --json
+expect_rc "--data=DIR after the command" 0
+run stats --data
+expect_rc "--data without a value: exit 1" 1
+expect_err "--data without a value: says so" "option '--data' needs a value"
+run --data
+expect_rc "--data without a value before any command: exit 1" 1
+expect_err "--data without a value before any command: says so" "option '--data' needs a value"
+run stats --json=yes --data "$D"
+expect_rc "a value given to an option that takes none: exit 1" 1
+expect_err "a value given to an option that takes none: says so" "option '--json' takes no value"
 XINYONG_DATA="$D"
 R1=$(mkid 371082 19800101 001); R2=$(mkid 371082 20100101 003); S1=$(mkid 310101 19800101 005)
 G1=$(mkid 440104 19800101 007)
@@ -214,6 +227,7 @@ broken per_zero 7:27 "" "behaviour c points -1 per 0 category s"
 broken association_every_zero 7:46 "" "association -5 per blacklisted contact every 0 days"
 broken discount_over_100 7:34 "" "sanction s on blacklist discount 150 x"
 broken agency_unknown_behaviour 7:20 nosuch "agency ag2 reports nosuch"
+broken not_utf8 7:40 UTF-8 "$(printf 'behaviour c points +1 category s "caf\303\251 \351t\351"')"
 printf 'city tc "T"\nregion 110000\nscore base 1000 min 0\n\ngrade A from 100\n' >"$RC_DIR/cover.rules"
 run rules check "$RC_DIR/cover.rules"
 expect_rc "rules check grade bands not covering min: exit 1" 1

@@ -163,6 +163,14 @@ printf '\357\273\277id,name,city\n%s,"陈 ""静""",atlantis\n' "$R1" >"$T/utf8.c
 run load citizens "$T/utf8.csv"
 expect_at "columns count characters, not bytes (UTF-8 name and quotes before the field)" \
     "$T/utf8.csv" 2 "$((18 + 1 + 9 + 1 + 1))"
+# A name that is not UTF-8 (Latin-1 bytes, say) would make output that is not
+# UTF-8, JSON included: a bad row, at the name's column, nothing applied.
+printf 'id,name\n%s,"Bad\377\376Name"\n' "$R1" >"$T/latin1.csv"
+run load citizens "$T/latin1.csv"
+expect_rc "a name that is not UTF-8: exit 1" 1
+expect_err "a name that is not UTF-8: says so" "name is not valid UTF-8"
+expect_at "a name that is not UTF-8: its line and column" "$T/latin1.csv" 2 20
+unchanged "a name that is not UTF-8: nothing applied"
 # many bad rows: the first 100 are listed, then a count (decisions)
 N=$((N + 1))
 {
@@ -273,7 +281,7 @@ if cmp -s "$T/rs0" "$T/rs1"; then ok "--rejects + bad header: nothing applied"; 
 use rej
 "$XY" stats --json >"$T/rs2"
 run load events "$T/mixed.csv" --rejects "$T/no-such-dir/out.csv"
-if [ "$RC" -ne 0 ]; then ok "--rejects to an unwritable OUT: fails"; else bad "--rejects to an unwritable OUT: fails" "exit 0"; fi
+expect_rc "--rejects to an unwritable OUT: exit 1 (usage, not the data directory)" 1
 expect_err "--rejects to an unwritable OUT: names it" "$T/no-such-dir/out.csv"
 "$XY" stats --json >"$T/rs3"
 if cmp -s "$T/rs2" "$T/rs3"; then ok "--rejects to an unwritable OUT: nothing applied"; else bad "--rejects to an unwritable OUT: nothing applied" "stats changed"; fi

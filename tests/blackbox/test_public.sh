@@ -53,6 +53,8 @@ expect_eq "show --public: published score" "$(jget .score)" 40
 expect_eq "show --public: published blacklist entry" "$(jget .blacklist.since)" 2024-03-01
 expect_eq "show --public: no raw score" "$(jget .raw)" null
 expect_eq "show --public: no consequences" "$(jget .consequences)" null
+expect_eq "show --public: every fixed field of show, null where not published" "$(jget 'keys_unsorted|join(",")')" \
+    "id,name,city,today,score,raw,grade,blacklist,whitelist,consequences"
 run show "$B" --public --json
 expect_eq "show --public: unpublished score is null" "$(jget .score)" null
 expect_eq "show --public: unpublished blacklist is null" "$(jget .blacklist)" null

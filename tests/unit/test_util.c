@@ -1,6 +1,7 @@
 /* Unit tests of util.c: the paced writer of background files, the map's
  * reserve, the names memo, private buffers, populating beside other work,
- * the environment's sizes, write and directory-sync statuses. */
+ * the environment's sizes, write and directory-sync statuses, UTF-8
+ * validity. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -306,4 +307,30 @@ TEST(populate_faults_in_the_whole_range)
         ASSERT_EQ(a[len - 1], 0);
         munmap(a, len);
     }
+}
+
+/* Well-formed UTF-8 is accepted whole, up to four-byte sequences; each
+ * kind of ill-formed sequence stops the valid prefix where it starts. */
+TEST(utf8_valid_stops_at_the_first_ill_formed_sequence)
+{
+    static const struct {
+        const char *s;
+        size_t valid;
+    } cases[] = {
+        {"", 0},
+        {"plain ascii", 11},
+        {"\xe9\x99\x88\xe9\x9d\x99 caf\xc3\xa9", 12},   /* 陈静 café */
+        {"\xf0\x9f\x98\x80!", 5},                         /* U+1F600 */
+        {"\xf4\x8f\xbf\xbf", 4},                            /* U+10FFFF */
+        {"ab\xff", 2},                                       /* never in UTF-8 */
+        {"ab\x80", 2},                                       /* a lone continuation */
+        {"ab\xc0\xaf", 2},                                   /* overlong '/' */
+        {"ab\xe0\x80\xaf", 2},                               /* overlong, three bytes */
+        {"ab\xed\xa0\x80", 2},                               /* a surrogate, U+D800 */
+        {"ab\xf4\x90\x80\x80", 2},                           /* past U+10FFFF */
+        {"ab\xe9\x99", 2},                                   /* cut short */
+        {"ab\xe9x\x88", 2},                                  /* not continued */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ASSERT_EQ(xy_utf8_valid(cases[i].s, strlen(cases[i].s)), cases[i].valid);
 }
