@@ -352,7 +352,8 @@ static void relist(xy_engine *e, uint32_t c, xy_day t)
 }
 
 /* Adds points to a citizen's raw score, saturating far from any real
- * score so that a runaway input cannot wrap around. */
+ * score (at +-(2^61 - 1)) so that a runaway input cannot wrap around; the
+ * callers take what the sum kept as the contribution. */
 static inline void add_points(xy_cstate *s, int64_t pts)
 {
     const int64_t lim = INT64_MAX / 4;
@@ -420,7 +421,7 @@ static inline void contribute(xy_engine *e, uint32_t c, xy_day t, int64_t pts, x
     if (h) {
         h->citizen = c;
         h->day = t;
-        h->points = pts;
+        h->points = s->raw - old; /* what a saturated sum kept */
         h->score = xy__clamp(city, s->raw);
         e->hist(e->hist_ctx, h);
     }
@@ -978,6 +979,9 @@ static inline __attribute__((always_inline)) void apply_one(xy_engine *e, const 
     int64_t old = s->raw;
     if (pts) {
         add_points(s, pts);
+        /* A sum that saturated kept less: the expiry takes back, and the
+         * explanation shows, what was added. */
+        pts = s->raw - old;
         if (b->expires) {
             xy_expiry *x = xy__cal_push(&e->expiries, expiry);
             *x = (xy_expiry){c, ev->behaviour, -pts, ev->seq};

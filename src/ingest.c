@@ -364,9 +364,12 @@ static int parse_amount(loader *l, int k, int64_t *out)
     size_t i = 0;
     if (f.s[0] == '+') i++;
     int digits = 0;
+    /* At most 10^12 whole units, so that the amount in micro-units fits
+     * an int64 with room to spare. */
     for (; i < f.n && f.s[i] >= '0' && f.s[i] <= '9'; i++, digits++) {
-        if (whole > 1000000000000LL) return fail(l, k, "amount '%.*s' is too large", (int)f.n, f.s);
         whole = whole * 10 + (f.s[i] - '0');
+        if (whole > 1000000000000LL)
+            return fail(l, k, "amount '%.*s' is too large (at most 1000000000000)", (int)f.n, f.s);
     }
     if (i < f.n && f.s[i] == '.') {
         for (i++; i < f.n && f.s[i] >= '0' && f.s[i] <= '9'; i++, fd++) {
@@ -776,6 +779,12 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     xy__db_settle(db);
     xy_file in;
     memset(res, 0, sizeof *res);
+    /* Rejects written over the log, a snapshot or the rules would destroy
+     * what they hold. */
+    if (rejects_path && xy_path_within(db->path, rejects_path)) {
+        xy__diagf(diag, ctx, "%s: the rejects file may not be in the data directory %s", rejects_path, db->path);
+        return XY_EINVAL;
+    }
     int rc = xy_file_open(path, &in);
     if (rc) {
         xy__diagf(diag, ctx, "%s: cannot read: %s", path, strerror(errno));

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_TOKENS 256
 #define MAX_GRADES 64
@@ -864,21 +865,35 @@ static void parse_line(unit *u, pos at, token *t, int n)
     else report(u->d, tok_pos(&l, 0), "unknown directive '%.*s'", (int)d->n, d->s);
 }
 
+/* Limits on what a ruleset's files may be: the deepest include chain (each
+ * level is a frame of parse_file's recursion) and the largest file (a
+ * device such as /dev/zero never ends). */
+enum { MAX_INCLUDE_DEPTH = 64, MAX_RULES_FILE = 64 << 20 };
+
 static int parse_file(unit *u, const char *path, pos from)
 {
     char *data = NULL;
     size_t len;
+    const char *why = NULL;
+    if (u->nstack >= MAX_INCLUDE_DEPTH) {
+        report(u->d, from, "includes nested more than %d files deep", MAX_INCLUDE_DEPTH);
+        return -1;
+    }
     char *real = realpath(path, NULL);
-    int rc = real ? xy_read_file(real, &data, &len) : XY_ENOENT;
-    if (rc) {
-        if (from.file) report(u->d, from, "cannot include \"%s\": %s", path, strerror(errno ? errno : ENOENT));
-        else {
-            pos p = {path, 0, 0};
+    struct stat st;
+    int rc = real ? stat(real, &st) : XY_ENOENT;
+    if (rc == 0 && !S_ISREG(st.st_mode)) why = S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file";
+    else if (rc == 0 && st.st_size > MAX_RULES_FILE) why = "larger than 64 MiB";
+    else if (rc == 0) rc = xy_read_file(real, &data, &len);
+    if (rc || why) {
+        if (!why) why = strerror(errno ? errno : ENOENT);
+        if (from.file) {
+            report(u->d, from, "cannot include \"%s\": %s", path, why);
+        } else {
             char msg[1200];
-            snprintf(msg, sizeof msg, "%s: cannot read: %s", path, strerror(errno ? errno : ENOENT));
+            snprintf(msg, sizeof msg, "%s: cannot read: %s", path, why);
             u->d->errors++;
             if (u->d->fn) u->d->fn(u->d->ctx, msg);
-            (void)p;
         }
         free(real);
         return -1;
@@ -1156,7 +1171,10 @@ static int declares_city(const char *path)
 {
     char *data;
     size_t len;
-    if (xy_read_file(path, &data, &len)) return 0;
+    struct stat st;
+    /* What parse_file refuses to read (it says why) declares nothing. */
+    if (stat(path, &st) || !S_ISREG(st.st_mode) || st.st_size > MAX_RULES_FILE || xy_read_file(path, &data, &len))
+        return 0;
     int found = 0;
     for (char *p = data; p && *p && !found;) {
         while (*p == ' ' || *p == '\t') p++;

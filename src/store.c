@@ -3,7 +3,7 @@
  * Layout of a data directory:
  *   rules/     a copy of the ruleset it was created with
  *   log        a 16-byte header, then records
- *   lock       held (flock) by the one writer
+ * The one writer holds flock(2) on the directory itself.
  *
  * A record is: u32 length of the payload, u32 CRC-32 of the payload, then
  * the payload, whose first byte is the record type. A batch (one load, one
@@ -610,11 +610,12 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
         goto fail;
     }
     if (mode == XY_WRITE && lock) {
-        char *lockpath = join(path, "lock");
-        db->lock_fd = open(lockpath, O_RDWR | O_CREAT, 0644);
-        xy_free(lockpath);
+        /* The lock is on the directory itself, not on a file in it: a lock
+         * file can be deleted (as stale, by hand) while its writer runs,
+         * and a second writer would then lock a new one. */
+        db->lock_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (db->lock_fd < 0) {
-            xy__diagf(diag, ctx, "%s/lock: cannot open: %s", path, strerror(errno));
+            xy__diagf(diag, ctx, "%s: cannot open: %s", path, strerror(errno));
             rc = XY_EIO;
             goto fail;
         }

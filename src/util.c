@@ -17,6 +17,23 @@
 
 /* ------------------------------------------------------------------ text */
 
+int xy_path_within(const char *dir, const char *path)
+{
+    char *d = realpath(dir, NULL), *p = realpath(path, NULL);
+    if (!p) {
+        /* Not there yet: where it would be made. */
+        const char *slash = strrchr(path, '/');
+        char *parent = slash ? xy_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : xy_strndup(".", 1);
+        p = realpath(parent, NULL);
+        xy_free(parent);
+    }
+    size_t n = d ? strlen(d) : 0;
+    int in = d && p && strncmp(p, d, n) == 0 && (p[n] == 0 || p[n] == '/' || n == 1);
+    free(d);
+    free(p);
+    return in;
+}
+
 size_t xy_utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;

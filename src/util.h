@@ -28,6 +28,11 @@ static inline int xy_utf8_cols(const char *s, const char *e)
         if (((unsigned char)*s & 0xC0) != 0x80) c++;
     return c;
 }
+/* Whether path, once its symbolic links and dot-dots are resolved, names
+ * dir or something inside it (a path that does not exist yet by its
+ * parent directory). 0 when either cannot be resolved. */
+int xy_path_within(const char *dir, const char *path);
+
 /* The length of the longest prefix of [s, s + n) that is well-formed
  * UTF-8 (RFC 3629: no overlong forms, surrogates or code points past
  * U+10FFFF): n when all of it is. */

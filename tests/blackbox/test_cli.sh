@@ -248,6 +248,22 @@ run rules check "$RC_DIR/missinc.rules"
 expect_rc "rules check missing include: exit 1" 1
 expect_err "rules check missing include: FILE:LINE:COLUMN" "$RC_DIR/missinc.rules:3:9: "
 expect_err "rules check missing include: names the file" "nope.rules"
+printf 'include "/dev/zero"\n%s\n' "$BASE" >"$RC_DIR/devzero.rules"
+run rules check "$RC_DIR/devzero.rules"
+expect_rc "rules check include of a device (endless): exit 1" 1
+expect_err "rules check include of a device: FILE:LINE:COLUMN, not a regular file" \
+    "$RC_DIR/devzero.rules:1:9: cannot include \"/dev/zero\": not a regular file"
+run rules check /dev/zero
+expect_rc "rules check of a device: exit 1" 1
+mkdir -p "$RC_DIR/deep"
+i=1
+while [ $i -le 100 ]; do printf '# %d\ninclude "d%d.rules"\n' $i $((i + 1)) >"$RC_DIR/deep/d$i.rules"; i=$((i + 1)); done
+echo '# the end' >"$RC_DIR/deep/d101.rules"
+printf 'include "d1.rules"\n%s\n' "$BASE" >"$RC_DIR/deep/top.rules"
+run rules check "$RC_DIR/deep/top.rules"
+expect_rc "rules check includes nested 101 deep: exit 1, no crash" 1
+expect_err "rules check includes nested too deep: FILE:LINE:COLUMN of the include past the limit" \
+    "$RC_DIR/deep/d63.rules:2:9: includes nested more than 64 files deep"
 printf '# shared\nbogus line\n' >"$RC_DIR/shared_bad.rules"
 printf 'include "shared_bad.rules"\n%s\n' "$BASE" >"$RC_DIR/incbad.rules"
 run rules check "$RC_DIR/incbad.rules"

@@ -285,6 +285,20 @@ expect_rc "--rejects to an unwritable OUT: exit 1 (usage, not the data directory
 expect_err "--rejects to an unwritable OUT: names it" "$T/no-such-dir/out.csv"
 "$XY" stats --json >"$T/rs3"
 if cmp -s "$T/rs2" "$T/rs3"; then ok "--rejects to an unwritable OUT: nothing applied"; else bad "--rejects to an unwritable OUT: nothing applied" "stats changed"; fi
+# --rejects OUT inside the data directory (over the log, the snapshot, the rules, or a link
+# to one of them) would destroy what it holds: refused, nothing applied, everything still there.
+"$XY" snapshot >/dev/null
+ln -s "$XINYONG_DATA/log" "$T/to-log"
+for out in "$XINYONG_DATA/log" "$XINYONG_DATA/snapshot" "$XINYONG_DATA/rules/national.rules" \
+    "$XINYONG_DATA/new.csv" "$XINYONG_DATA/../$(basename "$XINYONG_DATA")/log" "$T/to-log"; do
+    run load events "$T/mixed.csv" --rejects "$out"
+    expect_rc "--rejects $(basename "$out") in the data directory: exit 1" 1
+    expect_err "--rejects $(basename "$out") in the data directory: says so" "may not be in the data directory"
+done
+run verify
+expect_rc "--rejects in the data directory: the directory still verifies" 0
+"$XY" stats --json >"$T/rs4"
+if cmp -s "$T/rs2" "$T/rs4"; then ok "--rejects in the data directory: nothing applied"; else bad "--rejects in the data directory: nothing applied" "stats changed"; fi
 
 # ---- duplicates ------------------------------------------------------------------------------
 use main

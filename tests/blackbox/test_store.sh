@@ -296,7 +296,7 @@ expect_rc "... and the log verifies" 0
 
 # One writer at a time; readers go on.
 if command -v flock >/dev/null 2>&1; then
-    flock "$D/lock" sleep 3 &
+    flock "$D" sleep 3 &
     sleep 0.5
     run advance 2025-07-02
     expect_rc "a second writer is refused" 2
@@ -305,4 +305,21 @@ if command -v flock >/dev/null 2>&1; then
     expect_rc "readers work while a writer holds the lock" 0
     wait
 fi
+# The lock is the directory's: a writer that waits for its input (a pipe
+# held open) keeps a second one out, whatever files are deleted meanwhile.
+mkfifo "$T/feed"
+"$XY" load events "$T/feed" >"$T/feed.out" 2>&1 &
+writer=$!
+exec 3>"$T/feed"
+sleep 0.5
+rm -f "$D/lock"
+run advance 2025-07-03
+expect_rc "a second writer is refused while one waits for its input, lock file deleted or not" 2
+expect_err "... with a clear message" "another xinyong process is writing"
+printf 'id,date,citizen,behaviour,agency\n' >&3
+exec 3>&-
+wait $writer
+expect_eq "... and the first writer's load goes through" "$?" 0
+run advance 2025-07-03
+expect_rc "... after which the next writer gets in" 0
 finish

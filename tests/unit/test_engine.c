@@ -687,6 +687,49 @@ TEST(engine_zero_input_gives_base_scores)
     xy_rules_free(r);
 }
 
+/* Raw scores saturate far from any real score instead of wrapping: an
+ * event whose points would pass the bound counts for what the sum kept,
+ * the history hook is told just that (base + contributions = raw still),
+ * and its expiry takes back no more than was added. */
+TEST(engine_saturated_raw_scores_still_add_up)
+{
+    xy_rules *r = load_rules_with("city omega\n"
+                                  "region 55\n"
+                                  "score base 100\n"
+                                  "behaviour huge points -1000000000 per 1 expires 10 days category c\n"
+                                  "behaviour gain points +5 category c\n"
+                                  "agency a reports category c\n");
+    ASSERT(r != NULL);
+    xy_engine *e;
+    xy_engine_new(r, &e);
+    sums *s = calloc(1, sizeof *s);
+    ASSERT(s != NULL);
+    xy__engine_set_history(e, on_hist, s, XY_NONE);
+    xy_resid id;
+    ASSERT_EQ(xy_resid_parse("11010519491231002X", 18, &id, NULL), XY_OK);
+    uint32_t c;
+    ASSERT_EQ(xy_engine_add_citizen(e, id, xy_rules_city_find(r, "omega"), XY_NONE, XY_NONE, "n", 1, &c), XY_OK);
+    int32_t huge = xy_rules_behaviour_id(r, "huge", 4), gain = xy_rules_behaviour_id(r, "gain", 4);
+    int32_t a = xy_rules_agency_id(r, "a", 1);
+    xy_day d;
+    xy_day_parse("2030-01-01", 10, &d);
+    /* 2,305,843,010 times -10^9 points: past 2^61 in one event. */
+    const int64_t amount = 2305843010LL * XY_MICRO;
+    xy_event ev[3] = {{0, c, huge, a, XY_NONE, d, amount},
+                      {1, c, huge, a, XY_NONE, d + 1, amount},
+                      {2, c, gain, a, XY_NONE, d + 2, -1}};
+    ASSERT_EQ(xy_engine_apply(e, ev, 3), XY_OK);
+    int64_t raw = xy_engine_raw(e, c);
+    ASSERT(raw < -(1LL << 60));
+    ASSERT_EQ(100 + s->total[c], raw);
+    ASSERT_EQ(xy_engine_advance(e, d + 30), XY_OK);
+    ASSERT_EQ(xy_engine_raw(e, c), 105);
+    ASSERT_EQ(100 + s->total[c], 105);
+    free(s);
+    xy_engine_free(e);
+    xy_rules_free(r);
+}
+
 /* Room reserved for a run of citizens is used without growing again, and
  * a citizen registered after it is found like any other. */
 TEST(engine_reserve_registers_without_growing)
