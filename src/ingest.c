@@ -816,6 +816,15 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     l.width = l.csv.nfields;
     if (kind == XY_LOAD_EVENTS) load_events(&l);
     else load_rows(&l);
+    if (xy_guard_hit(in.data)) {
+        /* Rewritten while it was read: what it holds now is not what was
+         * read, and rows were lost (zeros stood in for them). */
+        xy__db_unstage(db);
+        xy__diagf(diag, ctx, "%s: the file was cut short while it was loaded: nothing of it was applied", path);
+        res->applied = 0;
+        rc = XY_EINPUT;
+        goto done;
+    }
     if (l.spill_rc) {
         xy__db_unstage(db);
         xy__diagf(diag, ctx, "%s/log: cannot append: %s", db->path, xy_strerror(l.spill_rc));

@@ -313,8 +313,15 @@ int xy__segs_list(const char *dir, xy_segs *s, xy_diag_fn *diag, void *ctx)
     return XY_OK;
 }
 
+/* Unmaps what map_segment mapped. */
+static void unmap_segment(const unsigned char *data, size_t len)
+{
+    (void)xy_guard_remove(data);
+    munmap((void *)(uintptr_t)data, len);
+}
+
 /* Maps a segment and checks its header. The file stays open through *fd,
- * which the caller closes (-1 on failure). */
+ * which the caller closes (-1 on failure); unmap_segment unmaps it. */
 static int map_segment(const char *path, xy_diag_fn *diag, void *ctx, unsigned char **data, size_t *len, int *fdp)
 {
     int fd = open(path, O_RDONLY);
@@ -339,9 +346,15 @@ static int map_segment(const char *path, xy_diag_fn *diag, void *ctx, unsigned c
         rc = XY_EIO;
         goto done;
     }
+    /* A writer may cut the segment back (a torn tail, a failed batch)
+     * while this process reads it: past the cut it reads zeros, a torn
+     * tail, instead of faulting. */
+    xy_guard_add(*data, *len);
     if (memcmp(*data, xy__log_magic, sizeof xy__log_magic) != 0) {
         xy__diagf(diag, ctx, "%s:0: not a xinyong log (bad header)", path);
         rc = XY_ECORRUPT;
+        unmap_segment(*data, *len);
+        *data = NULL;
     }
 done:
     if (rc && fd >= 0) close(fd);
@@ -510,7 +523,7 @@ int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t fro
                 if (nfrom <= mlen) {
                     scan_start(next = &scans[(k + 1) % 2], m, nfd, mlen, nfrom);
                 } else {
-                    munmap(m, mlen);
+                    unmap_segment(m, mlen);
                     close(nfd);
                 }
             }
@@ -555,12 +568,12 @@ int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t fro
             good_all = base + good;
             if (until != SIZE_MAX && until <= base + good) k = s.n;
         }
-        munmap((void *)data, len);
+        unmap_segment(data, len);
         close(fd);
     }
     if (next) {
         scan_wait(next);
-        munmap((void *)next->data, next->len);
+        unmap_segment(next->data, next->len);
         close(next->fd);
     }
     xy__segs_free(&s);

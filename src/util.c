@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -746,6 +748,98 @@ int xy_write_back(int fd, uint64_t off, uint64_t len, int drop)
     return 0;
 }
 
+/* ------------------------------------------------------- shrinking files */
+
+/* A registered mapping: [lo, hi), hi a page boundary; lo 0 when free. */
+static struct guard {
+    _Atomic uintptr_t lo, hi;
+    atomic_int hit;
+} guards[XY_GUARDS];
+static pthread_mutex_t guard_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static struct sigaction guard_before;
+static uintptr_t guard_page;
+
+static void guard_fault(int sig, siginfo_t *si, void *uc)
+{
+    uintptr_t a = (uintptr_t)si->si_addr;
+    for (int i = 0; i < XY_GUARDS; i++) {
+        uintptr_t lo = atomic_load(&guards[i].lo), hi = atomic_load(&guards[i].hi);
+        if (lo == 0 || a < lo || a >= hi) continue;
+        /* Zeros from the page that faulted to the mapping's end, where the
+         * file has none; the read that faulted runs again and sees them.
+         * (mmap is a plain system call here, safe in a handler.) */
+        uintptr_t page = a & ~(guard_page - 1);
+        if (mmap((void *)page, hi - page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+            break;
+        atomic_store(&guards[i].hit, 1);
+        return;
+    }
+    /* Not ours: what would have happened without this handler. */
+    if (guard_before.sa_flags & SA_SIGINFO) {
+        guard_before.sa_sigaction(sig, si, uc);
+    } else if (guard_before.sa_handler != SIG_DFL && guard_before.sa_handler != SIG_IGN) {
+        guard_before.sa_handler(sig);
+    } else {
+        /* The faulting read runs again, faults again and the default
+         * action ends the process. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigaction(sig, &dfl, NULL);
+    }
+}
+
+static void guard_install(void)
+{
+    guard_page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = guard_fault;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &guard_before);
+}
+
+void xy_guard_add(const void *p, size_t len)
+{
+    if (!p || !len) return;
+    pthread_once(&guard_once, guard_install);
+    pthread_mutex_lock(&guard_mu);
+    for (int i = 0; i < XY_GUARDS; i++)
+        if (atomic_load(&guards[i].lo) == 0) {
+            /* hi before lo: the handler takes a slot whose lo is set. */
+            atomic_store(&guards[i].hit, 0);
+            atomic_store(&guards[i].hi, ((uintptr_t)p + len + guard_page - 1) & ~(guard_page - 1));
+            atomic_store(&guards[i].lo, (uintptr_t)p);
+            break;
+        }
+    pthread_mutex_unlock(&guard_mu);
+}
+
+static struct guard *guard_find(const void *p)
+{
+    for (int i = 0; p && i < XY_GUARDS; i++)
+        if (atomic_load(&guards[i].lo) == (uintptr_t)p) return &guards[i];
+    return NULL;
+}
+
+int xy_guard_hit(const void *p)
+{
+    struct guard *g = guard_find(p);
+    return g && atomic_load(&g->hit);
+}
+
+int xy_guard_remove(const void *p)
+{
+    pthread_mutex_lock(&guard_mu);
+    struct guard *g = guard_find(p);
+    int hit = g && atomic_load(&g->hit);
+    if (g) atomic_store(&g->lo, 0);
+    pthread_mutex_unlock(&guard_mu);
+    return hit;
+}
+
 int xy_file_open(const char *path, xy_file *f)
 {
     memset(f, 0, sizeof *f);
@@ -772,6 +866,7 @@ int xy_file_open(const char *path, xy_file *f)
             rc = XY_EIO;
         } else {
             (void)madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+            xy_guard_add(m, (size_t)st.st_size);
             f->data = m;
             f->len = (size_t)st.st_size;
         }
@@ -784,8 +879,12 @@ int xy_file_open(const char *path, xy_file *f)
 
 void xy_file_close(xy_file *f)
 {
-    if (f->heap) xy_free(f->heap);
-    else if (f->len) munmap((void *)(uintptr_t)f->data, f->len);
+    if (f->heap) {
+        xy_free(f->heap);
+    } else if (f->len) {
+        (void)xy_guard_remove(f->data);
+        munmap((void *)(uintptr_t)f->data, f->len);
+    }
     memset(f, 0, sizeof *f);
 }
 

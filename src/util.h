@@ -426,13 +426,29 @@ typedef struct xy_file {
     char *heap;       /* the buffer when it was read rather than mapped */
 } xy_file;
 
-/* Opens path into f: a regular file is mapped read-only, so the page
- * cache is read in place with no buffer to fault in and no copy (a file
- * cut short while mapped makes reading past its new end fault with
- * SIGBUS: inputs are not expected to be rewritten while loaded); anything
- * else (a pipe) is read. Returns XY_OK, XY_ENOENT or XY_EIO with errno
- * set; release with xy_file_close. */
+/* Opens path into f: a regular file is mapped read-only (and guarded, see
+ * below), so the page cache is read in place with no buffer to fault in
+ * and no copy; anything else (a pipe) is read. Returns XY_OK, XY_ENOENT or
+ * XY_EIO with errno set; release with xy_file_close. */
 int xy_file_open(const char *path, xy_file *f);
 void xy_file_close(xy_file *f);
+
+/* Files cut short while mapped. Another process may shrink a file this one
+ * has mapped (an input rewritten during its load, the log a writer cuts
+ * back to its last whole batch while a reader scans it); a read of a page
+ * past the new end then raises SIGBUS. A mapping registered here reads
+ * zeros there instead, which every reader of such a file takes as bad data
+ * (a torn tail of the log, a NUL in a CSV file), and remembers it. The
+ * first registration installs a SIGBUS handler for the process, which
+ * passes a fault outside the registered mappings on to the handler that
+ * was there before (the default one ends the process, as without it).
+ * Up to XY_GUARDS mappings are guarded at once; more are mapped unguarded.
+ * xy_guard_add registers [p, p + len); xy_guard_remove, called before
+ * munmap, forgets it and returns whether zeros were read there;
+ * xy_guard_hit tells the same without forgetting. */
+enum { XY_GUARDS = 1024 };
+void xy_guard_add(const void *p, size_t len);
+int xy_guard_remove(const void *p);
+int xy_guard_hit(const void *p);
 
 #endif

@@ -1,7 +1,7 @@
 /* Unit tests of util.c: the paced writer of background files, the map's
  * reserve, the names memo, private buffers, populating beside other work,
  * the environment's sizes, write and directory-sync statuses, UTF-8
- * validity. */
+ * validity, mapped files cut short. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -333,4 +333,39 @@ TEST(utf8_valid_stops_at_the_first_ill_formed_sequence)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         ASSERT_EQ(xy_utf8_valid(cases[i].s, strlen(cases[i].s)), cases[i].valid);
+}
+
+/* A mapped file that another process cuts short reads zeros past its new
+ * end instead of raising SIGBUS, and the mapping says so; one left alone
+ * says nothing. */
+TEST(mapped_file_cut_short_reads_zeros)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/xy-unit-guard-%d", (int)getpid());
+    enum { LEN = 5 * 4096 + 100 };
+    char *bytes = malloc(LEN);
+    ASSERT(bytes != NULL);
+    memset(bytes, 'x', LEN);
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(write(fd, bytes, LEN), LEN);
+    close(fd);
+    xy_file f, g;
+    ASSERT_EQ(xy_file_open(path, &f), XY_OK);
+    ASSERT_EQ(xy_file_open(path, &g), XY_OK);
+    ASSERT(f.heap == NULL && f.len == LEN);
+    ASSERT_EQ(f.data[4096], 'x'); /* read before the cut: the cut takes it away all the same */
+    ASSERT_EQ(truncate(path, 100), 0);
+    size_t xs = 0, zeros = 0;
+    for (size_t i = 0; i < f.len; i += 512) {
+        xs += f.data[i] == 'x';
+        zeros += f.data[i] == 0;
+    }
+    ASSERT(xs >= 1 && zeros > 0 && xs + zeros == (f.len + 511) / 512);
+    ASSERT(xy_guard_hit(f.data));
+    ASSERT(!xy_guard_hit(g.data)); /* g read nothing past the end */
+    xy_file_close(&f);
+    xy_file_close(&g);
+    unlink(path);
+    free(bytes);
 }
