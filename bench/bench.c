@@ -575,7 +575,7 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
         uint32_t c = bench_rnd(ncit);
         const city_pairs *p = &cp[cities[c]];
         pair pr = draw(p);
-        char s[19], d[11];
+        char s[19], d[XY_DAY_CHARS];
         format_id(ids[c], s);
         xy_day_format(start + (xy_day)(i * 730 / nev), d);
         fprintf(f, "e%zu,%s,%s,%s,%s,", i, d, s, r->behaviour_names.str[pr.behaviour], r->agency_names.str[pr.agency]);

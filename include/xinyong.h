@@ -67,8 +67,12 @@ int xy_day_parse(const char *s, size_t n, xy_day *out);
  * the engine and the store accept, far enough from the ends of the type
  * that adding any rule's day count cannot overflow. */
 int xy_day_valid(xy_day day);
-/* Writes "YYYY-MM-DD" and a NUL into out (11 bytes). */
-void xy_day_format(xy_day day, char out[11]);
+/* Writes "YYYY-MM-DD" and a NUL into out. A day past 9999-12-31 (one a
+ * rule's day count reaches from a date xy_day_valid accepts: a term that
+ * starts in 9999, say) is written with the year's every digit and a '+',
+ * as ISO 8601's expanded form has it ("+10000-12-29"), never wrapped. */
+enum { XY_DAY_CHARS = 16 };
+void xy_day_format(xy_day day, char out[XY_DAY_CHARS]);
 /* The calendar year of a day. */
 int xy_day_year(xy_day day);
 /* Whole years of age on day `on` of someone born on `birth`. */

@@ -2,6 +2,8 @@
  * parsing and printing YYYY-MM-DD, calendar years and ages. */
 #include "date.h"
 
+#include <stdio.h>
+
 /* Days from civil date, after Howard Hinnant's public-domain algorithm
  * description: shift the year to start in March so the leap day is last. */
 xy_day xy__day_from_civil(int y, int m, int d)
@@ -64,11 +66,18 @@ int xy_day_parse(const char *s, size_t n, xy_day *out)
     return XY_OK;
 }
 
-void xy_day_format(xy_day day, char out[11])
+void xy_day_format(xy_day day, char out[XY_DAY_CHARS])
 {
     int y, m, d;
     xy__civil_from_day(day, &y, &m, &d);
-    /* Years stay within 0000-9999 for every day a valid input can reach. */
+    if (y > 9999) {
+        /* Five digits in practice (a few of a rule's centuries past
+         * 9999); the bound only spares the buffer. */
+        snprintf(out, XY_DAY_CHARS, "+%d-%02u-%02u", y % 10000000, (unsigned)m % 100u, (unsigned)d % 100u);
+        return;
+    }
+    /* Years 1000-9999 for every date an input gives; a day before that
+     * is a rule's count of days back from one, never shown. */
     out[0] = (char)('0' + (y / 1000) % 10);
     out[1] = (char)('0' + (y / 100) % 10);
     out[2] = (char)('0' + (y / 10) % 10);

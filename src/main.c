@@ -141,7 +141,7 @@ static int cmd_advance(opts *o)
     xy_day today = xy_engine_today(xy_db_engine(db));
     rc = xy_db_advance(db, d);
     if (rc == XY_ECLOCK) {
-        char t[11];
+        char t[XY_DAY_CHARS];
         xy_day_format(today, t);
         fprintf(stderr, "xinyong: advance: %s is before today (%s); the clock never goes back\n", o->pos[0], t);
     } else if (rc) {

@@ -16,7 +16,7 @@
 static json_t *jday(xy_day d)
 {
     if (d == XY_DAY_NONE || d == XY_DAY_PENDING) return json_null();
-    char s[11];
+    char s[XY_DAY_CHARS];
     xy_day_format(d, s);
     return json_string(s);
 }
@@ -72,7 +72,7 @@ static void blacklist_reason(xy_db *db, const xy_engine *e, uint32_t c, xy_buf *
     const xy_cstate *s = &e->st[c];
     const xy_city *city = &e->rules->cities[s->city];
     if (s->flags & CS_SCORE_MEMBER) {
-        char d[11] = "";
+        char d[XY_DAY_CHARS] = "";
         xy_day since = xy__seen_day(e, xy__score_since(e, c));
         if (since != XY_DAY_NONE) xy_day_format(since, d);
         xy_buf_printf(b, "score fell below %lld on %s", (long long)city->bl_below, d);
@@ -84,7 +84,7 @@ static void blacklist_reason(xy_db *db, const xy_engine *e, uint32_t c, xy_buf *
     }
     if (term_running(e, s)) {
         const uint64_t *v = xy_map_get(&e->term_reason, c);
-        char d[11];
+        char d[XY_DAY_CHARS];
         xy_day_format(s->term_end - 1, d);
         if (b->len) xy_buf_append(b, "; ", 2);
         if (v)
@@ -536,7 +536,7 @@ typedef struct explainer {
 static void note_text(const explainer *x, const xy_hist *h, xy_buf *b)
 {
     const xy_behaviour *bh = xy__city_behaviour(x->r, x->city, h->behaviour);
-    char d[11];
+    char d[XY_DAY_CHARS];
     switch (h->note) {
     case NOTE_UNDER_AGE:
         xy_buf_printf(b, "zero: younger than the scoring age %d on the event date", x->city->scoring_age);
@@ -583,7 +583,7 @@ static void on_history(void *ctx, const xy_hist *h)
     if (h->kind == HIST_ENTER) {
         const char *list = h->member == MEMBER_WL ? "whitelist" : "blacklist";
         const char *by = h->member == MEMBER_BL_TERM ? "term" : "score";
-        char until[11];
+        char until[XY_DAY_CHARS];
         if (h->member == MEMBER_BL_SCORE)
             xy_buf_printf(&note, "score %lld fell below %lld", (long long)h->score, (long long)x->city->bl_below);
         else if (h->member == MEMBER_WL)

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     xy_resid_mask(id, masked);
     if (memcmp(masked, back, 6) != 0 || memcmp(masked + 14, back + 14, 4) != 0) abort();
     xy_day d = xy_resid_birth(id);
-    char s[11];
+    char s[XY_DAY_CHARS];
     xy_day_format(d, s);
     if (memcmp(s, data + 6, 4) != 0) abort();
     return 0;

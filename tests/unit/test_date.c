@@ -15,7 +15,7 @@ TEST(date_epoch_and_known_days)
 
 TEST(date_roundtrip_every_day_of_four_centuries)
 {
-    char s[11];
+    char s[XY_DAY_CHARS];
     xy_day prev = 0;
     xy_day_parse("1800-01-01", 10, &prev);
     for (xy_day d = prev; d < prev + 146097 * 1 + 1000; d++) {
@@ -64,4 +64,21 @@ TEST(date_age_counts_whole_years)
     xy_day_parse("2022-03-01", 10, &on);
     ASSERT_EQ(xy_age_on(b, on), 18);
     ASSERT_EQ(xy_day_year(on), 2022);
+}
+
+/* Days past 9999-12-31, which a rule's day count reaches from a date in
+ * 9999, are written in ISO 8601's expanded form, never wrapped around. */
+TEST(date_past_9999_is_written_expanded)
+{
+    char s[XY_DAY_CHARS];
+    xy_day d;
+    ASSERT_EQ(xy_day_parse("9999-12-31", 10, &d), XY_OK);
+    xy_day_format(d, s);
+    ASSERT(strcmp(s, "9999-12-31") == 0);
+    xy_day_format(d + 1, s);
+    ASSERT(strcmp(s, "+10000-01-01") == 0);
+    xy_day_format(d + 365, s);
+    ASSERT(strcmp(s, "+10000-12-30") == 0);
+    xy_day_format(d + 3 * 36525, s); /* three rule day counts of a century */
+    ASSERT(strcmp(s, "+10300-01-02") == 0);
 }

@@ -291,7 +291,7 @@ static int events_csv(xy_db *db, const char *dir, int n, xy_day *day, int *next_
     for (int i = 0; i < n; i++) {
         if (trnd(3) == 0) *day += (xy_day)trnd(4);
         uint32_t c = trnd(NCIT);
-        char id[19], date[11];
+        char id[19], date[XY_DAY_CHARS];
         xy_resid_format(db->engine->ids[c], id);
         xy_day_format(*day - (trnd(6) == 0 ? (xy_day)trnd(40) : 0), date);
         fprintf(f, "c%d,%s,%s,%s,a\n", (*next_id)++, date, id, trnd(3) ? "up" : "down");
