@@ -100,6 +100,37 @@ static void put_message(xy_buf *b, const char *path, uint64_t line, const char *
 
 /* Records why the current row is bad (put_message at byte off of the
  * row); returns -1. */
+/* A field as a message quotes it, NUL-terminated: a NUL byte in it written
+ * as \x00 (the message's printf would stop there; put_message escapes the
+ * other control characters), and a long one cut at a character's start
+ * with "...". QUOTE's buffer lives to the end of the caller's block. */
+typedef struct quoted {
+    char s[240];
+} quoted;
+
+static const char *quote(quoted *q, xy_field f)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < f.n; i++) {
+        if (o + 8 >= sizeof q->s) {
+            /* Back to the start of the last character, which may be cut. */
+            while (o > 0 && ((unsigned char)q->s[o - 1] & 0xC0) == 0x80) o--;
+            if (o > 0 && (unsigned char)q->s[o - 1] >= 0xC0) o--;
+            memcpy(q->s + o, "...", 4);
+            return q->s;
+        }
+        if (f.s[i]) {
+            q->s[o++] = f.s[i];
+        } else {
+            memcpy(q->s + o, "\\x00", 4);
+            o += 4;
+        }
+    }
+    q->s[o] = 0;
+    return q->s;
+}
+#define QUOTE(f) quote(&(quoted){{0}}, (f))
+
 static int vfail(loader *l, size_t off, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static int vfail(loader *l, size_t off, const char *fmt, va_list ap)
 {
@@ -178,7 +209,7 @@ static int read_header(loader *l, const char *const *names, const int *required)
         while (names[k] && !(strlen(names[k]) == f.n && memcmp(names[k], f.s, f.n) == 0)) k++;
         if (!names[k] || l->col[k] >= 0) {
             size_t off = xy_csv_field_offset(l->csv.rec, l->csv.rec_len, i);
-            if (!names[k]) header_error(l, off, "unknown column '%.*s'", (int)f.n, f.s);
+            if (!names[k]) header_error(l, off, "unknown column '%s'", QUOTE(f));
             else header_error(l, off, "column '%s' appears twice", names[k]);
             bad = 1;
         } else {
@@ -209,7 +240,7 @@ static int parse_id(loader *l, int k, xy_resid *out)
     }
     if (f.n == 0) return fail(l, k, "%s is empty", what);
     if (xy_resid_parse(f.s, f.n, out, &why))
-        return fail(l, k, "%s '%.*s' is not a valid resident ID: it %s", what, (int)f.n, f.s, why);
+        return fail(l, k, "%s '%s' is not a valid resident ID: it %s", what, QUOTE(f), why);
     return 0;
 }
 
@@ -224,7 +255,7 @@ static int registered_city(loader *l, int k, uint32_t *index, int *city)
     if (i == XY_NONE) {
         const uint64_t *v = l->kind == XY_LOAD_CITIZENS ? xy_map_get(&l->staged, id) : NULL;
         xy_field f = field(l, k);
-        if (!v) return fail(l, k, "%s %.*s is not registered", l->names[k], (int)f.n, f.s);
+        if (!v) return fail(l, k, "%s %s is not registered", l->names[k], QUOTE(f));
         i = (uint32_t)*v;
     }
     *index = i;
@@ -274,7 +305,7 @@ static int citizen_row(loader *l)
         city = l->last_city;
     } else {
         char buf[128];
-        if (cityf.n >= sizeof buf) return fail(l, 2, "unknown city '%.*s'", (int)cityf.n, cityf.s);
+        if (cityf.n >= sizeof buf) return fail(l, 2, "unknown city '%s'", QUOTE(cityf));
         memcpy(buf, cityf.s, cityf.n);
         buf[cityf.n] = 0;
         city = xy_rules_city_find(r, buf);
@@ -358,7 +389,7 @@ static int parse_amount(loader *l, int k, int64_t *out)
     xy_field f = field(l, k);
     *out = -1;
     if (f.n == 0) return 0;
-    if (f.s[0] == '-') return fail(l, k, "amount '%.*s' is negative", (int)f.n, f.s);
+    if (f.s[0] == '-') return fail(l, k, "amount '%s' is negative", QUOTE(f));
     int64_t whole = 0, frac = 0;
     int fd = 0;
     size_t i = 0;
@@ -369,16 +400,16 @@ static int parse_amount(loader *l, int k, int64_t *out)
     for (; i < f.n && f.s[i] >= '0' && f.s[i] <= '9'; i++, digits++) {
         whole = whole * 10 + (f.s[i] - '0');
         if (whole > 1000000000000LL)
-            return fail(l, k, "amount '%.*s' is too large (at most 1000000000000)", (int)f.n, f.s);
+            return fail(l, k, "amount '%s' is too large (at most 1000000000000)", QUOTE(f));
     }
     if (i < f.n && f.s[i] == '.') {
         for (i++; i < f.n && f.s[i] >= '0' && f.s[i] <= '9'; i++, fd++) {
-            if (fd >= 6) return fail(l, k, "amount '%.*s' has more than 6 decimals", (int)f.n, f.s);
+            if (fd >= 6) return fail(l, k, "amount '%s' has more than 6 decimals", QUOTE(f));
             frac = frac * 10 + (f.s[i] - '0');
             digits++;
         }
     }
-    if (i != f.n || digits == 0) return fail(l, k, "amount '%.*s' is not a number", (int)f.n, f.s);
+    if (i != f.n || digits == 0) return fail(l, k, "amount '%s' is not a number", QUOTE(f));
     static const int64_t scale[7] = {1000000, 100000, 10000, 1000, 100, 10, 1};
     *out = whole * XY_MICRO + frac * scale[fd];
     return 0;
@@ -415,11 +446,11 @@ static int event_check(loader *l, prow *r)
     xy_event *ev = &r->ev;
     memset(ev, 0, sizeof *ev);
     if (!valid_event_id(idf))
-        return fail(l, 0, "event id '%.*s' must be 1-64 characters of A-Z a-z 0-9 . _ : -", (int)idf.n, idf.s);
+        return fail(l, 0, "event id '%s' must be 1-64 characters of A-Z a-z 0-9 . _ : -", QUOTE(idf));
     if (l->has_last_date && datef.n == 10 && memcmp(datef.s, l->last_date, 10) == 0) {
         ev->date = l->last_day;
     } else if (xy_day_parse(datef.s, datef.n, &ev->date)) {
-        return fail(l, 1, "date '%.*s' is not a valid YYYY-MM-DD date", (int)datef.n, datef.s);
+        return fail(l, 1, "date '%s' is not a valid YYYY-MM-DD date", QUOTE(datef));
     } else {
         memcpy(l->last_date, datef.s, 10); /* a valid date has 10 characters */
         l->last_day = ev->date;
@@ -430,12 +461,11 @@ static int event_check(loader *l, prow *r)
     const xy_city *city = &rules->cities[cy];
     ev->behaviour = xy_names_find_memo(&rules->behaviour_names, &l->behaviours, bf.s, bf.n);
     if (ev->behaviour < 0 || !xy__city_behaviour(rules, city, ev->behaviour))
-        return fail(l, 3, "behaviour '%.*s' is not defined in city %s", (int)bf.n, bf.s, city->id);
+        return fail(l, 3, "behaviour '%s' is not defined in city %s", QUOTE(bf), city->id);
     ev->agency = xy_names_find_memo(&rules->agency_names, &l->agencies, af.s, af.n);
-    if (ev->agency < 0) return fail(l, 4, "unknown agency '%.*s'", (int)af.n, af.s);
+    if (ev->agency < 0) return fail(l, 4, "unknown agency '%s'", QUOTE(af));
     if (xy_rules_may_report(rules, cy, ev->agency, ev->behaviour))
-        return fail(l, 4, "agency '%.*s' may not report '%.*s' in city %s", (int)af.n, af.s, (int)bf.n,
-                    bf.s, city->id);
+        return fail(l, 4, "agency '%s' may not report '%s' in city %s", QUOTE(af), QUOTE(bf), city->id);
     if (parse_amount(l, 5, &ev->amount)) return -1;
     ev->counterpart = XY_NONE;
     if (cpf.n && registered(l, 6, &ev->counterpart)) return -1;

@@ -2,6 +2,7 @@
  * ISO 7064 MOD 11-2 check character, and a packed 64-bit form that keeps the
  * region, birth date and sequence so nothing else needs storing. */
 #include "date.h"
+#include "util.h"
 #include "xinyong.h"
 
 #ifdef __SSE2__
@@ -24,7 +25,10 @@ int xy_resid_parse(const char *s, size_t n, xy_resid *out, const char **why)
 {
     const char *reason = NULL;
     if (n != 18) {
-        reason = "must have 18 characters";
+        /* Fullwidth digits (as an input method may type them) are 18
+         * characters of 54 bytes: say what is wrong with them. */
+        reason = xy_utf8_cols(s, s + n) == 18 ? "must be 18 ASCII characters: digits, the last may be X"
+                                             : "must have 18 characters";
         goto bad;
     }
     /* The first 17 characters: their digit values, whether all are

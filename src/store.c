@@ -197,6 +197,21 @@ static char *join(const char *a, const char *b)
     return x.data;
 }
 
+/* Removes the *.rules files of dir (a data directory's rules copy). */
+static void remove_rules_copy(const char *dir)
+{
+    DIR *dh = opendir(dir);
+    struct dirent *de;
+    while (dh && (de = readdir(dh)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n <= 6 || strcmp(de->d_name + n - 6, ".rules") != 0) continue;
+        char *f = join(dir, de->d_name);
+        (void)unlink(f);
+        xy_free(f);
+    }
+    if (dh) closedir(dh);
+}
+
 int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void *ctx)
 {
     xy_rules *rules;
@@ -204,18 +219,25 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
     if (rc) return rc == XY_ENOENT ? XY_EINPUT : rc;
     xy_rules_free(rules);
     char *log = join(path, "log"), *rdir = join(path, "rules");
+    int made_path = 0, made_rdir = 0, in_place = 0;
     struct stat st;
     if (stat(log, &st) == 0) {
         xy__diagf(diag, ctx, "%s: already a data directory", path);
         rc = XY_EEXIST;
         goto done;
     }
-    if ((mkdir(path, 0755) && errno != EEXIST) || (mkdir(rdir, 0755) && errno != EEXIST)) {
+    made_path = mkdir(path, 0755) == 0;
+    if ((!made_path && errno != EEXIST) || (!(made_rdir = mkdir(rdir, 0755) == 0) && errno != EEXIST)) {
         xy__diagf(diag, ctx, "%s: cannot create: %s", path, strerror(errno));
         rc = XY_EIO;
         goto done;
     }
-    DIR *dh = opendir(rules_dir);
+    /* Without a log this is no data directory yet: rules found in it are
+     * those of an init that failed, not to be mixed with these; unless
+     * they are these (init --rules DATA/rules), which stay in place. */
+    in_place = xy_path_within(rdir, rules_dir) && xy_path_within(rules_dir, rdir);
+    if (!in_place) remove_rules_copy(rdir);
+    DIR *dh = in_place ? NULL : opendir(rules_dir);
     struct dirent *de;
     while (dh && (de = readdir(dh)) != NULL) {
         size_t n = strlen(de->d_name);
@@ -251,6 +273,12 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
     if (!rc) rc = xy_fsync_dir(rdir);
     if (!rc) rc = xy_fsync_dir(path);
 done:
+    if (rc && rc != XY_EEXIST) {
+        /* A failed init leaves what it found, nothing of its own. */
+        if (!in_place) remove_rules_copy(rdir);
+        if (made_rdir) (void)rmdir(rdir);
+        if (made_path) (void)rmdir(path);
+    }
     xy_free(log);
     xy_free(rdir);
     return rc;

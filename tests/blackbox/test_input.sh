@@ -159,6 +159,10 @@ printf 'id,date,citizen,behaviour,agency\n"ml\n2",2024-02-02,%s,volunteering,nei
 run load events "$T/ml2.csv"
 expect_err "a line break quoted from the input is escaped: one line per message" \
     "$T/ml2.csv:2: event id 'ml\\n2' must be"
+printf 'id,date,citizen,behaviour,agency\nnu1,2024-02-02,%s,volun\000teering,neighbourhood_office\n' "$R1" >"$T/nul.csv"
+run load events "$T/nul.csv"
+expect_err "a NUL byte quoted from the input is written as \\x00, the value not cut there" \
+    "$T/nul.csv:2: behaviour 'volun\\x00teering' is not defined"
 printf '\357\273\277id,name,city\n%s,"陈 ""静""",atlantis\n' "$R1" >"$T/utf8.csv"
 run load citizens "$T/utf8.csv"
 expect_at "columns count characters, not bytes (UTF-8 name and quotes before the field)" \

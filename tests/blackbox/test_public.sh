@@ -71,6 +71,20 @@ rm -rf "$T/incdata"
 run --data "$T/incdata" init --rules "$T/inc"
 expect_rc "init refuses rules that include files outside their directory" 1
 expect_err "... and says why" "self-contained"
+if [ -e "$T/incdata" ]; then bad "... and leaves nothing behind" "$(find "$T/incdata")"; else ok "... and leaves nothing behind"; fi
+# Debris of an init that failed (an earlier version left its copies) does not mix with the next.
+mkdir -p "$T/incdata/rules" "$T/good"
+cp "$T/inc/x.rules" "$T/incdata/rules/"
+printf 'city y\nscore base 1\nbehaviour b points +1 category c\nagency a reports b\n' >"$T/good/y.rules"
+run --data "$T/incdata" init --rules "$T/good"
+expect_rc "init over a failed init's copies: exit 0" 0
+expect_eq "... with only the new rules" "$(ls "$T/incdata/rules")" "y.rules"
+# Rules prepared in the data directory's own rules/ are used in place.
+mkdir -p "$T/inplace/rules"
+cp "$T/good/y.rules" "$T/inplace/rules/"
+run --data "$T/inplace" init --rules "$T/inplace/rules"
+expect_rc "init --rules DATA/rules: exit 0" 0
+expect_eq "... the rules kept" "$(cat "$T/inplace/rules/y.rules")" "$(cat "$T/good/y.rules")"
 
 # A grade list that ends in a comma is a clear error, not a shifted one.
 printf 'city g\nscore base 1 min 0\ngrade A from 0\nsanction s on grade A, deny x\n' >"$T/g.rules"

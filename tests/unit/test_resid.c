@@ -38,6 +38,11 @@ TEST(resid_rejects_bad_ids_with_reasons)
     ASSERT_STR(why, "has a non-digit among its first 17 characters");
     ASSERT_EQ(xy_resid_parse("11010519491231002", 17, &id, &why), XY_EINPUT);
     ASSERT_STR(why, "must have 18 characters");
+    const char *wide = "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x90\xef\xbc\x91\xef\xbc\x90\xef\xbc\x95"
+                       "\xef\xbc\x91\xef\xbc\x99\xef\xbc\x94\xef\xbc\x99\xef\xbc\x91\xef\xbc\x92"
+                       "\xef\xbc\x93\xef\xbc\x91\xef\xbc\x90\xef\xbc\x90\xef\xbc\x92\xef\xbc\x99";
+    ASSERT_EQ(xy_resid_parse(wide, strlen(wide), &id, &why), XY_EINPUT); /* fullwidth digits */
+    ASSERT_STR(why, "must be 18 ASCII characters: digits, the last may be X");
     ASSERT_EQ(xy_resid_parse("11010519491231002Y", 18, &id, &why), XY_EINPUT);
 }
 
