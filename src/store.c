@@ -197,19 +197,112 @@ static char *join(const char *a, const char *b)
     return x.data;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of the *.rules files in dir, in name order, in *names (n of
+ * them; free each and the array). XY_OK, or XY_EIO when dir cannot be
+ * listed. */
+static int rules_files(const char *dir, char ***names, size_t *n)
+{
+    DIR *dh = opendir(dir);
+    size_t cap = 0;
+    *names = NULL;
+    *n = 0;
+    struct dirent *de;
+    while (dh && (de = readdir(dh)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len > 6 && strcmp(de->d_name + len - 6, ".rules") == 0) XY_PUSH(*names, *n, cap, xy_strndup(de->d_name, len));
+    }
+    if (!dh) return XY_EIO;
+    closedir(dh);
+    if (*n) qsort(*names, *n, sizeof **names, cmp_name);
+    return XY_OK;
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) xy_free(names[i]);
+    xy_free(names);
+}
+
+/* The fingerprint of a data directory's rules copy: the names and bytes
+ * of every *.rules file in path/rules, in name order. XY_OK, or XY_EIO
+ * when one cannot be read. */
+static int rules_fingerprint(const char *path, uint64_t out[2])
+{
+    char *rdir = join(path, "rules");
+    char **names;
+    size_t n;
+    int rc = rules_files(rdir, &names, &n);
+    xy_buf all = {0};
+    for (size_t i = 0; i < n && rc == XY_OK; i++) {
+        char *f = join(rdir, names[i]), *data;
+        size_t len;
+        rc = xy_read_file(f, &data, &len) == XY_OK ? XY_OK : XY_EIO;
+        if (rc == XY_OK) {
+            xy_buf_printf(&all, "%s%c%zu%c", names[i], 0, len, 0);
+            xy_buf_append(&all, data, len);
+            xy_free(data);
+        }
+        xy_free(f);
+    }
+    xy_hash128(all.data ? all.data : "", all.len, out);
+    xy_buf_free(&all);
+    free_names(names, n);
+    xy_free(rdir);
+    return rc;
+}
+
+/* What DATA/rules.sum holds: the fingerprint init took of the copy. */
+static void rules_sum_text(const uint64_t h[2], char out[64])
+{
+    snprintf(out, 64, "xinyong rules v1 %016llx%016llx\n", (unsigned long long)h[0], (unsigned long long)h[1]);
+}
+
+/* Whether path/rules is the copy init made: a file edited, added or
+ * removed since would make the log replay under rules it was not accepted
+ * under (scores that silently differ from the acknowledged ones, or events
+ * the rules no longer allow). XY_OK; XY_ENOENT for a directory made
+ * before rules.sum existed (nothing to compare with); XY_ECORRUPT, said to
+ * diag, for a changed copy or an unreadable sum. */
+static int check_rules_copy(const char *path, xy_diag_fn *diag, void *ctx)
+{
+    char *sum = join(path, "rules.sum"), *data = NULL;
+    size_t len = 0;
+    int rc = xy_read_file(sum, &data, &len);
+    xy_free(sum);
+    if (rc == XY_ENOENT) return XY_ENOENT;
+    uint64_t h[2];
+    char want[64];
+    if (rc == XY_OK && rules_fingerprint(path, h) == XY_OK) {
+        rules_sum_text(h, want);
+        rc = len == strlen(want) && memcmp(data, want, len) == 0 ? XY_OK : XY_ECORRUPT;
+    } else {
+        rc = XY_ECORRUPT;
+    }
+    if (rc)
+        xy__diagf(diag, ctx, "%s/rules: not the rules the directory was made with (a file was edited, added or "
+                  "removed since init; %s/rules.sum holds their fingerprint): put them back as they were",
+                  path, path);
+    xy_free(data);
+    return rc;
+}
+
 /* Removes the *.rules files of dir (a data directory's rules copy). */
 static void remove_rules_copy(const char *dir)
 {
-    DIR *dh = opendir(dir);
-    struct dirent *de;
-    while (dh && (de = readdir(dh)) != NULL) {
-        size_t n = strlen(de->d_name);
-        if (n <= 6 || strcmp(de->d_name + n - 6, ".rules") != 0) continue;
-        char *f = join(dir, de->d_name);
+    char **names;
+    size_t n;
+    (void)rules_files(dir, &names, &n);
+    for (size_t i = 0; i < n; i++) {
+        char *f = join(dir, names[i]);
         (void)unlink(f);
         xy_free(f);
     }
-    if (dh) closedir(dh);
+    free_names(names, n);
 }
 
 int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void *ctx)
@@ -219,6 +312,7 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
     if (rc) return rc == XY_ENOENT ? XY_EINPUT : rc;
     xy_rules_free(rules);
     char *log = join(path, "log"), *rdir = join(path, "rules");
+    char *sum = join(path, "rules.sum"), *stmp = join(path, "rules.sum.tmp");
     int made_path = 0, made_rdir = 0, in_place = 0;
     struct stat st;
     if (stat(log, &st) == 0) {
@@ -237,19 +331,17 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
      * they are these (init --rules DATA/rules), which stay in place. */
     in_place = xy_path_within(rdir, rules_dir) && xy_path_within(rules_dir, rdir);
     if (!in_place) remove_rules_copy(rdir);
-    DIR *dh = in_place ? NULL : opendir(rules_dir);
-    struct dirent *de;
-    while (dh && (de = readdir(dh)) != NULL) {
-        size_t n = strlen(de->d_name);
-        if (n <= 6 || strcmp(de->d_name + n - 6, ".rules") != 0) continue;
-        char *from = join(rules_dir, de->d_name), *to = join(rdir, de->d_name);
+    char **names = NULL;
+    size_t nnames = 0;
+    if (!in_place) (void)rules_files(rules_dir, &names, &nnames);
+    for (size_t i = 0; i < nnames && !rc; i++) {
+        char *from = join(rules_dir, names[i]), *to = join(rdir, names[i]);
         rc = copy_file(from, to);
         if (rc) xy__diagf(diag, ctx, "%s: cannot copy to %s", from, to);
         xy_free(from);
         xy_free(to);
-        if (rc) break;
     }
-    if (dh) closedir(dh);
+    free_names(names, nnames);
     if (rc) goto done;
     /* The copy must stand alone: a file included from outside the rules
      * directory would be missing from it. */
@@ -261,6 +353,17 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
         goto done;
     }
     xy_rules_free(rules);
+    /* The copy's fingerprint, which every open checks. */
+    uint64_t h[2];
+    char text[64];
+    int sfd = rules_fingerprint(path, h) == XY_OK ? open(stmp, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
+    if (sfd >= 0) rules_sum_text(h, text);
+    if (sfd < 0 || xy_write_status(sfd, text, strlen(text)) || fsync(sfd) || rename(stmp, sum)) {
+        xy__diagf(diag, ctx, "%s: cannot write: %s", sum, strerror(errno));
+        rc = XY_EIO;
+    }
+    if (sfd >= 0) close(sfd);
+    if (rc) goto done;
     /* The log appears last, whole: it is what marks a data directory. */
     char *tmp = join(path, "log.tmp");
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -276,11 +379,15 @@ done:
     if (rc && rc != XY_EEXIST) {
         /* A failed init leaves what it found, nothing of its own. */
         if (!in_place) remove_rules_copy(rdir);
+        (void)unlink(sum);
+        (void)unlink(stmp);
         if (made_rdir) (void)rmdir(rdir);
         if (made_path) (void)rmdir(path);
     }
     xy_free(log);
     xy_free(rdir);
+    xy_free(sum);
+    xy_free(stmp);
     return rc;
 }
 
@@ -671,7 +778,8 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
         db->rules_borrowed = 1;
     } else {
         char *rdir = join(path, "rules");
-        rc = xy_rules_load_dir(rdir, diag, ctx, &db->rules);
+        rc = check_rules_copy(path, diag, ctx);
+        if (rc == XY_OK || rc == XY_ENOENT) rc = xy_rules_load_dir(rdir, diag, ctx, &db->rules);
         xy_free(rdir);
         if (rc) {
             rc = XY_ECORRUPT;
@@ -1013,6 +1121,9 @@ int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *dia
     } else if (src == XY_OK)
         fprintf(out, "snapshot: %llu bytes ok, covers the log up to byte %llu\n", (unsigned long long)bytes,
                 (unsigned long long)covers);
+    int rrc = check_rules_copy(path, diag, ctx);
+    if (rrc == XY_OK) fprintf(out, "rules: the copy init made\n");
+    else if (rrc == XY_ENOENT) fprintf(out, "rules: no fingerprint to check them by (a directory made before rules.sum)\n");
     uint64_t trecs, tbad;
     int trc = xy_trail_verify(path, &trecs, &tbad);
     if (trc == XY_ENOENT) fprintf(out, "trail: none (the next writer builds it)\n");
@@ -1027,7 +1138,7 @@ int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *dia
     int erc = xy_evindex_verify(path, &nruns, &nentries, diag, ctx);
     if (erc == XY_OK)
         fprintf(out, "event index: %llu runs ok, %llu ids\n", (unsigned long long)nruns, (unsigned long long)nentries);
-    if (bad || src == XY_ECORRUPT || trc == XY_ECORRUPT || erc == XY_ECORRUPT) return XY_ECORRUPT;
+    if (bad || src == XY_ECORRUPT || trc == XY_ECORRUPT || erc == XY_ECORRUPT || rrc == XY_ECORRUPT) return XY_ECORRUPT;
     if (trc == XY_EIO) return XY_EIO;
     return src == XY_OK || src == XY_ENOENT || src == XY_EINPUT ? XY_OK : src;
 }

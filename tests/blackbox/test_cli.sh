@@ -60,6 +60,16 @@ cp -r "$D" "$T/corrupt1"
 printf 'GARBAGE' | dd of="$T/corrupt1/log" bs=1 seek=0 conv=notrunc 2>/dev/null
 run --data "$T/corrupt1" stats
 expect_rc "corrupt data directory (bad log header): exit 2" 2
+cp -r "$D" "$T/edited"
+echo "# an edit" >>"$T/edited/rules/shanghai.rules"
+run --data "$T/edited" stats
+expect_rc "rules copy edited after init: exit 2" 2
+expect_err "... named as such, not as a corrupt log" "$T/edited/rules: not the rules the directory was made with"
+run --data "$T/edited" verify
+expect_rc "rules copy edited after init: verify exit 2" 2
+expect_err "... verify names it" "$T/edited/rules: not the rules"
+run --data "$D" verify
+expect_out "verify: the rules copy is checked" "rules: the copy init made"
 XINYONG_DATA="$T/no-such-dir"
 run stats --data "$D" --json
 expect_rc "--data after the command is accepted and beats \$XINYONG_DATA" 0
