@@ -477,6 +477,7 @@ static int map_segment(const char *path, xy_diag_fn *diag, void *ctx, unsigned c
     *len = (size_t)st.st_size;
     *data = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
     if (*data == MAP_FAILED) {
+        xy__diagf(diag, ctx, "%s: cannot read: %s", path, S_ISREG(st.st_mode) ? strerror(errno) : "not a regular file");
         *data = NULL;
         rc = XY_EIO;
         goto done;
@@ -828,12 +829,20 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
         }
         db->seg_base = sg.g[k].base;
         db->log_fd = rc ? -1 : open(sg.g[k].path, O_RDWR); /* read: see commit_spilled */
-        if (db->log_fd < 0) rc = XY_EIO;
+        if (!rc && db->log_fd < 0) {
+            xy__diagf(diag, ctx, "%s: cannot open for writing: %s", sg.g[k].path, strerror(errno));
+            rc = XY_EIO;
+        } else if (rc) {
+            xy__diagf(diag, ctx, "%s: cannot remove: %s", sg.g[k + 1].path, strerror(errno));
+        }
         if (!rc && good != len && good >= sg.g[k].base) {
             /* A batch cut short by a crash was never acknowledged: drop it. */
             xy__diagf(diag, ctx, "%s: warning: dropping %zu bytes of an unfinished batch at offset %llu",
                       sg.g[k].path, len - good, (unsigned long long)(good - sg.g[k].base));
-            if (ftruncate(db->log_fd, (off_t)(good - sg.g[k].base)) || fsync(db->log_fd)) rc = XY_EIO;
+            if (ftruncate(db->log_fd, (off_t)(good - sg.g[k].base)) || fsync(db->log_fd)) {
+                xy__diagf(diag, ctx, "%s: cannot drop the unfinished batch: %s", sg.g[k].path, strerror(errno));
+                rc = XY_EIO;
+            }
         } else if (!rc) {
             /* A crash between reserving a batch's space and writing any of
              * it leaves the blocks reserved past the segment's end: cutting

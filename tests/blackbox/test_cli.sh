@@ -70,6 +70,12 @@ expect_rc "rules copy edited after init: verify exit 2" 2
 expect_err "... verify names it" "$T/edited/rules: not the rules"
 run --data "$D" verify
 expect_out "verify: the rules copy is checked" "rules: the copy init made"
+cp -r "$D" "$T/logdir"
+rm "$T/logdir/log"
+mkdir "$T/logdir/log"
+run --data "$T/logdir" stats
+expect_rc "a directory in place of the log: exit 2" 2
+expect_err "... the log named, and why" "$T/logdir/log: cannot read: not a regular file"
 XINYONG_DATA="$T/no-such-dir"
 run stats --data "$D" --json
 expect_rc "--data after the command is accepted and beats \$XINYONG_DATA" 0
