@@ -34,7 +34,8 @@ typedef struct loader {
     xy_diag_fn *diag;        /* sink */
     void *ctx;               /* its context */
     xy_load_result *res;     /* counts */
-    xy_map staged;           /* per kind: keys staged by this file */
+    xy_map staged;           /* per kind: keys staged by this file (citizens:
+                                index, and a content hash in the high half) */
     xy_buf why;              /* the current row's reason */
     uint64_t line;           /* the current row's first line, for messages */
     const char *rec;         /* its raw text, for the column of a message */
@@ -309,7 +310,7 @@ static int citizen_row(loader *l)
         memcpy(buf, cityf.s, cityf.n);
         buf[cityf.n] = 0;
         city = xy_rules_city_find(r, buf);
-        if (city < 0) return fail(l, 2, "unknown city '%s'", buf);
+        if (city < 0) return fail(l, 2, "unknown city '%s'", QUOTE(cityf));
         l->last_city = city;
     }
     if (optional_parent(l, 3, id, &father)) return -1;
@@ -324,10 +325,21 @@ static int citizen_row(loader *l)
         return fail(l, 0, "citizen %.*s is already registered with different data",
                     (int)field(l, 0).n, field(l, 0).s);
     }
+    /* The same row again in this file is a duplicate, as an event's is;
+     * other data under the same ID is an error. The slot keeps the row's
+     * index (parents look it up) and 32 bits of a hash of its data. */
+    uint64_t content = xy_hash64(xy_hash_bytes(name.s, name.n) ^ (uint64_t)city << 40 ^
+                                 xy_hash64((uint64_t)father << 32 | mother)) & ~(uint64_t)UINT32_MAX;
     int is_new;
     uint64_t *slot = xy_map_put(&l->staged, id, &is_new);
-    if (!is_new) return fail(l, 0, "citizen %.*s appears twice in this file", (int)field(l, 0).n, field(l, 0).s);
-    *slot = e->n + l->nrecords;
+    if (!is_new && (*slot & ~(uint64_t)UINT32_MAX) == content) {
+        l->res->duplicates++;
+        return 0;
+    }
+    if (!is_new)
+        return fail(l, 0, "citizen %.*s appears twice in this file with different data", (int)field(l, 0).n,
+                    field(l, 0).s);
+    *slot = content | (e->n + l->nrecords);
     xy__rec_citizen(l->batch, id, city, father, mother, name.s, name.n);
     l->nrecords++;
     spill_if_full(l);
@@ -797,7 +809,8 @@ static int write_rejects(const char *path, const xy_buf *b)
     FILE *f = fopen(path, "wb");
     if (!f) return XY_EIO;
     size_t n = b->len ? fwrite(b->data, 1, b->len, f) : 0;
-    int bad = n != b->len || fflush(f) || fsync(fileno(f));
+    /* A pipe or a terminal (--rejects /dev/stdout) has nothing to sync. */
+    int bad = n != b->len || fflush(f) || (fsync(fileno(f)) && errno != EINVAL && errno != ENOTSUP);
     bad |= fclose(f) != 0;
     return bad ? XY_EIO : XY_OK;
 }

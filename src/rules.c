@@ -926,6 +926,7 @@ static int parse_file(unit *u, const char *path, pos from)
         pos at = {shown, lineno, 1};
         if (memchr(p, 0, (size_t)((nl ? nl : data + len) - p)) != NULL &&
             strlen(p) != (size_t)((nl ? nl : data + len) - p)) {
+            at.col = xy_utf8_cols(p, p + strlen(p)) + 1;
             report(u->d, at, "NUL byte in the line");
         } else if (xy_utf8_valid(p, strlen(p)) < strlen(p)) {
             /* A ruleset is UTF-8 text: its names and descriptions are

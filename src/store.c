@@ -309,7 +309,7 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
 {
     xy_rules *rules;
     int rc = xy_rules_load_dir(rules_dir, diag, ctx, &rules);
-    if (rc) return rc == XY_ENOENT ? XY_EINPUT : rc;
+    if (rc) return rc == XY_ENOMEM ? rc : XY_EINPUT; /* missing, not a directory, unreadable: the caller's input */
     xy_rules_free(rules);
     char *log = join(path, "log"), *rdir = join(path, "rules");
     char *sum = join(path, "rules.sum"), *stmp = join(path, "rules.sum.tmp");

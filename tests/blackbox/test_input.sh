@@ -236,6 +236,16 @@ run load events "$T/dupin.csv"
 expect_rc "identical row twice in one file: exit 0" 0
 expect_out "identical row twice in one file: one applied, one duplicate" "2 rows, 1 applied, 1 duplicates, 0 rejected"
 expect_eq "identical row twice in one file: scored once" "$(q "$U1" .raw)" 1030
+D1=$(mkid 371082 19800101 051); D2=$(mkid 371082 19800101 053)
+csv "$T/dupcit.csv" "id,name" "$D1,Twice Same" "$D1,Twice Same" "$D2,Once"
+run load citizens "$T/dupcit.csv"
+expect_rc "identical citizen row twice in one file: exit 0" 0
+expect_out "identical citizen row twice in one file: a duplicate, as an event's" "3 rows, 2 applied, 1 duplicates, 0 rejected"
+D3=$(mkid 371082 19800101 055)
+csv "$T/dupcit2.csv" "id,name" "$D3,First Name" "$D3,Other Name"
+run load citizens "$T/dupcit2.csv"
+expect_rc "one citizen twice in one file with different data: exit 1" 1
+expect_err "... says so" "$T/dupcit2.csv:3: citizen $D3 appears twice in this file with different data"
 
 # ---- --rejects -------------------------------------------------------------------------------
 fresh rej "$XY_ROOT/rules"
