@@ -830,7 +830,8 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     }
     int rc = xy_file_open(path, &in);
     if (rc) {
-        xy__diagf(diag, ctx, "%s: cannot read: %s", path, strerror(errno));
+        xy__diagf(diag, ctx, "%s: cannot read: %s", path,
+                  errno == ENODEV ? "a device, not a file, a pipe or a terminal" : strerror(errno));
         return XY_EINPUT;
     }
     loader l = {0};

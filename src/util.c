@@ -840,6 +840,14 @@ int xy_guard_remove(const void *p)
     return hit;
 }
 
+static int isatty_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    int tty = fd >= 0 && isatty(fd);
+    if (fd >= 0) close(fd);
+    return tty;
+}
+
 int xy_file_open(const char *path, xy_file *f)
 {
     memset(f, 0, sizeof *f);
@@ -848,6 +856,12 @@ int xy_file_open(const char *path, xy_file *f)
     if (stat(path, &st)) return errno == ENOENT ? XY_ENOENT : XY_EIO;
     if (S_ISDIR(st.st_mode)) {
         errno = EISDIR;
+        return XY_EIO;
+    }
+    if (S_ISCHR(st.st_mode) && !isatty_path(path)) {
+        /* A device such as /dev/zero never ends: read whole, it would
+         * fill the memory. Terminals end with the user's end of input. */
+        errno = ENODEV;
         return XY_EIO;
     }
     if (!S_ISREG(st.st_mode)) {

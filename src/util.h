@@ -428,8 +428,9 @@ typedef struct xy_file {
 
 /* Opens path into f: a regular file is mapped read-only (and guarded, see
  * below), so the page cache is read in place with no buffer to fault in
- * and no copy; anything else (a pipe) is read. Returns XY_OK, XY_ENOENT or
- * XY_EIO with errno set; release with xy_file_close. */
+ * and no copy; a pipe or a terminal is read whole; a device that is
+ * neither is refused (ENODEV: /dev/zero would never end). Returns XY_OK,
+ * XY_ENOENT or XY_EIO with errno set; release with xy_file_close. */
 int xy_file_open(const char *path, xy_file *f);
 void xy_file_close(xy_file *f);
 

@@ -175,6 +175,9 @@ expect_rc "a name that is not UTF-8: exit 1" 1
 expect_err "a name that is not UTF-8: says so" "name is not valid UTF-8"
 expect_at "a name that is not UTF-8: its line and column" "$T/latin1.csv" 2 20
 unchanged "a name that is not UTF-8: nothing applied"
+run load events /dev/zero
+expect_rc "a device as input (endless): exit 1, not read into memory" 1
+expect_err "... says what it is" "/dev/zero: cannot read: a device, not a file, a pipe or a terminal"
 # many bad rows: the first 100 are listed, then a count (decisions)
 N=$((N + 1))
 {
