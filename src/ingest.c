@@ -99,8 +99,6 @@ static void put_message(xy_buf *b, const char *path, uint64_t line, const char *
     else xy_buf_printf(b, " (column %llu)", (unsigned long long)col);
 }
 
-/* Records why the current row is bad (put_message at byte off of the
- * row); returns -1. */
 /* A field as a message quotes it, NUL-terminated: a NUL byte in it written
  * as \x00 (the message's printf would stop there; put_message escapes the
  * other control characters), and a long one cut at a character's start
@@ -132,6 +130,8 @@ static const char *quote(quoted *q, xy_field f)
 }
 #define QUOTE(f) quote(&(quoted){{0}}, (f))
 
+/* Records why the current row is bad (put_message at byte off of the
+ * row); returns -1. */
 static int vfail(loader *l, size_t off, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static int vfail(loader *l, size_t off, const char *fmt, va_list ap)
 {
