@@ -46,8 +46,8 @@ step "A file with bad rows is refused whole, naming file, line and column" "load
 $XY --data $D load events examples/bad_events.csv || echo "(exit $?: nothing of the file was applied)"
 
 step "... or, with --rejects, the good rows go in and the bad ones are kept" \
-     "load events examples/bad_events.csv --rejects $D/rejects.csv"
-$XY --data $D load events examples/bad_events.csv --rejects $D/rejects.csv
-cat $D/rejects.csv
+     "load events examples/bad_events.csv --rejects build/demo-rejects.csv"
+$XY --data $D load events examples/bad_events.csv --rejects build/demo-rejects.csv
+cat build/demo-rejects.csv
 
 printf '\nThe data directory is %s; try: build/xinyong --data %s help\n' "$D" "$D"

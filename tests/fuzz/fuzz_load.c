@@ -32,9 +32,9 @@ static const struct {
 
 static void cleanup(void)
 {
-    char cmd[96];
+    char cmd[200];
     xy_db_close(db);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, rejects);
     if (system(cmd)) {
     }
 }
@@ -53,7 +53,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     const char *rules = fuzz_rules(), *ex = fuzz_examples();
     fuzz_scratch(dir, sizeof dir, "load");
     snprintf(input, sizeof input, "%s/in.csv", dir);
-    snprintf(rejects, sizeof rejects, "%s/rejects.csv", dir);
+    snprintf(rejects, sizeof rejects, "%s-rejects.csv", dir); /* not in the data directory */
     char path[160];
     xy_load_result res;
     int rc = xy_db_create(dir, rules, NULL, NULL);
