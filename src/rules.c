@@ -870,6 +870,17 @@ static void parse_line(unit *u, pos at, token *t, int n)
  * device such as /dev/zero never ends). */
 enum { MAX_INCLUDE_DEPTH = 64, MAX_RULES_FILE = 64 << 20 };
 
+/* Why the file at path cannot be one of a ruleset's (not a regular file,
+ * too large, not there), or NULL when it can be read as one. */
+static const char *not_a_rules_file(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st)) return strerror(errno);
+    if (!S_ISREG(st.st_mode)) return S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file";
+    if (st.st_size > MAX_RULES_FILE) return "larger than 64 MiB";
+    return NULL;
+}
+
 static int parse_file(unit *u, const char *path, pos from)
 {
     char *data = NULL;
@@ -880,11 +891,8 @@ static int parse_file(unit *u, const char *path, pos from)
         return -1;
     }
     char *real = realpath(path, NULL);
-    struct stat st;
-    int rc = real ? stat(real, &st) : XY_ENOENT;
-    if (rc == 0 && !S_ISREG(st.st_mode)) why = S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file";
-    else if (rc == 0 && st.st_size > MAX_RULES_FILE) why = "larger than 64 MiB";
-    else if (rc == 0) rc = xy_read_file(real, &data, &len);
+    int rc = real ? XY_OK : XY_ENOENT;
+    if (real && (why = not_a_rules_file(real)) == NULL) rc = xy_read_file(real, &data, &len);
     if (rc || why) {
         if (!why) why = strerror(errno ? errno : ENOENT);
         if (from.file) {
@@ -1172,10 +1180,8 @@ static int declares_city(const char *path)
 {
     char *data;
     size_t len;
-    struct stat st;
     /* What parse_file refuses to read (it says why) declares nothing. */
-    if (stat(path, &st) || !S_ISREG(st.st_mode) || st.st_size > MAX_RULES_FILE || xy_read_file(path, &data, &len))
-        return 0;
+    if (not_a_rules_file(path) || xy_read_file(path, &data, &len)) return 0;
     int found = 0;
     for (char *p = data; p && *p && !found;) {
         while (*p == ' ' || *p == '\t') p++;
