@@ -13,12 +13,19 @@ static void ignore(void *ctx, const char *msg)
     (void)msg;
 }
 
+static char path[64];
+
+/* The input file goes with the fuzzer. */
+static void cleanup(void) { unlink(path); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64];
-    if (!path[0]) snprintf(path, sizeof path, "/tmp/xy-fuzz-rules-%d.rules", (int)getpid());
+    if (!path[0]) {
+        snprintf(path, sizeof path, "/tmp/xy-fuzz-rules-%d.rules", (int)getpid());
+        atexit(cleanup);
+    }
     FILE *f = fopen(path, "wb");
     if (!f) return 0;
     fwrite(data, 1, size, f);
