@@ -982,7 +982,7 @@ static inline __attribute__((always_inline)) void apply_one(xy_engine *e, const 
         /* A sum that saturated kept less: the expiry takes back, and the
          * explanation shows, what was added. */
         pts = s->raw - old;
-        if (b->expires) {
+        if (b->expires && pts) {
             xy_expiry *x = xy__cal_push(&e->expiries, expiry);
             *x = (xy_expiry){c, ev->behaviour, -pts, ev->seq};
         }

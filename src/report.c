@@ -72,10 +72,15 @@ static void blacklist_reason(xy_db *db, const xy_engine *e, uint32_t c, xy_buf *
     const xy_cstate *s = &e->st[c];
     const xy_city *city = &e->rules->cities[s->city];
     if (s->flags & CS_SCORE_MEMBER) {
-        char d[XY_DAY_CHARS] = "";
         xy_day since = xy__seen_day(e, xy__score_since(e, c));
-        if (since != XY_DAY_NONE) xy_day_format(since, d);
-        xy_buf_printf(b, "score fell below %lld on %s", (long long)city->bl_below, d);
+        xy_buf_printf(b, "score fell below %lld", (long long)city->bl_below);
+        if (since != XY_DAY_NONE) {
+            char d[XY_DAY_CHARS];
+            xy_day_format(since, d);
+            xy_buf_printf(b, " on %s", d);
+        } else {
+            xy_buf_printf(b, " at registration, before the clock's first day");
+        }
         if (city->has_exit)
             xy_buf_printf(b, " (exit after %d days at or above %lld)", city->exit_days,
                           (long long)city->bl_exit);
@@ -180,7 +185,9 @@ static json_t *consequence_json(xy_db *db, const xy_engine *e, uint32_t c, const
     } else {
         xy_buf_printf(&cond, "grade ");
         int first = 1;
-        for (int g = 0; g < a->city->ngrades; g++)
+        /* Highest grade first, as cities declare their grades and rules
+         * name them ("grade C,D"); the table is ascending. */
+        for (int g = a->city->ngrades - 1; g >= 0; g--)
             if (q->grades >> g & 1) {
                 xy_buf_printf(&cond, "%s%s", first ? "" : ",", a->city->grades[g].name);
                 first = 0;
@@ -245,7 +252,10 @@ static json_t *grade_json(const xy_city *city, int64_t score)
 
 /* ------------------------------------------------------------------ show */
 
-static void show_text(const json_t *o, FILE *out)
+/* show as text; published[i] says whether list i (blacklist, whitelist)
+ * may be shown at all: the public view prints "not published" where a
+ * city keeps it to itself, "no" where the citizen is not on it. */
+static void show_text_as(const json_t *o, const int published[2], FILE *out)
 {
     fprintf(out, "%s  %s  (%s)\n", sget(o, "id"), sget(o, "name"), sget(o, "city"));
     fprintf(out, "today       %s\n", sget(o, "today"));
@@ -260,7 +270,8 @@ static void show_text(const json_t *o, FILE *out)
     const char *lists[2] = {"blacklist", "whitelist"};
     for (int i = 0; i < 2; i++) {
         json_t *l = json_object_get(o, lists[i]);
-        if (json_is_null(l)) fprintf(out, "%-11s no\n", lists[i]);
+        if (!published[i]) fprintf(out, "%-11s not published\n", lists[i]);
+        else if (json_is_null(l)) fprintf(out, "%-11s no\n", lists[i]);
         else {
             fprintf(out, "%-11s since %s: %s", lists[i], sget(l, "since"), sget(l, "reason"));
             text_rules(l, out);
@@ -271,6 +282,12 @@ static void show_text(const json_t *o, FILE *out)
         fprintf(out, "consequences\n");
         text_consequences(json_object_get(o, "consequences"), out);
     }
+}
+
+static void show_text(const json_t *o, FILE *out)
+{
+    static const int all[2] = {1, 1};
+    show_text_as(o, all, out);
 }
 
 /* The public view of a citizen: what its city publishes, nothing more;
@@ -298,8 +315,11 @@ int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE 
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
     const xy_engine *e = db->engine;
     if (public_only) {
+        const xy_city *city = xy__citizen_city(e, c);
+        const int published[2] = {city->publish_blacklist, city->publish_scores};
         json_t *o = show_public(db, e, c);
-        emit(o, format, out, show_text);
+        if (format == XY_OUT_JSON) emit(o, format, out, show_text);
+        else show_text_as(o, published, out);
         json_decref(o);
         return XY_OK;
     }

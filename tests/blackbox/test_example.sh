@@ -31,6 +31,12 @@ for id in $ids; do
 done
 expect_eq "example: every citizen explained" "$n" 42
 
+# A consequence on grades names them as the rules do, highest first (rongcheng.rules:
+# "on grade C,D"), not in the order of the grade table.
+run check 371082197503141552 government_job --json
+expect_eq "check: a grade condition as the rules write it" "$(jget '[.consequences[].condition|select(startswith("grade"))]|unique|join(";")')" \
+    "grade C,D"
+
 # An event's counterpart (the defaulter a guarantee was for) is part of its explanation,
 # from the history index and from the whole log alike; events without one say null.
 for how in "" --from-log; do

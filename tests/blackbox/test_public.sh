@@ -60,8 +60,24 @@ expect_eq "show --public: unpublished score is null" "$(jget .score)" null
 expect_eq "show --public: unpublished blacklist is null" "$(jget .blacklist)" null
 run show "$B" --public
 expect_out "show --public text says so" "not published"
+expect_out "show --public text: a blacklist the city does not publish is not said to be empty" \
+    "blacklist   not published"
 run show "$B" --json
 expect_eq "show without --public is the operator's view" "$(jget .blacklist.since)" 2024-03-01
+
+# A citizen listed at registration, before the clock has a day, has a reason without a
+# blank date.
+mkdir -p "$T/lowr"
+printf 'city low\nregion 130101\nscore base 40\nbehaviour b points +1 category c\nagency a reports b\nblacklist below 50\n' \
+    >"$T/lowr/low.rules"
+fresh low "$T/lowr"
+L=$(mkid 130101 19800101 005)
+csv "$T/l.csv" "id,name" "$L,Lo Low"
+setup load citizens "$T/l.csv"
+run show "$L"
+expect_out "a blacklist entry before the clock's first day says so" \
+    "score fell below 50 at registration, before the clock's first day"
+use pub
 
 # A ruleset whose include lies outside its directory cannot be copied whole.
 mkdir -p "$T/outside" "$T/inc"
