@@ -250,9 +250,9 @@ typedef struct xy_load_result {
 /* Loads a CSV file of the given kind (spec 2.10). Without rejects_path the
  * file is applied atomically: any bad row is reported and nothing is applied
  * (XY_EINPUT). With rejects_path, good rows are applied and every bad row is
- * written unchanged to that file with its reason; if that file cannot be
- * written (and made durable), nothing is applied and the result is
- * XY_EINVAL. Accepted rows are durable before this returns XY_OK. */
+ * written unchanged to that file with its reason; if that file lies in the
+ * data directory, or cannot be written (and made durable), nothing is
+ * applied and the result is XY_EINVAL. Accepted rows are durable before this returns XY_OK. */
 int xy_db_load_csv(xy_db *db, int kind, const char *path,
                    const char *rejects_path, xy_diag_fn *diag, void *ctx,
                    xy_load_result *result);

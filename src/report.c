@@ -252,6 +252,14 @@ static json_t *grade_json(const xy_city *city, int64_t score)
 
 /* ------------------------------------------------------------------ show */
 
+/* Whether a city's public view shows its list (XY_BLACKLIST or
+ * XY_WHITELIST): the blacklist with `publish blacklist`, the whitelist
+ * (with the score and grade) with `publish scores`. */
+static int publishes(const xy_city *city, int list)
+{
+    return list == XY_BLACKLIST ? city->publish_blacklist : city->publish_scores;
+}
+
 /* show as text; published[i] says whether list i (blacklist, whitelist)
  * may be shown at all: the public view prints "not published" where a
  * city keeps it to itself, "no" where the citizen is not on it. */
@@ -299,7 +307,7 @@ static json_t *show_public(xy_db *db, const xy_engine *e, uint32_t c)
     int64_t score = xy_engine_score(e, c);
     char masked[19];
     xy_resid_mask(e->ids[c], masked);
-    int bl = city->publish_blacklist, sc = city->publish_scores;
+    int bl = publishes(city, XY_BLACKLIST), sc = publishes(city, XY_WHITELIST);
     return json_pack("{s:s,s:s,s:s,s:o,s:o,s:n,s:o,s:o,s:o,s:n}", "id", masked, "name", xy__name(e, c), "city",
                      city->id, "today", jday(e->today), "score", sc ? json_integer(score) : json_null(), "raw",
                      "grade", sc ? grade_json(city, score) : json_null(),
@@ -316,7 +324,7 @@ int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE 
     const xy_engine *e = db->engine;
     if (public_only) {
         const xy_city *city = xy__citizen_city(e, c);
-        const int published[2] = {city->publish_blacklist, city->publish_scores};
+        const int published[2] = {publishes(city, XY_BLACKLIST), publishes(city, XY_WHITELIST)};
         json_t *o = show_public(db, e, c);
         if (format == XY_OUT_JSON) emit(o, format, out, show_text);
         else show_text_as(o, published, out);
@@ -432,7 +440,7 @@ int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, in
         const xy_cstate *s = &e->st[c];
         if (!(s->flags & flag) || (only >= 0 && s->city != only)) continue;
         const xy_city *cy = &r->cities[s->city];
-        if (public_only && !(list == XY_BLACKLIST ? cy->publish_blacklist : cy->publish_scores)) continue;
+        if (public_only && !publishes(cy, list)) continue;
         listed x = {xy__seen_day(e, list == XY_BLACKLIST ? s->bl_since : s->wl_since), e->ids[c], c};
         XY_PUSH(v, n, cap, x);
     }
