@@ -437,12 +437,9 @@ int main(int argc, char **argv)
     /* --data may also come before the command. */
     int i = 1;
     while (i < argc && strncmp(argv[i], "--data", 6) == 0 && (argv[i][6] == 0 || argv[i][6] == '=')) {
-        o.data = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : "";
-        i++;
-        if (*o.data == 0) {
-            fprintf(stderr, "xinyong: option '--data' needs a value\n");
-            return EXIT_USAGE;
-        }
+        int take = argv[i][6] == '=' || i + 1 == argc ? 1 : 2;
+        if (parse_opts(take, argv + i, &o)) return EXIT_USAGE;
+        i += take;
     }
     if (i >= argc || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
         cmd_help(&o);
