@@ -965,8 +965,8 @@ static double populate_secs(size_t n, int two)
  * part, so that the memory the part takes next comes from pages the host
  * still backs. On this virtual machine the host takes back what the guest
  * frees within seconds (free page reporting), and the first touch of a
- * page then costs a fault in the host as well as the guest's zeroing:
- * 1.4-3.9 s a gigabyte on the hosts of this project's runs, against about
+ * page then costs a fault in the host as well as the guest's zeroing: up
+ * to 3.9 s a gigabyte on the hosts of this project's runs, against about
  * 0.1 s for pages the host backs, which is also what the kernel's zeroing
  * costs on a machine of its own. That first touch is the host's price, not
  * the program's, and it moves from 0.1 to 3.9 s a gigabyte between hosts
