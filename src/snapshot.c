@@ -808,7 +808,7 @@ static void *check_sections(void *arg)
     return NULL;
 }
 
-static int restore(xy_db *db, const view *sec, const xy_big_src *src, int limits_padded, xy_diag_fn *diag, void *ctx);
+static int restore(xy_db *db, const view *sec, const xy_big_src *src, int limits_padded);
 
 static void say_unfit(const char *dir, xy_diag_fn *diag, void *ctx)
 {
@@ -866,7 +866,23 @@ int xy__snapshot_verify(const char *dir, const xy_rules *given, uint64_t *log_of
     return rc;
 }
 
-int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *ctx)
+/* Whether DATA/snapshot is no longer the file open as fd: a writer has
+ * renamed a newer one over it since. */
+static int replaced(const char *dir, int fd)
+{
+    xy_buf path = {0};
+    xy_buf_printf(&path, "%s/snapshot", dir);
+    struct stat now, was;
+    int r = stat(path.data, &now) == 0 && fstat(fd, &was) == 0 && (now.st_ino != was.st_ino || now.st_dev != was.st_dev);
+    xy_buf_free(&path);
+    return r;
+}
+
+/* One attempt of xy__snapshot_read. When the snapshot names an
+ * event-index run that is missing, *stale is set to whether a writer
+ * replaced the snapshot meanwhile (and removed the runs it no longer
+ * needs); otherwise it is left alone. */
+static int read_once(xy_db *db, uint64_t *log_offset, int *stale, xy_diag_fn *diag, void *ctx)
 {
     unsigned char *map;
     size_t size;
@@ -891,7 +907,8 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
     pthread_t th;
     int threaded = pthread_create(&th, NULL, check_sections, &check) == 0;
     if (!threaded) check_sections(&check);
-    rc = restore(db, sec, &src, limits_padded, diag, ctx);
+    rc = restore(db, sec, &src, limits_padded);
+    if (rc == XY_EINPUT) *stale = replaced(db->path, fd);
     check_contents(&check);
     if (threaded) pthread_join(th, NULL);
     if (check.crc_off != SIZE_MAX) {
@@ -910,6 +927,26 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
     return rc;
 }
 
+int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *ctx)
+{
+    /* A reader that takes no lock can open a snapshot just before a writer
+     * renames a newer one over it and removes the event-index runs only
+     * the older one named: the directory is whole, the reader was late.
+     * It starts again from the newer snapshot; only a run missing from
+     * the snapshot in place is damage. */
+    for (int tries = 0;; tries++) {
+        int stale = -1;
+        int rc = read_once(db, log_offset, &stale, diag, ctx);
+        if (stale != 1 || tries == 8) {
+            if (stale >= 0)
+                xy__diagf(diag, ctx,
+                          "%s/snapshot: warning: a run of its event index is missing or damaged; replaying the log",
+                          db->path);
+            return rc;
+        }
+    }
+}
+
 void xy__snapshot_uncache(const xy_db *db)
 {
     xy_buf path = {0};
@@ -922,9 +959,6 @@ void xy__snapshot_uncache(const xy_db *db)
     xy_buf_free(&path);
 }
 
-/* Restores the state from a snapshot's sections: XY_OK, XY_EINPUT when
- * the snapshot cannot be used but the log can (it names an event-index
- * run that is missing), or XY_ECORRUPT. */
 /* Whether arrays of n elements of elem bytes in blocks of cap can grow
  * (xy_big_growable) if mapped from src. */
 static int growable(const xy_big_src *src, uint64_t n, uint64_t cap, size_t elem)
@@ -932,7 +966,10 @@ static int growable(const xy_big_src *src, uint64_t n, uint64_t cap, size_t elem
     return !src->map || xy_big_growable(n * elem, cap * elem);
 }
 
-static int restore(xy_db *db, const view *sec, const xy_big_src *src, int limits_padded, xy_diag_fn *diag, void *ctx)
+/* Restores the state from a snapshot's sections: XY_OK, XY_EINPUT when
+ * the snapshot cannot be used but the log can (it names an event-index
+ * run that is missing), or XY_ECORRUPT. */
+static int restore(xy_db *db, const view *sec, const xy_big_src *src, int limits_padded)
 {
     xy_engine *e = db->engine;
     scalars sc;
@@ -947,11 +984,7 @@ static int restore(xy_db *db, const view *sec, const xy_big_src *src, int limits
     if (cap > UINT32_MAX) cap = UINT32_MAX;
     /* The runs of the event index first: if one is missing, the snapshot
      * cannot be used, and nothing of it has been restored yet. */
-    if (xy_evindex_open_runs(&db->evix, sec[S_EV_RUNS].data, sec[S_EV_RUNS].len) != XY_OK) {
-        xy__diagf(diag, ctx, "%s/snapshot: warning: a run of its event index is missing or damaged; replaying the log",
-                  db->path);
-        return XY_EINPUT;
-    }
+    if (xy_evindex_open_runs(&db->evix, sec[S_EV_RUNS].data, sec[S_EV_RUNS].len) != XY_OK) return XY_EINPUT;
     e->today = (xy_day)sc.today;
     e->first_day = (xy_day)sc.first_day;
     e->applied = sc.applied;

@@ -1092,7 +1092,8 @@ int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out)
     return xy__db_verify_rules(path, NULL, diag, ctx, out);
 }
 
-int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *diag, void *ctx, FILE *out)
+/* One pass of xy__db_verify_rules. */
+static int verify_once(const char *path, const xy_rules *rules, xy_diag_fn *diag, void *ctx, FILE *out)
 {
     xy_db probe = {0};
     probe.path = (char *)path;
@@ -1150,6 +1151,52 @@ int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *dia
     if (bad || src == XY_ECORRUPT || trc == XY_ECORRUPT || erc == XY_ECORRUPT || rrc == XY_ECORRUPT) return XY_ECORRUPT;
     if (trc == XY_EIO) return XY_EIO;
     return src == XY_OK || src == XY_ENOENT || src == XY_EINPUT ? XY_OK : src;
+}
+
+/* Messages of a verify pass, held until it is known whether they stand. */
+static void hold_diag(void *ctx, const char *msg)
+{
+    xy_buf_append(ctx, msg, strlen(msg) + 1);
+}
+
+/* When the directory at path last had a file created, renamed or removed
+ * (its mtime), or zero if it cannot be read. */
+static struct timespec dir_stamp(const char *path)
+{
+    struct stat st;
+    struct timespec zero = {0, 0};
+    return stat(path, &st) ? zero : st.st_mtim;
+}
+
+int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *diag, void *ctx, FILE *out)
+{
+    /* verify takes no lock, so a writer may commit and write a snapshot
+     * while it reads: it can then find a snapshot newer than the log it
+     * read, or an event-index run the new snapshot made redundant already
+     * removed, on a directory that is whole. A pass that finds a problem
+     * while the directory changed (a snapshot renamed into place, a run or
+     * segment made or removed) is run again, up to a few times; its
+     * messages and summary are held until then. */
+    for (int tries = 0;; tries++) {
+        xy_buf held = {0};
+        char *summary = NULL;
+        size_t summary_len = 0;
+        FILE *mem = open_memstream(&summary, &summary_len);
+        if (!mem) return verify_once(path, rules, diag, ctx, out);
+        struct timespec before = dir_stamp(path);
+        int rc = verify_once(path, rules, hold_diag, &held, mem);
+        fclose(mem);
+        struct timespec after = dir_stamp(path);
+        int moved = before.tv_sec != after.tv_sec || before.tv_nsec != after.tv_nsec;
+        if (rc == XY_OK || !moved || tries == 8) {
+            fwrite(summary, 1, summary_len, out);
+            for (size_t at = 0; at < held.len; at += strlen(held.data + at) + 1)
+                if (diag) diag(ctx, held.data + at);
+        }
+        free(summary);
+        xy_buf_free(&held);
+        if (rc == XY_OK || !moved || tries == 8) return rc;
+    }
 }
 
 int xy_db_snapshot(xy_db *db, xy_diag_fn *diag, void *ctx)

@@ -11,7 +11,10 @@
  * take direct I/O). With XY_FAULT_SKIP=N the first N calls that would
  * fail pass through (a fault in the middle of a run of writes).
  * thread:EAGAIN makes every pthread_create() fail, as in a process at its
- * limit of threads. Other calls pass through untouched. */
+ * limit of threads. open:PAUSE makes the first open() of a path ending
+ * with XY_FAULT_FILE wait XY_FAULT_MS milliseconds (default 1000) first:
+ * a reader slow at that moment, for races with a writer. Other calls pass
+ * through untouched. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -21,7 +24,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* What XY_FAULT asks of op (the text after "op:"), or NULL. */
@@ -116,4 +121,33 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *
     const char *f = fault_of("thread");
     if (f && strncmp(f, "EAGAIN", 6) == 0) return EAGAIN;
     return real(th, attr, fn, arg);
+}
+
+/* open:PAUSE (see the top): the pause, once, before an open of path. */
+static void pause_before(const char *path)
+{
+    static int paused;
+    const char *f = fault_of("open"), *suffix = getenv("XY_FAULT_FILE");
+    if (!f || strncmp(f, "PAUSE", 5) != 0 || !suffix || paused) return;
+    size_t n = strlen(path), ls = strlen(suffix);
+    if (n < ls || strcmp(path + n - ls, suffix) != 0) return;
+    paused = 1;
+    long ms = getenv("XY_FAULT_MS") ? atol(getenv("XY_FAULT_MS")) : 1000;
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int open(const char *path, int flags, ...)
+{
+    static int (*real)(const char *, int, ...);
+    if (!real) real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+    mode_t mode = 0;
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    pause_before(path);
+    return real(path, flags, mode);
 }
