@@ -149,7 +149,7 @@ static int new_segment(xy_db *db, size_t n, int *reserved)
     xy_buf path = {0};
     xy_buf_printf(&path, "%s/log.%llu", db->path, (unsigned long long)db->log_size);
     int fd = open(path.data, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    int rc = fd < 0 ? XY_EIO : xy_write_status(fd, xy__log_magic, sizeof xy__log_magic);
+    int rc = fd < 0 ? xy_errno_status(errno) : xy_write_status(fd, xy__log_magic, sizeof xy__log_magic);
     if (!rc) {
         *reserved = reserve_log(fd, sizeof xy__log_magic, n);
         if (*reserved == XY_ENOSPC) rc = XY_ENOSPC;

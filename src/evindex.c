@@ -488,7 +488,9 @@ static void rw_put(run_writer *w, const run_ent *e)
     if (w->buf.len >= ((size_t)1 << 20)) rw_flush(w);
 }
 
-static int rw_finish(run_writer *w)
+/* Finishes the run: XY_OK, or a status with the file that could not be
+ * written put in failed and errno set to the reason. */
+static int rw_finish(run_writer *w, xy_buf *failed)
 {
     rw_flush(w);
     w->h.nfence = w->fences.len / 8;
@@ -508,13 +510,17 @@ static int rw_finish(run_writer *w)
     /* Whole or absent under its name (the snapshot's fsync of the
      * directory makes the rename durable). */
     if (!w->err && rename(w->tmp.data, w->path.data)) w->err = errno;
-    if (w->err) unlink(w->tmp.data);
-    int rc = !w->err ? XY_OK : w->err == ENOSPC ? XY_ENOSPC : XY_EIO;
+    if (w->err) {
+        unlink(w->tmp.data);
+        xy_buf_printf(failed, "%s", w->tmp.data);
+    }
+    int rc = xy_errno_status(w->err);
     xy_buf_free(&w->buf);
     xy_buf_free(&w->fences);
     xy_free(w->bloom);
     xy_buf_free(&w->path);
     xy_buf_free(&w->tmp);
+    if (w->err) errno = w->err;
     return rc;
 }
 
@@ -665,7 +671,7 @@ int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out)
                 end[best] = at[best] + mc[best - nruns].n;
             }
         }
-        rc = rw_finish(&w);
+        rc = rw_finish(&w, out);
         xy_free(mc[0].buf);
         xy_free(mc[1].buf);
         xy_free(at);

@@ -114,7 +114,9 @@ void xy_evindex_renumber(xy_evindex *x, const uint64_t key[2], uint64_t seq);
 /* Writes the memtable's and frozen table's entries numbered below upto
  * into a new run, then merges runs as the policy says; the files are
  * fsynced, none is removed, and x is unchanged. Appends the resulting run list to out (for the
- * snapshot). Returns XY_OK or XY_EIO/XY_ENOSPC. */
+ * snapshot) and returns XY_OK; or, when a run cannot be written, appends
+ * that file's name (NUL-terminated), sets errno to the reason and returns
+ * XY_EIO/XY_ENOSPC. */
 int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out);
 
 /* The run list xy_evindex_spill(x, upto) writes, without writing runs. */

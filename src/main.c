@@ -144,6 +144,9 @@ static int cmd_advance(opts *o)
         char t[XY_DAY_CHARS];
         xy_day_format(today, t);
         fprintf(stderr, "xinyong: advance: %s is before today (%s); the clock never goes back\n", o->pos[0], t);
+    } else if (rc == XY_ENOSPC || rc == XY_EIO) {
+        /* The advance is a batch of the log like a load's. */
+        fprintf(stderr, "xinyong: advance: %s/log: cannot append: %s\n", data_dir(o), xy_strerror(rc));
     } else if (rc) {
         fprintf(stderr, "xinyong: advance: %s\n", xy_strerror(rc));
     } else {

@@ -235,22 +235,42 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
      * on disk before the snapshot names them. */
     xy_buf runs = {0};
     int src = xy_evindex_spill(&db->evix, db->nevents, &runs);
-    if (src) w.err = src == XY_ENOSPC ? ENOSPC : EIO;
+    if (src) {
+        /* The run names itself (xy_evindex_spill); the snapshot stops. */
+        int err = errno;
+        xy__diagf(diag, ctx, "%s: cannot write: %s", runs.data, strerror(err));
+        rc = src;
+        if (!w.err) w.err = err;
+        runs.len = 0;
+    }
     section(&w, S_EV_RUNS, 0, runs.data, runs.len, NULL, 0);
     xy_buf_free(&runs);
-    /* The trail this snapshot points into must be on disk first. */
-    (void)xy_trail_sync(&db->trail);
+    /* The trail this snapshot points into must be on disk first. One that
+     * cannot be synced is marked broken, and the snapshot then claims none
+     * of it (trail_bytes): explanations replay the log instead. */
+    if (!db->trail.broken && xy_trail_sync(&db->trail) != XY_OK)
+        xy__diagf(diag, ctx, "%s/trail: warning: cannot be written or synced: %s; the snapshot leaves the history index out",
+                  db->path, strerror(errno));
     section_from(&w, S_TRAIL, 16, trail_bytes, &db->trail);
     finish(&w);
     xy_big_free(w.chunk, DIRECT_CHUNK);
     if (!w.err && fsync(w.fd)) w.err = errno;
-    if (w.err) {
+    if (w.err && !rc) {
         xy__diagf(diag, ctx, "%s: cannot write: %s", tmp.data, strerror(w.err));
-        rc = w.err == ENOSPC ? XY_ENOSPC : XY_EIO;
+        rc = xy_errno_status(w.err);
     }
-    if (close(w.fd) && !rc) rc = XY_EIO;
-    if (!rc && rename(tmp.data, dst.data)) rc = XY_EIO;
-    if (!rc) rc = xy_fsync_dir(db->path);
+    if (close(w.fd) && !rc) {
+        rc = xy_errno_status(errno);
+        xy__diagf(diag, ctx, "%s: cannot write: %s", tmp.data, strerror(errno));
+    }
+    if (!rc && rename(tmp.data, dst.data)) {
+        rc = xy_errno_status(errno);
+        xy__diagf(diag, ctx, "%s: cannot rename to %s: %s", tmp.data, dst.data, strerror(errno));
+    }
+    if (!rc && (rc = xy_fsync_dir(db->path)) != XY_OK)
+        /* The new snapshot may be in place or not after a crash; either
+         * is whole, and the log holds what it covers. */
+        xy__diagf(diag, ctx, "%s: cannot sync the directory: %s", db->path, strerror(errno));
     if (rc) unlink(tmp.data);
 done:
     xy_buf_free(&tmp);

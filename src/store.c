@@ -830,8 +830,8 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
         db->seg_base = sg.g[k].base;
         db->log_fd = rc ? -1 : open(sg.g[k].path, O_RDWR); /* read: see commit_spilled */
         if (!rc && db->log_fd < 0) {
+            rc = xy_errno_status(errno);
             xy__diagf(diag, ctx, "%s: cannot open for writing: %s", sg.g[k].path, strerror(errno));
-            rc = XY_EIO;
         } else if (rc) {
             xy__diagf(diag, ctx, "%s: cannot remove: %s", sg.g[k + 1].path, strerror(errno));
         }
@@ -840,8 +840,8 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
             xy__diagf(diag, ctx, "%s: warning: dropping %zu bytes of an unfinished batch at offset %llu",
                       sg.g[k].path, len - good, (unsigned long long)(good - sg.g[k].base));
             if (ftruncate(db->log_fd, (off_t)(good - sg.g[k].base)) || fsync(db->log_fd)) {
+                rc = xy_errno_status(errno);
                 xy__diagf(diag, ctx, "%s: cannot drop the unfinished batch: %s", sg.g[k].path, strerror(errno));
-                rc = XY_EIO;
             }
         } else if (!rc) {
             /* A crash between reserving a batch's space and writing any of

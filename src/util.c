@@ -695,9 +695,11 @@ int xy_write_status(int fd, const void *p, size_t n) { return xy_errno_status(xy
 int xy_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return XY_EIO;
-    int rc = fsync(fd) ? XY_EIO : XY_OK;
+    if (fd < 0) return xy_errno_status(errno);
+    int rc = fsync(fd) ? xy_errno_status(errno) : XY_OK;
+    int err = errno;
     close(fd);
+    errno = err; /* the reason, for a message */
     return rc;
 }
 

@@ -118,4 +118,49 @@ expect_rc "then the load written in parts goes through" 0
 expect_out "... whole" "188 applied"
 run verify
 expect_rc "... and the store verifies" 0
+
+# Every failure names its file and its reason (ENOSPC is not "input/output
+# error"), and leaves a directory that verifies.
+fresh m "$XY_ROOT/rules"
+setup load citizens "$EX/citizens.csv"
+setup load contacts "$EX/contacts.csv"
+setup load events "$EX/events.csv"
+before=$("$XY" stats --json)
+# fault_run FAULT FILE CMD...: CMD with FAULT on files ending with FILE.
+fault_run() {
+    f=$1 file=$2
+    shift 2
+    LD_PRELOAD="$SHIM" XY_FAULT=$f XY_FAULT_FILE=$file "$XY" "$@" >"$T/out" 2>"$T/err"
+    RC=$?
+    ERR=$(cat "$T/err")
+}
+fault_run write:ENOSPC .run.tmp snapshot
+expect_rc "ENOSPC writing an event-index run: storage error" 2
+expect_err "... names the run and the reason" "$D/ev-0-188.run.tmp: cannot write: No space left on device"
+fault_run fsync:EIO /m snapshot
+expect_rc "EIO syncing the directory after a snapshot: storage error" 2
+expect_err "... says so" "$D: cannot sync the directory: Input/output error"
+run verify
+expect_rc "... and the directory verifies" 0
+fault_run fsync:EIO /trail snapshot
+expect_rc "EIO syncing the history index before a snapshot: the snapshot is written" 0
+expect_err "... with a warning naming it" "$D/trail: warning: cannot be written or synced: Input/output error"
+run verify
+expect_rc "... and the directory verifies" 0
+run stats --json
+expect_eq "... the same state" "$OUT" "$before"
+fault_run write:ENOSPC /log advance 2026-01-01
+expect_rc "ENOSPC writing an advance: storage error" 2
+expect_err "... names the log" "advance: $D/log: cannot append: no space left on device"
+LD_PRELOAD="$SHIM" XY_FAULT=fsync:ENOSPC XY_FAULT_FILE=/m XINYONG_SEGMENT_BYTES=1000 "$XY" advance 2026-01-01 \
+    >"$T/out" 2>"$T/err"
+RC=$?
+ERR=$(cat "$T/err")
+expect_rc "ENOSPC syncing the directory for a new log segment: storage error" 2
+expect_err "... says no space" "advance: $D/log: cannot append: no space left on device"
+run stats --json
+expect_eq "... nothing applied" "$OUT" "$before"
+run verify
+expect_rc "... and the directory verifies" 0
+
 finish
