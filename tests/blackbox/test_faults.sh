@@ -152,10 +152,10 @@ expect_eq "... the same state" "$OUT" "$before"
 fault_run write:ENOSPC /log advance 2026-01-01
 expect_rc "ENOSPC writing an advance: storage error" 2
 expect_err "... names the log" "advance: $D/log: cannot append: no space left on device"
-LD_PRELOAD="$SHIM" XY_FAULT=fsync:ENOSPC XY_FAULT_FILE=/m XINYONG_SEGMENT_BYTES=1000 "$XY" advance 2026-01-01 \
-    >"$T/out" 2>"$T/err"
-RC=$?
-ERR=$(cat "$T/err")
+XINYONG_SEGMENT_BYTES=1000
+export XINYONG_SEGMENT_BYTES
+fault_run fsync:ENOSPC /m advance 2026-01-01
+unset XINYONG_SEGMENT_BYTES
 expect_rc "ENOSPC syncing the directory for a new log segment: storage error" 2
 expect_err "... says no space" "advance: $D/log: cannot append: no space left on device"
 run stats --json
