@@ -160,12 +160,12 @@ static size_t rss_bytes(void)
 
 static double memory_floor(uint32_t ncit, size_t nev);
 static void host_backed(size_t bytes);
+static double memory_floor_mix(const xy_engine *e, const xy_event *ev, size_t nev, xy_day end);
 
 /* Bytes of fresh memory the engine takes while it applies n events (its
  * yearly counts and calendar grow by about 12 bytes an event at 10 million
  * citizens), with room to spare: what host_backed touches before a run. */
 #define ENGINE_FRESH(n) ((size_t)(n) * 48 + ((size_t)64 << 20))
-static double memory_floor_mix(const xy_engine *e, const xy_event *ev, size_t nev, xy_day end);
 
 /* With XY_BENCH_PERF naming the control FIFO of `perf record --control
  * fifo:FIFO -D -1`, perf samples only one timed part of the bench: the

@@ -247,7 +247,8 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     xy_buf_free(&runs);
     /* The trail this snapshot points into must be on disk first. One that
      * cannot be synced is marked broken, and the snapshot then claims none
-     * of it (trail_bytes): explanations replay the log instead. */
+     * of it (trail_bytes): a writer that opens the directory next builds
+     * it again from the log, and explanations replay the log until then. */
     if (!db->trail.broken && xy_trail_sync(&db->trail) != XY_OK)
         xy__diagf(diag, ctx, "%s/trail: warning: cannot be written or synced: %s; the snapshot leaves the history index out",
                   db->path, strerror(errno));

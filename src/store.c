@@ -1188,14 +1188,14 @@ int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *dia
         fclose(mem);
         struct timespec after = dir_stamp(path);
         int moved = before.tv_sec != after.tv_sec || before.tv_nsec != after.tv_nsec;
-        if (rc == XY_OK || !moved || tries == 8) {
+        int last = rc == XY_OK || !moved || tries == 8;
+        if (last) {
             fwrite(summary, 1, summary_len, out);
-            for (size_t at = 0; at < held.len; at += strlen(held.data + at) + 1)
-                if (diag) diag(ctx, held.data + at);
+            for (size_t at = 0; diag && at < held.len; at += strlen(held.data + at) + 1) diag(ctx, held.data + at);
         }
         free(summary);
         xy_buf_free(&held);
-        if (rc == XY_OK || !moved || tries == 8) return rc;
+        if (last) return rc;
     }
 }
 
