@@ -30,9 +30,12 @@ typedef struct command {
     const char *help;                 /* the rest */
 } command;
 
+/* Prints a library message. ctx, when not NULL, counts the messages that
+ * are not warnings: a failure the library explained needs no second line
+ * from the command. */
 static void to_stderr(void *ctx, const char *msg)
 {
-    (void)ctx;
+    if (ctx && !strstr(msg, ": warning: ")) ++*(int *)ctx;
     fprintf(stderr, "%s\n", msg);
 }
 
@@ -60,8 +63,9 @@ static const char *data_dir(const opts *o)
 
 static int open_db(const opts *o, int mode, xy_db **db)
 {
-    int rc = xy_db_open(data_dir(o), mode, to_stderr, NULL, db);
-    if (rc) fprintf(stderr, "xinyong: %s: %s\n", data_dir(o), xy_strerror(rc));
+    int said = 0;
+    int rc = xy_db_open(data_dir(o), mode, to_stderr, &said, db);
+    if (rc && !said) fprintf(stderr, "xinyong: %s: %s\n", data_dir(o), xy_strerror(rc));
     return rc;
 }
 

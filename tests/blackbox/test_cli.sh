@@ -41,6 +41,7 @@ for cmd in "stats" "show $(mkid 110000 19800101 001)" "advance 2024-01-01" "list
     expect_rc "missing data directory (\$XINYONG_DATA): $cmd -> exit 2" 2
 done
 expect_err "missing data directory: message names it" "$T/no-such-dir"
+expect_eq "... in one line, what to do included" "$ERR" "$T/no-such-dir: not a data directory (run 'xinyong init' first)"
 run --data "$T/other-missing" stats
 expect_rc "missing data directory (--data): exit 2" 2
 expect_err "missing data directory (--data): named" "$T/other-missing"

@@ -301,6 +301,7 @@ if command -v flock >/dev/null 2>&1; then
     run advance 2025-07-02
     expect_rc "a second writer is refused" 2
     expect_err "... with a clear message" "another xinyong process is writing"
+    expect_eq "... said once" "$(printf '%s\n' "$ERR" | wc -l)" 1
     run stats
     expect_rc "readers work while a writer holds the lock" 0
     wait
@@ -316,6 +317,7 @@ rm -f "$D/lock"
 run advance 2025-07-03
 expect_rc "a second writer is refused while one waits for its input, lock file deleted or not" 2
 expect_err "... with a clear message" "another xinyong process is writing"
+expect_eq "... said once" "$(printf '%s\n' "$ERR" | wc -l)" 1
 printf 'id,date,citizen,behaviour,agency\n' >&3
 exec 3>&-
 wait $writer
