@@ -30,13 +30,34 @@ typedef struct command {
     const char *help;                 /* the rest */
 } command;
 
-/* Prints a library message. ctx, when not NULL, counts the messages that
- * are not warnings: a failure the library explained needs no second line
- * from the command. */
+/* Prints a library message as one line: a control character in it (a
+ * file name may hold a newline or a terminal's escape) is written as a C
+ * escape, so that a message cannot pass for two or rewrite the screen.
+ * ctx, when not NULL, counts the messages that are not warnings: a
+ * failure the library explained needs no second line from the command. */
 static void to_stderr(void *ctx, const char *msg)
 {
     if (ctx && !strstr(msg, ": warning: ")) ++*(int *)ctx;
-    fprintf(stderr, "%s\n", msg);
+    /* stderr is unbuffered: the line is built here and written at once. */
+    char line[1024];
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (n > sizeof line - 6) {
+            fwrite(line, 1, n, stderr);
+            n = 0;
+        }
+        const char *esc = *p == '\n' ? "\\n" : *p == '\r' ? "\\r" : *p == '\t' ? "\\t" : NULL;
+        if (*p >= 0x20 && *p != 0x7f) {
+            line[n++] = (char)*p;
+        } else if (esc) {
+            memcpy(line + n, esc, 2);
+            n += 2;
+        } else {
+            n += (size_t)snprintf(line + n, 6, "\\x%02x", *p);
+        }
+    }
+    line[n++] = '\n';
+    fwrite(line, 1, n, stderr);
 }
 
 static int exit_for(int status)

@@ -51,16 +51,20 @@ static void report(diag *d, pos at, const char *fmt, ...)
 
 static void report(diag *d, pos at, const char *fmt, ...)
 {
-    char msg[1024];
-    int n = snprintf(msg, sizeof msg, "%s:%d:%d: ", at.file, at.line, at.col);
+    /* Built whole: a fixed buffer would cut a long path's line and column
+     * off the message. */
+    xy_buf msg = {0};
+    xy_buf_printf(&msg, "%s:%d:%d: ", at.file, at.line, at.col);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    xy_buf_vprintf(&msg, fmt, ap);
     va_end(ap);
     d->errors++;
-    if (xy_names_find(&d->seen, msg, strlen(msg)) >= 0) return;
-    xy_names_intern(&d->seen, msg, strlen(msg));
-    if (d->fn) d->fn(d->ctx, msg);
+    if (xy_names_find(&d->seen, msg.data, msg.len) < 0) {
+        xy_names_intern(&d->seen, msg.data, msg.len);
+        if (d->fn) d->fn(d->ctx, msg.data);
+    }
+    xy_buf_free(&msg);
 }
 
 /* Splits one line (modified in place: strings are unescaped) into tokens.
@@ -898,10 +902,8 @@ static int parse_file(unit *u, const char *path, pos from)
         if (from.file) {
             report(u->d, from, "cannot include \"%s\": %s", path, why);
         } else {
-            char msg[1200];
-            snprintf(msg, sizeof msg, "%s: cannot read: %s", path, why);
             u->d->errors++;
-            if (u->d->fn) u->d->fn(u->d->ctx, msg);
+            xy__diagf(u->d->fn, u->d->ctx, "%s: cannot read: %s", path, why);
         }
         free(real);
         return -1;
@@ -1309,10 +1311,9 @@ int xy_rules_load_dir(const char *dir, xy_diag_fn *fn, void *ctx, xy_rules **out
     DIR *dh = opendir(dir);
     *out = NULL;
     if (!dh) {
-        char msg[1200];
-        snprintf(msg, sizeof msg, "%s: cannot open rules directory: %s", dir, strerror(errno));
-        if (fn) fn(ctx, msg);
-        return errno == ENOENT ? XY_ENOENT : XY_EIO;
+        int err = errno;
+        xy__diagf(fn, ctx, "%s: cannot open rules directory: %s", dir, strerror(err));
+        return err == ENOENT ? XY_ENOENT : XY_EIO;
     }
     char **paths = NULL;
     size_t n = 0, cap = 0;
@@ -1329,16 +1330,12 @@ int xy_rules_load_dir(const char *dir, xy_diag_fn *fn, void *ctx, xy_rules **out
     if (n) qsort(paths, n, sizeof *paths, cmp_str); /* qsort wants a valid pointer, even for none */
     int rc = XY_OK;
     if (n == 0) {
-        char msg[1200];
-        snprintf(msg, sizeof msg, "%s: no .rules files in the rules directory", dir);
-        if (fn) fn(ctx, msg);
+        xy__diagf(fn, ctx, "%s: no .rules files in the rules directory", dir);
         rc = XY_EINPUT;
     } else {
         rc = xy_rules_load_files((const char *const *)paths, (int)n, fn, ctx, out);
         if (rc == XY_OK && (*out)->ncities == 0) {
-            char msg[1200];
-            snprintf(msg, sizeof msg, "%s: no city file (a file with a 'city' line) in the rules directory", dir);
-            if (fn) fn(ctx, msg);
+            xy__diagf(fn, ctx, "%s: no city file (a file with a 'city' line) in the rules directory", dir);
             xy_rules_free(*out);
             *out = NULL;
             rc = XY_EINPUT;

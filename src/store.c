@@ -38,17 +38,6 @@
 
 const char xy__log_magic[16] = "XINYONG-LOG\0v001";
 
-void xy__diagf(xy_diag_fn *fn, void *ctx, const char *fmt, ...)
-{
-    if (!fn) return;
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fn(ctx, msg);
-}
-
 /* ---------------------------------------------------------- event index */
 
 uint64_t xy__event_content_hash(const xy_event *ev)

@@ -242,8 +242,4 @@ void xy__db_reload(xy_db *db);
 /* The 16 bytes every log segment begins with. */
 extern const char xy__log_magic[16];
 
-/* Writes a diagnostic through a sink, printf-style. */
-void xy__diagf(xy_diag_fn *fn, void *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 #endif

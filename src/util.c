@@ -633,24 +633,40 @@ void xy_buf_grow(xy_buf *b, size_t need)
     }
 }
 
-void xy_buf_printf(xy_buf *b, const char *fmt, ...)
+void xy_buf_vprintf(xy_buf *b, const char *fmt, va_list ap)
 {
     char small[256];
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n >= 0 && (size_t)n < sizeof small) {
+        xy_buf_append(b, small, (size_t)n);
+    } else if (n >= 0) {
+        xy_buf_grow(b, b->len + (size_t)n);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+        b->len += (size_t)n;
+    }
+    va_end(again);
+}
+
+void xy_buf_printf(xy_buf *b, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
+    xy_buf_vprintf(b, fmt, ap);
     va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof small) {
-        xy_buf_append(b, small, (size_t)n);
-        return;
-    }
-    char *big = xy_malloc((size_t)n + 1);
+}
+
+void xy__diagf(xy_diag_fn *fn, void *ctx, const char *fmt, ...)
+{
+    if (!fn) return;
+    xy_buf msg = {0};
+    va_list ap;
     va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    xy_buf_vprintf(&msg, fmt, ap);
     va_end(ap);
-    xy_buf_append(b, big, (size_t)n);
-    xy_free(big);
+    fn(ctx, msg.data ? msg.data : "");
+    xy_buf_free(&msg);
 }
 
 void xy_buf_free(xy_buf *b)

@@ -3,6 +3,7 @@
 #ifndef XY_UTIL_H
 #define XY_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -355,6 +356,8 @@ static inline void xy_buf_append(xy_buf *b, const void *p, size_t n)
 }
 void xy_buf_printf(xy_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+void xy_buf_vprintf(xy_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 void xy_buf_free(xy_buf *b);
 
 /* A sink for bytes that a producer hands over in pieces, so that large
@@ -451,5 +454,10 @@ enum { XY_GUARDS = 1024 };
 void xy_guard_add(const void *p, size_t len);
 int xy_guard_remove(const void *p);
 int xy_guard_hit(const void *p);
+
+/* Writes a diagnostic through a sink, printf-style, whole however long
+ * (a path may be thousands of bytes). Nothing when fn is NULL. */
+void xy__diagf(xy_diag_fn *fn, void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

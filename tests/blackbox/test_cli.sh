@@ -417,4 +417,27 @@ expect_rc "100000 behaviours: rules check exit 0" 0
 if [ "$large" -le $((30 * small + 500)) ]; then ok "100000 behaviours: rules check in ${large} ms, 10000 in ${small} ms"
 else bad "100000 behaviours: rules check too slow (quadratic?)" "${large} ms against ${small} ms for 10000"; fi
 
+# Messages are whole and one line each, whatever the path: a path of more
+# than two thousand bytes keeps the line and column its message ends with,
+# and a newline or an escape in a file name is shown escaped.
+LONG="$T/long"
+for part in a b c d e f g h i; do LONG="$LONG/$(printf "%0250d" 0 | tr 0 "$part")"; done
+mkdir -p "$LONG"
+printf 'bogus\n' >"$LONG/x.rules"
+run rules check "$LONG/x.rules"
+expect_rc "a 2,300-byte path: rules check exit 1" 1
+expect_eq "... the message whole" "$ERR" "$LONG/x.rules:1:1: unknown directive 'bogus'"
+printf 'id,name\n1,x\n' >"$LONG/c.csv"
+"$XY" --data "$LONG/d" init --rules "$XY_ROOT/rules" >/dev/null
+run --data "$LONG/d" load citizens "$LONG/c.csv"
+expect_rc "... a CSV load from it: exit 1" 1
+case "$ERR" in "$LONG/c.csv:2: "*"(column 1)
+$LONG/c.csv: 1 bad rows: nothing of this file was applied") ok "... its message whole" ;; *) bad "... its message whole" "$ERR" ;; esac
+ODD="$T/odd
+name$(printf '\033')[2J.rules"
+printf 'bogus\n' >"$ODD"
+run rules check "$ODD"
+expect_eq "a newline and an escape in a file name: shown escaped, one line" "$ERR" \
+    "$T/odd\\nname\\x1b[2J.rules:1:1: unknown directive 'bogus'"
+
 finish

@@ -230,6 +230,37 @@ TEST(env_bytes_takes_only_a_positive_number)
     unsetenv(name);
 }
 
+/* A sink that keeps the last message. */
+static void keep_message(void *ctx, const char *msg)
+{
+    xy_buf *b = ctx;
+    b->len = 0;
+    xy_buf_append(b, msg, strlen(msg));
+}
+
+TEST(formatted_text_is_whole_however_long)
+{
+    /* Longer than any fixed buffer the formatting goes through, appended
+     * to text already there. */
+    char part[5001];
+    memset(part, 'p', sizeof part - 1);
+    part[sizeof part - 1] = 0;
+    xy_buf b = {0};
+    xy_buf_printf(&b, "%s", "head:");
+    xy_buf_printf(&b, "%s:%d", part, 42);
+    ASSERT_EQ(b.len, 5 + 5000 + 3);
+    ASSERT(memcmp(b.data, "head:ppp", 8) == 0);
+    ASSERT_STR(b.data + b.len - 4, "p:42");
+    xy_buf got = {0};
+    xy__diagf(keep_message, &got, "%s:%d:%d: %s", part, 7, 3, "the end");
+    ASSERT_EQ(got.len, 5000 + 13);
+    ASSERT_STR(got.data + 5000, ":7:3: the end");
+    xy__diagf(NULL, &got, "%s", "nobody listens"); /* no sink: nothing */
+    ASSERT_STR(got.data + 5000, ":7:3: the end");
+    xy_buf_free(&b);
+    xy_buf_free(&got);
+}
+
 TEST(write_status_says_full_disk_apart)
 {
     int fd = open("/dev/full", O_WRONLY);
