@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "csv.h"
 #include "snapshot.h"
@@ -291,10 +292,15 @@ static int citizen_row(loader *l)
     xy_field name = field(l, 1), cityf = field(l, 2);
     if (name.n == 0) return fail(l, 1, "name is empty");
     if (name.n > 1000) return fail(l, 1, "name is longer than 1000 bytes");
-    for (size_t i = 0; i < name.n; i++)
-        if ((unsigned char)name.s[i] < 0x20) return fail(l, 1, "name contains a control character");
-    /* Names are shown as they came, in JSON too, which must be UTF-8. */
+    /* Names are shown as they came, in JSON too, which must be UTF-8; a
+     * control character (C0, DEL, or C1: U+0080-U+009F, bytes C2 80-9F)
+     * would reach a terminal as it is. */
     if (xy_utf8_valid(name.s, name.n) < name.n) return fail(l, 1, "name is not valid UTF-8");
+    for (size_t i = 0; i < name.n; i++) {
+        unsigned char c = (unsigned char)name.s[i];
+        if (c < 0x20 || c == 0x7f || (c == 0xc2 && (unsigned char)name.s[i + 1] < 0xa0))
+            return fail(l, 1, "name contains a control character");
+    }
     int city;
     if (cityf.n == 0) {
         city = xy__rules_city_of_region(r, xy_resid_region(id));
@@ -423,7 +429,10 @@ static int parse_amount(loader *l, int k, int64_t *out)
     }
     if (i != f.n || digits == 0) return fail(l, k, "amount '%s' is not a number", QUOTE(f));
     static const int64_t scale[7] = {1000000, 100000, 10000, 1000, 100, 10, 1};
-    *out = whole * XY_MICRO + frac * scale[fd];
+    int64_t v = whole * XY_MICRO + frac * scale[fd];
+    if (v > 1000000000000LL * XY_MICRO) /* 10^12 and a fraction */
+        return fail(l, k, "amount '%s' is too large (at most 1000000000000)", QUOTE(f));
+    *out = v;
     return 0;
 }
 
@@ -826,6 +835,13 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
      * what they hold. */
     if (rejects_path && xy_path_within(db->path, rejects_path)) {
         xy__diagf(diag, ctx, "%s: the rejects file may not be in the data directory %s", rejects_path, db->path);
+        return XY_EINVAL;
+    }
+    /* Nor over the input, under its name or another (a link). */
+    struct stat rs, is;
+    if (rejects_path && stat(rejects_path, &rs) == 0 && stat(path, &is) == 0 && S_ISREG(rs.st_mode) &&
+        rs.st_dev == is.st_dev && rs.st_ino == is.st_ino) {
+        xy__diagf(diag, ctx, "%s: the rejects file may not be the input file %s", rejects_path, path);
         return XY_EINVAL;
     }
     int rc = xy_file_open(path, &in);

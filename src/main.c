@@ -2,6 +2,7 @@
  * per subcommand over the library's public header. Exit statuses (spec 5):
  * 0 success, 1 bad usage or input, 2 storage error, 3 unknown name. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,19 @@
 
 enum { EXIT_USAGE = 1, EXIT_STORAGE = 2, EXIT_UNKNOWN = 3 };
 
+/* The options a command may take (command.takes); --data and --help go
+ * with every command. */
+enum {
+    OPT_RULES = 1 << 0,    /* --rules DIR */
+    OPT_REJECTS = 1 << 1,  /* --rejects OUT */
+    OPT_CITY = 1 << 2,     /* --city C */
+    OPT_JSON = 1 << 3,     /* --json */
+    OPT_PUBLIC = 1 << 4,   /* --public */
+    OPT_FROM_LOG = 1 << 5, /* --from-log */
+};
+
 typedef struct opts {
+    unsigned given;      /* OPT_* on the command line */
     const char *data;    /* --data DIR */
     const char *rules;   /* --rules DIR */
     const char *rejects; /* --rejects OUT */
@@ -26,6 +39,7 @@ typedef struct opts {
 typedef struct command {
     const char *name;                 /* subcommand */
     int (*run)(opts *o);              /* implementation */
+    unsigned takes;                   /* OPT_* it takes: any other is refused */
     const char *usage;                /* one line */
     const char *help;                 /* the rest */
 } command;
@@ -60,6 +74,19 @@ static void to_stderr(void *ctx, const char *msg)
     fwrite(line, 1, n, stderr);
 }
 
+/* Prints a message of the command's own, printf-style, the way to_stderr
+ * prints the library's: one line, whatever an argument holds. */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    char msg[4096 + 512]; /* a path and a sentence: cut, if ever, at the end */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    to_stderr(NULL, msg);
+}
+
 static int exit_for(int status)
 {
     switch (status) {
@@ -86,14 +113,14 @@ static int open_db(const opts *o, int mode, xy_db **db)
 {
     int said = 0;
     int rc = xy_db_open(data_dir(o), mode, to_stderr, &said, db);
-    if (rc && !said) fprintf(stderr, "xinyong: %s: %s\n", data_dir(o), xy_strerror(rc));
+    if (rc && !said) say("xinyong: %s: %s", data_dir(o), xy_strerror(rc));
     return rc;
 }
 
 static int need_args(const opts *o, int n, const char *usage)
 {
     if (o->npos == n) return 0;
-    fprintf(stderr, "xinyong: usage: %s\n", usage);
+    say("xinyong: usage: %s", usage);
     return XY_EINPUT;
 }
 
@@ -101,7 +128,7 @@ static int need_args(const opts *o, int n, const char *usage)
 
 static int cmd_init(opts *o)
 {
-    if (need_args(o, 0, "xinyong init [--rules DIR] [--data DIR]")) return XY_EINPUT;
+    if (need_args(o, 0, "xinyong init [--rules DIR]")) return XY_EINPUT;
     const char *rules = o->rules ? o->rules : "rules";
     int rc = xy_db_create(data_dir(o), rules, to_stderr, NULL);
     if (rc == XY_OK) printf("initialised %s with the rules of %s\n", data_dir(o), rules);
@@ -111,7 +138,7 @@ static int cmd_init(opts *o)
 static int cmd_rules(opts *o)
 {
     if (o->npos < 2 || strcmp(o->pos[0], "check") != 0) {
-        fprintf(stderr, "xinyong: usage: xinyong rules check FILE...\n");
+        say("xinyong: usage: xinyong rules check FILE...");
         return XY_EINPUT;
     }
     xy_rules *r;
@@ -134,7 +161,7 @@ static int cmd_load(opts *o)
     else if (strcmp(o->pos[0], "contacts") == 0) kind = XY_LOAD_CONTACTS;
     else if (strcmp(o->pos[0], "events") == 0) kind = XY_LOAD_EVENTS;
     else {
-        fprintf(stderr, "xinyong: unknown kind '%s'; usage: %s\n", o->pos[0], usage);
+        say("xinyong: unknown kind '%s'; usage: %s", o->pos[0], usage);
         return XY_EINPUT;
     }
     xy_db *db;
@@ -157,7 +184,7 @@ static int cmd_advance(opts *o)
     if (need_args(o, 1, "xinyong advance DATE")) return XY_EINPUT;
     xy_day d;
     if (xy_day_parse(o->pos[0], strlen(o->pos[0]), &d)) {
-        fprintf(stderr, "xinyong: advance: '%s' is not a valid YYYY-MM-DD date\n", o->pos[0]);
+        say("xinyong: advance: '%s' is not a valid YYYY-MM-DD date", o->pos[0]);
         return XY_EINPUT;
     }
     xy_db *db;
@@ -168,12 +195,12 @@ static int cmd_advance(opts *o)
     if (rc == XY_ECLOCK) {
         char t[XY_DAY_CHARS];
         xy_day_format(today, t);
-        fprintf(stderr, "xinyong: advance: %s is before today (%s); the clock never goes back\n", o->pos[0], t);
+        say("xinyong: advance: %s is before today (%s); the clock never goes back", o->pos[0], t);
     } else if (rc == XY_ENOSPC || rc == XY_EIO) {
         /* The advance is a batch of the log like a load's. */
-        fprintf(stderr, "xinyong: advance: %s/log: cannot append: %s\n", data_dir(o), xy_strerror(rc));
+        say("xinyong: advance: %s/log: cannot append: %s", data_dir(o), xy_strerror(rc));
     } else if (rc) {
-        fprintf(stderr, "xinyong: advance: %s\n", xy_strerror(rc));
+        say("xinyong: advance: %s", xy_strerror(rc));
     } else {
         printf("today is %s\n", o->pos[0]);
     }
@@ -203,7 +230,7 @@ static int cmd_verify(opts *o)
 
 static int unknown(const char *what, const char *name)
 {
-    fprintf(stderr, "xinyong: unknown %s '%s'\n", what, name);
+    say("xinyong: unknown %s '%s'", what, name);
     return XY_EUNKNOWN;
 }
 
@@ -214,7 +241,7 @@ static int unknown_citizen(const char *id)
     xy_resid r;
     const char *why;
     if (xy_resid_parse(id, strlen(id), &r, &why) == XY_OK) return unknown("citizen", id);
-    fprintf(stderr, "xinyong: unknown citizen '%s': not a valid resident ID: it %s\n", id, why);
+    say("xinyong: unknown citizen '%s': not a valid resident ID: it %s", id, why);
     return XY_EUNKNOWN;
 }
 
@@ -224,10 +251,9 @@ static void warn_history(const opts *o, const xy_db *db)
 {
     uint64_t n = xy_db_history_fallbacks(db);
     if (n)
-        fprintf(stderr,
-                "xinyong: warning: the history index (%s/trail) did not serve %llu lookup%s; the whole log "
-                "answered instead ('xinyong verify' checks the trail)\n",
-                data_dir(o), (unsigned long long)n, n == 1 ? "" : "s");
+        say("xinyong: warning: the history index (%s/trail) did not serve %llu lookup%s; the whole log "
+            "answered instead ('xinyong verify' checks the trail)",
+            data_dir(o), (unsigned long long)n, n == 1 ? "" : "s");
 }
 
 static int cmd_show(opts *o)
@@ -253,10 +279,9 @@ static int cmd_explain(opts *o)
     if (rc == XY_EUNKNOWN) unknown_citizen(o->pos[0]);
     warn_history(o, db);
     if (rc == XY_ECORRUPT)
-        fprintf(stderr,
-                "xinyong: %s: the state of %s does not add up to the events stored for it: the snapshot does not "
-                "match the log (`xinyong verify` checks the files; without DATA/snapshot the state is rebuilt from the log)\n",
-                data_dir(o), o->pos[0]);
+        say("xinyong: %s: the state of %s does not add up to the events stored for it: the snapshot does not "
+            "match the log (`xinyong verify` checks the files; without DATA/snapshot the state is rebuilt from the log)",
+            data_dir(o), o->pos[0]);
     xy_db_close(db);
     return rc;
 }
@@ -275,7 +300,7 @@ static int cmd_check(opts *o)
             xy_engine_find(xy_db_engine(db), id) == XY_NONE)
             unknown_citizen(o->pos[0]);
         else
-            unknown("action (no sanction or privilege names it)", o->pos[1]);
+            say("xinyong: unknown action '%s' (no sanction or privilege names it)", o->pos[1]);
     }
     xy_db_close(db);
     return rc;
@@ -289,7 +314,7 @@ static int cmd_list(opts *o)
     if (strcmp(o->pos[0], "blacklist") == 0) list = XY_BLACKLIST;
     else if (strcmp(o->pos[0], "whitelist") == 0) list = XY_WHITELIST;
     else {
-        fprintf(stderr, "xinyong: unknown list '%s'; usage: %s\n", o->pos[0], usage);
+        say("xinyong: unknown list '%s'; usage: %s", o->pos[0], usage);
         return XY_EINPUT;
     }
     xy_db *db;
@@ -316,15 +341,15 @@ static int cmd_stats(opts *o)
 static int cmd_help(opts *o);
 
 static const command commands[] = {
-    {"init", cmd_init, "xinyong init [--rules DIR]",
+    {"init", cmd_init, OPT_RULES, "xinyong init [--rules DIR]",
      "Creates the data directory and binds it to the ruleset in DIR (default: ./rules).\n"
      "The rules files are copied in, so later edits of DIR do not change its history.\n"
      "Fails (exit 1) if the rules have errors or the directory is already initialised."},
-    {"rules", cmd_rules, "xinyong rules check FILE...",
+    {"rules", cmd_rules, 0, "xinyong rules check FILE...",
      "Validates rules files. City files (with a 'city' line) are compiled with their\n"
      "includes; shared files are checked alone. Every mistake is printed as\n"
      "FILE:LINE:COLUMN: message; the exit status is 1 if there is any."},
-    {"load", cmd_load, "xinyong load citizens|contacts|events FILE [--rejects OUT]",
+    {"load", cmd_load, OPT_REJECTS, "xinyong load citizens|contacts|events FILE [--rejects OUT]",
      "Loads a CSV file (RFC 4180, header row, columns in any order):\n"
      "  citizens  id,name[,city][,father][,mother]\n"
      "  contacts  a,b\n"
@@ -336,18 +361,18 @@ static const command commands[] = {
      "data directory).\n"
      "Rows seen before with the same content are skipped and counted as duplicates.\n"
      "Accepted rows are on disk (fsync) before the command reports success."},
-    {"advance", cmd_advance, "xinyong advance DATE",
+    {"advance", cmd_advance, 0, "xinyong advance DATE",
      "Moves the clock forward to DATE (YYYY-MM-DD), running day-start processing\n"
      "(expiries, association, list exits) for every day in between. An earlier date\n"
      "than today is an error (exit 1): the clock never goes back."},
-    {"show", cmd_show, "xinyong show ID [--public] [--json]",
+    {"show", cmd_show, OPT_PUBLIC | OPT_JSON, "xinyong show ID [--public] [--json]",
      "Score, raw score, grade, blacklist and whitelist membership (since, reason,\n"
      "and the rules it stands on as [FILE:LINE]) and the consequences active today,\n"
      "each with its rule. Exit 3 for an unknown citizen.\n"
      "--public shows only what the citizen's city publishes: masked ID and name,\n"
      "score, grade and whitelist with 'publish scores', the blacklist entry with\n"
      "'publish blacklist'; the rest is null ('not published')."},
-    {"explain", cmd_explain, "xinyong explain ID [--from-log] [--json]",
+    {"explain", cmd_explain, OPT_FROM_LOG | OPT_JSON, "xinyong explain ID [--from-log] [--json]",
      "Every contribution to the score (events, expiries, association) with its\n"
      "date, event, behaviour, agency, points and why points were zero or limited;\n"
      "every list entry and exit with its reason; and the active consequences.\n"
@@ -358,30 +383,30 @@ static const command commands[] = {
      "The history comes from the per-citizen history index, in time proportional\n"
      "to the citizen's own history; --from-log rebuilds it from the whole log\n"
      "instead (slower, the same result: a cross-check)."},
-    {"check", cmd_check, "xinyong check ID ACTION [--json]",
+    {"check", cmd_check, OPT_JSON, "xinyong check ID ACTION [--json]",
      "The checkpoint decision for an action (train_ticket, hospital_queue, ...):\n"
      "deny if any active consequence denies it, else priority, else the largest\n"
      "discount, else allow; with the consequences behind it and why each is active.\n"
      "Exit 3 for an unknown citizen or an action no consequence names."},
-    {"list", cmd_list, "xinyong list blacklist|whitelist [--city C] [--public] [--json]",
+    {"list", cmd_list, OPT_CITY | OPT_PUBLIC | OPT_JSON, "xinyong list blacklist|whitelist [--city C] [--public] [--json]",
      "Citizens on a list with since, reason and the rules the membership stands\n"
      "on ([FILE:LINE]; JSON: rules), oldest entry first. --city limits\n"
      "to one city. --public shows what the cities publish: the blacklists of cities\n"
      "with 'publish blacklist', the whitelists of cities with 'publish scores', and\n"
      "IDs masked (first 6 and last 4 characters)."},
-    {"stats", cmd_stats, "xinyong stats [--json]",
+    {"stats", cmd_stats, OPT_JSON, "xinyong stats [--json]",
      "Per city: citizens, mean score, citizens per grade, list sizes."},
-    {"snapshot", cmd_snapshot, "xinyong snapshot",
+    {"snapshot", cmd_snapshot, 0, "xinyong snapshot",
      "Writes the state to DATA/snapshot (temporary file, fsync, rename), so that\n"
      "commands start from it and replay only the log written after it. A writer\n"
      "also does this by itself each time the log has grown by 256 MiB."},
-    {"verify", cmd_verify, "xinyong verify",
+    {"verify", cmd_verify, 0, "xinyong verify",
      "Checks every record of the log in every segment (length, checksum, type),\n"
      "that the segments follow on from each other, every section of the snapshot\n"
      "(its checksum, and that its contents make a valid state for the ruleset),\n"
      "the history index and the event-index runs, and says what it found. A problem\n"
      "is reported with its file and byte offset, and the exit status is 2."},
-    {"help", cmd_help, "xinyong help [COMMAND]", "Describes the commands, or one command."},
+    {"help", cmd_help, 0, "xinyong help [COMMAND]", "Describes the commands, or one command."},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -393,13 +418,14 @@ static void print_help(const command *c)
 
 static int cmd_help(opts *o)
 {
+    if (need_args(o, o->npos > 1 ? 1 : o->npos, "xinyong help [COMMAND]")) return XY_EINPUT;
     if (o->npos == 1) {
         for (size_t i = 0; i < NCOMMANDS; i++)
             if (strcmp(commands[i].name, o->pos[0]) == 0) {
                 print_help(&commands[i]);
                 return XY_OK;
             }
-        fprintf(stderr, "xinyong: unknown command '%s' (try 'xinyong help')\n", o->pos[0]);
+        say("xinyong: unknown command '%s' (try 'xinyong help')", o->pos[0]);
         return XY_EINPUT;
     }
     printf("xinyong -- a reference implementation of points-based social credit systems,\n"
@@ -409,54 +435,103 @@ static int cmd_help(opts *o)
     printf("\nOptions for every command:\n"
            "  --data DIR   the data directory (default: $XINYONG_DATA, else ./xinyong-data)\n"
            "  --help       describe the command\n"
-           "An option's value may also follow '=' (--data=DIR).\n"
+           "An option's value may also follow '=' (--data=DIR). Any other option goes only\n"
+           "with the commands whose usage shows it, once.\n"
            "\nExit status: 0 success, 1 bad usage or input, 2 storage error, 3 unknown\n"
            "citizen or name. 'xinyong help COMMAND' describes one command.\n");
     return XY_OK;
 }
 
+/* The options that take a value or are a flag, by name. */
+static const struct {
+    const char *name;
+    unsigned bit;         /* OPT_*, 0 for --data and --help */
+    int has_value;
+} options[] = {
+    {"--data", 0, 1},         {"--rules", OPT_RULES, 1},   {"--rejects", OPT_REJECTS, 1},
+    {"--city", OPT_CITY, 1},  {"--json", OPT_JSON, 0},     {"--public", OPT_PUBLIC, 0},
+    {"--from-log", OPT_FROM_LOG, 0}, {"--help", 0, 0},     {"-h", 0, 0},
+};
+
+/* Where option k's value goes, for one that has a value. */
+static const char **option_value(opts *o, size_t k)
+{
+    switch (options[k].bit) {
+    case OPT_RULES: return &o->rules;
+    case OPT_REJECTS: return &o->rejects;
+    case OPT_CITY: return &o->city;
+    default: return &o->data;
+    }
+}
+
 /* Options may stand anywhere after the command name; one that takes a
- * value has it in the next argument or after '=' (--data=DIR). */
+ * value has it in the next argument or after '=' (--data=DIR). A value
+ * that begins with "--" must follow '=': "--rejects --json" is taken for
+ * a forgotten value, not for a file named "--json". Each option may be
+ * given once. */
 static int parse_opts(int argc, char **argv, opts *o)
 {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *eq = a[0] == '-' && a[1] == '-' ? strchr(a, '=') : NULL;
-        const char **value = NULL;
         char name[32];
         if (eq) {
             snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
             a = name;
         }
-        if (strcmp(a, "--data") == 0) value = &o->data;
-        else if (strcmp(a, "--rules") == 0) value = &o->rules;
-        else if (strcmp(a, "--rejects") == 0) value = &o->rejects;
-        else if (strcmp(a, "--city") == 0) value = &o->city;
-        else if (strcmp(a, "--json") == 0) o->json = 1;
-        else if (strcmp(a, "--public") == 0) o->public_only = 1;
-        else if (strcmp(a, "--from-log") == 0) o->from_log = 1;
-        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) o->help = 1;
-        else if (a[0] == '-' && a[1] == '-') {
-            fprintf(stderr, "xinyong: unknown option '%s'\n", a);
-            return -1;
-        } else {
+        size_t k = 0;
+        while (k < sizeof options / sizeof options[0] && strcmp(a, options[k].name) != 0) k++;
+        if (k == sizeof options / sizeof options[0]) {
+            if (a[0] == '-' && a[1] == '-') {
+                say("xinyong: unknown option '%s'", a);
+                return -1;
+            }
             if (o->npos == (int)(sizeof o->pos / sizeof o->pos[0])) {
-                fprintf(stderr, "xinyong: too many arguments\n");
+                say("xinyong: too many arguments");
                 return -1;
             }
             o->pos[o->npos++] = a;
+            continue;
         }
-        if (value) {
-            *value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : "";
-            if (**value == 0) {
-                fprintf(stderr, "xinyong: option '%s' needs a value\n", a);
+        if (!options[k].has_value) {
+            if (eq) {
+                say("xinyong: option '%s' takes no value", a);
                 return -1;
             }
-        } else if (eq) {
-            fprintf(stderr, "xinyong: option '%s' takes no value\n", a);
+            if (options[k].bit == OPT_JSON) o->json = 1;
+            else if (options[k].bit == OPT_PUBLIC) o->public_only = 1;
+            else if (options[k].bit == OPT_FROM_LOG) o->from_log = 1;
+            else o->help = 1;
+            o->given |= options[k].bit;
+            continue;
+        }
+        const char **value = option_value(o, k);
+        const char *v = eq ? eq + 1 : i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[++i] : "";
+        if (*v == 0) {
+            say("xinyong: option '%s' needs a value", a);
             return -1;
         }
+        if (*value && (options[k].bit || strcmp(*value, v) != 0)) {
+            say("xinyong: option '%s' is given twice", a);
+            return -1;
+        }
+        *value = v;
+        o->given |= options[k].bit;
     }
     return 0;
+}
+
+/* Refuses an option the command does not take, rather than ignore it (a
+ * --public that an explain ignored would show what a city does not
+ * publish as if it were public). */
+static int check_opts(const command *c, const opts *o)
+{
+    unsigned extra = o->given & ~c->takes;
+    if (!extra) return 0;
+    size_t k = 0;
+    while (!(options[k].bit & extra)) k++;
+    say("xinyong: %s: option '%s' does not apply to this command (see 'xinyong %s --help')", c->name,
+        options[k].name, c->name);
+    return -1;
 }
 
 int main(int argc, char **argv)
@@ -469,16 +544,20 @@ int main(int argc, char **argv)
         if (parse_opts(take, argv + i, &o)) return EXIT_USAGE;
         i += take;
     }
-    if (i >= argc || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+    if (i >= argc) {
+        say("xinyong: usage: xinyong [--data DIR] COMMAND [ARGS] (try 'xinyong help')");
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
         cmd_help(&o);
-        return i >= argc ? EXIT_USAGE : 0;
+        return 0;
     }
     const char *name = argv[i];
     const command *c = NULL;
     for (size_t k = 0; k < NCOMMANDS; k++)
         if (strcmp(commands[k].name, name) == 0) c = &commands[k];
     if (!c) {
-        fprintf(stderr, "xinyong: unknown command '%s' (try 'xinyong help')\n", name);
+        say("xinyong: unknown command '%s' (try 'xinyong help')", name);
         return EXIT_USAGE;
     }
     if (parse_opts(argc - i - 1, argv + i + 1, &o)) return EXIT_USAGE;
@@ -486,9 +565,10 @@ int main(int argc, char **argv)
         print_help(c);
         return 0;
     }
+    if (check_opts(c, &o)) return EXIT_USAGE;
     int rc = c->run(&o);
     if (fflush(stdout) != 0) {
-        fprintf(stderr, "xinyong: cannot write output: %s\n", strerror(errno));
+        say("xinyong: cannot write output: %s", strerror(errno));
         return EXIT_STORAGE;
     }
     return exit_for(rc);

@@ -470,7 +470,7 @@ int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, in
     }
     xy_free(v);
     if (format == XY_OUT_JSON) fputs("]}\n", out);
-    else fprintf(out, "%zu citizens on the %s\n", n, name);
+    else fprintf(out, "%zu citizen%s on the %s\n", n, n == 1 ? "" : "s", name);
     return XY_OK;
 }
 

@@ -70,7 +70,11 @@ int xy_resid_parse(const char *s, size_t n, xy_resid *out, const char **why)
     int y = (int)(D(6) * 1000 + D(7) * 100 + D(8) * 10 + D(9));
     int m = (int)(D(10) * 10 + D(11));
     int dd = (int)(D(12) * 10 + D(13));
-    if (y < 1800 || y > 2199 || m < 1 || m > 12 || dd < 1 || dd > xy__days_in_month(y, m)) {
+    if (y < 1800 || y > 2199) {
+        reason = "has a birth year outside 1800-2199, the years an ID can hold here";
+        goto bad;
+    }
+    if (m < 1 || m > 12 || dd < 1 || dd > xy__days_in_month(y, m)) {
         reason = "has a birth date that does not exist";
         goto bad;
     }

@@ -528,7 +528,7 @@ static int d_behaviour(line_ctx *l)
         *seen = 1;
         l->i++;
         if (seen == &has_points) {
-            if (need_int(l, -MAX_POINTS, MAX_POINTS, 1, "points", &v)) goto fail;
+            if (need_int(l, -MAX_POINTS, MAX_POINTS, 1, "a number of points", &v)) goto fail;
             b.points = (int32_t)v;
         } else if (seen == &has_per) {
             if (need_int(l, 1, 1000000000000LL, 0, "an amount unit", &v)) goto fail;
@@ -810,7 +810,7 @@ static int d_association(line_ctx *l)
 {
     unit *u = l->u;
     int64_t pts, every, max = 0;
-    if (need_int(l, -MAX_POINTS, MAX_POINTS, 1, "points", &pts) || need_word(l, "per") ||
+    if (need_int(l, -MAX_POINTS, MAX_POINTS, 1, "a number of points", &pts) || need_word(l, "per") ||
         need_word(l, "blacklisted") || need_word(l, "contact") || need_word(l, "every") ||
         need_int(l, 1, XY_MAX_DAYS, 0, "a number of days", &every))
         return -1;
@@ -928,6 +928,9 @@ static int parse_file(unit *u, const char *path, pos from)
 
     token *toks = xy_malloc(MAX_TOKENS * sizeof *toks);
     char *p = data;
+    /* A byte order mark, which some editors write, is no part of the
+     * first line (nor of its columns: an editor does not show it). */
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) p += 3;
     int lineno = 0;
     while (*p || p < data + len) {
         char *nl = memchr(p, '\n', (size_t)(data + len - p));

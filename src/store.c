@@ -399,7 +399,12 @@ int xy__segs_list(const char *dir, xy_segs *s, xy_diag_fn *diag, void *ctx)
 {
     memset(s, 0, sizeof *s);
     DIR *dh = opendir(dir);
-    if (!dh) return errno == ENOENT ? XY_ENOENT : XY_EIO;
+    if (!dh) {
+        int err = errno;
+        if (err == ENOENT) xy__diagf(diag, ctx, "%s: not a data directory (run 'xinyong init' first)", dir);
+        else xy__diagf(diag, ctx, "%s: cannot open: %s", dir, strerror(err));
+        return err == ENOENT ? XY_ENOENT : XY_EIO;
+    }
     struct dirent *de;
     size_t cap = 0, n = 0;
     while ((de = readdir(dh)) != NULL) {
@@ -416,7 +421,7 @@ int xy__segs_list(const char *dir, xy_segs *s, xy_diag_fn *diag, void *ctx)
     s->n = (int)n;
     if (n) qsort(s->g, n, sizeof *s->g, cmp_seg);
     if (s->n == 0 || s->g[0].base != 0) {
-        xy__diagf(diag, ctx, "%s: not a data directory (no log; run 'xinyong init')", dir);
+        xy__diagf(diag, ctx, "%s: not a data directory (no log; run 'xinyong init' first)", dir);
         xy__segs_free(s);
         return XY_ENOENT;
     }

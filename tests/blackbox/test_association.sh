@@ -223,6 +223,8 @@ run list blacklist --json
 expect_json "list: entries joined into one array" '.citizens|length' 5
 run list blacklist
 expect_eq "list text: one line per citizen, then the count" "$(printf '%s\n' "$OUT" | sed -n '6p')" "5 citizens on the blacklist"
+run list whitelist --public
+expect_eq "list text: a count of one is singular" "$(printf '%s\n' "$OUT" | sed -n '2p')" "1 citizen on the whitelist"
 
 # ---- clock -----------------------------------------------------------------------------------
 fresh clock "$R"

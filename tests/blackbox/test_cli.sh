@@ -33,6 +33,31 @@ run help frobnicate
 expect_rc "help on an unknown command: exit 1 (unknown command)" 1
 run
 expect_rc "no command: exit 1" 1
+expect_eq "... the usage on stderr, nothing on stdout" "$OUT" ""
+expect_err "... says how to get help" "usage: xinyong [--data DIR] COMMAND [ARGS] (try 'xinyong help')"
+run help show extra
+expect_rc "help with two commands: exit 1" 1
+expect_err "... its usage" "usage: xinyong help [COMMAND]"
+# An option a command does not take is refused, not ignored: an explain that ignored
+# --public would show what a city does not publish as if it were public.
+for c in "explain 1 --public" "check 1 loan --public" "stats --public" "stats --city rongcheng" \
+    "show 1 --city rongcheng" "show 1 --from-log" "list blacklist --rejects x" "advance 2024-01-01 --json" \
+    "load events x --json" "init --json" "snapshot --json" "verify --json" "rules check x --json" "init --city c"; do
+    # shellcheck disable=SC2086
+    run $c
+    expect_rc "'$c': exit 1" 1
+    opt=$(printf '%s\n' "$c" | sed 's/.* \(--[a-z-]*\).*/\1/')
+    expect_err "... names the option and the command" "xinyong: ${c%% *}: option '$opt' does not apply to this command"
+done
+run list blacklist --city rongcheng --city shanghai
+expect_rc "an option given twice: exit 1" 1
+expect_err "... says so" "option '--city' is given twice"
+run load events x.csv --rejects --json
+expect_rc "--rejects followed by another option: exit 1" 1
+expect_err "... a forgotten value" "option '--rejects' needs a value"
+run --data "$T/nope" verify
+expect_rc "verify on a missing data directory: exit 2" 2
+expect_eq "... and says why" "$ERR" "$T/nope: not a data directory (run 'xinyong init' first)"
 
 for cmd in "stats" "show $(mkid 110000 19800101 001)" "advance 2024-01-01" "list blacklist" \
     "explain $(mkid 110000 19800101 001)" "check $(mkid 110000 19800101 001) loan"; do
@@ -57,6 +82,9 @@ run --data "$T/cwd/xinyong-data" init --rules "$XY_ROOT/rules"
 expect_rc "init on an initialised directory: exit 1" 1
 
 fresh main "$XY_ROOT/rules"
+run show "$(printf '1\n2')"
+expect_eq "an ID argument with a line break: one line, escaped" "$ERR" \
+    "xinyong: unknown citizen '1\\n2': not a valid resident ID: it must have 18 characters"
 cp -r "$D" "$T/corrupt1"
 printf 'GARBAGE' | dd of="$T/corrupt1/log" bs=1 seek=0 conv=notrunc 2>/dev/null
 run --data "$T/corrupt1" stats
@@ -120,7 +148,8 @@ run show "$UNREG"
 expect_eq "a valid ID that is not registered: no reason added" "$ERR" "xinyong: unknown citizen '$UNREG'"
 run check "$R1" teleportation
 expect_rc "check unknown action: exit 3" 3
-expect_err "check unknown action: named" teleportation
+expect_eq "check unknown action: named, then why" "$ERR" \
+    "xinyong: unknown action 'teleportation' (no sanction or privilege names it)"
 run list blacklist --city atlantis
 expect_rc "list --city unknown: exit 3" 3
 expect_err "list --city unknown: named" atlantis
@@ -232,6 +261,13 @@ broken() {
     [ -n "$want" ] && expect_err "rules check $name: message" "$want"
 }
 broken unknown_directive 7:1 frobnicate "frobnicate x"
+{ printf '\357\273\277'; printf '%s\n' "$BASE"; } >"$RC_DIR/bom.rules"
+run rules check "$RC_DIR/bom.rules"
+expect_rc "rules check: a byte order mark at the start is skipped" 0
+{ printf '\357\273\277frobnicate x\n'; printf '%s\n' "$BASE"; } >"$RC_DIR/bom3.rules"
+run rules check "$RC_DIR/bom3.rules"
+expect_err "... columns on its line count from after it" "$RC_DIR/bom3.rules:1:1: unknown directive 'frobnicate'"
+broken points_missing 7:30 "expected a number of points at the end of the line" "behaviour c category s points"
 broken unknown_attribute 8:23 colour "# comment" "behaviour c points +1 colour red"
 broken missing_points 7:11 points "behaviour c category s"
 broken duplicate_city 8:1 city "" 'city other "Other"'

@@ -135,6 +135,11 @@ expect_err "bad file: says nothing was applied" "nothing of this file was applie
 
 bad_event "amount with more than 6 decimals" 1.1234567 "b24,2024-02-02,$G1,unrepaid_debt,bank,1.1234567," 6
 bad_event "amount in exponent notation" 1e3 "b25,2024-02-02,$G1,unrepaid_debt,bank,1e3," 6
+bad_event "amount a millionth over 10^12" "1000000000000.000001' is too large" \
+    "b29,2024-02-02,$G1,unrepaid_debt,bank,1000000000000.000001," 6
+OLD=$(mkid 371082 17991231 001)
+bad_event "invalid ID: born in 1799, a real date outside the years an ID can hold" \
+    "birth year outside 1800-2199" "b30,2024-02-02,$OLD,volunteering,neighbourhood_office,," 3
 # blank lines are skipped but counted: the bad row is on physical line 4
 bad_file "blank line: line numbers are physical lines" "$UNREG" 4 \
     "id,date,citizen,behaviour,agency,amount,counterpart" "$GOODROW" "" \
@@ -175,6 +180,15 @@ expect_rc "a name that is not UTF-8: exit 1" 1
 expect_err "a name that is not UTF-8: says so" "name is not valid UTF-8"
 expect_at "a name that is not UTF-8: its line and column" "$T/latin1.csv" 2 20
 unchanged "a name that is not UTF-8: nothing applied"
+# Control characters beyond C0: DEL and the C1 range (U+0080-U+009F, UTF-8 C2 80-9F) would
+# reach a terminal as they are; U+00A0 (C2 A0, a no-break space) is text.
+for ctl in 'K\177id:DEL' 'K\302\205id:NEL (U+0085)' 'K\302\237id:U+009F'; do
+    printf "id,name\n%s,${ctl%%:*}\n" "$R1" >"$T/ctl.csv"
+    run load citizens "$T/ctl.csv"
+    expect_rc "a name with ${ctl#*:}: exit 1" 1
+    expect_at "... a control character, at the name's column" "$T/ctl.csv" 2 20
+    expect_err "... says so" "name contains a control character"
+done
 run load events /dev/zero
 expect_rc "a device as input (endless): exit 1, not read into memory" 1
 expect_err "... says what it is" "/dev/zero: cannot read: a device, not a file, a pipe or a terminal"
@@ -316,6 +330,19 @@ run verify
 expect_rc "--rejects in the data directory: the directory still verifies" 0
 "$XY" stats --json >"$T/rs4"
 if cmp -s "$T/rs2" "$T/rs4"; then ok "--rejects in the data directory: nothing applied"; else bad "--rejects in the data directory: nothing applied" "stats changed"; fi
+# --rejects OUT naming the input itself (or a hard link to it) would overwrite the input
+# with its bad rows: refused, nothing applied, the input intact.
+cp "$T/mixed.csv" "$T/self.csv"
+cp "$T/mixed.csv" "$T/self.orig"
+ln "$T/self.csv" "$T/self-link.csv"
+for out in "$T/self.csv" "$T/self-link.csv" "$T/../$(basename "$T")/self.csv"; do
+    run load events "$T/self.csv" --rejects "$out"
+    expect_rc "--rejects $(basename "$out") is the input: exit 1" 1
+    expect_err "... says so" "may not be the input file $T/self.csv"
+    if cmp -s "$T/self.csv" "$T/self.orig"; then ok "... the input intact"; else bad "... the input intact" "it changed"; fi
+done
+"$XY" stats --json >"$T/rs5"
+if cmp -s "$T/rs2" "$T/rs5"; then ok "--rejects over the input: nothing applied"; else bad "--rejects over the input: nothing applied" "stats changed"; fi
 
 # ---- duplicates ------------------------------------------------------------------------------
 use main
@@ -469,4 +496,9 @@ expect_eq "regions: 120201 -> wide (12)" "$(q "$W1" .city)" wide
 expect_eq "regions: 120101 -> narrow (1201 is longer than 12)" "$(q "$W2" .city)" narrow
 expect_eq "regions: second prefix of a region line (5)" "$(q "$W3" .city)" narrow
 
+# (in a directory of its own, the shipped rules)
+fresh nbsp "$XY_ROOT/rules"
+printf 'id,name,city\n%s,Rong\302\240One,rongcheng\n' "$(mkid 371082 19800101 017)" >"$T/nbsp.csv"
+run load citizens "$T/nbsp.csv"
+expect_rc "a name with a no-break space (U+00A0): loaded" 0
 finish

@@ -34,6 +34,10 @@ TEST(resid_rejects_bad_ids_with_reasons)
     ASSERT_STR(why, "has a wrong check character");
     ASSERT_EQ(xy_resid_parse("11010519490230002X", 18, &id, &why), XY_EINPUT);
     ASSERT_STR(why, "has a birth date that does not exist");
+    ASSERT_EQ(xy_resid_parse("110105179912310029", 18, &id, &why), XY_EINPUT); /* a date, but 1799 */
+    ASSERT_STR(why, "has a birth year outside 1800-2199, the years an ID can hold here");
+    ASSERT_EQ(xy_resid_parse("110105220001010029", 18, &id, &why), XY_EINPUT);
+    ASSERT_STR(why, "has a birth year outside 1800-2199, the years an ID can hold here");
     ASSERT_EQ(xy_resid_parse("1101051949123100AX", 18, &id, &why), XY_EINPUT);
     ASSERT_STR(why, "has a non-digit among its first 17 characters");
     ASSERT_EQ(xy_resid_parse("11010519491231002", 17, &id, &why), XY_EINPUT);
