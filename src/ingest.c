@@ -257,7 +257,7 @@ static int registered_city(loader *l, int k, uint32_t *index, int *city)
     if (i == XY_NONE) {
         const uint64_t *v = l->kind == XY_LOAD_CITIZENS ? xy_map_get(&l->staged, id) : NULL;
         xy_field f = field(l, k);
-        if (!v) return fail(l, k, "%s %s is not registered", l->names[k], QUOTE(f));
+        if (!v) return fail(l, k, "%s '%s' is not registered", l->names[k], QUOTE(f));
         i = (uint32_t)*v;
     }
     *index = i;
@@ -328,7 +328,7 @@ static int citizen_row(loader *l)
             l->res->duplicates++;
             return 0;
         }
-        return fail(l, 0, "citizen %.*s is already registered with different data",
+        return fail(l, 0, "citizen '%.*s' is already registered with different data",
                     (int)field(l, 0).n, field(l, 0).s);
     }
     /* The same row again in this file is a duplicate, as an event's is;
@@ -343,7 +343,7 @@ static int citizen_row(loader *l)
         return 0;
     }
     if (!is_new)
-        return fail(l, 0, "citizen %.*s appears twice in this file with different data", (int)field(l, 0).n,
+        return fail(l, 0, "citizen '%.*s' appears twice in this file with different data", (int)field(l, 0).n,
                     field(l, 0).s);
     *slot = content | (e->n + l->nrecords);
     xy__rec_citizen(l->batch, id, city, father, mother, name.s, name.n);
@@ -508,8 +508,8 @@ static int event_stage(loader *l, const prow *r, const char *id, size_t id_len)
             return 0;
         }
         if (seq != UINT64_MAX && seq >= db->nevents)
-            return fail(l, 0, "event id %.*s appears twice in this file with different content", (int)id_len, id);
-        return fail(l, 0, "event id %.*s was already loaded with different content", (int)id_len, id);
+            return fail(l, 0, "event id '%.*s' appears twice in this file with different content", (int)id_len, id);
+        return fail(l, 0, "event id '%.*s' was already loaded with different content", (int)id_len, id);
     }
     xy__rec_event(l->batch, &r->ev, id, id_len);
     l->nrecords++;

@@ -262,7 +262,7 @@ D3=$(mkid 371082 19800101 055)
 csv "$T/dupcit2.csv" "id,name" "$D3,First Name" "$D3,Other Name"
 run load citizens "$T/dupcit2.csv"
 expect_rc "one citizen twice in one file with different data: exit 1" 1
-expect_err "... says so" "$T/dupcit2.csv:3: citizen $D3 appears twice in this file with different data"
+expect_err "... says so" "$T/dupcit2.csv:3: citizen '$D3' appears twice in this file with different data"
 
 # ---- --rejects -------------------------------------------------------------------------------
 fresh rej "$XY_ROOT/rules"
@@ -464,7 +464,7 @@ awk -v a="$R1" -v b="$R2" 'BEGIN {
 run load events "$T/chunks.csv"
 expect_rc "chunks: a bad row far into the file -> exit 1" 1
 expect_err "chunks: unknown agency at its line" "$T/chunks.csv:5000: unknown agency 'no_such_agency'"
-expect_err "chunks: id reused in a later chunk" "$T/chunks.csv:9500: event id big-12 appears twice in this file"
+expect_err "chunks: id reused in a later chunk" "$T/chunks.csv:9500: event id 'big-12' appears twice in this file"
 expect_eq "chunks: nothing applied" "$(q "$R1" .raw)" 1000
 run load events "$T/chunks.csv" --rejects "$T/chunks-out.csv"
 expect_out "chunks: --rejects counts" "10000 rows, 9998 applied, 0 duplicates, 2 rejected"
