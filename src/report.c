@@ -300,7 +300,9 @@ static void show_text(const json_t *o, FILE *out)
 
 /* The public view of a citizen: what its city publishes, nothing more;
  * the fields of show that are never published (raw, consequences) are
- * there as null, as the output's fixed fields are. */
+ * there as null, as the output's fixed fields are. A field beyond them,
+ * published, says what the city publishes, so that a null blacklist can
+ * be told apart: not listed, or not published. */
 static json_t *show_public(xy_db *db, const xy_engine *e, uint32_t c)
 {
     const xy_city *city = xy__citizen_city(e, c);
@@ -308,11 +310,13 @@ static json_t *show_public(xy_db *db, const xy_engine *e, uint32_t c)
     char masked[19];
     xy_resid_mask(e->ids[c], masked);
     int bl = publishes(city, XY_BLACKLIST), sc = publishes(city, XY_WHITELIST);
-    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:n,s:o,s:o,s:o,s:n}", "id", masked, "name", xy__name(e, c), "city",
-                     city->id, "today", jday(e->today), "score", sc ? json_integer(score) : json_null(), "raw",
-                     "grade", sc ? grade_json(city, score) : json_null(),
+    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:n,s:o,s:o,s:o,s:n,s:{s:b,s:b}}", "id", masked, "name",
+                     xy__name(e, c), "city", city->id, "today", jday(e->today), "score",
+                     sc ? json_integer(score) : json_null(), "raw", "grade",
+                     sc ? grade_json(city, score) : json_null(),
                      "blacklist", bl ? list_entry(db, e, c, XY_BLACKLIST) : json_null(),
-                     "whitelist", sc ? list_entry(db, e, c, XY_WHITELIST) : json_null(), "consequences");
+                     "whitelist", sc ? list_entry(db, e, c, XY_WHITELIST) : json_null(), "consequences",
+                     "published", "scores", sc, "blacklist", bl);
 }
 
 int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE *out)

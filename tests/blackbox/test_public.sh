@@ -53,11 +53,14 @@ expect_eq "show --public: published score" "$(jget .score)" 40
 expect_eq "show --public: published blacklist entry" "$(jget .blacklist.since)" 2024-03-01
 expect_eq "show --public: no raw score" "$(jget .raw)" null
 expect_eq "show --public: no consequences" "$(jget .consequences)" null
-expect_eq "show --public: every fixed field of show, null where not published" "$(jget 'keys_unsorted|join(",")')" \
-    "id,name,city,today,score,raw,grade,blacklist,whitelist,consequences"
+expect_eq "show --public: every fixed field of show, null where not published, then what is" \
+    "$(jget 'keys_unsorted|join(",")')" "id,name,city,today,score,raw,grade,blacklist,whitelist,consequences,published"
+expect_eq "show --public: the city publishes scores and its blacklist" "$(jget '.published|tojson')" \
+    '{"scores":true,"blacklist":true}'
 run show "$B" --public --json
 expect_eq "show --public: unpublished score is null" "$(jget .score)" null
 expect_eq "show --public: unpublished blacklist is null" "$(jget .blacklist)" null
+expect_eq "... and said to be unpublished, not empty" "$(jget '.published|tojson')" '{"scores":false,"blacklist":false}'
 run show "$B" --public
 expect_out "show --public text says so" "not published"
 expect_out "show --public text: a blacklist the city does not publish is not said to be empty" \
