@@ -44,6 +44,10 @@ typedef struct diag {
     int errors;       /* errors reported */
     xy_names seen;    /* messages already reported (shared files are read
                          by several cities but each mistake is told once) */
+    xy_names reals;   /* real paths of the files read so far, and */
+    char **names;     /* the name each was first read under, which it keeps
+                         (so "a/../x.rules" and "x.rules" are one file) */
+    size_t nnames, cap_names;
 } diag;
 
 static void report(diag *d, pos at, const char *fmt, ...)
@@ -74,8 +78,15 @@ static int lex_line(diag *d, pos at, char *line, token *toks)
     int n = 0;
     char *p = line;
     for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+        /* A CR ends a line that ends in CRLF; anywhere else it is an error
+         * rather than a separator no editor shows. */
+        while (*p == ' ' || *p == '\t' || (*p == '\r' && p[1] == 0)) p++;
         if (*p == 0 || *p == '#') break;
+        if (*p == '\r') {
+            at.col = xy_utf8_cols(line, p) + 1;
+            report(d, at, "carriage return inside the line");
+            return -1;
+        }
         if (n == MAX_TOKENS) {
             at.col = xy_utf8_cols(line, p) + 1;
             report(d, at, "too many tokens on one line");
@@ -98,6 +109,9 @@ static int lex_line(diag *d, pos at, char *line, token *toks)
                 *w++ = *r++;
             }
             t->n = (size_t)(w - t->s);
+            /* Each escape left one byte behind: a space keeps the columns
+             * of what follows (counted in characters over the line). */
+            memset(w, ' ', (size_t)(r - w));
             p = r + 1;
             if (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '#') {
                 at.col = xy_utf8_cols(line, p) + 1;
@@ -110,6 +124,11 @@ static int lex_line(diag *d, pos at, char *line, token *toks)
             while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '#' && *p != '"')
                 p++;
             t->n = (size_t)(p - t->s);
+            if (*p == '"') {
+                at.col = xy_utf8_cols(line, p) + 1;
+                report(d, at, "expected a space before the opening quote");
+                return -1;
+            }
         }
     }
     return n;
@@ -291,16 +310,18 @@ static int need_int(line_ctx *l, int64_t lo, int64_t hi, int allow_sign,
         s++;
         n--;
     }
-    if (t->type != TOK_WORD || n == 0 || n > 18)
+    if (t->type != TOK_WORD || n == 0)
         FAIL(l, l->i, "expected %s, found '%.*s'", what, (int)t->n, t->s);
     int64_t v = 0;
+    int big = 0; /* past any bound (10^18 and more): out of range below */
     for (size_t k = 0; k < n; k++) {
         if (s[k] < '0' || s[k] > '9')
             FAIL(l, l->i, "expected %s, found '%.*s'", what, (int)t->n, t->s);
-        v = v * 10 + (s[k] - '0');
+        if (v >= 100000000000000000LL) big = 1;
+        else v = v * 10 + (s[k] - '0');
     }
     if (neg) v = -v;
-    if (v < lo || v > hi)
+    if (big || v < lo || v > hi)
         FAIL(l, l->i, "%s must be between %lld and %lld", what, (long long)lo, (long long)hi);
     l->i++;
     *out = v;
@@ -718,7 +739,13 @@ static int d_consequence(line_ctx *l, int kind)
             while (s < e) {
                 const char *comma = memchr(s, ',', (size_t)(e - s));
                 const char *stop = comma ? comma : e;
-                if (stop > s) {
+                if (stop == s) { /* ",A", "A,,B": an empty name */
+                    pos gat = l->at;
+                    gat.col = t->col + xy_utf8_cols(t->s, s);
+                    report(u->d, gat, "expected a grade name before ','");
+                    goto fail;
+                }
+                {
                     token g = {TOK_WORD, s, (size_t)(stop - s), t->col + xy_utf8_cols(t->s, s)};
                     pos gat = l->at;
                     gat.col = g.col;
@@ -820,7 +847,7 @@ static int d_association(line_ctx *l)
         l->i++;
         int k = l->i;
         if (need_int(l, -MAX_SCORE, MAX_SCORE, 1, "a bound", &max)) return -1;
-        if (max == 0 || (max < 0) != (pts < 0))
+        if (pts != 0 && (max == 0 || (max < 0) != (pts < 0)))
             FAIL(l, k, "the bound must have the sign of the points");
     }
     if (end_of_line(l)) return -1;
@@ -922,8 +949,15 @@ static int parse_file(unit *u, const char *path, pos from)
     }
     xy_names_intern(&u->read, real, strlen(real));
     XY_PUSH(u->stack, u->nstack, u->cap_stack, xy_strndup(real, strlen(real)));
+    int32_t known = xy_names_find(&u->d->reals, real, strlen(real));
+    if (known < 0) {
+        xy_names_intern(&u->d->reals, real, strlen(real));
+        XY_PUSH(u->d->names, u->d->nnames, u->d->cap_names, xy_strndup(path, strlen(path)));
+    }
+    const char *name = known >= 0 ? u->d->names[known] : path;
     free(real);
-    char *shown = xy_strndup(path, strlen(path));
+    char *shown = xy_strndup(name, strlen(name));
+    xy_names_intern(&u->rules->sources, shown, strlen(shown));
     XY_PUSH(u->paths, u->npaths, u->cap_paths, shown);
 
     token *toks = xy_malloc(MAX_TOKENS * sizeof *toks);
@@ -1177,6 +1211,7 @@ void xy_rules_free(xy_rules *r)
     xy_names_free(&r->action_names);
     xy_names_free(&r->category_names);
     xy_names_free(&r->files);
+    xy_names_free(&r->sources);
     xy_free(r);
 }
 
@@ -1188,9 +1223,11 @@ static int declares_city(const char *path)
     /* What parse_file refuses to read (it says why) declares nothing. */
     if (not_a_rules_file(path) || xy_read_file(path, &data, &len)) return 0;
     int found = 0;
-    for (char *p = data; p && *p && !found;) {
+    char *p = data;
+    if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3; /* skipped as parse_file skips it */
+    while (p && *p && !found) {
         while (*p == ' ' || *p == '\t') p++;
-        if (strncmp(p, "city", 4) == 0 && (p[4] == ' ' || p[4] == '\t')) found = 1;
+        if (strncmp(p, "city", 4) == 0 && (p[4] == 0 || strchr(" \t\r\n#", p[4]))) found = 1;
         p = strchr(p, '\n');
         if (p) p++;
     }
@@ -1213,7 +1250,7 @@ static int cmp_region(const void *a, const void *b)
 int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
                         void *ctx, xy_rules **out)
 {
-    diag d = {fn, ctx, 0, {0}};
+    diag d = {fn, ctx, 0, {0}, {0}, NULL, 0, 0};
     xy_rules *r = xy_calloc(1, sizeof *r);
     size_t cap_cities = 0, ncities = 0, cap_regions = 0, nregions = 0;
     region_def *region_at = NULL;
@@ -1221,7 +1258,15 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
     char **keep = NULL;
     size_t nkeep = 0, cap_keep = 0;
     *out = NULL;
+    xy_names given = {0}; /* real paths of the files named so far */
     for (int i = 0; i < npaths; i++) {
+        /* A file named twice (rules check x.rules ./x.rules) is one file,
+         * not a city that clashes with itself. */
+        char *real = realpath(paths[i], NULL);
+        int again = real && xy_names_find(&given, real, strlen(real)) >= 0;
+        if (real) xy_names_intern(&given, real, strlen(real));
+        free(real);
+        if (again) continue;
         unit u = {0};
         u.rules = r;
         u.d = &d;
@@ -1296,6 +1341,10 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
     }
     int errors = d.errors;
     xy_names_free(&d.seen);
+    xy_names_free(&d.reals);
+    xy_names_free(&given);
+    for (size_t k = 0; k < d.nnames; k++) xy_free(d.names[k]);
+    xy_free(d.names);
     if (errors) {
         xy_rules_free(r);
         return XY_EINPUT;

@@ -147,6 +147,8 @@ struct xy_rules {
     uint8_t *ahead;           /* behaviour name id -> XY_AHEAD_* (what its
                                  events touch beyond the citizen's state) */
     xy_names files;           /* the files rules were read from (xy_src) */
+    xy_names sources;         /* every file read, named as it was given or
+                                 included, for init's self-containment check */
 };
 
 /* The behaviour a city defines under a name id, or NULL. */

@@ -299,7 +299,18 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
     xy_rules *rules;
     int rc = xy_rules_load_dir(rules_dir, diag, ctx, &rules);
     if (rc) return rc == XY_ENOMEM ? rc : XY_EINPUT; /* missing, not a directory, unreadable: the caller's input */
+    /* Only the directory's *.rules files are copied: a file included from
+     * elsewhere (a relative path out of it, an absolute path) would be read
+     * where it lies at every open, so that an edit of it would change the
+     * history under the fingerprint. */
+    for (size_t i = 0; i < rules->sources.count; i++)
+        if (!xy_path_within(rules_dir, rules->sources.str[i])) {
+            xy__diagf(diag, ctx, "%s: included from outside the rules directory %s: the rules must be self-contained",
+                      rules->sources.str[i], rules_dir);
+            rc = XY_EINPUT;
+        }
     xy_rules_free(rules);
+    if (rc) return rc;
     char *log = join(path, "log"), *rdir = join(path, "rules");
     char *sum = join(path, "rules.sum"), *stmp = join(path, "rules.sum.tmp");
     int made_path = 0, made_rdir = 0, in_place = 0;
@@ -332,16 +343,26 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
     }
     free_names(names, nnames);
     if (rc) goto done;
-    /* The copy must stand alone: a file included from outside the rules
-     * directory would be missing from it. */
-    rc = xy_rules_load_dir(rdir, diag, ctx, &rules);
+    /* The copy must stand alone: it holds only the *.rules files, so an
+     * include of another file of the directory finds nothing in it (its
+     * messages would name the copy, which goes: the one below names the
+     * directory), and an absolute include back into the directory would
+     * read the original at every open. */
+    rc = xy_rules_load_dir(rdir, NULL, NULL, &rules);
     if (rc) {
-        xy__diagf(diag, ctx, "%s: the rules must be self-contained: every included file must be in %s",
+        xy__diagf(diag, ctx, "%s: the rules must be self-contained: every file they include must be a .rules file in %s",
                   rules_dir, rules_dir);
         rc = XY_EINPUT;
         goto done;
     }
+    for (size_t i = 0; i < rules->sources.count; i++)
+        if (!xy_path_within(rdir, rules->sources.str[i])) {
+            xy__diagf(diag, ctx, "%s: included by an absolute path: the rules must be self-contained, their includes "
+                      "relative", rules->sources.str[i]);
+            rc = XY_EINPUT;
+        }
     xy_rules_free(rules);
+    if (rc) goto done;
     /* The copy's fingerprint, which every open checks. */
     uint64_t h[2];
     char text[64];

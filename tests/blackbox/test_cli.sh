@@ -268,6 +268,30 @@ expect_rc "rules check: a byte order mark at the start is skipped" 0
 run rules check "$RC_DIR/bom3.rules"
 expect_err "... columns on its line count from after it" "$RC_DIR/bom3.rules:1:1: unknown directive 'frobnicate'"
 broken points_missing 7:30 "expected a number of points at the end of the line" "behaviour c category s points"
+{ printf '\357\273\277city tb\n'; } >"$RC_DIR/bomcity.rules"
+run rules check "$RC_DIR/bomcity.rules"
+expect_eq "rules check: a city line behind a byte order mark is a city's (its checks run)" "$ERR" \
+    "$RC_DIR/bomcity.rules:1:1: city 'tb' has no 'score base N' line"
+broken quote_glued 7:12 "expected a space before the opening quote" 'behaviour c"desc" points +1 category s'
+broken lone_cr 7:12 "carriage return inside the line" "$(printf 'behaviour c\rpoints +1 category s')"
+broken grade_list_leading_comma 7:21 "expected a grade name before ','" "sanction s on grade ,A deny x"
+broken grade_list_empty_item 7:23 "expected a grade name before ','" "sanction s on grade A,,A deny x"
+broken column_after_escapes 7:38 "unexpected 'b'" 'sanction s on blacklist deny a "\"é" b'
+broken assoc_zero_with_bound 7:13 "association points must not be zero" \
+    "association 0 per blacklisted contact every 30 days max -5"
+broken points_nineteen_digits 7:20 "a number of points must be between -1000000000 and 1000000000" \
+    "behaviour c points 1000000000000000000 category s"
+# A mistake in a shared file is told once, however the cities that include it name it; a
+# file named twice is one file.
+mkdir -p "$RC_DIR/sa" "$RC_DIR/sb"
+printf 'behaviour bad points x category s\n' >"$RC_DIR/shared.rules"
+printf 'include "../shared.rules"\ncity sa\nscore base 1\n' >"$RC_DIR/sa/ca.rules"
+printf 'include "../shared.rules"\ncity sb\nscore base 1\n' >"$RC_DIR/sb/cb.rules"
+run rules check "$RC_DIR/shared.rules" "$RC_DIR/sa/ca.rules" "$RC_DIR/sb/cb.rules"
+expect_eq "rules check: a shared file's mistake told once, under the name it was first read by" "$ERR" \
+    "$RC_DIR/shared.rules:1:22: expected a number of points, found 'x'"
+run rules check "$XY_ROOT/rules/rongcheng.rules" "$XY_ROOT/rules/../rules/rongcheng.rules"
+expect_rc "rules check: a file named twice is checked once, not a city that clashes with itself" 0
 broken unknown_attribute 8:23 colour "# comment" "behaviour c points +1 colour red"
 broken missing_points 7:11 points "behaviour c category s"
 broken duplicate_city 8:1 city "" 'city other "Other"'

@@ -89,8 +89,30 @@ printf 'include "../outside/shared.rules"\ncity x\nscore base 1\nagency a report
 rm -rf "$T/incdata"
 run --data "$T/incdata" init --rules "$T/inc"
 expect_rc "init refuses rules that include files outside their directory" 1
-expect_err "... and says why" "self-contained"
+expect_eq "... and says why, naming the file as the source names it" "$ERR" \
+    "$T/inc/../outside/shared.rules: included from outside the rules directory $T/inc: the rules must be self-contained"
 if [ -e "$T/incdata" ]; then bad "... and leaves nothing behind" "$(find "$T/incdata")"; else ok "... and leaves nothing behind"; fi
+# The same by an absolute path, which the copy would read where it lies at every open (an
+# edit of it would change the scores of a directory made long before).
+printf 'include "%s/outside/shared.rules"\ncity x\nscore base 1\nagency a reports shared\n' "$T" >"$T/inc/x.rules"
+run --data "$T/incdata" init --rules "$T/inc"
+expect_rc "init refuses an absolute include from outside the directory" 1
+expect_err "... naming it" "$T/outside/shared.rules: included from outside the rules directory"
+if [ -e "$T/incdata" ]; then bad "... and leaves nothing behind" "$(find "$T/incdata")"; else ok "... and leaves nothing behind"; fi
+# A file of the directory that is not a *.rules file is not copied: by a relative include the
+# copy misses it, by an absolute one the copy would read the original.
+mv "$T/outside/shared.rules" "$T/inc/shared.inc"
+printf 'include "shared.inc"\ncity x\nscore base 1\nagency a reports shared\n' >"$T/inc/x.rules"
+run --data "$T/incdata" init --rules "$T/inc"
+expect_rc "init refuses an include of a file the copy leaves out" 1
+expect_eq "... naming the directory, not the copy that is gone" "$ERR" \
+    "$T/inc: the rules must be self-contained: every file they include must be a .rules file in $T/inc"
+printf 'include "%s/inc/shared.inc"\ncity x\nscore base 1\nagency a reports shared\n' "$T" >"$T/inc/x.rules"
+run --data "$T/incdata" init --rules "$T/inc"
+expect_rc "init refuses an absolute include back into the directory" 1
+expect_err "... naming it" "$T/inc/shared.inc: included by an absolute path"
+if [ -e "$T/incdata" ]; then bad "... and leaves nothing behind" "$(find "$T/incdata")"; else ok "... and leaves nothing behind"; fi
+printf 'include "../outside/shared.rules"\ncity x\nscore base 1\nagency a reports shared\n' >"$T/inc/x.rules"
 # Debris of an init that failed (an earlier version left its copies) does not mix with the next.
 mkdir -p "$T/incdata/rules" "$T/good"
 cp "$T/inc/x.rules" "$T/incdata/rules/"
