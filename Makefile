@@ -17,7 +17,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 ifeq ($(WERROR),1)
 WARN    += -Werror
 endif
-CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude -Isrc $(EXTRA_CFLAGS)
+CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude -iquote src $(EXTRA_CFLAGS)
 LDLIBS  := -ljansson -lisal -lm -pthread
 B       ?= build
 
@@ -57,7 +57,7 @@ unit: all $(B)/unit
 
 # The LD_PRELOAD shim of the fault-injection tests.
 $(B)/fault.so: tests/fault/fault.c | $(B)/obj
-	$(CC) -shared -fPIC -O2 -o $@ $< -ldl
+	$(CC) -std=c11 $(WARN) -shared -fPIC -O2 -o $@ $< -ldl
 
 test: all $(B)/unit $(B)/fault.so
 	@./tests/run.sh $(B)

@@ -110,18 +110,19 @@ typedef struct xy_rules xy_rules;
 /* Loads and compiles every "*.rules" file of dir (files with a `city` line
  * are cities; others are shared files that cities include). Every mistake is
  * sent to diag as "FILE:LINE:COLUMN: message"; if there is any, returns
- * XY_EINPUT and *out is NULL. On success the caller owns *out and frees it
- * with xy_rules_free(). */
+ * XY_EINPUT and *out is NULL; a dir that does not exist XY_ENOENT, one that
+ * cannot be read XY_EIO (diag says why). On success the caller owns *out
+ * and frees it with xy_rules_free(). */
 int xy_rules_load_dir(const char *dir, xy_diag_fn *diag, void *ctx,
                       xy_rules **out);
 /* The same for an explicit list of files (the `rules check` command): city
  * files are compiled with their includes, shared files are checked alone. */
 int xy_rules_load_files(const char *const *paths, int npaths,
                         xy_diag_fn *diag, void *ctx, xy_rules **out);
-void xy_rules_free(xy_rules *rules);
+void xy_rules_free(xy_rules *rules); /* NULL is fine */
 
-/* Number of cities, and a city's id by index ("rongcheng"). The returned
- * strings live as long as the ruleset. */
+/* Number of cities, and a city's id by index ("rongcheng"; NULL for an
+ * index out of range). The returned strings live as long as the ruleset. */
 int xy_rules_city_count(const xy_rules *rules);
 const char *xy_rules_city_id(const xy_rules *rules, int city);
 /* Index of a city by id, or -1. */
@@ -159,24 +160,32 @@ typedef struct xy_event {
 } xy_event;
 
 /* Creates an empty engine over rules, which must outlive it. The caller
- * frees it with xy_engine_free(). */
+ * frees it with xy_engine_free(), which takes NULL too. */
 int xy_engine_new(const xy_rules *rules, xy_engine **out);
 void xy_engine_free(xy_engine *engine);
 
-/* Registers a citizen of city `city` and returns its dense index in *index.
- * father/mother are dense indexes or XY_NONE. name is copied. Returns
- * XY_EEXIST if the ID is already registered. */
+/* Registers a citizen of city `city` and returns its dense index in *index
+ * (index may be NULL). father/mother are dense indexes or XY_NONE. name is
+ * copied. Returns XY_EEXIST if the ID is already registered, XY_EINVAL for
+ * a city or parent index out of range, XY_ENOMEM when the engine holds the
+ * most citizens an index can count (2^32 - 2); nothing changes then. */
 int xy_engine_add_citizen(xy_engine *engine, xy_resid id, int city,
                           uint32_t father, uint32_t mother, const char *name,
                           size_t name_len, uint32_t *index);
-/* Adds the undirected contact a-b; an existing contact is left as it is. */
+/* Adds the undirected contact a-b. XY_EEXIST if it is there already (left as
+ * it is), XY_EINVAL for a == b or an index out of range. */
 int xy_engine_add_contact(xy_engine *engine, uint32_t a, uint32_t b);
 /* Applies n events in order; each may advance the clock (spec 2.1). The
- * events must be valid (see xy_rules_may_report, and dates by
- * xy_day_valid); the engine asserts what it can. */
+ * events must be valid: a registered citizen, a date xy_day_valid accepts
+ * (both checked: an event that breaks either ends the program with a
+ * message, as one that names a behaviour its citizen's city does not
+ * define does) and an agency the city lets report the behaviour (see
+ * xy_rules_may_report; not checked here). Returns XY_OK. */
 int xy_engine_apply(xy_engine *engine, const xy_event *events, size_t n);
 /* Advances the clock to day, running day-start processing for every day in
- * between. XY_ECLOCK if day is before today. */
+ * between. The first call on an engine sets the clock with no day-start
+ * processing. XY_ECLOCK if day is before today, XY_EINVAL for a day
+ * xy_day_valid refuses; the clock stays then. */
 int xy_engine_advance(xy_engine *engine, xy_day day);
 
 xy_day xy_engine_today(const xy_engine *engine);
@@ -206,7 +215,11 @@ enum { XY_READ = 0, XY_WRITE = 1 };
 enum { XY_ONCE = 2 };
 
 /* Creates a data directory at path bound to the rules in rules_dir (the
- * files are copied in, so later edits of rules_dir change nothing). */
+ * files are copied in, so later edits of rules_dir change nothing). Returns
+ * XY_EEXIST if path is a data directory already, XY_EINPUT for rules that
+ * do not compile or are not self-contained, XY_EIO for a directory or file
+ * that cannot be made; diag says why. A refused create leaves nothing of
+ * its own behind. */
 int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag,
                  void *ctx);
 /* Opens a data directory and rebuilds its state. With XY_WRITE the caller
@@ -227,15 +240,22 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag,
  * state is left empty and every later write, snapshot and report returns
  * the error: close the handle and open the directory again to learn why.
  *
- * A handle is used by one thread at a time. */
+ * A handle is used by one thread at a time.
+ *
+ * Returns XY_ENOENT for a path that is not a data directory, XY_ELOCKED
+ * when another process writes to it (XY_WRITE), XY_ECORRUPT for a log or
+ * snapshot that is damaged, XY_EIO for one that cannot be read; diag names
+ * the file (and offset). *out is then NULL. On success the caller owns
+ * *out and closes it with xy_db_close(), a reader's handle too. */
 int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx,
                xy_db **out);
-void xy_db_close(xy_db *db);
+void xy_db_close(xy_db *db); /* NULL is fine */
 /* The handle's state, owned by the handle. The xy_engine_* queries on it
  * wait for a batch xy_db_append_events may still be applying, and so does
  * this call; the engine must not be changed through it (its changes
  * would not be in the log). */
 xy_engine *xy_db_engine(xy_db *db);
+/* The handle's rules, owned by it: valid until xy_db_close(). */
 const xy_rules *xy_db_rules(const xy_db *db);
 
 enum { XY_LOAD_CITIZENS, XY_LOAD_CONTACTS, XY_LOAD_EVENTS };
@@ -249,16 +269,18 @@ typedef struct xy_load_result {
 
 /* Loads a CSV file of the given kind (spec 2.10). Without rejects_path the
  * file is applied atomically: any bad row is reported and nothing is applied
- * (XY_EINPUT). With rejects_path, good rows are applied and every bad row is
- * written unchanged to that file with its reason; if that file lies in the
- * data directory, or cannot be written (and made durable), nothing is
- * applied and the result is XY_EINVAL. Accepted rows are durable before this returns XY_OK. */
+ * (XY_EINPUT, also for a file that cannot be read). With rejects_path, good
+ * rows are applied and every bad row is written unchanged to that file with
+ * its reason; if that file lies in the data directory, is the input itself,
+ * or cannot be written (and made durable), nothing is applied and the
+ * result is XY_EINVAL. XY_EINVAL too on a reader's handle. Accepted rows
+ * are durable before this returns XY_OK. */
 int xy_db_load_csv(xy_db *db, int kind, const char *path,
                    const char *rejects_path, xy_diag_fn *diag, void *ctx,
                    xy_load_result *result);
-/* Advances the clock durably. XY_EINVAL for a day xy_day_valid refuses,
- * XY_ECLOCK for one before today; today itself changes nothing and writes
- * nothing. */
+/* Advances the clock durably. XY_EINVAL for a day xy_day_valid refuses or
+ * on a reader's handle, XY_ECLOCK for one before today; today itself
+ * changes nothing and writes nothing. */
 int xy_db_advance(xy_db *db, xy_day day);
 
 /* The in-process path for the simulator and the service: appends n events
@@ -274,11 +296,14 @@ int xy_db_advance(xy_db *db, xy_day day);
  * applying it to a second thread, which the caller's next batch overlaps.
  * Every other use of the handle (xy_db_engine and the engine's queries,
  * loads, reports, snapshots, close) waits for it first, so nothing sees
- * a durable batch unapplied. events and ids are not used after the call. */
+ * a durable batch unapplied. events and ids are not used after the call.
+ * XY_EINVAL on a reader's handle. */
 int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *ids, size_t n,
                         xy_diag_fn *diag, void *ctx, uint64_t *duplicates);
 /* Writes a snapshot of the state now (also done by itself as the log
- * grows), so that opening starts from it instead of replaying the log. */
+ * grows), so that opening starts from it instead of replaying the log.
+ * XY_EINVAL on a reader's handle; XY_EIO or XY_ENOSPC when it cannot be
+ * written (diag names the file; the directory keeps the snapshot before). */
 int xy_db_snapshot(xy_db *db, xy_diag_fn *diag, void *ctx);
 /* Checks every record of the log and every section of the snapshot of the
  * data directory at path without opening it; prints a summary to out and
@@ -291,8 +316,9 @@ enum { XY_BLACKLIST = 0, XY_WHITELIST = 1 };
 enum { XY_OUT_TEXT = 0, XY_OUT_JSON = 1 };
 
 /* Each report writes to out, in text or JSON (spec section 4). They return
- * XY_EUNKNOWN for an unknown citizen, city or action, and on a writer's
- * handle that refuses writes (see xy_db_open) that status, writing
+ * XY_EUNKNOWN for an unknown citizen, city or action, XY_EIO when out did
+ * not take the whole report (it is flushed before the return), and on a
+ * writer's handle that refuses writes (see xy_db_open) that status, writing
  * nothing: its state is not the acknowledged one. With public_only,
  * show prints only what the citizen's city publishes (spec 2.8): the
  * masked ID and name, the score and grade with `publish scores`, the
@@ -300,9 +326,9 @@ enum { XY_OUT_TEXT = 0, XY_OUT_JSON = 1 };
 int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE *out);
 /* explain rebuilds the citizen's history from the per-citizen history
  * index, or with from_log from the whole log (slower; the same result, a
- * cross-check for auditors and tests). */
-/* XY_ECORRUPT when even the whole log does not account for the citizen's
- * score: the state was restored from a snapshot that does not match it. */
+ * cross-check for auditors and tests). XY_ECORRUPT when even the whole log
+ * does not account for the citizen's score: the state was restored from a
+ * snapshot that does not match it. */
 int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE *out);
 /* How many lookups on this handle the per-citizen history index did not
  * serve, so that the whole log answered instead: an explanation (without

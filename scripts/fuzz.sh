@@ -10,7 +10,9 @@ shift || true
 TARGETS=${*:-$(ls tests/fuzz/fuzz_*.c | sed 's|tests/fuzz/fuzz_||; s|\.c$||')}
 B=build/fuzz
 mkdir -p "$B"
-CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc"
+# The Makefile's warnings, as every other build has them.
+WARN="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla"
+CFLAGS="-std=c11 -D_GNU_SOURCE $WARN -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -iquote src"
 LIB_SRC=$(ls src/*.c | grep -v -e 'src/main.c' -e 'src/cmd_')
 for t in $TARGETS; do
     clang $CFLAGS -o "$B/fuzz_$t" "tests/fuzz/fuzz_$t.c" $LIB_SRC -ljansson -lisal -lm -pthread

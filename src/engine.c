@@ -932,14 +932,31 @@ static inline int year_of(xy_engine *e, xy_day d)
     return e->year;
 }
 
+/* The range of days xy_day_valid accepts (1000-01-01 to 9999-12-31). */
+enum { DAY_FIRST = -354285, DAY_LAST = 2932896 };
+
+static void bad_event(const xy_engine *e, const xy_event *ev) __attribute__((noreturn, cold, noinline));
+static void bad_event(const xy_engine *e, const xy_event *ev)
+{
+    xy_panic("xy_engine_apply: event %llu names citizen %u of %u on day %d: not a citizen or date the engine "
+             "can have", (unsigned long long)ev->seq, ev->citizen, e->n, ev->date);
+}
+
 /* Applies one event. Inlined into two loops, one for an engine with a
  * history hook (hist 1) and one without, so that the common case does not
  * ask each event whether someone wants its history. */
 static inline __attribute__((always_inline)) void apply_one(xy_engine *e, const xy_event *ev, uint64_t hash,
                                                             int hist)
 {
-    /* A clock not yet set (XY_DAY_NONE) is below every valid date. */
-    if (XY_UNLIKELY(ev->date > e->today)) xy_engine_advance(e, ev->date);
+    /* What the caller promised (xy_engine_apply): a citizen the engine
+     * has and a date xy_day_valid accepts. A broken promise would write
+     * outside the state, so it stops the program; one branch that is
+     * never taken. */
+    if (XY_UNLIKELY((ev->citizen >= e->n) | ((uint32_t)(ev->date - DAY_FIRST) > (uint32_t)(DAY_LAST - DAY_FIRST))))
+        bad_event(e, ev);
+    /* A clock not yet set (XY_DAY_NONE) is below every valid date; the
+     * date is valid, so the advance cannot fail. */
+    if (XY_UNLIKELY(ev->date > e->today)) (void)xy_engine_advance(e, ev->date);
     xy_day t = e->today;
     uint32_t c = ev->citizen;
     xy_cstate *s = &e->st[c];

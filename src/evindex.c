@@ -16,18 +16,20 @@ static const char RUN_MAGIC[16] = "XINYONG-EVR\0v003";
 /* A run file: header, entries sorted by (hi, lo), the fences, then the
  * Bloom filter of the entries' keys. */
 typedef struct run_head {
-    char magic[16];
+    char magic[16];    /* RUN_MAGIC: the format and its version */
     uint64_t count;    /* entries */
     uint64_t nfence;   /* fences */
     uint64_t first;    /* event numbers covered: [first, end) */
-    uint64_t end;
+    uint64_t end;      /* (see first) */
     uint64_t nbloom;   /* blocks of the Bloom filter */
     uint32_t crc;      /* CRC-32 of the entries, fences and filter */
-    uint32_t pad;
+    uint32_t pad;      /* zero: the entries start 8-byte aligned */
 } run_head;
 
 typedef struct run_ent {
-    uint64_t hi, lo, content;
+    uint64_t hi, lo;   /* the id's 128-bit key (xy_evindex_key) */
+    uint64_t content;  /* the event's content hash, for the verdict on a
+                          repeated id: the same event or another */
 } run_ent;
 
 enum { PER_FENCE = 4096 / sizeof(run_ent) };

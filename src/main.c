@@ -567,7 +567,9 @@ int main(int argc, char **argv)
     }
     if (check_opts(c, &o)) return EXIT_USAGE;
     int rc = c->run(&o);
-    if (fflush(stdout) != 0) {
+    /* A report that could not be written all (a full disk, a closed
+     * pipe) fails, whatever part of it got out. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
         say("xinyong: cannot write output: %s", strerror(errno));
         return EXIT_STORAGE;
     }

@@ -2,6 +2,7 @@
  * once as a JSON value (spec section 4) and then either printed as JSON or
  * rendered as text from that same value, so the two forms cannot disagree. */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,23 @@
 #include "store.h"
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
+/* jansson allocates through the library's own functions, which end the
+ * program when memory runs out (util.h), as everything else does: its
+ * results then need no test for NULL. Set once, before any value is made. */
+static pthread_once_t json_once = PTHREAD_ONCE_INIT;
+static void json_alloc_init(void) { json_set_alloc_funcs(xy_malloc, xy_free); }
+
+/* The start of every report: see xy__db_report_begin. */
+static int begin(xy_db *db)
+{
+    pthread_once(&json_once, json_alloc_init);
+    return xy__db_report_begin(db);
+}
+
+/* The status of a report once written: XY_EIO if out took it only in
+ * part (a full disk, a closed pipe), which the caller must hear of. */
+static int written(FILE *out) { return fflush(out) == 0 && !ferror(out) ? XY_OK : XY_EIO; }
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -321,7 +339,7 @@ static json_t *show_public(xy_db *db, const xy_engine *e, uint32_t c)
 
 int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE *out)
 {
-    int rc = xy__db_report_begin(db);
+    int rc = begin(db);
     if (rc) return rc;
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
@@ -333,7 +351,7 @@ int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE 
         if (format == XY_OUT_JSON) emit(o, format, out, show_text);
         else show_text_as(o, published, out);
         json_decref(o);
-        return XY_OK;
+        return written(out);
     }
     const xy_city *city = xy__citizen_city(e, c);
     int64_t score = xy_engine_score(e, c);
@@ -345,7 +363,7 @@ int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE 
                           "consequences", consequences_json(db, e, c, -1));
     emit(o, format, out, show_text);
     json_decref(o);
-    return XY_OK;
+    return written(out);
 }
 
 /* ----------------------------------------------------------------- check */
@@ -362,7 +380,7 @@ static void check_text(const json_t *o, FILE *out)
 
 int xy_report_check(xy_db *db, const char *id, const char *action, int format, FILE *out)
 {
-    int rc = xy__db_report_begin(db);
+    int rc = begin(db);
     if (rc) return rc;
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
@@ -380,7 +398,7 @@ int xy_report_check(xy_db *db, const char *id, const char *action, int format, F
                           "consequences", consequences_json(db, e, c, act));
     emit(o, format, out, check_text);
     json_decref(o);
-    return XY_OK;
+    return written(out);
 }
 
 /* ------------------------------------------------------------------ list */
@@ -431,7 +449,7 @@ static void list_line(const json_t *c, FILE *out)
 
 int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, int format, FILE *out)
 {
-    int rc = xy__db_report_begin(db);
+    int rc = begin(db);
     if (rc) return rc;
     const xy_engine *e = db->engine;
     const xy_rules *r = e->rules;
@@ -475,7 +493,7 @@ int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, in
     xy_free(v);
     if (format == XY_OUT_JSON) fputs("]}\n", out);
     else fprintf(out, "%zu citizen%s on the %s\n", n, n == 1 ? "" : "s", name);
-    return XY_OK;
+    return written(out);
 }
 
 /* ----------------------------------------------------------------- stats */
@@ -502,7 +520,7 @@ static void stats_text(const json_t *o, FILE *out)
 
 int xy_report_stats(xy_db *db, int format, FILE *out)
 {
-    int rc = xy__db_report_begin(db);
+    int rc = begin(db);
     if (rc) return rc;
     const xy_engine *e = db->engine;
     const xy_rules *r = e->rules;
@@ -547,7 +565,7 @@ int xy_report_stats(xy_db *db, int format, FILE *out)
     xy_free(wl);
     xy_free(sum);
     xy_free(grades);
-    return XY_OK;
+    return written(out);
 }
 
 /* --------------------------------------------------------------- explain */
@@ -745,7 +763,7 @@ static void explain_text(const json_t *o, FILE *out)
 
 int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE *out)
 {
-    int rc = xy__db_report_begin(db);
+    int rc = begin(db);
     if (rc) return rc;
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
@@ -811,5 +829,5 @@ int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE 
     emit(o, format, out, explain_text);
     json_decref(o);
     xy_map_free(&x.agency_of);
-    return XY_OK;
+    return written(out);
 }

@@ -4,7 +4,7 @@
  * measured and profiled (`perf record` on it). Build and run, after
  * `make demo`:
  *
- *     cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -o /tmp/explain-loop \
+ *     cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -iquote src -o /tmp/explain-loop \
  *        bench/experiments/explain-loop.c build/libxinyong.a -ljansson -lisal -lm -pthread
  *     /tmp/explain-loop build/demo-data 371082197503141552 3000
  */

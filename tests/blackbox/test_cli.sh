@@ -82,6 +82,13 @@ run --data "$T/cwd/xinyong-data" init --rules "$XY_ROOT/rules"
 expect_rc "init on an initialised directory: exit 1" 1
 
 fresh main "$XY_ROOT/rules"
+# Output that cannot be written all (a full disk) fails the command, with a message.
+for c in "stats" "stats --json" "list blacklist" "list whitelist --json"; do
+    # shellcheck disable=SC2086
+    "$XY" $c >/dev/full 2>"$T/err"
+    expect_eq "'$c' to a full disk: exit 2" "$?" 2
+    expect_eq "... says so" "$(cat "$T/err")" "xinyong: cannot write output: No space left on device"
+done
 run show "$(printf '1\n2')"
 expect_eq "an ID argument with a line break: one line, escaped" "$ERR" \
     "xinyong: unknown citizen '1\\n2': not a valid resident ID: it must have 18 characters"

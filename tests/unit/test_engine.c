@@ -7,6 +7,8 @@
  * every input, and the history hook must account for every raw score
  * (base + contributions = raw). */
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "decide.h"
 #include "engine.h"
@@ -684,6 +686,48 @@ TEST(engine_zero_input_gives_base_scores)
     ASSERT_EQ(xy_engine_advance(e, d - 1), XY_ECLOCK);
     ASSERT_EQ(xy_engine_state_bytes(), 32);
     xy_engine_free(e);
+    xy_rules_free(r);
+}
+
+/* Whether applying ev to a fresh engine with one citizen stops the
+ * program (in a child, whose stderr is dropped). */
+static int apply_dies(const xy_rules *r, xy_event ev)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr)) _exit(3);
+        xy_engine *e;
+        xy_engine_new(r, &e);
+        xy_resid id;
+        xy_resid_parse("11010519491231002X", 18, &id, NULL);
+        xy_engine_add_citizen(e, id, 0, XY_NONE, XY_NONE, "n", 1, NULL);
+        xy_engine_apply(e, &ev, 1);
+        _exit(0);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) return -1;
+    return !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* xy_engine_apply's callers promise a registered citizen and a valid
+ * date; a broken promise stops the program instead of writing outside
+ * the state. */
+TEST(engine_refuses_an_event_it_cannot_have)
+{
+    xy_rules *r = load_rules();
+    ASSERT(r != NULL);
+    int32_t b = xy_rules_behaviour_id(r, r->behaviour_names.str[0], strlen(r->behaviour_names.str[0]));
+    xy_day d;
+    xy_day_parse("2024-01-01", 10, &d);
+    xy_event ok = {1, 0, b, 0, XY_NONE, d, -1};
+    xy_event bad_citizen = ok, bad_date = ok, too_late = ok;
+    bad_citizen.citizen = 1;
+    bad_date.date = -354286;  /* 0999-12-31 */
+    too_late.date = 2932897;  /* 10000-01-01 */
+    ASSERT_EQ(apply_dies(r, ok), 0);
+    ASSERT_EQ(apply_dies(r, bad_citizen), 1);
+    ASSERT_EQ(apply_dies(r, bad_date), 1);
+    ASSERT_EQ(apply_dies(r, too_late), 1);
     xy_rules_free(r);
 }
 

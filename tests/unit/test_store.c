@@ -624,6 +624,27 @@ static int reports_refuse(xy_db *db, const char *id, int rc)
     return ok;
 }
 
+/* A report that its stream does not take whole (a full disk) says so,
+ * rather than leave the caller with part of it and XY_OK. */
+TEST(store_reports_say_when_their_output_is_lost)
+{
+    char dir[256];
+    xy_db *db = fresh_db(dir, sizeof dir);
+    ASSERT(db != NULL);
+    ASSERT_EQ(load_citizens(db, dir, "11010519491231002X,Wang Fang\n"), 0);
+    FILE *full = fopen("/dev/full", "w");
+    ASSERT(full != NULL);
+    ASSERT_EQ(xy_report_show(db, "11010519491231002X", 0, XY_OUT_JSON, full), XY_EIO);
+    clearerr(full);
+    ASSERT_EQ(xy_report_explain(db, "11010519491231002X", XY_OUT_TEXT, 0, full), XY_EIO);
+    clearerr(full);
+    ASSERT_EQ(xy_report_stats(db, XY_OUT_JSON, full), XY_EIO);
+    fclose(full);
+    ASSERT(reports_refuse(db, "11010519491231002X", XY_OK));
+    xy_db_close(db);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
 /* A commit whose write or fdatasync fails reports the error. An append
  * is applied only once it is durable (on a second thread, after the
  * call), so a failed one leaves nothing applied and the handle working.
