@@ -177,10 +177,11 @@ int xy_engine_add_citizen(xy_engine *engine, xy_resid id, int city,
 int xy_engine_add_contact(xy_engine *engine, uint32_t a, uint32_t b);
 /* Applies n events in order; each may advance the clock (spec 2.1). The
  * events must be valid: a registered citizen, a date xy_day_valid accepts
- * (both checked: an event that breaks either ends the program with a
- * message, as one that names a behaviour its citizen's city does not
- * define does) and an agency the city lets report the behaviour (see
- * xy_rules_may_report; not checked here). Returns XY_OK. */
+ * and an agency the city lets report the behaviour (see
+ * xy_rules_may_report). An event for a citizen the engine does not have,
+ * one that would move the clock to a day xy_day_valid refuses, or one for
+ * a behaviour its citizen's city does not define ends the program with a
+ * message; the rest is the caller's to check. Returns XY_OK. */
 int xy_engine_apply(xy_engine *engine, const xy_event *events, size_t n);
 /* Advances the clock to day, running day-start processing for every day in
  * between. The first call on an engine sets the clock with no day-start

@@ -932,9 +932,6 @@ static inline int year_of(xy_engine *e, xy_day d)
     return e->year;
 }
 
-/* The range of days xy_day_valid accepts (1000-01-01 to 9999-12-31). */
-enum { DAY_FIRST = -354285, DAY_LAST = 2932896 };
-
 static void bad_event(const xy_engine *e, const xy_event *ev) __attribute__((noreturn, cold, noinline));
 static void bad_event(const xy_engine *e, const xy_event *ev)
 {
@@ -948,15 +945,10 @@ static void bad_event(const xy_engine *e, const xy_event *ev)
 static inline __attribute__((always_inline)) void apply_one(xy_engine *e, const xy_event *ev, uint64_t hash,
                                                             int hist)
 {
-    /* What the caller promised (xy_engine_apply): a citizen the engine
-     * has and a date xy_day_valid accepts. A broken promise would write
-     * outside the state, so it stops the program; one branch that is
-     * never taken. */
-    if (XY_UNLIKELY((ev->citizen >= e->n) | ((uint32_t)(ev->date - DAY_FIRST) > (uint32_t)(DAY_LAST - DAY_FIRST))))
-        bad_event(e, ev);
-    /* A clock not yet set (XY_DAY_NONE) is below every valid date; the
-     * date is valid, so the advance cannot fail. */
-    if (XY_UNLIKELY(ev->date > e->today)) (void)xy_engine_advance(e, ev->date);
+    /* A clock not yet set (XY_DAY_NONE) is below every valid date. A date
+     * the advance refuses (past 9999-12-31) breaks the caller's promise
+     * (xy_engine_apply), as a citizen out of range does (apply_run). */
+    if (XY_UNLIKELY(ev->date > e->today) && xy_engine_advance(e, ev->date) != XY_OK) bad_event(e, ev);
     xy_day t = e->today;
     uint32_t c = ev->citizen;
     xy_cstate *s = &e->st[c];
@@ -1058,7 +1050,14 @@ static inline __attribute__((always_inline)) void apply_run(xy_engine *e, const 
      * event is applied. */
     uint64_t ring[AHEAD];
     for (size_t i = 0; i < n && i < AHEAD; i++) ring[i] = xy_limits_hash(events[i].citizen, events[i].behaviour);
+    /* No event registers a citizen: the count holds for the run, and in a
+     * local the compiler need not read it again after every store. */
+    const uint32_t ncitizens = e->n;
     for (size_t i = 0; i < n; i++) {
+        /* What the caller promised (xy_engine_apply): a citizen the engine
+         * has. A broken promise would write outside the state, so it stops
+         * the program; a branch that is never taken. */
+        if (XY_UNLIKELY(events[i].citizen >= ncitizens)) bad_event(e, &events[i]);
         uint64_t now = ring[i % AHEAD];
         if (i + AHEAD < n) {
             const xy_event *f = &events[i + AHEAD];
