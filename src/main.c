@@ -135,6 +135,24 @@ static int cmd_init(opts *o)
     return rc == XY_EEXIST ? XY_EINPUT : rc;
 }
 
+/* How many different files n paths name (the library checks a file named
+ * twice once, and the count says so). */
+static int distinct_files(const char *const *paths, int n)
+{
+    char **real = calloc((size_t)n, sizeof *real);
+    if (!real) return n;
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        real[i] = realpath(paths[i], NULL);
+        int seen = 0;
+        for (int k = 0; k < i && real[i] && !seen; k++) seen = real[k] && strcmp(real[k], real[i]) == 0;
+        count += !seen;
+    }
+    for (int i = 0; i < n; i++) free(real[i]);
+    free(real);
+    return count;
+}
+
 static int cmd_rules(opts *o)
 {
     if (o->npos < 2 || strcmp(o->pos[0], "check") != 0) {
@@ -147,7 +165,8 @@ static int cmd_rules(opts *o)
     int n = xy_rules_city_count(r);
     for (int i = 0; i < n; i++)
         printf("%s: %d behaviours\n", xy_rules_city_id(r, i), xy_rules_behaviour_count(r, i));
-    printf("ok: %d file%s, %d cit%s\n", o->npos - 1, o->npos == 2 ? "" : "s", n, n == 1 ? "y" : "ies");
+    int files = distinct_files(o->pos + 1, o->npos - 1);
+    printf("ok: %d file%s, %d cit%s\n", files, files == 1 ? "" : "s", n, n == 1 ? "y" : "ies");
     xy_rules_free(r);
     return XY_OK;
 }
@@ -495,6 +514,10 @@ static int parse_opts(int argc, char **argv, opts *o)
         if (!options[k].has_value) {
             if (eq) {
                 say("xinyong: option '%s' takes no value", a);
+                return -1;
+            }
+            if (o->given & options[k].bit) {
+                say("xinyong: option '%s' is given twice", a);
                 return -1;
             }
             if (options[k].bit == OPT_JSON) o->json = 1;

@@ -843,7 +843,7 @@ static void say_invalid(const char *dir, size_t off, const char *what, xy_diag_f
 }
 
 int xy__snapshot_verify(const char *dir, const xy_rules *given, uint64_t *log_offset, uint64_t *bytes,
-                        xy_diag_fn *diag, void *ctx)
+                        uint64_t *trail_len, xy_diag_fn *diag, void *ctx)
 {
     unsigned char *map;
     size_t size = 0;
@@ -852,7 +852,11 @@ int xy__snapshot_verify(const char *dir, const xy_rules *given, uint64_t *log_of
     int limits_padded;
     int rc = open_snapshot(dir, &map, &size, sec, log_offset, 1, &fd, &limits_padded, diag, ctx);
     *bytes = size;
+    *trail_len = 0;
     if (rc) return rc;
+    /* The bytes of DATA/trail the snapshot's heads point into (0 when it
+     * left the history index out), the first of its section's words. */
+    if (sec[S_TRAIL].len >= 8) memcpy(trail_len, sec[S_TRAIL].data, 8);
     xy_big_src src = {map, fd, 0};
     /* The contents, against the ruleset the directory holds. */
     xy_buf rdir = {0};

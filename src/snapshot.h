@@ -38,9 +38,10 @@ void xy__snapshot_uncache(const xy_db *db);
  * checksum and, against the directory's ruleset (rules, borrowed, when the
  * caller has it compiled; compiled from DIR/rules when NULL), that the
  * sections make a valid state (as start-up does); reports what it finds.
- * Returns XY_OK, XY_ENOENT, XY_EINPUT (another format version) or
- * XY_ECORRUPT. */
+ * *trail_len is the length of DATA/trail that the snapshot's history
+ * index heads point into (0 when it has none). Returns XY_OK, XY_ENOENT,
+ * XY_EINPUT (another format version) or XY_ECORRUPT. */
 int xy__snapshot_verify(const char *dir, const xy_rules *rules, uint64_t *log_offset, uint64_t *bytes,
-                        xy_diag_fn *diag, void *ctx);
+                        uint64_t *trail_len, xy_diag_fn *diag, void *ctx);
 
 #endif

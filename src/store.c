@@ -1133,8 +1133,8 @@ static int verify_once(const char *path, const xy_rules *rules, xy_diag_fn *diag
                 last_commit, (unsigned long long)counts[R_COMMIT], (unsigned long long)counts[R_CITIZEN],
                 (unsigned long long)counts[R_CONTACT], (unsigned long long)counts[R_EVENT],
                 (unsigned long long)counts[R_ADVANCE]);
-    uint64_t covers = 0, bytes = 0;
-    int src = xy__snapshot_verify(path, rules, &covers, &bytes, diag, ctx);
+    uint64_t covers = 0, bytes = 0, trail_len = 0;
+    int src = xy__snapshot_verify(path, rules, &covers, &bytes, &trail_len, diag, ctx);
     if (src == XY_ENOENT) fprintf(out, "snapshot: none\n");
     else if (src == XY_EINPUT)
         fprintf(out, "snapshot: of another format version, not used (start-up replays the log; "
@@ -1151,7 +1151,16 @@ static int verify_once(const char *path, const xy_rules *rules, xy_diag_fn *diag
     else if (rrc == XY_ENOENT) fprintf(out, "rules: no fingerprint to check them by (a directory made before rules.sum)\n");
     uint64_t trecs, tbad;
     int trc = xy_trail_verify(path, &trecs, &tbad);
-    if (trc == XY_ENOENT) fprintf(out, "trail: none (the next writer builds it)\n");
+    /* Whole records, yet fewer than the snapshot's heads point into: cut
+     * short after the snapshot was written (explain then replays the log
+     * for the citizens it no longer serves). */
+    uint64_t tlen = 16 + trecs * sizeof(xy_trec);
+    if (trc == XY_OK && src == XY_OK && tlen < trail_len) {
+        xy__diagf(diag, ctx, "%s/trail:%llu: ends before byte %llu, which the snapshot's history index reaches (explain "
+                  "replays the log; delete the trail to rebuild it)", path, (unsigned long long)tlen,
+                  (unsigned long long)trail_len);
+        trc = XY_ECORRUPT;
+    } else if (trc == XY_ENOENT) fprintf(out, "trail: none (the next writer builds it)\n");
     else if (trc == XY_OK) fprintf(out, "trail: %llu records ok\n", (unsigned long long)trecs);
     else if (trc == XY_EIO) xy__diagf(diag, ctx, "%s/trail: cannot be read: %s", path, strerror(errno));
     else if (tbad)

@@ -52,6 +52,9 @@ done
 run list blacklist --city rongcheng --city shanghai
 expect_rc "an option given twice: exit 1" 1
 expect_err "... says so" "option '--city' is given twice"
+run list blacklist --json --json
+expect_rc "a flag given twice: exit 1" 1
+expect_err "... says so" "option '--json' is given twice"
 run load events x.csv --rejects --json
 expect_rc "--rejects followed by another option: exit 1" 1
 expect_err "... a forgotten value" "option '--rejects' needs a value"
@@ -299,6 +302,7 @@ expect_eq "rules check: a shared file's mistake told once, under the name it was
     "$RC_DIR/shared.rules:1:22: expected a number of points, found 'x'"
 run rules check "$XY_ROOT/rules/rongcheng.rules" "$XY_ROOT/rules/../rules/rongcheng.rules"
 expect_rc "rules check: a file named twice is checked once, not a city that clashes with itself" 0
+expect_eq "... and counted once" "$(printf '%s\n' "$OUT" | tail -1)" "ok: 1 file, 1 city"
 broken unknown_attribute 8:23 colour "# comment" "behaviour c points +1 colour red"
 broken missing_points 7:11 points "behaviour c category s"
 broken duplicate_city 8:1 city "" 'city other "Other"'

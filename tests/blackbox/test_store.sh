@@ -73,6 +73,21 @@ run --data "$T/flip" verify
 expect_rc "verify finds the damaged snapshot" 2
 expect_err "... with its offset" "snapshot section checksum mismatch"
 
+# A history index cut short after the snapshot that points into it is
+# found by verify too (whole records, but fewer than the snapshot's heads
+# reach); explanations stay the same, and a writer rebuilds it.
+cp -r "$D" "$T/trailcut"
+truncate -s 112 "$T/trailcut/trail"
+run --data "$T/trailcut" verify
+expect_rc "verify finds a trail cut short" 2
+expect_err "... where it ends and what the snapshot reaches" "trailcut/trail:112: ends before byte"
+XINYONG_DATA="$T/trailcut" every_explain >"$T/trailcut.explain" 2>/dev/null
+expect_eq "explanations with a trail cut short are unchanged" "$(cmp -s "$T/plain.explain" "$T/trailcut.explain" && echo same)" same
+run --data "$T/trailcut" advance 2025-07-01
+expect_err "... a writer rebuilds it" "rebuilding the history index"
+run --data "$T/trailcut" verify
+expect_rc "... after which it verifies" 0
+
 # A damaged history index is found by verify; explanations stay the same
 # (they come from the log then), and a writer rebuilds a deleted one.
 cp -r "$D" "$T/trailflip"
