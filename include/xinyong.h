@@ -137,7 +137,9 @@ int32_t xy_rules_behaviour_id(const xy_rules *rules, const char *name,
 int32_t xy_rules_agency_id(const xy_rules *rules, const char *name, size_t n);
 /* Whether `city` defines behaviour `behaviour` and lets `agency` report it:
  * 0 yes, XY_EUNKNOWN if the city has no such behaviour, XY_EINPUT if the
- * agency may not report it. Constant time whatever the number of rules. */
+ * agency may not report it. Constant time whatever the number of rules;
+ * city must be an index below xy_rules_city_count (it is not checked: the
+ * call runs for every event a load stages). */
 int xy_rules_may_report(const xy_rules *rules, int city, int32_t agency,
                         int32_t behaviour);
 
@@ -156,11 +158,14 @@ typedef struct xy_event {
     int32_t agency;       /* agency name id */
     uint32_t counterpart; /* citizen index or XY_NONE */
     xy_day date;          /* the day the act occurred */
-    int64_t amount;       /* micro-units (amount x 10^6), or -1 when absent */
+    int64_t amount;       /* micro-units (amount x 10^6) of the report's own
+                             unit (yuan, days, ...: see the behaviour's
+                             `per`), 0 to 10^18; -1 when absent */
 } xy_event;
 
-/* Creates an empty engine over rules, which must outlive it. The caller
- * frees it with xy_engine_free(), which takes NULL too. */
+/* Creates an empty engine over rules, which must outlive it (XY_EINVAL for
+ * NULL rules, *out then untouched). The caller frees it with
+ * xy_engine_free(), which takes NULL too. */
 int xy_engine_new(const xy_rules *rules, xy_engine **out);
 void xy_engine_free(xy_engine *engine);
 
@@ -189,10 +194,13 @@ int xy_engine_apply(xy_engine *engine, const xy_event *events, size_t n);
  * xy_day_valid refuses; the clock stays then. */
 int xy_engine_advance(xy_engine *engine, xy_day day);
 
+/* The clock: XY_DAY_NONE until the first dated input sets it. */
 xy_day xy_engine_today(const xy_engine *engine);
 uint32_t xy_engine_citizen_count(const xy_engine *engine);
 /* Dense index of a citizen, or XY_NONE. */
 uint32_t xy_engine_find(const xy_engine *engine, xy_resid id);
+/* A citizen's raw score, score (clamped) and list memberships today; the
+ * index must be below xy_engine_citizen_count (not checked). */
 int64_t xy_engine_raw(const xy_engine *engine, uint32_t citizen);
 int64_t xy_engine_score(const xy_engine *engine, uint32_t citizen);
 int xy_engine_on_blacklist(const xy_engine *engine, uint32_t citizen);
@@ -245,9 +253,21 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag,
  *
  * Returns XY_ENOENT for a path that is not a data directory, XY_ELOCKED
  * when another process writes to it (XY_WRITE), XY_ECORRUPT for a log or
- * snapshot that is damaged, XY_EIO for one that cannot be read; diag names
- * the file (and offset). *out is then NULL. On success the caller owns
- * *out and closes it with xy_db_close(), a reader's handle too. */
+ * snapshot that is damaged, XY_EIO for one that cannot be read, XY_EINVAL
+ * for a mode other than XY_READ, XY_WRITE and XY_WRITE | XY_ONCE; diag
+ * names the file (and offset). *out is then NULL. On success the caller
+ * owns *out and closes it with xy_db_close(), a reader's handle too. A
+ * reader's handle holds the state as it was when opened: open the
+ * directory again to see later writes.
+ *
+ * What the library does in the process beside the calls: a writer's
+ * handle runs threads (the log's sync, the engine one batch behind) and
+ * writes background snapshots from a forked child that it reaps itself
+ * (stdio is flushed before each fork); reading mapped files, the library
+ * catches SIGBUS (a file cut short under a mapping) for the whole process;
+ * XINYONG_SNAPSHOT_EVERY, XINYONG_SPILL_BYTES and XINYONG_SEGMENT_BYTES in
+ * the environment tune snapshots, load parts and segments
+ * (docs/storage.md). */
 int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx,
                xy_db **out);
 void xy_db_close(xy_db *db); /* NULL is fine */
@@ -268,14 +288,17 @@ typedef struct xy_load_result {
     uint64_t rejected;   /* bad rows (written to the rejects file) */
 } xy_load_result;
 
-/* Loads a CSV file of the given kind (spec 2.10). Without rejects_path the
+/* Loads a CSV file of the given kind (spec 2.10; the columns of each kind
+ * are in docs/semantics.md section 10). Without rejects_path the
  * file is applied atomically: any bad row is reported and nothing is applied
  * (XY_EINPUT, also for a file that cannot be read). With rejects_path, good
  * rows are applied and every bad row is written unchanged to that file with
  * its reason; if that file lies in the data directory, is the input itself,
  * or cannot be written (and made durable), nothing is applied and the
- * result is XY_EINVAL. XY_EINVAL too on a reader's handle. Accepted rows
- * are durable before this returns XY_OK. */
+ * result is XY_EINVAL. XY_EINVAL too on a reader's handle and for an
+ * unknown kind. Rows seen before with the same content count as duplicates
+ * (XY_OK). result (counts, zeroed first) may be NULL. Accepted rows are
+ * durable before this returns XY_OK. */
 int xy_db_load_csv(xy_db *db, int kind, const char *path,
                    const char *rejects_path, xy_diag_fn *diag, void *ctx,
                    xy_load_result *result);
@@ -307,8 +330,10 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
  * written (diag names the file; the directory keeps the snapshot before). */
 int xy_db_snapshot(xy_db *db, xy_diag_fn *diag, void *ctx);
 /* Checks every record of the log and every section of the snapshot of the
- * data directory at path without opening it; prints a summary to out and
- * each problem (file and offset) to diag. XY_ECORRUPT if any. */
+ * data directory at path without opening it; prints a summary to out (not
+ * NULL) and each problem (file and offset) to diag. XY_ECORRUPT if any,
+ * XY_ENOENT for a path that is not a data directory, XY_EIO for a file
+ * that cannot be read or a summary out did not take. */
 int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out);
 
 /* ---------------------------------------------------------------- reports */
@@ -316,8 +341,10 @@ int xy_db_verify(const char *path, xy_diag_fn *diag, void *ctx, FILE *out);
 enum { XY_BLACKLIST = 0, XY_WHITELIST = 1 };
 enum { XY_OUT_TEXT = 0, XY_OUT_JSON = 1 };
 
-/* Each report writes to out, in text or JSON (spec section 4). They return
- * XY_EUNKNOWN for an unknown citizen, city or action, XY_EIO when out did
+/* Each report writes to out, in text or JSON (spec section 4; format
+ * XY_OUT_TEXT or XY_OUT_JSON, else XY_EINVAL). An id that is not a valid
+ * resident ID names no citizen (the check character may be written 'x').
+ * They return XY_EUNKNOWN for an unknown citizen, city or action, XY_EIO when out did
  * not take the whole report (it is flushed before the return), and on a
  * writer's handle that refuses writes (see xy_db_open) that status, writing
  * nothing: its state is not the acknowledged one. With public_only,
@@ -340,6 +367,8 @@ int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE 
 uint64_t xy_db_history_fallbacks(const xy_db *db);
 int xy_report_check(xy_db *db, const char *id, const char *action, int format,
                     FILE *out);
+/* list is XY_BLACKLIST or XY_WHITELIST (else XY_EINVAL); city NULL for
+ * every city. */
 int xy_report_list(xy_db *db, int list, const char *city, int public_only,
                    int format, FILE *out);
 int xy_report_stats(xy_db *db, int format, FILE *out);

@@ -497,7 +497,7 @@ int xy_engine_add_citizen(xy_engine *e, xy_resid id, int city, uint32_t father,
     e->father[c] = father;
     e->mother[c] = mother;
     e->name_off[c] = e->names.len;
-    xy_buf_append(&e->names, name, name_len);
+    if (name_len) xy_buf_append(&e->names, name, name_len); /* name may be NULL then */
     xy_buf_append(&e->names, "", 1);
     const xy_city *cy = &e->rules->cities[city];
     xy_cstate *s = &e->st[c];

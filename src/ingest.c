@@ -400,6 +400,10 @@ static int valid_event_id(xy_field f)
     return (int)ok;
 }
 
+/* The largest amount an event may carry, in micro-units: 10^12 whole
+ * units, for a CSV load and the append path alike. */
+#define MAX_AMOUNT (1000000000000LL * XY_MICRO)
+
 /* Parses the non-negative decimal amount in the field of kind k into
  * micro-units. */
 static int parse_amount(loader *l, int k, int64_t *out)
@@ -430,7 +434,7 @@ static int parse_amount(loader *l, int k, int64_t *out)
     if (i != f.n || digits == 0) return fail(l, k, "amount '%s' is not a number", QUOTE(f));
     static const int64_t scale[7] = {1000000, 100000, 10000, 1000, 100, 10, 1};
     int64_t v = whole * XY_MICRO + frac * scale[fd];
-    if (v > 1000000000000LL * XY_MICRO) /* 10^12 and a fraction */
+    if (v > MAX_AMOUNT) /* 10^12 and a fraction */
         return fail(l, k, "amount '%s' is too large (at most 1000000000000)", QUOTE(f));
     *out = v;
     return 0;
@@ -827,10 +831,13 @@ static int write_rejects(const char *path, const xy_buf *b)
 int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_path,
                    xy_diag_fn *diag, void *ctx, xy_load_result *res)
 {
+    xy_load_result unwanted; /* a caller that wants no counts passes NULL */
+    if (!res) res = &unwanted;
+    memset(res, 0, sizeof *res);
+    if (kind != XY_LOAD_CITIZENS && kind != XY_LOAD_CONTACTS && kind != XY_LOAD_EVENTS) return XY_EINVAL;
     if (db->mode != XY_WRITE) return XY_EINVAL;
     xy__db_settle(db);
     xy_file in;
-    memset(res, 0, sizeof *res);
     /* Rejects written over the log, a snapshot or the rules would destroy
      * what they hold. */
     if (rejects_path && xy_path_within(db->path, rejects_path)) {
@@ -1009,6 +1016,7 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
         else if (ev->counterpart != XY_NONE && ev->counterpart >= e->n) why = "unknown counterpart";
         else if (!xy_day_valid(ev->date)) why = "date outside the years 1000-9999";
         else if (ev->amount < -1) why = "negative amount";
+        else if (ev->amount > MAX_AMOUNT) why = "amount above 10^12";
         else {
             int may = xy_rules_may_report(r, e->st[ev->citizen].city, ev->agency, ev->behaviour);
             if (may == XY_EUNKNOWN) why = "behaviour not defined in the citizen's city";

@@ -339,6 +339,7 @@ static json_t *show_public(xy_db *db, const xy_engine *e, uint32_t c)
 
 int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE *out)
 {
+    if (format != XY_OUT_TEXT && format != XY_OUT_JSON) return XY_EINVAL;
     int rc = begin(db);
     if (rc) return rc;
     uint32_t c;
@@ -380,6 +381,7 @@ static void check_text(const json_t *o, FILE *out)
 
 int xy_report_check(xy_db *db, const char *id, const char *action, int format, FILE *out)
 {
+    if (format != XY_OUT_TEXT && format != XY_OUT_JSON) return XY_EINVAL;
     int rc = begin(db);
     if (rc) return rc;
     uint32_t c;
@@ -449,6 +451,8 @@ static void list_line(const json_t *c, FILE *out)
 
 int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, int format, FILE *out)
 {
+    if ((list != XY_BLACKLIST && list != XY_WHITELIST) || (format != XY_OUT_TEXT && format != XY_OUT_JSON))
+        return XY_EINVAL;
     int rc = begin(db);
     if (rc) return rc;
     const xy_engine *e = db->engine;
@@ -520,6 +524,7 @@ static void stats_text(const json_t *o, FILE *out)
 
 int xy_report_stats(xy_db *db, int format, FILE *out)
 {
+    if (format != XY_OUT_TEXT && format != XY_OUT_JSON) return XY_EINVAL;
     int rc = begin(db);
     if (rc) return rc;
     const xy_engine *e = db->engine;
@@ -763,6 +768,7 @@ static void explain_text(const json_t *o, FILE *out)
 
 int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE *out)
 {
+    if (format != XY_OUT_TEXT && format != XY_OUT_JSON) return XY_EINVAL;
     int rc = begin(db);
     if (rc) return rc;
     uint32_t c;

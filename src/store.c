@@ -280,20 +280,6 @@ static int check_rules_copy(const char *path, xy_diag_fn *diag, void *ctx)
     return rc;
 }
 
-/* Removes the *.rules files of dir (a data directory's rules copy). */
-static void remove_rules_copy(const char *dir)
-{
-    char **names;
-    size_t n;
-    (void)rules_files(dir, &names, &n);
-    for (size_t i = 0; i < n; i++) {
-        char *f = join(dir, names[i]);
-        (void)unlink(f);
-        xy_free(f);
-    }
-    free_names(names, n);
-}
-
 int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void *ctx)
 {
     xy_rules *rules;
@@ -314,6 +300,8 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
     char *log = join(path, "log"), *rdir = join(path, "rules");
     char *sum = join(path, "rules.sum"), *stmp = join(path, "rules.sum.tmp");
     int made_path = 0, made_rdir = 0, in_place = 0;
+    char **copied = NULL; /* the files this create copies into DATA/rules */
+    size_t ncopied = 0;
     struct stat st;
     if (stat(log, &st) == 0) {
         xy__diagf(diag, ctx, "%s: already a data directory", path);
@@ -326,22 +314,31 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
         rc = XY_EIO;
         goto done;
     }
-    /* Without a log this is no data directory yet: rules found in it are
-     * those of an init that failed, not to be mixed with these; unless
-     * they are these (init --rules DATA/rules), which stay in place. */
+    /* Without a log this is no data directory yet, and rules files found
+     * in DATA/rules are not init's to replace or remove: someone's own
+     * (init leaves nothing behind when it fails). Unless they are the
+     * rules asked for (init --rules DATA/rules), used in place. */
     in_place = xy_path_within(rdir, rules_dir) && xy_path_within(rules_dir, rdir);
-    if (!in_place) remove_rules_copy(rdir);
-    char **names = NULL;
-    size_t nnames = 0;
-    if (!in_place) (void)rules_files(rules_dir, &names, &nnames);
-    for (size_t i = 0; i < nnames && !rc; i++) {
-        char *from = join(rules_dir, names[i]), *to = join(rdir, names[i]);
+    if (!in_place) {
+        char **found;
+        size_t nfound;
+        (void)rules_files(rdir, &found, &nfound);
+        free_names(found, nfound);
+        if (nfound) {
+            xy__diagf(diag, ctx, "%s: holds .rules files, and %s is no data directory (no log): move them away, or "
+                      "name that directory with --rules to use them", rdir, path);
+            rc = XY_EINPUT;
+            goto done;
+        }
+        (void)rules_files(rules_dir, &copied, &ncopied);
+    }
+    for (size_t i = 0; i < ncopied && !rc; i++) {
+        char *from = join(rules_dir, copied[i]), *to = join(rdir, copied[i]);
         rc = copy_file(from, to);
         if (rc) xy__diagf(diag, ctx, "%s: cannot copy to %s", from, to);
         xy_free(from);
         xy_free(to);
     }
-    free_names(names, nnames);
     if (rc) goto done;
     /* The copy must stand alone: it holds only the *.rules files, so an
      * include of another file of the directory finds nothing in it (its
@@ -388,12 +385,17 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
 done:
     if (rc && rc != XY_EEXIST) {
         /* A failed init leaves what it found, nothing of its own. */
-        if (!in_place) remove_rules_copy(rdir);
+        for (size_t i = 0; i < ncopied; i++) {
+            char *f = join(rdir, copied[i]);
+            (void)unlink(f);
+            xy_free(f);
+        }
         (void)unlink(sum);
         (void)unlink(stmp);
         if (made_rdir) (void)rmdir(rdir);
         if (made_path) (void)rmdir(path);
     }
+    free_names(copied, ncopied);
     xy_free(log);
     xy_free(rdir);
     xy_free(sum);
@@ -885,6 +887,11 @@ fail:
 
 int xy_db_open(const char *path, int mode, xy_diag_fn *diag, void *ctx, xy_db **out)
 {
+    *out = NULL;
+    /* XY_READ, or XY_WRITE with XY_ONCE or not: anything else is a
+     * caller's mistake, not a reader to open by default. */
+    if ((mode & ~XY_ONCE) != XY_READ && (mode & ~XY_ONCE) != XY_WRITE) return XY_EINVAL;
+    if ((mode & XY_ONCE) && (mode & ~XY_ONCE) != XY_WRITE) return XY_EINVAL;
     return open_db(path, mode, NULL, 1, diag, ctx, out);
 }
 
@@ -1216,6 +1223,8 @@ int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *dia
         if (last) {
             fwrite(summary, 1, summary_len, out);
             for (size_t at = 0; diag && at < held.len; at += strlen(held.data + at) + 1) diag(ctx, held.data + at);
+            /* A summary out did not take whole is a failed verify too. */
+            if (rc == XY_OK && (fflush(out) != 0 || ferror(out))) rc = XY_EIO;
         }
         free(summary);
         xy_buf_free(&held);

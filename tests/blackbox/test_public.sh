@@ -113,12 +113,28 @@ expect_rc "init refuses an absolute include back into the directory" 1
 expect_err "... naming it" "$T/inc/shared.inc: included by an absolute path"
 if [ -e "$T/incdata" ]; then bad "... and leaves nothing behind" "$(find "$T/incdata")"; else ok "... and leaves nothing behind"; fi
 printf 'include "../outside/shared.rules"\ncity x\nscore base 1\nagency a reports shared\n' >"$T/inc/x.rules"
-# Debris of an init that failed (an earlier version left its copies) does not mix with the next.
+# .rules files already in DATA/rules of a directory that is no data directory are someone's
+# own: init neither mixes its copy with them nor removes them, whether it succeeds or fails.
 mkdir -p "$T/incdata/rules" "$T/good"
 cp "$T/inc/x.rules" "$T/incdata/rules/"
 printf 'city y\nscore base 1\nbehaviour b points +1 category c\nagency a reports b\n' >"$T/good/y.rules"
 run --data "$T/incdata" init --rules "$T/good"
-expect_rc "init over a failed init's copies: exit 0" 0
+expect_rc "init over .rules files of someone's own in DATA/rules: exit 1" 1
+expect_err "... says what to do" "$T/incdata/rules: holds .rules files, and $T/incdata is no data directory (no log)"
+expect_eq "... and leaves them as they were" "$(ls "$T/incdata/rules")" "x.rules"
+cp -r "$T/good" "$T/good-then-bad"
+# (z.rules compiles where it is, but its copy misses z.inc: refused after the copy was made)
+printf 'behaviour zb points +1 category c\n' >"$T/good-then-bad/z.inc"
+printf 'include "z.inc"\ncity z\nregion 120000\nscore base 1\nagency a reports zb\n' >"$T/good-then-bad/z.rules"
+rm -rf "$T/mixdata"
+mkdir -p "$T/mixdata/rules"
+echo "notes" >"$T/mixdata/rules/README"
+run --data "$T/mixdata" init --rules "$T/good-then-bad"
+expect_rc "a refused init into a DATA/rules holding other files" 1
+expect_eq "... removes only what it copied" "$(ls "$T/mixdata/rules")" "README"
+rm -r "$T/incdata/rules"
+run --data "$T/incdata" init --rules "$T/good"
+expect_rc "... and with them moved away, init goes through" 0
 expect_eq "... with only the new rules" "$(ls "$T/incdata/rules")" "y.rules"
 # Rules prepared in the data directory's own rules/ are used in place.
 mkdir -p "$T/inplace/rules"

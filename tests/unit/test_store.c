@@ -223,6 +223,11 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
     ASSERT_EQ(xy_db_append_events(db, &far, far_id, 1, quiet, NULL, &dups), XY_EINPUT);
     ASSERT_EQ(xy_db_advance(db, INT32_MAX - 10), XY_EINVAL);
     ASSERT_EQ(xy_engine_raw(e, b), 103);
+    /* And an amount past 10^12 (in micro-units), as a CSV load refuses it. */
+    xy_event rich = {0, b, good, office, XY_NONE, d + 2, 1000000000000LL * 1000000 + 1};
+    const char *rich_id[1] = {"e7"};
+    ASSERT_EQ(xy_db_append_events(db, &rich, rich_id, 1, quiet, NULL, &dups), XY_EINPUT);
+    ASSERT_EQ(xy_engine_raw(e, b), 103);
     /* An id reused with other content is refused. */
     xy_event other = {0, b, bad, office, XY_NONE, d + 2, -1};
     const char *reuse[1] = {"e3"};
@@ -642,6 +647,45 @@ TEST(store_reports_say_when_their_output_is_lost)
     fclose(full);
     ASSERT(reports_refuse(db, "11010519491231002X", XY_OK));
     xy_db_close(db);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
+/* What a caller gets wrong is refused with XY_EINVAL, not taken for
+ * something else: an unknown mode, load kind, list or format. A caller
+ * that wants no load counts passes NULL; a verify summary that its
+ * stream does not take is XY_EIO. */
+TEST(store_calls_refuse_what_they_do_not_know)
+{
+    char dir[256];
+    xy_db *db = fresh_db(dir, sizeof dir);
+    ASSERT(db != NULL);
+    xy_db *other = (xy_db *)dir;
+    ASSERT_EQ(xy_db_open(dir, 17, quiet, NULL, &other), XY_EINVAL);
+    ASSERT(other == NULL);
+    ASSERT_EQ(xy_db_open(dir, XY_READ | XY_ONCE, quiet, NULL, &other), XY_EINVAL);
+    char path[300];
+    snprintf(path, sizeof path, "%s-citizens.csv", dir);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fputs("id,name\n11010519491231002X,Ann\n", f);
+    fclose(f);
+    xy_load_result res = {1, 1, 1, 1};
+    ASSERT_EQ(xy_db_load_csv(db, 99, path, NULL, quiet, NULL, &res), XY_EINVAL);
+    ASSERT_EQ(res.rows, 0);
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_CITIZENS, path, NULL, quiet, NULL, NULL), XY_OK);
+    ASSERT_EQ(xy_engine_citizen_count(xy_db_engine(db)), 1);
+    FILE *null = fopen("/dev/null", "w");
+    ASSERT(null != NULL);
+    ASSERT_EQ(xy_report_list(db, 7, NULL, 0, XY_OUT_JSON, null), XY_EINVAL);
+    ASSERT_EQ(xy_report_list(db, XY_BLACKLIST, NULL, 0, 5, null), XY_EINVAL);
+    ASSERT_EQ(xy_report_stats(db, 5, null), XY_EINVAL);
+    ASSERT_EQ(xy_report_show(db, "11010519491231002X", 0, -1, null), XY_EINVAL);
+    fclose(null);
+    xy_db_close(db);
+    FILE *full = fopen("/dev/full", "w");
+    ASSERT(full != NULL);
+    ASSERT_EQ(xy_db_verify(dir, quiet, NULL, full), XY_EIO);
+    fclose(full);
     ASSERT_EQ(remove_town(dir), 0);
 }
 
