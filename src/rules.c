@@ -739,24 +739,20 @@ static int d_consequence(line_ctx *l, int kind)
             while (s < e) {
                 const char *comma = memchr(s, ',', (size_t)(e - s));
                 const char *stop = comma ? comma : e;
-                if (stop == s) { /* ",A", "A,,B": an empty name */
-                    pos gat = l->at;
-                    gat.col = t->col + xy_utf8_cols(t->s, s);
+                token g = {TOK_WORD, s, (size_t)(stop - s), t->col + xy_utf8_cols(t->s, s)};
+                pos gat = l->at;
+                gat.col = g.col;
+                if (g.n == 0) { /* ",A", "A,,B" */
                     report(u->d, gat, "expected a grade name before ','");
                     goto fail;
                 }
-                {
-                    token g = {TOK_WORD, s, (size_t)(stop - s), t->col + xy_utf8_cols(t->s, s)};
-                    pos gat = l->at;
-                    gat.col = g.col;
-                    if (!is_ident(&g, 1)) {
-                        report(u->d, gat, "expected a grade name, found '%.*s'", (int)g.n, g.s);
-                        goto fail;
-                    }
-                    ref r = {xy_strndup(g.s, g.n), gat};
-                    XY_PUSH(c.grades, gn, gcap, r);
-                    c.ngrades = (int)gn;
+                if (!is_ident(&g, 1)) {
+                    report(u->d, gat, "expected a grade name, found '%.*s'", (int)g.n, g.s);
+                    goto fail;
                 }
+                ref r = {xy_strndup(g.s, g.n), gat};
+                XY_PUSH(c.grades, gn, gcap, r);
+                c.ngrades = (int)gn;
                 more = comma != NULL && comma + 1 == e;
                 s = comma ? comma + 1 : e;
             }
