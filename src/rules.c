@@ -196,6 +196,7 @@ typedef struct unit {
     char *city_id;         /* its id */
     char *display;         /* its display name */
     pos city_at;           /* where */
+    pos city_id_at;        /* where its id stands on that line */
     region_def *regions;   /* `region` prefixes */
     size_t nregions, cap_regions;
     int has_score;         /* a `score` line was seen */
@@ -410,6 +411,7 @@ static int d_city(line_ctx *l)
     u->city_id = id;
     u->display = display ? display : xy_strndup(id, strlen(id));
     u->city_at = tok_pos(l, 0);
+    u->city_id_at = tok_pos(l, 1);
     return 0;
 }
 
@@ -438,13 +440,14 @@ static int d_score(line_ctx *l)
     unit *u = l->u;
     int seen_base = 0, seen_min = 0, seen_max = 0;
     int64_t base = 0, min = 0, max = 0;
+    int at_base = 0, at_max = 0; /* the tokens of their values, for the messages below */
     while (l->i < l->n) {
         int k = l->i;
         int64_t *dst;
         int *seen;
-        if (tok_is(&l->t[k], "base")) dst = &base, seen = &seen_base;
+        if (tok_is(&l->t[k], "base")) dst = &base, seen = &seen_base, at_base = k + 1;
         else if (tok_is(&l->t[k], "min")) dst = &min, seen = &seen_min;
-        else if (tok_is(&l->t[k], "max")) dst = &max, seen = &seen_max;
+        else if (tok_is(&l->t[k], "max")) dst = &max, seen = &seen_max, at_max = k + 1;
         else FAIL(l, k, "unknown score attribute '%.*s' (expected base, min or max)",
                   (int)l->t[k].n, l->t[k].s);
         if (*seen) FAIL(l, k, "'%.*s' given twice", (int)l->t[k].n, l->t[k].s);
@@ -453,9 +456,10 @@ static int d_score(line_ctx *l)
         if (need_int(l, -MAX_SCORE, MAX_SCORE, 1, "a score", dst)) return -1;
     }
     if (!seen_base) FAIL(l, 0, "score needs 'base N'");
-    if (seen_min && seen_max && min > max) FAIL(l, 0, "score min %lld is above max %lld", (long long)min, (long long)max);
+    if (seen_min && seen_max && min > max)
+        FAIL(l, at_max, "score min %lld is above max %lld", (long long)min, (long long)max);
     if ((seen_min && base < min) || (seen_max && base > max))
-        FAIL(l, 0, "score base %lld lies outside [min, max]", (long long)base);
+        FAIL(l, at_base, "score base %lld lies outside [min, max]", (long long)base);
     u->has_score = 1;
     u->score_at = l->at;
     u->base = base;
@@ -1274,7 +1278,7 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
             if (compile_unit(&u, is_city && u.has_city, &c) == 0 && is_city && u.has_city) {
                 for (size_t k = 0; k < ncities; k++)
                     if (strcmp(r->cities[k].id, c.id) == 0)
-                        report(&d, u.city_at, "duplicate city '%s' (also in %s)", c.id, r->cities[k].file);
+                        report(&d, u.city_id_at, "duplicate city '%s' (also in %s)", c.id, r->cities[k].file);
                 for (size_t k = 0; k < u.nregions; k++) {
                     for (size_t m = 0; m < nregion_at; m++)
                         if (region_at[m].prefix == u.regions[k].prefix &&

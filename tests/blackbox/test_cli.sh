@@ -300,6 +300,11 @@ printf 'include "../shared.rules"\ncity sb\nscore base 1\n' >"$RC_DIR/sb/cb.rule
 run rules check "$RC_DIR/shared.rules" "$RC_DIR/sa/ca.rules" "$RC_DIR/sb/cb.rules"
 expect_eq "rules check: a shared file's mistake told once, under the name it was first read by" "$ERR" \
     "$RC_DIR/shared.rules:1:22: expected a number of points, found 'x'"
+printf 'city tc "T2"\nregion 120000\nscore base 1\n' >"$RC_DIR/tc2.rules"
+printf 'city tc "T"\nregion 130000\nscore base 1\n' >"$RC_DIR/tc1.rules"
+run rules check "$RC_DIR/tc1.rules" "$RC_DIR/tc2.rules"
+expect_err "rules check: a city declared in two files, at the id of the second" \
+    "$RC_DIR/tc2.rules:1:6: duplicate city 'tc' (also in $RC_DIR/tc1.rules)"
 run rules check "$XY_ROOT/rules/rongcheng.rules" "$XY_ROOT/rules/../rules/rongcheng.rules"
 expect_rc "rules check: a file named twice is checked once, not a city that clashes with itself" 0
 expect_eq "... and counted once" "$(printf '%s\n' "$OUT" | tail -1)" "ok: 1 file, 1 city"

@@ -109,6 +109,10 @@ TEST(rules_errors_name_file_line_and_column)
     ASSERT(strstr(m.text, "bad.rules:4:11: behaviour 'x' has no points"));
     ASSERT_EQ(errors_of(HEAD "city d\n", &m), XY_EINPUT);
     ASSERT(strstr(m.text, "bad.rules:4:1: duplicate city"));
+    ASSERT_EQ(errors_of("city c\nscore base 10 min 30 max 20\n", &m), XY_EINPUT);
+    ASSERT(strstr(m.text, "bad.rules:2:26: score min 30 is above max 20"));
+    ASSERT_EQ(errors_of("city c\nscore base 10 min 30 max 40\n", &m), XY_EINPUT);
+    ASSERT(strstr(m.text, "bad.rules:2:12: score base 10 lies outside [min, max]"));
     ASSERT_EQ(errors_of("city c\nscore base 10 min 0\ngrade G from 5\n", &m), XY_EINPUT);
     ASSERT(strstr(m.text, "bad.rules:3:7: grade bands do not cover min 0"));
     ASSERT_EQ(errors_of(HEAD "blacklist below 5\nblacklist exit 4 after 3 days\n", &m), XY_EINPUT);
