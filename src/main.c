@@ -28,9 +28,6 @@ typedef struct opts {
     const char *rules;   /* --rules DIR */
     const char *rejects; /* --rejects OUT */
     const char *city;    /* --city C */
-    int json;            /* --json */
-    int public_only;     /* --public */
-    int from_log;        /* --from-log */
     int help;            /* --help */
     const char *pos[64]; /* positional arguments */
     int npos;            /* their number */
@@ -101,6 +98,10 @@ static int exit_for(int status)
     default: return EXIT_USAGE;
     }
 }
+
+/* Whether a flag was given; the JSON output's format when --json was. */
+static int has(const opts *o, unsigned bit) { return (o->given & bit) != 0; }
+static int format_of(const opts *o) { return has(o, OPT_JSON) ? XY_OUT_JSON : XY_OUT_TEXT; }
 
 static const char *data_dir(const opts *o)
 {
@@ -281,7 +282,7 @@ static int cmd_show(opts *o)
     xy_db *db;
     int rc = open_db(o, XY_READ, &db);
     if (rc) return rc;
-    rc = xy_report_show(db, o->pos[0], o->public_only, o->json, stdout);
+    rc = xy_report_show(db, o->pos[0], has(o, OPT_PUBLIC), format_of(o), stdout);
     if (rc == XY_EUNKNOWN) unknown_citizen(o->pos[0]);
     warn_history(o, db);
     xy_db_close(db);
@@ -294,7 +295,7 @@ static int cmd_explain(opts *o)
     xy_db *db;
     int rc = open_db(o, XY_READ, &db);
     if (rc) return rc;
-    rc = xy_report_explain(db, o->pos[0], o->json, o->from_log, stdout);
+    rc = xy_report_explain(db, o->pos[0], format_of(o), has(o, OPT_FROM_LOG), stdout);
     if (rc == XY_EUNKNOWN) unknown_citizen(o->pos[0]);
     warn_history(o, db);
     if (rc == XY_ECORRUPT)
@@ -311,7 +312,7 @@ static int cmd_check(opts *o)
     xy_db *db;
     int rc = open_db(o, XY_READ, &db);
     if (rc) return rc;
-    rc = xy_report_check(db, o->pos[0], o->pos[1], o->json, stdout);
+    rc = xy_report_check(db, o->pos[0], o->pos[1], format_of(o), stdout);
     warn_history(o, db);
     if (rc == XY_EUNKNOWN) {
         xy_resid id;
@@ -339,7 +340,7 @@ static int cmd_list(opts *o)
     xy_db *db;
     int rc = open_db(o, XY_READ, &db);
     if (rc) return rc;
-    rc = xy_report_list(db, list, o->city, o->public_only, o->json, stdout);
+    rc = xy_report_list(db, list, o->city, has(o, OPT_PUBLIC), format_of(o), stdout);
     if (rc == XY_EUNKNOWN) unknown("city", o->city);
     warn_history(o, db);
     xy_db_close(db);
@@ -352,7 +353,7 @@ static int cmd_stats(opts *o)
     xy_db *db;
     int rc = open_db(o, XY_READ, &db);
     if (rc) return rc;
-    rc = xy_report_stats(db, o->json, stdout);
+    rc = xy_report_stats(db, format_of(o), stdout);
     xy_db_close(db);
     return rc;
 }
@@ -520,10 +521,7 @@ static int parse_opts(int argc, char **argv, opts *o)
                 say("xinyong: option '%s' is given twice", a);
                 return -1;
             }
-            if (options[k].bit == OPT_JSON) o->json = 1;
-            else if (options[k].bit == OPT_PUBLIC) o->public_only = 1;
-            else if (options[k].bit == OPT_FROM_LOG) o->from_log = 1;
-            else o->help = 1;
+            if (!options[k].bit) o->help = 1;
             o->given |= options[k].bit;
             continue;
         }

@@ -18,9 +18,11 @@
 static pthread_once_t json_once = PTHREAD_ONCE_INIT;
 static void json_alloc_init(void) { json_set_alloc_funcs(xy_malloc, xy_free); }
 
-/* The start of every report: see xy__db_report_begin. */
-static int begin(xy_db *db)
+/* The start of every report: a format it knows (XY_EINVAL otherwise),
+ * then xy__db_report_begin. */
+static int begin(xy_db *db, int format)
 {
+    if (format != XY_OUT_TEXT && format != XY_OUT_JSON) return XY_EINVAL;
     pthread_once(&json_once, json_alloc_init);
     return xy__db_report_begin(db);
 }
@@ -339,8 +341,7 @@ static json_t *show_public(xy_db *db, const xy_engine *e, uint32_t c)
 
 int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE *out)
 {
-    if (format != XY_OUT_TEXT && format != XY_OUT_JSON) return XY_EINVAL;
-    int rc = begin(db);
+    int rc = begin(db, format);
     if (rc) return rc;
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
@@ -381,8 +382,7 @@ static void check_text(const json_t *o, FILE *out)
 
 int xy_report_check(xy_db *db, const char *id, const char *action, int format, FILE *out)
 {
-    if (format != XY_OUT_TEXT && format != XY_OUT_JSON) return XY_EINVAL;
-    int rc = begin(db);
+    int rc = begin(db, format);
     if (rc) return rc;
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
@@ -451,9 +451,8 @@ static void list_line(const json_t *c, FILE *out)
 
 int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, int format, FILE *out)
 {
-    if ((list != XY_BLACKLIST && list != XY_WHITELIST) || (format != XY_OUT_TEXT && format != XY_OUT_JSON))
-        return XY_EINVAL;
-    int rc = begin(db);
+    if (list != XY_BLACKLIST && list != XY_WHITELIST) return XY_EINVAL;
+    int rc = begin(db, format);
     if (rc) return rc;
     const xy_engine *e = db->engine;
     const xy_rules *r = e->rules;
@@ -524,8 +523,7 @@ static void stats_text(const json_t *o, FILE *out)
 
 int xy_report_stats(xy_db *db, int format, FILE *out)
 {
-    if (format != XY_OUT_TEXT && format != XY_OUT_JSON) return XY_EINVAL;
-    int rc = begin(db);
+    int rc = begin(db, format);
     if (rc) return rc;
     const xy_engine *e = db->engine;
     const xy_rules *r = e->rules;
@@ -768,8 +766,7 @@ static void explain_text(const json_t *o, FILE *out)
 
 int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE *out)
 {
-    if (format != XY_OUT_TEXT && format != XY_OUT_JSON) return XY_EINVAL;
-    int rc = begin(db);
+    int rc = begin(db, format);
     if (rc) return rc;
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
