@@ -225,7 +225,7 @@ static void engine_run(const xy_rules *r, const city_pairs *cp, uint32_t ncit, s
 {
     xy_engine *e;
     xy_engine_new(r, &e);
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     size_t rss0 = rss_bytes();
     xy_day lo = day_of("1940-01-01"), span = day_of("2008-01-01") - lo;
     for (uint32_t i = 0; i < ncit; i++) {
@@ -238,12 +238,12 @@ static void engine_run(const xy_rules *r, const city_pairs *cp, uint32_t ncit, s
     /* One contact per citizen on average; XY_BENCH_CONTACTS changes that. */
     double per = getenv("XY_BENCH_CONTACTS") ? atof(getenv("XY_BENCH_CONTACTS")) : 1.0;
     for (uint32_t i = 0; i < (uint32_t)(ncit * per); i++) xy_engine_add_contact(e, bench_rnd(ncit), bench_rnd(ncit));
-    double t1 = xy_seconds();
+    double t1 = xy__seconds();
     /* The contact index is built once when contacts change (or on the
      * first association day); a store that has run before has it, so the
      * steady state measured below does not include it. */
     xy__engine_index_contacts(e);
-    double t1b = xy_seconds();
+    double t1b = xy__seconds();
     printf("setup: %u citizens and %zu contacts registered in %.2f s, contact index built in %.2f s\n", ncit,
            e->nedges, t1 - t0, t1b - t1);
 
@@ -260,14 +260,14 @@ static void engine_run(const xy_rules *r, const city_pairs *cp, uint32_t ncit, s
     int backed = run % 2 == 0;
     if (backed) host_backed(ENGINE_FRESH(nev));
     perf_ctl(typical ? "engine" : "uniform", "enable");
-    double t2 = xy_seconds();
+    double t2 = xy__seconds();
     xy_engine_apply(e, ev, nev);
-    double t3 = xy_seconds();
+    double t3 = xy__seconds();
     perf_ctl(typical ? "engine" : "uniform", "disable");
     printf("%s mix, run %d of 6 (%s): applied %zu events over 2 years in %.2f s; %llu on the blacklist, %zu pending "
            "expiries, %zu yearly counts\n", typical ? "typical" : "uniform", run + 1,
            backed ? "memory the host backs" : "fresh from the host", nev, t3 - t2,
-           (unsigned long long)e->bl_members, (size_t)e->expiries.pending, xy_limits_count(&e->limits));
+           (unsigned long long)e->bl_members, (size_t)e->expiries.pending, xy__limits_count(&e->limits));
     (backed ? rates : cold)[run / 2] = (double)nev / (t3 - t2);
     if (run < 5) {
         free(ev);
@@ -323,29 +323,29 @@ static double memory_floor(uint32_t ncit, size_t nev)
     typedef struct { int64_t raw; int32_t pad[6]; } rec;
     typedef struct { uint64_t k, v; } slot;
     size_t nslots = 16u << 20;
-    rec *st = xy_big_realloc(NULL, 0, (size_t)ncit * sizeof *st);
-    slot *sl = xy_big_realloc(NULL, 0, nslots * sizeof *sl);
+    rec *st = xy__big_realloc(NULL, 0, (size_t)ncit * sizeof *st);
+    slot *sl = xy__big_realloc(NULL, 0, nslots * sizeof *sl);
     uint32_t *who = malloc(nev * sizeof *who);
     for (size_t i = 0; i < nev; i++) who[i] = bench_rnd(ncit);
     for (uint32_t i = 0; i < ncit; i++) st[i].raw = i;
     memset(sl, 0, nslots * sizeof *sl); /* fault the pages in before timing */
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     for (size_t i = 0; i < nev; i++) {
         if (i + 16 < nev) {
             __builtin_prefetch(&st[who[i + 16]], 1, 1);
-            if (who[i + 16] % 3 == 0) __builtin_prefetch(&sl[xy_hash64(who[i + 16]) & (nslots - 1)], 1, 1);
+            if (who[i + 16] % 3 == 0) __builtin_prefetch(&sl[xy__hash64(who[i + 16]) & (nslots - 1)], 1, 1);
         }
         st[who[i]].raw += (int64_t)(i & 7) - 3;
         if (who[i] % 3 == 0) {
-            size_t j = xy_hash64(who[i]) & (nslots - 1);
+            size_t j = xy__hash64(who[i]) & (nslots - 1);
             while (sl[j].k && sl[j].k != who[i] + 1ULL) j = (j + 1) & (nslots - 1);
             sl[j].k = who[i] + 1ULL;
             sl[j].v++;
         }
     }
-    double t1 = xy_seconds();
-    xy_big_free(st, (size_t)ncit * sizeof *st);
-    xy_big_free(sl, nslots * sizeof *sl);
+    double t1 = xy__seconds();
+    xy__big_free(st, (size_t)ncit * sizeof *st);
+    xy__big_free(sl, nslots * sizeof *sl);
     free(who);
     return (double)nev / (t1 - t0);
 }
@@ -368,8 +368,8 @@ static double memory_floor_mix(const xy_engine *e, const xy_event *ev, size_t ne
     typedef struct { uint32_t c; int32_t b; int64_t pts; uint64_t seq; } item;
     uint32_t ncit = e->n;
     size_t nring = (size_t)1 << 20; /* items: 24 MiB, reused like calendar blocks */
-    rec *st = xy_big_realloc(NULL, 0, (size_t)ncit * sizeof *st);
-    item *ring = xy_big_realloc(NULL, 0, nring * sizeof *ring);
+    rec *st = xy__big_realloc(NULL, 0, (size_t)ncit * sizeof *st);
+    item *ring = xy__big_realloc(NULL, 0, nring * sizeof *ring);
     uint8_t *kind = malloc(nev);
     for (size_t i = 0; i < nev; i++) {
         const xy_city *city = &e->rules->cities[e->st[ev[i].citizen].city];
@@ -385,36 +385,36 @@ static double memory_floor_mix(const xy_engine *e, const xy_event *ev, size_t ne
     size_t nslots = 64, nlimited = 0;
     for (size_t i = 0; i < nev; i++) nlimited += kind[i] & LIMIT;
     while (nslots * 3 < nlimited * 4) nslots *= 2;
-    uint64_t *sl = xy_big_realloc(NULL, 0, nslots * sizeof *sl);
+    uint64_t *sl = xy__big_realloc(NULL, 0, nslots * sizeof *sl);
     memset(st, 0, (size_t)ncit * sizeof *st);
     memset(sl, 0, nslots * sizeof *sl);
     memset(ring, 0, nring * sizeof *ring);
     const xy_lyear year = {.slot = sl, .mask = nslots - 1}; /* placed as the engine places */
     size_t nr = 0, half = nev / 2;
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     for (size_t i = 0; i < nev; i++) {
         if (i + 16 < nev) {
             const xy_event *f = &ev[i + 16];
             __builtin_prefetch(&st[f->citizen], 1, 1);
             if (kind[i + 16] & LIMIT)
-                __builtin_prefetch(xy__limits_home(&year, xy_limits_hash(f->citizen, f->behaviour)), 1, 1);
+                __builtin_prefetch(xy__limits_home(&year, xy__limits_hash(f->citizen, f->behaviour)), 1, 1);
             if (kind[i + 16] & DUE) __builtin_prefetch(&st[ev[(i + 16 + half) % nev].citizen], 1, 1);
         }
         uint32_t c = ev[i].citizen;
         st[c].raw += ev[i].date & 7;
         if (kind[i] & LIMIT) {
             uint64_t key = xy__limits_key(c, ev[i].behaviour);
-            size_t j = (size_t)(xy__limits_home(&year, xy_hash64(key >> 8)) - sl);
+            size_t j = (size_t)(xy__limits_home(&year, xy__hash64(key >> 8)) - sl);
             while (sl[j] && (sl[j] & ~(uint64_t)0xff) != key) j = (j + 1) & (nslots - 1);
             sl[j] = sl[j] ? sl[j] + 1 : key | 1;
         }
         if (kind[i] & EXPIRES) ring[nr++ & (nring - 1)] = (item){c, ev[i].behaviour, -1, ev[i].seq};
         if (kind[i] & DUE) st[ev[(i + half) % nev].citizen].raw -= 1;
     }
-    double t1 = xy_seconds();
-    xy_big_free(st, (size_t)ncit * sizeof *st);
-    xy_big_free(sl, nslots * sizeof *sl);
-    xy_big_free(ring, nring * sizeof *ring);
+    double t1 = xy__seconds();
+    xy__big_free(st, (size_t)ncit * sizeof *st);
+    xy__big_free(sl, nslots * sizeof *sl);
+    xy__big_free(ring, nring * sizeof *ring);
     free(kind);
     return (double)nev / (t1 - t0);
 }
@@ -447,9 +447,9 @@ static void bench_explain(xy_db *db, const xy_resid *ids, uint32_t ncit, uint64_
     for (int i = 0; i < N; i++) {
         char s[19];
         format_id(ids[bench_rnd(ncit)], s);
-        double t0 = xy_seconds();
+        double t0 = xy__seconds();
         int rc = xy_report_explain(db, s, XY_OUT_JSON, 0, null);
-        ms[i] = (xy_seconds() - t0) * 1e3;
+        ms[i] = (xy__seconds() - t0) * 1e3;
         if (rc) printf("explain %s failed: %s\n", s, xy_strerror(rc));
         if (snapping && during == i && xy__db_snapshot_running(db)) during++;
         if (ms[i] > ms[slowest]) slowest = i;
@@ -488,7 +488,7 @@ static void write_citizens(const xy_rules *r, const char *path, uint32_t ncit, x
     xy_resid *ids = malloc(ncit * sizeof *ids);
     int *cities = malloc(ncit * sizeof *cities);
     xy_map seen = {0};
-    xy_map_init(&seen, ncit);
+    xy__map_init(&seen, ncit);
     FILE *f = fopen(path, "w");
     fprintf(f, "id,name,city\n");
     xy_day lo = day_of("1940-01-01"), span = day_of("2000-01-01") - lo;
@@ -498,7 +498,7 @@ static void write_citizens(const xy_rules *r, const char *path, uint32_t ncit, x
         xy_resid id;
         do {
             id = make_id(region_code(r, city), lo + (xy_day)bench_rnd((uint32_t)span), bench_rnd(1000));
-            xy_map_put(&seen, id, &is_new);
+            xy__map_put(&seen, id, &is_new);
         } while (!is_new);
         ids[i] = id;
         cities[i] = city;
@@ -507,7 +507,7 @@ static void write_citizens(const xy_rules *r, const char *path, uint32_t ncit, x
         fprintf(f, "%s,Citizen %u,%s\n", s, i, r->cities[city].id);
     }
     fclose(f);
-    xy_map_free(&seen);
+    xy__map_free(&seen);
     *ids_out = ids;
     *cities_out = cities;
 }
@@ -537,7 +537,7 @@ static void bench_history(const xy_rules *r, const char *rules_dir, uint32_t nci
     char *idtext = malloc(batch * 16);
     const char **idp = malloc(batch * sizeof *idp);
     xy_day start = day_of("2023-01-01");
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     for (size_t done = 0; done < nev; done += batch) {
         size_t m = nev - done < batch ? nev - done : batch;
         for (size_t i = 0; i < m; i++) {
@@ -554,7 +554,7 @@ static void bench_history(const xy_rules *r, const char *rules_dir, uint32_t nci
             break;
         }
     }
-    double t1 = xy_seconds();
+    double t1 = xy__seconds();
     printf("history: %zu events for %u citizens appended in %.1f s (%.2f million/s, background snapshots included)\n",
            nev, ncit, t1 - t0, (double)nev / (t1 - t0) / 1e6);
     /* Right after the appends, with a background snapshot started for the
@@ -563,9 +563,9 @@ static void bench_history(const xy_rules *r, const char *rules_dir, uint32_t nci
     int brc = xy__db_snapshot_start(db);
     if (brc) printf("history: no background snapshot: %s\n", xy_strerror(brc));
     bench_explain(db, ids, ncit, (uint64_t)nev, "a background snapshot ran", 1);
-    double t2 = xy_seconds();
+    double t2 = xy__seconds();
     int src = xy_db_snapshot(db, quiet, NULL);
-    printf("history: snapshot written in %.1f s, rc %d\n", xy_seconds() - t2, src);
+    printf("history: snapshot written in %.1f s, rc %d\n", xy__seconds() - t2, src);
     bench_explain(db, ids, ncit, (uint64_t)nev, "idle store", 0);
     xy_db_close(db);
     free(ev);
@@ -591,9 +591,9 @@ static double csv_cold(const char *rules_dir, const char *dir, const char *cfile
     if (xy_db_create(data, rules_dir, quiet, NULL) || xy_db_open(data, XY_WRITE, quiet, NULL, &db)) return 0;
     double rate = 0;
     if (xy_db_load_csv(db, XY_LOAD_CITIZENS, cfile, NULL, quiet, NULL, &res) == XY_OK) {
-        double t0 = xy_seconds();
+        double t0 = xy__seconds();
         int rc = xy_db_load_csv(db, XY_LOAD_EVENTS, efile, NULL, quiet, NULL, &res);
-        double t1 = xy_seconds();
+        double t1 = xy__seconds();
         if (rc == XY_OK) rate = (double)res.applied / (t1 - t0);
     }
     xy_db_close(db);
@@ -637,27 +637,27 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
         return;
     }
     xy_load_result res;
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     int rc = xy_db_load_csv(db, XY_LOAD_CITIZENS, cfile, NULL, quiet, NULL, &res);
-    double t1 = xy_seconds();
+    double t1 = xy__seconds();
     printf("loaded %llu citizens from CSV in %.2f s (%.1f million/s), rc %d\n", (unsigned long long)res.applied,
            t1 - t0, (double)res.applied / (t1 - t0) / 1e6, rc);
     double cs[3];
     xy__db_commit_secs(db, cs);
     host_backed((size_t)1 << 30);
     perf_ctl("csv", "enable");
-    t0 = xy_seconds();
+    t0 = xy__seconds();
     rc = xy_db_load_csv(db, XY_LOAD_EVENTS, efile, NULL, quiet, NULL, &res);
-    t1 = xy_seconds();
+    t1 = xy__seconds();
     perf_ctl("csv", "disable");
     printf("loaded %llu events from CSV in %.2f s, rc %d\n", (unsigned long long)res.applied, t1 - t0, rc);
     commit_split(db, cs, t1 - t0);
     report("CSV events loaded per second (durable, end to end)", (double)res.applied / (t1 - t0), "events/s", 2e6, 0);
     printf("%-52s %14.1f events/s   (a directory of its own, loaded first; the host's first touch included)\n",
            "  the same, memory fresh from the host", cold);
-    t0 = xy_seconds();
+    t0 = xy__seconds();
     rc = xy_db_load_csv(db, XY_LOAD_EVENTS, efile, NULL, quiet, NULL, &res);
-    t1 = xy_seconds();
+    t1 = xy__seconds();
     printf("re-loaded the same file in %.2f s: %llu duplicates, %llu applied, rc %d\n", t1 - t0,
            (unsigned long long)res.duplicates, (unsigned long long)res.applied, rc);
 
@@ -682,14 +682,14 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     xy__db_commit_secs(db, cs);
     host_backed((size_t)2 << 30);
     perf_ctl("append", "enable");
-    t0 = xy_seconds();
+    t0 = xy__seconds();
     for (size_t done = 0; done < nappend; done += batch) {
         size_t m = nappend - done < batch ? nappend - done : batch;
         rc = xy_db_append_events(db, ev + done, idp + done, m, quiet, NULL, NULL);
         if (rc) printf("append failed: %s\n", xy_strerror(rc));
     }
     (void)xy_db_engine(db); /* waits for the last batch to be applied */
-    t1 = xy_seconds();
+    t1 = xy__seconds();
     perf_ctl("append", "disable");
     double tappend = t1 - t0;
     double now[3];
@@ -725,17 +725,17 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     free(idp);
 
     /* Start-up: from a snapshot, and by replaying the whole log. */
-    t0 = xy_seconds();
+    t0 = xy__seconds();
     rc = xy_db_snapshot(db, quiet, NULL);
-    t1 = xy_seconds();
+    t1 = xy__seconds();
     printf("snapshot of %u citizens and %zu events written in %.2f s, rc %d\n", ncit, nev + nappend, t1 - t0, rc);
     bench_explain(db, ids, ncit, (uint64_t)(nev + nappend), "after a snapshot", 0);
     xy_db_close(db);
     host_backed((size_t)3 << 30);
     perf_ctl("snapshot", "enable");
-    t0 = xy_seconds();
+    t0 = xy__seconds();
     rc = xy_db_open(data, XY_READ, quiet, NULL, &db);
-    t1 = xy_seconds();
+    t1 = xy__seconds();
     perf_ctl("snapshot", "disable");
     report("start-up from a snapshot, seconds", t1 - t0, "s", 2.0, 1);
     xy_db_close(db);
@@ -744,9 +744,9 @@ static void bench_csv(const xy_rules *r, const char *rules_dir, uint32_t ncit, s
     unlink(snap);
     host_backed((size_t)4 << 30);
     perf_ctl("replay", "enable");
-    t0 = xy_seconds();
+    t0 = xy__seconds();
     rc = xy_db_open(data, XY_READ, quiet, NULL, &db);
-    t1 = xy_seconds();
+    t1 = xy__seconds();
     perf_ctl("replay", "disable");
     report("replay of the whole log at start-up", (double)(nev + nappend) / (t1 - t0), "events/s", 20e6, 0);
     xy_db_close(db);
@@ -825,13 +825,13 @@ static void lookup_pass(lookup_case *lc)
 {
     size_t n = 8u << 20;
     long ok = 0;
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     for (size_t i = 0; i < n; i++) {
         size_t k = i & (NQ - 1);
         int32_t b = xy_rules_behaviour_id(lc->r, lc->q[k], lc->qn[k]);
         ok += xy_rules_may_report(lc->r, 0, lc->office, b) == XY_OK;
     }
-    double t1 = xy_seconds();
+    double t1 = xy__seconds();
     if ((size_t)ok != n) printf("lookup check failed: %ld of %zu\n", ok, n);
     if (t1 - t0 < lc->best) lc->best = t1 - t0;
 }
@@ -902,12 +902,12 @@ static double walk_step(size_t mb, int grouped)
 {
     enum { STEPS = 4000000, GROUP = 32 };
     size_t bytes = mb << 20;
-    unsigned char *m = xy_big_realloc(NULL, 0, bytes);
+    unsigned char *m = xy__big_realloc(NULL, 0, bytes);
     memset(m, 1, bytes);
     uint64_t *at = malloc(STEPS * sizeof *at);
     for (size_t i = 0; i < STEPS; i++) at[i] = ((uint64_t)bench_rnd(1u << 30) << 20 | bench_rnd(1u << 20)) % (bytes / 64) * 64;
     uint64_t acc = 0;
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     for (size_t g = 0; g < STEPS; g += GROUP) {
         if (grouped)
             for (size_t i = g + GROUP; i < g + 2 * GROUP && i < STEPS; i++) XY_PREFETCH(m + at[i]);
@@ -922,8 +922,8 @@ static double walk_step(size_t mb, int grouped)
             acc += x;
         }
     }
-    double t1 = xy_seconds();
-    xy_big_free(m, bytes);
+    double t1 = xy__seconds();
+    xy__big_free(m, bytes);
     free(at);
     if (acc == 42) printf("\n"); /* keeps the work */
     return (t1 - t0) / STEPS * 1e9;
@@ -942,21 +942,21 @@ static void bench_walks(void)
 
 /* Seconds to populate n bytes of fresh memory (huge pages offered, as the
  * library's big tables are) and give them back, or -1 if they cannot be
- * mapped. With two, the library's way: xy_populate, on two threads. */
+ * mapped. With two, the library's way: xy__populate, on two threads. */
 static double populate_secs(size_t n, int two)
 {
     char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return -1;
     (void)madvise(p, n, MADV_HUGEPAGE);
-    double t = xy_seconds();
-    if (two) xy_populate(p, n);
+    double t = xy__seconds();
+    if (two) xy__populate(p, n);
 #ifdef MADV_POPULATE_WRITE
     else if (madvise(p, n, MADV_POPULATE_WRITE))
 #else
     else
 #endif
         memset(p, 1, n);
-    t = xy_seconds() - t;
+    t = xy__seconds() - t;
     munmap(p, n);
     return t;
 }
@@ -1029,7 +1029,7 @@ static void print_machine(void)
  * memory available (less 2 GB) has been touched once and freed, and again
  * 20 seconds later, when the host has taken the freed memory back; then,
  * 20 seconds after that each time, populated on one thread and on two
- * (xy_populate, as the library's big tables are). */
+ * (xy__populate, as the library's big tables are). */
 static void bench_fresh(void)
 {
     double before = fresh_gb();
@@ -1063,7 +1063,7 @@ static double sys_secs(void)
 
 /* `build/bench 0 0 writeback`: a gigabyte written to a file in writes of
  * 8 MB, as the log's parts are, left in the page cache (then fdatasync)
- * or written back and dropped after each write (xy_write_back, as the
+ * or written back and dropped after each write (xy__write_back, as the
  * log's writer does), three times each in alternation, 20 s apart (the
  * memory the round before freed has gone back to the host by then, see
  * bench_fresh): the wall time and the system time each took. */
@@ -1081,15 +1081,15 @@ static void bench_writeback(void)
         sleep(20);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd < 0) break;
-        double t0 = xy_seconds(), s0 = sys_secs();
+        double t0 = xy__seconds(), s0 = sys_secs();
         int err = 0;
         for (size_t off = 0; off < total && !err; off += chunk) {
-            err = xy_write_all(fd, buf, chunk);
-            if (!err && drop) err = xy_write_back(fd, off, chunk, 1);
+            err = xy__write_all(fd, buf, chunk);
+            if (!err && drop) err = xy__write_back(fd, off, chunk, 1);
         }
         if (!err && fdatasync(fd)) err = errno;
         printf("1 GB in 8 MB writes, %-28s %.2f s, %.2f s of it in the kernel%s\n",
-               drop ? "each written back and dropped:" : "left in the page cache:", xy_seconds() - t0,
+               drop ? "each written back and dropped:" : "left in the page cache:", xy__seconds() - t0,
                sys_secs() - s0, err ? " (failed)" : "");
         close(fd);
         unlink(path);
@@ -1101,7 +1101,7 @@ static void bench_writeback(void)
 /* `build/bench 0 0 pagecache`: a gigabyte file in the page cache, its
  * CRC-32 taken three times through a fresh mapping of the file and three
  * times read with pread in chunks of 4 MB, alternately: how a snapshot's
- * sections are best read (see xy_big_load). */
+ * sections are best read (see xy__big_load). */
 static void bench_pagecache(void)
 {
     char dir[] = "/tmp/xy-bench-pc-XXXXXX";
@@ -1114,24 +1114,24 @@ static void bench_pagecache(void)
     int err = fd < 0;
     for (size_t off = 0; off < total && !err; off += chunk) {
         for (size_t i = 0; i < chunk; i++) buf[i] = (unsigned char)(off / chunk * 131 + i * 7);
-        err = xy_write_all(fd, buf, chunk) != 0;
+        err = xy__write_all(fd, buf, chunk) != 0;
     }
     if (!err && fdatasync(fd)) err = 1;
     for (int k = 0; k < 6 && !err; k++) {
-        double t0 = xy_seconds();
+        double t0 = xy__seconds();
         uint32_t crc = 0;
         if (k % 2 == 0) {
             unsigned char *m = mmap(NULL, total, PROT_READ, MAP_PRIVATE, fd, 0);
             if (m == MAP_FAILED) break;
-            crc = xy_crc32(0, m, total);
+            crc = xy__crc32(0, m, total);
             munmap(m, total);
         } else {
             for (size_t off = 0; off < total && !err; off += chunk) {
-                err = xy_pread_all(fd, buf, chunk, off) != 0;
-                crc = xy_crc32(crc, buf, chunk);
+                err = xy__pread_all(fd, buf, chunk, off) != 0;
+                crc = xy__crc32(crc, buf, chunk);
             }
         }
-        double t = xy_seconds() - t0;
+        double t = xy__seconds() - t0;
         printf("CRC-32 of 1 GB in the page cache, %-22s %.3f s, %.1f GB/s (%08x)\n",
                k % 2 ? "read in 4 MB chunks:" : "through a mapping:", t, (double)total / t / 1e9, crc);
     }

@@ -1,5 +1,5 @@
 /* bench.h -- what bench.c and peers.c share: the random stream and the
- * peers (the clock is the library's xy_seconds). */
+ * peers (the clock is the library's xy__seconds). */
 #ifndef XY_BENCH_H
 #define XY_BENCH_H
 

@@ -105,7 +105,7 @@ double peer_redis(uint32_t ncit, size_t nops, char *why, size_t whylen)
     }
     /* Keep the pipe full: chunk k + 1 goes out before the replies of
      * chunk k are read (Redis buffers replies, so this cannot deadlock). */
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     for (size_t k = 0; k <= nchunks; k++) {
         if (k < nchunks) {
             size_t from = k ? end[k - 1] : 0;
@@ -125,7 +125,7 @@ double peer_redis(uint32_t ncit, size_t nops, char *why, size_t whylen)
             }
         }
     }
-    double t1 = xy_seconds();
+    double t1 = xy__seconds();
     rate = (double)nops / (t1 - t0);
     free(cmd);
     free(end);
@@ -165,7 +165,7 @@ double peer_sqlite(uint32_t ncit, size_t nops, char *why, size_t whylen)
     }
     sqlite3_exec(db, "COMMIT", 0, 0, 0);
     enum { TXN = 10000 };
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     for (size_t done = 0; done < nops; done += TXN) {
         size_t m = nops - done < TXN ? nops - done : TXN;
         sqlite3_exec(db, "BEGIN", 0, 0, 0);
@@ -183,7 +183,7 @@ double peer_sqlite(uint32_t ncit, size_t nops, char *why, size_t whylen)
             goto done;
         }
     }
-    rate = (double)nops / (xy_seconds() - t0);
+    rate = (double)nops / (xy__seconds() - t0);
 done:
     sqlite3_finalize(ins);
     sqlite3_finalize(upd);

@@ -64,7 +64,7 @@ enum { SMALL_GROUP = 256 };
 /* The association sink of an engine whose trail is being written. */
 static void trail_assoc_sink(void *ctx, uint32_t c, xy_day t, int n)
 {
-    xy_trail_add(ctx, c, TRAIL_ASSOC, 0, (uint64_t)n, t);
+    xy__trail_add(ctx, c, TRAIL_ASSOC, 0, (uint64_t)n, t);
 }
 
 typedef struct assoc_rec {
@@ -254,12 +254,12 @@ static void fetch_group(const applier *a, size_t from, size_t to, uint64_t *keys
 {
     for (size_t i = from; i < to; i++) {
         uint32_t c = a->evs[i].citizen;
-        if (a->trail) xy_trail_prefetch(a->trail, c);
+        if (a->trail) xy__trail_prefetch(a->trail, c);
         if (a->index) {
             const unsigned char *p = a->rec[i];
             uint64_t *key = &keys[2 * (i % (2 * XY_FETCH_GROUP))];
-            xy_evindex_key((const char *)p + 30, p[29], key);
-            xy_evindex_prefetch(&a->db->evix, key);
+            xy__evindex_key((const char *)p + 30, p[29], key);
+            xy__evindex_prefetch(&a->db->evix, key);
         }
     }
 }
@@ -279,11 +279,11 @@ static int flush_events(applier *a, int last)
         fetch_group(a, from, to, keys);
         xy_event *ev = &a->evs[j];
         ev->seq = (*a->seq)++;
-        if (a->trail) xy_trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->off[j], ev->seq, a->clk[j]);
+        if (a->trail) xy__trail_add(a->trail, ev->citizen, TRAIL_EVENT, a->off[j], ev->seq, a->clk[j]);
         const unsigned char *p = a->rec[j];
         if (db->hist_fn && ev->citizen == db->hist_index) xy__db_note_event_id(db, ev->seq, (const char *)p + 30, p[29]);
         if (a->index)
-            xy_evindex_put(&db->evix, &keys[2 * (j % (2 * XY_FETCH_GROUP))], xy__event_content_hash(ev), ev->seq);
+            xy__evindex_put(&db->evix, &keys[2 * (j % (2 * XY_FETCH_GROUP))], xy__event_content_hash(ev), ev->seq);
     }
     if (!n) return XY_OK;
     if (a->piped && (!last || a->started) && n >= SMALL_GROUP && !a->no_thread) hand_over(a, n);
@@ -311,28 +311,28 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
     switch (p[0]) {
     case R_CITIZEN: {
         if (len < 23) return XY_ECORRUPT;
-        uint32_t nlen = xy_get_u32(p + 19);
+        uint32_t nlen = xy__get_u32(p + 19);
         if (23 + (uint64_t)nlen != len) return XY_ECORRUPT;
         if (flush_settled(a)) return XY_ECORRUPT;
         uint16_t city;
         memcpy(&city, p + 9, 2);
         uint32_t idx;
-        xy_resid id = xy_get_u64(p + 1);
+        xy_resid id = xy__get_u64(p + 1);
         /* The hook goes on first: registration itself may enter a list. */
         if (db->hist_fn && id == db->hist_resid) {
             db->hist_index = e->n;
             xy__engine_set_history(e, db->hist_fn, db->hist_ctx, e->n);
         }
-        if (xy_engine_add_citizen(e, id, city, xy_get_u32(p + 11), xy_get_u32(p + 15),
+        if (xy_engine_add_citizen(e, id, city, xy__get_u32(p + 11), xy__get_u32(p + 15),
                                   (const char *)p + 23, nlen, &idx))
             return XY_ECORRUPT;
-        if (a->trail) xy_trail_add(a->trail, idx, TRAIL_REG, a->base + off, 0, e->today);
+        if (a->trail) xy__trail_add(a->trail, idx, TRAIL_REG, a->base + off, 0, e->today);
         return XY_OK;
     }
     case R_CONTACT:
         if (len != 9) return XY_ECORRUPT;
         if (flush_settled(a)) return XY_ECORRUPT;
-        return xy_engine_add_contact(e, xy_get_u32(p + 1), xy_get_u32(p + 5)) == XY_EINVAL ? XY_ECORRUPT : XY_OK;
+        return xy_engine_add_contact(e, xy__get_u32(p + 1), xy__get_u32(p + 5)) == XY_EINVAL ? XY_ECORRUPT : XY_OK;
     case R_EVENT: {
         size_t k = a->nevs;
         xy_event *ev = &a->evs[k];
@@ -353,7 +353,7 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
         if (len != 5) return XY_ECORRUPT;
         if (flush_settled(a)) return XY_ECORRUPT;
         {
-            xy_day d = (xy_day)xy_get_u32(p + 1);
+            xy_day d = (xy_day)xy__get_u32(p + 1);
             if (!xy_day_valid(d) || (e->today != XY_DAY_NONE && d < e->today)) return XY_ECORRUPT;
             (void)xy_engine_advance(e, d); /* d was checked above: it cannot fail */
             a->clock = e->today;
@@ -383,14 +383,14 @@ enum { LOG_AHEAD = 4096 };
 static size_t fetch_citizen(const xy_engine *e, const unsigned char *data, size_t off)
 {
     XY_PREFETCH((const void *)((uintptr_t)(data + off) + LOG_AHEAD)); /* may lie past the end: only a hint */
-    uint32_t len = xy_get_u32(data + off);
-    if (data[off + 8] == R_CITIZEN && len >= 9) xy__engine_prefetch_citizen(e, xy_get_u64(data + off + 9));
+    uint32_t len = xy__get_u32(data + off);
+    if (data[off + 8] == R_CITIZEN && len >= 9) xy__engine_prefetch_citizen(e, xy__get_u64(data + off + 9));
     return off + 8 + len;
 }
 
 xy_applier *xy__applier_new(xy_db *db, xy_engine *e, int staged, int piped, xy_trail *trail)
 {
-    applier *a = xy_calloc(1, sizeof *a);
+    applier *a = xy__calloc(1, sizeof *a);
     a->db = db;
     a->trail = trail;
     a->clock = e->today;
@@ -430,7 +430,7 @@ int xy__applier_run(xy_applier *a, const unsigned char *data, uint64_t base, siz
         int is_citizen = data[off + 8] == R_CITIZEN;
         if (is_citizen && !in_citizens) {
             size_t run = 0;
-            for (size_t p = off; p < end && data[p + 8] == R_CITIZEN; p += 8 + xy_get_u32(data + p)) {
+            for (size_t p = off; p < end && data[p + 8] == R_CITIZEN; p += 8 + xy__get_u32(data + p)) {
                 XY_PREFETCH((const void *)((uintptr_t)(data + p) + LOG_AHEAD));
                 run++;
             }
@@ -440,7 +440,7 @@ int xy__applier_run(xy_applier *a, const unsigned char *data, uint64_t base, siz
         in_citizens = is_citizen;
         if (nrec % XY_FETCH_GROUP == 0)
             for (int k = 0; k < XY_FETCH_GROUP && ahead < end; k++) ahead = fetch_citizen(e, data, ahead);
-        uint32_t rlen = xy_get_u32(data + off);
+        uint32_t rlen = xy__get_u32(data + off);
         if (apply_record(a, data + off + 8, rlen, off)) return XY_ECORRUPT;
         off += 8 + rlen;
     }
@@ -456,8 +456,8 @@ static void applier_free(applier *a)
 {
     stop_engine_thread(a);
     xy__engine_set_assoc_sink(a->e, NULL, NULL);
-    xy_free(a->assoc);
-    xy_free(a);
+    xy__free(a->assoc);
+    xy__free(a);
 }
 
 int xy__applier_end(xy_applier *a)

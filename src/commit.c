@@ -26,7 +26,7 @@
  * seal_batch() its checksum. */
 static unsigned char *rec_reserve(xy_buf *b, size_t n, int type)
 {
-    if (b->len + 8 + n + 1 > b->cap) xy_buf_grow(b, b->len + 8 + n);
+    if (b->len + 8 + n + 1 > b->cap) xy__buf_grow(b, b->len + 8 + n);
     unsigned char *p = (unsigned char *)b->data + b->len + 8;
     p[0] = (unsigned char)type;
     b->len += 8 + n;
@@ -49,8 +49,8 @@ static void seal_batch(xy_buf *b, size_t from)
 {
     unsigned char *d = (unsigned char *)b->data;
     for (size_t off = from; off + 8 <= b->len;) {
-        uint32_t len = xy_get_u32(d + off);
-        put32(d + off + 4, xy_crc32(0, d + off + 8, len));
+        uint32_t len = xy__get_u32(d + off);
+        put32(d + off + 4, xy__crc32(0, d + off + 8, len));
         off += 8 + (size_t)len;
     }
 }
@@ -96,12 +96,12 @@ void xy__rec_event(xy_buf *b, const xy_event *ev, const char *id, size_t id_len)
 int xy__rec_read_event(const unsigned char *p, uint32_t len, xy_event *ev)
 {
     if (len < 30 || 30 + (uint32_t)p[29] != len) return XY_ECORRUPT;
-    ev->date = (xy_day)xy_get_u32(p + 1);
-    ev->citizen = xy_get_u32(p + 5);
-    ev->behaviour = (int32_t)xy_get_u32(p + 9);
-    ev->agency = (int32_t)xy_get_u32(p + 13);
-    ev->amount = (int64_t)xy_get_u64(p + 17);
-    ev->counterpart = xy_get_u32(p + 25);
+    ev->date = (xy_day)xy__get_u32(p + 1);
+    ev->citizen = xy__get_u32(p + 5);
+    ev->behaviour = (int32_t)xy__get_u32(p + 9);
+    ev->agency = (int32_t)xy__get_u32(p + 13);
+    ev->amount = (int64_t)xy__get_u64(p + 17);
+    ev->counterpart = xy__get_u32(p + 25);
     return XY_OK;
 }
 
@@ -125,7 +125,7 @@ static void rec_commit(xy_buf *b, uint64_t n)
 /* ------------------------------------------------------ writing a batch */
 
 /* Size past which a writer starts a new log segment. */
-static uint64_t segment_bytes(void) { return xy_env_bytes("XINYONG_SEGMENT_BYTES", XY_SEGMENT_BYTES); }
+static uint64_t segment_bytes(void) { return xy__env_bytes("XINYONG_SEGMENT_BYTES", XY_SEGMENT_BYTES); }
 
 /* Reserves the disk blocks of n bytes at offset off of the log's segment,
  * past its end (the file's size does not change): once they are, writing
@@ -147,15 +147,15 @@ static int reserve_log(int fd, uint64_t off, size_t n)
 static int new_segment(xy_db *db, size_t n, int *reserved)
 {
     xy_buf path = {0};
-    xy_buf_printf(&path, "%s/log.%llu", db->path, (unsigned long long)db->log_size);
+    xy__buf_printf(&path, "%s/log.%llu", db->path, (unsigned long long)db->log_size);
     int fd = open(path.data, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    int rc = fd < 0 ? xy_errno_status(errno) : xy_write_status(fd, xy__log_magic, sizeof xy__log_magic);
+    int rc = fd < 0 ? xy__errno_status(errno) : xy__write_status(fd, xy__log_magic, sizeof xy__log_magic);
     if (!rc) {
         *reserved = reserve_log(fd, sizeof xy__log_magic, n);
         if (*reserved == XY_ENOSPC) rc = XY_ENOSPC;
     }
-    if (!rc && fsync(fd)) rc = xy_errno_status(errno);
-    if (!rc) rc = xy_fsync_dir(db->path);
+    if (!rc && fsync(fd)) rc = xy__errno_status(errno);
+    if (!rc) rc = xy__fsync_dir(db->path);
     if (rc) {
         if (fd >= 0) close(fd);
         unlink(path.data);
@@ -165,12 +165,12 @@ static int new_segment(xy_db *db, size_t n, int *reserved)
         db->seg_base = db->log_size;
         db->log_size += sizeof xy__log_magic;
     }
-    xy_buf_free(&path);
+    xy__buf_free(&path);
     return rc;
 }
 
 /* Writes a batch (unless begin wrote it already) and makes it durable.
- * With drop, the bytes written then leave the page cache (xy_write_back):
+ * With drop, the bytes written then leave the page cache (xy__write_back):
  * the log is read again only by a replay, which reads it from the disk
  * after a reboot anyway, and by explanations, a few records each; what a
  * load writes would otherwise take a page of fresh memory for every page
@@ -180,10 +180,10 @@ static int new_segment(xy_db *db, size_t n, int *reserved)
 static void *sync_log(void *arg)
 {
     xy_commit *c = arg;
-    if (c->unwritten) c->rc = xy_write_status(c->fd, c->unwritten, c->len);
-    if (!c->rc && c->sync && fdatasync(c->fd)) c->rc = xy_errno_status(errno);
+    if (c->unwritten) c->rc = xy__write_status(c->fd, c->unwritten, c->len);
+    if (!c->rc && c->sync && fdatasync(c->fd)) c->rc = xy__errno_status(errno);
     if (!c->rc && c->drop && c->sync) (void)posix_fadvise(c->fd, (off_t)c->in_seg, 0, POSIX_FADV_DONTNEED);
-    else if (!c->rc && c->drop) c->rc = xy_errno_status(xy_write_back(c->fd, c->in_seg, c->len, 1));
+    else if (!c->rc && c->drop) c->rc = xy__errno_status(xy__write_back(c->fd, c->in_seg, c->len, 1));
     return NULL;
 }
 
@@ -211,17 +211,17 @@ static int reserve_and_write(xy_db *db, uint64_t off, int reserved, const char *
                              xy_commit *c)
 {
     int rc = XY_OK;
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     if (reserved == 1) reserved = reserve_log(db->log_fd, off, len + extra);
     if (reserved == XY_ENOSPC) rc = XY_ENOSPC;
     c->fd = db->log_fd;
     c->unwritten = data;
     c->len = len;
     if (!rc && reserved != XY_OK) {
-        rc = xy_write_status(db->log_fd, data, len);
+        rc = xy__write_status(db->log_fd, data, len);
         c->unwritten = NULL;
     }
-    db->commit_secs[0] += xy_seconds() - t0;
+    db->commit_secs[0] += xy__seconds() - t0;
     return rc;
 }
 
@@ -290,10 +290,10 @@ int xy__db_commit_open(xy_db *db, xy_buf *batch, xy_commit *c)
 /* Waits for the write and the sync begin started; their status. */
 static int commit_wait(xy_db *db, xy_commit *c)
 {
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     if (c->threaded) pthread_join(c->th, NULL);
     c->threaded = 0;
-    db->commit_secs[1] += xy_seconds() - t0;
+    db->commit_secs[1] += xy__seconds() - t0;
     return c->rc;
 }
 
@@ -328,15 +328,15 @@ static int apply_while_synced(xy_db *db, const unsigned char *data, size_t from,
     /* data[0, from) was applied ahead, its events numbered on from nevents,
      * which a load leaves as it is until its commit (xy__db_spill). */
     if (from) db->nevents = db->spill.seq;
-    double t1 = xy_seconds();
+    double t1 = xy__seconds();
     /* The events the parts applied ahead left open go on with the rest. */
     xy_applier *app = db->spill.app ? db->spill.app : xy__applier_new(db, db->engine, 1, 1, &db->trail);
     db->spill.app = NULL;
     int rc = xy__applier_run(app, data, db->log_size, from, body, &db->nevents);
     if (rc == XY_OK) rc = xy__applier_end(app);
-    if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
-    (void)xy_trail_flush(&db->trail); /* derived data: a failure only slows explanations */
-    db->commit_secs[2] += xy_seconds() - t1;
+    if (rc || db->nevents != first + staged) XY_PANIC("a batch that was validated does not apply");
+    (void)xy__trail_flush(&db->trail); /* derived data: a failure only slows explanations */
+    db->commit_secs[2] += xy__seconds() - t1;
     db->nstaged = 0;
     if (commit_wait(db, c)) {
         cut_log(db, c->in_seg);
@@ -348,7 +348,7 @@ static int apply_while_synced(xy_db *db, const unsigned char *data, size_t from,
 
 /* ------------------------------------------------------- spilled loads */
 
-uint64_t xy__db_spill_bytes(void) { return xy_env_bytes("XINYONG_SPILL_BYTES", XY_SPILL_BYTES); }
+uint64_t xy__db_spill_bytes(void) { return xy__env_bytes("XINYONG_SPILL_BYTES", XY_SPILL_BYTES); }
 
 /* Applies the part of a load's batch that xy__db_spill handed over, ahead
  * of the commit. Its events are numbered from spill.seq, not nevents, which
@@ -371,7 +371,7 @@ static int spill_wait(xy_db *db)
         pthread_join(s->ath, NULL);
         s->athreaded = 0;
     }
-    if (s->arc) xy_panic("a part of a batch that was validated does not apply");
+    if (s->arc) XY_PANIC("a part of a batch that was validated does not apply");
     return s->active ? commit_wait(db, &s->w) : XY_OK;
 }
 
@@ -458,7 +458,7 @@ static void drop_spill(xy_db *db)
 
 void xy__db_unstage(xy_db *db)
 {
-    for (size_t i = 0; i < db->nstaged; i++) xy_evindex_del(&db->evix, &db->staged_key[2 * i]);
+    for (size_t i = 0; i < db->nstaged; i++) xy__evindex_del(&db->evix, &db->staged_key[2 * i]);
     db->nstaged = 0;
     drop_spill(db);
 }
@@ -480,10 +480,10 @@ static int commit_spilled(xy_db *db, xy_buf *batch, uint64_t nrecords)
     size_t body = batch->len;
     rec_commit(batch, nrecords);
     seal_batch(batch, 0);
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     int reserved = reserve_log(db->log_fd, s->in_seg + s->len, batch->len);
-    rc = reserved == XY_ENOSPC ? XY_ENOSPC : xy_write_status(db->log_fd, batch->data, batch->len);
-    db->commit_secs[0] += xy_seconds() - t0;
+    rc = reserved == XY_ENOSPC ? XY_ENOSPC : xy__write_status(db->log_fd, batch->data, batch->len);
+    db->commit_secs[0] += xy__seconds() - t0;
     /* The batch in the file: [in_seg, in_seg + total), mapped from the page
      * it starts in. */
     uint64_t total = s->len + batch->len, from = s->in_seg & ~(uint64_t)4095;
@@ -560,19 +560,19 @@ static void *apply_pending(void *arg)
 {
     xy_db *db = arg;
     xy_pending *p = &db->pending;
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     /* Not piped: this is the second thread already. */
     p->rc = xy__apply_range(db, db->engine, (const unsigned char *)p->batch.data, p->base, 0, p->body, 1, 0,
                             &db->trail, &p->seq);
-    if (!p->rc) (void)xy_trail_flush(&db->trail);
-    p->secs = xy_seconds() - t0;
+    if (!p->rc) (void)xy__trail_flush(&db->trail);
+    p->secs = xy__seconds() - t0;
     return NULL;
 }
 
 static void pending_done(xy_db *db)
 {
     xy_pending *p = &db->pending;
-    if (p->rc || p->seq != p->end_seq) xy_panic("a batch that was validated does not apply");
+    if (p->rc || p->seq != p->end_seq) XY_PANIC("a batch that was validated does not apply");
     db->commit_secs[2] += p->secs;
 }
 

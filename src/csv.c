@@ -10,7 +10,7 @@
 
 #include "util.h"
 
-void xy_csv_init(xy_csv *c, const char *buf, size_t len)
+void xy__csv_init(xy_csv *c, const char *buf, size_t len)
 {
     memset(c, 0, sizeof *c);
     c->p = buf;
@@ -20,11 +20,11 @@ void xy_csv_init(xy_csv *c, const char *buf, size_t len)
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) c->p += 3;
 }
 
-void xy_csv_free(xy_csv *c)
+void xy__csv_free(xy_csv *c)
 {
-    xy_free(c->fields);
-    xy_free(c->offs);
-    xy_free(c->scratch);
+    xy__free(c->fields);
+    xy__free(c->offs);
+    xy__free(c->scratch);
     memset(c, 0, sizeof *c);
 }
 
@@ -32,8 +32,8 @@ void xy_csv_free(xy_csv *c)
 static __attribute__((noinline)) void grow_fields(xy_csv *c)
 {
     size_t cap = c->cap;
-    xy_grow((void **)&c->fields, &c->cap, c->nfields + 1, sizeof *c->fields);
-    xy_grow((void **)&c->offs, &cap, c->nfields + 1, sizeof *c->offs);
+    xy__grow((void **)&c->fields, &c->cap, c->nfields + 1, sizeof *c->fields);
+    xy__grow((void **)&c->offs, &cap, c->nfields + 1, sizeof *c->offs);
 }
 
 static inline void add_field(xy_csv *c, const char *s, size_t n, size_t off)
@@ -49,7 +49,7 @@ static void scratch_put(xy_csv *c, const char *s, size_t n)
 {
     if (n == 0) return;
     if (c->scratch_len + n > c->scratch_cap)
-        xy_grow((void **)&c->scratch, &c->scratch_cap, c->scratch_len + n, 1);
+        xy__grow((void **)&c->scratch, &c->scratch_cap, c->scratch_len + n, 1);
     memcpy(c->scratch + c->scratch_len, s, n);
     c->scratch_len += n;
 }
@@ -138,7 +138,7 @@ static int next_plain(xy_csv *c)
     return 1;
 }
 
-int xy_csv_next(xy_csv *c, const char **why)
+int xy__csv_next(xy_csv *c, const char **why)
 {
     /* Skip blank lines. */
     while (c->p < c->end && (*c->p == '\n' || *c->p == '\r')) {
@@ -229,7 +229,7 @@ int xy_csv_next(xy_csv *c, const char **why)
     return 1;
 }
 
-size_t xy_csv_field_offset(const char *rec, size_t len, size_t field)
+size_t xy__csv_field_offset(const char *rec, size_t len, size_t field)
 {
     size_t i = 0;
     for (size_t f = 0; f < field; f++) {
@@ -246,7 +246,7 @@ size_t xy_csv_field_offset(const char *rec, size_t len, size_t field)
     return i;
 }
 
-void xy_csv_position(const char *rec, size_t off, uint64_t *line, uint64_t *col)
+void xy__csv_position(const char *rec, size_t off, uint64_t *line, uint64_t *col)
 {
     size_t start = 0;
     *line = 0;
@@ -255,5 +255,5 @@ void xy_csv_position(const char *rec, size_t off, uint64_t *line, uint64_t *col)
             (*line)++;
             start = i + 1;
         }
-    *col = (uint64_t)xy_utf8_cols(rec + start, rec + off) + 1;
+    *col = (uint64_t)xy__utf8_cols(rec + start, rec + off) + 1;
 }

@@ -34,22 +34,22 @@ typedef struct xy_csv {
 } xy_csv;
 
 /* Starts reading buf[0..len); buf must outlive the reader. */
-void xy_csv_init(xy_csv *c, const char *buf, size_t len);
-void xy_csv_free(xy_csv *c);
+void xy__csv_init(xy_csv *c, const char *buf, size_t len);
+void xy__csv_free(xy_csv *c);
 /* Reads the next record. Returns 1 with c->fields set, 0 at the end, or -1
  * for a malformed record, with *why set to a static reason; the reader
  * then resumes after the bad record. Blank lines are skipped. Fields stay
  * valid until the next call. */
-int xy_csv_next(xy_csv *c, const char **why);
+int xy__csv_next(xy_csv *c, const char **why);
 
 /* Where field `field` (0-based) of the raw record rec[0..len) begins, as a
  * byte offset into rec (quoted fields at their opening quote); len when
  * the record has fewer fields. Meant for messages: it scans the record. */
-size_t xy_csv_field_offset(const char *rec, size_t len, size_t field);
+size_t xy__csv_field_offset(const char *rec, size_t len, size_t field);
 
 /* The position of byte offset off of a raw record: the line breaks before
  * it in the record (*line, 0 when on the record's first line) and its
  * 1-based column in characters (UTF-8) on its own line. */
-void xy_csv_position(const char *rec, size_t off, uint64_t *line, uint64_t *col);
+void xy__csv_position(const char *rec, size_t off, uint64_t *line, uint64_t *col);
 
 #endif

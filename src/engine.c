@@ -24,7 +24,7 @@ _Static_assert(XY_MAX_DAYS < XY_HORIZON && XY_HORIZON < XY_RING, "rules may not 
 int xy_engine_new(const xy_rules *rules, xy_engine **out)
 {
     if (!rules || !out) return XY_EINVAL;
-    xy_engine *e = xy_calloc(1, sizeof *e);
+    xy_engine *e = xy__calloc(1, sizeof *e);
     e->rules = rules;
     e->today = XY_DAY_NONE;
     e->exits_pending = XY_DAY_NONE;
@@ -36,9 +36,9 @@ int xy_engine_new(const xy_rules *rules, xy_engine **out)
     e->expiries.per = XY_CAL_BLOCK / sizeof(xy_expiry);
     e->exits.elem = sizeof(uint32_t);
     e->exits.per = XY_CAL_BLOCK / sizeof(uint32_t);
-    xy_map_init(&e->by_id, 1024);
-    xy_buf_big(&e->names); /* about 10 bytes a citizen: a gigabyte at 100 million */
-    e->assoc_on = xy_calloc((size_t)rules->ncities + 1, 1);
+    xy__map_init(&e->by_id, 1024);
+    xy__buf_big(&e->names); /* about 10 bytes a citizen: a gigabyte at 100 million */
+    e->assoc_on = xy__calloc((size_t)rules->ncities + 1, 1);
     *out = e;
     return XY_OK;
 }
@@ -46,46 +46,46 @@ int xy_engine_new(const xy_rules *rules, xy_engine **out)
 void xy_engine_free(xy_engine *e)
 {
     if (!e) return;
-    xy_big_free(e->ids, e->cap * sizeof *e->ids);
-    xy_big_free(e->father, e->cap * sizeof *e->father);
-    xy_big_free(e->mother, e->cap * sizeof *e->mother);
-    xy_big_free(e->name_off, e->cap * sizeof *e->name_off);
-    xy_buf_free(&e->names);
-    xy_map_free(&e->by_id);
-    xy_big_free(e->st, e->cap * sizeof *e->st);
-    xy_fork_copy_free(&e->st_copy);
-    xy_free(e->bl_list);
-    xy_limits_free(&e->limits);
-    xy_map_free(&e->term_reason);
-    xy_map_free(&e->grade_entry);
-    xy_map_free(&e->score_since);
-    xy_map_free(&e->rise_day);
+    xy__big_free(e->ids, e->cap * sizeof *e->ids);
+    xy__big_free(e->father, e->cap * sizeof *e->father);
+    xy__big_free(e->mother, e->cap * sizeof *e->mother);
+    xy__big_free(e->name_off, e->cap * sizeof *e->name_off);
+    xy__buf_free(&e->names);
+    xy__map_free(&e->by_id);
+    xy__big_free(e->st, e->cap * sizeof *e->st);
+    xy__fork_copy_free(&e->st_copy);
+    xy__free(e->bl_list);
+    xy__limits_free(&e->limits);
+    xy__map_free(&e->term_reason);
+    xy__map_free(&e->grade_entry);
+    xy__map_free(&e->score_since);
+    xy__map_free(&e->rise_day);
     xy__cal_free(&e->expiries);
     xy__cal_free(&e->exits);
-    xy_free(e->hits_tmp);
-    xy_free(e->delta);
-    xy_free(e->delta_tmp);
-    xy_free(e->radix_count);
-    xy_free(e->bl_sorted);
-    xy_free(e->edges);
-    xy_map_free(&e->edge_set);
-    xy_free(e->csr_off);
-    xy_free(e->csr_adj);
-    xy_free(e->hits);
-    xy_free(e->assoc_on);
-    xy_free(e);
+    xy__free(e->hits_tmp);
+    xy__free(e->delta);
+    xy__free(e->delta_tmp);
+    xy__free(e->radix_count);
+    xy__free(e->bl_sorted);
+    xy__free(e->edges);
+    xy__map_free(&e->edge_set);
+    xy__free(e->csr_off);
+    xy__free(e->csr_adj);
+    xy__free(e->hits);
+    xy__free(e->assoc_on);
+    xy__free(e);
 }
 
 void xy__engine_before_fork(xy_engine *e)
 {
-    e->st_child = xy_fork_copy_make(&e->st_copy, e->st, e->cap * sizeof *e->st, e->n * sizeof *e->st);
-    xy_limits_before_fork(&e->limits);
+    e->st_child = xy__fork_copy_make(&e->st_copy, e->st, e->cap * sizeof *e->st, e->n * sizeof *e->st);
+    xy__limits_before_fork(&e->limits);
 }
 
 void xy__engine_in_child(xy_engine *e)
 {
     if (e->st_child) e->st = e->st_child;
-    xy_limits_in_child(&e->limits);
+    xy__limits_in_child(&e->limits);
 }
 
 void xy__engine_set_history(xy_engine *e, xy_hist_fn *fn, void *ctx, uint32_t only)
@@ -125,7 +125,7 @@ xy_cblock *xy__cal_block(xy_calendar *cal, xy_bucket *b)
             uint32_t per = cal->slabs ? cal->per_slab * 2 : 1;
             if (per > XY_CAL_SLAB_MAX) per = XY_CAL_SLAB_MAX;
             size_t bytes = sizeof(xy_cslab) + (size_t)per * sizeof(xy_cblock);
-            xy_cslab *sl = xy_big_realloc(NULL, 0, bytes);
+            xy_cslab *sl = xy__big_realloc(NULL, 0, bytes);
             sl->next = cal->slabs;
             sl->bytes = bytes;
             cal->slabs = sl;
@@ -144,7 +144,7 @@ xy_cblock *xy__cal_block(xy_calendar *cal, xy_bucket *b)
 
 void xy__cal_init(xy_calendar *cal)
 {
-    cal->b = xy_sparse_alloc(XY_RING * sizeof *cal->b);
+    cal->b = xy__sparse_alloc(XY_RING * sizeof *cal->b);
 }
 
 void xy__cal_keep(xy_calendar *cal, void *sec, size_t len)
@@ -197,10 +197,10 @@ void xy__cal_free(xy_calendar *cal)
     while (cal->slabs) {
         xy_cslab *sl = cal->slabs;
         cal->slabs = sl->next;
-        xy_big_free(sl, sl->bytes);
+        xy__big_free(sl, sl->bytes);
     }
-    xy_big_free(cal->kept, cal->kept_len);
-    xy_sparse_free(cal->b, XY_RING * sizeof *cal->b);
+    xy__big_free(cal->kept, cal->kept_len);
+    xy__sparse_free(cal->b, XY_RING * sizeof *cal->b);
 }
 
 static void exit_push(xy_engine *e, xy_day day, uint32_t citizen)
@@ -243,34 +243,34 @@ static void track_grades(xy_engine *e, uint32_t c, const xy_city *city, int64_t 
         const xy_consequence *q = &city->cons[city->grade_cons[k]];
         if (ng < 0 || !(q->grades >> ng & 1) || (og >= 0 && (q->grades >> og & 1))) continue;
         int is_new;
-        *xy_map_put(&e->grade_entry, (uint64_t)c << 32 | (uint32_t)q->for_slot, &is_new) =
+        *xy__map_put(&e->grade_entry, (uint64_t)c << 32 | (uint32_t)q->for_slot, &is_new) =
             (uint64_t)(uint32_t)t;
     }
 }
 
 xy_day xy__score_since(const xy_engine *e, uint32_t c)
 {
-    const uint64_t *v = xy_map_get(&e->score_since, c);
+    const uint64_t *v = xy__map_get(&e->score_since, c);
     return v ? (xy_day)(uint32_t)*v : XY_DAY_NONE;
 }
 
 xy_day xy__grade_entry(const xy_engine *e, uint32_t c, int slot)
 {
-    const uint64_t *v = xy_map_get(&e->grade_entry, (uint64_t)c << 32 | (uint32_t)slot);
+    const uint64_t *v = xy__map_get(&e->grade_entry, (uint64_t)c << 32 | (uint32_t)slot);
     return v ? (xy_day)(uint32_t)*v : XY_DAY_NONE;
 }
 
 /* The rise day of a score member (see xy_engine.rise_day). */
 static xy_day get_rise(const xy_engine *e, uint32_t c)
 {
-    const uint64_t *v = xy_map_get(&e->rise_day, c);
+    const uint64_t *v = xy__map_get(&e->rise_day, c);
     return v ? (xy_day)(uint32_t)*v : XY_DAY_NONE;
 }
 
 static void set_rise(xy_engine *e, uint32_t c, xy_day d)
 {
     int is_new;
-    uint64_t *v = d == XY_DAY_NONE ? xy_map_get(&e->rise_day, c) : xy_map_put(&e->rise_day, c, &is_new);
+    uint64_t *v = d == XY_DAY_NONE ? xy__map_get(&e->rise_day, c) : xy__map_put(&e->rise_day, c, &is_new);
     if (v) *v = (uint64_t)(uint32_t)d;
 }
 
@@ -298,7 +298,7 @@ static void relist(xy_engine *e, uint32_t c, xy_day t)
         if (!(s->flags & CS_SCORE_MEMBER) && score < city->bl_below) {
             s->flags |= CS_SCORE_MEMBER;
             int is_new;
-            *xy_map_put(&e->score_since, c, &is_new) = (uint64_t)(uint32_t)t;
+            *xy__map_put(&e->score_since, c, &is_new) = (uint64_t)(uint32_t)t;
             if (city->has_exit) set_rise(e, c, XY_DAY_NONE);
             emit_member(e, c, HIST_ENTER, MEMBER_BL_SCORE, t, NULL);
         }
@@ -437,11 +437,11 @@ static void grow_citizens(xy_engine *e, size_t need)
     while (cap < need) cap *= 2;
     if (cap > UINT32_MAX) cap = UINT32_MAX;
     if (cap == e->cap) return;
-    e->ids = xy_big_realloc(e->ids, e->cap * sizeof *e->ids, cap * sizeof *e->ids);
-    e->father = xy_big_realloc(e->father, e->cap * sizeof *e->father, cap * sizeof *e->father);
-    e->mother = xy_big_realloc(e->mother, e->cap * sizeof *e->mother, cap * sizeof *e->mother);
-    e->name_off = xy_big_realloc(e->name_off, e->cap * sizeof *e->name_off, cap * sizeof *e->name_off);
-    e->st = xy_big_realloc(e->st, e->cap * sizeof *e->st, cap * sizeof *e->st);
+    e->ids = xy__big_realloc(e->ids, e->cap * sizeof *e->ids, cap * sizeof *e->ids);
+    e->father = xy__big_realloc(e->father, e->cap * sizeof *e->father, cap * sizeof *e->father);
+    e->mother = xy__big_realloc(e->mother, e->cap * sizeof *e->mother, cap * sizeof *e->mother);
+    e->name_off = xy__big_realloc(e->name_off, e->cap * sizeof *e->name_off, cap * sizeof *e->name_off);
+    e->st = xy__big_realloc(e->st, e->cap * sizeof *e->st, cap * sizeof *e->st);
     e->cap = (uint32_t)cap;
 }
 
@@ -453,7 +453,7 @@ typedef struct reserve_job {
 static void reserve_ids(void *arg)
 {
     reserve_job *j = arg;
-    xy_map_reserve(&j->e->by_id, j->need);
+    xy__map_reserve(&j->e->by_id, j->need);
 }
 
 void xy__engine_reserve(xy_engine *e, size_t extra)
@@ -462,7 +462,7 @@ void xy__engine_reserve(xy_engine *e, size_t extra)
     if (need > e->cap) grow_citizens(e, need);
     if (need > e->cap) need = e->cap; /* at the index limit */
     /* The ID index is made room for (its table populated at once, see
-     * xy_map_init_slots) while a second thread faults in the per-citizen
+     * xy__map_init_slots) while a second thread faults in the per-citizen
      * arrays the new citizens will fill. */
     size_t k = need - e->n;
     reserve_job j = {e, (size_t)e->n + extra};
@@ -473,7 +473,7 @@ void xy__engine_reserve(xy_engine *e, size_t extra)
     void *const p[5] = {&e->ids[e->n], &e->father[e->n], &e->mother[e->n], &e->name_off[e->n], &e->st[e->n]};
     const size_t n[5] = {k * sizeof *e->ids, k * sizeof *e->father, k * sizeof *e->mother, k * sizeof *e->name_off,
                          k * sizeof *e->st};
-    xy_populate_beside(p, n, 5, reserve_ids, &j);
+    xy__populate_beside(p, n, 5, reserve_ids, &j);
 }
 
 int xy_engine_add_citizen(xy_engine *e, xy_resid id, int city, uint32_t father,
@@ -485,7 +485,7 @@ int xy_engine_add_citizen(xy_engine *e, xy_resid id, int city, uint32_t father,
         return XY_EINVAL;
     if (e->n == UINT32_MAX - 1) return XY_ENOMEM;
     int is_new;
-    uint64_t *slot = xy_map_put(&e->by_id, id, &is_new);
+    uint64_t *slot = xy__map_put(&e->by_id, id, &is_new);
     if (!is_new) return XY_EEXIST;
     uint32_t c = e->n;
     /* The city rides along with the index: a load validating an event
@@ -497,8 +497,8 @@ int xy_engine_add_citizen(xy_engine *e, xy_resid id, int city, uint32_t father,
     e->father[c] = father;
     e->mother[c] = mother;
     e->name_off[c] = e->names.len;
-    if (name_len) xy_buf_append(&e->names, name, name_len); /* name may be NULL then */
-    xy_buf_append(&e->names, "", 1);
+    if (name_len) xy__buf_append(&e->names, name, name_len); /* name may be NULL then */
+    xy__buf_append(&e->names, "", 1);
     const xy_city *cy = &e->rules->cities[city];
     xy_cstate *s = &e->st[c];
     memset(s, 0, sizeof *s);
@@ -522,7 +522,7 @@ int xy_engine_add_contact(xy_engine *e, uint32_t a, uint32_t b)
     }
     uint64_t key = (uint64_t)a << 32 | b;
     int is_new;
-    xy_map_put(&e->edge_set, key, &is_new);
+    xy__map_put(&e->edge_set, key, &is_new);
     if (!is_new) return XY_EEXIST;
     XY_PUSH(e->edges, e->nedges, e->cap_edges, key);
     return XY_OK;
@@ -535,28 +535,28 @@ void xy__engine_index_contacts(xy_engine *e)
     if (e->csr_edges == e->nedges && e->csr_n == e->n && e->csr_off) return;
     if (e->csr_edges == e->nedges && e->csr_off) {
         /* Only citizens were added: they have no contacts yet. */
-        e->csr_off = xy_realloc(e->csr_off, ((size_t)e->n + 1) * sizeof *e->csr_off);
+        e->csr_off = xy__realloc(e->csr_off, ((size_t)e->n + 1) * sizeof *e->csr_off);
         for (uint32_t i = e->csr_n; i < e->n; i++) e->csr_off[i + 1] = e->csr_off[i];
         e->csr_n = e->n;
         return;
     }
-    xy_free(e->csr_off);
-    xy_free(e->csr_adj);
-    e->csr_off = xy_calloc((size_t)e->n + 1, sizeof *e->csr_off);
-    e->csr_adj = xy_malloc(2 * e->nedges * sizeof *e->csr_adj + 1);
+    xy__free(e->csr_off);
+    xy__free(e->csr_adj);
+    e->csr_off = xy__calloc((size_t)e->n + 1, sizeof *e->csr_off);
+    e->csr_adj = xy__malloc(2 * e->nedges * sizeof *e->csr_adj + 1);
     for (size_t i = 0; i < e->nedges; i++) {
         e->csr_off[(e->edges[i] >> 32) + 1]++;
         e->csr_off[(uint32_t)e->edges[i] + 1]++;
     }
     for (uint32_t i = 0; i < e->n; i++) e->csr_off[i + 1] += e->csr_off[i];
-    uint64_t *fill = xy_malloc(((size_t)e->n + 1) * sizeof *fill);
+    uint64_t *fill = xy__malloc(((size_t)e->n + 1) * sizeof *fill);
     memcpy(fill, e->csr_off, ((size_t)e->n + 1) * sizeof *fill);
     for (size_t i = 0; i < e->nedges; i++) {
         uint32_t a = (uint32_t)(e->edges[i] >> 32), b = (uint32_t)e->edges[i];
         e->csr_adj[fill[a]++] = b;
         e->csr_adj[fill[b]++] = a;
     }
-    xy_free(fill);
+    xy__free(fill);
     e->csr_edges = e->nedges;
     e->csr_n = e->n;
 }
@@ -653,8 +653,8 @@ static void grow_pair(uint32_t **a, uint32_t **b, size_t *cap, size_t need)
 {
     if (need <= *cap) return;
     size_t c = *cap;
-    xy_grow((void **)a, cap, need, sizeof **a);
-    xy_grow((void **)b, &c, need, sizeof **b);
+    xy__grow((void **)a, cap, need, sizeof **a);
+    xy__grow((void **)b, &c, need, sizeof **b);
 }
 
 /* Puts the contacts of citizen c among those that leave e->hits (gone,
@@ -682,7 +682,7 @@ static void order_blacklist(xy_engine *e, size_t ordered)
 {
     if (e->bl_count > e->cap_bl_sorted) {
         e->cap_bl_sorted = e->bl_count;
-        e->bl_sorted = xy_realloc(e->bl_sorted, e->cap_bl_sorted * sizeof *e->bl_sorted);
+        e->bl_sorted = xy__realloc(e->bl_sorted, e->cap_bl_sorted * sizeof *e->bl_sorted);
     }
     e->bl_sorted_n = e->bl_count;
     if (ordered == e->bl_count) return;
@@ -724,7 +724,7 @@ static void update_hits(xy_engine *e, size_t ngone, size_t nadded)
             out[nh++] = ad[ai++];
         }
     }
-    if (gi != ngone) xy_panic("association: the contacts of a citizen who left were not among the kept ones");
+    if (gi != ngone) XY_PANIC("association: the contacts of a citizen who left were not among the kept ones");
     e->hits_tmp = e->hits;
     e->hits = out;
     e->nhits = nh;
@@ -759,7 +759,7 @@ static void associate(xy_engine *e, xy_day t)
     }
     if (!any || e->bl_members == 0 || e->nedges == 0) return;
     xy__engine_index_contacts(e);
-    if (!e->radix_count) e->radix_count = xy_malloc(((1u << RADIX_MAX_BITS) + 1) * sizeof *e->radix_count);
+    if (!e->radix_count) e->radix_count = xy__malloc(((1u << RADIX_MAX_BITS) + 1) * sizeof *e->radix_count);
     /* The contacts of the blacklisted, sorted (e->hits), are kept from one
      * step to the next: most of the list stays, so they are brought up to
      * date with the contacts of those who left (k below bl_sorted_n and off
@@ -935,7 +935,7 @@ static inline int year_of(xy_engine *e, xy_day d)
 static void bad_event(const xy_engine *e, const xy_event *ev) __attribute__((noreturn, cold, noinline));
 static void bad_event(const xy_engine *e, const xy_event *ev)
 {
-    xy_panic("xy_engine_apply: event %llu names citizen %u of %u on day %d: not a citizen or date the engine "
+    XY_PANIC("xy_engine_apply: event %llu names citizen %u of %u on day %d: not a citizen or date the engine "
              "can have", (unsigned long long)ev->seq, ev->citizen, e->n, ev->date);
 }
 
@@ -954,7 +954,7 @@ static inline __attribute__((always_inline)) void apply_one(xy_engine *e, const 
     xy_cstate *s = &e->st[c];
     const xy_city *city = &e->rules->cities[s->city];
     const xy_behaviour *b = xy__city_behaviour(e->rules, city, ev->behaviour);
-    if (!b) xy_panic("event for a behaviour city %s does not define", city->id);
+    if (!b) XY_PANIC("event for a behaviour city %s does not define", city->id);
     int note = NOTE_NONE;
     int64_t pts = 0, mult = 1;
     if (!scored_on(e, c, city, ev->date)) {
@@ -1003,7 +1003,7 @@ static inline __attribute__((always_inline)) void apply_one(xy_engine *e, const 
              * events only extend it (the history records them). */
             if (!(s->flags & CS_TERM)) {
                 int is_new;
-                *xy_map_put(&e->term_reason, c, &is_new) =
+                *xy__map_put(&e->term_reason, c, &is_new) =
                     (uint64_t)(uint32_t)ev->behaviour << 40 | (ev->seq & ((1ULL << 40) - 1));
             }
             s->term_end = end;
@@ -1046,10 +1046,10 @@ static inline __attribute__((always_inline)) void apply_run(xy_engine *e, const 
     enum { AHEAD = XY_APPLY_AHEAD };
     const uint8_t *ahead = e->rules->ahead;
     /* ring[i % AHEAD] holds the hash of event i's yearly count key
-     * (xy_limits_hash), worked out when its slot was fetched, until the
+     * (xy__limits_hash), worked out when its slot was fetched, until the
      * event is applied. */
     uint64_t ring[AHEAD];
-    for (size_t i = 0; i < n && i < AHEAD; i++) ring[i] = xy_limits_hash(events[i].citizen, events[i].behaviour);
+    for (size_t i = 0; i < n && i < AHEAD; i++) ring[i] = xy__limits_hash(events[i].citizen, events[i].behaviour);
     /* No event registers a citizen: the count holds for the run, and in a
      * local the compiler need not read it again after every store. */
     const uint32_t ncitizens = e->n;
@@ -1075,11 +1075,11 @@ static inline __attribute__((always_inline)) void apply_run(xy_engine *e, const 
              * event and swapped for an address in the cache when the
              * behaviour has no limit: in a mix of behaviours a branch on
              * it was mispredicted every other event. */
-            uint64_t next = xy_limits_hash(f->citizen, f->behaviour);
+            uint64_t next = xy__limits_hash(f->citizen, f->behaviour);
             uint8_t a = ahead[f->behaviour];
-            const void *slot = xy_limits_first(&e->limits, year_of(e, f->date), next);
+            const void *slot = xy__limits_first(&e->limits, year_of(e, f->date), next);
             XY_PREFETCH_W((a & XY_AHEAD_LIMIT) ? slot : (const void *)&e->limits);
-            if (a & XY_AHEAD_TERM) xy_map_prefetch(&e->term_reason, f->citizen);
+            if (a & XY_AHEAD_TERM) xy__map_prefetch(&e->term_reason, f->citizen);
             ring[i % AHEAD] = next;
         }
         apply_one(e, &events[i], now, hist);
@@ -1115,13 +1115,13 @@ uint32_t xy_engine_citizen_count(const xy_engine *e)
 uint32_t xy_engine_find(const xy_engine *e, xy_resid id)
 {
     xy__engine_current(e);
-    const uint64_t *v = xy_map_get(&e->by_id, id);
+    const uint64_t *v = xy__map_get(&e->by_id, id);
     return v ? (uint32_t)*v : XY_NONE;
 }
 
 uint32_t xy__engine_find_city(const xy_engine *e, xy_resid id, int *city)
 {
-    const uint64_t *v = xy_map_get(&e->by_id, id);
+    const uint64_t *v = xy__map_get(&e->by_id, id);
     if (!v) return XY_NONE;
     *city = (int)(*v >> 32);
     return (uint32_t)*v;

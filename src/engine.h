@@ -118,7 +118,7 @@ typedef struct xy_cblock {
 
 typedef struct xy_cslab {
     struct xy_cslab *next;  /* the slab allocated before, or NULL */
-    size_t bytes;           /* its size, for xy_big_free */
+    size_t bytes;           /* its size, for xy__big_free */
     xy_cblock blocks[];     /* its blocks */
 } xy_cslab;
 
@@ -144,7 +144,7 @@ typedef struct xy_calendar {
     uint32_t carved;  /* blocks of the latest slab handed out */
     uint32_t per_slab; /* blocks it holds */
     void *kept;       /* a snapshot's section the buckets' kept items lie in
-                         (an xy_big_load block of kept_len bytes), or NULL */
+                         (an xy__big_load block of kept_len bytes), or NULL */
     size_t kept_len;
 } xy_calendar;
 
@@ -279,7 +279,7 @@ static inline void *xy__cal_push(xy_calendar *cal, xy_day day)
     cal->pending++;
     return k->items + (size_t)k->n++ * cal->elem;
 }
-/* Gives cal (empty) the block sec of len bytes (an xy_big_load block, now
+/* Gives cal (empty) the block sec of len bytes (an xy__big_load block, now
  * the calendar's) that holds a snapshot's items, and ring slot i the n
  * items at items within it, which are read in place: a reader restores a
  * calendar of a hundred megabytes without copying it. Returns 0, or -1
@@ -318,7 +318,7 @@ uint32_t xy__engine_find_city(const xy_engine *e, xy_resid id, int *city);
  * soon. */
 static inline void xy__engine_prefetch_citizen(const xy_engine *e, xy_resid id)
 {
-    xy_map_prefetch(&e->by_id, id);
+    xy__map_prefetch(&e->by_id, id);
 }
 
 /* Sets the history hook (NULL to remove). */

@@ -27,7 +27,7 @@ typedef struct run_head {
 } run_head;
 
 typedef struct run_ent {
-    uint64_t hi, lo;   /* the id's 128-bit key (xy_evindex_key) */
+    uint64_t hi, lo;   /* the id's 128-bit key (xy__evindex_key) */
     uint64_t content;  /* the event's content hash, for the verdict on a
                           repeated id: the same event or another */
 } run_ent;
@@ -93,16 +93,16 @@ static size_t run_file_size(const run_head *h)
     return sizeof *h + h->count * sizeof(run_ent) + h->nfence * 8 + h->nbloom * 64;
 }
 
-void xy_evindex_key(const char *id, size_t n, uint64_t key[2])
+void xy__evindex_key(const char *id, size_t n, uint64_t key[2])
 {
-    xy_hash128(id, n, key);
+    xy__hash128(id, n, key);
     if (key[0] == 0 && key[1] == 0) key[1] = 1; /* both 0 means empty */
 }
 
-void xy_evindex_init(xy_evindex *x, const char *dir)
+void xy__evindex_init(xy_evindex *x, const char *dir)
 {
     memset(x, 0, sizeof *x);
-    x->dir = xy_strndup(dir, strlen(dir));
+    x->dir = xy__strndup(dir, strlen(dir));
 }
 
 static void run_close(xy_evrun *r)
@@ -117,16 +117,16 @@ static void slots_free(xy_evslot *s, size_t n)
 {
     size_t bytes = n * sizeof *s;
     if (!s) return;
-    if (bytes >= ((size_t)1 << 20)) xy_big_free(s, bytes);
-    else xy_free(s);
+    if (bytes >= ((size_t)1 << 20)) xy__big_free(s, bytes);
+    else xy__free(s);
 }
 
 static xy_evslot *slots_new(size_t n)
 {
     size_t bytes = n * sizeof(xy_evslot);
-    if (bytes < ((size_t)1 << 20)) return xy_calloc(n, sizeof(xy_evslot));
-    xy_evslot *s = xy_big_realloc(NULL, 0, bytes);
-    xy_populate(s, bytes); /* see xy_map_init_slots */
+    if (bytes < ((size_t)1 << 20)) return xy__calloc(n, sizeof(xy_evslot));
+    xy_evslot *s = xy__big_realloc(NULL, 0, bytes);
+    xy__populate(s, bytes); /* see xy__map_init_slots */
     return s;
 }
 
@@ -136,13 +136,13 @@ static void mem_free(xy_evmem *m)
     memset(m, 0, sizeof *m);
 }
 
-void xy_evindex_free(xy_evindex *x)
+void xy__evindex_free(xy_evindex *x)
 {
     for (int i = 0; i < x->nrun; i++) run_close(&x->run[i]);
-    xy_free(x->run);
+    xy__free(x->run);
     mem_free(&x->mem);
     mem_free(&x->frozen);
-    xy_free(x->dir);
+    xy__free(x->dir);
     memset(x, 0, sizeof *x);
 }
 
@@ -150,7 +150,7 @@ void xy_evindex_free(xy_evindex *x)
 
 static inline int empty(const xy_evslot *s) { return s->hi == 0 && s->lo == 0; }
 
-void xy_evindex_prefetch(const xy_evindex *x, const uint64_t key[2])
+void xy__evindex_prefetch(const xy_evindex *x, const uint64_t key[2])
 {
     if (x->mem.slot) XY_PREFETCH_W(&x->mem.slot[key[0] >> x->mem.shift]); /* where a new id goes */
     if (x->frozen.count) XY_PREFETCH(&x->frozen.slot[key[0] >> x->frozen.shift]);
@@ -185,7 +185,7 @@ static void rebuild(xy_evmem *m, size_t need)
     slots_free(old, n);
 }
 
-void xy_evindex_expect(xy_evindex *x, size_t extra)
+void xy__evindex_expect(xy_evindex *x, size_t extra)
 {
     x->mem.expect = x->mem.count + extra;
 }
@@ -233,7 +233,7 @@ static void purge(xy_evmem *m, uint64_t keep_from)
     memset(m->slot, 0, n * sizeof *m->slot);
     m->count = 0;
     for (size_t i = 0; i < kept; i++) mem_put(m, &keep[i]);
-    xy_free(keep);
+    xy__free(keep);
 }
 
 /* Whether a fork copies table m to the child (how = MADV_KEEPONFORK) or
@@ -246,7 +246,7 @@ static void mem_on_fork(const xy_evmem *m, int how)
     if (bytes >= ((size_t)1 << 20)) (void)madvise(m->slot, bytes, how);
 }
 
-void xy_evindex_freeze(xy_evindex *x)
+void xy__evindex_freeze(xy_evindex *x)
 {
     if (x->frozen.count) {
         /* A snapshot that failed left its entries frozen: the new ones
@@ -266,18 +266,18 @@ void xy_evindex_freeze(xy_evindex *x)
 #endif
 }
 
-void xy_evindex_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq)
+void xy__evindex_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq)
 {
     xy_evslot e = {key[0], key[1], content, seq};
     mem_put(&x->mem, &e);
 }
 
-void xy_evindex_del(xy_evindex *x, const uint64_t key[2])
+void xy__evindex_del(xy_evindex *x, const uint64_t key[2])
 {
     xy_evmem *m = &x->mem;
     size_t i = mem_slot(m, key);
     if (i == SIZE_MAX) return;
-    /* Backward-shift deletion, as in xy_map_del. The bounds lo and hi
+    /* Backward-shift deletion, as in xy__map_del. The bounds lo and hi
      * stay: they need only hold every number left. */
     size_t hole = i;
     for (size_t j = (i + 1) & m->mask; !empty(&m->slot[j]); j = (j + 1) & m->mask) {
@@ -343,7 +343,7 @@ static int run_find(const xy_evrun *r, const uint64_t key[2], uint64_t *content)
     return 0;
 }
 
-int xy_evindex_find(const xy_evindex *x, const uint64_t key[2], uint64_t *content, uint64_t *seq)
+int xy__evindex_find(const xy_evindex *x, const uint64_t key[2], uint64_t *content, uint64_t *seq)
 {
     if (mem_find(&x->mem, key, content, seq) || mem_find(&x->frozen, key, content, seq)) return 1;
     for (int k = x->nrun - 1; k >= 0; k--)
@@ -354,7 +354,7 @@ int xy_evindex_find(const xy_evindex *x, const uint64_t key[2], uint64_t *conten
     return 0;
 }
 
-int xy_evindex_find_or_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq,
+int xy__evindex_find_or_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq,
                            uint64_t *had_content, uint64_t *had_seq)
 {
     xy_evmem *m = &x->mem;
@@ -386,7 +386,7 @@ int xy_evindex_find_or_put(xy_evindex *x, const uint64_t key[2], uint64_t conten
     return 0;
 }
 
-void xy_evindex_renumber(xy_evindex *x, const uint64_t key[2], uint64_t seq)
+void xy__evindex_renumber(xy_evindex *x, const uint64_t key[2], uint64_t seq)
 {
     size_t i = mem_slot(&x->mem, key);
     if (i == SIZE_MAX) return;
@@ -397,7 +397,7 @@ void xy_evindex_renumber(xy_evindex *x, const uint64_t key[2], uint64_t seq)
 static void run_path(const char *dir, uint64_t first, uint64_t end, xy_buf *out)
 {
     out->len = 0;
-    xy_buf_printf(out, "%s/ev-%llu-%llu.run", dir, (unsigned long long)first, (unsigned long long)end);
+    xy__buf_printf(out, "%s/ev-%llu-%llu.run", dir, (unsigned long long)first, (unsigned long long)end);
 }
 
 /* Maps a run file and checks its header against what is expected. */
@@ -406,7 +406,7 @@ static int run_open(const char *dir, uint64_t first, uint64_t end, uint64_t coun
     xy_buf path = {0};
     run_path(dir, first, end, &path);
     int fd = open(path.data, O_RDONLY);
-    xy_buf_free(&path);
+    xy__buf_free(&path);
     struct stat st;
     memset(r, 0, sizeof *r);
     if (fd < 0) return XY_ECORRUPT;
@@ -457,8 +457,8 @@ typedef struct run_writer {
 static void rw_flush(run_writer *w)
 {
     if (!w->err && w->buf.len) {
-        w->h.crc = xy_crc32(w->h.crc, w->buf.data, w->buf.len);
-        w->err = xy_write_paced(w->fd, w->buf.data, w->buf.len, &w->pace);
+        w->h.crc = xy__crc32(w->h.crc, w->buf.data, w->buf.len);
+        w->err = xy__write_paced(w->fd, w->buf.data, w->buf.len, &w->pace);
     }
     w->buf.len = 0;
 }
@@ -468,9 +468,9 @@ static void rw_start(run_writer *w, const char *dir, uint64_t first, uint64_t en
 {
     memset(w, 0, sizeof *w);
     w->h.nbloom = bloom_blocks(count);
-    w->bloom = xy_calloc((size_t)w->h.nbloom, 64);
+    w->bloom = xy__calloc((size_t)w->h.nbloom, 64);
     run_path(dir, first, end, &w->path);
-    xy_buf_printf(&w->tmp, "%s.tmp", w->path.data);
+    xy__buf_printf(&w->tmp, "%s.tmp", w->path.data);
     memcpy(w->h.magic, RUN_MAGIC, 16);
     w->h.first = first;
     w->h.end = end;
@@ -482,11 +482,11 @@ static void rw_start(run_writer *w, const char *dir, uint64_t first, uint64_t en
 
 static void rw_put(run_writer *w, const run_ent *e)
 {
-    if (w->h.count % PER_FENCE == 0) xy_buf_append(&w->fences, &e->hi, 8);
+    if (w->h.count % PER_FENCE == 0) xy__buf_append(&w->fences, &e->hi, 8);
     w->h.count++;
     uint64_t key[2] = {e->hi, e->lo};
     bloom_add(w->bloom, w->h.nbloom, key);
-    xy_buf_append(&w->buf, e, sizeof *e);
+    xy__buf_append(&w->buf, e, sizeof *e);
     if (w->buf.len >= ((size_t)1 << 20)) rw_flush(w);
 }
 
@@ -497,14 +497,14 @@ static int rw_finish(run_writer *w, xy_buf *failed)
     rw_flush(w);
     w->h.nfence = w->fences.len / 8;
     if (!w->err && w->fences.len) {
-        w->h.crc = xy_crc32(w->h.crc, w->fences.data, w->fences.len);
-        w->err = xy_write_paced(w->fd, w->fences.data, w->fences.len, &w->pace);
+        w->h.crc = xy__crc32(w->h.crc, w->fences.data, w->fences.len);
+        w->err = xy__write_paced(w->fd, w->fences.data, w->fences.len, &w->pace);
     }
     if (!w->err && w->h.nbloom != bloom_blocks(w->h.count)) w->err = EINVAL; /* a miscounted run */
     if (!w->err) {
         size_t nb = (size_t)w->h.nbloom * 64;
-        w->h.crc = xy_crc32(w->h.crc, w->bloom, nb);
-        w->err = xy_write_paced(w->fd, w->bloom, nb, &w->pace);
+        w->h.crc = xy__crc32(w->h.crc, w->bloom, nb);
+        w->err = xy__write_paced(w->fd, w->bloom, nb, &w->pace);
     }
     if (!w->err && pwrite(w->fd, &w->h, sizeof w->h, 0) != (ssize_t)sizeof w->h) w->err = errno ? errno : EIO;
     if (!w->err && fsync(w->fd)) w->err = errno;
@@ -514,14 +514,14 @@ static int rw_finish(run_writer *w, xy_buf *failed)
     if (!w->err && rename(w->tmp.data, w->path.data)) w->err = errno;
     if (w->err) {
         unlink(w->tmp.data);
-        xy_buf_printf(failed, "%s", w->tmp.data);
+        xy__buf_printf(failed, "%s", w->tmp.data);
     }
-    int rc = xy_errno_status(w->err);
-    xy_buf_free(&w->buf);
-    xy_buf_free(&w->fences);
-    xy_free(w->bloom);
-    xy_buf_free(&w->path);
-    xy_buf_free(&w->tmp);
+    int rc = xy__errno_status(w->err);
+    xy__buf_free(&w->buf);
+    xy__buf_free(&w->fences);
+    xy__free(w->bloom);
+    xy__buf_free(&w->path);
+    xy__buf_free(&w->tmp);
     if (w->err) errno = w->err;
     return rc;
 }
@@ -590,7 +590,7 @@ static void cursor_take(mem_cursor *c, const xy_evslot *e)
 {
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 64;
-        c->buf = xy_realloc(c->buf, c->cap * sizeof *c->buf);
+        c->buf = xy__realloc(c->buf, c->cap * sizeof *c->buf);
     }
     c->buf[c->n++] = (run_ent){e->hi, e->lo, e->content};
 }
@@ -619,22 +619,22 @@ static int cursor_fill(mem_cursor *c)
 static void list_append(xy_buf *out, const run_desc *d, int n)
 {
     uint64_t count = (uint64_t)n;
-    xy_buf_append(out, &count, 8);
-    xy_buf_append(out, d, (size_t)n * sizeof *d);
+    xy__buf_append(out, &count, 8);
+    xy__buf_append(out, d, (size_t)n * sizeof *d);
 }
 
-void xy_evindex_plan_list(const xy_evindex *x, uint64_t upto, xy_buf *out)
+void xy__evindex_plan_list(const xy_evindex *x, uint64_t upto, xy_buf *out)
 {
-    run_desc *want = xy_malloc(((size_t)x->nrun + 2) * sizeof *want);
+    run_desc *want = xy__malloc(((size_t)x->nrun + 2) * sizeof *want);
     int nwant = plan(x, upto, fresh_count(x, upto), want);
     list_append(out, want, nwant);
-    xy_free(want);
+    xy__free(want);
 }
 
-int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out)
+int xy__evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out)
 {
     uint64_t fresh = fresh_count(x, upto);
-    run_desc *want = xy_malloc(((size_t)x->nrun + 2) * sizeof *want);
+    run_desc *want = xy__malloc(((size_t)x->nrun + 2) * sizeof *want);
     int nwant = plan(x, upto, fresh, want);
     int rc = XY_OK;
     if (upto > x->spilled) {
@@ -642,7 +642,7 @@ int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out)
          * runs the plan folds into the last one (x->run[nwant - 1]
          * onwards): one merge of them all, streamed into the new file. */
         int from = nwant - 1 < x->nrun ? nwant - 1 : x->nrun, nruns = x->nrun - from, nsrc = nruns + 2;
-        const run_ent **at = xy_malloc((size_t)nsrc * sizeof *at), **end = xy_malloc((size_t)nsrc * sizeof *end);
+        const run_ent **at = xy__malloc((size_t)nsrc * sizeof *at), **end = xy__malloc((size_t)nsrc * sizeof *end);
         mem_cursor mc[2] = {{&x->mem, upto, 0, NULL, 0, 0}, {&x->frozen, upto, 0, NULL, 0, 0}};
         uint64_t total = fresh;
         for (int k = 0; k < nruns; k++) {
@@ -674,13 +674,13 @@ int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out)
             }
         }
         rc = rw_finish(&w, out);
-        xy_free(mc[0].buf);
-        xy_free(mc[1].buf);
-        xy_free(at);
-        xy_free(end);
+        xy__free(mc[0].buf);
+        xy__free(mc[1].buf);
+        xy__free(at);
+        xy__free(end);
     }
     if (!rc) list_append(out, want, nwant);
-    xy_free(want);
+    xy__free(want);
     return rc;
 }
 
@@ -702,27 +702,27 @@ static int open_list(xy_evindex *x, const void *list, size_t len)
     const run_desc *d;
     int n;
     if (parse_list(list, len, &d, &n)) return XY_ECORRUPT;
-    xy_evrun *runs = xy_calloc((size_t)n + 1, sizeof *runs);
+    xy_evrun *runs = xy__calloc((size_t)n + 1, sizeof *runs);
     for (int k = 0; k < n; k++) {
         run_desc dk;
         memcpy(&dk, &d[k], sizeof dk);
         if (run_open(x->dir, dk.first, dk.end, dk.count, &runs[k])) {
             for (int j = 0; j < k; j++) run_close(&runs[j]);
-            xy_free(runs);
+            xy__free(runs);
             return XY_ECORRUPT;
         }
     }
     for (int k = 0; k < x->nrun; k++) run_close(&x->run[k]);
-    xy_free(x->run);
+    xy__free(x->run);
     x->run = runs;
     x->nrun = x->cap_run = n;
     x->spilled = n ? runs[n - 1].end : 0;
     return XY_OK;
 }
 
-int xy_evindex_open_runs(xy_evindex *x, const void *list, size_t len) { return open_list(x, list, len); }
+int xy__evindex_open_runs(xy_evindex *x, const void *list, size_t len) { return open_list(x, list, len); }
 
-int xy_evindex_adopt(xy_evindex *x, const void *list, size_t len)
+int xy__evindex_adopt(xy_evindex *x, const void *list, size_t len)
 {
     int rc = open_list(x, list, len);
     if (rc) return rc;
@@ -739,7 +739,7 @@ int xy_evindex_adopt(xy_evindex *x, const void *list, size_t len)
         if (strcmp(tail, "run.tmp") == 0) {
             /* Left by a spill that was stopped. */
             path.len = 0;
-            xy_buf_printf(&path, "%s/%s", x->dir, de->d_name);
+            xy__buf_printf(&path, "%s/%s", x->dir, de->d_name);
             unlink(path.data);
             continue;
         }
@@ -751,11 +751,11 @@ int xy_evindex_adopt(xy_evindex *x, const void *list, size_t len)
         unlink(path.data);
     }
     if (dh) closedir(dh);
-    xy_buf_free(&path);
+    xy__buf_free(&path);
     return XY_OK;
 }
 
-int xy_evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_diag_fn *diag, void *ctx)
+int xy__evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_diag_fn *diag, void *ctx)
 {
     DIR *dh = opendir(dir);
     struct dirent *de;
@@ -772,7 +772,7 @@ int xy_evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_dia
         xy_file f;
         const char *why = NULL;
         run_head h;
-        int orc = xy_file_open(path.data, &f);
+        int orc = xy__file_open(path.data, &f);
         const char *data = f.data;
         size_t len = f.len;
         if (orc) {
@@ -782,10 +782,10 @@ int xy_evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_dia
              * that names it and replays the log; the next snapshot writes
              * the run again in this format and removes this one. */
             msg.len = 0;
-            xy_buf_printf(&msg, "%s: warning: run of another format version, replaced by the next snapshot",
+            xy__buf_printf(&msg, "%s: warning: run of another format version, replaced by the next snapshot",
                           path.data);
             if (diag) diag(ctx, msg.data);
-            xy_file_close(&f);
+            xy__file_close(&f);
             continue;
         } else if (len < sizeof h) {
             why = "shorter than its header";
@@ -797,7 +797,7 @@ int xy_evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_dia
                 why = "bad header";
         }
         if (!why) {
-            uint32_t crc = xy_crc32(0, data + sizeof h, len - sizeof h);
+            uint32_t crc = xy__crc32(0, data + sizeof h, len - sizeof h);
             if (crc != h.crc) why = "checksum mismatch";
             /* The filter is read at random below, the pages read for
              * the checksum kept for it. */
@@ -814,17 +814,17 @@ int xy_evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_dia
         }
         if (why) {
             msg.len = 0;
-            xy_buf_printf(&msg, "%s:0: %s", path.data, why);
+            xy__buf_printf(&msg, "%s:0: %s", path.data, why);
             if (diag) diag(ctx, msg.data);
             rc = XY_ECORRUPT;
         } else {
             ++*runs;
             *entries += h.count;
         }
-        xy_file_close(&f);
+        xy__file_close(&f);
     }
     if (dh) closedir(dh);
-    xy_buf_free(&path);
-    xy_buf_free(&msg);
+    xy__buf_free(&path);
+    xy__buf_free(&msg);
     return rc;
 }

@@ -1,7 +1,7 @@
 /* evindex.h -- the index of stored event ids, for exactly-once loads, with
  * memory bounded by the events since the last snapshot.
  *
- * An id is known by the 128-bit hash of its text (xy_hash128); with it the
+ * An id is known by the 128-bit hash of its text (xy__hash128); with it the
  * index keeps the hash of the event's content, so that a re-sent event is
  * told from a different event reusing an id. Recent entries live in a hash
  * table in memory (the memtable, with each event's number). A snapshot
@@ -9,7 +9,7 @@
  * runs are merged when a newer one has grown to half the size of the one
  * before it, so there are about log2(events / spill) of them. A lookup
  * tries the memtable, the frozen table while a background snapshot spills
- * it (see xy_evindex_freeze), then each run from the newest: a binary search over
+ * it (see xy__evindex_freeze), then each run from the newest: a binary search over
  * the first key of every page of the run, kept in memory (fences, 8 bytes
  * per 170 events), then within that page of the memory-mapped file. Each
  * run carries a Bloom filter of its keys (1.5 bytes per event, mapped
@@ -54,7 +54,7 @@ typedef struct xy_evmem {
     size_t mask, count;  /* slots - 1, entries */
     unsigned shift;      /* hi >> shift is a key's home slot */
     uint64_t lo, hi;     /* least and greatest event number held */
-    size_t expect;       /* entries a load may bring it to (xy_evindex_expect) */
+    size_t expect;       /* entries a load may bring it to (xy__evindex_expect) */
 } xy_evmem;
 
 typedef struct xy_evindex {
@@ -67,18 +67,18 @@ typedef struct xy_evindex {
 } xy_evindex;
 
 /* The key of an event id. */
-void xy_evindex_key(const char *id, size_t n, uint64_t key[2]);
+void xy__evindex_key(const char *id, size_t n, uint64_t key[2]);
 
 /* Prepares an empty index of the data directory dir (copied). */
-void xy_evindex_init(xy_evindex *x, const char *dir);
-void xy_evindex_free(xy_evindex *x);
+void xy__evindex_init(xy_evindex *x, const char *dir);
+void xy__evindex_free(xy_evindex *x);
 
 /* Starts fetching the memtable slots of key and its filter blocks. */
-void xy_evindex_prefetch(const xy_evindex *x, const uint64_t key[2]);
+void xy__evindex_prefetch(const xy_evindex *x, const uint64_t key[2]);
 
 /* Finds key: returns 1 with its content hash and its event number (or
  * UINT64_MAX when it is in a run), or 0. */
-int xy_evindex_find(const xy_evindex *x, const uint64_t key[2], uint64_t *content, uint64_t *seq);
+int xy__evindex_find(const xy_evindex *x, const uint64_t key[2], uint64_t *content, uint64_t *seq);
 
 /* Whether key may be in run r, by its Bloom filter (0: surely not). */
 int xy__evrun_may_have(const xy_evrun *r, const uint64_t key[2]);
@@ -89,7 +89,7 @@ int xy__evrun_may_have(const xy_evrun *r, const uint64_t key[2]);
  * marked to be wiped in the child, so the parent's inserts while the
  * child runs copy no shared pages (copy-on-write faults were a sixth of
  * the writer's time) and keep the table on huge pages. */
-void xy_evindex_freeze(xy_evindex *x);
+void xy__evindex_freeze(xy_evindex *x);
 
 /* Tells the index that a load may bring up to extra new keys: if the
  * memtable has to grow while they come, it grows at once to hold them
@@ -97,19 +97,19 @@ void xy_evindex_freeze(xy_evindex *x);
  * every entry again at each step; growing only when needed costs nothing
  * for a load of duplicates. A short estimate only means the usual
  * doubling after it. */
-void xy_evindex_expect(xy_evindex *x, size_t extra);
+void xy__evindex_expect(xy_evindex *x, size_t extra);
 
 /* Adds an absent key to the memtable; removes one (a refused batch). */
-void xy_evindex_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq);
-void xy_evindex_del(xy_evindex *x, const uint64_t key[2]);
+void xy__evindex_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq);
+void xy__evindex_del(xy_evindex *x, const uint64_t key[2]);
 
-/* xy_evindex_find, and when key is absent xy_evindex_put in the same probe
+/* xy__evindex_find, and when key is absent xy__evindex_put in the same probe
  * of the memtable: returns 1 with what find gives, or 0 having added it. */
-int xy_evindex_find_or_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq,
+int xy__evindex_find_or_put(xy_evindex *x, const uint64_t key[2], uint64_t content, uint64_t seq,
                            uint64_t *had_content, uint64_t *had_seq);
 
 /* Gives the memtable's entry of key the number seq instead. */
-void xy_evindex_renumber(xy_evindex *x, const uint64_t key[2], uint64_t seq);
+void xy__evindex_renumber(xy_evindex *x, const uint64_t key[2], uint64_t seq);
 
 /* Writes the memtable's and frozen table's entries numbered below upto
  * into a new run, then merges runs as the policy says; the files are
@@ -117,22 +117,22 @@ void xy_evindex_renumber(xy_evindex *x, const uint64_t key[2], uint64_t seq);
  * snapshot) and returns XY_OK; or, when a run cannot be written, appends
  * that file's name (NUL-terminated), sets errno to the reason and returns
  * XY_EIO/XY_ENOSPC. */
-int xy_evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out);
+int xy__evindex_spill(const xy_evindex *x, uint64_t upto, xy_buf *out);
 
-/* The run list xy_evindex_spill(x, upto) writes, without writing runs. */
-void xy_evindex_plan_list(const xy_evindex *x, uint64_t upto, xy_buf *out);
+/* The run list xy__evindex_spill(x, upto) writes, without writing runs. */
+void xy__evindex_plan_list(const xy_evindex *x, uint64_t upto, xy_buf *out);
 
 /* After the snapshot that listed it is in place: opens the run list
- * written by xy_evindex_spill, drops memtable and frozen entries numbered
+ * written by xy__evindex_spill, drops memtable and frozen entries numbered
  * below the runs' end and removes run files no longer listed. */
-int xy_evindex_adopt(xy_evindex *x, const void *list, size_t len);
+int xy__evindex_adopt(xy_evindex *x, const void *list, size_t len);
 
 /* Opens the runs a snapshot lists (x has none yet). XY_ECORRUPT if one is
  * missing or does not match. */
-int xy_evindex_open_runs(xy_evindex *x, const void *list, size_t len);
+int xy__evindex_open_runs(xy_evindex *x, const void *list, size_t len);
 
 /* Checks every run file of dir: header, order, checksum. Returns the runs
  * and entries seen, and XY_OK or XY_ECORRUPT with a message to diag. */
-int xy_evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_diag_fn *diag, void *ctx);
+int xy__evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_diag_fn *diag, void *ctx);
 
 #endif

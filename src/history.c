@@ -57,7 +57,7 @@ static int logrd_open(const xy_db *db, logrd *r)
 {
     int rc = xy__segs_list(db->path, &r->s, NULL, NULL);
     if (rc) return rc;
-    r->fd = xy_malloc((size_t)r->s.n * sizeof *r->fd);
+    r->fd = xy__malloc((size_t)r->s.n * sizeof *r->fd);
     for (int k = 0; k < r->s.n; k++) r->fd[k] = -1;
     return XY_OK;
 }
@@ -66,7 +66,7 @@ static void logrd_close(logrd *r)
 {
     for (int k = 0; k < r->s.n; k++)
         if (r->fd[k] >= 0) close(r->fd[k]);
-    xy_free(r->fd);
+    xy__free(r->fd);
     xy__segs_free(&r->s);
 }
 
@@ -79,9 +79,9 @@ static logrd *log_reader(xy_db *db)
 {
     if (db->logrd && db->logrd_size != db->log_size) xy__db_drop_log_reader(db);
     if (!db->logrd) {
-        logrd *r = xy_malloc(sizeof *r);
+        logrd *r = xy__malloc(sizeof *r);
         if (logrd_open(db, r)) {
-            xy_free(r);
+            xy__free(r);
             return NULL;
         }
         db->logrd = r;
@@ -94,7 +94,7 @@ void xy__db_drop_log_reader(xy_db *db)
 {
     if (!db->logrd) return;
     logrd_close(db->logrd);
-    xy_free(db->logrd);
+    xy__free(db->logrd);
     db->logrd = NULL;
 }
 
@@ -138,9 +138,9 @@ static int read_event(logrd *r, uint64_t off, uint32_t citizen, xy_event *ev, ch
     unsigned char buf[EVENT_REC_MAX];
     ssize_t got = logrd_read(r, buf, sizeof buf, off);
     if (got < 8) return XY_EIO;
-    uint32_t len = xy_get_u32(buf), crc = xy_get_u32(buf + 4);
+    uint32_t len = xy__get_u32(buf), crc = xy__get_u32(buf + 4);
     const unsigned char *p = buf + 8;
-    if (len < 30 || len > (size_t)got - 8 || xy_crc32(0, p, len) != crc || p[0] != R_EVENT ||
+    if (len < 30 || len > (size_t)got - 8 || xy__crc32(0, p, len) != crc || p[0] != R_EVENT ||
         xy__rec_read_event(p, len, ev) || ev->citizen != citizen)
         return XY_ECORRUPT;
     /* The citizen is alone in its engine, as index 0, without contacts;
@@ -165,7 +165,7 @@ static int find_id(void *ctx, const unsigned char *data, uint64_t base, size_t o
     id_search *q = ctx;
     (void)base;
     while (off < end) {
-        uint32_t rlen = xy_get_u32(data + off);
+        uint32_t rlen = xy__get_u32(data + off);
         const unsigned char *p = data + off + 8;
         if (p[0] == R_EVENT && rlen >= 30 && q->k++ == q->seq) {
             xy__db_note_event_id(q->db, q->seq, (const char *)p + 30, p[29]);
@@ -179,14 +179,14 @@ static int find_id(void *ctx, const unsigned char *data, uint64_t base, size_t o
 const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq)
 {
     xy__db_settle(db);
-    const uint64_t *v = xy_map_get(&db->hist_ids, seq);
+    const uint64_t *v = xy__map_get(&db->hist_ids, seq);
     if (v) return db->hist_idbuf.data + *v;
     /* The citizen's trail knows where its events are in the log. */
     logrd *lr = log_reader(db);
     const xy_trail *t = &db->trail;
     xy_trec r;
     for (uint64_t off = lr && c < t->nhead ? t->head[c] : 0; off; off = r.prev) {
-        int kind = xy_trail_read(t, off, &r);
+        int kind = xy__trail_read(t, off, &r);
         if (!kind) break;
         xy_event ev;
         char id[256];
@@ -195,13 +195,13 @@ const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq)
             break;
         }
     }
-    v = xy_map_get(&db->hist_ids, seq);
+    v = xy__map_get(&db->hist_ids, seq);
     if (v) return db->hist_idbuf.data + *v;
     /* Without a usable trail: count events through the log. */
     db->history_fallbacks++;
     id_search q = {db, seq, 0};
     (void)xy__db_walk(db, NULL, find_id, &q, 0, SIZE_MAX, NULL, NULL, NULL, NULL, NULL);
-    v = xy_map_get(&db->hist_ids, seq);
+    v = xy__map_get(&db->hist_ids, seq);
     return v ? db->hist_idbuf.data + *v : "?";
 }
 
@@ -220,7 +220,7 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
     xy_engine *e = NULL;
     for (uint64_t off = c < t->nhead ? t->head[c] : 0; off;) {
         trail_item it;
-        it.kind = xy_trail_read(t, off, &it.r);
+        it.kind = xy__trail_read(t, off, &it.r);
         if (!it.kind) {
             rc = XY_ENOENT;
             goto done;
@@ -273,7 +273,7 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
         xy__db_note_event_id(db, items[i].r.aux, id, strlen(id));
         if (cp != XY_NONE) {
             int is_new;
-            *xy_map_put(&db->hist_cp, items[i].r.aux, &is_new) = cp;
+            *xy__map_put(&db->hist_cp, items[i].r.aux, &is_new) = cp;
         }
         ev.seq = items[i].r.aux;
         (void)xy_engine_advance(e, items[i].r.day);
@@ -292,8 +292,8 @@ done:
     } else {
         xy__engine_inject_assoc(e, NULL, 0);
     }
-    xy_free(items);
-    xy_free(inj);
+    xy__free(items);
+    xy__free(inj);
     *out = e;
     return rc;
 }

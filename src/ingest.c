@@ -85,19 +85,19 @@ static const int event_required[] = {1, 1, 1, 1, 1, 0, 0};
  * L, column C)" past a line break inside a quoted field. */
 static void put_message(xy_buf *b, const char *path, uint64_t line, const char *reason, const char *rec, size_t off)
 {
-    xy_buf_printf(b, "%s:%llu: ", path, (unsigned long long)line);
+    xy__buf_printf(b, "%s:%llu: ", path, (unsigned long long)line);
     for (const unsigned char *p = (const unsigned char *)reason; *p; p++) {
-        if (*p >= 0x20 && *p != 0x7f) xy_buf_append(b, p, 1);
-        else if (*p == '\n') xy_buf_append(b, "\\n", 2);
-        else if (*p == '\r') xy_buf_append(b, "\\r", 2);
-        else if (*p == '\t') xy_buf_append(b, "\\t", 2);
-        else xy_buf_printf(b, "\\x%02x", *p);
+        if (*p >= 0x20 && *p != 0x7f) xy__buf_append(b, p, 1);
+        else if (*p == '\n') xy__buf_append(b, "\\n", 2);
+        else if (*p == '\r') xy__buf_append(b, "\\r", 2);
+        else if (*p == '\t') xy__buf_append(b, "\\t", 2);
+        else xy__buf_printf(b, "\\x%02x", *p);
     }
     if (off == SIZE_MAX || !rec) return;
     uint64_t down, col;
-    xy_csv_position(rec, off, &down, &col);
-    if (down) xy_buf_printf(b, " (line %llu, column %llu)", (unsigned long long)(line + down), (unsigned long long)col);
-    else xy_buf_printf(b, " (column %llu)", (unsigned long long)col);
+    xy__csv_position(rec, off, &down, &col);
+    if (down) xy__buf_printf(b, " (line %llu, column %llu)", (unsigned long long)(line + down), (unsigned long long)col);
+    else xy__buf_printf(b, " (column %llu)", (unsigned long long)col);
 }
 
 /* A field as a message quotes it, NUL-terminated: a NUL byte in it written
@@ -151,7 +151,7 @@ static int fail_at(loader *l, size_t off, const char *fmt, ...) __attribute__((f
 static int fail(loader *l, int k, const char *fmt, ...)
 {
     size_t off = SIZE_MAX;
-    if (l->col[k] >= 0 && l->rec) off = xy_csv_field_offset(l->rec, l->rec_len, (size_t)l->col[k]);
+    if (l->col[k] >= 0 && l->rec) off = xy__csv_field_offset(l->rec, l->rec_len, (size_t)l->col[k]);
     va_list ap;
     va_start(ap, fmt);
     vfail(l, off, fmt, ap);
@@ -181,7 +181,7 @@ static void header_error(loader *l, size_t off, const char *fmt, ...)
     xy_buf m = {0};
     put_message(&m, l->path, l->csv.line, msg, l->csv.rec, off);
     xy__diagf(l->diag, l->ctx, "%s", m.data);
-    xy_buf_free(&m);
+    xy__buf_free(&m);
 }
 
 static xy_field field(const loader *l, int kind)
@@ -194,7 +194,7 @@ static xy_field field(const loader *l, int kind)
 static int read_header(loader *l, const char *const *names, const int *required)
 {
     const char *why;
-    int rc = xy_csv_next(&l->csv, &why);
+    int rc = xy__csv_next(&l->csv, &why);
     if (rc == 0) {
         xy__diagf(l->diag, l->ctx, "%s:1: empty file: expected a header row", l->path);
         return -1;
@@ -210,7 +210,7 @@ static int read_header(loader *l, const char *const *names, const int *required)
         int k = 0;
         while (names[k] && !(strlen(names[k]) == f.n && memcmp(names[k], f.s, f.n) == 0)) k++;
         if (!names[k] || l->col[k] >= 0) {
-            size_t off = xy_csv_field_offset(l->csv.rec, l->csv.rec_len, i);
+            size_t off = xy__csv_field_offset(l->csv.rec, l->csv.rec_len, i);
             if (!names[k]) header_error(l, off, "unknown column '%s'", QUOTE(f));
             else header_error(l, off, "column '%s' appears twice", names[k]);
             bad = 1;
@@ -224,8 +224,8 @@ static int read_header(loader *l, const char *const *names, const int *required)
             bad = 1;
         }
     if (!bad && l->want_rejects) {
-        xy_buf_append(&l->rejects, l->csv.rec, l->csv.rec_len);
-        xy_buf_append(&l->rejects, ",reason\n", 8);
+        xy__buf_append(&l->rejects, l->csv.rec, l->csv.rec_len);
+        xy__buf_append(&l->rejects, ",reason\n", 8);
     }
     return bad ? -1 : 0;
 }
@@ -255,7 +255,7 @@ static int registered_city(loader *l, int k, uint32_t *index, int *city)
     if (parse_id(l, k, &id)) return -1;
     uint32_t i = xy__engine_find_city(l->db->engine, id, &cy);
     if (i == XY_NONE) {
-        const uint64_t *v = l->kind == XY_LOAD_CITIZENS ? xy_map_get(&l->staged, id) : NULL;
+        const uint64_t *v = l->kind == XY_LOAD_CITIZENS ? xy__map_get(&l->staged, id) : NULL;
         xy_field f = field(l, k);
         if (!v) return fail(l, k, "%s '%s' is not registered", l->names[k], QUOTE(f));
         i = (uint32_t)*v;
@@ -295,7 +295,7 @@ static int citizen_row(loader *l)
     /* Names are shown as they came, in JSON too, which must be UTF-8; a
      * control character (C0, DEL, or C1: U+0080-U+009F, bytes C2 80-9F)
      * would reach a terminal as it is. */
-    if (xy_utf8_valid(name.s, name.n) < name.n) return fail(l, 1, "name is not valid UTF-8");
+    if (xy__utf8_valid(name.s, name.n) < name.n) return fail(l, 1, "name is not valid UTF-8");
     for (size_t i = 0; i < name.n; i++) {
         unsigned char c = (unsigned char)name.s[i];
         if (c < 0x20 || c == 0x7f || (c == 0xc2 && (unsigned char)name.s[i + 1] < 0xa0))
@@ -334,10 +334,10 @@ static int citizen_row(loader *l)
     /* The same row again in this file is a duplicate, as an event's is;
      * other data under the same ID is an error. The slot keeps the row's
      * index (parents look it up) and 32 bits of a hash of its data. */
-    uint64_t content = xy_hash64(xy_hash_bytes(name.s, name.n) ^ (uint64_t)city << 40 ^
-                                 xy_hash64((uint64_t)father << 32 | mother)) & ~(uint64_t)UINT32_MAX;
+    uint64_t content = xy__hash64(xy__hash_bytes(name.s, name.n) ^ (uint64_t)city << 40 ^
+                                 xy__hash64((uint64_t)father << 32 | mother)) & ~(uint64_t)UINT32_MAX;
     int is_new;
-    uint64_t *slot = xy_map_put(&l->staged, id, &is_new);
+    uint64_t *slot = xy__map_put(&l->staged, id, &is_new);
     if (!is_new && (*slot & ~(uint64_t)UINT32_MAX) == content) {
         l->res->duplicates++;
         return 0;
@@ -362,11 +362,11 @@ static int contact_row(loader *l)
     if (a == b) return fail(l, 1, "a citizen cannot be its own contact");
     uint64_t key = a < b ? (uint64_t)a << 32 | b : (uint64_t)b << 32 | a;
     int is_new;
-    if (xy_map_get(&l->db->engine->edge_set, key)) {
+    if (xy__map_get(&l->db->engine->edge_set, key)) {
         l->res->duplicates++;
         return 0;
     }
-    xy_map_put(&l->staged, key, &is_new);
+    xy__map_put(&l->staged, key, &is_new);
     if (!is_new) {
         l->res->duplicates++;
         return 0;
@@ -449,7 +449,7 @@ typedef struct prow {
     int bad;           /* the text is the reason, not the id */
     uint32_t text;     /* offset of the id or the reason in the chunk's text */
     uint32_t text_len;
-    uint64_t key[2];   /* xy_evindex_key of the id */
+    uint64_t key[2];   /* xy__evindex_key of the id */
     xy_event ev;
     xy_field f[COL_MAX]; /* the fields, between the parser's two passes */
     unsigned quoted;   /* bit i: f[i].s is an offset into the chunk's quoted text */
@@ -484,17 +484,17 @@ static int event_check(loader *l, prow *r)
     int cy;
     if (registered_city(l, 2, &ev->citizen, &cy)) return -1;
     const xy_city *city = &rules->cities[cy];
-    ev->behaviour = xy_names_find_memo(&rules->behaviour_names, &l->behaviours, bf.s, bf.n);
+    ev->behaviour = xy__names_find_memo(&rules->behaviour_names, &l->behaviours, bf.s, bf.n);
     if (ev->behaviour < 0 || !xy__city_behaviour(rules, city, ev->behaviour))
         return fail(l, 3, "behaviour '%s' is not defined in city %s", QUOTE(bf), city->id);
-    ev->agency = xy_names_find_memo(&rules->agency_names, &l->agencies, af.s, af.n);
+    ev->agency = xy__names_find_memo(&rules->agency_names, &l->agencies, af.s, af.n);
     if (ev->agency < 0) return fail(l, 4, "unknown agency '%s'", QUOTE(af));
     if (xy_rules_may_report(rules, cy, ev->agency, ev->behaviour))
         return fail(l, 4, "agency '%s' may not report '%s' in city %s", QUOTE(af), QUOTE(bf), city->id);
     if (parse_amount(l, 5, &ev->amount)) return -1;
     ev->counterpart = XY_NONE;
     if (cpf.n && registered(l, 6, &ev->counterpart)) return -1;
-    xy_evindex_key(idf.s, idf.n, r->key);
+    xy__evindex_key(idf.s, idf.n, r->key);
     return 0;
 }
 
@@ -526,12 +526,12 @@ static int event_stage(loader *l, const prow *r, const char *id, size_t id_len)
 
 static void csv_quote(xy_buf *b, const char *s, size_t n)
 {
-    xy_buf_append(b, "\"", 1);
+    xy__buf_append(b, "\"", 1);
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"') xy_buf_append(b, "\"", 1);
-        xy_buf_append(b, &s[i], 1);
+        if (s[i] == '"') xy__buf_append(b, "\"", 1);
+        xy__buf_append(b, &s[i], 1);
     }
-    xy_buf_append(b, "\"", 1);
+    xy__buf_append(b, "\"", 1);
 }
 
 /* Counts a bad row, keeps it for the rejects file and shows its reason
@@ -541,10 +541,10 @@ static void reject(loader *l, const char *rec, size_t rec_len, const char *why, 
     l->errors++;
     l->res->rejected++;
     if (l->want_rejects) {
-        xy_buf_append(&l->rejects, rec, rec_len);
-        xy_buf_append(&l->rejects, ",", 1);
+        xy__buf_append(&l->rejects, rec, rec_len);
+        xy__buf_append(&l->rejects, ",", 1);
         csv_quote(&l->rejects, why, why_len);
-        xy_buf_append(&l->rejects, "\n", 1);
+        xy__buf_append(&l->rejects, "\n", 1);
     }
     if (l->errors <= MAX_SHOWN_ERRORS) xy__diagf(l->diag, l->ctx, "%.*s", (int)why_len, why);
 }
@@ -555,7 +555,7 @@ static void reject(loader *l, const char *rec, size_t rec_len, const char *why, 
 static int next_row(loader *l)
 {
     const char *why;
-    int got = xy_csv_next(&l->csv, &why);
+    int got = xy__csv_next(&l->csv, &why);
     if (got == 0) return 0;
     l->line = l->csv.line;
     l->rec = l->csv.rec;
@@ -565,7 +565,7 @@ static int next_row(loader *l)
     if (got < 0) return fail_at(l, (size_t)(l->csv.bad - l->rec), "malformed CSV: %s", why);
     /* Too many fields: at the first extra one; too few: at the end. */
     if (l->csv.nfields != l->width)
-        return fail_at(l, xy_csv_field_offset(l->rec, l->rec_len, l->width), "expected %zu fields, found %zu",
+        return fail_at(l, xy__csv_field_offset(l->rec, l->rec_len, l->width), "expected %zu fields, found %zu",
                        l->width, l->csv.nfields);
     return 1;
 }
@@ -578,7 +578,7 @@ static int fetch_id_at(loader *l, const char *p, int staged, xy_resid *id)
     if (l->csv.end - p < 19 || (p[18] != ',' && p[18] != '\n' && p[18] != '\r')) return 0;
     if (xy_resid_parse(p, 18, id, NULL)) return 0;
     xy__engine_prefetch_citizen(l->db->engine, *id);
-    if (staged) xy_map_prefetch(&l->staged, *id);
+    if (staged) xy__map_prefetch(&l->staged, *id);
     return 1;
 }
 
@@ -617,7 +617,7 @@ static void load_rows(loader *l)
         /* Room for the whole file's keys at once, from the length of its
          * first rows: growing by doublings would rehash every key. */
         if (l->res->rows == SAMPLE && l->csv.p > first)
-            xy_map_reserve(&l->staged, (size_t)((double)(l->csv.end - first) / (double)(l->csv.p - first) * SAMPLE));
+            xy__map_reserve(&l->staged, (size_t)((double)(l->csv.end - first) / (double)(l->csv.p - first) * SAMPLE));
         l->known_s = l->next_s;
         l->known_id = l->next_id;
         l->next_s = NULL;
@@ -654,7 +654,7 @@ static void keep_text(chunk *c, prow *r, const char *s, size_t n)
 {
     r->text = (uint32_t)c->text.len;
     r->text_len = (uint32_t)n;
-    xy_buf_append(&c->text, s, n);
+    xy__buf_append(&c->text, s, n);
 }
 
 /* The parser's first pass: reads a row, keeps its fields and parses its
@@ -678,7 +678,7 @@ static int read_chunk_row(loader *l, chunk *c, prow *r)
         if (l->csv.offs[i] != SIZE_MAX) {
             r->quoted |= 1u << i;
             r->f[i].s = (const char *)(uintptr_t)c->quoted.len;
-            xy_buf_append(&c->quoted, l->csv.fields[i].s, l->csv.fields[i].n);
+            xy__buf_append(&c->quoted, l->csv.fields[i].s, l->csv.fields[i].n);
         }
     }
     xy_field cf = r->f[l->col[2]];
@@ -722,7 +722,7 @@ static void parse_chunk(loader *l, chunk *c)
         else c->last = 1;
         if (c->n - fetched < XY_FETCH_GROUP && !c->last) continue;
         for (size_t i = fetched; i < c->n; i++)
-            if (c->rows[i].has_cid) xy_map_prefetch(&l->db->engine->by_id, c->rows[i].cid);
+            if (c->rows[i].has_cid) xy__map_prefetch(&l->db->engine->by_id, c->rows[i].cid);
         fetched = c->n;
         while (fetched - checked > XY_FETCH_GROUP) check_chunk_row(l, c, &c->rows[checked++]);
     }
@@ -753,7 +753,7 @@ static void expect_rows(loader *l, const chunk *c)
 {
     const prow *a = &c->rows[0], *z = &c->rows[c->n - 1];
     size_t span = (size_t)(z->rec + z->rec_len - a->rec), left = (size_t)(l->csv.end - a->rec);
-    if (span) xy_evindex_expect(&l->db->evix, (size_t)((double)left / (double)span * (double)c->n));
+    if (span) xy__evindex_expect(&l->db->evix, (size_t)((double)left / (double)span * (double)c->n));
 }
 
 static void load_events(loader *l)
@@ -764,7 +764,7 @@ static void load_events(loader *l)
     memset(&parser.why, 0, sizeof parser.why);
     memset(&p, 0, sizeof p);
     p.parser = &parser;
-    for (int k = 0; k < NCHUNKS; k++) p.ch[k].rows = xy_malloc(CHUNK_ROWS * sizeof *p.ch[k].rows);
+    for (int k = 0; k < NCHUNKS; k++) p.ch[k].rows = xy__malloc(CHUNK_ROWS * sizeof *p.ch[k].rows);
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
     /* Without a second thread (a process at its limit of threads) each
@@ -788,7 +788,7 @@ static void load_events(loader *l)
             size_t from, to;
             xy__fetch_window(i, c->n, &from, &to);
             for (size_t j = from; j < to; j++)
-                if (!c->rows[j].bad) xy_evindex_prefetch(&l->db->evix, c->rows[j].key);
+                if (!c->rows[j].bad) xy__evindex_prefetch(&l->db->evix, c->rows[j].key);
             const prow *r = &c->rows[i];
             const char *text = c->text.data + r->text;
             l->res->rows++;
@@ -806,15 +806,15 @@ static void load_events(loader *l)
         if (last) break;
     }
     if (threaded) pthread_join(th, NULL);
-    xy_csv_free(&parser.csv);
+    xy__csv_free(&parser.csv);
     pthread_cond_destroy(&p.cv);
     pthread_mutex_destroy(&p.mu);
     for (int k = 0; k < NCHUNKS; k++) {
-        xy_free(p.ch[k].rows);
-        xy_buf_free(&p.ch[k].quoted);
-        xy_buf_free(&p.ch[k].text);
+        xy__free(p.ch[k].rows);
+        xy__buf_free(&p.ch[k].quoted);
+        xy__buf_free(&p.ch[k].text);
     }
-    xy_buf_free(&parser.why);
+    xy__buf_free(&parser.why);
 }
 
 static int write_rejects(const char *path, const xy_buf *b)
@@ -840,7 +840,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     xy_file in;
     /* Rejects written over the log, a snapshot or the rules would destroy
      * what they hold. */
-    if (rejects_path && xy_path_within(db->path, rejects_path)) {
+    if (rejects_path && xy__path_within(db->path, rejects_path)) {
         xy__diagf(diag, ctx, "%s: the rejects file may not be in the data directory %s", rejects_path, db->path);
         return XY_EINVAL;
     }
@@ -851,7 +851,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
         xy__diagf(diag, ctx, "%s: the rejects file may not be the input file %s", rejects_path, path);
         return XY_EINVAL;
     }
-    int rc = xy_file_open(path, &in);
+    int rc = xy__file_open(path, &in);
     if (rc) {
         xy__diagf(diag, ctx, "%s: cannot read: %s", path,
                   errno == ENODEV ? "a device, not a file, a pipe or a terminal" : strerror(errno));
@@ -869,8 +869,8 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     l.kind = kind;
     l.last_city = -1;
     if (in.len >= l.spill_at) xy__snapshot_uncache(db);
-    xy_csv_init(&l.csv, in.data, in.len);
-    xy_map_init(&l.staged, 1024);
+    xy__csv_init(&l.csv, in.data, in.len);
+    xy__map_init(&l.staged, 1024);
     const char *const *names = kind == XY_LOAD_CITIZENS ? citizen_cols
                              : kind == XY_LOAD_CONTACTS ? contact_cols : event_cols;
     const int *required = kind == XY_LOAD_CITIZENS ? citizen_required
@@ -883,7 +883,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     l.width = l.csv.nfields;
     if (kind == XY_LOAD_EVENTS) load_events(&l);
     else load_rows(&l);
-    if (xy_guard_hit(in.data)) {
+    if (xy__guard_hit(in.data)) {
         /* Rewritten while it was read: what it holds now is not what was
          * read, and rows were lost (zeros stood in for them). */
         xy__db_unstage(db);
@@ -925,11 +925,11 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
         res->applied = 0;
     }
 done:
-    xy_csv_free(&l.csv);
-    xy_map_free(&l.staged);
-    xy_buf_free(&l.rejects);
-    xy_buf_free(&l.why);
-    xy_file_close(&in);
+    xy__csv_free(&l.csv);
+    xy__map_free(&l.staged);
+    xy__buf_free(&l.rejects);
+    xy__buf_free(&l.why);
+    xy__file_close(&in);
     return rc;
 }
 
@@ -976,15 +976,15 @@ static xy_sid *sort_ids(xy_sid *a, xy_sid *tmp, size_t *count, size_t n)
 /* Makes room in db->stage for n events. */
 static void stage_reserve(xy_stage *g, size_t n)
 {
-    if (!g->count) g->count = xy_malloc((DIGITS + 1) * sizeof *g->count);
+    if (!g->count) g->count = xy__malloc((DIGITS + 1) * sizeof *g->count);
     if (n <= g->cap) return;
     size_t cap = g->cap ? g->cap : 1024;
     while (cap < n) cap *= 2;
     /* Rewritten by every batch, also while a snapshot's child runs. */
-    g->sid = xy_private_realloc(g->sid, g->cap * sizeof *g->sid, cap * sizeof *g->sid);
-    g->tmp = xy_private_realloc(g->tmp, g->cap * sizeof *g->tmp, cap * sizeof *g->tmp);
-    g->rank = xy_private_realloc(g->rank, g->cap * sizeof *g->rank, cap * sizeof *g->rank);
-    g->verdict = xy_private_realloc(g->verdict, g->cap, cap);
+    g->sid = xy__private_realloc(g->sid, g->cap * sizeof *g->sid, cap * sizeof *g->sid);
+    g->tmp = xy__private_realloc(g->tmp, g->cap * sizeof *g->tmp, cap * sizeof *g->tmp);
+    g->rank = xy__private_realloc(g->rank, g->cap * sizeof *g->rank, cap * sizeof *g->rank);
+    g->verdict = xy__private_realloc(g->verdict, g->cap, cap);
     g->cap = cap;
 }
 
@@ -1027,7 +1027,7 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
             break;
         }
         xy_sid *s = &g->sid[i];
-        xy_evindex_key(id.s, id.n, s->key);
+        xy__evindex_key(id.s, id.n, s->key);
         s->content = xy__event_content_hash(ev);
         s->idx = (uint32_t)i;
         s->verdict = 0;
@@ -1062,11 +1062,11 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
      * id earlier in the batch (equal keys sort in the batch's order) finds
      * its first occurrence staged. A refused batch takes them out. */
     xy_sid *sorted = sort_ids(g->sid, g->tmp, g->count, bad);
-    xy_evindex_expect(&db->evix, bad);
+    xy__evindex_expect(&db->evix, bad);
     int conflicts = 0;
     uint64_t dups = 0;
     for (size_t p = 0; p < bad; p++) {
-        if (p + 16 < bad) xy_evindex_prefetch(&db->evix, sorted[p + 16].key);
+        if (p + 16 < bad) xy__evindex_prefetch(&db->evix, sorted[p + 16].key);
         xy_sid *s = &sorted[p];
         uint64_t had, had_seq;
         uint32_t v = V_NEW;
@@ -1112,12 +1112,12 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
             if (p + 16 < n) {
                 /* The rank is read in the keys' order, at random in the
                  * batch: fetched ahead like the table's slot. */
-                xy_evindex_prefetch(&db->evix, sorted[p + 16].key);
+                xy__evindex_prefetch(&db->evix, sorted[p + 16].key);
                 XY_PREFETCH(&g->rank[sorted[p + 16].idx]);
             }
             const xy_sid *s = &sorted[p];
             if (s->verdict == V_NEW && g->rank[s->idx] != s->idx)
-                xy_evindex_renumber(&db->evix, s->key, db->nevents + g->rank[s->idx]);
+                xy__evindex_renumber(&db->evix, s->key, db->nevents + g->rank[s->idx]);
         }
         if (nrec == 0) return XY_OK;
         rc = xy__db_commit_begin(db, batch, nrec, &c);

@@ -5,21 +5,21 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* Tables of this many bytes or more come from xy_big_realloc. */
+/* Tables of this many bytes or more come from xy__big_realloc. */
 #define LIM_BIG ((size_t)1 << 20)
 
 static inline size_t lim_home(const xy_lyear *y, uint64_t key)
 {
-    return (size_t)(xy__limits_home(y, xy_hash64(key >> 8)) - y->slot);
+    return (size_t)(xy__limits_home(y, xy__hash64(key >> 8)) - y->slot);
 }
 
 static uint64_t *lim_alloc(size_t slots)
 {
     size_t bytes = slots * sizeof(uint64_t);
-    if (bytes < LIM_BIG) return xy_calloc(slots, sizeof(uint64_t));
-    uint64_t *p = xy_big_realloc(NULL, 0, bytes);
-    /* Every page is written soon; see xy_map_init_slots. */
-    xy_populate(p, bytes);
+    if (bytes < LIM_BIG) return xy__calloc(slots, sizeof(uint64_t));
+    uint64_t *p = xy__big_realloc(NULL, 0, bytes);
+    /* Every page is written soon; see xy__map_init_slots. */
+    xy__populate(p, bytes);
     return p;
 }
 
@@ -27,18 +27,18 @@ static void lim_release(uint64_t *p, size_t slots)
 {
     size_t bytes = slots * sizeof(uint64_t);
     if (!p) return;
-    if (bytes < LIM_BIG) xy_free(p);
-    else xy_big_free(p, bytes);
+    if (bytes < LIM_BIG) xy__free(p);
+    else xy__big_free(p, bytes);
 }
 
-void xy_limits_free(xy_limits *l)
+void xy__limits_free(xy_limits *l)
 {
     for (int i = 0; i < l->n; i++) {
         lim_release(l->y[i].slot, l->y[i].mask + 1);
-        xy_map_free(&l->y[i].over);
-        xy_fork_copy_free(&l->y[i].copy);
+        xy__map_free(&l->y[i].over);
+        xy__fork_copy_free(&l->y[i].copy);
     }
-    xy_free(l->y);
+    xy__free(l->y);
     memset(l, 0, sizeof *l);
 }
 
@@ -70,7 +70,7 @@ xy_lyear *xy__limits_year_slow(xy_limits *l, int year)
     if (i == l->n || l->y[i].year != year) {
         if (l->n == l->cap) {
             l->cap = l->cap ? l->cap * 2 : 4;
-            l->y = xy_realloc(l->y, (size_t)l->cap * sizeof *l->y);
+            l->y = xy__realloc(l->y, (size_t)l->cap * sizeof *l->y);
         }
         memmove(&l->y[i + 1], &l->y[i], (size_t)(l->n - i) * sizeof *l->y);
         l->n++;
@@ -106,7 +106,7 @@ int xy__limits_take_slow(xy_lyear *y, size_t i, uint64_t key, int64_t limit)
         /* The key's entry, with a count of 254 or more. */
         uint64_t c = v & 0xff, *big = NULL;
         if (c == 0xff) {
-            big = xy_map_get(&y->over, key >> 8);
+            big = xy__map_get(&y->over, key >> 8);
             c = *big;
         }
         if ((int64_t)c >= limit) return 0;
@@ -114,7 +114,7 @@ int xy__limits_take_slow(xy_lyear *y, size_t i, uint64_t key, int64_t limit)
             ++*big;
         } else {
             int is_new;
-            *xy_map_put(&y->over, key >> 8, &is_new) = c + 1;
+            *xy__map_put(&y->over, key >> 8, &is_new) = c + 1;
             y->slot[i] = key | 0xff;
         }
         return 1;
@@ -130,24 +130,24 @@ int xy__limits_take_slow(xy_lyear *y, size_t i, uint64_t key, int64_t limit)
     return 1;
 }
 
-void xy_limits_before_fork(xy_limits *l)
+void xy__limits_before_fork(xy_limits *l)
 {
     for (int i = 0; i < l->n; i++) {
         xy_lyear *y = &l->y[i];
         size_t bytes = (y->mask + 1) * sizeof *y->slot;
         y->child = NULL;
-        if (i >= l->n - 2) y->child = xy_fork_copy_make(&y->copy, y->slot, bytes, bytes);
-        else xy_fork_copy_drop(&y->copy, y->slot, bytes);
+        if (i >= l->n - 2) y->child = xy__fork_copy_make(&y->copy, y->slot, bytes, bytes);
+        else xy__fork_copy_drop(&y->copy, y->slot, bytes);
     }
 }
 
-void xy_limits_in_child(xy_limits *l)
+void xy__limits_in_child(xy_limits *l)
 {
     for (int i = 0; i < l->n; i++)
         if (l->y[i].child) l->y[i].slot = l->y[i].child;
 }
 
-size_t xy_limits_count(const xy_limits *l)
+size_t xy__limits_count(const xy_limits *l)
 {
     size_t n = 0;
     for (int i = 0; i < l->n; i++) n += l->y[i].count;
@@ -156,7 +156,7 @@ size_t xy_limits_count(const xy_limits *l)
 
 enum { LIM_PAGE = 4096 };
 
-void xy_limits_emit(const xy_limits *l, xy_emit_fn *emit, void *ctx)
+void xy__limits_emit(const xy_limits *l, xy_emit_fn *emit, void *ctx)
 {
     static const char zeros[LIM_PAGE];
     uint64_t n = (uint64_t)l->n, at = sizeof n;
@@ -178,9 +178,9 @@ void xy_limits_emit(const xy_limits *l, xy_emit_fn *emit, void *ctx)
     }
 }
 
-void xy_limits_save(const xy_limits *l, xy_buf *out) { xy_limits_emit(l, xy_buf_emit, out); }
+void xy__limits_save(const xy_limits *l, xy_buf *out) { xy__limits_emit(l, xy__buf_emit, out); }
 
-int xy_limits_load(xy_limits *l, const xy_big_src *src, const void *data, size_t len, int padded)
+int xy__limits_load(xy_limits *l, const xy_big_src *src, const void *data, size_t len, int padded)
 {
     const unsigned char *p = data, *end = p + len;
     uint64_t n;
@@ -207,7 +207,7 @@ int xy_limits_load(xy_limits *l, const xy_big_src *src, const void *data, size_t
         if (slots * 8 >= LIM_BIG) {
             /* Mapped for a reader, copied for a writer: a table never
              * grows in place (lim_grow makes a new one). */
-            y->slot = xy_big_load(src, p, slots * 8, slots * 8);
+            y->slot = xy__big_load(src, p, slots * 8, slots * 8);
         } else {
             y->slot = lim_alloc(slots);
             memcpy(y->slot, p, slots * 8);
@@ -225,7 +225,7 @@ int xy_limits_load(xy_limits *l, const xy_big_src *src, const void *data, size_t
             memcpy(kv, p, 16);
             p += 16;
             if (kv[0] == XY_MAP_EMPTY) return XY_ECORRUPT;
-            *xy_map_put(&y->over, kv[0], &is_new) = kv[1];
+            *xy__map_put(&y->over, kv[0], &is_new) = kv[1];
         }
     }
     return p == end ? XY_OK : XY_ECORRUPT;

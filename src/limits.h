@@ -36,7 +36,7 @@ typedef struct xy_limits {
 #define XY_LIMITS_MAX_NAME ((1 << 24) - 1)
 
 /* Frees the tables; l may be zeroed. */
-void xy_limits_free(xy_limits *l);
+void xy__limits_free(xy_limits *l);
 
 /* The table of a year, made when first asked for. The engine asks for the
  * same year event after event, so that answer is inline; the rest is not. */
@@ -55,11 +55,11 @@ static inline uint64_t xy__limits_key(uint32_t citizen, int32_t name)
 
 /* The hash a key's probe starts from. The engine works it out once, when
  * it fetches the slot ahead, and hands it to xy__limits_take_hashed. */
-static inline uint64_t xy_limits_hash(uint32_t citizen, int32_t name)
+static inline uint64_t xy__limits_hash(uint32_t citizen, int32_t name)
 {
     /* xy__limits_key(citizen, name) >> 8, written out: gcc did not fold
      * the two shifts (two instructions more an event, callgrind). */
-    return xy_hash64((uint64_t)citizen << 24 | (uint32_t)name);
+    return xy__hash64((uint64_t)citizen << 24 | (uint32_t)name);
 }
 
 /* The slot where a key's probe starts: the first of its hash's line of
@@ -71,11 +71,11 @@ static inline uint64_t *xy__limits_home(const xy_lyear *y, uint64_t hash)
     return &y->slot[hash & y->mask & ~(size_t)7];
 }
 
-/* xy_limits_take for what is not a plain count below 254 already stored:
+/* xy__limits_take for what is not a plain count below 254 already stored:
  * a new entry, a count of 254 or more. i is where the probe stopped. */
 int xy__limits_take_slow(xy_lyear *y, size_t i, uint64_t key, int64_t limit);
 
-/* xy_limits_take with the key's hash (xy_limits_hash) already known. */
+/* xy__limits_take with the key's hash (xy__limits_hash) already known. */
 static inline int xy__limits_take_hashed(xy_limits *l, int year, uint32_t citizen, int32_t name, uint64_t hash,
                                          int64_t limit)
 {
@@ -107,19 +107,19 @@ static inline int xy__limits_take_hashed(xy_limits *l, int year, uint32_t citize
  * was already reached. Inline, because it runs for every event with a
  * limit: the common cases (an entry with a small count, a new entry in a
  * table with room) are a probe and a store. */
-static inline int xy_limits_take(xy_limits *l, int year, uint32_t citizen, int32_t name, int64_t limit)
+static inline int xy__limits_take(xy_limits *l, int year, uint32_t citizen, int32_t name, int64_t limit)
 {
-    return xy__limits_take_hashed(l, year, citizen, name, xy_limits_hash(citizen, name), limit);
+    return xy__limits_take_hashed(l, year, citizen, name, xy__limits_hash(citizen, name), limit);
 }
 
-/* xy_limits_first for a year other than the last one asked for. */
+/* xy__limits_first for a year other than the last one asked for. */
 const void *xy__limits_first_slow(const xy_limits *l, int year, uint64_t hash);
 
-/* Where xy_limits_take would look first for a key of the given hash, if
+/* Where xy__limits_take would look first for a key of the given hash, if
  * the year's table exists; else l itself (an address that is in the cache
  * anyway): a fetch ahead must not make a table, whose size would then
  * depend on how far ahead it looked. */
-static inline const void *xy_limits_first(const xy_limits *l, int year, uint64_t hash)
+static inline const void *xy__limits_first(const xy_limits *l, int year, uint64_t hash)
 {
     const xy_lyear *y = l->hot;
     if (XY_UNLIKELY(!y || y->year != year)) return xy__limits_first_slow(l, year, hash);
@@ -134,25 +134,25 @@ static inline const void *xy_limits_first(const xy_limits *l, int year, uint64_t
  * thread's time in a profile of the append path. Older years' tables are
  * shared with the child as they are; a copy an earlier fork made of one is
  * given up. */
-void xy_limits_before_fork(xy_limits *l);
-void xy_limits_in_child(xy_limits *l);
+void xy__limits_before_fork(xy_limits *l);
+void xy__limits_in_child(xy_limits *l);
 
 /* Entries in all years. */
-size_t xy_limits_count(const xy_limits *l);
+size_t xy__limits_count(const xy_limits *l);
 
-/* Hands the tables to emit, in pieces, in a form xy_limits_load reads
- * back; xy_limits_save appends the same bytes to out. A table of a
+/* Hands the tables to emit, in pieces, in a form xy__limits_load reads
+ * back; xy__limits_save appends the same bytes to out. A table of a
  * megabyte or more starts a multiple of 4096 bytes after the first byte,
  * behind zeros its head counts, so that a reader can map it from a file
  * where the bytes start at a page boundary (a snapshot's section). */
-void xy_limits_emit(const xy_limits *l, xy_emit_fn *emit, void *ctx);
-void xy_limits_save(const xy_limits *l, xy_buf *out);
+void xy__limits_emit(const xy_limits *l, xy_emit_fn *emit, void *ctx);
+void xy__limits_save(const xy_limits *l, xy_buf *out);
 
-/* Loads tables that xy_limits_save wrote (padded), or the form before the
+/* Loads tables that xy__limits_save wrote (padded), or the form before the
  * padding (not padded: snapshot format v09), from the len bytes at data
  * into an empty l. The bytes lie in src's mapping, when src is not NULL,
- * and large tables are then mapped from its file (see xy_big_load).
+ * and large tables are then mapped from its file (see xy__big_load).
  * Returns XY_OK or XY_ECORRUPT. */
-int xy_limits_load(xy_limits *l, const xy_big_src *src, const void *data, size_t len, int padded);
+int xy__limits_load(xy_limits *l, const xy_big_src *src, const void *data, size_t len, int padded);
 
 #endif

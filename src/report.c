@@ -16,7 +16,7 @@
  * program when memory runs out (util.h), as everything else does: its
  * results then need no test for NULL. Set once, before any value is made. */
 static pthread_once_t json_once = PTHREAD_ONCE_INIT;
-static void json_alloc_init(void) { json_set_alloc_funcs(xy_malloc, xy_free); }
+static void json_alloc_init(void) { json_set_alloc_funcs(xy__malloc, xy__free); }
 
 /* The start of every report: a format it knows (XY_EINVAL otherwise),
  * then xy__db_report_begin. */
@@ -93,31 +93,31 @@ static void blacklist_reason(xy_db *db, const xy_engine *e, uint32_t c, xy_buf *
     const xy_city *city = &e->rules->cities[s->city];
     if (s->flags & CS_SCORE_MEMBER) {
         xy_day since = xy__seen_day(e, xy__score_since(e, c));
-        xy_buf_printf(b, "score fell below %lld", (long long)city->bl_below);
+        xy__buf_printf(b, "score fell below %lld", (long long)city->bl_below);
         if (since != XY_DAY_NONE) {
             char d[XY_DAY_CHARS];
             xy_day_format(since, d);
-            xy_buf_printf(b, " on %s", d);
+            xy__buf_printf(b, " on %s", d);
         } else {
-            xy_buf_printf(b, " at registration, before the clock's first day");
+            xy__buf_printf(b, " at registration, before the clock's first day");
         }
         if (city->has_exit)
-            xy_buf_printf(b, " (exit after %d days at or above %lld)", city->exit_days,
+            xy__buf_printf(b, " (exit after %d days at or above %lld)", city->exit_days,
                           (long long)city->bl_exit);
         else
-            xy_buf_printf(b, " (no exit: once untrustworthy, always restricted)");
+            xy__buf_printf(b, " (no exit: once untrustworthy, always restricted)");
     }
     if (term_running(e, s)) {
-        const uint64_t *v = xy_map_get(&e->term_reason, c);
+        const uint64_t *v = xy__map_get(&e->term_reason, c);
         char d[XY_DAY_CHARS];
         xy_day_format(s->term_end - 1, d);
-        if (b->len) xy_buf_append(b, "; ", 2);
+        if (b->len) xy__buf_append(b, "; ", 2);
         if (v)
-            xy_buf_printf(b, "listed for '%s' (event %s) until %s",
+            xy__buf_printf(b, "listed for '%s' (event %s) until %s",
                           e->rules->behaviour_names.str[*v >> 40],
                           xy__db_event_id(db, c, *v & ((1ULL << 40) - 1)), d);
         else
-            xy_buf_printf(b, "listed until %s", d);
+            xy__buf_printf(b, "listed until %s", d);
     }
 }
 
@@ -140,7 +140,7 @@ static json_t *list_rules(const xy_engine *e, uint32_t c, int list)
         if (city->has_exit) json_array_append_new(a, jrule(r, city->exit_at));
     }
     if (term_running(e, s)) {
-        const uint64_t *v = xy_map_get(&e->term_reason, c);
+        const uint64_t *v = xy__map_get(&e->term_reason, c);
         const xy_behaviour *b = v ? xy__city_behaviour(r, city, (int32_t)(*v >> 40)) : NULL;
         if (b) json_array_append_new(a, jrule(r, b->at));
     }
@@ -171,13 +171,13 @@ static json_t *list_entry(xy_db *db, const xy_engine *e, uint32_t c, int list)
         since = s->bl_since;
     } else {
         if (!(s->flags & CS_ON_WL)) return json_null();
-        xy_buf_printf(&b, "score %lld at or above %lld", (long long)xy__clamp(city, s->raw),
+        xy__buf_printf(&b, "score %lld at or above %lld", (long long)xy__clamp(city, s->raw),
                       (long long)city->wl_from);
         since = s->wl_since;
     }
     json_t *o = json_pack("{s:o,s:s,s:o}", "since", jday(xy__seen_day(e, since)), "reason", b.data ? b.data : "",
                           "rules", list_rules(e, c, list));
-    xy_buf_free(&b);
+    xy__buf_free(&b);
     return o;
 }
 
@@ -195,26 +195,26 @@ static json_t *consequence_json(xy_db *db, const xy_engine *e, uint32_t c, const
     xy_buf cond = {0}, why = {0};
     const xy_cstate *s = &e->st[a->subject];
     if (q->on == XY_ON_BLACKLIST) {
-        xy_buf_printf(&cond, "blacklist");
+        xy__buf_printf(&cond, "blacklist");
         if (s->flags & CS_ON_BL) blacklist_reason(db, e, a->subject, &why);
-        else xy_buf_printf(&why, "entered the blacklist; no longer on it, the %d days still run", q->days);
+        else xy__buf_printf(&why, "entered the blacklist; no longer on it, the %d days still run", q->days);
     } else if (q->on == XY_ON_WHITELIST) {
-        xy_buf_printf(&cond, "whitelist");
-        xy_buf_printf(&why, "score %lld at or above %lld", (long long)xy__clamp(a->city, s->raw),
+        xy__buf_printf(&cond, "whitelist");
+        xy__buf_printf(&why, "score %lld at or above %lld", (long long)xy__clamp(a->city, s->raw),
                       (long long)a->city->wl_from);
     } else {
-        xy_buf_printf(&cond, "grade ");
+        xy__buf_printf(&cond, "grade ");
         int first = 1;
         /* Highest grade first, as cities declare their grades and rules
          * name them ("grade C,D"); the table is ascending. */
         for (int g = a->city->ngrades - 1; g >= 0; g--)
             if (q->grades >> g & 1) {
-                xy_buf_printf(&cond, "%s%s", first ? "" : ",", a->city->grades[g].name);
+                xy__buf_printf(&cond, "%s%s", first ? "" : ",", a->city->grades[g].name);
                 first = 0;
             }
         int64_t score = xy__clamp(a->city, s->raw);
         int g = xy__city_grade(a->city, score);
-        xy_buf_printf(&why, "score %lld, grade %s", (long long)score, g >= 0 ? a->city->grades[g].name : "none");
+        xy__buf_printf(&why, "score %lld, grade %s", (long long)score, g >= 0 ? a->city->grades[g].name : "none");
     }
     json_t *subject = a->subject == c ? json_string("self") : jid(e->ids[a->subject]);
     json_t *o = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:s,s:s?,s:o}",
@@ -224,8 +224,8 @@ static json_t *consequence_json(xy_db *db, const xy_engine *e, uint32_t c, const
                           "actions", actions, "since", jday(a->since), "until", jday(a->until),
                           "subject", subject, "condition", cond.data, "why", why.data ? why.data : "",
                           "text", q->text, "rule", jrule(r, q->at));
-    xy_buf_free(&cond);
-    xy_buf_free(&why);
+    xy__buf_free(&cond);
+    xy__buf_free(&why);
     return o;
 }
 
@@ -387,7 +387,7 @@ int xy_report_check(xy_db *db, const char *id, const char *action, int format, F
     uint32_t c;
     if (find_citizen(db, id, &c)) return XY_EUNKNOWN;
     const xy_engine *e = db->engine;
-    int32_t act = xy_names_find(&e->rules->action_names, action, strlen(action));
+    int32_t act = xy__names_find(&e->rules->action_names, action, strlen(action));
     if (act < 0) return XY_EUNKNOWN;
     xy_active buf[256];
     size_t n = xy__active(e, c, buf, 256);
@@ -493,7 +493,7 @@ int xy_report_list(xy_db *db, int list, const char *city_id, int public_only, in
         }
         json_decref(o);
     }
-    xy_free(v);
+    xy__free(v);
     if (format == XY_OUT_JSON) fputs("]}\n", out);
     else fprintf(out, "%zu citizen%s on the %s\n", n, n == 1 ? "" : "s", name);
     return written(out);
@@ -528,10 +528,10 @@ int xy_report_stats(xy_db *db, int format, FILE *out)
     const xy_engine *e = db->engine;
     const xy_rules *r = e->rules;
     int nc = r->ncities;
-    uint64_t *count = xy_calloc((size_t)nc, sizeof *count), *bl = xy_calloc((size_t)nc, sizeof *bl);
-    uint64_t *wl = xy_calloc((size_t)nc, sizeof *wl);
-    __int128 *sum = xy_calloc((size_t)nc, sizeof *sum);
-    uint64_t *grades = xy_calloc((size_t)nc * 65, sizeof *grades);
+    uint64_t *count = xy__calloc((size_t)nc, sizeof *count), *bl = xy__calloc((size_t)nc, sizeof *bl);
+    uint64_t *wl = xy__calloc((size_t)nc, sizeof *wl);
+    __int128 *sum = xy__calloc((size_t)nc, sizeof *sum);
+    uint64_t *grades = xy__calloc((size_t)nc * 65, sizeof *grades);
     for (uint32_t c = 0; c < e->n; c++) {
         const xy_cstate *s = &e->st[c];
         const xy_city *city = &r->cities[s->city];
@@ -563,11 +563,11 @@ int xy_report_stats(xy_db *db, int format, FILE *out)
     json_t *o = json_pack("{s:o,s:o}", "today", jday(e->today), "cities", arr);
     emit(o, format, out, stats_text);
     json_decref(o);
-    xy_free(count);
-    xy_free(bl);
-    xy_free(wl);
-    xy_free(sum);
-    xy_free(grades);
+    xy__free(count);
+    xy__free(bl);
+    xy__free(wl);
+    xy__free(sum);
+    xy__free(grades);
     return written(out);
 }
 
@@ -592,29 +592,29 @@ static void note_text(const explainer *x, const xy_hist *h, xy_buf *b)
     char d[XY_DAY_CHARS];
     switch (h->note) {
     case NOTE_UNDER_AGE:
-        xy_buf_printf(b, "zero: younger than the scoring age %d on the event date", x->city->scoring_age);
+        xy__buf_printf(b, "zero: younger than the scoring age %d on the event date", x->city->scoring_age);
         break;
     case NOTE_EXPIRED:
         xy_day_format(h->ev->date + bh->expires, d);
-        xy_buf_printf(b, "zero: it expired on %s, before it was reported", d);
+        xy__buf_printf(b, "zero: it expired on %s, before it was reported", d);
         break;
     case NOTE_LIMIT:
-        xy_buf_printf(b, "zero: limit of %d per year already reached in %d", bh->limit, xy_day_year(h->ev->date));
+        xy__buf_printf(b, "zero: limit of %d per year already reached in %d", bh->limit, xy_day_year(h->ev->date));
         break;
     case NOTE_CAPPED:
-        xy_buf_printf(b, "capped at %lld", (long long)bh->cap);
+        xy__buf_printf(b, "capped at %lld", (long long)bh->cap);
         break;
     case NOTE_SCALED:
-        xy_buf_printf(b, "%d x %lld (one per %lld of amount)", bh->points, (long long)h->multiplier,
+        xy__buf_printf(b, "%d x %lld (one per %lld of amount)", bh->points, (long long)h->multiplier,
                       (long long)(bh->per / XY_MICRO));
         break;
     }
     if (h->ev && h->ev->date < h->day) {
         xy_day_format(h->ev->date, d);
-        xy_buf_printf(b, "%slate report of an act on %s", b->len ? "; " : "", d);
+        xy__buf_printf(b, "%slate report of an act on %s", b->len ? "; " : "", d);
     }
     if (h->note != NOTE_UNDER_AGE && bh && bh->term) {
-        xy_buf_printf(b, "%sputs on the blacklist for %d days", b->len ? "; " : "", bh->term);
+        xy__buf_printf(b, "%sputs on the blacklist for %d days", b->len ? "; " : "", bh->term);
     }
 }
 
@@ -624,7 +624,7 @@ static json_t *counterpart_json(const explainer *x, uint32_t who, xy_buf *note)
     if (who == XY_NONE) return json_null();
     char idtext[19];
     xy_resid_format(xy_db_engine(x->db)->ids[who], idtext);
-    xy_buf_printf(note, "%scounterpart %s", note->len ? "; " : "", idtext);
+    xy__buf_printf(note, "%scounterpart %s", note->len ? "; " : "", idtext);
     return json_string(idtext);
 }
 
@@ -638,12 +638,12 @@ static void on_history(void *ctx, const xy_hist *h)
         const char *by = h->member == MEMBER_BL_TERM ? "term" : "score";
         char until[XY_DAY_CHARS];
         if (h->member == MEMBER_BL_SCORE)
-            xy_buf_printf(&note, "score %lld fell below %lld", (long long)h->score, (long long)x->city->bl_below);
+            xy__buf_printf(&note, "score %lld fell below %lld", (long long)h->score, (long long)x->city->bl_below);
         else if (h->member == MEMBER_WL)
-            xy_buf_printf(&note, "score %lld reached %lld", (long long)h->score, (long long)x->city->wl_from);
+            xy__buf_printf(&note, "score %lld reached %lld", (long long)h->score, (long long)x->city->wl_from);
         else {
             xy_day_format(h->until, until);
-            xy_buf_printf(&note, "'%s' reported by %s (event %s): listed until %s", r->behaviour_names.str[h->behaviour],
+            xy__buf_printf(&note, "'%s' reported by %s (event %s): listed until %s", r->behaviour_names.str[h->behaviour],
                           r->agency_names.str[h->ev->agency], xy__db_event_id(x->db, x->citizen, h->event_seq), until);
         }
         json_t *o = x->open[h->member];
@@ -651,9 +651,9 @@ static void on_history(void *ctx, const xy_hist *h)
             /* A later event extends a running term: one membership, with
              * the reasons in order. */
             xy_buf all = {0};
-            xy_buf_printf(&all, "%s; extended: %s", json_string_value(json_object_get(o, "reason")), note.data);
+            xy__buf_printf(&all, "%s; extended: %s", json_string_value(json_object_get(o, "reason")), note.data);
             json_object_set_new(o, "reason", json_string(all.data));
-            xy_buf_free(&all);
+            xy__buf_free(&all);
         } else {
             xy_src at = h->member == MEMBER_BL_SCORE ? x->city->bl_at
                       : h->member == MEMBER_WL       ? x->city->wl_at
@@ -685,22 +685,22 @@ static void on_history(void *ctx, const xy_hist *h)
              * rerun from the trail has the citizen alone in its engine
              * and keeps it aside (history.c). */
             uint32_t who = h->ev->counterpart;
-            const uint64_t *v = who == XY_NONE ? xy_map_get(&x->db->hist_cp, h->event_seq) : NULL;
+            const uint64_t *v = who == XY_NONE ? xy__map_get(&x->db->hist_cp, h->event_seq) : NULL;
             if (v) who = (uint32_t)*v;
             if (who >= xy_db_engine(x->db)->n) who = XY_NONE;
             int is_new;
-            *xy_map_put(&x->agency_of, h->event_seq, &is_new) =
+            *xy__map_put(&x->agency_of, h->event_seq, &is_new) =
                 (uint64_t)(uint32_t)h->ev->agency | (uint64_t)(who == XY_NONE ? 0 : who + 1) << 32;
             cp = counterpart_json(x, who, &note);
         } else if (h->kind == HIST_EXPIRY) {
             ev = json_string(xy__db_event_id(x->db, x->citizen, h->event_seq));
             beh = json_string(r->behaviour_names.str[h->behaviour]);
-            const uint64_t *a = xy_map_get(&x->agency_of, h->event_seq);
+            const uint64_t *a = xy__map_get(&x->agency_of, h->event_seq);
             if (a) ag = json_string(r->agency_names.str[(int32_t)(uint32_t)*a]);
-            xy_buf_printf(&note, "the points of event %s expire", xy__db_event_id(x->db, x->citizen, h->event_seq));
+            xy__buf_printf(&note, "the points of event %s expire", xy__db_event_id(x->db, x->citizen, h->event_seq));
             if (a && *a >> 32) cp = counterpart_json(x, (uint32_t)(*a >> 32) - 1, &note);
         } else {
-            xy_buf_printf(&note, "%d blacklisted contact%s", h->contacts, h->contacts == 1 ? "" : "s");
+            xy__buf_printf(&note, "%d blacklisted contact%s", h->contacts, h->contacts == 1 ? "" : "s");
         }
         static const char *kinds[] = {"event", "expiry", "association"};
         x->sum += h->points;
@@ -711,7 +711,7 @@ static void on_history(void *ctx, const xy_hist *h)
                                         "event_date", edate, "counterpart", cp, "score", (json_int_t)h->score,
                                         "rule", jrule(r, at)));
     }
-    xy_buf_free(&note);
+    xy__buf_free(&note);
 }
 
 static void explain_text(const json_t *o, FILE *out)
@@ -778,7 +778,7 @@ int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE 
     x.citizen = c;
     x.contributions = json_array();
     x.lists = json_array();
-    xy_map_init(&x.agency_of, 64);
+    xy__map_init(&x.agency_of, 64);
     xy_engine *replayed;
     /* From the history index when it serves; else, or if what it gives
      * does not account for the state, from the whole log. */
@@ -791,12 +791,12 @@ int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE 
         db->history_fallbacks++;
         json_decref(x.contributions);
         json_decref(x.lists);
-        xy_map_free(&x.agency_of);
+        xy__map_free(&x.agency_of);
         x.contributions = json_array();
         x.lists = json_array();
         memset(x.open, 0, sizeof x.open);
         x.sum = 0;
-        xy_map_init(&x.agency_of, 64);
+        xy__map_init(&x.agency_of, 64);
     }
     if (rc) rc = xy__db_replay_history(db, e->ids[c], on_history, &x, &replayed);
     /* The explanation must account for the score exactly. Even the whole
@@ -810,7 +810,7 @@ int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE 
     if (rc) {
         json_decref(x.contributions);
         json_decref(x.lists);
-        xy_map_free(&x.agency_of);
+        xy__map_free(&x.agency_of);
         return rc;
     }
     xy_engine_free(replayed);
@@ -831,6 +831,6 @@ int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE 
                           "grade_rule", g >= 0 ? jrule(x.r, x.city->grades[g].at) : json_null());
     emit(o, format, out, explain_text);
     json_decref(o);
-    xy_map_free(&x.agency_of);
+    xy__map_free(&x.agency_of);
     return written(out);
 }

@@ -27,7 +27,7 @@ int xy_resid_parse(const char *s, size_t n, xy_resid *out, const char **why)
     if (n != 18) {
         /* Fullwidth digits (as an input method may type them) are 18
          * characters of 54 bytes: say what is wrong with them. */
-        reason = xy_utf8_cols(s, s + n) == 18 ? "must be 18 ASCII characters: digits, the last may be X"
+        reason = xy__utf8_cols(s, s + n) == 18 ? "must be 18 ASCII characters: digits, the last may be X"
                                              : "must have 18 characters";
         goto bad;
     }

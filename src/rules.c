@@ -58,17 +58,17 @@ static void report(diag *d, pos at, const char *fmt, ...)
     /* Built whole: a fixed buffer would cut a long path's line and column
      * off the message. */
     xy_buf msg = {0};
-    xy_buf_printf(&msg, "%s:%d:%d: ", at.file, at.line, at.col);
+    xy__buf_printf(&msg, "%s:%d:%d: ", at.file, at.line, at.col);
     va_list ap;
     va_start(ap, fmt);
-    xy_buf_vprintf(&msg, fmt, ap);
+    xy__buf_vprintf(&msg, fmt, ap);
     va_end(ap);
     d->errors++;
-    if (xy_names_find(&d->seen, msg.data, msg.len) < 0) {
-        xy_names_intern(&d->seen, msg.data, msg.len);
+    if (xy__names_find(&d->seen, msg.data, msg.len) < 0) {
+        xy__names_intern(&d->seen, msg.data, msg.len);
         if (d->fn) d->fn(d->ctx, msg.data);
     }
-    xy_buf_free(&msg);
+    xy__buf_free(&msg);
 }
 
 /* Splits one line (modified in place: strings are unescaped) into tokens.
@@ -83,17 +83,17 @@ static int lex_line(diag *d, pos at, char *line, token *toks)
         while (*p == ' ' || *p == '\t' || (*p == '\r' && p[1] == 0)) p++;
         if (*p == 0 || *p == '#') break;
         if (*p == '\r') {
-            at.col = xy_utf8_cols(line, p) + 1;
+            at.col = xy__utf8_cols(line, p) + 1;
             report(d, at, "carriage return inside the line");
             return -1;
         }
         if (n == MAX_TOKENS) {
-            at.col = xy_utf8_cols(line, p) + 1;
+            at.col = xy__utf8_cols(line, p) + 1;
             report(d, at, "too many tokens on one line");
             return -1;
         }
         token *t = &toks[n++];
-        t->col = xy_utf8_cols(line, p) + 1;
+        t->col = xy__utf8_cols(line, p) + 1;
         if (*p == '"') {
             char *w = p + 1, *r = p + 1;
             t->type = TOK_STRING;
@@ -114,7 +114,7 @@ static int lex_line(diag *d, pos at, char *line, token *toks)
             memset(w, ' ', (size_t)(r - w));
             p = r + 1;
             if (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '#') {
-                at.col = xy_utf8_cols(line, p) + 1;
+                at.col = xy__utf8_cols(line, p) + 1;
                 report(d, at, "expected a space after the closing quote");
                 return -1;
             }
@@ -125,7 +125,7 @@ static int lex_line(diag *d, pos at, char *line, token *toks)
                 p++;
             t->n = (size_t)(p - t->s);
             if (*p == '"') {
-                at.col = xy_utf8_cols(line, p) + 1;
+                at.col = xy__utf8_cols(line, p) + 1;
                 report(d, at, "expected a space before the opening quote");
                 return -1;
             }
@@ -234,33 +234,33 @@ typedef struct unit {
 
 static void unit_free(unit *u)
 {
-    xy_free(u->city_id);
-    xy_free(u->display);
-    xy_free(u->regions);
-    for (size_t i = 0; i < u->ngrades; i++) xy_free(u->grades[i].name);
-    xy_free(u->grades);
-    for (size_t i = 0; i < u->nbehaviours; i++) xy_free(u->behaviours[i].text);
-    xy_free(u->behaviours);
-    xy_map_free(&u->behaviour_index);
+    xy__free(u->city_id);
+    xy__free(u->display);
+    xy__free(u->regions);
+    for (size_t i = 0; i < u->ngrades; i++) xy__free(u->grades[i].name);
+    xy__free(u->grades);
+    for (size_t i = 0; i < u->nbehaviours; i++) xy__free(u->behaviours[i].text);
+    xy__free(u->behaviours);
+    xy__map_free(&u->behaviour_index);
     for (size_t i = 0; i < u->nagencies; i++) {
-        for (int j = 0; j < u->agencies[i].nitems; j++) xy_free(u->agencies[i].items[j].name);
-        xy_free(u->agencies[i].items);
-        xy_free(u->agencies[i].name);
+        for (int j = 0; j < u->agencies[i].nitems; j++) xy__free(u->agencies[i].items[j].name);
+        xy__free(u->agencies[i].items);
+        xy__free(u->agencies[i].name);
     }
-    xy_free(u->agencies);
+    xy__free(u->agencies);
     for (size_t i = 0; i < u->ncons; i++) {
-        xy_free(u->cons[i].c.name);
-        xy_free(u->cons[i].c.actions);
-        xy_free(u->cons[i].c.text);
-        for (int j = 0; j < u->cons[i].ngrades; j++) xy_free(u->cons[i].grades[j].name);
-        xy_free(u->cons[i].grades);
+        xy__free(u->cons[i].c.name);
+        xy__free(u->cons[i].c.actions);
+        xy__free(u->cons[i].c.text);
+        for (int j = 0; j < u->cons[i].ngrades; j++) xy__free(u->cons[i].grades[j].name);
+        xy__free(u->cons[i].grades);
     }
-    xy_free(u->cons);
-    for (size_t i = 0; i < u->nstack; i++) xy_free(u->stack[i]);
-    xy_free(u->stack);
-    xy_names_free(&u->read);
-    for (size_t i = 0; i < u->npaths; i++) xy_free(u->paths[i]);
-    xy_free(u->paths);
+    xy__free(u->cons);
+    for (size_t i = 0; i < u->nstack; i++) xy__free(u->stack[i]);
+    xy__free(u->stack);
+    xy__names_free(&u->read);
+    for (size_t i = 0; i < u->npaths; i++) xy__free(u->paths[i]);
+    xy__free(u->paths);
 }
 
 typedef struct line_ctx {
@@ -275,7 +275,7 @@ static pos tok_pos(line_ctx *l, int i)
 {
     pos p = l->at;
     if (i < l->n) p.col = l->t[i].col;
-    else if (l->n > 0) p.col = l->t[l->n - 1].col + xy_utf8_cols(l->t[l->n - 1].s, l->t[l->n - 1].s + l->t[l->n - 1].n) + (l->t[l->n - 1].type == TOK_STRING ? 2 : 0);
+    else if (l->n > 0) p.col = l->t[l->n - 1].col + xy__utf8_cols(l->t[l->n - 1].s, l->t[l->n - 1].s + l->t[l->n - 1].n) + (l->t[l->n - 1].type == TOK_STRING ? 2 : 0);
     else p.col = 1;
     return p;
 }
@@ -347,7 +347,7 @@ static int need_ident(line_ctx *l, int allow_plus, const char *what, char **out)
     const token *t = &l->t[l->i];
     if (!is_ident(t, allow_plus))
         FAIL(l, l->i, "expected %s, found '%.*s'", what, (int)t->n, t->s);
-    *out = xy_strndup(t->s, t->n);
+    *out = xy__strndup(t->s, t->n);
     l->i++;
     return 0;
 }
@@ -363,7 +363,7 @@ static int end_of_line(line_ctx *l)
 static char *opt_text(line_ctx *l)
 {
     if (l->i < l->n && l->t[l->i].type == TOK_STRING) {
-        char *s = xy_strndup(l->t[l->i].s, l->t[l->i].n);
+        char *s = xy__strndup(l->t[l->i].s, l->t[l->i].n);
         l->i++;
         return s;
     }
@@ -384,10 +384,10 @@ static int d_include(line_ctx *l)
     xy_buf b = {0};
     const char *slash = strrchr(l->at.file, '/');
     if (t->n && t->s[0] != '/' && slash)
-        xy_buf_append(&b, l->at.file, (size_t)(slash - l->at.file) + 1);
-    xy_buf_append(&b, t->s, t->n);
+        xy__buf_append(&b, l->at.file, (size_t)(slash - l->at.file) + 1);
+    xy__buf_append(&b, t->s, t->n);
     int rc = parse_file(l->u, b.data, from);
-    xy_buf_free(&b);
+    xy__buf_free(&b);
     return rc;
 }
 
@@ -403,13 +403,13 @@ static int d_city(line_ctx *l)
     if (need_ident(l, 0, "a city id", &id)) return -1;
     char *display = opt_text(l);
     if (end_of_line(l)) {
-        xy_free(id);
-        xy_free(display);
+        xy__free(id);
+        xy__free(display);
         return -1;
     }
     u->has_city = 1;
     u->city_id = id;
-    u->display = display ? display : xy_strndup(id, strlen(id));
+    u->display = display ? display : xy__strndup(id, strlen(id));
     u->city_at = tok_pos(l, 0);
     u->city_id_at = tok_pos(l, 1);
     return 0;
@@ -489,17 +489,17 @@ static int d_grade(line_ctx *l)
     if (need_ident(l, 1, "a grade name", &name)) return -1;
     if (need_word(l, "from") || need_int(l, -MAX_SCORE, MAX_SCORE, 1, "a lower bound", &from) ||
         end_of_line(l)) {
-        xy_free(name);
+        xy__free(name);
         return -1;
     }
     for (size_t i = 0; i < u->ngrades; i++)
         if (strcmp(u->grades[i].name, name) == 0) {
-            xy_free(u->grades[i].name);
+            xy__free(u->grades[i].name);
             u->grades[i] = (grade_def){name, from, at};
             return 0;
         }
     if (u->ngrades == MAX_GRADES) {
-        xy_free(name);
+        xy__free(name);
         FAIL(l, 0, "a city has at most %d grades", MAX_GRADES);
     }
     grade_def g = {name, from, at};
@@ -511,7 +511,7 @@ static int d_grade(line_ctx *l)
 static xy_src src_of(unit *u, pos p)
 {
     if (!p.file) return (xy_src){0, 0};
-    return (xy_src){xy_names_intern(&u->rules->files, p.file, strlen(p.file)) + 1, p.line};
+    return (xy_src){xy__names_intern(&u->rules->files, p.file, strlen(p.file)) + 1, p.line};
 }
 
 static int d_behaviour(line_ctx *l)
@@ -530,7 +530,7 @@ static int d_behaviour(line_ctx *l)
         int64_t v;
         int *seen;
         if (t->type == TOK_STRING) {
-            b.text = xy_strndup(t->s, t->n);
+            b.text = xy__strndup(t->s, t->n);
             l->i++;
             if (end_of_line(l)) goto fail;
             break;
@@ -575,8 +575,8 @@ static int d_behaviour(line_ctx *l)
         } else {
             char *cat;
             if (need_ident(l, 0, "a category", &cat)) goto fail;
-            b.category = xy_names_intern(&u->rules->category_names, cat, strlen(cat));
-            xy_free(cat);
+            b.category = xy__names_intern(&u->rules->category_names, cat, strlen(cat));
+            xy__free(cat);
         }
     }
     if (!has_points) {
@@ -585,18 +585,18 @@ static int d_behaviour(line_ctx *l)
     }
     /* Yearly limit counts pack the name id into 24 bits (limits.h). */
     if (u->rules->behaviour_names.count >= XY_LIMITS_MAX_NAME &&
-        xy_names_find(&u->rules->behaviour_names, name, strlen(name)) < 0) {
+        xy__names_find(&u->rules->behaviour_names, name, strlen(name)) < 0) {
         report(u->d, at, "too many behaviours: at most %d names", XY_LIMITS_MAX_NAME);
         goto fail;
     }
-    b.name = xy_names_intern(&u->rules->behaviour_names, name, strlen(name));
+    b.name = xy__names_intern(&u->rules->behaviour_names, name, strlen(name));
     b.at = src_of(u, at);
-    xy_free(name);
+    xy__free(name);
     int is_new;
-    uint64_t *slot = xy_map_put(&u->behaviour_index, (uint64_t)b.name, &is_new);
+    uint64_t *slot = xy__map_put(&u->behaviour_index, (uint64_t)b.name, &is_new);
     if (!is_new) {
         size_t i = (size_t)*slot;
-        xy_free(u->behaviours[i].text);
+        xy__free(u->behaviours[i].text);
         u->behaviours[i] = b;
         return 0;
     }
@@ -604,15 +604,15 @@ static int d_behaviour(line_ctx *l)
     XY_PUSH(u->behaviours, u->nbehaviours, u->cap_behaviours, b);
     return 0;
 fail:
-    xy_free(name);
-    xy_free(b.text);
+    xy__free(name);
+    xy__free(b.text);
     return -1;
 }
 
 static void free_refs(ref *r, int n)
 {
-    for (int i = 0; i < n; i++) xy_free(r[i].name);
-    xy_free(r);
+    for (int i = 0; i < n; i++) xy__free(r[i].name);
+    xy__free(r);
 }
 
 static int d_agency(line_ctx *l)
@@ -641,7 +641,7 @@ static int d_agency(line_ctx *l)
     for (size_t i = 0; i < u->nagencies; i++)
         if (strcmp(u->agencies[i].name, a.name) == 0) {
             free_refs(u->agencies[i].items, u->agencies[i].nitems);
-            xy_free(u->agencies[i].name);
+            xy__free(u->agencies[i].name);
             u->agencies[i] = a;
             return 0;
         }
@@ -649,7 +649,7 @@ static int d_agency(line_ctx *l)
     return 0;
 fail:
     free_refs(a.items, (int)n);
-    xy_free(a.name);
+    xy__free(a.name);
     return -1;
 }
 
@@ -701,8 +701,8 @@ static int parse_actions(line_ctx *l, cons_def *c)
             c->c.nactions = (int)n;
             return -1;
         }
-        int32_t id = xy_names_intern(&l->u->rules->action_names, a, strlen(a));
-        xy_free(a);
+        int32_t id = xy__names_intern(&l->u->rules->action_names, a, strlen(a));
+        xy__free(a);
         XY_PUSH(c->c.actions, n, cap, id);
     }
     c->c.nactions = (int)n;
@@ -743,7 +743,7 @@ static int d_consequence(line_ctx *l, int kind)
             while (s < e) {
                 const char *comma = memchr(s, ',', (size_t)(e - s));
                 const char *stop = comma ? comma : e;
-                token g = {TOK_WORD, s, (size_t)(stop - s), t->col + xy_utf8_cols(t->s, s)};
+                token g = {TOK_WORD, s, (size_t)(stop - s), t->col + xy__utf8_cols(t->s, s)};
                 pos gat = l->at;
                 gat.col = g.col;
                 if (g.n == 0) { /* ",A", "A,,B" */
@@ -754,7 +754,7 @@ static int d_consequence(line_ctx *l, int kind)
                     report(u->d, gat, "expected a grade name, found '%.*s'", (int)g.n, g.s);
                     goto fail;
                 }
-                ref r = {xy_strndup(g.s, g.n), gat};
+                ref r = {xy__strndup(g.s, g.n), gat};
                 XY_PUSH(c.grades, gn, gcap, r);
                 c.ngrades = (int)gn;
                 more = comma != NULL && comma + 1 == e;
@@ -816,9 +816,9 @@ static int d_consequence(line_ctx *l, int kind)
     for (size_t i = 0; i < u->ncons; i++)
         if (strcmp(u->cons[i].c.name, c.c.name) == 0) {
             cons_def *o = &u->cons[i];
-            xy_free(o->c.name);
-            xy_free(o->c.actions);
-            xy_free(o->c.text);
+            xy__free(o->c.name);
+            xy__free(o->c.actions);
+            xy__free(o->c.text);
             free_refs(o->grades, o->ngrades);
             *o = c;
             return 0;
@@ -826,9 +826,9 @@ static int d_consequence(line_ctx *l, int kind)
     XY_PUSH(u->cons, u->ncons, u->cap_cons, c);
     return 0;
 fail:
-    xy_free(c.c.name);
-    xy_free(c.c.actions);
-    xy_free(c.c.text);
+    xy__free(c.c.name);
+    xy__free(c.c.actions);
+    xy__free(c.c.text);
     free_refs(c.grades, (int)gn);
     return -1;
 }
@@ -923,7 +923,7 @@ static int parse_file(unit *u, const char *path, pos from)
     }
     char *real = realpath(path, NULL);
     int rc = real ? XY_OK : XY_ENOENT;
-    if (real && (why = not_a_rules_file(real)) == NULL) rc = xy_read_file(real, &data, &len);
+    if (real && (why = not_a_rules_file(real)) == NULL) rc = xy__read_file(real, &data, &len);
     if (rc || why) {
         if (!why) why = strerror(errno ? errno : ENOENT);
         if (from.file) {
@@ -939,28 +939,28 @@ static int parse_file(unit *u, const char *path, pos from)
         if (strcmp(u->stack[i], real) == 0) {
             report(u->d, from, "include cycle: \"%s\" is already being read", path);
             free(real);
-            xy_free(data);
+            xy__free(data);
             return -1;
         }
-    if (xy_names_find(&u->read, real, strlen(real)) >= 0) {
+    if (xy__names_find(&u->read, real, strlen(real)) >= 0) {
         free(real); /* read once */
-        xy_free(data);
+        xy__free(data);
         return 0;
     }
-    xy_names_intern(&u->read, real, strlen(real));
-    XY_PUSH(u->stack, u->nstack, u->cap_stack, xy_strndup(real, strlen(real)));
-    int32_t known = xy_names_find(&u->d->reals, real, strlen(real));
+    xy__names_intern(&u->read, real, strlen(real));
+    XY_PUSH(u->stack, u->nstack, u->cap_stack, xy__strndup(real, strlen(real)));
+    int32_t known = xy__names_find(&u->d->reals, real, strlen(real));
     if (known < 0) {
-        xy_names_intern(&u->d->reals, real, strlen(real));
-        XY_PUSH(u->d->names, u->d->nnames, u->d->cap_names, xy_strndup(path, strlen(path)));
+        xy__names_intern(&u->d->reals, real, strlen(real));
+        XY_PUSH(u->d->names, u->d->nnames, u->d->cap_names, xy__strndup(path, strlen(path)));
     }
     const char *name = known >= 0 ? u->d->names[known] : path;
     free(real);
-    char *shown = xy_strndup(name, strlen(name));
-    xy_names_intern(&u->rules->sources, shown, strlen(shown));
+    char *shown = xy__strndup(name, strlen(name));
+    xy__names_intern(&u->rules->sources, shown, strlen(shown));
     XY_PUSH(u->paths, u->npaths, u->cap_paths, shown);
 
-    token *toks = xy_malloc(MAX_TOKENS * sizeof *toks);
+    token *toks = xy__malloc(MAX_TOKENS * sizeof *toks);
     char *p = data;
     /* A byte order mark, which some editors write, is no part of the
      * first line (nor of its columns: an editor does not show it). */
@@ -973,12 +973,12 @@ static int parse_file(unit *u, const char *path, pos from)
         pos at = {shown, lineno, 1};
         if (memchr(p, 0, (size_t)((nl ? nl : data + len) - p)) != NULL &&
             strlen(p) != (size_t)((nl ? nl : data + len) - p)) {
-            at.col = xy_utf8_cols(p, p + strlen(p)) + 1;
+            at.col = xy__utf8_cols(p, p + strlen(p)) + 1;
             report(u->d, at, "NUL byte in the line");
-        } else if (xy_utf8_valid(p, strlen(p)) < strlen(p)) {
+        } else if (xy__utf8_valid(p, strlen(p)) < strlen(p)) {
             /* A ruleset is UTF-8 text: its names and descriptions are
              * shown as they are, in JSON too. */
-            at.col = xy_utf8_cols(p, p + xy_utf8_valid(p, strlen(p))) + 1;
+            at.col = xy__utf8_cols(p, p + xy__utf8_valid(p, strlen(p))) + 1;
             report(u->d, at, "not valid UTF-8");
         } else {
             int n = lex_line(u->d, at, p, toks);
@@ -988,9 +988,9 @@ static int parse_file(unit *u, const char *path, pos from)
         p = nl + 1;
         if (p >= data + len) break;
     }
-    xy_free(toks);
-    xy_free(data);
-    xy_free(u->stack[--u->nstack]);
+    xy__free(toks);
+    xy__free(data);
+    xy__free(u->stack[--u->nstack]);
     return 0;
 }
 
@@ -1019,9 +1019,9 @@ static int compile_unit(unit *u, int full, xy_city *c)
     int before = d->errors;
     memset(c, 0, sizeof *c);
     if (full && !u->has_score) report(d, u->city_at, "city '%s' has no 'score base N' line", u->city_id);
-    c->id = u->city_id ? xy_strndup(u->city_id, strlen(u->city_id)) : NULL;
-    c->display = u->display ? xy_strndup(u->display, strlen(u->display)) : NULL;
-    c->file = u->npaths ? xy_strndup(u->paths[0], strlen(u->paths[0])) : NULL;
+    c->id = u->city_id ? xy__strndup(u->city_id, strlen(u->city_id)) : NULL;
+    c->display = u->display ? xy__strndup(u->display, strlen(u->display)) : NULL;
+    c->file = u->npaths ? xy__strndup(u->paths[0], strlen(u->paths[0])) : NULL;
     c->base = u->base;
     c->min = u->has_min ? u->min : INT64_MIN;
     c->max = u->has_max ? u->max : INT64_MAX;
@@ -1031,9 +1031,9 @@ static int compile_unit(unit *u, int full, xy_city *c)
 
     /* Grades: sorted by lower bound, distinct bounds, covering min. */
     c->ngrades = (int)u->ngrades;
-    c->grades = xy_calloc(u->ngrades, sizeof *c->grades);
+    c->grades = xy__calloc(u->ngrades, sizeof *c->grades);
     for (size_t i = 0; i < u->ngrades; i++) {
-        c->grades[i].name = xy_strndup(u->grades[i].name, strlen(u->grades[i].name));
+        c->grades[i].name = xy__strndup(u->grades[i].name, strlen(u->grades[i].name));
         c->grades[i].from = u->grades[i].from;
         c->grades[i].at = src_of(u, u->grades[i].at);
         for (size_t j = 0; j < i; j++)
@@ -1055,38 +1055,38 @@ static int compile_unit(unit *u, int full, xy_city *c)
 
     /* Behaviours and the dense name -> definition table. */
     c->nbehaviours = (int)u->nbehaviours;
-    c->behaviours = xy_calloc(u->nbehaviours, sizeof *c->behaviours);
+    c->behaviours = xy__calloc(u->nbehaviours, sizeof *c->behaviours);
     for (size_t i = 0; i < u->nbehaviours; i++) {
         c->behaviours[i] = u->behaviours[i];
         c->behaviours[i].stale_after = u->behaviours[i].expires ? (uint32_t)u->behaviours[i].expires : UINT32_MAX;
         if (u->behaviours[i].text)
-            c->behaviours[i].text = xy_strndup(u->behaviours[i].text, strlen(u->behaviours[i].text));
+            c->behaviours[i].text = xy__strndup(u->behaviours[i].text, strlen(u->behaviours[i].text));
     }
 
     /* Agencies: resolved against the city's final behaviours. */
-    xy_map_init(&c->perms, 64);
+    xy__map_init(&c->perms, 64);
     for (size_t i = 0; i < u->nagencies; i++) {
         const agency_def *a = &u->agencies[i];
-        int32_t aid = xy_names_intern(&r->agency_names, a->name, strlen(a->name));
+        int32_t aid = xy__names_intern(&r->agency_names, a->name, strlen(a->name));
         for (int k = 0; k < a->nitems; k++) {
             const ref *it = &a->items[k];
             int found = 0;
             if (a->by_category) {
-                int32_t cat = xy_names_find(&r->category_names, it->name, strlen(it->name));
+                int32_t cat = xy__names_find(&r->category_names, it->name, strlen(it->name));
                 for (size_t b = 0; b < u->nbehaviours; b++)
                     if (cat >= 0 && u->behaviours[b].category == cat) {
                         int is_new;
-                        *xy_map_put(&c->perms, (uint64_t)aid << 32 | (uint32_t)u->behaviours[b].name, &is_new) = 1;
+                        *xy__map_put(&c->perms, (uint64_t)aid << 32 | (uint32_t)u->behaviours[b].name, &is_new) = 1;
                         found = 1;
                     }
                 if (!found && full)
                     report(d, it->at, "agency '%s': no behaviour of city '%s' has category '%s'",
                            a->name, u->city_id, it->name);
             } else {
-                int32_t bid = xy_names_find(&r->behaviour_names, it->name, strlen(it->name));
-                if (bid >= 0 && xy_map_get(&u->behaviour_index, (uint64_t)bid)) {
+                int32_t bid = xy__names_find(&r->behaviour_names, it->name, strlen(it->name));
+                if (bid >= 0 && xy__map_get(&u->behaviour_index, (uint64_t)bid)) {
                     int is_new;
-                    *xy_map_put(&c->perms, (uint64_t)aid << 32 | (uint32_t)bid, &is_new) = 1;
+                    *xy__map_put(&c->perms, (uint64_t)aid << 32 | (uint32_t)bid, &is_new) = 1;
                     found = 1;
                 }
                 if (!found && full)
@@ -1112,15 +1112,15 @@ static int compile_unit(unit *u, int full, xy_city *c)
 
     /* Consequences, with grade names resolved to a mask. */
     c->ncons = (int)u->ncons;
-    c->cons = xy_calloc(u->ncons, sizeof *c->cons);
+    c->cons = xy__calloc(u->ncons, sizeof *c->cons);
     for (size_t i = 0; i < u->ncons; i++) {
         const cons_def *s = &u->cons[i];
         xy_consequence *o = &c->cons[i];
         *o = s->c;
-        o->name = xy_strndup(s->c.name, strlen(s->c.name));
-        o->actions = xy_malloc((size_t)s->c.nactions * sizeof *o->actions + 1);
+        o->name = xy__strndup(s->c.name, strlen(s->c.name));
+        o->actions = xy__malloc((size_t)s->c.nactions * sizeof *o->actions + 1);
         memcpy(o->actions, s->c.actions, (size_t)s->c.nactions * sizeof *o->actions);
-        o->text = s->c.text ? xy_strndup(s->c.text, strlen(s->c.text)) : NULL;
+        o->text = s->c.text ? xy__strndup(s->c.text, strlen(s->c.text)) : NULL;
         o->for_slot = -1;
         o->at = src_of(u, s->at);
         for (int g = 0; g < s->ngrades; g++) {
@@ -1135,7 +1135,7 @@ static int compile_unit(unit *u, int full, xy_city *c)
         }
         if (o->on == XY_ON_GRADE && o->days) o->for_slot = c->nfor_slots++;
     }
-    c->grade_cons = xy_malloc((size_t)c->nfor_slots * sizeof *c->grade_cons + 1);
+    c->grade_cons = xy__malloc((size_t)c->nfor_slots * sizeof *c->grade_cons + 1);
     for (int i = 0; i < c->ncons; i++)
         if (c->cons[i].for_slot >= 0) c->grade_cons[c->ngrade_cons++] = i;
     c->mark3[0] = u->has_blacklist ? u->bl_below : INT64_MAX;
@@ -1143,7 +1143,7 @@ static int compile_unit(unit *u, int full, xy_city *c)
     c->mark3[2] = u->has_whitelist ? u->wl_from : INT64_MAX;
     /* The score bands between grade bounds, each with the list thresholds
      * strictly inside it (see xy_band). */
-    c->bands = xy_malloc(((size_t)c->ngrades + 1) * sizeof *c->bands);
+    c->bands = xy__malloc(((size_t)c->ngrades + 1) * sizeof *c->bands);
     for (int g = -1; g < c->ngrades; g++) {
         xy_band *b = &c->bands[g + 1];
         int64_t lo = g >= 0 ? c->grades[g].from : INT64_MIN;
@@ -1178,41 +1178,41 @@ static int compile_unit(unit *u, int full, xy_city *c)
 
 static void city_free(xy_city *c)
 {
-    xy_free(c->id);
-    xy_free(c->display);
-    xy_free(c->file);
-    for (int i = 0; i < c->ngrades; i++) xy_free(c->grades[i].name);
-    xy_free(c->grades);
-    for (int i = 0; i < c->nbehaviours; i++) xy_free(c->behaviours[i].text);
-    xy_free(c->behaviours);
-    xy_free(c->by_name);
-    xy_free(c->agency_mask);
-    xy_free(c->grade_cons);
-    xy_free(c->bands);
-    xy_map_free(&c->perms);
+    xy__free(c->id);
+    xy__free(c->display);
+    xy__free(c->file);
+    for (int i = 0; i < c->ngrades; i++) xy__free(c->grades[i].name);
+    xy__free(c->grades);
+    for (int i = 0; i < c->nbehaviours; i++) xy__free(c->behaviours[i].text);
+    xy__free(c->behaviours);
+    xy__free(c->by_name);
+    xy__free(c->agency_mask);
+    xy__free(c->grade_cons);
+    xy__free(c->bands);
+    xy__map_free(&c->perms);
     for (int i = 0; i < c->ncons; i++) {
-        xy_free(c->cons[i].name);
-        xy_free(c->cons[i].actions);
-        xy_free(c->cons[i].text);
+        xy__free(c->cons[i].name);
+        xy__free(c->cons[i].actions);
+        xy__free(c->cons[i].text);
     }
-    xy_free(c->cons);
+    xy__free(c->cons);
 }
 
 void xy_rules_free(xy_rules *r)
 {
     if (!r) return;
     for (int i = 0; i < r->ncities; i++) city_free(&r->cities[i]);
-    xy_free(r->cities);
-    xy_free(r->regions);
-    xy_free(r->dir);
-    xy_free(r->ahead);
-    xy_names_free(&r->behaviour_names);
-    xy_names_free(&r->agency_names);
-    xy_names_free(&r->action_names);
-    xy_names_free(&r->category_names);
-    xy_names_free(&r->files);
-    xy_names_free(&r->sources);
-    xy_free(r);
+    xy__free(r->cities);
+    xy__free(r->regions);
+    xy__free(r->dir);
+    xy__free(r->ahead);
+    xy__names_free(&r->behaviour_names);
+    xy__names_free(&r->agency_names);
+    xy__names_free(&r->action_names);
+    xy__names_free(&r->category_names);
+    xy__names_free(&r->files);
+    xy__names_free(&r->sources);
+    xy__free(r);
 }
 
 /* Whether a file declares a city: a cheap look at its lines. */
@@ -1221,7 +1221,7 @@ static int declares_city(const char *path)
     char *data;
     size_t len;
     /* What parse_file refuses to read (it says why) declares nothing. */
-    if (not_a_rules_file(path) || xy_read_file(path, &data, &len)) return 0;
+    if (not_a_rules_file(path) || xy__read_file(path, &data, &len)) return 0;
     int found = 0;
     char *p = data;
     if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3; /* skipped as parse_file skips it */
@@ -1231,7 +1231,7 @@ static int declares_city(const char *path)
         p = strchr(p, '\n');
         if (p) p++;
     }
-    xy_free(data);
+    xy__free(data);
     return found;
 }
 
@@ -1251,7 +1251,7 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
                         void *ctx, xy_rules **out)
 {
     diag d = {fn, ctx, 0, {0}, {0}, NULL, 0, 0};
-    xy_rules *r = xy_calloc(1, sizeof *r);
+    xy_rules *r = xy__calloc(1, sizeof *r);
     size_t cap_cities = 0, ncities = 0, cap_regions = 0, nregions = 0;
     region_def *region_at = NULL;
     size_t cap_region_at = 0, nregion_at = 0;
@@ -1263,8 +1263,8 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
         /* A file named twice (rules check x.rules ./x.rules) is one file,
          * not a city that clashes with itself. */
         char *real = realpath(paths[i], NULL);
-        int again = real && xy_names_find(&given, real, strlen(real)) >= 0;
-        if (real) xy_names_intern(&given, real, strlen(real));
+        int again = real && xy__names_find(&given, real, strlen(real)) >= 0;
+        if (real) xy__names_intern(&given, real, strlen(real));
         free(real);
         if (again) continue;
         unit u = {0};
@@ -1301,19 +1301,19 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
         }
         unit_free(&u);
     }
-    xy_free(region_at);
-    for (size_t k = 0; k < nkeep; k++) xy_free(keep[k]);
-    xy_free(keep);
+    xy__free(region_at);
+    for (size_t k = 0; k < nkeep; k++) xy__free(keep[k]);
+    xy__free(keep);
     r->nregions = (int)nregions;
     if (d.errors == 0 && ncities > 0) {
         /* Dense tables: sized now that every name has its id. Region
          * indexes refer to cities in load order, so sort after mapping. */
-        int *order = xy_malloc(ncities * sizeof *order);
+        int *order = xy__malloc(ncities * sizeof *order);
         for (size_t i = 0; i < ncities; i++) {
             xy_city *c = &r->cities[i];
-            c->by_name = xy_calloc(r->behaviour_names.count + 1, sizeof *c->by_name);
+            c->by_name = xy__calloc(r->behaviour_names.count + 1, sizeof *c->by_name);
             for (int b = 0; b < c->nbehaviours; b++) c->by_name[c->behaviours[b].name] = &c->behaviours[b];
-            c->agency_mask = xy_calloc(r->behaviour_names.count + 1, sizeof *c->agency_mask);
+            c->agency_mask = xy__calloc(r->behaviour_names.count + 1, sizeof *c->agency_mask);
             for (size_t k = 0; k <= c->perms.mask; k++) {
                 uint64_t key = c->perms.slots[k].key;
                 if (!key) continue;
@@ -1322,13 +1322,13 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
                 if (agency < 64) c->agency_mask[bid] |= 1ULL << agency;
             }
         }
-        r->ahead = xy_calloc(r->behaviour_names.count + 1, 1);
+        r->ahead = xy__calloc(r->behaviour_names.count + 1, 1);
         for (size_t i = 0; i < ncities; i++)
             for (int b = 0; b < r->cities[i].nbehaviours; b++) {
                 const xy_behaviour *x = &r->cities[i].behaviours[b];
                 r->ahead[x->name] |= (uint8_t)((x->limit ? XY_AHEAD_LIMIT : 0) | (x->term ? XY_AHEAD_TERM : 0));
             }
-        char **ids = xy_malloc(ncities * sizeof *ids);
+        char **ids = xy__malloc(ncities * sizeof *ids);
         for (size_t i = 0; i < ncities; i++) ids[i] = r->cities[i].id;
         qsort(r->cities, ncities, sizeof *r->cities, cmp_city);
         for (size_t i = 0; i < ncities; i++)
@@ -1336,15 +1336,15 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
                 if (r->cities[k].id == ids[i]) order[i] = (int)k;
         for (size_t i = 0; i < nregions; i++) r->regions[i].city = order[r->regions[i].city];
         if (nregions) qsort(r->regions, nregions, sizeof *r->regions, cmp_region);
-        xy_free(ids);
-        xy_free(order);
+        xy__free(ids);
+        xy__free(order);
     }
     int errors = d.errors;
-    xy_names_free(&d.seen);
-    xy_names_free(&d.reals);
-    xy_names_free(&given);
-    for (size_t k = 0; k < d.nnames; k++) xy_free(d.names[k]);
-    xy_free(d.names);
+    xy__names_free(&d.seen);
+    xy__names_free(&d.reals);
+    xy__names_free(&given);
+    for (size_t k = 0; k < d.nnames; k++) xy__free(d.names[k]);
+    xy__free(d.names);
     if (errors) {
         xy_rules_free(r);
         return XY_EINPUT;
@@ -1374,7 +1374,7 @@ int xy_rules_load_dir(const char *dir, xy_diag_fn *fn, void *ctx, xy_rules **out
         size_t len = strlen(e->d_name);
         if (len > 6 && strcmp(e->d_name + len - 6, ".rules") == 0) {
             xy_buf b = {0};
-            xy_buf_printf(&b, "%s/%s", dir, e->d_name);
+            xy__buf_printf(&b, "%s/%s", dir, e->d_name);
             XY_PUSH(paths, n, cap, b.data);
         }
     }
@@ -1392,10 +1392,10 @@ int xy_rules_load_dir(const char *dir, xy_diag_fn *fn, void *ctx, xy_rules **out
             *out = NULL;
             rc = XY_EINPUT;
         }
-        if (rc == XY_OK) (*out)->dir = xy_strndup(dir, strlen(dir));
+        if (rc == XY_OK) (*out)->dir = xy__strndup(dir, strlen(dir));
     }
-    for (size_t i = 0; i < n; i++) xy_free(paths[i]);
-    xy_free(paths);
+    for (size_t i = 0; i < n; i++) xy__free(paths[i]);
+    xy__free(paths);
     return rc;
 }
 
@@ -1428,12 +1428,12 @@ int xy_rules_behaviour_count(const xy_rules *r, int city)
 
 int32_t xy_rules_behaviour_id(const xy_rules *r, const char *name, size_t n)
 {
-    return xy_names_find(&r->behaviour_names, name, n);
+    return xy__names_find(&r->behaviour_names, name, n);
 }
 
 int32_t xy_rules_agency_id(const xy_rules *r, const char *name, size_t n)
 {
-    return xy_names_find(&r->agency_names, name, n);
+    return xy__names_find(&r->agency_names, name, n);
 }
 
 int xy_rules_may_report(const xy_rules *r, int city, int32_t agency, int32_t behaviour)
@@ -1442,7 +1442,7 @@ int xy_rules_may_report(const xy_rules *r, int city, int32_t agency, int32_t beh
     if (!xy__city_behaviour(r, c, behaviour)) return XY_EUNKNOWN;
     if (agency < 0) return XY_EINPUT;
     if (agency < 64) return c->agency_mask[behaviour] >> agency & 1 ? XY_OK : XY_EINPUT;
-    return xy_map_get(&c->perms, (uint64_t)agency << 32 | (uint32_t)behaviour) ? XY_OK : XY_EINPUT;
+    return xy__map_get(&c->perms, (uint64_t)agency << 32 | (uint32_t)behaviour) ? XY_OK : XY_EINPUT;
 }
 
 const char *xy__rules_src(const xy_rules *r, xy_src at, char *buf, size_t n)

@@ -9,7 +9,7 @@
  * the replayed state bit for bit. The padding puts the array of every
  * large section (the data itself, or a hash table's slots after its
  * 16-byte head) at a page boundary of the file, so that a reader can map
- * it instead of copying it (xy_big_load). */
+ * it instead of copying it (xy__big_load). */
 #include "snapshot.h"
 
 #include <errno.h>
@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 /* v11: v10 with the yearly limit tables padded to page boundaries
- * within their section (see xy_limits_emit). v10: v09 with padding before
+ * within their section (see xy__limits_emit). v10: v09 with padding before
  * a section's data. Both are read as they are. The engine that wrote a
  * v08 snapshot could end a blacklist term before its end day's
  * association (see relist in engine.c), so a v08 state need not be the
@@ -34,7 +34,7 @@ static const char SNAP_MAGIC_V10[16] = "XINYONG-SNAP\0v10";
 static const char SNAP_MAGIC_V09[16] = "XINYONG-SNAP\0v09";
 
 /* Sections of at least this many bytes are padded to a page boundary;
- * smaller ones are copied anyway (xy_big_load). */
+ * smaller ones are copied anyway (xy__big_load). */
 enum { SNAP_PAGE = 4096, SNAP_ALIGN_MIN = 1 << 20 };
 
 typedef struct scalars {
@@ -78,12 +78,12 @@ typedef struct writer {
 static void write_chunk(writer *w, size_t n)
 {
     if (w->err) return;
-    int err = xy_write_all(w->fd, w->chunk, n);
+    int err = xy__write_all(w->fd, w->chunk, n);
     if (err == EINVAL) {
         int fl = fcntl(w->fd, F_GETFL);
         if (fl >= 0 && (fl & O_DIRECT) && fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) == 0 &&
             lseek(w->fd, (off_t)w->off, SEEK_SET) == (off_t)w->off)
-            err = xy_write_all(w->fd, w->chunk, n);
+            err = xy__write_all(w->fd, w->chunk, n);
     }
     w->err = err;
     w->off += n;
@@ -133,8 +133,8 @@ static void header(writer *w, uint32_t tag, uint32_t crc, uint64_t len, size_t i
 
 static void section(writer *w, uint32_t tag, size_t inner, const void *a, size_t alen, const void *b, size_t blen)
 {
-    uint32_t crc = xy_crc32(0, a, alen);
-    crc = xy_crc32(crc, b, blen);
+    uint32_t crc = xy__crc32(0, a, alen);
+    crc = xy__crc32(crc, b, blen);
     header(w, tag, crc, alen + blen, inner);
     if (alen) put(w, a, alen);
     if (blen) put(w, b, blen);
@@ -155,7 +155,7 @@ typedef struct summer {
 static void sum_emit(void *ctx, const void *p, size_t n)
 {
     summer *s = ctx;
-    s->crc = xy_crc32(s->crc, p, n);
+    s->crc = xy__crc32(s->crc, p, n);
     s->len += n;
 }
 
@@ -190,15 +190,15 @@ static void calendar_bytes(const void *src, xy_emit_fn *emit, void *ctx)
     }
 }
 
-static void limits_bytes(const void *src, xy_emit_fn *emit, void *ctx) { xy_limits_emit(src, emit, ctx); }
-static void trail_bytes(const void *src, xy_emit_fn *emit, void *ctx) { xy_trail_emit(src, emit, ctx); }
+static void limits_bytes(const void *src, xy_emit_fn *emit, void *ctx) { xy__limits_emit(src, emit, ctx); }
+static void trail_bytes(const void *src, xy_emit_fn *emit, void *ctx) { xy__trail_emit(src, emit, ctx); }
 
 int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
 {
     const xy_engine *e = db->engine;
     xy_buf tmp = {0}, dst = {0};
-    xy_buf_printf(&tmp, "%s/snapshot.tmp", db->path);
-    xy_buf_printf(&dst, "%s/snapshot", db->path);
+    xy__buf_printf(&tmp, "%s/snapshot.tmp", db->path);
+    xy__buf_printf(&dst, "%s/snapshot", db->path);
     int rc = XY_OK;
     writer w = {open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT, 0644), 0, NULL, 0, 0, 0};
     if (w.fd < 0 && errno == EINVAL) w.fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -207,7 +207,7 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
         rc = XY_EIO;
         goto done;
     }
-    w.chunk = xy_big_realloc(NULL, 0, DIRECT_CHUNK);
+    w.chunk = xy__big_realloc(NULL, 0, DIRECT_CHUNK);
     uint64_t header[2] = {db->log_size, S_COUNT - 1};
     put(&w, SNAP_MAGIC, 16);
     put(&w, header, 16);
@@ -234,9 +234,9 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     /* The event index: the memtable spilled into a run (and runs merged),
      * on disk before the snapshot names them. */
     xy_buf runs = {0};
-    int src = xy_evindex_spill(&db->evix, db->nevents, &runs);
+    int src = xy__evindex_spill(&db->evix, db->nevents, &runs);
     if (src) {
-        /* The run names itself (xy_evindex_spill); the snapshot stops. */
+        /* The run names itself (xy__evindex_spill); the snapshot stops. */
         int err = errno;
         xy__diagf(diag, ctx, "%s: cannot write: %s", runs.data, strerror(err));
         rc = src;
@@ -244,38 +244,38 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
         runs.len = 0;
     }
     section(&w, S_EV_RUNS, 0, runs.data, runs.len, NULL, 0);
-    xy_buf_free(&runs);
+    xy__buf_free(&runs);
     /* The trail this snapshot points into must be on disk first. One that
      * cannot be synced is marked broken, and the snapshot then claims none
      * of it (trail_bytes): a writer that opens the directory next builds
      * it again from the log, and explanations replay the log until then. */
-    if (!db->trail.broken && xy_trail_sync(&db->trail) != XY_OK)
+    if (!db->trail.broken && xy__trail_sync(&db->trail) != XY_OK)
         xy__diagf(diag, ctx, "%s/trail: warning: cannot be written or synced: %s; the snapshot leaves the history index out",
                   db->path, strerror(errno));
     section_from(&w, S_TRAIL, 16, trail_bytes, &db->trail);
     finish(&w);
-    xy_big_free(w.chunk, DIRECT_CHUNK);
+    xy__big_free(w.chunk, DIRECT_CHUNK);
     if (!w.err && fsync(w.fd)) w.err = errno;
     if (w.err && !rc) {
         xy__diagf(diag, ctx, "%s: cannot write: %s", tmp.data, strerror(w.err));
-        rc = xy_errno_status(w.err);
+        rc = xy__errno_status(w.err);
     }
     if (close(w.fd) && !rc) {
-        rc = xy_errno_status(errno);
+        rc = xy__errno_status(errno);
         xy__diagf(diag, ctx, "%s: cannot write: %s", tmp.data, strerror(errno));
     }
     if (!rc && rename(tmp.data, dst.data)) {
-        rc = xy_errno_status(errno);
+        rc = xy__errno_status(errno);
         xy__diagf(diag, ctx, "%s: cannot rename to %s: %s", tmp.data, dst.data, strerror(errno));
     }
-    if (!rc && (rc = xy_fsync_dir(db->path)) != XY_OK)
+    if (!rc && (rc = xy__fsync_dir(db->path)) != XY_OK)
         /* The new snapshot may be in place or not after a crash; either
          * is whole, and the log holds what it covers. */
         xy__diagf(diag, ctx, "%s: cannot sync the directory: %s", db->path, strerror(errno));
     if (rc) unlink(tmp.data);
 done:
-    xy_buf_free(&tmp);
-    xy_buf_free(&dst);
+    xy__buf_free(&tmp);
+    xy__buf_free(&dst);
     return rc;
 }
 
@@ -290,7 +290,7 @@ typedef struct view {
 
 /* A section read from the front to the back, through a window of the
  * file read with pread: several times faster than reading the file's
- * mapping on the project's machines (see xy_big_load), and the checksums
+ * mapping on the project's machines (see xy__big_load), and the checksums
  * and the contents' checks read nearly every byte of the snapshot once,
  * which through the mapping was the longest part of a reader's start-up.
  * Without the file (or when a read fails) the window is the mapping
@@ -307,16 +307,16 @@ typedef struct cursor {
 static void cursor_open(cursor *k, const xy_big_src *src, const view *v)
 {
     *k = (cursor){src && src->fd >= 0 ? src : NULL, v, NULL, 0, 0};
-    if (k->src) k->buf = xy_malloc(v->len < CURSOR_CHUNK ? v->len + 1 : CURSOR_CHUNK);
+    if (k->src) k->buf = xy__malloc(v->len < CURSOR_CHUNK ? v->len + 1 : CURSOR_CHUNK);
 }
 
-static void cursor_close(cursor *k) { xy_free(k->buf); }
+static void cursor_close(cursor *k) { xy__free(k->buf); }
 
 static const unsigned char *cursor_fill(cursor *k, uint64_t at)
 {
     uint64_t len = k->v->len - at < CURSOR_CHUNK ? k->v->len - at : CURSOR_CHUNK;
-    if (xy_pread_all(k->src->fd, k->buf, (size_t)len, (uint64_t)(k->v->data - k->src->base) + at)) {
-        xy_free(k->buf);
+    if (xy__pread_all(k->src->fd, k->buf, (size_t)len, (uint64_t)(k->v->data - k->src->base) + at)) {
+        xy__free(k->buf);
         k->buf = NULL;
         return k->v->data + at;
     }
@@ -342,7 +342,7 @@ static uint32_t section_crc(const xy_big_src *src, const view *v)
     uint32_t crc = 0;
     for (uint64_t at = 0; at < v->len; at += CURSOR_CHUNK) {
         size_t n = v->len - at < CURSOR_CHUNK ? (size_t)(v->len - at) : CURSOR_CHUNK;
-        crc = xy_crc32(crc, cursor_at(&k, at, n), n);
+        crc = xy__crc32(crc, cursor_at(&k, at, n), n);
     }
     cursor_close(&k);
     return crc;
@@ -350,13 +350,13 @@ static uint32_t section_crc(const xy_big_src *src, const view *v)
 
 /* Maps the snapshot and checks its framing and, if check_crc, every
  * section's CRC (else the caller checks them: see sections_check). With
- * fdp, the file stays open as *fdp (for xy_big_load) when this succeeds.
+ * fdp, the file stays open as *fdp (for xy__big_load) when this succeeds.
  * *limits_padded says whether the limit tables are padded (v11). */
 static int open_snapshot(const char *dir, unsigned char **map, size_t *size, view *sec, uint64_t *log_offset,
                          int check_crc, int *fdp, int *limits_paddedp, xy_diag_fn *diag, void *ctx)
 {
     xy_buf path = {0};
-    xy_buf_printf(&path, "%s/snapshot", dir);
+    xy__buf_printf(&path, "%s/snapshot", dir);
     int rc = XY_OK;
     *map = NULL;
     int fd = open(path.data, O_RDONLY);
@@ -450,7 +450,7 @@ done:
         munmap(*map, *size);
         *map = NULL;
     }
-    xy_buf_free(&path);
+    xy__buf_free(&path);
     return rc;
 }
 
@@ -478,9 +478,9 @@ static int map_frame(const view *v, uint64_t *slots, uint64_t *count)
 static int restore_map(xy_map *m, const xy_big_src *src, const view *v)
 {
     uint64_t slots, count;
-    xy_map_free(m);
+    xy__map_free(m);
     if (map_frame(v, &slots, &count)) return -1;
-    if (slots) xy_map_load(m, src, v->data + 16, slots, count);
+    if (slots) xy__map_load(m, src, v->data + 16, slots, count);
     return 0;
 }
 
@@ -502,7 +502,7 @@ static int cal_bucket(cursor *k, uint64_t *off, size_t elem, uint32_t *ring, uin
     return 1;
 }
 
-/* A reader keeps the section (mapped: see xy_big_load) and reads each
+/* A reader keeps the section (mapped: see xy__big_load) and reads each
  * bucket's items where they lie; a writer, which schedules into the same
  * buckets and frees them as days pass, copies the items into blocks. */
 static int restore_calendar(xy_calendar *cal, const xy_big_src *src, const view *v)
@@ -511,7 +511,7 @@ static int restore_calendar(xy_calendar *cal, const xy_big_src *src, const view 
     uint32_t ring, n;
     const unsigned char *kept = NULL;
     if (src->map && v->len) {
-        kept = xy_big_load(src, v->data, v->len, v->len);
+        kept = xy__big_load(src, v->data, v->len, v->len);
         xy__cal_keep(cal, (void *)kept, v->len);
     }
     /* The items are read where they lie in the mapping (or in kept). */
@@ -540,7 +540,7 @@ static int restore_calendar(xy_calendar *cal, const xy_big_src *src, const view 
  * cannot overflow. A snapshot whose checksums were made to match other
  * contents, or a writer's bug, then stops start-up with a message instead
  * of leading the engine out of its arrays. The limit tables are checked
- * as they are loaded (xy_limits_load). */
+ * as they are loaded (xy__limits_load). */
 
 /* Days a stored state may hold: the sentinels, or days within about
  * 45,000 years of 1970, far from where adding a rule's delay overflows. */
@@ -860,7 +860,7 @@ int xy__snapshot_verify(const char *dir, const xy_rules *given, uint64_t *log_of
     xy_big_src src = {map, fd, 0};
     /* The contents, against the ruleset the directory holds. */
     xy_buf rdir = {0};
-    xy_buf_printf(&rdir, "%s/rules", dir);
+    xy__buf_printf(&rdir, "%s/rules", dir);
     xy_rules *own = NULL;
     const xy_rules *rules = given;
     if (!given && xy_rules_load_dir(rdir.data, diag, ctx, &own) == XY_OK) rules = own;
@@ -874,18 +874,18 @@ int xy__snapshot_verify(const char *dir, const xy_rules *given, uint64_t *log_of
         size_t off;
         const char *what = contents_check(sec, rules, &src, &off);
         xy_limits lim = {0};
-        if (!what && xy_limits_load(&lim, NULL, sec[S_LIMITS].data, sec[S_LIMITS].len, limits_padded) != XY_OK) {
+        if (!what && xy__limits_load(&lim, NULL, sec[S_LIMITS].data, sec[S_LIMITS].len, limits_padded) != XY_OK) {
             what = "yearly limit counts";
             off = sec[S_LIMITS].off;
         }
-        xy_limits_free(&lim);
+        xy__limits_free(&lim);
         if (what) {
             say_invalid(dir, off, what, diag, ctx);
             rc = XY_ECORRUPT;
         }
     }
     xy_rules_free(own);
-    xy_buf_free(&rdir);
+    xy__buf_free(&rdir);
     munmap(map, size);
     close(fd);
     return rc;
@@ -896,10 +896,10 @@ int xy__snapshot_verify(const char *dir, const xy_rules *given, uint64_t *log_of
 static int replaced(const char *dir, int fd)
 {
     xy_buf path = {0};
-    xy_buf_printf(&path, "%s/snapshot", dir);
+    xy__buf_printf(&path, "%s/snapshot", dir);
     struct stat now, was;
     int r = stat(path.data, &now) == 0 && fstat(fd, &was) == 0 && (now.st_ino != was.st_ino || now.st_dev != was.st_dev);
-    xy_buf_free(&path);
+    xy__buf_free(&path);
     return r;
 }
 
@@ -975,20 +975,20 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
 void xy__snapshot_uncache(const xy_db *db)
 {
     xy_buf path = {0};
-    xy_buf_printf(&path, "%s/snapshot", db->path);
+    xy__buf_printf(&path, "%s/snapshot", db->path);
     int fd = open(path.data, O_RDONLY);
     if (fd >= 0) {
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
         close(fd);
     }
-    xy_buf_free(&path);
+    xy__buf_free(&path);
 }
 
 /* Whether arrays of n elements of elem bytes in blocks of cap can grow
- * (xy_big_growable) if mapped from src. */
+ * (xy__big_growable) if mapped from src. */
 static int growable(const xy_big_src *src, uint64_t n, uint64_t cap, size_t elem)
 {
-    return !src->map || xy_big_growable(n * elem, cap * elem);
+    return !src->map || xy__big_growable(n * elem, cap * elem);
 }
 
 /* Restores the state from a snapshot's sections: XY_OK, XY_EINPUT when
@@ -1009,40 +1009,40 @@ static int restore(xy_db *db, const view *sec, const xy_big_src *src, int limits
     if (cap > UINT32_MAX) cap = UINT32_MAX;
     /* The runs of the event index first: if one is missing, the snapshot
      * cannot be used, and nothing of it has been restored yet. */
-    if (xy_evindex_open_runs(&db->evix, sec[S_EV_RUNS].data, sec[S_EV_RUNS].len) != XY_OK) return XY_EINPUT;
+    if (xy__evindex_open_runs(&db->evix, sec[S_EV_RUNS].data, sec[S_EV_RUNS].len) != XY_OK) return XY_EINPUT;
     e->today = (xy_day)sc.today;
     e->first_day = (xy_day)sc.first_day;
     e->applied = sc.applied;
     e->n = n;
     e->cap = cap;
-    e->ids = xy_big_load(src, sec[S_IDS].data, sec[S_IDS].len, cap * sizeof *e->ids);
-    e->father = xy_big_load(src, sec[S_FATHER].data, sec[S_FATHER].len, cap * sizeof *e->father);
-    e->mother = xy_big_load(src, sec[S_MOTHER].data, sec[S_MOTHER].len, cap * sizeof *e->mother);
-    e->name_off = xy_big_load(src, sec[S_NAME_OFF].data, sec[S_NAME_OFF].len, cap * sizeof *e->name_off);
-    e->st = xy_big_load(src, sec[S_STATE].data, sec[S_STATE].len, cap * sizeof *e->st);
+    e->ids = xy__big_load(src, sec[S_IDS].data, sec[S_IDS].len, cap * sizeof *e->ids);
+    e->father = xy__big_load(src, sec[S_FATHER].data, sec[S_FATHER].len, cap * sizeof *e->father);
+    e->mother = xy__big_load(src, sec[S_MOTHER].data, sec[S_MOTHER].len, cap * sizeof *e->mother);
+    e->name_off = xy__big_load(src, sec[S_NAME_OFF].data, sec[S_NAME_OFF].len, cap * sizeof *e->name_off);
+    e->st = xy__big_load(src, sec[S_STATE].data, sec[S_STATE].len, cap * sizeof *e->st);
     /* The names' buffer keeps a NUL after them and grows by doubling. */
     size_t names_cap = sec[S_NAMES].len + 1;
-    while (!xy_big_growable(sec[S_NAMES].len, names_cap)) names_cap *= 2;
-    xy_buf_free(&e->names);
-    e->names.data = xy_big_load(src, sec[S_NAMES].data, sec[S_NAMES].len, names_cap);
+    while (!xy__big_growable(sec[S_NAMES].len, names_cap)) names_cap *= 2;
+    xy__buf_free(&e->names);
+    e->names.data = xy__big_load(src, sec[S_NAMES].data, sec[S_NAMES].len, names_cap);
     e->names.len = sec[S_NAMES].len;
     e->names.cap = names_cap;
     e->bl_count = sc.bl_count;
     e->bl_members = sc.bl_members;
     e->cap_bl = sc.bl_count;
-    e->bl_list = xy_malloc(sc.bl_count * sizeof *e->bl_list + 1);
+    e->bl_list = xy__malloc(sc.bl_count * sizeof *e->bl_list + 1);
     if (sc.bl_count) memcpy(e->bl_list, sec[S_BL_LIST].data, sec[S_BL_LIST].len);
     e->nedges = e->cap_edges = sc.nedges;
-    e->edges = xy_malloc(sc.nedges * sizeof *e->edges + 1);
+    e->edges = xy__malloc(sc.nedges * sizeof *e->edges + 1);
     if (sc.nedges) memcpy(e->edges, sec[S_EDGES].data, sec[S_EDGES].len);
     if (restore_map(&e->by_id, src, &sec[S_BY_ID]) ||
-        xy_limits_load(&e->limits, src, sec[S_LIMITS].data, sec[S_LIMITS].len, limits_padded) != XY_OK ||
+        xy__limits_load(&e->limits, src, sec[S_LIMITS].data, sec[S_LIMITS].len, limits_padded) != XY_OK ||
         restore_map(&e->term_reason, src, &sec[S_TERM_REASON]) ||
         restore_map(&e->grade_entry, src, &sec[S_GRADE_ENTRY]) ||
         restore_map(&e->score_since, src, &sec[S_SCORE_SINCE]) || restore_map(&e->rise_day, src, &sec[S_RISE_DAY]) ||
         restore_map(&e->edge_set, src, &sec[S_EDGE_SET]) ||
         restore_calendar(&e->expiries, src, &sec[S_EXPIRIES]) || restore_calendar(&e->exits, src, &sec[S_EXITS]) ||
-        xy_trail_load_heads(&db->trail, src, sec[S_TRAIL].data, sec[S_TRAIL].len, &db->trail_use) != XY_OK)
+        xy__trail_load_heads(&db->trail, src, sec[S_TRAIL].data, sec[S_TRAIL].len, &db->trail_use) != XY_OK)
         goto bad;
     db->nevents = sc.nevents;
     if (db->evix.spilled != sc.nevents) goto bad;

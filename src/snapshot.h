@@ -29,7 +29,7 @@ int xy__snapshot_read(xy_db *db, uint64_t *log_offset, xy_diag_fn *diag, void *c
 /* Takes the snapshot file's pages out of the page cache. A writer has its
  * own copy of every section once it is open; before a large load, which
  * makes tables, batches and files of its own, the pages given back are
- * what those take instead of fresh memory (see xy_write_back), and the
+ * what those take instead of fresh memory (see xy__write_back), and the
  * load will likely make a new snapshot due. Otherwise they stay cached
  * for the next reader. */
 void xy__snapshot_uncache(const xy_db *db);

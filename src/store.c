@@ -42,7 +42,7 @@ const char xy__log_magic[16] = "XINYONG-LOG\0v001";
 
 uint64_t xy__event_content_hash(const xy_event *ev)
 {
-    /* xy_hash_bytes of these six words, written out for their fixed size
+    /* xy__hash_bytes of these six words, written out for their fixed size
      * (the values are stored in the event index and must not change; a
      * unit test compares the two). */
     const uint64_t w[6] = {(uint64_t)(uint32_t)ev->date, ev->citizen, (uint64_t)(uint32_t)ev->behaviour,
@@ -52,7 +52,7 @@ uint64_t xy__event_content_hash(const xy_event *ev)
         h = (h ^ w[i]) * 0x100000001b3ULL;
         h ^= h >> 29;
     }
-    return xy_hash64(h * 0x100000001b3ULL);
+    return xy__hash64(h * 0x100000001b3ULL);
 }
 
 /* Remembers a key staged by the load in progress, to take it out again if
@@ -61,7 +61,7 @@ static void note_staged(xy_db *db, const uint64_t key[2])
 {
     /* Rewritten by every load, also while a snapshot's child runs. */
     if (2 * db->nstaged + 2 > db->cap_staged)
-        xy_private_grow((void **)&db->staged_key, &db->cap_staged, 2 * db->nstaged + 2, sizeof *db->staged_key);
+        xy__private_grow((void **)&db->staged_key, &db->cap_staged, 2 * db->nstaged + 2, sizeof *db->staged_key);
     db->staged_key[2 * db->nstaged] = key[0];
     db->staged_key[2 * db->nstaged + 1] = key[1];
     db->nstaged++;
@@ -70,7 +70,7 @@ static void note_staged(xy_db *db, const uint64_t key[2])
 int xy__db_find_or_stage(xy_db *db, const uint64_t key[2], uint64_t content, uint64_t seq, uint64_t *had,
                          uint64_t *had_seq)
 {
-    if (xy_evindex_find_or_put(&db->evix, key, content, seq, had, had_seq)) return 1;
+    if (xy__evindex_find_or_put(&db->evix, key, content, seq, had, had_seq)) return 1;
     note_staged(db, key);
     return 0;
 }
@@ -78,11 +78,11 @@ int xy__db_find_or_stage(xy_db *db, const uint64_t key[2], uint64_t content, uin
 void xy__db_note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
 {
     int is_new;
-    uint64_t *v = xy_map_put(&db->hist_ids, seq, &is_new);
+    uint64_t *v = xy__map_put(&db->hist_ids, seq, &is_new);
     if (!is_new) return;
     *v = db->hist_idbuf.len;
-    xy_buf_append(&db->hist_idbuf, id, n);
-    xy_buf_append(&db->hist_idbuf, "", 1);
+    xy__buf_append(&db->hist_idbuf, id, n);
+    xy__buf_append(&db->hist_idbuf, "", 1);
 }
 
 /* Forgets the ids (and counterparts) remembered for explanations: a
@@ -90,9 +90,9 @@ void xy__db_note_event_id(xy_db *db, uint64_t seq, const char *id, size_t n)
  * of every event it ever explained or listed. */
 static void forget_event_ids(xy_db *db)
 {
-    xy_map_free(&db->hist_ids);
-    xy_map_free(&db->hist_cp);
-    xy_buf_free(&db->hist_idbuf);
+    xy__map_free(&db->hist_ids);
+    xy__map_free(&db->hist_cp);
+    xy__buf_free(&db->hist_idbuf);
 }
 
 int xy__db_report_begin(xy_db *db)
@@ -105,15 +105,15 @@ int xy__db_report_begin(xy_db *db)
 /* ------------------------------------------------------ scanning the log */
 
 /* Log growth between automatic snapshots. */
-static uint64_t snapshot_every(void) { return xy_env_bytes("XINYONG_SNAPSHOT_EVERY", XY_SNAPSHOT_EVERY); }
+static uint64_t snapshot_every(void) { return xy__env_bytes("XINYONG_SNAPSHOT_EVERY", XY_SNAPSHOT_EVERY); }
 
 /* Whether a whole, valid commit record starts anywhere in data[from..len):
  * the sign that committed batches follow a damaged spot. */
 static int commit_after(const unsigned char *data, size_t len, size_t from)
 {
     for (size_t p = from; p + 17 <= len; p++) {
-        if (xy_get_u32(data + p) != 9 || data[p + 8] != R_COMMIT) continue;
-        if (xy_crc32(0, data + p + 8, 9) == xy_get_u32(data + p + 4)) return 1;
+        if (xy__get_u32(data + p) != 9 || data[p + 8] != R_COMMIT) continue;
+        if (xy__crc32(0, data + p + 8, 9) == xy__get_u32(data + p + 4)) return 1;
     }
     return 0;
 }
@@ -146,8 +146,8 @@ static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *
             (void)madvise((void *)(uintptr_t)(data + asked), n, MADV_WILLNEED);
             asked += n;
         }
-        uint32_t rlen = xy_get_u32(data + off), crc = xy_get_u32(data + off + 4);
-        if (rlen == 0 || rlen > len - off - 8 || xy_crc32(0, data + off + 8, rlen) != crc) break;
+        uint32_t rlen = xy__get_u32(data + off), crc = xy__get_u32(data + off + 4);
+        if (rlen == 0 || rlen > len - off - 8 || xy__crc32(0, data + off + 8, rlen) != crc) break;
         off += 8 + rlen;
         if (data[off - rlen] == R_COMMIT) {
             *good = off;
@@ -165,24 +165,24 @@ static int copy_file(const char *from, const char *to)
 {
     char *data;
     size_t len;
-    int rc = xy_read_file(from, &data, &len);
+    int rc = xy__read_file(from, &data, &len);
     if (rc) return rc;
     int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
-        xy_free(data);
+        xy__free(data);
         return XY_EIO;
     }
-    rc = xy_write_status(fd, data, len);
+    rc = xy__write_status(fd, data, len);
     if (!rc && fsync(fd)) rc = XY_EIO;
     close(fd);
-    xy_free(data);
+    xy__free(data);
     return rc;
 }
 
 static char *join(const char *a, const char *b)
 {
     xy_buf x = {0};
-    xy_buf_printf(&x, "%s/%s", a, b);
+    xy__buf_printf(&x, "%s/%s", a, b);
     return x.data;
 }
 
@@ -203,7 +203,7 @@ static int rules_files(const char *dir, char ***names, size_t *n)
     struct dirent *de;
     while (dh && (de = readdir(dh)) != NULL) {
         size_t len = strlen(de->d_name);
-        if (len > 6 && strcmp(de->d_name + len - 6, ".rules") == 0) XY_PUSH(*names, *n, cap, xy_strndup(de->d_name, len));
+        if (len > 6 && strcmp(de->d_name + len - 6, ".rules") == 0) XY_PUSH(*names, *n, cap, xy__strndup(de->d_name, len));
     }
     if (!dh) return XY_EIO;
     closedir(dh);
@@ -213,8 +213,8 @@ static int rules_files(const char *dir, char ***names, size_t *n)
 
 static void free_names(char **names, size_t n)
 {
-    for (size_t i = 0; i < n; i++) xy_free(names[i]);
-    xy_free(names);
+    for (size_t i = 0; i < n; i++) xy__free(names[i]);
+    xy__free(names);
 }
 
 /* The fingerprint of a data directory's rules copy: the names and bytes
@@ -230,18 +230,18 @@ static int rules_fingerprint(const char *path, uint64_t out[2])
     for (size_t i = 0; i < n && rc == XY_OK; i++) {
         char *f = join(rdir, names[i]), *data;
         size_t len;
-        rc = xy_read_file(f, &data, &len) == XY_OK ? XY_OK : XY_EIO;
+        rc = xy__read_file(f, &data, &len) == XY_OK ? XY_OK : XY_EIO;
         if (rc == XY_OK) {
-            xy_buf_printf(&all, "%s%c%zu%c", names[i], 0, len, 0);
-            xy_buf_append(&all, data, len);
-            xy_free(data);
+            xy__buf_printf(&all, "%s%c%zu%c", names[i], 0, len, 0);
+            xy__buf_append(&all, data, len);
+            xy__free(data);
         }
-        xy_free(f);
+        xy__free(f);
     }
-    xy_hash128(all.data ? all.data : "", all.len, out);
-    xy_buf_free(&all);
+    xy__hash128(all.data ? all.data : "", all.len, out);
+    xy__buf_free(&all);
     free_names(names, n);
-    xy_free(rdir);
+    xy__free(rdir);
     return rc;
 }
 
@@ -261,8 +261,8 @@ static int check_rules_copy(const char *path, xy_diag_fn *diag, void *ctx)
 {
     char *sum = join(path, "rules.sum"), *data = NULL;
     size_t len = 0;
-    int rc = xy_read_file(sum, &data, &len);
-    xy_free(sum);
+    int rc = xy__read_file(sum, &data, &len);
+    xy__free(sum);
     if (rc == XY_ENOENT) return XY_ENOENT;
     uint64_t h[2];
     char want[64];
@@ -276,7 +276,7 @@ static int check_rules_copy(const char *path, xy_diag_fn *diag, void *ctx)
         xy__diagf(diag, ctx, "%s/rules: not the rules the directory was made with (a file was edited, added or "
                   "removed since init; %s/rules.sum holds their fingerprint): put them back as they were",
                   path, path);
-    xy_free(data);
+    xy__free(data);
     return rc;
 }
 
@@ -290,7 +290,7 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
      * where it lies at every open, so that an edit of it would change the
      * history under the fingerprint. */
     for (size_t i = 0; i < rules->sources.count; i++)
-        if (!xy_path_within(rules_dir, rules->sources.str[i])) {
+        if (!xy__path_within(rules_dir, rules->sources.str[i])) {
             xy__diagf(diag, ctx, "%s: included from outside the rules directory %s: the rules must be self-contained",
                       rules->sources.str[i], rules_dir);
             rc = XY_EINPUT;
@@ -318,7 +318,7 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
      * in DATA/rules are not init's to replace or remove: someone's own
      * (init leaves nothing behind when it fails). Unless they are the
      * rules asked for (init --rules DATA/rules), used in place. */
-    in_place = xy_path_within(rdir, rules_dir) && xy_path_within(rules_dir, rdir);
+    in_place = xy__path_within(rdir, rules_dir) && xy__path_within(rules_dir, rdir);
     if (!in_place) {
         char **found;
         size_t nfound;
@@ -336,8 +336,8 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
         char *from = join(rules_dir, copied[i]), *to = join(rdir, copied[i]);
         rc = copy_file(from, to);
         if (rc) xy__diagf(diag, ctx, "%s: cannot copy to %s", from, to);
-        xy_free(from);
-        xy_free(to);
+        xy__free(from);
+        xy__free(to);
     }
     if (rc) goto done;
     /* The copy must stand alone: it holds only the *.rules files, so an
@@ -353,7 +353,7 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
         goto done;
     }
     for (size_t i = 0; i < rules->sources.count; i++)
-        if (!xy_path_within(rdir, rules->sources.str[i])) {
+        if (!xy__path_within(rdir, rules->sources.str[i])) {
             xy__diagf(diag, ctx, "%s: included by an absolute path: the rules must be self-contained, their includes "
                       "relative", rules->sources.str[i]);
             rc = XY_EINPUT;
@@ -365,7 +365,7 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
     char text[64];
     int sfd = rules_fingerprint(path, h) == XY_OK ? open(stmp, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
     if (sfd >= 0) rules_sum_text(h, text);
-    if (sfd < 0 || xy_write_status(sfd, text, strlen(text)) || fsync(sfd) || rename(stmp, sum)) {
+    if (sfd < 0 || xy__write_status(sfd, text, strlen(text)) || fsync(sfd) || rename(stmp, sum)) {
         xy__diagf(diag, ctx, "%s: cannot write: %s", sum, strerror(errno));
         rc = XY_EIO;
     }
@@ -374,21 +374,21 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
     /* The log appears last, whole: it is what marks a data directory. */
     char *tmp = join(path, "log.tmp");
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0 || xy_write_status(fd, xy__log_magic, sizeof xy__log_magic) || fsync(fd) || rename(tmp, log)) {
+    if (fd < 0 || xy__write_status(fd, xy__log_magic, sizeof xy__log_magic) || fsync(fd) || rename(tmp, log)) {
         xy__diagf(diag, ctx, "%s: cannot write: %s", log, strerror(errno));
         rc = XY_EIO;
     }
     if (fd >= 0) close(fd);
-    xy_free(tmp);
-    if (!rc) rc = xy_fsync_dir(rdir);
-    if (!rc) rc = xy_fsync_dir(path);
+    xy__free(tmp);
+    if (!rc) rc = xy__fsync_dir(rdir);
+    if (!rc) rc = xy__fsync_dir(path);
 done:
     if (rc && rc != XY_EEXIST) {
         /* A failed init leaves what it found, nothing of its own. */
         for (size_t i = 0; i < ncopied; i++) {
             char *f = join(rdir, copied[i]);
             (void)unlink(f);
-            xy_free(f);
+            xy__free(f);
         }
         (void)unlink(sum);
         (void)unlink(stmp);
@@ -396,10 +396,10 @@ done:
         if (made_path) (void)rmdir(path);
     }
     free_names(copied, ncopied);
-    xy_free(log);
-    xy_free(rdir);
-    xy_free(sum);
-    xy_free(stmp);
+    xy__free(log);
+    xy__free(rdir);
+    xy__free(sum);
+    xy__free(stmp);
     return rc;
 }
 
@@ -407,8 +407,8 @@ done:
 
 void xy__segs_free(xy_segs *s)
 {
-    for (int k = 0; k < s->n; k++) xy_free(s->g[k].path);
-    xy_free(s->g);
+    for (int k = 0; k < s->n; k++) xy__free(s->g[k].path);
+    xy__free(s->g);
     memset(s, 0, sizeof *s);
 }
 
@@ -468,7 +468,7 @@ int xy__segs_list(const char *dir, xy_segs *s, xy_diag_fn *diag, void *ctx)
 /* Unmaps what map_segment mapped. */
 static void unmap_segment(const unsigned char *data, size_t len)
 {
-    (void)xy_guard_remove(data);
+    (void)xy__guard_remove(data);
     munmap((void *)(uintptr_t)data, len);
 }
 
@@ -502,7 +502,7 @@ static int map_segment(const char *path, xy_diag_fn *diag, void *ctx, unsigned c
     /* A writer may cut the segment back (a torn tail, a failed batch)
      * while this process reads it: past the cut it reads zeros, a torn
      * tail, instead of faulting. */
-    xy_guard_add(*data, *len);
+    xy__guard_add(*data, *len);
     if (memcmp(*data, xy__log_magic, sizeof xy__log_magic) != 0) {
         xy__diagf(diag, ctx, "%s:0: not a xinyong log (bad header)", path);
         rc = XY_ECORRUPT;
@@ -753,19 +753,19 @@ static int replay(xy_db *db, xy_engine *e, size_t from, size_t until, xy_trail *
  * handle's rebuild runs under the lock its handle holds). */
 static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_diag_fn *diag, void *ctx, xy_db **out)
 {
-    xy_db *db = xy_calloc(1, sizeof *db);
-    db->path = xy_strndup(path, strlen(path));
+    xy_db *db = xy__calloc(1, sizeof *db);
+    db->path = xy__strndup(path, strlen(path));
     db->once = (mode & XY_ONCE) != 0;
     mode &= ~XY_ONCE;
     db->mode = mode;
     db->lock_fd = db->log_fd = db->trail.fd = -1;
     /* The batch buffer is rewritten while a snapshot's child runs, which
      * never reads it. */
-    xy_buf_private(&db->batch);
-    xy_buf_private(&db->pending.batch);
+    xy__buf_private(&db->batch);
+    xy__buf_private(&db->pending.batch);
     db->hist_resid = 0;
     db->hist_index = XY_NONE;
-    xy_evindex_init(&db->evix, path);
+    xy__evindex_init(&db->evix, path);
     *out = NULL;
     int rc;
     struct stat st;
@@ -798,7 +798,7 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
         char *rdir = join(path, "rules");
         rc = check_rules_copy(path, diag, ctx);
         if (rc == XY_OK || rc == XY_ENOENT) rc = xy_rules_load_dir(rdir, diag, ctx, &db->rules);
-        xy_free(rdir);
+        xy__free(rdir);
         if (rc) {
             rc = XY_ECORRUPT;
             goto fail;
@@ -812,7 +812,7 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
     if (rc) from = 0;
     db->snapshot_unused = rc != XY_OK && rc != XY_ENOENT;
     db->snapshot_offset = from;
-    if (xy_trail_open(&db->trail, path, mode == XY_WRITE, from ? db->trail_use : 0) != XY_OK && mode == XY_WRITE &&
+    if (xy__trail_open(&db->trail, path, mode == XY_WRITE, from ? db->trail_use : 0) != XY_OK && mode == XY_WRITE &&
         !db->trail.broken) {
         /* The trail the snapshot points into is gone or damaged: write it
          * again from the log up to the snapshot, in a scratch engine. */
@@ -830,7 +830,7 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
     size_t good, len;
     rc = replay(db, db->engine, (size_t)from, SIZE_MAX, &db->trail, diag, ctx, &good, &len);
     if (rc) goto fail;
-    if (mode == XY_WRITE) (void)xy_trail_flush(&db->trail);
+    if (mode == XY_WRITE) (void)xy__trail_flush(&db->trail);
     db->log_size = good;
     if (mode == XY_WRITE) {
         /* Appends go to the last segment. */
@@ -841,13 +841,13 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
         if (torn_header(&sg, k)) {
             /* A segment a crash cut short in its header holds nothing. */
             xy__diagf(diag, ctx, "%s: warning: removing a log segment cut short at its start", sg.g[k].path);
-            if (unlink(sg.g[k].path) || xy_fsync_dir(path)) rc = XY_EIO;
+            if (unlink(sg.g[k].path) || xy__fsync_dir(path)) rc = XY_EIO;
             k--;
         }
         db->seg_base = sg.g[k].base;
         db->log_fd = rc ? -1 : open(sg.g[k].path, O_RDWR); /* read: see commit_spilled */
         if (!rc && db->log_fd < 0) {
-            rc = xy_errno_status(errno);
+            rc = xy__errno_status(errno);
             xy__diagf(diag, ctx, "%s: cannot open for writing: %s", sg.g[k].path, strerror(errno));
         } else if (rc) {
             xy__diagf(diag, ctx, "%s: cannot remove: %s", sg.g[k + 1].path, strerror(errno));
@@ -857,7 +857,7 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
             xy__diagf(diag, ctx, "%s: warning: dropping %zu bytes of an unfinished batch at offset %llu",
                       sg.g[k].path, len - good, (unsigned long long)(good - sg.g[k].base));
             if (ftruncate(db->log_fd, (off_t)(good - sg.g[k].base)) || fsync(db->log_fd)) {
-                rc = xy_errno_status(errno);
+                rc = xy__errno_status(errno);
                 xy__diagf(diag, ctx, "%s: cannot drop the unfinished batch: %s", sg.g[k].path, strerror(errno));
             }
         } else if (!rc) {
@@ -876,11 +876,11 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
             goto fail;
         }
     }
-    xy_free(log);
+    xy__free(log);
     *out = db;
     return XY_OK;
 fail:
-    xy_free(log);
+    xy__free(log);
     xy_db_close(db);
     return rc;
 }
@@ -906,16 +906,16 @@ int xy__db_open_rules(const char *path, int mode, xy_rules *rules, xy_diag_fn *d
  * goes on appending. A failure only means a longer start-up next time. */
 static void start_snapshot(xy_db *db)
 {
-    if (xy_trail_flush(&db->trail)) return;
+    if (xy__trail_flush(&db->trail)) return;
     fflush(NULL);
-    xy_evindex_freeze(&db->evix);
+    xy__evindex_freeze(&db->evix);
     xy__engine_before_fork(db->engine);
-    xy_trail_before_fork(&db->trail);
+    xy__trail_before_fork(&db->trail);
     pid_t parent = getpid(), pid = fork();
     if (pid < 0) return;
     if (pid == 0) {
         xy__engine_in_child(db->engine);
-        xy_trail_in_child(&db->trail);
+        xy__trail_in_child(&db->trail);
         /* The child shares the writer's lock; it must not outlive the
          * writer, or a crashed writer would keep the directory locked and
          * the child write a snapshot of a trail a new writer has cut. */
@@ -932,10 +932,10 @@ static void start_snapshot(xy_db *db)
 static void adopt_runs(xy_db *db, uint64_t upto)
 {
     xy_buf list = {0};
-    xy_evindex_plan_list(&db->evix, upto, &list);
-    if (xy_evindex_adopt(&db->evix, list.data, list.len) != XY_OK)
-        xy_panic("the runs of a snapshot just written do not open");
-    xy_buf_free(&list);
+    xy__evindex_plan_list(&db->evix, upto, &list);
+    if (xy__evindex_adopt(&db->evix, list.data, list.len) != XY_OK)
+        XY_PANIC("the runs of a snapshot just written do not open");
+    xy__buf_free(&list);
 }
 
 /* Collects a finished background snapshot (waiting for it with wait). */
@@ -1004,23 +1004,23 @@ void xy_db_close(xy_db *db)
     reap_snapshot(db, 1);
     if (db->log_fd >= 0) close(db->log_fd);
     if (db->lock_fd >= 0) close(db->lock_fd);
-    xy_trail_free(&db->trail);
+    xy__trail_free(&db->trail);
     xy_engine_free(db->engine);
     if (!db->rules_borrowed) xy_rules_free(db->rules);
-    xy_evindex_free(&db->evix);
-    xy_buf_free(&db->batch);
-    xy_buf_free(&db->spill.other);
-    xy_buf_free(&db->pending.batch);
-    xy_private_free(db->staged_key, db->cap_staged * sizeof *db->staged_key);
-    xy_private_free(db->stage.sid, db->stage.cap * sizeof *db->stage.sid);
-    xy_private_free(db->stage.tmp, db->stage.cap * sizeof *db->stage.tmp);
-    xy_private_free(db->stage.rank, db->stage.cap * sizeof *db->stage.rank);
-    xy_private_free(db->stage.verdict, db->stage.cap);
-    xy_free(db->stage.count);
+    xy__evindex_free(&db->evix);
+    xy__buf_free(&db->batch);
+    xy__buf_free(&db->spill.other);
+    xy__buf_free(&db->pending.batch);
+    xy__private_free(db->staged_key, db->cap_staged * sizeof *db->staged_key);
+    xy__private_free(db->stage.sid, db->stage.cap * sizeof *db->stage.sid);
+    xy__private_free(db->stage.tmp, db->stage.cap * sizeof *db->stage.tmp);
+    xy__private_free(db->stage.rank, db->stage.cap * sizeof *db->stage.rank);
+    xy__private_free(db->stage.verdict, db->stage.cap);
+    xy__free(db->stage.count);
     xy__db_drop_log_reader(db);
     forget_event_ids(db);
-    xy_free(db->path);
-    xy_free(db);
+    xy__free(db->path);
+    xy__free(db);
 }
 
 /* Rebuilds a stale handle's state from the data directory, as opening it
@@ -1096,7 +1096,7 @@ static int count_records(void *ctx, const unsigned char *data, uint64_t base, si
 {
     log_count *lc = ctx;
     while (off < end) {
-        uint32_t rlen = xy_get_u32(data + off);
+        uint32_t rlen = xy__get_u32(data + off);
         unsigned type = data[off + 8];
         if (type < R_CITIZEN || type > R_COMMIT) {
             xy__diagf(lc->diag, lc->ctx, "%s: unknown record type %u at log offset %llu", lc->path, type,
@@ -1157,7 +1157,7 @@ static int verify_once(const char *path, const xy_rules *rules, xy_diag_fn *diag
     if (rrc == XY_OK) fprintf(out, "rules: the copy init made\n");
     else if (rrc == XY_ENOENT) fprintf(out, "rules: no fingerprint to check them by (a directory made before rules.sum)\n");
     uint64_t trecs, tbad;
-    int trc = xy_trail_verify(path, &trecs, &tbad);
+    int trc = xy__trail_verify(path, &trecs, &tbad);
     /* Whole records, yet fewer than the snapshot's heads point into: cut
      * short after the snapshot was written (explain then replays the log
      * for the citizens it no longer serves). */
@@ -1176,7 +1176,7 @@ static int verify_once(const char *path, const xy_rules *rules, xy_diag_fn *diag
     else
         xy__diagf(diag, ctx, "%s/trail:0: not a history index (bad header; delete it to rebuild it)", path);
     uint64_t nruns, nentries;
-    int erc = xy_evindex_verify(path, &nruns, &nentries, diag, ctx);
+    int erc = xy__evindex_verify(path, &nruns, &nentries, diag, ctx);
     if (erc == XY_OK)
         fprintf(out, "event index: %llu runs ok, %llu ids\n", (unsigned long long)nruns, (unsigned long long)nentries);
     if (bad || src == XY_ECORRUPT || trc == XY_ECORRUPT || erc == XY_ECORRUPT || rrc == XY_ECORRUPT) return XY_ECORRUPT;
@@ -1187,7 +1187,7 @@ static int verify_once(const char *path, const xy_rules *rules, xy_diag_fn *diag
 /* Messages of a verify pass, held until it is known whether they stand. */
 static void hold_diag(void *ctx, const char *msg)
 {
-    xy_buf_append(ctx, msg, strlen(msg) + 1);
+    xy__buf_append(ctx, msg, strlen(msg) + 1);
 }
 
 /* When the directory at path last had a file created, renamed or removed
@@ -1227,7 +1227,7 @@ int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *dia
             if (rc == XY_OK && (fflush(out) != 0 || ferror(out))) rc = XY_EIO;
         }
         free(summary);
-        xy_buf_free(&held);
+        xy__buf_free(&held);
         if (last) return rc;
     }
 }
@@ -1256,6 +1256,6 @@ int xy_db_advance(xy_db *db, xy_day day)
     xy_buf b = {0};
     xy__rec_advance(&b, day);
     int rc = xy__db_commit(db, &b, 1);
-    xy_buf_free(&b);
+    xy__buf_free(&b);
     return rc;
 }

@@ -128,7 +128,7 @@ int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *dia
  * (fresh pages cost more than the encoding). */
 xy_buf *xy__db_batch(xy_db *db);
 
-/* Event ids are looked up by their key (xy_evindex_key), computed once
+/* Event ids are looked up by their key (xy__evindex_key), computed once
  * per event. Finds an event key among the stored events and those staged
  * by the load in progress: returns 1 with its content hash in *had and its
  * seq in *had_seq (UINT64_MAX for an event spilled to a run, which is

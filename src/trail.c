@@ -16,17 +16,17 @@ _Static_assert(sizeof(xy_trec) == 32, "a trail record is 32 bytes");
  * or a damaged one (an explanation then replays the log instead). */
 static uint32_t rec_check(const xy_trec *r, int kind)
 {
-    uint64_t h = xy_hash64(r->prev ^ 0x9e3779b97f4a7c15ULL);
-    h = xy_hash64(h ^ r->log_off);
-    h = xy_hash64(h ^ r->aux ^ (uint64_t)(uint32_t)r->day << 32);
+    uint64_t h = xy__hash64(r->prev ^ 0x9e3779b97f4a7c15ULL);
+    h = xy__hash64(h ^ r->log_off);
+    h = xy__hash64(h ^ r->aux ^ (uint64_t)(uint32_t)r->day << 32);
     return (uint32_t)kind << 28 | (uint32_t)(h & 0x0fffffff);
 }
 
 uint32_t xy__trail_check(const xy_trec *r, int kind) { return rec_check(r, kind); }
 
 /* The window on the file of a replay that compares its records with it
- * (see xy_trail_add): 1 MB, 32,768 records, read with pread (see
- * xy_big_load on reading files through a mapping). */
+ * (see xy__trail_add): 1 MB, 32,768 records, read with pread (see
+ * xy__big_load on reading files through a mapping). */
 enum { TRAIL_WINDOW = 1 << 20, TRAIL_AHEAD = 8 << 20 };
 _Static_assert(TRAIL_WINDOW % sizeof(xy_trec) == 0, "a window holds whole records");
 
@@ -57,14 +57,14 @@ static int valid_at(const xy_trec *r, uint64_t off)
 static void start_matching(xy_trail *t)
 {
     t->matching = 1;
-    t->win = xy_malloc(TRAIL_WINDOW);
+    t->win = xy__malloc(TRAIL_WINDOW);
     t->win_lo = t->win_hi = 0;
 }
 
 static void stop_matching(xy_trail *t)
 {
     t->matching = 0;
-    xy_free(t->win);
+    xy__free(t->win);
     t->win = NULL;
 }
 
@@ -78,7 +78,7 @@ static void end_matching(xy_trail *t)
 }
 
 /* Whether the file holds r at disk_len: all of it for a writer, all but
- * its check for a reader, whose own records carry none (xy_trail_read
+ * its check for a reader, whose own records carry none (xy__trail_read
  * checks the file's). */
 static int in_file(xy_trail *t, const xy_trec *r)
 {
@@ -100,10 +100,10 @@ static int in_file(xy_trail *t, const xy_trec *r)
     return memcmp(p, r, 28) == 0 && check >> 28 == r->check >> 28;
 }
 
-int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
+int xy__trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
 {
     xy_buf path = {0};
-    xy_buf_printf(&path, "%s/trail", dir);
+    xy__buf_printf(&path, "%s/trail", dir);
     t->writable = writable;
     t->broken = 0;
     t->mem.len = 0;
@@ -112,9 +112,9 @@ int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
      * the file does not (32 bytes an event; all of them when the file is
      * missing): in huge pages, not in a page fault every 4 KB. A
      * snapshot's child never reads it (the writer flushes it first). */
-    if (!t->mem.data) xy_buf_private(&t->mem);
+    if (!t->mem.data) xy__buf_private(&t->mem);
     t->fd = open(path.data, writable ? O_RDWR | O_CREAT : O_RDONLY, 0644);
-    xy_buf_free(&path);
+    xy__buf_free(&path);
     int ok = t->fd >= 0;
     off_t size = ok ? lseek(t->fd, 0, SEEK_END) : -1;
     char magic[16];
@@ -122,7 +122,7 @@ int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
     t->disk_len = use_len ? use_len : 16;
     if (ours && (use_len == 0 || (use_len >= 16 && (uint64_t)size >= use_len))) {
         /* What follows use_len is the replay's as far as it holds the
-         * records the replay makes (see xy_trail_add). */
+         * records the replay makes (see xy__trail_add). */
         start_matching(t);
         return XY_OK;
     }
@@ -151,32 +151,32 @@ int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
     return XY_ECORRUPT;
 }
 
-void xy_trail_free(xy_trail *t)
+void xy__trail_free(xy_trail *t)
 {
     if (t->fd >= 0) close(t->fd);
-    xy_free(t->win);
-    xy_buf_free(&t->mem);
-    xy_big_free(t->head, t->cap_head * sizeof *t->head);
-    xy_fork_copy_free(&t->head_copy);
+    xy__free(t->win);
+    xy__buf_free(&t->mem);
+    xy__big_free(t->head, t->cap_head * sizeof *t->head);
+    xy__fork_copy_free(&t->head_copy);
     memset(t, 0, sizeof *t);
     t->fd = -1;
 }
 
-void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t aux, int32_t day)
+void xy__trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t aux, int32_t day)
 {
     if (c >= t->nhead) {
         size_t n = (size_t)c + 1;
         if (n > t->cap_head) {
             size_t cap = t->cap_head ? t->cap_head : 8;
             while (cap < n) cap *= 2;
-            t->head = xy_big_realloc(t->head, t->cap_head * sizeof *t->head, cap * sizeof *t->head);
+            t->head = xy__big_realloc(t->head, t->cap_head * sizeof *t->head, cap * sizeof *t->head);
             t->cap_head = cap;
         }
         t->nhead = n;
     }
     xy_trec r = {t->head[c], log_off, aux, day, (uint32_t)kind << 28};
     /* Only records bound for the file need a check: a reader's own stay
-     * in its memory (see xy_trail_read). */
+     * in its memory (see xy__trail_read). */
     if (t->writable) r.check = rec_check(&r, kind);
     if (t->matching) {
         if (in_file(t, &r)) {
@@ -187,13 +187,13 @@ void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t 
         end_matching(t);
     }
     t->head[c] = t->disk_len + t->mem.len;
-    xy_buf_append(&t->mem, &r, sizeof r);
+    xy__buf_append(&t->mem, &r, sizeof r);
     /* A writer replaying a long log would otherwise hold every record in
      * memory until the end: gigabytes of fresh pages at population scale. */
-    if (t->writable && t->mem.len >= XY_TRAIL_FLUSH) (void)xy_trail_flush(t);
+    if (t->writable && t->mem.len >= XY_TRAIL_FLUSH) (void)xy__trail_flush(t);
 }
 
-int xy_trail_flush(xy_trail *t)
+int xy__trail_flush(xy_trail *t)
 {
     /* A writer's replay is over: what follows the records it found is
      * not the log's. */
@@ -214,9 +214,9 @@ int xy_trail_flush(xy_trail *t)
     return XY_OK;
 }
 
-int xy_trail_sync(xy_trail *t)
+int xy__trail_sync(xy_trail *t)
 {
-    int rc = xy_trail_flush(t);
+    int rc = xy__trail_flush(t);
     if (!rc && t->fd >= 0 && fdatasync(t->fd)) {
         t->broken = 1;
         rc = XY_EIO;
@@ -224,7 +224,7 @@ int xy_trail_sync(xy_trail *t)
     return rc;
 }
 
-int xy_trail_read(const xy_trail *t, uint64_t off, xy_trec *r)
+int xy__trail_read(const xy_trail *t, uint64_t off, xy_trec *r)
 {
     if (t->broken || off < 16 || (off - 16) % sizeof *r) return 0;
     if (off >= t->disk_len) {
@@ -242,50 +242,50 @@ int xy_trail_read(const xy_trail *t, uint64_t off, xy_trec *r)
     return valid_at(r, off);
 }
 
-void xy_trail_emit(const xy_trail *t, xy_emit_fn *emit, void *ctx)
+void xy__trail_emit(const xy_trail *t, xy_emit_fn *emit, void *ctx)
 {
     uint64_t head[2] = {t->broken ? 0 : t->disk_len, t->nhead};
     emit(ctx, head, sizeof head);
     emit(ctx, t->head, t->nhead * sizeof *t->head);
 }
 
-void xy_trail_before_fork(xy_trail *t)
+void xy__trail_before_fork(xy_trail *t)
 {
-    t->head_child = xy_fork_copy_make(&t->head_copy, t->head, t->cap_head * sizeof *t->head, t->nhead * sizeof *t->head);
+    t->head_child = xy__fork_copy_make(&t->head_copy, t->head, t->cap_head * sizeof *t->head, t->nhead * sizeof *t->head);
 }
 
-void xy_trail_in_child(xy_trail *t)
+void xy__trail_in_child(xy_trail *t)
 {
     if (t->head_child) t->head = t->head_child;
 }
 
-int xy_trail_load_heads(xy_trail *t, const xy_big_src *src, const void *data, size_t len, uint64_t *use_len)
+int xy__trail_load_heads(xy_trail *t, const xy_big_src *src, const void *data, size_t len, uint64_t *use_len)
 {
     uint64_t head[2];
     if (len < sizeof head) return XY_ECORRUPT;
     memcpy(head, data, sizeof head);
     if (head[1] > (len - sizeof head) / 8 || len != sizeof head + head[1] * 8) return XY_ECORRUPT;
-    xy_big_free(t->head, t->cap_head * sizeof *t->head);
+    xy__big_free(t->head, t->cap_head * sizeof *t->head);
     t->cap_head = head[1] + 1;
-    while (!xy_big_growable(head[1] * 8, t->cap_head * 8)) t->cap_head *= 2;
-    t->head = xy_big_load(src, (const char *)data + sizeof head, head[1] * 8, t->cap_head * sizeof *t->head);
+    while (!xy__big_growable(head[1] * 8, t->cap_head * 8)) t->cap_head *= 2;
+    t->head = xy__big_load(src, (const char *)data + sizeof head, head[1] * 8, t->cap_head * sizeof *t->head);
     t->nhead = head[1];
     *use_len = head[0];
     return XY_OK;
 }
 
-int xy_trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at)
+int xy__trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at)
 {
     xy_buf path = {0};
-    xy_buf_printf(&path, "%s/trail", dir);
+    xy__buf_printf(&path, "%s/trail", dir);
     int fd = open(path.data, O_RDONLY);
-    xy_buf_free(&path);
+    xy__buf_free(&path);
     *records = 0;
     *bad_at = 0;
     if (fd < 0) return errno == ENOENT ? XY_ENOENT : XY_EIO;
     /* Read a window at a time, not whole: the file grows with the
      * history, 32 bytes an event, to more than memory holds. */
-    unsigned char *buf = xy_malloc(TRAIL_WINDOW);
+    unsigned char *buf = xy__malloc(TRAIL_WINDOW);
     ssize_t n = read_upto(fd, buf, 16, 0);
     int rc = XY_OK;
     if (n < 16) {
@@ -315,7 +315,7 @@ int xy_trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at)
             if (rc || (size_t)n < TRAIL_WINDOW) break;
         }
     }
-    xy_free(buf);
+    xy__free(buf);
     close(fd);
     return rc;
 }

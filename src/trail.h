@@ -17,7 +17,7 @@
  * apply.c), so what lies past the snapshot's length is what replaying the
  * log after the snapshot makes, as far as a writer got: a process that
  * opens the data directory replays that part and takes from the file
- * every record it finds there as it would make it (see xy_trail_add). Each
+ * every record it finds there as it would make it (see xy__trail_add). Each
  * record carries a checksum; anything that does not check out makes
  * `explain` fall back to replaying the whole log. */
 #ifndef XY_TRAIL_H
@@ -45,12 +45,12 @@ typedef struct xy_trail {
     xy_buf mem;         /* records after disk_len, not yet in the file */
     uint64_t *head;     /* citizen -> offset of its newest record, 0 none */
     size_t nhead;       /* citizens covered */
-    size_t cap_head;    /* capacity of head (an xy_big_realloc block) */
+    size_t cap_head;    /* capacity of head (an xy__big_realloc block) */
     xy_fork_copy head_copy; /* head as of the last background snapshot's fork */
     uint64_t *head_child; /* the copy a snapshot's child reads, or NULL */
     /* A reader's replay: while the records it makes are those the file
      * holds from disk_len on, it takes them as the file's (see
-     * xy_trail_add), reading the file a window at a time. */
+     * xy__trail_add), reading the file a window at a time. */
     int matching;
     unsigned char *win;   /* the window, or NULL */
     uint64_t win_lo, win_hi; /* the file's bytes [win_lo, win_hi) are in it */
@@ -58,15 +58,15 @@ typedef struct xy_trail {
 
 /* Opens DIR/trail using its first use_len bytes (0: none, start empty),
  * and more of it as the replay that follows finds in it the records it
- * makes (see xy_trail_add). A writer creates the file if needed (or starts
+ * makes (see xy__trail_add). A writer creates the file if needed (or starts
  * it again when use_len is 0 and it is not a trail of this version); a
  * reader only reads. Returns XY_OK, or XY_ECORRUPT when use_len is not 0
  * and the file is missing, shorter than use_len or not a trail (t is then
  * empty and, for a reader, broken). */
-int xy_trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len);
+int xy__trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len);
 
 /* Closes the file and frees memory; t may be zeroed. */
-void xy_trail_free(xy_trail *t);
+void xy__trail_free(xy_trail *t);
 
 /* Records a writer holds in memory before it writes them to the file. */
 #define XY_TRAIL_FLUSH ((size_t)8 << 20)
@@ -81,12 +81,12 @@ void xy_trail_free(xy_trail *t);
  * record that differs (a file cut short or damaged) a reader holds the
  * rest itself and a writer cuts the file there and writes on; a writer
  * also cuts what follows the last record its replay found, at the
- * xy_trail_flush that ends the replay (records of a batch that never
+ * xy__trail_flush that ends the replay (records of a batch that never
  * committed). */
-void xy_trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t aux, int32_t day);
+void xy__trail_add(xy_trail *t, uint32_t c, int kind, uint64_t log_off, uint64_t aux, int32_t day);
 
-/* Starts fetching what xy_trail_add(t, c, ...) will touch. */
-static inline void xy_trail_prefetch(const xy_trail *t, uint32_t c)
+/* Starts fetching what xy__trail_add(t, c, ...) will touch. */
+static inline void xy__trail_prefetch(const xy_trail *t, uint32_t c)
 {
     if (c < t->nhead) XY_PREFETCH_W(&t->head[c]);
 }
@@ -94,14 +94,14 @@ static inline void xy_trail_prefetch(const xy_trail *t, uint32_t c)
 /* Writer: writes the records held in memory to the file (no fsync). On
  * failure the trail is marked broken and XY_EIO returned; the log is not
  * affected. */
-int xy_trail_flush(xy_trail *t);
+int xy__trail_flush(xy_trail *t);
 
 /* Writer: flush and fdatasync, before a snapshot records disk_len. */
-int xy_trail_sync(xy_trail *t);
+int xy__trail_sync(xy_trail *t);
 
 /* Reads the record at off into *r and returns its kind, or 0 if it is not
  * a valid record. */
-int xy_trail_read(const xy_trail *t, uint64_t off, xy_trec *r);
+int xy__trail_read(const xy_trail *t, uint64_t off, xy_trec *r);
 
 /* The check word a record of kind gets (the trail harness of tests/fuzz
  * forges records that pass it). */
@@ -112,20 +112,20 @@ uint32_t xy__trail_check(const xy_trec *r, int kind);
  * XY_ENOENT if there is no file (or not even its header), XY_EIO if it
  * cannot be read, or XY_ECORRUPT with the offset of the first bad record
  * in *bad_at (0 for a bad header). */
-int xy_trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at);
+int xy__trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at);
 
 /* Around the fork of a background snapshot (see xy_fork_copy): the writer
  * copies the heads aside, and the child reads the copy. */
-void xy_trail_before_fork(xy_trail *t);
-void xy_trail_in_child(xy_trail *t);
+void xy__trail_before_fork(xy_trail *t);
+void xy__trail_in_child(xy_trail *t);
 
 /* The snapshot's part, handed to emit in pieces: disk_len (0 if broken)
  * and the heads. */
-void xy_trail_emit(const xy_trail *t, xy_emit_fn *emit, void *ctx);
+void xy__trail_emit(const xy_trail *t, xy_emit_fn *emit, void *ctx);
 
-/* Reads what xy_trail_emit produced, len bytes at data in src's mapping
- * (see xy_big_load; src may be NULL): the covered length and the heads,
+/* Reads what xy__trail_emit produced, len bytes at data in src's mapping
+ * (see xy__big_load; src may be NULL): the covered length and the heads,
  * which are installed in t. Returns XY_OK or XY_ECORRUPT. */
-int xy_trail_load_heads(xy_trail *t, const xy_big_src *src, const void *data, size_t len, uint64_t *use_len);
+int xy__trail_load_heads(xy_trail *t, const xy_big_src *src, const void *data, size_t len, uint64_t *use_len);
 
 #endif

@@ -19,15 +19,15 @@
 
 /* ------------------------------------------------------------------ text */
 
-int xy_path_within(const char *dir, const char *path)
+int xy__path_within(const char *dir, const char *path)
 {
     char *d = realpath(dir, NULL), *p = realpath(path, NULL);
     if (!p) {
         /* Not there yet: where it would be made. */
         const char *slash = strrchr(path, '/');
-        char *parent = slash ? xy_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : xy_strndup(".", 1);
+        char *parent = slash ? xy__strndup(path, slash == path ? 1 : (size_t)(slash - path)) : xy__strndup(".", 1);
         p = realpath(parent, NULL);
-        xy_free(parent);
+        xy__free(parent);
     }
     size_t n = d ? strlen(d) : 0;
     int in = d && p && strncmp(p, d, n) == 0 && (p[n] == 0 || p[n] == '/' || n == 1);
@@ -36,7 +36,7 @@ int xy_path_within(const char *dir, const char *path)
     return in;
 }
 
-size_t xy_utf8_valid(const char *s, size_t n)
+size_t xy__utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
@@ -71,36 +71,36 @@ static void oom(size_t n)
     abort();
 }
 
-void *xy_malloc(size_t n)
+void *xy__malloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (!p) oom(n);
     return p;
 }
 
-void *xy_calloc(size_t n, size_t size)
+void *xy__calloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p) oom(n * size);
     return p;
 }
 
-void *xy_realloc(void *p, size_t n)
+void *xy__realloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
     if (!q) oom(n);
     return q;
 }
 
-char *xy_strndup(const char *s, size_t n)
+char *xy__strndup(const char *s, size_t n)
 {
-    char *d = xy_malloc(n + 1);
+    char *d = xy__malloc(n + 1);
     memcpy(d, s, n);
     d[n] = 0;
     return d;
 }
 
-void xy_free(void *p) { free(p); }
+void xy__free(void *p) { free(p); }
 
 #define BIG_ROUND ((size_t)2 << 20)
 
@@ -108,11 +108,11 @@ static size_t big_round(size_t n) { return (n + BIG_ROUND - 1) & ~(BIG_ROUND - 1
 
 #define BIG_MIN ((size_t)1 << 20)
 
-void *xy_big_realloc(void *p, size_t old_size, size_t new_size)
+void *xy__big_realloc(void *p, size_t old_size, size_t new_size)
 {
     if (new_size < BIG_MIN) {
         /* Small: the heap (sizes only grow, so p is a heap block too). */
-        char *q = xy_realloc(p, new_size ? new_size : 1);
+        char *q = xy__realloc(p, new_size ? new_size : 1);
         if (new_size > old_size) memset(q + old_size, 0, new_size - old_size);
         return q;
     }
@@ -120,7 +120,7 @@ void *xy_big_realloc(void *p, size_t old_size, size_t new_size)
     if (o == n) return p;
     void *q = o ? mremap(p, o, n, MREMAP_MAYMOVE) : MAP_FAILED;
     if (q == MAP_FAILED) {
-        /* Fresh, or a block that begins with a file's pages (xy_big_load),
+        /* Fresh, or a block that begins with a file's pages (xy__big_load),
          * which one remap cannot take with the anonymous ones after them. */
         q = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (q == MAP_FAILED) oom(n);
@@ -138,7 +138,7 @@ void *xy_big_realloc(void *p, size_t old_size, size_t new_size)
     return q;
 }
 
-void xy_big_free(void *p, size_t size)
+void xy__big_free(void *p, size_t size)
 {
     if (!p) return;
     if (size < BIG_MIN) free(p);
@@ -151,12 +151,12 @@ static size_t page_round(size_t n)
     return (n + pg - 1) / pg * pg;
 }
 
-int xy_big_growable(size_t len, size_t size)
+int xy__big_growable(size_t len, size_t size)
 {
     return size < BIG_MIN || big_round(size) > page_round(len);
 }
 
-void *xy_big_load(const xy_big_src *src, const void *data, size_t len, size_t size)
+void *xy__big_load(const xy_big_src *src, const void *data, size_t len, size_t size)
 {
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
     if (src && src->map && src->fd >= 0 && size >= BIG_MIN && len <= size && len &&
@@ -173,17 +173,17 @@ void *xy_big_load(const xy_big_src *src, const void *data, size_t len, size_t si
         }
         munmap(q, n);
     }
-    void *q = xy_big_realloc(NULL, 0, size);
-    /* Faulted in on two threads first (see xy_populate): a writer copies
+    void *q = xy__big_realloc(NULL, 0, size);
+    /* Faulted in on two threads first (see xy__populate): a writer copies
      * a gigabyte at ten million citizens, and clearing it is most of that. */
-    if (size >= BIG_MIN && len) xy_populate(q, len);
+    if (size >= BIG_MIN && len) xy__populate(q, len);
     if (len && (!src || src->fd < 0 ||
-                xy_pread_all(src->fd, q, len, (uint64_t)((const unsigned char *)data - src->base))))
+                xy__pread_all(src->fd, q, len, (uint64_t)((const unsigned char *)data - src->base))))
         memcpy(q, data, len);
     return q;
 }
 
-int xy_pread_all(int fd, void *p, size_t n, uint64_t off)
+int xy__pread_all(int fd, void *p, size_t n, uint64_t off)
 {
     char *c = p;
     while (n) {
@@ -200,19 +200,19 @@ int xy_pread_all(int fd, void *p, size_t n, uint64_t off)
     return 0;
 }
 
-void *xy_sparse_alloc(size_t size)
+void *xy__sparse_alloc(size_t size)
 {
     void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) oom(size);
     return p;
 }
 
-void xy_sparse_free(void *p, size_t size)
+void xy__sparse_free(void *p, size_t size)
 {
     if (p) munmap(p, size ? size : 1);
 }
 
-void *xy_fork_copy_make(xy_fork_copy *c, void *p, size_t size, size_t len)
+void *xy__fork_copy_make(xy_fork_copy *c, void *p, size_t size, size_t len)
 {
 #ifdef MADV_WIPEONFORK
     if (!p || size < BIG_MIN || len > size) return NULL;
@@ -222,7 +222,7 @@ void *xy_fork_copy_make(xy_fork_copy *c, void *p, size_t size, size_t len)
         return NULL;
     }
     if (c->size < len) {
-        c->p = xy_big_realloc(c->p, c->size, len);
+        c->p = xy__big_realloc(c->p, c->size, len);
         c->size = len;
     }
     memcpy(c->p, p, len);
@@ -253,7 +253,7 @@ static void *populate_ranges(void *arg)
     return NULL;
 }
 
-void xy_populate_beside(void *const *p, const size_t *n, int k, void (*fn)(void *), void *arg)
+void xy__populate_beside(void *const *p, const size_t *n, int k, void (*fn)(void *), void *arg)
 {
     size_t total = 0;
     for (int i = 0; i < k; i++) total += n[i];
@@ -264,7 +264,7 @@ void xy_populate_beside(void *const *p, const size_t *n, int k, void (*fn)(void 
     if (threaded) pthread_join(th, NULL);
 }
 
-void xy_populate(void *p, size_t n)
+void xy__populate(void *p, size_t n)
 {
     /* The second thread takes the upper half, cut at a huge page; without
      * one, this thread does both. */
@@ -278,24 +278,24 @@ void xy_populate(void *p, size_t n)
     else (void)populate_ranges(&up);
 }
 
-void *xy_private_realloc(void *p, size_t old_size, size_t new_size)
+void *xy__private_realloc(void *p, size_t old_size, size_t new_size)
 {
     /* Always a mapping (at least BIG_MIN), so that the mark covers the
      * whole block and nothing else; a remap keeps the mark. */
     size_t o = p ? (old_size < BIG_MIN ? BIG_MIN : old_size) : 0, n = new_size < BIG_MIN ? BIG_MIN : new_size;
-    void *q = xy_big_realloc(p, o, n);
+    void *q = xy__big_realloc(p, o, n);
 #ifdef MADV_WIPEONFORK
     if (!p) (void)madvise(q, big_round(n), MADV_WIPEONFORK); /* a hint: without it, pages are copied */
 #endif
     return q;
 }
 
-void xy_private_free(void *p, size_t size)
+void xy__private_free(void *p, size_t size)
 {
-    if (p) xy_big_free(p, size < BIG_MIN ? BIG_MIN : size);
+    if (p) xy__big_free(p, size < BIG_MIN ? BIG_MIN : size);
 }
 
-/* The capacity xy_grow and its kin grow cap to for need: doubled from 8. */
+/* The capacity xy__grow and its kin grow cap to for need: doubled from 8. */
 static size_t grown_cap(size_t cap, size_t need)
 {
     size_t c = cap ? cap : 8;
@@ -303,24 +303,24 @@ static size_t grown_cap(size_t cap, size_t need)
     return c;
 }
 
-void xy_private_grow(void **p, size_t *cap, size_t need, size_t elem)
+void xy__private_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     size_t c = grown_cap(*cap, need);
     if (c == *cap) return;
-    *p = xy_private_realloc(*p, *cap * elem, c * elem);
+    *p = xy__private_realloc(*p, *cap * elem, c * elem);
     *cap = c;
 }
 
-void xy_fork_copy_free(xy_fork_copy *c)
+void xy__fork_copy_free(xy_fork_copy *c)
 {
-    xy_big_free(c->p, c->size);
+    xy__big_free(c->p, c->size);
     c->p = NULL;
     c->size = 0;
 }
 
-void xy_buf_emit(void *ctx, const void *p, size_t n) { xy_buf_append(ctx, p, n); }
+void xy__buf_emit(void *ctx, const void *p, size_t n) { xy__buf_append(ctx, p, n); }
 
-void xy_fork_copy_drop(xy_fork_copy *c, void *p, size_t size)
+void xy__fork_copy_drop(xy_fork_copy *c, void *p, size_t size)
 {
     if (!c->p) return;
 #ifdef MADV_KEEPONFORK
@@ -329,7 +329,7 @@ void xy_fork_copy_drop(xy_fork_copy *c, void *p, size_t size)
 #else
     (void)p, (void)size;
 #endif
-    xy_fork_copy_free(c);
+    xy__fork_copy_free(c);
 }
 
 void xy__panic(const char *file, int line, const char *fmt, ...)
@@ -343,17 +343,17 @@ void xy__panic(const char *file, int line, const char *fmt, ...)
     abort();
 }
 
-void xy_grow(void **p, size_t *cap, size_t need, size_t elem)
+void xy__grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     size_t c = grown_cap(*cap, need);
     if (c == *cap) return;
-    *p = xy_realloc(*p, c * elem);
+    *p = xy__realloc(*p, c * elem);
     *cap = c;
 }
 
 /* --------------------------------------------------------------- hashing */
 
-uint64_t xy_hash_bytes(const void *p, size_t n)
+uint64_t xy__hash_bytes(const void *p, size_t n)
 {
     /* FNV-1a over 8-byte words with a final mix: fast for the short names
      * and ids it sees, and stable across runs and machines. */
@@ -370,7 +370,7 @@ uint64_t xy_hash_bytes(const void *p, size_t n)
     uint64_t w = 0;
     memcpy(&w, s, n);
     h = (h ^ w) * 0x100000001b3ULL;
-    return xy_hash64(h);
+    return xy__hash64(h);
 }
 
 static inline uint64_t fold_mul(uint64_t a, uint64_t b)
@@ -379,12 +379,12 @@ static inline uint64_t fold_mul(uint64_t a, uint64_t b)
     return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
-uint32_t xy_crc32(uint32_t crc, const void *p, size_t n)
+uint32_t xy__crc32(uint32_t crc, const void *p, size_t n)
 {
     return n ? crc32_gzip_refl(crc, (const unsigned char *)p, (uint64_t)n) : crc;
 }
 
-void xy_hash128(const void *p, size_t n, uint64_t out[2])
+void xy__hash128(const void *p, size_t n, uint64_t out[2])
 {
     const unsigned char *s = p;
     uint64_t a = 0x9e3779b97f4a7c15ULL ^ n, b = 0xc2b2ae3d27d4eb4fULL + n;
@@ -394,68 +394,68 @@ void xy_hash128(const void *p, size_t n, uint64_t out[2])
         a = fold_mul(a ^ w, 0xa0761d6478bd642fULL);
         b = fold_mul(b + w, 0xe7037ed1a0b428dbULL) ^ (b >> 29);
     }
-    out[0] = xy_hash64(fold_mul(a ^ 0x8ebc6af09c88c6e3ULL, b | 1));
-    out[1] = xy_hash64(fold_mul(b ^ 0x589965cc75374cc3ULL, a | 1) ^ a);
+    out[0] = xy__hash64(fold_mul(a ^ 0x8ebc6af09c88c6e3ULL, b | 1));
+    out[1] = xy__hash64(fold_mul(b ^ 0x589965cc75374cc3ULL, a | 1) ^ a);
 }
 
 /* ------------------------------------------------------------ 64-bit map */
 
-/* Tables of a megabyte or more use xy_big_realloc (huge pages). Slots
+/* Tables of a megabyte or more use xy__big_realloc (huge pages). Slots
  * hold key + 1, so that zeroed memory is an empty table: fresh pages from
  * the kernel need no second pass. */
 #define MAP_BIG (1u << 20)
 
-void xy_map_init(xy_map *m, size_t expected)
+void xy__map_init(xy_map *m, size_t expected)
 {
     size_t cap = 16;
     while (cap * 3 < expected * 4 + 4) cap *= 2;
-    xy_map_init_slots(m, cap);
+    xy__map_init_slots(m, cap);
 }
 
-void xy_map_init_slots(xy_map *m, size_t cap)
+void xy__map_init_slots(xy_map *m, size_t cap)
 {
     size_t bytes = cap * sizeof *m->slots;
     if (bytes >= MAP_BIG) {
-        m->slots = xy_big_realloc(NULL, 0, bytes);
+        m->slots = xy__big_realloc(NULL, 0, bytes);
         /* Every slot of a table is soon touched, and the first touch is
          * usually a read (a probe or a prefetch) that maps the shared zero
          * page and then faults again on the write. Populating the table
          * writable at once costs one fault per huge page instead. */
-        xy_populate(m->slots, bytes);
+        xy__populate(m->slots, bytes);
     } else {
-        m->slots = xy_calloc(cap, sizeof *m->slots);
+        m->slots = xy__calloc(cap, sizeof *m->slots);
     }
     m->mask = cap - 1;
     m->count = 0;
 }
 
-void xy_map_load(xy_map *m, const xy_big_src *src, const void *slots, size_t cap, size_t count)
+void xy__map_load(xy_map *m, const xy_big_src *src, const void *slots, size_t cap, size_t count)
 {
     size_t bytes = cap * sizeof *m->slots;
     if (bytes >= MAP_BIG) {
-        m->slots = xy_big_load(src, slots, bytes, bytes);
+        m->slots = xy__big_load(src, slots, bytes, bytes);
     } else {
-        m->slots = xy_malloc(bytes);
+        m->slots = xy__malloc(bytes);
         memcpy(m->slots, slots, bytes);
     }
     m->mask = cap - 1;
     m->count = count;
 }
 
-void xy_map_free(xy_map *m)
+void xy__map_free(xy_map *m)
 {
     if (m->slots) {
         size_t bytes = (m->mask + 1) * sizeof *m->slots;
-        if (bytes >= MAP_BIG) xy_big_free(m->slots, bytes);
-        else xy_free(m->slots);
+        if (bytes >= MAP_BIG) xy__big_free(m->slots, bytes);
+        else xy__free(m->slots);
     }
     memset(m, 0, sizeof *m);
 }
 
-uint64_t *xy_map_get(const xy_map *m, uint64_t key)
+uint64_t *xy__map_get(const xy_map *m, uint64_t key)
 {
     if (!m->slots) return NULL;
-    size_t i = xy_hash64(key) & m->mask;
+    size_t i = xy__hash64(key) & m->mask;
     for (;;) {
         xy_slot *s = &m->slots[i];
         if (s->key == key + 1) return &s->val;
@@ -464,10 +464,10 @@ uint64_t *xy_map_get(const xy_map *m, uint64_t key)
     }
 }
 
-void xy_map_del(xy_map *m, uint64_t key)
+void xy__map_del(xy_map *m, uint64_t key)
 {
     if (!m->slots) return;
-    size_t i = xy_hash64(key) & m->mask;
+    size_t i = xy__hash64(key) & m->mask;
     while (m->slots[i].key != key + 1) {
         if (m->slots[i].key == 0) return;
         i = (i + 1) & m->mask;
@@ -476,7 +476,7 @@ void xy_map_del(xy_map *m, uint64_t key)
      * slot does not lie in (hole, their slot]. */
     size_t hole = i;
     for (size_t j = (i + 1) & m->mask; m->slots[j].key; j = (j + 1) & m->mask) {
-        size_t home = xy_hash64(m->slots[j].key - 1) & m->mask;
+        size_t home = xy__hash64(m->slots[j].key - 1) & m->mask;
         int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
         if (between) continue;
         m->slots[hole] = m->slots[j];
@@ -499,7 +499,7 @@ static void map_place(xy_map *m, uint64_t stored, uint64_t val, size_t i)
 static void map_rehash(xy_map *m, size_t expected)
 {
     xy_map old = *m;
-    xy_map_init(m, expected);
+    xy__map_init(m, expected);
     m->count = old.count;
     /* Batches of 16: fetch the target slots, then place the keys, so the
      * random writes into the new table overlap. */
@@ -508,7 +508,7 @@ static void map_rehash(xy_map *m, size_t expected)
     for (size_t i = 0; i <= old.mask + 1; i++) {
         if (i <= old.mask && old.slots[i].key) {
             from[n] = i;
-            idx[n] = xy_hash64(old.slots[i].key - 1) & m->mask;
+            idx[n] = xy__hash64(old.slots[i].key - 1) & m->mask;
             XY_PREFETCH(&m->slots[idx[n]]);
             n++;
         }
@@ -517,21 +517,21 @@ static void map_rehash(xy_map *m, size_t expected)
             n = 0;
         }
     }
-    xy_map_free(&old);
+    xy__map_free(&old);
 }
 
-void xy_map_reserve(xy_map *m, size_t total)
+void xy__map_reserve(xy_map *m, size_t total)
 {
-    if (!m->slots) xy_map_init(m, total); /* a zeroed map, as xy_map_put takes */
+    if (!m->slots) xy__map_init(m, total); /* a zeroed map, as xy__map_put takes */
     else if ((total + 1) * 4 > (m->mask + 1) * 3) map_rehash(m, total);
 }
 
-uint64_t *xy_map_put(xy_map *m, uint64_t key, int *is_new)
+uint64_t *xy__map_put(xy_map *m, uint64_t key, int *is_new)
 {
-    if (key == XY_MAP_EMPTY) xy_panic("reserved key in map");
-    if (!m->slots) xy_map_init(m, 8);
+    if (key == XY_MAP_EMPTY) XY_PANIC("reserved key in map");
+    if (!m->slots) xy__map_init(m, 8);
     if ((m->count + 1) * 4 > (m->mask + 1) * 3) map_rehash(m, m->count * 2);
-    size_t i = xy_hash64(key) & m->mask;
+    size_t i = xy__hash64(key) & m->mask;
     for (;;) {
         xy_slot *s = &m->slots[i];
         if (s->key == key + 1) {
@@ -550,22 +550,22 @@ uint64_t *xy_map_put(xy_map *m, uint64_t key, int *is_new)
 
 /* ------------------------------------------------------------ name table */
 
-void xy_names_init(xy_names *t) { memset(t, 0, sizeof *t); }
+void xy__names_init(xy_names *t) { memset(t, 0, sizeof *t); }
 
-void xy_names_free(xy_names *t)
+void xy__names_free(xy_names *t)
 {
-    for (size_t i = 0; i < t->count; i++) xy_free(t->str[i]);
-    xy_free(t->str);
-    xy_free(t->slots);
+    for (size_t i = 0; i < t->count; i++) xy__free(t->str[i]);
+    xy__free(t->str);
+    xy__free(t->slots);
     memset(t, 0, sizeof *t);
 }
 
 /* A slot keeps the upper half of the hash beside the id, so probing past
  * other names rarely needs to look at their text. */
-int32_t xy_names_find(const xy_names *t, const char *s, size_t n)
+int32_t xy__names_find(const xy_names *t, const char *s, size_t n)
 {
     if (!t->slots) return -1;
-    uint64_t h = xy_hash_bytes(s, n);
+    uint64_t h = xy__hash_bytes(s, n);
     uint64_t tag = h >> 32 << 32;
     size_t i = h & t->mask;
     for (;;) {
@@ -582,24 +582,24 @@ int32_t xy_names_find(const xy_names *t, const char *s, size_t n)
 static void names_place(xy_names *t, int32_t id)
 {
     const char *s = t->str[id];
-    uint64_t h = xy_hash_bytes(s, strlen(s));
+    uint64_t h = xy__hash_bytes(s, strlen(s));
     size_t i = h & t->mask;
     while (t->slots[i]) i = (i + 1) & t->mask;
     t->slots[i] = (h >> 32 << 32) | (uint32_t)(id + 1);
 }
 
-int32_t xy_names_intern(xy_names *t, const char *s, size_t n)
+int32_t xy__names_intern(xy_names *t, const char *s, size_t n)
 {
-    int32_t id = xy_names_find(t, s, n);
+    int32_t id = xy__names_find(t, s, n);
     if (id >= 0) return id;
     if ((t->count + 1) * 2 > t->mask + 1 || !t->slots) {
         size_t cap = t->slots ? (t->mask + 1) * 2 : 64;
-        xy_free(t->slots);
-        t->slots = xy_calloc(cap, sizeof *t->slots);
+        xy__free(t->slots);
+        t->slots = xy__calloc(cap, sizeof *t->slots);
         t->mask = cap - 1;
         for (size_t i = 0; i < t->count; i++) names_place(t, (int32_t)i);
     }
-    XY_PUSH(t->str, t->count, t->cap, xy_strndup(s, n));
+    XY_PUSH(t->str, t->count, t->cap, xy__strndup(s, n));
     id = (int32_t)t->count - 1;
     names_place(t, id);
     return id;
@@ -607,53 +607,53 @@ int32_t xy_names_intern(xy_names *t, const char *s, size_t n)
 
 /* ---------------------------------------------------------------- buffers */
 
-void xy_buf_private(xy_buf *b)
+void xy__buf_private(xy_buf *b)
 {
-    if (b->data && b->kind != XY_BUF_PRIVATE) xy_panic("xy_buf_private on a buffer with other memory");
+    if (b->data && b->kind != XY_BUF_PRIVATE) XY_PANIC("xy__buf_private on a buffer with other memory");
     b->kind = XY_BUF_PRIVATE;
 }
 
-void xy_buf_big(xy_buf *b)
+void xy__buf_big(xy_buf *b)
 {
-    if (b->data && b->kind != XY_BUF_BIG) xy_panic("xy_buf_big on a buffer with other memory");
+    if (b->data && b->kind != XY_BUF_BIG) XY_PANIC("xy__buf_big on a buffer with other memory");
     b->kind = XY_BUF_BIG;
 }
 
-void xy_buf_grow(xy_buf *b, size_t need)
+void xy__buf_grow(xy_buf *b, size_t need)
 {
     if (need + 1 <= b->cap) return;
     if (b->kind == XY_BUF_PRIVATE) {
-        xy_private_grow((void **)&b->data, &b->cap, need + 1, 1);
+        xy__private_grow((void **)&b->data, &b->cap, need + 1, 1);
     } else if (b->kind == XY_BUF_BIG) {
         size_t c = grown_cap(b->cap, need + 1);
-        b->data = xy_big_realloc(b->data, b->cap, c);
+        b->data = xy__big_realloc(b->data, b->cap, c);
         b->cap = c;
     } else {
-        xy_grow((void **)&b->data, &b->cap, need + 1, 1);
+        xy__grow((void **)&b->data, &b->cap, need + 1, 1);
     }
 }
 
-void xy_buf_vprintf(xy_buf *b, const char *fmt, va_list ap)
+void xy__buf_vprintf(xy_buf *b, const char *fmt, va_list ap)
 {
     char small[256];
     va_list again;
     va_copy(again, ap);
     int n = vsnprintf(small, sizeof small, fmt, ap);
     if (n >= 0 && (size_t)n < sizeof small) {
-        xy_buf_append(b, small, (size_t)n);
+        xy__buf_append(b, small, (size_t)n);
     } else if (n >= 0) {
-        xy_buf_grow(b, b->len + (size_t)n);
+        xy__buf_grow(b, b->len + (size_t)n);
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
         b->len += (size_t)n;
     }
     va_end(again);
 }
 
-void xy_buf_printf(xy_buf *b, const char *fmt, ...)
+void xy__buf_printf(xy_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    xy_buf_vprintf(b, fmt, ap);
+    xy__buf_vprintf(b, fmt, ap);
     va_end(ap);
 }
 
@@ -663,30 +663,30 @@ void xy__diagf(xy_diag_fn *fn, void *ctx, const char *fmt, ...)
     xy_buf msg = {0};
     va_list ap;
     va_start(ap, fmt);
-    xy_buf_vprintf(&msg, fmt, ap);
+    xy__buf_vprintf(&msg, fmt, ap);
     va_end(ap);
     fn(ctx, msg.data ? msg.data : "");
-    xy_buf_free(&msg);
+    xy__buf_free(&msg);
 }
 
-void xy_buf_free(xy_buf *b)
+void xy__buf_free(xy_buf *b)
 {
     int kind = b->kind;
-    if (kind == XY_BUF_PRIVATE) xy_private_free(b->data, b->cap);
-    else if (kind == XY_BUF_BIG) xy_big_free(b->data, b->cap);
-    else xy_free(b->data);
+    if (kind == XY_BUF_PRIVATE) xy__private_free(b->data, b->cap);
+    else if (kind == XY_BUF_BIG) xy__big_free(b->data, b->cap);
+    else xy__free(b->data);
     memset(b, 0, sizeof *b);
     b->kind = kind;
 }
 
-double xy_seconds(void)
+double xy__seconds(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-int xy_write_all(int fd, const void *p, size_t n)
+int xy__write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
     while (n) {
@@ -701,25 +701,25 @@ int xy_write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-int xy_errno_status(int err)
+int xy__errno_status(int err)
 {
     return err == 0 ? XY_OK : err == ENOSPC || err == EDQUOT ? XY_ENOSPC : XY_EIO;
 }
 
-int xy_write_status(int fd, const void *p, size_t n) { return xy_errno_status(xy_write_all(fd, p, n)); }
+int xy__write_status(int fd, const void *p, size_t n) { return xy__errno_status(xy__write_all(fd, p, n)); }
 
-int xy_fsync_dir(const char *dir)
+int xy__fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return xy_errno_status(errno);
-    int rc = fsync(fd) ? xy_errno_status(errno) : XY_OK;
+    if (fd < 0) return xy__errno_status(errno);
+    int rc = fsync(fd) ? xy__errno_status(errno) : XY_OK;
     int err = errno;
     close(fd);
     errno = err; /* the reason, for a message */
     return rc;
 }
 
-uint64_t xy_env_bytes(const char *name, uint64_t dflt)
+uint64_t xy__env_bytes(const char *name, uint64_t dflt)
 {
     const char *v = getenv(name);
     /* strtoull takes a sign and negates: "-5" would be a huge size. */
@@ -730,12 +730,12 @@ uint64_t xy_env_bytes(const char *name, uint64_t dflt)
     return !*end && n > 0 && errno == 0 ? (uint64_t)n : dflt;
 }
 
-int xy_write_paced(int fd, const void *p, size_t n, xy_pacer *pc)
+int xy__write_paced(int fd, const void *p, size_t n, xy_pacer *pc)
 {
     const char *c = p;
     while (n) {
         size_t k = n < XY_PACE_BYTES ? n : (size_t)XY_PACE_BYTES;
-        int err = xy_write_all(fd, c, k);
+        int err = xy__write_all(fd, c, k);
         if (err) return err;
         c += k;
         n -= k;
@@ -744,7 +744,7 @@ int xy_write_paced(int fd, const void *p, size_t n, xy_pacer *pc)
         /* The chunk before the one now started is usually written back by
          * the time the next one is full, so the waits are short. */
         if (pc->started) {
-            err = xy_write_back(fd, 0, pc->started, 0);
+            err = xy__write_back(fd, 0, pc->started, 0);
             if (err) return err;
         }
         (void)sync_file_range(fd, (off_t)pc->started, (off_t)(pc->off - pc->started), SYNC_FILE_RANGE_WRITE);
@@ -753,7 +753,7 @@ int xy_write_paced(int fd, const void *p, size_t n, xy_pacer *pc)
     return 0;
 }
 
-int xy_write_back(int fd, uint64_t off, uint64_t len, int drop)
+int xy__write_back(int fd, uint64_t off, uint64_t len, int drop)
 {
     if (sync_file_range(fd, (off_t)off, (off_t)len,
                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER)) {
@@ -819,7 +819,7 @@ static void guard_install(void)
     sigaction(SIGBUS, &sa, &guard_before);
 }
 
-void xy_guard_add(const void *p, size_t len)
+void xy__guard_add(const void *p, size_t len)
 {
     if (!p || !len) return;
     pthread_once(&guard_once, guard_install);
@@ -842,13 +842,13 @@ static struct guard *guard_find(const void *p)
     return NULL;
 }
 
-int xy_guard_hit(const void *p)
+int xy__guard_hit(const void *p)
 {
     struct guard *g = guard_find(p);
     return g && atomic_load(&g->hit);
 }
 
-int xy_guard_remove(const void *p)
+int xy__guard_remove(const void *p)
 {
     pthread_mutex_lock(&guard_mu);
     struct guard *g = guard_find(p);
@@ -866,7 +866,7 @@ static int isatty_path(const char *path)
     return tty;
 }
 
-int xy_file_open(const char *path, xy_file *f)
+int xy__file_open(const char *path, xy_file *f)
 {
     memset(f, 0, sizeof *f);
     f->data = "";
@@ -883,7 +883,7 @@ int xy_file_open(const char *path, xy_file *f)
         return XY_EIO;
     }
     if (!S_ISREG(st.st_mode)) {
-        int rc = xy_read_file(path, &f->heap, &f->len);
+        int rc = xy__read_file(path, &f->heap, &f->len);
         if (rc == XY_OK) f->data = f->heap;
         return rc;
     }
@@ -898,7 +898,7 @@ int xy_file_open(const char *path, xy_file *f)
             rc = XY_EIO;
         } else {
             (void)madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
-            xy_guard_add(m, (size_t)st.st_size);
+            xy__guard_add(m, (size_t)st.st_size);
             f->data = m;
             f->len = (size_t)st.st_size;
         }
@@ -909,18 +909,18 @@ int xy_file_open(const char *path, xy_file *f)
     return rc;
 }
 
-void xy_file_close(xy_file *f)
+void xy__file_close(xy_file *f)
 {
     if (f->heap) {
-        xy_free(f->heap);
+        xy__free(f->heap);
     } else if (f->len) {
-        (void)xy_guard_remove(f->data);
+        (void)xy__guard_remove(f->data);
         munmap((void *)(uintptr_t)f->data, f->len);
     }
     memset(f, 0, sizeof *f);
 }
 
-int xy_read_file(const char *path, char **data, size_t *len)
+int xy__read_file(const char *path, char **data, size_t *len)
 {
     /* One buffer of the file's size and one read loop: input files run to
      * gigabytes, and growing a buffer chunk by chunk would copy them
@@ -933,17 +933,17 @@ int xy_read_file(const char *path, char **data, size_t *len)
         return XY_EIO;
     }
     size_t cap = (size_t)st.st_size, n = 0;
-    char *buf = xy_malloc(cap + 1);
+    char *buf = xy__malloc(cap + 1);
     for (;;) {
         if (n == cap) { /* the file grew while we read it */
             cap = cap * 2 + 4096;
-            buf = xy_realloc(buf, cap + 1);
+            buf = xy__realloc(buf, cap + 1);
         }
         ssize_t k = read(fd, buf + n, cap - n);
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) {
             close(fd);
-            xy_free(buf);
+            xy__free(buf);
             return XY_EIO;
         }
         if (k == 0) break;

@@ -36,7 +36,7 @@ static inline void snap_seal_one(unsigned char *s, uint32_t tag, size_t hdr, siz
 {
     (void)tag;
     (void)ctx;
-    uint32_t crc = xy_crc32(0, s + at, (size_t)n);
+    uint32_t crc = xy__crc32(0, s + at, (size_t)n);
     memcpy(s + hdr + 4, &crc, 4);
 }
 

@@ -27,9 +27,9 @@ int main(int argc, char **argv)
     }
     FILE *out = fopen("/dev/null", "w");
     int n = atoi(argv[3]);
-    double t0 = xy_seconds();
+    double t0 = xy__seconds();
     for (int k = 0; k < n; k++) (void)xy_report_explain(db, argv[2], XY_OUT_TEXT, 0, out);
-    double t = xy_seconds() - t0;
+    double t = xy__seconds() - t0;
     printf("%.1f us an explanation (%d of %s)\n", n > 0 ? t / n * 1e6 : 0.0, n, argv[2]);
     fclose(out);
     xy_db_close(db);

@@ -16,12 +16,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     xy_csv c, g;
     const char *why, *gwhy;
     const char *buf = (const char *)data;
-    xy_csv_init(&c, buf, size);
-    xy_csv_init(&g, buf, size);
+    xy__csv_init(&c, buf, size);
+    xy__csv_init(&g, buf, size);
     g.general_only = 1;
     size_t records = 0;
     for (;;) {
-        int rc = xy_csv_next(&c, &why), grc = xy_csv_next(&g, &gwhy);
+        int rc = xy__csv_next(&c, &why), grc = xy__csv_next(&g, &gwhy);
         if (rc != grc || c.rec != g.rec || c.rec_len != g.rec_len || c.line != g.line || c.p != g.p) abort();
         if (rc < 0 && (why != gwhy || c.bad != g.bad || c.bad < c.rec || c.bad > c.rec + c.rec_len)) abort();
         if (rc == 0) break;
@@ -32,11 +32,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t prev = 0;
             for (size_t i = 0; i < c.nfields; i++) {
                 if (c.fields[i].n != g.fields[i].n || memcmp(c.fields[i].s, g.fields[i].s, c.fields[i].n)) abort();
-                size_t off = xy_csv_field_offset(c.rec, c.rec_len, i);
+                size_t off = xy__csv_field_offset(c.rec, c.rec_len, i);
                 if (off < prev || off > c.rec_len) abort();
                 if (c.offs[i] == SIZE_MAX && c.fields[i].n && c.rec + off != c.fields[i].s) abort();
                 uint64_t line, col;
-                xy_csv_position(c.rec, off, &line, &col);
+                xy__csv_position(c.rec, off, &line, &col);
                 if (col < 1 || col > off + 1) abort();
                 prev = off;
                 volatile char sum = 0;
@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
     }
-    xy_csv_free(&c);
-    xy_csv_free(&g);
+    xy__csv_free(&c);
+    xy__csv_free(&g);
     return 0;
 }

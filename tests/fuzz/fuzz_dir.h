@@ -39,7 +39,7 @@ static inline char *fuzz_dir_slurp(const char *name, size_t *len)
 {
     char path[128], *data;
     snprintf(path, sizeof path, "%s/%s", fuzz_dir, name);
-    if (xy_read_file(path, &data, len) != XY_OK) {
+    if (xy__read_file(path, &data, len) != XY_OK) {
         fprintf(stderr, "fuzz: cannot read %s\n", path);
         abort();
     }

@@ -50,10 +50,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void put_record(xy_buf *b, const uint8_t *payload, size_t n)
 {
-    uint32_t len = (uint32_t)n, crc = xy_crc32(0, payload, n);
-    xy_buf_append(b, &len, 4);
-    xy_buf_append(b, &crc, 4);
-    xy_buf_append(b, payload, n);
+    uint32_t len = (uint32_t)n, crc = xy__crc32(0, payload, n);
+    xy__buf_append(b, &len, 4);
+    xy__buf_append(b, &crc, 4);
+    xy__buf_append(b, payload, n);
 }
 
 static void quiet(void *ctx, const char *msg)
@@ -65,14 +65,14 @@ static void quiet(void *ctx, const char *msg)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     xy_buf log = {0};
-    xy_buf_append(&log, magic, sizeof magic);
+    xy__buf_append(&log, magic, sizeof magic);
     size_t i = 0;
     int raw = 0;
     uint8_t rec[256];
     while (i < size) {
         uint8_t type = data[i++];
         if (type == 0xFF) {
-            xy_buf_append(&log, data + i, size - i);
+            xy__buf_append(&log, data + i, size - i);
             raw = 1;
             break;
         }
@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FILE *f = fopen(log_path, "wb");
     if (!f || fwrite(log.data, 1, log.len, f) != log.len || fclose(f)) abort();
-    xy_buf_free(&log);
+    xy__buf_free(&log);
     unlink(snap_path);
     xy_db *db;
     if (xy__db_open_rules(dir, XY_READ, rules, quiet, NULL, &db) == XY_OK) xy_db_close(db);

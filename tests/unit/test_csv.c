@@ -12,25 +12,25 @@ TEST(csv_quoted_fields_commas_quotes_and_newlines)
     const char *text = "a,b,c\r\n1,\"x, y\",\"say \"\"hi\"\"\"\n\n2,\"two\nlines\",\n3,,\"\"";
     xy_csv c;
     const char *why;
-    xy_csv_init(&c, text, strlen(text));
-    ASSERT_EQ(xy_csv_next(&c, &why), 1);
+    xy__csv_init(&c, text, strlen(text));
+    ASSERT_EQ(xy__csv_next(&c, &why), 1);
     ASSERT_EQ(c.nfields, 3);
     ASSERT(field_is(&c, 2, "c"));
-    ASSERT_EQ(xy_csv_next(&c, &why), 1);
+    ASSERT_EQ(xy__csv_next(&c, &why), 1);
     ASSERT_EQ(c.line, 2);
     ASSERT(field_is(&c, 1, "x, y"));
     ASSERT(field_is(&c, 2, "say \"hi\""));
-    ASSERT_EQ(xy_csv_next(&c, &why), 1);
+    ASSERT_EQ(xy__csv_next(&c, &why), 1);
     ASSERT_EQ(c.line, 4);
     ASSERT(field_is(&c, 1, "two\nlines"));
     ASSERT(field_is(&c, 2, ""));
-    ASSERT_EQ(xy_csv_next(&c, &why), 1);
+    ASSERT_EQ(xy__csv_next(&c, &why), 1);
     ASSERT_EQ(c.line, 6);
     ASSERT_EQ(c.nfields, 3);
     ASSERT(field_is(&c, 1, ""));
     ASSERT(field_is(&c, 2, ""));
-    ASSERT_EQ(xy_csv_next(&c, &why), 0);
-    xy_csv_free(&c);
+    ASSERT_EQ(xy__csv_next(&c, &why), 0);
+    xy__csv_free(&c);
 }
 
 TEST(csv_raw_record_is_kept_for_rejects)
@@ -38,12 +38,12 @@ TEST(csv_raw_record_is_kept_for_rejects)
     const char *text = "h\n\"a\"\"b\",c\r\nnext\n";
     xy_csv c;
     const char *why;
-    xy_csv_init(&c, text, strlen(text));
-    ASSERT_EQ(xy_csv_next(&c, &why), 1);
-    ASSERT_EQ(xy_csv_next(&c, &why), 1);
+    xy__csv_init(&c, text, strlen(text));
+    ASSERT_EQ(xy__csv_next(&c, &why), 1);
+    ASSERT_EQ(xy__csv_next(&c, &why), 1);
     ASSERT_EQ(c.rec_len, 8);
     ASSERT(memcmp(c.rec, "\"a\"\"b\",c", 8) == 0);
-    xy_csv_free(&c);
+    xy__csv_free(&c);
 }
 
 TEST(csv_errors_resume_at_next_line)
@@ -51,31 +51,31 @@ TEST(csv_errors_resume_at_next_line)
     const char *text = "a,b\n1,x\"y\n2,\"ok\"z\n3,fine\n4,\"never closed\n";
     xy_csv c;
     const char *why = NULL;
-    xy_csv_init(&c, text, strlen(text));
-    ASSERT_EQ(xy_csv_next(&c, &why), 1);
-    ASSERT_EQ(xy_csv_next(&c, &why), -1);
+    xy__csv_init(&c, text, strlen(text));
+    ASSERT_EQ(xy__csv_next(&c, &why), 1);
+    ASSERT_EQ(xy__csv_next(&c, &why), -1);
     ASSERT_EQ(c.line, 2);
     ASSERT_STR(why, "quote inside an unquoted field");
     ASSERT_EQ(c.bad - c.rec, 3); /* the stray quote */
-    ASSERT_EQ(xy_csv_next(&c, &why), -1);
+    ASSERT_EQ(xy__csv_next(&c, &why), -1);
     ASSERT_EQ(c.line, 3);
     ASSERT_STR(why, "unexpected character after a closing quote");
     ASSERT_EQ(c.bad - c.rec, 6); /* the z */
-    ASSERT_EQ(xy_csv_next(&c, &why), 1);
+    ASSERT_EQ(xy__csv_next(&c, &why), 1);
     ASSERT_EQ(c.line, 4);
     ASSERT(field_is(&c, 1, "fine"));
-    ASSERT_EQ(xy_csv_next(&c, &why), -1);
+    ASSERT_EQ(xy__csv_next(&c, &why), -1);
     ASSERT_EQ(c.line, 5);
     ASSERT_STR(why, "unterminated quoted field");
     ASSERT_EQ(c.bad - c.rec, 2); /* the quote that opens the field */
-    ASSERT_EQ(xy_csv_next(&c, &why), 0);
-    xy_csv_free(&c);
+    ASSERT_EQ(xy__csv_next(&c, &why), 0);
+    xy__csv_free(&c);
 }
 
 static int position_is(const char *rec, size_t off, uint64_t line, uint64_t col)
 {
     uint64_t l, c;
-    xy_csv_position(rec, off, &l, &c);
+    xy__csv_position(rec, off, &l, &c);
     return l == line && c == col;
 }
 
@@ -85,15 +85,15 @@ TEST(csv_field_offsets_and_positions_for_messages)
      * it; field 2 follows on the record's second line. */
     const char *rec = "id1,\"a,\"\"b\nc\",\xE9\x99\x88x,,end";
     size_t len = strlen(rec);
-    ASSERT_EQ(xy_csv_field_offset(rec, len, 0), 0);
-    ASSERT_EQ(xy_csv_field_offset(rec, len, 1), 4);
-    ASSERT_EQ(xy_csv_field_offset(rec, len, 2), 14);
-    ASSERT_EQ(xy_csv_field_offset(rec, len, 3), 19);
-    ASSERT_EQ(xy_csv_field_offset(rec, len, 4), 20);
-    ASSERT_EQ(xy_csv_field_offset(rec, len, 5), len); /* past the last field */
-    ASSERT_EQ(xy_csv_field_offset(rec, len, 9), len);
-    ASSERT_EQ(xy_csv_field_offset("", 0, 0), 0);
-    ASSERT_EQ(xy_csv_field_offset("", 0, 1), 0);
+    ASSERT_EQ(xy__csv_field_offset(rec, len, 0), 0);
+    ASSERT_EQ(xy__csv_field_offset(rec, len, 1), 4);
+    ASSERT_EQ(xy__csv_field_offset(rec, len, 2), 14);
+    ASSERT_EQ(xy__csv_field_offset(rec, len, 3), 19);
+    ASSERT_EQ(xy__csv_field_offset(rec, len, 4), 20);
+    ASSERT_EQ(xy__csv_field_offset(rec, len, 5), len); /* past the last field */
+    ASSERT_EQ(xy__csv_field_offset(rec, len, 9), len);
+    ASSERT_EQ(xy__csv_field_offset("", 0, 0), 0);
+    ASSERT_EQ(xy__csv_field_offset("", 0, 1), 0);
     ASSERT(position_is(rec, 0, 0, 1));
     ASSERT(position_is(rec, 4, 0, 5));
     ASSERT(position_is(rec, 14, 1, 4));
@@ -105,13 +105,13 @@ TEST(csv_byte_order_mark_and_no_final_newline)
     const char *text = "\xEF\xBB\xBFid,x\n1,2";
     xy_csv c;
     const char *why;
-    xy_csv_init(&c, text, strlen(text));
-    ASSERT_EQ(xy_csv_next(&c, &why), 1);
+    xy__csv_init(&c, text, strlen(text));
+    ASSERT_EQ(xy__csv_next(&c, &why), 1);
     ASSERT(field_is(&c, 0, "id"));
-    ASSERT_EQ(xy_csv_next(&c, &why), 1);
+    ASSERT_EQ(xy__csv_next(&c, &why), 1);
     ASSERT(field_is(&c, 1, "2"));
-    ASSERT_EQ(xy_csv_next(&c, &why), 0);
-    xy_csv_free(&c);
+    ASSERT_EQ(xy__csv_next(&c, &why), 0);
+    xy__csv_free(&c);
 }
 
 /* Reads text with the fast path on and off, in step: every record must
@@ -120,13 +120,13 @@ TEST(csv_byte_order_mark_and_no_final_newline)
 static long both_paths_agree(const char *text, size_t len)
 {
     xy_csv a, b;
-    xy_csv_init(&a, text, len);
-    xy_csv_init(&b, text, len);
+    xy__csv_init(&a, text, len);
+    xy__csv_init(&b, text, len);
     b.general_only = 1;
     long n = 0;
     for (;; n++) {
         const char *wa = NULL, *wb = NULL;
-        int ra = xy_csv_next(&a, &wa), rb = xy_csv_next(&b, &wb);
+        int ra = xy__csv_next(&a, &wa), rb = xy__csv_next(&b, &wb);
         int same = ra == rb && wa == wb && a.rec == b.rec && a.rec_len == b.rec_len && a.line == b.line &&
                    a.next_line == b.next_line && a.p == b.p;
         if (same && ra > 0) {
@@ -137,8 +137,8 @@ static long both_paths_agree(const char *text, size_t len)
         if (!same) n = -1;
         if (!same || ra == 0) break;
     }
-    xy_csv_free(&a);
-    xy_csv_free(&b);
+    xy__csv_free(&a);
+    xy__csv_free(&b);
     return n;
 }
 

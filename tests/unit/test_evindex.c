@@ -21,7 +21,7 @@ static int fresh_index(xy_evindex *x, const char *tag, char *dir, size_t n)
     snprintf(dir, n, "/tmp/xy-unit-%s-%d", tag, (int)getpid());
     snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
     if (system(cmd)) return -1;
-    xy_evindex_init(x, dir);
+    xy__evindex_init(x, dir);
     return 0;
 }
 
@@ -39,21 +39,21 @@ TEST(evindex_finds_what_was_put_across_spills_and_merges)
             char s[32];
             uint64_t key[2], c, q;
             id_text(i, s, sizeof s);
-            xy_evindex_key(s, strlen(s), key);
-            ASSERT_EQ(xy_evindex_find(&x, key, &c, &q), 0);
-            xy_evindex_put(&x, key, (uint64_t)i * 7, i % 10 == 3 ? UINT64_MAX - 1 : seq);
-            if (i % 10 == 3) xy_evindex_del(&x, key);
+            xy__evindex_key(s, strlen(s), key);
+            ASSERT_EQ(xy__evindex_find(&x, key, &c, &q), 0);
+            xy__evindex_put(&x, key, (uint64_t)i * 7, i % 10 == 3 ? UINT64_MAX - 1 : seq);
+            if (i % 10 == 3) xy__evindex_del(&x, key);
             else seq++;
         }
         /* Spill (as a snapshot does) in most rounds, then adopt. */
         if (round % 3 != 1) {
             list.len = 0;
-            ASSERT_EQ(xy_evindex_spill(&x, seq, &list), XY_OK);
+            ASSERT_EQ(xy__evindex_spill(&x, seq, &list), XY_OK);
             xy_buf plan = {0};
-            xy_evindex_plan_list(&x, seq, &plan);
+            xy__evindex_plan_list(&x, seq, &plan);
             ASSERT(plan.len == list.len && memcmp(plan.data, list.data, list.len) == 0);
-            xy_buf_free(&plan);
-            ASSERT_EQ(xy_evindex_adopt(&x, list.data, list.len), XY_OK);
+            xy__buf_free(&plan);
+            ASSERT_EQ(xy__evindex_adopt(&x, list.data, list.len), XY_OK);
             ASSERT_EQ(x.spilled, seq);
             ASSERT_EQ(x.mem.count, 0);
         }
@@ -62,8 +62,8 @@ TEST(evindex_finds_what_was_put_across_spills_and_merges)
             char s[32];
             uint64_t key[2], c = 0, q;
             id_text(i, s, sizeof s);
-            xy_evindex_key(s, strlen(s), key);
-            int found = xy_evindex_find(&x, key, &c, &q);
+            xy__evindex_key(s, strlen(s), key);
+            int found = xy__evindex_find(&x, key, &c, &q);
             ASSERT_EQ(found, i % 10 != 3);
             if (found) ASSERT_EQ(c, (uint64_t)i * 7);
         }
@@ -80,7 +80,7 @@ TEST(evindex_finds_what_was_put_across_spills_and_merges)
             char s[32];
             uint64_t key[2];
             snprintf(s, sizeof s, "absent-%zu", i);
-            xy_evindex_key(s, strlen(s), key);
+            xy__evindex_key(s, strlen(s), key);
             passed += (size_t)xy__evrun_may_have(r, key);
         }
         ASSERT(passed * 100 < absent);
@@ -89,26 +89,26 @@ TEST(evindex_finds_what_was_put_across_spills_and_merges)
         char s[32];
         uint64_t key[2];
         id_text(i, s, sizeof s);
-        xy_evindex_key(s, strlen(s), key);
+        xy__evindex_key(s, strlen(s), key);
         int in_some = 0;
         for (int k = 0; k < x.nrun; k++) in_some |= xy__evrun_may_have(&x.run[k], key);
         ASSERT(in_some || i % 10 == 3);
     }
     uint64_t runs, entries;
-    ASSERT_EQ(xy_evindex_verify(dir, &runs, &entries, NULL, NULL), XY_OK);
+    ASSERT_EQ(xy__evindex_verify(dir, &runs, &entries, NULL, NULL), XY_OK);
     ASSERT_EQ(runs, (uint64_t)x.nrun);
     /* A second index opens the same runs from the list. */
     xy_evindex y;
-    xy_evindex_init(&y, dir);
-    ASSERT_EQ(xy_evindex_open_runs(&y, list.data, list.len), XY_OK);
+    xy__evindex_init(&y, dir);
+    ASSERT_EQ(xy__evindex_open_runs(&y, list.data, list.len), XY_OK);
     for (int i = 0; i < IDS * 8 / 10; i++) {
         char s[32];
         uint64_t key[2], c = 0, q;
         id_text(i, s, sizeof s);
-        xy_evindex_key(s, strlen(s), key);
-        ASSERT_EQ(xy_evindex_find(&y, key, &c, &q), i % 10 != 3);
+        xy__evindex_key(s, strlen(s), key);
+        ASSERT_EQ(xy__evindex_find(&y, key, &c, &q), i % 10 != 3);
     }
-    xy_evindex_free(&y);
+    xy__evindex_free(&y);
     /* A damaged run is found by verify. */
     char path[160];
     snprintf(path, sizeof path, "%s/ev-%llu-%llu.run", dir, (unsigned long long)x.run[0].first,
@@ -118,9 +118,9 @@ TEST(evindex_finds_what_was_put_across_spills_and_merges)
     fseek(f, 100, SEEK_SET);
     fputc('Z', f);
     fclose(f);
-    ASSERT_EQ(xy_evindex_verify(dir, &runs, &entries, NULL, NULL), XY_ECORRUPT);
-    xy_evindex_free(&x);
-    xy_buf_free(&list);
+    ASSERT_EQ(xy__evindex_verify(dir, &runs, &entries, NULL, NULL), XY_ECORRUPT);
+    xy__evindex_free(&x);
+    xy__buf_free(&list);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
 }
@@ -132,8 +132,8 @@ static void put_range(xy_evindex *x, int from, int to, uint64_t *seq)
         char s[32];
         uint64_t key[2];
         id_text(i, s, sizeof s);
-        xy_evindex_key(s, strlen(s), key);
-        xy_evindex_put(x, key, (uint64_t)i * 7, (*seq)++);
+        xy__evindex_key(s, strlen(s), key);
+        xy__evindex_put(x, key, (uint64_t)i * 7, (*seq)++);
     }
 }
 
@@ -145,8 +145,8 @@ static int found_range(const xy_evindex *x, int from, int to)
         char s[32];
         uint64_t key[2], c = 0, q;
         id_text(i, s, sizeof s);
-        xy_evindex_key(s, strlen(s), key);
-        n += xy_evindex_find(x, key, &c, &q) && c == (uint64_t)i * 7;
+        xy__evindex_key(s, strlen(s), key);
+        n += xy__evindex_find(x, key, &c, &q) && c == (uint64_t)i * 7;
     }
     return n;
 }
@@ -166,17 +166,17 @@ TEST(evindex_freeze_fork_spill_adopt)
     uint64_t seq = 0;
     put_range(&x, 0, N, &seq);
     /* First round: nothing frozen yet, so the new memtable is empty. */
-    xy_evindex_freeze(&x);
+    xy__evindex_freeze(&x);
     ASSERT_EQ(x.frozen.count, N);
     ASSERT_EQ(x.mem.count, 0);
     put_range(&x, N, 2 * N, &seq);
     ASSERT_EQ(found_range(&x, 0, 2 * N), 2 * N);
     /* A spill that fails: the frozen entries join the next freeze. */
-    xy_evindex_freeze(&x);
+    xy__evindex_freeze(&x);
     ASSERT_EQ(x.frozen.count, 2 * N);
     ASSERT_EQ(x.mem.count, 0);
     put_range(&x, 2 * N, 3 * N, &seq);
-    xy_evindex_freeze(&x);
+    xy__evindex_freeze(&x);
     ASSERT_EQ(x.frozen.count, 3 * N);
     uint64_t upto = seq;
     /* Entries put after the freeze are the parent's alone. */
@@ -190,7 +190,7 @@ TEST(evindex_freeze_fork_spill_adopt)
          * below upto and hands the list over. */
         xy_buf list = {0};
         int ok = found_range(&x, 3 * N, 4 * N) == 0 && found_range(&x, 0, 3 * N) == 3 * N &&
-                 xy_evindex_spill(&x, upto, &list) == XY_OK;
+                 xy__evindex_spill(&x, upto, &list) == XY_OK;
         if (ok && write(fd[1], list.data, list.len) != (ssize_t)list.len) ok = 0;
         _exit(ok ? 0 : 1);
     }
@@ -204,10 +204,10 @@ TEST(evindex_freeze_fork_spill_adopt)
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0 && got > 0);
     xy_buf plan = {0};
-    xy_evindex_plan_list(&x, upto, &plan);
+    xy__evindex_plan_list(&x, upto, &plan);
     ASSERT(plan.len == (size_t)got && memcmp(plan.data, buf, plan.len) == 0);
-    xy_buf_free(&plan);
-    ASSERT_EQ(xy_evindex_adopt(&x, buf, (size_t)got), XY_OK);
+    xy__buf_free(&plan);
+    ASSERT_EQ(xy__evindex_adopt(&x, buf, (size_t)got), XY_OK);
     ASSERT_EQ(x.spilled, upto);
     ASSERT_EQ(x.frozen.count, 0);
     ASSERT_EQ(x.mem.count, 2 * N);
@@ -215,7 +215,7 @@ TEST(evindex_freeze_fork_spill_adopt)
     /* The run holds exactly the frozen entries. */
     ASSERT_EQ(x.nrun, 1);
     ASSERT_EQ(x.run[0].count, 3 * N);
-    xy_evindex_free(&x);
+    xy__evindex_free(&x);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
 }
@@ -230,36 +230,36 @@ TEST(evindex_expect_grows_once_and_only_when_needed)
     ASSERT_EQ(fresh_index(&x, "expect", dir, sizeof dir), 0);
     uint64_t key[2];
     char id[32];
-    xy_evindex_expect(&x, 5000);
+    xy__evindex_expect(&x, 5000);
     ASSERT(x.mem.slot == NULL); /* nothing inserted: no table yet */
     size_t first_mask = 0;
     for (int i = 0; i < 5000; i++) {
         id_text(i, id, sizeof id);
-        xy_evindex_key(id, strlen(id), key);
-        xy_evindex_put(&x, key, (uint64_t)i, (uint64_t)i);
+        xy__evindex_key(id, strlen(id), key);
+        xy__evindex_put(&x, key, (uint64_t)i, (uint64_t)i);
         if (i == 0) first_mask = x.mem.mask;
         ASSERT_EQ(x.mem.mask, first_mask); /* never grew again */
     }
     ASSERT((x.mem.mask + 1) * 3 >= 4 * 5000); /* room for all, at most three quarters full */
     /* Duplicates announced and never inserted: the table stays. */
-    xy_evindex_expect(&x, 1000000);
+    xy__evindex_expect(&x, 1000000);
     uint64_t content, seq;
     for (int i = 0; i < 5000; i++) {
         id_text(i, id, sizeof id);
-        xy_evindex_key(id, strlen(id), key);
-        ASSERT_EQ(xy_evindex_find(&x, key, &content, &seq), 1);
+        xy__evindex_key(id, strlen(id), key);
+        ASSERT_EQ(xy__evindex_find(&x, key, &content, &seq), 1);
         ASSERT_EQ(content, (uint64_t)i);
     }
     ASSERT_EQ(x.mem.mask, first_mask);
     /* After a freeze the hint is gone: growth is by doubling again. */
-    xy_evindex_freeze(&x);
+    xy__evindex_freeze(&x);
     for (int i = 5000; i < 5001; i++) {
         id_text(i, id, sizeof id);
-        xy_evindex_key(id, strlen(id), key);
-        xy_evindex_put(&x, key, (uint64_t)i, (uint64_t)i);
+        xy__evindex_key(id, strlen(id), key);
+        xy__evindex_put(&x, key, (uint64_t)i, (uint64_t)i);
     }
     ASSERT(x.mem.mask + 1 < 2 * 1000000);
-    xy_evindex_free(&x);
+    xy__evindex_free(&x);
     char cmd[100];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
@@ -278,29 +278,29 @@ TEST(evindex_find_or_put_and_renumber)
     uint64_t seq = 0;
     put_range(&x, 0, N, &seq); /* into a run below */
     xy_buf list = {0};
-    ASSERT_EQ(xy_evindex_spill(&x, seq, &list), XY_OK);
-    ASSERT_EQ(xy_evindex_adopt(&x, list.data, list.len), XY_OK);
+    ASSERT_EQ(xy__evindex_spill(&x, seq, &list), XY_OK);
+    ASSERT_EQ(xy__evindex_adopt(&x, list.data, list.len), XY_OK);
     put_range(&x, N, 2 * N, &seq); /* frozen below */
-    xy_evindex_freeze(&x);
+    xy__evindex_freeze(&x);
     put_range(&x, 2 * N, 3 * N, &seq); /* in the memtable */
     for (int i = 0; i < 4 * N; i++) {
         char s[32];
         uint64_t key[2], c = 0, q = 0;
         id_text(i, s, sizeof s);
-        xy_evindex_key(s, strlen(s), key);
-        int found = xy_evindex_find_or_put(&x, key, 5, 100000 + (uint64_t)i, &c, &q);
+        xy__evindex_key(s, strlen(s), key);
+        int found = xy__evindex_find_or_put(&x, key, 5, 100000 + (uint64_t)i, &c, &q);
         ASSERT_EQ(found, i < 3 * N);
         if (found) ASSERT_EQ(c, (uint64_t)i * 7);
         if (found) ASSERT_EQ(q, i < N ? UINT64_MAX : (uint64_t)i);
-        ASSERT_EQ(xy_evindex_find(&x, key, &c, &q), 1);
+        ASSERT_EQ(xy__evindex_find(&x, key, &c, &q), 1);
         ASSERT_EQ(c, i < 3 * N ? (uint64_t)i * 7 : 5);
         if (i >= 3 * N) ASSERT_EQ(q, 100000 + (uint64_t)i);
     }
     /* Everything numbered below 3N goes to runs; the put ones, numbered
      * above, stay in the memtable, which then holds nothing else. */
     list.len = 0;
-    ASSERT_EQ(xy_evindex_spill(&x, 3 * N, &list), XY_OK);
-    ASSERT_EQ(xy_evindex_adopt(&x, list.data, list.len), XY_OK);
+    ASSERT_EQ(xy__evindex_spill(&x, 3 * N, &list), XY_OK);
+    ASSERT_EQ(xy__evindex_adopt(&x, list.data, list.len), XY_OK);
     ASSERT_EQ(x.mem.count, N);
     ASSERT_EQ(x.mem.lo, 100000 + 3 * N);
     /* Numbered afresh below what the memtable held: a spill goes by the
@@ -309,43 +309,43 @@ TEST(evindex_find_or_put_and_renumber)
         char s[32];
         uint64_t key[2], c, q;
         id_text(i, s, sizeof s);
-        xy_evindex_key(s, strlen(s), key);
-        xy_evindex_renumber(&x, key, (uint64_t)i);
-        ASSERT_EQ(xy_evindex_find(&x, key, &c, &q), 1);
+        xy__evindex_key(s, strlen(s), key);
+        xy__evindex_renumber(&x, key, (uint64_t)i);
+        ASSERT_EQ(xy__evindex_find(&x, key, &c, &q), 1);
         ASSERT_EQ(q, (uint64_t)i);
     }
     ASSERT_EQ(x.mem.lo, 3 * N);
     xy_buf plan = {0};
-    xy_evindex_plan_list(&x, 3 * N + N / 2, &plan);
+    xy__evindex_plan_list(&x, 3 * N + N / 2, &plan);
     list.len = 0;
-    ASSERT_EQ(xy_evindex_spill(&x, 3 * N + N / 2, &list), XY_OK);
+    ASSERT_EQ(xy__evindex_spill(&x, 3 * N + N / 2, &list), XY_OK);
     ASSERT(plan.len == list.len && memcmp(plan.data, list.data, list.len) == 0);
-    ASSERT_EQ(xy_evindex_adopt(&x, list.data, list.len), XY_OK);
+    ASSERT_EQ(xy__evindex_adopt(&x, list.data, list.len), XY_OK);
     ASSERT_EQ(x.mem.count, N / 2);
     ASSERT_EQ(found_range(&x, 0, 3 * N), 3 * N);
-    xy_buf_free(&plan);
-    xy_buf_free(&list);
+    xy__buf_free(&plan);
+    xy__buf_free(&list);
     /* A memtable as full as it gets, then a load of its own ids announced
      * as a million new ones: all duplicates, so it does not grow; the
      * next new id makes it grow once, for all that was announced. */
     int k = 4 * N;
     while ((x.mem.count + 1) * 4 <= (x.mem.mask + 1) * 3) put_range(&x, k, k + 1, &seq), k++;
     size_t full = x.mem.mask;
-    xy_evindex_expect(&x, 1000000);
+    xy__evindex_expect(&x, 1000000);
     for (int i = 4 * N; i < k; i++) {
         char s[32];
         uint64_t key[2], c, q;
         id_text(i, s, sizeof s);
-        xy_evindex_key(s, strlen(s), key);
-        ASSERT_EQ(xy_evindex_find_or_put(&x, key, (uint64_t)i * 7, seq, &c, &q), 1);
+        xy__evindex_key(s, strlen(s), key);
+        ASSERT_EQ(xy__evindex_find_or_put(&x, key, (uint64_t)i * 7, seq, &c, &q), 1);
     }
     ASSERT_EQ(x.mem.mask, full);
     uint64_t key[2], c, q;
-    xy_evindex_key("new", 3, key);
-    ASSERT_EQ(xy_evindex_find_or_put(&x, key, 1, seq, &c, &q), 0);
+    xy__evindex_key("new", 3, key);
+    ASSERT_EQ(xy__evindex_find_or_put(&x, key, 1, seq, &c, &q), 0);
     ASSERT((x.mem.mask + 1) * 3 >= 4 * (x.mem.count + 1000000 - 1));
-    ASSERT_EQ(xy_evindex_find(&x, key, &c, &q), 1);
-    xy_evindex_free(&x);
+    ASSERT_EQ(xy__evindex_find(&x, key, &c, &q), 1);
+    xy__evindex_free(&x);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
 }
@@ -372,14 +372,14 @@ TEST(evindex_spill_orders_probes_that_wrap)
         uint64_t hi = i % 3 == 0 ? UINT64_MAX - (rnd >> 40) : i % 3 == 1 ? 1 + (rnd >> 40) : rnd;
         keys[i][0] = hi;
         keys[i][1] = (uint64_t)i + 1;
-        xy_evindex_put(&x, keys[i], (uint64_t)i * 3, seq++);
+        xy__evindex_put(&x, keys[i], (uint64_t)i * 3, seq++);
         if (i == N / 3) {
             /* A first run, for the second spill to merge with. */
             list.len = 0;
-            ASSERT_EQ(xy_evindex_spill(&x, seq, &list), XY_OK);
-            ASSERT_EQ(xy_evindex_adopt(&x, list.data, list.len), XY_OK);
+            ASSERT_EQ(xy__evindex_spill(&x, seq, &list), XY_OK);
+            ASSERT_EQ(xy__evindex_adopt(&x, list.data, list.len), XY_OK);
         }
-        if (i == 2 * N / 3) xy_evindex_freeze(&x);
+        if (i == 2 * N / 3) xy__evindex_freeze(&x);
     }
     /* Some probe in each table wrapped past the last slot. */
     for (int t = 0; t < 2; t++) {
@@ -390,21 +390,21 @@ TEST(evindex_spill_orders_probes_that_wrap)
         ASSERT(wrapped);
     }
     list.len = 0;
-    ASSERT_EQ(xy_evindex_spill(&x, seq, &list), XY_OK);
-    ASSERT_EQ(xy_evindex_adopt(&x, list.data, list.len), XY_OK);
+    ASSERT_EQ(xy__evindex_spill(&x, seq, &list), XY_OK);
+    ASSERT_EQ(xy__evindex_adopt(&x, list.data, list.len), XY_OK);
     ASSERT_EQ(x.mem.count + x.frozen.count, 0);
     /* One run holds them all, in order (the first merged into it). */
     uint64_t runs = 0, entries = 0;
-    ASSERT_EQ(xy_evindex_verify(dir, &runs, &entries, NULL, NULL), XY_OK);
+    ASSERT_EQ(xy__evindex_verify(dir, &runs, &entries, NULL, NULL), XY_OK);
     ASSERT_EQ(runs, 1);
     ASSERT_EQ(entries, (uint64_t)N);
     for (int i = 0; i < N; i++) {
         uint64_t c = 0, q;
-        ASSERT_EQ(xy_evindex_find(&x, keys[i], &c, &q), 1);
+        ASSERT_EQ(xy__evindex_find(&x, keys[i], &c, &q), 1);
         ASSERT_EQ(c, (uint64_t)i * 3);
     }
-    xy_buf_free(&list);
-    xy_evindex_free(&x);
+    xy__buf_free(&list);
+    xy__evindex_free(&x);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
 }

@@ -37,31 +37,31 @@ TEST(limits_count_like_a_plain_table)
         if (rnd(2)) c = (int)rnd(3);
         uint32_t citizen = c < 3 ? cit_of[c] : (uint32_t)c * 1000003u;
         int want = ref[y][c][b] < limit[b];
-        XY_PREFETCH(xy_limits_first(&l, 2020 + y, xy_limits_hash(citizen, name_of[b])));
-        ASSERT_EQ(xy_limits_take(&l, 2020 + y, citizen, name_of[b], limit[b]), want);
+        XY_PREFETCH(xy__limits_first(&l, 2020 + y, xy__limits_hash(citizen, name_of[b])));
+        ASSERT_EQ(xy__limits_take(&l, 2020 + y, citizen, name_of[b], limit[b]), want);
         ref[y][c][b] += want;
         if (step == 200000) {
             xy_buf saved = {0};
-            xy_limits_save(&l, &saved);
-            xy_limits_free(&l);
-            ASSERT_EQ(xy_limits_load(&l, NULL, saved.data, saved.len, 1), XY_OK);
+            xy__limits_save(&l, &saved);
+            xy__limits_free(&l);
+            ASSERT_EQ(xy__limits_load(&l, NULL, saved.data, saved.len, 1), XY_OK);
             /* A cut or a longer buffer is refused. */
             xy_limits bad = {0};
-            ASSERT_EQ(xy_limits_load(&bad, NULL, saved.data, saved.len - 8, 1), XY_ECORRUPT);
-            xy_limits_free(&bad);
-            xy_buf_free(&saved);
+            ASSERT_EQ(xy__limits_load(&bad, NULL, saved.data, saved.len - 8, 1), XY_ECORRUPT);
+            xy__limits_free(&bad);
+            xy__buf_free(&saved);
         }
     }
     size_t entries = 0;
     for (int y = 0; y < YEARS; y++)
         for (int c = 0; c < CITIZENS; c++)
             for (int b = 0; b < NAMES; b++) entries += ref[y][c][b] > 0;
-    ASSERT_EQ(xy_limits_count(&l), entries);
+    ASSERT_EQ(xy__limits_count(&l), entries);
     /* The heavy citizens reached the limits of 254 and 300 exactly. */
     ASSERT_EQ(ref[0][0][2], 254);
     ASSERT_EQ(ref[0][0][3], 300);
     ASSERT(ref[0][0][4] > 300);
-    xy_limits_free(&l);
+    xy__limits_free(&l);
 }
 
 /* The first year's table is made for the guess (no doubling up to it),
@@ -71,36 +71,36 @@ TEST(limits_first_year_sized_by_the_guess)
 {
     xy_limits l = {0};
     l.guess = 3000;
-    XY_PREFETCH(xy_limits_first(&l, 2021, xy_limits_hash(5, 1)));
+    XY_PREFETCH(xy__limits_first(&l, 2021, xy__limits_hash(5, 1)));
     ASSERT_EQ(l.n, 0);
-    ASSERT(xy_limits_first(&l, 2021, xy_limits_hash(5, 1)) == (const void *)&l); /* no table: a harmless address */
-    for (uint32_t c = 0; c < 3000; c++) ASSERT_EQ(xy_limits_take(&l, 2021, c, 1, 2), 1);
+    ASSERT(xy__limits_first(&l, 2021, xy__limits_hash(5, 1)) == (const void *)&l); /* no table: a harmless address */
+    for (uint32_t c = 0; c < 3000; c++) ASSERT_EQ(xy__limits_take(&l, 2021, c, 1, 2), 1);
     ASSERT_EQ(l.n, 1);
     ASSERT_EQ(l.y[0].mask + 1, (size_t)4096); /* room for 3000 at most three quarters full */
     ASSERT_EQ(l.y[0].count, (size_t)3000);
-    for (uint32_t c = 0; c < 3000; c++) ASSERT_EQ(xy_limits_take(&l, 2021, c, 1, 2), 1);
-    for (uint32_t c = 0; c < 3000; c++) ASSERT_EQ(xy_limits_take(&l, 2021, c, 1, 2), 0);
+    for (uint32_t c = 0; c < 3000; c++) ASSERT_EQ(xy__limits_take(&l, 2021, c, 1, 2), 1);
+    for (uint32_t c = 0; c < 3000; c++) ASSERT_EQ(xy__limits_take(&l, 2021, c, 1, 2), 0);
     /* The next year goes by the first one's count, not the guess. */
     l.guess = 1000000;
-    ASSERT_EQ(xy_limits_take(&l, 2022, 1, 1, 2), 1);
+    ASSERT_EQ(xy__limits_take(&l, 2022, 1, 1, 2), 1);
     ASSERT_EQ(l.y[1].mask + 1, (size_t)4096);
-    xy_limits_free(&l);
+    xy__limits_free(&l);
 }
 
-/* What a forked child saves of l after xy_limits_in_child, compared with
+/* What a forked child saves of l after xy__limits_in_child, compared with
  * want: 1 if equal, 0 if not, -1 if the child could not run. */
 static int child_saves(xy_limits *l, const xy_buf *want)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        xy_limits_in_child(l);
+        xy__limits_in_child(l);
         xy_buf got = {0};
-        xy_limits_save(l, &got);
+        xy__limits_save(l, &got);
         _exit(got.len == want->len && memcmp(got.data, want->data, got.len) == 0);
     }
     /* The writer goes on counting while the child runs: the copies, not
      * these tables, are what the child must read. */
-    for (uint32_t c = 0; c < 50000; c++) xy_limits_take(l, l->y[l->n - 1].year, c * 7919u, 3, 100);
+    for (uint32_t c = 0; c < 50000; c++) xy__limits_take(l, l->y[l->n - 1].year, c * 7919u, 3, 100);
     int st = 0;
     if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return -1;
     return WEXITSTATUS(st);
@@ -116,26 +116,26 @@ TEST(limits_seen_by_a_snapshot_child)
     xy_limits l = {0};
     l.guess = 300000;
     for (int y = 2020; y <= 2021; y++)
-        for (uint32_t c = 0; c < 200000; c++) ASSERT_EQ(xy_limits_take(&l, y, c, 1, 5), 1);
+        for (uint32_t c = 0; c < 200000; c++) ASSERT_EQ(xy__limits_take(&l, y, c, 1, 5), 1);
     ASSERT(l.y[0].mask + 1 >= ((size_t)1 << 17)); /* a megabyte */
     for (int round = 0; round < 3; round++) {
         /* The third round adds a year: 2020 is no longer copied. */
         if (round == 2)
-            for (uint32_t c = 0; c < 200000; c++) ASSERT_EQ(xy_limits_take(&l, 2022, c, 2, 5), 1);
+            for (uint32_t c = 0; c < 200000; c++) ASSERT_EQ(xy__limits_take(&l, 2022, c, 2, 5), 1);
         xy_buf want = {0};
-        xy_limits_save(&l, &want);
-        xy_limits_before_fork(&l);
+        xy__limits_save(&l, &want);
+        xy__limits_before_fork(&l);
         ASSERT(l.y[l.n - 1].child && l.y[l.n - 2].child);
         ASSERT(l.n < 3 || (!l.y[0].child && !l.y[0].copy.p));
         ASSERT_EQ(child_saves(&l, &want), 1);
-        xy_buf_free(&want);
+        xy__buf_free(&want);
     }
-    xy_limits_free(&l);
+    xy__limits_free(&l);
 }
 
 /* Tables saved and loaded from a file in place: a table of a megabyte or
- * more starts at a page boundary of what xy_limits_save wrote, and
- * xy_limits_load maps it from the file (it shows in the process's
+ * more starts at a page boundary of what xy__limits_save wrote, and
+ * xy__limits_load maps it from the file (it shows in the process's
  * mappings). The counts read back the same; counting on writes private
  * copies of the pages and leaves the file as it was. */
 TEST(limits_large_tables_load_mapped)
@@ -143,9 +143,9 @@ TEST(limits_large_tables_load_mapped)
     xy_limits l = {0};
     l.guess = 300000;
     for (int y = 2020; y <= 2021; y++)
-        for (uint32_t c = 0; c < 200000 + (uint32_t)y; c++) ASSERT_EQ(xy_limits_take(&l, y, c, 1, 2), 1);
+        for (uint32_t c = 0; c < 200000 + (uint32_t)y; c++) ASSERT_EQ(xy__limits_take(&l, y, c, 1, 2), 1);
     xy_buf saved = {0};
-    xy_limits_save(&l, &saved);
+    xy__limits_save(&l, &saved);
     char path[64];
     snprintf(path, sizeof path, "/tmp/xy-unit-limits-%d", (int)getpid());
     FILE *f = fopen(path, "wb");
@@ -158,7 +158,7 @@ TEST(limits_large_tables_load_mapped)
     ASSERT(map != MAP_FAILED);
     xy_big_src src = {map, fd, 1};
     xy_limits got = {0};
-    ASSERT_EQ(xy_limits_load(&got, &src, map, saved.len, 1), XY_OK);
+    ASSERT_EQ(xy__limits_load(&got, &src, map, saved.len, 1), XY_OK);
     munmap(map, saved.len);
     close(fd);
     /* Both years' tables, mapped apart from the file's mapping above. */
@@ -169,16 +169,16 @@ TEST(limits_large_tables_load_mapped)
     if (m) fclose(m);
     ASSERT_EQ(maps, 2);
     for (int y = 2020; y <= 2021; y++)
-        for (uint32_t c = 0; c < 200000 + (uint32_t)y; c += 997) ASSERT_EQ(xy_limits_take(&got, y, c, 1, 2), 1);
-    for (uint32_t c = 0; c < 202021; c += 997) ASSERT_EQ(xy_limits_take(&got, 2021, c, 1, 2), 0);
-    ASSERT_EQ(xy_limits_take(&got, 2021, 202021, 1, 2), 1); /* a new entry */
+        for (uint32_t c = 0; c < 200000 + (uint32_t)y; c += 997) ASSERT_EQ(xy__limits_take(&got, y, c, 1, 2), 1);
+    for (uint32_t c = 0; c < 202021; c += 997) ASSERT_EQ(xy__limits_take(&got, 2021, c, 1, 2), 0);
+    ASSERT_EQ(xy__limits_take(&got, 2021, 202021, 1, 2), 1); /* a new entry */
     char *again;
     size_t len;
-    ASSERT_EQ(xy_read_file(path, &again, &len), XY_OK);
+    ASSERT_EQ(xy__read_file(path, &again, &len), XY_OK);
     ASSERT(len == saved.len && memcmp(again, saved.data, len) == 0);
-    xy_free(again);
+    xy__free(again);
     unlink(path);
-    xy_limits_free(&got);
-    xy_limits_free(&l);
-    xy_buf_free(&saved);
+    xy__limits_free(&got);
+    xy__limits_free(&l);
+    xy__buf_free(&saved);
 }

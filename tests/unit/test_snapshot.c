@@ -76,7 +76,7 @@ TEST(snapshot_forged_contents_are_refused)
     snprintf(path, sizeof path, "%s/snapshot", dir);
     char *orig;
     size_t len;
-    ASSERT_EQ(xy_read_file(path, &orig, &len), XY_OK);
+    ASSERT_EQ(xy__read_file(path, &orig, &len), XY_OK);
 
     /* Byte patches: section, offset in its data, value; the section the
      * message should name ("" when the restore itself refuses). */
@@ -152,7 +152,7 @@ TEST(snapshot_forged_contents_are_refused)
     ASSERT_EQ(xy_db_open(dir, XY_READ, keep, NULL, &db), XY_OK);
     ASSERT_EQ(xy_engine_on_blacklist(xy_db_engine(db), 1), 1);
     xy_db_close(db);
-    xy_free(orig);
+    xy__free(orig);
     snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s-citizens.csv", dir, dir, dir);
     ASSERT_EQ(system(cmd), 0);
 }

@@ -334,8 +334,8 @@ TEST(store_append_judges_ids_in_batch_order)
         for (size_t i = 0; i < n; i++) {
             if (i == 7 || i == 9) continue;
             uint64_t key[2], content, seq;
-            xy_evindex_key(ids[i], strlen(ids[i]), key);
-            ASSERT(xy_evindex_find(&db->evix, key, &content, &seq));
+            xy__evindex_key(ids[i], strlen(ids[i]), key);
+            ASSERT(xy__evindex_find(&db->evix, key, &content, &seq));
             ASSERT_EQ(seq, stored + k);
             ASSERT_EQ(content, xy__event_content_hash(&ev[i]));
             k++;
@@ -445,8 +445,8 @@ TEST(store_append_matches_judging_in_order)
             if (p < POOL) snprintf(id, sizeof id, "p%d", p);
             else snprintf(id, sizeof id, "r%d-%d", round, p - POOL);
             uint64_t key[2], content, seq;
-            xy_evindex_key(id, strlen(id), key);
-            int found = xy_evindex_find(&db->evix, key, &content, &seq);
+            xy__evindex_key(id, strlen(id), key);
+            int found = xy__evindex_find(&db->evix, key, &content, &seq);
             ASSERT_EQ(found, stored[p] >= 0);
             if (found && seq != UINT64_MAX) ASSERT_EQ(seq, number[p]);
         }
@@ -478,9 +478,9 @@ static void town_rows(xy_buf *rows, int from, int n)
         xy_resid id = (uint64_t)110101 << 28 | (uint64_t)(birth + i / 1000 + 65536) << 10 | (uint64_t)(i % 1000);
         char sid[19];
         xy_resid_format(id, sid);
-        xy_buf_printf(rows, "%s,P%d\n", sid, i);
+        xy__buf_printf(rows, "%s,P%d\n", sid, i);
     }
-    xy_buf_append(rows, "", 1);
+    xy__buf_append(rows, "", 1);
 }
 
 /* Room for count events with their ids, as the append path takes them. */
@@ -525,7 +525,7 @@ static xy_db *town_of_size(char *dir, size_t size, uint32_t ncit)
     xy_buf rows = {0};
     town_rows(&rows, 0, ncit);
     xy_db *db = town_with(dir, size, rows.data);
-    xy_buf_free(&rows);
+    xy__buf_free(&rows);
     return db;
 }
 
@@ -919,9 +919,9 @@ TEST(store_event_content_hash_is_stable)
         ev.counterpart = i % 2 ? XY_NONE : r / 3;
         uint64_t w[6] = {(uint64_t)(uint32_t)ev.date, ev.citizen, (uint64_t)(uint32_t)ev.behaviour,
                          (uint64_t)(uint32_t)ev.agency, (uint64_t)ev.amount, ev.counterpart};
-        ASSERT_EQ(xy__event_content_hash(&ev), xy_hash_bytes(w, sizeof w));
+        ASSERT_EQ(xy__event_content_hash(&ev), xy__hash_bytes(w, sizeof w));
     }
-    /* And one value pinned, so that xy_hash_bytes cannot drift either. */
+    /* And one value pinned, so that xy__hash_bytes cannot drift either. */
     xy_event ev = {0};
     ev.date = 19000;
     ev.citizen = 12;
@@ -1322,7 +1322,7 @@ TEST(store_reader_maps_the_snapshot)
         if (round == 2) {
             town_rows(&rows, NCIT, MORE);
             ASSERT_EQ(load_citizens(db, dir, rows.data), XY_OK);
-            xy_buf_free(&rows);
+            xy__buf_free(&rows);
         }
         random_batch(&t, xy_engine_citizen_count(t.e), t.day + round, 'm', round, &rng, &b);
         ASSERT_EQ(xy_db_append_events(db, b.ev, b.ids, BATCH, quiet, NULL, NULL), XY_OK);
@@ -1333,7 +1333,7 @@ TEST(store_reader_maps_the_snapshot)
         snprintf(snap, sizeof snap, "%s/snapshot", dir);
         char *before;
         size_t len;
-        ASSERT_EQ(xy_read_file(snap, &before, &len), XY_OK);
+        ASSERT_EQ(xy__read_file(snap, &before, &len), XY_OK);
         xy_db *rd;
         ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &rd), XY_OK);
         ASSERT(rd->snapshot_offset > 0);
@@ -1347,10 +1347,10 @@ TEST(store_reader_maps_the_snapshot)
         ASSERT_EQ(mappings_of(snap), 0);
         char *after;
         size_t alen;
-        ASSERT_EQ(xy_read_file(snap, &after, &alen), XY_OK);
+        ASSERT_EQ(xy__read_file(snap, &after, &alen), XY_OK);
         ASSERT(alen == len && memcmp(before, after, len) == 0);
-        xy_free(before);
-        xy_free(after);
+        xy__free(before);
+        xy__free(after);
     }
     xy_db_close(db);
     batch_free(&b);

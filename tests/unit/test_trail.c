@@ -62,7 +62,7 @@ static void quiet_diag(void *ctx, const char *msg)
 static void to_text(void *ctx, const xy_hist *h)
 {
     xy_buf *b = ctx;
-    xy_buf_printf(b, "%d %d %llu %d %lld %d %lld %d %d %d %lld\n", h->kind, h->day, (unsigned long long)h->event_seq,
+    xy__buf_printf(b, "%d %d %llu %d %lld %d %lld %d %d %d %lld\n", h->kind, h->day, (unsigned long long)h->event_seq,
                   h->behaviour, (long long)h->points, h->note, (long long)h->multiplier, h->contacts, h->member,
                   h->until, (long long)h->score);
 }
@@ -83,8 +83,8 @@ static int same_histories_of(xy_db *db, uint32_t stride)
         if (!same) printf("  citizen %u differs:\n--- trail\n%s--- log\n%s", c, a.data ? a.data : "", b.data ? b.data : "");
         xy_engine_free(ea);
         xy_engine_free(eb);
-        xy_buf_free(&a);
-        xy_buf_free(&b);
+        xy__buf_free(&a);
+        xy__buf_free(&b);
         if (!same) return 0;
     }
     return 1;
@@ -335,7 +335,7 @@ TEST(trail_is_a_function_of_the_log)
     free(had);
     char *made, *again;
     size_t made_len, again_len;
-    ASSERT_EQ(xy_read_file(trail, &made, &made_len), XY_OK);
+    ASSERT_EQ(xy__read_file(trail, &made, &made_len), XY_OK);
     ASSERT(made_len > 16 + 14000 * sizeof(xy_trec));
     /* Rebuilt by a writer's replay. */
     snprintf(path, sizeof path, "%s/snapshot", dir);
@@ -345,10 +345,10 @@ TEST(trail_is_a_function_of_the_log)
     ASSERT(db->trail.mem.len == 0 && db->trail.disk_len == made_len);
     xy_db_close(db);
     (void)unlink(path);
-    ASSERT_EQ(xy_read_file(trail, &again, &again_len), XY_OK);
+    ASSERT_EQ(xy__read_file(trail, &again, &again_len), XY_OK);
     ASSERT_EQ(again_len, made_len);
     ASSERT(memcmp(made, again, made_len) == 0);
-    xy_free(again);
+    xy__free(again);
     /* A reader takes it all from the file. */
     xy_db *rd;
     ASSERT_EQ(xy_db_open(dir, XY_READ, quiet_diag, NULL, &rd), XY_OK);
@@ -383,9 +383,9 @@ TEST(trail_is_a_function_of_the_log)
     ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet_diag, NULL, &db), XY_OK);
     xy_db_close(db);
     (void)unlink(path);
-    ASSERT_EQ(xy_read_file(trail, &again, &again_len), XY_OK);
+    ASSERT_EQ(xy__read_file(trail, &again, &again_len), XY_OK);
     ASSERT(again_len == made_len && memcmp(made, again, made_len) == 0);
-    xy_free(again);
+    xy__free(again);
     /* Records past what the log gives (of a batch that never committed)
      * go when a writer opens the directory. */
     ASSERT_EQ(pwrite(fd, made + 16, 2 * sizeof(xy_trec), (off_t)made_len), (ssize_t)(2 * sizeof(xy_trec)));
@@ -396,11 +396,11 @@ TEST(trail_is_a_function_of_the_log)
     (void)unlink(path);
     ASSERT_EQ(fstat(fd, &after), 0);
     ASSERT_EQ((size_t)after.st_size, made_len);
-    ASSERT_EQ(xy_read_file(trail, &again, &again_len), XY_OK);
+    ASSERT_EQ(xy__read_file(trail, &again, &again_len), XY_OK);
     ASSERT(again_len == made_len && memcmp(made, again, made_len) == 0);
-    xy_free(again);
+    xy__free(again);
     close(fd);
-    xy_free(made);
+    xy__free(made);
     ASSERT_EQ(remove_trail_town(dir), 0);
 }
 
@@ -415,11 +415,11 @@ TEST(trail_writer_writes_records_as_they_pile_up)
     ASSERT_EQ(system(cmd), 0);
     xy_trail t;
     memset(&t, 0, sizeof t);
-    ASSERT_EQ(xy_trail_open(&t, dir, 1, 0), XY_OK);
+    ASSERT_EQ(xy__trail_open(&t, dir, 1, 0), XY_OK);
     enum { NC = 3 };
     size_t per = XY_TRAIL_FLUSH / sizeof(xy_trec) / 2 + 1000; /* 1.5 flushes' worth in all */
     for (size_t i = 0; i < per * NC; i++)
-        xy_trail_add(&t, (uint32_t)(i % NC), TRAIL_EVENT, 100 + i, i, (int32_t)(i / NC));
+        xy__trail_add(&t, (uint32_t)(i % NC), TRAIL_EVENT, 100 + i, i, (int32_t)(i / NC));
     ASSERT(t.disk_len > 16);
     ASSERT(t.mem.len < XY_TRAIL_FLUSH);
     ASSERT_EQ(t.disk_len + t.mem.len, 16 + per * NC * sizeof(xy_trec));
@@ -427,7 +427,7 @@ TEST(trail_writer_writes_records_as_they_pile_up)
         size_t n = 0, i = per * NC - NC + c;
         xy_trec r;
         for (uint64_t off = t.head[c]; off; off = r.prev, n++, i -= NC) {
-            ASSERT_EQ(xy_trail_read(&t, off, &r), TRAIL_EVENT);
+            ASSERT_EQ(xy__trail_read(&t, off, &r), TRAIL_EVENT);
             ASSERT_EQ(r.aux, (uint64_t)i);
             ASSERT_EQ(r.log_off, (uint64_t)(100 + i));
             ASSERT_EQ(r.day, (int32_t)(i / NC));
@@ -437,34 +437,34 @@ TEST(trail_writer_writes_records_as_they_pile_up)
     /* A damaged record no longer checks out. */
     xy_trec r;
     uint64_t off = t.head[0];
-    ASSERT_EQ(xy_trail_read(&t, off, &r), TRAIL_EVENT);
-    ASSERT_EQ(xy_trail_flush(&t), XY_OK);
+    ASSERT_EQ(xy__trail_read(&t, off, &r), TRAIL_EVENT);
+    ASSERT_EQ(xy__trail_flush(&t), XY_OK);
     unsigned char b;
     ASSERT_EQ(pread(t.fd, &b, 1, (off_t)off + 9), 1);
     b ^= 4;
     ASSERT_EQ(pwrite(t.fd, &b, 1, (off_t)off + 9), 1);
-    ASSERT_EQ(xy_trail_read(&t, off, &r), 0);
+    ASSERT_EQ(xy__trail_read(&t, off, &r), 0);
     /* verify reads the file a window at a time: the damaged record lies
      * windows in, the whole file checks out without it, and a last record
      * cut short is not counted. */
     uint64_t n, bad_at;
     ASSERT(off > 4 << 20);
-    ASSERT_EQ(xy_trail_verify(dir, &n, &bad_at), XY_ECORRUPT);
+    ASSERT_EQ(xy__trail_verify(dir, &n, &bad_at), XY_ECORRUPT);
     ASSERT_EQ(bad_at, off);
     ASSERT_EQ(n, (off - 16) / sizeof(xy_trec));
     b ^= 4;
     ASSERT_EQ(pwrite(t.fd, &b, 1, (off_t)off + 9), 1);
-    ASSERT_EQ(xy_trail_verify(dir, &n, &bad_at), XY_OK);
+    ASSERT_EQ(xy__trail_verify(dir, &n, &bad_at), XY_OK);
     ASSERT_EQ(n, per * NC);
     ASSERT_EQ(ftruncate(t.fd, (off_t)(t.disk_len - 5)), 0);
-    ASSERT_EQ(xy_trail_verify(dir, &n, &bad_at), XY_OK);
+    ASSERT_EQ(xy__trail_verify(dir, &n, &bad_at), XY_OK);
     ASSERT_EQ(n, per * NC - 1);
     ASSERT_EQ(ftruncate(t.fd, 16), 0);
-    ASSERT_EQ(xy_trail_verify(dir, &n, &bad_at), XY_OK);
+    ASSERT_EQ(xy__trail_verify(dir, &n, &bad_at), XY_OK);
     ASSERT_EQ(n, 0);
     ASSERT_EQ(ftruncate(t.fd, 15), 0);
-    ASSERT_EQ(xy_trail_verify(dir, &n, &bad_at), XY_ENOENT);
-    xy_trail_free(&t);
+    ASSERT_EQ(xy__trail_verify(dir, &n, &bad_at), XY_ENOENT);
+    xy__trail_free(&t);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
 }

@@ -33,7 +33,7 @@ TEST(paced_writes_keep_order_and_follow_the_offset)
     xy_pacer pc = {64, 0};
     size_t at = 0;
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
-        ASSERT_EQ(xy_write_paced(fd, want + at, sizes[k], &pc), 0);
+        ASSERT_EQ(xy__write_paced(fd, want + at, sizes[k], &pc), 0);
         at += sizes[k];
         ASSERT_EQ(pc.off, 64 + at);
         ASSERT(pc.started <= pc.off && pc.off - pc.started < XY_PACE_BYTES);
@@ -42,14 +42,14 @@ TEST(paced_writes_keep_order_and_follow_the_offset)
     close(fd);
     char *got;
     size_t len;
-    ASSERT_EQ(xy_read_file(path, &got, &len), XY_OK);
+    ASSERT_EQ(xy__read_file(path, &got, &len), XY_OK);
     ASSERT_EQ(len, 64 + total);
     ASSERT(memcmp(got + 64, want, total) == 0);
-    xy_free(got);
+    xy__free(got);
     free(want);
     /* A failed write is reported, not retried into a loop. */
     xy_pacer bad = {0, 0};
-    ASSERT_EQ(xy_write_paced(-1, "x", 1, &bad), EBADF);
+    ASSERT_EQ(xy__write_paced(-1, "x", 1, &bad), EBADF);
 }
 
 /* A map reserved for N keys takes them without growing, and keeps every
@@ -57,33 +57,33 @@ TEST(paced_writes_keep_order_and_follow_the_offset)
 TEST(map_reserve_holds_what_it_promised)
 {
     xy_map m;
-    xy_map_init(&m, 4);
+    xy__map_init(&m, 4);
     int is_new;
-    for (uint64_t k = 1; k <= 10; k++) *xy_map_put(&m, k * 7919, &is_new) = k;
-    xy_map_reserve(&m, 5000);
+    for (uint64_t k = 1; k <= 10; k++) *xy__map_put(&m, k * 7919, &is_new) = k;
+    xy__map_reserve(&m, 5000);
     size_t mask = m.mask;
     ASSERT((mask + 1) * 3 >= 4 * 5000); /* at most three quarters full */
     for (uint64_t k = 11; k <= 5000; k++) {
-        *xy_map_put(&m, k * 7919, &is_new) = k;
+        *xy__map_put(&m, k * 7919, &is_new) = k;
         ASSERT(is_new);
     }
     ASSERT_EQ(m.mask, mask);
     ASSERT_EQ(m.count, 5000);
     for (uint64_t k = 1; k <= 5000; k++) {
-        const uint64_t *v = xy_map_get(&m, k * 7919);
+        const uint64_t *v = xy__map_get(&m, k * 7919);
         ASSERT(v && *v == k);
     }
     /* Reserving less than it holds changes nothing. */
-    xy_map_reserve(&m, 100);
+    xy__map_reserve(&m, 100);
     ASSERT_EQ(m.mask, mask);
-    xy_map_free(&m);
+    xy__map_free(&m);
     /* A zeroed map, never initialised, can be reserved too. */
     xy_map z = {0};
-    xy_map_reserve(&z, 300);
+    xy__map_reserve(&z, 300);
     ASSERT(z.slots != NULL && (z.mask + 1) * 3 >= 4 * 300);
-    *xy_map_put(&z, 42, &is_new) = 7;
-    ASSERT(is_new && *xy_map_get(&z, 42) == 7);
-    xy_map_free(&z);
+    *xy__map_put(&z, 42, &is_new) = 7;
+    ASSERT(is_new && *xy__map_get(&z, 42) == 7);
+    xy__map_free(&z);
 }
 
 /* The memo answers as the table does: for names asked again, for names
@@ -92,14 +92,14 @@ TEST(map_reserve_holds_what_it_promised)
 TEST(names_memo_answers_as_the_table)
 {
     xy_names t;
-    xy_names_init(&t);
+    xy__names_init(&t);
     char name[64];
     for (int i = 0; i < 300; i++) {
         snprintf(name, sizeof name, "b%03dx", i); /* many share a slot */
-        xy_names_intern(&t, name, strlen(name));
+        xy__names_intern(&t, name, strlen(name));
     }
     const char *lng = "a_behaviour_name_that_is_longer_than_forty_letters";
-    int32_t long_id = xy_names_intern(&t, lng, strlen(lng));
+    int32_t long_id = xy__names_intern(&t, lng, strlen(lng));
     xy_names_memo m;
     memset(&m, 0, sizeof m);
     uint32_t rnd = 12345;
@@ -107,13 +107,13 @@ TEST(names_memo_answers_as_the_table)
         rnd = rnd * 1664525u + 1013904223u;
         int i = (int)((rnd >> 8) % 340); /* 300 and up are unknown */
         snprintf(name, sizeof name, "b%03dx", i);
-        ASSERT_EQ(xy_names_find_memo(&t, &m, name, strlen(name)), xy_names_find(&t, name, strlen(name)));
-        ASSERT_EQ(xy_names_find_memo(&t, &m, name, strlen(name)), i < 300 ? i : -1);
+        ASSERT_EQ(xy__names_find_memo(&t, &m, name, strlen(name)), xy__names_find(&t, name, strlen(name)));
+        ASSERT_EQ(xy__names_find_memo(&t, &m, name, strlen(name)), i < 300 ? i : -1);
     }
-    ASSERT_EQ(xy_names_find_memo(&t, &m, lng, strlen(lng)), long_id);
-    ASSERT_EQ(xy_names_find_memo(&t, &m, "b001", 4), -1); /* a prefix of a name */
-    ASSERT_EQ(xy_names_find_memo(&t, &m, "", 0), -1);
-    xy_names_free(&t);
+    ASSERT_EQ(xy__names_find_memo(&t, &m, lng, strlen(lng)), long_id);
+    ASSERT_EQ(xy__names_find_memo(&t, &m, "b001", 4), -1); /* a prefix of a name */
+    ASSERT_EQ(xy__names_find_memo(&t, &m, "", 0), -1);
+    xy__names_free(&t);
 }
 
 /* What the child of a fork sees of b's first and last byte: 1 if both are
@@ -133,27 +133,27 @@ static int child_sees_zeros(const xy_buf *b)
 TEST(private_buffers_are_wiped_in_a_child)
 {
     xy_buf p = {0}, q = {0};
-    xy_buf_private(&p);
+    xy__buf_private(&p);
     char chunk[4096];
     memset(chunk, 'x', sizeof chunk);
     for (int i = 0; i < 10; i++) {
-        xy_buf_append(&p, chunk, sizeof chunk);
-        xy_buf_append(&q, chunk, sizeof chunk);
+        xy__buf_append(&p, chunk, sizeof chunk);
+        xy__buf_append(&q, chunk, sizeof chunk);
     }
-    xy_buf_append(&p, "y", 1);
-    xy_buf_append(&q, "y", 1);
+    xy__buf_append(&p, "y", 1);
+    xy__buf_append(&q, "y", 1);
     ASSERT_EQ(child_sees_zeros(&p), 1);
     ASSERT_EQ(child_sees_zeros(&q), 0);
     /* Grown to several times its first mapping. */
     p.len--;
-    for (int i = 0; i < 1200; i++) xy_buf_append(&p, chunk, sizeof chunk);
-    xy_buf_append(&p, "y", 1);
+    for (int i = 0; i < 1200; i++) xy__buf_append(&p, chunk, sizeof chunk);
+    xy__buf_append(&p, "y", 1);
     ASSERT(p.cap > ((size_t)4 << 20));
     ASSERT_EQ(child_sees_zeros(&p), 1);
     ASSERT_EQ(p.data[0], 'x');
-    xy_buf_free(&p);
+    xy__buf_free(&p);
     ASSERT_EQ(p.kind, XY_BUF_PRIVATE);
-    xy_buf_free(&q);
+    xy__buf_free(&q);
 }
 
 /* A big buffer (the engine's names) keeps every byte as it grows from the
@@ -162,10 +162,10 @@ TEST(private_buffers_are_wiped_in_a_child)
 TEST(big_buffers_keep_their_bytes_and_are_shared_with_a_child)
 {
     xy_buf b = {0};
-    xy_buf_big(&b);
+    xy__buf_big(&b);
     for (size_t i = 0; i < ((size_t)5 << 20); i++) {
         char c = (char)('a' + i % 26);
-        xy_buf_append(&b, &c, 1);
+        xy__buf_append(&b, &c, 1);
     }
     ASSERT(b.cap >= ((size_t)5 << 20));
     int same = 1;
@@ -174,14 +174,14 @@ TEST(big_buffers_keep_their_bytes_and_are_shared_with_a_child)
     b.data[0] = 'x';
     b.data[b.len - 1] = 'y';
     ASSERT_EQ(child_sees_zeros(&b), 0);
-    xy_buf_free(&b);
+    xy__buf_free(&b);
     ASSERT_EQ(b.kind, XY_BUF_BIG);
     ASSERT(b.data == NULL && b.cap == 0);
 }
 
 static void note_ran(void *arg) { *(int *)arg += 1; }
 
-/* The ranges are resident when xy_populate_beside returns, and fn ran
+/* The ranges are resident when xy__populate_beside returns, and fn ran
  * once, on the calling thread's side of the work. */
 TEST(populate_beside_faults_in_the_ranges)
 {
@@ -192,7 +192,7 @@ TEST(populate_beside_faults_in_the_ranges)
     void *const p[2] = {a + 100, b};
     const size_t n[2] = {len - 100, len / 2};
     int ran = 0;
-    xy_populate_beside(p, n, 2, note_ran, &ran);
+    xy__populate_beside(p, n, 2, note_ran, &ran);
     ASSERT_EQ(ran, 1);
     /* Without a thread the pages fault in as they are used, as documented. */
     if (!unit_threads()) {
@@ -219,14 +219,14 @@ TEST(env_bytes_takes_only_a_positive_number)
 {
     const char *name = "XY_UNIT_ENV_BYTES";
     unsetenv(name);
-    ASSERT_EQ(xy_env_bytes(name, 77), 77);
+    ASSERT_EQ(xy__env_bytes(name, 77), 77);
     const char *bad[] = {"", "0", "12x", "-5", " 5", "x", "99999999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         setenv(name, bad[i], 1);
-        ASSERT_EQ(xy_env_bytes(name, 77), 77);
+        ASSERT_EQ(xy__env_bytes(name, 77), 77);
     }
     setenv(name, "4096", 1);
-    ASSERT_EQ(xy_env_bytes(name, 77), 4096);
+    ASSERT_EQ(xy__env_bytes(name, 77), 4096);
     unsetenv(name);
 }
 
@@ -235,7 +235,7 @@ static void keep_message(void *ctx, const char *msg)
 {
     xy_buf *b = ctx;
     b->len = 0;
-    xy_buf_append(b, msg, strlen(msg));
+    xy__buf_append(b, msg, strlen(msg));
 }
 
 TEST(formatted_text_is_whole_however_long)
@@ -246,8 +246,8 @@ TEST(formatted_text_is_whole_however_long)
     memset(part, 'p', sizeof part - 1);
     part[sizeof part - 1] = 0;
     xy_buf b = {0};
-    xy_buf_printf(&b, "%s", "head:");
-    xy_buf_printf(&b, "%s:%d", part, 42);
+    xy__buf_printf(&b, "%s", "head:");
+    xy__buf_printf(&b, "%s:%d", part, 42);
     ASSERT_EQ(b.len, 5 + 5000 + 3);
     ASSERT(memcmp(b.data, "head:ppp", 8) == 0);
     ASSERT_STR(b.data + b.len - 4, "p:42");
@@ -257,26 +257,26 @@ TEST(formatted_text_is_whole_however_long)
     ASSERT_STR(got.data + 5000, ":7:3: the end");
     xy__diagf(NULL, &got, "%s", "nobody listens"); /* no sink: nothing */
     ASSERT_STR(got.data + 5000, ":7:3: the end");
-    xy_buf_free(&b);
-    xy_buf_free(&got);
+    xy__buf_free(&b);
+    xy__buf_free(&got);
 }
 
 TEST(write_status_says_full_disk_apart)
 {
     int fd = open("/dev/full", O_WRONLY);
     if (fd < 0) return; /* no /dev/full here: nothing to learn */
-    ASSERT_EQ(xy_write_status(fd, "abc", 3), XY_ENOSPC);
+    ASSERT_EQ(xy__write_status(fd, "abc", 3), XY_ENOSPC);
     close(fd);
     fd = open("/dev/null", O_WRONLY);
     ASSERT(fd >= 0);
-    ASSERT_EQ(xy_write_status(fd, "abc", 3), XY_OK);
+    ASSERT_EQ(xy__write_status(fd, "abc", 3), XY_OK);
     close(fd);
-    ASSERT_EQ(xy_write_status(-1, "abc", 3), XY_EIO);
-    ASSERT_EQ(xy_errno_status(0), XY_OK);
-    ASSERT_EQ(xy_errno_status(EDQUOT), XY_ENOSPC);
-    ASSERT_EQ(xy_errno_status(EIO), XY_EIO);
-    ASSERT_EQ(xy_fsync_dir("/nonexistent-xy-dir"), XY_EIO);
-    ASSERT_EQ(xy_fsync_dir("."), XY_OK);
+    ASSERT_EQ(xy__write_status(-1, "abc", 3), XY_EIO);
+    ASSERT_EQ(xy__errno_status(0), XY_OK);
+    ASSERT_EQ(xy__errno_status(EDQUOT), XY_ENOSPC);
+    ASSERT_EQ(xy__errno_status(EIO), XY_EIO);
+    ASSERT_EQ(xy__fsync_dir("/nonexistent-xy-dir"), XY_EIO);
+    ASSERT_EQ(xy__fsync_dir("."), XY_OK);
 }
 
 /* Written back and dropped: the range leaves the page cache, the rest of
@@ -294,8 +294,8 @@ TEST(write_back_drops_the_written_range)
     for (size_t i = 0; i < len; i++) buf[i] = (char)(i * 7 + 3);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     ASSERT(fd >= 0);
-    ASSERT_EQ(xy_write_all(fd, buf, len), 0);
-    ASSERT_EQ(xy_write_back(fd, 0, len / 2, 1), 0);
+    ASSERT_EQ(xy__write_all(fd, buf, len), 0);
+    ASSERT_EQ(xy__write_back(fd, 0, len / 2, 1), 0);
     long before = unit_cached_pages(path, 0, len / 2), after = unit_cached_pages(path, len / 2, len / 2);
     if (before >= 0) {
         ASSERT_EQ(before, 0);
@@ -311,7 +311,7 @@ TEST(write_back_drops_the_written_range)
     free(buf);
     int p[2];
     ASSERT_EQ(pipe(p), 0);
-    ASSERT_EQ(xy_write_back(p[1], 0, 4096, 1), 0);
+    ASSERT_EQ(xy__write_back(p[1], 0, 4096, 1), 0);
     close(p[0]);
     close(p[1]);
 }
@@ -326,7 +326,7 @@ TEST(populate_faults_in_the_whole_range)
         size_t len = sizes[k], pages = len / 4096;
         char *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         ASSERT(a != MAP_FAILED);
-        xy_populate(a, len);
+        xy__populate(a, len);
         unsigned char *vec = malloc(pages);
         ASSERT(vec != NULL);
         ASSERT_EQ(mincore(a, len, vec), 0);
@@ -363,7 +363,7 @@ TEST(utf8_valid_stops_at_the_first_ill_formed_sequence)
         {"ab\xe9x\x88", 2},                                  /* not continued */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        ASSERT_EQ(xy_utf8_valid(cases[i].s, strlen(cases[i].s)), cases[i].valid);
+        ASSERT_EQ(xy__utf8_valid(cases[i].s, strlen(cases[i].s)), cases[i].valid);
 }
 
 /* A mapped file that another process cuts short reads zeros past its new
@@ -382,8 +382,8 @@ TEST(mapped_file_cut_short_reads_zeros)
     ASSERT_EQ(write(fd, bytes, LEN), LEN);
     close(fd);
     xy_file f, g;
-    ASSERT_EQ(xy_file_open(path, &f), XY_OK);
-    ASSERT_EQ(xy_file_open(path, &g), XY_OK);
+    ASSERT_EQ(xy__file_open(path, &f), XY_OK);
+    ASSERT_EQ(xy__file_open(path, &g), XY_OK);
     ASSERT(f.heap == NULL && f.len == LEN);
     ASSERT_EQ(f.data[4096], 'x'); /* read before the cut: the cut takes it away all the same */
     ASSERT_EQ(truncate(path, 100), 0);
@@ -393,10 +393,10 @@ TEST(mapped_file_cut_short_reads_zeros)
         zeros += f.data[i] == 0;
     }
     ASSERT(xs >= 1 && zeros > 0 && xs + zeros == (f.len + 511) / 512);
-    ASSERT(xy_guard_hit(f.data));
-    ASSERT(!xy_guard_hit(g.data)); /* g read nothing past the end */
-    xy_file_close(&f);
-    xy_file_close(&g);
+    ASSERT(xy__guard_hit(f.data));
+    ASSERT(!xy__guard_hit(g.data)); /* g read nothing past the end */
+    xy__file_close(&f);
+    xy__file_close(&g);
     unlink(path);
     free(bytes);
 }
