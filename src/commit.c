@@ -334,7 +334,7 @@ static int apply_while_synced(xy_db *db, const unsigned char *data, size_t from,
     db->spill.app = NULL;
     int rc = xy__applier_run(app, data, db->log_size, from, body, &db->nevents);
     if (rc == XY_OK) rc = xy__applier_end(app);
-    if (rc || db->nevents != first + staged) XY_PANIC("a batch that was validated does not apply");
+    if (rc || db->nevents != first + staged) xy_panic("a batch that was validated does not apply");
     (void)xy__trail_flush(&db->trail); /* derived data: a failure only slows explanations */
     db->commit_secs[2] += xy__seconds() - t1;
     db->nstaged = 0;
@@ -371,7 +371,7 @@ static int spill_wait(xy_db *db)
         pthread_join(s->ath, NULL);
         s->athreaded = 0;
     }
-    if (s->arc) XY_PANIC("a part of a batch that was validated does not apply");
+    if (s->arc) xy_panic("a part of a batch that was validated does not apply");
     return s->active ? commit_wait(db, &s->w) : XY_OK;
 }
 
@@ -572,7 +572,7 @@ static void *apply_pending(void *arg)
 static void pending_done(xy_db *db)
 {
     xy_pending *p = &db->pending;
-    if (p->rc || p->seq != p->end_seq) XY_PANIC("a batch that was validated does not apply");
+    if (p->rc || p->seq != p->end_seq) xy_panic("a batch that was validated does not apply");
     db->commit_secs[2] += p->secs;
 }
 

@@ -724,7 +724,7 @@ static void update_hits(xy_engine *e, size_t ngone, size_t nadded)
             out[nh++] = ad[ai++];
         }
     }
-    if (gi != ngone) XY_PANIC("association: the contacts of a citizen who left were not among the kept ones");
+    if (gi != ngone) xy_panic("association: the contacts of a citizen who left were not among the kept ones");
     e->hits_tmp = e->hits;
     e->hits = out;
     e->nhits = nh;
@@ -935,7 +935,7 @@ static inline int year_of(xy_engine *e, xy_day d)
 static void bad_event(const xy_engine *e, const xy_event *ev) __attribute__((noreturn, cold, noinline));
 static void bad_event(const xy_engine *e, const xy_event *ev)
 {
-    XY_PANIC("xy_engine_apply: event %llu names citizen %u of %u on day %d: not a citizen or date the engine "
+    xy_panic("xy_engine_apply: event %llu names citizen %u of %u on day %d: not a citizen or date the engine "
              "can have", (unsigned long long)ev->seq, ev->citizen, e->n, ev->date);
 }
 
@@ -954,7 +954,7 @@ static inline __attribute__((always_inline)) void apply_one(xy_engine *e, const 
     xy_cstate *s = &e->st[c];
     const xy_city *city = &e->rules->cities[s->city];
     const xy_behaviour *b = xy__city_behaviour(e->rules, city, ev->behaviour);
-    if (!b) XY_PANIC("event for a behaviour city %s does not define", city->id);
+    if (!b) xy_panic("event for a behaviour city %s does not define", city->id);
     int note = NOTE_NONE;
     int64_t pts = 0, mult = 1;
     if (!scored_on(e, c, city, ev->date)) {

@@ -934,7 +934,7 @@ static void adopt_runs(xy_db *db, uint64_t upto)
     xy_buf list = {0};
     xy__evindex_plan_list(&db->evix, upto, &list);
     if (xy__evindex_adopt(&db->evix, list.data, list.len) != XY_OK)
-        XY_PANIC("the runs of a snapshot just written do not open");
+        xy_panic("the runs of a snapshot just written do not open");
     xy__buf_free(&list);
 }
 

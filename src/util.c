@@ -528,7 +528,7 @@ void xy__map_reserve(xy_map *m, size_t total)
 
 uint64_t *xy__map_put(xy_map *m, uint64_t key, int *is_new)
 {
-    if (key == XY_MAP_EMPTY) XY_PANIC("reserved key in map");
+    if (key == XY_MAP_EMPTY) xy_panic("reserved key in map");
     if (!m->slots) xy__map_init(m, 8);
     if ((m->count + 1) * 4 > (m->mask + 1) * 3) map_rehash(m, m->count * 2);
     size_t i = xy__hash64(key) & m->mask;
@@ -609,13 +609,13 @@ int32_t xy__names_intern(xy_names *t, const char *s, size_t n)
 
 void xy__buf_private(xy_buf *b)
 {
-    if (b->data && b->kind != XY_BUF_PRIVATE) XY_PANIC("xy__buf_private on a buffer with other memory");
+    if (b->data && b->kind != XY_BUF_PRIVATE) xy_panic("xy__buf_private on a buffer with other memory");
     b->kind = XY_BUF_PRIVATE;
 }
 
 void xy__buf_big(xy_buf *b)
 {
-    if (b->data && b->kind != XY_BUF_BIG) XY_PANIC("xy__buf_big on a buffer with other memory");
+    if (b->data && b->kind != XY_BUF_BIG) xy_panic("xy__buf_big on a buffer with other memory");
     b->kind = XY_BUF_BIG;
 }
 

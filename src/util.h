@@ -149,7 +149,7 @@ void xy__private_free(void *p, size_t size);
 void xy__private_grow(void **p, size_t *cap, size_t need, size_t elem);
 
 /* Always-on invariant check for state whose breach would corrupt data. */
-#define XY_PANIC(...) xy__panic(__FILE__, __LINE__, __VA_ARGS__)
+#define xy_panic(...) xy__panic(__FILE__, __LINE__, __VA_ARGS__)
 void xy__panic(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
 
