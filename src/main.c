@@ -76,12 +76,20 @@ static void to_stderr(void *ctx, const char *msg)
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
-    char msg[4096 + 512]; /* a path and a sentence: cut, if ever, at the end */
-    va_list ap;
+    /* Built whole, however long the arguments: the library's messages
+     * are, and a cut one could lose the end of a path. Out of memory, the
+     * message is cut rather than lost. */
+    char small[512];
+    va_list ap, again;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_copy(again, ap);
+    int len = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
-    to_stderr(NULL, msg);
+    char *msg = len >= (int)sizeof small ? malloc((size_t)len + 1) : NULL;
+    if (msg) vsnprintf(msg, (size_t)len + 1, fmt, again);
+    va_end(again);
+    to_stderr(NULL, msg ? msg : small);
+    free(msg);
 }
 
 static int exit_for(int status)

@@ -29,6 +29,9 @@ done
 run frobnicate
 expect_rc "unknown command: exit 1" 1
 expect_err "unknown command: named" frobnicate
+long=$(printf '%06000d' 0)
+run "${long}end"
+expect_err "... a name of 6,000 characters whole, with the message's end" "${long}end' (try 'xinyong help')"
 run help frobnicate
 expect_rc "help on an unknown command: exit 1 (unknown command)" 1
 run
