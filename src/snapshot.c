@@ -348,6 +348,79 @@ static uint32_t section_crc(const xy_big_src *src, const view *v)
     return crc;
 }
 
+/* Checks the snapshot's magic: sets *padded when its sections may be
+ * padded (v10 on) and *limits_padded when its limit tables are (v11).
+ * Another format version is not an error: the log is replayed instead,
+ * which the warning says (XY_EINPUT). */
+static int read_version(const unsigned char *map, const char *path, int *padded, int *limits_padded,
+                        xy_diag_fn *diag, void *ctx)
+{
+    if (memcmp(map, SNAP_MAGIC, 12) != 0) {
+        xy__diagf(diag, ctx, "%s:0: not a xinyong snapshot (bad header)", path);
+        return XY_ECORRUPT;
+    }
+    *limits_padded = memcmp(map, SNAP_MAGIC, 16) == 0;
+    *padded = *limits_padded || memcmp(map, SNAP_MAGIC_V10, 16) == 0;
+    if (!*padded && memcmp(map, SNAP_MAGIC_V09, 16) != 0) {
+        xy__diagf(diag, ctx,
+                  "%s: warning: snapshot of another format version; replaying the log (the next write, or "
+                  "'xinyong snapshot', writes a current one)",
+                  path);
+        return XY_EINPUT;
+    }
+    return XY_OK;
+}
+
+/* Reads the nsec section headers that follow the snapshot's header into
+ * sec, checking that they tile the file exactly, that no tag comes twice,
+ * that padding is zeros and, if check_crc, each section's CRC. */
+static int read_sections(const unsigned char *map, size_t size, int fd, uint64_t nsec, int padded, int check_crc,
+                         view *sec, const char *path, xy_diag_fn *diag, void *ctx)
+{
+    memset(sec, 0, S_COUNT * sizeof *sec);
+    xy_big_src src = {map, fd, 0};
+    size_t off = 32;
+    for (uint64_t k = 0; k < nsec; k++) {
+        uint32_t word, crc;
+        uint64_t len;
+        if (off + 16 > size) {
+            xy__diagf(diag, ctx, "%s:%zu: snapshot is cut short", path, off);
+            return XY_ECORRUPT;
+        }
+        memcpy(&word, map + off, 4);
+        memcpy(&crc, map + off + 4, 4);
+        memcpy(&len, map + off + 8, 8);
+        uint32_t tag = word & 0xffff, pad = word >> 16;
+        if (tag == 0 || tag >= S_COUNT || (pad && !padded) || pad >= SNAP_PAGE || pad > size - off - 16 ||
+            len > size - off - 16 - pad) {
+            xy__diagf(diag, ctx, "%s:%zu: bad snapshot section header", path, off);
+            return XY_ECORRUPT;
+        }
+        if (sec[tag].data) {
+            xy__diagf(diag, ctx, "%s:%zu: snapshot section appears twice", path, off);
+            return XY_ECORRUPT;
+        }
+        /* The padding is not under the checksum: it must be zeros. */
+        for (uint32_t j = 0; j < pad; j++)
+            if (map[off + 16 + j]) {
+                xy__diagf(diag, ctx, "%s:%zu: snapshot padding is not zero (the snapshot is corrupt)", path,
+                          off + 16 + j);
+                return XY_ECORRUPT;
+            }
+        sec[tag] = (view){map + off + 16 + pad, len, crc, off};
+        if (check_crc && section_crc(&src, &sec[tag]) != crc) {
+            xy__diagf(diag, ctx, "%s:%zu: snapshot section checksum mismatch (the snapshot is corrupt)", path, off);
+            return XY_ECORRUPT;
+        }
+        off += 16 + pad + len;
+    }
+    if (off != size) {
+        xy__diagf(diag, ctx, "%s:%zu: %zu bytes after the last snapshot section", path, off, size - off);
+        return XY_ECORRUPT;
+    }
+    return XY_OK;
+}
+
 /* Maps the snapshot and checks its framing and, if check_crc, every
  * section's CRC (else the caller checks them: see sections_check). With
  * fdp, the file stays open as *fdp (for xy__big_load) when this succeeds.
@@ -377,72 +450,13 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
         rc = XY_EIO;
         goto done;
     }
-    if (memcmp(*map, SNAP_MAGIC, 12) != 0) {
-        xy__diagf(diag, ctx, "%s:0: not a xinyong snapshot (bad header)", path.data);
-        rc = XY_ECORRUPT;
-        goto done;
-    }
-    int limits_padded = memcmp(*map, SNAP_MAGIC, 16) == 0;
-    int padded = limits_padded || memcmp(*map, SNAP_MAGIC_V10, 16) == 0;
-    *limits_paddedp = limits_padded;
-    if (!padded && memcmp(*map, SNAP_MAGIC_V09, 16) != 0) {
-        xy__diagf(diag, ctx,
-                  "%s: warning: snapshot of another format version; replaying the log (the next write, or "
-                  "'xinyong snapshot', writes a current one)",
-                  path.data);
-        rc = XY_EINPUT;
-        goto done;
-    }
+    int padded;
+    rc = read_version(*map, path.data, &padded, limits_paddedp, diag, ctx);
+    if (rc) goto done;
     uint64_t head[2];
     memcpy(head, *map + 16, 16);
     *log_offset = head[0];
-    memset(sec, 0, S_COUNT * sizeof *sec);
-    xy_big_src src = {*map, fd, 0};
-    size_t off = 32;
-    for (uint64_t k = 0; k < head[1]; k++) {
-        uint32_t word, crc;
-        uint64_t len;
-        if (off + 16 > *size) {
-            xy__diagf(diag, ctx, "%s:%zu: snapshot is cut short", path.data, off);
-            rc = XY_ECORRUPT;
-            goto done;
-        }
-        memcpy(&word, *map + off, 4);
-        memcpy(&crc, *map + off + 4, 4);
-        memcpy(&len, *map + off + 8, 8);
-        uint32_t tag = word & 0xffff, pad = word >> 16;
-        if (tag == 0 || tag >= S_COUNT || (pad && !padded) || pad >= SNAP_PAGE || pad > *size - off - 16 ||
-            len > *size - off - 16 - pad) {
-            xy__diagf(diag, ctx, "%s:%zu: bad snapshot section header", path.data, off);
-            rc = XY_ECORRUPT;
-            goto done;
-        }
-        if (sec[tag].data) {
-            xy__diagf(diag, ctx, "%s:%zu: snapshot section appears twice", path.data, off);
-            rc = XY_ECORRUPT;
-            goto done;
-        }
-        /* The padding is not under the checksum: it must be zeros. */
-        for (uint32_t j = 0; j < pad; j++)
-            if ((*map)[off + 16 + j]) {
-                xy__diagf(diag, ctx, "%s:%zu: snapshot padding is not zero (the snapshot is corrupt)", path.data,
-                          off + 16 + j);
-                rc = XY_ECORRUPT;
-                goto done;
-            }
-        const unsigned char *data = *map + off + 16 + pad;
-        sec[tag] = (view){data, len, crc, off};
-        if (check_crc && section_crc(&src, &sec[tag]) != crc) {
-            xy__diagf(diag, ctx, "%s:%zu: snapshot section checksum mismatch (the snapshot is corrupt)", path.data, off);
-            rc = XY_ECORRUPT;
-            goto done;
-        }
-        off += 16 + pad + len;
-    }
-    if (off != *size) {
-        xy__diagf(diag, ctx, "%s:%zu: %zu bytes after the last snapshot section", path.data, off, *size - off);
-        rc = XY_ECORRUPT;
-    }
+    rc = read_sections(*map, *size, fd, head[1], padded, check_crc, sec, path.data, diag, ctx);
 done:
     if (fdp && !rc) *fdp = fd;
     else if (fd >= 0) close(fd);
