@@ -205,6 +205,50 @@ const char *xy__db_event_id(xy_db *db, uint32_t c, uint64_t seq)
     return v ? db->hist_idbuf.data + *v : "?";
 }
 
+/* Reads citizen c's chain of history-index records into *items (the
+ * caller frees it), in the order the engine is to take them (cmp_trail).
+ * XY_ENOENT when the chain is damaged or does not start at the
+ * registration. */
+static int read_chain(const xy_trail *t, uint32_t c, trail_item **items, size_t *n)
+{
+    size_t cap = 0;
+    *items = NULL;
+    *n = 0;
+    for (uint64_t off = c < t->nhead ? t->head[c] : 0; off;) {
+        trail_item it;
+        it.kind = xy__trail_read(t, off, &it.r);
+        if (!it.kind) return XY_ENOENT;
+        XY_PUSH(*items, *n, cap, it);
+        off = it.r.prev;
+    }
+    /* The chain runs newest first and must start with the registration. */
+    if (*n == 0 || (*items)[*n - 1].kind != TRAIL_REG) return XY_ENOENT;
+    qsort(*items, *n, sizeof **items, cmp_trail);
+    return XY_OK;
+}
+
+/* Applies to e the events of the chain, read from the log, each on its
+ * day, noting each one's id and counterpart for the explanation. */
+static int rerun_events(xy_db *db, xy_engine *e, logrd *lr, uint32_t c, const trail_item *items, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (items[i].kind != TRAIL_EVENT) continue;
+        xy_event ev;
+        char id[256];
+        uint32_t cp;
+        if (read_event(lr, items[i].r.log_off, c, &ev, id, &cp)) return XY_ENOENT;
+        xy__db_note_event_id(db, items[i].r.aux, id, strlen(id));
+        if (cp != XY_NONE) {
+            int is_new;
+            *xy__map_put(&db->hist_cp, items[i].r.aux, &is_new) = cp;
+        }
+        ev.seq = items[i].r.aux;
+        (void)xy_engine_advance(e, items[i].r.day);
+        xy_engine_apply(e, &ev, 1);
+    }
+    return XY_OK;
+}
+
 int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_engine **out)
 {
     xy__db_settle(db);
@@ -212,28 +256,13 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
     const xy_trail *t = &db->trail;
     if (t->broken || c >= main_e->n) return XY_ENOENT;
     trail_item *items = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0;
     xy_inj *inj = NULL;
     size_t ninj = 0, cap_inj = 0;
-    int rc = XY_OK;
     logrd *lr = NULL;
     xy_engine *e = NULL;
-    for (uint64_t off = c < t->nhead ? t->head[c] : 0; off;) {
-        trail_item it;
-        it.kind = xy__trail_read(t, off, &it.r);
-        if (!it.kind) {
-            rc = XY_ENOENT;
-            goto done;
-        }
-        XY_PUSH(items, n, cap, it);
-        off = it.r.prev;
-    }
-    /* The chain runs newest first and must start with the registration. */
-    if (n == 0 || items[n - 1].kind != TRAIL_REG) {
-        rc = XY_ENOENT;
-        goto done;
-    }
-    qsort(items, n, sizeof *items, cmp_trail);
+    int rc = read_chain(t, c, &items, &n);
+    if (rc) goto done;
     for (size_t i = 0; i < n; i++)
         if (items[i].kind == TRAIL_ASSOC) XY_PUSH(inj, ninj, cap_inj, ((xy_inj){items[i].r.day, 0, (int)items[i].r.aux}));
     lr = log_reader(db);
@@ -261,24 +290,8 @@ int xy__db_trail_history(xy_db *db, uint32_t c, xy_hist_fn *fn, void *ctx, xy_en
     }
     if (reg == XY_DAY_NONE && main_e->first_day != XY_DAY_NONE) (void)xy_engine_advance(e, main_e->first_day);
     xy__engine_inject_assoc(e, inj, ninj);
-    for (size_t i = 1; i < n; i++) {
-        if (items[i].kind != TRAIL_EVENT) continue;
-        xy_event ev;
-        char id[256];
-        uint32_t cp;
-        if (read_event(lr, items[i].r.log_off, c, &ev, id, &cp)) {
-            rc = XY_ENOENT;
-            goto done;
-        }
-        xy__db_note_event_id(db, items[i].r.aux, id, strlen(id));
-        if (cp != XY_NONE) {
-            int is_new;
-            *xy__map_put(&db->hist_cp, items[i].r.aux, &is_new) = cp;
-        }
-        ev.seq = items[i].r.aux;
-        (void)xy_engine_advance(e, items[i].r.day);
-        xy_engine_apply(e, &ev, 1);
-    }
+    rc = rerun_events(db, e, lr, c, items, n);
+    if (rc) goto done;
     if (main_e->today != XY_DAY_NONE) (void)xy_engine_advance(e, main_e->today);
     /* Whatever ran must have come to the very same state. */
     xy_cstate a = e->st[0], b = main_e->st[c];
