@@ -628,88 +628,105 @@ static json_t *counterpart_json(const explainer *x, uint32_t who, xy_buf *note)
     return json_string(idtext);
 }
 
+/* A list entry of the history: a membership opens (or, for a term that
+ * a later event extends, gains a reason). */
+static void on_list_entry(explainer *x, const xy_hist *h, xy_buf *note)
+{
+    const xy_rules *r = x->r;
+    const char *list = h->member == MEMBER_WL ? "whitelist" : "blacklist";
+    const char *by = h->member == MEMBER_BL_TERM ? "term" : "score";
+    char until[XY_DAY_CHARS];
+    if (h->member == MEMBER_BL_SCORE)
+        xy__buf_printf(note, "score %lld fell below %lld", (long long)h->score, (long long)x->city->bl_below);
+    else if (h->member == MEMBER_WL)
+        xy__buf_printf(note, "score %lld reached %lld", (long long)h->score, (long long)x->city->wl_from);
+    else {
+        xy_day_format(h->until, until);
+        xy__buf_printf(note, "'%s' reported by %s (event %s): listed until %s", r->behaviour_names.str[h->behaviour],
+                      r->agency_names.str[h->ev->agency], xy__db_event_id(x->db, x->citizen, h->event_seq), until);
+    }
+    json_t *o = x->open[h->member];
+    if (o) {
+        /* A later event extends a running term: one membership, with
+         * the reasons in order. */
+        xy_buf all = {0};
+        xy__buf_printf(&all, "%s; extended: %s", json_string_value(json_object_get(o, "reason")), note->data);
+        json_object_set_new(o, "reason", json_string(all.data));
+        xy__buf_free(&all);
+    } else {
+        xy_src at = h->member == MEMBER_BL_SCORE ? x->city->bl_at
+                  : h->member == MEMBER_WL       ? x->city->wl_at
+                                                 : xy__city_behaviour(r, x->city, h->behaviour)->at;
+        o = json_pack("{s:s,s:s,s:o,s:n,s:s,s:o}", "list", list, "by", by, "entered", jday(h->day), "left",
+                      "reason", note->data, "rule", jrule(r, at));
+        /* When a membership by score ends is the exit line's doing. */
+        if (h->member == MEMBER_BL_SCORE && x->city->has_exit)
+            json_object_set_new(o, "exit_rule", jrule(r, x->city->exit_at));
+        json_array_append_new(x->lists, o);
+        x->open[h->member] = o;
+    }
+}
+
+/* A contribution to the score: an event, the expiry of its points, or an
+ * association adjustment, with the rule behind it. */
+static void on_contribution(explainer *x, const xy_hist *h, xy_buf *note)
+{
+    const xy_rules *r = x->r;
+    json_t *ev = json_null(), *beh = json_null(), *ag = json_null(), *edate = json_null(), *cp = json_null();
+    /* An event or its expiry: the behaviour's definition in the
+     * citizen's city; an adjustment: the city's association. */
+    xy_src at = h->kind == HIST_ASSOC ? x->city->assoc_at : xy__city_behaviour(r, x->city, h->behaviour)->at;
+    if (h->kind == HIST_EVENT) {
+        ev = json_string(xy__db_event_id(x->db, x->citizen, h->event_seq));
+        beh = json_string(r->behaviour_names.str[h->behaviour]);
+        ag = json_string(r->agency_names.str[h->ev->agency]);
+        edate = jday(h->ev->date);
+        note_text(x, h, note);
+        /* The counterpart the event names (a guaranteed defaulter, a
+         * visited parent): it scores nothing but is part of the act. A
+         * rerun from the trail has the citizen alone in its engine
+         * and keeps it aside (history.c). */
+        uint32_t who = h->ev->counterpart;
+        const uint64_t *v = who == XY_NONE ? xy__map_get(&x->db->hist_cp, h->event_seq) : NULL;
+        if (v) who = (uint32_t)*v;
+        if (who >= xy_db_engine(x->db)->n) who = XY_NONE;
+        int is_new;
+        *xy__map_put(&x->agency_of, h->event_seq, &is_new) =
+            (uint64_t)(uint32_t)h->ev->agency | (uint64_t)(who == XY_NONE ? 0 : who + 1) << 32;
+        cp = counterpart_json(x, who, note);
+    } else if (h->kind == HIST_EXPIRY) {
+        ev = json_string(xy__db_event_id(x->db, x->citizen, h->event_seq));
+        beh = json_string(r->behaviour_names.str[h->behaviour]);
+        const uint64_t *a = xy__map_get(&x->agency_of, h->event_seq);
+        if (a) ag = json_string(r->agency_names.str[(int32_t)(uint32_t)*a]);
+        xy__buf_printf(note, "the points of event %s expire", xy__db_event_id(x->db, x->citizen, h->event_seq));
+        if (a && *a >> 32) cp = counterpart_json(x, (uint32_t)(*a >> 32) - 1, note);
+    } else {
+        xy__buf_printf(note, "%d blacklisted contact%s", h->contacts, h->contacts == 1 ? "" : "s");
+    }
+    static const char *kinds[] = {"event", "expiry", "association"};
+    x->sum += h->points;
+    json_array_append_new(x->contributions,
+                          json_pack("{s:o,s:s,s:o,s:o,s:o,s:I,s:s?,s:o,s:o,s:I,s:o}", "date", jday(h->day), "kind",
+                                    kinds[h->kind], "event", ev, "behaviour", beh, "agency", ag, "points",
+                                    (json_int_t)h->points, "note", note->len ? note->data : NULL,
+                                    "event_date", edate, "counterpart", cp, "score", (json_int_t)h->score,
+                                    "rule", jrule(r, at)));
+}
+
+/* The history hook of an explanation: each step of the citizen's rerun, in
+ * the order the engine took them. */
 static void on_history(void *ctx, const xy_hist *h)
 {
     explainer *x = ctx;
-    const xy_rules *r = x->r;
     xy_buf note = {0};
     if (h->kind == HIST_ENTER) {
-        const char *list = h->member == MEMBER_WL ? "whitelist" : "blacklist";
-        const char *by = h->member == MEMBER_BL_TERM ? "term" : "score";
-        char until[XY_DAY_CHARS];
-        if (h->member == MEMBER_BL_SCORE)
-            xy__buf_printf(&note, "score %lld fell below %lld", (long long)h->score, (long long)x->city->bl_below);
-        else if (h->member == MEMBER_WL)
-            xy__buf_printf(&note, "score %lld reached %lld", (long long)h->score, (long long)x->city->wl_from);
-        else {
-            xy_day_format(h->until, until);
-            xy__buf_printf(&note, "'%s' reported by %s (event %s): listed until %s", r->behaviour_names.str[h->behaviour],
-                          r->agency_names.str[h->ev->agency], xy__db_event_id(x->db, x->citizen, h->event_seq), until);
-        }
-        json_t *o = x->open[h->member];
-        if (o) {
-            /* A later event extends a running term: one membership, with
-             * the reasons in order. */
-            xy_buf all = {0};
-            xy__buf_printf(&all, "%s; extended: %s", json_string_value(json_object_get(o, "reason")), note.data);
-            json_object_set_new(o, "reason", json_string(all.data));
-            xy__buf_free(&all);
-        } else {
-            xy_src at = h->member == MEMBER_BL_SCORE ? x->city->bl_at
-                      : h->member == MEMBER_WL       ? x->city->wl_at
-                                                     : xy__city_behaviour(r, x->city, h->behaviour)->at;
-            o = json_pack("{s:s,s:s,s:o,s:n,s:s,s:o}", "list", list, "by", by, "entered", jday(h->day), "left",
-                          "reason", note.data, "rule", jrule(r, at));
-            /* When a membership by score ends is the exit line's doing. */
-            if (h->member == MEMBER_BL_SCORE && x->city->has_exit)
-                json_object_set_new(o, "exit_rule", jrule(r, x->city->exit_at));
-            json_array_append_new(x->lists, o);
-            x->open[h->member] = o;
-        }
+        on_list_entry(x, h, &note);
     } else if (h->kind == HIST_LEAVE) {
         if (x->open[h->member]) json_object_set_new(x->open[h->member], "left", jday(h->day));
         x->open[h->member] = NULL;
     } else {
-        json_t *ev = json_null(), *beh = json_null(), *ag = json_null(), *edate = json_null(), *cp = json_null();
-        /* An event or its expiry: the behaviour's definition in the
-         * citizen's city; an adjustment: the city's association. */
-        xy_src at = h->kind == HIST_ASSOC ? x->city->assoc_at : xy__city_behaviour(r, x->city, h->behaviour)->at;
-        if (h->kind == HIST_EVENT) {
-            ev = json_string(xy__db_event_id(x->db, x->citizen, h->event_seq));
-            beh = json_string(r->behaviour_names.str[h->behaviour]);
-            ag = json_string(r->agency_names.str[h->ev->agency]);
-            edate = jday(h->ev->date);
-            note_text(x, h, &note);
-            /* The counterpart the event names (a guaranteed defaulter, a
-             * visited parent): it scores nothing but is part of the act. A
-             * rerun from the trail has the citizen alone in its engine
-             * and keeps it aside (history.c). */
-            uint32_t who = h->ev->counterpart;
-            const uint64_t *v = who == XY_NONE ? xy__map_get(&x->db->hist_cp, h->event_seq) : NULL;
-            if (v) who = (uint32_t)*v;
-            if (who >= xy_db_engine(x->db)->n) who = XY_NONE;
-            int is_new;
-            *xy__map_put(&x->agency_of, h->event_seq, &is_new) =
-                (uint64_t)(uint32_t)h->ev->agency | (uint64_t)(who == XY_NONE ? 0 : who + 1) << 32;
-            cp = counterpart_json(x, who, &note);
-        } else if (h->kind == HIST_EXPIRY) {
-            ev = json_string(xy__db_event_id(x->db, x->citizen, h->event_seq));
-            beh = json_string(r->behaviour_names.str[h->behaviour]);
-            const uint64_t *a = xy__map_get(&x->agency_of, h->event_seq);
-            if (a) ag = json_string(r->agency_names.str[(int32_t)(uint32_t)*a]);
-            xy__buf_printf(&note, "the points of event %s expire", xy__db_event_id(x->db, x->citizen, h->event_seq));
-            if (a && *a >> 32) cp = counterpart_json(x, (uint32_t)(*a >> 32) - 1, &note);
-        } else {
-            xy__buf_printf(&note, "%d blacklisted contact%s", h->contacts, h->contacts == 1 ? "" : "s");
-        }
-        static const char *kinds[] = {"event", "expiry", "association"};
-        x->sum += h->points;
-        json_array_append_new(x->contributions,
-                              json_pack("{s:o,s:s,s:o,s:o,s:o,s:I,s:s?,s:o,s:o,s:I,s:o}", "date", jday(h->day), "kind",
-                                        kinds[h->kind], "event", ev, "behaviour", beh, "agency", ag, "points",
-                                        (json_int_t)h->points, "note", note.len ? note.data : NULL,
-                                        "event_date", edate, "counterpart", cp, "score", (json_int_t)h->score,
-                                        "rule", jrule(r, at)));
+        on_contribution(x, h, &note);
     }
     xy__buf_free(&note);
 }
