@@ -193,9 +193,61 @@ static void calendar_bytes(const void *src, xy_emit_fn *emit, void *ctx)
 static void limits_bytes(const void *src, xy_emit_fn *emit, void *ctx) { xy__limits_emit(src, emit, ctx); }
 static void trail_bytes(const void *src, xy_emit_fn *emit, void *ctx) { xy__trail_emit(src, emit, ctx); }
 
-int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
+/* Writes the snapshot's header and every section of db's state to w.
+ * Returns the status of spilling the event index (whose run the snapshot
+ * then leaves out); w->err holds a write's error. */
+static int write_sections(writer *w, xy_db *db, xy_diag_fn *diag, void *ctx)
 {
     const xy_engine *e = db->engine;
+    uint64_t header[2] = {db->log_size, S_COUNT - 1};
+    put(w, SNAP_MAGIC, 16);
+    put(w, header, 16);
+    scalars sc = {e->today, e->first_day, e->applied, e->n, e->names.len, e->bl_count, e->bl_members, e->nedges,
+                  db->nevents, (uint64_t)db->rules->ncities, db->rules->behaviour_names.count};
+    section(w, S_SCALARS, 0, &sc, sizeof sc, NULL, 0);
+    section(w, S_IDS, 0, e->ids, e->n * sizeof *e->ids, NULL, 0);
+    section(w, S_FATHER, 0, e->father, e->n * sizeof *e->father, NULL, 0);
+    section(w, S_MOTHER, 0, e->mother, e->n * sizeof *e->mother, NULL, 0);
+    section(w, S_NAME_OFF, 0, e->name_off, e->n * sizeof *e->name_off, NULL, 0);
+    section(w, S_NAMES, 0, e->names.data, e->names.len, NULL, 0);
+    section(w, S_STATE, 0, e->st, e->n * sizeof *e->st, NULL, 0);
+    section(w, S_BL_LIST, 0, e->bl_list, e->bl_count * sizeof *e->bl_list, NULL, 0);
+    map_section(w, S_BY_ID, &e->by_id);
+    section_from(w, S_LIMITS, 0, limits_bytes, &e->limits);
+    map_section(w, S_TERM_REASON, &e->term_reason);
+    map_section(w, S_GRADE_ENTRY, &e->grade_entry);
+    map_section(w, S_SCORE_SINCE, &e->score_since);
+    map_section(w, S_RISE_DAY, &e->rise_day);
+    section(w, S_EDGES, 0, e->edges, e->nedges * sizeof *e->edges, NULL, 0);
+    map_section(w, S_EDGE_SET, &e->edge_set);
+    section_from(w, S_EXPIRIES, 0, calendar_bytes, &e->expiries);
+    section_from(w, S_EXITS, 0, calendar_bytes, &e->exits);
+    /* The event index: the memtable spilled into a run (and runs merged),
+     * on disk before the snapshot names them. */
+    xy_buf runs = {0};
+    int rc = xy__evindex_spill(&db->evix, db->nevents, &runs);
+    if (rc) {
+        /* The run names itself (xy__evindex_spill); the snapshot stops. */
+        int err = errno;
+        xy__diagf(diag, ctx, "%s: cannot write: %s", runs.data, strerror(err));
+        if (!w->err) w->err = err;
+        runs.len = 0;
+    }
+    section(w, S_EV_RUNS, 0, runs.data, runs.len, NULL, 0);
+    xy__buf_free(&runs);
+    /* The trail this snapshot points into must be on disk first. One that
+     * cannot be synced is marked broken, and the snapshot then claims none
+     * of it (trail_bytes): a writer that opens the directory next builds
+     * it again from the log, and explanations replay the log until then. */
+    if (!db->trail.broken && xy__trail_sync(&db->trail) != XY_OK)
+        xy__diagf(diag, ctx, "%s/trail: warning: cannot be written or synced: %s; the snapshot leaves the history index out",
+                  db->path, strerror(errno));
+    section_from(w, S_TRAIL, 16, trail_bytes, &db->trail);
+    return rc;
+}
+
+int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
+{
     xy_buf tmp = {0}, dst = {0};
     xy__buf_printf(&tmp, "%s/snapshot.tmp", db->path);
     xy__buf_printf(&dst, "%s/snapshot", db->path);
@@ -208,51 +260,7 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
         goto done;
     }
     w.chunk = xy__big_realloc(NULL, 0, DIRECT_CHUNK);
-    uint64_t header[2] = {db->log_size, S_COUNT - 1};
-    put(&w, SNAP_MAGIC, 16);
-    put(&w, header, 16);
-    scalars sc = {e->today, e->first_day, e->applied, e->n, e->names.len, e->bl_count, e->bl_members, e->nedges,
-                  db->nevents, (uint64_t)db->rules->ncities, db->rules->behaviour_names.count};
-    section(&w, S_SCALARS, 0, &sc, sizeof sc, NULL, 0);
-    section(&w, S_IDS, 0, e->ids, e->n * sizeof *e->ids, NULL, 0);
-    section(&w, S_FATHER, 0, e->father, e->n * sizeof *e->father, NULL, 0);
-    section(&w, S_MOTHER, 0, e->mother, e->n * sizeof *e->mother, NULL, 0);
-    section(&w, S_NAME_OFF, 0, e->name_off, e->n * sizeof *e->name_off, NULL, 0);
-    section(&w, S_NAMES, 0, e->names.data, e->names.len, NULL, 0);
-    section(&w, S_STATE, 0, e->st, e->n * sizeof *e->st, NULL, 0);
-    section(&w, S_BL_LIST, 0, e->bl_list, e->bl_count * sizeof *e->bl_list, NULL, 0);
-    map_section(&w, S_BY_ID, &e->by_id);
-    section_from(&w, S_LIMITS, 0, limits_bytes, &e->limits);
-    map_section(&w, S_TERM_REASON, &e->term_reason);
-    map_section(&w, S_GRADE_ENTRY, &e->grade_entry);
-    map_section(&w, S_SCORE_SINCE, &e->score_since);
-    map_section(&w, S_RISE_DAY, &e->rise_day);
-    section(&w, S_EDGES, 0, e->edges, e->nedges * sizeof *e->edges, NULL, 0);
-    map_section(&w, S_EDGE_SET, &e->edge_set);
-    section_from(&w, S_EXPIRIES, 0, calendar_bytes, &e->expiries);
-    section_from(&w, S_EXITS, 0, calendar_bytes, &e->exits);
-    /* The event index: the memtable spilled into a run (and runs merged),
-     * on disk before the snapshot names them. */
-    xy_buf runs = {0};
-    int src = xy__evindex_spill(&db->evix, db->nevents, &runs);
-    if (src) {
-        /* The run names itself (xy__evindex_spill); the snapshot stops. */
-        int err = errno;
-        xy__diagf(diag, ctx, "%s: cannot write: %s", runs.data, strerror(err));
-        rc = src;
-        if (!w.err) w.err = err;
-        runs.len = 0;
-    }
-    section(&w, S_EV_RUNS, 0, runs.data, runs.len, NULL, 0);
-    xy__buf_free(&runs);
-    /* The trail this snapshot points into must be on disk first. One that
-     * cannot be synced is marked broken, and the snapshot then claims none
-     * of it (trail_bytes): a writer that opens the directory next builds
-     * it again from the log, and explanations replay the log until then. */
-    if (!db->trail.broken && xy__trail_sync(&db->trail) != XY_OK)
-        xy__diagf(diag, ctx, "%s/trail: warning: cannot be written or synced: %s; the snapshot leaves the history index out",
-                  db->path, strerror(errno));
-    section_from(&w, S_TRAIL, 16, trail_bytes, &db->trail);
+    rc = write_sections(&w, db, diag, ctx);
     finish(&w);
     xy__big_free(w.chunk, DIRECT_CHUNK);
     if (!w.err && fsync(w.fd)) w.err = errno;
