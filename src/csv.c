@@ -138,6 +138,49 @@ static int next_plain(xy_csv *c)
     return 1;
 }
 
+/* Ends the record at a mistake at `at`: the record runs to its line's
+ * end, the reader goes on at the next line, and *why says what is wrong. */
+static int reject(xy_csv *c, const char *at, const char *what, const char **why)
+{
+    c->p = c->bad = at;
+    const char *nl = memchr(at, '\n', (size_t)(c->end - at));
+    c->rec_len = (size_t)((nl ? nl : c->end) - c->rec);
+    if (c->rec_len && c->rec[c->rec_len - 1] == '\r') c->rec_len--;
+    skip_line(c);
+    *why = what;
+    return -1;
+}
+
+/* Reads the quoted field at c->p into the scratch buffer (a doubled quote
+ * is one quote; line breaks inside count as lines) and adds it. Returns
+ * the first byte after its closing quote, or NULL (the record rejected)
+ * when the quote is never closed. */
+static const char *read_quoted(xy_csv *c, const char **why)
+{
+    size_t off = c->scratch_len;
+    const char *p = c->p + 1;
+    for (;;) {
+        const char *q = memchr(p, '"', (size_t)(c->end - p));
+        if (!q) {
+            c->rec_len = (size_t)(c->end - c->rec);
+            c->bad = c->p;
+            *why = "unterminated quoted field";
+            c->p = c->end;
+            return NULL;
+        }
+        for (const char *t = p; t < q; t++)
+            if (*t == '\n') c->next_line++;
+        scratch_put(c, p, (size_t)(q - p));
+        if (q + 1 < c->end && q[1] == '"') {
+            scratch_put(c, "\"", 1);
+            p = q + 2;
+            continue;
+        }
+        add_field(c, NULL, c->scratch_len - off, off);
+        return q + 1;
+    }
+}
+
 int xy__csv_next(xy_csv *c, const char **why)
 {
     /* Skip blank lines. */
@@ -155,54 +198,14 @@ int xy__csv_next(xy_csv *c, const char **why)
     for (;;) {
         const char *p = c->p;
         if (p < c->end && *p == '"') {
-            /* Quoted field: copy runs between doubled quotes to scratch. */
-            size_t off = c->scratch_len;
-            p++;
-            for (;;) {
-                const char *q = memchr(p, '"', (size_t)(c->end - p));
-                if (!q) {
-                    c->rec_len = (size_t)(c->end - c->rec);
-                    c->bad = c->p;
-                    *why = "unterminated quoted field";
-                    c->p = c->end;
-                    return -1;
-                }
-                for (const char *t = p; t < q; t++)
-                    if (*t == '\n') c->next_line++;
-                scratch_put(c, p, (size_t)(q - p));
-                if (q + 1 < c->end && q[1] == '"') {
-                    scratch_put(c, "\"", 1);
-                    p = q + 2;
-                    continue;
-                }
-                p = q + 1;
-                break;
-            }
-            add_field(c, NULL, c->scratch_len - off, off);
+            p = read_quoted(c, why);
+            if (!p) return -1;
             if (p < c->end && *p == '\r' && (p + 1 == c->end || p[1] == '\n')) p++;
-            if (p < c->end && *p != ',' && *p != '\n') {
-                c->p = c->bad = p;
-                const char *nl = memchr(p, '\n', (size_t)(c->end - p));
-                c->rec_len = (size_t)((nl ? nl : c->end) - c->rec);
-                if (c->rec_len && c->rec[c->rec_len - 1] == '\r') c->rec_len--;
-                skip_line(c);
-                *why = "unexpected character after a closing quote";
-                return -1;
-            }
+            if (p < c->end && *p != ',' && *p != '\n') return reject(c, p, "unexpected character after a closing quote", why);
         } else {
             const char *q = scan_special(p, c->end);
-            while (q < c->end && *q != ',' && *q != '\n') {
-                if (*q == '"') {
-                    c->p = c->bad = q;
-                    const char *nl = memchr(q, '\n', (size_t)(c->end - q));
-                    c->rec_len = (size_t)((nl ? nl : c->end) - c->rec);
-                    if (c->rec_len && c->rec[c->rec_len - 1] == '\r') c->rec_len--;
-                    skip_line(c);
-                    *why = "quote inside an unquoted field";
-                    return -1;
-                }
-                q++;
-            }
+            for (; q < c->end && *q != ',' && *q != '\n'; q++)
+                if (*q == '"') return reject(c, q, "quote inside an unquoted field", why);
             size_t n = (size_t)(q - p);
             if (q < c->end && *q == '\n' && n && p[n - 1] == '\r') n--;
             else if (q == c->end && n && p[n - 1] == '\r') n--;
