@@ -939,6 +939,63 @@ static void bad_event(const xy_engine *e, const xy_event *ev)
              "can have", (unsigned long long)ev->seq, ev->citizen, e->n, ev->date);
 }
 
+/* The points event ev earns under behaviour b on day t, and why they differ from
+ * the behaviour's own (*note; *mult, the amount's multiple): none for a
+ * report older than its behaviour's expiry or past its yearly limit
+ * (which this counts), scaled by amount, capped. */
+static inline __attribute__((always_inline)) int64_t event_points(xy_engine *e, const xy_behaviour *b,
+                                                                 const xy_event *ev, xy_day t, uint64_t hash,
+                                                                 int *note, int64_t *mult)
+{
+    /* One comparison, not a branch on whether the behaviour expires at
+     * all, which a mix of behaviours mispredicts often (xy_behaviour.
+     * stale_after). The event is no later than the clock. */
+    if ((uint32_t)(t - ev->date) >= b->stale_after) {
+        *note = NOTE_EXPIRED;
+        return 0;
+    }
+    if (b->limit && !xy__limits_take_hashed(&e->limits, year_of(e, ev->date), ev->citizen, ev->behaviour, hash, b->limit)) {
+        *note = NOTE_LIMIT;
+        return 0;
+    }
+    int64_t pts = b->points;
+    if (b->per) {
+        *mult = ev->amount > 0 ? ev->amount / b->per : 0;
+        if (*mult < 1) *mult = 1;
+        if (*mult > 1) {
+            *note = NOTE_SCALED;
+            if (__builtin_mul_overflow(pts, *mult, &pts)) pts = b->points < 0 ? INT64_MIN / 4 : INT64_MAX / 4;
+        }
+    }
+    if (b->cap && (pts > b->cap || pts < -b->cap)) {
+        pts = pts < 0 ? -b->cap : b->cap;
+        *note = NOTE_CAPPED;
+    }
+    return pts;
+}
+
+/* Puts the citizen of ev (state s) on the blacklist for b's term from day
+ * t, or extends a running term that would end sooner. */
+static inline __attribute__((always_inline)) void start_term(xy_engine *e, xy_cstate *s, const xy_behaviour *b,
+                                                             const xy_event *ev, xy_day t)
+{
+    uint32_t c = ev->citizen;
+    xy_day end = t + b->term;
+    if (s->term_end == XY_DAY_NONE || end > s->term_end) {
+        /* The reason is the event that started the running term; later
+         * events only extend it (the history records them). */
+        if (!(s->flags & CS_TERM)) {
+            int is_new;
+            *xy__map_put(&e->term_reason, c, &is_new) =
+                (uint64_t)(uint32_t)ev->behaviour << 40 | (ev->seq & ((1ULL << 40) - 1));
+        }
+        s->term_end = end;
+        s->flags |= CS_TERM;
+        exit_push(e, end, c);
+        emit_member(e, c, HIST_ENTER, MEMBER_BL_TERM, t, ev);
+    }
+}
+
 /* Applies one event. Inlined into two loops, one for an engine with a
  * history hook (hist 1) and one without, so that the common case does not
  * ask each event whether someone wants its history. */
@@ -961,30 +1018,8 @@ static inline __attribute__((always_inline)) void apply_one(xy_engine *e, const 
         note = NOTE_UNDER_AGE;
         goto record; /* no points, no term, no limit count */
     }
-    /* One comparison, not a branch on whether the behaviour expires at
-     * all, which a mix of behaviours mispredicts often (xy_behaviour.
-     * stale_after). The event is no later than the clock. */
+    pts = event_points(e, b, ev, t, hash, &note, &mult);
     xy_day expiry = ev->date + b->expires;
-    if ((uint32_t)(t - ev->date) >= b->stale_after) {
-        note = NOTE_EXPIRED;
-    } else if (b->limit && !xy__limits_take_hashed(&e->limits, year_of(e, ev->date), c, ev->behaviour, hash, b->limit)) {
-        note = NOTE_LIMIT;
-    }
-    if (note == NOTE_NONE) {
-        pts = b->points;
-        if (b->per) {
-            mult = ev->amount > 0 ? ev->amount / b->per : 0;
-            if (mult < 1) mult = 1;
-            if (mult > 1) {
-                note = NOTE_SCALED;
-                if (__builtin_mul_overflow(pts, mult, &pts)) pts = b->points < 0 ? INT64_MIN / 4 : INT64_MAX / 4;
-            }
-        }
-        if (b->cap && (pts > b->cap || pts < -b->cap)) {
-            pts = pts < 0 ? -b->cap : b->cap;
-            note = NOTE_CAPPED;
-        }
-    }
     int64_t old = s->raw;
     if (pts) {
         add_points(s, pts);
@@ -996,22 +1031,7 @@ static inline __attribute__((always_inline)) void apply_one(xy_engine *e, const 
             *x = (xy_expiry){c, ev->behaviour, -pts, ev->seq};
         }
     }
-    if (b->term) {
-        xy_day end = t + b->term;
-        if (s->term_end == XY_DAY_NONE || end > s->term_end) {
-            /* The reason is the event that started the running term; later
-             * events only extend it (the history records them). */
-            if (!(s->flags & CS_TERM)) {
-                int is_new;
-                *xy__map_put(&e->term_reason, c, &is_new) =
-                    (uint64_t)(uint32_t)ev->behaviour << 40 | (ev->seq & ((1ULL << 40) - 1));
-            }
-            s->term_end = end;
-            s->flags |= CS_TERM;
-            exit_push(e, end, c);
-            emit_member(e, c, HIST_ENTER, MEMBER_BL_TERM, t, ev);
-        }
-    }
+    if (b->term) start_term(e, s, b, ev, t);
 record:
     if (hist && wants_history(e, c)) {
         xy_hist h = {0};
