@@ -828,16 +828,12 @@ static int write_rejects(const char *path, const xy_buf *b)
     return bad ? XY_EIO : XY_OK;
 }
 
-int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_path,
-                   xy_diag_fn *diag, void *ctx, xy_load_result *res)
+/* Refuses a rejects file that would overwrite what the data directory or
+ * the input holds, saying so through diag: returns XY_EINVAL then, else
+ * XY_OK. */
+static int check_rejects_path(const xy_db *db, const char *path, const char *rejects_path, xy_diag_fn *diag,
+                              void *ctx)
 {
-    xy_load_result unwanted; /* a caller that wants no counts passes NULL */
-    if (!res) res = &unwanted;
-    memset(res, 0, sizeof *res);
-    if (kind != XY_LOAD_CITIZENS && kind != XY_LOAD_CONTACTS && kind != XY_LOAD_EVENTS) return XY_EINVAL;
-    if (db->mode != XY_WRITE) return XY_EINVAL;
-    xy__db_settle(db);
-    xy_file in;
     /* Rejects written over the log, a snapshot or the rules would destroy
      * what they hold. */
     if (rejects_path && xy__path_within(db->path, rejects_path)) {
@@ -851,6 +847,74 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
         xy__diagf(diag, ctx, "%s: the rejects file may not be the input file %s", rejects_path, path);
         return XY_EINVAL;
     }
+    return XY_OK;
+}
+
+/* Once every row of the input is read, either refuses the whole file (it
+ * changed while read, a spill failed, or it had bad rows and no rejects
+ * file can take them) or writes the rejects and commits the good rows;
+ * returns the load's status. */
+static int finish_load(loader *l, const xy_file *in, const char *rejects_path)
+{
+    xy_db *db = l->db;
+    int rc = XY_OK;
+    if (xy__guard_hit(in->data)) {
+        /* Rewritten while it was read: what it holds now is not what was
+         * read, and rows were lost (zeros stood in for them). */
+        xy__db_unstage(db);
+        xy__diagf(l->diag, l->ctx, "%s: the file was cut short while it was loaded: nothing of it was applied",
+                  l->path);
+        l->res->applied = 0;
+        rc = XY_EINPUT;
+        goto done;
+    }
+    if (l->spill_rc) {
+        xy__db_unstage(db);
+        xy__diagf(l->diag, l->ctx, "%s/log: cannot append: %s", db->path, xy_strerror(l->spill_rc));
+        l->res->applied = 0;
+        rc = l->spill_rc;
+        goto done;
+    }
+    if (l->errors > MAX_SHOWN_ERRORS)
+        xy__diagf(l->diag, l->ctx, "%s: %llu more bad rows not shown", l->path,
+                  (unsigned long long)(l->errors - MAX_SHOWN_ERRORS));
+    if (l->errors && !l->want_rejects) {
+        xy__db_unstage(db);
+        xy__diagf(l->diag, l->ctx, "%s: %llu bad rows: nothing of this file was applied", l->path,
+                  (unsigned long long)l->errors);
+        l->res->applied = 0;
+        rc = XY_EINPUT;
+        goto done;
+    }
+    /* The rejects are safe on disk before the good rows count as loaded,
+     * so that no row is ever lost between the two. */
+    if (l->want_rejects && write_rejects(rejects_path, &l->rejects)) {
+        xy__db_unstage(db);
+        xy__diagf(l->diag, l->ctx, "%s: cannot write rejects: %s", rejects_path, strerror(errno));
+        l->res->applied = 0;
+        rc = XY_EINVAL; /* the caller's output, not the data directory */
+        goto done;
+    }
+    rc = xy__db_commit(db, l->batch, l->nrecords);
+    if (rc) {
+        xy__diagf(l->diag, l->ctx, "%s/log: cannot append: %s", db->path, xy_strerror(rc));
+        l->res->applied = 0;
+    }
+done:
+    return rc;
+}
+
+int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_path,
+                   xy_diag_fn *diag, void *ctx, xy_load_result *res)
+{
+    xy_load_result unwanted; /* a caller that wants no counts passes NULL */
+    if (!res) res = &unwanted;
+    memset(res, 0, sizeof *res);
+    if (kind != XY_LOAD_CITIZENS && kind != XY_LOAD_CONTACTS && kind != XY_LOAD_EVENTS) return XY_EINVAL;
+    if (db->mode != XY_WRITE) return XY_EINVAL;
+    xy__db_settle(db);
+    xy_file in;
+    if (check_rejects_path(db, path, rejects_path, diag, ctx)) return XY_EINVAL;
     int rc = xy__file_open(path, &in);
     if (rc) {
         xy__diagf(diag, ctx, "%s: cannot read: %s", path,
@@ -883,47 +947,7 @@ int xy_db_load_csv(xy_db *db, int kind, const char *path, const char *rejects_pa
     l.width = l.csv.nfields;
     if (kind == XY_LOAD_EVENTS) load_events(&l);
     else load_rows(&l);
-    if (xy__guard_hit(in.data)) {
-        /* Rewritten while it was read: what it holds now is not what was
-         * read, and rows were lost (zeros stood in for them). */
-        xy__db_unstage(db);
-        xy__diagf(diag, ctx, "%s: the file was cut short while it was loaded: nothing of it was applied", path);
-        res->applied = 0;
-        rc = XY_EINPUT;
-        goto done;
-    }
-    if (l.spill_rc) {
-        xy__db_unstage(db);
-        xy__diagf(diag, ctx, "%s/log: cannot append: %s", db->path, xy_strerror(l.spill_rc));
-        res->applied = 0;
-        rc = l.spill_rc;
-        goto done;
-    }
-    if (l.errors > MAX_SHOWN_ERRORS)
-        xy__diagf(diag, ctx, "%s: %llu more bad rows not shown", path,
-                  (unsigned long long)(l.errors - MAX_SHOWN_ERRORS));
-    if (l.errors && !l.want_rejects) {
-        xy__db_unstage(db);
-        xy__diagf(diag, ctx, "%s: %llu bad rows: nothing of this file was applied", path,
-                  (unsigned long long)l.errors);
-        res->applied = 0;
-        rc = XY_EINPUT;
-        goto done;
-    }
-    /* The rejects are safe on disk before the good rows count as loaded,
-     * so that no row is ever lost between the two. */
-    if (l.want_rejects && write_rejects(rejects_path, &l.rejects)) {
-        xy__db_unstage(db);
-        xy__diagf(diag, ctx, "%s: cannot write rejects: %s", rejects_path, strerror(errno));
-        res->applied = 0;
-        rc = XY_EINVAL; /* the caller's output, not the data directory */
-        goto done;
-    }
-    rc = xy__db_commit(db, l.batch, l.nrecords);
-    if (rc) {
-        xy__diagf(diag, ctx, "%s/log: cannot append: %s", db->path, xy_strerror(rc));
-        res->applied = 0;
-    }
+    rc = finish_load(&l, &in, rejects_path);
 done:
     xy__csv_free(&l.csv);
     xy__map_free(&l.staged);
@@ -988,6 +1012,125 @@ static void stage_reserve(xy_stage *g, size_t n)
     g->cap = cap;
 }
 
+/* Says why event ev, with id id, may not be appended to engine e under
+ * rules r, or returns NULL when it may be. */
+static const char *event_refusal(const xy_engine *e, const xy_rules *r, const xy_event *ev, xy_field id)
+{
+    if (!valid_event_id(id)) return "bad event id";
+    if (ev->citizen >= e->n) return "unknown citizen";
+    if (ev->counterpart != XY_NONE && ev->counterpart >= e->n) return "unknown counterpart";
+    if (!xy_day_valid(ev->date)) return "date outside the years 1000-9999";
+    if (ev->amount < -1) return "negative amount";
+    if (ev->amount > MAX_AMOUNT) return "amount above 10^12";
+    int may = xy_rules_may_report(r, e->st[ev->citizen].city, ev->agency, ev->behaviour);
+    if (may == XY_EUNKNOWN) return "behaviour not defined in the citizen's city";
+    if (may) return "agency may not report the behaviour";
+    return NULL;
+}
+
+/* Checks the n events in order and fills db->stage's sid entry of each
+ * that passes, stopping at the first that fails: returns its index, with
+ * *why saying what is wrong, or n with *why NULL when none fails. */
+static size_t check_events(xy_db *db, const xy_event *events, const char *const *ids, size_t n,
+                           const char **why)
+{
+    const xy_engine *e = db->engine;
+    const xy_rules *r = db->rules;
+    xy_stage *g = &db->stage;
+    *why = NULL;
+    /* Each event's citizen has its state fetched a group ahead (see
+     * XY_FETCH_GROUP). */
+    for (size_t i = 0; i < n; i++) {
+        size_t from, to;
+        xy__fetch_window(i, n, &from, &to);
+        for (size_t j = from; j < to; j++)
+            if (events[j].citizen < e->n) XY_PREFETCH(&e->st[events[j].citizen]);
+        const xy_event *ev = &events[i];
+        xy_field id = {ids[i], ids[i] ? strlen(ids[i]) : 0};
+        const char *refusal = event_refusal(e, r, ev, id);
+        if (refusal) {
+            *why = refusal;
+            return i;
+        }
+        xy_sid *s = &g->sid[i];
+        xy__evindex_key(id.s, id.n, s->key);
+        s->content = xy__event_content_hash(ev);
+        s->idx = (uint32_t)i;
+        s->verdict = 0;
+    }
+    return n;
+}
+
+/* Encodes all n events into db's batch, as if none were a duplicate, and
+ * starts the log writing it under commit c. */
+static int open_whole_batch(xy_db *db, const xy_event *events, const char *const *ids, size_t n, xy_commit *c)
+{
+    xy_buf *batch = xy__db_batch(db);
+    for (size_t i = 0; i < n; i++) xy__rec_event(batch, &events[i], ids[i], strlen(ids[i]));
+    return xy__db_commit_open(db, batch, c);
+}
+
+/* Judges the n ids of sorted against the event index, staging each new one
+ * with the number it would have if every event before it in the batch were
+ * new, keeps each verdict in its sorted entry and in db->stage's
+ * batch-order array and counts the duplicates in *dups; returns the
+ * batch-order index of the first conflicting id, or n if none conflicts. */
+static size_t judge_ids(xy_db *db, xy_sid *sorted, size_t n, uint64_t *dups)
+{
+    xy_stage *g = &db->stage;
+    int conflicts = 0;
+    uint64_t ndups = 0;
+    for (size_t p = 0; p < n; p++) {
+        if (p + 16 < n) xy__evindex_prefetch(&db->evix, sorted[p + 16].key);
+        xy_sid *s = &sorted[p];
+        uint64_t had, had_seq;
+        uint32_t v = V_NEW;
+        if (xy__db_find_or_stage(db, s->key, s->content, db->nevents + s->idx, &had, &had_seq))
+            v = had == s->content ? V_DUP : V_CONFLICT;
+        conflicts += v == V_CONFLICT;
+        ndups += v == V_DUP;
+        /* Kept in the sorted entry too, for the renumbering (rebatch_new)
+         * to read without a trip to the batch-order array. */
+        s->verdict = v;
+        g->verdict[s->idx] = (unsigned char)v;
+    }
+    *dups = ndups;
+    /* In the batch's order again: the first event that fails says why the
+     * batch is refused. */
+    for (size_t i = 0; i < n && conflicts; i++)
+        if (g->verdict[i] == V_CONFLICT) return i;
+    return n;
+}
+
+/* Encodes the n events that are not duplicates into batch and numbers
+ * their staged ids by their ranks among them; returns how many there are. */
+static uint64_t rebatch_new(xy_db *db, xy_buf *batch, const xy_event *events, const char *const *ids, size_t n,
+                            const xy_sid *sorted)
+{
+    xy_stage *g = &db->stage;
+    /* The new events get their ranks among the new ones, their records
+     * and, after the first duplicate, those ranks as their numbers (in
+     * the lookups' order again). */
+    uint64_t nrec = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (g->verdict[i] == V_DUP) continue;
+        g->rank[i] = (uint32_t)nrec++;
+        xy__rec_event(batch, &events[i], ids[i], strlen(ids[i]));
+    }
+    for (size_t p = 0; p < n && nrec; p++) {
+        if (p + 16 < n) {
+            /* The rank is read in the keys' order, at random in the
+             * batch: fetched ahead like the table's slot. */
+            xy__evindex_prefetch(&db->evix, sorted[p + 16].key);
+            XY_PREFETCH(&g->rank[sorted[p + 16].idx]);
+        }
+        const xy_sid *s = &sorted[p];
+        if (s->verdict == V_NEW && g->rank[s->idx] != s->idx)
+            xy__evindex_renumber(&db->evix, s->key, db->nevents + g->rank[s->idx]);
+    }
+    return nrec;
+}
+
 int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *ids, size_t n,
                         xy_diag_fn *diag, void *ctx, uint64_t *duplicates)
 {
@@ -996,42 +1139,11 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
         xy__diagf(diag, ctx, "a batch of %zu events is more than one call takes (%u)", n, UINT32_MAX - 1);
         return XY_EINVAL;
     }
-    const xy_engine *e = db->engine;
-    const xy_rules *r = db->rules;
     xy_stage *g = &db->stage;
     stage_reserve(g, n);
-    /* First every event is checked in order, up to the first that fails,
-     * its citizen's state fetched a group ahead (see XY_FETCH_GROUP). */
-    size_t bad = n;
-    const char *why = NULL;
-    for (size_t i = 0; i < n && !why; i++) {
-        size_t from, to;
-        xy__fetch_window(i, n, &from, &to);
-        for (size_t j = from; j < to; j++)
-            if (events[j].citizen < e->n) XY_PREFETCH(&e->st[events[j].citizen]);
-        const xy_event *ev = &events[i];
-        xy_field id = {ids[i], ids[i] ? strlen(ids[i]) : 0};
-        if (!valid_event_id(id)) why = "bad event id";
-        else if (ev->citizen >= e->n) why = "unknown citizen";
-        else if (ev->counterpart != XY_NONE && ev->counterpart >= e->n) why = "unknown counterpart";
-        else if (!xy_day_valid(ev->date)) why = "date outside the years 1000-9999";
-        else if (ev->amount < -1) why = "negative amount";
-        else if (ev->amount > MAX_AMOUNT) why = "amount above 10^12";
-        else {
-            int may = xy_rules_may_report(r, e->st[ev->citizen].city, ev->agency, ev->behaviour);
-            if (may == XY_EUNKNOWN) why = "behaviour not defined in the citizen's city";
-            else if (may) why = "agency may not report the behaviour";
-        }
-        if (why) {
-            bad = i;
-            break;
-        }
-        xy_sid *s = &g->sid[i];
-        xy__evindex_key(id.s, id.n, s->key);
-        s->content = xy__event_content_hash(ev);
-        s->idx = (uint32_t)i;
-        s->verdict = 0;
-    }
+    /* First every event is checked in order, up to the first that fails. */
+    const char *why;
+    size_t bad = check_events(db, events, ids, n, &why);
     if (n == 0) {
         if (duplicates) *duplicates = 0;
         return db->broken;
@@ -1040,13 +1152,10 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
      * were a duplicate, and the log starts writing it while its ids are
      * judged: the usual case, which a re-sent batch pays for by being
      * encoded and written again without its duplicates. */
-    xy_buf *batch = NULL;
     xy_commit c;
     int open = 0, rc;
     if (!why) {
-        batch = xy__db_batch(db);
-        for (size_t i = 0; i < n; i++) xy__rec_event(batch, &events[i], ids[i], strlen(ids[i]));
-        rc = xy__db_commit_open(db, batch, &c);
+        rc = open_whole_batch(db, events, ids, n, &c);
         if (rc) {
             if (duplicates) *duplicates = 0;
             return rc;
@@ -1063,30 +1172,12 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
      * its first occurrence staged. A refused batch takes them out. */
     xy_sid *sorted = sort_ids(g->sid, g->tmp, g->count, bad);
     xy__evindex_expect(&db->evix, bad);
-    int conflicts = 0;
-    uint64_t dups = 0;
-    for (size_t p = 0; p < bad; p++) {
-        if (p + 16 < bad) xy__evindex_prefetch(&db->evix, sorted[p + 16].key);
-        xy_sid *s = &sorted[p];
-        uint64_t had, had_seq;
-        uint32_t v = V_NEW;
-        if (xy__db_find_or_stage(db, s->key, s->content, db->nevents + s->idx, &had, &had_seq))
-            v = had == s->content ? V_DUP : V_CONFLICT;
-        conflicts += v == V_CONFLICT;
-        dups += v == V_DUP;
-        /* Kept in the sorted entry too, for the renumbering below to read
-         * without a trip to the batch-order array. */
-        s->verdict = v;
-        g->verdict[s->idx] = (unsigned char)v;
+    uint64_t dups;
+    size_t conflict = judge_ids(db, sorted, bad, &dups);
+    if (conflict < bad) {
+        bad = conflict;
+        why = "event id reused with different content";
     }
-    /* In the batch's order again: the first event that fails says why the
-     * batch is refused. */
-    for (size_t i = 0; i < bad && conflicts; i++)
-        if (g->verdict[i] == V_CONFLICT) {
-            bad = i;
-            why = "event id reused with different content";
-            break;
-        }
     if (why) {
         if (open) xy__db_commit_abandon(db, &c);
         xy__db_unstage(db);
@@ -1097,28 +1188,9 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
     if (!dups) {
         xy__db_commit_close(db, &c, n);
     } else {
-        /* The new events get their ranks among the new ones, their records
-         * and, after the first duplicate, those ranks as their numbers (in
-         * the lookups' order again). */
         xy__db_commit_abandon(db, &c);
-        batch = xy__db_batch(db);
-        uint64_t nrec = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (g->verdict[i] == V_DUP) continue;
-            g->rank[i] = (uint32_t)nrec++;
-            xy__rec_event(batch, &events[i], ids[i], strlen(ids[i]));
-        }
-        for (size_t p = 0; p < n && nrec; p++) {
-            if (p + 16 < n) {
-                /* The rank is read in the keys' order, at random in the
-                 * batch: fetched ahead like the table's slot. */
-                xy__evindex_prefetch(&db->evix, sorted[p + 16].key);
-                XY_PREFETCH(&g->rank[sorted[p + 16].idx]);
-            }
-            const xy_sid *s = &sorted[p];
-            if (s->verdict == V_NEW && g->rank[s->idx] != s->idx)
-                xy__evindex_renumber(&db->evix, s->key, db->nevents + g->rank[s->idx]);
-        }
+        xy_buf *batch = xy__db_batch(db);
+        uint64_t nrec = rebatch_new(db, batch, events, ids, n, sorted);
         if (nrec == 0) return XY_OK;
         rc = xy__db_commit_begin(db, batch, nrec, &c);
         if (rc) {
