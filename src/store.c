@@ -280,7 +280,22 @@ static int check_rules_copy(const char *path, xy_diag_fn *diag, void *ctx)
     return rc;
 }
 
-int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void *ctx)
+/* Whether every file the rules were read from lies in dir: XY_OK, or
+ * XY_EINPUT after telling diag why about each one that does not. */
+static int sources_within(const xy_rules *rules, const char *dir, const char *why, xy_diag_fn *diag, void *ctx)
+{
+    int rc = XY_OK;
+    for (size_t i = 0; i < rules->sources.count; i++)
+        if (!xy__path_within(dir, rules->sources.str[i])) {
+            xy__diagf(diag, ctx, "%s: %s", rules->sources.str[i], why);
+            rc = XY_EINPUT;
+        }
+    return rc;
+}
+
+/* Whether the rules in rules_dir load and lie within it (XY_EINPUT, said
+ * to diag, when not; XY_ENOMEM). */
+static int check_rules_dir(const char *rules_dir, xy_diag_fn *diag, void *ctx)
 {
     xy_rules *rules;
     int rc = xy_rules_load_dir(rules_dir, diag, ctx, &rules);
@@ -289,17 +304,110 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
      * elsewhere (a relative path out of it, an absolute path) would be read
      * where it lies at every open, so that an edit of it would change the
      * history under the fingerprint. */
-    for (size_t i = 0; i < rules->sources.count; i++)
-        if (!xy__path_within(rules_dir, rules->sources.str[i])) {
-            xy__diagf(diag, ctx, "%s: included from outside the rules directory %s: the rules must be self-contained",
-                      rules->sources.str[i], rules_dir);
-            rc = XY_EINPUT;
-        }
+    xy_buf why = {0};
+    xy__buf_printf(&why, "included from outside the rules directory %s: the rules must be self-contained", rules_dir);
+    rc = sources_within(rules, rules_dir, why.data, diag, ctx);
+    xy__buf_free(&why);
     xy_rules_free(rules);
+    return rc;
+}
+
+/* Copies the *.rules files of rules_dir into rdir, path's rules directory,
+ * naming them in *copied (n of them; free with free_names) for a failed
+ * init to remove. */
+static int copy_rules(const char *path, const char *rdir, const char *rules_dir, char ***copied, size_t *ncopied,
+                      xy_diag_fn *diag, void *ctx)
+{
+    int rc = XY_OK;
+    /* Without a log this is no data directory yet, and rules files found
+     * in DATA/rules are not init's to replace or remove: someone's own
+     * (init leaves nothing behind when it fails). Unless they are the
+     * rules asked for (init --rules DATA/rules), used in place. */
+    int in_place = xy__path_within(rdir, rules_dir) && xy__path_within(rules_dir, rdir);
+    if (!in_place) {
+        char **found;
+        size_t nfound;
+        (void)rules_files(rdir, &found, &nfound);
+        free_names(found, nfound);
+        if (nfound) {
+            xy__diagf(diag, ctx, "%s: holds .rules files, and %s is no data directory (no log): move them away, or "
+                      "name that directory with --rules to use them", rdir, path);
+            rc = XY_EINPUT;
+        } else {
+            (void)rules_files(rules_dir, copied, ncopied);
+        }
+    }
+    for (size_t i = 0; i < *ncopied && !rc; i++) {
+        char *from = join(rules_dir, (*copied)[i]), *to = join(rdir, (*copied)[i]);
+        rc = copy_file(from, to);
+        if (rc) xy__diagf(diag, ctx, "%s: cannot copy to %s", from, to);
+        xy__free(from);
+        xy__free(to);
+    }
+    return rc;
+}
+
+/* Whether the copy of the rules in rdir loads and lies within it on its
+ * own (XY_EINPUT, said to diag, when not). */
+static int check_copy_alone(const char *rdir, const char *rules_dir, xy_diag_fn *diag, void *ctx)
+{
+    /* The copy must stand alone: it holds only the *.rules files, so an
+     * include of another file of the directory finds nothing in it (its
+     * messages would name the copy, which goes: the one below names the
+     * directory), and an absolute include back into the directory would
+     * read the original at every open. */
+    xy_rules *rules;
+    int rc = xy_rules_load_dir(rdir, NULL, NULL, &rules);
+    if (rc) {
+        xy__diagf(diag, ctx, "%s: the rules must be self-contained: every file they include must be a .rules file in %s",
+                  rules_dir, rules_dir);
+        rc = XY_EINPUT;
+    } else {
+        rc = sources_within(rules, rdir, "included by an absolute path: the rules must be self-contained, their "
+                            "includes relative", diag, ctx);
+        xy_rules_free(rules);
+    }
+    return rc;
+}
+
+/* Writes the fingerprint of path's rules copy to sum, by way of stmp. */
+static int write_rules_sum(const char *path, const char *sum, const char *stmp, xy_diag_fn *diag, void *ctx)
+{
+    uint64_t h[2];
+    char text[64];
+    int rc = XY_OK;
+    int sfd = rules_fingerprint(path, h) == XY_OK ? open(stmp, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
+    if (sfd >= 0) rules_sum_text(h, text);
+    if (sfd < 0 || xy__write_status(sfd, text, strlen(text)) || fsync(sfd) || rename(stmp, sum)) {
+        xy__diagf(diag, ctx, "%s: cannot write: %s", sum, strerror(errno));
+        rc = XY_EIO;
+    }
+    if (sfd >= 0) close(sfd);
+    return rc;
+}
+
+/* Writes path's log, a header alone, to log by way of path/log.tmp. */
+static int write_empty_log(const char *path, const char *log, xy_diag_fn *diag, void *ctx)
+{
+    char *tmp = join(path, "log.tmp");
+    int rc = XY_OK;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || xy__write_status(fd, xy__log_magic, sizeof xy__log_magic) || fsync(fd) || rename(tmp, log)) {
+        xy__diagf(diag, ctx, "%s: cannot write: %s", log, strerror(errno));
+        rc = XY_EIO;
+    }
+    if (fd >= 0) close(fd);
+    xy__free(tmp);
+    return rc;
+}
+
+int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void *ctx)
+{
+    int rc = check_rules_dir(rules_dir, diag, ctx);
     if (rc) return rc;
     char *log = join(path, "log"), *rdir = join(path, "rules");
     char *sum = join(path, "rules.sum"), *stmp = join(path, "rules.sum.tmp");
-    int made_path = 0, made_rdir = 0, in_place = 0;
+    int made_path = 0, made_rdir = 0;
     char **copied = NULL; /* the files this create copies into DATA/rules */
     size_t ncopied = 0;
     struct stat st;
@@ -314,72 +422,12 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
         rc = XY_EIO;
         goto done;
     }
-    /* Without a log this is no data directory yet, and rules files found
-     * in DATA/rules are not init's to replace or remove: someone's own
-     * (init leaves nothing behind when it fails). Unless they are the
-     * rules asked for (init --rules DATA/rules), used in place. */
-    in_place = xy__path_within(rdir, rules_dir) && xy__path_within(rules_dir, rdir);
-    if (!in_place) {
-        char **found;
-        size_t nfound;
-        (void)rules_files(rdir, &found, &nfound);
-        free_names(found, nfound);
-        if (nfound) {
-            xy__diagf(diag, ctx, "%s: holds .rules files, and %s is no data directory (no log): move them away, or "
-                      "name that directory with --rules to use them", rdir, path);
-            rc = XY_EINPUT;
-            goto done;
-        }
-        (void)rules_files(rules_dir, &copied, &ncopied);
-    }
-    for (size_t i = 0; i < ncopied && !rc; i++) {
-        char *from = join(rules_dir, copied[i]), *to = join(rdir, copied[i]);
-        rc = copy_file(from, to);
-        if (rc) xy__diagf(diag, ctx, "%s: cannot copy to %s", from, to);
-        xy__free(from);
-        xy__free(to);
-    }
-    if (rc) goto done;
-    /* The copy must stand alone: it holds only the *.rules files, so an
-     * include of another file of the directory finds nothing in it (its
-     * messages would name the copy, which goes: the one below names the
-     * directory), and an absolute include back into the directory would
-     * read the original at every open. */
-    rc = xy_rules_load_dir(rdir, NULL, NULL, &rules);
-    if (rc) {
-        xy__diagf(diag, ctx, "%s: the rules must be self-contained: every file they include must be a .rules file in %s",
-                  rules_dir, rules_dir);
-        rc = XY_EINPUT;
-        goto done;
-    }
-    for (size_t i = 0; i < rules->sources.count; i++)
-        if (!xy__path_within(rdir, rules->sources.str[i])) {
-            xy__diagf(diag, ctx, "%s: included by an absolute path: the rules must be self-contained, their includes "
-                      "relative", rules->sources.str[i]);
-            rc = XY_EINPUT;
-        }
-    xy_rules_free(rules);
-    if (rc) goto done;
+    rc = copy_rules(path, rdir, rules_dir, &copied, &ncopied, diag, ctx);
+    if (!rc) rc = check_copy_alone(rdir, rules_dir, diag, ctx);
     /* The copy's fingerprint, which every open checks. */
-    uint64_t h[2];
-    char text[64];
-    int sfd = rules_fingerprint(path, h) == XY_OK ? open(stmp, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
-    if (sfd >= 0) rules_sum_text(h, text);
-    if (sfd < 0 || xy__write_status(sfd, text, strlen(text)) || fsync(sfd) || rename(stmp, sum)) {
-        xy__diagf(diag, ctx, "%s: cannot write: %s", sum, strerror(errno));
-        rc = XY_EIO;
-    }
-    if (sfd >= 0) close(sfd);
-    if (rc) goto done;
+    if (!rc) rc = write_rules_sum(path, sum, stmp, diag, ctx);
     /* The log appears last, whole: it is what marks a data directory. */
-    char *tmp = join(path, "log.tmp");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0 || xy__write_status(fd, xy__log_magic, sizeof xy__log_magic) || fsync(fd) || rename(tmp, log)) {
-        xy__diagf(diag, ctx, "%s: cannot write: %s", log, strerror(errno));
-        rc = XY_EIO;
-    }
-    if (fd >= 0) close(fd);
-    xy__free(tmp);
+    if (!rc) rc = write_empty_log(path, log, diag, ctx);
     if (!rc) rc = xy__fsync_dir(rdir);
     if (!rc) rc = xy__fsync_dir(path);
 done:
@@ -627,116 +675,165 @@ static int apply_as_checked(xy_db *db, xy_engine *e, seg_scan *c, uint64_t base,
     return rc;
 }
 
+/* One walk of the log: xy__db_walk's arguments, the segments, and how far
+ * it has come. */
+typedef struct log_walk {
+    xy_db *db;            /* the data directory walked */
+    xy_engine *e;         /* what the batches are applied to, or NULL */
+    xy_seg_fn *each;      /* called instead with each segment's part when e is NULL */
+    void *ctx2;           /* each's context */
+    size_t from;          /* the log offset the walk starts at */
+    size_t until;         /* the log offset it ends at (a batch's end), or SIZE_MAX */
+    xy_trail *trail;      /* extended by what is applied to e, if not NULL */
+    xy_diag_fn *diag;     /* where to say what is wrong */
+    void *ctx;            /* diag's context */
+    xy_segs s;            /* the log's segments */
+    uint64_t keep_from;   /* applied bytes before this log offset leave the page cache */
+    uint64_t good_all;    /* the end of the last whole batch so far */
+    uint64_t len_all;     /* the end of the log so far */
+    seg_scan scans[2];    /* the checks of segment k (k % 2) and k + 1 */
+    seg_scan *next;       /* the check of segment k + 1, started while k is applied */
+    int reached;          /* until is reached: the walk is over */
+} log_walk;
+
+/* Starts the check of the segment after segment k, if the walk goes on
+ * to it, and returns it (NULL when none was started): a segment that does
+ * not map is left to its turn, which maps it again to say why. */
+static seg_scan *scan_ahead(log_walk *w, int k)
+{
+    seg_scan *next = NULL;
+    if (k + 1 < w->s.n && !torn_header(&w->s, k + 1) && (w->until == SIZE_MAX || w->until > w->s.g[k + 1].base)) {
+        unsigned char *m;
+        size_t mlen, nfrom = seg_start(w->from, w->s.g[k + 1].base);
+        int nfd;
+        if (map_segment(w->s.g[k + 1].path, NULL, NULL, &m, &mlen, &nfd) == XY_OK) {
+            if (nfrom <= mlen) {
+                scan_start(next = &w->scans[(k + 1) % 2], m, nfd, mlen, nfrom);
+            } else {
+                unmap_segment(m, mlen);
+                close(nfd);
+            }
+        }
+    }
+    return next;
+}
+
+/* Once the check of segment k (cur, NULL when none ran) and what was
+ * applied alongside it (apply_rc) are over, says what is wrong with the
+ * segment or else walks the rest of its whole batches from applied, to
+ * until at the most. */
+static int finish_segment(log_walk *w, int k, const seg_scan *cur, int apply_rc, const unsigned char *data,
+                          size_t len, size_t applied)
+{
+    uint64_t base = w->s.g[k].base;
+    size_t lfrom = seg_start(w->from, base), until = w->until;
+    int rc = XY_OK, scan_rc = cur ? cur->rc : XY_OK;
+    size_t good = cur ? cur->good : 0, bad_at = cur ? cur->bad_at : SIZE_MAX;
+    if (lfrom > len) {
+        xy__diagf(w->diag, w->ctx, "%s/snapshot: covers %zu bytes of a log of %llu", w->db->path, w->from,
+                  (unsigned long long)(base + len));
+        rc = XY_ECORRUPT;
+    } else if (apply_rc) {
+        xy__diagf(w->diag, w->ctx, "%s: a record does not decode (the log is corrupt)", w->s.g[k].path);
+        rc = XY_ECORRUPT;
+    } else if (scan_rc != XY_OK) {
+        xy__diagf(w->diag, w->ctx, "%s:%zu: damaged record with committed batches after it (the log is corrupt)",
+                  w->s.g[k].path, bad_at);
+        rc = XY_ECORRUPT;
+    } else if (good != len && k < w->s.n - 1) {
+        xy__diagf(w->diag, w->ctx, "%s:%zu: damaged or unfinished batch in a segment that later segments follow "
+                  "(the log is corrupt)", w->s.g[k].path, good);
+        rc = XY_ECORRUPT;
+    } else {
+        size_t end = until != SIZE_MAX && until < base + good ? (until > base ? (size_t)(until - base) : lfrom)
+                                                               : good;
+        if (end > applied) {
+            rc = w->e ? xy__apply_range(w->db, w->e, data, base, applied, end, 0, 1, w->trail, &w->db->nevents)
+                      : w->each(w->ctx2, data, base, applied, end);
+            if (rc) {
+                xy__diagf(w->diag, w->ctx, "%s: a record does not decode (the log is corrupt)", w->s.g[k].path);
+                rc = XY_ECORRUPT;
+            }
+        }
+        w->good_all = base + good;
+        if (until != SIZE_MAX && until <= base + good) w->reached = 1;
+    }
+    return rc;
+}
+
+/* Walks segment k: takes it from the check started ahead or maps it,
+ * starts the check of the next one, applies this one as it is checked and
+ * finishes it. */
+static int walk_segment(log_walk *w, int k)
+{
+    uint64_t base = w->s.g[k].base;
+    size_t lfrom = seg_start(w->from, base), applied = lfrom;
+    seg_scan *cur = w->next;
+    w->next = NULL;
+    const unsigned char *data;
+    size_t len;
+    int fd, rc;
+    if (cur) {
+        data = cur->data;
+        len = cur->len;
+        fd = cur->fd;
+    } else {
+        unsigned char *m;
+        rc = map_segment(w->s.g[k].path, w->diag, w->ctx, &m, &len, &fd);
+        if (rc) return rc;
+        data = m;
+        if (lfrom <= len) scan_start(cur = &w->scans[k % 2], data, fd, len, lfrom);
+    }
+    w->len_all = base + len;
+    /* While this segment is applied, the next one is checked. */
+    w->next = scan_ahead(w, k);
+    int apply_rc = XY_OK;
+    if (cur) {
+        size_t lim = w->until == SIZE_MAX ? SIZE_MAX : w->until > base ? (size_t)(w->until - base) : lfrom;
+        size_t keep = w->keep_from > base ? (size_t)(w->keep_from - base) : 0;
+        if (w->e) apply_rc = apply_as_checked(w->db, w->e, cur, base, lim, keep, w->trail, &applied);
+        else scan_wait(cur);
+    }
+    rc = finish_segment(w, k, cur, apply_rc, data, len, applied);
+    unmap_segment(data, len);
+    close(fd);
+    return rc;
+}
+
 int xy__db_walk(xy_db *db, xy_engine *e, xy_seg_fn *each, void *ctx2, size_t from, size_t until, xy_trail *trail,
                 xy_diag_fn *diag, void *ctx, size_t *good_out, size_t *len_out)
 {
     xy__db_settle(db);
-    xy_segs s;
-    int rc = xy__segs_list(db->path, &s, diag, ctx);
+    log_walk w = {.db = db, .e = e, .each = each, .ctx2 = ctx2, .from = from, .until = until, .trail = trail,
+                  .diag = diag, .ctx = ctx, .good_all = sizeof xy__log_magic};
+    int rc = xy__segs_list(db->path, &w.s, diag, ctx);
     if (rc) return rc;
-    uint64_t good_all = sizeof xy__log_magic, len_all = 0, keep_from = 0;
-    if (s.n > 0 && s.g[s.n - 1].base + s.g[s.n - 1].size > snapshot_every())
-        keep_from = s.g[s.n - 1].base + s.g[s.n - 1].size - snapshot_every();
-    seg_scan scans[2];
-    seg_scan *next = NULL; /* the check of segment k + 1, started while k is applied */
-    for (int k = 0; k < s.n && rc == XY_OK; k++) {
-        uint64_t base = s.g[k].base, size = s.g[k].size;
-        len_all = base + size;
-        if (torn_header(&s, k)) break;
-        if (base + size <= from && k < s.n - 1 && !next) {
-            good_all = base + size;
+    const xy_segs *s = &w.s;
+    if (s->n > 0 && s->g[s->n - 1].base + s->g[s->n - 1].size > snapshot_every())
+        w.keep_from = s->g[s->n - 1].base + s->g[s->n - 1].size - snapshot_every();
+    for (int k = 0; k < s->n && rc == XY_OK && !w.reached; k++) {
+        uint64_t base = s->g[k].base, size = s->g[k].size;
+        w.len_all = base + size;
+        if (torn_header(s, k)) break;
+        if (base + size <= from && k < s->n - 1 && !w.next) {
+            w.good_all = base + size;
             continue;
         }
-        size_t lfrom = seg_start(from, base), applied = lfrom;
-        seg_scan *cur = next;
-        next = NULL;
-        const unsigned char *data;
-        size_t len;
-        int fd;
-        if (cur) {
-            data = cur->data;
-            len = cur->len;
-            fd = cur->fd;
-        } else {
-            unsigned char *m;
-            rc = map_segment(s.g[k].path, diag, ctx, &m, &len, &fd);
-            if (rc) break;
-            data = m;
-            if (lfrom <= len) scan_start(cur = &scans[k % 2], data, fd, len, lfrom);
-        }
-        len_all = base + len;
-        /* While this segment is applied, the next one is checked. A
-         * segment that does not map is left to its turn, which maps it
-         * again to say why. */
-        if (k + 1 < s.n && !torn_header(&s, k + 1) && (until == SIZE_MAX || until > s.g[k + 1].base)) {
-            unsigned char *m;
-            size_t mlen, nfrom = seg_start(from, s.g[k + 1].base);
-            int nfd;
-            if (map_segment(s.g[k + 1].path, NULL, NULL, &m, &mlen, &nfd) == XY_OK) {
-                if (nfrom <= mlen) {
-                    scan_start(next = &scans[(k + 1) % 2], m, nfd, mlen, nfrom);
-                } else {
-                    unmap_segment(m, mlen);
-                    close(nfd);
-                }
-            }
-        }
-        int apply_rc = XY_OK, scan_rc = XY_OK;
-        size_t good = 0, bad_at = SIZE_MAX;
-        if (cur) {
-            size_t lim = until == SIZE_MAX ? SIZE_MAX : until > base ? (size_t)(until - base) : lfrom;
-            size_t keep = keep_from > base ? (size_t)(keep_from - base) : 0;
-            if (e) apply_rc = apply_as_checked(db, e, cur, base, lim, keep, trail, &applied);
-            else scan_wait(cur);
-            scan_rc = cur->rc;
-            good = cur->good;
-            bad_at = cur->bad_at;
-        }
-        if (lfrom > len) {
-            xy__diagf(diag, ctx, "%s/snapshot: covers %zu bytes of a log of %llu", db->path, from,
-                      (unsigned long long)(base + len));
-            rc = XY_ECORRUPT;
-        } else if (apply_rc) {
-            xy__diagf(diag, ctx, "%s: a record does not decode (the log is corrupt)", s.g[k].path);
-            rc = XY_ECORRUPT;
-        } else if (scan_rc != XY_OK) {
-            xy__diagf(diag, ctx, "%s:%zu: damaged record with committed batches after it (the log is corrupt)",
-                      s.g[k].path, bad_at);
-            rc = XY_ECORRUPT;
-        } else if (good != len && k < s.n - 1) {
-            xy__diagf(diag, ctx, "%s:%zu: damaged or unfinished batch in a segment that later segments follow "
-                      "(the log is corrupt)", s.g[k].path, good);
-            rc = XY_ECORRUPT;
-        } else {
-            size_t end = until != SIZE_MAX && until < base + good ? (until > base ? (size_t)(until - base) : lfrom)
-                                                                   : good;
-            if (end > applied) {
-                rc = e ? xy__apply_range(db, e, data, base, applied, end, 0, 1, trail, &db->nevents)
-                       : each(ctx2, data, base, applied, end);
-                if (rc) {
-                    xy__diagf(diag, ctx, "%s: a record does not decode (the log is corrupt)", s.g[k].path);
-                    rc = XY_ECORRUPT;
-                }
-            }
-            good_all = base + good;
-            if (until != SIZE_MAX && until <= base + good) k = s.n;
-        }
-        unmap_segment(data, len);
-        close(fd);
+        rc = walk_segment(&w, k);
     }
-    if (next) {
-        scan_wait(next);
-        unmap_segment(next->data, next->len);
-        close(next->fd);
+    if (w.next) {
+        scan_wait(w.next);
+        unmap_segment(w.next->data, w.next->len);
+        close(w.next->fd);
     }
-    xy__segs_free(&s);
-    if (rc == XY_OK && from > len_all) {
+    xy__segs_free(&w.s);
+    if (rc == XY_OK && from > w.len_all) {
         xy__diagf(diag, ctx, "%s/snapshot: covers %zu bytes of a log of %llu", db->path, from,
-                  (unsigned long long)len_all);
+                  (unsigned long long)w.len_all);
         rc = XY_ECORRUPT;
     }
-    if (good_out) *good_out = (size_t)good_all;
-    if (len_out) *len_out = (size_t)len_all;
+    if (good_out) *good_out = (size_t)w.good_all;
+    if (len_out) *len_out = (size_t)w.len_all;
     return rc;
 }
 
@@ -749,15 +846,14 @@ static int replay(xy_db *db, xy_engine *e, size_t from, size_t until, xy_trail *
     return xy__db_walk(db, e, NULL, NULL, from, until, trail, diag, ctx, good_out, len_out);
 }
 
-/* xy__db_open_rules, taking the writer's lock only with lock (a stale
- * handle's rebuild runs under the lock its handle holds). */
-static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_diag_fn *diag, void *ctx, xy_db **out)
+/* A handle on path in mode with nothing open yet, which xy_db_close can
+ * close at any point of open_db. */
+static xy_db *new_db(const char *path, int mode)
 {
     xy_db *db = xy__calloc(1, sizeof *db);
     db->path = xy__strndup(path, strlen(path));
     db->once = (mode & XY_ONCE) != 0;
-    mode &= ~XY_ONCE;
-    db->mode = mode;
+    db->mode = mode & ~XY_ONCE;
     db->lock_fd = db->log_fd = db->trail.fd = -1;
     /* The batch buffer is rewritten while a snapshot's child runs, which
      * never reads it. */
@@ -766,31 +862,34 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
     db->hist_resid = 0;
     db->hist_index = XY_NONE;
     xy__evindex_init(&db->evix, path);
-    *out = NULL;
-    int rc;
-    struct stat st;
-    char *log = join(path, "log");
-    if (stat(path, &st) || !S_ISDIR(st.st_mode) || stat(log, &st)) {
-        xy__diagf(diag, ctx, "%s: not a data directory (run 'xinyong init' first)", path);
-        rc = XY_ENOENT;
-        goto fail;
+    return db;
+}
+
+/* Takes the writer's lock on the data directory path for db, or says to
+ * diag why it cannot (XY_EIO, XY_ELOCKED). */
+static int lock_dir(xy_db *db, const char *path, xy_diag_fn *diag, void *ctx)
+{
+    int rc = XY_OK;
+    /* The lock is on the directory itself, not on a file in it: a lock
+     * file can be deleted (as stale, by hand) while its writer runs,
+     * and a second writer would then lock a new one. */
+    db->lock_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (db->lock_fd < 0) {
+        xy__diagf(diag, ctx, "%s: cannot open: %s", path, strerror(errno));
+        rc = XY_EIO;
+    } else if (flock(db->lock_fd, LOCK_EX | LOCK_NB)) {
+        xy__diagf(diag, ctx, "%s: another xinyong process is writing to this data directory", path);
+        rc = XY_ELOCKED;
     }
-    if (mode == XY_WRITE && lock) {
-        /* The lock is on the directory itself, not on a file in it: a lock
-         * file can be deleted (as stale, by hand) while its writer runs,
-         * and a second writer would then lock a new one. */
-        db->lock_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (db->lock_fd < 0) {
-            xy__diagf(diag, ctx, "%s: cannot open: %s", path, strerror(errno));
-            rc = XY_EIO;
-            goto fail;
-        }
-        if (flock(db->lock_fd, LOCK_EX | LOCK_NB)) {
-            xy__diagf(diag, ctx, "%s: another xinyong process is writing to this data directory", path);
-            rc = XY_ELOCKED;
-            goto fail;
-        }
-    }
+    return rc;
+}
+
+/* Gives db the rules given (borrowed), or else the copy in path/rules
+ * once it is checked to be init's (XY_ECORRUPT when it is not, or does
+ * not load). */
+static int open_rules(xy_db *db, const char *path, xy_rules *rules, xy_diag_fn *diag, void *ctx)
+{
+    int rc = XY_OK;
     if (rules) {
         db->rules = rules;
         db->rules_borrowed = 1;
@@ -799,83 +898,125 @@ static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_dia
         rc = check_rules_copy(path, diag, ctx);
         if (rc == XY_OK || rc == XY_ENOENT) rc = xy_rules_load_dir(rdir, diag, ctx, &db->rules);
         xy__free(rdir);
-        if (rc) {
-            rc = XY_ECORRUPT;
-            goto fail;
-        }
+        if (rc) rc = XY_ECORRUPT;
     }
-    xy_engine_new(db->rules, &db->engine);
-    /* Start from the snapshot when there is one, then the log after it. */
+    return rc;
+}
+
+/* Writes db's trail again from the log up to log offset from (the
+ * snapshot's), in a scratch engine. */
+static int rebuild_trail(xy_db *db, const char *path, uint64_t from, xy_diag_fn *diag, void *ctx)
+{
+    xy__diagf(diag, ctx, "%s/trail: warning: rebuilding the history index from the log", path);
+    xy_engine *scratch;
+    xy_engine_new(db->rules, &scratch);
+    uint64_t nevents = db->nevents;
+    db->nevents = 0;
+    db->hist_fn = NULL;
+    int rc = replay(db, scratch, 0, (size_t)from, &db->trail, NULL, NULL, NULL, NULL);
+    db->nevents = nevents;
+    xy_engine_free(scratch);
+    return rc;
+}
+
+/* Brings db's engine up to the log's end from the snapshot, if any, and
+ * its trail, setting *good to the end of the last whole batch and *len to
+ * the end of the log. */
+static int restore_state(xy_db *db, const char *path, int mode, xy_diag_fn *diag, void *ctx, size_t *good,
+                         size_t *len)
+{
     uint64_t from = 0;
-    rc = xy__snapshot_read(db, &from, diag, ctx);
-    if (rc == XY_ECORRUPT || rc == XY_EIO) goto fail;
+    int rc = xy__snapshot_read(db, &from, diag, ctx);
+    if (rc == XY_ECORRUPT || rc == XY_EIO) goto done;
     if (rc) from = 0;
     db->snapshot_unused = rc != XY_OK && rc != XY_ENOENT;
     db->snapshot_offset = from;
+    rc = XY_OK;
     if (xy__trail_open(&db->trail, path, mode == XY_WRITE, from ? db->trail_use : 0) != XY_OK && mode == XY_WRITE &&
         !db->trail.broken) {
         /* The trail the snapshot points into is gone or damaged: write it
          * again from the log up to the snapshot, in a scratch engine. */
-        xy__diagf(diag, ctx, "%s/trail: warning: rebuilding the history index from the log", path);
-        xy_engine *scratch;
-        xy_engine_new(db->rules, &scratch);
-        uint64_t nevents = db->nevents;
-        db->nevents = 0;
-        db->hist_fn = NULL;
-        rc = replay(db, scratch, 0, (size_t)from, &db->trail, NULL, NULL, NULL, NULL);
-        db->nevents = nevents;
-        xy_engine_free(scratch);
-        if (rc) goto fail;
+        rc = rebuild_trail(db, path, from, diag, ctx);
     }
+    if (rc) goto done;
+    rc = replay(db, db->engine, (size_t)from, SIZE_MAX, &db->trail, diag, ctx, good, len);
+done:
+    return rc;
+}
+
+/* Opens the log's last segment for db's appends, tidying up after a crash
+ * (a segment cut short in its header, an unfinished batch between good and
+ * len, space reserved past the end). */
+static int open_for_append(xy_db *db, const char *path, size_t good, size_t len, xy_diag_fn *diag, void *ctx)
+{
+    xy_segs sg;
+    int rc = xy__segs_list(path, &sg, diag, ctx);
+    if (rc) return rc;
+    int k = sg.n - 1;
+    if (torn_header(&sg, k)) {
+        /* A segment a crash cut short in its header holds nothing. */
+        xy__diagf(diag, ctx, "%s: warning: removing a log segment cut short at its start", sg.g[k].path);
+        if (unlink(sg.g[k].path) || xy__fsync_dir(path)) rc = XY_EIO;
+        k--;
+    }
+    db->seg_base = sg.g[k].base;
+    db->log_fd = rc ? -1 : open(sg.g[k].path, O_RDWR); /* read: see commit_spilled */
+    if (!rc && db->log_fd < 0) {
+        rc = xy__errno_status(errno);
+        xy__diagf(diag, ctx, "%s: cannot open for writing: %s", sg.g[k].path, strerror(errno));
+    } else if (rc) {
+        xy__diagf(diag, ctx, "%s: cannot remove: %s", sg.g[k + 1].path, strerror(errno));
+    }
+    if (!rc && good != len && good >= sg.g[k].base) {
+        /* A batch cut short by a crash was never acknowledged: drop it. */
+        xy__diagf(diag, ctx, "%s: warning: dropping %zu bytes of an unfinished batch at offset %llu",
+                  sg.g[k].path, len - good, (unsigned long long)(good - sg.g[k].base));
+        if (ftruncate(db->log_fd, (off_t)(good - sg.g[k].base)) || fsync(db->log_fd)) {
+            rc = xy__errno_status(errno);
+            xy__diagf(diag, ctx, "%s: cannot drop the unfinished batch: %s", sg.g[k].path, strerror(errno));
+        }
+    } else if (!rc) {
+        /* A crash between reserving a batch's space and writing any of
+         * it leaves the blocks reserved past the segment's end: cutting
+         * the file to its own length gives them back (only space is at
+         * stake, so no sync). */
+        struct stat fst;
+        if (fstat(db->log_fd, &fst) == 0 &&
+            (uint64_t)fst.st_blocks * 512 > (uint64_t)fst.st_size + (uint64_t)fst.st_blksize)
+            (void)ftruncate(db->log_fd, fst.st_size);
+    }
+    xy__segs_free(&sg);
+    return rc == XY_ENOENT ? XY_EIO : rc;
+}
+
+/* xy__db_open_rules, taking the writer's lock only with lock (a stale
+ * handle's rebuild runs under the lock its handle holds). */
+static int open_db(const char *path, int mode, xy_rules *rules, int lock, xy_diag_fn *diag, void *ctx, xy_db **out)
+{
+    xy_db *db = new_db(path, mode);
+    mode &= ~XY_ONCE;
+    *out = NULL;
+    int rc = XY_OK;
+    struct stat st;
+    char *log = join(path, "log");
+    if (stat(path, &st) || !S_ISDIR(st.st_mode) || stat(log, &st)) {
+        xy__diagf(diag, ctx, "%s: not a data directory (run 'xinyong init' first)", path);
+        rc = XY_ENOENT;
+        goto fail;
+    }
+    if (mode == XY_WRITE && lock) rc = lock_dir(db, path, diag, ctx);
+    if (rc) goto fail;
+    rc = open_rules(db, path, rules, diag, ctx);
+    if (rc) goto fail;
+    xy_engine_new(db->rules, &db->engine);
+    /* Start from the snapshot when there is one, then the log after it. */
     size_t good, len;
-    rc = replay(db, db->engine, (size_t)from, SIZE_MAX, &db->trail, diag, ctx, &good, &len);
+    rc = restore_state(db, path, mode, diag, ctx, &good, &len);
     if (rc) goto fail;
     if (mode == XY_WRITE) (void)xy__trail_flush(&db->trail);
     db->log_size = good;
-    if (mode == XY_WRITE) {
-        /* Appends go to the last segment. */
-        xy_segs sg;
-        rc = xy__segs_list(path, &sg, diag, ctx);
-        if (rc) goto fail;
-        int k = sg.n - 1;
-        if (torn_header(&sg, k)) {
-            /* A segment a crash cut short in its header holds nothing. */
-            xy__diagf(diag, ctx, "%s: warning: removing a log segment cut short at its start", sg.g[k].path);
-            if (unlink(sg.g[k].path) || xy__fsync_dir(path)) rc = XY_EIO;
-            k--;
-        }
-        db->seg_base = sg.g[k].base;
-        db->log_fd = rc ? -1 : open(sg.g[k].path, O_RDWR); /* read: see commit_spilled */
-        if (!rc && db->log_fd < 0) {
-            rc = xy__errno_status(errno);
-            xy__diagf(diag, ctx, "%s: cannot open for writing: %s", sg.g[k].path, strerror(errno));
-        } else if (rc) {
-            xy__diagf(diag, ctx, "%s: cannot remove: %s", sg.g[k + 1].path, strerror(errno));
-        }
-        if (!rc && good != len && good >= sg.g[k].base) {
-            /* A batch cut short by a crash was never acknowledged: drop it. */
-            xy__diagf(diag, ctx, "%s: warning: dropping %zu bytes of an unfinished batch at offset %llu",
-                      sg.g[k].path, len - good, (unsigned long long)(good - sg.g[k].base));
-            if (ftruncate(db->log_fd, (off_t)(good - sg.g[k].base)) || fsync(db->log_fd)) {
-                rc = xy__errno_status(errno);
-                xy__diagf(diag, ctx, "%s: cannot drop the unfinished batch: %s", sg.g[k].path, strerror(errno));
-            }
-        } else if (!rc) {
-            /* A crash between reserving a batch's space and writing any of
-             * it leaves the blocks reserved past the segment's end: cutting
-             * the file to its own length gives them back (only space is at
-             * stake, so no sync). */
-            struct stat fst;
-            if (fstat(db->log_fd, &fst) == 0 &&
-                (uint64_t)fst.st_blocks * 512 > (uint64_t)fst.st_size + (uint64_t)fst.st_blksize)
-                (void)ftruncate(db->log_fd, fst.st_size);
-        }
-        xy__segs_free(&sg);
-        if (rc) {
-            rc = rc == XY_ENOENT ? XY_EIO : rc;
-            goto fail;
-        }
-    }
+    if (mode == XY_WRITE) rc = open_for_append(db, path, good, len, diag, ctx);
+    if (rc) goto fail;
     xy__free(log);
     *out = db;
     return XY_OK;
