@@ -514,99 +514,124 @@ static xy_src src_of(unit *u, pos p)
     return (xy_src){xy__names_intern(&u->rules->files, p.file, strlen(p.file)) + 1, p.line};
 }
 
-static int d_behaviour(line_ctx *l)
+/* The attributes a behaviour line may give, each at most once, in the
+ * order of behaviour_attr_names. */
+enum { ATTR_POINTS, ATTR_PER, ATTR_CAP, ATTR_LIMIT, ATTR_EXPIRES, ATTR_LISTS, ATTR_CATEGORY, NATTRS };
+
+static const char *const behaviour_attr_names[NATTRS] = {
+    "points", "per", "cap", "limit", "expires", "lists", "category",
+};
+
+/* Reads the value that follows behaviour attribute `attr` into b. */
+static int behaviour_value(line_ctx *l, int attr, xy_behaviour *b)
 {
-    unit *u = l->u;
-    xy_behaviour b = {0};
-    b.category = -1;
-    int has_points = 0, has_per = 0, has_cap = 0, has_limit = 0, has_exp = 0;
-    int has_term = 0, has_cat = 0;
-    pos at = tok_pos(l, l->i);
-    char *name;
-    if (need_ident(l, 0, "a behaviour name", &name)) return -1;
+    int64_t v;
+    switch (attr) {
+    case ATTR_POINTS:
+        if (need_int(l, -MAX_POINTS, MAX_POINTS, 1, "a number of points", &v)) return -1;
+        b->points = (int32_t)v;
+        return 0;
+    case ATTR_PER:
+        if (need_int(l, 1, 1000000000000LL, 0, "an amount unit", &v)) return -1;
+        b->per = v * XY_MICRO;
+        return 0;
+    case ATTR_CAP:
+        if (need_int(l, 1, MAX_POINTS, 0, "a cap", &v)) return -1;
+        b->cap = v;
+        return 0;
+    case ATTR_LIMIT:
+        if (need_int(l, 1, 1000000, 0, "a limit", &v) || need_word(l, "per") ||
+            need_word(l, "year"))
+            return -1;
+        b->limit = (int32_t)v;
+        return 0;
+    case ATTR_EXPIRES:
+        return need_days(l, "a number of days", &b->expires);
+    case ATTR_LISTS:
+        if (need_word(l, "blacklist") || need_word(l, "for") ||
+            need_days(l, "a number of days", &b->term))
+            return -1;
+        return 0;
+    default: { /* ATTR_CATEGORY */
+        char *cat;
+        if (need_ident(l, 0, "a category", &cat)) return -1;
+        b->category = xy__names_intern(&l->u->rules->category_names, cat, strlen(cat));
+        xy__free(cat);
+        return 0;
+    }
+    }
+}
+
+/* Reads a behaviour's attributes and its closing description into b,
+ * setting *has_points when the line gives its points. On an error b may
+ * hold a description, which the caller frees. */
+static int behaviour_attrs(line_ctx *l, xy_behaviour *b, int *has_points)
+{
+    int seen[NATTRS] = {0};
     while (l->i < l->n) {
-        int k = l->i;
-        const token *t = &l->t[k];
-        int64_t v;
-        int *seen;
+        const token *t = &l->t[l->i];
         if (t->type == TOK_STRING) {
-            b.text = xy__strndup(t->s, t->n);
+            b->text = xy__strndup(t->s, t->n);
             l->i++;
-            if (end_of_line(l)) goto fail;
+            if (end_of_line(l)) return -1;
             break;
         }
-        if (tok_is(t, "points")) seen = &has_points;
-        else if (tok_is(t, "per")) seen = &has_per;
-        else if (tok_is(t, "cap")) seen = &has_cap;
-        else if (tok_is(t, "limit")) seen = &has_limit;
-        else if (tok_is(t, "expires")) seen = &has_exp;
-        else if (tok_is(t, "lists")) seen = &has_term;
-        else if (tok_is(t, "category")) seen = &has_cat;
-        else {
-            report(u->d, tok_pos(l, k), "unknown attribute '%.*s'", (int)t->n, t->s);
-            goto fail;
-        }
-        if (*seen) {
-            report(u->d, tok_pos(l, k), "attribute '%.*s' given twice", (int)t->n, t->s);
-            goto fail;
-        }
-        *seen = 1;
+        int attr = 0;
+        while (attr < NATTRS && !tok_is(t, behaviour_attr_names[attr])) attr++;
+        if (attr == NATTRS) FAIL(l, l->i, "unknown attribute '%.*s'", (int)t->n, t->s);
+        if (seen[attr]) FAIL(l, l->i, "attribute '%.*s' given twice", (int)t->n, t->s);
+        seen[attr] = 1;
         l->i++;
-        if (seen == &has_points) {
-            if (need_int(l, -MAX_POINTS, MAX_POINTS, 1, "a number of points", &v)) goto fail;
-            b.points = (int32_t)v;
-        } else if (seen == &has_per) {
-            if (need_int(l, 1, 1000000000000LL, 0, "an amount unit", &v)) goto fail;
-            b.per = v * XY_MICRO;
-        } else if (seen == &has_cap) {
-            if (need_int(l, 1, MAX_POINTS, 0, "a cap", &v)) goto fail;
-            b.cap = v;
-        } else if (seen == &has_limit) {
-            if (need_int(l, 1, 1000000, 0, "a limit", &v) || need_word(l, "per") ||
-                need_word(l, "year"))
-                goto fail;
-            b.limit = (int32_t)v;
-        } else if (seen == &has_exp) {
-            if (need_days(l, "a number of days", &b.expires)) goto fail;
-        } else if (seen == &has_term) {
-            if (need_word(l, "blacklist") || need_word(l, "for") ||
-                need_days(l, "a number of days", &b.term))
-                goto fail;
-        } else {
-            char *cat;
-            if (need_ident(l, 0, "a category", &cat)) goto fail;
-            b.category = xy__names_intern(&u->rules->category_names, cat, strlen(cat));
-            xy__free(cat);
-        }
+        if (behaviour_value(l, attr, b)) return -1;
     }
-    if (!has_points) {
-        report(u->d, at, "behaviour '%s' has no points", name);
-        goto fail;
-    }
+    *has_points = seen[ATTR_POINTS];
+    return 0;
+}
+
+/* Enters behaviour b under name in the unit, replacing an earlier
+ * definition of the same name (the override), and takes b's description. */
+static int define_behaviour(unit *u, const char *name, pos at, xy_behaviour *b)
+{
     /* Yearly limit counts pack the name id into 24 bits (limits.h). */
     if (u->rules->behaviour_names.count >= XY_LIMITS_MAX_NAME &&
         xy__names_find(&u->rules->behaviour_names, name, strlen(name)) < 0) {
         report(u->d, at, "too many behaviours: at most %d names", XY_LIMITS_MAX_NAME);
-        goto fail;
+        return -1;
     }
-    b.name = xy__names_intern(&u->rules->behaviour_names, name, strlen(name));
-    b.at = src_of(u, at);
-    xy__free(name);
+    b->name = xy__names_intern(&u->rules->behaviour_names, name, strlen(name));
+    b->at = src_of(u, at);
     int is_new;
-    uint64_t *slot = xy__map_put(&u->behaviour_index, (uint64_t)b.name, &is_new);
+    uint64_t *slot = xy__map_put(&u->behaviour_index, (uint64_t)b->name, &is_new);
     if (!is_new) {
         size_t i = (size_t)*slot;
         xy__free(u->behaviours[i].text);
-        u->behaviours[i] = b;
+        u->behaviours[i] = *b;
         return 0;
     }
     *slot = u->nbehaviours;
-    XY_PUSH(u->behaviours, u->nbehaviours, u->cap_behaviours, b);
+    XY_PUSH(u->behaviours, u->nbehaviours, u->cap_behaviours, *b);
     return 0;
-fail:
+}
+
+static int d_behaviour(line_ctx *l)
+{
+    xy_behaviour b = {0};
+    b.category = -1;
+    int has_points = 0;
+    pos at = tok_pos(l, l->i);
+    char *name;
+    if (need_ident(l, 0, "a behaviour name", &name)) return -1;
+    int rc = -1;
+    if (behaviour_attrs(l, &b, &has_points)) goto done;
+    if (!has_points) {
+        report(l->u->d, at, "behaviour '%s' has no points", name);
+        goto done;
+    }
+    rc = define_behaviour(l->u, name, at, &b);
+done:
     xy__free(name);
-    xy__free(b.text);
-    return -1;
+    if (rc) xy__free(b.text);
+    return rc;
 }
 
 static void free_refs(ref *r, int n)
@@ -710,78 +735,132 @@ static int parse_actions(line_ctx *l, cons_def *c)
     return 0;
 }
 
+/* Frees what a consequence definition owns. */
+static void cons_def_free(cons_def *c)
+{
+    xy__free(c->c.name);
+    xy__free(c->c.actions);
+    xy__free(c->c.text);
+    free_refs(c->grades, c->ngrades);
+}
+
+/* Adds the grade names of token t, split at its commas, to c's grades,
+ * and says in *more whether t ends with a comma (the list goes on in the
+ * next token); on_grades handles the commas that stand between tokens. */
+static int grade_names_of_token(line_ctx *l, const token *t, cons_def *c, size_t *cap, int *more)
+{
+    size_t n = (size_t)c->ngrades;
+    const char *s = t->s, *e = t->s + t->n;
+    *more = 0;
+    while (s < e) {
+        const char *comma = memchr(s, ',', (size_t)(e - s));
+        const char *stop = comma ? comma : e;
+        token g = {TOK_WORD, s, (size_t)(stop - s), t->col + xy__utf8_cols(t->s, s)};
+        pos gat = l->at;
+        gat.col = g.col;
+        if (g.n == 0) { /* ",A", "A,,B" */
+            report(l->u->d, gat, "expected a grade name before ','");
+            return -1;
+        }
+        if (!is_ident(&g, 1)) {
+            report(l->u->d, gat, "expected a grade name, found '%.*s'", (int)g.n, g.s);
+            return -1;
+        }
+        ref r = {xy__strndup(g.s, g.n), gat};
+        XY_PUSH(c->grades, n, *cap, r);
+        c->ngrades = (int)n;
+        *more = comma != NULL && comma + 1 == e;
+        s = comma ? comma + 1 : e;
+    }
+    return 0;
+}
+
+/* Reads the grade list of `on grade`: one token "A,B" or several
+ * "A, B" / "A ,B". */
+static int on_grades(line_ctx *l, cons_def *c)
+{
+    size_t cap = 0;
+    int more = 1;
+    while (more) {
+        if (l->i >= l->n) FAIL(l, l->i, "expected a grade name at the end of the line");
+        if (grade_names_of_token(l, &l->t[l->i], c, &cap, &more)) return -1;
+        l->i++;
+        if (more && l->i < l->n &&
+            (tok_is(&l->t[l->i], "for") || tok_is(&l->t[l->i], "children") || tok_is(&l->t[l->i], "deny") ||
+             tok_is(&l->t[l->i], "priority") || tok_is(&l->t[l->i], "discount")))
+            FAIL(l, l->i, "expected a grade name after ',', found '%.*s'",
+                 (int)l->t[l->i].n, l->t[l->i].s);
+        if (!more && l->i < l->n && l->t[l->i].type == TOK_WORD && l->t[l->i].s[0] == ',') {
+            more = 1;
+            if (l->t[l->i].n == 1) l->i++;
+            else {
+                l->t[l->i].s++;
+                l->t[l->i].n--;
+                l->t[l->i].col++;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Reads what follows `on`: the list or the grades that bring c on. */
+static int consequence_on(line_ctx *l, cons_def *c)
+{
+    if (l->i < l->n && tok_is(&l->t[l->i], "blacklist")) {
+        c->c.on = XY_ON_BLACKLIST;
+        l->i++;
+        return 0;
+    }
+    if (l->i < l->n && tok_is(&l->t[l->i], "whitelist")) {
+        c->c.on = XY_ON_WHITELIST;
+        l->i++;
+        return 0;
+    }
+    if (l->i < l->n && tok_is(&l->t[l->i], "grade")) {
+        c->c.on = XY_ON_GRADE;
+        l->i++;
+        return on_grades(l, c);
+    }
+    FAIL(l, l->i, "expected 'blacklist', 'whitelist' or 'grade G[,G...]' after 'on'");
+}
+
+/* Reads the effect, `deny`, `priority` or `discount P`, into c. */
+static int consequence_effect(line_ctx *l, cons_def *c)
+{
+    if (l->i < l->n && tok_is(&l->t[l->i], "deny")) {
+        c->c.effect = XY_DENY;
+        l->i++;
+        return 0;
+    }
+    if (l->i < l->n && tok_is(&l->t[l->i], "priority")) {
+        c->c.effect = XY_PRIORITY;
+        l->i++;
+        return 0;
+    }
+    if (l->i < l->n && tok_is(&l->t[l->i], "discount")) {
+        int64_t pct;
+        c->c.effect = XY_DISCOUNT;
+        l->i++;
+        if (need_int(l, 1, 100, 0, "a percentage", &pct)) return -1;
+        c->c.percent = (int32_t)pct;
+        return 0;
+    }
+    if (l->i < l->n)
+        FAIL(l, l->i, "expected 'deny', 'priority' or 'discount', found '%.*s'",
+             (int)l->t[l->i].n, l->t[l->i].s);
+    FAIL(l, l->i, "expected 'deny', 'priority' or 'discount' at the end of the line");
+}
+
 static int d_consequence(line_ctx *l, int kind)
 {
     unit *u = l->u;
     cons_def c = {0};
-    size_t gcap = 0, gn = 0;
     c.at = tok_pos(l, 0);
     c.c.kind = (uint8_t)kind;
     c.c.for_slot = -1;
     if (need_ident(l, 0, kind == XY_SANCTION ? "a sanction name" : "a privilege name", &c.c.name) ||
-        need_word(l, "on"))
+        need_word(l, "on") || consequence_on(l, &c))
         goto fail;
-    if (l->i < l->n && tok_is(&l->t[l->i], "blacklist")) {
-        c.c.on = XY_ON_BLACKLIST;
-        l->i++;
-    } else if (l->i < l->n && tok_is(&l->t[l->i], "whitelist")) {
-        c.c.on = XY_ON_WHITELIST;
-        l->i++;
-    } else if (l->i < l->n && tok_is(&l->t[l->i], "grade")) {
-        c.c.on = XY_ON_GRADE;
-        l->i++;
-        /* Grades are one token "A,B" or several "A, B" / "A ,B". */
-        int more = 1;
-        while (more) {
-            if (l->i >= l->n) {
-                report(u->d, tok_pos(l, l->i), "expected a grade name at the end of the line");
-                goto fail;
-            }
-            const token *t = &l->t[l->i];
-            const char *s = t->s, *e = t->s + t->n;
-            more = 0;
-            while (s < e) {
-                const char *comma = memchr(s, ',', (size_t)(e - s));
-                const char *stop = comma ? comma : e;
-                token g = {TOK_WORD, s, (size_t)(stop - s), t->col + xy__utf8_cols(t->s, s)};
-                pos gat = l->at;
-                gat.col = g.col;
-                if (g.n == 0) { /* ",A", "A,,B" */
-                    report(u->d, gat, "expected a grade name before ','");
-                    goto fail;
-                }
-                if (!is_ident(&g, 1)) {
-                    report(u->d, gat, "expected a grade name, found '%.*s'", (int)g.n, g.s);
-                    goto fail;
-                }
-                ref r = {xy__strndup(g.s, g.n), gat};
-                XY_PUSH(c.grades, gn, gcap, r);
-                c.ngrades = (int)gn;
-                more = comma != NULL && comma + 1 == e;
-                s = comma ? comma + 1 : e;
-            }
-            l->i++;
-            if (more && l->i < l->n &&
-                (tok_is(&l->t[l->i], "for") || tok_is(&l->t[l->i], "children") || tok_is(&l->t[l->i], "deny") ||
-                 tok_is(&l->t[l->i], "priority") || tok_is(&l->t[l->i], "discount"))) {
-                report(u->d, tok_pos(l, l->i), "expected a grade name after ',', found '%.*s'",
-                       (int)l->t[l->i].n, l->t[l->i].s);
-                goto fail;
-            }
-            if (!more && l->i < l->n && l->t[l->i].type == TOK_WORD && l->t[l->i].s[0] == ',') {
-                more = 1;
-                if (l->t[l->i].n == 1) l->i++;
-                else {
-                    l->t[l->i].s++;
-                    l->t[l->i].n--;
-                    l->t[l->i].col++;
-                }
-            }
-        }
-    } else {
-        report(u->d, tok_pos(l, l->i), "expected 'blacklist', 'whitelist' or 'grade G[,G...]' after 'on'");
-        goto fail;
-    }
     if (l->i < l->n && tok_is(&l->t[l->i], "for")) {
         l->i++;
         if (need_days(l, "a number of days", &c.c.days)) goto fail;
@@ -790,46 +869,19 @@ static int d_consequence(line_ctx *l, int kind)
         c.c.children = 1;
         l->i++;
     }
-    if (l->i < l->n && tok_is(&l->t[l->i], "deny")) {
-        c.c.effect = XY_DENY;
-        l->i++;
-    } else if (l->i < l->n && tok_is(&l->t[l->i], "priority")) {
-        c.c.effect = XY_PRIORITY;
-        l->i++;
-    } else if (l->i < l->n && tok_is(&l->t[l->i], "discount")) {
-        int64_t pct;
-        c.c.effect = XY_DISCOUNT;
-        l->i++;
-        if (need_int(l, 1, 100, 0, "a percentage", &pct)) goto fail;
-        c.c.percent = (int32_t)pct;
-    } else {
-        if (l->i < l->n)
-            report(u->d, tok_pos(l, l->i), "expected 'deny', 'priority' or 'discount', found '%.*s'",
-                   (int)l->t[l->i].n, l->t[l->i].s);
-        else
-            report(u->d, tok_pos(l, l->i), "expected 'deny', 'priority' or 'discount' at the end of the line");
-        goto fail;
-    }
-    if (parse_actions(l, &c)) goto fail;
+    if (consequence_effect(l, &c) || parse_actions(l, &c)) goto fail;
     c.c.text = opt_text(l);
     if (end_of_line(l)) goto fail;
     for (size_t i = 0; i < u->ncons; i++)
         if (strcmp(u->cons[i].c.name, c.c.name) == 0) {
-            cons_def *o = &u->cons[i];
-            xy__free(o->c.name);
-            xy__free(o->c.actions);
-            xy__free(o->c.text);
-            free_refs(o->grades, o->ngrades);
-            *o = c;
+            cons_def_free(&u->cons[i]);
+            u->cons[i] = c;
             return 0;
         }
     XY_PUSH(u->cons, u->ncons, u->cap_cons, c);
     return 0;
 fail:
-    xy__free(c.c.name);
-    xy__free(c.c.actions);
-    xy__free(c.c.text);
-    free_refs(c.grades, (int)gn);
+    cons_def_free(&c);
     return -1;
 }
 
@@ -1009,27 +1061,11 @@ static int find_grade(const xy_city *c, const char *name)
     return -1;
 }
 
-/* Turns a unit into a city, checking what only the whole city can show.
- * `full` is 0 for a shared file checked alone: references that the
- * including city would resolve are not checked then. */
-static int compile_unit(unit *u, int full, xy_city *c)
+/* Compiles the grades: sorted by lower bound, distinct bounds, and (for a
+ * city) covering the minimum score. */
+static void compile_grades(unit *u, int full, xy_city *c)
 {
-    xy_rules *r = u->rules;
     diag *d = u->d;
-    int before = d->errors;
-    memset(c, 0, sizeof *c);
-    if (full && !u->has_score) report(d, u->city_at, "city '%s' has no 'score base N' line", u->city_id);
-    c->id = u->city_id ? xy__strndup(u->city_id, strlen(u->city_id)) : NULL;
-    c->display = u->display ? xy__strndup(u->display, strlen(u->display)) : NULL;
-    c->file = u->npaths ? xy__strndup(u->paths[0], strlen(u->paths[0])) : NULL;
-    c->base = u->base;
-    c->min = u->has_min ? u->min : INT64_MIN;
-    c->max = u->has_max ? u->max : INT64_MAX;
-    c->scoring_age = u->scoring_age;
-    c->sure_days = u->scoring_age * 366;
-    c->short_days = u->scoring_age * 365;
-
-    /* Grades: sorted by lower bound, distinct bounds, covering min. */
     c->ngrades = (int)u->ngrades;
     c->grades = xy__calloc(u->ngrades, sizeof *c->grades);
     for (size_t i = 0; i < u->ngrades; i++) {
@@ -1052,8 +1088,12 @@ static int compile_unit(unit *u, int full, xy_city *c)
             report(d, low->at, "grade bands do not cover min %lld: the lowest band '%s' starts at %lld",
                    (long long)u->min, low->name, (long long)low->from);
     }
+}
 
-    /* Behaviours and the dense name -> definition table. */
+/* Copies the behaviours as the overrides left them; the dense name ->
+ * definition table waits until every file has given its names. */
+static void compile_behaviours(unit *u, xy_city *c)
+{
     c->nbehaviours = (int)u->nbehaviours;
     c->behaviours = xy__calloc(u->nbehaviours, sizeof *c->behaviours);
     for (size_t i = 0; i < u->nbehaviours; i++) {
@@ -1062,8 +1102,14 @@ static int compile_unit(unit *u, int full, xy_city *c)
         if (u->behaviours[i].text)
             c->behaviours[i].text = xy__strndup(u->behaviours[i].text, strlen(u->behaviours[i].text));
     }
+}
 
-    /* Agencies: resolved against the city's final behaviours. */
+/* Fills the city's (agency, behaviour) permissions, resolving each
+ * agency's items against the city's final behaviours. */
+static void compile_agencies(unit *u, int full, xy_city *c)
+{
+    xy_rules *r = u->rules;
+    diag *d = u->d;
     xy__map_init(&c->perms, 64);
     for (size_t i = 0; i < u->nagencies; i++) {
         const agency_def *a = &u->agencies[i];
@@ -1095,22 +1141,31 @@ static int compile_unit(unit *u, int full, xy_city *c)
             }
         }
     }
+}
 
-    /* Lists. */
+/* Copies the blacklist and whitelist thresholds, checking that an exit
+ * threshold has an entry threshold to leave from. */
+static void compile_lists(unit *u, int full, xy_city *c)
+{
     c->has_blacklist = u->has_blacklist;
     c->bl_below = u->bl_below;
     c->has_exit = u->has_exit;
     c->bl_exit = u->bl_exit;
     c->exit_days = u->exit_days;
     if (u->has_exit && !u->has_blacklist && full)
-        report(d, u->exit_at, "'blacklist exit' needs a 'blacklist below' threshold");
+        report(u->d, u->exit_at, "'blacklist exit' needs a 'blacklist below' threshold");
     if (u->has_exit && u->has_blacklist && u->bl_exit < u->bl_below)
-        report(d, u->exit_at, "the blacklist exit threshold %lld is below the entry threshold %lld",
+        report(u->d, u->exit_at, "the blacklist exit threshold %lld is below the entry threshold %lld",
                (long long)u->bl_exit, (long long)u->bl_below);
     c->has_whitelist = u->has_whitelist;
     c->wl_from = u->wl_from;
+}
 
-    /* Consequences, with grade names resolved to a mask. */
+/* Compiles the sanctions and privileges, with grade names resolved to a
+ * mask (so after compile_grades), and gives each grade consequence with
+ * `for D days` its entry-day slot. */
+static void compile_consequences(unit *u, int full, xy_city *c)
+{
     c->ncons = (int)u->ncons;
     c->cons = xy__calloc(u->ncons, sizeof *c->cons);
     for (size_t i = 0; i < u->ncons; i++) {
@@ -1127,7 +1182,7 @@ static int compile_unit(unit *u, int full, xy_city *c)
             int gi = find_grade(c, s->grades[g].name);
             if (gi < 0) {
                 if (full || u->ngrades > 0)
-                    report(d, s->grades[g].at, "%s '%s' is on unknown grade '%s'",
+                    report(u->d, s->grades[g].at, "%s '%s' is on unknown grade '%s'",
                            o->kind == XY_SANCTION ? "sanction" : "privilege", o->name, s->grades[g].name);
             } else {
                 o->grades |= 1ULL << gi;
@@ -1138,11 +1193,16 @@ static int compile_unit(unit *u, int full, xy_city *c)
     c->grade_cons = xy__malloc((size_t)c->nfor_slots * sizeof *c->grade_cons + 1);
     for (int i = 0; i < c->ncons; i++)
         if (c->cons[i].for_slot >= 0) c->grade_cons[c->ngrade_cons++] = i;
-    c->mark3[0] = u->has_blacklist ? u->bl_below : INT64_MAX;
-    c->mark3[1] = u->has_exit ? u->bl_exit : INT64_MAX;
-    c->mark3[2] = u->has_whitelist ? u->wl_from : INT64_MAX;
-    /* The score bands between grade bounds, each with the list thresholds
-     * strictly inside it (see xy_band). */
+}
+
+/* Builds the score bands between grade bounds, each with the list
+ * thresholds strictly inside it (see xy_band), from the compiled grades
+ * and lists. */
+static void compile_bands(xy_city *c)
+{
+    c->mark3[0] = c->has_blacklist ? c->bl_below : INT64_MAX;
+    c->mark3[1] = c->has_exit ? c->bl_exit : INT64_MAX;
+    c->mark3[2] = c->has_whitelist ? c->wl_from : INT64_MAX;
     c->bands = xy__malloc(((size_t)c->ngrades + 1) * sizeof *c->bands);
     for (int g = -1; g < c->ngrades; g++) {
         xy_band *b = &c->bands[g + 1];
@@ -1161,6 +1221,35 @@ static int compile_unit(unit *u, int full, xy_city *c)
         b->lo[1] = mark > lo ? mark : lo, b->hi[1] = hi;
         if (many) b->lo[0] = b->lo[1] = INT64_MAX, b->hi[0] = b->hi[1] = INT64_MIN;
     }
+}
+
+/* Turns a unit into a city, checking what only the whole city can show.
+ * `full` is 0 for a shared file checked alone: references that the
+ * including city would resolve are not checked then. The phases keep
+ * their order: consequences and bands read the compiled grades and lists,
+ * and the rules' file and agency tables number entries as first met. */
+static int compile_unit(unit *u, int full, xy_city *c)
+{
+    diag *d = u->d;
+    int before = d->errors;
+    memset(c, 0, sizeof *c);
+    if (full && !u->has_score) report(d, u->city_at, "city '%s' has no 'score base N' line", u->city_id);
+    c->id = u->city_id ? xy__strndup(u->city_id, strlen(u->city_id)) : NULL;
+    c->display = u->display ? xy__strndup(u->display, strlen(u->display)) : NULL;
+    c->file = u->npaths ? xy__strndup(u->paths[0], strlen(u->paths[0])) : NULL;
+    c->base = u->base;
+    c->min = u->has_min ? u->min : INT64_MIN;
+    c->max = u->has_max ? u->max : INT64_MAX;
+    c->scoring_age = u->scoring_age;
+    c->sure_days = u->scoring_age * 366;
+    c->short_days = u->scoring_age * 365;
+
+    compile_grades(u, full, c);
+    compile_behaviours(u, c);
+    compile_agencies(u, full, c);
+    compile_lists(u, full, c);
+    compile_consequences(u, full, c);
+    compile_bands(c);
 
     c->has_assoc = u->has_assoc;
     c->assoc_points = u->assoc_points;
@@ -1247,109 +1336,145 @@ static int cmp_region(const void *a, const void *b)
     return x->prefix < y->prefix ? -1 : x->prefix > y->prefix;
 }
 
+/* What xy_rules_load_files gathers across the files it is given. */
+typedef struct loader {
+    diag d;                   /* the messages of every file */
+    xy_rules *r;              /* the rules being built */
+    size_t ncities, cap_cities;   /* r->cities so far, and its capacity */
+    size_t nregions, cap_regions; /* r->regions so far, and its capacity */
+    region_def *region_at;    /* every prefix claimed so far, with where */
+    size_t nregion_at, cap_region_at; /* their number, and capacity */
+    char **keep;              /* display paths of the cities' files, kept
+                                 alive for later region messages */
+    size_t nkeep, cap_keep;   /* their number, and capacity */
+    xy_names given;           /* real paths of the files named so far */
+} loader;
+
+/* Adds the compiled city c of unit u to the rules, checking that its id
+ * and its region prefixes are not another city's. */
+static void add_city(loader *ld, unit *u, xy_city *c)
+{
+    xy_rules *r = ld->r;
+    for (size_t k = 0; k < ld->ncities; k++)
+        if (strcmp(r->cities[k].id, c->id) == 0)
+            report(&ld->d, u->city_id_at, "duplicate city '%s' (also in %s)", c->id, r->cities[k].file);
+    for (size_t k = 0; k < u->nregions; k++) {
+        for (size_t m = 0; m < ld->nregion_at; m++)
+            if (ld->region_at[m].prefix == u->regions[k].prefix &&
+                ld->region_at[m].digits == u->regions[k].digits)
+                report(&ld->d, u->regions[k].at, "region prefix %0*u is already claimed at %s:%d",
+                       u->regions[k].digits, u->regions[k].prefix, ld->region_at[m].at.file,
+                       ld->region_at[m].at.line);
+        XY_PUSH(ld->region_at, ld->nregion_at, ld->cap_region_at, u->regions[k]);
+        xy_region reg = {u->regions[k].prefix, u->regions[k].digits, (int)ld->ncities};
+        XY_PUSH(r->regions, ld->nregions, ld->cap_regions, reg);
+    }
+    XY_PUSH(r->cities, ld->ncities, ld->cap_cities, *c);
+    r->ncities = (int)ld->ncities;
+    /* Keep the display paths alive for later region messages. */
+    for (size_t k = 0; k < u->npaths; k++) XY_PUSH(ld->keep, ld->nkeep, ld->cap_keep, u->paths[k]);
+    u->npaths = 0;
+}
+
+/* Parses and compiles one file the caller named, and adds it to the
+ * rules when it is a city's. */
+static void load_file(loader *ld, const char *path)
+{
+    /* A file named twice (rules check x.rules ./x.rules) is one file,
+     * not a city that clashes with itself. */
+    char *real = realpath(path, NULL);
+    int again = real && xy__names_find(&ld->given, real, strlen(real)) >= 0;
+    if (real) xy__names_intern(&ld->given, real, strlen(real));
+    free(real);
+    if (again) return;
+    unit u = {0};
+    u.rules = ld->r;
+    u.d = &ld->d;
+    u.scoring_age = 18;
+    pos none = {NULL, 0, 0};
+    int is_city = declares_city(path);
+    if (parse_file(&u, path, none) == 0) {
+        xy_city c;
+        if (compile_unit(&u, is_city && u.has_city, &c) == 0 && is_city && u.has_city)
+            add_city(ld, &u, &c);
+        else
+            city_free(&c);
+    }
+    unit_free(&u);
+}
+
+/* Builds each city's dense tables, sized now that every name has its id:
+ * behaviour name id -> definition, and -> the agencies below 64 that may
+ * report it; and the rules' table of what a behaviour's events touch. */
+static void build_dense_tables(xy_rules *r)
+{
+    for (int i = 0; i < r->ncities; i++) {
+        xy_city *c = &r->cities[i];
+        c->by_name = xy__calloc(r->behaviour_names.count + 1, sizeof *c->by_name);
+        for (int b = 0; b < c->nbehaviours; b++) c->by_name[c->behaviours[b].name] = &c->behaviours[b];
+        c->agency_mask = xy__calloc(r->behaviour_names.count + 1, sizeof *c->agency_mask);
+        for (size_t k = 0; k <= c->perms.mask; k++) {
+            uint64_t key = c->perms.slots[k].key;
+            if (!key) continue;
+            key--; /* slots hold key + 1 */
+            uint32_t agency = (uint32_t)(key >> 32), bid = (uint32_t)key;
+            if (agency < 64) c->agency_mask[bid] |= 1ULL << agency;
+        }
+    }
+    r->ahead = xy__calloc(r->behaviour_names.count + 1, 1);
+    for (int i = 0; i < r->ncities; i++)
+        for (int b = 0; b < r->cities[i].nbehaviours; b++) {
+            const xy_behaviour *x = &r->cities[i].behaviours[b];
+            r->ahead[x->name] |= (uint8_t)((x->limit ? XY_AHEAD_LIMIT : 0) | (x->term ? XY_AHEAD_TERM : 0));
+        }
+}
+
+/* Sorts the cities by id and the region prefixes longest first. Region
+ * indexes refer to cities in load order, so they are mapped to the sorted
+ * order first. */
+static void sort_cities(xy_rules *r)
+{
+    size_t ncities = (size_t)r->ncities, nregions = (size_t)r->nregions;
+    int *order = xy__malloc(ncities * sizeof *order);
+    char **ids = xy__malloc(ncities * sizeof *ids);
+    for (size_t i = 0; i < ncities; i++) ids[i] = r->cities[i].id;
+    qsort(r->cities, ncities, sizeof *r->cities, cmp_city);
+    for (size_t i = 0; i < ncities; i++)
+        for (size_t k = 0; k < ncities; k++)
+            if (r->cities[k].id == ids[i]) order[i] = (int)k;
+    for (size_t i = 0; i < nregions; i++) r->regions[i].city = order[r->regions[i].city];
+    if (nregions) qsort(r->regions, nregions, sizeof *r->regions, cmp_region);
+    xy__free(ids);
+    xy__free(order);
+}
+
 int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
                         void *ctx, xy_rules **out)
 {
-    diag d = {fn, ctx, 0, {0}, {0}, NULL, 0, 0};
-    xy_rules *r = xy__calloc(1, sizeof *r);
-    size_t cap_cities = 0, ncities = 0, cap_regions = 0, nregions = 0;
-    region_def *region_at = NULL;
-    size_t cap_region_at = 0, nregion_at = 0;
-    char **keep = NULL;
-    size_t nkeep = 0, cap_keep = 0;
+    loader ld = {0};
+    ld.d = (diag){fn, ctx, 0, {0}, {0}, NULL, 0, 0};
+    ld.r = xy__calloc(1, sizeof *ld.r);
     *out = NULL;
-    xy_names given = {0}; /* real paths of the files named so far */
-    for (int i = 0; i < npaths; i++) {
-        /* A file named twice (rules check x.rules ./x.rules) is one file,
-         * not a city that clashes with itself. */
-        char *real = realpath(paths[i], NULL);
-        int again = real && xy__names_find(&given, real, strlen(real)) >= 0;
-        if (real) xy__names_intern(&given, real, strlen(real));
-        free(real);
-        if (again) continue;
-        unit u = {0};
-        u.rules = r;
-        u.d = &d;
-        u.scoring_age = 18;
-        pos none = {NULL, 0, 0};
-        int is_city = declares_city(paths[i]);
-        if (parse_file(&u, paths[i], none) == 0) {
-            xy_city c;
-            if (compile_unit(&u, is_city && u.has_city, &c) == 0 && is_city && u.has_city) {
-                for (size_t k = 0; k < ncities; k++)
-                    if (strcmp(r->cities[k].id, c.id) == 0)
-                        report(&d, u.city_id_at, "duplicate city '%s' (also in %s)", c.id, r->cities[k].file);
-                for (size_t k = 0; k < u.nregions; k++) {
-                    for (size_t m = 0; m < nregion_at; m++)
-                        if (region_at[m].prefix == u.regions[k].prefix &&
-                            region_at[m].digits == u.regions[k].digits)
-                            report(&d, u.regions[k].at, "region prefix %0*u is already claimed at %s:%d",
-                                   u.regions[k].digits, u.regions[k].prefix, region_at[m].at.file,
-                                   region_at[m].at.line);
-                    XY_PUSH(region_at, nregion_at, cap_region_at, u.regions[k]);
-                    xy_region reg = {u.regions[k].prefix, u.regions[k].digits, (int)ncities};
-                    XY_PUSH(r->regions, nregions, cap_regions, reg);
-                }
-                XY_PUSH(r->cities, ncities, cap_cities, c);
-                r->ncities = (int)ncities;
-                /* Keep the display paths alive for later region messages. */
-                for (size_t k = 0; k < u.npaths; k++) XY_PUSH(keep, nkeep, cap_keep, u.paths[k]);
-                u.npaths = 0;
-            } else {
-                city_free(&c);
-            }
-        }
-        unit_free(&u);
+    for (int i = 0; i < npaths; i++) load_file(&ld, paths[i]);
+    xy__free(ld.region_at);
+    for (size_t k = 0; k < ld.nkeep; k++) xy__free(ld.keep[k]);
+    xy__free(ld.keep);
+    ld.r->nregions = (int)ld.nregions;
+    if (ld.d.errors == 0 && ld.ncities > 0) {
+        build_dense_tables(ld.r);
+        sort_cities(ld.r);
     }
-    xy__free(region_at);
-    for (size_t k = 0; k < nkeep; k++) xy__free(keep[k]);
-    xy__free(keep);
-    r->nregions = (int)nregions;
-    if (d.errors == 0 && ncities > 0) {
-        /* Dense tables: sized now that every name has its id. Region
-         * indexes refer to cities in load order, so sort after mapping. */
-        int *order = xy__malloc(ncities * sizeof *order);
-        for (size_t i = 0; i < ncities; i++) {
-            xy_city *c = &r->cities[i];
-            c->by_name = xy__calloc(r->behaviour_names.count + 1, sizeof *c->by_name);
-            for (int b = 0; b < c->nbehaviours; b++) c->by_name[c->behaviours[b].name] = &c->behaviours[b];
-            c->agency_mask = xy__calloc(r->behaviour_names.count + 1, sizeof *c->agency_mask);
-            for (size_t k = 0; k <= c->perms.mask; k++) {
-                uint64_t key = c->perms.slots[k].key;
-                if (!key) continue;
-                key--; /* slots hold key + 1 */
-                uint32_t agency = (uint32_t)(key >> 32), bid = (uint32_t)key;
-                if (agency < 64) c->agency_mask[bid] |= 1ULL << agency;
-            }
-        }
-        r->ahead = xy__calloc(r->behaviour_names.count + 1, 1);
-        for (size_t i = 0; i < ncities; i++)
-            for (int b = 0; b < r->cities[i].nbehaviours; b++) {
-                const xy_behaviour *x = &r->cities[i].behaviours[b];
-                r->ahead[x->name] |= (uint8_t)((x->limit ? XY_AHEAD_LIMIT : 0) | (x->term ? XY_AHEAD_TERM : 0));
-            }
-        char **ids = xy__malloc(ncities * sizeof *ids);
-        for (size_t i = 0; i < ncities; i++) ids[i] = r->cities[i].id;
-        qsort(r->cities, ncities, sizeof *r->cities, cmp_city);
-        for (size_t i = 0; i < ncities; i++)
-            for (size_t k = 0; k < ncities; k++)
-                if (r->cities[k].id == ids[i]) order[i] = (int)k;
-        for (size_t i = 0; i < nregions; i++) r->regions[i].city = order[r->regions[i].city];
-        if (nregions) qsort(r->regions, nregions, sizeof *r->regions, cmp_region);
-        xy__free(ids);
-        xy__free(order);
-    }
-    int errors = d.errors;
-    xy__names_free(&d.seen);
-    xy__names_free(&d.reals);
-    xy__names_free(&given);
-    for (size_t k = 0; k < d.nnames; k++) xy__free(d.names[k]);
-    xy__free(d.names);
+    int errors = ld.d.errors;
+    xy__names_free(&ld.d.seen);
+    xy__names_free(&ld.d.reals);
+    xy__names_free(&ld.given);
+    for (size_t k = 0; k < ld.d.nnames; k++) xy__free(ld.d.names[k]);
+    xy__free(ld.d.names);
     if (errors) {
-        xy_rules_free(r);
+        xy_rules_free(ld.r);
         return XY_EINPUT;
     }
-    *out = r;
+    *out = ld.r;
     return XY_OK;
 }
 
