@@ -1,4 +1,4 @@
-/* Unit tests of rules.c: directives, overrides, includes, errors with
+/* Unit tests of ruleparse.c and rules.c: directives, overrides, includes, errors with
  * positions, and dense lookups. */
 #include <stdlib.h>
 
