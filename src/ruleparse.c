@@ -393,7 +393,8 @@ static int d_grade(line_ctx *l)
     unit *u = l->u;
     char *name;
     int64_t from;
-    pos at = tok_pos(l, l->i);
+    int k = l->i;
+    pos at = tok_pos(l, k);
     if (need_ident(l, 1, "a grade name", &name)) return -1;
     if (need_word(l, "from") || need_int(l, -MAX_SCORE, MAX_SCORE, 1, "a lower bound", &from) ||
         end_of_line(l)) {
@@ -408,7 +409,7 @@ static int d_grade(line_ctx *l)
         }
     if (u->ngrades == MAX_GRADES) {
         xy__free(name);
-        FAIL(l, 0, "a city has at most %d grades", MAX_GRADES);
+        FAIL(l, k, "a city has at most %d grades", MAX_GRADES);
     }
     grade_def g = {name, from, at};
     XY_PUSH(u->grades, u->ngrades, u->cap_grades, g);

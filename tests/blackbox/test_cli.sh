@@ -312,6 +312,13 @@ run rules check "$XY_ROOT/rules/rongcheng.rules" "$XY_ROOT/rules/../rules/rongch
 expect_rc "rules check: a file named twice is checked once, not a city that clashes with itself" 0
 expect_eq "... and counted once" "$(printf '%s\n' "$OUT" | tail -1)" "ok: 1 file, 1 city"
 broken unknown_attribute 8:23 colour "# comment" "behaviour c points +1 colour red"
+set --
+i=1
+while [ $i -le 64 ]; do
+    set -- "$@" "grade G$i from $i"
+    i=$((i + 1))
+done
+broken too_many_grades 70:7 "a city has at most 64 grades" "$@"
 broken missing_points 7:11 points "behaviour c category s"
 broken duplicate_city 8:1 city "" 'city other "Other"'
 broken exit_below_entry 8:1 500 "blacklist below 600" "blacklist exit 500 after 10 days"
