@@ -6,7 +6,7 @@
 #ifndef XY_ENGINE_H
 #define XY_ENGINE_H
 
-#include "limits.h"
+#include "limitcount.h"
 #include "rules.h"
 #include "util.h"
 

@@ -6,6 +6,7 @@
  * Every mistake is reported as FILE:LINE:COLUMN: message and parsing goes
  * on with the next line, so one run shows every error of a file. */
 #include "ruleparse.h"
+#include "limitcount.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -501,7 +502,7 @@ static int behaviour_attrs(line_ctx *l, xy_behaviour *b, int *has_points)
  * definition of the same name (the override), and takes b's description. */
 static int define_behaviour(unit *u, const char *name, pos at, xy_behaviour *b)
 {
-    /* Yearly limit counts pack the name id into 24 bits (limits.h). */
+    /* Yearly limit counts pack the name id into 24 bits (limitcount.h). */
     if (u->rules->behaviour_names.count >= XY_LIMITS_MAX_NAME &&
         xy__names_find(&u->rules->behaviour_names, name, strlen(name)) < 0) {
         xy__rules_report(u->d, at, "too many behaviours: at most %d names", XY_LIMITS_MAX_NAME);

@@ -3,7 +3,7 @@
  * directory or a list of files loaded together, and the queries on the
  * compiled rules. */
 #include "ruleparse.h"
-#include "limits.h"
+#include "limitcount.h"
 
 #include <dirent.h>
 #include <errno.h>

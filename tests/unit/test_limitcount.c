@@ -1,4 +1,4 @@
-/* Unit tests of limits.c: random occurrences across citizens, behaviours
+/* Unit tests of limitcount.c: random occurrences across citizens, behaviours
  * and years checked against a plain array of counts, with limits large
  * enough to reach the side map for counts of 255 and above, tables that
  * grow, and a save/load round trip in the middle; and what a background
@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "limits.h"
+#include "limitcount.h"
 #include "unit.h"
 
 enum { CITIZENS = 300, NAMES = 5, YEARS = 3 };

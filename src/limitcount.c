@@ -1,6 +1,6 @@
-/* limits.c -- yearly limit counts: one open-addressing table of 8-byte
- * entries per calendar year (see limits.h). */
-#include "limits.h"
+/* limitcount.c -- yearly limit counts: one open-addressing table of 8-byte
+ * entries per calendar year (see limitcount.h). */
+#include "limitcount.h"
 
 #include <string.h>
 #include <sys/mman.h>

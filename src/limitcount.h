@@ -1,4 +1,4 @@
-/* limits.h -- the counts behind `limit N per year`: how many occurrences of
+/* limitcount.h -- the counts behind `limit N per year`: how many occurrences of
  * a behaviour were counted for a citizen in a calendar year.
  *
  * One table per calendar year, because the counts start again each year
@@ -9,8 +9,8 @@
  * a general map, which matters because almost every entry is a cache miss
  * and a page that the kernel must first clear. A count of 255 or more
  * lives in a small side map (only a limit above 254 needs it). */
-#ifndef XY_LIMITS_H
-#define XY_LIMITS_H
+#ifndef XY_LIMITCOUNT_H
+#define XY_LIMITCOUNT_H
 
 #include "util.h"
 
