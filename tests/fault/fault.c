@@ -14,7 +14,8 @@
  * limit of threads. open:PAUSE makes the first open() of a path ending
  * with XY_FAULT_FILE wait XY_FAULT_MS milliseconds (default 1000) first:
  * a reader slow at that moment, for races with a writer. Other calls pass
- * through untouched. */
+ * through untouched. pwrite() counts as a write (the history index and an
+ * event-index run's header are written with it). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -80,6 +81,22 @@ ssize_t write(int fd, const void *buf, size_t count)
     if (!real) real = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
     if (matches(fd, "write")) return -1;
     return real(fd, buf, count);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t count, off_t off)
+{
+    static ssize_t (*real)(int, const void *, size_t, off_t);
+    if (!real) real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+    if (matches(fd, "write")) return -1;
+    return real(fd, buf, count, off);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t count, off_t off)
+{
+    static ssize_t (*real)(int, const void *, size_t, off_t);
+    if (!real) real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite64");
+    if (matches(fd, "write")) return -1;
+    return real(fd, buf, count, off);
 }
 
 int fdatasync(int fd)
