@@ -171,6 +171,14 @@ load_events \
 run show "$T6" --json
 expect_json "whitelist: not while blacklisted (term), score 1099" '[.score,.whitelist,.blacklist.since]' \
     '[1099,null,"2024-02-03"]'
+# the reason is the event that started the running term (t2a), with the last day of the
+# extended term; explain gives each event's own last day, t + D - 1
+expect_eq "term: an extended term's reason names the event that started it" "$(q "$T2" .blacklist.reason)" \
+    "listed for 'listing' (event t2a) until 2024-02-14"
+run explain "$T2" --json
+expect_json "term: explain gives the starting event and each extension with its last day" \
+    '[.lists[]|[.by,.entered,.reason]]' \
+    "[[\"term\",\"2024-02-01\",\"'listing' reported by ag (event t2a): listed until 2024-02-10; extended: 'listing' reported by ag (event t2b): listed until 2024-02-14\"]]"
 load_events "t4d,2024-02-10,$T4,listing,ag,,"
 setup advance 2024-02-10
 expect_eq "term: listed on t+D-1" "$(q "$T1" .blacklist.since)" 2024-02-01

@@ -30,6 +30,21 @@ agency a reports category c
 blacklist below 50
 whitelist from 150
 R
+# one of the two publish lines each: what one publishes the other does not
+cat >"$T/r/half.rules" <<'R'
+city half "Half"
+region 140101
+score base 100 min 0 max 200
+grade hi from 150
+grade lo from 0
+behaviour bad points -60 category c
+agency a reports category c
+blacklist below 50
+whitelist from 100
+publish blacklist
+R
+sed -e 's/^city half "Half"/city scores "Scores"/' -e 's/^region 140101/region 150101/' \
+    -e 's/^publish blacklist/publish scores/' "$T/r/half.rules" >"$T/r/scores.rules"
 fresh pub "$T/r"
 A=$(mkid 110101 19800101 001)
 B=$(mkid 120101 19800101 003)
@@ -61,6 +76,24 @@ run show "$B" --public --json
 expect_eq "show --public: unpublished score is null" "$(jget .score)" null
 expect_eq "show --public: unpublished blacklist is null" "$(jget .blacklist)" null
 expect_eq "... and said to be unpublished, not empty" "$(jget '.published|tojson')" '{"scores":false,"blacklist":false}'
+expect_eq "show --public: unpublished grade is null" "$(jget .grade)" null
+expect_eq "show --public: unpublished whitelist is null" "$(jget .whitelist)" null
+# Hal (publish blacklist only) and Sue (publish scores only) are both on the whitelist at
+# their base of 100: only Sue's entry, score and grade are public.
+H=$(mkid 140101 19800101 007)
+S=$(mkid 150101 19800101 009)
+csv "$T/hs.csv" "id,name" "$H,Hal Half" "$S,Sue Scores"
+setup load citizens "$T/hs.csv"
+run show "$H" --public --json
+expect_eq "show --public, blacklist published only: score, grade and whitelist are not" \
+    "$(jget '[.score,.grade,.whitelist,.published.scores,.published.blacklist]|tojson')" '[null,null,null,false,true]'
+run show "$S" --public --json
+expect_eq "show --public, scores published only: score, grade and whitelist entry are" \
+    "$(jget '[.score,.grade,.whitelist.since,.blacklist,.published.scores,.published.blacklist]|tojson')" \
+    '[100,"lo","2024-03-01",null,true,false]'
+run list whitelist --public --json
+expect_eq "list whitelist --public: the cities that publish scores only" "$(jget '[.citizens[].name]|tojson')" \
+    '["Sue Scores"]'
 run show "$B" --public
 expect_out "show --public text says so" "not published"
 expect_out "show --public text: a blacklist the city does not publish is not said to be empty" \

@@ -30,6 +30,9 @@ behaviour m10 points -10 category s
 behaviour debtx points -10 per 1000 cap 25 expires 10 days category f
 behaviour year points -7 expires 365 days category t
 behaviour kidx points -3 expires 5 days category t
+behaviour unit points -1 per 1 cap 5 category f
+behaviour up points +450 expires 10 days category s
+behaviour down points -450 expires 10 days category t
 agency ag reports category s f t
 blacklist below 600
 whitelist from 2000
@@ -258,5 +261,53 @@ expect_json "stats: grade counts of tc" '.cities[]|select(.city=="tc")|.grades' 
 expect_json "stats: citizens of tc" '.cities[]|select(.city=="tc")|.citizens' 28
 # mean of the (clamped) scores, not of the raw scores: 27043 / 28 = 965.82
 expect_json "stats: mean_score is the mean of the clamped scores" '.cities[]|select(.city=="tc")|.mean_score' 965.82
+
+# ---- boundaries and explanations, in a second data directory ---------------------------------
+fresh d2 "$R"
+K2=$(mkid 110000 20100101 051) # 15 in 2025
+csv "$T/c2.csv" "id,name" "$C01,One" "$C02,Two" "$C03,Three" "$C04,Four" "$C05,Five" "$C06,Six" "$K2,Kid"
+setup load citizens "$T/c2.csv"
+# cap at exactly one over the cap: -1 x 6 is limited to -5, -1 x 5 is not limited at all
+load_events "u1,2025-01-10,$C01,unit,ag,6," "u2,2025-01-10,$C02,unit,ag,5,"
+run explain "$C01" --json
+expect_json "cap: one point over the cap is limited to the cap" \
+    '[.contributions[]|[.points,.note]]' '[[-5,"capped at 5"]]'
+run explain "$C02" --json
+expect_json "cap: points equal to the cap are scaled, not limited" \
+    '[.contributions[]|[.points,.note]]' '[[-5,"-1 x 5 (one per 1 of amount)"]]'
+# expiries of one day run in the order their events were applied: o1's expiry (-450) comes
+# before o2's (+450), so the score touches 550 < 600 on 2025-02-11 and, with no exit line,
+# the citizen stays on the blacklist although the raw score is back at the base
+load_events "o1,2025-02-01,$C04,up,ag,," "o2,2025-02-01,$C04,down,ag,,"
+setup advance 2025-02-11
+run explain "$C04" --json
+expect_json "expires: one day's expiries in the order the events were applied" \
+    '[.contributions[]|select(.kind=="expiry")|[.event,.points,.score]]' '[["o1",-450,550],["o2",450,1000]]'
+expect_json "expires: the score below the threshold between two expiries lists the citizen" \
+    '[.lists[]|[.list,.by,.entered,.left]]' '[["blacklist","score","2025-02-11",null]]'
+expect_eq "... and the citizen stays listed at the base score" "$(q "$C04" '[.raw,.blacklist.since]|@csv')" \
+    '1000,"2025-02-11"'
+# the notes of explain (spec 2.9: why points were zero or limited), today 2025-02-11
+load_events \
+    "n1,2025-02-11,$C05,plain,ag,," \
+    "n2,2025-02-05,$C05,tv,ag,," \
+    "n3,2025-01-20,$C05,tv,ag,," \
+    "n4,2025-02-11,$C05,vol,ag,," \
+    "n5,2025-02-11,$C05,vol,ag,," \
+    "n6,2025-02-11,$C05,vol,ag,," \
+    "n7,2025-02-11,$K2,plain,ag,,"
+run explain "$C05" --json
+expect_json "explain: an event on time scoring its points has no note" \
+    '[.contributions[]|select(.event=="n1")|.note]' '[null]'
+expect_json "explain: a late report says so and gives the date of the act" \
+    '[.contributions[]|select(.event=="n2")|[.points,.note]]' '[[-5,"late report of an act on 2025-02-05"]]'
+expect_json "explain: a late report zeroed by its expiry gives the expiry day" \
+    '[.contributions[]|select(.event=="n3")|[.points,.note]]' \
+    '[[0,"zero: it expired on 2025-01-30, before it was reported; late report of an act on 2025-01-20"]]'
+expect_json "explain: an occurrence over the limit names the limit and the year" \
+    '[.contributions[]|select(.event=="n6")|[.points,.note]]' '[[0,"zero: limit of 2 per year already reached in 2025"]]'
+run explain "$K2" --json
+expect_json "explain: an under-age event names the scoring age" \
+    '[.contributions[]|[.points,.note]]' '[[0,"zero: younger than the scoring age 18 on the event date"]]'
 
 finish
