@@ -40,7 +40,10 @@ $(B)/obj/%.o: src/%.c $(wildcard src/*.h) include/xinyong.h | $(B)/obj
 $(B)/obj:
 	@mkdir -p $@
 
+# Made afresh: ar would keep the member of a module since renamed or
+# removed, and the linker could take a symbol from it.
 $(B)/libxinyong.a: $(LIB_OBJ)
+	rm -f $@
 	ar rcs $@ $^
 
 $(B)/xinyong: $(CLI_OBJ) $(B)/libxinyong.a

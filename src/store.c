@@ -161,22 +161,48 @@ static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *
 
 /* --------------------------------------------------------------- files */
 
+/* Copies the file from to the path to, by way of to.tmp, so that a crash
+ * leaves the copy whole or absent (an init run again after it then finds
+ * only whole copies: same_files). XY_OK, or a status with errno set. */
 static int copy_file(const char *from, const char *to)
 {
     char *data;
     size_t len;
     int rc = xy__read_file(from, &data, &len);
     if (rc) return rc;
-    int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    xy_buf tmp = {0};
+    xy__buf_printf(&tmp, "%s.tmp", to);
+    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
-        xy__free(data);
-        return XY_EIO;
+        rc = xy__errno_status(errno);
+    } else {
+        rc = xy__write_status(fd, data, len);
+        int err = errno;
+        if (!rc && fsync(fd)) rc = xy__errno_status(err = errno);
+        if (!rc && rename(tmp.data, to)) rc = xy__errno_status(err = errno);
+        close(fd);
+        if (rc) (void)unlink(tmp.data);
+        errno = err;
     }
-    rc = xy__write_status(fd, data, len);
-    if (!rc && fsync(fd)) rc = XY_EIO;
-    close(fd);
+    xy__buf_free(&tmp);
     xy__free(data);
     return rc;
+}
+
+/* Whether the files a and b hold the same bytes (0 when either cannot be
+ * read). */
+static int same_files(const char *a, const char *b)
+{
+    char *da, *db;
+    size_t la, lb;
+    if (xy__read_file(a, &da, &la)) return 0;
+    int same = 0;
+    if (!xy__read_file(b, &db, &lb)) {
+        same = la == lb && memcmp(da, db, la) == 0;
+        xy__free(db);
+    }
+    xy__free(da);
+    return same;
 }
 
 static char *join(const char *a, const char *b)
@@ -322,25 +348,31 @@ static int copy_rules(const char *path, const char *rdir, const char *rules_dir,
     /* Without a log this is no data directory yet, and rules files found
      * in DATA/rules are not init's to replace or remove: someone's own
      * (init leaves nothing behind when it fails). Unless they are the
-     * rules asked for (init --rules DATA/rules), used in place. */
+     * rules asked for (init --rules DATA/rules), used in place, or copies
+     * of files of rules_dir byte for byte, as an init stopped by a crash
+     * leaves them (each copy is whole: copy_file). */
     int in_place = xy__path_within(rdir, rules_dir) && xy__path_within(rules_dir, rdir);
     if (!in_place) {
         char **found;
         size_t nfound;
         (void)rules_files(rdir, &found, &nfound);
-        free_names(found, nfound);
-        if (nfound) {
-            xy__diagf(diag, ctx, "%s: holds .rules files, and %s is no data directory (no log): move them away, or "
-                      "name that directory with --rules to use them", rdir, path);
-            rc = XY_EINPUT;
-        } else {
-            (void)rules_files(rules_dir, copied, ncopied);
+        for (size_t i = 0; i < nfound && !rc; i++) {
+            char *mine = join(rdir, found[i]), *theirs = join(rules_dir, found[i]);
+            if (!same_files(mine, theirs)) {
+                xy__diagf(diag, ctx, "%s: holds .rules files, and %s is no data directory (no log): move them away, "
+                          "or name that directory with --rules to use them", rdir, path);
+                rc = XY_EINPUT;
+            }
+            xy__free(mine);
+            xy__free(theirs);
         }
+        free_names(found, nfound);
+        if (!rc) (void)rules_files(rules_dir, copied, ncopied);
     }
     for (size_t i = 0; i < *ncopied && !rc; i++) {
         char *from = join(rules_dir, (*copied)[i]), *to = join(rdir, (*copied)[i]);
         rc = copy_file(from, to);
-        if (rc) xy__diagf(diag, ctx, "%s: cannot copy to %s", from, to);
+        if (rc) xy__diagf(diag, ctx, "%s: cannot copy to %s: %s", from, to, strerror(errno));
         xy__free(from);
         xy__free(to);
     }
@@ -395,6 +427,7 @@ static int write_empty_log(const char *path, const char *log, xy_diag_fn *diag, 
     if (fd < 0 || xy__write_status(fd, xy__log_magic, sizeof xy__log_magic) || fsync(fd) || rename(tmp, log)) {
         xy__diagf(diag, ctx, "%s: cannot write: %s", log, strerror(errno));
         rc = XY_EIO;
+        (void)unlink(tmp);
     }
     if (fd >= 0) close(fd);
     xy__free(tmp);
@@ -407,7 +440,7 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
     if (rc) return rc;
     char *log = join(path, "log"), *rdir = join(path, "rules");
     char *sum = join(path, "rules.sum"), *stmp = join(path, "rules.sum.tmp");
-    int made_path = 0, made_rdir = 0;
+    int made_path = 0, made_rdir = 0, made_log = 0;
     char **copied = NULL; /* the files this create copies into DATA/rules */
     size_t ncopied = 0;
     struct stat st;
@@ -427,12 +460,16 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag, void
     /* The copy's fingerprint, which every open checks. */
     if (!rc) rc = write_rules_sum(path, sum, stmp, diag, ctx);
     /* The log appears last, whole: it is what marks a data directory. */
-    if (!rc) rc = write_empty_log(path, log, diag, ctx);
-    if (!rc) rc = xy__fsync_dir(rdir);
-    if (!rc) rc = xy__fsync_dir(path);
+    if (!rc) made_log = (rc = write_empty_log(path, log, diag, ctx)) == XY_OK;
+    const char *unsynced = NULL;
+    if (!rc && (rc = xy__fsync_dir(rdir)) != XY_OK) unsynced = rdir;
+    if (!rc && (rc = xy__fsync_dir(path)) != XY_OK) unsynced = path;
+    if (unsynced) xy__diagf(diag, ctx, "%s: cannot sync the directory: %s", unsynced, strerror(errno));
 done:
     if (rc && rc != XY_EEXIST) {
-        /* A failed init leaves what it found, nothing of its own. */
+        /* A failed init leaves what it found, nothing of its own: the log
+         * first, since it is what marks a data directory. */
+        if (made_log) (void)unlink(log);
         for (size_t i = 0; i < ncopied; i++) {
             char *f = join(rdir, copied[i]);
             (void)unlink(f);
@@ -932,11 +969,19 @@ static int restore_state(xy_db *db, const char *path, int mode, xy_diag_fn *diag
     db->snapshot_unused = rc != XY_OK && rc != XY_ENOENT;
     db->snapshot_offset = from;
     rc = XY_OK;
-    if (xy__trail_open(&db->trail, path, mode == XY_WRITE, from ? db->trail_use : 0) != XY_OK && mode == XY_WRITE &&
-        !db->trail.broken) {
-        /* The trail the snapshot points into is gone or damaged: write it
-         * again from the log up to the snapshot, in a scratch engine. */
+    /* A snapshot that left the trail out (its sync failed) claims none of
+     * the file, and its heads point into a file that may hold anything. */
+    int unclaimed = from && db->trail_use == 0;
+    uint64_t use = unclaimed ? XY_TRAIL_UNCLAIMED : from ? db->trail_use : 0;
+    if (xy__trail_open(&db->trail, path, mode == XY_WRITE, use) != XY_OK && mode == XY_WRITE && !db->trail.broken) {
+        /* The trail the snapshot points into is gone, damaged or left
+         * out: write it again from the log up to the snapshot, in a
+         * scratch engine. A snapshot that left it out goes on saying so
+         * to every reader (who explain by replaying the log) and to every
+         * writer (who rebuild it again) until a new one claims it: the
+         * first write makes one. */
         rc = rebuild_trail(db, path, from, diag, ctx);
+        if (unclaimed) db->snapshot_unused = 1;
     }
     if (rc) goto done;
     rc = replay(db, db->engine, (size_t)from, SIZE_MAX, &db->trail, diag, ctx, good, len);

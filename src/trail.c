@@ -147,7 +147,7 @@ int xy__trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
         t->broken = 1;
     }
     t->disk_len = 16;
-    memset(t->head, 0, t->nhead * sizeof *t->head);
+    if (t->nhead) memset(t->head, 0, t->nhead * sizeof *t->head);
     return XY_ECORRUPT;
 }
 

@@ -65,6 +65,11 @@ typedef struct xy_trail {
  * empty and, for a reader, broken). */
 int xy__trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len);
 
+/* The use_len of a snapshot that left the trail out (it could not be
+ * synced: see xy__trail_emit): no file is that long, so the trail is
+ * unusable, as a damaged one is, and a writer writes it again. */
+#define XY_TRAIL_UNCLAIMED UINT64_MAX
+
 /* Closes the file and frees memory; t may be zeroed. */
 void xy__trail_free(xy_trail *t);
 

@@ -383,7 +383,8 @@ int xy__write_status(int fd, const void *p, size_t n);
 int xy__errno_status(int err);
 
 /* Makes a directory's entries durable (a file created, renamed or removed
- * in it): XY_OK or XY_EIO. */
+ * in it): XY_OK, or a status as xy__errno_status gives it with errno set
+ * to the reason. */
 int xy__fsync_dir(const char *dir);
 
 /* A size in bytes from the environment variable name (tests make the

@@ -213,6 +213,33 @@ for dir in /ifs /ifs/rules; do
     expect_rc "... giving a directory that loads" 0
 done
 
+# Init copies each rules file aside and renames it into place: a crash in
+# the middle leaves whole copies only, which the same init run again takes
+# for its own (files that differ from the rules asked for are still
+# someone's own: test_public.sh).
+use ifk
+rm -rf "$D"
+XY_FAULT_SKIP=3
+export XY_FAULT_SKIP
+fault_run write:SIGKILL .rules.tmp init --rules "$XY_ROOT/rules"
+unset XY_FAULT_SKIP
+expect_rc "a crash in the middle of init's copy of the rules" 137
+run init --rules "$XY_ROOT/rules"
+expect_rc "... the same init then goes on over the copies it left" 0
+run load citizens "$EX/citizens.csv"
+expect_rc "... giving a directory that loads" 0
+# A copy or the log that cannot be written: the reason, and nothing left.
+use ifc
+rm -rf "$D"
+fault_run write:ENOSPC .rules.tmp init --rules "$XY_ROOT/rules"
+expect_rc "ENOSPC copying the rules at init: storage error" 2
+expect_err "... with the reason" "cannot copy to $D/rules/beijing.rules: No space left on device"
+if [ -e "$D" ]; then bad "... and nothing left behind" "$(find "$D")"; else ok "... and nothing left behind"; fi
+fault_run write:EIO /log.tmp init --rules "$XY_ROOT/rules"
+expect_rc "EIO writing the log at init: storage error" 2
+expect_err "... naming it" "$D/log: cannot write: Input/output error"
+if [ -e "$D" ]; then bad "... and nothing left behind" "$(find "$D")"; else ok "... and nothing left behind"; fi
+
 # The history index is derived data: a first writer that cannot write its
 # header (the shim fails pwrite too) still loads, and replays the log for
 # explanations. (Under `make asan` this reached memset(NULL, 0, 0) in
