@@ -127,6 +127,11 @@ int xy_rules_city_count(const xy_rules *rules);
 const char *xy_rules_city_id(const xy_rules *rules, int city);
 /* Index of a city by id, or -1. */
 int xy_rules_city_find(const xy_rules *rules, const char *id);
+/* Number of different files the ruleset was loaded from by name: the
+ * files of the directory, or those given to xy_rules_load_files, a file
+ * named twice (under two paths) counted once, the files they include not
+ * counted. */
+int xy_rules_file_count(const xy_rules *rules);
 /* Number of behaviours the city defines (after includes and overrides). */
 int xy_rules_behaviour_count(const xy_rules *rules, int city);
 

@@ -144,24 +144,6 @@ static int cmd_init(opts *o)
     return rc == XY_EEXIST ? XY_EINPUT : rc;
 }
 
-/* How many different files n paths name (the library checks a file named
- * twice once, and the count says so). */
-static int distinct_files(const char *const *paths, int n)
-{
-    char **real = calloc((size_t)n, sizeof *real);
-    if (!real) return n;
-    int count = 0;
-    for (int i = 0; i < n; i++) {
-        real[i] = realpath(paths[i], NULL);
-        int seen = 0;
-        for (int k = 0; k < i && real[i] && !seen; k++) seen = real[k] && strcmp(real[k], real[i]) == 0;
-        count += !seen;
-    }
-    for (int i = 0; i < n; i++) free(real[i]);
-    free(real);
-    return count;
-}
-
 static int cmd_rules(opts *o)
 {
     if (o->npos < 2 || strcmp(o->pos[0], "check") != 0) {
@@ -174,7 +156,7 @@ static int cmd_rules(opts *o)
     int n = xy_rules_city_count(r);
     for (int i = 0; i < n; i++)
         printf("%s: %d behaviours\n", xy_rules_city_id(r, i), xy_rules_behaviour_count(r, i));
-    int files = distinct_files(o->pos + 1, o->npos - 1);
+    int files = xy_rules_file_count(r);
     printf("ok: %d file%s, %d cit%s\n", files, files == 1 ? "" : "s", n, n == 1 ? "y" : "ies");
     xy_rules_free(r);
     return XY_OK;

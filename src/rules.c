@@ -411,6 +411,7 @@ int xy_rules_load_files(const char *const *paths, int npaths, xy_diag_fn *fn,
         build_dense_tables(ld.r);
         sort_cities(ld.r);
     }
+    ld.r->nnamed = (int)ld.given.count;
     int errors = ld.d.errors;
     xy__names_free(&ld.d.seen);
     xy__names_free(&ld.d.reals);
@@ -474,6 +475,8 @@ int xy_rules_load_dir(const char *dir, xy_diag_fn *fn, void *ctx, xy_rules **out
 /* --------------------------------------------------------------- queries */
 
 int xy_rules_city_count(const xy_rules *r) { return r->ncities; }
+
+int xy_rules_file_count(const xy_rules *r) { return r->nnamed; }
 
 const char *xy_rules_city_id(const xy_rules *r, int city)
 {

@@ -149,6 +149,7 @@ struct xy_rules {
     xy_names files;           /* the files rules were read from (xy_src) */
     xy_names sources;         /* every file read, named as it was given or
                                  included, for init's self-containment check */
+    int nnamed;               /* different files the loader was given */
 };
 
 /* The behaviour a city defines under a name id, or NULL. */

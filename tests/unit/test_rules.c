@@ -153,6 +153,21 @@ TEST(rules_include_cycles_and_read_once)
     ASSERT(strstr(m.text, "missing.rules:1:9: cannot include"));
 }
 
+TEST(rules_count_the_files_named_not_their_paths)
+{
+    msgs m = {{0}, 0};
+    xy_rules *r;
+    const char *root = getenv("XY_ROOT");
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/rules/rongcheng.rules", root ? root : ".");
+    snprintf(b, sizeof b, "%s/rules/../rules/rongcheng.rules", root ? root : ".");
+    const char *paths[] = {a, b};
+    ASSERT_EQ(xy_rules_load_files(paths, 2, collect, &m, &r), XY_OK);
+    ASSERT_EQ(xy_rules_file_count(r), 1);
+    ASSERT_EQ(xy_rules_city_count(r), 1);
+    xy_rules_free(r);
+}
+
 TEST(rules_shipped_rulesets_compile)
 {
     msgs m = {{0}, 0};
@@ -162,6 +177,7 @@ TEST(rules_shipped_rulesets_compile)
     snprintf(dir, sizeof dir, "%s/rules", root ? root : ".");
     ASSERT_EQ(xy_rules_load_dir(dir, collect, &m, &r), XY_OK);
     ASSERT_EQ(r->ncities, 6);
+    ASSERT_EQ(xy_rules_file_count(r), 7); /* six cities and national.rules */
     ASSERT(xy_rules_city_find(r, "rongcheng") >= 0);
     ASSERT(xy_rules_city_find(r, "shenzhen") >= 0);
     int rc = xy_rules_city_find(r, "rongcheng");
