@@ -137,6 +137,12 @@ fault_run() {
 fault_run write:ENOSPC .run.tmp snapshot
 expect_rc "ENOSPC writing an event-index run: storage error" 2
 expect_err "... names the run and the reason" "$D/ev-0-188.run.tmp: cannot write: No space left on device"
+fault_run fsync:EIO /snapshot.tmp snapshot
+expect_rc "EIO syncing a new snapshot before it is renamed into place: storage error" 2
+expect_err "... names the file and the reason" "$D/snapshot.tmp: cannot write: Input/output error"
+expect_eq "... and puts no snapshot in place, leaving no temporary file" "$(ls "$D" | grep -c '^snapshot')" 0
+run stats --json
+expect_eq "... the same state" "$OUT" "$before"
 fault_run fsync:EIO /m snapshot
 expect_rc "EIO syncing the directory after a snapshot: storage error" 2
 expect_err "... says so" "$D: cannot sync the directory: Input/output error"

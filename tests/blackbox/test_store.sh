@@ -73,6 +73,18 @@ run --data "$T/flip" verify
 expect_rc "verify finds the damaged snapshot" 2
 expect_err "... with its offset" "snapshot section checksum mismatch"
 
+# A flipped byte that still makes a valid state (a letter of a citizen's
+# name) is found by the section's checksum, at start-up as by verify.
+cp -r "$D" "$T/nameflip"
+at=$(grep -boa "Chen Jing" "$T/nameflip/snapshot" | head -n 1 | cut -d: -f1)
+overwrite "$T/nameflip/snapshot" "$at" K
+run --data "$T/nameflip" stats
+expect_rc "a snapshot whose names were changed: start-up stops" 2
+expect_err "... on the section's checksum" "nameflip/snapshot:"
+expect_err "... saying so" "snapshot section checksum mismatch"
+run --data "$T/nameflip" verify
+expect_rc "... and verify finds it" 2
+
 # A history index cut short after the snapshot that points into it is
 # found by verify too (whole records, but fewer than the snapshot's heads
 # reach); explanations stay the same, and a writer rebuilds it.
@@ -113,6 +125,20 @@ overwrite "$run_file" 80 Z
 run --data "$T/runflip" verify
 expect_rc "verify finds a damaged run of the event index" 2
 expect_err "... naming it" "checksum mismatch"
+# A run whose Bloom filter leaves its entries out (its checksum made to
+# match, as a bug writing it would) would let re-sent ids through as new:
+# verify checks every entry against the filter. The header's nbloom (u64
+# at byte 48) counts the filter's 64-byte blocks at the end of the file;
+# the CRC-32 (u32 at byte 56) covers everything after the 64-byte header.
+cp -r "$D" "$T/runbloom"
+bloom_run=$(first_run "$T/runbloom")
+nbloom=$(od -A n -t u8 -j 48 -N 8 "$bloom_run" | tr -d ' ')
+dd if=/dev/zero of="$bloom_run" bs=1 seek=$(($(stat -c %s "$bloom_run") - 64 * nbloom)) count=$((64 * nbloom)) \
+    conv=notrunc 2>/dev/null
+tail -c +65 "$bloom_run" | gzip -c | tail -c 8 | head -c 4 | dd of="$bloom_run" bs=1 seek=56 conv=notrunc 2>/dev/null
+run --data "$T/runbloom" verify
+expect_rc "verify finds a run whose filter lacks its entries" 2
+expect_err "... naming the run and why" "$(basename "$bloom_run"):0: an entry is missing from the filter"
 rm "$run_file"
 run --data "$T/runflip" stats --json
 expect_err "a missing run: start-up says it replays the log" "replaying the log"
@@ -171,11 +197,70 @@ expect_rc "a damaged log record stops start-up" 2
 expect_err "... naming the log and the record's offset" "logflip/log:"
 run --data "$T/logflip" verify
 expect_rc "verify finds the damaged record" 2
+# The offset named is the damaged record's own, exactly: here the first
+# record, right after the log's 16-byte header, whose checksum is flipped.
+cp -r "$D" "$T/logcrc"
+rm -f "$T/logcrc/snapshot"
+overwrite "$T/logcrc/log" 20 Z
+run --data "$T/logcrc" stats
+expect_rc "a record failing its checksum, batches after it: start-up stops" 2
+expect_err "... naming the record's own offset" "logcrc/log:16: damaged record with committed batches after it"
+run --data "$T/logcrc" verify
+expect_rc "... and verify" 2
+expect_err "... naming the same offset" "logcrc/log:16: damaged record with committed batches after it"
+
+# A committed batch holding a record of a type xinyong never writes (its
+# checksum valid: a bug, or a forged file): start-up refuses to decode it,
+# and verify names the type and the record's log offset.
+# frame FILE: FILE's bytes framed as a log record (length, CRC-32, payload);
+# gzip's trailer holds the CRC-32 (zlib's polynomial) of what it read.
+frame() {
+    n=$(wc -c <"$1")
+    printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $((n & 255)) $((n >> 8 & 255)) $((n >> 16 & 255)) $((n >> 24)))"
+    gzip -c <"$1" | tail -c 8 | head -c 4
+    cat "$1"
+}
+cp -r "$D" "$T/logtype"
+at=$(wc -c <"$T/logtype/log")
+printf '\011' >"$T/rec.bin"
+printf '\005\001\000\000\000\000\000\000\000' >"$T/commit.bin"
+{ frame "$T/rec.bin"; frame "$T/commit.bin"; } >>"$T/logtype/log"
+run --data "$T/logtype" verify
+expect_rc "verify finds a committed record of an unknown type" 2
+expect_err "... naming the type and its log offset" "unknown record type 9 at log offset $at"
+rm -f "$T/logtype/snapshot"
+run --data "$T/logtype" stats
+expect_rc "... which start-up does not apply" 2
+expect_err "... saying it does not decode" "a record does not decode"
+
+# A snapshot that covers more of the log than the log holds (the log was
+# cut back or replaced after it was written): start-up and verify refuse
+# it, as acknowledged batches would be missing from the log.
+cp -r "$D" "$T/snapover"
+covers=$("$XY" --data "$T/snapover" verify | sed -n 's/.*covers the log up to byte \([0-9]*\)$/\1/p')
+truncate -s 16 "$T/snapover/log"
+run --data "$T/snapover" stats
+expect_rc "a snapshot covering more than the log: start-up stops" 2
+expect_err "... saying how much it covers" "snapover/snapshot: covers $covers bytes of a log of 16"
+run --data "$T/snapover" verify
+expect_rc "... and verify" 2
+expect_err "... saying so" "snapover/snapshot: covers $covers bytes of the log, which has 16"
+
+# Bytes after the snapshot's last section are damage too.
+cp -r "$D" "$T/snaptail"
+printf 'trailing' >>"$T/snaptail/snapshot"
+run --data "$T/snaptail" stats
+expect_rc "bytes after a snapshot's last section: start-up stops" 2
+expect_err "... saying where and how many" "bytes after the last snapshot section"
+run --data "$T/snaptail" verify
+expect_rc "... and verify" 2
+expect_err "... saying so" "8 bytes after the last snapshot section"
 
 # A torn tail (a batch cut short by a crash) is not an error: readers skip
 # it, the next writer cuts it off with a warning, nothing committed is lost.
 cp -r "$D" "$T/torn"
 before=$("$XY" --data "$T/torn" stats --json)
+torn_at=$(wc -c <"$T/torn/$(last_segment "$T/torn")")
 printf '\060\000\000\000\001\002\003\004partial-batch' >>"$T/torn/$(last_segment "$T/torn")"
 run --data "$T/torn" stats --json
 expect_rc "readers open a log with a torn tail" 0
@@ -184,10 +269,28 @@ run --data "$T/torn" verify
 expect_out "verify reports the unfinished batch" "after the last commit"
 run --data "$T/torn" advance 2025-07-01
 expect_rc "a writer cuts the torn tail" 0
-expect_err "... with a warning" "dropping"
+expect_err "... with a warning" "dropping 21 bytes of an unfinished batch at offset $torn_at"
 run --data "$T/torn" verify
 expect_rc "... after which the log verifies" 0
 expect_not_out "... with nothing after the last commit" "after the last commit"
+
+# A torn tail that ends in what looks like a commit record whose checksum
+# fails (a crash left its last bytes unwritten) is still a torn tail: only
+# a valid commit record after a damaged one means acknowledged data lies
+# beyond it.
+cp -r "$D" "$T/torncommit"
+before=$("$XY" --data "$T/torncommit" stats --json)
+printf '\060\000\000\000\001\002\003\004partial-batch\011\000\000\000\001\002\003\004\005\000\000\000\000\000\000\000\000' \
+    >>"$T/torncommit/$(last_segment "$T/torncommit")"
+run --data "$T/torncommit" stats --json
+expect_rc "a torn tail ending in a commit record that fails its checksum: readers open the log" 0
+expect_eq "... and see every committed batch" "$OUT" "$before"
+run --data "$T/torncommit" verify
+expect_rc "... verify takes it for an unfinished batch" 0
+expect_out "... and says so" "38 bytes after the last commit"
+run --data "$T/torncommit" advance 2025-07-01
+expect_rc "... a writer cuts it" 0
+expect_err "... with a warning" "dropping 38 bytes of an unfinished batch"
 
 # A log in several segments (XINYONG_SEGMENT_BYTES makes them small)
 # holds the same state and explanations as one; damage in a segment that
@@ -218,12 +321,37 @@ overwrite "$T/segflip/log" 200 Z
 run --data "$T/segflip" stats
 expect_rc "a damaged record in a segment before the last stops start-up" 2
 expect_err "... naming the segment and the offset" "segflip/log:"
+# The end of a segment that later segments follow is no torn tail: a
+# damaged commit record there (no commit after it in its segment) is
+# corruption, not a batch to skip.
+cp -r "$D" "$T/segcommit"
+first=$(wc -c <"$T/segcommit/log")
+overwrite "$T/segcommit/log" $((first - 13)) Z
+run --data "$T/segcommit" stats
+expect_rc "a damaged commit record ending a segment that later ones follow stops start-up" 2
+expect_err "... naming the segment" "segcommit/log:"
+expect_err "... as damage before later segments" "damaged or unfinished batch in a segment that later segments follow"
+run --data "$T/segcommit" verify
+expect_rc "... and verify finds it" 2
 if [ -n "$every" ]; then export XINYONG_SNAPSHOT_EVERY="$every"; fi
 cp -r "$D" "$T/seggap"
 rm "$T/seggap/$(segments "$T/seggap" | sed -n 2p)"
 run --data "$T/seggap" stats
 expect_rc "a missing segment stops start-up" 2
 expect_err "... saying where the log breaks" "does not begin where"
+# A snapshot covering batches of a last segment later cut short in its
+# header (as if lost in a crash while it was being started) covers more
+# than the log: acknowledged batches are missing, which start-up says.
+cp -r "$D" "$T/segsnap"
+setup --data "$T/segsnap" snapshot
+last=$(last_segment "$T/segsnap")
+covers=$("$XY" --data "$T/segsnap" verify | sed -n 's/.*covers the log up to byte \([0-9]*\)$/\1/p')
+truncate -s 5 "$T/segsnap/$last"
+run --data "$T/segsnap" stats
+expect_rc "a snapshot covering a last segment since cut short in its header: start-up stops" 2
+expect_err "... saying how much it covers" "segsnap/snapshot: covers $covers bytes of a log of"
+run --data "$T/segsnap" verify
+expect_rc "... and verify" 2
 cp -r "$D" "$T/seghead"
 last=$(last_segment "$T/seghead")
 base=${last#log}
@@ -238,6 +366,20 @@ expect_rc "... a writer goes on" 0
 expect_err "... removing it" "removing a log segment"
 run --data "$T/seghead" verify
 expect_rc "... after which the log verifies" 0
+
+# A new segment starts only when the next batch would take the last one
+# past XINYONG_SEGMENT_BYTES: a batch that fills it exactly (an advance
+# is 30 bytes) stays in it, one byte more starts log.N.
+fresh roll "$XY_ROOT/rules"
+setup load citizens "$EX/citizens.csv"
+size=$(wc -c <"$D/log")
+XINYONG_SEGMENT_BYTES=$((size + 30)) "$XY" advance 2025-01-01 >/dev/null 2>&1
+expect_eq "a batch that fills the segment exactly stays in it" "$(wc -c <"$D/log") $(segments "$D" | wc -l)" \
+    "$((size + 30)) 1"
+size=$((size + 30))
+XINYONG_SEGMENT_BYTES=$((size + 29)) "$XY" advance 2025-01-02 >/dev/null 2>&1
+expect_eq "... one that would take it a byte past starts a segment at that log offset" \
+    "$(wc -c <"$D/log") $(segments "$D" | tr '\n' ' ')" "$size log log.$size "
 
 # A load written to the log in parts as it is encoded (XINYONG_SPILL_BYTES,
 # here 1 kB; by default 64 MB) gives the same state as one written whole,

@@ -761,6 +761,40 @@ TEST(store_failed_commits)
     }
 }
 
+/* A batch of the append path whose sync failed is cut from the log at
+ * once, not merely overwritten by the handle's next batch: a caller that
+ * closes the handle right after the failure (or crashes) must not find
+ * the refused batch in the directory, where a reopen would apply it. */
+TEST(store_failed_append_is_cut_at_once)
+{
+    char dir[256];
+    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n");
+    ASSERT(db != NULL);
+    town t = town_of(db);
+    xy_event ev = {0, 0, t.good, t.office, XY_NONE, t.day, -1};
+    const char *id1[1] = {"s1"}, *id2[1] = {"s2"};
+    uint64_t dups;
+    ASSERT_EQ(xy_db_append_events(db, &ev, id1, 1, quiet, NULL, &dups), XY_OK);
+    fail_sync_fd = db->log_fd;
+    ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_EIO);
+    fail_sync_fd = -1;
+    xy_db_close(db);
+    FILE *devnull = fopen("/dev/null", "w");
+    ASSERT(devnull != NULL);
+    ASSERT_EQ(xy_db_verify(dir, quiet, NULL, devnull), XY_OK);
+    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
+    ASSERT_EQ(xy_engine_raw(xy_db_engine(db), 0), 103); /* s1 only */
+    xy_db_close(db);
+    ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
+    ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_OK);
+    ASSERT_EQ(dups, 0); /* s2 was never stored */
+    ASSERT_EQ(xy_engine_raw(xy_db_engine(db), 0), 106);
+    xy_db_close(db);
+    ASSERT_EQ(xy_db_verify(dir, quiet, NULL, devnull), XY_OK);
+    fclose(devnull);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
 /* The events of batch k of the kill test below: B new ids, event j for
  * citizen (k + j) % 2, and the first R ids of batch k - 1 sent again. */
 enum { KILL_B = 20000, KILL_R = 500 };
