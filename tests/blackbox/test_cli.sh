@@ -55,6 +55,9 @@ done
 run list blacklist --city rongcheng --city shanghai
 expect_rc "an option given twice: exit 1" 1
 expect_err "... says so" "option '--city' is given twice"
+run --data "$T/one" stats --data "$T/two"
+expect_rc "--data given twice with two directories: exit 1, neither silently taken" 1
+expect_err "... says so" "option '--data' is given twice"
 run list blacklist --json --json
 expect_rc "a flag given twice: exit 1" 1
 expect_err "... says so" "option '--json' is given twice"

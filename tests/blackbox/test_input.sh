@@ -496,6 +496,93 @@ expect_eq "regions: 120201 -> wide (12)" "$(q "$W1" .city)" wide
 expect_eq "regions: 120101 -> narrow (1201 is longer than 12)" "$(q "$W2" .city)" narrow
 expect_eq "regions: second prefix of a region line (5)" "$(q "$W3" .city)" narrow
 
+# ---- citizens: what makes a row bad, and what makes a re-sent one a duplicate -----------------
+fresh cits "$XY_ROOT/rules"
+F1=$(mkid 371082 19700101 201); K1=$(mkid 371082 20000101 203)
+csv "$T/fam.csv" "id,name,city,father,mother" "$F1,Father,rongcheng,," "$K1,Kid,rongcheng,$F1,"
+setup load citizens "$T/fam.csv"
+csv "$T/fam-nofather.csv" "id,name,city,father,mother" "$K1,Kid,rongcheng,,"
+run load citizens "$T/fam-nofather.csv"
+expect_rc "citizens: re-sent with its father left out: exit 1, not a duplicate" 1
+expect_err "... says so" "$T/fam-nofather.csv:2: citizen '$K1' is already registered with different data"
+csv "$T/fam-city.csv" "id,name,city,father,mother" "$K1,Kid,shanghai,$F1,"
+run load citizens "$T/fam-city.csv"
+expect_rc "citizens: re-sent with another city: exit 1, not a duplicate" 1
+expect_err "... says so" "$T/fam-city.csv:2: citizen '$K1' is already registered with different data"
+run load citizens "$T/fam.csv"
+expect_out "citizens: re-sent with the same city and parents: duplicates" "2 rows, 0 applied, 2 duplicates"
+K2=$(mkid 371082 20000101 205)
+csv "$T/twocity.csv" "id,name,city" "$K2,Kid Two,rongcheng" "$K2,Kid Two,shanghai"
+run load citizens "$T/twocity.csv"
+expect_rc "citizens: twice in one file, only the city differs: exit 1" 1
+expect_err "... says so" "$T/twocity.csv:3: citizen '$K2' appears twice in this file with different data"
+csv "$T/ownfather.csv" "id,name,city,father,mother" "$K2,Kid Two,rongcheng,$K2,"
+run load citizens "$T/ownfather.csv"
+expect_rc "citizens: its own father: exit 1" 1
+expect_err "... says why, at the father's column" "$T/ownfather.csv:2: father is the citizen itself (column 38)"
+csv "$T/noname.csv" "id,name,city" "$K2,,rongcheng"
+run load citizens "$T/noname.csv"
+expect_rc "citizens: an empty name: exit 1" 1
+expect_err "... says so, at the name's column" "$T/noname.csv:2: name is empty (column 20)"
+NAME1000=$(printf 'n%.0s' $(seq 1000))
+csv "$T/name1001.csv" "id,name,city" "$K2,${NAME1000}x,rongcheng"
+run load citizens "$T/name1001.csv"
+expect_rc "citizens: a name of 1001 bytes: exit 1" 1
+expect_err "... says so" "$T/name1001.csv:2: name is longer than 1000 bytes (column 20)"
+K3=$(mkid 371082 20000101 207)
+csv "$T/name1000.csv" "id,name,city" "$K3,$NAME1000,rongcheng"
+run load citizens "$T/name1000.csv"
+expect_out "citizens: a name of 1000 bytes: loaded" "1 rows, 1 applied"
+csv "$T/con-twice.csv" "a,b" "$F1,$K1" "$K1,$F1"
+run load contacts "$T/con-twice.csv"
+expect_out "contacts: the same contact twice in one file (either direction): one applied, one duplicate" \
+    "2 rows, 1 applied, 1 duplicates, 0 rejected"
+
+# ---- amounts, ids reused in one file, reasons and line ends in the rejects file ---------------
+fresh amounts "$XY_ROOT/rules"
+setup load citizens "$T/cit.csv"
+events "$T/amt-plus.csv" "ap1,2024-02-02,$G1,unrepaid_debt,bank,+5000,"
+run load events "$T/amt-plus.csv"
+expect_out "amount with a + sign: accepted" "1 rows, 1 applied"
+expect_eq "amount with a + sign: the amount counts (-10 per 1000)" "$(q "$G1" .raw)" 950
+events "$T/amt-max.csv" "am1,2024-02-02,$G1,unrepaid_debt,bank,1000000000000,"
+run load events "$T/amt-max.csv"
+expect_out "amount of exactly 10^12: accepted" "1 rows, 1 applied"
+for a in -0 -5000; do
+    events "$T/amt-neg.csv" "an1,2024-02-03,$G1,unrepaid_debt,bank,$a,"
+    run load events "$T/amt-neg.csv"
+    expect_rc "amount $a: exit 1" 1
+    expect_err "amount $a: refused as negative" "$T/amt-neg.csv:2: amount '$a' is negative (column 54)"
+done
+for a in . + +. ; do
+    events "$T/amt-nan.csv" "an2,2024-02-03,$G1,unrepaid_debt,bank,$a,"
+    run load events "$T/amt-nan.csv"
+    expect_rc "amount '$a' (no digit): exit 1" 1
+    expect_err "amount '$a' (no digit): not a number" "$T/amt-nan.csv:2: amount '$a' is not a number (column 54)"
+done
+events "$T/reuse-first.csv" "ru1,2024-02-03,$R1,volunteering,neighbourhood_office,," \
+    "ru1,2024-02-03,$R1,volunteering,neighbourhood_office,1,"
+run load events "$T/reuse-first.csv"
+expect_rc "the first row's id reused later in the file with other content: exit 1" 1
+expect_err "... said to appear twice in this file, not to have been loaded before" \
+    "$T/reuse-first.csv:3: event id 'ru1' appears twice in this file with different content (column 1)"
+# A reason that quotes a double quote from the input: doubled inside the quoted reason.
+QROW="rq1,2024-03-01,$R1,\"vol\"\"x\",neighbourhood_office,,"
+events "$T/rq.csv" "$QROW"
+run load events "$T/rq.csv" --rejects "$T/rq-out.csv"
+expect_rc "--rejects, a reason quoting a double quote: exit 0" 0
+expect_eq "--rejects: the quote in the reason is doubled (OUT stays CSV)" "$(sed -n 2p "$T/rq-out.csv")" \
+    "$QROW,\"$T/rq.csv:2: behaviour 'vol\"\"x' is not defined in city rongcheng (column 35)\""
+# CRLF input with a malformed row: the rejects file keeps the row without its CR.
+CRBAD="rc2,2024-03-01,$R1,vol\"x,neighbourhood_office,,"
+printf 'id,date,citizen,behaviour,agency,amount,counterpart\r\nrc1,2024-03-01,%s,volunteering,neighbourhood_office,,\r\n%s\r\nrc3,2024-03-01,%s,volunteering,nobody,,\r\n' \
+    "$R2" "$CRBAD" "$R2" >"$T/crlf-rej.csv"
+run load events "$T/crlf-rej.csv" --rejects "$T/crlf-out.csv"
+expect_out "--rejects on CRLF input: counts" "3 rows, 1 applied, 0 duplicates, 2 rejected"
+expect_eq "--rejects on CRLF input: no carriage return in OUT" "$(tr -dc '\r' <"$T/crlf-out.csv" | wc -c | tr -d ' ')" 0
+expect_eq "--rejects on CRLF input: the malformed row, then its reason" "$(sed -n 2p "$T/crlf-out.csv")" \
+    "$CRBAD,\"$T/crlf-rej.csv:3: malformed CSV: quote inside an unquoted field (column 38)\""
+
 # (in a directory of its own, the shipped rules)
 fresh nbsp "$XY_ROOT/rules"
 printf 'id,name,city\n%s,Rong\302\240One,rongcheng\n' "$(mkid 371082 19800101 017)" >"$T/nbsp.csv"

@@ -31,7 +31,9 @@ TEST(date_rejects_impossible_dates)
     xy_day d;
     const char *bad[] = {"2023-02-29", "2023-02-30", "2023-13-01", "2023-00-10", "2023-04-31",
                          "23-01-01",   "2023-1-01",  "2023/01/01", "2023-01-0a", "0999-01-01",
-                         "2023-01-01 "};
+                         "2023-01-01 ",
+                         /* the second separator, a day 00, a colon (just above the digits) */
+                         "2023-01/01", "2023-01-00", "2023-01-0:", "2023-0:-01"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ASSERT_EQ(xy_day_parse(bad[i], strlen(bad[i]), &d), XY_EINPUT);
     ASSERT_EQ(xy_day_parse("2024-02-29", 10, &d), XY_OK);

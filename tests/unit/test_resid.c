@@ -50,6 +50,19 @@ TEST(resid_rejects_bad_ids_with_reasons)
     ASSERT_EQ(xy_resid_parse("11010519491231002Y", 18, &id, &why), XY_EINPUT);
 }
 
+/* A birth month 13 or 00 and a day 00 do not exist, even when the check
+ * character is right for the digits: the date is refused as such. */
+TEST(resid_rejects_month_13_month_00_and_day_00)
+{
+    const char *bad[] = {"110105194913310021", "110105194900310022", "110105194912000021"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        xy_resid id;
+        const char *why = NULL;
+        ASSERT_EQ(xy_resid_parse(bad[i], 18, &id, &why), XY_EINPUT);
+        ASSERT_STR(why, "has a birth date that does not exist");
+    }
+}
+
 TEST(resid_check_character_every_remainder)
 {
     /* For one 17-digit body and every last sequence digit, exactly one of

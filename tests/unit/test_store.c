@@ -72,22 +72,33 @@ static const char *CITY_RULES =
     "blacklist below 50\n"
     "sanction ban on blacklist deny flight\n";
 
-static xy_db *fresh_db(char *dir, size_t size)
+/* A fresh data directory bound to town.rules with the text town and,
+ * unless other is NULL, other.rules with the text other; opened to write,
+ * or NULL. */
+static xy_db *fresh_db_with(char *dir, size_t size, const char *town, const char *other)
 {
     snprintf(dir, size, "/tmp/xy-unit-store-%d", (int)getpid());
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules && mkdir -p %s-rules", dir, dir, dir);
     if (system(cmd)) return NULL;
     char path[1024];
-    snprintf(path, sizeof path, "%s-rules/town.rules", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) return NULL;
-    fputs(CITY_RULES, f);
-    fclose(f);
+    const char *names[2] = {"town", "other"}, *texts[2] = {town, other};
+    for (int i = 0; i < 2 && texts[i]; i++) {
+        snprintf(path, sizeof path, "%s-rules/%s.rules", dir, names[i]);
+        FILE *f = fopen(path, "w");
+        if (!f) return NULL;
+        fputs(texts[i], f);
+        fclose(f);
+    }
     snprintf(path, sizeof path, "%s-rules", dir);
     xy_db *db = NULL;
     if (xy_db_create(dir, path, quiet, NULL) || xy_db_open(dir, XY_WRITE, quiet, NULL, &db)) return NULL;
     return db;
+}
+
+static xy_db *fresh_db(char *dir, size_t size)
+{
+    return fresh_db_with(dir, size, CITY_RULES, NULL);
 }
 
 /* Registers citizens as a client does, through a CSV load of rows
@@ -275,6 +286,81 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
     ASSERT_EQ(xy_db_append_events(db, lev, lids, LONG, quiet, NULL, &dups), XY_OK);
     ASSERT_EQ(dups, 100);
     ASSERT_EQ(xy_engine_raw(e, a), raw + 3 * LONG);
+    xy_db_close(db);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
+/* The append path refuses what a CSV load refuses (spec 2.10), each in a
+ * batch of its own after a good event, so that nothing of it is applied: a
+ * bad event id, a negative amount, a counterpart that is no citizen, an
+ * agency the city does not let report the behaviour, and a behaviour the
+ * citizen's city does not define. */
+TEST(store_append_refuses_what_a_load_refuses)
+{
+    static const char *const TOWN =
+        "city town\n"
+        "region 11\n"
+        "score base 100 min 0 max 200\n"
+        "grade A from 0\n"
+        "behaviour good points +3 category c\n"
+        "behaviour fine points -1 category d\n"
+        "agency office reports category c\n"
+        "agency court reports category d\n";
+    static const char *const OTHER =
+        "city other\n"
+        "region 12\n"
+        "score base 100 min 0 max 200\n"
+        "grade A from 0\n"
+        "behaviour far points +1 category c\n"
+        "agency office reports category c\n";
+    char dir[256];
+    xy_db *db = fresh_db_with(dir, sizeof dir, TOWN, OTHER);
+    ASSERT(db != NULL);
+    ASSERT_EQ(load_citizens(db, dir, ANN_AND_BO), XY_OK);
+    xy_engine *e = xy_db_engine(db);
+    const xy_rules *r = xy_db_rules(db);
+    xy_resid ida;
+    ASSERT_EQ(xy_resid_parse("11010519491231002X", 18, &ida, NULL), XY_OK);
+    uint32_t a = xy_engine_find(e, ida);
+    ASSERT(a != XY_NONE);
+    int32_t good = xy_rules_behaviour_id(r, "good", 4), far = xy_rules_behaviour_id(r, "far", 3);
+    int32_t office = xy_rules_agency_id(r, "office", 6), court = xy_rules_agency_id(r, "court", 5);
+    ASSERT(good >= 0 && far >= 0 && office >= 0 && court >= 0);
+    xy_day d;
+    xy_day_parse("2024-01-01", 10, &d);
+    const xy_event ok = {0, a, good, office, XY_NONE, d, -1};
+    static const struct {
+        const char *id, *why;
+    } cases[] = {
+        {"bad id", "bad event id"},
+        {"neg", "negative amount"},
+        {"cp", "unknown counterpart"},
+        {"court", "agency may not report the behaviour"},
+        {"far", "behaviour not defined in the citizen's city"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        xy_event ev[2] = {ok, ok};
+        ev[1].date = d + 1;
+        if (c == 1) ev[1].amount = -2;
+        if (c == 2) ev[1].counterpart = 999;
+        if (c == 3) ev[1].agency = court;
+        if (c == 4) ev[1].behaviour = far;
+        char first[16];
+        snprintf(first, sizeof first, "ok%zu", c);
+        const char *ids[2] = {first, cases[c].id};
+        char msg[256] = "", want[128];
+        uint64_t dups = 99;
+        ASSERT_EQ(xy_db_append_events(db, ev, ids, 2, keep_last, msg, &dups), XY_EINPUT);
+        snprintf(want, sizeof want, "event 1 (id %s): %s", cases[c].id, cases[c].why);
+        ASSERT_STR(msg, want);
+        ASSERT_EQ(xy_engine_raw(e, a), 100);
+    }
+    /* The good event alone is appended: none of the refused ones were. */
+    const char *ids[1] = {"ok0"};
+    uint64_t dups = 99;
+    ASSERT_EQ(xy_db_append_events(db, &ok, ids, 1, quiet, NULL, &dups), XY_OK);
+    ASSERT_EQ(dups, 0);
+    ASSERT_EQ(xy_engine_raw(e, a), 103);
     xy_db_close(db);
     ASSERT_EQ(remove_town(dir), 0);
 }
