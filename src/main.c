@@ -521,7 +521,7 @@ static int parse_opts(int argc, char **argv, opts *o)
             say("xinyong: option '%s' needs a value", a);
             return -1;
         }
-        if (*value && (options[k].bit || strcmp(*value, v) != 0)) {
+        if (*value) {
             say("xinyong: option '%s' is given twice", a);
             return -1;
         }

@@ -659,6 +659,13 @@ static int grade_names_of_token(line_ctx *l, const token *t, cons_def *c, size_t
     size_t n = (size_t)c->ngrades;
     const char *s = t->s, *e = t->s + t->n;
     *more = 0;
+    if (t->type == TOK_STRING) {
+        /* A grade is named by a word; strings are descriptions. */
+        pos at = l->at;
+        at.col = t->col;
+        xy__rules_report(l->u->d, at, "expected a grade name, found a string");
+        return -1;
+    }
     while (s < e) {
         const char *comma = memchr(s, ',', (size_t)(e - s));
         const char *stop = comma ? comma : e;

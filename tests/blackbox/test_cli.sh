@@ -58,6 +58,9 @@ expect_err "... says so" "option '--city' is given twice"
 run --data "$T/one" stats --data "$T/two"
 expect_rc "--data given twice with two directories: exit 1, neither silently taken" 1
 expect_err "... says so" "option '--data' is given twice"
+run --data "$T/one" stats --data "$T/one"
+expect_rc "--data given twice with the same directory: exit 1 too" 1
+expect_err "... says so" "option '--data' is given twice"
 run list blacklist --json --json
 expect_rc "a flag given twice: exit 1" 1
 expect_err "... says so" "option '--json' is given twice"
@@ -292,6 +295,7 @@ broken quote_glued 7:12 "expected a space before the opening quote" 'behaviour c
 broken lone_cr 7:12 "carriage return inside the line" "$(printf 'behaviour c\rpoints +1 category s')"
 broken grade_list_leading_comma 7:21 "expected a grade name before ','" "sanction s on grade ,A deny x"
 broken grade_list_empty_item 7:23 "expected a grade name before ','" "sanction s on grade A,,A deny x"
+broken grade_quoted 7:21 "expected a grade name, found a string" 'sanction s on grade "A" deny x'
 broken column_after_escapes 7:38 "unexpected 'b'" 'sanction s on blacklist deny a "\"é" b'
 broken assoc_zero_with_bound 7:13 "association points must not be zero" \
     "association 0 per blacklisted contact every 30 days max -5"
