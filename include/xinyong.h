@@ -334,6 +334,17 @@ int xy_db_append_events(xy_db *db, const xy_event *events, const char *const *id
  * XY_EINVAL on a reader's handle; XY_EIO or XY_ENOSPC when it cannot be
  * written (diag names the file; the directory keeps the snapshot before). */
 int xy_db_snapshot(xy_db *db, xy_diag_fn *diag, void *ctx);
+/* Finishes the snapshots a writer's handle writes by itself: writes the
+ * one that fell due on a handle of XY_ONCE, waits for one being written
+ * in the background, and passes on through diag, as warnings, what the
+ * latest of them said: why it failed (the file and the reason), or a
+ * warning it gave. A snapshot's failure loses nothing: every write it
+ * followed is durable in the log, start-up replays more of the log until
+ * a snapshot is in place, and the handle goes on working (a background
+ * snapshot is tried again after the next write). Returns XY_OK, or the
+ * failed snapshot's status (XY_EIO, XY_ENOSPC); XY_OK on a reader's
+ * handle. xy_db_close does the same and tells nobody. */
+int xy_db_finish_snapshots(xy_db *db, xy_diag_fn *diag, void *ctx);
 /* Checks every record of the log and every section of the snapshot of the
  * data directory at path without opening it; prints a summary to out (not
  * NULL) and each problem (file and offset) to diag. XY_ECORRUPT if any,

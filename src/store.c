@@ -1090,9 +1090,39 @@ int xy__db_open_rules(const char *path, int mode, xy_rules *rules, xy_diag_fn *d
  * already), so writing one must not stall the writer: a child process
  * writes it from its copy-on-write image of the state while the parent
  * goes on appending. A failure only means a longer start-up next time. */
+/* The child's diag: what it says goes to the shared page, whole lines
+ * only. */
+static void snap_word_diag(void *ctx, const char *msg)
+{
+    xy_snap_word *w = ctx;
+    size_t n = strlen(msg);
+    if (n + 1 > sizeof w->said - w->len) return;
+    memcpy(w->said + w->len, msg, n);
+    w->said[w->len + n] = '\n';
+    w->len += n + 1;
+}
+
+/* Remembers the status rc of a snapshot the handle wrote by itself and
+ * what it said, the len bytes at said (see xy_db_finish_snapshots). */
+static void snap_note(xy_db *db, int rc, const char *said, size_t len)
+{
+    xy__free(db->snap_said);
+    db->snap_said = xy__malloc(len + 1);
+    memcpy(db->snap_said, said, len);
+    db->snap_said[len] = '\0';
+    db->snap_rc = rc;
+}
+
 static void start_snapshot(xy_db *db)
 {
     if (xy__trail_flush(&db->trail)) return;
+    if (!db->snap_word) {
+        void *m = mmap(NULL, sizeof *db->snap_word, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) return;
+        db->snap_word = m;
+    }
+    db->snap_word->rc = XY_EIO;
+    db->snap_word->len = 0;
     fflush(NULL);
     xy__evindex_freeze(&db->evix);
     xy__engine_before_fork(db->engine);
@@ -1106,7 +1136,8 @@ static void start_snapshot(xy_db *db)
          * writer, or a crashed writer would keep the directory locked and
          * the child write a snapshot of a trail a new writer has cut. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent) _exit(1);
-        _exit(xy__snapshot_write(db, NULL, NULL) == XY_OK ? 0 : 1);
+        db->snap_word->rc = xy__snapshot_write(db, snap_word_diag, db->snap_word);
+        _exit(db->snap_word->rc == XY_OK ? 0 : 1);
     }
     db->snap_pid = (int)pid;
     db->snap_covers = db->log_size;
@@ -1133,9 +1164,21 @@ static void reap_snapshot(xy_db *db, int wait)
     do got = waitpid((pid_t)db->snap_pid, &status, wait ? 0 : WNOHANG);
     while (got < 0 && errno == EINTR);
     if (got == 0) return;
+    const xy_snap_word *w = db->snap_word;
     if (got == (pid_t)db->snap_pid && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         db->snapshot_offset = db->snap_covers;
         adopt_runs(db, db->snap_upto);
+        /* What a snapshot that succeeded said (a warning) is passed on
+         * as well; a failure before it is over and done. */
+        if (w->len) snap_note(db, XY_OK, w->said, w->len);
+        else db->snap_rc = XY_OK;
+    } else if (got == (pid_t)db->snap_pid && WIFSIGNALED(status)) {
+        char m[200];
+        int n = snprintf(m, sizeof m, "%s/snapshot: the process writing it in the background ended by signal %d\n",
+                         db->path, WTERMSIG(status));
+        snap_note(db, XY_EIO, m, (size_t)n);
+    } else {
+        snap_note(db, w->rc == XY_OK ? XY_EIO : w->rc, w->said, w->len);
     }
     db->snap_pid = 0;
 }
@@ -1177,17 +1220,63 @@ int xy__db_snapshot_running(xy_db *db)
     return db->snap_pid != 0;
 }
 
+/* Passes on what the snapshot a handle wrote by itself said, a line at a
+ * time: its warnings as they are, and the reason it failed as a warning
+ * (the write it followed is durable all the same). */
+static void tell_snapshot(const xy_db *db, xy_diag_fn *diag, void *ctx)
+{
+    const char *p = db->snap_said ? db->snap_said : "";
+    int told = 0;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        int n = (int)(nl ? nl - p : (ptrdiff_t)strlen(p));
+        if (memmem(p, (size_t)n, ": warning: ", 11)) {
+            xy__diagf(diag, ctx, "%.*s", n, p);
+        } else {
+            xy__diagf(diag, ctx, "%s/snapshot: warning: not written (%.*s); nothing acknowledged is lost: "
+                      "start-up replays the log since the last snapshot in place", db->path, n, p);
+            told = 1;
+        }
+        p += n + (nl != NULL);
+    }
+    if (db->snap_rc != XY_OK && !told)
+        xy__diagf(diag, ctx, "%s/snapshot: warning: not written (%s); nothing acknowledged is lost: start-up replays "
+                  "the log since the last snapshot in place", db->path, xy_strerror(db->snap_rc));
+}
+
+int xy_db_finish_snapshots(xy_db *db, xy_diag_fn *diag, void *ctx)
+{
+    if (db->mode != XY_WRITE) return XY_OK;
+    /* A handle of XY_ONCE writes the snapshot that fell due here, from its
+     * own state, unless that state holds what the log does not (a failed
+     * write, a failed load applied ahead; a stale handle's waits for its
+     * next use, which rebuilds the state first). */
+    if (db->snapshot_due && !db->stale && !db->broken) {
+        db->snapshot_due = 0;
+        xy_snap_word *w = xy__malloc(sizeof *w);
+        w->len = 0;
+        w->rc = xy_db_snapshot(db, snap_word_diag, w);
+        snap_note(db, w->rc, w->said, w->len);
+        xy__free(w);
+    }
+    reap_snapshot(db, 1);
+    tell_snapshot(db, diag, ctx);
+    int rc = db->snap_rc;
+    db->snap_rc = XY_OK;
+    xy__free(db->snap_said);
+    db->snap_said = NULL;
+    return rc;
+}
+
 void xy_db_close(xy_db *db)
 {
     if (!db) return;
-    /* A handle of XY_ONCE writes the snapshot that fell due here, from its
-     * own state, unless that state holds what the log does not (a failed
-     * write, a failed load applied ahead). */
-    int snapshot = db->snapshot_due && !db->stale && !db->broken;
+    /* A stale state is not worth rebuilding for a snapshot now. */
+    if (db->stale) db->snapshot_due = 0;
     db->stale = 0; /* nothing left to see */
+    (void)xy_db_finish_snapshots(db, NULL, NULL);
     xy__db_settle(db);
-    if (snapshot) (void)xy_db_snapshot(db, NULL, NULL);
-    reap_snapshot(db, 1);
+    if (db->snap_word) munmap(db->snap_word, sizeof *db->snap_word);
     if (db->log_fd >= 0) close(db->log_fd);
     if (db->lock_fd >= 0) close(db->lock_fd);
     xy__trail_free(&db->trail);
@@ -1205,6 +1294,7 @@ void xy_db_close(xy_db *db)
     xy__free(db->stage.count);
     xy__db_drop_log_reader(db);
     forget_event_ids(db);
+    xy__free(db->snap_said);
     xy__free(db->path);
     xy__free(db);
 }

@@ -35,6 +35,16 @@ typedef struct xy_stage {
     size_t cap;             /* events the arrays hold */
 } xy_stage;
 
+/* A page shared with the child that writes a background snapshot: the
+ * child leaves there its status and what it would have said, for the
+ * writer to pass on (xy_db_finish_snapshots). */
+typedef struct xy_snap_word {
+    int rc;         /* xy__snapshot_write's status */
+    size_t len;     /* bytes of said in use */
+    char said[4000]; /* its messages, each ended by a newline, cut short
+                        if they do not fit */
+} xy_snap_word;
+
 struct xy_db {
     char *path;             /* data directory */
     int mode;               /* XY_READ or XY_WRITE */
@@ -49,6 +59,10 @@ struct xy_db {
     int snapshot_due;       /* with once: a write made a snapshot due, which
                                xy_db_close writes */
     int snap_pid;           /* background snapshot being written, or 0 */
+    xy_snap_word *snap_word; /* what the latest one said (see reap_snapshot) */
+    int snap_rc;            /* the status of the latest snapshot the handle
+                               wrote by itself, if it failed; else XY_OK */
+    char *snap_said;        /* and what it said then (owned), or NULL */
     uint64_t snap_covers;   /* log bytes it covers */
     uint64_t snap_upto;     /* events it covers */
     xy_rules *rules;        /* the data directory's ruleset */

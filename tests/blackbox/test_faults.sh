@@ -198,10 +198,37 @@ export XINYONG_SNAPSHOT_EVERY
 fault_run fsync:EIO /trail load events "$EX/events.csv"
 unset XINYONG_SNAPSHOT_EVERY
 expect_rc "EIO syncing the history index for a snapshot after a load: the load succeeds" 0
+expect_err "... and tells of the history index left out" "$D/trail: warning: cannot be written or synced: Input/output error"
 run advance 2026-01-01
 expect_rc "... the next writer goes on" 0
 run verify
 expect_rc "... and afterwards the directory verifies" 0
+
+# A snapshot that falls due after a load or an advance and cannot be written
+# (a full disk) loses nothing: the command succeeds, says on stderr which
+# file failed and why, and the next command to write puts one in place.
+fresh sf "$XY_ROOT/rules"
+setup load citizens "$EX/citizens.csv"
+setup load contacts "$EX/contacts.csv"
+XINYONG_SNAPSHOT_EVERY=1000
+export XINYONG_SNAPSHOT_EVERY
+fault_run write:ENOSPC /snapshot.tmp load events "$EX/events.csv"
+expect_rc "ENOSPC writing the snapshot due after a load: the load succeeds" 0
+expect_err "... and says the snapshot was not written, naming the file and the reason" \
+    "$D/snapshot: warning: not written ($D/snapshot.tmp: cannot write: No space left on device); nothing acknowledged is lost"
+expect_eq "... no snapshot in place" "$(ls "$D" | grep -c '^snapshot')" 0
+fault_run write:ENOSPC .run.tmp advance 2026-01-01
+expect_rc "ENOSPC writing the event index's run for the snapshot due after an advance: the advance succeeds" 0
+expect_err "... and says so, naming the run" "$D/snapshot: warning: not written ($D/ev-0-188.run.tmp: cannot write: No space left on device)"
+run advance 2026-01-02
+expect_rc "the next write" 0
+expect_eq "... writes the snapshot, and tells nothing" "$ERR" ""
+run verify
+expect_rc "... and the directory verifies" 0
+expect_out "... with the snapshot covering the whole log" "covers the log up to byte $(stat -c %s "$D/log")"
+run load events "$EX/events.csv"
+expect_out "... and the load that had no snapshot is all there" "188 rows, 0 applied, 188 duplicates"
+unset XINYONG_SNAPSHOT_EVERY
 
 # An init whose last step, the sync of the directory, fails must say so on
 # stderr and leave no half-made data directory behind: the same init then

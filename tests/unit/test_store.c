@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -692,6 +693,59 @@ TEST(store_snapshot_started_on_demand)
     ASSERT_EQ(db->snap_pid, 0);
     xy_db_close(db);
     env_restore("XINYONG_SNAPSHOT_EVERY", every);
+    batch_free(&b);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
+/* A background snapshot that fails (a directory stands where its
+ * temporary file goes) loses nothing and is told by
+ * xy_db_finish_snapshots, with the file and the reason, once; the next
+ * write tries again, and once that one is in place there is nothing to
+ * tell. */
+TEST(store_failed_background_snapshot_is_told)
+{
+    enum { NCIT = 20000, BATCH = 5000 };
+    char *every = env_set("XINYONG_SNAPSHOT_EVERY", "1"); /* a snapshot after every commit, when none runs */
+    char dir[256], tmp[300], said[256] = "";
+    xy_db *db = town_of_size(dir, sizeof dir, NCIT);
+    ASSERT(db != NULL);
+    ASSERT_EQ(xy_db_finish_snapshots(db, keep_last, said), XY_OK);
+    ASSERT_EQ(said[0], '\0');
+    uint64_t before = db->snapshot_offset;
+    snprintf(tmp, sizeof tmp, "%s/snapshot.tmp", dir);
+    ASSERT_EQ(mkdir(tmp, 0700), 0);
+    town t = town_of(db);
+    batch b = batch_new(BATCH);
+    uint64_t rng = 13, dups;
+    random_batch(&t, NCIT, t.day, 'f', 0, &rng, &b);
+    ASSERT_EQ(xy_db_append_events(db, b.ev, b.ids, BATCH, quiet, NULL, &dups), XY_OK);
+    ASSERT_EQ(xy_db_finish_snapshots(db, keep_last, said), XY_EIO);
+    ASSERT(strstr(said, "/snapshot: warning: not written (") != NULL);
+    ASSERT(strstr(said, tmp) != NULL);
+    ASSERT(strstr(said, "nothing acknowledged is lost") != NULL);
+    ASSERT_EQ(db->snapshot_offset, before);
+    said[0] = '\0';
+    ASSERT_EQ(xy_db_finish_snapshots(db, keep_last, said), XY_OK); /* told once */
+    ASSERT_EQ(said[0], '\0');
+    ASSERT_EQ(rmdir(tmp), 0);
+    random_batch(&t, NCIT, t.day, 'g', 1, &rng, &b);
+    ASSERT_EQ(xy_db_append_events(db, b.ev, b.ids, BATCH, quiet, NULL, &dups), XY_OK);
+    uint64_t covers = db->log_size;
+    ASSERT_EQ(xy_db_finish_snapshots(db, keep_last, said), XY_OK);
+    ASSERT_EQ(said[0], '\0');
+    ASSERT_EQ(db->snapshot_offset, covers);
+    int64_t *raw = malloc(NCIT * sizeof *raw);
+    for (uint32_t c = 0; c < NCIT; c++) raw[c] = xy_engine_raw(t.e, c);
+    xy_db_close(db);
+    env_restore("XINYONG_SNAPSHOT_EVERY", every);
+    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
+    ASSERT_EQ(db->snapshot_offset, covers);
+    uint32_t differ = 0;
+    for (uint32_t c = 0; c < NCIT; c++) differ += xy_engine_raw(xy_db_engine(db), c) != raw[c];
+    ASSERT_EQ(differ, 0);
+    ASSERT_EQ(xy_db_finish_snapshots(db, keep_last, said), XY_OK); /* a reader's: nothing to do */
+    xy_db_close(db);
+    free(raw);
     batch_free(&b);
     ASSERT_EQ(remove_town(dir), 0);
 }
