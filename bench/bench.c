@@ -302,7 +302,7 @@ static void engine_run(const xy_rules *r, const city_pairs *cp, uint32_t ncit, s
  * on an engine set up afresh, and reports the median rate of the three
  * runs on memory the host backs (the target's figure) and of the three on
  * memory fresh from the host: a single run moves by up to a third with
- * what fresh memory costs at the moment (docs/performance.md). The first
+ * what fresh memory costs at the moment (docs/performance-log.md). The first
  * call also prints the state size, the memory floor and resident memory,
  * measured on the last run. */
 static void bench_engine(const xy_rules *r, uint32_t ncit, size_t nev, int typical, int first)
@@ -381,7 +381,7 @@ static double memory_floor_mix(const xy_engine *e, const xy_event *ev, size_t ne
      * every limited event were a new entry: about as many slots as the
      * engine's two yearly tables have together. (Until the twenty-second run it
      * was made at most half full: twice the memory the engine's touches
-     * spread over; docs/performance.md, "The fifteenth round".) */
+     * spread over; docs/performance-log.md, "The fifteenth round".) */
     size_t nslots = 64, nlimited = 0;
     for (size_t i = 0; i < nev; i++) nlimited += kind[i] & LIMIT;
     while (nslots * 3 < nlimited * 4) nslots *= 2;
@@ -930,7 +930,7 @@ static double walk_step(size_t mb, int grouped)
 }
 
 /* `build/bench 0 0 walks`: what a prefetch costs by the size of the memory
- * it reaches into (docs/performance.md). Not part of the default run. */
+ * it reaches into (docs/performance-log.md). Not part of the default run. */
 static void bench_walks(void)
 {
     static const size_t sizes[] = {1, 64, 256, 512, 1024, 2048};
@@ -971,7 +971,7 @@ static double populate_secs(size_t n, int two)
  * costs on a machine of its own. That first touch is the host's price, not
  * the program's, and it moves from 0.1 to 3.9 s a gigabyte between hosts
  * and hours, so the target figures are measured without it and the same
- * part with it is printed beside them (docs/performance.md, "Memory the
+ * part with it is printed beside them (docs/performance-log.md, "Memory the
  * host backs"). The guest's zeroing stays inside the timed part. */
 static void host_backed(size_t bytes)
 {
@@ -989,7 +989,7 @@ static double fresh_gb(void) { return fresh_gb_on(0); }
 /* On this virtual machine (Firecracker, with free page reporting) memory
  * the guest frees goes back to the host within seconds, and the next first
  * touch of it costs a fault in the host as well: 0.5-1.1 s a gigabyte,
- * against about 0.2 s for memory the host still backs (docs/performance.md,
+ * against about 0.2 s for memory the host still backs (docs/performance-log.md,
  * "Fresh memory on this machine"). Every part of the bench builds its
  * tables afresh, so their figures move with it; the cost at the start of
  * the run is printed beside them. */
@@ -999,7 +999,7 @@ static void print_fresh_memory(void)
 }
 
 /* The processor and memory the figures come from: the project's machine
- * has not always been the same one (docs/performance.md). */
+ * has not always been the same one (docs/performance-log.md). */
 static void print_machine(void)
 {
     char model[160] = "unknown processor", line[256];

@@ -374,7 +374,7 @@ static int apply_record(applier *a, const unsigned char *p, uint32_t len, uint64
 /* Bytes of the log fetched ahead of the records being read. A replay
  * reads a mapped segment from memory, in pages of 4 KB, across which the
  * hardware's own fetching does not carry on; a fetch a page ahead made
- * replays about 5 % faster (docs/performance.md). */
+ * replays about 5 % faster (docs/performance-log.md). */
 enum { LOG_AHEAD = 4096 };
 
 /* Starts fetching the ID index slot of the record at data + off if it

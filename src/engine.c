@@ -1061,7 +1061,7 @@ static inline __attribute__((always_inline)) void apply_run(xy_engine *e, const 
      * a few events ahead overlaps those misses without changing the order
      * in which events are applied. */
 #ifndef XY_APPLY_AHEAD
-#define XY_APPLY_AHEAD 32 /* tunable at build time for experiments (docs/performance.md) */
+#define XY_APPLY_AHEAD 32 /* tunable at build time for experiments (docs/performance-log.md) */
 #endif
     enum { AHEAD = XY_APPLY_AHEAD };
     const uint8_t *ahead = e->rules->ahead;
@@ -1085,7 +1085,7 @@ static inline __attribute__((always_inline)) void apply_run(xy_engine *e, const 
              * should be the hardware's to fetch, but with the fetches
              * above in flight it fell behind (the typical mix at 10
              * million citizens ran a fifth faster with this;
-             * docs/performance.md). */
+             * docs/performance-log.md). */
             if (i + 4 * AHEAD < n) XY_PREFETCH_L1(&events[i + 4 * AHEAD]);
             XY_PREFETCH_W(&e->st[f->citizen]);
             /* The slot of the yearly count, for a behaviour with a limit

@@ -462,7 +462,7 @@ typedef struct prow {
  * during a load (the rules, the ID index), so that it may run beside the
  * thread that stages. Fills r->ev and r->key (the key is read a group
  * ahead by the stager, to fetch its slots; the content hash is left to
- * the stager, which balanced the two threads: docs/performance.md). */
+ * the stager, which balanced the two threads: docs/performance-log.md). */
 static int event_check(loader *l, prow *r)
 {
     const xy_rules *rules = l->db->rules;

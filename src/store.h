@@ -112,7 +112,7 @@ struct xy_db {
  * at a time, one group ahead of the work that needs them. Issued one by
  * one between items, each fetch waits for its address translation (a page
  * walk, costly on a virtual machine) before anything after it can finish;
- * issued together, their walks overlap (docs/performance.md). */
+ * issued together, their walks overlap (docs/performance-log.md). */
 #define XY_FETCH_GROUP 32
 
 /* The items of [0, n) to start fetching when item i is reached: the group

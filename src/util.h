@@ -133,7 +133,7 @@ void xy__populate_beside(void *const *p, const size_t *n, int k, void (*fn)(void
  * XY_POPULATE_SPLIT bytes on, a second thread takes half of the range:
  * clearing fresh memory is the kernel's work on the faulting thread, and
  * on a host that backs the guest's memory lazily two threads fault a
- * gigabyte in in about half the time of one (docs/performance.md). */
+ * gigabyte in in about half the time of one (docs/performance-log.md). */
 void xy__populate(void *p, size_t n);
 #define XY_POPULATE_SPLIT ((size_t)8 << 20)
 
@@ -178,7 +178,7 @@ void xy__grow(void **p, size_t *cap, size_t need, size_t elem);
  * owned, so the write needs no second request; the event loop ran 5-20 %
  * faster at 10 million citizens with it for the state and the yearly
  * counts than with XY_PREFETCH. Processors without PREFETCHW execute it
- * as a no-op. (docs/performance.md, "The twelfth round".) */
+ * as a no-op. (docs/performance-log.md, "The twelfth round".) */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define XY__PREFETCH_ASM(insn, addr) __asm__ volatile(insn " %0" : : "m"(*(const char *)(addr)))
 #define XY_PREFETCH(addr) XY__PREFETCH_ASM("prefetcht1", addr)

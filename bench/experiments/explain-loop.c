@@ -1,6 +1,6 @@
 /* explain-loop.c -- explains one citizen of a data directory N times
  * through xy_report_explain on one reader, and prints the time of one
- * explanation: what "The seventeenth round" of docs/performance.md
+ * explanation: what "The seventeenth round" of docs/performance-log.md
  * measured and profiled (`perf record` on it). Build and run, after
  * `make demo`:
  *
