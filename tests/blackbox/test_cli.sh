@@ -90,6 +90,9 @@ expect_eq "init without --data/XINYONG_DATA: exit 0" "$rc" 0
 if [ -d "$T/cwd/xinyong-data" ]; then ok "init: default data directory ./xinyong-data"; else bad "init: default data directory ./xinyong-data" "not created"; fi
 run --data "$T/cwd/xinyong-data" stats --json
 expect_rc "--data beats \$XINYONG_DATA (which is missing)" 0
+# An empty $XINYONG_DATA is as good as none: it names no directory.
+( cd "$T/cwd" && XINYONG_DATA= "$XY" stats --json >/dev/null 2>&1 ); rc=$?
+expect_eq "empty \$XINYONG_DATA: ./xinyong-data is used, exit 0" "$rc" 0
 run --data "$T/cwd/xinyong-data" init --rules "$XY_ROOT/rules"
 expect_rc "init on an initialised directory: exit 1" 1
 
@@ -147,6 +150,9 @@ csv "$T/cit.csv" "id,name,city,father,mother" "$R1,Rong Parent,rongcheng,," "$R2
     "$S1,Shang One,shanghai,," "$G1,Guang One,guangzhou,,"
 setup load citizens "$T/cit.csv"
 UNREG=$(mkid 371082 19800101 009)
+run load citizens "$T/cit.csv" --rejects "$T/cit.rej"
+expect_eq "a load with --rejects and no bad row: the summary alone, no rejects file told of" "$OUT" \
+    "$T/cit.csv: 4 rows, 0 applied, 4 duplicates, 0 rejected"
 run show "$UNREG"
 expect_rc "show unknown citizen: exit 3" 3
 expect_err "show unknown citizen: named" "$UNREG"
@@ -197,6 +203,43 @@ expect_out "advance to today: says today" "today is 2024-01-05"
 expect_eq "advance to today: nothing written to the log" "$(logsize)" "$before"
 run rules frob
 expect_rc "rules without 'check': exit 1" 1
+run rules check
+expect_rc "rules check without a file: exit 1" 1
+expect_eq "... its usage, not an empty success" "$ERR" "xinyong: usage: xinyong rules check FILE..."
+run stats extra
+expect_rc "stats with an argument: exit 1" 1
+expect_err "... its usage" "xinyong: usage: xinyong stats [--json]"
+run advance 2024-01-04
+expect_rc "advance to an earlier date: exit 1" 1
+expect_eq "... names the date and today" "$ERR" \
+    "xinyong: advance: 2024-01-04 is before today (2024-01-05); the clock never goes back"
+run check "$UNREG" loan
+expect_eq "check of a valid ID that is not registered: the citizen is unknown, not the action" "$ERR" \
+    "xinyong: unknown citizen '$UNREG'"
+run list blacklist --city atlantis
+expect_eq "list --city unknown: called a city" "$ERR" "xinyong: unknown city 'atlantis'"
+run list black
+expect_rc "a list named by a prefix of its name: exit 1" 1
+expect_err "... named" "unknown list 'black'"
+# Only "--" starts an option: an argument with one dash is an argument, here an ID.
+run show -12345
+expect_rc "an argument beginning with one dash: taken as the ID (exit 3)" 3
+expect_err "... named as the citizen" "unknown citizen '-12345'"
+run show "$(printf 'a\tb\177c')"
+expect_eq "a tab and a DEL in an argument: shown escaped" "$ERR" \
+    "xinyong: unknown citizen 'a\\tb\\x7fc': not a valid resident ID: it must have 18 characters"
+run -h
+expect_rc "-h before any command: exit 0" 0
+expect_out "... the usage" "usage: xinyong [--data DIR] COMMAND [ARGS]"
+run list --public --help
+expect_rc "--help with an option of the command: exit 0" 0
+expect_out "... describes the command" "usage: xinyong list"
+run show --city x --help
+expect_rc "--help with an option the command does not take: exit 0, nothing is run" 0
+expect_out "... describes the command" "usage: xinyong show"
+"$XY" help >/dev/full 2>"$T/err"
+expect_eq "help to a full disk: exit 2" "$?" 2
+expect_eq "... says so" "$(cat "$T/err")" "xinyong: cannot write output: No space left on device"
 run show "$R1" --json
 expect_rc "show known citizen: exit 0" 0
 
@@ -318,6 +361,9 @@ expect_err "rules check: a city declared in two files, at the id of the second" 
 run rules check "$XY_ROOT/rules/rongcheng.rules" "$XY_ROOT/rules/../rules/rongcheng.rules"
 expect_rc "rules check: a file named twice is checked once, not a city that clashes with itself" 0
 expect_eq "... and counted once" "$(printf '%s\n' "$OUT" | tail -1)" "ok: 1 file, 1 city"
+printf 'behaviour sb points +1 category s\n' >"$RC_DIR/only_shared.rules"
+run rules check "$RC_DIR/only_shared.rules"
+expect_eq "rules check of a shared file alone: no city, counted in the plural" "$OUT" "ok: 1 file, 0 cities"
 broken unknown_attribute 8:23 colour "# comment" "behaviour c points +1 colour red"
 set --
 i=1
