@@ -94,6 +94,18 @@ expect_eq "show --public, scores published only: score, grade and whitelist entr
 run list whitelist --public --json
 expect_eq "list whitelist --public: the cities that publish scores only" "$(jget '[.citizens[].name]|tojson')" \
     '["Sue Scores"]'
+run show "$H" --public
+expect_eq "show --public text: a published blacklist the citizen is not on says no" \
+    "$(printf '%s\n' "$OUT" | grep '^blacklist')" "blacklist   no"
+expect_eq "... and the whitelist of a city that does not publish scores is not published" \
+    "$(printf '%s\n' "$OUT" | grep '^whitelist')" "whitelist   not published"
+# Sue's city publishes scores, not its blacklist: her entry on it stays private.
+load_events "e3,2024-03-01,$S,bad,a,,"
+run show "$S" --public --json
+expect_eq "show --public: a blacklist entry of a city that publishes scores only is not shown" \
+    "$(jget '[.score,.blacklist]|tojson')" '[40,null]'
+run show "$S" --json
+expect_eq "... though she is on it" "$(jget .blacklist.since)" 2024-03-01
 run show "$B" --public
 expect_out "show --public text says so" "not published"
 expect_out "show --public text: a blacklist the city does not publish is not said to be empty" \
