@@ -62,6 +62,7 @@ agency ag reports category j
 blacklist below 100
 sanction gcd on grade C,D for 10 days deny g_act
 sanction gc_only on grade C deny c_act
+privilege d1 on grade A discount 1 d1_act
 RULES
 cat >"$R/low.rules" <<'RULES'
 city low "Low Base"
@@ -107,6 +108,10 @@ expect_eq "blacklist: since = day the score dropped" "$(q "$S1" .blacklist.since
 run list blacklist --json
 expect_json "list blacklist: the four listed citizens" '[.citizens[].id]|sort' \
     "$(printf '%s\n' "$S1" "$S2" "$S4" "$N1" | sort | jq -R . | jq -sc .)"
+expect_eq "blacklist reason: the threshold, the day and the exit line" "$(q "$S4" .blacklist.reason)" \
+    "score fell below 600 on 2024-01-01 (exit after 10 days at or above 800)"
+expect_eq "blacklist reason: without an exit line, says there is none" "$(q "$N1" .blacklist.reason)" \
+    "score fell below 600 on 2024-01-01 (no exit: once untrustworthy, always restricted)"
 load_events \
     "s5,2024-01-05,$S1,up300,ag,," \
     "s6,2024-01-05,$S2,up300,ag,," \
@@ -181,12 +186,16 @@ expect_json "term: explain gives the starting event and each extension with its 
     "[[\"term\",\"2024-02-01\",\"'listing' reported by ag (event t2a): listed until 2024-02-10; extended: 'listing' reported by ag (event t2b): listed until 2024-02-14\"]]"
 load_events "t4d,2024-02-10,$T4,listing,ag,,"
 setup advance 2024-02-10
+expect_eq "term + score: the reason gives both, the score's first" "$(q "$T5" .blacklist.reason)" \
+    "score fell below 600 on 2024-02-03 (exit after 10 days at or above 800); listed for 'listing' (event t5a) until 2024-02-10"
 expect_eq "term: listed on t+D-1" "$(q "$T1" .blacklist.since)" 2024-02-01
 expect_eq "term: late-report term listed on today+D-1" "$(q "$T7" .blacklist.since)" 2024-02-01
 setup advance 2024-02-11
 expect_eq "term: ends at the start of t+D" "$(q "$T1" .blacklist)" null
 expect_eq "term: late-report term ends at today+D" "$(q "$T7" .blacklist)" null
 expect_eq "term + score: still listed by score after the term ends" "$(q "$T5" .blacklist.since)" 2024-02-01
+expect_eq "... and from the term's end day on, the reason is the score's alone" "$(q "$T5" .blacklist.reason)" \
+    "score fell below 600 on 2024-02-03 (exit after 10 days at or above 800)"
 setup advance 2024-02-12
 expect_eq "score exit due but a term holds: still listed" "$(q "$T4" .blacklist.since)" 2024-02-01
 setup advance 2024-02-13
@@ -232,6 +241,11 @@ run check "$P1" private_school --json
 expect_json "children: the subject itself is not denied" '[.decision,(.consequences|length)]' '["allow",0]'
 run check "$OT" private_school --json
 expect_json "children: a non-child is not denied" '.decision' allow
+run check "$CH" private_school
+expect_out "children, check text: the parent named" "on blacklist since 2024-03-01, as child of $P1"
+run check "$P1" train
+expect_out "for D days, check text: the last day" "on blacklist since 2024-03-01, until 2024-03-15
+"
 run show "$CH" --json
 expect_json "children: show of the child lists the parent's consequences" \
     '[.consequences[]|[.name,.subject]]|sort' "[[\"kids\",\"$P1\"],[\"kidsfor\",\"$P1\"]]"
@@ -241,6 +255,8 @@ expect_eq "for D days: citizen has left the list (term over on 03-11)" "$(jget .
 run check "$P1" train --json
 expect_json "for D days: still active after leaving" '[.decision,.consequences[0].since,.consequences[0].until]' \
     '["deny","2024-03-01","2024-03-15"]'
+expect_json "for D days after leaving: why it is still active" '.consequences[0].why' \
+    "entered the blacklist; no longer on it, the 15 days still run"
 run check "$P1" loan --json
 expect_json "without for: inactive after leaving" '.decision' allow
 run check "$CH" private_school --json
@@ -321,6 +337,10 @@ expect_json "explain: whitelist entries and exits" '[.lists[]|[.list,.entered,.l
 run list whitelist --json
 expect_json "list whitelist: both, since order" '[.citizens[]|[.id,.since]]' \
     "[[\"$WB1\",\"2024-04-01\"],[\"$WB3\",\"2024-04-12\"]]"
+load_events "wb5,2024-04-12,$WB1,up600,ag,," "wb6,2024-04-12,$WB1,up600,ag,,"
+run show "$WB1" --json
+expect_json "whitelist reason: the score as clamped to max, not the raw" '[.raw,.whitelist.reason]' \
+    '[2250,"score 2000 at or above 1050"]'
 
 # ---- grade consequences: for D days from the latest entry into the grade set -----------------
 GA=$(mkid 190000 19800101 051); GP=$(mkid 190000 19800101 053); GK=$(mkid 130000 20150101 055)
@@ -346,6 +366,8 @@ expect_json "grade for D days: e = entry into the set (C -> D does not restart i
     '[.decision,.consequences[0].since,.consequences[0].until]' '["deny","2024-05-01","2024-05-10"]'
 run check "$GA" c_act --json
 expect_json "grade consequence without for: inactive after leaving the grade" '.decision' allow
+run check "$GA" d1_act --json
+expect_json "a discount of 1 percent is a discount" '[.decision,.percent]' '["discount",1]'
 setup advance 2024-05-10
 run check "$GA" g_act --json
 expect_json "grade for D days: active on e+D-1" '.decision' deny
@@ -406,6 +428,9 @@ expect_json "no active consequence: allow, empty list" '[.decision,.percent,.con
 run check "$W1" act_dd
 expect_rc "check text: exit 0" 0
 expect_out "check text: says discount 15" "discount 15"
+expect_out "check text: a consequence's percent with its sign" "privilege d15: discount 15% act_dd act_pd"
+run check "$W1" act_none
+expect_eq "check text: no consequence, the decision line alone" "$OUT" "$W1 act_none: allow"
 run show "$W1" --json
 expect_json "show: active consequences of a whitelisted grade-A citizen" '[.consequences[].name]|sort' \
     '["d10","d15","d5","gdeny","prio"]'
@@ -416,7 +441,7 @@ expect_json "show: discount consequence carries its percent" \
 # city column lines up.
 fresh names "$R"
 N1=$(mkid 130000 19800101 007); N2=$(mkid 130000 19800101 009)
-csv "$T/names.csv" "id,name" "$N1,张伟" "$N2,Li Na"
+csv "$T/names.csv" "id,name" "$N2,Li Na" "$N1,张伟"
 setup load citizens "$T/names.csv"
 load_events "n1,2024-01-01,$N1,drop,ag,," "n2,2024-01-01,$N2,drop,ag,,"
 run list blacklist
@@ -424,5 +449,12 @@ expect_eq "list text: a Chinese name, two columns a character, padded to 20" \
     "$(printf '%s\n' "$OUT" | grep -c "^$N1  张伟$(printf '%17s' '')lc ")" 1
 expect_eq "list text: an ASCII name, padded to 20" \
     "$(printf '%s\n' "$OUT" | grep -c "^$N2  Li Na$(printf '%16s' '')lc ")" 1
+# Registered in the other order, the two entered on the same day: ID order.
+run list blacklist --json
+expect_json "list: the same since, then ID order, whatever the order of registration" '[.citizens[].id]' \
+    "[\"$N1\",\"$N2\"]"
+expect_out "list --json: a name in UTF-8 as it is, not escaped" '"name":"张伟"'
+run show "$N1" --json
+expect_out "show --json: the same" '"name":"张伟"'
 
 finish
