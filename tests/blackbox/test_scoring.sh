@@ -310,4 +310,20 @@ run explain "$K2" --json
 expect_json "explain: an under-age event names the scoring age" \
     '[.contributions[]|[.points,.note]]' '[[0,"zero: younger than the scoring age 18 on the event date"]]'
 
+# stats of a city without citizens and of one whose mean is negative: the mean is rounded
+# half away from zero, to two decimals in the text as in the JSON.
+UB3=$(mkid 130000 19800101 061); UB4=$(mkid 130000 19800101 063); UB5=$(mkid 130000 19800101 065)
+csv "$T/ub.csv" "id,name" "$UB3,Ub Three" "$UB4,Ub Four" "$UB5,Ub Five"
+setup load citizens "$T/ub.csv"
+load_events "ub1,2025-02-11,$UB3,crash,ag,,"
+run stats --json
+expect_json "stats: a city without citizens has no mean" '.cities[]|select(.city=="sixteen")|[.citizens,.mean_score]' \
+    '[0,null]'
+expect_json "stats: a negative mean, -5000/3, rounded away from zero" \
+    '.cities[]|select(.city=="unbounded")|.mean_score' -1666.67
+run stats
+expect_eq "stats text: no mean is '-'" "$(printf '%s\n' "$OUT" | awk '$1 == "sixteen" { print $3 }')" "-"
+expect_eq "stats text: the mean to two decimals" "$(printf '%s\n' "$OUT" | awk '$1 == "unbounded" { print $3 }')" \
+    -1666.67
+
 finish
