@@ -74,6 +74,8 @@ if cmp -s "$T/by-log" "$T/by-trail3"; then ok "explain with a damaged trail fall
 expect_eq "explain with a damaged trail: a warning names the trail" \
     "$(grep -c "warning: the history index ($XINYONG_DATA/trail) did not serve" "$T/by-trail3.err")" "$(grep -c . "$T/by-trail3.err")"
 if [ -s "$T/by-trail3.err" ]; then ok "explain with a damaged trail: warned"; else bad "explain with a damaged trail: warned" "no warning"; fi
+expect_eq "... each explain told of its one lookup, in the singular" "$(sed -n 1p "$T/by-trail3.err")" \
+    "xinyong: warning: the history index ($XINYONG_DATA/trail) did not serve 1 lookup; the whole log answered instead ('xinyong verify' checks the trail)"
 
 run stats --json
 expect_json "example: stats today" '.today' 2025-06-30
