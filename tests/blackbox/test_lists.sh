@@ -103,6 +103,16 @@ load_events \
     "s4,2024-01-01,$S4,m401,ag,," \
     "n1,2024-01-01,$N1,drop,ag,,"
 expect_eq "blacklist: score == threshold 600 is not listed" "$(q "$S3" .blacklist)" null
+run show "$S3"
+expect_eq "show text: a citizen on no list with no consequence says so" "$(printf '%s\n' "$OUT" | tail -4)" \
+    "blacklist   no
+whitelist   no
+consequences
+  (none)"
+run explain "$S3"
+expect_out "explain text: a citizen never listed says so" "lists
+  (never listed)
+consequences"
 expect_eq "blacklist: score 599 < 600 is listed" "$(q "$S4" .blacklist.since)" 2024-01-01
 expect_eq "blacklist: since = day the score dropped" "$(q "$S1" .blacklist.since)" 2024-01-01
 run list blacklist --json
@@ -341,6 +351,9 @@ load_events "wb5,2024-04-12,$WB1,up600,ag,," "wb6,2024-04-12,$WB1,up600,ag,,"
 run show "$WB1" --json
 expect_json "whitelist reason: the score as clamped to max, not the raw" '[.raw,.whitelist.reason]' \
     '[2250,"score 2000 at or above 1050"]'
+run show "$WB1"
+expect_out "show text: the score with the raw score beside it" "score       2000 (raw 2250)
+"
 
 # ---- grade consequences: for D days from the latest entry into the grade set -----------------
 GA=$(mkid 190000 19800101 051); GP=$(mkid 190000 19800101 053); GK=$(mkid 130000 20150101 055)
@@ -440,19 +453,21 @@ expect_json "show: discount consequence carries its percent" \
 # list's text pads names to 20 terminal columns, a Chinese character taking two, so that the
 # city column lines up.
 fresh names "$R"
-N1=$(mkid 130000 19800101 007); N2=$(mkid 130000 19800101 009)
-csv "$T/names.csv" "id,name" "$N2,Li Na" "$N1,张伟"
+N1=$(mkid 130000 19800101 007); N2=$(mkid 130000 19800101 009); N3=$(mkid 130000 19800101 011)
+csv "$T/names.csv" "id,name" "$N2,Li Na" "$N1,张伟" "$N3,Bartholomew Alexander Longname"
 setup load citizens "$T/names.csv"
-load_events "n1,2024-01-01,$N1,drop,ag,," "n2,2024-01-01,$N2,drop,ag,,"
+load_events "n1,2024-01-01,$N1,drop,ag,," "n2,2024-01-01,$N2,drop,ag,," "n3,2024-01-01,$N3,drop,ag,,"
 run list blacklist
 expect_eq "list text: a Chinese name, two columns a character, padded to 20" \
     "$(printf '%s\n' "$OUT" | grep -c "^$N1  张伟$(printf '%17s' '')lc ")" 1
 expect_eq "list text: an ASCII name, padded to 20" \
     "$(printf '%s\n' "$OUT" | grep -c "^$N2  Li Na$(printf '%16s' '')lc ")" 1
+expect_eq "list text: a name past 20 columns, one space before the city" \
+    "$(printf '%s\n' "$OUT" | grep -c "^$N3  Bartholomew Alexander Longname lc ")" 1
 # Registered in the other order, the two entered on the same day: ID order.
 run list blacklist --json
 expect_json "list: the same since, then ID order, whatever the order of registration" '[.citizens[].id]' \
-    "[\"$N1\",\"$N2\"]"
+    "[\"$N1\",\"$N2\",\"$N3\"]"
 expect_out "list --json: a name in UTF-8 as it is, not escaped" '"name":"张伟"'
 run show "$N1" --json
 expect_out "show --json: the same" '"name":"张伟"'
