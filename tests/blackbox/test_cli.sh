@@ -95,6 +95,8 @@ expect_rc "--data beats \$XINYONG_DATA (which is missing)" 0
 expect_eq "empty \$XINYONG_DATA: ./xinyong-data is used, exit 0" "$rc" 0
 run --data "$T/cwd/xinyong-data" init --rules "$XY_ROOT/rules"
 expect_rc "init on an initialised directory: exit 1" 1
+run --data "$T/made" init --rules "$XY_ROOT/rules"
+expect_eq "init: says which directory and which rules" "$OUT" "initialised $T/made with the rules of $XY_ROOT/rules"
 
 fresh main "$XY_ROOT/rules"
 # Output that cannot be written all (a full disk) fails the command, with a message.
