@@ -464,7 +464,7 @@ expect_eq "list text: an ASCII name, padded to 20" \
     "$(printf '%s\n' "$OUT" | grep -c "^$N2  Li Na$(printf '%16s' '')lc ")" 1
 expect_eq "list text: a name past 20 columns, one space before the city" \
     "$(printf '%s\n' "$OUT" | grep -c "^$N3  Bartholomew Alexander Longname lc ")" 1
-# Registered in the other order, the two entered on the same day: ID order.
+# Registered out of ID order and listed on the same day, they come in ID order.
 run list blacklist --json
 expect_json "list: the same since, then ID order, whatever the order of registration" '[.citizens[].id]' \
     "[\"$N1\",\"$N2\",\"$N3\"]"
