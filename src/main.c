@@ -453,11 +453,12 @@ static int cmd_help(opts *o)
     for (size_t i = 0; i < NCOMMANDS; i++) printf("  %s\n", commands[i].usage);
     printf("\nOptions for every command:\n"
            "  --data DIR   the data directory (default: $XINYONG_DATA, else ./xinyong-data)\n"
-           "  --help       describe the command\n"
+           "  --help, -h   describe the command\n"
            "An option's value may also follow '=' (--data=DIR). Any other option goes only\n"
            "with the commands whose usage shows it, once.\n"
-           "\nExit status: 0 success, 1 bad usage or input, 2 storage error, 3 unknown\n"
-           "citizen or name. 'xinyong help COMMAND' describes one command.\n");
+           "\nExit status: 0 success, 1 bad usage or input (an unknown command, list or\n"
+           "load kind too), 2 storage error, 3 unknown citizen, city or action.\n"
+           "'xinyong help COMMAND' describes one command.\n");
     return XY_OK;
 }
 

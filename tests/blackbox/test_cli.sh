@@ -233,6 +233,11 @@ expect_eq "a tab and a DEL in an argument: shown escaped" "$ERR" \
 run -h
 expect_rc "-h before any command: exit 0" 0
 expect_out "... the usage" "usage: xinyong [--data DIR] COMMAND [ARGS]"
+expect_out "... which names -h beside --help" "--help, -h   describe the command"
+expect_out "... and says which exit status an unknown name gets" "3 unknown citizen, city or action"
+run show -h
+expect_rc "-h after a command: exit 0" 0
+expect_out "... describes the command" "usage: xinyong show ID"
 run list --public --help
 expect_rc "--help with an option of the command: exit 0" 0
 expect_out "... describes the command" "usage: xinyong list"
