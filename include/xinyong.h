@@ -268,7 +268,8 @@ int xy_db_create(const char *path, const char *rules_dir, xy_diag_fn *diag,
  * What the library does in the process beside the calls: a writer's
  * handle runs threads (the log's sync, the engine one batch behind) and
  * writes background snapshots from a forked child that it reaps itself
- * (stdio is flushed before each fork); reading mapped files, the library
+ * (stdio is flushed before each fork; xy_db_finish_snapshots tells how
+ * the latest went); reading mapped files, the library
  * catches SIGBUS (a file cut short under a mapping) for the whole process;
  * XINYONG_SNAPSHOT_EVERY, XINYONG_SPILL_BYTES and XINYONG_SEGMENT_BYTES in
  * the environment tune snapshots, load parts and segments
