@@ -391,6 +391,102 @@ broken association_every_zero 7:46 "" "association -5 per blacklisted contact ev
 broken discount_over_100 7:34 "" "sanction s on blacklist discount 150 x"
 broken agency_unknown_behaviour 7:20 nosuch "agency ag2 reports nosuch"
 broken not_utf8 7:40 UTF-8 "$(printf 'behaviour c points +1 category s "caf\303\251 \351t\351"')"
+# The ranges of section 2 are inclusive and each is checked: a value at a bound passes, one
+# past it is refused at the value, and a sign where none is taken is refused as such.
+# fine NAME LINE...: file = BASE (6 lines) + LINEs, accepted without a message.
+fine() {
+    f="$RC_DIR/$1.rules"
+    name=$1
+    shift
+    { printf '%s\n' "$BASE"; printf '%s\n' "$@"; } >"$f"
+    run rules check "$f"
+    expect_rc "rules check $name: exit 0" 0
+    expect_eq "rules check $name: no message" "$ERR" ""
+}
+fine values_at_their_bounds "score base 5 min 5 max 5" "scored from age 150" \
+    "behaviour c points 1000000000 per 1000000000000 cap 1000000000 limit 1000000 per year expires 36525 days lists blacklist for 1 day category s" \
+    "sanction s on blacklist discount 100 x" "blacklist below 600" "blacklist exit 600 after 36525 days"
+broken age_over 7:17 "an age must be between 0 and 150" "scored from age 151"
+broken per_over 7:27 "an amount unit must be between 1 and 1000000000000" \
+    "behaviour c points -1 per 1000000000001 category s"
+broken cap_zero 7:27 "a cap must be between 1 and 1000000000" "behaviour c points -1 cap 0 category s"
+broken limit_over 7:28 "a limit must be between 1 and 1000000" \
+    "behaviour c points 1 limit 1000001 per year category s"
+broken expires_zero 7:30 "a number of days must be between 1 and 36525" \
+    "behaviour c points 1 expires 0 days category s"
+broken discount_101 7:34 "a percentage must be between 1 and 100" "sanction s on blacklist discount 101 x"
+broken sign_not_taken 7:27 "an amount unit takes no sign" "behaviour c points -1 per +1000 category s"
+# A lone sign is no number at all, signed or not.
+broken lone_sign 7:27 "expected an amount unit, found '-'" "behaviour c points -1 per - category s"
+broken region_seven_digits 7:8 "a region prefix has 1 to 6 digits, found '1100001'" "region 1100001"
+broken bound_against_points 7:58 "the bound must have the sign of the points" \
+    "association -5 per blacklisted contact every 30 days max 5"
+# A bound of 0 has neither sign, so it fails points of either.
+broken bound_zero 7:57 "the bound must have the sign of the points" \
+    "association 5 per blacklisted contact every 30 days max 0"
+
+# Lexical rules: '#' ends a word or a string and starts a comment, '\\' in a string is one
+# backslash, 'behavior' is a spelling of 'behaviour'; the lexical errors point at the
+# character concerned.
+fine comments_escapes_spelling "behavior d points 1 category s#a comment right after a word" \
+    'behaviour e points 1 category s "a # in a string, \"quotes\" and a backslash \\"#a comment'
+broken quote_then_word 7:25 "expected a space after the closing quote" 'behaviour c points 1 "d"x'
+line=publish
+i=0
+while [ $i -lt 256 ]; do line="$line scores"; i=$((i + 1)); done
+broken too_many_tokens 7:1794 "too many tokens on one line" "$line"
+
+# Shapes: each attribute once, nothing after the description, something to report, act on
+# or publish; a grade named in a token that starts with a comma is located at its name.
+broken attribute_twice 7:22 "attribute 'points' given twice" "behaviour c points 1 points 2 category s"
+broken score_attribute_twice 7:14 "'base' given twice" "score base 1 base 2"
+broken after_description 7:26 "unexpected 'x'" 'behaviour c points 1 "d" x'
+broken agency_reports_nothing 7:17 "agency 'a' reports nothing" "agency a reports"
+broken no_action 7:29 "expected at least one action name" "sanction s on blacklist deny"
+broken publish_nothing 7:8 "expected 'blacklist' or 'scores'" "publish"
+broken grade_after_comma_token 7:24 "sanction 's' is on unknown grade 'Z'" "sanction s on grade A ,Z deny x"
+
+# Whole-city checks: a grade redefined replaces its band (the old bound no longer covers min),
+# two bands may not share a bound, and a category no behaviour has is not met by the
+# behaviours that have no category.
+broken grade_override_whole 7:7 "the lowest band 'A' starts at 5" "grade A from 5"
+broken same_bound 7:7 "grades 'A' and 'B' have the same lower bound 0" "grade B from 0"
+broken category_of_none 8:29 "agency 'ag2': no behaviour of city 'tc' has category 'none'" \
+    "behaviour u points 1" "agency ag2 reports category none"
+
+# A city line belongs in the city's file, even before that file's own city line.
+printf 'city inner\n' >"$RC_DIR/inner.rules"
+printf 'include "inner.rules"\n%s\n' "$BASE" >"$RC_DIR/outer.rules"
+run rules check "$RC_DIR/outer.rules"
+expect_rc "rules check: a city line in an included file: exit 1" 1
+expect_err "rules check: a city line in an included file: located there" \
+    "$RC_DIR/inner.rules:1:1: a city line belongs in the city's own file, not in an included file"
+# A tab after 'city' makes a city file as a space does.
+printf 'city\ttab "Tab"\nregion 150001\nscore base 1\n' >"$RC_DIR/tab.rules"
+run rules check "$RC_DIR/tab.rules"
+expect_eq "rules check: 'city' followed by a tab declares a city" "$OUT" "tab: 0 behaviours
+ok: 1 file, 1 city"
+# An agency's behaviours are the city's own: one that only another city defines is unknown.
+# Region prefixes clash only with the same digits: 14 and 014 are different prefixes.
+printf 'city ua\nregion 14\nscore base 1\nbehaviour only_a points 1\n' >"$RC_DIR/ua.rules"
+printf 'city ub\nregion 014\nscore base 1\nagency ag reports only_a\n' >"$RC_DIR/ub.rules"
+run rules check "$RC_DIR/ua.rules" "$RC_DIR/ub.rules"
+expect_eq "rules check: a behaviour of another city is unknown to this city's agency" "$ERR" \
+    "$RC_DIR/ub.rules:4:19: agency 'ag' reports unknown behaviour 'only_a' in city ub"
+printf 'city ub\nregion 014\nscore base 1\n' >"$RC_DIR/ub.rules"
+run rules check "$RC_DIR/ua.rules" "$RC_DIR/ub.rules"
+expect_rc "rules check: region prefixes 14 and 014 may coexist" 0
+# A shared file checked alone skips the checks that need the including city (docs/rules.md,
+# section 5), except the grades of a file that defines grades.
+printf 'agency a reports nosuch\nagency b reports category nocat\nblacklist exit 900 after 10 days\nsanction s on grade Z deny x\n' \
+    >"$RC_DIR/alone.rules"
+run rules check "$RC_DIR/alone.rules"
+expect_rc "rules check: a shared file alone, references left to the city: exit 0" 0
+expect_eq "rules check: a shared file alone, references left to the city: no message" "$ERR" ""
+printf 'grade A from 0\nsanction s on grade Z deny x\n' >"$RC_DIR/alonegrades.rules"
+run rules check "$RC_DIR/alonegrades.rules"
+expect_eq "rules check: a shared file with grades checks the grades it names" "$ERR" \
+    "$RC_DIR/alonegrades.rules:2:21: sanction 's' is on unknown grade 'Z'"
 printf 'city tc "T"\nregion 110000\nscore base 1000 min 0\n\ngrade A from 100\n' >"$RC_DIR/cover.rules"
 run rules check "$RC_DIR/cover.rules"
 expect_rc "rules check grade bands not covering min: exit 1" 1
