@@ -289,11 +289,15 @@ static int d_include(line_ctx *l)
     pos from = tok_pos(l, l->i);
     l->i++;
     if (end_of_line(l)) return -1;
-    /* Relative to the including file. */
+    /* Relative to the including file, as reached: l->at.file is the name
+     * the file was first read under, perhaps through another directory (a
+     * symbolic link), and resolving against it would make a city depend on
+     * which files were named before it. */
     xy_buf b = {0};
-    const char *slash = strrchr(l->at.file, '/');
+    const char *from_path = l->u->reached;
+    const char *slash = strrchr(from_path, '/');
     if (t->n && t->s[0] != '/' && slash)
-        xy__buf_append(&b, l->at.file, (size_t)(slash - l->at.file) + 1);
+        xy__buf_append(&b, from_path, (size_t)(slash - from_path) + 1);
     xy__buf_append(&b, t->s, t->n);
     int rc = xy__rules_parse_file(l->u, b.data, from);
     xy__buf_free(&b);
@@ -916,6 +920,8 @@ int xy__rules_parse_file(unit *u, const char *path, pos from)
     xy__names_intern(&u->rules->sources, shown, strlen(shown));
     XY_PUSH(u->paths, u->npaths, u->cap_paths, shown);
 
+    const char *outer = u->reached;
+    u->reached = path;
     token *toks = xy__malloc(MAX_TOKENS * sizeof *toks);
     char *p = data;
     /* A byte order mark, which some editors write, is no part of the
@@ -946,6 +952,7 @@ int xy__rules_parse_file(unit *u, const char *path, pos from)
     }
     xy__free(toks);
     xy__free(data);
+    u->reached = outer;
     xy__free(u->stack[--u->nstack]);
     return 0;
 }

@@ -97,6 +97,10 @@ typedef struct unit {
     int publish_blacklist, publish_scores;
     char **stack;          /* real paths of the files being read */
     size_t nstack, cap_stack;
+    const char *reached;   /* the path by which the file being read was reached:
+                              its relative includes resolve against it, not against
+                              the name its messages show (which another path may have
+                              given first) */
     xy_names read;         /* real paths already read (read once) */
     char **paths;          /* display paths, kept alive for pos.file */
     size_t npaths, cap_paths;

@@ -573,6 +573,19 @@ csv "$T/icit.csv" "id,name" "$I1,Inc One"
 setup load citizens "$T/icit.csv"
 load_events "i1,2024-01-01,$I1,x,ag,," "i2,2024-01-01,$I1,y,ag,,"
 expect_eq "include read once: the city's override of x (-50) survives later includes" "$(q "$I1" .raw)" 949
+# A relative include resolves against the directory of the path its file was reached by, not
+# against the name messages give the file: here sl/s.rules, a symbolic link to sr/s.rules named
+# first, must not make the city's include of sr/s.rules read sl/x.rules instead of sr/x.rules.
+mkdir -p "$INC/sl" "$INC/sr"
+printf 'include "x.rules"\n' >"$INC/sr/s.rules"
+printf 'behaviour q points 1\n' >"$INC/sr/x.rules"
+printf 'behaviour q points 1\nbehaviour extra points 1\n' >"$INC/sl/x.rules"
+ln -s ../sr/s.rules "$INC/sl/s.rules"
+printf 'include "sr/s.rules"\ncity lc\nregion 182000\nscore base 1\n' >"$INC/lc.rules"
+run rules check "$INC/sl/s.rules" "$INC/lc.rules"
+expect_eq "include: resolved from the path a file was reached by, whatever was named first" "$OUT" \
+    "lc: 1 behaviours
+ok: 2 files, 1 city"
 
 # overrides: a later behaviour, agency, grade, sanction or privilege replaces the earlier one
 OV="$T/ov"
