@@ -431,29 +431,43 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int xy_rules_load_dir(const char *dir, xy_diag_fn *fn, void *ctx, xy_rules **out)
+int xy__rules_dir_names(const char *dir, char ***names, size_t *n)
 {
     DIR *dh = opendir(dir);
-    *out = NULL;
-    if (!dh) {
-        int err = errno;
-        xy__diagf(fn, ctx, "%s: cannot open rules directory: %s", dir, strerror(err));
-        return err == ENOENT ? XY_ENOENT : XY_EIO;
-    }
-    char **paths = NULL;
-    size_t n = 0, cap = 0;
+    size_t cap = 0;
+    *names = NULL;
+    *n = 0;
+    if (!dh) return errno == ENOENT ? XY_ENOENT : XY_EIO;
     struct dirent *e;
     while ((e = readdir(dh)) != NULL) {
         size_t len = strlen(e->d_name);
-        if (len > 6 && strcmp(e->d_name + len - 6, ".rules") == 0) {
-            xy_buf b = {0};
-            xy__buf_printf(&b, "%s/%s", dir, e->d_name);
-            XY_PUSH(paths, n, cap, b.data);
-        }
+        /* A hidden name is no one's rules: an editor's lock or backup
+         * (Emacs's .#city.rules, a link to nowhere) would otherwise make
+         * the directory unreadable while a file is being edited. */
+        if (len > 6 && e->d_name[0] != '.' && strcmp(e->d_name + len - 6, ".rules") == 0)
+            XY_PUSH(*names, *n, cap, xy__strndup(e->d_name, len));
     }
     closedir(dh);
-    if (n) qsort(paths, n, sizeof *paths, cmp_str); /* qsort wants a valid pointer, even for none */
-    int rc = XY_OK;
+    if (*n) qsort(*names, *n, sizeof **names, cmp_str); /* qsort wants a valid pointer, even for none */
+    return XY_OK;
+}
+
+int xy_rules_load_dir(const char *dir, xy_diag_fn *fn, void *ctx, xy_rules **out)
+{
+    char **paths;
+    size_t n;
+    *out = NULL;
+    int rc = xy__rules_dir_names(dir, &paths, &n);
+    if (rc) {
+        xy__diagf(fn, ctx, "%s: cannot open rules directory: %s", dir, strerror(errno));
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        xy_buf b = {0};
+        xy__buf_printf(&b, "%s/%s", dir, paths[i]);
+        xy__free(paths[i]);
+        paths[i] = b.data;
+    }
     if (n == 0) {
         xy__diagf(fn, ctx, "%s: no .rules files in the rules directory", dir);
         rc = XY_EINPUT;

@@ -166,6 +166,12 @@ static inline const xy_behaviour *xy__city_behaviour(const xy_rules *r,
  * at names no place. */
 const char *xy__rules_src(const xy_rules *r, xy_src at, char *buf, size_t n);
 
+/* The names of the rules files in dir, the names ending in ".rules" that
+ * do not begin with a dot, in name order: *names holds *n of them, which
+ * the caller frees, each and the array. XY_ENOENT for a dir that does not
+ * exist, XY_EIO for one that cannot be listed (errno says why). */
+int xy__rules_dir_names(const char *dir, char ***names, size_t *n);
+
 /* Grade index of a score in a city, or -1 when it has no grades. */
 int xy__city_grade(const xy_city *c, int64_t score);
 /* The city whose region prefix is the longest match for a division code,

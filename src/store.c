@@ -212,31 +212,6 @@ static char *join(const char *a, const char *b)
     return x.data;
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The names of the *.rules files in dir, in name order, in *names (n of
- * them; free each and the array). XY_OK, or XY_EIO when dir cannot be
- * listed. */
-static int rules_files(const char *dir, char ***names, size_t *n)
-{
-    DIR *dh = opendir(dir);
-    size_t cap = 0;
-    *names = NULL;
-    *n = 0;
-    struct dirent *de;
-    while (dh && (de = readdir(dh)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (len > 6 && strcmp(de->d_name + len - 6, ".rules") == 0) XY_PUSH(*names, *n, cap, xy__strndup(de->d_name, len));
-    }
-    if (!dh) return XY_EIO;
-    closedir(dh);
-    if (*n) qsort(*names, *n, sizeof **names, cmp_name);
-    return XY_OK;
-}
-
 static void free_names(char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++) xy__free(names[i]);
@@ -244,14 +219,14 @@ static void free_names(char **names, size_t n)
 }
 
 /* The fingerprint of a data directory's rules copy: the names and bytes
- * of every *.rules file in path/rules, in name order. XY_OK, or XY_EIO
- * when one cannot be read. */
+ * of every rules file in path/rules (xy__rules_dir_names), in name order.
+ * XY_OK, or an error when the copy cannot be listed or a file read. */
 static int rules_fingerprint(const char *path, uint64_t out[2])
 {
     char *rdir = join(path, "rules");
     char **names;
     size_t n;
-    int rc = rules_files(rdir, &names, &n);
+    int rc = xy__rules_dir_names(rdir, &names, &n);
     xy_buf all = {0};
     for (size_t i = 0; i < n && rc == XY_OK; i++) {
         char *f = join(rdir, names[i]), *data;
@@ -355,7 +330,7 @@ static int copy_rules(const char *path, const char *rdir, const char *rules_dir,
     if (!in_place) {
         char **found;
         size_t nfound;
-        (void)rules_files(rdir, &found, &nfound);
+        (void)xy__rules_dir_names(rdir, &found, &nfound);
         for (size_t i = 0; i < nfound && !rc; i++) {
             char *mine = join(rdir, found[i]), *theirs = join(rules_dir, found[i]);
             if (!same_files(mine, theirs)) {
@@ -367,7 +342,7 @@ static int copy_rules(const char *path, const char *rdir, const char *rules_dir,
             xy__free(theirs);
         }
         free_names(found, nfound);
-        if (!rc) (void)rules_files(rules_dir, copied, ncopied);
+        if (!rc) (void)xy__rules_dir_names(rules_dir, copied, ncopied);
     }
     for (size_t i = 0; i < *ncopied && !rc; i++) {
         char *from = join(rules_dir, (*copied)[i]), *to = join(rdir, (*copied)[i]);

@@ -97,6 +97,18 @@ run --data "$T/cwd/xinyong-data" init --rules "$XY_ROOT/rules"
 expect_rc "init on an initialised directory: exit 1" 1
 run --data "$T/made" init --rules "$XY_ROOT/rules"
 expect_eq "init: says which directory and which rules" "$OUT" "initialised $T/made with the rules of $XY_ROOT/rules"
+# Hidden files in a rules directory are no one's rules: an editor's lock
+# (Emacs's .#city.rules, a link to nowhere) or backup leaves init working,
+# and nothing of them is copied.
+mkdir "$T/editing"
+cp "$XY_ROOT"/rules/*.rules "$T/editing/"
+ln -s "someone@host.1234:1700000000" "$T/editing/.#rongcheng.rules"
+printf 'not a rule\n' >"$T/editing/.rongcheng.rules"
+run --data "$T/editing-data" init --rules "$T/editing"
+expect_rc "init with an editor's lock and a hidden copy in the rules directory: exit 0" 0
+expect_eq "... neither is copied" "$(ls -A "$T/editing-data/rules" | grep -c '^\.')" 0
+run --data "$T/editing-data" load citizens "$XY_ROOT/examples/citizens.csv"
+expect_rc "... and the directory opens" 0
 
 fresh main "$XY_ROOT/rules"
 # Output that cannot be written all (a full disk) fails the command, with a message.
