@@ -256,4 +256,36 @@ expect_json "batch: list entry on the day it was applied" '.blacklist.since' 202
 run advance 2024-13-01
 expect_rc "clock: advance to an invalid date -> exit 1" 1
 
+# ---- the clock's first day; association days before 1970 ------------------------------------
+# Day numbers before 1970-01-01 are negative: 1969-11-02 is day -60, an association day of
+# `every 10 days`, as are -50 (1969-11-12) ... 0 (1970-01-01). Rounding a negative day number
+# towards zero instead of down would put them elsewhere. The clock's first day runs no
+# day-start processing, so the first association is the next one, although the contact is
+# listed from registration (base below the threshold).
+RE="$T/rules_early"
+mkdir -p "$RE"
+cat >"$RE/early.rules" <<'RULES'
+city early "Early"
+region 230000
+score base 500 min 0
+grade A from 0
+blacklist below 600
+association -5 per blacklisted contact every 10 days
+RULES
+EA=$(mkid 230000 19400101 001); EB=$(mkid 230000 19400101 003)
+fresh early "$RE"
+csv "$T/early.csv" "id,name" "$EA,Early A" "$EB,Early B"
+setup load citizens "$T/early.csv"
+csv "$T/earlyc.csv" "a,b" "$EA,$EB"
+setup load contacts "$T/earlyc.csv"
+setup advance 1969-11-02
+expect_eq "clock's first day: no association, though it is an association day" "$(q "$EA" .raw)" 500
+setup advance 1969-11-11
+expect_eq "before 1970: nothing between association days" "$(q "$EA" .raw)" 500
+setup advance 1970-01-01
+run explain "$EA" --json
+expect_json "before 1970: association on days -50 ... 0, divisible by 10" \
+    '[.contributions[]|select(.kind=="association")|.date]' \
+    '["1969-11-12","1969-11-22","1969-12-02","1969-12-12","1969-12-22","1970-01-01"]'
+
 finish

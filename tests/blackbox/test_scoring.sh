@@ -129,6 +129,8 @@ run explain "$C09" --json
 expect_json "expires: expiry contribution (date, kind, event, points)" \
     '[.contributions[]|select(.kind=="expiry")|[.date,.event,.behaviour,.points]]' \
     '[["2023-02-11","x1","tv",5]]'
+expect_json "expires: the expiry has no date of an act of its own (event_date null)" \
+    '[.contributions[]|select(.event=="x1")|[.kind,.event_date]]' '[["event","2023-02-01"],["expiry",null]]'
 # the event's counterpart (which scores nothing) is named by the event and by its expiry
 for how in "" --from-log; do
     run explain "$C09" --json $how
@@ -325,5 +327,42 @@ run stats
 expect_eq "stats text: no mean is '-'" "$(printf '%s\n' "$OUT" | awk '$1 == "sixteen" { print $3 }')" "-"
 expect_eq "stats text: the mean to two decimals" "$(printf '%s\n' "$OUT" | awk '$1 == "unbounded" { print $3 }')" \
     -1666.67
+
+# A mean exactly halfway between two hundredths: 801/8 = 100.125 and -801/8 = -100.125.
+# Rounding a binary double with printf would give 100.12 (half to even); the mean is rounded
+# half away from zero instead, so it reads the same on every machine.
+RH="$T/rules_half"
+mkdir -p "$RH"
+cat >"$RH/hp.rules" <<'RULES'
+city hp "Half Plus"
+region 210000
+score base 100
+behaviour one points +1 category x
+agency ag reports category x
+RULES
+cat >"$RH/hn.rules" <<'RULES'
+city hn "Half Minus"
+region 220000
+score base -100
+behaviour minus points -1 category x
+agency ag reports category x
+RULES
+fresh half "$RH"
+{
+    echo "id,name"
+    for i in 001 003 005 007 009 011 013 015; do
+        echo "$(mkid 210000 19800101 $i),Plus $i"
+        echo "$(mkid 220000 19800101 $i),Minus $i"
+    done
+} >"$T/half.csv"
+setup load citizens "$T/half.csv"
+load_events "hf1,2025-01-01,$(mkid 210000 19800101 001),one,ag,," "hf2,2025-01-01,$(mkid 220000 19800101 001),minus,ag,,"
+run stats --json
+expect_json "stats: a mean of 100.125 rounds half away from zero" '[.cities[]|[.city,.mean_score]]' \
+    '[["hn",-100.13],["hp",100.13]]'
+run stats
+expect_eq "stats text: the halves rounded the same way" \
+    "$(printf '%s\n' "$OUT" | awk '$1 == "hn" || $1 == "hp" { print $1 "=" $3 }' | tr '\n' ' ')" \
+    "hn=-100.13 hp=100.13 "
 
 finish
