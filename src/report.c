@@ -512,11 +512,16 @@ static void stats_text(const json_t *o, FILE *out)
         fprintf(out, "%-12s %10lld ", sget(c, "city"), (long long)json_integer_value(json_object_get(c, "citizens")));
         if (json_is_number(mean)) fprintf(out, "%12.2f ", json_number_value(mean));
         else fprintf(out, "%12s ", "-");
-        fprintf(out, "%10lld %10lld ", (long long)json_integer_value(json_object_get(c, "blacklist")),
+        fprintf(out, "%10lld %10lld", (long long)json_integer_value(json_object_get(c, "blacklist")),
                 (long long)json_integer_value(json_object_get(c, "whitelist")));
-        const char *k;
+        /* Two spaces before the first grade, as in the heading; none at
+         * the end of a line of a city without grades. */
+        const char *k, *sep = "  ";
         json_t *v;
-        json_object_foreach(json_object_get(c, "grades"), k, v) fprintf(out, " %s=%lld", k, (long long)json_integer_value(v));
+        json_object_foreach(json_object_get(c, "grades"), k, v) {
+            fprintf(out, "%s%s=%lld", sep, k, (long long)json_integer_value(v));
+            sep = " ";
+        }
         fputc('\n', out);
     }
 }

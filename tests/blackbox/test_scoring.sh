@@ -327,6 +327,8 @@ run stats
 expect_eq "stats text: no mean is '-'" "$(printf '%s\n' "$OUT" | awk '$1 == "sixteen" { print $3 }')" "-"
 expect_eq "stats text: the mean to two decimals" "$(printf '%s\n' "$OUT" | awk '$1 == "unbounded" { print $3 }')" \
     -1666.67
+expect_eq "stats text: no line ends in a space (cities without grades among them)" \
+    "$(printf '%s\n' "$OUT" | grep -c ' $')" 0
 
 # A mean exactly halfway between two hundredths: 801/8 = 100.125 and -801/8 = -100.125.
 # Rounding a binary double with printf would give 100.12 (half to even); the mean is rounded
