@@ -554,6 +554,13 @@ for a in -0 -5000; do
     expect_rc "amount $a: exit 1" 1
     expect_err "amount $a: refused as negative" "$T/amt-neg.csv:2: amount '$a' is negative (column 54)"
 done
+# Digits on one side of the point are enough (docs/semantics.md): .5 and 5. are
+# the amounts 0.5 and 5, which a per of 1000 turns into one unit each.
+raw_before=$(q "$G1" .raw)
+events "$T/amt-half.csv" "ah1,2024-02-04,$G1,unrepaid_debt,bank,.5," "ah2,2024-02-04,$G1,unrepaid_debt,bank,5.,"
+run load events "$T/amt-half.csv"
+expect_out "amounts '.5' and '5.': accepted" "2 rows, 2 applied"
+expect_eq "... each counting as at least one unit (-10 each)" "$(q "$G1" .raw)" $((raw_before - 20))
 for a in . + +. ; do
     events "$T/amt-nan.csv" "an2,2024-02-03,$G1,unrepaid_debt,bank,$a,"
     run load events "$T/amt-nan.csv"
