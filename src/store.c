@@ -1061,10 +1061,6 @@ int xy__db_open_rules(const char *path, int mode, xy_rules *rules, xy_diag_fn *d
     return open_db(path, mode, rules, 1, diag, ctx, out);
 }
 
-/* A snapshot is an optimisation (the batches are durable in the log
- * already), so writing one must not stall the writer: a child process
- * writes it from its copy-on-write image of the state while the parent
- * goes on appending. A failure only means a longer start-up next time. */
 /* The child's diag: what it says goes to the shared page, whole lines
  * only. */
 static void snap_word_diag(void *ctx, const char *msg)
@@ -1088,6 +1084,10 @@ static void snap_note(xy_db *db, int rc, const char *said, size_t len)
     db->snap_rc = rc;
 }
 
+/* A snapshot is an optimisation (the batches are durable in the log
+ * already), so writing one must not stall the writer: a child process
+ * writes it from its copy-on-write image of the state while the parent
+ * goes on appending. A failure only means a longer start-up next time. */
 static void start_snapshot(xy_db *db)
 {
     if (xy__trail_flush(&db->trail)) return;
@@ -1145,8 +1145,7 @@ static void reap_snapshot(xy_db *db, int wait)
         adopt_runs(db, db->snap_upto);
         /* What a snapshot that succeeded said (a warning) is passed on
          * as well; a failure before it is over and done. */
-        if (w->len) snap_note(db, XY_OK, w->said, w->len);
-        else db->snap_rc = XY_OK;
+        snap_note(db, XY_OK, w->said, w->len);
     } else if (got == (pid_t)db->snap_pid && WIFSIGNALED(status)) {
         char m[200];
         int n = snprintf(m, sizeof m, "%s/snapshot: the process writing it in the background ended by signal %d\n",
@@ -1222,11 +1221,13 @@ static void tell_snapshot(const xy_db *db, xy_diag_fn *diag, void *ctx)
 int xy_db_finish_snapshots(xy_db *db, xy_diag_fn *diag, void *ctx)
 {
     if (db->mode != XY_WRITE) return XY_OK;
+    xy__db_settle(db); /* the batch in hand, as every use of the handle */
     /* A handle of XY_ONCE writes the snapshot that fell due here, from its
      * own state, unless that state holds what the log does not (a failed
-     * write, a failed load applied ahead; a stale handle's waits for its
-     * next use, which rebuilds the state first). */
-    if (db->snapshot_due && !db->stale && !db->broken) {
+     * write; the state of a failed load applied ahead has just been
+     * rebuilt from the directory, unless xy_db_close dropped the
+     * snapshot rather than rebuild it). */
+    if (db->snapshot_due && !db->broken) {
         db->snapshot_due = 0;
         xy_snap_word *w = xy__malloc(sizeof *w);
         w->len = 0;
