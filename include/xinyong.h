@@ -107,7 +107,8 @@ int xy_resid_is_male(xy_resid id);     /* odd sequence number */
  * loading, so it can be shared by readers on several threads. */
 typedef struct xy_rules xy_rules;
 
-/* Loads and compiles every "*.rules" file of dir (files with a `city` line
+/* Loads and compiles every "*.rules" file of dir, hidden names (a leading
+ * dot) left out as a shell's glob leaves them (files with a `city` line
  * are cities; others are shared files that cities include). Every mistake is
  * sent to diag as "FILE:LINE:COLUMN: message"; if there is any, returns
  * XY_EINPUT and *out is NULL; a dir that does not exist XY_ENOENT, one that
