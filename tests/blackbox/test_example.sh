@@ -170,4 +170,16 @@ expect_out "encodings: plain citizens re-sent to quoted: all duplicates" "42 row
 run load contacts "$T/con-crlf.csv"
 expect_out "encodings: crlf contacts re-sent to quoted: all duplicates" "30 rows, 0 applied, 30 duplicates"
 
+# With the clock set before the citizens register, the first event of the log
+# (number 0, ev-0001) falls on the day its citizen registered: the registration
+# record and the event's both carry 0 then, and the history must still start at
+# the registration, from the history index alone (no warning).
+fresh early "$XY_ROOT/rules"
+setup advance 2023-01-04
+setup load citizens "$EX/citizens.csv"
+setup load events "$EX/events.csv"
+run explain 520181199206185044 --json
+expect_eq "registered on the day of event number 0: explained" "$RC,$(jget '.contributions[0].event')" "0,ev-0001"
+expect_eq "... from the history index, without a fallback" "$ERR" ""
+
 finish

@@ -95,6 +95,11 @@ expect_rc "verify finds a trail cut short" 2
 expect_err "... where it ends and what the snapshot reaches" "trailcut/trail:112: ends before byte"
 XINYONG_DATA="$T/trailcut" every_explain >"$T/trailcut.explain" 2>/dev/null
 expect_eq "explanations with a trail cut short are unchanged" "$(cmp -s "$T/plain.explain" "$T/trailcut.explain" && echo same)" same
+# A list entry names the event behind it (a term of the blacklist): looked up
+# in the log without the trail, which the warning tells, as explain's does.
+run --data "$T/trailcut" list blacklist
+expect_out "list with a trail cut short names the event behind an entry" "(event ev-0168)"
+expect_err "... and warns that the history index did not serve" "trail) did not serve 1 lookup"
 run --data "$T/trailcut" advance 2025-07-01
 expect_err "... a writer rebuilds it" "rebuilding the history index"
 run --data "$T/trailcut" verify

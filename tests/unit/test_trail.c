@@ -386,6 +386,26 @@ TEST(trail_is_a_function_of_the_log)
     ASSERT_EQ(xy__read_file(trail, &again, &again_len), XY_OK);
     ASSERT(again_len == made_len && memcmp(made, again, made_len) == 0);
     xy__free(again);
+    /* A record whose kind alone changed (the top four bits of its check):
+     * a reader no more takes it as its own than one with another field
+     * changed, and a writer, which compares the check too, writes it
+     * again. */
+    uint64_t half = 16 + (made_len - 16) / sizeof(xy_trec) / 2 * sizeof(xy_trec);
+    ASSERT_EQ(pread(fd, &b, 1, (off_t)half + 31), 1);
+    b ^= 0x10;
+    ASSERT_EQ(pwrite(fd, &b, 1, (off_t)half + 31), 1);
+    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet_diag, NULL, &rd), XY_OK);
+    ASSERT_EQ(rd->trail.disk_len, half);
+    ASSERT_EQ(rd->trail.mem.len, made_len - half);
+    ASSERT(same_histories_of(rd, 3));
+    ASSERT_EQ(xy_db_history_fallbacks(rd), 0);
+    xy_db_close(rd);
+    ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet_diag, NULL, &db), XY_OK);
+    xy_db_close(db);
+    (void)unlink(path);
+    ASSERT_EQ(xy__read_file(trail, &again, &again_len), XY_OK);
+    ASSERT(again_len == made_len && memcmp(made, again, made_len) == 0);
+    xy__free(again);
     /* Records past what the log gives (of a batch that never committed)
      * go when a writer opens the directory. */
     ASSERT_EQ(pwrite(fd, made + 16, 2 * sizeof(xy_trec), (off_t)made_len), (ssize_t)(2 * sizeof(xy_trec)));
@@ -467,4 +487,224 @@ TEST(trail_writer_writes_records_as_they_pile_up)
     xy__trail_free(&t);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
+}
+
+/* Puts the 32 bytes of r at off of the file fd; 0 on success. */
+static int put_rec(int fd, const xy_trec *r, uint64_t off)
+{
+    return pwrite(fd, r, sizeof *r, (off_t)off) == (ssize_t)sizeof *r ? 0 : -1;
+}
+
+/* Every field of a record is under its check, and a record only counts
+ * when it is of a kind there is and links back: a record whose check was
+ * forged to match its fields (the fuzz harness makes them) must still be
+ * refused when it is of no kind or links to itself, since a chain that
+ * links to itself would never end. */
+TEST(trail_records_check_every_field_their_kind_and_link)
+{
+    char dir[64], cmd[160];
+    snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-rec-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    ASSERT_EQ(system(cmd), 0);
+    xy_trail t;
+    memset(&t, 0, sizeof t);
+    ASSERT_EQ(xy__trail_open(&t, dir, 1, 0), XY_OK);
+    xy__trail_add(&t, 0, TRAIL_REG, 40, 0, 500);
+    xy__trail_add(&t, 1, TRAIL_REG, 90, 0, 500);
+    xy__trail_add(&t, 0, TRAIL_EVENT, 150, 7, 501);
+    xy__trail_add(&t, 0, TRAIL_ASSOC, 0, 2, 504);
+    ASSERT_EQ(xy__trail_flush(&t), XY_OK);
+    uint64_t off = t.head[0], n, bad_at;
+    xy_trec good;
+    ASSERT_EQ(xy__trail_read(&t, off, &good), TRAIL_ASSOC);
+    ASSERT_EQ(xy__trail_verify(dir, &n, &bad_at), XY_OK);
+    ASSERT_EQ(n, 4);
+    /* A bit changed in any field, the check included. */
+    for (size_t at = 0; at < sizeof good; at++) {
+        unsigned char b = ((const unsigned char *)&good)[at] ^ 0x01;
+        xy_trec r;
+        ASSERT_EQ(pwrite(t.fd, &b, 1, (off_t)(off + at)), 1);
+        if (xy__trail_read(&t, off, &r) != 0) printf("  a change at byte %zu of a record went unseen\n", at);
+        ASSERT_EQ(xy__trail_read(&t, off, &r), 0);
+        ASSERT_EQ(xy__trail_verify(dir, &n, &bad_at), XY_ECORRUPT);
+        ASSERT_EQ(bad_at, off);
+        ASSERT_EQ(put_rec(t.fd, &good, off), 0);
+    }
+    /* Forged: a check that fits the fields, of kinds there are not. */
+    for (int kind = 0; kind < 16; kind++) {
+        if (kind >= TRAIL_REG && kind <= TRAIL_ASSOC) continue;
+        xy_trec r = good;
+        r.check = xy__trail_check(&r, kind);
+        ASSERT_EQ(put_rec(t.fd, &r, off), 0);
+        ASSERT_EQ(xy__trail_read(&t, off, &r), 0);
+        ASSERT_EQ(xy__trail_verify(dir, &n, &bad_at), XY_ECORRUPT);
+        ASSERT_EQ(bad_at, off);
+    }
+    /* Forged: a record that links to itself, or forward. */
+    for (uint64_t to = off; to <= off + sizeof good; to += sizeof good) {
+        xy_trec r = good;
+        r.prev = to;
+        r.check = xy__trail_check(&r, TRAIL_ASSOC);
+        ASSERT_EQ(put_rec(t.fd, &r, off), 0);
+        ASSERT_EQ(xy__trail_read(&t, off, &r), 0);
+        ASSERT_EQ(xy__trail_verify(dir, &n, &bad_at), XY_ECORRUPT);
+        ASSERT_EQ(bad_at, off);
+    }
+    ASSERT_EQ(put_rec(t.fd, &good, off), 0);
+    ASSERT_EQ(xy__trail_verify(dir, &n, &bad_at), XY_OK);
+    xy__trail_free(&t);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+/* Whether the history text (to_text) gives event seq points. */
+static int event_scored(const char *text, uint64_t seq)
+{
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        int kind, day, behaviour;
+        unsigned long long s;
+        long long points;
+        if (sscanf(p, "%d %d %llu %d %lld", &kind, &day, &s, &behaviour, &points) == 5 && s == seq && points != 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A chain whose records all check out can still be wrong: a record forged
+ * with the check its fields call for (as the fuzz harness makes them), or
+ * one a writer rewrote under a reader. The rerun must then end in the
+ * citizen's state or not serve: a chain made to skip an event that scored
+ * serves only where the rerun ends in that state all the same, most are
+ * refused, and each serves again once its record is put back. */
+TEST(trail_rerun_must_end_in_the_citizens_state)
+{
+    char dir[64], path[400];
+    snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-state-%d", (int)getpid());
+    xy_day day;
+    int next_id;
+    xy_db *db = town_with_events(dir, 900, &day, &next_id);
+    ASSERT(db != NULL);
+    ASSERT_EQ(xy_db_snapshot(db, quiet_diag, NULL), XY_OK);
+    snprintf(path, sizeof path, "%s/trail", dir);
+    int fd = open(path, O_RDWR);
+    ASSERT(fd >= 0);
+    int refused = 0;
+    for (uint32_t c = 0; c < db->engine->n; c++) {
+        xy_buf text = {0};
+        xy_engine *e = NULL;
+        ASSERT_EQ(xy__db_trail_history(db, c, to_text, &text, &e), XY_OK);
+        xy_engine_free(e);
+        /* The newest record that follows an event that scored (a citizen
+         * too young to be scored has events of no effect) is made to link
+         * past that event. */
+        xy_trec rec, older;
+        uint64_t off = db->trail.head[c];
+        int kind = 0;
+        for (; off; off = rec.prev) {
+            kind = xy__trail_read(&db->trail, off, &rec);
+            ASSERT(kind != 0);
+            if (rec.prev && xy__trail_read(&db->trail, rec.prev, &older) == TRAIL_EVENT &&
+                event_scored(text.data, older.aux))
+                break;
+        }
+        xy__buf_free(&text);
+        if (!off) continue;
+        xy_trec forged = rec;
+        forged.prev = older.prev;
+        forged.check = xy__trail_check(&forged, kind);
+        ASSERT_EQ(pwrite(fd, &forged, sizeof forged, (off_t)off), (ssize_t)sizeof forged);
+        int rc = xy__db_trail_history(db, c, to_text, &text, &e);
+        xy__buf_free(&text);
+        if (rc == XY_OK) {
+            /* It may serve only if the rerun without the event still ends
+             * in the citizen's state (an event that expired, say). */
+            xy_cstate a = e->st[0], b = db->engine->st[c];
+            xy_engine_free(e);
+            a.flags &= (uint8_t)~CS_LISTED;
+            b.flags &= (uint8_t)~CS_LISTED;
+            if (memcmp(&a, &b, sizeof a) != 0) printf("  citizen %u: a chain without event %llu served\n", c, (unsigned long long)older.aux);
+            ASSERT(memcmp(&a, &b, sizeof a) == 0);
+        } else {
+            refused++;
+        }
+        ASSERT_EQ(pwrite(fd, &rec, sizeof rec, (off_t)off), (ssize_t)sizeof rec);
+        ASSERT_EQ(xy__db_trail_history(db, c, to_text, &text, &e), XY_OK);
+        xy_engine_free(e);
+        xy__buf_free(&text);
+    }
+    ASSERT(refused > 10);
+    close(fd);
+    xy_db_close(db);
+    ASSERT_EQ(remove_trail_town(dir), 0);
+}
+
+/* A handle keeps its reader of the log's segments from one lookup to the
+ * next; the log's later batches go to segments that reader has not seen,
+ * and their events must be read from those, not looked for in the last
+ * segment it knew. */
+TEST(trail_reads_events_from_segments_begun_since_the_last_lookup)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-segs-%d", (int)getpid());
+    const char *seg = getenv("XINYONG_SEGMENT_BYTES");
+    char *had = seg ? strdup(seg) : NULL;
+    setenv("XINYONG_SEGMENT_BYTES", "4096", 1);
+    xy_day day;
+    int next_id;
+    xy_db *db = town_with_events(dir, 300, &day, &next_id);
+    ASSERT(db != NULL);
+    ASSERT(same_histories(db));
+    uint64_t base = db->seg_base;
+    for (int batch = 0; batch < 3; batch++) ASSERT_EQ(add_events(db, 100, &day, &next_id), XY_OK);
+    ASSERT(db->seg_base > base);
+    ASSERT(same_histories(db));
+    xy_db_close(db);
+    if (had) setenv("XINYONG_SEGMENT_BYTES", had, 1);
+    else unsetenv("XINYONG_SEGMENT_BYTES");
+    free(had);
+    ASSERT_EQ(remove_trail_town(dir), 0);
+}
+
+/* The id of an event behind a list entry is read from the log where the
+ * citizen's trail says the event is; a record made to point at another
+ * citizen's event (forged with the check its fields call for) must not
+ * lend that event's id: the event is then found by counting through the
+ * log. */
+TEST(trail_event_ids_come_from_the_citizens_own_events)
+{
+    char dir[64], path[400];
+    snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-evid-%d", (int)getpid());
+    xy_day day;
+    int next_id;
+    xy_db *db = town_with_events(dir, 300, &day, &next_id);
+    ASSERT(db != NULL);
+    ASSERT_EQ(xy_db_snapshot(db, quiet_diag, NULL), XY_OK);
+    xy_db_close(db);
+    xy_db *rd;
+    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet_diag, NULL, &rd), XY_OK);
+    /* Two citizens' newest records that are events. */
+    uint32_t who[2];
+    xy_trec rec[2];
+    int found = 0;
+    for (uint32_t c = 0; c < rd->engine->n && found < 2; c++)
+        if (xy__trail_read(&rd->trail, rd->trail.head[c], &rec[found]) == TRAIL_EVENT) who[found++] = c;
+    ASSERT_EQ(found, 2);
+    char want[256];
+    snprintf(want, sizeof want, "%s", xy__db_event_id(rd, who[0], rec[0].aux));
+    ASSERT(strcmp(want, "?") != 0);
+    uint64_t off = rd->trail.head[who[0]];
+    xy_db_close(rd);
+    xy_trec forged = rec[0];
+    forged.log_off = rec[1].log_off;
+    forged.check = xy__trail_check(&forged, TRAIL_EVENT);
+    snprintf(path, sizeof path, "%s/trail", dir);
+    int fd = open(path, O_RDWR);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(pwrite(fd, &forged, sizeof forged, (off_t)off), (ssize_t)sizeof forged);
+    close(fd);
+    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet_diag, NULL, &rd), XY_OK);
+    ASSERT(strcmp(xy__db_event_id(rd, who[0], rec[0].aux), want) == 0);
+    ASSERT_EQ(xy_db_history_fallbacks(rd), 1);
+    xy_db_close(rd);
+    ASSERT_EQ(remove_trail_town(dir), 0);
 }
