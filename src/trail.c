@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char TRAIL_MAGIC[16] = "XINYONG-TRL\0v002";
+static const char TRAIL_MAGIC[16] = "XINYONG-TRL\0v003";
 
 _Static_assert(sizeof(xy_trec) == 32, "a trail record is 32 bytes");
 
@@ -16,7 +16,11 @@ _Static_assert(sizeof(xy_trec) == 32, "a trail record is 32 bytes");
  * or a damaged one (an explanation then replays the log instead). */
 static uint32_t rec_check(const xy_trec *r, int kind)
 {
-    uint64_t h = xy__hash64(r->prev ^ 0x9e3779b97f4a7c15ULL);
+    /* The kind goes into the hash too: kept only beside it, one flipped
+     * bit of the kind would make a record of another kind that checks
+     * out (an association's count read as an event's number, say). File
+     * offsets stay far below the top four bits of prev it goes in. */
+    uint64_t h = xy__hash64(r->prev ^ 0x9e3779b97f4a7c15ULL ^ (uint64_t)kind << 60);
     h = xy__hash64(h ^ r->log_off);
     h = xy__hash64(h ^ r->aux ^ (uint64_t)(uint32_t)r->day << 32);
     return (uint32_t)kind << 28 | (uint32_t)(h & 0x0fffffff);

@@ -34,7 +34,7 @@ typedef struct xy_trec {
     uint64_t aux;      /* EVENT: the event's seq; ASSOC: contacts counted */
     int32_t day;       /* REG: the clock then (XY_DAY_NONE: not set yet);
                           EVENT: the clock when it was applied; ASSOC: its day */
-    uint32_t check;    /* kind << 28 | 28 bits of the CRC-32 of the rest */
+    uint32_t check;    /* kind << 28 | 28 bits of a hash of the rest and the kind */
 } xy_trec;
 
 typedef struct xy_trail {

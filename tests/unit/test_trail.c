@@ -519,12 +519,13 @@ TEST(trail_records_check_every_field_their_kind_and_link)
     ASSERT_EQ(xy__trail_read(&t, off, &good), TRAIL_ASSOC);
     ASSERT_EQ(xy__trail_verify(dir, &n, &bad_at), XY_OK);
     ASSERT_EQ(n, 4);
-    /* A bit changed in any field, the check included. */
-    for (size_t at = 0; at < sizeof good; at++) {
-        unsigned char b = ((const unsigned char *)&good)[at] ^ 0x01;
+    /* Any bit changed, of any field, the check and its kind included. */
+    for (size_t bit = 0; bit < 8 * sizeof good; bit++) {
+        size_t at = bit / 8;
+        unsigned char b = ((const unsigned char *)&good)[at] ^ (unsigned char)(1u << bit % 8);
         xy_trec r;
         ASSERT_EQ(pwrite(t.fd, &b, 1, (off_t)(off + at)), 1);
-        if (xy__trail_read(&t, off, &r) != 0) printf("  a change at byte %zu of a record went unseen\n", at);
+        if (xy__trail_read(&t, off, &r) != 0) printf("  bit %zu of a record changed unseen\n", bit);
         ASSERT_EQ(xy__trail_read(&t, off, &r), 0);
         ASSERT_EQ(xy__trail_verify(dir, &n, &bad_at), XY_ECORRUPT);
         ASSERT_EQ(bad_at, off);
