@@ -1421,6 +1421,9 @@ static int verify_once(const char *path, const xy_rules *rules, xy_diag_fn *diag
         trc = XY_ECORRUPT;
     } else if (trc == XY_ENOENT) fprintf(out, "trail: none (the next writer builds it)\n");
     else if (trc == XY_OK) fprintf(out, "trail: %llu records ok\n", (unsigned long long)trecs);
+    else if (trc == XY_EINPUT)
+        fprintf(out, "trail: of another format version, not used (explain replays the log; the next writer "
+                     "rebuilds it)\n");
     else if (trc == XY_EIO) xy__diagf(diag, ctx, "%s/trail: cannot be read: %s", path, strerror(errno));
     else if (tbad)
         xy__diagf(diag, ctx, "%s/trail:%llu: damaged record (explain replays the log; delete the trail to rebuild it)",

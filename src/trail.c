@@ -296,7 +296,9 @@ int xy__trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at)
         /* Shorter than its header: a writer was stopped while starting it. */
         rc = n < 0 ? XY_EIO : XY_ENOENT;
     } else if (memcmp(buf, TRAIL_MAGIC, 16) != 0) {
-        rc = XY_ECORRUPT;
+        /* The same name and another version: a format this build does
+         * not read, which a writer replaces, as a reader explains without it. */
+        rc = memcmp(buf, TRAIL_MAGIC, 13) == 0 ? XY_EINPUT : XY_ECORRUPT;
     } else {
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
         for (uint64_t at = 16;; at += TRAIL_WINDOW) {

@@ -114,9 +114,11 @@ uint32_t xy__trail_check(const xy_trec *r, int kind);
 
 /* Checks every whole record of the trail file in dir, reading it a window
  * at a time: returns the number of records through *records and XY_OK,
- * XY_ENOENT if there is no file (or not even its header), XY_EIO if it
- * cannot be read, or XY_ECORRUPT with the offset of the first bad record
- * in *bad_at (0 for a bad header). */
+ * XY_ENOENT if there is no file (or not even its header), XY_EINPUT for
+ * a trail of another format version (an earlier xinyong's: not damage,
+ * the next writer rebuilds it), XY_EIO if it cannot be read, or
+ * XY_ECORRUPT with the offset of the first bad record in *bad_at (0 for a
+ * bad header). */
 int xy__trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at);
 
 /* Around the fork of a background snapshot (see xy_fork_copy): the writer

@@ -112,7 +112,7 @@ overwrite "$T/trailflip/trail" 70 Z
 run --data "$T/trailflip" verify
 expect_rc "verify finds a damaged trail record" 2
 expect_err "... with its offset" "trailflip/trail:48: damaged record"
-XINYONG_DATA="$T/trailflip" every_explain >"$T/trailflip.explain"
+XINYONG_DATA="$T/trailflip" every_explain >"$T/trailflip.explain" 2>/dev/null
 expect_eq "explanations with a damaged trail are unchanged" "$(cmp -s "$T/plain.explain" "$T/trailflip.explain" && echo same)" same
 rm "$T/trailflip/trail"
 run --data "$T/trailflip" advance 2025-06-30
@@ -121,6 +121,23 @@ run --data "$T/trailflip" verify
 expect_rc "... which verify then accepts" 0
 XINYONG_DATA="$T/trailflip" every_explain >"$T/trailflip2.explain"
 expect_eq "... and which explains the same" "$(cmp -s "$T/plain.explain" "$T/trailflip2.explain" && echo same)" same
+
+# A trail of another format version (an earlier xinyong's) is not damage:
+# verify says so and exits 0, explanations come from the log, with the
+# warning, and the next writer rebuilds it in the current format.
+cp -r "$D" "$T/trailold"
+overwrite "$T/trailold/trail" 12 v002
+run --data "$T/trailold" verify
+expect_rc "verify of a trail of another format version: exit 0" 0
+expect_out "... says it is not used and why" \
+    "trail: of another format version, not used (explain replays the log; the next writer rebuilds it)"
+XINYONG_DATA="$T/trailold" every_explain >"$T/trailold.explain" 2>"$T/trailold.err"
+expect_eq "... explanations are unchanged" "$(cmp -s "$T/plain.explain" "$T/trailold.explain" && echo same)" same
+expect_eq "... and say they came from the log" "$(grep -q 'did not serve' "$T/trailold.err" && echo warned)" warned
+run --data "$T/trailold" advance 2025-06-29
+expect_err "... the next writer rebuilds it" "rebuilding the history index"
+run --data "$T/trailold" verify
+expect_out "... in the current format" "records ok"
 
 # A damaged run of the event index is found by verify; a missing one makes
 # start-up replay the log, with the same state.
