@@ -79,7 +79,7 @@ static int same_histories_of(xy_db *db, uint32_t stride)
             return 0;
         }
         if (xy__db_replay_history(db, db->engine->ids[c], to_text, &b, &eb) != XY_OK) return 0;
-        int same = a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+        int same = a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0); /* no bytes: no buffer */
         if (!same) printf("  citizen %u differs:\n--- trail\n%s--- log\n%s", c, a.data ? a.data : "", b.data ? b.data : "");
         xy_engine_free(ea);
         xy_engine_free(eb);
