@@ -133,6 +133,10 @@ static inline void xy__fetch_window(size_t i, size_t n, size_t *from, size_t *to
  * all, where compiling the shipped ruleset under the sanitizers took most
  * of each input's time. */
 int xy__db_open_rules(const char *path, int mode, xy_rules *rules, xy_diag_fn *diag, void *ctx, xy_db **out);
+/* Whether path/rules is the copy init made (see store.c). XY_OK; XY_ENOENT
+ * for a directory made before rules.sum existed (nothing to compare with);
+ * XY_ECORRUPT, said to diag, for a changed copy or an unreadable sum. */
+int xy__db_check_rules_copy(const char *path, xy_diag_fn *diag, void *ctx);
 /* xy_db_verify with the directory's rules compiled by the caller (for the
  * same callers), borrowed; NULL compiles them. */
 int xy__db_verify_rules(const char *path, const xy_rules *rules, xy_diag_fn *diag, void *ctx, FILE *out);
