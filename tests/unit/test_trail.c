@@ -433,18 +433,25 @@ TEST(trail_is_a_function_of_the_log)
     ASSERT_EQ(remove_trail_town(dir), 0);
 }
 
+/* Opens a writer's trail t in a scratch directory of its own, made afresh
+ * and named after what (its path in dir, n bytes). */
+static int writer_trail_in(char *dir, size_t n, const char *what, xy_trail *t)
+{
+    char cmd[200];
+    snprintf(dir, n, "/tmp/xy-unit-trail-%s-%d", what, (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    memset(t, 0, sizeof *t);
+    return system(cmd) == 0 && xy__trail_open(t, dir, 1, 0) == XY_OK;
+}
+
 /* A writer's records go to the file as they pile up, not all at the end:
  * a replay of a long log would otherwise hold them all in memory. Every
  * record stays readable through the chains, from the file or memory. */
 TEST(trail_writer_writes_records_as_they_pile_up)
 {
     char dir[64], cmd[160];
-    snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-flush-%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
-    ASSERT_EQ(system(cmd), 0);
     xy_trail t;
-    memset(&t, 0, sizeof t);
-    ASSERT_EQ(xy__trail_open(&t, dir, 1, 0), XY_OK);
+    ASSERT(writer_trail_in(dir, sizeof dir, "flush", &t));
     enum { NC = 3 };
     size_t per = XY_TRAIL_FLUSH / sizeof(xy_trec) / 2 + 1000; /* 1.5 flushes' worth in all */
     for (size_t i = 0; i < per * NC; i++)
@@ -512,12 +519,8 @@ static int put_rec(int fd, const xy_trec *r, uint64_t off)
 TEST(trail_records_check_every_field_their_kind_and_link)
 {
     char dir[64], cmd[160];
-    snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-rec-%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
-    ASSERT_EQ(system(cmd), 0);
     xy_trail t;
-    memset(&t, 0, sizeof t);
-    ASSERT_EQ(xy__trail_open(&t, dir, 1, 0), XY_OK);
+    ASSERT(writer_trail_in(dir, sizeof dir, "rec", &t));
     xy__trail_add(&t, 0, TRAIL_REG, 40, 0, 500);
     xy__trail_add(&t, 1, TRAIL_REG, 90, 0, 500);
     xy__trail_add(&t, 0, TRAIL_EVENT, 150, 7, 501);
