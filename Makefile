@@ -7,6 +7,9 @@
 #                   workloads in the engine's property test
 #   make asan       the same tests under AddressSanitizer + UBSan
 #   make tsan       the same tests under ThreadSanitizer
+#   make coverage   the same tests on a --coverage build, then the share of
+#                   each module's lines and branches they ran (MISSED=1:
+#                   and every line never run)
 #   make bench      throughput and memory figures
 #   make fuzz       libFuzzer harnesses (FUZZ_SECONDS each, default 60)
 
@@ -27,7 +30,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:src/%.c=$(B)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
-.PHONY: all deps demo test test-slow unit blackbox asan tsan bench fuzz clean
+.PHONY: all deps demo test test-slow unit blackbox asan tsan coverage bench fuzz clean
 
 all: deps $(B)/xinyong
 
@@ -83,6 +86,13 @@ asan:
 tsan:
 	@./scripts/deps.sh --dev
 	$(MAKE) B=build/tsan CC=clang OPT=-O1 EXTRA_CFLAGS="-fsanitize=thread" test
+
+# The counters of an earlier run are removed first: gcov adds to them.
+coverage:
+	@./scripts/deps.sh
+	@rm -f build/cov/obj/*.gcda build/cov/*.gcda
+	$(MAKE) B=build/cov OPT=-O0 EXTRA_CFLAGS=--coverage test
+	@./scripts/coverage.sh build/cov $(if $(MISSED),--missed)
 
 $(B)/bench: bench/bench.c bench/peers.c bench/bench.h $(B)/libxinyong.a
 	$(CC) $(CFLAGS) -O3 -march=native -Ibench -o $@ bench/bench.c bench/peers.c $(B)/libxinyong.a $(LDLIBS) -lsqlite3

@@ -277,8 +277,10 @@ void xy__evindex_del(xy_evindex *x, const uint64_t key[2])
     xy_evmem *m = &x->mem;
     size_t i = mem_slot(m, key);
     if (i == SIZE_MAX) return;
-    /* Backward-shift deletion, as in xy__map_del. The bounds lo and hi
-     * stay: they need only hold every number left. */
+    /* Backward-shift deletion (no tombstones): every entry after the hole
+     * whose home slot does not lie between the hole and itself moves back
+     * into it. The bounds lo and hi stay: they need only hold every number
+     * left. */
     size_t hole = i;
     for (size_t j = (i + 1) & m->mask; !empty(&m->slot[j]); j = (j + 1) & m->mask) {
         size_t home = m->slot[j].hi >> m->shift;

@@ -464,29 +464,6 @@ uint64_t *xy__map_get(const xy_map *m, uint64_t key)
     }
 }
 
-void xy__map_del(xy_map *m, uint64_t key)
-{
-    if (!m->slots) return;
-    size_t i = xy__hash64(key) & m->mask;
-    while (m->slots[i].key != key + 1) {
-        if (m->slots[i].key == 0) return;
-        i = (i + 1) & m->mask;
-    }
-    /* Shift later members of the run back into the hole when their home
-     * slot does not lie in (hole, their slot]. */
-    size_t hole = i;
-    for (size_t j = (i + 1) & m->mask; m->slots[j].key; j = (j + 1) & m->mask) {
-        size_t home = xy__hash64(m->slots[j].key - 1) & m->mask;
-        int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-        if (between) continue;
-        m->slots[hole] = m->slots[j];
-        hole = j;
-    }
-    m->slots[hole].key = 0;
-    m->slots[hole].val = 0;
-    m->count--;
-}
-
 /* Places a key known to be absent (rehashing). */
 static void map_place(xy_map *m, uint64_t stored, uint64_t val, size_t i)
 {

@@ -266,8 +266,6 @@ uint64_t *xy__map_put(xy_map *m, uint64_t key, int *is_new);
 /* Grows m at once to hold total keys without growing again, when the
  * caller knows how many are coming (each doubling rehashes every key). */
 void xy__map_reserve(xy_map *m, size_t total);
-/* Removes key if present (backward-shift deletion: no tombstones). */
-void xy__map_del(xy_map *m, uint64_t key);
 /* Starts fetching the slot of key into the cache, for a lookup soon. */
 static inline void xy__map_prefetch(const xy_map *m, uint64_t key)
 {
