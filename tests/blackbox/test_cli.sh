@@ -466,6 +466,47 @@ broken same_bound 7:7 "grades 'A' and 'B' have the same lower bound 0" "grade B 
 broken category_of_none 8:29 "agency 'ag2': no behaviour of city 'tc' has category 'none'" \
     "behaviour u points 1" "agency ag2 reports category none"
 
+# Each way a line can stop short of its directive's shape is located at the token concerned,
+# or just past the last one when the line ends early.
+broken ident_bad_char 7:11 "expected a behaviour name, found 'c-d'" "behaviour c-d points +1"
+broken word_other 7:8 "expected 'from', found 'by'" "scored by age 3"
+broken word_missing 7:7 "expected 'from' at the end of the line" "scored"
+broken days_unit 7:33 "expected 'days', found 'weeks'" "behaviour c points 1 expires 30 weeks category s"
+broken include_unquoted 7:9 "include needs a quoted file name" "include base.rules"
+broken include_nothing 7:8 "include needs a quoted file name" "include"
+broken region_letter 7:8 "a region prefix has 1 to 6 digits, found '11a'" "region 11a"
+broken score_attribute 7:14 "unknown score attribute 'mid' (expected base, min or max)" "score base 1 mid 3"
+broken grade_from_misspelt 7:9 "expected 'from', found 'form'" "grade B form 3"
+broken lists_whitelist 7:28 "expected 'blacklist', found 'whitelist'" \
+    "behaviour c points 1 lists whitelist for 3 days category s"
+broken agency_item 7:20 "expected a behaviour name, found '9x'" "agency a reports b 9x"
+broken agency_category_item 7:27 "expected a category, found '9x'" "agency a reports category 9x"
+broken blacklist_exit_before 7:18 "expected 'after', found 'before'" "blacklist exit 5 before 3 days"
+broken blacklist_above 7:11 "expected 'blacklist below N' or 'blacklist exit N after D days'" "blacklist above 5"
+broken action_name 7:32 "expected an action name, found '9x'" "sanction s on blacklist deny a 9x"
+broken grade_in_list 7:23 "expected a grade name, found '9'" "sanction s on grade A,9 deny x"
+broken grade_list_then_priority 7:25 "expected a grade name after ',', found 'priority'" \
+    "privilege p on grade A, priority x"
+broken grade_list_then_discount 7:25 "expected a grade name after ',', found 'discount'" \
+    "privilege p on grade A, discount 5 x"
+broken on_greylist 7:15 "expected 'blacklist', 'whitelist' or 'grade G[,G...]' after 'on'" \
+    "sanction s on greylist deny x"
+broken effect_other 7:25 "expected 'deny', 'priority' or 'discount', found 'ban'" "sanction s on blacklist ban x"
+broken effect_missing 7:24 "expected 'deny', 'priority' or 'discount' at the end of the line" \
+    "sanction s on blacklist"
+broken publish_other 7:16 "expected 'blacklist' or 'scores', found 'everything'" "publish scores everything"
+broken directive_string 7:1 "expected a directive, found a string" '"city" x'
+broken exit_without_below 7:1 "'blacklist exit' needs a 'blacklist below' threshold" "blacklist exit 5 after 3 days"
+printf 'city x "X" y\nscore base 1\n' >"$RC_DIR/city_trailing.rules"
+run rules check "$RC_DIR/city_trailing.rules"
+expect_eq "rules check: a word after a city's display name" "$ERR" "$RC_DIR/city_trailing.rules:1:12: unexpected 'y'"
+# A NUL byte is located where it lies, and the line is not read past it.
+{ printf '%s\n' "$BASE"; printf 'behaviour c\000 points 1\n'; } >"$RC_DIR/nul.rules"
+run rules check "$RC_DIR/nul.rules"
+expect_rc "rules check: a NUL byte in a line: exit 1" 1
+expect_eq "rules check: a NUL byte in a line: located at it, told once" "$ERR" \
+    "$RC_DIR/nul.rules:7:12: NUL byte in the line"
+
 # A city line belongs in the city's file, even before that file's own city line.
 printf 'city inner\n' >"$RC_DIR/inner.rules"
 printf 'include "inner.rules"\n%s\n' "$BASE" >"$RC_DIR/outer.rules"
@@ -555,6 +596,26 @@ run init --rules "$RC_DIR" --data "$T/never"
 expect_rc "init refuses a broken ruleset" 1
 run --data "$T/never" stats
 expect_rc "init refused: no data directory created" 2
+# A rules directory that is not there, holds no .rules file or holds no city file is refused
+# with its name, and no data directory is made.
+# refused_dir NAME DIR WANT: init --rules DIR fails with the one message WANT.
+refused_dir() {
+    run init --rules "$2" --data "$T/never"
+    expect_rc "init refuses $1: exit 1" 1
+    expect_eq "init refuses $1: message" "$ERR" "$3"
+    if [ -e "$T/never" ]; then bad "init refuses $1: nothing made" "$T/never exists"; else ok "init refuses $1: nothing made"; fi
+}
+refused_dir "a missing rules directory" "$T/norules" \
+    "$T/norules: cannot open rules directory: No such file or directory"
+refused_dir "a file as rules directory" "$RC_DIR/nul.rules" \
+    "$RC_DIR/nul.rules: cannot open rules directory: Not a directory"
+mkdir -p "$T/emptyrules" "$T/sharedrules"
+printf 'not rules\n' >"$T/emptyrules/README"
+refused_dir "a rules directory without .rules files" "$T/emptyrules" \
+    "$T/emptyrules: no .rules files in the rules directory"
+printf 'behaviour b points 1\n' >"$T/sharedrules/common.rules"
+refused_dir "a rules directory without a city file" "$T/sharedrules" \
+    "$T/sharedrules: no city file (a file with a 'city' line) in the rules directory"
 
 # include read once; a city overrides a shared behaviour
 INC="$T/inc"
