@@ -195,3 +195,38 @@ TEST(rules_shipped_rulesets_compile)
     ASSERT_EQ(r->cities[rc].base, 1000);
     xy_rules_free(r);
 }
+
+/* An agency past the first 64 has no bit in the dense masks: its
+ * permissions are looked up one by one, and must say the same. */
+TEST(rules_agencies_past_64_report_what_they_name)
+{
+    char text[8192];
+    size_t len = (size_t)snprintf(text, sizeof text, "city c\nscore base 1\nbehaviour x points 1\nbehaviour y points 1\n");
+    for (int i = 0; i < 64; i++) len += (size_t)snprintf(text + len, sizeof text - len, "agency a%d reports y\n", i);
+    snprintf(text + len, sizeof text - len, "agency late reports x\n");
+    msgs m = {{0}, 0};
+    xy_rules *r;
+    const char *p = unit_file("agencies.rules", text);
+    ASSERT_EQ(xy_rules_load_files(&p, 1, collect, &m, &r), XY_OK);
+    int32_t late = xy_rules_agency_id(r, "late", 4), early = xy_rules_agency_id(r, "a63", 3);
+    int32_t x = xy_rules_behaviour_id(r, "x", 1), y = xy_rules_behaviour_id(r, "y", 1);
+    ASSERT_EQ(late, 64);
+    ASSERT_EQ(xy_rules_may_report(r, 0, late, x), XY_OK);
+    ASSERT_EQ(xy_rules_may_report(r, 0, late, y), XY_EINPUT);
+    ASSERT_EQ(xy_rules_may_report(r, 0, early, y), XY_OK);
+    ASSERT_EQ(xy_rules_may_report(r, 0, early, x), XY_EINPUT);
+    xy_rules_free(r);
+}
+
+/* `on grade A, B`: a token that ends in a comma carries the list on to
+ * the next token, which names a grade like any other. */
+TEST(rules_grade_list_goes_on_after_a_trailing_comma)
+{
+    msgs m = {{0}, 0};
+    xy_rules *r;
+    const char *p = unit_file("list.rules", "city c\nscore base 10 min 0\ngrade A from 0\ngrade B from 5\n"
+                                             "grade C from 9\nprivilege p on grade A, C discount 10 x\n");
+    ASSERT_EQ(xy_rules_load_files(&p, 1, collect, &m, &r), XY_OK);
+    ASSERT_EQ(r->cities[0].cons[0].grades, 5);
+    xy_rules_free(r);
+}
