@@ -191,6 +191,22 @@ static pos tok_pos(line_ctx *l, int i)
         return -1;                                                          \
     } while (0)
 
+/* Reports at the next token what was expected (fmt) and what was found
+ * instead: a word as it is, a string as a string, since a string's text
+ * shown bare reads as the word it spells (`scored "from"` is no 'from'). */
+static int fail_found(line_ctx *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_found(line_ctx *l, const char *fmt, ...)
+{
+    char what[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    const token *t = &l->t[l->i];
+    if (t->type == TOK_STRING) FAIL(l, l->i, "%s, found a string", what);
+    FAIL(l, l->i, "%s, found '%.*s'", what, (int)t->n, t->s);
+}
+
 /* Whether the next token is word; if it is, it is taken. */
 static int take_word(line_ctx *l, const char *word)
 {
@@ -202,8 +218,7 @@ static int take_word(line_ctx *l, const char *word)
 static int need_word(line_ctx *l, const char *word)
 {
     if (take_word(l, word)) return 0;
-    if (l->i < l->n)
-        FAIL(l, l->i, "expected '%s', found '%.*s'", word, (int)l->t[l->i].n, l->t[l->i].s);
+    if (l->i < l->n) return fail_found(l, "expected '%s'", word);
     FAIL(l, l->i, "expected '%s' at the end of the line", word);
 }
 
@@ -221,13 +236,11 @@ static int need_int(line_ctx *l, int64_t lo, int64_t hi, int allow_sign,
         s++;
         n--;
     }
-    if (t->type != TOK_WORD || n == 0)
-        FAIL(l, l->i, "expected %s, found '%.*s'", what, (int)t->n, t->s);
+    if (t->type != TOK_WORD || n == 0) return fail_found(l, "expected %s", what);
     int64_t v = 0;
     int big = 0; /* past any bound (10^18 and more): out of range below */
     for (size_t k = 0; k < n; k++) {
-        if (s[k] < '0' || s[k] > '9')
-            FAIL(l, l->i, "expected %s, found '%.*s'", what, (int)t->n, t->s);
+        if (s[k] < '0' || s[k] > '9') return fail_found(l, "expected %s", what);
         if (v >= 100000000000000000LL) big = 1;
         else v = v * 10 + (s[k] - '0');
     }
@@ -255,8 +268,7 @@ static int need_ident(line_ctx *l, int allow_plus, const char *what, char **out)
 {
     if (l->i >= l->n) FAIL(l, l->i, "expected %s at the end of the line", what);
     const token *t = &l->t[l->i];
-    if (!is_ident(t, allow_plus))
-        FAIL(l, l->i, "expected %s, found '%.*s'", what, (int)t->n, t->s);
+    if (!is_ident(t, allow_plus)) return fail_found(l, "expected %s", what);
     *out = xy__strndup(t->s, t->n);
     l->i++;
     return 0;
@@ -334,12 +346,10 @@ static int d_region(line_ctx *l)
     if (l->i >= l->n) FAIL(l, l->i, "region needs at least one division-code prefix");
     for (; l->i < l->n; l->i++) {
         const token *t = &l->t[l->i];
-        if (t->type != TOK_WORD || t->n < 1 || t->n > 6)
-            FAIL(l, l->i, "a region prefix has 1 to 6 digits, found '%.*s'", (int)t->n, t->s);
+        if (t->type != TOK_WORD || t->n < 1 || t->n > 6) return fail_found(l, "a region prefix has 1 to 6 digits");
         uint32_t v = 0;
         for (size_t k = 0; k < t->n; k++) {
-            if (t->s[k] < '0' || t->s[k] > '9')
-                FAIL(l, l->i, "a region prefix has 1 to 6 digits, found '%.*s'", (int)t->n, t->s);
+            if (t->s[k] < '0' || t->s[k] > '9') return fail_found(l, "a region prefix has 1 to 6 digits");
             v = v * 10 + (uint32_t)(t->s[k] - '0');
         }
         region_def r = {v, (int)t->n, tok_pos(l, l->i)};
@@ -361,6 +371,7 @@ static int d_score(line_ctx *l)
         if (tok_is(&l->t[k], "base")) dst = &base, seen = &seen_base, at_base = k + 1;
         else if (tok_is(&l->t[k], "min")) dst = &min, seen = &seen_min;
         else if (tok_is(&l->t[k], "max")) dst = &max, seen = &seen_max, at_max = k + 1;
+        else if (l->t[k].type == TOK_STRING) return fail_found(l, "expected base, min or max");
         else FAIL(l, k, "unknown score attribute '%.*s' (expected base, min or max)",
                   (int)l->t[k].n, l->t[k].s);
         if (*seen) FAIL(l, k, "'%.*s' given twice", (int)l->t[k].n, l->t[k].s);
@@ -757,9 +768,7 @@ static int consequence_effect(line_ctx *l, cons_def *c)
         c->c.percent = (int32_t)pct;
         return 0;
     }
-    if (l->i < l->n)
-        FAIL(l, l->i, "expected 'deny', 'priority' or 'discount', found '%.*s'",
-             (int)l->t[l->i].n, l->t[l->i].s);
+    if (l->i < l->n) return fail_found(l, "expected 'deny', 'priority' or 'discount'");
     FAIL(l, l->i, "expected 'deny', 'priority' or 'discount' at the end of the line");
 }
 
@@ -826,7 +835,7 @@ static int d_publish(line_ctx *l)
     for (; l->i < l->n; l->i++) {
         if (tok_is(&l->t[l->i], "blacklist")) l->u->publish_blacklist = 1;
         else if (tok_is(&l->t[l->i], "scores")) l->u->publish_scores = 1;
-        else FAIL(l, l->i, "expected 'blacklist' or 'scores', found '%.*s'", (int)l->t[l->i].n, l->t[l->i].s);
+        else return fail_found(l, "expected 'blacklist' or 'scores'");
     }
     return 0;
 }

@@ -496,6 +496,16 @@ broken effect_missing 7:24 "expected 'deny', 'priority' or 'discount' at the end
     "sanction s on blacklist"
 broken publish_other 7:16 "expected 'blacklist' or 'scores', found 'everything'" "publish scores everything"
 broken directive_string 7:1 "expected a directive, found a string" '"city" x'
+# A string where a word or a number belongs is told as a string: its text alone would read as
+# the very word expected.
+broken string_for_word 7:8 "expected 'from', found a string" 'scored "from" age 3'
+broken string_for_number 7:20 "expected a number of points, found a string" 'behaviour c points "5"'
+broken string_for_name 7:11 "expected a behaviour name, found a string" 'behaviour "c" points 1'
+broken string_for_region 7:8 "a region prefix has 1 to 6 digits, found a string" 'region "11"'
+broken string_for_score_attribute 7:14 "expected base, min or max, found a string" 'score base 1 "min" 3'
+broken string_for_effect 7:25 "expected 'deny', 'priority' or 'discount', found a string" \
+    'sanction s on blacklist "deny" x'
+broken string_for_publish 7:9 "expected 'blacklist' or 'scores', found a string" 'publish "scores"'
 broken exit_without_below 7:1 "'blacklist exit' needs a 'blacklist below' threshold" "blacklist exit 5 after 3 days"
 printf 'city x "X" y\nscore base 1\n' >"$RC_DIR/city_trailing.rules"
 run rules check "$RC_DIR/city_trailing.rules"
