@@ -516,6 +516,23 @@ run rules check "$RC_DIR/nul.rules"
 expect_rc "rules check: a NUL byte in a line: exit 1" 1
 expect_eq "rules check: a NUL byte in a line: located at it, told once" "$ERR" \
     "$RC_DIR/nul.rules:7:12: NUL byte in the line"
+# A description may end a CRLF line or stand before a tab and a comment; a privilege on a grade
+# the city lacks is told as a privilege's.
+fine description_then_crlf_or_tab "$(printf 'behaviour d points 1 "desc"\r')" \
+    "$(printf 'behaviour e points 1 "desc"\t# comment')"
+broken privilege_unknown_grade 7:22 "privilege 'p' is on unknown grade 'Z'" "privilege p on grade Z discount 5 x"
+broken include_empty 7:9 'cannot include "": No such file or directory' 'include ""'
+run rules check "$RC_DIR/nosuch.rules"
+expect_rc "rules check of a file that is not there: exit 1" 1
+expect_eq "rules check of a file that is not there: named, with why" "$ERR" \
+    "$RC_DIR/nosuch.rules: cannot read: No such file or directory"
+# A file named without a directory includes from the current one.
+mkdir -p "$RC_DIR/here"
+printf 'behaviour s points 1\n' >"$RC_DIR/here/shared.rules"
+printf 'include "shared.rules"\ncity here\nscore base 1\nagency a reports s\n' >"$RC_DIR/here/here.rules"
+OUT=$(cd "$RC_DIR/here" && "$XY" rules check here.rules 2>&1)
+expect_eq "rules check: a bare file name includes from the current directory" "$OUT" "here: 1 behaviours
+ok: 1 file, 1 city"
 
 # A city line belongs in the city's file, even before that file's own city line.
 printf 'city inner\n' >"$RC_DIR/inner.rules"
