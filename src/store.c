@@ -510,6 +510,9 @@ int xy__segs_list(const char *dir, xy_segs *s, xy_diag_fn *diag, void *ctx)
     for (int k = 0; k < s->n; k++) {
         struct stat st;
         if (stat(s->g[k].path, &st)) {
+            /* A segment listed but gone or dangling (a symbolic link to
+             * nothing) is named with the reason: no caller says more. */
+            xy__diagf(diag, ctx, "%s: cannot read: %s", s->g[k].path, strerror(errno));
             xy__segs_free(s);
             return XY_EIO;
         }

@@ -361,6 +361,16 @@ rm "$T/seggap/$(segments "$T/seggap" | sed -n 2p)"
 run --data "$T/seggap" stats
 expect_rc "a missing segment stops start-up" 2
 expect_err "... saying where the log breaks" "does not begin where"
+# A segment that is a symbolic link to nothing (a log moved by hand) is
+# named with the reason by every command, verify included.
+cp -r "$D" "$T/segdangle"
+rm "$T/segdangle/$(last_segment "$T/segdangle")"
+ln -s "$T/nowhere" "$T/segdangle/$(last_segment "$D")"
+for cmd in stats verify "advance 2025-07-01"; do
+    run --data "$T/segdangle" $cmd
+    expect_rc "a dangling log segment: $cmd fails" 2
+    expect_err "... naming the segment and why" "segdangle/$(last_segment "$D"): cannot read: No such file or directory"
+done
 # A snapshot covering batches of a last segment later cut short in its
 # header (as if lost in a crash while it was being started) covers more
 # than the log: acknowledged batches are missing, which start-up says.
