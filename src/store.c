@@ -978,7 +978,15 @@ static int open_for_append(xy_db *db, const char *path, size_t good, size_t len,
     if (torn_header(&sg, k)) {
         /* A segment a crash cut short in its header holds nothing. */
         xy__diagf(diag, ctx, "%s: warning: removing a log segment cut short at its start", sg.g[k].path);
-        if (unlink(sg.g[k].path) || xy__fsync_dir(path)) rc = XY_EIO;
+        /* Once unlinked it is gone, but a crash may bring it back until
+         * the directory is synced: which of the two failed is told. */
+        if (unlink(sg.g[k].path)) {
+            xy__diagf(diag, ctx, "%s: cannot remove: %s", sg.g[k].path, strerror(errno));
+            rc = XY_EIO;
+        } else if (xy__fsync_dir(path)) {
+            xy__diagf(diag, ctx, "%s: cannot sync the directory: %s", path, strerror(errno));
+            rc = XY_EIO;
+        }
         k--;
     }
     db->seg_base = sg.g[k].base;
@@ -986,8 +994,6 @@ static int open_for_append(xy_db *db, const char *path, size_t good, size_t len,
     if (!rc && db->log_fd < 0) {
         rc = xy__errno_status(errno);
         xy__diagf(diag, ctx, "%s: cannot open for writing: %s", sg.g[k].path, strerror(errno));
-    } else if (rc) {
-        xy__diagf(diag, ctx, "%s: cannot remove: %s", sg.g[k + 1].path, strerror(errno));
     }
     if (!rc && good != len && good >= sg.g[k].base) {
         /* A batch cut short by a crash was never acknowledged: drop it. */

@@ -279,6 +279,28 @@ expect_rc "EIO writing the log at init: storage error" 2
 expect_err "... naming it" "$D/log: cannot write: Input/output error"
 if [ -e "$D" ]; then bad "... and nothing left behind" "$(find "$D")"; else ok "... and nothing left behind"; fi
 
+# A writer tidying up after a crash, whose sync fails, stops with the
+# reason and leaves a directory that verifies: a last segment cut short in
+# its header is removed but the directory not synced (the removal itself
+# went through), or an unfinished batch is cut from the log but the log
+# not synced.
+fresh tidy "$XY_ROOT/rules"
+setup load citizens "$EX/citizens.csv"
+size=$(wc -c <"$D/log")
+printf 'XINYO' >"$D/log.$size"
+fault_run fsync:EIO /tidy advance 2026-01-01
+expect_rc "EIO syncing the directory after removing a segment cut short in its header: storage error" 2
+expect_err "... saying that the sync failed" "$D: cannot sync the directory: Input/output error"
+case "$ERR" in *"cannot remove"*) bad "... not the removal" "$ERR" ;; *) ok "... not the removal" ;; esac
+expect_eq "... which went through" "$(ls "$D" | grep -c '^log\.')" 0
+printf '\060\000\000\000\001\002\003\004partial-batch' >>"$D/log"
+fault_run fsync:EIO /log advance 2026-01-01
+expect_rc "EIO syncing the log cut back to its last whole batch: storage error" 2
+expect_err "... with the reason" "$D/log: cannot drop the unfinished batch: Input/output error"
+expect_eq "... the log cut back" "$(wc -c <"$D/log")" "$size"
+run verify
+expect_rc "... and the directory verifies" 0
+
 # The history index is derived data: a first writer that cannot write its
 # header (the shim fails pwrite too) still loads, and replays the log for
 # explanations. (Under `make asan` this reached memset(NULL, 0, 0) in
