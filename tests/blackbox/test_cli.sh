@@ -70,6 +70,14 @@ expect_err "... a forgotten value" "option '--rejects' needs a value"
 run --data "$T/nope" verify
 expect_rc "verify on a missing data directory: exit 2" 2
 expect_eq "... and says why" "$ERR" "$T/nope: not a data directory (run 'xinyong init' first)"
+: >"$T/afile"
+run --data "$T/afile" verify
+expect_rc "verify on a file, not a directory: exit 2" 2
+expect_eq "... and says why" "$ERR" "$T/afile: cannot open: Not a directory"
+run --data "$T/nope/deeper" init --rules "$XY_ROOT/rules"
+expect_rc "init in a directory whose parent is missing: exit 2" 2
+expect_eq "... says why" "$ERR" "$T/nope/deeper: cannot create: No such file or directory"
+expect_eq "... and makes nothing" "$(ls -d "$T/nope" 2>/dev/null)" ""
 
 for cmd in "stats" "show $(mkid 110000 19800101 001)" "advance 2024-01-01" "list blacklist" \
     "explain $(mkid 110000 19800101 001)" "check $(mkid 110000 19800101 001) loan"; do
@@ -125,6 +133,11 @@ cp -r "$D" "$T/corrupt1"
 printf 'GARBAGE' | dd of="$T/corrupt1/log" bs=1 seek=0 conv=notrunc 2>/dev/null
 run --data "$T/corrupt1" stats
 expect_rc "corrupt data directory (bad log header): exit 2" 2
+cp -r "$D" "$T/corrupt2"
+truncate -s 5 "$T/corrupt2/log"
+run --data "$T/corrupt2" stats
+expect_rc "a log shorter than its header: exit 2" 2
+expect_eq "... saying so" "$ERR" "$T/corrupt2/log: log header is missing"
 cp -r "$D" "$T/edited"
 echo "# an edit" >>"$T/edited/rules/shanghai.rules"
 run --data "$T/edited" stats
@@ -133,6 +146,17 @@ expect_err "... named as such, not as a corrupt log" "$T/edited/rules: not the r
 run --data "$T/edited" verify
 expect_rc "rules copy edited after init: verify exit 2" 2
 expect_err "... verify names it" "$T/edited/rules: not the rules"
+# A fingerprint or a rules file that cannot be read (a directory in its
+# place) is no proof of the rules either.
+for f in rules.sum rules/shanghai.rules; do
+    rm -rf "$T/unread"
+    cp -r "$D" "$T/unread"
+    rm "$T/unread/$f"
+    mkdir "$T/unread/$f"
+    run --data "$T/unread" stats
+    expect_rc "$f unreadable: exit 2" 2
+    expect_err "... named as rules not init's" "$T/unread/rules: not the rules the directory was made with"
+done
 run --data "$D" verify
 expect_out "verify: the rules copy is checked" "rules: the copy init made"
 cp -r "$D" "$T/logdir"
