@@ -278,6 +278,18 @@ fault_run write:EIO /log.tmp init --rules "$XY_ROOT/rules"
 expect_rc "EIO writing the log at init: storage error" 2
 expect_err "... naming it" "$D/log: cannot write: Input/output error"
 if [ -e "$D" ]; then bad "... and nothing left behind" "$(find "$D")"; else ok "... and nothing left behind"; fi
+fault_run write:ENOSPC /rules.sum.tmp init --rules "$XY_ROOT/rules"
+expect_rc "ENOSPC writing the rules' fingerprint at init: storage error" 2
+expect_err "... naming it" "$D/rules.sum: cannot write: No space left on device"
+if [ -e "$D" ]; then bad "... and nothing left behind" "$(find "$D")"; else ok "... and nothing left behind"; fi
+# A directory where a copy's temporary file goes: init stops with the
+# reason and leaves what it found.
+mkdir -p "$D/rules/beijing.rules.tmp"
+run init --rules "$XY_ROOT/rules"
+expect_rc "a directory in the way of a copy of the rules at init: storage error" 2
+expect_err "... with the reason" "cannot copy to $D/rules/beijing.rules: Is a directory"
+expect_eq "... and only what was there left" "$(cd "$D" && find . | sort | tr '\n' ' ')" \
+    ". ./rules ./rules/beijing.rules.tmp "
 
 # A writer tidying up after a crash, whose sync fails, stops with the
 # reason and leaves a directory that verifies: a last segment cut short in
