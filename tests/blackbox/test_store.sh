@@ -138,6 +138,17 @@ run --data "$T/trailold" advance 2025-06-29
 expect_err "... the next writer rebuilds it" "rebuilding the history index"
 run --data "$T/trailold" verify
 expect_out "... in the current format" "records ok"
+# A trail whose header is no history index's at all is damage, which
+# verify names at offset 0; the next writer replaces it.
+cp -r "$D" "$T/trailbad"
+overwrite "$T/trailbad/trail" 0 NOTATRAIL
+run --data "$T/trailbad" verify
+expect_rc "verify of a trail with a foreign header: exit 2" 2
+expect_err "... naming it at offset 0" "trailbad/trail:0: not a history index (bad header; delete it to rebuild it)"
+run --data "$T/trailbad" advance 2025-06-29
+expect_err "... the next writer rebuilds it" "rebuilding the history index"
+run --data "$T/trailbad" verify
+expect_rc "... after which it verifies" 0
 
 # A damaged run of the event index is found by verify; a missing one makes
 # start-up replay the log, with the same state.
