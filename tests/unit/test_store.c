@@ -756,6 +756,32 @@ TEST(store_failed_background_snapshot_is_told)
     ASSERT_EQ(remove_town(dir), 0);
 }
 
+/* A background snapshot whose process is killed (by the kernel's
+ * out-of-memory killer, say) loses nothing and is told with the signal by
+ * xy_db_finish_snapshots. A FIFO where its temporary file goes holds the
+ * child in its open until the kill, so that it cannot finish first. */
+TEST(store_killed_background_snapshot_is_told)
+{
+    char *every = env_set("XINYONG_SNAPSHOT_EVERY", "1000000000000");
+    char dir[256], tmp[300], said[256] = "", want[700];
+    xy_db *db = town_of_size(dir, sizeof dir, 100);
+    ASSERT(db != NULL);
+    uint64_t before = db->snapshot_offset;
+    snprintf(tmp, sizeof tmp, "%s/snapshot.tmp", dir);
+    ASSERT_EQ(mkfifo(tmp, 0600), 0);
+    ASSERT_EQ(xy__db_snapshot_start(db), XY_OK);
+    ASSERT_EQ(kill((pid_t)db->snap_pid, SIGKILL), 0);
+    ASSERT_EQ(xy_db_finish_snapshots(db, keep_last, said), XY_EIO);
+    snprintf(want, sizeof want, "%s/snapshot: warning: not written (%s/snapshot: the process writing it in the "
+             "background ended by signal %d); nothing acknowledged is lost", dir, dir, SIGKILL);
+    ASSERT_EQ(strncmp(said, want, strlen(want)), 0);
+    ASSERT_EQ(db->snapshot_offset, before);
+    ASSERT_EQ(unlink(tmp), 0);
+    xy_db_close(db);
+    env_restore("XINYONG_SNAPSHOT_EVERY", every);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
 /* Whether every report on db about citizen id returns rc, writing
  * nothing when it is an error. */
 static int reports_refuse(xy_db *db, const char *id, int rc)
