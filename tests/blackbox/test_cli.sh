@@ -70,6 +70,10 @@ expect_err "... a forgotten value" "option '--rejects' needs a value"
 run --data "$T/nope" verify
 expect_rc "verify on a missing data directory: exit 2" 2
 expect_eq "... and says why" "$ERR" "$T/nope: not a data directory (run 'xinyong init' first)"
+mkdir "$T/empty"
+run --data "$T/empty" verify
+expect_rc "verify on an empty directory: exit 2" 2
+expect_eq "... and says why" "$ERR" "$T/empty: not a data directory (no log; run 'xinyong init' first)"
 : >"$T/afile"
 run --data "$T/afile" verify
 expect_rc "verify on a file, not a directory: exit 2" 2

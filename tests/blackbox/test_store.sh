@@ -372,6 +372,18 @@ rm "$T/seggap/$(segments "$T/seggap" | sed -n 2p)"
 run --data "$T/seggap" stats
 expect_rc "a missing segment stops start-up" 2
 expect_err "... saying where the log breaks" "does not begin where"
+# Files named like segments but not log.N with N a log offset (a copy
+# kept by hand, log.0, a name too long for an offset) are none of the log.
+cp -r "$D" "$T/segstray"
+for f in log.bak log.0 log. log.12x log.123456789012345678901; do
+    cp "$T/segstray/log" "$T/segstray/$f"
+done
+run --data "$T/segstray" verify
+expect_rc "files named like segments but not log.N: verify accepts the log" 0
+expect_eq "... and counts its segments only" "$(printf '%s\n' "$OUT" | sed -n 1p)" \
+    "$("$XY" --data "$D" verify | sed -n 1p)"
+run --data "$T/segstray" advance 2025-07-01
+expect_rc "... a writer goes on" 0
 # A segment that is a symbolic link to nothing (a log moved by hand) is
 # named with the reason by every command, verify included.
 cp -r "$D" "$T/segdangle"
