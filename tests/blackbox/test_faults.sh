@@ -239,6 +239,20 @@ expect_rc "... and the directory verifies" 0
 expect_out "... with the snapshot covering the whole log" "covers the log up to byte $(stat -c %s "$D/log")"
 run load events "$EX/events.csv"
 expect_out "... and the load that had no snapshot is all there" "188 rows, 0 applied, 188 duplicates"
+# A data directory's path so long that the reason, naming the file, does
+# not fit the 4000 bytes a snapshot keeps of what it said: the warning
+# still gives the reason.
+long=$T
+while [ ${#long} -lt 3950 ]; do long=$long/$(printf '%096d' 0); done
+mkdir -p "$long"
+D=$long/d
+XINYONG_DATA=$D
+init_rules "$XY_ROOT/rules"
+setup load citizens "$EX/citizens.csv"
+fault_run write:ENOSPC /snapshot.tmp load events "$EX/events.csv"
+expect_rc "ENOSPC writing the snapshot due after a load into a long path: the load succeeds" 0
+expect_err "... and says why the snapshot was not written" \
+    "$D/snapshot: warning: not written (no space left on device); nothing acknowledged is lost"
 unset XINYONG_SNAPSHOT_EVERY
 
 # An init whose last step, the sync of the directory, fails must say so on
