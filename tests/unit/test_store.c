@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1375,6 +1377,30 @@ TEST(store_stale_handle_whose_directory_is_gone)
     xy_db_close(db);
     ASSERT(reopened_state_is(dir, before));
     env_restore("XINYONG_SPILL_BYTES", had);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
+/* A log that cannot be opened (a socket bound where the log was, which
+ * stat finds but open refuses) stops start-up, naming it and why. */
+TEST(store_log_that_does_not_open_is_named)
+{
+    char dir[256], log[300], said[256] = "", want[400];
+    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
+    ASSERT(db != NULL);
+    xy_db_close(db);
+    snprintf(log, sizeof log, "%s/log", dir);
+    ASSERT_EQ(unlink(log), 0);
+    struct sockaddr_un at = {.sun_family = AF_UNIX};
+    ASSERT(strlen(log) < sizeof at.sun_path);
+    memcpy(at.sun_path, log, strlen(log) + 1);
+    int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+    ASSERT(sock >= 0);
+    ASSERT_EQ(bind(sock, (const struct sockaddr *)&at, sizeof at), 0);
+    ASSERT_EQ(xy_db_open(dir, XY_READ, keep_last, said, &db), XY_EIO);
+    ASSERT(db == NULL);
+    snprintf(want, sizeof want, "%s: cannot read: %s", log, strerror(ENXIO));
+    ASSERT_STR(said, want);
+    close(sock);
     ASSERT_EQ(remove_town(dir), 0);
 }
 
