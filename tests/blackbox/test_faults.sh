@@ -86,11 +86,11 @@ expect_out "... nothing new" "188 rows, 0 applied, 188 duplicates"
 # pass), at the writeback of a part (which an events load waits for before
 # it drops the part from the page cache), or at the sync of the whole batch
 # leaves nothing of it applied and no part of it in the log. So does a
-# fault at the write of its last part with the commit record (the fifth
-# write: four parts pass, into the segment an earlier fault left with its
-# header only), or at the sync of the whole batch when no second thread
-# can be made to wait for it. The example's events again, under ids of
-# their own:
+# fault at the write of its last part with the commit record, or at the
+# reservation of its space (the fifth: four parts pass, into the segment
+# an earlier fault left with its header only), or at the sync of the whole
+# batch when no second thread can be made to wait for it. The example's
+# events again, under ids of their own:
 awk -F, 'NR == 1 { print; next } { sub(/^[^,]*/, "more-" NR); print }' "$EX/events.csv" >"$T/more.csv"
 run stats --json
 before=$OUT
@@ -100,7 +100,7 @@ size0=$(log_bytes)
 segs0=$(segs)
 for fault in write:ENOSPC write:EIO fsync:EIO fallocate:ENOSPC fallocate:EOPNOTSUPP,write:ENOSPC \
     write:ENOSPC/2 write:EIO/3 fallocate:ENOSPC/2 writeback:EIO writeback:EIO/2 write:ENOSPC/4 \
-    thread:EAGAIN,fsync:EIO; do
+    fallocate:ENOSPC/4 thread:EAGAIN,fsync:EIO; do
     skip=${fault#*/}
     [ "$skip" = "$fault" ] && skip=0
     LD_PRELOAD="$SHIM" XY_FAULT=${fault%/*} XY_FAULT_SKIP=$skip XINYONG_SPILL_BYTES=2000 \
