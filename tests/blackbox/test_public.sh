@@ -106,6 +106,9 @@ expect_eq "show --public: a blacklist entry of a city that publishes scores only
     "$(jget '[.score,.blacklist]|tojson')" '[40,null]'
 run show "$S" --json
 expect_eq "... though she is on it" "$(jget .blacklist.since)" 2024-03-01
+run show "$S" --public
+expect_eq "show --public text: a published score, without the raw one the city keeps to itself" \
+    "$(printf '%s\n' "$OUT" | grep '^score')" "score       40"
 run show "$B" --public
 expect_out "show --public text says so" "not published"
 expect_out "show --public text: a blacklist the city does not publish is not said to be empty" \
