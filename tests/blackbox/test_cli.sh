@@ -58,6 +58,10 @@ expect_err "... says so" "option '--city' is given twice"
 run --data "$T/one" stats --data "$T/two"
 expect_rc "--data given twice with two directories: exit 1, neither silently taken" 1
 expect_err "... says so" "option '--data' is given twice"
+# More arguments than any command takes (the table keeps 64) are refused, not cut.
+run show $(seq 1 65)
+expect_rc "65 arguments: exit 1" 1
+expect_eq "... says so, and only that" "$ERR" "xinyong: too many arguments"
 run --data "$T/one" stats --data "$T/one"
 expect_rc "--data given twice with the same directory: exit 1 too" 1
 expect_err "... says so" "option '--data' is given twice"
