@@ -135,6 +135,8 @@ expect_err "bad file: says nothing was applied" "nothing of this file was applie
 
 bad_event "amount with more than 6 decimals" 1.1234567 "b24,2024-02-02,$G1,unrepaid_debt,bank,1.1234567," 6
 bad_event "amount in exponent notation" 1e3 "b25,2024-02-02,$G1,unrepaid_debt,bank,1e3," 6
+bad_event "amount one over 10^12" "amount '1000000000001' is too large (at most 1000000000000)" \
+    "b31,2024-02-02,$G1,unrepaid_debt,bank,1000000000001," 6
 bad_event "amount a millionth over 10^12" "1000000000000.000001' is too large" \
     "b29,2024-02-02,$G1,unrepaid_debt,bank,1000000000000.000001," 6
 OLD=$(mkid 371082 17991231 001)
@@ -168,6 +170,29 @@ printf 'id,date,citizen,behaviour,agency\nnu1,2024-02-02,%s,volun\000teering,nei
 run load events "$T/nul.csv"
 expect_err "a NUL byte quoted from the input is written as \\x00, the value not cut there" \
     "$T/nul.csv:2: behaviour 'volun\\x00teering' is not defined"
+printf 'id,date,citizen,behaviour,agency\nct1,2024-02-02,%s,"a\tb\rc\001d",neighbourhood_office\n' "$R1" >"$T/ctl.csv"
+run load events "$T/ctl.csv"
+expect_err "a tab, a carriage return and other control characters quoted from the input are escaped" \
+    "$T/ctl.csv:2: behaviour 'a\\tb\\rc\\x01d' is not defined in city rongcheng (column 35)"
+# A long value is cut in the message at the start of a character: here a
+# three-byte one of which only two bytes would fit.
+JING=$(printf '\351\235\231%.0s' $(seq 100))
+printf 'id,date,citizen,behaviour,agency\nlg1,2024-02-02,%s,xx%s,neighbourhood_office\n' "$R1" "$JING" >"$T/long.csv"
+run load events "$T/long.csv"
+expect_err "a long value quoted from the input is cut where a character starts" \
+    "$T/long.csv:2: behaviour 'xx$(printf '\351\235\231%.0s' $(seq 76))...' is not defined"
+: >"$T/empty.csv"
+run load events "$T/empty.csv"
+expect_rc "an empty file: exit 1" 1
+expect_eq "... says it lacks its header, at line 1" "$ERR" "$T/empty.csv:1: empty file: expected a header row"
+unchanged "an empty file: nothing applied"
+for h in '"id,date:unterminated quoted field (column 1)' 'id,da"te:quote inside an unquoted field (column 6)'; do
+    printf '%s\n' "${h%%:*}" >"$T/hdr.csv"
+    run load events "$T/hdr.csv"
+    expect_rc "a malformed header ${h%%:*}: exit 1" 1
+    expect_eq "... says why and where" "$ERR" "$T/hdr.csv:1: malformed header: ${h#*:}"
+done
+unchanged "malformed headers: nothing applied"
 printf '\357\273\277id,name,city\n%s,"陈 ""静""",atlantis\n' "$R1" >"$T/utf8.csv"
 run load citizens "$T/utf8.csv"
 expect_at "columns count characters, not bytes (UTF-8 name and quotes before the field)" \
