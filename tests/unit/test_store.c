@@ -25,6 +25,9 @@
  * fail_falloc_fd (with EIO, ENOSPC, and fail_falloc_errno), and is the
  * system call on every other. */
 static int fail_sync_fd = -1, fail_write_fd = -1, fail_falloc_fd = -1, fail_falloc_errno;
+/* How many calls of fallocate on fail_falloc_fd pass before it fails (a
+ * fault on the second reservation of a commit, not the first). */
+static int fail_falloc_skip;
 int fdatasync(int fd)
 {
     if (fd >= 0 && fd == fail_sync_fd) {
@@ -45,7 +48,7 @@ ssize_t write(int fd, const void *p, size_t n)
 
 int fallocate(int fd, int mode, off_t off, off_t len)
 {
-    if (fd >= 0 && fd == fail_falloc_fd) {
+    if (fd >= 0 && fd == fail_falloc_fd && fail_falloc_skip-- <= 0) {
         errno = fail_falloc_errno;
         return -1;
     }
@@ -159,6 +162,16 @@ static int remove_town(const char *dir)
     return system(cmd);
 }
 
+/* The status of verifying the data directory dir, its summary dropped. */
+static int verify_status(const char *dir)
+{
+    FILE *devnull = fopen("/dev/null", "w");
+    if (!devnull) return XY_EIO;
+    int rc = xy_db_verify(dir, quiet, NULL, devnull);
+    fclose(devnull);
+    return rc;
+}
+
 /* Sets one of the store's sizes from the environment (name) for one
  * test and returns what was set before (a copy, or NULL), for env_restore:
  * the suite may run with its own (XINYONG_SNAPSHOT_EVERY=3000 make test). */
@@ -225,6 +238,13 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
     ASSERT_EQ(xy_db_append_events(db, ev, ids, 0, quiet, NULL, &dups), XY_OK);
     ASSERT_EQ(dups, 0);
     ASSERT_EQ(db->log_size, logged);
+    /* A batch of UINT32_MAX events or more (their numbers within one call
+     * must fit 32 bits) is refused with a message before any of it is
+     * read. */
+    char msg[256] = "";
+    ASSERT_EQ(xy_db_append_events(db, ev, ids, UINT32_MAX, keep_last, msg, &dups), XY_EINVAL);
+    ASSERT_STR(msg, "a batch of 4294967295 events is more than one call takes (4294967294)");
+    ASSERT_EQ(db->log_size, logged);
     /* A batch with one bad event applies nothing, not even its good ones. */
     xy_event mixed[2] = {{0, b, good, office, XY_NONE, d + 2, -1}, {0, 999, good, office, XY_NONE, d + 2, -1}};
     const char *mixed_ids[2] = {"e4", "e5"};
@@ -271,7 +291,7 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
     a = xy_engine_find(e, ida);
     enum { LONG = 200 };
     xy_event lev[LONG];
-    char lid[LONG][8], msg[256] = "";
+    char lid[LONG][8];
     const char *lids[LONG];
     for (int i = 0; i < LONG; i++) {
         lev[i] = (xy_event){0, a, good, office, XY_NONE, d + 20, -1};
@@ -926,13 +946,27 @@ TEST(store_failed_commits)
         ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_OK);
         ASSERT_EQ(dups, 0);
         ASSERT_EQ(xy_engine_raw(e, 0), broken ? 106 : 109);
-        FILE *devnull = fopen("/dev/null", "w");
-        ASSERT(devnull != NULL);
-        ASSERT_EQ(xy_db_verify(dir, quiet, NULL, devnull), XY_OK);
-        fclose(devnull);
+        ASSERT_EQ(verify_status(dir), XY_OK);
         xy_db_close(db);
         ASSERT_EQ(remove_town(dir), 0);
     }
+}
+
+/* A fresh town (see town_with) with Ann alone, after one good event of
+ * hers, id s1, was appended (her raw score 103), or NULL. */
+static xy_db *ann_after_s1(char *dir, size_t size, town *t)
+{
+    xy_db *db = town_with(dir, size, "11010519491231002X,Ann\n");
+    if (!db) return NULL;
+    *t = town_of(db);
+    xy_event ev = {0, 0, t->good, t->office, XY_NONE, t->day, -1};
+    const char *id1[1] = {"s1"};
+    uint64_t dups;
+    if (xy_db_append_events(db, &ev, id1, 1, quiet, NULL, &dups) != XY_OK) {
+        xy_db_close(db);
+        return NULL;
+    }
+    return db;
 }
 
 /* A batch of the append path whose sync failed is cut from the log at
@@ -942,20 +976,17 @@ TEST(store_failed_commits)
 TEST(store_failed_append_is_cut_at_once)
 {
     char dir[256];
-    xy_db *db = town_with(dir, sizeof dir, "11010519491231002X,Ann\n");
+    town t;
+    xy_db *db = ann_after_s1(dir, sizeof dir, &t);
     ASSERT(db != NULL);
-    town t = town_of(db);
     xy_event ev = {0, 0, t.good, t.office, XY_NONE, t.day, -1};
-    const char *id1[1] = {"s1"}, *id2[1] = {"s2"};
+    const char *id2[1] = {"s2"};
     uint64_t dups;
-    ASSERT_EQ(xy_db_append_events(db, &ev, id1, 1, quiet, NULL, &dups), XY_OK);
     fail_sync_fd = db->log_fd;
     ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_EIO);
     fail_sync_fd = -1;
     xy_db_close(db);
-    FILE *devnull = fopen("/dev/null", "w");
-    ASSERT(devnull != NULL);
-    ASSERT_EQ(xy_db_verify(dir, quiet, NULL, devnull), XY_OK);
+    ASSERT_EQ(verify_status(dir), XY_OK);
     ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
     ASSERT_EQ(xy_engine_raw(xy_db_engine(db), 0), 103); /* s1 only */
     xy_db_close(db);
@@ -964,8 +995,85 @@ TEST(store_failed_append_is_cut_at_once)
     ASSERT_EQ(dups, 0); /* s2 was never stored */
     ASSERT_EQ(xy_engine_raw(xy_db_engine(db), 0), 106);
     xy_db_close(db);
-    ASSERT_EQ(xy_db_verify(dir, quiet, NULL, devnull), XY_OK);
-    fclose(devnull);
+    ASSERT_EQ(verify_status(dir), XY_OK);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
+/* An append with duplicates in it is written twice: once whole, while its
+ * ids are judged, then again without its duplicates. When the second
+ * write finds no space, the append is refused like any other: nothing of
+ * it applied, no duplicates counted, the handle still working. */
+TEST(store_append_with_duplicates_refused_when_its_rewrite_finds_no_space)
+{
+    char dir[256];
+    town t;
+    xy_db *db = ann_after_s1(dir, sizeof dir, &t);
+    ASSERT(db != NULL);
+    xy_event ev[2] = {{0, 0, t.good, t.office, XY_NONE, t.day, -1}, {0, 0, t.good, t.office, XY_NONE, t.day, -1}};
+    const char *ids[2] = {"s1", "s2"};
+    uint64_t dups;
+    fail_falloc_fd = db->log_fd;
+    fail_falloc_errno = ENOSPC;
+    fail_falloc_skip = 1;
+    dups = 99;
+    int rc = xy_db_append_events(db, ev, ids, 2, quiet, NULL, &dups);
+    fail_falloc_fd = -1;
+    fail_falloc_skip = 0;
+    ASSERT_EQ(rc, XY_ENOSPC);
+    ASSERT_EQ(dups, 0);
+    ASSERT_EQ(xy_engine_raw(t.e, 0), 103);
+    ASSERT_EQ(xy_db_append_events(db, ev, ids, 2, quiet, NULL, &dups), XY_OK);
+    ASSERT_EQ(dups, 1);
+    ASSERT_EQ(xy_engine_raw(t.e, 0), 106);
+    xy_db_close(db);
+    ASSERT_EQ(verify_status(dir), XY_OK);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
+/* The input a load reads, cut short by the first message about it (as
+ * another process might rewrite it meanwhile); ctx names it, and
+ * whether a message said it was cut short. */
+typedef struct cut_input {
+    const char *path;
+    int cut, said;
+} cut_input;
+
+static void cut_on_first_message(void *ctx, const char *msg)
+{
+    cut_input *ci = ctx;
+    if (!ci->cut && truncate(ci->path, 40) == 0) ci->cut = 1;
+    if (strstr(msg, "the file was cut short while it was loaded: nothing of it was applied")) ci->said = 1;
+}
+
+/* An input cut short while it is loaded (its pages past the new end read
+ * as zeros) is refused whole, even with a rejects file to take its bad
+ * rows: the good row read before the cut is not applied either. */
+TEST(store_load_of_an_input_cut_short_applies_nothing)
+{
+    char dir[256];
+    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
+    ASSERT(db != NULL);
+    char path[300], rejects[300];
+    snprintf(path, sizeof path, "%s-events.csv", dir);
+    snprintf(rejects, sizeof rejects, "%s-events.csv.rejects", dir);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    /* Ann and Bo, then a bad row (Ann with herself), then pages more. */
+    fprintf(f, "a,b\n11010519491231002X,110101200001010010\n11010519491231002X,11010519491231002X\n");
+    for (int i = 0; i < 3000; i++) fprintf(f, "11010519491231002X,110101200001010010\n");
+    fclose(f);
+    cut_input ci = {path, 0, 0};
+    xy_load_result res;
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_CONTACTS, path, rejects, cut_on_first_message, &ci, &res), XY_EINPUT);
+    ASSERT(ci.cut);
+    ASSERT(ci.said);
+    ASSERT_EQ(res.applied, 0);
+    xy_db_close(db);
+    /* Ann and Bo are not in contact, in the directory reopened. */
+    ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
+    ASSERT_EQ(xy_engine_add_contact(xy_db_engine(db), 0, 1), XY_OK);
+    xy_db_close(db);
+    remove(rejects);
     ASSERT_EQ(remove_town(dir), 0);
 }
 
@@ -1041,9 +1149,7 @@ TEST(store_append_survives_kills)
             if (rc) nanosleep(&(struct timespec){0, 5000000L}, NULL);
         }
         ASSERT_EQ(rc, XY_OK);
-        FILE *devnull = fopen("/dev/null", "w");
-        ASSERT_EQ(xy_db_verify(dir, quiet, NULL, devnull), XY_OK);
-        fclose(devnull);
+        ASSERT_EQ(verify_status(dir), XY_OK);
         /* Batches 0 .. m - 1 hold KILL_B new events each, half for each
          * citizen (B is even): m is acked + 1, or acked + 2 if the batch
          * being appended was durable before the kill. */
@@ -1255,10 +1361,7 @@ TEST(store_failed_load_applied_ahead_leaves_nothing)
     ASSERT_EQ(db->stale, 1);
     xy_db_close(db);
     ASSERT(reopened_state_is(dir, now));
-    FILE *devnull = fopen("/dev/null", "w");
-    ASSERT(devnull != NULL);
-    ASSERT_EQ(xy_db_verify(dir, quiet, NULL, devnull), XY_OK);
-    fclose(devnull);
+    ASSERT_EQ(verify_status(dir), XY_OK);
     /* The same two good loads written whole, in a directory of their own,
      * give the same state. */
     ASSERT_EQ(remove_town(dir), 0);
