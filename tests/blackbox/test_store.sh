@@ -289,6 +289,30 @@ run --data "$T/snaptail" verify
 expect_rc "... and verify" 2
 expect_err "... saying so" "8 bytes after the last snapshot section"
 
+# A snapshot of another directory whose log has the same size: every section
+# checks out, but the state is not the one this log gives. An explanation,
+# which must add up to the score, is refused rather than made up.
+mkdir -p "$T/forge-r"
+printf 'city f\nregion 110101\nscore base 100 min 0 max 200\ngrade g from 0\nbehaviour up points +10 category c\nbehaviour dn points -10 category c\nagency a reports category c\n' \
+    >"$T/forge-r/f.rules"
+ANN=$(mkid 110101 19800101 001)
+csv "$T/forge-c.csv" "id,name" "$ANN,Ann"
+for way in up dn; do
+    fresh "forge-$way" "$T/forge-r"
+    setup load citizens "$T/forge-c.csv"
+    csv "$T/forge-$way.csv" "id,date,citizen,behaviour,agency" "f1,2024-01-01,$ANN,$way,a"
+    setup load events "$T/forge-$way.csv"
+    setup snapshot
+done
+cp "$T/forge-up/snapshot" "$T/forge-up/"ev-*.run "$T/forge-dn/"
+run explain "$ANN"
+expect_rc "a snapshot that does not match the log: explain exits 2" 2
+expect_eq "... and says so, naming the citizen" "$(printf '%s\n' "$ERR" | tail -n 1)" \
+    "xinyong: $T/forge-dn: the state of $ANN does not add up to the events stored for it: the snapshot does not match the log (\`xinyong verify\` checks the files; without DATA/snapshot the state is rebuilt from the log)"
+expect_eq "... printing no explanation" "$OUT" ""
+rm "$T/forge-dn/snapshot"
+expect_eq "... which the log alone gives once the snapshot is gone" "$(qe "$ANN" .raw)" 90
+
 # A torn tail (a batch cut short by a crash) is not an error: readers skip
 # it, the next writer cuts it off with a warning, nothing committed is lost.
 cp -r "$D" "$T/torn"
