@@ -265,6 +265,25 @@ rm -f "$T/logtype/snapshot"
 run --data "$T/logtype" stats
 expect_rc "... which start-up does not apply" 2
 expect_err "... saying it does not decode" "a record does not decode"
+# Committed records that decode but that the state cannot take (their
+# checksums valid: a forged file): the first citizen registered again, and
+# an event (id zz, on a valid day) of a citizen the directory does not
+# have. Start-up refuses the log, whichever.
+cp -r "$D" "$T/logstate"
+rm -f "$T/logstate/snapshot"
+first=$(od -An -tu4 -j16 -N4 "$T/logstate/log" | tr -d ' ')
+dd if="$T/logstate/log" of="$T/rec.bin" bs=1 skip=24 count="$first" 2>/dev/null
+# type 3, day 20000, citizen 0x7fffff00, behaviour and agency 0, no amount, no counterpart
+printf '\003\040\116\000\000''\000\377\377\177''\000\000\000\000\000\000\000\000'\
+'\377\377\377\377\377\377\377\377''\377\377\377\377''\002zz' >"$T/stranger.bin"
+for rec in rec stranger; do
+    cp "$T/logstate/log" "$T/logstate.log"
+    { frame "$T/$rec.bin"; frame "$T/commit.bin"; } >>"$T/logstate/log"
+    run --data "$T/logstate" stats
+    expect_rc "a committed $rec record the state cannot take: start-up stops" 2
+    expect_err "... saying the log is corrupt" "logstate/log: a record does not decode (the log is corrupt)"
+    cp "$T/logstate.log" "$T/logstate/log"
+done
 
 # A snapshot that covers more of the log than the log holds (the log was
 # cut back or replaced after it was written): start-up and verify refuse
