@@ -287,5 +287,15 @@ run explain "$EA" --json
 expect_json "before 1970: association on days -50 ... 0, divisible by 10" \
     '[.contributions[]|select(.kind=="association")|.date]' \
     '["1969-11-12","1969-11-22","1969-12-02","1969-12-12","1969-12-22","1970-01-01"]'
+# A citizen registered after association has run, without contacts: the next
+# association day (the contact index of the replay extended, not rebuilt)
+# counts the old contacts as before and gives the newcomer none.
+EC=$(mkid 230000 19400101 005)
+csv "$T/early2.csv" "id,name" "$EC,Early C"
+setup load citizens "$T/early2.csv"
+setup advance 1970-01-11
+expect_eq "a citizen registered after association ran: the old contacts count on" \
+    "$(q "$EA" .raw) $(q "$EB" .raw)" "465 465"
+expect_eq "... and the newcomer, listed but without contacts, gets no association" "$(q "$EC" .raw)" 500
 
 finish
