@@ -6,6 +6,7 @@
  * its parents' `children` ones, with since and until) must agree after
  * every input, and the history hook must account for every raw score
  * (base + contributions = raw). */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -690,12 +691,18 @@ TEST(engine_zero_input_gives_base_scores)
 }
 
 /* Whether applying ev to a fresh engine with one citizen stops the
- * program (in a child, whose stderr is dropped). */
-static int apply_dies(const xy_rules *r, xy_event ev)
+ * program (in a child); what the child wrote to stderr goes to said (size
+ * bytes, NUL-terminated). */
+static int apply_dies(const xy_rules *r, xy_event ev, char *said, size_t size)
 {
+    char path[600];
+    snprintf(path, sizeof path, "%s", unit_file("apply-dies", ""));
     pid_t pid = fork();
     if (pid == 0) {
-        if (!freopen("/dev/null", "w", stderr)) _exit(3);
+        /* The descriptor, not the stream: stderr stays unbuffered, as a
+         * program's is, so that abort() loses none of the message. */
+        int fd = open(path, O_WRONLY | O_TRUNC);
+        if (fd < 0 || dup2(fd, 2) < 0) _exit(3);
         xy_engine *e;
         xy_engine_new(r, &e);
         xy_resid id;
@@ -706,12 +713,19 @@ static int apply_dies(const xy_rules *r, xy_event ev)
     }
     int st = 0;
     if (pid < 0 || waitpid(pid, &st, 0) != pid) return -1;
+    said[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        said[fread(said, 1, size - 1, f)] = 0;
+        fclose(f);
+    }
     return !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 /* xy_engine_apply's callers promise a registered citizen and a valid
  * date; a broken promise stops the program instead of writing outside
- * the state. */
+ * the state, with a message that names the event, the citizen and the
+ * day. */
 TEST(engine_refuses_an_event_it_cannot_have)
 {
     xy_rules *r = load_rules();
@@ -724,10 +738,16 @@ TEST(engine_refuses_an_event_it_cannot_have)
     bad_citizen.citizen = 1;
     bad_date.date = -354286;  /* 0999-12-31 */
     too_late.date = 2932897;  /* 10000-01-01 */
-    ASSERT_EQ(apply_dies(r, ok), 0);
-    ASSERT_EQ(apply_dies(r, bad_citizen), 1);
-    ASSERT_EQ(apply_dies(r, bad_date), 1);
-    ASSERT_EQ(apply_dies(r, too_late), 1);
+    char said[512];
+    ASSERT_EQ(apply_dies(r, ok, said, sizeof said), 0);
+    ASSERT_STR(said, "");
+    ASSERT_EQ(apply_dies(r, bad_citizen, said, sizeof said), 1);
+    ASSERT(strstr(said, "xy_engine_apply: event 1 names citizen 1 of 1 on day 19723: not a citizen or date the "
+                        "engine can have") != NULL);
+    ASSERT_EQ(apply_dies(r, bad_date, said, sizeof said), 1);
+    ASSERT(strstr(said, "names citizen 0 of 1 on day -354286") != NULL);
+    ASSERT_EQ(apply_dies(r, too_late, said, sizeof said), 1);
+    ASSERT(strstr(said, "names citizen 0 of 1 on day 2932897") != NULL);
     xy_rules_free(r);
 }
 
