@@ -225,6 +225,23 @@ expect_eq "terms: longest term over" "$(q "$T3" .blacklist)" null
 setup advance 2024-06-01
 expect_eq "term + score: score membership outlives the term" "$(q "$T5" .blacklist.since)" 2024-02-01
 
+# The event a term's reason names is found without the history index too (the trail file
+# damaged after a snapshot), by counting events through a log of several segments, the
+# event in the last of them.
+fresh termseg "$R"
+citizens "$T/c2s.csv" "$T1" "$T2"
+export XINYONG_SEGMENT_BYTES=100
+for k in 1 2 3; do load_events "s$k,2024-02-0$k,$T1,p1,ag,,"; done
+load_events "s4,2024-02-04,$T2,listing,ag,,"
+unset XINYONG_SEGMENT_BYTES
+setup snapshot
+expect_eq "a log of several segments" "$(ls "$D" | grep -c '^log')" 5
+size=$(wc -c <"$D/trail")
+dd if=/dev/zero of="$D/trail" bs=1 seek=16 count=$((size - 16)) conv=notrunc 2>/dev/null
+run show "$T2" --json
+expect_eq "a term's reason without the history index: the event named still" "$(jget .blacklist.reason)" \
+    "listed for 'listing' (event s4) until 2024-02-13"
+
 # ---- consequences: for D days, children ------------------------------------------------------
 P1=$(lc 021); P2=$(lc 022); OT=$(lc 023); CH=$(mkid 130000 20150601 024)
 fresh cons "$R"
