@@ -331,6 +331,7 @@ expect_eq "... and says so, naming the citizen" "$(printf '%s\n' "$ERR" | tail -
 expect_eq "... printing no explanation" "$OUT" ""
 rm "$T/forge-dn/snapshot"
 expect_eq "... which the log alone gives once the snapshot is gone" "$(qe "$ANN" .raw)" 90
+use snap
 
 # A torn tail (a batch cut short by a crash) is not an error: readers skip
 # it, the next writer cuts it off with a warning, nothing committed is lost.
