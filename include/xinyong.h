@@ -374,7 +374,8 @@ int xy_report_show(xy_db *db, const char *id, int public_only, int format, FILE 
  * index, or with from_log from the whole log (slower; the same result, a
  * cross-check for auditors and tests). XY_ECORRUPT when even the whole log
  * does not account for the citizen's score: the state was restored from a
- * snapshot that does not match it. */
+ * snapshot that does not match it, or the log has a damaged record in the
+ * part the snapshot covers (which opening the directory did not read). */
 int xy_report_explain(xy_db *db, const char *id, int format, int from_log, FILE *out);
 /* How many lookups on this handle the per-citizen history index did not
  * serve, so that the whole log answered instead: an explanation (without

@@ -297,9 +297,14 @@ static int cmd_explain(opts *o)
     rc = xy_report_explain(db, o->pos[0], format_of(o), has(o, OPT_FROM_LOG), stdout);
     if (rc == XY_EUNKNOWN) unknown_citizen(o->pos[0]);
     warn_history(o, db);
+    /* Either the whole log did not read (a record damaged in the part a
+     * snapshot covers, which start-up did not read) or what it gives is
+     * not the state restored from the snapshot: the status cannot tell
+     * the two apart, so the message names both. */
     if (rc == XY_ECORRUPT)
-        say("xinyong: %s: the state of %s does not add up to the events stored for it: the snapshot does not "
-            "match the log (`xinyong verify` checks the files; without DATA/snapshot the state is rebuilt from the log)",
+        say("xinyong: %s: the state of %s does not add up to the events stored for it: the log is damaged or the "
+            "snapshot does not match it (`xinyong verify` checks the files; without DATA/snapshot the state is "
+            "rebuilt from the log)",
             data_dir(o), o->pos[0]);
     xy_db_close(db);
     return rc;

@@ -308,6 +308,13 @@ run --data "$T/snaptail" verify
 expect_rc "... and verify" 2
 expect_err "... saying so" "8 bytes after the last snapshot section"
 
+# explain_corrupt DIR ID: what explain says when the log does not give ID's state.
+explain_corrupt() {
+    printf '%s' "xinyong: $1: the state of $2 does not add up to the events stored for it: the log is damaged" \
+        " or the snapshot does not match it (\`xinyong verify\` checks the files; without DATA/snapshot the" \
+        " state is rebuilt from the log)"
+}
+
 # A snapshot of another directory whose log has the same size: every section
 # checks out, but the state is not the one this log gives. An explanation,
 # which must add up to the score, is refused rather than made up.
@@ -327,10 +334,29 @@ cp "$T/forge-up/snapshot" "$T/forge-up/"ev-*.run "$T/forge-dn/"
 run explain "$ANN"
 expect_rc "a snapshot that does not match the log: explain exits 2" 2
 expect_eq "... and says so, naming the citizen" "$(printf '%s\n' "$ERR" | tail -n 1)" \
-    "xinyong: $T/forge-dn: the state of $ANN does not add up to the events stored for it: the snapshot does not match the log (\`xinyong verify\` checks the files; without DATA/snapshot the state is rebuilt from the log)"
+    "$(explain_corrupt "$T/forge-dn" "$ANN")"
 expect_eq "... printing no explanation" "$OUT" ""
 rm "$T/forge-dn/snapshot"
 expect_eq "... which the log alone gives once the snapshot is gone" "$(qe "$ANN" .raw)" 90
+
+# A record damaged in the part of the log a snapshot covers: start-up does not
+# read it, and an explanation from the history index does not need it, but one
+# from the whole log does not read, and says so (verify names the record).
+fresh logsnap "$XY_ROOT/rules"
+setup load citizens "$EX/citizens.csv"
+setup load events "$EX/events.csv"
+setup snapshot
+overwrite "$D/log" 200 Z
+FIRST=$(sed -n 2p "$EX/citizens.csv" | cut -d, -f1)
+run explain "$FIRST"
+expect_rc "a damaged record the snapshot covers: explain from the history index answers" 0
+run explain "$FIRST" --from-log
+expect_rc "... explain --from-log exits 2" 2
+expect_eq "... and says the log may be damaged" "$ERR" "$(explain_corrupt "$D" "$FIRST")"
+expect_eq "... printing no explanation" "$OUT" ""
+run verify
+expect_rc "... which verify finds" 2
+expect_err "... naming the record" "logsnap/log:"
 use snap
 
 # A torn tail (a batch cut short by a crash) is not an error: readers skip
