@@ -85,11 +85,14 @@ struct xy_applier {
     xy_engine *e;        /* engine being fed */
     size_t nevs;         /* events waiting to be applied together */
     xy_event *evs;       /* the events: one of evbuf */
-    uint64_t off[BATCH]; /* the log offset of each one's record */
+    uint64_t *off;       /* the log offset of each one's record: the
+                            matching one of offbuf */
     xy_day clk[BATCH];   /* the clock once each one applies */
     const unsigned char *rec[BATCH]; /* each one's record payload */
     xy_event evbuf[2][BATCH]; /* the batch being filled and (piped) the one
                                  the engine thread applies */
+    uint64_t offbuf[2][BATCH];
+    uint64_t bad_at;     /* with bad: the log offset of the event refused */
     /* Piped only (see above). */
     int piped;           /* the engine runs on the thread below */
     int started;         /* the thread runs */
@@ -101,6 +104,7 @@ struct xy_applier {
     pthread_mutex_t mu;
     pthread_cond_t cv;   /* a batch was handed over or applied */
     const xy_event *job; /* the batch handed over, NULL when none */
+    const uint64_t *job_off; /* its events' log offsets */
     size_t njob;         /* its events */
     int quit;            /* the thread is to end */
     atomic_int bad;      /* a batch held an event its rules do not allow */
@@ -126,13 +130,14 @@ static void held_assoc(void *ctx, uint32_t c, xy_day t, int n)
  * a batch is not applied, and a->bad is set. Events a load or the append
  * path staged were checked against the same rules before they were
  * written, and are not again. */
-static void apply_checked(applier *a, const xy_event *evs, size_t n)
+static void apply_checked(applier *a, const xy_event *evs, const uint64_t *off, size_t n)
 {
     enum { AHEAD = 16 };
     const xy_engine *e = a->e;
     for (size_t j = 0; j < n && !a->staged; j++) {
         if (j + AHEAD < n) XY_PREFETCH_W(&e->st[evs[j + AHEAD].citizen]);
         if (xy_rules_may_report(e->rules, e->st[evs[j].citizen].city, evs[j].agency, evs[j].behaviour)) {
+            a->bad_at = off[j];
             atomic_store(&a->bad, 1);
             return;
         }
@@ -149,9 +154,10 @@ static void *engine_thread(void *arg)
         while (!a->job && !a->quit) pthread_cond_wait(&a->cv, &a->mu);
         if (!a->job) break;
         const xy_event *job = a->job;
+        const uint64_t *job_off = a->job_off;
         size_t n = a->njob;
         pthread_mutex_unlock(&a->mu);
-        apply_checked(a, job, n);
+        apply_checked(a, job, job_off, n);
         pthread_mutex_lock(&a->mu);
         a->job = NULL;
         pthread_cond_broadcast(&a->cv);
@@ -196,7 +202,7 @@ static int may_associate(const xy_rules *r, xy_day from, xy_day to)
 static void apply_here(applier *a, size_t n)
 {
     settle(a);
-    apply_checked(a, a->evs, n);
+    apply_checked(a, a->evs, a->off, n);
     a->assoc_due = 1;
 }
 
@@ -215,7 +221,7 @@ static void hand_over(applier *a, size_t n)
             pthread_cond_destroy(&a->cv);
             pthread_mutex_destroy(&a->mu);
             a->no_thread = 1;
-            apply_checked(a, a->evs, n);
+            apply_checked(a, a->evs, a->off, n);
             a->assoc_due = 1;
             return;
         }
@@ -224,10 +230,13 @@ static void hand_over(applier *a, size_t n)
     a->assoc_due = a->clock > a->clock0 && may_associate(a->e->rules, a->clock0, a->clock);
     pthread_mutex_lock(&a->mu);
     a->job = a->evs;
+    a->job_off = a->off;
     a->njob = n;
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
-    a->evs = a->evs == a->evbuf[0] ? a->evbuf[1] : a->evbuf[0];
+    int other = a->evs == a->evbuf[0];
+    a->evs = a->evbuf[other];
+    a->off = a->offbuf[other];
 }
 
 /* Ends the engine thread of a piped applier (its batch applied). */
@@ -300,6 +309,15 @@ static int flush_settled(applier *a)
     int rc = flush_events(a, 1);
     settle(a);
     return rc || atomic_load(&a->bad) ? XY_ECORRUPT : XY_OK;
+}
+
+/* Says where a range stopped applying, for the caller's message: the
+ * event the rules refused if that was why, else the record at log offset
+ * at. Returns XY_ECORRUPT. */
+static int refused(applier *a, uint64_t at)
+{
+    a->db->corrupt_at = atomic_load(&a->bad) ? a->bad_at : at;
+    return XY_ECORRUPT;
 }
 
 /* Applies one record's payload (type byte first). Returns XY_ECORRUPT when
@@ -396,6 +414,7 @@ xy_applier *xy__applier_new(xy_db *db, xy_engine *e, int staged, int piped, xy_t
     a->clock = e->today;
     a->e = e;
     a->evs = a->evbuf[0];
+    a->off = a->offbuf[0];
     /* Only the writer's engine, and not while it tells a history hook of
      * each step, which the calling thread's explanations read. */
     a->piped = piped && e == db->engine && !e->hist && !db->hist_fn;
@@ -434,20 +453,20 @@ int xy__applier_run(xy_applier *a, const unsigned char *data, uint64_t base, siz
                 XY_PREFETCH((const void *)((uintptr_t)(data + p) + LOG_AHEAD));
                 run++;
             }
-            if (flush_settled(a)) return XY_ECORRUPT;
+            if (flush_settled(a)) return refused(a, a->base + off);
             xy__engine_reserve(e, run);
         }
         in_citizens = is_citizen;
         if (nrec % XY_FETCH_GROUP == 0)
             for (int k = 0; k < XY_FETCH_GROUP && ahead < end; k++) ahead = fetch_citizen(e, data, ahead);
         uint32_t rlen = xy__get_u32(data + off);
-        if (apply_record(a, data + off + 8, rlen, off)) return XY_ECORRUPT;
+        if (apply_record(a, data + off + 8, rlen, off)) return refused(a, a->base + off);
         off += 8 + rlen;
     }
     /* The group stays open for the next range unless its bookkeeping
      * reads the records (ids for the event index or a history hook),
      * which need not outlive this call. */
-    if ((a->index || a->db->hist_fn) && flush_events(a, 0)) rc = XY_ECORRUPT;
+    if ((a->index || a->db->hist_fn) && flush_events(a, 0)) rc = refused(a, a->base + end);
     return rc;
 }
 
@@ -462,7 +481,7 @@ static void applier_free(applier *a)
 
 int xy__applier_end(xy_applier *a)
 {
-    int rc = flush_settled(a) ? XY_ECORRUPT : XY_OK;
+    int rc = flush_settled(a) ? refused(a, a->base) : XY_OK;
     applier_free(a);
     return rc;
 }

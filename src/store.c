@@ -732,6 +732,17 @@ static seg_scan *scan_ahead(log_walk *w, int k)
     return next;
 }
 
+/* Says that a record of segment k, whose checksum holds, does not decode
+ * or does not fit the log before it (a citizen registered twice, an event
+ * of a citizen not registered or its rules do not allow): a log written by
+ * another program or forged. Returns XY_ECORRUPT. */
+static int undecodable(const log_walk *w, int k)
+{
+    xy__diagf(w->diag, w->ctx, "%s:%llu: record does not decode or does not fit the log before it (the log is corrupt)",
+              w->s.g[k].path, (unsigned long long)(w->db->corrupt_at - w->s.g[k].base));
+    return XY_ECORRUPT;
+}
+
 /* Once the check of segment k (cur, NULL when none ran) and what was
  * applied alongside it (apply_rc) are over, says what is wrong with the
  * segment or else walks the rest of its whole batches from applied, to
@@ -748,8 +759,7 @@ static int finish_segment(log_walk *w, int k, const seg_scan *cur, int apply_rc,
                   (unsigned long long)(base + len));
         rc = XY_ECORRUPT;
     } else if (apply_rc) {
-        xy__diagf(w->diag, w->ctx, "%s: a record does not decode (the log is corrupt)", w->s.g[k].path);
-        rc = XY_ECORRUPT;
+        rc = undecodable(w, k);
     } else if (scan_rc != XY_OK) {
         xy__diagf(w->diag, w->ctx, "%s:%zu: damaged record with committed batches after it (the log is corrupt)",
                   w->s.g[k].path, bad_at);
@@ -764,10 +774,9 @@ static int finish_segment(log_walk *w, int k, const seg_scan *cur, int apply_rc,
         if (end > applied) {
             rc = w->e ? xy__apply_range(w->db, w->e, data, base, applied, end, 0, 1, w->trail, &w->db->nevents)
                       : w->each(w->ctx2, data, base, applied, end);
-            if (rc) {
-                xy__diagf(w->diag, w->ctx, "%s: a record does not decode (the log is corrupt)", w->s.g[k].path);
-                rc = XY_ECORRUPT;
-            }
+            /* A walk that only reads the records (verify) said what it
+             * found itself. */
+            if (rc) rc = w->e ? undecodable(w, k) : XY_ECORRUPT;
         }
         w->good_all = base + good;
         if (until != SIZE_MAX && until <= base + good) w->reached = 1;

@@ -71,6 +71,8 @@ struct xy_db {
     uint64_t nevents;       /* events of the committed batches; the next
                                event's seq (pending.seq runs behind it
                                while a batch is applied in the background) */
+    uint64_t corrupt_at;    /* the log offset at which the latest
+                               xy__apply_range that failed stopped */
     xy_evindex evix;        /* event ids -> content, for exactly-once */
     size_t nstaged;         /* events of a load in progress, after nevents */
     uint64_t *staged_key;   /* their keys (two words each), to take them out */
@@ -173,7 +175,8 @@ uint64_t xy__event_content_hash(const xy_event *ev);
  * already (a load's commit); piped: e may run on a thread of its own, one
  * batch behind (only the writer's engine without a history hook does).
  * Returns XY_OK, or XY_ECORRUPT when a record does not decode or an event
- * is not one its city's rules allow. data and trail are borrowed. */
+ * is not one its city's rules allow, with the log offset of that record in
+ * db->corrupt_at. data and trail are borrowed. */
 int xy__apply_range(xy_db *db, xy_engine *e, const unsigned char *data, uint64_t base, size_t from, size_t end,
                     int staged, int piped, xy_trail *trail, uint64_t *seq);
 

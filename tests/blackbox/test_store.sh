@@ -264,7 +264,8 @@ expect_err "... naming the type and its log offset" "unknown record type 9 at lo
 rm -f "$T/logtype/snapshot"
 run --data "$T/logtype" stats
 expect_rc "... which start-up does not apply" 2
-expect_err "... saying it does not decode" "a record does not decode"
+expect_err "... saying where a record does not decode" \
+    "logtype/log:$at: record does not decode or does not fit the log before it (the log is corrupt)"
 # Committed records that decode but that the state cannot take (their
 # checksums valid: a forged file): the first citizen registered again, and
 # an event (id zz, on a valid day) of a citizen the directory does not
@@ -278,10 +279,12 @@ printf '\003\040\116\000\000''\000\377\377\177''\000\000\000\000\000\000\000\000
 '\377\377\377\377\377\377\377\377''\377\377\377\377''\002zz' >"$T/stranger.bin"
 for rec in rec stranger; do
     cp "$T/logstate/log" "$T/logstate.log"
+    at=$(wc -c <"$T/logstate.log")
     { frame "$T/$rec.bin"; frame "$T/commit.bin"; } >>"$T/logstate/log"
     run --data "$T/logstate" stats
     expect_rc "a committed $rec record the state cannot take: start-up stops" 2
-    expect_err "... saying the log is corrupt" "logstate/log: a record does not decode (the log is corrupt)"
+    expect_err "... saying where the log is corrupt" \
+        "logstate/log:$at: record does not decode or does not fit the log before it (the log is corrupt)"
     cp "$T/logstate.log" "$T/logstate/log"
 done
 
