@@ -442,11 +442,25 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
     *map = NULL;
     int fd = open(path.data, O_RDONLY);
     struct stat st;
+    /* A snapshot that cannot be read is named with the reason: the caller
+     * only says that the directory failed, and verify says nothing more. */
     if (fd < 0) {
         rc = errno == ENOENT ? XY_ENOENT : XY_EIO;
+        if (rc == XY_EIO) xy__diagf(diag, ctx, "%s: cannot read: %s", path.data, strerror(errno));
         goto done;
     }
-    if (fstat(fd, &st) || st.st_size < 32) {
+    if (fstat(fd, &st)) {
+        xy__diagf(diag, ctx, "%s: cannot read: %s", path.data, strerror(errno));
+        rc = XY_EIO;
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        /* As the log says of itself. */
+        xy__diagf(diag, ctx, "%s: cannot read: not a regular file", path.data);
+        rc = XY_EIO;
+        goto done;
+    }
+    if (st.st_size < 32) {
         xy__diagf(diag, ctx, "%s:0: snapshot header is missing", path.data);
         rc = XY_ECORRUPT;
         goto done;
@@ -455,6 +469,7 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
     *map = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (*map == MAP_FAILED) {
         *map = NULL;
+        xy__diagf(diag, ctx, "%s: cannot read: %s", path.data, strerror(errno));
         rc = XY_EIO;
         goto done;
     }

@@ -221,6 +221,19 @@ expect_eq "... one that is used" "$(case "$OUT" in *"not used"*) echo unused ;; 
 run --data "$T/snapold2" stats --json
 expect_eq "... so start-up no longer warns" "$ERR" ""
 
+# A directory where the snapshot should be is not read as one: start-up
+# and verify stop, naming it and why, and change nothing.
+cp -r "$D" "$T/snapdir"
+rm "$T/snapdir/snapshot"
+mkdir -p "$T/snapdir/snapshot/x"
+run --data "$T/snapdir" stats
+expect_rc "a directory in place of the snapshot stops start-up" 2
+expect_err "... naming it and why" "snapdir/snapshot: cannot read: not a regular file"
+run --data "$T/snapdir" verify
+expect_rc "... and verify fails" 2
+expect_err "... saying why" "snapdir/snapshot: cannot read: not a regular file"
+expect_eq "... leaving it there" "$(ls "$T/snapdir/snapshot")" x
+
 # A flipped byte in the middle of the log, with committed batches after it.
 cp -r "$D" "$T/logflip"
 rm -f "$T/logflip/snapshot"
