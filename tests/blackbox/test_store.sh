@@ -234,6 +234,31 @@ expect_rc "... and verify fails" 2
 expect_err "... saying why" "snapdir/snapshot: cannot read: not a regular file"
 expect_eq "... leaving it there" "$(ls "$T/snapdir/snapshot")" x
 
+# The snapshot's framing: each kind of damage is named with its offset.
+# A file shorter than the 32-byte header, one whose magic is not ours, one
+# cut inside the first section's 16-byte header (at byte 32), and a section
+# header whose tag (the low half of the u32 at byte 32) is 0.
+snapshot_damage() { # NAME WHAT: verify and start-up name WHAT in $T/NAME
+    run --data "$T/$1" verify
+    expect_rc "$1: verify finds the damaged snapshot" 2
+    expect_err "$1: ... naming the file, the offset and what" "$1/snapshot:$2"
+    run --data "$T/$1" stats
+    expect_rc "$1: start-up stops" 2
+    expect_err "$1: ... saying the same" "$1/snapshot:$2"
+}
+cp -r "$D" "$T/snapshort"
+truncate -s 31 "$T/snapshort/snapshot"
+snapshot_damage snapshort "0: snapshot header is missing"
+cp -r "$D" "$T/snapmagic"
+overwrite "$T/snapmagic/snapshot" 0 Y
+snapshot_damage snapmagic "0: not a xinyong snapshot (bad header)"
+cp -r "$D" "$T/snapcut"
+truncate -s 40 "$T/snapcut/snapshot"
+snapshot_damage snapcut "32: snapshot is cut short"
+cp -r "$D" "$T/snaptag"
+printf '\000\000' | dd of="$T/snaptag/snapshot" bs=1 seek=32 conv=notrunc 2>/dev/null
+snapshot_damage snaptag "32: bad snapshot section header"
+
 # A flipped byte in the middle of the log, with committed batches after it.
 cp -r "$D" "$T/logflip"
 rm -f "$T/logflip/snapshot"
