@@ -142,6 +142,14 @@ fault_run() {
 fault_run write:ENOSPC .run.tmp snapshot
 expect_rc "ENOSPC writing an event-index run: storage error" 2
 expect_err "... names the run and the reason" "$D/ev-0-188.run.tmp: cannot write: No space left on device"
+# A directory in the way of the snapshot's temporary file: the snapshot
+# cannot be created, which is said with the reason.
+mkdir "$D/snapshot.tmp"
+run snapshot
+expect_rc "a snapshot whose temporary file cannot be created: storage error" 2
+expect_err "... names the file and the reason" "$D/snapshot.tmp: cannot create: Is a directory"
+expect_eq "... and puts no snapshot in place" "$(ls "$D" | grep -c '^snapshot$')" 0
+rmdir "$D/snapshot.tmp"
 fault_run fsync:EIO /snapshot.tmp snapshot
 expect_rc "EIO syncing a new snapshot before it is renamed into place: storage error" 2
 expect_err "... names the file and the reason" "$D/snapshot.tmp: cannot write: Input/output error"
@@ -342,5 +350,42 @@ expect_rc "EIO writing the history index's header on a first load: the load succ
 case "$ERR" in *"runtime error"* | *Sanitizer*) bad "... without undefined behaviour" "$ERR" ;; *) ok "... without undefined behaviour" ;; esac
 run verify
 expect_rc "... and the directory verifies" 0
+# Records that cannot be appended to it later (a full disk) do not fail
+# the load either, and the snapshot that falls due after it leaves out
+# the history index that lacks them; explanations are those of a
+# directory that never failed, and the next writer rebuilds the index.
+setup load contacts "$EX/contacts.csv"
+cp -r "$D" "$T/th-good"
+setup --data "$T/th-good" load events "$EX/events.csv"
+XINYONG_SNAPSHOT_EVERY=1000
+export XINYONG_SNAPSHOT_EVERY
+fault_run write:ENOSPC /trail load events "$EX/events.csv"
+unset XINYONG_SNAPSHOT_EVERY
+expect_rc "ENOSPC appending to the history index: the load succeeds" 0
+expect_out "... applying every event" "188 rows, 188 applied"
+run explain 371082197503141552
+expect_eq "... explanations are unchanged" "$OUT" "$("$XY" --data "$T/th-good" explain 371082197503141552)"
+run verify
+expect_rc "... the directory verifies" 0
+expect_out "... with a snapshot" "snapshot: "
+expect_out "... that claims none of the records that were lost" "trail: 42 records ok"
+run advance 2026-01-01
+expect_err "... which the next writer writes again" "rebuilding the history index"
+run verify
+expect_eq "... all of them" "$(printf '%s\n' "$OUT" | grep '^trail:')" \
+    "$("$XY" --data "$T/th-good" advance 2026-01-01 >/dev/null && "$XY" --data "$T/th-good" verify | grep '^trail:')"
+# A directory in place of the history index: writers go on without it,
+# saying nothing (it is derived data) and trying no rebuild, and verify
+# says why it is not there.
+rm "$D/trail"
+mkdir "$D/trail"
+run advance 2026-01-02
+expect_rc "a history index that cannot be opened: a writer goes on" 0
+expect_eq "... without trying to rebuild it" "$ERR" ""
+run explain 371082197503141552
+expect_rc "... explain works" 0
+run verify
+expect_rc "... and verify fails" 2
+expect_err "... saying why" "$D/trail: cannot be read: Is a directory"
 
 finish
