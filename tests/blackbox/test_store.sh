@@ -196,6 +196,29 @@ run --data "$T/runold" verify
 expect_rc "... and after the next snapshot verify is clean" 0
 expect_eq "... without the warning" "$(case "$ERR" in *"another format"*) echo warned ;; *) echo quiet ;; esac)" quiet
 
+# Files named as runs that are not whole runs: verify names each and says
+# what is wrong (a run under another run's name, one shorter than its
+# 64-byte header, a directory), and the next snapshot removes the files it
+# does not list, as it does the temporary file of a spill that was stopped.
+cp -r "$D" "$T/runbad"
+run_file=$(first_run "$T/runbad")
+run_name=$(basename "$run_file" .run)
+cp "$run_file" "$T/runbad/$run_name""0.run"
+head -c 63 "$run_file" >"$T/runbad/ev-1-2.run"
+mkdir "$T/runbad/ev-3-4.run"
+: >"$T/runbad/ev-5-6.run.tmp"
+run --data "$T/runbad" verify
+expect_rc "verify finds files named as runs that are not" 2
+expect_err "... a run under another name" "runbad/$run_name""0.run:0: bad header"
+expect_err "... a run shorter than its header" "runbad/ev-1-2.run:0: shorter than its header"
+expect_err "... a directory" "runbad/ev-3-4.run:0: cannot read"
+expect_eq "... and says nothing of the spill's temporary file" "$(case "$ERR" in *run.tmp*) echo named ;; *) echo quiet ;; esac)" quiet
+rmdir "$T/runbad/ev-3-4.run"
+run --data "$T/runbad" snapshot
+expect_eq "the next snapshot removes the files it does not list" "$(ls "$T/runbad" | grep -c '^ev-.*run')" 1
+run --data "$T/runbad" verify
+expect_rc "... after which verify is clean" 0
+
 # A snapshot written by another format version (an earlier xinyong, whose engine may have
 # given another state for the same log): not damage; start-up replays the log, verify says
 # the snapshot is not used, and `xinyong snapshot` writes a current one.
