@@ -775,6 +775,7 @@ int xy__evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_di
         const char *why = NULL;
         run_head h;
         int orc = xy__file_open(path.data, &f);
+        int err = errno;
         const char *data = f.data;
         size_t len = f.len;
         if (orc) {
@@ -816,7 +817,9 @@ int xy__evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_di
         }
         if (why) {
             msg.len = 0;
-            xy__buf_printf(&msg, "%s:0: %s", path.data, why);
+            /* A file that cannot be read has no offset to name, but a reason. */
+            if (orc) xy__buf_printf(&msg, "%s: %s: %s", path.data, why, strerror(err));
+            else xy__buf_printf(&msg, "%s:0: %s", path.data, why);
             if (diag) diag(ctx, msg.data);
             rc = XY_ECORRUPT;
         } else {

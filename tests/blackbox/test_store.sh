@@ -211,7 +211,7 @@ run --data "$T/runbad" verify
 expect_rc "verify finds files named as runs that are not" 2
 expect_err "... a run under another name" "runbad/$run_name""0.run:0: bad header"
 expect_err "... a run shorter than its header" "runbad/ev-1-2.run:0: shorter than its header"
-expect_err "... a directory" "runbad/ev-3-4.run:0: cannot read"
+expect_err "... a directory, with the reason" "runbad/ev-3-4.run: cannot read: Is a directory"
 expect_eq "... and says nothing of the spill's temporary file" "$(case "$ERR" in *run.tmp*) echo named ;; *) echo quiet ;; esac)" quiet
 rmdir "$T/runbad/ev-3-4.run"
 run --data "$T/runbad" snapshot
