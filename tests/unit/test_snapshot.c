@@ -1,9 +1,12 @@
-/* Unit tests of the snapshot reader's content checks: a snapshot whose
- * sections were changed and given valid checksums again (as only a forger
- * or a bug could) is refused at start-up with the section named, a score
- * changed within bounds is caught by `explain`, and the same snapshot
- * resealed unchanged opens. */
+/* Unit tests of the snapshot reader's checks: a snapshot whose sections
+ * were changed and given valid checksums again (as only a forger or a bug
+ * could) is refused at start-up with the section named, a score changed
+ * within bounds is caught by `explain`, and the same snapshot resealed
+ * unchanged opens. Damage to the framing (a section twice, padding that is
+ * not zeros, lengths that do not fit the scalars) is named with its
+ * offset, and a snapshot that cannot be renamed into place is told. */
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../snapshot_file.h"
@@ -19,8 +22,10 @@ static const char *RULES =
     "grade B from 0\n"
     "behaviour good points +3 limit 5 per year category c\n"
     "behaviour bad points -60 expires 30 days category c\n"
+    "behaviour great points +30 category c\n"
     "agency office reports category c\n"
-    "blacklist below 50\n";
+    "blacklist below 50\n"
+    "blacklist exit 60 after 10 days\n";
 
 static char last_msg[512];
 
@@ -39,10 +44,23 @@ static void put_file(const char *path, const void *data, size_t len)
     }
 }
 
-TEST(snapshot_forged_contents_are_refused)
+typedef struct town {
+    char dir[128]; /* the data directory, /tmp/xy-unit-NAME-PID */
+    char *orig;    /* the bytes of its snapshot */
+    size_t len;    /* their count */
+} town;
+
+/* Makes t->dir (its rules in DIR-rules, its citizens file
+ * DIR-citizens.csv) with three citizens, a contact, Bo blacklisted with an
+ * expiry and a list exit pending, and a snapshot of it, whose bytes it
+ * keeps in t->orig (unmake_town frees them). On a failed step it returns
+ * with unit_failed_now set. */
+static void make_town(town *t, const char *name)
 {
-    char dir[128], cmd[512], path[256];
-    snprintf(dir, sizeof dir, "/tmp/xy-unit-snap-%d", (int)getpid());
+    char cmd[512], path[256];
+    const char *dir = t->dir;
+    snprintf(t->dir, sizeof t->dir, "/tmp/xy-unit-%s-%d", name, (int)getpid());
+    t->orig = NULL;
     snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules && mkdir -p %s-rules", dir, dir, dir);
     ASSERT_EQ(system(cmd), 0);
     snprintf(path, sizeof path, "%s-rules/town.rules", dir);
@@ -62,21 +80,47 @@ TEST(snapshot_forged_contents_are_refused)
     if (lrc) printf("  %s\n", last_msg);
     ASSERT_EQ(lrc, XY_OK);
     /* Bo is blacklisted with an expiry pending; Ann's score rises. */
-    xy_event ev[2] = {{0, 1, 0, 0, XY_NONE, 0, -1}, {0, 0, 0, 0, XY_NONE, 0, -1}};
+    xy_event ev[3] = {{0, 1, 0, 0, XY_NONE, 0, -1}, {0, 0, 0, 0, XY_NONE, 0, -1}, {0, 1, 0, 0, XY_NONE, 0, -1}};
     const xy_rules *r = xy_db_rules(db);
     ev[0].behaviour = xy_rules_behaviour_id(r, "bad", 3);
     ev[1].behaviour = xy_rules_behaviour_id(r, "good", 4);
-    ev[0].agency = ev[1].agency = xy_rules_agency_id(r, "office", 6);
+    ev[2].behaviour = xy_rules_behaviour_id(r, "great", 5);
     ASSERT_EQ(xy_day_parse("2024-03-01", 10, &ev[0].date), XY_OK);
-    ev[1].date = ev[0].date;
-    const char *ids[2] = {"e1", "e2"};
-    ASSERT_EQ(xy_db_append_events(db, ev, ids, 2, keep, NULL, NULL), XY_OK);
+    for (int k = 0; k < 3; k++) {
+        ev[k].agency = xy_rules_agency_id(r, "office", 6);
+        ev[k].date = ev[0].date;
+    }
+    /* Bo rises back above the exit threshold: his exit is 10 days away. */
+    const char *ids[3] = {"e1", "e2", "e3"};
+    ASSERT_EQ(xy_db_append_events(db, ev, ids, 3, keep, NULL, NULL), XY_OK);
+    snprintf(path, sizeof path, "%s-contacts.csv", dir);
+    const char *contacts = "a,b\n110101195001010017,110101198001010010\n";
+    put_file(path, contacts, strlen(contacts));
+    ASSERT_EQ(xy_db_load_csv(db, XY_LOAD_CONTACTS, path, NULL, keep, NULL, &res), XY_OK);
     ASSERT_EQ(xy_db_snapshot(db, keep, NULL), XY_OK);
     xy_db_close(db);
     snprintf(path, sizeof path, "%s/snapshot", dir);
-    char *orig;
-    size_t len;
-    ASSERT_EQ(xy__read_file(path, &orig, &len), XY_OK);
+    ASSERT_EQ(xy__read_file(path, &t->orig, &t->len), XY_OK);
+}
+
+/* Removes what make_town made. */
+static void unmake_town(town *t)
+{
+    char cmd[640];
+    const char *dir = t->dir;
+    xy__free(t->orig);
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s-citizens.csv %s-contacts.csv", dir, dir, dir, dir);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(snapshot_forged_contents_are_refused)
+{
+    char path[256];
+    town t;
+    make_town(&t, "snap");
+    if (unit_failed_now) return;
+    xy_db *db;
+    snprintf(path, sizeof path, "%s/snapshot", t.dir);
 
     /* Byte patches: section, offset in its data, value; the section the
      * message should name ("" when the restore itself refuses). */
@@ -97,44 +141,48 @@ TEST(snapshot_forged_contents_are_refused)
         {S_EXPIRIES, 3, 0x7f, "expiries"},               /* the bucket's ring slot */
         {S_EXPIRIES, 4 + 2, 0x01, "expiries"},           /* the bucket's item count */
         {S_LIMITS, 8 + 16, 0x7f, ""},                    /* a table's count */
+        {S_NAMES, 9, 'x', "names"},                      /* Cy's end: "Ann\0Bo\0Cy\0" */
+        {S_EDGES, 3, 0x7f, "contacts"},                  /* the contact's first citizen */
+        {S_EXITS, 8 + 2, 0x7f, "list exits"},            /* the exit's citizen */
     };
     for (size_t k = 0; k < sizeof forged / sizeof forged[0]; k++) {
-        unsigned char *s = malloc(len);
-        memcpy(s, orig, len);
-        size_t at = snap_section_at(s, len, forged[k].tag);
+        unsigned char *s = malloc(t.len);
+        memcpy(s, t.orig, t.len);
+        size_t at = snap_section_at(s, t.len, forged[k].tag);
         ASSERT(at != 0);
         s[at + forged[k].at] = forged[k].value;
-        snap_seal(s, len);
-        put_file(path, s, len);
+        snap_seal(s, t.len);
+        put_file(path, s, t.len);
         free(s);
         last_msg[0] = 0;
         db = NULL;
-        int rc = xy_db_open(dir, XY_READ, keep, NULL, &db);
+        int rc = xy_db_open(t.dir, XY_READ, keep, NULL, &db);
         if (rc == XY_OK) {
             xy_db_close(db);
             printf("  forgery %zu was not refused\n", k);
         }
         ASSERT_EQ(rc, XY_ECORRUPT);
         ASSERT(strstr(last_msg, "snapshot") != NULL);
+        if (forged[k].named[0] && !strstr(last_msg, forged[k].named)) printf("  forgery %zu: %s\n", k, last_msg);
         if (forged[k].named[0]) ASSERT(strstr(last_msg, forged[k].named) != NULL);
         else ASSERT(strstr(last_msg, "do not fit together") != NULL);
         /* verify finds it too, without loading the state. */
         FILE *devnull = fopen("/dev/null", "w");
         last_msg[0] = 0;
-        rc = xy_db_verify(dir, keep, NULL, devnull);
+        rc = xy_db_verify(t.dir, keep, NULL, devnull);
         fclose(devnull);
         ASSERT_EQ(rc, XY_ECORRUPT);
         ASSERT(strstr(last_msg, forged[k].named[0] ? forged[k].named : "yearly limit counts") != NULL);
     }
     /* A raw score changed within bounds opens, but explaining it finds
      * that the log does not give it: an error, not an explanation. */
-    unsigned char *f = malloc(len);
-    memcpy(f, orig, len);
-    f[snap_section_at(f, len, S_STATE)] ^= 1; /* Ann's raw score */
-    snap_seal(f, len);
-    put_file(path, f, len);
+    unsigned char *f = malloc(t.len);
+    memcpy(f, t.orig, t.len);
+    f[snap_section_at(f, t.len, S_STATE)] ^= 1; /* Ann's raw score */
+    snap_seal(f, t.len);
+    put_file(path, f, t.len);
     free(f);
-    ASSERT_EQ(xy_db_open(dir, XY_READ, keep, NULL, &db), XY_OK);
+    ASSERT_EQ(xy_db_open(t.dir, XY_READ, keep, NULL, &db), XY_OK);
     FILE *devnull = fopen("/dev/null", "w");
     int erc = xy_report_explain(db, "110101195001010017", XY_OUT_TEXT, 0, devnull);
     int brc = xy_report_explain(db, "110101198001010010", XY_OUT_TEXT, 0, devnull);
@@ -143,16 +191,121 @@ TEST(snapshot_forged_contents_are_refused)
     ASSERT_EQ(erc, XY_ECORRUPT);
     ASSERT_EQ(brc, XY_OK);
     /* Resealed unchanged, it opens, with Bo on the blacklist. */
-    unsigned char *s = malloc(len);
-    memcpy(s, orig, len);
-    snap_seal(s, len);
-    ASSERT(memcmp(s, orig, len) == 0);
+    unsigned char *s = malloc(t.len);
+    memcpy(s, t.orig, t.len);
+    snap_seal(s, t.len);
+    ASSERT(memcmp(s, t.orig, t.len) == 0);
     free(s);
-    put_file(path, orig, len);
-    ASSERT_EQ(xy_db_open(dir, XY_READ, keep, NULL, &db), XY_OK);
+    put_file(path, t.orig, t.len);
+    ASSERT_EQ(xy_db_open(t.dir, XY_READ, keep, NULL, &db), XY_OK);
     ASSERT_EQ(xy_engine_on_blacklist(xy_db_engine(db), 1), 1);
     xy_db_close(db);
-    xy__free(orig);
-    snprintf(cmd, sizeof cmd, "rm -rf %s %s-rules %s-citizens.csv", dir, dir, dir);
-    ASSERT_EQ(system(cmd), 0);
+    unmake_town(&t);
+}
+
+typedef struct section_head {
+    uint32_t tag;  /* wanted */
+    size_t hdr;    /* where its header starts, 0 if not found */
+    uint64_t len;  /* its data's length */
+} section_head;
+
+static void find_head(unsigned char *s, uint32_t tag, size_t hdr, size_t at, uint64_t n, void *ctx)
+{
+    (void)s;
+    (void)at;
+    section_head *h = ctx;
+    if (tag == h->tag && !h->hdr) {
+        h->hdr = hdr;
+        h->len = n;
+    }
+}
+
+/* Writes the snapshot s (len bytes) of dir, opens dir and verifies it:
+ * both must fail with rc and name want in their last message. */
+static void expect_refused(const char *dir, const unsigned char *s, size_t len, int rc, const char *want)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/snapshot", dir);
+    put_file(path, s, len);
+    xy_db *db = NULL;
+    last_msg[0] = 0;
+    int orc = xy_db_open(dir, XY_READ, keep, NULL, &db);
+    if (orc == XY_OK) xy_db_close(db);
+    if (!strstr(last_msg, want)) printf("  start-up said: %s\n", last_msg);
+    ASSERT_EQ(orc, rc);
+    ASSERT(strstr(last_msg, want) != NULL);
+    FILE *devnull = fopen("/dev/null", "w");
+    last_msg[0] = 0;
+    int vrc = xy_db_verify(dir, keep, NULL, devnull);
+    fclose(devnull);
+    if (!strstr(last_msg, want)) printf("  verify said: %s\n", last_msg);
+    ASSERT_EQ(vrc, XY_ECORRUPT);
+    ASSERT(strstr(last_msg, want) != NULL);
+}
+
+TEST(snapshot_framing_damage_is_named_with_its_offset)
+{
+    char want[256];
+    town t;
+    make_town(&t, "snapf");
+    if (unit_failed_now) return;
+    unsigned char *s = malloc(t.len);
+    /* The second section's header given the first one's tag. */
+    memcpy(s, t.orig, t.len);
+    uint64_t first_len;
+    memcpy(&first_len, s + 32 + 8, 8);
+    size_t second = 32 + 16 + (size_t)first_len;
+    memcpy(s + second, s + 32, 2);
+    snprintf(want, sizeof want, "%s/snapshot:%zu: snapshot section appears twice", t.dir, second);
+    expect_refused(t.dir, s, t.len, XY_ECORRUPT, want);
+    /* The names' first byte (the 'A' of Ann) taken for a byte of padding:
+     * the padding is not under the checksum, so it must be zeros. */
+    memcpy(s, t.orig, t.len);
+    section_head names = {S_NAMES, 0, 0};
+    snap_sections(s, t.len, find_head, &names);
+    ASSERT(names.hdr != 0 && names.len > 0);
+    uint32_t word;
+    memcpy(&word, s + names.hdr, 4);
+    word += 1u << 16;
+    memcpy(s + names.hdr, &word, 4);
+    uint64_t shorter = names.len - 1;
+    memcpy(s + names.hdr + 8, &shorter, 8);
+    snprintf(want, sizeof want, "%s/snapshot:%zu: snapshot padding is not zero", t.dir, names.hdr + 16);
+    expect_refused(t.dir, s, t.len, XY_ECORRUPT, want);
+    /* The scalars counting another number of cities than the ruleset has
+     * (u64 at byte 72 of their section). */
+    memcpy(s, t.orig, t.len);
+    s[snap_section_at(s, t.len, S_SCALARS) + 72]++;
+    snap_seal(s, t.len);
+    snprintf(want, sizeof want, "%s/snapshot: sections do not fit together", t.dir);
+    expect_refused(t.dir, s, t.len, XY_ECORRUPT, want);
+    free(s);
+    unmake_town(&t);
+}
+
+/* A snapshot that cannot be renamed into place (a directory is there) is
+ * not written: the status and message say why, and no temporary file
+ * stays behind. */
+TEST(snapshot_not_renamed_into_place_is_told)
+{
+    char path[256], want[512];
+    town t;
+    make_town(&t, "snapr");
+    if (unit_failed_now) return;
+    xy_db *db;
+    ASSERT_EQ(xy_db_open(t.dir, XY_WRITE, keep, NULL, &db), XY_OK);
+    snprintf(path, sizeof path, "%s/snapshot", t.dir);
+    ASSERT_EQ(unlink(path), 0);
+    ASSERT_EQ(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/snapshot/in-the-way", t.dir);
+    ASSERT_EQ(mkdir(path, 0755), 0);
+    last_msg[0] = 0;
+    int rc = xy_db_snapshot(db, keep, NULL);
+    xy_db_close(db);
+    ASSERT_EQ(rc, XY_EIO);
+    snprintf(want, sizeof want, "%s/snapshot.tmp: cannot rename to %s/snapshot: Is a directory", t.dir, t.dir);
+    ASSERT_STR(last_msg, want);
+    snprintf(path, sizeof path, "%s/snapshot.tmp", t.dir);
+    ASSERT(access(path, F_OK) != 0);
+    unmake_town(&t);
 }
