@@ -279,6 +279,25 @@ TEST(write_status_says_full_disk_apart)
     ASSERT_EQ(xy__fsync_dir("."), XY_OK);
 }
 
+/* A read that meets the end of the file before it has all it asked for
+ * fails with EIO (a file cut short under its reader), and one that gets
+ * it all succeeds. */
+TEST(pread_all_fails_at_the_end_of_the_file)
+{
+    char path[64], got[8];
+    snprintf(path, sizeof path, "/tmp/xy-unit-pread-%d", (int)getpid());
+    int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0644);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(write(fd, "abcdef", 6), 6);
+    ASSERT_EQ(xy__pread_all(fd, got, 4, 2), 0);
+    ASSERT(memcmp(got, "cdef", 4) == 0);
+    errno = 0;
+    ASSERT_EQ(xy__pread_all(fd, got, 5, 2), -1);
+    ASSERT_EQ(errno, EIO);
+    close(fd);
+    unlink(path);
+}
+
 /* Written back and dropped: the range leaves the page cache, the rest of
  * the file stays, and the bytes read back the same. The halves are 2 MB
  * each: the page cache may hold a file in folios of up to that size,
