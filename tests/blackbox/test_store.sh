@@ -257,6 +257,18 @@ expect_rc "... and verify fails" 2
 expect_err "... saying why" "snapdir/snapshot: cannot read: not a regular file"
 expect_eq "... leaving it there" "$(ls "$T/snapdir/snapshot")" x
 
+# A rules copy that no longer compiles: verify cannot check the snapshot's
+# contents against it, and says so after the rules' own error.
+cp -r "$D" "$T/rulesbad"
+echo "bogus" >>"$T/rulesbad/rules/national.rules"
+run --data "$T/rulesbad" verify
+expect_rc "verify with a rules copy that does not compile: exit 2" 2
+expect_err "... the rules' error, with its place" \
+    "rulesbad/rules/national.rules:$(wc -l <"$T/rulesbad/rules/national.rules"):1: unknown directive 'bogus'"
+expect_err "... and the snapshot left unchecked" \
+    "rulesbad/rules: the ruleset does not compile; the snapshot's contents were not checked"
+expect_not_out "... which is not called ok" "snapshot: "
+
 # The snapshot's framing: each kind of damage is named with its offset.
 # A file shorter than the 32-byte header, one whose magic is not ours, one
 # cut inside the first section's 16-byte header (at byte 32), and a section
