@@ -274,6 +274,61 @@ TEST(trail_reruns_every_history_like_the_log)
     ASSERT_EQ(remove_trail_town(dir), 0);
 }
 
+/* Names dir (size bytes) /tmp/xy-unit-NAME-PID, makes it a town with 300
+ * events (town_with_events) and a snapshot of them, and opens a reader of
+ * it: the reader, or NULL on a failure. */
+static xy_db *snapshot_reader(char *dir, size_t size, const char *name)
+{
+    snprintf(dir, size, "/tmp/xy-unit-%s-%d", name, (int)getpid());
+    xy_day day;
+    int next_id;
+    xy_db *db = town_with_events(dir, 300, &day, &next_id), *rd;
+    if (!db) return NULL;
+    int rc = xy_db_snapshot(db, quiet_diag, NULL);
+    xy_db_close(db);
+    return rc == XY_OK && xy_db_open(dir, XY_READ, quiet_diag, NULL, &rd) == XY_OK ? rd : NULL;
+}
+
+/* Every citizen's explanation by db, as text, into *text (the caller
+ * frees it); 0 on a failure. */
+static int every_explanation(xy_db *db, char **text)
+{
+    size_t len;
+    FILE *out = open_memstream(text, &len);
+    if (!out) return 0;
+    int ok = 1;
+    for (uint32_t c = 0; c < db->engine->n && ok; c++) {
+        char id[19];
+        xy_resid_format(db->engine->ids[c], id);
+        ok = xy_report_explain(db, id, XY_OUT_TEXT, 0, out) == XY_OK;
+    }
+    fclose(out);
+    return ok;
+}
+
+/* A trail cut short under a reader that took it whole (a user's doing, or
+ * a disk's): its records past the cut cannot be read, and the reader
+ * explains from the log instead, the same explanations, counting the
+ * lookups the trail did not serve. */
+TEST(trail_cut_under_a_reader_falls_back_to_the_log)
+{
+    char dir[64], path[400];
+    xy_db *rd = snapshot_reader(dir, sizeof dir, "trailcut");
+    ASSERT(rd != NULL);
+    char *whole = NULL, *cut = NULL;
+    ASSERT(every_explanation(rd, &whole));
+    ASSERT_EQ(xy_db_history_fallbacks(rd), 0);
+    snprintf(path, sizeof path, "%s/trail", dir);
+    ASSERT_EQ(truncate(path, 16), 0);
+    ASSERT(every_explanation(rd, &cut));
+    ASSERT(xy_db_history_fallbacks(rd) > 0);
+    ASSERT_STR(cut, whole);
+    free(whole);
+    free(cut);
+    xy_db_close(rd);
+    ASSERT_EQ(remove_trail_town(dir), 0);
+}
+
 /* A handle that lives long (the in-process API) keeps the event ids it
  * looked up for one report only, not those of every report before. */
 TEST(trail_reports_forget_the_ids_they_looked_up)
@@ -686,15 +741,8 @@ TEST(trail_reads_events_from_segments_begun_since_the_last_lookup)
 TEST(trail_event_ids_come_from_the_citizens_own_events)
 {
     char dir[64], path[400];
-    snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-evid-%d", (int)getpid());
-    xy_day day;
-    int next_id;
-    xy_db *db = town_with_events(dir, 300, &day, &next_id);
-    ASSERT(db != NULL);
-    ASSERT_EQ(xy_db_snapshot(db, quiet_diag, NULL), XY_OK);
-    xy_db_close(db);
-    xy_db *rd;
-    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet_diag, NULL, &rd), XY_OK);
+    xy_db *rd = snapshot_reader(dir, sizeof dir, "trail-evid");
+    ASSERT(rd != NULL);
     /* Two citizens' newest records that are events. */
     uint32_t who[2];
     xy_trec rec[2];
