@@ -3,8 +3,9 @@
  * could) is refused at start-up with the section named, a score changed
  * within bounds is caught by `explain`, and the same snapshot resealed
  * unchanged opens. Damage to the framing (a section twice, padding that is
- * not zeros, lengths that do not fit the scalars) is named with its
- * offset, and a snapshot that cannot be renamed into place is told. */
+ * not zeros, lengths that do not fit the scalars, no scalars) is named
+ * with its offset, and a snapshot that cannot be renamed into place is
+ * told. */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -279,6 +280,19 @@ TEST(snapshot_framing_damage_is_named_with_its_offset)
     snap_seal(s, t.len);
     snprintf(want, sizeof want, "%s/snapshot: sections do not fit together", t.dir);
     expect_refused(t.dir, s, t.len, XY_ECORRUPT, want);
+    /* No scalars at all: the section cut out, the header counting one
+     * section fewer (u64 at byte 24). */
+    memcpy(s, t.orig, t.len);
+    section_head scalars = {S_SCALARS, 0, 0};
+    snap_sections(s, t.len, find_head, &scalars);
+    ASSERT(scalars.hdr != 0);
+    size_t cut = 16 + (size_t)scalars.len;
+    memmove(s + scalars.hdr, s + scalars.hdr + cut, t.len - scalars.hdr - cut);
+    uint64_t nsec;
+    memcpy(&nsec, s + 24, 8);
+    nsec--;
+    memcpy(s + 24, &nsec, 8);
+    expect_refused(t.dir, s, t.len - cut, XY_ECORRUPT, want);
     free(s);
     unmake_town(&t);
 }
