@@ -256,6 +256,12 @@ run --data "$T/snapdir" verify
 expect_rc "... and verify fails" 2
 expect_err "... saying why" "snapdir/snapshot: cannot read: not a regular file"
 expect_eq "... leaving it there" "$(ls "$T/snapdir/snapshot")" x
+# So is a snapshot that cannot be opened (a link to itself).
+rm -r "$T/snapdir/snapshot"
+ln -s snapshot "$T/snapdir/snapshot"
+run --data "$T/snapdir" verify
+expect_rc "a snapshot that cannot be opened: verify fails" 2
+expect_err "... saying why" "snapdir/snapshot: cannot read: Too many levels of symbolic links"
 
 # A rules copy that no longer compiles: verify cannot check the snapshot's
 # contents against it, and says so after the rules' own error.
