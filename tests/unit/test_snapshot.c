@@ -135,6 +135,7 @@ TEST(snapshot_forged_contents_are_refused)
         {S_STATE, 32 + 31, 200, "citizen state"},        /* citizen 1's grade */
         {S_STATE, 32 + 30, 0, "citizen state"},          /* Bo's blacklist flags */
         {S_FATHER, 4 + 3, 0x7f, "parents"},              /* Bo's father */
+        {S_MOTHER, 3, 0x7f, "parents"},                  /* Ann's mother, none */
         {S_NAME_OFF, 8 + 2, 0x7f, "name offsets"},
         {S_SCALARS, 3, 0x40, "scalars"},                 /* today */
         {S_BY_ID, 8, 0x7f, "ID index"},                  /* the count it claims */
