@@ -168,10 +168,24 @@ bloom_run=$(first_run "$T/runbloom")
 nbloom=$(od -A n -t u8 -j 48 -N 8 "$bloom_run" | tr -d ' ')
 dd if=/dev/zero of="$bloom_run" bs=1 seek=$(($(stat -c %s "$bloom_run") - 64 * nbloom)) count=$((64 * nbloom)) \
     conv=notrunc 2>/dev/null
-tail -c +65 "$bloom_run" | gzip -c | tail -c 8 | head -c 4 | dd of="$bloom_run" bs=1 seek=56 conv=notrunc 2>/dev/null
+reseal_run() { # RUN: gives RUN's header the CRC-32 of what follows it
+    tail -c +65 "$1" | gzip -c | tail -c 8 | head -c 4 | dd of="$1" bs=1 seek=56 conv=notrunc 2>/dev/null
+}
+reseal_run "$bloom_run"
 run --data "$T/runbloom" verify
 expect_rc "verify finds a run whose filter lacks its entries" 2
 expect_err "... naming the run and why" "$(basename "$bloom_run"):0: an entry is missing from the filter"
+# A run whose first two 16-byte entries (from byte 64) are swapped, its
+# checksum made to match: a lookup's binary search would miss ids in it.
+cp -r "$D" "$T/runorder"
+order_run=$(first_run "$T/runorder")
+{ dd if="$order_run" bs=1 skip=80 count=16 2>/dev/null; dd if="$order_run" bs=1 skip=64 count=16 2>/dev/null; } \
+    >"$T/swapped"
+dd if="$T/swapped" of="$order_run" bs=1 seek=64 conv=notrunc 2>/dev/null
+reseal_run "$order_run"
+run --data "$T/runorder" verify
+expect_rc "verify finds a run whose entries are out of order" 2
+expect_err "... naming the run and why" "$(basename "$order_run"):0: entries out of order"
 rm "$run_file"
 run --data "$T/runflip" stats --json
 expect_err "a missing run: start-up says it replays the log" "replaying the log"
