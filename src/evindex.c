@@ -407,7 +407,7 @@ static int run_open(const char *dir, uint64_t first, uint64_t end, uint64_t coun
 {
     xy_buf path = {0};
     run_path(dir, first, end, &path);
-    int fd = open(path.data, O_RDONLY);
+    int fd = open(path.data, O_RDONLY | O_NONBLOCK); /* a FIFO does not stop it (see open_snapshot) */
     xy__buf_free(&path);
     struct stat st;
     memset(r, 0, sizeof *r);

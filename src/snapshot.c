@@ -440,7 +440,9 @@ static int open_snapshot(const char *dir, unsigned char **map, size_t *size, vie
     xy__buf_printf(&path, "%s/snapshot", dir);
     int rc = XY_OK;
     *map = NULL;
-    int fd = open(path.data, O_RDONLY);
+    /* Non-blocking, so that a FIFO in the snapshot's place is refused
+     * below instead of stopping the open until a writer comes. */
+    int fd = open(path.data, O_RDONLY | O_NONBLOCK);
     struct stat st;
     /* A snapshot that cannot be read is named with the reason: the caller
      * only says that the directory failed, and verify says nothing more. */

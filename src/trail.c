@@ -117,7 +117,8 @@ int xy__trail_open(xy_trail *t, const char *dir, int writable, uint64_t use_len)
      * missing): in huge pages, not in a page fault every 4 KB. A
      * snapshot's child never reads it (the writer flushes it first). */
     if (!t->mem.data) xy__buf_private(&t->mem);
-    t->fd = open(path.data, writable ? O_RDWR | O_CREAT : O_RDONLY, 0644);
+    /* Non-blocking: a FIFO in its place must not stop a reader's open. */
+    t->fd = open(path.data, writable ? O_RDWR | O_CREAT : O_RDONLY | O_NONBLOCK, 0644);
     xy__buf_free(&path);
     int ok = t->fd >= 0;
     off_t size = ok ? lseek(t->fd, 0, SEEK_END) : -1;
@@ -282,7 +283,7 @@ int xy__trail_verify(const char *dir, uint64_t *records, uint64_t *bad_at)
 {
     xy_buf path = {0};
     xy__buf_printf(&path, "%s/trail", dir);
-    int fd = open(path.data, O_RDONLY);
+    int fd = open(path.data, O_RDONLY | O_NONBLOCK); /* see xy__trail_open */
     xy__buf_free(&path);
     *records = 0;
     *bad_at = 0;

@@ -276,6 +276,17 @@ ln -s snapshot "$T/snapdir/snapshot"
 run --data "$T/snapdir" verify
 expect_rc "a snapshot that cannot be opened: verify fails" 2
 expect_err "... saying why" "snapdir/snapshot: cannot read: Too many levels of symbolic links"
+# And a FIFO, whose open would wait for a writer that never comes: start-up
+# and verify refuse it at once (a hang would end in timeout's status 124).
+rm "$T/snapdir/snapshot"
+mkfifo "$T/snapdir/snapshot"
+for cmd in stats verify; do
+    timeout 10 "$XY" --data "$T/snapdir" $cmd >"$T/out" 2>"$T/err"
+    RC=$?
+    ERR=$(cat "$T/err")
+    expect_rc "a FIFO in place of the snapshot: $cmd stops at once" 2
+    expect_err "... saying why" "snapdir/snapshot: cannot read: not a regular file"
+done
 
 # A rules copy that no longer compiles: verify cannot check the snapshot's
 # contents against it, and says so after the rules' own error.
