@@ -68,6 +68,7 @@ size_t xy__utf8_valid(const char *s, size_t n)
 static void oom(size_t n)
 {
     fprintf(stderr, "xinyong: out of memory allocating %zu bytes\n", n);
+    fflush(stderr); /* see xy__panic */
     abort();
 }
 
@@ -340,6 +341,9 @@ void xy__panic(const char *file, int line, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    /* abort() flushes nothing: a program that buffers its stderr would
+     * lose the one message that says why it stopped. */
+    fflush(stderr);
     abort();
 }
 
