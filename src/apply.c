@@ -137,7 +137,9 @@ static void apply_checked(applier *a, const xy_event *evs, const uint64_t *off, 
     for (size_t j = 0; j < n && !a->staged; j++) {
         if (j + AHEAD < n) XY_PREFETCH_W(&e->st[evs[j + AHEAD].citizen]);
         if (xy_rules_may_report(e->rules, e->st[evs[j].citizen].city, evs[j].agency, evs[j].behaviour)) {
-            a->bad_at = off[j];
+            /* The first refused: a batch handed over before the calling
+             * thread learnt of this one may be refused too. */
+            if (!atomic_load(&a->bad)) a->bad_at = off[j];
             atomic_store(&a->bad, 1);
             return;
         }
