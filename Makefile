@@ -52,7 +52,7 @@ $(B)/libxinyong.a: $(LIB_OBJ)
 $(B)/xinyong: $(CLI_OBJ) $(B)/libxinyong.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libxinyong.a $(LDLIBS)
 
-$(B)/unit: $(UNIT_SRC) tests/unit/unit.h $(B)/libxinyong.a
+$(B)/unit: $(UNIT_SRC) $(wildcard tests/unit/*.h) $(B)/libxinyong.a
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $(UNIT_SRC) $(B)/libxinyong.a $(LDLIBS)
 
 demo: all
