@@ -147,13 +147,13 @@ expect_json "association: one contribution per association day" \
 # every 7 days: days since epoch divisible by 7, i.e. 2024-01-04 (19726), 01-11, 01-18
 # no max: -5 per contact, unbounded; a positive association is bounded by its max from above
 WB=$(mkid 180000 19800101 201); WN=$(mkid 180000 19800101 203); WB2=$(mkid 180000 19800101 209)
-PO=$(mkid 190000 19800101 211)
+PO=$(mkid 190000 19800101 211); PO1=$(mkid 190000 19800101 213)
 B7=$(ac 205); N7=$(ac 207)
 fresh periods "$R"
 csv "$T/wcit.csv" "id,name" "$WB,Weekly Black" "$WN,Weekly Neighbour" "$B7,Black Seven" "$N7,Neighbour Seven" \
-    "$WB2,Weekly Black Two" "$PO,Positive"
+    "$WB2,Weekly Black Two" "$PO,Positive" "$PO1,Positive One"
 setup load citizens "$T/wcit.csv"
-csv "$T/wcon.csv" "a,b" "$WB,$WN" "$B7,$N7" "$WB2,$WN" "$PO,$WB" "$PO,$WB2"
+csv "$T/wcon.csv" "a,b" "$WB,$WN" "$B7,$N7" "$WB2,$WN" "$PO,$WB" "$PO,$WB2" "$PO1,$WB"
 setup load contacts "$T/wcon.csv"
 load_events "w1,2024-01-02,$WB,drop,ag,," "w3,2024-01-02,$WB2,drop,ag,,"
 setup advance 2024-01-03
@@ -165,6 +165,7 @@ expect_eq "every 7 days: second on 2024-01-11" "$(q "$WN" .raw)" 980
 setup advance 2024-01-18
 expect_eq "every 7 days: third on 2024-01-18" "$(q "$WN" .raw)" 970
 expect_eq "positive association: +3 x 2 bounded by max +5" "$(q "$PO" .raw)" 1005
+expect_eq "positive association: +3 x 1 stays below max +5" "$(q "$PO1" .raw)" 1003
 # B7 drops on an association day (2024-02-17): day-start processing of that day runs before the
 # day's events, so N7 is not adjusted until the next association day.
 load_events "w2,2024-02-17,$B7,drop,ag,,"
