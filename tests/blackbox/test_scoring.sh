@@ -367,4 +367,44 @@ expect_eq "stats text: the halves rounded the same way" \
     "$(printf '%s\n' "$OUT" | awk '$1 == "hn" || $1 == "hp" { print $1 "=" $3 }' | tr '\n' ' ')" \
     "hn=-100.13 hp=100.13 "
 
+# Points times a huge amount pass what 64 bits hold (10^9 x 7 x 10^11, whose low 64 bits read as
+# a negative number): the product saturates with the sign of the points, the raw score stops at
+# +-(2^61 - 1), a cap still limits it, and an expiry takes back what the sum kept (nothing for an
+# event that added nothing).
+RB="$T/rules_big"
+mkdir -p "$RB"
+cat >"$RB/big.rules" <<'RULES'
+city big "Big"
+region 230000
+score base 0
+behaviour giant points +1000000000 per 1 expires 10 days category x
+behaviour abyss points -1000000000 per 1 category x
+behaviour giantcap points +1000000000 per 1 cap 7 category x
+agency ag reports category x
+RULES
+fresh big "$RB"
+H1=$(mkid 230000 19800101 001); H2=$(mkid 230000 19800101 003); H3=$(mkid 230000 19800101 005)
+csv "$T/big.csv" "id,name" "$H1,Big One" "$H2,Big Two" "$H3,Big Three"
+setup load citizens "$T/big.csv"
+load_events "bg1,2025-01-01,$H1,giant,ag,700000000000," "bg2,2025-01-01,$H1,giant,ag,700000000000," \
+    "bg3,2025-01-01,$H2,abyss,ag,700000000000," "bg4,2025-01-01,$H3,giantcap,ag,700000000000,"
+# jq reads numbers as doubles, which cannot tell 2^61 - 1 from 2^61: the JSON text is compared.
+# points_of ID: the kind, event and points of each contribution of ID's explanation, one a line.
+points_of() {
+    run explain "$1" --json
+    printf '%s' "$OUT" | tr -d ' \n' | grep -o '"kind":"[a-z]*","event":"[a-z0-9]*"' | cut -d'"' -f4,8 | tr '"' ' ' >"$T/kinds"
+    printf '%s' "$OUT" | tr -d ' \n' | grep -o '"points":-*[0-9]*' | cut -d: -f2 | paste -d' ' "$T/kinds" - | tr '\n' ';'
+}
+expect_eq "overflow: a positive product stops at 2^61 - 1, the next event keeps nothing" \
+    "$(points_of "$H1")" "event bg1 2305843009213693951;event bg2 0;"
+expect_eq "overflow: a negative product stops at -(2^61 - 1)" "$(points_of "$H2")" "event bg3 -2305843009213693951;"
+expect_eq "overflow: the cap still limits a product past 64 bits" "$(points_of "$H3")" "event bg4 7;"
+run show "$H2" --json
+expect_eq "overflow: the raw score is the saturated sum" \
+    "$(printf '%s' "$OUT" | tr -d ' \n' | grep -o '"raw":-*[0-9]*')" '"raw":-2305843009213693951'
+setup advance 2025-01-11
+expect_eq "overflow: the expiry takes back what was kept, and only for the event that kept it" \
+    "$(points_of "$H1")" "event bg1 2305843009213693951;event bg2 0;expiry bg1 -2305843009213693951;"
+expect_eq "overflow: the raw score is back at the base" "$(q "$H1" .raw)" 0
+
 finish
