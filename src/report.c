@@ -229,15 +229,26 @@ static json_t *consequence_json(xy_db *db, const xy_engine *e, uint32_t c, const
     return o;
 }
 
+/* Every consequence active for citizen c, in an array the caller frees.
+ * The rules set no bound on how many a city has, and one left out could
+ * be the deny that decides a check. */
+static xy_active *all_active(const xy_engine *e, uint32_t c, size_t *n)
+{
+    *n = xy__active(e, c, NULL, 0);
+    xy_active *a = xy__malloc((*n ? *n : 1) * sizeof *a);
+    xy__active(e, c, a, *n);
+    return a;
+}
+
 static json_t *consequences_json(xy_db *db, const xy_engine *e, uint32_t c, int32_t only_action)
 {
-    xy_active buf[256];
-    size_t n = xy__active(e, c, buf, 256);
-    if (n > 256) n = 256;
+    size_t n;
+    xy_active *act = all_active(e, c, &n);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        if (only_action < 0 || xy__names_action(buf[i].q, only_action))
-            json_array_append_new(arr, consequence_json(db, e, c, &buf[i]));
+        if (only_action < 0 || xy__names_action(act[i].q, only_action))
+            json_array_append_new(arr, consequence_json(db, e, c, &act[i]));
+    free(act);
     return arr;
 }
 
@@ -389,11 +400,11 @@ int xy_report_check(xy_db *db, const char *id, const char *action, int format, F
     const xy_engine *e = db->engine;
     int32_t act = xy__names_find(&e->rules->action_names, action, strlen(action));
     if (act < 0) return XY_EUNKNOWN;
-    xy_active buf[256];
-    size_t n = xy__active(e, c, buf, 256);
-    if (n > 256) n = 256;
+    size_t n;
+    xy_active *all = all_active(e, c, &n);
     int pct;
-    int d = xy__decide(buf, n, act, &pct);
+    int d = xy__decide(all, n, act, &pct);
+    free(all);
     static const char *names[] = {"allow", "deny", "priority", "discount"};
     json_t *o = json_pack("{s:o,s:s,s:s,s:o,s:o}", "id", jid(e->ids[c]), "action", action,
                           "decision", names[d], "percent", d == XY_DECIDE_DISCOUNT ? json_integer(pct) : json_null(),

@@ -305,6 +305,23 @@ setup advance 2024-03-28
 run check "$P2" train --json
 expect_json "for D days after re-entry: inactive on e+D" '.decision' allow
 
+# ---- many consequences: the rules set no bound on their number, and all of them count ------
+RM="$T/rules_many"
+mkdir -p "$RM"
+{
+    printf 'city many "Many"\nregion 240000\nscore base 100 min 0\ngrade A from 0\n'
+    for i in $(seq 1 300); do echo "sanction s$i on grade A deny act$i"; done
+} >"$RM/many.rules"
+MA=$(mkid 240000 19800101 001)
+fresh many "$RM"
+csv "$T/many.csv" "id,name" "$MA,Many Sanctions"
+setup load citizens "$T/many.csv"
+run check "$MA" act300 --json
+expect_json "300 consequences: the last one still denies" '[.decision,[.consequences[].name]]' '["deny",["s300"]]'
+run show "$MA" --json
+expect_json "300 consequences: show lists all of them" '[(.consequences|length),.consequences[299].name]' \
+    '[300,"s300"]'
+
 # ---- more list re-evaluation cases -----------------------------------------------------------
 E1=$(lc 071); E2=$(lc 072); E3=$(lc 073); M1=$(lc 074); M2=$(lc 075); MK=$(mkid 130000 20150101 076)
 fresh more "$R"
