@@ -33,6 +33,7 @@ behaviour kidx points -3 expires 5 days category t
 behaviour unit points -1 per 1 cap 5 category f
 behaviour up points +450 expires 10 days category s
 behaviour down points -450 expires 10 days category t
+behaviour a_behaviour_whose_name_runs_past_the_column points +1 category s
 agency ag reports category s f t
 blacklist below 600
 whitelist from 2000
@@ -311,6 +312,13 @@ expect_json "explain: an occurrence over the limit names the limit and the year"
 run explain "$K2" --json
 expect_json "explain: an under-age event names the scoring age" \
     '[.contributions[]|[.points,.note]]' '[[0,"zero: younger than the scoring age 18 on the event date"]]'
+
+# explain's text widens its event and behaviour columns to the longest entry, so that a long
+# event id or behaviour name does not push the agencies of its line out of line with the others.
+load_events "an_event_id_longer_than_its_column,2025-02-11,$C06,plain,ag,," "s1,2025-02-11,$C06,a_behaviour_whose_name_runs_past_the_column,ag,,"
+run explain "$C06"
+expect_eq "explain text: the agency column lines up past a long event id and behaviour" \
+    "$(printf '%s\n' "$OUT" | awk '/^  2025-/ { print index($0, " ag ") }' | sort -u | tr '\n' ' ')" "113 "
 
 # stats of a city without citizens and of one whose mean is negative: the mean is rounded
 # half away from zero, to two decimals in the text as in the JSON.
