@@ -205,9 +205,9 @@ expect_rc "a name that is not UTF-8: exit 1" 1
 expect_err "a name that is not UTF-8: says so" "name is not valid UTF-8"
 expect_at "a name that is not UTF-8: its line and column" "$T/latin1.csv" 2 20
 unchanged "a name that is not UTF-8: nothing applied"
-# Control characters beyond C0: DEL and the C1 range (U+0080-U+009F, UTF-8 C2 80-9F) would
+# Control characters of C0 (a tab), DEL and the C1 range (U+0080-U+009F, UTF-8 C2 80-9F) would
 # reach a terminal as they are; U+00A0 (C2 A0, a no-break space) is text.
-for ctl in 'K\177id:DEL' 'K\302\205id:NEL (U+0085)' 'K\302\237id:U+009F'; do
+for ctl in 'K\011id:a tab (C0)' 'K\177id:DEL' 'K\302\205id:NEL (U+0085)' 'K\302\237id:U+009F'; do
     printf "id,name\n%s,${ctl%%:*}\n" "$R1" >"$T/ctl.csv"
     run load citizens "$T/ctl.csv"
     expect_rc "a name with ${ctl#*:}: exit 1" 1
@@ -403,6 +403,14 @@ run load contacts "$T/con3.csv"
 expect_rc "contacts: unknown citizen -> exit 1" 1
 expect_err "contacts: FILE:LINE" "$T/con3.csv:3:"
 expect_at "contacts: the unknown citizen's column" "$T/con3.csv" 3 20
+csv "$T/con5.csv" "a,b" "$UNREG,$R1"
+run load contacts "$T/con5.csv"
+expect_rc "contacts: unknown first citizen -> exit 1" 1
+expect_err "contacts: the first citizen named, at its column" "$T/con5.csv:2: a '$UNREG' is not registered (column 1)"
+csv "$T/con6.csv" "a,b" "$R1,"
+run load contacts "$T/con6.csv"
+expect_rc "contacts: an empty citizen -> exit 1" 1
+expect_err "contacts: an empty citizen, said so at its column" "$T/con6.csv:2: b is empty (column 20)"
 csv "$T/con4.csv" "a,b" "$R2,$R2"
 run load contacts "$T/con4.csv"
 expect_rc "contacts: self-contact -> exit 1" 1
@@ -534,6 +542,17 @@ csv "$T/fam-city.csv" "id,name,city,father,mother" "$K1,Kid,shanghai,$F1,"
 run load citizens "$T/fam-city.csv"
 expect_rc "citizens: re-sent with another city: exit 1, not a duplicate" 1
 expect_err "... says so" "$T/fam-city.csv:2: citizen '$K1' is already registered with different data"
+M1=$(mkid 371082 19700101 202)
+csv "$T/fam-mother.csv" "id,name,city,father,mother" "$M1,Mother,rongcheng,," "$K1,Kid,rongcheng,$F1,$M1"
+run load citizens "$T/fam-mother.csv"
+expect_rc "citizens: re-sent with a mother added: exit 1, not a duplicate" 1
+expect_err "... says so" "$T/fam-mother.csv:3: citizen '$K1' is already registered with different data"
+run show "$M1" --json
+expect_rc "... and nothing of the file is applied" 3
+csv "$T/fam-name.csv" "id,name,city,father,mother" "$K1,Kim,rongcheng,$F1,"
+run load citizens "$T/fam-name.csv"
+expect_rc "citizens: re-sent with another name of the same length: exit 1, not a duplicate" 1
+expect_err "... says so" "$T/fam-name.csv:2: citizen '$K1' is already registered with different data"
 run load citizens "$T/fam.csv"
 expect_out "citizens: re-sent with the same city and parents: duplicates" "2 rows, 0 applied, 2 duplicates"
 K2=$(mkid 371082 20000101 205)
@@ -586,6 +605,12 @@ events "$T/amt-half.csv" "ah1,2024-02-04,$G1,unrepaid_debt,bank,.5," "ah2,2024-0
 run load events "$T/amt-half.csv"
 expect_out "amounts '.5' and '5.': accepted" "2 rows, 2 applied"
 expect_eq "... each counting as at least one unit (-10 each)" "$(q "$G1" .raw)" $((raw_before - 20))
+for a in 12.5x 12.5/ ; do
+    events "$T/amt-tail.csv" "at1,2024-02-03,$G1,unrepaid_debt,bank,$a,"
+    run load events "$T/amt-tail.csv"
+    expect_rc "amount '$a' (not a digit after the point's digits): exit 1" 1
+    expect_err "amount '$a': not a number" "$T/amt-tail.csv:2: amount '$a' is not a number (column 54)"
+done
 for a in . + +. ; do
     events "$T/amt-nan.csv" "an2,2024-02-03,$G1,unrepaid_debt,bank,$a,"
     run load events "$T/amt-nan.csv"
