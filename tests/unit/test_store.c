@@ -82,6 +82,17 @@ TEST(store_append_is_atomic_durable_and_exactly_once)
     const char *rich_id[1] = {"e7"};
     ASSERT_EQ(xy_db_append_events(db, &rich, rich_id, 1, quiet, NULL, &dups), XY_EINPUT);
     ASSERT_EQ(xy_engine_raw(e, b), 103);
+    /* So is a counterpart that is not a citizen (an explanation would
+     * look its ID up), and an event without an id; the message names the
+     * event by its place and id. */
+    xy_event stranger = {0, b, good, office, 999, d + 2, -1};
+    const char *stranger_id[1] = {"e8"};
+    ASSERT_EQ(xy_db_append_events(db, &stranger, stranger_id, 1, keep_last, msg, &dups), XY_EINPUT);
+    ASSERT_STR(msg, "event 0 (id e8): unknown counterpart");
+    const char *no_id[1] = {NULL};
+    ASSERT_EQ(xy_db_append_events(db, &stranger, no_id, 1, keep_last, msg, &dups), XY_EINPUT);
+    ASSERT_STR(msg, "event 0 (id (none)): bad event id");
+    ASSERT_EQ(xy_engine_raw(e, b), 103);
     /* An id reused with other content is refused. */
     xy_event other = {0, b, bad, office, XY_NONE, d + 2, -1};
     const char *reuse[1] = {"e3"};
