@@ -368,6 +368,15 @@ for out in "$T/self.csv" "$T/self-link.csv" "$T/../$(basename "$T")/self.csv"; d
 done
 "$XY" stats --json >"$T/rs5"
 if cmp -s "$T/rs2" "$T/rs5"; then ok "--rejects over the input: nothing applied"; else bad "--rejects over the input: nothing applied" "stats changed"; fi
+# An OUT that already exists as another file, even one with the input's content, is no input:
+# it is replaced by the rejects and the good rows are taken (duplicates here, as mixed.csv was
+# loaded before).
+cp "$T/mixed.csv" "$T/copy.csv"
+run load events "$T/self.csv" --rejects "$T/copy.csv"
+expect_rc "--rejects over a copy of the input: exit 0" 0
+expect_out "... the rows judged as without it" "7 rows, 0 applied, 3 duplicates, 4 rejected"
+expect_eq "... the copy replaced by the header and the bad rows" "$(wc -l <"$T/copy.csv" | tr -d ' ')" 5
+if cmp -s "$T/self.csv" "$T/self.orig"; then ok "... the input intact"; else bad "... the input intact" "it changed"; fi
 
 # ---- duplicates ------------------------------------------------------------------------------
 use main
@@ -555,6 +564,12 @@ expect_rc "citizens: re-sent with another name of the same length: exit 1, not a
 expect_err "... says so" "$T/fam-name.csv:2: citizen '$K1' is already registered with different data"
 run load citizens "$T/fam.csv"
 expect_out "citizens: re-sent with the same city and parents: duplicates" "2 rows, 0 applied, 2 duplicates"
+# A city name too long for any city is unknown as a short one is, and quoted whole.
+LONGCITY=$(printf 'c%.0s' $(seq 200))
+csv "$T/longcity.csv" "id,name,city" "$K1,Kid,$LONGCITY"
+run load citizens "$T/longcity.csv"
+expect_rc "citizens: a city of 200 characters: exit 1" 1
+expect_err "... says it is unknown, at its column" "$T/longcity.csv:2: unknown city '$LONGCITY' (column 24)"
 K2=$(mkid 371082 20000101 205)
 csv "$T/twocity.csv" "id,name,city" "$K2,Kid Two,rongcheng" "$K2,Kid Two,shanghai"
 run load citizens "$T/twocity.csv"
