@@ -33,7 +33,10 @@ TEST(date_rejects_impossible_dates)
                          "23-01-01",   "2023-1-01",  "2023/01/01", "2023-01-0a", "0999-01-01",
                          "2023-01-01 ",
                          /* the second separator, a day 00, a colon (just above the digits) */
-                         "2023-01/01", "2023-01-00", "2023-01-0:", "2023-0:-01"};
+                         "2023-01/01", "2023-01-00", "2023-01-0:", "2023-0:-01",
+                         /* a slash (just below the digits: read as one it would give
+                          * 1923, September, the 9th) and a letter in the year */
+                         "2/23-01-01", "2023-1/-01", "2023-01-1/", "2a23-01-01"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ASSERT_EQ(xy_day_parse(bad[i], strlen(bad[i]), &d), XY_EINPUT);
     ASSERT_EQ(xy_day_parse("2024-02-29", 10, &d), XY_OK);
