@@ -690,6 +690,41 @@ TEST(engine_zero_input_gives_base_scores)
     xy_rules_free(r);
 }
 
+/* The library's own checks of a registration and a contact: a city or a
+ * parent it does not have, a citizen as its own contact and a contact
+ * already present (in either direction, as association would otherwise
+ * count it twice) are refused, and nothing of them is kept. */
+TEST(engine_refuses_bad_registrations_and_contacts)
+{
+    xy_rules *r = load_rules();
+    ASSERT(r != NULL);
+    xy_engine *e;
+    xy_engine_new(r, &e);
+    xy_resid ida, idb;
+    ASSERT_EQ(xy_resid_parse("11010519491231002X", 18, &ida, NULL), XY_OK);
+    ASSERT_EQ(xy_resid_parse("110101200001010010", 18, &idb, NULL), XY_OK);
+    ASSERT_EQ(xy_engine_add_citizen(e, ida, -1, XY_NONE, XY_NONE, "n", 1, NULL), XY_EINVAL);
+    ASSERT_EQ(xy_engine_add_citizen(e, ida, r->ncities, XY_NONE, XY_NONE, "n", 1, NULL), XY_EINVAL);
+    ASSERT_EQ(xy_engine_add_citizen(e, ida, 0, 0, XY_NONE, "n", 1, NULL), XY_EINVAL);
+    ASSERT_EQ(xy_engine_add_citizen(e, ida, 0, XY_NONE, 0, "n", 1, NULL), XY_EINVAL);
+    ASSERT_EQ(e->n, 0);
+    /* Without index the citizen is registered all the same. */
+    ASSERT_EQ(xy_engine_add_citizen(e, ida, 0, XY_NONE, XY_NONE, "a", 1, NULL), XY_OK);
+    uint32_t b;
+    ASSERT_EQ(xy_engine_add_citizen(e, idb, 0, XY_NONE, 0, "b", 1, &b), XY_OK);
+    ASSERT_EQ(xy_engine_find(e, ida), 0);
+    ASSERT_EQ(b, 1);
+    ASSERT_EQ(xy_engine_add_contact(e, 0, 2), XY_EINVAL);
+    ASSERT_EQ(xy_engine_add_contact(e, 2, 0), XY_EINVAL);
+    ASSERT_EQ(xy_engine_add_contact(e, 1, 1), XY_EINVAL);
+    ASSERT_EQ(xy_engine_add_contact(e, 1, 0), XY_OK);
+    ASSERT_EQ(xy_engine_add_contact(e, 0, 1), XY_EEXIST);
+    ASSERT_EQ(xy_engine_add_contact(e, 1, 0), XY_EEXIST);
+    ASSERT_EQ(e->nedges, 1);
+    xy_engine_free(e);
+    xy_rules_free(r);
+}
+
 /* Whether applying ev to a fresh engine with one citizen stops the
  * program (in a child); what the child wrote to stderr goes to said (size
  * bytes, NUL-terminated). */
