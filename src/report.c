@@ -248,7 +248,7 @@ static json_t *consequences_json(xy_db *db, const xy_engine *e, uint32_t c, int3
     for (size_t i = 0; i < n; i++)
         if (only_action < 0 || xy__names_action(act[i].q, only_action))
             json_array_append_new(arr, consequence_json(db, e, c, &act[i]));
-    free(act);
+    xy__free(act);
     return arr;
 }
 
@@ -404,7 +404,7 @@ int xy_report_check(xy_db *db, const char *id, const char *action, int format, F
     xy_active *all = all_active(e, c, &n);
     int pct;
     int d = xy__decide(all, n, act, &pct);
-    free(all);
+    xy__free(all);
     static const char *names[] = {"allow", "deny", "priority", "discount"};
     json_t *o = json_pack("{s:o,s:s,s:s,s:o,s:o}", "id", jid(e->ids[c]), "action", action,
                           "decision", names[d], "percent", d == XY_DECIDE_DISCOUNT ? json_integer(pct) : json_null(),
