@@ -113,9 +113,14 @@ static const char *quote(quoted *q, xy_field f)
     size_t o = 0;
     for (size_t i = 0; i < f.n; i++) {
         if (o + 8 >= sizeof q->s) {
-            /* Back to the start of the last character, which may be cut. */
-            while (o > 0 && ((unsigned char)q->s[o - 1] & 0xC0) == 0x80) o--;
-            if (o > 0 && (unsigned char)q->s[o - 1] >= 0xC0) o--;
+            /* The last character, if the cut fell inside it, goes whole. */
+            size_t k = o;
+            while (k > 0 && ((unsigned char)q->s[k - 1] & 0xC0) == 0x80) k--;
+            if (k > 0 && (unsigned char)q->s[k - 1] >= 0xC0) {
+                unsigned char lead = (unsigned char)q->s[k - 1];
+                size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+                if (o - (k - 1) < want) o = k - 1;
+            }
             memcpy(q->s + o, "...", 4);
             return q->s;
         }

@@ -181,6 +181,11 @@ printf 'id,date,citizen,behaviour,agency\nlg1,2024-02-02,%s,xx%s,neighbourhood_o
 run load events "$T/long.csv"
 expect_err "a long value quoted from the input is cut where a character starts" \
     "$T/long.csv:2: behaviour 'xx$(printf '\351\235\231%.0s' $(seq 76))...' is not defined"
+# One byte shorter, the last character that fits is whole and stays.
+printf 'id,date,citizen,behaviour,agency\nlg1,2024-02-02,%s,x%s,neighbourhood_office\n' "$R1" "$JING" >"$T/long.csv"
+run load events "$T/long.csv"
+expect_err "... and keeps a last character that fits whole" \
+    "$T/long.csv:2: behaviour 'x$(printf '\351\235\231%.0s' $(seq 77))...' is not defined"
 : >"$T/empty.csv"
 run load events "$T/empty.csv"
 expect_rc "an empty file: exit 1" 1
