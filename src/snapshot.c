@@ -255,8 +255,8 @@ int xy__snapshot_write(xy_db *db, xy_diag_fn *diag, void *ctx)
     writer w = {open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT, 0644), 0, NULL, 0, 0, 0};
     if (w.fd < 0 && errno == EINVAL) w.fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (w.fd < 0) {
+        rc = xy__errno_status(errno); /* no inode left is a full disk too */
         xy__diagf(diag, ctx, "%s: cannot create: %s", tmp.data, strerror(errno));
-        rc = XY_EIO;
         goto done;
     }
     w.chunk = xy__big_realloc(NULL, 0, DIRECT_CHUNK);
