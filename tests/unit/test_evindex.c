@@ -408,3 +408,88 @@ TEST(evindex_spill_orders_probes_that_wrap)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
 }
+
+/* Frees x and removes its scratch directory dir; 0, or the shell's status. */
+static int drop_index(xy_evindex *x, const char *dir)
+{
+    char cmd[160];
+    xy__evindex_free(x);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+/* Keys of the same high half are different ids: each is found with its
+ * own content and number wherever it is (memtable, frozen table, run),
+ * find_or_put puts the one not there yet, and taking one out leaves the
+ * others. Real keys are hashes, so no load ever makes such a pair: they are
+ * made here. */
+TEST(evindex_keys_sharing_their_high_half_are_told_apart)
+{
+    char dir[64];
+    xy_evindex x;
+    ASSERT_EQ(fresh_index(&x, "evhi", dir, sizeof dir), 0);
+    enum { N = 6 };
+    uint64_t keys[N][2], seq = 0, c, q;
+    for (int i = 0; i < N; i++) {
+        keys[i][0] = 0x8000000000000000ull + (uint64_t)(i / 3); /* three of each high half */
+        keys[i][1] = 100 + (uint64_t)i;
+    }
+    xy_buf list = {0};
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(xy__evindex_find_or_put(&x, keys[i], 10 + (uint64_t)i, seq, &c, &q), 0);
+        seq++;
+        if (i == 1) {
+            /* Into a run, then into the frozen table. */
+            ASSERT_EQ(xy__evindex_spill(&x, seq, &list), XY_OK);
+            ASSERT_EQ(xy__evindex_adopt(&x, list.data, list.len), XY_OK);
+        }
+        if (i == 3) xy__evindex_freeze(&x);
+    }
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(xy__evindex_find(&x, keys[i], &c, &q), 1);
+        ASSERT_EQ(c, 10 + (uint64_t)i);
+        ASSERT_EQ(q, i < 2 ? UINT64_MAX : (uint64_t)i);
+        ASSERT_EQ(xy__evindex_find_or_put(&x, keys[i], 99, seq, &c, &q), 1);
+        ASSERT_EQ(c, 10 + (uint64_t)i);
+    }
+    uint64_t absent[2] = {keys[0][0], 1};
+    ASSERT_EQ(xy__evindex_find(&x, absent, &c, &q), 0);
+    /* The first of the memtable's pair out: the second stays. */
+    xy__evindex_del(&x, keys[4]);
+    ASSERT_EQ(xy__evindex_find(&x, keys[4], &c, &q), 0);
+    ASSERT_EQ(xy__evindex_find(&x, keys[5], &c, &q), 1);
+    ASSERT_EQ(c, 15);
+    xy__buf_free(&list);
+    ASSERT_EQ(drop_index(&x, dir), 0);
+}
+
+/* A spill up to an event number inside the memtable's range writes the
+ * entries below it and keeps the rest, the one numbered upto itself
+ * included; the spill the next snapshot makes then takes those. */
+TEST(evindex_spill_of_part_of_the_memtable_keeps_the_rest)
+{
+    enum { N = 500 };
+    char dir[64];
+    xy_evindex x;
+    ASSERT_EQ(fresh_index(&x, "evpart", dir, sizeof dir), 0);
+    uint64_t seq = 0;
+    put_range(&x, 0, N, &seq);
+    xy_buf list = {0};
+    ASSERT_EQ(xy__evindex_spill(&x, N - 1, &list), XY_OK);
+    ASSERT_EQ(xy__evindex_adopt(&x, list.data, list.len), XY_OK);
+    ASSERT_EQ(x.nrun, 1);
+    ASSERT_EQ(x.run[0].count, N - 1);
+    ASSERT_EQ(x.mem.count, 1);
+    ASSERT_EQ(found_range(&x, 0, N), N);
+    put_range(&x, N, 2 * N, &seq);
+    list.len = 0;
+    ASSERT_EQ(xy__evindex_spill(&x, N + N / 2, &list), XY_OK);
+    ASSERT_EQ(xy__evindex_adopt(&x, list.data, list.len), XY_OK);
+    ASSERT_EQ(x.mem.count, N / 2);
+    ASSERT_EQ(found_range(&x, 0, 2 * N), 2 * N);
+    uint64_t runs, entries;
+    ASSERT_EQ(xy__evindex_verify(dir, &runs, &entries, NULL, NULL), XY_OK);
+    ASSERT_EQ(entries, N + N / 2);
+    xy__buf_free(&list);
+    ASSERT_EQ(drop_index(&x, dir), 0);
+}
