@@ -493,3 +493,33 @@ TEST(evindex_spill_of_part_of_the_memtable_keeps_the_rest)
     xy__buf_free(&list);
     ASSERT_EQ(drop_index(&x, dir), 0);
 }
+
+/* Taking an id out of a cluster of the memtable that wraps past its last
+ * slot: the entries after the hole that probed past the end, or sit at
+ * their home at its start, stay where their probe finds them, and every
+ * other id is still found. Keys made
+ * with their home slots at the end of a fresh table of 64 slots (homes
+ * are the top six bits of hi). */
+TEST(evindex_take_out_of_a_cluster_that_wraps)
+{
+    char dir[64];
+    xy_evindex x;
+    ASSERT_EQ(fresh_index(&x, "evdel", dir, sizeof dir), 0);
+    enum { N = 6 };
+    static const uint64_t home[N] = {61, 62, 63, 63, 63, 0};
+    uint64_t keys[N][2], c, q;
+    for (int i = 0; i < N; i++) {
+        keys[i][0] = home[i] << 58 | (uint64_t)i;
+        keys[i][1] = 1;
+    }
+    /* The last first, at its home, the first slot: the probes that wrap
+     * go past it. */
+    for (int k = 0; k < N; k++) xy__evindex_put(&x, keys[(k + N - 1) % N], (uint64_t)k, (uint64_t)k);
+    ASSERT_EQ(x.mem.mask, 63);
+    for (int gone = 0; gone < N; gone++) {
+        xy__evindex_del(&x, keys[gone]);
+        for (int i = 0; i < N; i++) ASSERT_EQ(xy__evindex_find(&x, keys[i], &c, &q), i > gone);
+    }
+    ASSERT_EQ(x.mem.count, 0);
+    ASSERT_EQ(drop_index(&x, dir), 0);
+}
