@@ -658,3 +658,26 @@ TEST(store_reader_maps_the_snapshot)
     batch_free(&b);
     ASSERT_EQ(remove_town(dir), 0);
 }
+
+/* An event record decodes only at the length its id says: one whose
+ * length and id length disagree (a log written by hand, whose checksums
+ * cannot tell) does not decode, either way. */
+TEST(store_event_record_decodes_only_at_its_own_length)
+{
+    xy_buf b = {0};
+    const xy_event in = {0, 1, 2, 3, XY_NONE, 20000, -5};
+    xy__rec_event(&b, &in, "id-7", 4);
+    unsigned char *p = (unsigned char *)b.data + 8;
+    uint32_t len = xy__get_u32((const unsigned char *)b.data);
+    xy_event out;
+    ASSERT_EQ(len, 34);
+    ASSERT_EQ(xy__rec_read_event(p, len, &out), XY_OK);
+    ASSERT(out.citizen == in.citizen && out.behaviour == in.behaviour && out.agency == in.agency);
+    ASSERT(out.counterpart == in.counterpart && out.date == in.date && out.amount == in.amount);
+    ASSERT_EQ(xy__rec_read_event(p, len - 1, &out), XY_ECORRUPT);
+    ASSERT_EQ(xy__rec_read_event(p, len + 1, &out), XY_ECORRUPT);
+    ASSERT_EQ(xy__rec_read_event(p, 29, &out), XY_ECORRUPT);
+    p[29] = 5;
+    ASSERT_EQ(xy__rec_read_event(p, len, &out), XY_ECORRUPT);
+    xy__buf_free(&b);
+}
