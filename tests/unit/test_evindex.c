@@ -523,3 +523,38 @@ TEST(evindex_take_out_of_a_cluster_that_wraps)
     ASSERT_EQ(x.mem.count, 0);
     ASSERT_EQ(drop_index(&x, dir), 0);
 }
+
+/* A run whose pages begin with the same high half (more keys share it than
+ * a page holds): the fences do not tell those pages apart, and a key is
+ * found on any of them, the first and the last included. */
+TEST(evindex_run_finds_keys_of_one_high_half_over_many_pages)
+{
+    char dir[64];
+    xy_evindex x;
+    ASSERT_EQ(fresh_index(&x, "evpages", dir, sizeof dir), 0);
+    enum { N = 600 }; /* three pages and a half */
+    uint64_t seq = 0, c, q;
+    for (uint64_t i = 0; i < N; i++) {
+        uint64_t key[2] = {0x4000000000000000ull, 1 + i};
+        xy__evindex_put(&x, key, i, seq++);
+    }
+    /* Neighbours on both sides, in their own pages. */
+    uint64_t below[2] = {0x3fffffffffffffffull, 7}, above[2] = {0x4000000000000001ull, 7};
+    xy__evindex_put(&x, below, 1000, seq++);
+    xy__evindex_put(&x, above, 1001, seq++);
+    xy_buf list = {0};
+    ASSERT_EQ(xy__evindex_spill(&x, seq, &list), XY_OK);
+    ASSERT_EQ(xy__evindex_adopt(&x, list.data, list.len), XY_OK);
+    ASSERT_EQ(x.mem.count, 0);
+    for (uint64_t i = 0; i < N; i++) {
+        uint64_t key[2] = {0x4000000000000000ull, 1 + i};
+        ASSERT_EQ(xy__evindex_find(&x, key, &c, &q), 1);
+        ASSERT_EQ(c, i);
+    }
+    ASSERT_EQ(xy__evindex_find(&x, below, &c, &q), 1);
+    ASSERT_EQ(c, 1000);
+    ASSERT_EQ(xy__evindex_find(&x, above, &c, &q), 1);
+    ASSERT_EQ(c, 1001);
+    xy__buf_free(&list);
+    ASSERT_EQ(drop_index(&x, dir), 0);
+}
