@@ -558,3 +558,33 @@ TEST(evindex_run_finds_keys_of_one_high_half_over_many_pages)
     xy__buf_free(&list);
     ASSERT_EQ(drop_index(&x, dir), 0);
 }
+
+/* A run list opens only the runs it describes: a file of the right name
+ * and layout holding one entry fewer than the list says (a directory's
+ * files mixed up with another's) is refused. */
+TEST(evindex_run_of_another_count_does_not_open)
+{
+    char dir[64], other[64], cmd[300];
+    xy_evindex x, y;
+    ASSERT_EQ(fresh_index(&x, "evcnt", dir, sizeof dir), 0);
+    ASSERT_EQ(fresh_index(&y, "evcnt2", other, sizeof other), 0);
+    uint64_t seq = 0;
+    put_range(&x, 0, 1000, &seq);
+    /* The same numbers but one id fewer, the 1000th number not used. */
+    seq = 0;
+    put_range(&y, 0, 999, &seq);
+    xy_buf list = {0}, list2 = {0};
+    ASSERT_EQ(xy__evindex_spill(&x, 1000, &list), XY_OK);
+    ASSERT_EQ(xy__evindex_spill(&y, 1000, &list2), XY_OK);
+    snprintf(cmd, sizeof cmd, "cp %s/ev-0-1000.run %s/", other, dir);
+    ASSERT_EQ(system(cmd), 0);
+    xy_evindex z;
+    xy__evindex_init(&z, dir);
+    ASSERT_EQ(xy__evindex_open_runs(&z, list.data, list.len), XY_ECORRUPT);
+    ASSERT_EQ(xy__evindex_open_runs(&z, list2.data, list2.len), XY_OK);
+    xy__evindex_free(&z);
+    xy__buf_free(&list);
+    xy__buf_free(&list2);
+    ASSERT_EQ(drop_index(&y, other), 0);
+    ASSERT_EQ(drop_index(&x, dir), 0);
+}
