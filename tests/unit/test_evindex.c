@@ -588,3 +588,27 @@ TEST(evindex_run_of_another_count_does_not_open)
     ASSERT_EQ(drop_index(&y, other), 0);
     ASSERT_EQ(drop_index(&x, dir), 0);
 }
+
+/* The merge policy at its edge: a new run of half the size of the one
+ * before it merges with it; one entry less, and it does not. */
+TEST(evindex_run_of_half_the_last_merges_with_it)
+{
+    for (int second = 100; second >= 99; second--) {
+        char dir[64];
+        xy_evindex x;
+        ASSERT_EQ(fresh_index(&x, "evhalf", dir, sizeof dir), 0);
+        uint64_t seq = 0;
+        xy_buf list = {0};
+        for (int k = 0; k < 2; k++) {
+            put_range(&x, k ? 200 : 0, k ? 200 + second : 200, &seq);
+            list.len = 0;
+            ASSERT_EQ(xy__evindex_spill(&x, seq, &list), XY_OK);
+            ASSERT_EQ(xy__evindex_adopt(&x, list.data, list.len), XY_OK);
+        }
+        ASSERT_EQ(x.nrun, second == 100 ? 1 : 2);
+        ASSERT_EQ(x.run[0].count, second == 100 ? 300 : 200);
+        ASSERT_EQ(found_range(&x, 0, 200 + second), 200 + second);
+        xy__buf_free(&list);
+        ASSERT_EQ(drop_index(&x, dir), 0);
+    }
+}
