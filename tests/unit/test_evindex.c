@@ -612,3 +612,26 @@ TEST(evindex_run_of_half_the_last_merges_with_it)
         ASSERT_EQ(drop_index(&x, dir), 0);
     }
 }
+
+/* find_or_put fills the memtable to three quarters, as put does, and grows
+ * it only for the key that would take it past. */
+TEST(evindex_find_or_put_grows_only_past_three_quarters)
+{
+    char dir[64];
+    xy_evindex x;
+    ASSERT_EQ(fresh_index(&x, "evquart", dir, sizeof dir), 0);
+    uint64_t key[2], c, q;
+    char s[32];
+    int i = 0;
+    for (; i < 48; i++) {
+        id_text(i, s, sizeof s);
+        xy__evindex_key(s, strlen(s), key);
+        ASSERT_EQ(xy__evindex_find_or_put(&x, key, 1, (uint64_t)i, &c, &q), 0);
+        ASSERT_EQ(x.mem.mask, 63);
+    }
+    id_text(i, s, sizeof s);
+    xy__evindex_key(s, strlen(s), key);
+    ASSERT_EQ(xy__evindex_find_or_put(&x, key, 1, (uint64_t)i, &c, &q), 0);
+    ASSERT_EQ(x.mem.mask, 127);
+    ASSERT_EQ(drop_index(&x, dir), 0);
+}
