@@ -10,7 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int fail_sync_fd = -1, fail_write_fd = -1, fail_falloc_fd = -1, fail_falloc_errno, fail_falloc_skip;
+int fail_sync_fd = -1, fail_write_fd = -1, fail_falloc_fd = -1, fail_falloc_errno, fail_falloc_skip, fail_write_torn;
 
 /* The library's calls of fdatasync, write and fallocate in this program
  * come here: each fails on its descriptor (see store_town.h) and is the
@@ -26,6 +26,10 @@ int fdatasync(int fd)
 
 ssize_t write(int fd, const void *p, size_t n)
 {
+    if (fd >= 0 && fd == fail_write_fd && fail_write_torn && n > 1) {
+        fail_write_torn = 0;
+        return (ssize_t)syscall(SYS_write, fd, p, n / 2);
+    }
     if (fd >= 0 && fd == fail_write_fd) {
         errno = ENOSPC;
         return -1;

@@ -14,8 +14,10 @@
 /* The descriptor on which fdatasync fails with EIO, write with ENOSPC and
  * fallocate with fail_falloc_errno (-1: none); fallocate lets
  * fail_falloc_skip calls pass first (a fault on the second reservation
- * of a commit, not the first). */
-extern int fail_sync_fd, fail_write_fd, fail_falloc_fd, fail_falloc_errno, fail_falloc_skip;
+ * of a commit, not the first). With fail_write_torn set, the failing
+ * write first puts half its bytes in and says so (a disk that fills up in
+ * the middle of a write), which clears it; the retry then fails. */
+extern int fail_sync_fd, fail_write_fd, fail_falloc_fd, fail_falloc_errno, fail_falloc_skip, fail_write_torn;
 
 /* The town's rules: one city, a good and an expiring bad behaviour, one
  * agency, a blacklist with a sanction. */

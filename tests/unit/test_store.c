@@ -644,7 +644,9 @@ TEST(store_calls_refuse_what_they_do_not_know)
  * space to reserve, or a write that fails where space cannot be reserved
  * and the batch is written first) leaves the handle working either way,
  * and so does any failed commit when no second thread can be made: the
- * batch is then written and synced before it is applied. */
+ * batch is then written and synced before it is applied. Either way the
+ * log is cut back to where it was, a write torn by a full disk
+ * included. */
 TEST(store_failed_commits)
 {
     static const struct {
@@ -672,13 +674,21 @@ TEST(store_failed_commits)
         ASSERT_EQ(xy_engine_raw(e, 0), 103);
         if (cases[c].sync) fail_sync_fd = db->log_fd;
         if (cases[c].write) fail_write_fd = db->log_fd;
+        fail_write_torn = 1;
         if (cases[c].falloc_errno) {
             fail_falloc_fd = db->log_fd;
             fail_falloc_errno = cases[c].falloc_errno;
         }
+        struct stat before, after;
+        ASSERT_EQ(fstat(db->log_fd, &before), 0);
         if (advance) ASSERT_EQ(xy_db_advance(db, t.day + 1), cases[c].rc);
         else ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), cases[c].rc);
         fail_sync_fd = fail_write_fd = fail_falloc_fd = -1;
+        fail_write_torn = 0;
+        /* Nothing of the batch is left in the log, not even the half of
+         * it a torn write put in. */
+        ASSERT_EQ(fstat(db->log_fd, &after), 0);
+        ASSERT_EQ(after.st_size, before.st_size);
         if (broken) {
             ASSERT_EQ(xy_db_append_events(db, &ev, id3, 1, quiet, NULL, &dups), cases[c].rc);
             ASSERT_EQ(xy_db_advance(db, t.day + 5), cases[c].rc);
