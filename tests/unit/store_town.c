@@ -10,7 +10,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int fail_sync_fd = -1, fail_write_fd = -1, fail_falloc_fd = -1, fail_falloc_errno, fail_falloc_skip, fail_write_torn;
+int fail_sync_fd = -1, fail_write_fd = -1, fail_falloc_fd = -1, fail_falloc_errno, fail_falloc_skip, fail_write_torn,
+    fail_write_once;
 
 /* The library's calls of fdatasync, write and fallocate in this program
  * come here: each fails on its descriptor (see store_town.h) and is the
@@ -31,6 +32,7 @@ ssize_t write(int fd, const void *p, size_t n)
         return (ssize_t)syscall(SYS_write, fd, p, n / 2);
     }
     if (fd >= 0 && fd == fail_write_fd) {
+        if (fail_write_once) fail_write_fd = -1, fail_write_once = 0;
         errno = ENOSPC;
         return -1;
     }

@@ -16,8 +16,10 @@
  * fail_falloc_skip calls pass first (a fault on the second reservation
  * of a commit, not the first). With fail_write_torn set, the failing
  * write first puts half its bytes in and says so (a disk that fills up in
- * the middle of a write), which clears it; the retry then fails. */
-extern int fail_sync_fd, fail_write_fd, fail_falloc_fd, fail_falloc_errno, fail_falloc_skip, fail_write_torn;
+ * the middle of a write), which clears it; the retry then fails. With
+ * fail_write_once set, only one write fails (both cleared then). */
+extern int fail_sync_fd, fail_write_fd, fail_falloc_fd, fail_falloc_errno, fail_falloc_skip, fail_write_torn,
+    fail_write_once;
 
 /* The town's rules: one city, a good and an expiring bad behaviour, one
  * agency, a blacklist with a sanction. */

@@ -733,31 +733,40 @@ static xy_db *ann_after_s1(char *dir, size_t size, town *t)
 /* A batch of the append path whose sync failed is cut from the log at
  * once, not merely overwritten by the handle's next batch: a caller that
  * closes the handle right after the failure (or crashes) must not find
- * the refused batch in the directory, where a reopen would apply it. */
+ * the refused batch in the directory, where a reopen would apply it. So is
+ * one whose write failed once while the commit record after it would go
+ * in (a disk that had no room for the one and then had for the other):
+ * that record is not written after a failed write, where it would seal
+ * the batch's place in the log without the batch. */
 TEST(store_failed_append_is_cut_at_once)
 {
-    char dir[256];
-    town t;
-    xy_db *db = ann_after_s1(dir, sizeof dir, &t);
-    ASSERT(db != NULL);
-    xy_event ev = {0, 0, t.good, t.office, XY_NONE, t.day, -1};
-    const char *id2[1] = {"s2"};
-    uint64_t dups;
-    fail_sync_fd = db->log_fd;
-    ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_EIO);
-    fail_sync_fd = -1;
-    xy_db_close(db);
-    ASSERT_EQ(verify_status(dir), XY_OK);
-    ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
-    ASSERT_EQ(xy_engine_raw(xy_db_engine(db), 0), 103); /* s1 only */
-    xy_db_close(db);
-    ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
-    ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_OK);
-    ASSERT_EQ(dups, 0); /* s2 was never stored */
-    ASSERT_EQ(xy_engine_raw(xy_db_engine(db), 0), 106);
-    xy_db_close(db);
-    ASSERT_EQ(verify_status(dir), XY_OK);
-    ASSERT_EQ(remove_town(dir), 0);
+    for (int write_once = 0; write_once < 2; write_once++) {
+        char dir[256];
+        town t;
+        xy_db *db = ann_after_s1(dir, sizeof dir, &t);
+        ASSERT(db != NULL);
+        xy_event ev = {0, 0, t.good, t.office, XY_NONE, t.day, -1};
+        const char *id2[1] = {"s2"};
+        uint64_t dups;
+        if (write_once) fail_write_fd = db->log_fd, fail_write_once = 1;
+        else fail_sync_fd = db->log_fd;
+        ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), write_once ? XY_ENOSPC : XY_EIO);
+        fail_sync_fd = fail_write_fd = -1;
+        fail_write_once = 0;
+        ASSERT_EQ(xy_engine_raw(xy_db_engine(db), 0), 103); /* nothing of it applied */
+        xy_db_close(db);
+        ASSERT_EQ(verify_status(dir), XY_OK);
+        ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
+        ASSERT_EQ(xy_engine_raw(xy_db_engine(db), 0), 103); /* s1 only */
+        xy_db_close(db);
+        ASSERT_EQ(xy_db_open(dir, XY_WRITE, quiet, NULL, &db), XY_OK);
+        ASSERT_EQ(xy_db_append_events(db, &ev, id2, 1, quiet, NULL, &dups), XY_OK);
+        ASSERT_EQ(dups, 0); /* s2 was never stored */
+        ASSERT_EQ(xy_engine_raw(xy_db_engine(db), 0), 106);
+        xy_db_close(db);
+        ASSERT_EQ(verify_status(dir), XY_OK);
+        ASSERT_EQ(remove_town(dir), 0);
+    }
 }
 
 /* An append with duplicates in it is written twice: once whole, while its
