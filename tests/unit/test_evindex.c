@@ -635,3 +635,29 @@ TEST(evindex_find_or_put_grows_only_past_three_quarters)
     ASSERT_EQ(x.mem.mask, 127);
     ASSERT_EQ(drop_index(&x, dir), 0);
 }
+
+/* verify refuses a run whose name is not the numbers its header covers
+ * (renamed by hand), and one holding a key twice (a spill of a memtable
+ * that had it twice): a lookup would give either entry. */
+TEST(evindex_verify_finds_a_misnamed_run_and_a_repeated_key)
+{
+    char dir[64], cmd[300];
+    xy_evindex x;
+    ASSERT_EQ(fresh_index(&x, "evver", dir, sizeof dir), 0);
+    uint64_t seq = 0, runs, entries;
+    put_range(&x, 0, 300, &seq);
+    xy_buf list = {0};
+    ASSERT_EQ(xy__evindex_spill(&x, seq, &list), XY_OK);
+    ASSERT_EQ(xy__evindex_verify(dir, &runs, &entries, NULL, NULL), XY_OK);
+    snprintf(cmd, sizeof cmd, "mv %s/ev-0-300.run %s/ev-1-300.run", dir, dir);
+    ASSERT_EQ(system(cmd), 0);
+    ASSERT_EQ(xy__evindex_verify(dir, &runs, &entries, NULL, NULL), XY_ECORRUPT);
+    snprintf(cmd, sizeof cmd, "rm %s/ev-1-300.run", dir);
+    ASSERT_EQ(system(cmd), 0);
+    put_range(&x, 299, 300, &seq);
+    list.len = 0;
+    ASSERT_EQ(xy__evindex_spill(&x, seq, &list), XY_OK);
+    ASSERT_EQ(xy__evindex_verify(dir, &runs, &entries, NULL, NULL), XY_ECORRUPT);
+    xy__buf_free(&list);
+    ASSERT_EQ(drop_index(&x, dir), 0);
+}
