@@ -613,12 +613,15 @@ XINYONG_SEGMENT_BYTES=$((size + 29)) "$XY" advance 2025-01-02 >/dev/null 2>&1
 expect_eq "... one that would take it a byte past starts a segment at that log offset" \
     "$(wc -c <"$D/log") $(segments "$D" | tr '\n' ' ')" "$size log log.$size "
 # A segment that holds nothing but its header takes a batch larger than
-# XINYONG_SEGMENT_BYTES: a new one would only leave it empty behind.
-fresh bigfirst "$XY_ROOT/rules"
-XINYONG_SEGMENT_BYTES=100 "$XY" load citizens "$EX/citizens.csv" >/dev/null 2>&1
-expect_eq "a batch past the segment size goes into an empty first segment" "$(segments "$D" | tr '\n' ' ')" "log "
-run stats --json
-expect_eq "... and is all there" "$(jget "[.cities[].citizens] | add")" "$(tail -n +2 "$EX/citizens.csv" | wc -l)"
+# XINYONG_SEGMENT_BYTES, written whole or in parts: a new one would only
+# leave it empty behind.
+for big in XINYONG_SEGMENT_BYTES=100 XINYONG_SPILL_BYTES=1000; do
+    fresh bigfirst "$XY_ROOT/rules"
+    env "$big" "$XY" load citizens "$EX/citizens.csv" >/dev/null 2>&1
+    expect_eq "$big: a large batch goes into an empty first segment" "$(segments "$D" | tr '\n' ' ')" "log "
+    run stats --json
+    expect_eq "... and is all there" "$(jget "[.cities[].citizens] | add")" "$(tail -n +2 "$EX/citizens.csv" | wc -l)"
+done
 
 # A load written to the log in parts as it is encoded (XINYONG_SPILL_BYTES,
 # here 1 kB; by default 64 MB) gives the same state as one written whole,
