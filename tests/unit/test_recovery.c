@@ -681,3 +681,71 @@ TEST(store_event_record_decodes_only_at_its_own_length)
     ASSERT_EQ(xy__rec_read_event(p, len, &out), XY_ECORRUPT);
     xy__buf_free(&b);
 }
+
+/* Applies one record, payload p of n bytes (its type first), framed as in
+ * the log, to db's engine as a commit would; the status. */
+static int apply_one(xy_db *db, const unsigned char *p, uint32_t n)
+{
+    unsigned char buf[128] = {0};
+    memcpy(buf, &n, 4);
+    memcpy(buf + 8, p, n);
+    uint64_t seq = db->nevents;
+    return xy__apply_range(db, xy_db_engine(db), buf, 0, 0, 8 + (size_t)n, 1, 0, NULL, &seq);
+}
+
+/* A record that decodes but does not fit the log before it is refused
+ * whole, nothing of it applied: one of each kind a byte too long, an event
+ * of a citizen or counterpart not registered or on a day no date has, a
+ * registration whose name is shorter than its record, an advance to such
+ * a day, a type no record has. (The log's checksums pass such a record: it
+ * is a log written by something else.) */
+TEST(store_replay_refuses_records_that_do_not_fit)
+{
+    char dir[256];
+    xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
+    ASSERT(db != NULL);
+    town t = town_of(db);
+    const xy_event ok = {0, 1, t.good, t.office, 0, t.day, -1};
+    xy_event bad[3] = {ok, ok, ok};
+    bad[0].citizen = 2; /* Ann and Bo are 0 and 1 */
+    bad[1].counterpart = 2;
+    bad[2].date = INT32_MAX;
+    xy_buf b = {0};
+    for (int k = 0; k < 3; k++) {
+        b.len = 0;
+        xy__rec_event(&b, &bad[k], "x", 1);
+        ASSERT_EQ(apply_one(db, (const unsigned char *)b.data + 8, xy__get_u32((const unsigned char *)b.data)),
+                  XY_ECORRUPT);
+    }
+    b.len = 0;
+    xy__rec_citizen(&b, 110101200001010010ull, 0, XY_NONE, XY_NONE, "Cy", 2);
+    unsigned char *p = (unsigned char *)b.data + 8;
+    uint32_t len = xy__get_u32((const unsigned char *)b.data);
+    p[19] = 1; /* its name a byte shorter than the record says */
+    ASSERT_EQ(apply_one(db, p, len), XY_ECORRUPT);
+    unsigned char contact[10] = {R_CONTACT, 0, 0, 0, 0, 1, 0, 0, 0, 0};
+    ASSERT_EQ(apply_one(db, contact, 10), XY_ECORRUPT);
+    unsigned char advance[6] = {R_ADVANCE, 0xff, 0xff, 0xff, 0x7f, 0};
+    ASSERT_EQ(apply_one(db, advance, 5), XY_ECORRUPT);
+    memcpy(advance + 1, &t.day, 4);
+    ASSERT_EQ(apply_one(db, advance, 6), XY_ECORRUPT);
+    unsigned char commit[10] = {R_COMMIT};
+    ASSERT_EQ(apply_one(db, commit, 10), XY_ECORRUPT);
+    unsigned char unknown[2] = {R_COMMIT + 1};
+    ASSERT_EQ(apply_one(db, unknown, 2), XY_ECORRUPT);
+    /* Nothing of them was applied. */
+    ASSERT_EQ(xy_engine_raw(xy_db_engine(db), 0), 100);
+    ASSERT_EQ(xy_db_engine(db)->n, 2);
+    /* The same records that fit apply. */
+    ASSERT_EQ(apply_one(db, contact, 9), XY_OK);
+    ASSERT_EQ(apply_one(db, commit, 9), XY_OK);
+    /* An advance to the day the clock is on is no step back. */
+    ASSERT_EQ(apply_one(db, advance, 5), XY_OK);
+    ASSERT_EQ(apply_one(db, advance, 5), XY_OK);
+    xy_day before = t.day - 1;
+    memcpy(advance + 1, &before, 4);
+    ASSERT_EQ(apply_one(db, advance, 5), XY_ECORRUPT);
+    xy__buf_free(&b);
+    xy_db_close(db);
+    ASSERT_EQ(remove_town(dir), 0);
+}
