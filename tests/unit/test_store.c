@@ -715,6 +715,28 @@ TEST(store_failed_commits)
     }
 }
 
+/* A load written in parts whose commit fails to sync is refused; when no
+ * second thread could be made, the sync came before anything of it was
+ * applied, and the handle goes on taking writes (with a thread the batch
+ * was applied while it synced, and the handle refuses them). */
+TEST(store_failed_sync_of_a_load_in_parts)
+{
+    char dir[256], rows[256];
+    xy_db *db = fresh_db(dir, sizeof dir); /* its log empty: the load stays in its segment */
+    ASSERT(db != NULL);
+    char *spill = env_set("XINYONG_SPILL_BYTES", "100");
+    snprintf(rows, sizeof rows, "11010519491231002X,Ann%0150d\n", 0); /* a name past the part's size */
+    fail_sync_fd = db->log_fd;
+    int rc = load_citizens(db, dir, rows);
+    fail_sync_fd = -1;
+    env_restore("XINYONG_SPILL_BYTES", spill);
+    ASSERT_EQ(rc, XY_EIO);
+    ASSERT_EQ(xy_db_engine(db)->n, unit_threads() ? 1 : 0);
+    ASSERT_EQ(load_citizens(db, dir, "110101200001010010,Bo\n"), unit_threads() ? XY_EIO : XY_OK);
+    xy_db_close(db);
+    ASSERT_EQ(remove_town(dir), 0);
+}
+
 /* A fresh town (see town_with) with Ann alone, after one good event of
  * hers, id s1, was appended (her raw score 103), or NULL. */
 static xy_db *ann_after_s1(char *dir, size_t size, town *t)
