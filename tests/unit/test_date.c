@@ -42,6 +42,11 @@ TEST(date_rejects_impossible_dates)
     ASSERT_EQ(xy_day_parse("2024-02-29", 10, &d), XY_OK);
     ASSERT_EQ(xy_day_parse("2000-02-29", 10, &d), XY_OK);
     ASSERT_EQ(xy_day_parse("1900-02-29", 10, &d), XY_EINPUT);
+    /* A century divisible by 200 but not by 400 is a common year too: the
+     * ID range reaches 1800 and 2199, and 2200 follows it. */
+    ASSERT_EQ(xy_day_parse("1800-02-29", 10, &d), XY_EINPUT);
+    ASSERT_EQ(xy_day_parse("2200-02-29", 10, &d), XY_EINPUT);
+    ASSERT_EQ(xy_day_parse("1600-02-29", 10, &d), XY_OK);
 }
 
 TEST(date_valid_is_exactly_what_parse_gives)
