@@ -69,8 +69,10 @@ city low "Low Base"
 region 200000
 score base 500 min 0
 grade L from 0
+grade H from 900
 blacklist below 600
 sanction low_grade on grade L deny l_act
+sanction high_grade on grade H deny h_act
 RULES
 cat >"$R/nc.rules" <<'RULES'
 city nc "No Exit"
@@ -439,6 +441,12 @@ citizens "$T/c7.csv" "$L1"
 run show "$L1" --json
 expect_json "before the clock: base below the threshold lists, since null" '[.blacklist!=null,.blacklist.since,.today]' \
     '[true,null,null]'
+# Before the clock only what holds is active, and it has no day yet.
+run check "$L1" l_act --json
+expect_json "before the clock: a holding grade consequence is active, since null" \
+    '[.decision,.consequences[0].since]' '["deny",null]'
+run check "$L1" h_act --json
+expect_json "before the clock: a consequence of another grade is not active" '.decision' allow
 setup advance 2024-05-01
 expect_eq "before the clock: since becomes the clock's first day" "$(q "$L1" .blacklist.since)" 2024-05-01
 run check "$L1" l_act --json
