@@ -98,3 +98,42 @@ TEST(resid_non_digit_in_every_place)
             ASSERT_STR(why, "has a non-digit among its first 17 characters");
         }
 }
+
+/* Completes the 17 characters of s with the one check character that
+ * parses, into id; returns whether there was one. */
+static int complete_id(char s[19], xy_resid *id)
+{
+    const char *checks = "0123456789X";
+    for (int k = 0; k < 11; k++) {
+        s[17] = checks[k];
+        s[18] = 0;
+        if (xy_resid_parse(s, 18, id, NULL) == XY_OK) return 1;
+    }
+    return 0;
+}
+
+/* The packed form keeps every field whole at its extremes: the highest
+ * region, births from 1800-01-01 to 2199-12-31 (the last ones need every
+ * bit the birth has) and sequences up to 999. */
+TEST(resid_extremes_of_every_field_roundtrip)
+{
+    const struct {
+        const char *body, *birth;
+        unsigned region;
+    } cases[] = {{"99999921991231999", "2199-12-31", 999999},
+                 {"00000118000101000", "1800-01-01", 1},
+                 {"44030321500606512", "2150-06-06", 440303}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char s[19], back[19];
+        memcpy(s, cases[i].body, 17);
+        xy_resid id;
+        ASSERT(complete_id(s, &id));
+        xy_resid_format(id, back);
+        ASSERT_STR(back, s);
+        xy_day b;
+        ASSERT_EQ(xy_day_parse(cases[i].birth, 10, &b), XY_OK);
+        ASSERT_EQ(xy_resid_birth(id), b);
+        ASSERT_EQ(xy_resid_region(id), cases[i].region);
+        ASSERT_EQ(xy_resid_is_male(id), (s[16] - '0') & 1);
+    }
+}
