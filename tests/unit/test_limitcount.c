@@ -182,3 +182,114 @@ TEST(limits_large_tables_load_mapped)
     xy__limits_free(&l);
     xy__buf_free(&saved);
 }
+
+/* Builds a saved form of one or two years word by word: n, then per year
+ * its header (year, mask, count, side-map count, padding), the padding,
+ * the slots (one entry in the first, with a count of 255 when the year has
+ * side-map entries) and the side map's key-value pairs. */
+static size_t limits_form(uint64_t *w, int nyears, const int64_t *years, uint64_t mask, uint64_t count,
+                          uint64_t pad, uint64_t over_key)
+{
+    size_t at = 0;
+    w[at++] = (uint64_t)nyears;
+    for (int i = 0; i < nyears; i++) {
+        uint64_t head[5] = {(uint64_t)years[i], mask, count, over_key ? 1 : 0, pad};
+        memcpy(w + at, head, sizeof head);
+        at += 5;
+        memset(w + at, 0, (size_t)pad + (mask + 1) * 8);
+        at += (size_t)pad / 8;
+        w[at] = xy__limits_key(7, 1) | (over_key ? 0xff : 1);
+        at += mask + 1;
+        if (over_key) {
+            w[at++] = over_key;
+            w[at++] = 300;
+        }
+    }
+    return at * 8;
+}
+
+/* What xy__limits_load says of a saved form. */
+static int limits_load_form(const uint64_t *w, size_t len)
+{
+    xy_limits l = {0};
+    int rc = xy__limits_load(&l, NULL, w, len, 1);
+    xy__limits_free(&l);
+    return rc;
+}
+
+/* A saved form that no save writes is refused, as is one word too many:
+ * a table whose size is no power of two, or of fewer than two slots, or
+ * with no free slot (a lookup for an absent key would never end), a count
+ * its slots do not show, years out of order or twice, a year out of
+ * range, padding of a page or more, a side-map key that is the map's
+ * empty marker. The forms beside them that differ by one are read. */
+TEST(limits_load_refuses_what_no_save_writes)
+{
+    static uint64_t w[1024];
+    const int64_t y1[1] = {2020}, ok2[2] = {2020, 2021}, same[2] = {2021, 2021}, down[2] = {2021, 2020};
+    const int64_t top[1] = {100000}, past_top[1] = {100001}, bottom[1] = {-100000}, past_bottom[1] = {-100001};
+    size_t len = limits_form(w, 1, y1, 7, 1, 0, 0);
+    ASSERT_EQ(limits_load_form(w, len), XY_OK);
+    ASSERT_EQ(limits_load_form(w, len + 8), XY_ECORRUPT); /* a word more: zero, as the array's rest */
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 1, y1, 1, 1, 0, 0)), XY_OK);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 1, y1, 0, 0, 0, 0)), XY_ECORRUPT);
+    w[6] = 0; /* without its entry, so that only the size is wrong */
+    ASSERT_EQ(limits_load_form(w, 7 * 8), XY_ECORRUPT);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 1, y1, 6, 1, 0, 0)), XY_ECORRUPT);
+    len = limits_form(w, 1, y1, 1, 2, 0, 0);
+    w[7] = xy__limits_key(8, 1) | 1; /* both slots taken */
+    ASSERT_EQ(limits_load_form(w, len), XY_ECORRUPT);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 1, y1, 7, 2, 0, 0)), XY_ECORRUPT);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 1, y1, 7, 0, 0, 0)), XY_ECORRUPT);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 2, ok2, 7, 1, 0, 0)), XY_OK);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 2, same, 7, 1, 0, 0)), XY_ECORRUPT);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 2, down, 7, 1, 0, 0)), XY_ECORRUPT);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 1, top, 7, 1, 0, 0)), XY_OK);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 1, past_top, 7, 1, 0, 0)), XY_ECORRUPT);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 1, bottom, 7, 1, 0, 0)), XY_OK);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 1, past_bottom, 7, 1, 0, 0)), XY_ECORRUPT);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 1, y1, 7, 1, 4088, 0)), XY_OK);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 1, y1, 7, 1, 4096, 0)), XY_ECORRUPT);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 1, y1, 7, 1, 0, xy__limits_key(7, 1) >> 8)), XY_OK);
+    ASSERT_EQ(limits_load_form(w, limits_form(w, 1, y1, 7, 1, 0, XY_MAP_EMPTY)), XY_ECORRUPT);
+}
+
+/* A limit of 0 (which the rules never give, but the table takes) counts
+ * nothing and makes no entry. */
+TEST(limits_zero_takes_nothing)
+{
+    xy_limits l = {0};
+    ASSERT_EQ(xy__limits_take(&l, 2020, 5, 1, 0), 0);
+    ASSERT_EQ(xy__limits_count(&l), 0);
+    ASSERT_EQ(xy__limits_take(&l, 2020, 5, 1, 1), 1);
+    ASSERT_EQ(xy__limits_take(&l, 2020, 5, 1, 1), 0);
+    ASSERT_EQ(xy__limits_count(&l), 1);
+    xy__limits_free(&l);
+}
+
+/* Counts past 254 live in the side map; a save carries every one of its
+ * slots, the last one too (keys are added until it is taken), and a load
+ * gives each count back exactly. */
+TEST(limits_side_map_survives_save_and_load)
+{
+    enum { TAKES = 256 };
+    xy_limits l = {0};
+    uint32_t keys = 0;
+    const xy_map *over = NULL;
+    while (keys < 100000 && !(over && over->slots[over->mask].key)) {
+        for (int t = 0; t < TAKES; t++) ASSERT_EQ(xy__limits_take(&l, 2020, keys, 1, TAKES), 1);
+        keys++;
+        over = &l.y[0].over;
+    }
+    ASSERT(over->slots[over->mask].key != 0);
+    xy_buf saved = {0};
+    xy__limits_save(&l, &saved);
+    xy__limits_free(&l);
+    ASSERT_EQ(xy__limits_load(&l, NULL, saved.data, saved.len, 1), XY_OK);
+    for (uint32_t c = 0; c < keys; c++) {
+        ASSERT_EQ(xy__limits_take(&l, 2020, c, 1, TAKES), 0);
+        ASSERT_EQ(xy__limits_take(&l, 2020, c, 1, TAKES + 1), 1);
+    }
+    xy__limits_free(&l);
+    xy__buf_free(&saved);
+}
