@@ -170,3 +170,31 @@ TEST(csv_fast_path_reads_what_the_general_path_reads)
         ASSERT(both_paths_agree(text, len) >= 0);
     }
 }
+
+/* Edges of the general path: a file that is only a byte order mark has no
+ * record; a line of a lone carriage return is blank; a carriage return
+ * after a closing quote that no line feed follows is the stray character;
+ * an unclosed quote's record runs from its start to the end. */
+TEST(csv_bom_only_blank_cr_and_unclosed_record)
+{
+    xy_csv c;
+    const char *why = NULL;
+    xy__csv_init(&c, "\xEF\xBB\xBF", 3);
+    ASSERT_EQ(xy__csv_next(&c, &why), 0);
+    xy__csv_free(&c);
+    const char *text = "h\n\r\nx\n\"a\"\rb\nk,\"open";
+    xy__csv_init(&c, text, strlen(text));
+    ASSERT_EQ(xy__csv_next(&c, &why), 1);
+    ASSERT_EQ(xy__csv_next(&c, &why), 1);
+    ASSERT_EQ(c.line, 3);
+    ASSERT_EQ(c.nfields, 1);
+    ASSERT(field_is(&c, 0, "x"));
+    ASSERT_EQ(xy__csv_next(&c, &why), -1);
+    ASSERT_STR(why, "unexpected character after a closing quote");
+    ASSERT_EQ(c.bad - c.rec, 3);
+    ASSERT_EQ(xy__csv_next(&c, &why), -1);
+    ASSERT_STR(why, "unterminated quoted field");
+    ASSERT_EQ(c.rec_len, 7);
+    ASSERT_EQ(xy__csv_next(&c, &why), 0);
+    xy__csv_free(&c);
+}
