@@ -501,6 +501,17 @@ expect_out "... and says so" "38 bytes after the last commit"
 run --data "$T/torncommit" advance 2025-07-01
 expect_rc "... a writer cuts it" 0
 expect_err "... with a warning" "dropping 38 bytes of an unfinished batch"
+# A damaged record whose only valid commit record after it is the log's
+# last 17 bytes (a copy of the commit record that ends the log): the
+# search for one reaches the very end of the log.
+cp -r "$D" "$T/lastcommit"
+seg="$T/lastcommit/$(last_segment "$T/lastcommit")"
+tail -c 17 "$seg" >"$T/commit.rec"
+printf '\004\000\000\000\001\002\003\004junk' >>"$seg"
+cat "$T/commit.rec" >>"$seg"
+run --data "$T/lastcommit" stats
+expect_rc "a damaged record, then a commit record ending the log: start-up stops" 2
+expect_err "... naming the damage" "damaged record with committed batches after it"
 
 # A log in several segments (XINYONG_SEGMENT_BYTES makes them small)
 # holds the same state and explanations as one; damage in a segment that
