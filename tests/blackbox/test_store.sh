@@ -503,15 +503,23 @@ expect_rc "... a writer cuts it" 0
 expect_err "... with a warning" "dropping 38 bytes of an unfinished batch"
 # A damaged record whose only valid commit record after it is the log's
 # last 17 bytes (a copy of the commit record that ends the log): the
-# search for one reaches the very end of the log.
-cp -r "$D" "$T/lastcommit"
-seg="$T/lastcommit/$(last_segment "$T/lastcommit")"
-tail -c 17 "$seg" >"$T/commit.rec"
-printf '\004\000\000\000\001\002\003\004junk' >>"$seg"
-cat "$T/commit.rec" >>"$seg"
-run --data "$T/lastcommit" stats
-expect_rc "a damaged record, then a commit record ending the log: start-up stops" 2
-expect_err "... naming the damage" "damaged record with committed batches after it"
+# search for one reaches the very end of the log. A record of length 0
+# (8 zero bytes, whose checksum of nothing matches) is damage too, and so
+# are three stray bytes, the commit record starting inside what would be
+# the damaged record's header.
+damage_then_commit() { # NAME BYTES: $T/NAME, a copy of $D whose log ends in BYTES and a commit record
+    cp -r "$D" "$T/$1"
+    seg="$T/$1/$(last_segment "$T/$1")"
+    tail -c 17 "$seg" >"$T/commit.rec"
+    printf "$2" >>"$seg"
+    cat "$T/commit.rec" >>"$seg"
+    run --data "$T/$1" stats
+    expect_rc "$1: a damaged record, then a commit record ending the log: start-up stops" 2
+    expect_err "$1: ... naming the damage" "damaged record with committed batches after it"
+}
+damage_then_commit lastcommit '\004\000\000\000\001\002\003\004junk'
+damage_then_commit zerorecord '\000\000\000\000\000\000\000\000'
+damage_then_commit strayheader '\001\002\003'
 
 # A log in several segments (XINYONG_SEGMENT_BYTES makes them small)
 # holds the same state and explanations as one; damage in a segment that
