@@ -13,7 +13,9 @@
  * thread:EAGAIN makes every pthread_create() fail, as in a process at its
  * limit of threads. open:PAUSE makes the first open() of a path ending
  * with XY_FAULT_FILE wait XY_FAULT_MS milliseconds (default 1000) first:
- * a reader slow at that moment, for races with a writer. Other calls pass
+ * a reader slow at that moment, for races with a writer; open:DIRECT makes
+ * every open() with O_DIRECT of such a path fail with EINVAL (a file
+ * system that does not take direct I/O at all, as tmpfs). Other calls pass
  * through untouched. pwrite() counts as a write (the history index and an
  * event-index run's header are written with it). */
 #define _GNU_SOURCE
@@ -154,6 +156,15 @@ static void pause_before(const char *path)
     nanosleep(&ts, NULL);
 }
 
+/* open:DIRECT (see the top): whether this open is to be refused. */
+static int direct_refused(const char *path, int flags)
+{
+    const char *f = fault_of("open"), *suffix = getenv("XY_FAULT_FILE");
+    if (!f || strncmp(f, "DIRECT", 6) != 0 || !suffix || !(flags & O_DIRECT)) return 0;
+    size_t n = strlen(path), ls = strlen(suffix);
+    return n >= ls && strcmp(path + n - ls, suffix) == 0;
+}
+
 int open(const char *path, int flags, ...)
 {
     static int (*real)(const char *, int, ...);
@@ -166,5 +177,9 @@ int open(const char *path, int flags, ...)
         va_end(ap);
     }
     pause_before(path);
+    if (direct_refused(path, flags)) {
+        errno = EINVAL;
+        return -1;
+    }
     return real(path, flags, mode);
 }
