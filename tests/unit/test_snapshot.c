@@ -3,7 +3,8 @@
  * could) is refused at start-up with the section named, a score changed
  * within bounds is caught by `explain`, and the same snapshot resealed
  * unchanged opens. Damage to the framing (a section twice, padding that is
- * not zeros, lengths that do not fit the scalars, no scalars) is named
+ * not zeros or in a format without it, an unknown tag, lengths that do
+ * not fit the scalars, no scalars) is named
  * with its offset, and a snapshot that cannot be renamed into place is
  * told. */
 #include <stdlib.h>
@@ -318,6 +319,18 @@ TEST(snapshot_framing_damage_is_named_with_its_offset)
     uint64_t shorter = names.len - 1;
     memcpy(s + names.hdr + 8, &shorter, 8);
     snprintf(want, sizeof want, "%s/snapshot:%zu: snapshot padding is not zero", t.dir, names.hdr + 16);
+    expect_refused(t.dir, s, t.len, XY_ECORRUPT, want);
+    /* The same in a v09 snapshot, whose sections have no padding: the
+     * header itself is bad. */
+    s[15] = '9';
+    s[14] = '0';
+    snprintf(want, sizeof want, "%s/snapshot:%zu: bad snapshot section header", t.dir, names.hdr);
+    expect_refused(t.dir, s, t.len, XY_ECORRUPT, want);
+    /* The first section's tag one past the last known one. */
+    memcpy(s, t.orig, t.len);
+    uint16_t past = S_COUNT;
+    memcpy(s + 32, &past, 2);
+    snprintf(want, sizeof want, "%s/snapshot:32: bad snapshot section header", t.dir);
     expect_refused(t.dir, s, t.len, XY_ECORRUPT, want);
     /* The scalars counting another number of cities than the ruleset has
      * (u64 at byte 72 of their section). */
