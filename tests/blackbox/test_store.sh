@@ -568,6 +568,28 @@ rm "$T/seggap/$(segments "$T/seggap" | sed -n 2p)"
 run --data "$T/seggap" stats
 expect_rc "a missing segment stops start-up" 2
 expect_err "... saying where the log breaks" "does not begin where"
+# Without its first segment, DATA/log, a directory holds no log; a segment
+# whose header is not a log's, or one in the middle cut short in its header
+# (only the last one can be a crash's), is damage.
+cp -r "$D" "$T/segfirst"
+rm "$T/segfirst/log"
+run --data "$T/segfirst" verify
+expect_rc "no first segment: verify fails" 2
+expect_err "... finding no log" "segfirst: not a data directory (no log"
+cp -r "$D" "$T/segmagic"
+overwrite "$T/segmagic/$(segments "$T/segmagic" | sed -n 2p)" 0 Y
+run --data "$T/segmagic" stats
+expect_rc "a segment with a bad header stops start-up" 2
+expect_err "... naming it" "segmagic/$(segments "$D" | sed -n 2p):0: not a xinyong log (bad header)"
+cp -r "$D" "$T/segshort"
+second=$(segments "$T/segshort" | sed -n 2p)
+third=$(segments "$T/segshort" | sed -n 3p)
+for f in $(segments "$T/segshort" | sed -n '4,$p'); do rm "$T/segshort/$f"; done
+truncate -s 10 "$T/segshort/$second"
+mv "$T/segshort/$third" "$T/segshort/log.$((${second#log.} + 10))"
+run --data "$T/segshort" stats
+expect_rc "a segment before the last cut short in its header stops start-up" 2
+expect_err "... naming it" "segshort/$second: log header is missing"
 # Files named like segments but not log.N with N a log offset (a copy
 # kept by hand, log.0, a name too long for an offset) are none of the log.
 cp -r "$D" "$T/segstray"
