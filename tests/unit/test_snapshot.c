@@ -3,7 +3,8 @@
  * could) is refused at start-up with the section named, a score changed
  * within bounds is caught by `explain`, and the same snapshot resealed
  * unchanged opens. Damage to the framing (a section twice, padding that is
- * not zeros or in a format without it, an unknown tag, lengths that do
+ * not zeros or in a format without it, an unknown tag, a hash table
+ * whose capacity is no power of two, lengths that do
  * not fit the scalars, no scalars) is named
  * with its offset, and a snapshot that cannot be renamed into place is
  * told. */
@@ -352,6 +353,28 @@ TEST(snapshot_framing_damage_is_named_with_its_offset)
     nsec--;
     memcpy(s + 24, &nsec, 8);
     expect_refused(t.dir, s, t.len - cut, XY_ECORRUPT, want);
+    /* The ID index one slot shorter, its mask one less to match: a
+     * capacity that is no power of two, whose lookups would miss keys. */
+    memcpy(s, t.orig, t.len);
+    section_head by_id = {S_BY_ID, 0, 0};
+    snap_sections(s, t.len, find_head, &by_id);
+    size_t data = by_id.hdr + 16, end = data + (size_t)by_id.len;
+    uint64_t mask;
+    memcpy(&mask, s + data, 8);
+    uint64_t last_key;
+    memcpy(&last_key, s + end - 16, 8);
+    if (last_key || mask < 2) printf("  the ID index has mask %llu, key %llu in its last slot\n",
+                                     (unsigned long long)mask, (unsigned long long)last_key);
+    ASSERT(last_key == 0 && mask >= 2);
+    mask--;
+    memcpy(s + data, &mask, 8);
+    by_id.len -= 16;
+    memcpy(s + by_id.hdr + 8, &by_id.len, 8);
+    memmove(s + end - 16, s + end, t.len - end);
+    snap_seal(s, t.len - 16);
+    snprintf(want, sizeof want, "%s/snapshot:%zu: snapshot section of the ID index does not make a valid state",
+             t.dir, by_id.hdr);
+    expect_refused(t.dir, s, t.len - 16, XY_ECORRUPT, want);
     free(s);
     unmake_town(&t);
 }
