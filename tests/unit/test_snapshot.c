@@ -3,11 +3,10 @@
  * could) is refused at start-up with the section named, a score changed
  * within bounds is caught by `explain`, and the same snapshot resealed
  * unchanged opens. Damage to the framing (a section twice, padding that is
- * not zeros or in a format without it, an unknown tag, a hash table
- * whose capacity is no power of two, lengths that do
- * not fit the scalars, no scalars) is named
- * with its offset, and a snapshot that cannot be renamed into place is
- * told. */
+ * not zeros or in a format without it, an unknown tag, a hash table whose
+ * capacity is no power of two, a schedule's bucket past the ring, lengths
+ * that do not fit the scalars, no scalars) is named with its offset, and a
+ * snapshot that cannot be renamed into place is told. */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -353,6 +352,18 @@ TEST(snapshot_framing_damage_is_named_with_its_offset)
     nsec--;
     memcpy(s + 24, &nsec, 8);
     expect_refused(t.dir, s, t.len - cut, XY_ECORRUPT, want);
+    /* The expiries' bucket at ring slot XY_RING, one past the last (a u32
+     * wider than the byte patches of the forgeries above). */
+    memcpy(s, t.orig, t.len);
+    size_t exp = snap_section_at(s, t.len, S_EXPIRIES);
+    uint32_t ring = XY_RING;
+    memcpy(s + exp, &ring, 4);
+    snap_seal(s, t.len);
+    section_head expiries = {S_EXPIRIES, 0, 0};
+    snap_sections(s, t.len, find_head, &expiries);
+    snprintf(want, sizeof want, "%s/snapshot:%zu: snapshot section of the expiries does not make a valid state",
+             t.dir, expiries.hdr);
+    expect_refused(t.dir, s, t.len, XY_ECORRUPT, want);
     /* The ID index one slot shorter, its mask one less to match: a
      * capacity that is no power of two, whose lookups would miss keys. */
     memcpy(s, t.orig, t.len);
