@@ -4,9 +4,10 @@
  * within bounds is caught by `explain`, and the same snapshot resealed
  * unchanged opens. Damage to the framing (a section twice, padding that is
  * not zeros or in a format without it, an unknown tag, a hash table whose
- * capacity is no power of two, a schedule's bucket past the ring, lengths
- * that do not fit the scalars, no scalars) is named with its offset, and a
- * snapshot that cannot be renamed into place is told. */
+ * capacity is no power of two or with no free slot, a schedule's bucket
+ * past the ring, lengths that do not fit the scalars, no scalars) is named
+ * with its offset, and a snapshot that cannot be renamed into place is
+ * told. */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -363,6 +364,20 @@ TEST(snapshot_framing_damage_is_named_with_its_offset)
     snap_sections(s, t.len, find_head, &expiries);
     snprintf(want, sizeof want, "%s/snapshot:%zu: snapshot section of the expiries does not make a valid state",
              t.dir, expiries.hdr);
+    expect_refused(t.dir, s, t.len, XY_ECORRUPT, want);
+    /* The ID index with every slot taken (copies of an entry), its count
+     * to match: a lookup of an absent ID would never end. */
+    memcpy(s, t.orig, t.len);
+    section_head full = {S_BY_ID, 0, 0};
+    snap_sections(s, t.len, find_head, &full);
+    size_t taken = first_slot(s, full.hdr + 16);
+    ASSERT(taken != 0);
+    uint64_t nslots = (full.len - 16) / 16;
+    for (uint64_t i = 0; i < nslots; i++) memmove(s + full.hdr + 32 + i * 16, s + taken, 16);
+    memcpy(s + full.hdr + 24, &nslots, 8);
+    snap_seal(s, t.len);
+    snprintf(want, sizeof want, "%s/snapshot:%zu: snapshot section of the ID index does not make a valid state",
+             t.dir, full.hdr);
     expect_refused(t.dir, s, t.len, XY_ECORRUPT, want);
     /* The ID index one slot shorter, its mask one less to match: a
      * capacity that is no power of two, whose lookups would miss keys. */
