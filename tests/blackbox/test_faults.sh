@@ -145,6 +145,30 @@ fault_run() {
 fault_run write:ENOSPC .run.tmp snapshot
 expect_rc "ENOSPC writing an event-index run: storage error" 2
 expect_err "... names the run and the reason" "$D/ev-0-188.run.tmp: cannot write: No space left on device"
+# A snapshot larger than the chunk it is written in (4 MiB: some 56,000
+# citizens) whose first chunk meets a full disk that then has room again:
+# the later chunks are written, yet the snapshot is not, and the
+# directory opens.
+fresh bigsnap "$XY_ROOT/rules"
+awk 'BEGIN {
+    split("7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2", w, " ")
+    print "id,name,city,father,mother"
+    for (m = 1; m <= 2; m++) for (d = 1; d <= 28; d++) for (q = 1; q <= 999; q++) {
+        p = sprintf("1101011980%02d%02d%03d", m, d, q)
+        s = 0
+        for (i = 1; i <= 17; i++) s += substr(p, i, 1) * w[i]
+        printf "%s%s,c%d,beijing,,\n", p, substr("10X98765432", s % 11 + 1, 1), q
+    }
+}' >"$T/many.csv"
+setup load citizens "$T/many.csv"
+export XY_FAULT_TIMES=1
+fault_run write:ENOSPC /snapshot.tmp snapshot
+unset XY_FAULT_TIMES
+expect_rc "ENOSPC on the first chunk of a large snapshot only: storage error" 2
+expect_err "... naming the file and the reason" "$D/snapshot.tmp: cannot write: No space left on device"
+run stats
+expect_rc "... and the directory opens" 0
+use m
 # A directory in the way of the snapshot's temporary file: the snapshot
 # cannot be created, which is said with the reason.
 mkdir "$D/snapshot.tmp"

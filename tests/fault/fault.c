@@ -9,7 +9,9 @@
  * file (a crash at that moment), or write:DIRECT, which fails writes with
  * EINVAL while the file is open with O_DIRECT (a file system that does not
  * take direct I/O). With XY_FAULT_SKIP=N the first N calls that would
- * fail pass through (a fault in the middle of a run of writes).
+ * fail pass through (a fault in the middle of a run of writes); with
+ * XY_FAULT_TIMES=N only N calls fail, those after them pass through (a
+ * fault that goes away, as a full disk that someone makes room on).
  * thread:EAGAIN makes every pthread_create() fail, as in a process at its
  * limit of threads. open:PAUSE makes the first open() of a path ending
  * with XY_FAULT_FILE wait XY_FAULT_MS milliseconds (default 1000) first:
@@ -71,6 +73,9 @@ static int matches(int fd, const char *op)
     static long skipped;
     const char *skip = getenv("XY_FAULT_SKIP");
     if (skip && __atomic_fetch_add(&skipped, 1, __ATOMIC_RELAXED) < atol(skip)) return 0;
+    static long failed;
+    const char *times = getenv("XY_FAULT_TIMES");
+    if (times && __atomic_fetch_add(&failed, 1, __ATOMIC_RELAXED) >= atol(times)) return 0;
     if (strncmp(f, "SIGKILL", 7) == 0) raise(SIGKILL);
     errno = strncmp(f, "DIRECT", 6) == 0 ? EINVAL : strncmp(f, "ENOSPC", 6) == 0 ? ENOSPC
           : strncmp(f, "EOPNOTSUPP", 10) == 0 ? EOPNOTSUPP : EIO;
