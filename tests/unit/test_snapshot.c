@@ -26,6 +26,7 @@ static const char *RULES =
     "behaviour good points +3 limit 5 per year category c\n"
     "behaviour bad points -60 expires 30 days category c\n"
     "behaviour great points +30 category c\n"
+    "behaviour judged points -1 lists blacklist for 100 days category c\n"
     "agency office reports category c\n"
     "blacklist below 50\n"
     "blacklist exit 60 after 10 days\n";
@@ -55,7 +56,8 @@ typedef struct town {
 
 /* Makes t->dir (its rules in DIR-rules, its citizens file
  * DIR-citizens.csv) with three citizens, a contact, Bo blacklisted with an
- * expiry and a list exit pending, and a snapshot of it, whose bytes it
+ * expiry and a list exit pending, Cy on the blacklist for a term, and a
+ * snapshot of it, whose bytes it
  * keeps in t->orig (unmake_town frees them). On a failed step it returns
  * with unit_failed_now set. */
 static void make_town(town *t, const char *name)
@@ -82,20 +84,23 @@ static void make_town(town *t, const char *name)
     int lrc = xy_db_load_csv(db, XY_LOAD_CITIZENS, path, NULL, keep, NULL, &res);
     if (lrc) printf("  %s\n", last_msg);
     ASSERT_EQ(lrc, XY_OK);
-    /* Bo is blacklisted with an expiry pending; Ann's score rises. */
-    xy_event ev[3] = {{0, 1, 0, 0, XY_NONE, 0, -1}, {0, 0, 0, 0, XY_NONE, 0, -1}, {0, 1, 0, 0, XY_NONE, 0, -1}};
+    /* Bo is blacklisted with an expiry pending; Ann's score rises; Cy is
+     * put on the blacklist for a term. */
+    xy_event ev[4] = {{0, 1, 0, 0, XY_NONE, 0, -1}, {0, 0, 0, 0, XY_NONE, 0, -1}, {0, 1, 0, 0, XY_NONE, 0, -1},
+                      {0, 2, 0, 0, XY_NONE, 0, -1}};
     const xy_rules *r = xy_db_rules(db);
     ev[0].behaviour = xy_rules_behaviour_id(r, "bad", 3);
     ev[1].behaviour = xy_rules_behaviour_id(r, "good", 4);
     ev[2].behaviour = xy_rules_behaviour_id(r, "great", 5);
+    ev[3].behaviour = xy_rules_behaviour_id(r, "judged", 6);
     ASSERT_EQ(xy_day_parse("2024-03-01", 10, &ev[0].date), XY_OK);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         ev[k].agency = xy_rules_agency_id(r, "office", 6);
         ev[k].date = ev[0].date;
     }
     /* Bo rises back above the exit threshold: his exit is 10 days away. */
-    const char *ids[3] = {"e1", "e2", "e3"};
-    ASSERT_EQ(xy_db_append_events(db, ev, ids, 3, keep, NULL, NULL), XY_OK);
+    const char *ids[4] = {"e1", "e2", "e3", "e4"};
+    ASSERT_EQ(xy_db_append_events(db, ev, ids, 4, keep, NULL, NULL), XY_OK);
     snprintf(path, sizeof path, "%s-contacts.csv", dir);
     const char *contacts = "a,b\n110101195001010017,110101198001010010\n";
     put_file(path, contacts, strlen(contacts));
@@ -167,14 +172,14 @@ TEST(snapshot_forged_contents_are_refused)
         {S_EXITS, 8 + 2, 0x7f, "list exits"},            /* the exit's citizen */
         /* Each bound at its first bad value: a citizen one past the last
          * (3), the names' length (10), the number of grades (2), of
-         * behaviours (3) or of cities (1), a day just past 2^24, a flag
+         * behaviours (4) or of cities (1), a day just past 2^24, a flag
          * above the known ones, a contact whose first citizen is not below
          * its second. A checksum that still matches lets only these checks
          * tell. */
         {S_FATHER, 4, 3, "parents"},                     /* Bo's father */
         {S_NAME_OFF, 0, 10, "name offsets"},             /* Ann's, the names' length */
         {S_EXPIRIES, 8, 3, "expiries"},                  /* the expiry's citizen */
-        {S_EXPIRIES, 8 + 4, 3, "expiries"},              /* its behaviour */
+        {S_EXPIRIES, 8 + 4, 4, "expiries"},              /* its behaviour */
         {S_EXPIRIES, 8 + 7, 0x80, "expiries"},           /* its behaviour, negative */
         {S_EXITS, 8, 3, "list exits"},                   /* the exit's citizen */
         {S_EDGES, 0, 3, "contacts"},                     /* the contact's second citizen */
@@ -185,6 +190,8 @@ TEST(snapshot_forged_contents_are_refused)
         {S_BY_ID, IN_SLOT + 8, 3, "ID index"},           /* a citizen's index */
         {S_BY_ID, IN_SLOT + 12, 1, "ID index"},          /* its city */
         {S_RISE_DAY, IN_SLOT, 4, "exit days"},           /* whose exit */
+        {S_TERM_REASON, IN_SLOT, 4, "term reasons"},     /* whose term */
+        {S_TERM_REASON, IN_SLOT + 13, 4, "term reasons"}, /* its behaviour */
         {S_EDGE_SET, IN_SLOT, 4, "contact set"},         /* a contact's second citizen */
         {S_EDGE_SET, IN_SLOT + 4, 1, "contact set"},     /* its first, now not below it */
     };
