@@ -29,7 +29,8 @@ static const char *RULES =
     "behaviour judged points -1 lists blacklist for 100 days category c\n"
     "agency office reports category c\n"
     "blacklist below 50\n"
-    "blacklist exit 60 after 10 days\n";
+    "blacklist exit 60 after 10 days\n"
+    "sanction watched on grade B for 30 days deny loan\n";
 
 static char last_msg[512];
 
@@ -56,10 +57,10 @@ typedef struct town {
 
 /* Makes t->dir (its rules in DIR-rules, its citizens file
  * DIR-citizens.csv) with three citizens, a contact, Bo blacklisted with an
- * expiry and a list exit pending, Cy on the blacklist for a term, and a
- * snapshot of it, whose bytes it
- * keeps in t->orig (unmake_town frees them). On a failed step it returns
- * with unit_failed_now set. */
+ * expiry and a list exit pending, Cy on the blacklist for a term, grade B's
+ * sanction of 30 days running, and a snapshot of it, whose bytes it keeps
+ * in t->orig (unmake_town frees them). On a failed step it returns with
+ * unit_failed_now set. */
 static void make_town(town *t, const char *name)
 {
     char cmd[512], path[256];
@@ -192,6 +193,8 @@ TEST(snapshot_forged_contents_are_refused)
         {S_RISE_DAY, IN_SLOT, 4, "exit days"},           /* whose exit */
         {S_TERM_REASON, IN_SLOT, 4, "term reasons"},     /* whose term */
         {S_TERM_REASON, IN_SLOT + 13, 4, "term reasons"}, /* its behaviour */
+        {S_GRADE_ENTRY, IN_SLOT + 4, 3, "grade entries"}, /* whose entry into B */
+        {S_GRADE_ENTRY, IN_SLOT, 2, "grade entries"},    /* its consequence, one past the one */
         {S_EDGE_SET, IN_SLOT, 4, "contact set"},         /* a contact's second citizen */
         {S_EDGE_SET, IN_SLOT + 4, 1, "contact set"},     /* its first, now not below it */
     };
