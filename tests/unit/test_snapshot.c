@@ -175,7 +175,8 @@ TEST(snapshot_forged_contents_are_refused)
          * (3), the names' length (10), the number of grades (2), of
          * behaviours (4) or of cities (1), a day just past 2^24, a flag
          * above the known ones, a contact whose first citizen is not below
-         * its second. A checksum that still matches lets only these checks
+         * its second, a birth day not the ID's, one citizen too many
+         * flagged as listed. A checksum that still matches lets only these checks
          * tell. */
         {S_FATHER, 4, 3, "parents"},                     /* Bo's father */
         {S_NAME_OFF, 0, 10, "name offsets"},             /* Ann's, the names' length */
@@ -187,6 +188,8 @@ TEST(snapshot_forged_contents_are_refused)
         {S_EDGES, 4, 1, "contacts"},                     /* its first, now not below the second */
         {S_STATE, 30, 32, "citizen state"},              /* Ann's flags, an unknown one */
         {S_STATE, 31, 2, "citizen state"},               /* Ann's grade */
+        {S_STATE, 20, 0x78, "citizen state"},            /* Ann's birth day, a day late */
+        {S_STATE, 30, 16, "citizen state"},              /* Ann listed, and not in the list */
         {S_SCALARS, 3, 0x01, "scalars"},                 /* today */
         {S_BY_ID, IN_SLOT + 8, 3, "ID index"},           /* a citizen's index */
         {S_BY_ID, IN_SLOT + 12, 1, "ID index"},          /* its city */
