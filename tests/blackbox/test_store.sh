@@ -498,6 +498,7 @@ expect_eq "... and see every committed batch" "$OUT" "$before"
 run --data "$T/torncommit" verify
 expect_rc "... verify takes it for an unfinished batch" 0
 expect_out "... and says so" "38 bytes after the last commit"
+expect_not_out "... counting no segments in a log of one" "segments"
 run --data "$T/torncommit" advance 2025-07-01
 expect_rc "... a writer cuts it" 0
 expect_err "... with a warning" "dropping 38 bytes of an unfinished batch"
