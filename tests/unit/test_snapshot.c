@@ -190,6 +190,8 @@ TEST(snapshot_forged_contents_are_refused)
         {S_STATE, 31, 2, "citizen state"},               /* Ann's grade */
         {S_STATE, 20, 0x78, "citizen state"},            /* Ann's birth day, a day late */
         {S_STATE, 30, 16, "citizen state"},              /* Ann listed, and not in the list */
+        {S_BL_LIST, 0, 0, "blacklist members"},          /* Ann in the list, and not listed */
+        {S_BL_LIST, 0, 3, "blacklist members"},          /* one past the last citizen */
         {S_SCALARS, 3, 0x01, "scalars"},                 /* today */
         {S_BY_ID, IN_SLOT + 8, 3, "ID index"},           /* a citizen's index */
         {S_BY_ID, IN_SLOT + 12, 1, "ID index"},          /* its city */
