@@ -373,6 +373,16 @@ TEST(snapshot_framing_damage_is_named_with_its_offset)
     nsec--;
     memcpy(s + 24, &nsec, 8);
     expect_refused(t.dir, s, t.len - cut, XY_ECORRUPT, want);
+    /* A byte of the history index's section (the last one) flipped: its
+     * checksum fails, at start-up too, which checks them beside the
+     * restore. */
+    memcpy(s, t.orig, t.len);
+    section_head trail = {S_TRAIL, 0, 0};
+    snap_sections(s, t.len, find_head, &trail);
+    ASSERT(trail.hdr != 0 && trail.len > 0);
+    s[trail.hdr + 16] ^= 1;
+    snprintf(want, sizeof want, "%s/snapshot:%zu: snapshot section checksum mismatch", t.dir, trail.hdr);
+    expect_refused(t.dir, s, t.len, XY_ECORRUPT, want);
     /* The expiries' bucket at ring slot XY_RING, one past the last (a u32
      * wider than the byte patches of the forgeries above). */
     memcpy(s, t.orig, t.len);
