@@ -499,6 +499,12 @@ run --data "$T/torncommit" verify
 expect_rc "... verify takes it for an unfinished batch" 0
 expect_out "... and says so" "38 bytes after the last commit"
 expect_not_out "... counting no segments in a log of one" "segments"
+# A rules file of the copy edited since init: verify finds it.
+cp -r "$D" "$T/rulesedit"
+echo "# edited" >>"$T/rulesedit/rules/beijing.rules"
+run --data "$T/rulesedit" verify
+expect_rc "a rules copy edited since init: verify fails" 2
+expect_err "... saying so" "not the rules the directory was made with"
 run --data "$T/torncommit" advance 2025-07-01
 expect_rc "... a writer cuts it" 0
 expect_err "... with a warning" "dropping 38 bytes of an unfinished batch"
