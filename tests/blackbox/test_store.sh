@@ -771,4 +771,17 @@ wait $writer
 expect_eq "... and the first writer's load goes through" "$?" 0
 run advance 2025-07-03
 expect_rc "... after which the next writer gets in" 0
+
+# A snapshot falls due once the log has grown by XINYONG_SNAPSHOT_EVERY
+# bytes, not one byte later: a load that grows it by exactly that much
+# writes one, and with the setting one byte more it does not.
+fresh every "$XY_ROOT/rules"
+setup load citizens "$EX/citizens.csv"
+grown=$(stat -c %s "$D/log")
+for at in $grown $((grown + 1)); do
+    fresh "every$at" "$XY_ROOT/rules"
+    XINYONG_SNAPSHOT_EVERY=$at "$XY" load citizens "$EX/citizens.csv" >/dev/null 2>&1
+    if [ -e "$D/snapshot" ]; then echo written; else echo none; fi
+done >"$T/every.txt"
+expect_eq "a log grown by exactly XINYONG_SNAPSHOT_EVERY: a snapshot is written" "$(tr '\n' ' ' <"$T/every.txt")" "written none "
 finish
