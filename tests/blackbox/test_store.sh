@@ -784,4 +784,8 @@ for at in $grown $((grown + 1)); do
     if [ -e "$D/snapshot" ]; then echo written; else echo none; fi
 done >"$T/every.txt"
 expect_eq "a log grown by exactly XINYONG_SNAPSHOT_EVERY: a snapshot is written" "$(tr '\n' ' ' <"$T/every.txt")" "written none "
+# An advance to the day it is already: nothing to do, and no error.
+run advance 2025-07-03
+run advance 2025-07-03
+expect_rc "an advance to today: accepted" 0
 finish
