@@ -698,6 +698,17 @@ static int parse_list(const void *list, size_t len, const run_desc **d, int *n)
     return XY_OK;
 }
 
+int xy__evindex_list_end(const void *list, size_t len, uint64_t *end)
+{
+    const run_desc *d;
+    int n;
+    if (parse_list(list, len, &d, &n)) return XY_ECORRUPT;
+    run_desc last = {0, 0, 0};
+    if (n) memcpy(&last, &d[n - 1], sizeof last);
+    *end = last.end;
+    return XY_OK;
+}
+
 /* Opens the runs of a list into x->run (replacing what is there). */
 static int open_list(xy_evindex *x, const void *list, size_t len)
 {

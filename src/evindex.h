@@ -131,6 +131,10 @@ int xy__evindex_adopt(xy_evindex *x, const void *list, size_t len);
  * missing or does not match. */
 int xy__evindex_open_runs(xy_evindex *x, const void *list, size_t len);
 
+/* The end of the event numbers a run list covers (0 for none), without
+ * opening its runs: XY_OK, or XY_ECORRUPT for a list that does not parse. */
+int xy__evindex_list_end(const void *list, size_t len, uint64_t *end);
+
 /* Checks every run file of dir: header, order, checksum. Returns the runs
  * and entries seen, and XY_OK or XY_ECORRUPT with a message to diag. */
 int xy__evindex_verify(const char *dir, uint64_t *runs, uint64_t *entries, xy_diag_fn *diag, void *ctx);

@@ -818,13 +818,18 @@ static const char *contents_check(const view *sec, const xy_rules *r, const xy_b
     return bad ? bad : rest_check(sec, r, src, off);
 }
 
-/* Whether the sections have the lengths the scalars and the ruleset say. */
+/* Whether the sections have the lengths the scalars and the ruleset say,
+ * and the event index's runs cover exactly the events the scalars count
+ * (verify asks this too, without opening the runs). */
 static int sections_fit(const view *sec, const xy_rules *r)
 {
     scalars sc;
+    uint64_t runs_end;
     if (need(&sec[S_SCALARS], sizeof sc)) return 0;
     memcpy(&sc, sec[S_SCALARS].data, sizeof sc);
     if (sc.ncities != (uint64_t)r->ncities || sc.nbehaviours != r->behaviour_names.count || sc.n >= UINT32_MAX)
+        return 0;
+    if (xy__evindex_list_end(sec[S_EV_RUNS].data, sec[S_EV_RUNS].len, &runs_end) || runs_end != sc.nevents)
         return 0;
     uint64_t n = sc.n;
     return !need(&sec[S_IDS], n * sizeof(xy_resid)) && !need(&sec[S_FATHER], n * 4) && !need(&sec[S_MOTHER], n * 4) &&
@@ -1083,8 +1088,7 @@ static int restore(xy_db *db, const view *sec, const xy_big_src *src, int limits
         restore_calendar(&e->expiries, src, &sec[S_EXPIRIES]) || restore_calendar(&e->exits, src, &sec[S_EXITS]) ||
         xy__trail_load_heads(&db->trail, src, sec[S_TRAIL].data, sec[S_TRAIL].len, &db->trail_use) != XY_OK)
         goto bad;
-    db->nevents = sc.nevents;
-    if (db->evix.spilled != sc.nevents) goto bad;
+    db->nevents = sc.nevents; /* which the runs cover (sections_fit) */
     return XY_OK;
 bad:
     return XY_ECORRUPT;

@@ -384,8 +384,7 @@ TEST(snapshot_framing_damage_is_named_with_its_offset)
     snprintf(want, sizeof want, "%s/snapshot:%zu: snapshot section checksum mismatch", t.dir, trail.hdr);
     expect_refused(t.dir, s, t.len, XY_ECORRUPT, want);
     /* The scalars counting one event more than the event index's runs
-     * hold: the restore refuses it (verify does not read the runs' count
-     * against the scalars, so only start-up is asked here). */
+     * hold: start-up refuses it, and so does verify. */
     memcpy(s, t.orig, t.len);
     s[snap_section_at(s, t.len, S_SCALARS) + 64]++;
     snap_seal(s, t.len);
@@ -396,6 +395,13 @@ TEST(snapshot_framing_damage_is_named_with_its_offset)
     last_msg[0] = 0;
     int orc = xy_db_open(t.dir, XY_READ, keep, NULL, &db);
     if (orc == XY_OK) xy_db_close(db);
+    ASSERT_EQ(orc, XY_ECORRUPT);
+    ASSERT(strstr(last_msg, "sections do not fit together") != NULL);
+    last_msg[0] = 0;
+    FILE *devnull = fopen("/dev/null", "w");
+    ASSERT(devnull != NULL);
+    orc = xy_db_verify(t.dir, keep, NULL, devnull);
+    fclose(devnull);
     ASSERT_EQ(orc, XY_ECORRUPT);
     ASSERT(strstr(last_msg, "sections do not fit together") != NULL);
     /* The expiries' bucket at ring slot XY_RING, one past the last (a u32
