@@ -120,3 +120,18 @@ int main(int argc, char **argv)
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
+
+char *unit_env_set(const char *name, const char *value)
+{
+    const char *had = getenv(name);
+    char *saved = had ? strdup(had) : NULL;
+    setenv(name, value, 1);
+    return saved;
+}
+
+void unit_env_restore(const char *name, char *saved)
+{
+    if (saved) setenv(name, saved, 1);
+    else unsetenv(name);
+    free(saved);
+}

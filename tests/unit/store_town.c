@@ -1,6 +1,7 @@
 /* store_town.c -- the fixture of the data directory's unit tests (see
  * store_town.h). */
 #include "store_town.h"
+#include "unit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -145,24 +146,9 @@ int verify_status(const char *dir)
     return rc;
 }
 
-char *env_set(const char *name, const char *bytes)
-{
-    const char *had = getenv(name);
-    char *saved = had ? strdup(had) : NULL;
-    setenv(name, bytes, 1);
-    return saved;
-}
-
-void env_restore(const char *name, char *saved)
-{
-    if (saved) setenv(name, saved, 1);
-    else unsetenv(name);
-    free(saved);
-}
-
 xy_db *town_in_parts(char *dir, size_t size, char **had)
 {
-    *had = env_set("XINYONG_SPILL_BYTES", "1000");
+    *had = unit_env_set("XINYONG_SPILL_BYTES", "1000");
     return town_with(dir, size, ANN_AND_BO);
 }
 

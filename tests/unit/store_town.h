@@ -76,17 +76,9 @@ int remove_town(const char *dir);
 /* The status of verifying the data directory dir, its summary dropped. */
 int verify_status(const char *dir);
 
-/* Sets one of the store's sizes from the environment (name) for one
- * test and returns what was set before (a copy, or NULL), for env_restore:
- * the suite may run with its own (XINYONG_SNAPSHOT_EVERY=3000 make test). */
-char *env_set(const char *name, const char *bytes);
-
-/* Puts back what env_set found (and frees it). */
-void env_restore(const char *name, char *saved);
-
 /* Ann and Bo's town (town_with) whose loads are written to the log in
  * parts of 1,000 bytes (XINYONG_SPILL_BYTES; *had keeps what was set
- * before, for env_restore), or NULL. */
+ * before, for unit_env_restore), or NULL. */
 xy_db *town_in_parts(char *dir, size_t size, char **had);
 
 /* Appends the rows ("ID,name") of n citizens of the town, the first

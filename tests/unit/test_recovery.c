@@ -56,7 +56,7 @@ TEST(store_append_survives_kills)
     int next = 0; /* batches 0 .. next - 1 are in the directory */
     unsigned seed = 7;
     /* Snapshots every few batches, so that kills land in them too. */
-    char *every = env_set("XINYONG_SNAPSHOT_EVERY", "2000000");
+    char *every = unit_env_set("XINYONG_SNAPSHOT_EVERY", "2000000");
     for (int round = 0; round < rounds; round++) {
         int fd[2];
         ASSERT_EQ(pipe(fd), 0);
@@ -104,7 +104,7 @@ TEST(store_append_survives_kills)
         next = m;
         xy_db_close(db);
     }
-    env_restore("XINYONG_SNAPSHOT_EVERY", every);
+    unit_env_restore("XINYONG_SNAPSHOT_EVERY", every);
     ASSERT(next > 0); /* the kills let batches through */
     free(ev);
     free(idt);
@@ -224,7 +224,7 @@ TEST(store_load_in_parts_bounds_its_memory)
     char dir[256], path[300];
     uint64_t raw[2];
     for (int parts = 0; parts < 2; parts++) {
-        char *had = env_set("XINYONG_SPILL_BYTES", parts ? "1000" : "1000000000");
+        char *had = unit_env_set("XINYONG_SPILL_BYTES", parts ? "1000" : "1000000000");
         xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
         ASSERT(db != NULL);
         snprintf(path, sizeof path, "%s-events.csv", dir);
@@ -250,7 +250,7 @@ TEST(store_load_in_parts_bounds_its_memory)
                   raw[parts]);
         xy_db_close(db);
         ASSERT_EQ(remove_town(dir), 0);
-        env_restore("XINYONG_SPILL_BYTES", had);
+        unit_env_restore("XINYONG_SPILL_BYTES", had);
     }
     ASSERT_EQ(raw[0], raw[1]);
 }
@@ -347,7 +347,7 @@ TEST(store_failed_load_applied_ahead_leaves_nothing)
     ASSERT_EQ(whole[1], now[1]);
     xy_db_close(db);
     ASSERT_EQ(remove_town(dir), 0);
-    env_restore("XINYONG_SPILL_BYTES", had);
+    unit_env_restore("XINYONG_SPILL_BYTES", had);
 }
 
 /* A handle of XY_ONCE forks no background snapshot: one that falls due is
@@ -357,7 +357,7 @@ TEST(store_failed_load_applied_ahead_leaves_nothing)
 TEST(store_once_writes_the_due_snapshot_at_close)
 {
     char dir[256], path[300], snap[300];
-    char *every = env_set("XINYONG_SNAPSHOT_EVERY", "1");
+    char *every = unit_env_set("XINYONG_SNAPSHOT_EVERY", "1");
     char *spill;
     xy_db *db = town_in_parts(dir, sizeof dir, &spill);
     ASSERT(db != NULL);
@@ -407,8 +407,8 @@ TEST(store_once_writes_the_due_snapshot_at_close)
     uint64_t log_size = db->log_size;
     xy_db_close(db);
     ASSERT_EQ(access(snap, F_OK), 0);
-    env_restore("XINYONG_SNAPSHOT_EVERY", every);
-    env_restore("XINYONG_SPILL_BYTES", spill);
+    unit_env_restore("XINYONG_SNAPSHOT_EVERY", every);
+    unit_env_restore("XINYONG_SPILL_BYTES", spill);
     ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
     ASSERT_EQ(db->snapshot_offset, log_size); /* the whole log, from the snapshot */
     town_state(xy_db_engine(db), opened);
@@ -449,7 +449,7 @@ TEST(store_stale_handle_whose_directory_is_gone)
     ASSERT_EQ(rename(moved, dir), 0);
     xy_db_close(db);
     ASSERT(reopened_state_is(dir, before));
-    env_restore("XINYONG_SPILL_BYTES", had);
+    unit_env_restore("XINYONG_SPILL_BYTES", had);
     ASSERT_EQ(remove_town(dir), 0);
 }
 
@@ -485,8 +485,8 @@ TEST(store_log_that_does_not_open_is_named)
 TEST(store_replay_gives_the_page_cache_back)
 {
     char dir[256], log[300];
-    char *had_every = env_set("XINYONG_SNAPSHOT_EVERY", "1000000000000");
-    char *had_seg = env_set("XINYONG_SEGMENT_BYTES", "4000000000");
+    char *had_every = unit_env_set("XINYONG_SNAPSHOT_EVERY", "1000000000000");
+    char *had_seg = unit_env_set("XINYONG_SEGMENT_BYTES", "4000000000");
     xy_db *db = town_with(dir, sizeof dir, ANN_AND_BO);
     ASSERT(db != NULL);
     town t = town_of(db);
@@ -524,8 +524,8 @@ TEST(store_replay_gives_the_page_cache_back)
         ASSERT(before * 4096 > (long)(len / 2));
         ASSERT(after * 4096 < (long)(len / 4));
     }
-    env_restore("XINYONG_SNAPSHOT_EVERY", had_every);
-    env_restore("XINYONG_SEGMENT_BYTES", had_seg);
+    unit_env_restore("XINYONG_SNAPSHOT_EVERY", had_every);
+    unit_env_restore("XINYONG_SEGMENT_BYTES", had_seg);
     ASSERT_EQ(remove_town(dir), 0);
 }
 
@@ -566,7 +566,7 @@ TEST(store_large_load_gives_the_snapshot_pages_back)
     ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
     ASSERT_EQ(unit_cached_pages(snap, 0, len), before);
     xy_db_close(db);
-    env_restore("XINYONG_SPILL_BYTES", had);
+    unit_env_restore("XINYONG_SPILL_BYTES", had);
     ASSERT_EQ(remove_town(dir), 0);
 }
 

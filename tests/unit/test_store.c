@@ -411,7 +411,7 @@ TEST(store_append_matches_judging_in_order)
 TEST(store_background_snapshots_of_copied_state)
 {
     enum { NCIT = 140000, BATCH = 20000 };
-    char *every = env_set("XINYONG_SNAPSHOT_EVERY", "1"); /* a snapshot after every commit, when none runs */
+    char *every = unit_env_set("XINYONG_SNAPSHOT_EVERY", "1"); /* a snapshot after every commit, when none runs */
     char dir[256];
     xy_db *db = town_of_size(dir, sizeof dir, NCIT);
     ASSERT(db != NULL);
@@ -428,7 +428,7 @@ TEST(store_background_snapshots_of_copied_state)
     for (uint32_t c = 0; c < NCIT; c++) raw[c] = xy_engine_raw(t.e, c);
     xy_day today = xy_engine_today(t.e);
     xy_db_close(db); /* waits for the snapshot being written */
-    env_restore("XINYONG_SNAPSHOT_EVERY", every);
+    unit_env_restore("XINYONG_SNAPSHOT_EVERY", every);
     ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
     ASSERT(db->snapshot_offset > 0);
     xy_engine *e = xy_db_engine(db);
@@ -452,7 +452,7 @@ TEST(store_background_snapshots_of_copied_state)
 TEST(store_snapshot_started_on_demand)
 {
     enum { NCIT = 20000, BATCH = 5000 };
-    char *every = env_set("XINYONG_SNAPSHOT_EVERY", "1000000000000");
+    char *every = unit_env_set("XINYONG_SNAPSHOT_EVERY", "1000000000000");
     char dir[256];
     xy_db *db = town_of_size(dir, sizeof dir, NCIT);
     ASSERT(db != NULL);
@@ -484,7 +484,7 @@ TEST(store_snapshot_started_on_demand)
     ASSERT_EQ(xy__db_snapshot_start(db), XY_EINVAL);
     ASSERT_EQ(db->snap_pid, 0);
     xy_db_close(db);
-    env_restore("XINYONG_SNAPSHOT_EVERY", every);
+    unit_env_restore("XINYONG_SNAPSHOT_EVERY", every);
     batch_free(&b);
     ASSERT_EQ(remove_town(dir), 0);
 }
@@ -497,7 +497,7 @@ TEST(store_snapshot_started_on_demand)
 TEST(store_failed_background_snapshot_is_told)
 {
     enum { NCIT = 20000, BATCH = 5000 };
-    char *every = env_set("XINYONG_SNAPSHOT_EVERY", "1"); /* a snapshot after every commit, when none runs */
+    char *every = unit_env_set("XINYONG_SNAPSHOT_EVERY", "1"); /* a snapshot after every commit, when none runs */
     char dir[256], tmp[300], said[256] = "";
     xy_db *db = town_of_size(dir, sizeof dir, NCIT);
     ASSERT(db != NULL);
@@ -535,7 +535,7 @@ TEST(store_failed_background_snapshot_is_told)
     int64_t *raw = malloc(NCIT * sizeof *raw);
     for (uint32_t c = 0; c < NCIT; c++) raw[c] = xy_engine_raw(t.e, c);
     xy_db_close(db);
-    env_restore("XINYONG_SNAPSHOT_EVERY", every);
+    unit_env_restore("XINYONG_SNAPSHOT_EVERY", every);
     ASSERT_EQ(xy_db_open(dir, XY_READ, quiet, NULL, &db), XY_OK);
     ASSERT_EQ(db->snapshot_offset, covers);
     uint32_t differ = 0;
@@ -554,7 +554,7 @@ TEST(store_failed_background_snapshot_is_told)
  * child in its open until the kill, so that it cannot finish first. */
 TEST(store_killed_background_snapshot_is_told)
 {
-    char *every = env_set("XINYONG_SNAPSHOT_EVERY", "1000000000000");
+    char *every = unit_env_set("XINYONG_SNAPSHOT_EVERY", "1000000000000");
     char dir[256], tmp[300], said[256] = "", want[700];
     xy_db *db = town_of_size(dir, sizeof dir, 100);
     ASSERT(db != NULL);
@@ -570,7 +570,7 @@ TEST(store_killed_background_snapshot_is_told)
     ASSERT_EQ(db->snapshot_offset, before);
     ASSERT_EQ(unlink(tmp), 0);
     xy_db_close(db);
-    env_restore("XINYONG_SNAPSHOT_EVERY", every);
+    unit_env_restore("XINYONG_SNAPSHOT_EVERY", every);
     ASSERT_EQ(remove_town(dir), 0);
 }
 
@@ -724,12 +724,12 @@ TEST(store_failed_sync_of_a_load_in_parts)
     char dir[256], rows[256];
     xy_db *db = fresh_db(dir, sizeof dir); /* its log empty: the load stays in its segment */
     ASSERT(db != NULL);
-    char *spill = env_set("XINYONG_SPILL_BYTES", "100");
+    char *spill = unit_env_set("XINYONG_SPILL_BYTES", "100");
     snprintf(rows, sizeof rows, "11010519491231002X,Ann%0150d\n", 0); /* a name past the part's size */
     fail_sync_fd = db->log_fd;
     int rc = load_citizens(db, dir, rows);
     fail_sync_fd = -1;
-    env_restore("XINYONG_SPILL_BYTES", spill);
+    unit_env_restore("XINYONG_SPILL_BYTES", spill);
     ASSERT_EQ(rc, XY_EIO);
     ASSERT_EQ(xy_db_engine(db)->n, unit_threads() ? 1 : 0);
     ASSERT_EQ(load_citizens(db, dir, "110101200001010010,Bo\n"), unit_threads() ? XY_EIO : XY_OK);

@@ -392,9 +392,7 @@ TEST(trail_is_a_function_of_the_log)
     char dir[64], path[400], trail[100];
     snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-fn-%d", (int)getpid());
     snprintf(trail, sizeof trail, "%s/trail", dir);
-    const char *spill = getenv("XINYONG_SPILL_BYTES");
-    char *had = spill ? strdup(spill) : NULL;
-    setenv("XINYONG_SPILL_BYTES", "1000", 1);
+    char *had = unit_env_set("XINYONG_SPILL_BYTES", "1000");
     xy_day day;
     int next_id;
     xy_db *db = town_with_events(dir, 5000, &day, &next_id);
@@ -409,9 +407,7 @@ TEST(trail_is_a_function_of_the_log)
     ASSERT(db->seg_base > 0); /* it went out in parts */
     ASSERT_EQ(add_events(db, 300, &day, &next_id), XY_OK);
     xy_db_close(db);
-    if (had) setenv("XINYONG_SPILL_BYTES", had, 1);
-    else unsetenv("XINYONG_SPILL_BYTES");
-    free(had);
+    unit_env_restore("XINYONG_SPILL_BYTES", had);
     char *made, *again;
     size_t made_len, again_len;
     ASSERT_EQ(xy__read_file(trail, &made, &made_len), XY_OK);
@@ -714,9 +710,7 @@ TEST(trail_reads_events_from_segments_begun_since_the_last_lookup)
 {
     char dir[64];
     snprintf(dir, sizeof dir, "/tmp/xy-unit-trail-segs-%d", (int)getpid());
-    const char *seg = getenv("XINYONG_SEGMENT_BYTES");
-    char *had = seg ? strdup(seg) : NULL;
-    setenv("XINYONG_SEGMENT_BYTES", "4096", 1);
+    char *had = unit_env_set("XINYONG_SEGMENT_BYTES", "4096");
     xy_day day;
     int next_id;
     xy_db *db = town_with_events(dir, 300, &day, &next_id);
@@ -727,9 +721,7 @@ TEST(trail_reads_events_from_segments_begun_since_the_last_lookup)
     ASSERT(db->seg_base > base);
     ASSERT(same_histories(db));
     xy_db_close(db);
-    if (had) setenv("XINYONG_SEGMENT_BYTES", had, 1);
-    else unsetenv("XINYONG_SEGMENT_BYTES");
-    free(had);
+    unit_env_restore("XINYONG_SEGMENT_BYTES", had);
     ASSERT_EQ(remove_trail_town(dir), 0);
 }
 

@@ -66,4 +66,12 @@ long unit_cached_pages(const char *path, size_t off, size_t len);
  * does not open). */
 long unit_read_through(const char *path, size_t *len);
 
+/* Sets the environment variable name (one of the store's sizes) to value
+ * for one test and returns what was set before (a copy, or NULL), for
+ * unit_env_restore: the suite may run with its own
+ * (XINYONG_SNAPSHOT_EVERY=3000 make test). */
+char *unit_env_set(const char *name, const char *value);
+/* Puts back what unit_env_set found (and frees it). */
+void unit_env_restore(const char *name, char *saved);
+
 #endif
