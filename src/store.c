@@ -971,6 +971,13 @@ static int restore_state(xy_db *db, const char *path, int mode, xy_diag_fn *diag
     }
     if (rc) goto done;
     rc = replay(db, db->engine, (size_t)from, SIZE_MAX, &db->trail, diag, ctx, good, len);
+    /* A writer that cannot write the trail (not a regular file, a disk
+     * that refuses) goes on without it: nothing acknowledged depends on
+     * it, but every explanation will be a replay of the log, which at
+     * scale is slow enough to want a reason. */
+    if (!rc && mode == XY_WRITE && db->trail.broken)
+        xy__diagf(diag, ctx, "%s/trail: warning: the history index cannot be written; explanations replay the log "
+                  "until a writer can write it again", path);
 done:
     return rc;
 }
