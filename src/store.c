@@ -164,15 +164,21 @@ static int scan_log(const unsigned char *data, size_t len, size_t from, size_t *
 
 /* Copies the file from to the path to, by way of to.tmp, so that a crash
  * leaves the copy whole or absent (an init run again after it then finds
- * only whole copies: same_files). XY_OK, or a status with errno set. */
-static int copy_file(const char *from, const char *to)
+ * only whole copies: same_files). Says to diag what failed, naming the
+ * file the failing call was on (to.tmp until the rename: a directory in
+ * its way is that name's, not to's). XY_OK or a status. */
+static int copy_file(const char *from, const char *to, xy_diag_fn *diag, void *ctx)
 {
     char *data;
     size_t len;
     int rc = xy__read_file(from, &data, &len);
-    if (rc) return rc;
+    if (rc) {
+        xy__diagf(diag, ctx, "%s: cannot copy to %s: %s", from, to, strerror(errno));
+        return rc;
+    }
     xy_buf tmp = {0};
     xy__buf_printf(&tmp, "%s.tmp", to);
+    const char *at = tmp.data;
     int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
         rc = xy__errno_status(errno);
@@ -180,11 +186,15 @@ static int copy_file(const char *from, const char *to)
         rc = xy__write_status(fd, data, len);
         int err = errno;
         if (!rc && fsync(fd)) rc = xy__errno_status(err = errno);
-        if (!rc && rename(tmp.data, to)) rc = xy__errno_status(err = errno);
+        if (!rc && rename(tmp.data, to)) {
+            rc = xy__errno_status(err = errno);
+            at = to;
+        }
         close(fd);
         if (rc) (void)unlink(tmp.data);
         errno = err;
     }
+    if (rc) xy__diagf(diag, ctx, "%s: cannot copy to %s: %s", from, at, strerror(errno));
     xy__buf_free(&tmp);
     xy__free(data);
     return rc;
@@ -345,8 +355,7 @@ static int copy_rules(const char *path, const char *rdir, const char *rules_dir,
     }
     for (size_t i = 0; i < *ncopied && !rc; i++) {
         char *from = join(rules_dir, (*copied)[i]), *to = join(rdir, (*copied)[i]);
-        rc = copy_file(from, to);
-        if (rc) xy__diagf(diag, ctx, "%s: cannot copy to %s: %s", from, to, strerror(errno));
+        rc = copy_file(from, to, diag, ctx);
         xy__free(from);
         xy__free(to);
     }

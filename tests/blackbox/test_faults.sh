@@ -330,7 +330,7 @@ use ifc
 rm -rf "$D"
 fault_run write:ENOSPC .rules.tmp init --rules "$XY_ROOT/rules"
 expect_rc "ENOSPC copying the rules at init: storage error" 2
-expect_err "... with the reason" "cannot copy to $D/rules/beijing.rules: No space left on device"
+expect_err "... with the reason, naming the file that could not be written" "cannot copy to $D/rules/beijing.rules.tmp: No space left on device"
 if [ -e "$D" ]; then bad "... and nothing left behind" "$(find "$D")"; else ok "... and nothing left behind"; fi
 fault_run write:EIO /log.tmp init --rules "$XY_ROOT/rules"
 expect_rc "EIO writing the log at init: storage error" 2
@@ -345,7 +345,7 @@ if [ -e "$D" ]; then bad "... and nothing left behind" "$(find "$D")"; else ok "
 mkdir -p "$D/rules/beijing.rules.tmp"
 run init --rules "$XY_ROOT/rules"
 expect_rc "a directory in the way of a copy of the rules at init: storage error" 2
-expect_err "... with the reason" "cannot copy to $D/rules/beijing.rules: Is a directory"
+expect_err "... with the reason, naming the directory in the way" "cannot copy to $D/rules/beijing.rules.tmp: Is a directory"
 expect_eq "... and only what was there left" "$(cd "$D" && find . | sort | tr '\n' ' ')" \
     ". ./rules ./rules/beijing.rules.tmp "
 
