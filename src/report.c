@@ -719,6 +719,13 @@ static void on_contribution(explainer *x, const xy_hist *h, xy_buf *note)
         if (a && *a >> 32) cp = counterpart_json(x, (uint32_t)(*a >> 32) - 1, note);
     } else {
         xy__buf_printf(note, "%d blacklisted contact%s", h->contacts, h->contacts == 1 ? "" : "s");
+        /* An adjustment that the city's max bounded is limited, and an
+         * explanation says why points are not as defined, as `capped at`
+         * does for an event. */
+        const xy_city *cc = x->city;
+        int64_t full = cc->assoc_points * h->contacts;
+        if (cc->assoc_max && (full < 0 ? full < cc->assoc_max : full > cc->assoc_max))
+            xy__buf_printf(note, ": %+lld, bounded by max %+lld", (long long)full, (long long)cc->assoc_max);
     }
     static const char *kinds[] = {"event", "expiry", "association"};
     x->sum += h->points;

@@ -106,6 +106,11 @@ expect_eq "association: city without an association line -> nothing" "$(q "$QC" 
 run explain "$N" --json
 expect_json "association: contribution dated the association day" \
     '[.contributions[]|select(.kind=="association")|[.date,.points,.event]]' '[["2024-01-18",-12,null]]'
+expect_json "association: the note says that max bounded the adjustment" \
+    '[.contributions[]|select(.kind=="association")|.note]' '["3 blacklisted contacts: -15, bounded by max -12"]'
+run explain "$M" --json
+expect_json "association: an adjustment within max has no such remark" \
+    '[.contributions[]|select(.kind=="association")|.note]' '["1 blacklisted contact"]'
 run show "$C1" --json
 expect_json "association: list entry follows from the new score" '[.score,.blacklist.since]' '[596,"2024-01-18"]'
 expect_eq "association: counts from the start of the step (C2 after C1)" "$(q "$C2" .raw)" 601
