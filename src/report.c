@@ -611,8 +611,11 @@ static void note_text(const explainer *x, const xy_hist *h, xy_buf *b)
         xy__buf_printf(b, "zero: younger than the scoring age %d on the event date", x->city->scoring_age);
         break;
     case NOTE_EXPIRED:
+        /* Expired on or before the day it was applied (spec 2.2): the
+         * note says which, since "before" is not true of the same day. */
         xy_day_format(h->ev->date + bh->expires, d);
-        xy__buf_printf(b, "zero: it expired on %s, before it was reported", d);
+        xy__buf_printf(b, "zero: it expired on %s, %s it was reported", d,
+                       h->ev->date + bh->expires == h->day ? "the day" : "before");
         break;
     case NOTE_LIMIT:
         xy__buf_printf(b, "zero: limit of %d per year already reached in %d", bh->limit, xy_day_year(h->ev->date));

@@ -298,7 +298,8 @@ load_events \
     "n4,2025-02-11,$C05,vol,ag,," \
     "n5,2025-02-11,$C05,vol,ag,," \
     "n6,2025-02-11,$C05,vol,ag,," \
-    "n7,2025-02-11,$K2,plain,ag,,"
+    "n7,2025-02-11,$K2,plain,ag,," \
+    "n8,2025-02-01,$C05,tv,ag,,"
 run explain "$C05" --json
 expect_json "explain: an event on time scoring its points has no note" \
     '[.contributions[]|select(.event=="n1")|.note]' '[null]'
@@ -307,6 +308,9 @@ expect_json "explain: a late report says so and gives the date of the act" \
 expect_json "explain: a late report zeroed by its expiry gives the expiry day" \
     '[.contributions[]|select(.event=="n3")|[.points,.note]]' \
     '[[0,"zero: it expired on 2025-01-30, before it was reported; late report of an act on 2025-01-20"]]'
+expect_json "explain: a report zeroed by an expiry on its own day says so, not 'before'" \
+    '[.contributions[]|select(.event=="n8")|[.points,.note]]' \
+    '[[0,"zero: it expired on 2025-02-11, the day it was reported; late report of an act on 2025-02-01"]]'
 expect_json "explain: an occurrence over the limit names the limit and the year" \
     '[.contributions[]|select(.event=="n6")|[.points,.note]]' '[[0,"zero: limit of 2 per year already reached in 2025"]]'
 run explain "$K2" --json
