@@ -92,14 +92,22 @@ static void blacklist_reason(xy_db *db, const xy_engine *e, uint32_t c, xy_buf *
     const xy_cstate *s = &e->st[c];
     const xy_city *city = &e->rules->cities[s->city];
     if (s->flags & CS_SCORE_MEMBER) {
-        xy_day since = xy__seen_day(e, xy__score_since(e, c));
+        xy_day stored = xy__score_since(e, c), since = xy__seen_day(e, stored);
+        char d[XY_DAY_CHARS];
         xy__buf_printf(b, "score fell below %lld", (long long)city->bl_below);
-        if (since != XY_DAY_NONE) {
-            char d[XY_DAY_CHARS];
+        /* An entry at registration before the clock had a day shows the
+         * first day as its since once there is one (docs/semantics.md,
+         * section 11), but the score did not fall that day: the reason
+         * says when it did. */
+        if (stored == XY_DAY_PENDING || since == XY_DAY_NONE) {
+            xy__buf_printf(b, " at registration, before the clock's first day");
+            if (since != XY_DAY_NONE) {
+                xy_day_format(since, d);
+                xy__buf_printf(b, " (%s)", d);
+            }
+        } else {
             xy_day_format(since, d);
             xy__buf_printf(b, " on %s", d);
-        } else {
-            xy__buf_printf(b, " at registration, before the clock's first day");
         }
         if (city->has_exit)
             xy__buf_printf(b, " (exit after %d days at or above %lld)", city->exit_days,

@@ -128,6 +128,12 @@ setup load citizens "$T/l.csv"
 run show "$L"
 expect_out "a blacklist entry before the clock's first day says so" \
     "score fell below 50 at registration, before the clock's first day"
+# Once the clock has a day, that day is the entry's since, but the reason
+# still says the score fell at registration, not on that day.
+setup advance 2026-01-03
+run show "$L"
+expect_out "... and once the clock has a day, still says when the score fell" \
+    "score fell below 50 at registration, before the clock's first day (2026-01-03)"
 use pub
 
 # A ruleset whose include lies outside its directory cannot be copied whole.
