@@ -19,6 +19,10 @@
 #define MAX_SHOWN_ERRORS 100 /* messages printed; the rest are counted */
 
 enum { COL_MAX = 8 };
+/* The most columns a header may name: the known ones and the 'reason'
+ * columns of rejects files (ignored), so that an events row's fields fit
+ * in its prow. */
+enum { ROW_MAX = 16 };
 
 typedef struct loader {
     xy_db *db;               /* target */
@@ -209,9 +213,17 @@ static int read_header(loader *l, const char *const *names, const int *required)
         return -1;
     }
     for (int k = 0; k < COL_MAX; k++) l->col[k] = -1;
+    if (l->csv.nfields > ROW_MAX) {
+        header_error(l, xy__csv_field_offset(l->csv.rec, l->csv.rec_len, ROW_MAX),
+                     "more than %d columns", ROW_MAX);
+        return -1;
+    }
     int bad = 0;
     for (size_t i = 0; i < l->csv.nfields; i++) {
         xy_field f = l->csv.fields[i];
+        /* The column --rejects adds is ignored, however often it comes:
+         * a rejects file, its rows mended, loads as it is. */
+        if (f.n == 6 && memcmp(f.s, "reason", 6) == 0) continue;
         int k = 0;
         while (names[k] && !(strlen(names[k]) == f.n && memcmp(names[k], f.s, f.n) == 0)) k++;
         if (!names[k] || l->col[k] >= 0) {
@@ -456,7 +468,7 @@ typedef struct prow {
     uint32_t text_len;
     uint64_t key[2];   /* xy__evindex_key of the id */
     xy_event ev;
-    xy_field f[COL_MAX]; /* the fields, between the parser's two passes */
+    xy_field f[ROW_MAX]; /* the fields, between the parser's two passes */
     unsigned quoted;   /* bit i: f[i].s is an offset into the chunk's quoted text */
     int has_cid;       /* the citizen field is a valid resident ID ... */
     xy_resid cid;      /* ... this one */

@@ -337,6 +337,27 @@ run load events "$T/badhdr.csv" --rejects "$T/out2.csv"
 expect_rc "--rejects does not save a bad header: exit 1" 1
 "$XY" stats --json >"$T/rs1"
 if cmp -s "$T/rs0" "$T/rs1"; then ok "--rejects + bad header: nothing applied"; else bad "--rejects + bad header: nothing applied" "stats changed"; fi
+# A rejects file, its rows mended, loads as it is: its 'reason' columns
+# are ignored, as many as there are (each round of rejects adds one).
+S1RAW=$(q "$S1" .raw)
+sed 's/,visiting_parents,/,volunteering,/' "$T/out.csv" >"$T/mended.csv"
+run load events "$T/mended.csv" --rejects "$T/out3.csv"
+expect_rc "a mended rejects file loads: exit 0" 0
+expect_out "... applying the mended row, rejecting the others again" "4 rows, 1 applied, 0 duplicates, 3 rejected"
+expect_eq "... the mended row counts" "$(( $(q "$S1" .raw) > S1RAW ))" 1
+expect_eq "... and the new rejects keep the old reason column" "$(head -n 1 "$T/out3.csv")" \
+    "id,date,citizen,behaviour,agency,amount,counterpart,reason,reason"
+run load events "$T/out3.csv"
+expect_rc "a rejects file of a rejects file loads too (its rows still bad: exit 1)" 1
+expect_err "... naming its rows" "out3.csv:4: "
+run load events "$T/mended.csv" --rejects "$T/out4.csv"
+expect_out "... and the mended row sent again is a duplicate" "4 rows, 0 applied, 1 duplicates, 3 rejected"
+# Other unknown columns are still refused (above), and so is a header too
+# wide for any file: the known columns and reason columns, 16 at most.
+csv "$T/wide.csv" "id,date,citizen,behaviour,agency,amount,counterpart$(printf ',reason%.0s' 1 2 3 4 5 6 7 8 9 10)"
+run load events "$T/wide.csv"
+expect_rc "a header of 17 columns: exit 1" 1
+expect_err "... saying so, at the 17th" "wide.csv:1: more than 16 columns (column 116)"
 
 # --rejects OUT that cannot be written: nothing of the file is applied (nothing is lost)
 use rej
