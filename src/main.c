@@ -381,8 +381,9 @@ static const command commands[] = {
      "The file is applied atomically: one bad row (reported as FILE:LINE: reason,\n"
      "the reason ending with the column at fault) and nothing is applied, exit 1.\n"
      "With --rejects OUT the good rows are applied and every bad row is written\n"
-     "unchanged to OUT with its reason in a last column (OUT may not be in the\n"
-     "data directory).\n"
+     "unchanged to OUT with its reason in a last column, 'reason' (OUT may not be\n"
+     "in the data directory). Columns named 'reason' are ignored, so OUT, its rows\n"
+     "mended, loads as it is; any other unknown column is an error.\n"
      "Rows seen before with the same content are skipped and counted as duplicates.\n"
      "Accepted rows are on disk (fsync) before the command reports success."},
     {"advance", cmd_advance, 0, "xinyong advance DATE",
