@@ -7,7 +7,9 @@
  * applied) and with a rejects file; every row must be counted once, as
  * applied, duplicate or rejected, and the loader must neither crash, hang
  * nor leak. Batches go to the log in parts of 300 bytes (XINYONG_SPILL_BYTES),
- * so that loads of more than a few rows take that path too. */
+ * so that loads of more than a few rows take that path too. Last, the
+ * input is loaded as a whole events file, its first line the header: any
+ * header, with unknown, repeated and ignored ('reason') columns. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = xy_db_load_csv(db, kinds[k].kind, input, rejects, quiet, NULL, &res);
         if (rc != XY_OK) abort();
         if (res.rows != res.applied + res.duplicates + res.rejected) abort();
+    }
+    FILE *f = fopen(input, "wb");
+    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f)) abort();
+    xy_load_result res;
+    /* A bad header is refused with or without rejects, applying nothing. */
+    for (int with_rejects = 0; with_rejects < 2; with_rejects++) {
+        int rc = xy_db_load_csv(db, XY_LOAD_EVENTS, input, with_rejects ? rejects : NULL, quiet, NULL, &res);
+        if (rc != XY_OK && rc != XY_EINPUT) abort();
+        if (rc == XY_EINPUT && res.applied != 0) abort();
+        if (rc == XY_OK && res.rows != res.applied + res.duplicates + res.rejected) abort();
     }
     return 0;
 }
