@@ -429,8 +429,10 @@ static const command commands[] = {
      "Checks every record of the log in every segment (length, checksum, type),\n"
      "that the segments follow on from each other, every section of the snapshot\n"
      "(its checksum, and that its contents make a valid state for the ruleset),\n"
-     "the history index and the event-index runs, and says what it found. A problem\n"
-     "is reported with its file and byte offset, and the exit status is 2."},
+     "the rules copy against the fingerprint init wrote (DATA/rules.sum), the\n"
+     "history index and the event-index runs, and says what it found. A problem\n"
+     "is reported with its file (and byte offset, where it has one), and the exit\n"
+     "status is 2."},
     {"help", cmd_help, 0, "xinyong help [COMMAND]", "Describes the commands, or one command."},
 };
 
