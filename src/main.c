@@ -563,6 +563,18 @@ static int check_opts(const command *c, const opts *o)
     return -1;
 }
 
+/* The exit status of a command that returned rc, once its output is out:
+ * a report that could not be written all (a full disk, a closed pipe)
+ * fails, whatever part of it got out, help texts included. */
+static int finish(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        say("xinyong: cannot write output: %s", strerror(errno));
+        return EXIT_STORAGE;
+    }
+    return exit_for(rc);
+}
+
 int main(int argc, char **argv)
 {
     opts o = {0};
@@ -579,7 +591,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
         cmd_help(&o);
-        return 0;
+        return finish(XY_OK);
     }
     const char *name = argv[i];
     const command *c = NULL;
@@ -592,15 +604,8 @@ int main(int argc, char **argv)
     if (parse_opts(argc - i - 1, argv + i + 1, &o)) return EXIT_USAGE;
     if (o.help) {
         print_help(c);
-        return 0;
+        return finish(XY_OK);
     }
     if (check_opts(c, &o)) return EXIT_USAGE;
-    int rc = c->run(&o);
-    /* A report that could not be written all (a full disk, a closed
-     * pipe) fails, whatever part of it got out. */
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        say("xinyong: cannot write output: %s", strerror(errno));
-        return EXIT_STORAGE;
-    }
-    return exit_for(rc);
+    return finish(c->run(&o));
 }

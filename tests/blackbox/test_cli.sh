@@ -291,6 +291,11 @@ expect_out "... describes the command" "usage: xinyong show"
 "$XY" help >/dev/full 2>"$T/err"
 expect_eq "help to a full disk: exit 2" "$?" 2
 expect_eq "... says so" "$(cat "$T/err")" "xinyong: cannot write output: No space left on device"
+for h in "show --help" "--help" "-h"; do
+    "$XY" $h >/dev/full 2>"$T/err"
+    expect_eq "$h to a full disk: exit 2" "$?" 2
+    expect_eq "... says so" "$(cat "$T/err")" "xinyong: cannot write output: No space left on device"
+done
 run show "$R1" --json
 expect_rc "show known citizen: exit 0" 0
 
