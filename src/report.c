@@ -313,7 +313,10 @@ static void show_text_as(const json_t *o, const int published[2], FILE *out)
                 (long long)json_integer_value(json_object_get(o, "raw")));
     else
         fprintf(out, "score       %lld\n", (long long)json_integer_value(json_object_get(o, "score")));
-    fprintf(out, "grade       %s\n", sget(o, "grade"));
+    /* The grade is published with the score (publish scores), or not; a
+     * city without grade bands has none to show ("-"). */
+    if (!json_is_integer(json_object_get(o, "score"))) fprintf(out, "grade       not published\n");
+    else fprintf(out, "grade       %s\n", sget(o, "grade"));
     const char *lists[2] = {"blacklist", "whitelist"};
     for (int i = 0; i < 2; i++) {
         json_t *l = json_object_get(o, lists[i]);

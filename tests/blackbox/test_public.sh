@@ -99,6 +99,7 @@ expect_eq "show --public text: a published blacklist the citizen is not on says 
     "$(printf '%s\n' "$OUT" | grep '^blacklist')" "blacklist   no"
 expect_eq "... and the whitelist of a city that does not publish scores is not published" \
     "$(printf '%s\n' "$OUT" | grep '^whitelist')" "whitelist   not published"
+expect_eq "... nor is the grade" "$(printf '%s\n' "$OUT" | grep '^grade')" "grade       not published"
 # Sue's city publishes scores, not its blacklist: her entry on it stays private.
 load_events "e3,2024-03-01,$S,bad,a,,"
 run show "$S" --public --json
